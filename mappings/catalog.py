@@ -1,0 +1,129 @@
+"""The dataflows of the FuseMax paper, as data, and the accelerators (arch preset + mapping) built from them.
+
+Each entry cites the artifact file whose latency formula it reproduces (shared/reference/fusemax.md §3.4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mappings.spec import Mapping, PhaseSpec, StageSpec
+from sim.errors import SpecError
+
+_FUSEMAX_BINDING = {
+    # proposal.py: einsums_2d = [QK, LM, SLN, SLD, SLNV]; everything else on the 1D array.
+    **{e: "2d" for e in ("QK", "LM", "SLN", "SLD", "SLNV")},
+    **{e: "1d" for e in ("RM", "PRM", "SPD", "RD", "SPNV", "RNV", "AV")},
+}
+#: §3.2: running max, denominator and numerator live in the global buffer; everything else stays in PE RFs.
+_FUSEMAX_PLACEMENT = {"RM": "gb", "RD": "gb", "RNV": "gb"}
+
+
+def _one(name: str, *phases: PhaseSpec) -> tuple[StageSpec, ...]:
+    return (StageSpec(name, phases),)
+
+
+def _ph(*einsums: str, stall: str | None = None) -> PhaseSpec:
+    return PhaseSpec(tuple(einsums), stall)
+
+
+MAPPINGS: dict[str, Mapping] = {
+    m.name: m
+    for m in (
+        Mapping(
+            name="unfused",
+            cascade="3-pass",
+            description="QK, softmax and AV as three kernels; QK and A round-trip through DRAM (unfused.py)",
+            binding={"QK": "2d", "AV": "2d", "GM": "1d", "SN": "1d", "SD": "1d", "A": "1d"},
+            stages=(
+                StageSpec("qk", (_ph("QK"),)),
+                StageSpec("softmax", (_ph("GM", "SN", "SD", "A"),)),
+                StageSpec("av", (_ph("AV"),)),
+            ),
+            placement={"QK": "dram", "A": "dram", "SN": "gb"},
+            fiber_rows=1,
+        ),
+        Mapping(
+            name="flat",
+            cascade="3-pass",
+            description="FLAT: row-granular fusion, score rows held in the buffer, softmax on the 1D array (flat.py)",
+            binding={"QK": "2d", "AV": "2d", "GM": "1d", "SN": "1d", "SD": "1d", "A": "1d"},
+            stages=_one("attention", _ph("QK", "AV", "GM", "SN", "SD", "A")),
+            placement={"QK": "gb", "SN": "gb", "A": "gb"},
+        ),
+        Mapping(
+            name="fusemax-cascade",
+            cascade="1-pass",
+            description="+Cascade: FuseMax's 1-pass cascade on FLAT's hardware; only QK and SLNV on the 2D array, "
+            "score tiles staged in the buffer (flat_pe_proposal.py)",
+            binding={**{e: "1d" for e in _FUSEMAX_BINDING}, "QK": "2d", "SLNV": "2d"},
+            stages=_one("attention", _ph(*_FUSEMAX_BINDING)),
+            placement={**_FUSEMAX_PLACEMENT, "QK": "gb", "SLN": "gb"},
+            # flat_pe_proposal.py issues SLN/PRM's subtraction and exponent as two 1D instructions.
+            op_cycles={"exp": 2},
+        ),
+        Mapping(
+            name="fusemax-arch",
+            cascade="1-pass",
+            description="+Architecture: FuseMax hardware one key tile at a time; the LM column reduction "
+            "crosses all 256 rows exposed (stall_proposal.py)",
+            binding=_FUSEMAX_BINDING,
+            stages=_one(
+                "attention",
+                _ph("QK", "LM", "RD", "AV"),
+                PhaseSpec((), stall="LM"),
+                _ph("RM"),
+                _ph("SLN", "SLD", "PRM", "SPD"),
+                _ph("SLNV", "SPNV", "RNV"),
+            ),
+            placement=_FUSEMAX_PLACEMENT,
+        ),
+        Mapping(
+            name="fusemax",
+            cascade="1-pass",
+            description="FuseMax: 1-pass cascade with the pipelined 2D/1D binding; the 1D array finishes tile i "
+            "while the 2D array starts tile i+1, only RM is exposed (proposal.py)",
+            binding=_FUSEMAX_BINDING,
+            stages=_one(
+                "attention",
+                _ph("QK", "LM", "RD", "RNV", "AV"),
+                _ph("RM"),
+                _ph("SLN", "SLD", "PRM", "SPD"),
+                _ph("SLNV", "SPNV"),
+            ),
+            placement=_FUSEMAX_PLACEMENT,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    name: str
+    arch: str
+    mapping: str
+    description: str
+
+
+ACCELERATORS: dict[str, Accelerator] = {
+    a.name: a
+    for a in (
+        Accelerator("unfused", "unfused", "unfused", "Unfused baseline on FLAT's hardware"),
+        Accelerator("flat", "flat", "flat", "FLAT (Kao et al., ASPLOS'23), the FuseMax paper's baseline"),
+        Accelerator("fusemax-cascade", "flat", "fusemax-cascade", "Ablation +Cascade: FuseMax cascade on FLAT hardware"),
+        Accelerator("fusemax-arch", "fusemax", "fusemax-arch", "Ablation +Architecture: FuseMax hardware, no binding"),
+        Accelerator("fusemax", "fusemax", "fusemax", "FuseMax (Nayak et al., MICRO 2024) = +Binding"),
+    )
+}
+
+
+def get_mapping(name: str) -> Mapping:
+    if name not in MAPPINGS:
+        raise SpecError("mapping", f"unknown mapping {name!r}", MAPPINGS)
+    return MAPPINGS[name]
+
+
+def get_accelerator(name: str) -> Accelerator:
+    if name not in ACCELERATORS:
+        raise SpecError("accel", f"unknown accelerator {name!r}", ACCELERATORS)
+    return ACCELERATORS[name]

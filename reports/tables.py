@@ -1,0 +1,84 @@
+"""Results as pandas DataFrames and fixed-width text tables (what the CLI prints)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from sim.result import Result
+
+
+def results_frame(results: Sequence[Result]) -> pd.DataFrame:
+    """One row per result; nested dicts flattened to ``energy_<component>_j`` and ``util_<array>`` columns."""
+    rows = []
+    for r in results:
+        d = r.to_dict()
+        row = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        for comp, v in r.energy_breakdown_j.items():
+            row[f"energy_{comp}_j"] = v
+        for arr, v in r.utilization.items():
+            row[f"util_{arr}"] = v
+        for st, v in r.stage_cycles.items():
+            row[f"cycles_{st}"] = v
+        row["tflops"] = r.tflops
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _si(x: float, unit: str) -> str:
+    scales = ((1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""), (1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"), (1e15, "P"))
+    for scale, prefix in scales:
+        if abs(x) < scale * 1000 or prefix == "P":
+            return f"{x / scale:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"  # pragma: no cover
+
+
+def _len(n: int) -> str:
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20}M"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n >> 10}K"
+    return str(n)
+
+
+def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
+    """Human table; with ``baseline`` adds speedup and energy ratio against that accelerator at the same point."""
+    base = {(r.workload, r.seq_len): r for r in results if r.accelerator == baseline} if baseline else {}
+    rows = []
+    for r in results:
+        row = {
+            "accel": r.accelerator,
+            "workload": r.workload,
+            "seq": _len(r.seq_len),
+            "batch": r.batch,
+            "cycles": f"{r.cycles:.4g}",
+            "latency": _si(r.latency_s, "s"),
+            "energy": _si(r.energy_j, "J"),
+            "DRAM": _si(r.dram_bytes, "B"),
+            "util 2D": f"{r.utilization.get('2d', 0):.3f}",
+            "util 1D": f"{r.utilization.get('1d', 0):.3f}",
+            "TFLOP/s": f"{r.tflops:.1f}",
+            "bound": r.bound,
+            "roofline": f"{r.roofline_cycles / r.cycles:.2f}",
+        }
+        if base:
+            b = base.get((r.workload, r.seq_len))
+            row["speedup"] = f"{b.cycles / r.cycles:.2f}x" if b else "-"
+            row["energy/base"] = f"{r.energy_j / b.energy_j:.3f}" if b else "-"
+        rows.append(row)
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def breakdown_table(r: Result) -> str:
+    """Energy by component and cycles by stage for one result."""
+    lines = [f"energy breakdown ({r.accelerator}, {r.workload}, seq {_len(r.seq_len)}):"]
+    for comp, v in sorted(r.energy_breakdown_j.items(), key=lambda kv: -kv[1]):
+        share = v / r.energy_j if r.energy_j else 0.0
+        lines.append(f"  {comp:<8} {_si(v, 'J'):>10}  {share:6.1%}")
+    lines.append("cycles by stage: " + ", ".join(f"{k} {v:.4g}" for k, v in r.stage_cycles.items()))
+    lines.append(
+        f"roofline: {r.roofline_cycles:.4g} cycles ({r.roofline_bound}-bound); achieved {r.roofline_cycles / r.cycles:.1%} "
+        f"of it; {r.passes}-pass cascade"
+    )
+    return "\n".join(lines)

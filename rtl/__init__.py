@@ -1,0 +1,1 @@
+"""Amaranth HDL for the accelerators' blocks (see the FuseMax RTL issue); empty until that lands."""

@@ -1,0 +1,257 @@
+"""The ``attnforge`` command line: simulate, compare, list, reproduce, bench.
+
+Every user mistake becomes one line on stderr and exit code 2 (SpecError); no tracebacks on user input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import SpecError
+
+EPILOG_SIM = """example:
+  attnforge simulate --accel fusemax --workload bert-base --seq-len 4096
+  attnforge simulate --accel flat --workload xlm --seq-len 64k --scope end-to-end --json
+  attnforge simulate --accel fusemax --workload bert-base --seq-len 16k --set buffer.bytes=8388608"""
+EPILOG_CMP = """example:
+  attnforge compare --accels unfused,flat,fusemax --workload bert-base --seq-len 1k,4k,16k,64k,256k,1M -o out/cmp"""
+
+
+def _lengths(text: str) -> list[int]:
+    from workloads import parse_length
+
+    return [parse_length(t) for t in str(text).split(",") if t.strip()]
+
+
+def _overrides(items: Sequence[str] | None) -> dict[str, object]:
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpecError("--set", f"expected KEY=VALUE, got {item!r}", "e.g. buffer.bytes=8388608, clock_mhz=1000")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def _workload(args: argparse.Namespace, seq: int):
+    from workloads import make_workload
+
+    return make_workload(
+        args.workload,
+        batch=args.batch,
+        seq_len=seq,
+        p=args.p,
+        m=args.m,
+        causal=True if args.causal else None,
+        stage=args.stage,
+        seed=getattr(args, "seed", 0),
+    )
+
+
+def _arch_for(accel: str, args: argparse.Namespace):
+    from mappings import get_accelerator
+    from sim.arch import get_preset, load_arch
+
+    acc = get_accelerator(accel)
+    if args.arch or args.set:
+        return load_arch(args.arch or acc.arch, _overrides(args.set))
+    return get_preset(acc.arch)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workload", "-w", default="bert-base", help="model name (see `attnforge list`); default bert-base")
+    p.add_argument("--batch", "-b", type=int, default=64, help="batch size (default 64, as in the FuseMax paper)")
+    p.add_argument("--p", type=int, default=None, help="query length P (default: the sequence length; 1 in decode)")
+    p.add_argument("--m", type=int, default=None, help="key length M (default: the sequence length)")
+    p.add_argument("--causal", action="store_true", help="causal mask (default: the model's own, e.g. GPT-2)")
+    p.add_argument("--stage", choices=("prefill", "decode"), default="prefill", help="prefill (P=M) or decode (P=1)")
+    p.add_argument("--scope", choices=("attention", "end-to-end"), default="attention",
+                   help="attention only, or one layer end to end (adds Q/K/V/O projections and the FFN)")
+    p.add_argument("--arch", default=None, help="arch YAML file replacing the accelerator's preset")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an arch field, e.g. buffer.bytes=8388608")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from reports.tables import breakdown_table, text_table
+    from sim.engine import simulate_sweep
+
+    seqs = _lengths(args.seq_len)
+    wl = _workload(args, seqs[0])
+    res = simulate_sweep(args.accel, wl, seqs, scope=args.scope, arch=_arch_for(args.accel, args))
+    if args.json:
+        out = [r.to_dict() for r in res]
+        print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
+    else:
+        print(text_table(res))
+        print()
+        print(breakdown_table(res[-1]))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from reports.plots import plot_compare
+    from reports.tables import results_frame, text_table
+    from sim.engine import simulate_sweep
+
+    accels = [a.strip() for a in args.accels.split(",") if a.strip()]
+    if len(accels) < 2:
+        raise SpecError("--accels", "name at least two accelerators, the first is the baseline")
+    seqs = _lengths(args.seq_len)
+    wl = _workload(args, seqs[0])
+    results = []
+    for a in tqdm(accels, desc="accelerators", disable=args.json or not sys.stderr.isatty(), leave=False):
+        results += simulate_sweep(a, wl, seqs, scope=args.scope, arch=_arch_for(a, args))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(text_table(results, baseline=accels[0]))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        results_frame(results).to_csv(out / "results.csv", index=False)
+        paths = plot_compare(results, accels[0], out)
+        if not args.json:
+            print(f"\nwrote {out / 'results.csv'}, " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from mappings import ACCELERATORS, MAPPINGS
+    from sim.arch import get_preset, preset_names
+    from workloads import load_models
+
+    print("workloads (layers, heads, d_model, d_head, d_ff):")
+    for name, mdl in load_models().items():
+        c = " causal" if mdl.causal else ""
+        print(f"  {name:<12} {mdl.layers:>3} {mdl.heads:>3} {mdl.d_model:>5} {mdl.d_head:>4} {mdl.d_ff:>6}{c}")
+    print("accelerators (arch preset + mapping):")
+    for a in ACCELERATORS.values():
+        print(f"  {a.name:<16} arch={a.arch:<8} mapping={a.mapping:<16} {a.description}")
+    print("mappings:")
+    for m in MAPPINGS.values():
+        print(f"  {m.name:<16} {m.cascade}  {m.description}")
+    print("arch presets:")
+    for n in preset_names():
+        a = get_preset(n)
+        dims = " + ".join("x".join(map(str, arr.dims)) for arr in a.arrays.values())
+        print(f"  {n:<10} {dims} PEs, {a.buffer.bytes / 2**20:g} MiB buffer, {a.dram.bandwidth_gib_s:g} GiB/s, "
+              f"{a.clock_mhz:g} MHz")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    if args.paper != "fusemax":
+        raise SpecError("reproduce", f"unknown paper {args.paper!r}", ["fusemax"])
+    from reports.fusemax_paper import format_rows, reproduce
+
+    t0 = time.perf_counter()
+    rows = reproduce()
+    if args.json:
+        print(json.dumps([{"metric": r.metric, "paper": r.paper, "ours": r.ours, "source": r.source} for r in rows],
+                         indent=2))
+    else:
+        print(format_rows(rows))
+        print(f"\n24 points x {{attention, end-to-end}} in {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from sim.engine import evaluate
+    from workloads import get_model
+
+    model = get_model(args.workload)
+    n = args.points
+    rng = np.random.default_rng(0)
+    seqs = (1 << rng.integers(8, 21, size=n)).astype(np.int64)
+    batch = rng.integers(1, 65, size=n)
+    evaluate(args.accel, model, p=seqs[:8], m=seqs[:8], batch=batch[:8])  # warm caches and imports
+    best = float("inf")
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        evaluate(args.accel, model, p=seqs, m=seqs, batch=batch)
+        best = min(best, time.perf_counter() - t0)
+    rate = n / best
+    report = {
+        "evals_per_s": rate,
+        "points": n,
+        "accelerator": args.accel,
+        "workload": args.workload,
+        "shapes": {"seq_len": "2^8..2^20 (P = M)", "batch": "1..64", "scope": "attention, single layer"},
+        "best_of": args.repeats,
+        "seconds": best,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{rate:,.0f} single-layer evaluations/s ({n} points of {args.accel} on {args.workload}, "
+              f"best of {args.repeats}: {best * 1e3:.1f} ms, one core)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="attnforge",
+        description="Simulate attention accelerators (FuseMax, FLAT, unfused, ...) and get latency, energy, "
+        "utilization and DRAM-traffic reports.",
+        epilog="start with: attnforge simulate --accel fusemax --workload bert-base --seq-len 4096",
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    s = sub.add_parser("simulate", help="one accelerator on one workload", epilog=EPILOG_SIM, formatter_class=fmt)
+    s.add_argument("--accel", "-a", default="fusemax", help="accelerator (see `attnforge list`); default fusemax")
+    s.add_argument("--seq-len", "-s", default="4096", help="sequence length(s): 4096, 4k, 1M or a list 1k,4k")
+    _common(s)
+    s.set_defaults(func=cmd_simulate)
+
+    c = sub.add_parser("compare", help="several accelerators vs the first, CSV and plots", epilog=EPILOG_CMP,
+                       formatter_class=fmt)
+    c.add_argument("--accels", default="unfused,flat,fusemax", help="comma list; the first is the baseline")
+    c.add_argument("--seq-len", "-s", default="1k,4k,16k,64k,256k,1M", help="comma list of sequence lengths")
+    c.add_argument("--out", "-o", default=None, help="folder for results.csv and the PNG plots")
+    _common(c)
+    c.set_defaults(func=cmd_compare)
+
+    sub.add_parser("list", help="workloads, accelerators, mappings and arch presets").set_defaults(func=cmd_list)
+
+    r = sub.add_parser("reproduce", help="a paper's headline results beside ours")
+    r.add_argument("paper", choices=["fusemax"], help="which paper")
+    r.add_argument("--json", action="store_true", help="a list of {metric, paper, ours}")
+    r.set_defaults(func=cmd_reproduce)
+
+    b = sub.add_parser("bench", help="analytical evaluations per second (a benchmark, not a test)")
+    b.add_argument("--accel", default="fusemax")
+    b.add_argument("--workload", default="bert-base")
+    b.add_argument("--points", type=int, default=20000, help="sweep points per vectorised call")
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SpecError as exc:
+        print(f"attnforge: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # pragma: no cover - `attnforge ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

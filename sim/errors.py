@@ -1,0 +1,41 @@
+"""User-facing errors.
+
+Every mistake a user can make (an unknown name, a negative size, a malformed YAML file) is raised as a
+:class:`SpecError` whose message is one line naming the field and the allowed values. The CLI turns it into
+that line on stderr and exit code 2, so no user input ever ends in a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class SpecError(ValueError):
+    """A bad specification or argument, explained in one line."""
+
+    def __init__(self, field: str, problem: str, allowed: str | Iterable[str] | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        if allowed is not None and not isinstance(allowed, str):
+            allowed = ", ".join(str(a) for a in allowed)
+        self.allowed = allowed
+        msg = f"{field}: {problem}"
+        if allowed:
+            msg += f" (allowed: {allowed})"
+        super().__init__(msg)
+
+
+def from_pydantic(exc: Exception, prefix: str = "") -> SpecError:
+    """Turn the first error of a pydantic ValidationError into a one-line SpecError."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return SpecError(prefix or "spec", str(exc).splitlines()[0])
+    first = errors()[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()))
+    field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "spec")
+    msg = first.get("msg", "invalid value")
+    allowed = None
+    ctx = first.get("ctx") or {}
+    if "expected" in ctx:
+        allowed = str(ctx["expected"])
+    return SpecError(field, msg, allowed)

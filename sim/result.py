@@ -1,0 +1,58 @@
+"""The result of evaluating one accelerator on one workload: what every report is made from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Result:
+    accelerator: str
+    workload: str
+    seq_len: int
+    batch: int
+    p: int
+    m: int
+    scope: str
+    stage: str
+    causal: bool
+    cycles: float
+    latency_s: float
+    energy_j: float
+    energy_breakdown_j: dict[str, float]
+    dram_bytes: float
+    utilization: dict[str, float]
+    flops: float
+    passes: int
+    bound: str
+    roofline_cycles: float
+    roofline_bound: str
+    stage_cycles: dict[str, float] = field(default_factory=dict)
+    tiles: dict[str, float] = field(default_factory=dict)
+    area_mm2: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tflops(self) -> float:
+        return self.flops / self.latency_s / 1e12 if self.latency_s else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        extra = d.pop("extra")
+        d.update(extra)
+        return _plain(d)
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x

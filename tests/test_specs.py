@@ -1,0 +1,241 @@
+"""Arch presets, YAML loading, overrides, workloads and length parsing: every bad input is a one-line SpecError."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.arch import Arch, get_preset, load_arch, preset_names
+from sim.engine import simulate
+from sim.errors import SpecError
+from workloads import get_model, load_models, make_workload, parse_length
+
+PRESETS = ["flat", "fusemax", "unfused"]
+
+
+def test_preset_names():
+    assert preset_names() == PRESETS
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_loads(name):
+    a = get_preset(name)
+    assert isinstance(a, Arch)
+    assert a.name == name
+    assert a.arrays["2d"].dims == (256, 256)
+    assert a.arrays["1d"].dims == (256,)
+    assert a.word_bytes == 2
+    assert load_arch(name) == a
+
+
+def test_preset_buffers():
+    assert get_preset("fusemax").buffer.bytes == 16 * 2**20
+    assert get_preset("flat").buffer.bytes == 32 * 2**20
+    # unfused extends flat
+    assert get_preset("unfused").buffer == get_preset("flat").buffer
+    assert get_preset("unfused").arrays == get_preset("flat").arrays
+
+
+def test_unknown_preset():
+    with pytest.raises(SpecError) as ei:
+        load_arch("tpu-v9")
+    msg = str(ei.value)
+    assert ei.value.field == "arch"
+    assert msg.startswith("arch")
+    assert "tpu-v9" in msg
+    for name in PRESETS:
+        assert name in msg
+    assert "\n" not in msg
+
+
+def test_malformed_yaml(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: x\narrays: [1, 2\n  buffer: {bytes: 3\n")
+    with pytest.raises(SpecError) as ei:
+        load_arch(p)
+    assert "malformed YAML" in str(ei.value)
+    assert "\n" not in str(ei.value)
+
+
+def test_yaml_not_a_mapping(tmp_path):
+    p = tmp_path / "list.yaml"
+    p.write_text("- 1\n- 2\n")
+    with pytest.raises(SpecError):
+        load_arch(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SpecError) as ei:
+        load_arch(tmp_path / "nope.yaml")
+    assert "not found" in str(ei.value)
+
+
+def test_negative_buffer_bytes_extends(tmp_path):
+    p = tmp_path / "neg.yaml"
+    p.write_text("extends: fusemax\nname: neg\nbuffer:\n  bytes: -1\n")
+    with pytest.raises(SpecError) as ei:
+        load_arch(p)
+    assert "buffer" in str(ei.value)
+    assert "buffer" in ei.value.field
+
+
+def test_negative_buffer_bytes_full_file(tmp_path):
+    from importlib import resources
+
+    import yaml
+
+    raw = yaml.safe_load(resources.files("sim.presets").joinpath("fusemax.yaml").read_text())
+    raw["buffer"]["bytes"] = -4096
+    p = tmp_path / "full.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SpecError) as ei:
+        load_arch(p)
+    assert "buffer.bytes" in str(ei.value)
+
+
+def test_valid_yaml_file_with_extends(tmp_path):
+    p = tmp_path / "big.yaml"
+    p.write_text("extends: fusemax\nname: big\nbuffer:\n  bytes: 67108864\n")
+    a = load_arch(p)
+    assert a.name == "big"
+    assert a.buffer.bytes == 64 * 2**20
+    # deep merge keeps the rest of the buffer table
+    assert a.buffer.read_pj_per_word == get_preset("fusemax").buffer.read_pj_per_word
+
+
+def test_override_applies():
+    a = load_arch("fusemax", overrides={"buffer.bytes": 1 << 20, "clock_mhz": 1000})
+    assert a.buffer.bytes == 1 << 20
+    assert a.clock_mhz == 1000
+    # the cached preset is untouched
+    assert get_preset("fusemax").buffer.bytes == 16 * 2**20
+
+
+@pytest.mark.parametrize("key", ["buffer.nonexistent", "nosuch.field", "nosuch", "arrays.3d.dims"])
+def test_override_unknown_field(key):
+    with pytest.raises(SpecError) as ei:
+        load_arch("fusemax", overrides={key: 1})
+    assert "no such field" in str(ei.value)
+    assert key in str(ei.value)
+
+
+def test_override_invalid_value():
+    with pytest.raises(SpecError) as ei:
+        load_arch("fusemax", overrides={"buffer.bytes": 0})
+    assert "buffer" in str(ei.value)
+
+
+def test_unknown_workload():
+    with pytest.raises(SpecError) as ei:
+        make_workload("gpt-17")
+    msg = str(ei.value)
+    assert "gpt-17" in msg
+    for name in ("bert-base", "trxl", "t5-small", "xlm"):
+        assert name in msg
+    with pytest.raises(SpecError):
+        get_model("gpt-17")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"batch": 0},
+        {"batch": -3},
+        {"seq_len": 0},
+        {"seq_len": -1024},
+        {"p": 0},
+        {"m": -1},
+        {"batch": 2.5},
+        {"batch": True},
+    ],
+)
+def test_bad_sizes(kwargs):
+    with pytest.raises(SpecError):
+        make_workload("bert-base", **kwargs)
+
+
+def test_bad_stage():
+    with pytest.raises(SpecError) as ei:
+        make_workload("bert-base", stage="train")
+    assert "prefill" in str(ei.value) and "decode" in str(ei.value)
+
+
+def test_make_workload_defaults():
+    wl = make_workload("bert-base")
+    assert (wl.batch, wl.p, wl.m, wl.heads, wl.e, wl.f) == (64, 1024, 1024, 12, 64, 64)
+    assert wl.rank_sizes() == {"b": 64, "h": 12, "p": 1024, "m": 1024, "e": 64, "f": 64}
+    assert make_workload("gpt2-small").causal is True
+    assert make_workload("gpt2-small", causal=False).causal is False
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("4k", 4096), ("4K", 4096), ("1M", 1048576), ("1m", 1048576), ("4096", 4096), (" 64k ", 65536)],
+)
+def test_parse_length(text, value):
+    assert parse_length(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "k", "abc", "4x", "1.5k", "0", "-4k", "M1"])
+def test_parse_length_bad(text):
+    with pytest.raises(SpecError) as ei:
+        parse_length(text)
+    assert "seq-len" in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "d_model", "heads", "d_head", "d_ff"),
+    [
+        ("bert-base", 768, 12, 64, 3072),
+        ("trxl", 1024, 16, 64, 4096),
+        ("t5-small", 512, 8, 64, 2048),
+        ("xlm", 2048, 16, 128, 8192),
+    ],
+)
+def test_fusemax_paper_workloads(name, d_model, heads, d_head, d_ff):
+    m = get_model(name)
+    assert (m.d_model, m.heads, m.d_head, m.d_ff) == (d_model, heads, d_head, d_ff)
+    assert m.causal is False
+
+
+def test_load_models_file(tmp_path):
+    p = tmp_path / "m.yaml"
+    p.write_text("tiny:\n  layers: 2\n  heads: 2\n  d_model: 8\n  d_head: 4\n  d_ff: 16\n")
+    models = load_models(p)
+    assert list(models) == ["tiny"]
+    assert models["tiny"].d_model == 8
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tiny:\n  layers: 2\n  heads: 3\n  d_model: 8\n  d_head: 4\n  d_ff: 16\n",  # heads*d_head != d_model
+        "tiny:\n  layers: 0\n  heads: 2\n  d_model: 8\n  d_head: 4\n  d_ff: 16\n",
+        "tiny:\n  layers: 2\n  heads: 2\n  d_model: 8\n  d_head: 4\n  d_ff: 16\n  colour: red\n",
+        "tiny: [1, 2\n",
+        "[]\n",
+    ],
+)
+def test_load_models_bad(tmp_path, text):
+    p = tmp_path / "m.yaml"
+    p.write_text(text)
+    with pytest.raises(SpecError):
+        load_models(p)
+
+
+def test_buffer_too_small():
+    arch = load_arch("fusemax", overrides={"buffer.bytes": 1024})
+    wl = make_workload("bert-base", seq_len=4096)
+    with pytest.raises(SpecError) as ei:
+        simulate("fusemax", wl, arch=arch)
+    assert "arch.buffer.bytes" in str(ei.value)
+    assert ei.value.field == "arch.buffer.bytes"
+
+
+def test_unknown_accelerator_and_scope():
+    wl = make_workload("bert-base")
+    with pytest.raises(SpecError) as ei:
+        simulate("tpu", wl)
+    assert "fusemax" in str(ei.value) and "flat" in str(ei.value)
+    with pytest.raises(SpecError) as ei:
+        simulate("fusemax", wl, scope="everything")
+    assert "end-to-end" in str(ei.value)

@@ -1,0 +1,194 @@
+"""Transformer workloads: model shapes as data, a run's shape, and seeded synthetic tensors.
+
+The models live in ``models.yaml`` next to this file and are validated once into :class:`Model` objects, so
+nothing downstream ever handles a raw dict. A :class:`Workload` is a model plus how it is run (batch, query
+length P, key length M, causal, prefill or decode); mappings and the engine only ever see a Workload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError, model_validator
+
+from sim.errors import SpecError, from_pydantic
+
+Stage = Literal["prefill", "decode"]
+STAGES: tuple[str, ...] = ("prefill", "decode")
+
+
+class Model(BaseModel):
+    """One transformer's per-layer shape, validated at load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    layers: PositiveInt
+    heads: PositiveInt
+    d_model: PositiveInt
+    d_head: PositiveInt
+    d_ff: PositiveInt
+    causal: bool = False
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _heads_fit(self) -> Model:
+        if self.heads * self.d_head != self.d_model:
+            raise ValueError(f"heads * d_head = {self.heads * self.d_head} must equal d_model = {self.d_model}")
+        return self
+
+
+def _read_yaml(path: Path | str, what: str) -> object:
+    try:
+        text = Path(path).read_text() if not hasattr(path, "read_text") else path.read_text()  # type: ignore[union-attr]
+        return yaml.safe_load(text)
+    except FileNotFoundError:
+        raise SpecError(what, f"file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(what, f"malformed YAML in {path}{where}") from None
+
+
+def load_models(path: Path | str | None = None) -> dict[str, Model]:
+    """Load and validate a models file (the packaged one by default)."""
+    if path is None:
+        return dict(_packaged_models())
+    return _parse_models(_read_yaml(path, "workload file"), str(path))
+
+
+@lru_cache(maxsize=1)
+def _packaged_models() -> tuple[tuple[str, Model], ...]:
+    src = resources.files("workloads").joinpath("models.yaml")
+    return tuple(_parse_models(_read_yaml(src, "workload file"), "models.yaml").items())  # type: ignore[arg-type]
+
+
+def _parse_models(raw: object, origin: str) -> dict[str, Model]:
+    if not isinstance(raw, dict) or not raw:
+        raise SpecError("workload file", f"{origin} must map model names to their shapes")
+    models: dict[str, Model] = {}
+    for name, body in raw.items():
+        if not isinstance(body, dict):
+            raise SpecError(f"{name}", "must be a mapping of layers, heads, d_model, d_head, d_ff")
+        try:
+            models[str(name)] = Model(name=str(name), **body)
+        except ValidationError as exc:
+            raise from_pydantic(exc, prefix=str(name)) from None
+        except ValueError as exc:
+            raise SpecError(str(name), str(exc)) from None
+    return models
+
+
+def model_names() -> list[str]:
+    return list(load_models())
+
+
+def get_model(name: str) -> Model:
+    models = load_models()
+    if name not in models:
+        raise SpecError("workload", f"unknown workload {name!r}", models)
+    return models[name]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A model run at one shape. B, H, P (queries), M (keys), E (d_head of Q/K), F (d_head of V).
+
+    In decode the query length P is 1 per step (one new token against M cached keys); in prefill P = M unless
+    set apart. The shape is what the Einsum ranks are sized from.
+    """
+
+    model: Model
+    batch: int = 64
+    p: int = 1024
+    m: int = 1024
+    causal: bool = False
+    stage: str = "prefill"
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def heads(self) -> int:
+        return self.model.heads
+
+    @property
+    def e(self) -> int:
+        return self.model.d_head
+
+    @property
+    def f(self) -> int:
+        return self.model.d_head
+
+    def with_seq(self, p: int, m: int | None = None) -> Workload:
+        return replace(self, p=p, m=p if m is None else m)
+
+    def rank_sizes(self) -> dict[str, int]:
+        return {"b": self.batch, "h": self.heads, "p": self.p, "m": self.m, "e": self.e, "f": self.f}
+
+    def tensors(self, dtype: type = np.float32) -> dict[str, np.ndarray]:
+        """Seeded synthetic Q, K, V of shape (B, H, P|M, E|F), unit-variance normal; same seed, same tensors."""
+        rng = np.random.default_rng(self.seed)
+        b, h = self.batch, self.heads
+        q = rng.standard_normal((b, h, self.p, self.e)).astype(dtype)
+        k = rng.standard_normal((b, h, self.m, self.e)).astype(dtype)
+        v = rng.standard_normal((b, h, self.m, self.f)).astype(dtype)
+        return {"q": q, "k": k, "v": v}
+
+
+def make_workload(
+    name: str,
+    *,
+    batch: int = 64,
+    seq_len: int | None = None,
+    p: int | None = None,
+    m: int | None = None,
+    causal: bool | None = None,
+    stage: str = "prefill",
+    seed: int = 0,
+) -> Workload:
+    """Build a validated Workload; every size problem is a SpecError naming the field."""
+    model = get_model(name)
+    if stage not in STAGES:
+        raise SpecError("stage", f"unknown stage {stage!r}", STAGES)
+    seq = 1024 if seq_len is None else seq_len
+    m_len = m if m is not None else seq
+    p_len = p if p is not None else (1 if stage == "decode" else seq)
+    for field, val in (("batch", batch), ("seq-len", seq), ("query length P", p_len), ("key length M", m_len)):
+        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val <= 0:
+            raise SpecError(field, f"must be a positive integer, got {val!r}")
+    return Workload(
+        model=model,
+        batch=int(batch),
+        p=int(p_len),
+        m=int(m_len),
+        causal=model.causal if causal is None else bool(causal),
+        stage=stage,
+        seed=seed,
+    )
+
+
+def parse_length(text: str) -> int:
+    """'4096', '4k', '4K', '1M' -> int (K = 1024, M = 1024**2, as sequence lengths are quoted in the papers)."""
+    t = str(text).strip()
+    mult = 1
+    if t[-1:].lower() == "k":
+        mult, t = 1024, t[:-1]
+    elif t[-1:].lower() == "m":
+        mult, t = 1024 * 1024, t[:-1]
+    try:
+        val = int(t) * mult
+    except ValueError:
+        allowed = "positive integers, optionally with K or M, e.g. 4096, 4k, 1M"
+        raise SpecError("seq-len", f"not a length: {text!r}", allowed) from None
+    if val <= 0:
+        raise SpecError("seq-len", f"must be positive, got {text!r}")
+    return val
