@@ -1,11 +1,17 @@
 """Dataflows (how attention is tiled, fused and bound to the arrays) and the accelerators built from them."""
 
 from mappings.build import build_schedule
-from mappings.catalog import ACCELERATORS, MAPPINGS, Accelerator, get_accelerator, get_mapping
+from mappings.builders import BUILDERS, Shape, get_builder, register_builder
+from mappings.catalog import ACCELERATORS, MAPPINGS, Accelerator, get_accelerator, get_mapping, register_accelerator
 from mappings.spec import Mapping, PhaseSpec, StageSpec
 
 __all__ = [
     "ACCELERATORS",
+    "BUILDERS",
+    "Shape",
+    "get_builder",
+    "register_accelerator",
+    "register_builder",
     "MAPPINGS",
     "Accelerator",
     "Mapping",

@@ -99,10 +99,14 @@ MAPPINGS: dict[str, Mapping] = {
 
 @dataclass(frozen=True)
 class Accelerator:
+    """An arch preset plus a mapping. ``builder`` names the schedule builder (see mappings.builders): "cascade"
+    for the Einsum-cascade dataflows here; other accelerator families register their own."""
+
     name: str
     arch: str
     mapping: str
     description: str
+    builder: str = "cascade"
 
 
 ACCELERATORS: dict[str, Accelerator] = {
@@ -115,6 +119,10 @@ ACCELERATORS: dict[str, Accelerator] = {
         Accelerator("fusemax", "fusemax", "fusemax", "FuseMax (Nayak et al., MICRO 2024) = +Binding"),
     )
 }
+
+
+def register_accelerator(acc: Accelerator) -> None:
+    ACCELERATORS[acc.name] = acc
 
 
 def get_mapping(name: str) -> Mapping:

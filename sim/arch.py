@@ -95,8 +95,8 @@ class Arch(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Arch:
-        if "2d" not in self.arrays or "1d" not in self.arrays:
-            raise ValueError("arrays must define '2d' and '1d'")
+        if not self.arrays:
+            raise ValueError("arrays must define at least one compute array")
         missing = [a for a in ACTIONS if a not in self.actions_pj]
         if missing:
             raise ValueError(f"actions_pj lacks {', '.join(missing)}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mappings import build_schedule, get_accelerator, get_mapping
+from mappings import Shape, get_accelerator, get_builder
 from sim.arch import Arch, get_preset, load_arch
 from sim.errors import SpecError
 from sim.linear import add_linear_layers
@@ -92,7 +92,9 @@ def run_schedule(name: str, s: Schedule, arch: Arch) -> Evaluation:
         total = total + t
         comp_total = comp_total + comp
         mem_total = mem_total + mem
-    ideal_compute = np.maximum(s.useful["2d"], s.useful["1d"])
+    ideal_compute: Num = 0.0
+    for v in s.useful.values():
+        ideal_compute = np.maximum(ideal_compute, v)
     ideal_memory = s.compulsory_dram_words * wb / bpc
     return Evaluation(
         accelerator=name,
@@ -117,6 +119,7 @@ def evaluate(
     batch: Num = 64,
     scope: str = "attention",
     causal: bool = False,
+    stage: str = "prefill",
     arch: Arch | None = None,
 ) -> Evaluation:
     """Evaluate one accelerator over any broadcastable arrays of P, M and batch."""
@@ -124,11 +127,8 @@ def evaluate(
         raise SpecError("scope", f"unknown scope {scope!r}", SCOPES)
     acc = get_accelerator(accel)
     the_arch = arch if arch is not None else get_preset(acc.arch)
-    mapping = get_mapping(acc.mapping)
     m = p if m is None else m
-    s = build_schedule(
-        mapping, the_arch, batch=batch, heads=model.heads, p=p, m=m, e=model.d_head, f=model.d_head, causal=causal
-    )
+    s = get_builder(acc.builder)(acc, the_arch, Shape(model, p=p, m=m, batch=batch, causal=causal, stage=stage))
     if scope == "end-to-end":
         s = add_linear_layers(s, the_arch, rows=np.asarray(batch) * np.asarray(p), d_model=model.d_model, d_ff=model.d_ff)
     return run_schedule(accel, s, the_arch)
@@ -174,13 +174,14 @@ def results(ev: Evaluation, wl: Workload, seq_lens: Sequence[int], scope: str) -
                 stage_cycles={k: at(v, i) for k, v in ev.stage_cycles.items()},
                 tiles={k: at(v, i) for k, v in ev.schedule.tiles.items()} | {"spill_fraction": at(ev.schedule.spill_fraction, i)},
                 area_mm2=ev.arch.area_mm2(),
+                extra={k: at(v, i) for k, v in ev.schedule.extra.items()},
             )
         )
     return out
 
 
 def simulate(accel: str, wl: Workload, scope: str = "attention", arch: Arch | None = None) -> Result:
-    ev = evaluate(accel, wl.model, p=wl.p, m=wl.m, batch=wl.batch, scope=scope, causal=wl.causal, arch=arch)
+    ev = evaluate(accel, wl.model, p=wl.p, m=wl.m, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch)
     return results(ev, wl, [wl.m], scope)[0]
 
 
@@ -190,7 +191,7 @@ def simulate_sweep(
     """All sequence lengths in one vectorised call. In decode P stays the workload's P; otherwise P = M."""
     ms = np.asarray(seq_lens, dtype=np.int64)
     ps = np.full_like(ms, wl.p) if wl.stage == "decode" else ms
-    ev = evaluate(accel, wl.model, p=ps, m=ms, batch=wl.batch, scope=scope, causal=wl.causal, arch=arch)
+    ev = evaluate(accel, wl.model, p=ps, m=ms, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch)
     return results(ev, wl, list(seq_lens), scope)
 
 

@@ -62,3 +62,5 @@ class Schedule:
     compulsory_dram_words: Num
     tiles: dict[str, Num] = field(default_factory=dict)
     spill_fraction: Num = 0.0
+    #: Accelerator-specific figures that reach the Result as extra JSON fields (e.g. SpAtten's tokens_kept).
+    extra: dict[str, Num] = field(default_factory=dict)

@@ -1,0 +1,55 @@
+"""Schedule builders by accelerator family, so the engine has one entry point and no per-family copies.
+
+A builder takes (accelerator, arch, workload shape) and returns a :class:`sim.schedule.Schedule`; the engine turns
+that into cycles, energy and a Result the same way for every family. The Einsum-cascade builder (unfused, FLAT,
+FuseMax and its ablations) is registered here; other families call :func:`register_builder` on import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mappings.build import build_schedule
+from mappings.catalog import Accelerator, get_mapping
+from sim.arch import Arch
+from sim.errors import SpecError
+from sim.schedule import Num, Schedule
+from workloads import Model
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a builder gets besides the arch: the model and broadcastable P, M and batch."""
+
+    model: Model
+    p: Num
+    m: Num
+    batch: Num
+    causal: bool = False
+    stage: str = "prefill"
+
+
+Builder = Callable[[Accelerator, Arch, Shape], Schedule]
+BUILDERS: dict[str, Builder] = {}
+
+
+def register_builder(name: str, fn: Builder) -> None:
+    BUILDERS[name] = fn
+
+
+def get_builder(name: str) -> Builder:
+    if name not in BUILDERS:
+        raise SpecError("builder", f"unknown schedule builder {name!r}", BUILDERS)
+    return BUILDERS[name]
+
+
+def _cascade_builder(acc: Accelerator, arch: Arch, shape: Shape) -> Schedule:
+    mdl = shape.model
+    return build_schedule(
+        get_mapping(acc.mapping), arch, batch=shape.batch, heads=mdl.heads, p=shape.p, m=shape.m,
+        e=mdl.d_head, f=mdl.d_head, causal=shape.causal,
+    )
+
+
+register_builder("cascade", _cascade_builder)
