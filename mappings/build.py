@@ -37,6 +37,8 @@ def _query_block(
     p_tiles = -(-p // p0)
     unit = min(p, p0)
     if given:
+        if (given % p0 and given != p) or -(-p // given) * given < p:
+            return -2, 0.0
         cands = [given]
     else:
         cands = [d * p0 if p >= p0 else p for d in range(p_tiles, 0, -1) if p_tiles % d == 0]
@@ -165,12 +167,14 @@ def build_schedule(
     else:
         r_blk, _ = _query_block_v(p, p0, fixed, 0.0, buffer_words, mapping.full_spill_above, given)
         spill = np.where(mapping.fiber_rows * fiber <= buffer_words, 0.0, 1.0)
-    if np.any(r_blk < 0):
+    if np.any(r_blk == -1):
         raise SpecError(
             "arch.buffer.bytes",
             f"{arch.buffer.bytes} B cannot hold the smallest tile of mapping {mapping.name} "
             f"({int((np.max(fixed) * min(p0, int(np.min(p))) + staging) * wb)} B needed for its resident state)",
         )
+    if np.any(r_blk == -2):
+        raise SpecError("--tile query_block", f"{given} does not tile the query length into whole {p0}-query column tiles")
     n_blocks = _ceil_div(p_pad, r_blk)
     q_words = bh * p * e
     k_words = bh * m * e

@@ -8,7 +8,9 @@ FuseMax and its ablations) is registered here; other families call :func:`regist
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from mappings.build import build_schedule
 from mappings.catalog import Accelerator, get_mapping
@@ -28,6 +30,8 @@ class Shape:
     batch: Num
     causal: bool = False
     stage: str = "prefill"
+    #: Tile sizes the user fixed (e.g. {"query_block": 512}); the rest are searched.
+    tiles: tuple[tuple[str, int], ...] = ()
 
 
 Builder = Callable[[Accelerator, Arch, Shape], Schedule]
@@ -44,10 +48,22 @@ def get_builder(name: str) -> Builder:
     return BUILDERS[name]
 
 
+TILE_KEYS: tuple[str, ...] = ("query_block",)
+
+
 def _cascade_builder(acc: Accelerator, arch: Arch, shape: Shape) -> Schedule:
     mdl = shape.model
+    mapping = get_mapping(acc.mapping)
+    for key, val in shape.tiles:
+        if key not in TILE_KEYS:
+            raise SpecError("--tile", f"unknown tile {key!r} for {acc.name}", TILE_KEYS)
+        p0 = arch.arrays["2d"].cols
+        p_max = int(np.max(shape.p))
+        if val <= 0 or (val % p0 and val != p_max):
+            raise SpecError(f"--tile {key}", f"must be a positive multiple of the 2D array's {p0} columns, got {val}")
+        mapping = replace(mapping, **{key: int(val)})
     return build_schedule(
-        get_mapping(acc.mapping), arch, batch=shape.batch, heads=mdl.heads, p=shape.p, m=shape.m,
+        mapping, arch, batch=shape.batch, heads=mdl.heads, p=shape.p, m=shape.m,
         e=mdl.d_head, f=mdl.d_head, causal=shape.causal,
     )
 

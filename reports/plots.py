@@ -43,16 +43,17 @@ def plot_compare(results: Sequence[Result], baseline: str, out_dir: Path) -> lis
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
-    for ax, arr in zip(axes, ("2d", "1d"), strict=True):
+    arrays = list(dict.fromkeys(a for r in results for a in r.utilization))
+    fig, axes = plt.subplots(1, len(arrays), figsize=(4.5 * len(arrays), 4), sharey=True, squeeze=False)
+    for ax, arr in zip(axes[0], arrays, strict=True):
         for name, rs in groups.items():
             ax.plot([r.seq_len for r in rs], [r.utilization.get(arr, 0.0) for r in rs], marker="o", label=name)
         ax.set_xscale("log", base=2)
-        ax.set_title(f"{arr.upper()} array utilization")
+        ax.set_title(f"{arr} array utilization")
         ax.set_xlabel("sequence length")
         ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("utilization")
-    axes[0].legend()
+    axes[0][0].set_ylabel("utilization")
+    axes[0][0].legend()
     fig.tight_layout()
     paths.append(out_dir / "utilization.png")
     fig.savefig(paths[-1], dpi=120)

@@ -67,8 +67,19 @@ def _arch_for(accel: str, args: argparse.Namespace):
     return get_preset(acc.arch)
 
 
+def _tiles(items: Sequence[str] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items or []:
+        k, sep, v = item.partition("=")
+        if not sep or not v.strip().isdigit():
+            raise SpecError("--tile", f"expected NAME=INTEGER, got {item!r}", "query_block=N")
+        out[k.strip()] = int(v)
+    return out
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workload", "-w", default="bert-base", help="model name (see `attnforge list`); default bert-base")
+    p.add_argument("--workload", "-w", default="bert-base",
+                   help="model name (see `attnforge list`) or a models YAML file (FILE.yaml[:NAME]); default bert-base")
     p.add_argument("--batch", "-b", type=int, default=64, help="batch size (default 64, as in the FuseMax paper)")
     p.add_argument("--p", type=int, default=None, help="query length P (default: the sequence length; 1 in decode)")
     p.add_argument("--m", type=int, default=None, help="key length M (default: the sequence length)")
@@ -78,6 +89,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="attention only, or one layer end to end (adds Q/K/V/O projections and the FFN)")
     p.add_argument("--arch", default=None, help="arch YAML file replacing the accelerator's preset")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an arch field, e.g. buffer.bytes=8388608")
+    p.add_argument("--tile", action="append", metavar="NAME=N",
+                   help="fix a tile size instead of searching it, e.g. query_block=512 (queries resident per block)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -87,7 +100,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     seqs = _lengths(args.seq_len)
     wl = _workload(args, seqs[0])
-    res = simulate_sweep(args.accel, wl, seqs, scope=args.scope, arch=_arch_for(args.accel, args))
+    res = simulate_sweep(args.accel, wl, seqs, scope=args.scope, arch=_arch_for(args.accel, args), tiles=_tiles(args.tile))
     if args.json:
         out = [r.to_dict() for r in res]
         print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
@@ -112,7 +125,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     wl = _workload(args, seqs[0])
     results = []
     for a in tqdm(accels, desc="accelerators", disable=args.json or not sys.stderr.isatty(), leave=False):
-        results += simulate_sweep(a, wl, seqs, scope=args.scope, arch=_arch_for(a, args))
+        results += simulate_sweep(a, wl, seqs, scope=args.scope, arch=_arch_for(a, args), tiles=_tiles(args.tile))
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:

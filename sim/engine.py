@@ -121,6 +121,7 @@ def evaluate(
     causal: bool = False,
     stage: str = "prefill",
     arch: Arch | None = None,
+    tiles: dict[str, int] | None = None,
 ) -> Evaluation:
     """Evaluate one accelerator over any broadcastable arrays of P, M and batch."""
     if scope not in SCOPES:
@@ -128,7 +129,9 @@ def evaluate(
     acc = get_accelerator(accel)
     the_arch = arch if arch is not None else get_preset(acc.arch)
     m = p if m is None else m
-    s = get_builder(acc.builder)(acc, the_arch, Shape(model, p=p, m=m, batch=batch, causal=causal, stage=stage))
+    s = get_builder(acc.builder)(acc, the_arch, Shape(
+        model, p=p, m=m, batch=batch, causal=causal, stage=stage, tiles=tuple(sorted((tiles or {}).items()))
+    ))
     if scope == "end-to-end":
         s = add_linear_layers(s, the_arch, rows=np.asarray(batch) * np.asarray(p), d_model=model.d_model, d_ff=model.d_ff)
     return run_schedule(accel, s, the_arch)
@@ -180,18 +183,29 @@ def results(ev: Evaluation, wl: Workload, seq_lens: Sequence[int], scope: str) -
     return out
 
 
-def simulate(accel: str, wl: Workload, scope: str = "attention", arch: Arch | None = None) -> Result:
-    ev = evaluate(accel, wl.model, p=wl.p, m=wl.m, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch)
+def simulate(
+    accel: str, wl: Workload, scope: str = "attention", arch: Arch | None = None, tiles: dict[str, int] | None = None
+) -> Result:
+    ev = evaluate(
+        accel, wl.model, p=wl.p, m=wl.m, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch, tiles=tiles
+    )
     return results(ev, wl, [wl.m], scope)[0]
 
 
 def simulate_sweep(
-    accel: str, wl: Workload, seq_lens: Sequence[int], scope: str = "attention", arch: Arch | None = None
+    accel: str,
+    wl: Workload,
+    seq_lens: Sequence[int],
+    scope: str = "attention",
+    arch: Arch | None = None,
+    tiles: dict[str, int] | None = None,
 ) -> list[Result]:
     """All sequence lengths in one vectorised call. In decode P stays the workload's P; otherwise P = M."""
     ms = np.asarray(seq_lens, dtype=np.int64)
     ps = np.full_like(ms, wl.p) if wl.stage == "decode" else ms
-    ev = evaluate(accel, wl.model, p=ps, m=ms, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch)
+    ev = evaluate(
+        accel, wl.model, p=ps, m=ms, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch, tiles=tiles
+    )
     return results(ev, wl, list(seq_lens), scope)
 
 

@@ -90,6 +90,17 @@ def model_names() -> list[str]:
 
 
 def get_model(name: str) -> Model:
+    """A packaged model by name, or ``FILE.yaml`` / ``FILE.yaml:NAME`` for a user's own models file."""
+    path, _, pick = name.partition(":") if ".yaml" in name or ".yml" in name else ("", "", "")
+    if path:
+        models = load_models(path)
+        if not pick:
+            if len(models) != 1:
+                raise SpecError("workload", f"{path} defines several models; pick one as {path}:NAME", models)
+            return next(iter(models.values()))
+        if pick not in models:
+            raise SpecError("workload", f"{path} has no model {pick!r}", models)
+        return models[pick]
     models = load_models()
     if name not in models:
         raise SpecError("workload", f"unknown workload {name!r}", models)
