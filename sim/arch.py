@@ -68,11 +68,29 @@ class ComputeArray(_Strict):
 
 
 class Buffer(_Strict):
-    """The on-chip global buffer (FuseMax's L3)."""
+    """The on-chip global buffer (FuseMax's L3).
+
+    Energies are given at ``energy_ref_bytes`` (the capacity the cited table describes) and scale with
+    sqrt(capacity) from there, as large wire-dominated SRAMs do (CACTI's trend), so sweeping the buffer size
+    changes its access energy instead of leaving a stale figure.
+    """
 
     bytes: PositiveInt
     read_pj_per_word: float = Field(ge=0)
     write_pj_per_word: float = Field(ge=0)
+    energy_ref_bytes: PositiveInt | None = None
+
+    @property
+    def _scale(self) -> float:
+        return (self.bytes / self.energy_ref_bytes) ** 0.5 if self.energy_ref_bytes else 1.0
+
+    @property
+    def read_pj(self) -> float:
+        return self.read_pj_per_word * self._scale
+
+    @property
+    def write_pj(self) -> float:
+        return self.write_pj_per_word * self._scale
 
 
 class Dram(_Strict):

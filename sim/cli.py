@@ -213,6 +213,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.sweep import get_backend, load_spec, plot_pareto, run_sweep
+
+    spec = load_spec(args.spec)
+    out = Path(args.out or Path("sweeps") / spec.name)
+    t0 = time.perf_counter()
+    df = run_sweep(spec, out, get_backend(args.backend, args.address, args.workers), progress=not args.quiet)
+    png = plot_pareto(df, out / "pareto.png")
+    dt = time.perf_counter() - t0
+    print(f"{len(df)} points ({int(df['pareto'].sum())} Pareto-optimal) in {dt:.2f} s on backend {args.backend}; "
+          f"wrote {out / 'results.csv'}, {png}" + (f", {out / 'results.parquet'}" if (out / "results.parquet").exists() else ""))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.html import write_report
+
+    print(f"wrote {write_report(Path(args.run_dir))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="attnforge",
@@ -243,6 +264,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("paper", choices=["fusemax"], help="which paper")
     r.add_argument("--json", action="store_true", help="a list of {metric, paper, ours}")
     r.set_defaults(func=cmd_reproduce)
+
+    w = sub.add_parser("sweep", help="design-space sweep from a YAML spec (resumable)", formatter_class=fmt,
+                       epilog="example:\n  attnforge sweep sweeps/example.yaml -o out/sweep --backend local")
+    w.add_argument("spec", help="sweep YAML: accelerators, workloads, seq_lens, batch, arch overrides, tiles, mode")
+    w.add_argument("--out", "-o", default=None, help="output folder (default sweeps/<name>); rerun to resume")
+    w.add_argument("--backend", choices=("local", "ray"), default="local", help="local processes (default) or Ray")
+    w.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray instance)")
+    w.add_argument("--workers", type=int, default=None, help="processes / Ray CPUs (default: all cores)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.set_defaults(func=cmd_sweep)
+
+    rp = sub.add_parser("report", help="one offline HTML page from a compare or sweep output folder")
+    rp.add_argument("run_dir", help="folder with results.csv (and PNG plots)")
+    rp.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="analytical evaluations per second (a benchmark, not a test)")
     b.add_argument("--accel", default="fusemax")

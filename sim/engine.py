@@ -66,7 +66,7 @@ def _energy(s: Schedule, arch: Arch, cycles: Num) -> dict[str, Num]:
             else:
                 pj, comp = arch.actions_pj[act], unit
         elif unit == "buffer":
-            pj = arch.buffer.read_pj_per_word if act == "read" else arch.buffer.write_pj_per_word
+            pj = arch.buffer.read_pj if act == "read" else arch.buffer.write_pj
             comp = "buffer"
         elif unit == "dram":
             pj, comp = arch.dram.pj_per_word, "dram"

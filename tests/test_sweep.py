@@ -1,0 +1,150 @@
+"""Sweeps: expansion, resumption without losing finished points, backends agreeing, Pareto, HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.errors import SpecError
+from sim.sweep import SweepSpec, expand, get_backend, load_spec, local_backend, pareto_mask, run_sweep
+
+SPEC = """
+name: t
+accelerators: [flat, fusemax]
+workloads: [bert-base, xlm]
+seq_lens: [1k, 4k, 16k]
+batch: [1, 64]
+arch:
+  buffer.bytes: [8388608, 33554432]
+  dram.bandwidth_gib_s: [100, 400]
+"""
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> SweepSpec:
+    f = tmp_path / "s.yaml"
+    f.write_text(SPEC)
+    return load_spec(f)
+
+
+def _frame(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[c for c in df.columns if c.startswith("tiles.")]).sort_values("point").reset_index(drop=True)
+
+
+def test_grid_expansion_counts(spec: SweepSpec) -> None:
+    cfgs = expand(spec)
+    assert len(cfgs) == 2 * 2 * 4  # accelerators x workloads x arch combos
+    assert sum(len(c.points) for c in cfgs) == 2 * 2 * 4 * 3 * 2
+    ids = [p[0] for c in cfgs for p in c.points]
+    assert sorted(ids) == list(range(len(ids)))
+
+
+def test_random_mode_is_a_seeded_subset(spec: SweepSpec) -> None:
+    r = spec.model_copy(update={"mode": "random", "samples": 17})
+    a = [p[0] for c in expand(r) for p in c.points]
+    b = [p[0] for c in expand(r) for p in c.points]
+    c = [p[0] for c in expand(r.model_copy(update={"seed": 1})) for p in c.points]
+    assert len(a) == 17 and a == b and a != c and max(a) < 96
+
+
+def test_resume_loses_nothing_and_recomputes_nothing(spec: SweepSpec, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, out, local_backend(1), progress=False, stop_after=5)
+    parts = sorted((out / "parts").glob("*.csv"))
+    assert len(parts) == 5
+    stamps = {p.name: p.stat().st_mtime_ns for p in parts}
+    resumed = run_sweep(spec, out, local_backend(1), progress=False)
+    for p in parts:
+        assert p.stat().st_mtime_ns == stamps[p.name], "a finished configuration was recomputed"
+    fresh = run_sweep(spec, tmp_path / "fresh", local_backend(1), progress=False)
+    pd.testing.assert_frame_equal(_frame(resumed), _frame(fresh))
+    assert len(resumed) == 96 and (out / "results.csv").exists()
+    pytest.importorskip("pyarrow")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), pd.read_csv(out / "results.csv"), check_dtype=False)
+
+
+def test_process_pool_matches_in_process(spec: SweepSpec, tmp_path: Path) -> None:
+    a = run_sweep(spec, tmp_path / "a", local_backend(1), progress=False)
+    b = run_sweep(spec, tmp_path / "b", local_backend(2), progress=False)
+    pd.testing.assert_frame_equal(_frame(a), _frame(b))
+
+
+@pytest.mark.slow
+def test_ray_backend_matches_local(spec: SweepSpec, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    a = run_sweep(spec, tmp_path / "local", local_backend(2), progress=False)
+    b = run_sweep(spec, tmp_path / "ray", get_backend("ray", workers=2), progress=False)
+    pd.testing.assert_frame_equal(_frame(a), _frame(b))
+
+
+def test_sweep_points_equal_single_simulations(spec: SweepSpec, tmp_path: Path) -> None:
+    from sim.arch import load_arch
+    from sim.engine import simulate
+    from workloads import make_workload
+
+    df = run_sweep(spec, tmp_path / "x", local_backend(1), progress=False)
+    row = df[(df.accelerator == "fusemax") & (df.workload == "xlm") & (df.seq_len == 4096) & (df.batch == 1)
+             & (df["arch.buffer.bytes"] == 8388608) & (df["arch.dram.bandwidth_gib_s"] == 100)].iloc[0]
+    arch = load_arch("fusemax", {"buffer.bytes": 8388608, "dram.bandwidth_gib_s": 100})
+    r = simulate("fusemax", make_workload("xlm", batch=1, seq_len=4096), arch=arch)
+    assert row["cycles"] == pytest.approx(r.cycles, rel=1e-12)
+    assert row["energy_j"] == pytest.approx(r.energy_j, rel=1e-12)
+
+
+def test_bigger_buffer_costs_more_energy_per_access() -> None:
+    from sim.arch import load_arch
+
+    small, big = load_arch("fusemax", {"buffer.bytes": 4 << 20}), load_arch("fusemax", {"buffer.bytes": 64 << 20})
+    assert big.buffer.read_pj == pytest.approx(small.buffer.read_pj * 4)
+    assert big.area_mm2() > small.area_mm2()
+
+
+def test_pareto_mask_hand_example() -> None:
+    costs = np.array([[1, 5, 1], [2, 2, 1], [3, 3, 1], [5, 1, 1], [2, 2, 1], [1, 5, 2]], dtype=float)
+    # [3,3] is dominated by [2,2]; [1,5,2] by [1,5,1]; the two [2,2,1] ties both stay.
+    assert pareto_mask(costs).tolist() == [True, True, False, True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("accelerators: [nope]\nworkloads: [bert-base]\nseq_lens: [1k]\n", "accel"),
+        ("accelerators: [flat]\nworkloads: [bert-base]\nseq_lens: [0]\n", "seq-len"),
+        ("accelerators: [flat]\nworkloads: [bert-base]\nseq_lens: [1k]\nmode: random\n", "samples"),
+        ("accelerators: [flat]\nworkloads: [bert-base]\nseq_lens: [1k]\nmode: sometimes\n", "mode"),
+        ("accelerators: [flat]\nworkloads: [bert-base]\nseq_lens: [1k]\narch: {buffer.nope: [1]}\n", "buffer.nope"),
+        ("accelerators: [flat]\nworkloads: [bert-base]\nseq_lens: [1k]\nbogus: 1\n", "bogus"),
+        ("accelerators: [flat\n", "malformed YAML"),
+    ],
+)
+def test_bad_specs(tmp_path: Path, body: str, field: str) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text(body)
+    with pytest.raises(SpecError, match=field.replace(".", r"\.")):
+        load_spec(f)
+
+
+def test_cli_sweep_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text(SPEC)
+    out = tmp_path / "run"
+    assert main(["sweep", str(f), "-o", str(out), "--quiet", "--workers", "1"]) == 0
+    assert "96 points" in capsys.readouterr().out
+    assert (out / "pareto.png").stat().st_size > 0
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page and "Pareto-optimal designs" in page and "<table" in page
+    assert "http://" not in page and "https://" not in page  # offline: nothing fetched
+    assert main(["report", str(tmp_path)]) == 2
+
+
+def test_report_on_compare_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--accels", "flat,fusemax", "--seq-len", "1k,4k", "-o", str(tmp_path)]) == 0
+    assert main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3
