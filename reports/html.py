@@ -35,8 +35,10 @@ def write_report(run_dir: Path, out: Path | None = None, max_rows: int = 500) ->
     parts.append(f"<p class='note'>{len(df)} results from {html.escape(str(csv))}.</p>")
     cols = [c for c in _SUMMARY_COLS if c in df.columns]
     if "accelerator" in df.columns:
-        agg = df.groupby("accelerator", sort=False).agg(points=("cycles", "size"), mean_latency_s=("latency_s", "mean"),
-                                                          mean_energy_j=("energy_j", "mean"), total_dram_bytes=("dram_bytes", "sum"))
+        agg = df.groupby("accelerator", sort=False).agg(
+            points=("cycles", "size"), mean_latency_s=("latency_s", "mean"),
+            mean_energy_j=("energy_j", "mean"), total_dram_bytes=("dram_bytes", "sum"),
+        )
         parts.append("<h2>Summary by accelerator</h2>" + agg.to_html(float_format=lambda x: f"{x:.4g}"))
     if "pareto" in df.columns:
         parts.append("<h2>Pareto-optimal designs</h2>" + df[df["pareto"]][cols].head(max_rows).to_html(

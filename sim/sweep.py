@@ -314,7 +314,8 @@ def plot_pareto(df: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     sc = ax.scatter(sub["latency_s"], sub["energy_j"], c=sub["area_mm2"], s=24, alpha=0.7, cmap="viridis")
     front = sub[sub["pareto"]].sort_values("latency_s")
-    ax.scatter(front["latency_s"], front["energy_j"], facecolors="none", edgecolors="red", s=60, label="Pareto (lat, energy, area)")
+    ax.scatter(front["latency_s"], front["energy_j"], facecolors="none", edgecolors="red", s=60,
+               label="Pareto (latency, energy, area)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_title(f"{key['workload']}, seq {key['seq_len']}, batch {key['batch']}, {key['scope']}", fontsize=9)
