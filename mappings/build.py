@@ -95,6 +95,23 @@ def _causal_factor(p: int, m: int, p0: int, m0: int) -> tuple[float, float]:
 _causal_v = np.vectorize(lru_cache(maxsize=65536)(_causal_factor), otypes=[np.float64, np.float64])
 
 
+def _systolic_cycles(ein: Einsum, pad: dict[str, Num], use: dict[str, Num], rows: int, cols: int) -> Num:
+    """Output-stationary matmul on a systolic array: per output tile (fold), the reduction plus skew fill/drain.
+
+    Output ranks other than the query rank map onto the rows, queries onto the columns; each of the
+    ceil(rows_extent / R) x ceil(P / C) folds takes K + R + C - 2 cycles (SCALE-Sim's OS model, to its final cycle).
+    """
+    row_extent: Num = 1
+    for r in ein.ranks:
+        if r != "p":
+            row_extent = row_extent * pad[r]
+    k: Num = 1
+    for r in ein.reduce:  # the reduction streams through; it needs no padding
+        k = k * use[r]
+    folds = _ceil_div(row_extent, rows) * _ceil_div(pad["p"], cols) * pad["b"] * pad["h"]
+    return folds * (k + rows + cols - 2)
+
+
 def build_schedule(
     mapping: Mapping,
     arch: Arch,
@@ -148,6 +165,8 @@ def build_schedule(
         ops_pad = ein.ops(pad) * scores_scale(ein, tile_frac)
         ops_use = ein.ops(use) * scores_scale(ein, elem_frac)
         per_einsum[ein.name] = ops_pad * cyc / arr.pes
+        if arr.systolic and len(arr.dims) == 2 and ein.op == "mac" and ein.reduce:
+            per_einsum[ein.name] = _systolic_cycles(ein, pad, use, arr.rows, arr.cols) * scores_scale(ein, tile_frac)
         busy[arr_name] = busy[arr_name] + per_einsum[ein.name]
         useful[arr_name] = useful[arr_name] + ops_use * cyc / arr.pes
         for act, n in cost.actions.items():
@@ -179,7 +198,7 @@ def build_schedule(
     q_words = bh * p * e
     k_words = bh * m * e
     v_words = bh * m * f
-    o_words = bh * p * f
+    o_words = c[c.output].output_size(use)
     kv_scale = tile_frac if causal else 1.0
 
     stage_of = mapping.stage_of()
@@ -262,7 +281,7 @@ def build_schedule(
         useful=useful,
         actions=actions,
         flops=flops,
-        compulsory_dram_words=q_words + k_words + v_words + o_words,
+        compulsory_dram_words=sum({"Q": q_words, "K": k_words, "V": v_words}[t] for t in c.inputs) + o_words,
         tiles={"p0": p0, "m0": m0, "query_block": r_blk, "query_blocks": n_blocks},
         spill_fraction=spill,
     )

@@ -79,6 +79,13 @@ MAPPINGS: dict[str, Mapping] = {
             placement=_FUSEMAX_PLACEMENT,
         ),
         Mapping(
+            name="gemm",
+            cascade="gemm",
+            description="one output-stationary matmul on the 2D array (for side-by-side runs with GEMM simulators)",
+            binding={"QK": "2d"},
+            stages=_one("gemm", _ph("QK")),
+        ),
+        Mapping(
             name="fusemax",
             cascade="1-pass",
             description="FuseMax: 1-pass cascade with the pipelined 2D/1D binding; the 1D array finishes tile i "

@@ -50,6 +50,10 @@ class ComputeArray(_Strict):
     dims: tuple[PositiveInt, ...] = Field(min_length=1, max_length=2)
     ops: dict[str, OpCost]
     rf: RegisterFile
+    #: An output-stationary systolic array: operands enter skewed, so every output tile of a matmul pays
+    #: rows + cols - 2 cycles of fill and drain on top of its reduction length. The FuseMax artifact's aggregate
+    #: model leaves this out (its presets keep False); SCALE-Sim and real RTL include it.
+    systolic: bool = False
 
     @property
     def pes(self) -> int:

@@ -245,13 +245,24 @@ def one_pass() -> Cascade:
     )
 
 
+def gemm() -> Cascade:
+    """One matmul, Z[m,p] = sum_e X[e,p] W[e,m]: lets single GEMMs (peer comparisons) run through the same engine."""
+    return Cascade(
+        name="gemm",
+        description="a single matmul (rank p: output columns, m: output rows, e: reduction)",
+        einsums=(Einsum("QK", ("m", "p"), (_op("Q", "e", "p"), _op("K", "e", "m")), "mac", reduce=("e",)),),
+        inputs=("Q", "K"),
+        output="QK",
+    )
+
+
 CASCADES: dict[str, Cascade] = {}
 
 
 def get_cascade(name: str) -> Cascade:
     """The named cascade ('1-pass', '2-pass', '3-pass'), built once."""
     if not CASCADES:
-        for c in (three_pass(), two_pass(), one_pass()):
+        for c in (three_pass(), two_pass(), one_pass(), gemm()):
             CASCADES[c.name] = c
     if name not in CASCADES:
         from sim.errors import SpecError

@@ -227,6 +227,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_peers(args: argparse.Namespace) -> int:
+    from reports.peers import DEFAULT_ENV, compare_peers, format_peers, setup_env
+
+    env = Path(args.env) if args.env else DEFAULT_ENV
+    if args.setup:
+        print(f"peer environment ready: {setup_env(env)}", file=sys.stderr)
+    d = compare_peers(_lengths(args.seq_len), env)
+    print(json.dumps(d, indent=2) if args.json else format_peers(d))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from reports.html import write_report
 
@@ -274,6 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--workers", type=int, default=None, help="processes / Ray CPUs (default: all cores)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     w.set_defaults(func=cmd_sweep)
+
+    pe = sub.add_parser("peers", help="side by side with SCALE-Sim v3 (cycles) and ZigZag (energy) on attention GEMMs",
+                        formatter_class=fmt, epilog="example:\n  attnforge peers --setup --seq-len 128,256,512")
+    pe.add_argument("--seq-len", default="128,256,512", help="BERT-Base sequence lengths whose QK and PV GEMMs to run")
+    pe.add_argument("--setup", action="store_true", help="create/refresh the peers' own venv (SCALE-Sim needs numpy<2)")
+    pe.add_argument("--env", default=None, help="peers venv folder (default ~/.cache/attnforge/peers-venv)")
+    pe.add_argument("--json", action="store_true")
+    pe.set_defaults(func=cmd_peers)
 
     rp = sub.add_parser("report", help="one offline HTML page from a compare or sweep output folder")
     rp.add_argument("run_dir", help="folder with results.csv (and PNG plots)")
