@@ -316,8 +316,12 @@ def plot_pareto(df: pd.DataFrame, path: Path) -> Path:
     front = sub[sub["pareto"]].sort_values("latency_s")
     ax.scatter(front["latency_s"], front["energy_j"], facecolors="none", edgecolors="red", s=60,
                label="Pareto (latency, energy, area)")
+    from matplotlib.ticker import NullFormatter
+
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(NullFormatter())
     ax.set_title(f"{key['workload']}, seq {key['seq_len']}, batch {key['batch']}, {key['scope']}", fontsize=9)
     ax.set_xlabel("latency (s)")
     ax.set_ylabel("energy (J)")
