@@ -238,6 +238,34 @@ def cmd_peers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reference(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from sim.reference import golden_error, run_reference, save, simulated_latencies
+    from workloads import make_workload
+
+    wl = make_workload(args.workload, batch=args.batch, seq_len=_lengths(args.seq_len)[0],
+                       causal=True if args.causal else None, seed=args.seed)
+    run, out = run_reference(wl, device=args.device, dtype=args.dtype, repeats=args.repeats)
+    run.golden = golden_error(wl, out)
+    run.simulated_latency_s = simulated_latencies(wl)
+    path = save(run, out, Path(args.out))
+    if args.json:
+        print(json.dumps(asdict(run) | {"file": str(path)}, indent=2))
+        return 0
+    print(f"{run.workload} B={run.batch} H={run.heads} P={run.p} M={run.m} E={run.e}{' causal' if run.causal else ''}: "
+          f"SDPA on {run.device} ({run.device_name}, {run.dtype}, {run.kernel})")
+    print(f"  measured latency  {run.latency_s * 1e3:10.3f} ms (median of {run.repeats})")
+    for a, lat in run.simulated_latency_s.items():
+        print(f"  simulated {a:<8}{lat * 1e3:10.3f} ms  ({run.latency_s / lat:.1f}x faster than measured)")
+    if run.golden:
+        g = run.golden
+        print(f"  golden model vs reference (head 0, {int(g['queries'])} queries): max abs {g['max_abs']:.4g}, "
+              f"mean rel {g['mean_rel']:.3%}, bound {g['bound']:.4g} -> {'ok' if g['within_bound'] else 'OUT OF BOUND'}")
+    print(f"  wrote {path} (outputs + metadata)")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from reports.html import write_report
 
@@ -293,6 +321,21 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--env", default=None, help="peers venv folder (default ~/.cache/attnforge/peers-venv)")
     pe.add_argument("--json", action="store_true")
     pe.set_defaults(func=cmd_peers)
+
+    rf = sub.add_parser("reference", help="the workload's attention in PyTorch (GPU if present), timed and saved",
+                        formatter_class=fmt,
+                        epilog="example:\n  attnforge reference --workload bert-base --seq-len 1k --device cpu")
+    rf.add_argument("--workload", "-w", default="bert-base")
+    rf.add_argument("--seq-len", "-s", default="1024")
+    rf.add_argument("--batch", "-b", type=int, default=1, help="batch (default 1: the paper batch of 64 is large on CPU)")
+    rf.add_argument("--causal", action="store_true")
+    rf.add_argument("--seed", type=int, default=0)
+    rf.add_argument("--device", default="auto", help="auto (cuda if present), cuda or cpu")
+    rf.add_argument("--dtype", default="float32", help="float32, float16 or bfloat16 (flash kernel: 16-bit on CUDA)")
+    rf.add_argument("--repeats", type=int, default=10, help="timed repeats; the median is reported")
+    rf.add_argument("--out", "-o", default="out/reference", help="folder for the .npz outputs and .json metadata")
+    rf.add_argument("--json", action="store_true")
+    rf.set_defaults(func=cmd_reference)
 
     rp = sub.add_parser("report", help="one offline HTML page from a compare or sweep output folder")
     rp.add_argument("run_dir", help="folder with results.csv (and PNG plots)")
