@@ -12,10 +12,9 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
-from sim.errors import SpecError, from_pydantic
+from sim.errors import SpecError, from_pydantic, parse_yaml, read_yaml
 
 ACTIONS: tuple[str, ...] = ("mac", "add", "max", "exp", "mul", "div")
 
@@ -114,6 +113,9 @@ class Arch(_Strict):
     leakage_w: float = Field(default=0.0, ge=0)
     area_um2: dict[str, float] = Field(default_factory=dict)
     sources: dict[str, str] = Field(default_factory=dict)
+    #: Family-specific numbers a schedule builder reads (SpAtten's module latencies, say); unused by the Einsum
+    #: cascade presets, so it is optional and empty by default.
+    params: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Arch:
@@ -214,23 +216,14 @@ def _deep_merge(base: dict, top: dict) -> dict:
 
 
 def _read(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SpecError("arch", f"file not found: {path}") from None
-    return _parse_text(text, str(path))
+    return read_yaml(path, "arch", _ARCH_KEYS)  # type: ignore[return-value]
 
 
 def _parse_text(text: str, origin: str) -> dict:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SpecError("arch", f"malformed YAML in {origin}{where}") from None
-    if not isinstance(raw, dict):
-        raise SpecError("arch", f"{origin} must be a mapping with name, clock_mhz, arrays, buffer, dram, actions_pj")
-    return raw
+    return parse_yaml(text, "arch", origin, _ARCH_KEYS)  # type: ignore[return-value]
+
+
+_ARCH_KEYS = "name, clock_mhz, arrays, buffer, dram, actions_pj"
 
 
 def _apply_overrides(raw: dict, overrides: dict[str, object]) -> dict:

@@ -8,6 +8,7 @@ that line on stderr and exit code 2, so no user input ever ends in a traceback.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class SpecError(ValueError):
@@ -39,3 +40,27 @@ def from_pydantic(exc: Exception, prefix: str = "") -> SpecError:
     if "expected" in ctx:
         allowed = str(ctx["expected"])
     return SpecError(field, msg, allowed)
+
+
+def parse_yaml(text: str, what: str, origin: str, expect: str | None = None) -> object:
+    """YAML text -> data, or one SpecError naming the file and line; ``expect`` demands a non-empty mapping."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(what, f"malformed YAML in {origin}{where}") from None
+    if expect is not None and (not isinstance(raw, dict) or not raw):
+        raise SpecError(what, f"{origin} must be a mapping with {expect}")
+    return raw
+
+
+def read_yaml(path: str | Path, what: str, expect: str | None = None) -> object:
+    """A YAML file -> data; a missing file or malformed YAML is one SpecError, never a traceback."""
+    try:
+        text = Path(path).read_text()
+    except (FileNotFoundError, IsADirectoryError):
+        raise SpecError(what, f"file not found: {path}") from None
+    return parse_yaml(text, what, str(path), expect)

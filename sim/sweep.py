@@ -19,10 +19,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
-from sim.errors import SpecError, from_pydantic
+from sim.errors import SpecError, from_pydantic, read_yaml
 
 
 class SweepSpec(BaseModel):
@@ -82,17 +81,8 @@ class Config:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
-    p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise SpecError("sweep", f"file not found: {p}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SpecError("sweep", f"malformed YAML in {p}{where}") from None
-    if not isinstance(raw, dict):
-        raise SpecError("sweep", f"{p} must be a mapping with accelerators, workloads, seq_lens, ...")
+    raw = read_yaml(path, "sweep", "accelerators, workloads, seq_lens, ...")
+    assert isinstance(raw, dict)
     try:
         spec = SweepSpec(**raw)
     except ValidationError as exc:

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError, model_validator
 
-from sim.errors import SpecError, from_pydantic
+from sim.errors import SpecError, from_pydantic, parse_yaml, read_yaml
 
 Stage = Literal["prefill", "decode"]
 STAGES: tuple[str, ...] = ("prefill", "decode")
@@ -45,15 +44,9 @@ class Model(BaseModel):
 
 
 def _read_yaml(path: Path | str, what: str) -> object:
-    try:
-        text = Path(path).read_text() if not hasattr(path, "read_text") else path.read_text()  # type: ignore[union-attr]
-        return yaml.safe_load(text)
-    except FileNotFoundError:
-        raise SpecError(what, f"file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SpecError(what, f"malformed YAML in {path}{where}") from None
+    if hasattr(path, "read_text") and not isinstance(path, Path):  # a packaged resource
+        return parse_yaml(path.read_text(), what, str(path))  # type: ignore[union-attr]
+    return read_yaml(path, what)
 
 
 def load_models(path: Path | str | None = None) -> dict[str, Model]:
