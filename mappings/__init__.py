@@ -21,3 +21,4 @@ __all__ = [
     "get_accelerator",
     "get_mapping",
 ]
+import mappings.spatten  # noqa: F401, E402

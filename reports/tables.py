@@ -63,7 +63,7 @@ def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
         }
         if base:
             b = base.get((r.workload, r.seq_len))
-            row["speedup"] = f"{b.cycles / r.cycles:.2f}x" if b else "-"
+            row["speedup"] = f"{b.cycles / r.cycles:.3g}x" if b else "-"
             row["energy/base"] = f"{r.energy_j / b.energy_j:.3f}" if b else "-"
         rows.append(row)
     return pd.DataFrame(rows).to_string(index=False)

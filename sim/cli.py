@@ -321,6 +321,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sim.cli_rtl import add_fidelity, register  # `rtl`, `regress` and `simulate --fidelity cycle`
+
     ap = argparse.ArgumentParser(
         prog="attnforge",
         description="Simulate attention accelerators (FuseMax, FLAT, unfused, ...) and get latency, energy, "
@@ -338,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_trace_option(s)
     s.set_defaults(func=cmd_simulate)
+    add_fidelity(s)
 
     c = sub.add_parser("compare", help="several accelerators vs the first, CSV and plots", epilog=EPILOG_CMP,
                        formatter_class=fmt)
@@ -410,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+    register(sub)
     return ap
 
 

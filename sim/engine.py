@@ -133,6 +133,8 @@ def evaluate(
         model, p=p, m=m, batch=batch, causal=causal, stage=stage, tiles=tuple(sorted((tiles or {}).items()))
     ))
     if scope == "end-to-end":
+        if "2d" not in the_arch.arrays:
+            raise SpecError("scope", f"{accel} accelerates attention only (its FFN runs elsewhere)", ["attention"])
         s = add_linear_layers(s, the_arch, rows=np.asarray(batch) * np.asarray(p), d_model=model.d_model, d_ff=model.d_ff)
     return run_schedule(accel, s, the_arch)
 

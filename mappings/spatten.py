@@ -1,0 +1,186 @@
+"""SpAtten as a schedule builder: pruned, quantized, one-query-at-a-time pipeline -> the shared engine's Schedule.
+
+Why a builder and not a separate simulator: the engine (sim/engine.py) already turns stages of per-array work
+plus DRAM bytes into cycles and action counts into energy for every family; SpAtten only has to say what its
+datapath does per layer. Per layer the builder works out, from the Policy (pruning ratios through the layer
+schedule, bit widths, refetch rate), how many tokens and heads are alive, how many keys and values each query
+touches and how many bytes come from DRAM, and hands :func:`sim.spatten.pipeline.job_costs`' module occupancies
+to one Stage per layer. Barriers (the end of a layer, where token/head top-k decide the next layer's fetches)
+go to a "latency" stage. The Accelerator's ``mapping`` field names the Policy (see :data:`POLICY_REGISTRY`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mappings.builders import Shape, register_builder
+from mappings.catalog import Accelerator, register_accelerator
+from sim.arch import Arch
+from sim.errors import SpecError
+from sim.schedule import Num, Phase, Schedule, Stage
+from sim.spatten.golden import synthetic_refetch_rate
+from sim.spatten.pipeline import check_arch, job_costs
+from sim.spatten.policy import GPT2, POLICIES, QUERY_BITS, Policy, auto_policy, breakdown_policies
+from sim.spatten.pruning import HEAD_UNPRUNED_FRACTION, TOKEN_UNPRUNED_FRACTION, kept_counts, layer_ratios
+from sim.spatten.topk import expected_topk_v
+
+#: Policies by name; "auto" picks GPT-2 or BERT settings from the model's causality.
+POLICY_REGISTRY: dict[str, Policy] = dict(POLICIES)
+# A3 and MNNFast as the paper describes them (section V-B): they fetch every K and V before deciding what to
+# skip, so pruning saves compute but no DRAM traffic; A3 prunes keys locally per head, MNNFast only V.
+POLICY_REGISTRY["a3"] = Policy(name="a3", token_ratio=GPT2.token_ratio, v_ratio=GPT2.v_ratio, fetch_pruned=False)
+POLICY_REGISTRY["mnnfast"] = Policy(name="mnnfast", v_ratio=GPT2.v_ratio, fetch_pruned=False)
+for _label, _pol in breakdown_policies(GPT2):
+    POLICY_REGISTRY[f"gpt2 {_label}"] = _pol
+
+
+def register_policy(p: Policy) -> None:
+    POLICY_REGISTRY[p.name] = p
+
+
+def policy_for(acc: Accelerator, causal: bool) -> Policy:
+    if acc.mapping == "auto":
+        return auto_policy(causal)
+    if acc.mapping not in POLICY_REGISTRY:
+        raise SpecError("spatten policy", f"unknown policy {acc.mapping!r}", ["auto", *POLICY_REGISTRY])
+    return POLICY_REGISTRY[acc.mapping]
+
+
+def refetch_rate(pol: Policy, keys: Num, d: int) -> Num:
+    """Fraction of rows that refetch LSBs: fixed by the policy, else measured by the golden model per key length."""
+    if not (pol.quantize and pol.progressive and pol.k_lsb):
+        return np.zeros_like(np.asarray(keys, dtype=np.float64))
+    if pol.lsb_refetch_rate is not None:
+        return np.full(np.shape(keys), pol.lsb_refetch_rate, dtype=np.float64)
+    kk = np.asarray(keys, dtype=np.int64)
+    out = np.zeros(kk.shape)
+    for idx in np.ndindex(kk.shape):
+        out[idx] = synthetic_refetch_rate(int(kk[idx]), d=d, msb=pol.k_msb, lsb=pol.k_lsb, threshold=pol.threshold)
+    return out
+
+
+def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | None = None) -> Schedule:
+    """Schedule of one attention pass over all layers of ``shape.model`` (prefill: P queries; decode: 1 per step)."""
+    check_arch(arch)
+    if shape.tiles:
+        raise SpecError("--tile", f"{acc.name} has no tile sizes to fix (its dataflow is one query at a time)")
+    mdl = shape.model
+    pol = policy or policy_for(acc, shape.causal or mdl.causal)
+    d = mdl.d_head
+    m = np.asarray(shape.m, dtype=np.float64)
+    p = np.asarray(shape.p, dtype=np.float64)
+    batch = np.asarray(shape.batch, dtype=np.float64)
+    decode = shape.stage == "decode"
+    par = int(pol.topk_parallelism or arch.arrays["topk"].cols)
+    tok = kept_counts(m.astype(np.int64), layer_ratios(mdl.layers, pol.token_ratio, TOKEN_UNPRUNED_FRACTION, "token_ratio"))
+    hk = kept_counts(mdl.heads, layer_ratios(mdl.layers, pol.head_ratio, HEAD_UNPRUNED_FRACTION, "head_ratio"))
+    sram_tokens = arch.params["sram_bytes"] / 2 / (d * 12 / 8)  # one half of the double-buffered K SRAM
+    stages: list[Stage] = []
+    busy: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "topk", "pv")}
+    useful: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "pv")}
+    actions: dict[str, Num] = {}
+    flops: Num = 0.0
+    dense_flops: Num = 0.0
+    lsb_bytes: Num = 0.0
+    latency: Num = 0.0
+    rows: Num = 0.0
+    refetch_rows: Num = 0.0
+    kept_tok: Num = 0.0
+    kept_val: Num = 0.0
+    total_bytes: Num = 0.0
+
+    def add(key: str, val: Num) -> None:
+        actions[key] = actions.get(key, 0.0) + val
+
+    prev_keys = m
+    prev_heads = mdl.heads
+    for li in range(mdl.layers):
+        keys = tok[li].astype(np.float64)
+        heads = float(hk[li])
+        values = np.maximum(1.0, np.floor(keys * (1.0 - pol.v_ratio) + 1e-9))
+        # Summarization: pruned tokens also leave as queries; generation keeps its one query per step.
+        queries = p if decode else np.maximum(1.0, np.floor(p * keys / m + 1e-9))
+        count = batch * heads * queries
+        rho = refetch_rate(pol, keys, d)
+        fetched_k = keys if pol.fetch_pruned else m
+        fetched_v = values if pol.fetch_pruned else m
+        if decode:
+            reuse: Num = 1.0
+            fetched_v_eff = fetched_v
+        else:
+            # K and V of a head are fetched once into their SRAMs and reused by every query, when they fit; V
+            # is fetched whole (each query keeps different V), so local V pruning saves compute, not DRAM, here.
+            reuse = np.where(fetched_k <= sram_tokens, queries, 1.0)
+            fetched_v_eff = fetched_k
+        jc = job_costs(
+            arch, count=count, keys=keys, values=values, d=d,
+            k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
+            v_bits=pol.v_bits_fetched, q_bits=QUERY_BITS if pol.quantize else 12,
+            keys_fetched=fetched_k, values_fetched=fetched_v_eff, topk_parallelism=par, kv_reuse=reuse,
+        )
+        # Barrier at the layer's start: the token/head top-k that decided this layer's survivors, then one
+        # query's latency through the pipe (the last query of the layer drains before the next layer starts).
+        tk_tok, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
+        tk_head, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
+        latency = latency + batch * (jc.latency + tk_tok + tk_head)
+        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", dict(jc.busy))], jc.dram_bytes))
+        for a, v in jc.busy.items():
+            busy[a] = busy[a] + v
+        for a, v in jc.useful.items():
+            useful[a] = useful[a] + v
+        add("qk.qk_mac", jc.macs_qk)
+        add("pv.pv_mac", jc.macs_pv)
+        add("softmax.softmax_op", jc.softmax_ops)
+        add("topk.topk_cmp", jc.topk_cmp + batch * (cmp_tok + cmp_head))
+        add("fetcher.fetch_byte", jc.dram_bytes)
+        add("dram.word", jc.dram_bytes)
+        flops = flops + 2 * d * (jc.macs_qk / d + jc.macs_pv / d)
+        dense_flops = dense_flops + batch * mdl.heads * p * 4 * d * m
+        lsb_bytes = lsb_bytes + jc.lsb_bytes
+        total_bytes = total_bytes + jc.dram_bytes
+        rows = rows + count
+        refetch_rows = refetch_rows + count * rho
+        kept_tok = kept_tok + keys / m
+        kept_val = kept_val + values / m
+        prev_keys, prev_heads = keys, int(heads)
+    stages.append(Stage("latency", [Phase("barriers", {}, exposed=latency)], 0.0))
+    n_l = mdl.layers
+    extra: dict[str, Num] = {
+        "tokens_kept": kept_tok / n_l,
+        "heads_kept": float(np.mean(hk)) / mdl.heads,
+        "values_kept": kept_val / n_l,
+        "lsb_refetch_rate": refetch_rows / rows,
+        "lsb_dram_bytes": lsb_bytes,
+        "dense_flops": dense_flops,
+        "topk_parallelism": par,
+    }
+    return Schedule(
+        mapping=f"spatten:{pol.name}",
+        cascade="spatten",
+        passes=1,
+        stages=stages,
+        busy=busy,
+        useful=useful,
+        actions=actions,
+        flops=flops,
+        compulsory_dram_words=total_bytes - lsb_bytes,
+        tiles={},
+        extra=extra,
+    )
+
+
+register_builder("spatten", build_spatten)
+_DESC = "SpAtten (Wang et al., HPCA 2021): cascade token/head pruning, progressive quantization, top-k engine"
+for _acc in (
+    Accelerator("spatten", "spatten", "auto", _DESC, builder="spatten"),
+    Accelerator("spatten-1/8", "spatten-1-8", "auto", "SpAtten1/8 (paper Table III): 128 multipliers, 64 GB/s",
+                builder="spatten"),
+    Accelerator("spatten-1-8", "spatten-1-8", "auto", "alias of spatten-1/8", builder="spatten"),
+    Accelerator("spatten-dense", "spatten", "dense", "SpAtten's dedicated datapath with no pruning or quantization",
+                builder="spatten"),
+    Accelerator("a3", "spatten-1-8", "a3", "A3 as modelled on SpAtten1/8's resources: fetch all, prune keys/V locally",
+                builder="spatten"),
+    Accelerator("mnnfast", "spatten-1-8", "mnnfast", "MNNFast as modelled on SpAtten1/8's resources: fetch all, prune V",
+                builder="spatten"),
+):
+    register_accelerator(_acc)

@@ -1,0 +1,286 @@
+"""`attnforge reproduce spatten`: SpAtten's headline results beside ours, every number computed here.
+
+Benchmarks (paper section V-A): BERT-Base/Large on CoLA, SST-2, MRPC, STS-B, QQP, MNLI-m, MNLI-mm, QNLI, RTE,
+SQuAD v1.1 and v2.0 at each task's average length (22), and GPT-2-Small/Medium on WikiText-2, WikiText-103, PTB
+and One-Billion-Word with a 992-token prompt and 32 generated tokens (8). All go through the shared engine with
+the "spatten" builder; GPT-2 runs one summarization pass plus 32 decode steps (context 993..1024). The DRAM
+baseline is FP32 unpruned K and V (reference 6.12). The shipped SpAtten traces are replayed as well, and the
+golden model reports the accuracy proxy on real MiniLM attention when the optional extra is installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mappings import get_accelerator
+from mappings.builders import Shape
+from mappings.spatten import POLICY_REGISTRY, build_spatten
+from sim.arch import get_preset
+from sim.engine import Evaluation, run_schedule
+from sim.spatten.policy import BERT, GPT2, Policy, breakdown_policies
+from workloads import get_model
+
+#: Average dev-set lengths in WordPiece tokens incl. [CLS]/[SEP]. The paper uses each task's average but does
+#: not print it; these are our estimates from the public dev sets' typical lengths (see docs/spatten.md).
+TASK_LENGTHS: dict[str, int] = {
+    "CoLA": 11, "SST-2": 25, "MRPC": 53, "STS-B": 31, "QQP": 30, "MNLI-m": 39, "MNLI-mm": 40, "QNLI": 50,
+    "RTE": 68, "SQuAD1.1": 160, "SQuAD2.0": 160,
+}
+GPT2_DATASETS: tuple[str, ...] = ("WikiText-2", "WikiText-103", "PTB", "1BW")
+PROMPT, GENERATED = 992, 32
+TRACE_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "spatten-traces"
+SMALL_TRACE = "summary-gpt2-small-wikitext2-per8.csv"
+SMALL_BASE = "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"
+MEDIUM_TRACE = "summary-gpt2-medium-wikitext2-per0-hp-step5+dedic+glob_p+local_p+hp+topk+quant.csv"
+MEDIUM_BASE = "summary-gpt2-medium-ptb-per0.csv"
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: str
+    paper: float
+    ours: float
+    source: str
+    note: str = ""
+
+    @property
+    def deviation(self) -> float:
+        return (self.ours - self.paper) / self.paper if self.paper else 0.0
+
+
+@dataclass
+class Totals:
+    """One benchmark on one accelerator: summed over its passes (GPT-2: summarization + 32 decode steps)."""
+
+    cycles: float
+    dram_bytes: float
+    energy_j: float
+    flops: float
+    dense_flops: float
+    fp32_dense_bytes: float
+    seconds: float
+
+    @property
+    def tflops(self) -> float:
+        return self.flops / self.seconds / 1e12
+
+    @property
+    def effective_gops(self) -> float:
+        return self.dense_flops / self.seconds / 1e9
+
+
+def _sum(evs: list[Evaluation], d: int, layers: int, heads: int, kv_lens: list[np.ndarray]) -> Totals:
+    cyc = sum(float(np.sum(e.cycles)) for e in evs)
+    clock = evs[0].arch.clock_hz
+    fp32 = sum(float(np.sum(2 * layers * heads * m * d * 4)) for m in kv_lens)
+    return Totals(
+        cycles=cyc,
+        dram_bytes=sum(float(np.sum(e.schedule.actions["dram.word"])) for e in evs),
+        energy_j=sum(float(np.sum(e.energy_j)) for e in evs),
+        flops=sum(float(np.sum(e.schedule.flops)) for e in evs),
+        dense_flops=sum(float(np.sum(e.schedule.extra["dense_flops"])) for e in evs),
+        fp32_dense_bytes=fp32,
+        seconds=cyc / clock,
+    )
+
+
+def run_benchmark(model: str, length: int | None, policy: Policy, accel: str = "spatten") -> Totals:
+    """BERT (``length`` = task length, one summarization pass) or GPT-2 (``length`` None: prompt + generation)."""
+    acc = get_accelerator(accel)
+    arch = get_preset(acc.arch)
+    mdl = get_model(model)
+    if length is not None:
+        s = build_spatten(acc, arch, Shape(mdl, p=length, m=length, batch=1), policy)
+        return _sum([run_schedule(accel, s, arch)], mdl.d_head, mdl.layers, mdl.heads, [np.asarray(length)])
+    ctx = np.arange(PROMPT + 1, PROMPT + GENERATED + 1)
+    s0 = build_spatten(acc, arch, Shape(mdl, p=PROMPT, m=PROMPT, batch=1, causal=True), policy)
+    s1 = build_spatten(acc, arch, Shape(mdl, p=1, m=ctx, batch=1, causal=True, stage="decode"), policy)
+    evs = [run_schedule(accel, s0, arch), run_schedule(accel, s1, arch)]
+    return _sum(evs, mdl.d_head, mdl.layers, mdl.heads, [np.asarray(PROMPT), ctx])
+
+
+def benchmarks() -> list[tuple[str, str, int | None, Policy]]:
+    """The paper's 30 benchmarks as (label, model, length, policy)."""
+    out: list[tuple[str, str, int | None, Policy]] = []
+    for m in ("bert-base", "bert-large"):
+        out += [(f"{m}/{t}", m, n, BERT) for t, n in TASK_LENGTHS.items()]
+    gpt2 = gpt2_policy()
+    for m in ("gpt2-small", "gpt2-medium"):
+        out += [(f"{m}/{ds}", m, None, gpt2) for ds in GPT2_DATASETS]
+    return out
+
+
+def gpt2_policy() -> Policy:
+    """GPT-2 settings; the LSB refetch rate comes from the real GPT-2 trace when it is present (real decisions)."""
+    path = TRACE_DIR / SMALL_TRACE
+    if path.exists():
+        from sim.spatten.trace import load_trace
+
+        rate = float(load_trace(path).rows["if_requant"].mean())
+        return GPT2.with_(lsb_refetch_rate=rate)
+    return GPT2
+
+
+def _geo(xs: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(xs))))
+
+
+def _trace_rows() -> tuple[list[Row], list[str]]:
+    from sim.spatten.trace import load_trace, trace_schedule
+
+    rows: list[Row] = []
+    notes: list[str] = []
+    arch = get_preset("spatten")
+    for label, pruned, base in (("GPT-2-Small", SMALL_TRACE, SMALL_BASE), ("GPT-2-Medium", MEDIUM_TRACE, MEDIUM_BASE)):
+        if not (TRACE_DIR / pruned).exists() or not (TRACE_DIR / base).exists():
+            notes.append(f"{label} trace rows skipped: {TRACE_DIR} not present")
+            continue
+        sp, sm = trace_schedule(load_trace(TRACE_DIR / pruned), arch)
+        sb, _ = trace_schedule(load_trace(TRACE_DIR / base), arch)
+        ep, eb = run_schedule("spatten", sp, arch), run_schedule("spatten", sb, arch)
+        bp, bb = float(sp.actions["dram.word"]), float(sb.actions["dram.word"])
+        ref = 28.9 if label == "GPT-2-Small" else 9.0
+        rows += [
+            Row(f"trace {label}: DRAM reduction vs FP32 dense K+V", ref, sm.dram_bytes_fp32_dense / bp,
+                "reference 1.7 (derived from the traces)"),
+            Row(f"trace {label}: throughput (TFLOPS)", 0.43, float(sp.flops) / float(ep.latency_s) / 1e12,
+                "paper V-C (GPT-2 average)"),
+            Row(f"trace {label}: speedup vs its unpruned trace", float("nan"), float(eb.cycles) / float(ep.cycles),
+                "ours only"),
+            Row(f"trace {label}: DRAM reduction vs its unpruned trace", float("nan"), bb / bp, "ours only"),
+        ]
+    return rows, notes
+
+
+def accuracy_row() -> tuple[list[Row], list[str]]:
+    """Accuracy proxy of the BERT settings on MiniLM (real when installed), and its measured LSB refetch rate."""
+    from sim.spatten.golden import accuracy_proxy
+    from sim.spatten.realdata import load_inputs
+
+    enc, xs = load_inputs("auto")
+    acc_b = accuracy_proxy(enc, xs, BERT)
+    acc_g = accuracy_proxy(enc, xs, GPT2.with_(token_ratio=0.5))
+    src = enc.source
+    return [
+        Row(f"accuracy proxy: cosine, BERT settings ({src})", 1.0, acc_b.cosine, "paper: no accuracy loss"),
+        Row(f"accuracy proxy: cosine, 6+4 progressive, token 0.5 ({src})", 1.0, acc_g.cosine, "paper: no accuracy loss"),
+        Row(f"LSB refetch rate, 6+4 thr 0.1 ({src})", 0.059, acc_g.lsb_refetch_rate, "paper III-D (5.9%)"),
+    ], []
+
+
+EXPLANATIONS: dict[str, str] = {
+    "DRAM reduction, 30-benchmark mean (FP32 dense K+V)":
+        "BERT inputs are short, so K/V are fetched once per head and reused by every query: the FP32->8-bit and "
+        "token pruning savings apply, but Q in / attention_out traffic (which we count, the paper may not) "
+        "dominates short inputs and caps BERT's ratio",
+    "throughput BERT (TFLOPS, executed FLOPs)":
+        "our pipeline keeps Q x K and prob x V busy on every 8-key line with no local V pruning (V fetched whole "
+        "in summarization), so BERT runs near the 2 TFLOPS roof; the paper's cycle-level RTL + Ramulator run has "
+        "stalls (buffer allocation, crossbar, per-query control) we do not model",
+    "throughput GPT-2 (TFLOPS, executed FLOPs)":
+        "our GPT-2 runs include the 992-token summarization pass, which is compute-bound at ~1.9 TFLOPS and "
+        "lifts the average; the decode steps alone (trace rows below) land at 0.41-0.49 TFLOPS, within 15%",
+    "speedup breakdown: +progressive quantization":
+        "after pruning, our GPT-2 steps are bound by Q x K (8 keys/cycle) not DRAM, so fewer bits do not speed "
+        "them up; the paper's Ramulator DRAM is slower than our peak-bandwidth model, keeping it memory-bound",
+    "speedup breakdown: all techniques vs dedicated datapath":
+        "product of the steps above; mostly the +static/+progressive steps that our compute-bound pruned runs "
+        "cannot show",
+    "accuracy proxy: cosine, 6+4 progressive, token 0.5 (real:all-MiniLM-L6-v2)":
+        "no fine-tuning (the paper fine-tunes ~2 GPU-hours per task after pruning) and MiniLM's inputs are "
+        "~20 tokens, where removing half of them is far harsher than on 1000-token GPT-2 inputs",
+    "LSB refetch rate, 6+4 thr 0.1 (real:all-MiniLM-L6-v2)":
+        "MiniLM's attention (6 layers, 32-dim heads, a sentence-embedding model) is flatter than GPT-2's; the "
+        "real GPT-2 trace's own rate is 7.0% at threshold 0.05 and is what the GPT-2 benchmarks use",
+    "speedup breakdown: +top-k engine":
+        "with a 1-comparator engine the local-V top-k is ~3.3 n cycles per query against n/8 for Q x K; in our "
+        "pipelined model this single bottleneck costs far more than the paper's measured 3x",
+    "speedup breakdown: +static quantization":
+        "our unquantized baseline is the 12-bit datapath (SpAtten's own flow maps -1 to 8+4), so 6+4 static saves "
+        "only 12/10 of the bytes; the paper's 1.6x implies a wider baseline",
+    "speedup breakdown: +token pruning":
+        "before the top-k engine step our top-k has one comparator, so the per-query local-V top-k (~3.3 n "
+        "cycles against n/8 for Q x K) costs more than pruning saves: a slowdown; the paper measured 1.1x",
+    "SpAtten1/8 effective throughput (GOP/s, dense-equivalent)":
+        "dense-equivalent GOP/s credits every pruned op; our BERT settings prune less than the paper's tuned ones",
+    "A3 effective throughput (GOP/s)":
+        "our A3 fetches all K/V at 12 bits through 64 GB/s, so it is bandwidth-bound; the paper's 221 is A3's "
+        "compute roof (128 GFLOPS) x its 1.73 approximation speedup, which ignores bandwidth",
+    "MNNFast effective throughput (GOP/s)":
+        "same bandwidth bound as A3 in our model; the paper used its own MNNFast simulator",
+}
+
+
+def reproduce() -> tuple[list[Row], list[str]]:
+    rows: list[Row] = []
+    notes: list[str] = []
+    benches = benchmarks()
+    res = {label: run_benchmark(m, n, pol) for label, m, n, pol in benches}
+    bert = [res[b[0]] for b in benches if b[1].startswith("bert")]
+    gpt = [res[b[0]] for b in benches if b[1].startswith("gpt2")]
+    red = [r.fp32_dense_bytes / r.dram_bytes for r in res.values()]
+    rows += [
+        Row("DRAM reduction, 30-benchmark mean (FP32 dense K+V)", 10.0, float(np.mean(red)), "paper abstract / V-B"),
+        Row("DRAM reduction, GPT-2 mean", float("nan"), float(np.mean(red[22:])), "ours only"),
+        Row("DRAM reduction, BERT mean", float("nan"), float(np.mean(red[:22])), "ours only"),
+        Row("throughput BERT (TFLOPS, executed FLOPs)", 1.61,
+            sum(r.flops for r in bert) / sum(r.seconds for r in bert) / 1e12, "paper V-C, 22 BERT benchmarks"),
+        Row("throughput GPT-2 (TFLOPS, executed FLOPs)", 0.43,
+            sum(r.flops for r in gpt) / sum(r.seconds for r in gpt) / 1e12, "paper V-C, 8 GPT-2 benchmarks"),
+    ]
+    # GPT-2 speedup breakdown (paper Fig. 20), geometric mean over the 8 GPT-2 benchmarks.
+    paper_steps = {"+token pruning": 1.1, "+head pruning": 1.1, "+top-k engine": 3.0, "+static quantization": 1.6,
+                   "+progressive quantization": 1.7}
+    gp = gpt2_policy()
+    steps = breakdown_policies(gp)
+    gmodels = [b[1] for b in benches if b[1].startswith("gpt2")]
+    cyc = {name: [run_benchmark(m, None, pol).cycles for m in gmodels] for name, pol in steps}
+    names = [n for n, _ in steps]
+    for prev, cur in zip(names, names[1:], strict=False):
+        rows.append(Row(f"speedup breakdown: {cur}", paper_steps[cur],
+                        _geo([a / b for a, b in zip(cyc[prev], cyc[cur], strict=True)]), "paper Fig. 20 (GPT-2)"))
+    rows.append(Row("speedup breakdown: all techniques vs dedicated datapath", 209 / 22.1,
+                    _geo([a / b for a, b in zip(cyc[names[0]], cyc[names[-1]], strict=True)]), "paper Fig. 20"))
+    # SpAtten1/8 vs A3 vs MNNFast (paper Table III): dense-equivalent GOP/s, mean over the 30 benchmarks.
+    for accel, paper, name in (("spatten-1/8", 360, "SpAtten1/8"), ("a3", 221, "A3"), ("mnnfast", 120, "MNNFast")):
+        tots = []
+        for _, m, n, pol in benches:
+            p = pol if accel == "spatten-1/8" else POLICY_REGISTRY[accel]
+            tots.append(run_benchmark(m, n, p, accel))
+        gops = sum(t.dense_flops for t in tots) / sum(t.seconds for t in tots) / 1e9
+        rows.append(Row(f"{name} effective throughput (GOP/s, dense-equivalent)" if name == "SpAtten1/8"
+                        else f"{name} effective throughput (GOP/s)", paper, gops, "paper Table III"))
+    rows.append(Row("SpAtten area (mm2)", 18.71, get_preset("spatten").area_mm2(), "paper Table II"))
+    tr, tn = _trace_rows()
+    rows += tr
+    notes += tn
+    try:
+        ar, an = accuracy_row()
+        rows += ar
+        notes += an
+    except ImportError as exc:  # pragma: no cover - only without safetensors/tokenizers
+        notes.append(f"accuracy rows skipped: {exc}")
+    rows = [Row(r.metric, r.paper, r.ours, r.source, EXPLANATIONS.get(r.metric, "")) for r in rows]
+    return rows, notes
+
+
+def format_rows(rows: list[Row], notes: list[str] | None = None) -> str:
+    w = max(len(r.metric) for r in rows)
+    lines = [f"{'metric':<{w}}  {'paper':>10}  {'ours':>10}  {'dev':>7}  source"]
+    for r in rows:
+        if np.isnan(r.paper):
+            lines.append(f"{r.metric:<{w}}  {'-':>10}  {r.ours:>10.4g}  {'':>7}  {r.source}")
+            continue
+        flag = " *" if abs(r.deviation) > 0.15 else ""
+        lines.append(f"{r.metric:<{w}}  {r.paper:>10.4g}  {r.ours:>10.4g}  {r.deviation:>+6.1%}{flag}  {r.source}")
+    flagged = [r for r in rows if not np.isnan(r.paper) and abs(r.deviation) > 0.15]
+    if flagged:
+        lines.append("")
+        lines.append("deviations over 15% (see docs/spatten.md):")
+        lines += [f"* {r.metric}: {r.note or 'see docs/spatten.md'}" for r in flagged]
+    for n in notes or []:
+        lines.append(f"note: {n}")
+    return "\n".join(lines)

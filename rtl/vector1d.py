@@ -1,0 +1,70 @@
+"""1D vector unit: FuseMax's 1D array (running max, exp, add, rescale-multiply, reciprocal), ``width`` lanes.
+
+One input beat is an operation on all lanes: ``op | a << 3 | b << (3 + width * data_bits)``; the output beat is
+the lane results. max/add/mul/exp take one cycle and stream back to back; recip runs the shared restoring
+divider (``qw`` cycles) and blocks new input meanwhile. Opcodes and semantics are :data:`sim.golden.VEC_OPS`
+and :func:`sim.golden.vector1d`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.common import Reciprocal, exp_unit, lanes, round_shift_const
+from sim.golden import VEC_OPS, FixedPointConfig
+
+OP_BITS = 3
+
+
+class Vector1D(wiring.Component):
+    """``width``-lane 1D array with a command stream in and a result stream out."""
+
+    def __init__(self, width: int = 4, data_bits: int = 40, max_keys: int = 256) -> None:
+        self.width, self.data_bits, self.max_keys = width, data_bits, max_keys
+        self.cfg = FixedPointConfig(max_keys=max_keys, rows=1)
+        if data_bits < max(self.cfg.alpha_bits + self.cfg.alpha_shift_bits, self.cfg.qw + 1, self.cfg.d_bits):
+            raise ValueError("data_bits too narrow for the exp/recip operands")
+        super().__init__({
+            "i": In(stream.Signature(unsigned(OP_BITS + 2 * width * data_bits))),
+            "o": Out(stream.Signature(unsigned(width * data_bits))),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        cfg, W, D = self.cfg, self.width, self.data_bits
+        op = self.i.payload[:OP_BITS]
+        a = lanes(self.i.payload[OP_BITS:OP_BITS + W * D], W, D)
+        b = lanes(self.i.payload[OP_BITS + W * D:], W, D)
+        m.submodules.recip = recip = Reciprocal(W, D, cfg)
+        res = [Signal(signed(D), name=f"res{i}") for i in range(W)]
+        pending = Signal()
+        is_recip = op == VEC_OPS["recip"]
+        fire = self.i.valid & self.i.ready
+        m.d.comb += [self.i.ready.eq((~pending | self.o.ready) & ~recip.busy & ~recip.done),
+                     self.o.valid.eq(pending), self.o.payload.eq(Cat(*res))]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += pending.eq(0)
+        m.d.comb += [recip.start.eq(fire & is_recip), recip.d.eq(Cat(*(x[:D] for x in a)))]
+        with m.If(recip.done):
+            m.d.sync += pending.eq(1)
+            for i in range(W):
+                m.d.sync += res[i].eq(recip.q[i * cfg.qw:(i + 1) * cfg.qw])
+        with m.If(fire & ~is_recip):
+            m.d.sync += pending.eq(1)
+        for i in range(W):
+            aq = b[i][:cfg.alpha_bits]
+            ash = b[i][cfg.alpha_bits:cfg.alpha_bits + cfg.alpha_shift_bits]
+            e = exp_unit(m, a[i].as_unsigned()[:cfg.d_bits], aq, ash, cfg, f"exp{i}")
+            with m.If(fire):
+                with m.Switch(op):
+                    with m.Case(VEC_OPS["max"]):
+                        m.d.sync += res[i].eq(Mux(a[i] > b[i], a[i], b[i]))
+                    with m.Case(VEC_OPS["add"]):
+                        m.d.sync += res[i].eq(a[i] + b[i])
+                    with m.Case(VEC_OPS["mul"]):
+                        m.d.sync += res[i].eq(round_shift_const(a[i] * b[i], cfg.p_frac))
+                    with m.Case(VEC_OPS["exp"]):
+                        m.d.sync += res[i].eq(e)
+        return m

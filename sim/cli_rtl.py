@@ -1,0 +1,169 @@
+"""CLI for the RTL side: ``attnforge rtl`` (export Verilog + manifest), ``attnforge regress`` (cocotb set) and
+``attnforge simulate --fidelity cycle`` (the tile engine's exact cycle model).
+
+Kept apart from ``sim/cli.py`` so the RTL toolchain (Amaranth, cocotb) is imported only when these commands run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sim.errors import SpecError
+
+EPILOG_RTL = """examples:
+  attnforge rtl --list
+  attnforge rtl fusemax-tile --param rows=8 --param cols=8 -o out/rtl
+  attnforge rtl pe --param depth=256 -o out/pe"""
+EPILOG_REGRESS = """examples:
+  attnforge regress --quick                  # every block on Icarus, one tile shape
+  attnforge regress --sim verilator --json   # rows: design, workload, simulator, passed, rtl_cycles, sim_cycles, ...
+  attnforge regress --sim all --slow         # the long set on both simulators"""
+
+
+def cmd_rtl(args: argparse.Namespace) -> int:
+    from rtl.registry import DESIGNS
+
+    if args.list or not args.design:
+        if not args.list:
+            raise SpecError("design", "name a design or pass --list", DESIGNS)
+        for d in DESIGNS.values():
+            ps = ", ".join(f"{k}={p.default} ({p.lo}..{p.hi})" for k, p in d.params.items())
+            print(f"{d.name:<13} {d.description}\n{'':<13} params: {ps}")
+        return 0
+    from rtl.export import export
+
+    if not args.out:
+        raise SpecError("-o", "give an output folder for the Verilog and the manifest")
+    t0 = time.perf_counter()
+    manifest = export(args.design, args.param or [], args.out)
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+    else:
+        print(f"wrote {args.out}/{manifest['verilog']} and {args.out}/{manifest['top']}.json "
+              f"({len(manifest['ports'])} ports, params {manifest['parameters']}) in {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    cols = ("design", "workload", "simulator", "passed", "rtl_cycles", "sim_cycles", "max_abs_error",
+            "steady_mac_utilization", "float_max_abs_error")
+    lines = ["  ".join(f"{c:>14}" if i > 2 else f"{c:<14}" for i, c in enumerate(cols))]
+    for r in rows:
+        cells = []
+        for i, c in enumerate(cols):
+            v = r.get(c)
+            s = "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+            cells.append(f"{s:>14}" if i > 2 else f"{s:<14}")
+        lines.append("  ".join(cells))
+    return "\n".join(lines)
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    from rtl.regress import SIMULATORS, available, cycles_per_second, default_cases, run_case
+
+    sims = list(SIMULATORS) if args.sim == "all" else [args.sim]
+    for s in sims:
+        reason = available(s)
+        if reason:
+            raise SpecError("--sim", f"{s}: {reason}", SIMULATORS)
+    cases = default_cases(quick=args.quick, slow=args.slow)
+    if args.design:
+        cases = [c for c in cases if c.design == args.design]
+        if not cases:
+            raise SpecError("--design", f"no regression case for {args.design!r}", sorted({c.design for c in default_cases()}))
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for s in sims:
+        for c in cases:
+            if not args.json:
+                print(f"[{time.perf_counter() - t0:6.1f}s] {s:<9} {c.design} {c.params}", file=sys.stderr)
+            rows += run_case(c, s)
+    wall = time.perf_counter() - t0
+    failed = [r for r in rows if not r.get("passed")]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(_table(rows))
+        rates = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(cycles_per_second(rows).items()))
+        print(f"\n{len(rows) - len(failed)}/{len(rows)} passed in {wall:.1f} s; simulated cycles/s: {rates}")
+    return 1 if failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``rtl`` and ``regress`` subcommands."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    r = sub.add_parser("rtl", help="export an RTL block to Verilog + JSON manifest", epilog=EPILOG_RTL, formatter_class=fmt)
+    r.add_argument("design", nargs="?", help="pe, array2d, vector1d or fusemax-tile (see --list)")
+    r.add_argument("--list", action="store_true", help="list the designs and their parameters")
+    r.add_argument("--param", "-p", action="append", metavar="NAME=INT", help="a constructor parameter, e.g. rows=8")
+    r.add_argument("--out", "-o", default=None, help="output folder")
+    r.add_argument("--json", action="store_true", help="print the manifest")
+    r.set_defaults(func=cmd_rtl)
+
+    g = sub.add_parser("regress", help="cocotb regressions of every RTL block against the golden model",
+                       epilog=EPILOG_REGRESS, formatter_class=fmt)
+    g.add_argument("--sim", choices=("icarus", "verilator", "all"), default="icarus", help="simulator (default icarus)")
+    g.add_argument("--quick", action="store_true", help="the smallest set: one tile shape, one workload")
+    g.add_argument("--slow", action="store_true", help="add the long set (more shapes and sizes)")
+    g.add_argument("--design", default=None, help="only this design's cases")
+    g.add_argument("--json", action="store_true", help="print the result rows as JSON")
+    g.set_defaults(func=cmd_regress)
+
+
+def add_fidelity(simulate_parser: argparse.ArgumentParser) -> None:
+    """Add ``--fidelity analytical|cycle`` (and ``--rtl-param``) to ``simulate``; cycle runs :func:`run_cycle`."""
+    simulate_parser.add_argument("--fidelity", choices=("analytical", "cycle"), default="analytical",
+                                 help="analytical engine (default) or the RTL tile engine's exact cycle model")
+    simulate_parser.add_argument("--rtl-param", action="append", metavar="NAME=INT",
+                                 help="with --fidelity cycle: fusemax-tile parameter, e.g. rows=8 (e/f default to d_head)")
+    analytical: Callable[[argparse.Namespace], int] | None = simulate_parser.get_default("func")
+
+    def dispatch(args: argparse.Namespace) -> int:
+        if args.fidelity == "cycle":
+            return run_cycle(args)
+        if analytical is None:  # pragma: no cover - simulate always has its handler
+            raise SpecError("simulate", "no analytical handler")
+        return analytical(args)
+
+    simulate_parser.set_defaults(func=dispatch)
+
+
+def run_cycle(args: argparse.Namespace) -> int:
+    """Cycle-level mode: the FuseMax tile engine's schedule for the workload's shape (exact vs the RTL)."""
+    from rtl.registry import parse_params
+    from sim.cycle import attention_cycles
+    from workloads import make_workload, parse_length
+
+    if args.accel != "fusemax":
+        raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine RTL, not {args.accel!r}", ["fusemax"])
+    seq = parse_length(str(args.seq_len).split(",")[0])
+    wl = make_workload(args.workload, batch=args.batch, seq_len=seq, p=args.p, m=args.m, stage=args.stage)
+    raw: dict[str, object] = {"e": wl.e, "f": wl.f, "max_keys": wl.m}
+    for item in args.rtl_param or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise SpecError("--rtl-param", f"expected NAME=INTEGER, got {item!r}")
+        raw[k.strip()] = v.strip()
+    params = parse_params("fusemax-tile", raw)
+    if wl.m > params["max_keys"]:
+        raise SpecError("--m", f"key length {wl.m} exceeds the tile engine's max_keys={params['max_keys']}", "<= 1024")
+    if wl.m % params["rows"]:
+        raise SpecError("--m", f"key length {wl.m} must be a multiple of rows={params['rows']}")
+    res = attention_cycles(params["rows"], params["cols"], params["e"], params["f"], wl.p, wl.m, wl.heads, wl.batch,
+                           params["max_keys"])
+    out = {"fidelity": "cycle", "design": "fusemax-tile", "params": params, "workload": wl.name, "batch": wl.batch,
+           "heads": wl.heads, "p": wl.p, "m": wl.m, **res}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        t = res["tile"]
+        print(f"fusemax-tile {params} on {wl.name} B={wl.batch} H={wl.heads} P={wl.p} M={wl.m}")
+        print(f"  per output tile: {t['cycles']} cycles ({t['n_tiles']} key tiles), 2D MAC utilization "
+              f"{t['utilization']:.3f} (steady state {t['steady_utilization']:.3f})")
+        print(f"  {res['tiles']} output tiles: {res['cycles']:,} cycles")
+    return 0

@@ -1,0 +1,195 @@
+"""SpAtten's own workload traces: load and validate them, then replay them through the shared engine.
+
+A trace row is one query of one head in one generation iteration, with what the real algorithm decided for it:
+keys fetched, V fetched, K/V bit widths, whether this row refetched LSBs, and token top-k events. Replay turns
+every row into the same per-query module costs the builder uses (:mod:`sim.spatten.pipeline`), one Stage per
+(iteration, layer) because a layer's output feeds the next layer through the host's FFN (a barrier), and runs the
+Schedule through :func:`sim.engine.run_schedule`. Conventions follow SpAtten's own flow (reference 6.9, 6.13): a
+bit width of -1 means unquantized, carried at the datapath's 12 bits; a requant row fetches
+``auto_requant_incre`` more bits per key and recomputes once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.arch import Arch
+from sim.errors import SpecError
+from sim.schedule import Phase, Schedule, Stage
+from sim.spatten.pipeline import check_arch, job_costs
+from sim.spatten.policy import NATIVE_BITS
+from sim.spatten.topk import expected_topk_v
+
+COLUMNS: tuple[str, ...] = (
+    "iteration_id", "layer_id", "head_id", "embedding_length_D", "sentence_length_L", "key_fetch_num",
+    "quant_key_bit", "quant_query_bit", "auto_requant_thres", "if_requant", "auto_requant_incre", "value_fetch_num",
+    "quant_value_bit", "if_accumulate_importance", "if_rescale_previous_importance", "if_topk", "topk",
+)
+BOOL_COLUMNS: tuple[str, ...] = ("if_requant", "if_accumulate_importance", "if_rescale_previous_importance", "if_topk")
+INT_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in BOOL_COLUMNS and c != "auto_requant_thres")
+#: Bit widths the bit-width converter accepts, plus -1 (unquantized) as the traces write it.
+TRACE_BITS: tuple[int, ...] = (-1, 4, 6, 8, 10, 12, 16)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Validated rows plus the config string SpAtten's flow appends as the file's last line."""
+
+    rows: pd.DataFrame
+    path: str
+    config: str = ""
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+
+def load_trace(path: str | Path) -> Trace:
+    """Read and validate a trace; every problem is one SpecError naming the column and what is allowed."""
+    p = Path(path)
+    try:
+        raw = pd.read_csv(p, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise SpecError("--trace", f"file not found: {p}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SpecError("--trace", f"{p.name} is not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in COLUMNS if c not in raw.columns]
+    if missing:
+        raise SpecError("--trace", f"{p.name} lacks column(s) {', '.join(missing)}", COLUMNS)
+    raw = raw[list(COLUMNS)]
+    # SpAtten's writer ends the file with the run's config path in the first column and nothing else.
+    meta = (raw.drop(columns="iteration_id") == "").all(axis=1)
+    config = ";".join(raw.loc[meta, "iteration_id"].tolist())
+    df = raw.loc[~meta].copy()
+    if df.empty:
+        raise SpecError("--trace", f"{p.name} has no data rows")
+    for c in BOOL_COLUMNS:
+        bad = ~df[c].isin(("True", "False"))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SpecError(f"--trace column {c}", f"row {i + 2} has {df[c].iloc[i]!r}", "True, False")
+        df[c] = df[c] == "True"
+    for c in (*INT_COLUMNS, "auto_requant_thres"):
+        num = pd.to_numeric(df[c], errors="coerce")
+        if num.isna().any():
+            i = int(np.flatnonzero(num.isna().to_numpy())[0])
+            raise SpecError(f"--trace column {c}", f"row {i + 2} has {df[c].iloc[i]!r}, not a number")
+        if c in INT_COLUMNS and (num != np.round(num)).any():
+            raise SpecError(f"--trace column {c}", "must hold whole numbers")
+        df[c] = num.astype(np.int64) if c in INT_COLUMNS else num.astype(np.float64)
+    _check_values(df, p.name)
+    return Trace(df.reset_index(drop=True), str(p), config)
+
+
+def _check_values(df: pd.DataFrame, name: str) -> None:
+    def need(cond: pd.Series, col: str, problem: str, allowed: str | None = None) -> None:
+        if not cond.all():
+            i = int(np.flatnonzero(~cond.to_numpy())[0])
+            raise SpecError(f"--trace column {col}", f"{name} row {i + 2}: {problem}", allowed)
+
+    for c in ("iteration_id", "layer_id", "head_id"):
+        need(df[c] >= 0, c, "must be >= 0")
+    need(df["embedding_length_D"] > 0, "embedding_length_D", "must be positive")
+    need(df["sentence_length_L"] > 0, "sentence_length_L", "must be positive")
+    need((df["key_fetch_num"] > 0) & (df["key_fetch_num"] <= df["sentence_length_L"]), "key_fetch_num",
+         "must lie in 1..sentence_length_L")
+    need((df["value_fetch_num"] > 0) & (df["value_fetch_num"] <= df["key_fetch_num"]), "value_fetch_num",
+         "must lie in 1..key_fetch_num (k > n)")
+    for c in ("quant_key_bit", "quant_value_bit", "quant_query_bit"):
+        need(df[c].isin(TRACE_BITS), c, "unsupported bit width", ", ".join(map(str, TRACE_BITS)))
+    rq = df["if_requant"]
+    need(~rq | (df["auto_requant_incre"] > 0), "auto_requant_incre", "a requant row needs a positive increment")
+    thr = df["auto_requant_thres"]
+    need((thr == -1) | ((thr > 0) & (thr <= 1)), "auto_requant_thres", "threshold outside (0, 1]", "(0, 1] or -1")
+    tk = df["if_topk"]
+    need(~tk | ((df["topk"] >= 0) & (df["topk"] <= df["sentence_length_L"])), "topk", "k > n or negative")
+
+
+def _bits(col: pd.Series) -> np.ndarray:
+    b = col.to_numpy(dtype=np.float64)
+    return np.where(b < 0, NATIVE_BITS, b)
+
+
+@dataclass
+class TraceSummary:
+    """What a replay reports besides the engine's Result fields."""
+
+    rows: int
+    iterations: int
+    layers: int
+    keys: float
+    values: float
+    lengths: float
+    lsb_refetch_rate: float
+    dram_bytes_fp32_dense: float
+
+
+def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None) -> tuple[Schedule, TraceSummary]:
+    """Every row through the per-query pipeline model; one Stage per (iteration, layer) and a latency stage."""
+    check_arch(arch)
+    df = trace.rows
+    par = int(topk_parallelism or arch.arrays["topk"].cols)
+    d = df["embedding_length_D"].to_numpy(dtype=np.float64)
+    if np.unique(d).size != 1:
+        raise SpecError("--trace column embedding_length_D", "must be the same on every row")
+    d0 = int(d[0])
+    keys = df["key_fetch_num"].to_numpy(dtype=np.float64)
+    values = df["value_fetch_num"].to_numpy(dtype=np.float64)
+    rq = df["if_requant"].to_numpy(dtype=np.float64)
+    jc = job_costs(
+        arch, count=np.ones(len(df)), keys=keys, values=values, d=d0,
+        k_bits=_bits(df["quant_key_bit"]), lsb_bits=np.maximum(df["auto_requant_incre"].to_numpy(), 0), refetch=rq,
+        v_bits=_bits(df["quant_value_bit"]), q_bits=_bits(df["quant_query_bit"]),
+        keys_fetched=keys, values_fetched=values, topk_parallelism=par,
+    )
+    topk_rows = df["if_topk"].to_numpy()
+    tk_cyc, tk_cmp = expected_topk_v(np.where(topk_rows, df["sentence_length_L"].to_numpy(), 0),
+                                     np.where(topk_rows, df["topk"].to_numpy(), 0), par)
+    frame = pd.DataFrame({
+        "it": df["iteration_id"].to_numpy(), "layer": df["layer_id"].to_numpy(),
+        "qk": jc.busy["qk"], "softmax": jc.busy["softmax"], "topk": jc.busy["topk"], "pv": jc.busy["pv"],
+        "bytes": jc.dram_bytes, "lat": jc.latency, "tk": tk_cyc,
+    })
+    g = frame.groupby(["it", "layer"], sort=True)
+    sums = g[["qk", "softmax", "topk", "pv", "bytes", "tk"]].sum()
+    lat = g["lat"].max()
+    stages = [
+        Stage(f"i{it}.L{layer}",
+              [Phase("pipeline", {a: float(sums.loc[(it, layer), a]) for a in ("qk", "softmax", "topk", "pv")})],
+              float(sums.loc[(it, layer), "bytes"]))
+        for it, layer in sums.index
+    ]
+    barrier = float((lat + sums["tk"]).sum())
+    stages.append(Stage("latency", [Phase("barriers", {}, exposed=barrier)], 0.0))
+    busy = {a: float(np.sum(jc.busy[a])) for a in ("qk", "softmax", "topk", "pv")}
+    useful = {a: float(np.sum(v)) for a, v in jc.useful.items()}
+    total = float(np.sum(jc.dram_bytes))
+    lsb = float(np.sum(jc.lsb_bytes))
+    actions = {
+        "qk.qk_mac": float(np.sum(jc.macs_qk)), "pv.pv_mac": float(np.sum(jc.macs_pv)),
+        "softmax.softmax_op": float(np.sum(jc.softmax_ops)),
+        "topk.topk_cmp": float(np.sum(jc.topk_cmp) + np.sum(tk_cmp)),
+        "fetcher.fetch_byte": total, "dram.word": total,
+    }
+    lens = df["sentence_length_L"].to_numpy(dtype=np.float64)
+    summary = TraceSummary(
+        rows=len(df), iterations=int(df["iteration_id"].nunique()), layers=int(df["layer_id"].nunique()),
+        keys=float(keys.sum()), values=float(values.sum()), lengths=float(lens.sum()),
+        lsb_refetch_rate=float(rq.mean()),
+        dram_bytes_fp32_dense=float(np.sum(2 * lens * d0 * 4)),
+    )
+    sched = Schedule(
+        mapping=f"spatten-trace:{trace.name}", cascade="spatten", passes=1, stages=stages, busy=busy, useful=useful,
+        actions=actions, flops=float(np.sum(2 * d0 * (jc.macs_qk + jc.macs_pv) / d0)), compulsory_dram_words=total - lsb,
+        extra={
+            "tokens_kept": float(keys.sum() / lens.sum()), "values_kept": float(values.sum() / lens.sum()),
+            "heads_kept": float(len(df) / (summary.iterations * summary.layers * (df["head_id"].max() + 1))),
+            "lsb_refetch_rate": summary.lsb_refetch_rate, "lsb_dram_bytes": lsb,
+            "dense_flops": float(np.sum(4 * d0 * lens)),
+        },
+    )
+    return sched, summary

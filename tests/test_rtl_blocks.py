@@ -1,0 +1,77 @@
+"""cocotb regressions of every RTL block, launched from pytest through the one runner (rtl.regress).
+
+The same benches (tests/cocotb_benches/tb_*.py) run on Icarus and Verilator; each bench compares bit for bit
+with sim.golden, checks cycles against sim.cycle, and fails the pytest test on any mismatch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rtl.regress import Case, available, default_cases, run_case
+from sim.cycle import tile_schedule
+
+SIMS = ("icarus", "verilator")
+
+
+def _require(sim: str) -> None:
+    reason = available(sim)
+    if reason:
+        pytest.skip(f"{sim}: {reason}")
+
+
+def _check_rows(rows: list[dict]) -> None:
+    bad = [r for r in rows if not r.get("passed")]
+    assert not bad, bad
+    assert all(r.get("max_abs_error") in (0, None) for r in rows)
+
+
+@pytest.mark.parametrize("sim", SIMS)
+@pytest.mark.parametrize("case", default_cases(quick=True), ids=lambda c: c.design)
+def test_block_quick(case: Case, sim: str) -> None:
+    _require(sim)
+    rows = run_case(case, sim)
+    _check_rows(rows)
+    assert {r["workload"] for r in rows} >= {"reset-midrun"}
+    if case.design == "fusemax-tile":
+        exact = [r for r in rows if not r.get("backpressure")]
+        assert exact and all(r["rtl_cycles"] == r["sim_cycles"] for r in exact)
+        assert any(r["workload"].startswith("equal-scores") for r in rows)
+        wl = [r for r in rows if r["workload"] == "bert-base"]
+        assert wl and all(r["float_max_abs_error"] <= r["float_bound"] for r in wl)
+        assert all(r["steady_mac_utilization"] >= 0.9 for r in wl)  # M = 4 x rows
+
+
+def test_failure_is_reported(tmp_path: Path) -> None:
+    """A bench that cannot pass (wrong workload name) must come back as a failed row, not silently pass."""
+    _require("icarus")
+    case = Case("fusemax-tile", {"rows": 4, "cols": 4, "e": 8, "f": 8, "max_keys": 64}, workloads=["no-such-model"],
+                shapes=[(4, 16)], testcases=["test_workloads"])
+    rows = run_case(case, "icarus", tmp_path)
+    assert rows and not all(r["passed"] for r in rows)
+
+
+def test_utilization_target_in_cycle_model() -> None:
+    """>= 90% 2D MAC utilization in steady state once M >= 4 x rows, for the shapes the RTL supports."""
+    for e in (4, 8, 16, 64):
+        for rows in (4, 8):
+            s = tile_schedule(rows, 4, e, e, 4)
+            assert s.steady_utilization >= 0.9, (e, rows, s.steady_utilization)
+            assert s.mac_cycles == 4 * 2 * e
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", SIMS)
+@pytest.mark.parametrize("case", default_cases(slow=True)[4:], ids=lambda c: f"{c.design}-{c.seed}")
+def test_block_long(case: Case, sim: str) -> None:
+    _require(sim)
+    _check_rows(run_case(case, sim))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", SIMS)
+def test_tile_full_default_set(sim: str) -> None:
+    _require(sim)
+    _check_rows(run_case(default_cases()[3], sim))

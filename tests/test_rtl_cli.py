@@ -1,0 +1,84 @@
+"""CLI of the RTL side: rtl --list / export with manifest, user errors, simulate --fidelity cycle, regress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rtl.registry import parse_params
+from rtl.regress import available
+from sim.cli import main
+from sim.cycle import tile_schedule
+from sim.errors import SpecError
+
+
+def test_rtl_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rtl", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("pe", "array2d", "vector1d", "fusemax-tile"):
+        assert name in out
+
+
+@pytest.mark.parametrize("design", ["pe", "array2d", "vector1d", "fusemax-tile"])
+def test_rtl_export_writes_verilog_and_manifest(design: str, tmp_path: Path) -> None:
+    params = ["rows=8", "cols=8"] if design in ("array2d", "fusemax-tile") else []
+    args = ["rtl", design, "-o", str(tmp_path)] + [x for p in params for x in ("--param", p)]
+    assert main(args) == 0
+    top = design.replace("-", "_")
+    v = (tmp_path / f"{top}.v").read_text()
+    man = json.loads((tmp_path / f"{top}.json").read_text())
+    assert f"module {top}" in v
+    assert man["design"] == design and man["golden"]
+    names = {p["name"]: p for p in man["ports"]}
+    assert "clk" in names and "o__payload" in names and names["o__valid"]["dir"] == "out"
+    for p in man["ports"]:
+        assert p["name"] in v
+    if design == "fusemax-tile":
+        assert man["parameters"]["rows"] == 8
+        assert names["k__payload"]["width"] == 8 * 8
+        assert man["golden"]["fixed_point"]["rows"] == 8
+
+
+@pytest.mark.parametrize(("args", "msg"), [
+    (["rtl", "nope", "-o", "x"], "unknown design"),
+    (["rtl", "pe", "--param", "rows=4", "-o", "x"], "no parameter"),
+    (["rtl", "pe", "--param", "depth", "-o", "x"], "NAME=INTEGER"),
+    (["rtl", "array2d", "--param", "rows=0", "-o", "x"], "out of range"),
+    (["rtl", "fusemax-tile", "--param", "e=3", "-o", "x"], "softmax"),
+    (["rtl", "fusemax-tile", "--param", "max_keys=30", "-o", "x"], "multiple of rows"),
+])
+def test_rtl_user_errors_exit_2(args: list[str], msg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1
+
+
+def test_parse_params_defaults() -> None:
+    assert parse_params("fusemax-tile", ["rows=8"])["cols"] == 4
+    with pytest.raises(SpecError):
+        parse_params("fusemax-tile", {"rows": "x"})
+
+
+def test_simulate_fidelity_cycle_json(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["simulate", "--fidelity", "cycle", "--workload", "bert-base", "--seq-len", "16", "--batch", "1",
+            "--rtl-param", "e=8", "--rtl-param", "f=8", "--rtl-param", "max_keys=64", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tile"]["cycles"] == tile_schedule(4, 4, 8, 8, 4, 64).total_cycles
+    assert out["cycles"] == out["tiles"] * out["tile"]["cycles"] and out["tiles"] == 12 * 4
+
+
+def test_simulate_fidelity_cycle_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--fidelity", "cycle", "--seq-len", "4096"]) == 2  # beyond max_keys
+    assert main(["simulate", "--fidelity", "cycle", "--accel", "flat", "--seq-len", "16"]) == 2
+
+
+def test_regress_json_quick_single_design(capsys: pytest.CaptureFixture[str]) -> None:
+    if available("icarus"):
+        pytest.skip("icarus not installed")
+    assert main(["regress", "--quick", "--design", "pe", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    keys = {"design", "workload", "simulator", "passed", "rtl_cycles", "sim_cycles", "max_abs_error"}
+    assert rows and all(keys <= set(r) for r in rows) and all(r["passed"] for r in rows)

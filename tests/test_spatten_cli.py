@@ -1,0 +1,68 @@
+"""SpAtten through the shared engine and CLI: compare with FuseMax, knobs, errors, the reproduce table."""
+
+import json
+
+import pytest
+
+from sim.cli import main
+from sim.engine import simulate
+from workloads import make_workload
+
+
+def test_compare_fusemax_spatten_same_fields_plus_extras(capsys):
+    assert main(["compare", "--accels", "fusemax,spatten", "--workload", "gpt2-small", "--seq-len", "1k", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    fm, sp = rows
+    assert set(fm) <= set(sp)
+    for k in ("tokens_kept", "heads_kept", "lsb_refetch_rate"):
+        assert 0.0 <= sp[k] <= 1.0
+    assert sp["tokens_kept"] < 1.0 and sp["cycles"] > 0 and sp["energy_j"] > 0
+
+
+def test_pruning_reduces_work_and_bytes():
+    wl = make_workload("gpt2-small", batch=1, seq_len=1024, stage="decode")
+    full = simulate("spatten-dense", wl)
+    pruned = simulate("spatten", wl)
+    assert pruned.dram_bytes < full.dram_bytes / 3
+    assert pruned.cycles < full.cycles
+    assert pruned.extra["tokens_kept"] < 0.5 and full.extra["tokens_kept"] == 1.0
+
+
+def test_spatten_eighth_alias_and_slower():
+    wl = make_workload("bert-base", batch=1, seq_len=128)
+    a = simulate("spatten-1/8", wl)
+    b = simulate("spatten-1-8", wl)
+    c = simulate("spatten", wl)
+    assert a.cycles == b.cycles and a.cycles > 4 * c.cycles
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--token-ratio", "1.0"], "token_ratio"),
+    (["--head-ratio", "-0.2"], "head_ratio"),
+    (["--threshold", "0"], "threshold"),
+    (["--quant", "5+4"], "quant"),
+])
+def test_cli_bad_knobs(capsys, args, match):
+    rc = main(["simulate", "--accel", "spatten", "--workload", "gpt2-small", "--seq-len", "256", *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and match in err and "\n" not in err
+
+
+def test_cli_knobs_take_effect(capsys):
+    base = ["simulate", "--accel", "spatten", "--workload", "gpt2-small", "--seq-len", "512", "--batch", "1",
+            "--stage", "decode", "--json"]
+    assert main([*base, "--token-ratio", "0.2"]) == 0
+    lo = json.loads(capsys.readouterr().out)
+    assert main([*base, "--token-ratio", "0.9"]) == 0
+    hi = json.loads(capsys.readouterr().out)
+    assert hi["tokens_kept"] < lo["tokens_kept"] and hi["dram_bytes"] < lo["dram_bytes"]
+
+
+@pytest.mark.slow
+def test_reproduce_spatten_json(capsys):
+    assert main(["reproduce", "spatten", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {r["metric"]: r for r in rows}
+    assert names["DRAM reduction, 30-benchmark mean (FP32 dense K+V)"]["paper"] == 10.0
+    assert all({"metric", "paper", "ours"} <= set(r) for r in rows)
+    assert all(r["note"] for r in rows if r["paper"] and abs(r["ours"] - r["paper"]) / r["paper"] > 0.15)

@@ -1,0 +1,88 @@
+"""Trace replay of SpAtten's own GPT-2 traces through the shared engine, and one clear error per bad trace."""
+
+from pathlib import Path
+
+import pytest
+
+from sim.arch import get_preset
+from sim.cli import main
+from sim.engine import run_schedule
+from sim.errors import SpecError
+from sim.spatten.trace import load_trace, trace_schedule
+
+DATA = Path(__file__).parent / "data" / "spatten-traces"
+SMALL = DATA / "summary-gpt2-small-wikitext2-per8.csv"
+SMALL_BASE = DATA / "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"
+
+
+def test_small_trace_facts():
+    t = load_trace(SMALL)
+    r = t.rows
+    assert len(r) == 32 * 12 * 12 and t.config.startswith("configs/gpt2/wikitext2/")
+    assert abs(r["if_requant"].mean() - 0.070) < 0.001  # reference 1.7: 7.0% of rows
+    assert abs(r["sentence_length_L"].sum() / r["key_fetch_num"].sum() - 3.62) < 0.01
+
+
+def test_replay_reduces_dram_and_cycles_against_baseline():
+    arch = get_preset("spatten")
+    sp, summ = trace_schedule(load_trace(SMALL), arch)
+    sb, _ = trace_schedule(load_trace(SMALL_BASE), arch)
+    ep, eb = run_schedule("spatten", sp, arch), run_schedule("spatten", sb, arch)
+    assert float(sb.actions["dram.word"]) / float(sp.actions["dram.word"]) > 5
+    assert 25 < summ.dram_bytes_fp32_dense / float(sp.actions["dram.word"]) < 32  # reference 1.7: ~28.9x
+    assert float(eb.cycles) > 2 * float(ep.cycles)
+    assert float(ep.energy_j) < float(eb.energy_j)
+    assert sp.extra["lsb_refetch_rate"] == pytest.approx(0.0701, abs=1e-3)
+    # the 1/8 design is slower on the same trace
+    small = get_preset("spatten-1-8")
+    s8, _ = trace_schedule(load_trace(SMALL), small)
+    assert float(run_schedule("spatten-1/8", s8, small).cycles) > 3 * float(ep.cycles)
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "t.csv"
+    p.write_text(text)
+    return p
+
+
+HEADER = SMALL.read_text().splitlines()[0]
+ROW = SMALL.read_text().splitlines()[1]
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda h, r: (h.replace(",topk", ""), r.rsplit(",", 1)[0]), "lacks column"),
+    (lambda h, r: (h, r.replace(",993,993,", ",993,abc,")), "not a number"),
+    (lambda h, r: (h, r.replace(",993,993,", ",993,2000,")), "key_fetch_num"),
+    (lambda h, r: (h, r.replace(",True,4,204,", ",maybe,4,204,")), "if_requant"),
+    (lambda h, r: (h, r.replace(",6,16,", ",7,16,")), "quant_key_bit"),
+    (lambda h, r: (h, r.replace(",0.05,", ",1.5,")), "auto_requant_thres"),
+    (lambda h, r: (h, r.replace(",204,6,", ",2000,6,")), "value_fetch_num"),
+])
+def test_malformed_traces(tmp_path, mutate, match):
+    h, r = mutate(HEADER, ROW)
+    with pytest.raises(SpecError, match=match):
+        load_trace(_write(tmp_path, f"{h}\n{r}\n"))
+
+
+def test_empty_and_missing(tmp_path):
+    with pytest.raises(SpecError, match="no data rows"):
+        load_trace(_write(tmp_path, HEADER + "\n"))
+    with pytest.raises(SpecError, match="not found"):
+        load_trace(tmp_path / "nope.csv")
+
+
+def test_cli_trace_replay(capsys):
+    assert main(["simulate", "--accel", "spatten", "--trace", str(SMALL), "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["baseline_trace"] == SMALL_BASE.stem
+    assert out["dram_reduction_vs_baseline"] > 5 and out["speedup_vs_baseline"] > 2
+    assert out["cycles"] > 0 and out["energy_j"] > 0
+
+
+def test_cli_bad_trace_is_one_line(tmp_path, capsys):
+    p = _write(tmp_path, "a,b\n1,2\n")
+    assert main(["simulate", "--accel", "spatten", "--trace", str(p)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "lacks column" in err
