@@ -85,12 +85,18 @@ def cmd_regress(args: argparse.Namespace) -> int:
             rows += run_case(c, s)
     wall = time.perf_counter() - t0
     failed = [r for r in rows if not r.get("passed")]
+    from pathlib import Path
+
+    from reports.regress_report import write_report
+
+    paths = write_report(rows, Path(args.report), wall, cycles_per_second(rows))
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
         print(_table(rows))
         rates = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(cycles_per_second(rows).items()))
         print(f"\n{len(rows) - len(failed)}/{len(rows)} passed in {wall:.1f} s; simulated cycles/s: {rates}")
+        print(f"report: {paths['md']}, {paths['json']}" + "".join(f", {p}" for k, p in paths.items() if k not in ("md", "json")))
     return 1 if failed else 0
 
 
@@ -112,6 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--slow", action="store_true", help="add the long set (more shapes and sizes)")
     g.add_argument("--design", default=None, help="only this design's cases")
     g.add_argument("--json", action="store_true", help="print the result rows as JSON")
+    g.add_argument("--report", default="out/regress", help="folder for regress.md, regress.json and plots")
     g.set_defaults(func=cmd_regress)
 
 
