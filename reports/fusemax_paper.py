@@ -6,10 +6,9 @@ shared/reference/fusemax.md §4.3 (arithmetic means over the 24 points, as the p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from reports.paper import Row, format_rows
 from sim.engine import simulate_sweep
 from sim.result import Result
 from workloads import make_workload
@@ -18,19 +17,6 @@ WORKLOADS: tuple[str, ...] = ("bert-base", "trxl", "t5-small", "xlm")
 SEQ_LENS: tuple[int, ...] = tuple(1 << k for k in (10, 12, 14, 16, 18, 20))
 ACCELS: tuple[str, ...] = ("unfused", "flat", "fusemax-cascade", "fusemax-arch", "fusemax")
 BATCH = 64
-
-
-@dataclass(frozen=True)
-class Row:
-    metric: str
-    paper: float
-    ours: float
-    source: str
-    note: str = ""
-
-    @property
-    def deviation(self) -> float:
-        return (self.ours - self.paper) / self.paper if self.paper else 0.0
 
 
 #: Why a figure deviates by more than 15% (keyed by metric); see the README's fidelity section.
@@ -90,15 +76,4 @@ def reproduce() -> list[Row]:
     ]
     return [Row(r.metric, r.paper, r.ours, r.source, EXPLANATIONS.get(r.metric, "")) for r in rows]
 
-
-def format_rows(rows: list[Row]) -> str:
-    w = max(len(r.metric) for r in rows)
-    lines = [f"{'metric':<{w}}  {'paper':>12}  {'ours':>12}  {'dev':>7}  source"]
-    for r in rows:
-        flag = " *" if abs(r.deviation) > 0.15 else ""
-        lines.append(f"{r.metric:<{w}}  {r.paper:>12.4g}  {r.ours:>12.4g}  {r.deviation:>+6.1%}{flag}  {r.source}")
-    notes = [r for r in rows if r.note]
-    if notes:
-        lines.append("")
-        lines += [f"* {r.metric}: {r.note}" for r in notes]
-    return "\n".join(lines)
+__all__ = ["Row", "format_rows", "reproduce", "run_points"]

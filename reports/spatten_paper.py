@@ -18,6 +18,8 @@ import numpy as np
 from mappings import get_accelerator
 from mappings.builders import Shape
 from mappings.spatten import POLICY_REGISTRY, build_spatten
+from reports.paper import Row
+from reports.paper import format_rows as _format_rows
 from sim.arch import get_preset
 from sim.engine import Evaluation, run_schedule
 from sim.spatten.policy import BERT, GPT2, Policy, breakdown_policies
@@ -36,19 +38,6 @@ SMALL_TRACE = "summary-gpt2-small-wikitext2-per8.csv"
 SMALL_BASE = "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"
 MEDIUM_TRACE = "summary-gpt2-medium-wikitext2-per0-hp-step5+dedic+glob_p+local_p+hp+topk+quant.csv"
 MEDIUM_BASE = "summary-gpt2-medium-ptb-per0.csv"
-
-
-@dataclass(frozen=True)
-class Row:
-    metric: str
-    paper: float
-    ours: float
-    source: str
-    note: str = ""
-
-    @property
-    def deviation(self) -> float:
-        return (self.ours - self.paper) / self.paper if self.paper else 0.0
 
 
 @dataclass
@@ -275,19 +264,4 @@ def reproduce() -> tuple[list[Row], list[str]]:
 
 
 def format_rows(rows: list[Row], notes: list[str] | None = None) -> str:
-    w = max(len(r.metric) for r in rows)
-    lines = [f"{'metric':<{w}}  {'paper':>10}  {'ours':>10}  {'dev':>7}  source"]
-    for r in rows:
-        if np.isnan(r.paper):
-            lines.append(f"{r.metric:<{w}}  {'-':>10}  {r.ours:>10.4g}  {'':>7}  {r.source}")
-            continue
-        flag = " *" if abs(r.deviation) > 0.15 else ""
-        lines.append(f"{r.metric:<{w}}  {r.paper:>10.4g}  {r.ours:>10.4g}  {r.deviation:>+6.1%}{flag}  {r.source}")
-    flagged = [r for r in rows if not np.isnan(r.paper) and abs(r.deviation) > 0.15]
-    if flagged:
-        lines.append("")
-        lines.append("deviations over 15% (see docs/spatten.md):")
-        lines += [f"* {r.metric}: {r.note or 'see docs/spatten.md'}" for r in flagged]
-    for n in notes or []:
-        lines.append(f"note: {n}")
-    return "\n".join(lines)
+    return _format_rows(rows, notes, see="docs/spatten.md")
