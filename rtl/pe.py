@@ -2,8 +2,9 @@
 
 Input stream beats carry ``a | b << in_bits | last << 2*in_bits``; the PE accumulates ``a * b`` exactly in an
 ``acc_bits``-wide register sized for ``depth`` products (no overflow possible) and, after the beat flagged
-``last``, offers the sum on its output stream. Input is refused while a result waits, which is what gives the
-2D array (built from these PEs) its drain-then-accumulate rhythm.
+``last``, offers the sum on its output stream one cycle later (the product is registered first, for Fmax). Input
+is refused while a result waits, which is what gives the 2D array (built from these PEs) its drain-then-accumulate
+rhythm.
 """
 
 from __future__ import annotations
@@ -40,10 +41,20 @@ class PE(wiring.Component):
         acc = Signal(signed(self.acc_bits))
         fresh = Signal(init=1)
         pending = Signal()
-        m.d.comb += [self.i.ready.eq(~pending), self.o.valid.eq(pending), self.o.payload.eq(acc)]
-        nxt = Mux(fresh, 0, acc) + a * b
+        # Stage 1 registers the product (the DSP's output register): on ECP5 the multiply and the accumulate
+        # carry chain together miss 100 MHz, each alone meets it. Stage 2 accumulates.
+        prod = Signal(signed(2 * w))
+        p_valid = Signal()
+        p_last = Signal()
+        p_fresh = Signal()
+        # While the run's last product is still being accumulated the input is refused, so a new run's first
+        # beat cannot overwrite the sum before it has been offered.
+        m.d.comb += [self.i.ready.eq(~pending & ~(p_valid & p_last)), self.o.valid.eq(pending), self.o.payload.eq(acc)]
+        m.d.sync += p_valid.eq(self.i.valid & self.i.ready)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [acc.eq(nxt), fresh.eq(last), pending.eq(last)]
+            m.d.sync += [prod.eq(a * b), p_last.eq(last), p_fresh.eq(fresh), fresh.eq(last)]
+        with m.If(p_valid):
+            m.d.sync += [acc.eq(Mux(p_fresh, 0, acc) + prod), pending.eq(p_last)]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += pending.eq(0)
         return m

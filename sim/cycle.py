@@ -120,13 +120,15 @@ def attention_cycles(rows: int, cols: int, e: int, f: int, p: int, m: int, heads
 # ---------------------------------------------------------------- the smaller blocks (same testbench definition)
 
 def pe_cycles(lengths: list[int]) -> int:
-    """MAC PE: L beats then one output beat per run; input refused while the result waits."""
-    return sum(n + 1 for n in lengths) - 1
+    """MAC PE: L beats, one cycle to accumulate the registered last product, then one output beat per run;
+    input refused meanwhile."""
+    return sum(n + 2 for n in lengths) - 1
 
 
 def array2d_cycles(rows: int, lengths: list[int]) -> int:
-    """2D array: E beats per job, then ``rows`` output beats while input is refused."""
-    return sum(n + rows for n in lengths) - 1
+    """2D array: E beats per job, one cycle to accumulate the last product, then ``rows`` output beats while
+    input is refused."""
+    return sum(n + rows + 1 for n in lengths) - 1
 
 
 def vector1d_cycles(ops: list[str], qw: int) -> int:
