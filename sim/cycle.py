@@ -120,15 +120,15 @@ def attention_cycles(rows: int, cols: int, e: int, f: int, p: int, m: int, heads
 # ---------------------------------------------------------------- the smaller blocks (same testbench definition)
 
 def pe_cycles(lengths: list[int]) -> int:
-    """MAC PE: L beats, one cycle to accumulate the registered last product, then one output beat per run;
-    input refused meanwhile."""
-    return sum(n + 2 for n in lengths) - 1
+    """MAC PE: L beats, two cycles for the last beat to pass the operand and product registers, then one output
+    beat per run; input refused meanwhile."""
+    return sum(n + 3 for n in lengths) - 1
 
 
 def array2d_cycles(rows: int, lengths: list[int]) -> int:
-    """2D array: E beats per job, one cycle to accumulate the last product, then ``rows`` output beats while
-    input is refused."""
-    return sum(n + rows + 1 for n in lengths) - 1
+    """2D array: E beats per job, two cycles for the last beat to pass the PEs' operand and product registers,
+    then ``rows`` output beats while input is refused."""
+    return sum(n + rows + 2 for n in lengths) - 1
 
 
 def vector1d_cycles(ops: list[str], qw: int) -> int:
