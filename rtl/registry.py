@@ -57,6 +57,31 @@ def _tile(**p: int) -> wiring.Component:
     return FuseMaxTile(rows=p["rows"], cols=p["cols"], e=p["e"], f=p["f"], max_keys=p["max_keys"])
 
 
+def _topk(**p: int) -> wiring.Component:
+    from rtl.spatten.topk import TopK
+
+    return TopK(comparators=p["comparators"], max_n=p["max_n"], data_bits=p["data_bits"], signed_data=p["signed_data"])
+
+
+def _topk_golden(p: Mapping[str, int]) -> dict[str, object]:
+    from sim.spatten.hw_topk import cnt_bits, idx_bits, n_bits
+
+    c, b, ib = p["comparators"], p["data_bits"], idx_bits(p["max_n"])
+    return {"model": "sim.spatten.hw_topk", "pivot": "first element of the current candidate set (stream order)",
+            "target": "0-based t = k - 1; keep t - |R| + 1 ties, earliest first",
+            "input_payload": f"{c} x {b}-bit scores | n ({n_bits(p['max_n'])} bits) | k ({n_bits(p['max_n'])} bits), "
+                             "n and k read on the first beat",
+            "output_payload": f"{c} x {b}-bit values | {c} x {ib}-bit indices | count ({cnt_bits(c)} bits) | last; "
+                              "one beat per input row",
+            "cycles": "R0 + sum over later rounds (ceil(m/C) + 2) + 2 + R0, R0 = ceil(n/C)"}
+
+
+def _topk_check(p: Mapping[str, int]) -> None:
+    c = p["comparators"]
+    if c & (c - 1):
+        raise SpecError("--param comparators", f"{c} must be a power of two")
+
+
 def _acc_golden(p: Mapping[str, int]) -> dict[str, object]:
     from rtl.pe import pe_acc_bits
 
@@ -110,6 +135,12 @@ DESIGNS: dict[str, Design] = {
                             "e": Param(8, 1, 128, "head dimension of Q and K"), "f": Param(8, 1, 128, "head dimension of V"),
                             "max_keys": Param(256, 1, 1024, "longest key sequence (sizes accumulators)")},
                            _tile, _tile_golden, _tile_check),
+    "topk": Design("topk", "SpAtten top-k engine: quick-select (first-element pivot), FIFO_L/FIFO_R, zero eliminators, "
+                   "order-preserving filter pass",
+                   {"comparators": Param(16, 1, 64, "comparators per array = elements per beat (power of two)"),
+                    "max_n": Param(256, 1, 4096, "longest score vector"), "data_bits": Param(8, 2, 32, "score width"),
+                    "signed_data": Param(1, 0, 1, "scores are two's complement (1) or unsigned (0)")},
+                   _topk, _topk_golden, _topk_check),
 }
 
 

@@ -151,6 +151,7 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
         Case("vector1d", {"width": 4, "max_keys": 256}, shapes=[(40, 0)]),
         Case("fusemax-tile", tile, workloads=["bert-base"] if quick else ["bert-base", "gpt2-small"],
              shapes=[(4, 16)] if quick else [(4, 16), (8, 32)]),
+        Case("topk", {"comparators": 4, "max_n": 64}, shapes=[(6, 13), (4, 32)] if quick else [(6, 13), (4, 32), (8, 64)]),
     ]
     if slow:
         cases += [
@@ -161,6 +162,8 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
                  workloads=["bert-base", "xlm", "llama2-7b"], shapes=[(8, 32), (16, 128)], seed=1),
             Case("fusemax-tile", {"rows": 4, "cols": 4, "e": 64, "f": 64, "max_keys": 64},
                  workloads=["bert-base"], shapes=[(4, 64)], seed=2),
+            Case("topk", {"comparators": 16, "max_n": 256}, workloads=["bert-base", "gpt2-small"],
+                 shapes=[(6, 256), (6, 200), (6, 37)], seed=1),
         ]
     return cases
 

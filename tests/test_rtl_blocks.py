@@ -64,7 +64,7 @@ def test_utilization_target_in_cycle_model() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMS)
-@pytest.mark.parametrize("case", default_cases(slow=True)[4:], ids=lambda c: f"{c.design}-{c.seed}")
+@pytest.mark.parametrize("case", default_cases(slow=True)[len(default_cases()):], ids=lambda c: f"{c.design}-{c.seed}")
 def test_block_long(case: Case, sim: str) -> None:
     _require(sim)
     _check_rows(run_case(case, sim))
