@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from amaranth.lib import wiring
 
 from sim.errors import SpecError
 from sim.golden import ERROR_BOUND_REL_VMAX, VEC_OPS, FixedPointConfig
+
+if TYPE_CHECKING:
+    from sim.spatten.fx import SpattenFx
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,43 @@ def _topk_check(p: Mapping[str, int]) -> None:
         raise SpecError("--param comparators", f"{c} must be a power of two")
 
 
+def _fx(p: Mapping[str, int]) -> SpattenFx:
+    from sim.spatten.fx import SpattenFx
+
+    return SpattenFx(lanes=p["lanes"], min_d=p["min_d"], max_d=p["max_d"], max_n=p["max_n"])
+
+
+def _fx_check(p: Mapping[str, int]) -> None:
+    try:
+        _fx(p).validate()
+    except SpecError as e:
+        raise SpecError(f"--param {e.field}", e.problem, e.allowed) from None
+
+
+def _fx_build(cls: str) -> Callable[..., wiring.Component]:
+    def build(**p: int) -> wiring.Component:
+        import importlib
+
+        mod, name = cls.rsplit(".", 1)
+        return getattr(importlib.import_module(mod), name)(_fx(p))
+
+    return build
+
+
+def _fx_golden(p: Mapping[str, int]) -> dict[str, object]:
+    c = _fx(p)
+    return {"model": "sim.spatten.fx", "beats_and_cycles": "sim.spatten.fx_stream", "scores_per_beat": c.s,
+            "score_bits": c.score_bits, "prob_bits": c.prob_bits, "prob_frac": c.prob_frac, "msb_bits": c.msb_bits,
+            "lsb_bits": c.lsb_bits, "acc_bits": c.acc_bits, "out_bits": c.out_bits, "out_frac": c.out_frac,
+            "softmax": c.fx.to_dict()}
+
+
+_FX_PARAMS = {"lanes": Param(16, 2, 512, "Q x K multipliers per cycle (paper: 512), power of two"),
+              "min_d": Param(4, 1, 128, "smallest head dimension; lanes/min_d scores per beat"),
+              "max_d": Param(8, 1, 128, "largest head dimension (paper: 64)"),
+              "max_n": Param(64, 1, 1024, "longest key row")}
+
+
 def _acc_golden(p: Mapping[str, int]) -> dict[str, object]:
     from rtl.pe import pe_acc_bits
 
@@ -141,6 +182,14 @@ DESIGNS: dict[str, Design] = {
                     "max_n": Param(256, 1, 4096, "longest score vector"), "data_bits": Param(8, 2, 32, "score width"),
                     "signed_data": Param(1, 0, 1, "scores are two's complement (1) or unsigned (0)")},
                    _topk, _topk_golden, _topk_check),
+    "qk": Design("qk", "SpAtten Q x K: broadcast-multiply, reconfigurable adder tree (lanes/D dot products per cycle)",
+                 _FX_PARAMS, _fx_build("rtl.spatten.qk.QK"), _fx_golden, _fx_check),
+    "softmax": Design("softmax", "SpAtten fixed-point softmax: row max, exp pass, one division, normalize pass",
+                      _FX_PARAMS, _fx_build("rtl.spatten.softmax.Softmax"), _fx_golden, _fx_check),
+    "progquant": Design("progquant", "SpAtten progressive quantization: MSB/LSB assembly, max-probability decision",
+                        _FX_PARAMS, _fx_build("rtl.spatten.progquant.ProgQuant"), _fx_golden, _fx_check),
+    "pv": Design("pv", "SpAtten prob x V: S probabilities x V rows per cycle, column adder trees, accumulators",
+                 _FX_PARAMS, _fx_build("rtl.spatten.pv.PV"), _fx_golden, _fx_check),
 }
 
 

@@ -153,6 +153,9 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
              shapes=[(4, 16)] if quick else [(4, 16), (8, 32)]),
         Case("topk", {"comparators": 4, "max_n": 64}, shapes=[(6, 13), (4, 32)] if quick else [(6, 13), (4, 32), (8, 64)]),
     ]
+    fx_wl = ["bert-base"] if quick else ["bert-base", "minilm"]
+    cases += [Case(d, {}, workloads=fx_wl, shapes=[(4, 24)] if quick else [(4, 24), (4, 64)])
+              for d in ("qk", "softmax", "progquant", "pv")]
     if slow:
         cases += [
             Case("pe", {"depth": 1024, "in_bits": 8}, shapes=[(6, 1024)], seed=1),
@@ -165,6 +168,9 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
             Case("topk", {"comparators": 16, "max_n": 256}, workloads=["bert-base", "gpt2-small"],
                  shapes=[(6, 256), (6, 200), (6, 37)], seed=1),
         ]
+        big = {"lanes": 128, "min_d": 16, "max_d": 64, "max_n": 256}
+        cases += [Case(d, big, workloads=["gpt2-small", "minilm"], shapes=[(4, 256), (4, 77)], seed=1)
+                  for d in ("qk", "softmax", "progquant", "pv")]
     return cases
 
 

@@ -1,0 +1,73 @@
+"""SpAtten's progressive-quantization unit: the bit-width converter that assembles K's MSB and LSB parts into the
+on-chip word, and the decision that asks for the LSBs when a row's probabilities are too flat.
+
+Streams (golden :func:`sim.spatten.fx.assemble` / :func:`sim.spatten.fx.decide`, cycles in :mod:`sim.spatten.fx`):
+
+* ``i`` -> ``o`` (assembly, one register stage): ``lanes`` MSB codes | ``lanes`` LSB codes | use_lsb ->
+  ``lanes`` words ``msb << lsb_bits | (lsb if use_lsb else 0)``. MSBs land in the top bits, as the paper's
+  write-masked 12-bit SRAM words do.
+* ``p`` -> ``d`` (decision, store-and-forward over a row): ``S`` probabilities | count | last | threshold (read on
+  the row's first beat) -> one beat ``refetch | max probability``, ``refetch = max < threshold``. The recompute
+  request is ``refetch``: the pipeline answers it by fetching the LSB region and rerunning Q x K and softmax once.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.common import lanes, vmax
+from rtl.spatten.qk import count_bits
+from sim.spatten.fx import SpattenFx
+
+
+class ProgQuant(wiring.Component):
+    def __init__(self, cfg: SpattenFx) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        L, S = cfg.lanes, cfg.s
+        super().__init__({
+            "i": In(stream.Signature(unsigned(L * (cfg.msb_bits + cfg.lsb_bits) + 1))),
+            "o": Out(stream.Signature(unsigned(L * cfg.word_bits))),
+            "p": In(stream.Signature(unsigned(S * cfg.prob_bits + count_bits(S) + 1 + cfg.prob_bits))),
+            "d": Out(stream.Signature(unsigned(1 + cfg.prob_bits))),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        c = self.cfg
+        L, S, MB, LB, PB = c.lanes, c.s, c.msb_bits, c.lsb_bits, c.prob_bits
+
+        # ---- assembly
+        msb = lanes(self.i.payload, L, MB, is_signed=False)
+        lsb = lanes(self.i.payload[L * MB:], L, LB, is_signed=False)
+        use = self.i.payload[-1]
+        a_valid = Signal()
+        a_adv = Signal()
+        m.d.comb += [a_adv.eq(~a_valid | self.o.ready), self.i.ready.eq(a_adv), self.o.valid.eq(a_valid)]
+        with m.If(a_adv):
+            m.d.sync += a_valid.eq(self.i.valid)
+            with m.If(self.i.valid):
+                m.d.sync += self.o.payload.eq(Cat(*[Cat(Mux(use, lsb[j], Const(0, LB)), msb[j]) for j in range(L)]))
+
+        # ---- decision
+        pr = lanes(self.p.payload, S, PB, is_signed=False)
+        cnt = self.p.payload[S * PB:S * PB + count_bits(S)]
+        last = self.p.payload[S * PB + count_bits(S)]
+        thr_in = self.p.payload[S * PB + count_bits(S) + 1:]
+        first = Signal(init=1)
+        run = Signal(PB)
+        thr = Signal(PB)
+        d_valid = Signal()
+        m.d.comb += [self.d.valid.eq(d_valid), self.p.ready.eq(~d_valid | self.d.ready)]
+        with m.If(self.d.ready & d_valid):
+            m.d.sync += d_valid.eq(0)
+        with m.If(self.p.valid & self.p.ready):
+            bmax = vmax([Mux(j < cnt, pr[j], 0) for j in range(S)])
+            new = Mux(first | (bmax > run), bmax, run)
+            t = Mux(first, thr_in, thr)
+            m.d.sync += [run.eq(new), first.eq(last), thr.eq(t)]
+            with m.If(last):
+                m.d.sync += [d_valid.eq(1), self.d.payload.eq(Cat(new < t, new))]
+        return m

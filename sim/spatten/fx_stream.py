@@ -1,0 +1,137 @@
+"""Stream beats and exact cycle counts of the SpAtten datapath RTL blocks, from the golden model in
+:mod:`sim.spatten.fx`.
+
+The testbenches build their stimuli and expected outputs here, so a layout change is one edit. Cycle counts are
+measured the same way for every block: from the first input handshake of a job to its last output handshake, with
+inputs offered every cycle and outputs always ready; each formula names the RTL stages it counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rtl.common import pack
+from sim.spatten.fx import SpattenFx, softmax
+
+
+def _cb(s: int) -> int:
+    return s.bit_length()
+
+
+def _chunks(x: Sequence[int], size: int) -> list[list[int]]:
+    return [list(x[i:i + size]) for i in range(0, len(x), size)]
+
+
+# ---------------------------------------------------------------- Q x K
+
+def qk_q_beat(q: Sequence[int], n: int, d: int, cfg: SpattenFx) -> int:
+    lanes = list(q) + [0] * (cfg.max_d - len(q))
+    return pack(lanes, cfg.word_bits) | n << (cfg.max_d * cfg.word_bits) | (d.bit_length() - 1) << (
+        cfg.max_d * cfg.word_bits + cfg.n_bits)
+
+
+def k_beats(k: np.ndarray, cfg: SpattenFx, bits: int | None = None) -> list[int]:
+    """K [n, D] row-major, ``lanes`` elements per beat, zero padded."""
+    flat = [int(v) for v in np.asarray(k).reshape(-1)]
+    return [pack(ch + [0] * (cfg.lanes - len(ch)), bits or cfg.word_bits) for ch in _chunks(flat, cfg.lanes)]
+
+
+def score_beats(values: Sequence[int], cfg: SpattenFx, bits: int) -> list[list[int]]:
+    """Row values in beats of S lanes (zero padded) -- what every S-lane stream carries; count/last separate."""
+    return [ch + [0] * (cfg.s - len(ch)) for ch in _chunks(list(values), cfg.s)]
+
+
+def beat_word(lanes_: Sequence[int], bits: int, count: int, last: bool, cfg: SpattenFx) -> int:
+    s = cfg.s
+    return pack(lanes_, bits) | count << (s * bits) | int(last) << (s * bits + _cb(s))
+
+
+def row_words(values: Sequence[int], bits: int, cfg: SpattenFx) -> list[int]:
+    """A row as S-lane beats with count and last (the s/probability stream format)."""
+    vals = list(values)
+    chunks = score_beats(vals, cfg, bits)
+    out = []
+    for i, ch in enumerate(chunks):
+        cnt = min(cfg.s, len(vals) - i * cfg.s)
+        out.append(beat_word(ch, bits, cnt, i == len(chunks) - 1, cfg))
+    return out
+
+
+def qk_cycles(n: int, d: int, cfg: SpattenFx) -> int:
+    """Input beats, then one product register and one tree/collector register: last output 1 cycle after."""
+    return -(-n // cfg.keys_per_beat(d)) + 1
+
+
+# ---------------------------------------------------------------- softmax
+
+def softmax_in_words(scores: Sequence[int], alpha_q: int, alpha_sh: int, cfg: SpattenFx) -> list[int]:
+    fx = cfg.fx
+    words = row_words(scores, cfg.score_bits, cfg)
+    base = cfg.s * cfg.score_bits + _cb(cfg.s) + 1
+    return [w | alpha_q << base | alpha_sh << (base + fx.alpha_bits) for w in words]
+
+
+def softmax_out_words(scores: Sequence[int], alpha_q: int, alpha_sh: int, cfg: SpattenFx) -> list[int]:
+    return row_words(softmax(np.asarray(scores), alpha_q, alpha_sh, cfg).probs.tolist(), cfg.prob_bits, cfg)
+
+
+def softmax_cycles(n: int, cfg: SpattenFx) -> int:
+    """nb load beats, nb exp beats + 1 read latency, 1 start + qw divider steps + 1 done, then the normalize pass:
+    1 issue cycle, 1 read latency, nb output beats."""
+    nb = -(-n // cfg.s)
+    return 3 * nb + cfg.fx.qw + 4
+
+
+# ---------------------------------------------------------------- progressive quantization
+
+def assemble_in_words(msb: np.ndarray, lsb: np.ndarray, use_lsb: bool, cfg: SpattenFx) -> list[int]:
+    m = k_beats(msb, cfg, cfg.msb_bits)
+    lo = k_beats(lsb, cfg, cfg.lsb_bits)
+    base = cfg.lanes * (cfg.msb_bits + cfg.lsb_bits)
+    return [a | b << (cfg.lanes * cfg.msb_bits) | int(use_lsb) << base for a, b in zip(m, lo, strict=True)]
+
+
+def decision_in_words(probs: Sequence[int], threshold: int, cfg: SpattenFx) -> list[int]:
+    base = cfg.s * cfg.prob_bits + _cb(cfg.s) + 1
+    return [w | threshold << base for w in row_words(probs, cfg.prob_bits, cfg)]
+
+
+def decision_word(refetch: bool, max_p: int) -> int:
+    return int(refetch) | max_p << 1
+
+
+def assemble_cycles(beats: int) -> int:
+    """One register stage: the last word leaves one cycle after the last input, beats - 1 + 1."""
+    return beats
+
+
+def decision_cycles(n: int, cfg: SpattenFx) -> int:
+    """Store-and-forward over the row's beats; the decision register is valid the cycle after the last beat."""
+    return -(-n // cfg.s)
+
+
+# ---------------------------------------------------------------- prob x V
+
+def pv_in_words(probs: Sequence[int], v: np.ndarray, cfg: SpattenFx) -> list[int]:
+    """Probabilities and their V rows, S per beat (V rows padded to max_d, missing rows zero)."""
+    s, d = cfg.s, cfg.max_d
+    p = list(probs)
+    vv = np.zeros((len(p), d), np.int64)
+    vv[:, :v.shape[1]] = v
+    out = []
+    nb = max(1, -(-len(p) // s))
+    for b in range(nb):
+        pr = p[b * s:(b + 1) * s]
+        rows = vv[b * s:(b + 1) * s].reshape(-1).tolist()
+        word = pack(pr + [0] * (s - len(pr)), cfg.prob_bits)
+        word |= pack(rows + [0] * (s * d - len(rows)), cfg.v_bits) << (s * cfg.prob_bits)
+        base = s * cfg.prob_bits + s * d * cfg.v_bits
+        out.append(word | len(pr) << base | int(b == nb - 1) << (base + _cb(s)))
+    return out
+
+
+def pv_cycles(beats: int) -> int:
+    """Product register, then the column trees into the accumulators and the output register."""
+    return beats + 1
