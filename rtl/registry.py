@@ -190,6 +190,9 @@ DESIGNS: dict[str, Design] = {
                         _FX_PARAMS, _fx_build("rtl.spatten.progquant.ProgQuant"), _fx_golden, _fx_check),
     "pv": Design("pv", "SpAtten prob x V: S probabilities x V rows per cycle, column adder trees, accumulators",
                  _FX_PARAMS, _fx_build("rtl.spatten.pv.PV"), _fx_golden, _fx_check),
+    "spatten-pipeline": Design("spatten-pipeline", "SpAtten one-query pipeline: Q x K, softmax, progressive-quant check "
+                               "with LSB refetch, local-V top-k, prob x V, against a memory model",
+                               _FX_PARAMS, _fx_build("rtl.spatten.pipeline.SpattenPipeline"), _fx_golden, _fx_check),
 }
 
 

@@ -155,7 +155,7 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
     ]
     fx_wl = ["bert-base"] if quick else ["bert-base", "minilm"]
     cases += [Case(d, {}, workloads=fx_wl, shapes=[(4, 24)] if quick else [(4, 24), (4, 64)])
-              for d in ("qk", "softmax", "progquant", "pv")]
+              for d in ("qk", "softmax", "progquant", "pv", "spatten-pipeline")]
     if slow:
         cases += [
             Case("pe", {"depth": 1024, "in_bits": 8}, shapes=[(6, 1024)], seed=1),
@@ -170,7 +170,7 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
         ]
         big = {"lanes": 128, "min_d": 16, "max_d": 64, "max_n": 256}
         cases += [Case(d, big, workloads=["gpt2-small", "minilm"], shapes=[(4, 256), (4, 77)], seed=1)
-                  for d in ("qk", "softmax", "progquant", "pv")]
+                  for d in ("qk", "softmax", "progquant", "pv", "spatten-pipeline")]
     return cases
 
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from rtl.common import pack
-from sim.spatten.fx import SpattenFx, softmax
+from sim.spatten.fx import PipelineResult, QueryJob, SpattenFx, pipeline, softmax, split_k
+from sim.spatten.hw_topk import hw_topk
 
 
 def _cb(s: int) -> int:
@@ -135,3 +136,69 @@ def pv_in_words(probs: Sequence[int], v: np.ndarray, cfg: SpattenFx) -> list[int
 def pv_cycles(beats: int) -> int:
     """Product register, then the column trees into the accumulators and the output register."""
     return beats + 1
+
+
+# ---------------------------------------------------------------- the one-query pipeline
+
+def pipeline_q_beat(job: QueryJob, cfg: SpattenFx) -> int:
+    """Query words, then n | log2 D | kv | threshold | alpha_q | alpha_sh (rtl.spatten.pipeline.q_fields)."""
+    fx = cfg.fx
+    fields = [(job.n, cfg.n_bits), (job.d.bit_length() - 1, cfg.dlog_bits), (job.kv, cfg.n_bits),
+              (job.threshold, cfg.prob_bits), (job.alpha_q, fx.alpha_bits), (job.alpha_sh, fx.alpha_shift_bits)]
+    word = pack(list(job.q) + [0] * (cfg.max_d - job.d), cfg.word_bits)
+    off = cfg.max_d * cfg.word_bits
+    for v, w in fields:
+        word |= int(v) << off
+        off += w
+    return word
+
+
+def pipeline_out_word(res: PipelineResult, cfg: SpattenFx) -> int:
+    out = res.out.tolist()
+    word = pack(out + [0] * (cfg.max_d - len(out)), cfg.out_bits)
+    base = cfg.max_d * cfg.out_bits
+    return word | int(res.refetch) << base | res.max_prob << (base + 1)
+
+
+class MemoryModel:
+    """The testbench's DRAM: K split into its MSB and LSB regions, V rows by index. A request handshaken in cycle c
+    is answered from cycle c + 1, one beat per cycle (what :func:`pipeline_cycles` assumes)."""
+
+    def __init__(self, job: QueryJob, cfg: SpattenFx) -> None:
+        msb, lsb = split_k(job.k, cfg)
+        self.cfg = cfg
+        self.msb = k_beats(msb, cfg, cfg.msb_bits)
+        self.lsb = k_beats(lsb, cfg, cfg.lsb_bits)
+        self.v = np.zeros((job.n, cfg.max_d), np.int64)
+        self.v[:, :job.d] = job.v
+        self.requests: list[tuple[int, list[int]]] = []
+
+    def answer(self, req: int) -> tuple[str, list[int]]:
+        """One request word -> (stream name, response beats)."""
+        c = self.cfg
+        kind = req & 3
+        if kind in (0, 1):
+            self.requests.append((kind, []))
+            return "kmem", list(self.msb if kind == 0 else self.lsb)
+        cnt = (req >> (2 + c.s * c.idx_bits)) & ((1 << c.s.bit_length()) - 1)
+        idx = [(req >> (2 + j * c.idx_bits)) & ((1 << c.idx_bits) - 1) for j in range(cnt)]
+        self.requests.append((kind, idx))
+        rows = self.v[idx].reshape(-1).tolist() if idx else []
+        return "vmem", [pack(rows + [0] * (c.s * c.max_d - len(rows)), c.v_bits)]
+
+
+def pipeline_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult | None = None) -> int:
+    """Cycles from the query handshake to the output handshake with :class:`MemoryModel` answering.
+
+    One pass (request at cycle 1, decision at ``T``): the K request leaves 1 cycle after the query, MSB beats arrive
+    from the next cycle, one register in the bit-width converter, Q x K's two stages, the softmax after its last
+    input (:func:`softmax_cycles` less its load beats), one cycle for the decision register:
+    ``T = nbK + 2 nbS + qw + 10``. A refetch repeats the pass from its request (``2 T``). Then the prob buffer
+    streams into the top-k from the next cycle (:func:`sim.spatten.hw_topk.cycles`), the last V request is
+    answered 1 cycle later, and prob x V adds its product register and output register: ``+ 1 + topk + 3``.
+    """
+    res = res or pipeline(job, cfg)
+    nbk = -(-job.n // cfg.keys_per_beat(job.d))
+    nbs = -(-job.n // cfg.s)
+    t = nbk + 2 * nbs + cfg.fx.qw + 10
+    return (2 * t if res.refetch else t) + 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + 3
