@@ -104,7 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``rtl`` and ``regress`` subcommands."""
     fmt = argparse.RawDescriptionHelpFormatter
     r = sub.add_parser("rtl", help="export an RTL block to Verilog + JSON manifest", epilog=EPILOG_RTL, formatter_class=fmt)
-    r.add_argument("design", nargs="?", help="pe, array2d, vector1d or fusemax-tile (see --list)")
+    r.add_argument("design", nargs="?", help="pe, array2d, vector1d, fusemax-tile, topk, qk, softmax, progquant, pv, "
+                   "spatten-pipeline (see --list)")
     r.add_argument("--list", action="store_true", help="list the designs and their parameters")
     r.add_argument("--param", "-p", action="append", metavar="NAME=INT", help="a constructor parameter, e.g. rows=8")
     r.add_argument("--out", "-o", default=None, help="output folder")
@@ -121,11 +122,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--report", default="out/regress", help="folder for regress.md, regress.json and plots")
     g.set_defaults(func=cmd_regress)
 
+    t = sub.add_parser("topk-cycles", help="the top-k engine RTL's exact cycles vs n and k (random int8 scores)")
+    t.add_argument("--comparators", type=int, default=16, help="comparators per array (default 16, the paper's)")
+    t.add_argument("--n", default="16,64,256,1024", help="comma list of vector lengths")
+    t.add_argument("--k", default="0.01,0.1,0.5,1.0", help="comma list of k as fractions of n")
+    t.add_argument("--trials", type=int, default=20, help="random vectors per (n, k)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_topk_cycles)
+
 
 def add_fidelity(simulate_parser: argparse.ArgumentParser) -> None:
     """Add ``--fidelity analytical|cycle`` (and ``--rtl-param``) to ``simulate``; cycle runs :func:`run_cycle`."""
     simulate_parser.add_argument("--fidelity", choices=("analytical", "cycle"), default="analytical",
                                  help="analytical engine (default) or the RTL tile engine's exact cycle model")
+    simulate_parser.add_argument("--cycle-rows", type=int, default=32, metavar="N",
+                                 help="with --fidelity cycle --accel spatten: query rows sampled (default 32)")
     simulate_parser.add_argument("--rtl-param", action="append", metavar="NAME=INT",
                                  help="with --fidelity cycle: fusemax-tile parameter, e.g. rows=8 (e/f default to d_head)")
     analytical: Callable[[argparse.Namespace], int] | None = simulate_parser.get_default("func")
@@ -146,8 +157,11 @@ def run_cycle(args: argparse.Namespace) -> int:
     from sim.cycle import attention_cycles
     from workloads import make_workload, parse_length
 
+    if args.accel.startswith("spatten"):
+        return run_cycle_spatten(args)
     if args.accel != "fusemax":
-        raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine RTL, not {args.accel!r}", ["fusemax"])
+        raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine or the SpAtten pipeline RTL, not "
+                        f"{args.accel!r}", ["fusemax", "spatten"])
     seq = parse_length(str(args.seq_len).split(",")[0])
     wl = make_workload(args.workload, batch=args.batch, seq_len=seq, p=args.p, m=args.m, stage=args.stage)
     raw: dict[str, object] = {"e": wl.e, "f": wl.f, "max_keys": wl.m}
@@ -173,4 +187,59 @@ def run_cycle(args: argparse.Namespace) -> int:
         print(f"  per output tile: {t['cycles']} cycles ({t['n_tiles']} key tiles), 2D MAC utilization "
               f"{t['utilization']:.3f} (steady state {t['steady_utilization']:.3f})")
         print(f"  {res['tiles']} output tiles: {res['cycles']:,} cycles")
+    return 0
+
+
+def run_cycle_spatten(args: argparse.Namespace) -> int:
+    """Cycle-level mode for SpAtten: the one-query pipeline RTL's exact cycle model on sampled query rows."""
+    from rtl.registry import _fx, parse_params
+    from sim.spatten.cycle import pipeline_workload_cycles
+    from workloads import make_workload, parse_length
+
+    seq = parse_length(str(args.seq_len).split(",")[0])
+    wl = make_workload(args.workload, batch=args.batch, seq_len=seq, p=args.p, m=args.m, stage=args.stage)
+    raw: dict[str, object] = {"lanes": 512, "min_d": wl.e, "max_d": wl.e, "max_n": wl.m}
+    for item in args.rtl_param or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise SpecError("--rtl-param", f"expected NAME=INTEGER, got {item!r}")
+        raw[k.strip()] = v.strip()
+    params = parse_params("spatten-pipeline", raw)
+    thr = 0.1 if args.threshold is None else args.threshold
+    res = pipeline_workload_cycles(wl, _fx(params), threshold=thr, v_ratio=args.v_ratio or 0.0, rows=args.cycle_rows)
+    out = {"fidelity": "cycle", "design": "spatten-pipeline", "params": params, "workload": wl.name, "batch": wl.batch,
+           "heads": wl.heads, "p": wl.p, "m": wl.m, "threshold": thr, **res}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"spatten-pipeline {params} on {wl.name} B={wl.batch} H={wl.heads} P={wl.p} M={wl.m}")
+        print(f"  per query: {res['cycles_per_query_mean']:.1f} cycles (min {res['cycles_per_query_min']}, max "
+              f"{res['cycles_per_query_max']}; {res['rows_sampled']} rows sampled, LSB refetch rate "
+              f"{res['refetch_rate']:.2f}, {res['kept_values']} V rows kept)")
+        print(f"  {res['queries']:,} queries: {res['cycles']:,} cycles")
+    return 0
+
+
+def cmd_topk_cycles(args: argparse.Namespace) -> int:
+    """Cycles of the top-k RTL (sim.spatten.hw_topk, asserted exact by the cocotb bench) vs n and k."""
+    from sim.spatten.hw_topk import check_job, cycle_table
+
+    try:
+        ns = [int(x) for x in args.n.split(",") if x.strip()]
+        ks = [float(x) for x in args.k.split(",") if x.strip()]
+    except ValueError:
+        raise SpecError("--n/--k", f"expected comma lists of numbers, got {args.n!r} / {args.k!r}") from None
+    if not ns or min(ns) < 1 or not ks or not all(0 < f <= 1 for f in ks):
+        raise SpecError("--n/--k", "n must be >= 1 and k fractions in (0, 1]")
+    if args.trials < 1:
+        raise SpecError("--trials", f"{args.trials} must be at least 1")
+    check_job([0], 1, args.comparators)
+    rows = cycle_table(ns, ks, args.comparators, args.trials)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"top-k engine, {args.comparators} comparators, {args.trials} random int8 vectors per point")
+    print(f"{'n':>6} {'k':>6} {'mean':>9} {'min':>7} {'max':>7} {'cyc/elem':>9}")
+    for r in rows:
+        print(f"{r['n']:>6} {r['k']:>6} {r['mean']:>9.1f} {r['min']:>7} {r['max']:>7} {r['per_element']:>9.3f}")
     return 0

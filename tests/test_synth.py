@@ -61,3 +61,11 @@ def test_impossible_clock_is_reported_not_hidden(capsys: pytest.CaptureFixture[s
     assert main(["synth", "pe", "--freq", "2000", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["met_timing"] is False and 0 < r["fmax_mhz"] < 2000
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_tools(), reason="yowasp tools not installed (pip install 'attnforge[synth]')")
+def test_no_dsp_maps_multipliers_to_luts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "pe", "--no-dsp", "--freq", "50", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["dsp"] == 0 and r["dsp_inference"] is False and r["lut"] > 35
