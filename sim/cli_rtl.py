@@ -151,26 +151,33 @@ def add_fidelity(simulate_parser: argparse.ArgumentParser) -> None:
     simulate_parser.set_defaults(func=dispatch)
 
 
+def _cycle_setup(args: argparse.Namespace, design: str,
+                 defaults: Callable[[Any], dict[str, object]]) -> tuple[Any, dict[str, int]]:
+    """The workload of ``simulate`` and the design's parameters: defaults sized from the workload, then --rtl-param."""
+    from rtl.registry import parse_params
+    from workloads import make_workload, parse_length
+
+    seq = parse_length(str(args.seq_len).split(",")[0])
+    wl = make_workload(args.workload, batch=args.batch, seq_len=seq, p=args.p, m=args.m, stage=args.stage)
+    raw = defaults(wl)
+    for item in args.rtl_param or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise SpecError("--rtl-param", f"expected NAME=INTEGER, got {item!r}")
+        raw[k.strip()] = v.strip()
+    return wl, parse_params(design, raw)
+
+
 def run_cycle(args: argparse.Namespace) -> int:
     """Cycle-level mode: the FuseMax tile engine's schedule for the workload's shape (exact vs the RTL)."""
-    from rtl.registry import parse_params
     from sim.cycle import attention_cycles
-    from workloads import make_workload, parse_length
 
     if args.accel.startswith("spatten"):
         return run_cycle_spatten(args)
     if args.accel != "fusemax":
         raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine or the SpAtten pipeline RTL, not "
                         f"{args.accel!r}", ["fusemax", "spatten"])
-    seq = parse_length(str(args.seq_len).split(",")[0])
-    wl = make_workload(args.workload, batch=args.batch, seq_len=seq, p=args.p, m=args.m, stage=args.stage)
-    raw: dict[str, object] = {"e": wl.e, "f": wl.f, "max_keys": wl.m}
-    for item in args.rtl_param or []:
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise SpecError("--rtl-param", f"expected NAME=INTEGER, got {item!r}")
-        raw[k.strip()] = v.strip()
-    params = parse_params("fusemax-tile", raw)
+    wl, params = _cycle_setup(args, "fusemax-tile", lambda wl: {"e": wl.e, "f": wl.f, "max_keys": wl.m})
     if wl.m > params["max_keys"]:
         raise SpecError("--m", f"key length {wl.m} exceeds the tile engine's max_keys={params['max_keys']}", "<= 1024")
     if wl.m % params["rows"]:
@@ -192,19 +199,11 @@ def run_cycle(args: argparse.Namespace) -> int:
 
 def run_cycle_spatten(args: argparse.Namespace) -> int:
     """Cycle-level mode for SpAtten: the one-query pipeline RTL's exact cycle model on sampled query rows."""
-    from rtl.registry import _fx, parse_params
+    from rtl.registry import _fx
     from sim.spatten.cycle import pipeline_workload_cycles
-    from workloads import make_workload, parse_length
 
-    seq = parse_length(str(args.seq_len).split(",")[0])
-    wl = make_workload(args.workload, batch=args.batch, seq_len=seq, p=args.p, m=args.m, stage=args.stage)
-    raw: dict[str, object] = {"lanes": 512, "min_d": wl.e, "max_d": wl.e, "max_n": wl.m}
-    for item in args.rtl_param or []:
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise SpecError("--rtl-param", f"expected NAME=INTEGER, got {item!r}")
-        raw[k.strip()] = v.strip()
-    params = parse_params("spatten-pipeline", raw)
+    wl, params = _cycle_setup(args, "spatten-pipeline",
+                              lambda wl: {"lanes": 512, "min_d": wl.e, "max_d": wl.e, "max_n": wl.m})
     thr = 0.1 if args.threshold is None else args.threshold
     res = pipeline_workload_cycles(wl, _fx(params), threshold=thr, v_ratio=args.v_ratio or 0.0, rows=args.cycle_rows)
     out = {"fidelity": "cycle", "design": "spatten-pipeline", "params": params, "workload": wl.name, "batch": wl.batch,

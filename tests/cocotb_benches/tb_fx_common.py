@@ -3,8 +3,12 @@ adder tree supports, all from sim.spatten.fx (the one golden model)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import cocotb  # noqa: F401  (benches decorate the tests built here)
 import numpy as np
-from tb_harness import config
+from tb_harness import Harness, config, reset_midrun, run_jobs, setup_streams
 
 from sim.spatten.fx import QueryJob, SpattenFx, workload_jobs
 
@@ -49,3 +53,38 @@ def random_job(rng: np.random.Generator, cfg: SpattenFx, n: int | None = None, d
     aq = int(rng.integers(1 << 15, 1 << 16))
     ash = int(rng.integers(20, 40))
     return QueryJob(q, k, v, int(rng.integers(1, n + 1)), int(rng.integers(0, (1 << cfg.prob_frac) + 1)), aq, ash)
+
+
+Job = tuple[dict[str, list[int]], dict[str, list[int]], int]
+
+
+def standard_tests(job: Callable[[QueryJob], Job], sources: list[str], sinks: list[str], first: str,
+                   last: str) -> tuple[Callable[..., Any], ...]:
+    """The four tests every single-job datapath bench runs -- workload rows, random jobs, random back-pressure, a
+    mid-run reset -- for a bench that turns a :class:`QueryJob` into (feeds, expected beats, model cycles)."""
+
+    async def setup(dut: Any, p_valid: float = 1.0, p_ready: float = 1.0) -> Harness:
+        return await setup_streams(dut, config()["seed"], sources, sinks, p_valid, p_ready)
+
+    async def test_workloads(dut: Any) -> None:
+        h = await setup(dut)
+        await run_jobs(h, "+".join(config()["workloads"]), [job(j) for j in jobs_for_case(config()["seed"])],
+                       first, last, True)
+
+    async def test_random(dut: Any) -> None:
+        rng = np.random.default_rng(config()["seed"] + 1)
+        h = await setup(dut)
+        await run_jobs(h, "random", [job(random_job(rng, fx_cfg())) for _ in range(10)], first, last, True)
+
+    async def test_random_stalls(dut: Any) -> None:
+        rng = np.random.default_rng(config()["seed"] + 2)
+        h = await setup(dut, 0.6, 0.5)
+        await run_jobs(h, "random-stalls", [job(random_job(rng, fx_cfg())) for _ in range(6)], first, last, False)
+
+    async def test_reset_midrun(dut: Any) -> None:
+        rng = np.random.default_rng(config()["seed"] + 3)
+        jobs = [job(random_job(rng, fx_cfg(), n=fx_cfg().max_n)) for _ in range(3)]
+        h = await setup(dut)
+        await reset_midrun(h, jobs[0][0], 7, jobs[1:], first, last)
+
+    return setup, test_workloads, test_random, test_random_stalls, test_reset_midrun

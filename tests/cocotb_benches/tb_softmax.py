@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import cocotb
-import numpy as np
-from tb_fx_common import fx_cfg, jobs_for_case, random_job
-from tb_harness import config, reset_midrun, run_jobs, setup_streams
+from tb_fx_common import fx_cfg, standard_tests
+from tb_harness import run_jobs
 
 from sim.spatten.fx import QueryJob, qk
 from sim.spatten.fx_stream import softmax_cycles, softmax_in_words, softmax_out_words
@@ -23,21 +22,11 @@ def _job(j: QueryJob) -> tuple[dict, dict, int]:
     return _row(qk(j.q, j.k, fx_cfg()).tolist(), j.alpha_q, j.alpha_sh)
 
 
-async def _setup(dut: Any, p_valid: float = 1.0, p_ready: float = 1.0) -> Any:
-    return await setup_streams(dut, config()["seed"], ["i"], ["o"], p_valid, p_ready)
-
-
-@cocotb.test()
-async def test_workloads(dut: Any) -> None:
-    h = await _setup(dut)
-    await run_jobs(h, "+".join(config()["workloads"]), [_job(j) for j in jobs_for_case(config()["seed"])], "i", "o", True)
-
-
-@cocotb.test()
-async def test_random(dut: Any) -> None:
-    rng = np.random.default_rng(config()["seed"] + 1)
-    h = await _setup(dut)
-    await run_jobs(h, "random", [_job(random_job(rng, fx_cfg())) for _ in range(10)], "i", "o", True)
+_setup, _wl, _rnd, _stalls, _reset = standard_tests(_job, ["i"], ["o"], "i", "o")
+test_workloads = cocotb.test()(_wl)
+test_random = cocotb.test()(_rnd)
+test_random_stalls = cocotb.test()(_stalls)
+test_reset_midrun = cocotb.test()(_reset)
 
 
 @cocotb.test()
@@ -48,18 +37,3 @@ async def test_corners(dut: Any) -> None:
     rows = [[5] * cfg.max_n, [7], [0] * (cfg.s + 1) + [hi], [-hi, hi] * (cfg.s // 2 + 1), list(range(cfg.s * 2 + 1))]
     h = await _setup(dut)
     await run_jobs(h, "corners", [_row(r[:cfg.max_n], 1 << 15, 30) for r in rows], "i", "o", True)
-
-
-@cocotb.test()
-async def test_random_stalls(dut: Any) -> None:
-    rng = np.random.default_rng(config()["seed"] + 2)
-    h = await _setup(dut, 0.6, 0.5)
-    await run_jobs(h, "random-stalls", [_job(random_job(rng, fx_cfg())) for _ in range(6)], "i", "o", False)
-
-
-@cocotb.test()
-async def test_reset_midrun(dut: Any) -> None:
-    rng = np.random.default_rng(config()["seed"] + 3)
-    jobs = [_job(random_job(rng, fx_cfg(), n=fx_cfg().max_n)) for _ in range(3)]
-    h = await _setup(dut)
-    await reset_midrun(h, jobs[0][0], 7, jobs[1:], "i", "o")
