@@ -77,7 +77,8 @@ def _topk_golden(p: Mapping[str, int]) -> dict[str, object]:
                              "n and k read on the first beat",
             "output_payload": f"{c} x {b}-bit values | {c} x {ib}-bit indices | count ({cnt_bits(c)} bits) | last; "
                               "one beat per input row",
-            "cycles": "R0 + sum over later rounds (ceil(m/C) + 2) + 2 + R0, R0 = ceil(n/C)"}
+            "cycles": "R0 + D + sum over later rounds (ceil(m/C) + 2 + D) + 2 + F + R0, R0 = ceil(n/C), "
+                      "D = F = 5 (pipeline stages)"}
 
 
 def _topk_check(p: Mapping[str, int]) -> None:

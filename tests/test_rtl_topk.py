@@ -96,18 +96,18 @@ def test_beats_roundtrip() -> None:
 
 
 def test_cycle_model_formula_and_sanity() -> None:
-    # all equal: one round -> R0 + 2 + R0
-    assert cycles([3] * 64, 10, 16) == 4 + 2 + 4
-    assert cycles([7], 1, 16) == 4
+    # all equal: one round -> R0 + D + 2 + F + R0 (D = F = 5 pipeline stages)
+    assert cycles([3] * 64, 10, 16) == 4 + 5 + 2 + 5 + 4
+    assert cycles([7], 1, 16) == 1 + 5 + 2 + 5 + 1
     rng = np.random.default_rng(2)
     for n in (16, 64, 256):
         for k in (1, n // 2, n):
             x = rng.integers(-128, 128, n).tolist()
             r = hw_topk(x, k, 16)
             r0 = -(-n // 16)
-            assert r.cycles == 2 * r0 + 2 + sum(-(-m // 16) + 2 for m in r.round_sizes[1:])
-            assert r.cycles >= 2 * r0 + 2
-            assert r.cycles <= 2 * r0 + 2 + r.rounds * (r0 + 2)
+            assert r.cycles == 2 * r0 + 2 + 10 + sum(-(-m // 16) + 2 + 5 for m in r.round_sizes[1:])
+            assert r.cycles >= 2 * r0 + 2 + 10
+            assert r.cycles <= 2 * r0 + 2 + 10 + r.rounds * (r0 + 2 + 5)
             assert cycles(x, k, 4) >= r.cycles  # fewer comparators never faster
     # mean cycles grow with n
     means = [np.mean([cycles(rng.integers(-128, 128, n).tolist(), n // 4, 16) for _ in range(30)]) for n in (32, 128, 512)]

@@ -11,10 +11,15 @@ lanes in input order, unused lanes zero, ``last`` set on the final beat.
 
 Cycle measurement (bench and model): the harness cycle of the last output handshake minus the cycle of the first
 input handshake, with the input offered every cycle and the output always ready. The RTL spends
-``R0 = ceil(n/C)`` cycles loading (round 1 partitions the input stream as it is buffered), 1 cycle flushing the
-packers and deciding after every round, ``ceil(m/C) + 1`` cycles per later round over ``m`` candidates (one
-cycle of synchronous read latency), then ``R0 + 1`` cycles for the filter pass (read latency + output register):
-``cycles = R0 + sum_{later rounds}(ceil(m/C) + 2) + 2 + R0``.
+``R0 = ceil(n/C)`` cycles loading (round 1 partitions the input stream as it is buffered), ``D`` cycles draining
+the round pipeline and 1 cycle flushing the packers and deciding after every round, ``ceil(m/C) + 1`` cycles of
+issue per later round over ``m`` candidates (one cycle of synchronous read latency), then ``R0 + 1 + F`` cycles
+for the filter pass (read latency, ``F`` pipeline stages, output register):
+``cycles = R0 + D + sum_{later rounds}(ceil(m/C) + 2 + D) + 2 + F + R0`` with ``D = ROUND_PIPE = 5``
+(registered comparator operands, registered comparator flags, the 3-stage pipelined zero eliminator in front of
+the packers) and ``F = FILTER_PIPE = 5`` (registered comparator flags, registered tie prefix sum, registered keep
+flags, 2 zero-eliminator stages). The stages exist so the ECP5 build closes timing at 100 MHz; without them the
+whole comparator -> prefix sum -> shifter -> packer path sat in one cycle.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import SpecError
+
+#: register stages between the comparator inputs and the packers of each round (``D`` in the cycle formula)
+ROUND_PIPE = 5
+#: register stages the filter pass adds between the read data and the output register (``F`` in the formula)
+FILTER_PIPE = 5
 
 
 def idx_bits(max_n: int) -> int:
@@ -84,7 +94,7 @@ def hw_topk(scores: Sequence[int], k: int, comparators: int = 16) -> HwTopK:
     t = k - 1
     cand = a
     sizes: list[int] = []
-    cycles = r0  # load (round 1 runs on the input stream) -> first flush/decide cycle
+    cycles = r0 + ROUND_PIPE  # load (round 1 runs on the input stream) + drain -> first flush/decide cycle
     while True:
         sizes.append(len(cand))
         pivot = cand[0]
@@ -99,8 +109,8 @@ def hw_topk(scores: Sequence[int], k: int, comparators: int = 16) -> HwTopK:
         else:
             kth, keep = pivot, t - len(right) + 1
             break
-        cycles += -(-len(cand) // c) + 2
-    cycles += 2 + r0
+        cycles += -(-len(cand) // c) + 2 + ROUND_PIPE
+    cycles += 2 + FILTER_PIPE + r0
     idx, seen = [], 0
     for i, v in enumerate(a):
         if v > kth:
