@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import cocotb  # noqa: F401  (benches decorate the tests built here)
+import cocotb
 import numpy as np
 from tb_harness import Harness, config, reset_midrun, run_jobs, setup_streams
 
@@ -59,7 +59,7 @@ Job = tuple[dict[str, list[int]], dict[str, list[int]], int]
 
 
 def standard_tests(job: Callable[[QueryJob], Job], sources: list[str], sinks: list[str], first: str,
-                   last: str) -> tuple[Callable[..., Any], ...]:
+                   last: str) -> dict[str, Any]:
     """The four tests every single-job datapath bench runs -- workload rows, random jobs, random back-pressure, a
     mid-run reset -- for a bench that turns a :class:`QueryJob` into (feeds, expected beats, model cycles)."""
 
@@ -87,4 +87,5 @@ def standard_tests(job: Callable[[QueryJob], Job], sources: list[str], sinks: li
         h = await setup(dut)
         await reset_midrun(h, jobs[0][0], 7, jobs[1:], first, last)
 
-    return setup, test_workloads, test_random, test_random_stalls, test_reset_midrun
+    tests = (test_workloads, test_random, test_random_stalls, test_reset_midrun)
+    return {"_setup": setup, **{t.__name__: cocotb.test()(t) for t in tests}}  # a bench does globals().update(...)

@@ -19,11 +19,8 @@ def _job(j: QueryJob) -> tuple[dict, dict, int]:
             {"s": row_words(qk(j.q, j.k, cfg).tolist(), cfg.score_bits, cfg)}, qk_cycles(j.n, j.d, cfg))
 
 
-_setup, _wl, _rnd, _stalls, _reset = standard_tests(_job, ["q", "k"], ["s"], "k", "s")
-test_workloads = cocotb.test()(_wl)
-test_random = cocotb.test()(_rnd)
-test_random_stalls = cocotb.test()(_stalls)
-test_reset_midrun = cocotb.test()(_reset)
+globals().update(standard_tests(_job, ["q", "k"], ["s"], "k", "s"))  # workloads, random, stalls, reset
+_setup = globals()["_setup"]
 
 
 @cocotb.test()

@@ -22,11 +22,8 @@ def _job(j: QueryJob) -> tuple[dict, dict, int]:
     return _row(qk(j.q, j.k, fx_cfg()).tolist(), j.alpha_q, j.alpha_sh)
 
 
-_setup, _wl, _rnd, _stalls, _reset = standard_tests(_job, ["i"], ["o"], "i", "o")
-test_workloads = cocotb.test()(_wl)
-test_random = cocotb.test()(_rnd)
-test_random_stalls = cocotb.test()(_stalls)
-test_reset_midrun = cocotb.test()(_reset)
+globals().update(standard_tests(_job, ["i"], ["o"], "i", "o"))  # workloads, random, stalls, reset
+_setup = globals()["_setup"]
 
 
 @cocotb.test()
