@@ -7,12 +7,11 @@ Case shapes: ``(jobs, n_max)`` for the random tests (the workload test uses ``n_
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import cocotb
 import numpy as np
-from tb_harness import Harness, config, record, setup_block
+from tb_harness import Harness, config, run_jobs, setup_block
 
 from sim.spatten.hw_topk import hw_topk, input_beats, output_beats
 
@@ -23,36 +22,12 @@ def _range(p: dict[str, int]) -> tuple[int, int]:
 
 
 async def _jobs(h: Harness, label: str, jobs: list[tuple[list[int], int]], exact: bool) -> None:
-    """Run jobs one after the other; compare every output beat and (if ``exact``) the cycles of each job."""
+    """Run (scores, k) jobs through the shared multi-stream checker: every output beat, and (if ``exact``) the
+    cycles of each job against the model."""
     p = config()["params"]
     c, b, mx = p["comparators"], p["data_bits"], p["max_n"]
-    s, o = h.sources["i"], h.sinks["o"]
-    c0, t0 = h.cycle, time.perf_counter()
-    bad_beats = bad_cycles = rtl_total = model_total = beats = 0
-    first_err = ""
-    for scores, k in jobs:
-        s.fired.clear()
-        o.clear()
-        expected = output_beats(scores, k, c, b, mx)
-        s.queue.extend(input_beats(scores, k, c, b, mx))
-        await h.run(lambda exp=expected: len(o.beats) >= len(exp))
-        rtl = o.fired[-1] - s.fired[0]
-        model = hw_topk(scores, k, c).cycles
-        nb = sum(g != e for g, e in zip(o.beats, expected, strict=True))
-        bad_beats += nb
-        beats += len(expected)
-        rtl_total += rtl
-        model_total += model
-        if exact and rtl != model:
-            bad_cycles += 1
-        if (nb or (exact and rtl != model)) and not first_err:
-            first_err = f"n={len(scores)} k={k}: {nb} beats differ, cycles {rtl} vs model {model}"
-    passed = bad_beats == 0 and bad_cycles == 0
-    record({"workload": label, "passed": passed, "rtl_cycles": rtl_total, "sim_cycles": model_total if exact else None,
-            "no_stall_cycles": model_total, "max_abs_error": bad_beats, "beats": beats, "jobs": len(jobs),
-            "cycles_simulated": h.cycle - c0, "wall_s": time.perf_counter() - t0, "backpressure": not exact,
-            "error": first_err or None})
-    assert passed, f"{label}: {first_err}"
+    await run_jobs(h, label, [({"i": input_beats(sc, k, c, b, mx)}, {"o": output_beats(sc, k, c, b, mx)},
+                               hw_topk(sc, k, c).cycles) for sc, k in jobs], "i", "o", exact)
 
 
 def _random_jobs(rng: np.random.Generator, count: int, n_max: int, p: dict[str, int], narrow: bool = False) -> list:
