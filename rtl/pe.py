@@ -2,17 +2,18 @@
 
 Input stream beats carry ``a | b << in_bits | last << 2*in_bits``; the PE accumulates ``a * b`` exactly in an
 ``acc_bits``-wide register sized for ``depth`` products (no overflow possible) and, after the beat flagged
-``last``, offers the sum on its output stream two cycles later (operands and product are registered first, for
-Fmax). Input is refused while a result waits, which is what gives the 2D array (built from these PEs) its
+``last``, offers the sum on its output stream ``PE_PIPE`` cycles later (operands, product and a retimed product are
+registered first, for Fmax). Input is refused while a result waits, which is what gives the 2D array (built from these PEs) its
 drain-then-accumulate rhythm.
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sim.cycle import PE_PIPE
 from sim.golden.fixedpoint import clog2
 
 
@@ -41,25 +42,35 @@ class PE(wiring.Component):
         acc = Signal(signed(self.acc_bits))
         fresh = Signal(init=1)
         pending = Signal()
-        # Three stages, one register per ECP5 DSP boundary: stage 0 registers the operands (the broadcast across
-        # the 2D array is a long route on its own), stage 1 the product (multiply alone), stage 2 accumulates
-        # (carry chain alone). Together in one cycle they miss 100 MHz on ECP5; split, each meets it.
+        # One register per ECP5 DSP boundary: the operands (the broadcast across the 2D array is a long route on
+        # its own), the product (multiply alone), a retimed copy of the product (yosys does not absorb the product
+        # register into the MULT18X18D, and in an 8x8 array nextpnr placed the DSP far from the accumulator: two
+        # hops let each register sit near its end), then the accumulate (carry chain alone). PE_PIPE in
+        # sim/cycle.py counts the registers before the accumulator; the cycle model and this loop share it.
         a_r = Signal(signed(w))
         b_r = Signal(signed(w))
-        s0_valid, s0_last, s0_fresh = Signal(), Signal(), Signal()
         prod = Signal(signed(2 * w))
-        s1_valid, s1_last, s1_fresh = Signal(), Signal(), Signal()
+        valid = [Signal(name=f"s{i}_valid") for i in range(PE_PIPE)]
+        lasts = [Signal(name=f"s{i}_last") for i in range(PE_PIPE)]
+        freshes = [Signal(name=f"s{i}_fresh") for i in range(PE_PIPE)]
         # While a run's last beat is still in the pipeline the input is refused, so a new run's first beat
         # cannot overwrite the sum before it has been offered.
-        m.d.comb += [self.i.ready.eq(~pending & ~(s0_valid & s0_last) & ~(s1_valid & s1_last)),
-                     self.o.valid.eq(pending), self.o.payload.eq(acc)]
-        m.d.sync += [s0_valid.eq(self.i.valid & self.i.ready), s1_valid.eq(s0_valid)]
+        busy = Cat(*(v & la for v, la in zip(valid, lasts, strict=True))).any()
+        m.d.comb += [self.i.ready.eq(~pending & ~busy), self.o.valid.eq(pending), self.o.payload.eq(acc)]
+        # The pipeline never stalls (the accumulator takes a product every cycle), so the data registers need
+        # no enables: what they hold is used only under the matching valid bit.
+        m.d.sync += [valid[0].eq(self.i.valid & self.i.ready), a_r.eq(a), b_r.eq(b), prod.eq(a_r * b_r)]
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [a_r.eq(a), b_r.eq(b), s0_last.eq(last), s0_fresh.eq(fresh), fresh.eq(last)]
-        with m.If(s0_valid):
-            m.d.sync += [prod.eq(a_r * b_r), s1_last.eq(s0_last), s1_fresh.eq(s0_fresh)]
-        with m.If(s1_valid):
-            m.d.sync += [acc.eq(Mux(s1_fresh, 0, acc) + prod), pending.eq(s1_last)]
+            m.d.sync += [lasts[0].eq(last), freshes[0].eq(fresh), fresh.eq(last)]
+        data = prod
+        for i in range(1, PE_PIPE):
+            m.d.sync += [valid[i].eq(valid[i - 1]), lasts[i].eq(lasts[i - 1]), freshes[i].eq(freshes[i - 1])]
+            if i >= 2:
+                nxt = Signal(signed(2 * w), name=f"prod_r{i}")
+                m.d.sync += nxt.eq(data)
+                data = nxt
+        with m.If(valid[-1]):
+            m.d.sync += [acc.eq(Mux(freshes[-1], 0, acc) + data), pending.eq(lasts[-1])]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += pending.eq(0)
         return m

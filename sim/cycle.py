@@ -119,16 +119,20 @@ def attention_cycles(rows: int, cols: int, e: int, f: int, p: int, m: int, heads
 
 # ---------------------------------------------------------------- the smaller blocks (same testbench definition)
 
+#: Registers in front of the PE's accumulator (operands, product, retimed product): rtl/pe.py builds this many.
+PE_PIPE = 3
+
+
 def pe_cycles(lengths: list[int]) -> int:
-    """MAC PE: L beats, two cycles for the last beat to pass the operand and product registers, then one output
-    beat per run; input refused meanwhile."""
-    return sum(n + 3 for n in lengths) - 1
+    """MAC PE: L beats, PE_PIPE cycles for the last beat to pass the registers in front of the accumulator, then
+    one output beat per run; input refused meanwhile."""
+    return sum(n + PE_PIPE + 1 for n in lengths) - 1
 
 
 def array2d_cycles(rows: int, lengths: list[int]) -> int:
-    """2D array: E beats per job, two cycles for the last beat to pass the PEs' operand and product registers,
-    then ``rows`` output beats while input is refused."""
-    return sum(n + rows + 2 for n in lengths) - 1
+    """2D array: E beats per job, PE_PIPE cycles for the last beat to pass the PEs' registers, then ``rows`` output
+    beats while input is refused."""
+    return sum(n + rows + PE_PIPE for n in lengths) - 1
 
 
 def vector1d_cycles(ops: list[str], qw: int) -> int:
