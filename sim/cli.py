@@ -358,7 +358,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     for params in tqdm(runs, desc=f"synth {args.design}", disable=args.json or not sys.stderr.isatty(), leave=False):
-        results.append(synthesize(args.design, params, args.target, args.freq, dsp=not args.no_dsp))
+        results.append(synthesize(args.design, params, args.target, args.freq, dsp=not args.no_dsp,
+                                  keep_hierarchy=args.keep_hierarchy))
     rows = [to_json(r) for r in results]
     if args.out:
         import pandas as pd
@@ -486,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--target", default="ecp5", help="ecp5 (LFE5U-85F) or ice40 (iCE40 UP5K)")
     sy.add_argument("--freq", type=float, default=100.0, help="target clock in MHz (default 100)")
     sy.add_argument("--no-dsp", action="store_true", help="map multipliers to LUTs (yosys -nodsp) instead of DSP blocks")
+    sy.add_argument("--keep-hierarchy", action="store_true",
+                    help="synthesize without flattening (yosys -noflatten): no merging of identical registers across "
+                    "submodules, e.g. one operand register per PE next to its DSP")
     sy.add_argument("--sweep", default=None, help="PARAM=V1,V2,... (PARAM+PARAM2=... sweeps both together)")
     sy.add_argument("--out", "-o", default=None, help="folder for synth.csv (and synth.png for a sweep)")
     sy.add_argument("--json", action="store_true")

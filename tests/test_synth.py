@@ -69,3 +69,17 @@ def test_no_dsp_maps_multipliers_to_luts(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["synth", "pe", "--no-dsp", "--freq", "50", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["dsp"] == 0 and r["dsp_inference"] is False and r["lut"] > 35
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_tools(), reason="yowasp tools not installed (pip install 'attnforge[synth]')")
+def test_keep_hierarchy_keeps_one_operand_register_per_pe(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["synth", "array2d", "--param", "rows=2", "--param", "cols=2", "--json"]
+    assert main(args) == 0
+    flat = json.loads(capsys.readouterr().out)
+    assert main([*args, "--keep-hierarchy"]) == 0
+    kept = json.loads(capsys.readouterr().out)
+    assert flat["hierarchy_kept"] is False and kept["hierarchy_kept"] is True
+    # flattened, the PEs of a row share one copy of their (identical) operand registers: 2x2 PEs x 16 operand bits
+    # against 2 rows x 8 + 2 columns x 8
+    assert kept["ff"] - flat["ff"] >= 4 * 16 - 32 and kept["dsp"] == flat["dsp"] == 4
