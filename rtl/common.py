@@ -49,8 +49,23 @@ def round_shift_const(x: Value, s: int) -> Value:
 
 
 def round_shift_var(x: Value, s: Value) -> Value:
-    """Rounding shift by a run-time amount (``s = 0`` passes ``x`` through: the half term is then 0)."""
-    return (x + ((Const(1, 1) << s) >> 1)) >> s
+    """Rounding shift by a run-time amount: ``floor((x + 2**(s-1)) / 2**s)`` computed as ``(x >> s)`` plus bit
+    ``s - 1`` of ``x`` (0 when ``s = 0``). Equal to adding the half before shifting, but the adder is as narrow as
+    the shifted result instead of as wide as ``x``, off the barrel shifter's path (the softmax's critical path)."""
+    return (x >> s) + ((x << 1) >> s)[0]
+
+
+def round_shift_coarse(x: Value, s: Value, fine_bits: int) -> tuple[Value, Value]:
+    """First half of a two-cycle :func:`round_shift_var`: shift by the multiple of ``2**fine_bits`` in ``s`` and keep
+    the bit just below it (the round bit when the fine part is 0). Register both, then :func:`round_shift_fine`."""
+    c = Cat(Const(0, fine_bits), s[fine_bits:])
+    return x >> c, ((x << 1) >> c)[0]
+
+
+def round_shift_fine(xc: Value, rb: Value, s: Value, fine_bits: int) -> Value:
+    """Second half: shift by the low ``fine_bits`` of ``s`` and add the round bit (bit ``s - 1`` of the input)."""
+    f = s[:fine_bits]
+    return (xc >> f) + (Cat(rb, xc) >> f)[0]
 
 
 def vmax(values: Sequence[Value]) -> Value:
@@ -61,6 +76,46 @@ def vmax(values: Sequence[Value]) -> Value:
         if len(vals) % 2:
             nxt.append(vals[-1])
         vals = nxt
+    return vals[0]
+
+
+#: Unsigned operand bits one ECP5 MULT18X18D takes (18-bit signed inputs).
+DSP_A_BITS = 17
+
+
+def split_product(a: Value, b: Value, name: str) -> tuple[list, Value]:
+    """``a * b`` for a pipelined datapath: ``a`` cut into DSP-sized pieces whose products are registered by the
+    returned statements (the caller adds them to its sync domain, under its stall enable), and the value that adds
+    the registered pieces back (the caller registers it in the next stage). Without the cut, yosys maps a wide
+    product to several DSPs plus a carry chain in one cycle."""
+    stmts, terms = [], []
+    for off in range(0, len(a), DSP_A_BITS):
+        piece = a[off:off + DSP_A_BITS]
+        r = Signal(len(piece) + len(b), name=f"{name}_pp{off}")
+        stmts.append(r.eq(piece * b))
+        terms.append(r << off if off else r)
+    return stmts, sum(terms[1:], terms[0])
+
+
+def vmax_levels(n: int) -> int:
+    """Registers of :func:`vmax_pipelined` for ``n`` values: the inputs, then one per tree level."""
+    return 1 + clog2(n)
+
+
+def vmax_pipelined(m: Module, values: Sequence[Value], shape: object, name: str) -> Signal:
+    """Comparator tree with the inputs registered and a register after every level: one compare-and-select per
+    cycle, ``vmax_levels`` cycles from the inputs to the result (no enable: the caller tracks validity with a
+    matching shift register)."""
+    regs = [Signal(shape, name=f"{name}_in{i}") for i in range(len(values))]
+    m.d.sync += [r.eq(v) for r, v in zip(regs, values, strict=True)]
+    vals: list[Value] = regs
+    for lvl in range(vmax_levels(len(values)) - 1):
+        nxt = [Mux(a > b, a, b) for a, b in zip(vals[0::2], vals[1::2], strict=False)]
+        if len(vals) % 2:
+            nxt.append(vals[-1])
+        regs = [Signal(shape, name=f"{name}_l{lvl}_{i}") for i in range(len(nxt))]
+        m.d.sync += [r.eq(v) for r, v in zip(regs, nxt, strict=True)]
+        vals = regs
     return vals[0]
 
 
@@ -78,20 +133,39 @@ def vsum(values: Sequence[Value]) -> Value:
 def exp_unit(m: Module, d: Value, alpha_q: Value, alpha_sh: Value, cfg: FixedPointConfig, name: str) -> Signal:
     """``2**(-d * alpha)`` in Q1.p_frac: one multiply by alpha, a rounding shift, a 2**tf-entry ROM and a shifter.
 
-    Mirrors :func:`sim.golden.exp_unit` (``round_shift(d * alpha_q, alpha_sh)`` then ``exp2_neg``).
+    Mirrors :func:`sim.golden.exp_unit` (``round_shift(d * alpha_q, alpha_sh)`` then ``exp2_neg``). Combinational;
+    a pipelined datapath registers between :func:`exp_arg` and :func:`exp2_neg` (and after the product) instead.
     """
+    return exp2_neg(m, exp_arg(m, d * alpha_q, alpha_sh, cfg, name), cfg, name)
+
+
+def exp_arg(m: Module, prod: Value, alpha_sh: Value, cfg: FixedPointConfig, name: str) -> Signal:
+    """The exponent unit's first half: ``t = round_shift(d * alpha_q, alpha_sh)`` from the product ``d * alpha_q``."""
     t = Signal(cfg.t_bits, name=f"{name}_t")
-    m.d.comb += t.eq(round_shift_var(d * alpha_q, alpha_sh))
+    m.d.comb += t.eq(round_shift_var(prod, alpha_sh))
+    return t
+
+
+def exp2_neg(m: Module, t: Value, cfg: FixedPointConfig, name: str) -> Value:
+    """The exponent unit's second half: ``2**(-t / 2**tf)`` by a 2**tf-entry ROM on the fraction and a rounding
+    shift by the integer part (0 once it exceeds p_frac), as :func:`sim.golden.exp2_neg`. A pipelined datapath
+    registers between :func:`exp2_rom` and :func:`exp2_scale` instead."""
+    return exp2_scale(*exp2_rom(m, t, cfg, name))
+
+
+def exp2_rom(m: Module, t: Value, cfg: FixedPointConfig, name: str) -> tuple[Signal, Value, Value]:
+    """ROM value of the fraction of ``t``, the shift (integer part) and whether the result underflows to 0."""
     lut = Signal(cfg.prob_bits, name=f"{name}_lut")
     with m.Switch(t[:cfg.tf]):
         for k, val in enumerate(exp2_table(cfg.tf, cfg.p_frac)):
             with m.Case(k):
                 m.d.comb += lut.eq(val)
     n = t[cfg.tf:]
-    sh = n[:clog2(cfg.p_frac + 1)]
-    out = Signal(cfg.prob_bits, name=f"{name}_exp")
-    m.d.comb += out.eq(Mux(n > cfg.p_frac, 0, round_shift_var(lut, sh)))
-    return out
+    return lut, n[:clog2(cfg.p_frac + 1)], n > cfg.p_frac
+
+
+def exp2_scale(lut: Value, sh: Value, zero: Value) -> Value:
+    return Mux(zero, 0, round_shift_var(lut, sh))
 
 
 class Reciprocal(wiring.Component):
@@ -143,4 +217,25 @@ class Reciprocal(wiring.Component):
         return m
 
 
-__all__ = ["Reciprocal", "exp_unit", "lanes", "pack", "round_shift_const", "round_shift_var", "signed", "unpack", "vmax", "vsum"]
+__all__ = [
+    "round_shift_coarse",
+    "round_shift_fine",
+    "DSP_A_BITS",
+    "split_product",
+    "Reciprocal",
+    "exp2_neg",
+    "exp2_rom",
+    "exp2_scale",
+    "exp_arg",
+    "exp_unit",
+    "lanes",
+    "pack",
+    "round_shift_const",
+    "round_shift_var",
+    "signed",
+    "unpack",
+    "vmax",
+    "vmax_levels",
+    "vmax_pipelined",
+    "vsum",
+]

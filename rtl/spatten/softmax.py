@@ -18,9 +18,24 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl.common import Reciprocal, exp_unit, lanes, round_shift_const, vmax
+from rtl.common import (
+    Reciprocal,
+    exp2_rom,
+    exp2_scale,
+    lanes,
+    round_shift_coarse,
+    round_shift_const,
+    round_shift_fine,
+    split_product,
+    vmax_levels,
+    vmax_pipelined,
+)
 from rtl.spatten.qk import count_bits
+from sim.golden.fixedpoint import clog2
 from sim.spatten.fx import SpattenFx
+from sim.spatten.fx_stream import SOFTMAX_EXP_PIPE, SOFTMAX_NORM_PIPE
+
+FINE = 3  #: the exponent argument's rounding shift: coarse (multiples of 8) in one cycle, fine (0..7) in the next
 
 
 class Softmax(wiring.Component):
@@ -56,47 +71,88 @@ class Softmax(wiring.Component):
             sc = lanes(word, S, SB)
             return sc, word[S * SB:S * SB + CB], word[S * SB + CB]
 
-        # exponent units on the buffered beat (both passes)
-        sc, cnt, last = unpack_beat(rd.data)
-        e = []
-        for j in range(S):
-            d = Signal(fx.d_bits, name=f"dist{j}")
-            m.d.comb += d.eq(mx - sc[j])
-            x = exp_unit(m, d, aq, ash, fx, f"exp{j}")
-            ej = Signal(fx.prob_bits, name=f"e{j}")
-            m.d.comb += ej.eq(Mux(j < cnt, x, 0))
-            e.append(ej)
-        esum = Signal(fx.rd_bits)
-        m.d.comb += esum.eq(sum(e))
-        recip = div.q[:fx.qw]
-        probs = [round_shift_const(ej * recip, fx.rb - c.prob_frac)[:c.prob_bits] for ej in e]
-
+        # The exponent pipeline, shared by both passes: distance, partial products by alpha, their sum, coarse and
+        # fine rounding shift, ROM, shifter (and in NORM the partial products by the reciprocal and their sum), one register
+        # each (SOFTMAX_EXP_PIPE / SOFTMAX_NORM_PIPE in sim/spatten/fx_stream.py count them). It advances with
+        # `adv`, which is 1 outside NORM (no output is pending there), so output back-pressure in NORM stalls it
+        # as a whole.
+        adv = Signal()
         o_valid = Signal()
         o_payload = Signal(len(self.o.payload))
+        m.d.comb += adv.eq(~o_valid | self.o.ready)
+        sc, cnt, last = unpack_beat(rd.data)
+        n_st = SOFTMAX_NORM_PIPE
+        vs = [Signal(name=f"v{k}") for k in range(n_st)]
+        cs = [Signal(CB, name=f"c{k}") for k in range(n_st)]
+        ls = [Signal(name=f"l{k}") for k in range(n_st)]
+        dist = [Signal(fx.d_bits, name=f"dist{j}") for j in range(S)]
+        prod = [Signal(fx.d_bits + fx.alpha_bits, name=f"prod{j}") for j in range(S)]
+        xc = [Signal(fx.d_bits + fx.alpha_bits, name=f"xc{j}") for j in range(S)]
+        xrb = [Signal(name=f"xrb{j}") for j in range(S)]
+        targ = [Signal(fx.t_bits, name=f"targ{j}") for j in range(S)]
+        rom = [Signal(fx.prob_bits, name=f"rom{j}") for j in range(S)]
+        rsh = [Signal(clog2(fx.p_frac + 1), name=f"rsh{j}") for j in range(S)]
+        rzero = [Signal(name=f"rzero{j}") for j in range(S)]
+        e = [Signal(fx.prob_bits, name=f"e{j}") for j in range(S)]
+        q = [Signal(fx.prob_bits + fx.qw, name=f"q{j}") for j in range(S)]
+        recip = div.q[:fx.qw]
+        with m.If(adv):
+            m.d.sync += [vs[0].eq(pend), cs[0].eq(cnt), ls[0].eq(last)]
+            m.d.sync += [x.eq(y) for k in range(1, n_st) for x, y in ((vs[k], vs[k - 1]), (cs[k], cs[k - 1]),
+                                                                     (ls[k], ls[k - 1]))]
+            for j in range(S):
+                lut, sh, zero = exp2_rom(m, targ[j], fx, f"exp{j}")
+                m.d.sync += [rom[j].eq(lut), rsh[j].eq(sh), rzero[j].eq(zero)]
+                pp_regs, pp_sum = split_product(dist[j], aq, f"da{j}")
+                qq_regs, qq_sum = split_product(recip, e[j], f"er{j}")
+                m.d.sync += [*pp_regs, *qq_regs]
+                m.d.sync += [dist[j].eq(mx - sc[j]), prod[j].eq(pp_sum),
+                             *(r.eq(v) for r, v in zip((xc[j], xrb[j]), round_shift_coarse(prod[j], ash, FINE), strict=True)),
+                             targ[j].eq(round_shift_fine(xc[j], xrb[j], ash, FINE)),
+                             e[j].eq(Mux(j < cs[SOFTMAX_EXP_PIPE - 2], exp2_scale(rom[j], rsh[j], rzero[j]), 0)),
+                             q[j].eq(qq_sum)]
+        ve, le = vs[SOFTMAX_EXP_PIPE - 1], ls[SOFTMAX_EXP_PIPE - 1]  # e[] is valid with these
+        esum = Signal(fx.rd_bits)
+        m.d.comb += esum.eq(sum(e))
+        probs = [round_shift_const(qj, fx.rb - c.prob_frac)[:c.prob_bits] for qj in q]
+
         m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload), wr.data.eq(self.i.payload[:self.beat_bits]),
                      wr.addr.eq(nb), div.d.eq(den), rd.en.eq(0)]  # read ports default to enabled
-        adv = Signal()
-        m.d.comb += adv.eq(~o_valid | self.o.ready)
         isc, icnt, ilast = unpack_beat(self.i.payload)
+        # the row maximum: a comparator tree registered per level behind the load, then the fold into mx. EXP
+        # waits softmax_max_wait cycles so that the last beat's fold lands before the first distance is taken.
+        lv = vmax_levels(S)
+        bm = vmax_pipelined(m, [Mux(j < icnt, isc[j], lo) for j in range(S)], signed(SB), "bmax")
+        bv = [Signal(name=f"bv{k}") for k in range(lv)]
+        bfirst = [Signal(name=f"bfirst{k}") for k in range(lv)]
+        m.d.sync += [bv[0].eq(self.i.valid & self.i.ready), bfirst[0].eq(nb == 0)]
+        m.d.sync += [x.eq(y) for k in range(1, lv) for x, y in ((bv[k], bv[k - 1]), (bfirst[k], bfirst[k - 1]))]
+        with m.If(bv[-1]):
+            m.d.sync += mx.eq(Mux(bfirst[-1] | (bm > mx), bm, mx))
+        wait = Signal(range(lv + 1))  # MAX lasts lv - 1 cycles (skipped when the tree is one level)
 
         with m.FSM() as fsm:
             with m.State("LOAD"):
                 with m.If(self.i.valid):
-                    bmax = vmax([Mux(j < icnt, isc[j], lo) for j in range(S)])
                     m.d.comb += wr.en.eq(1)
-                    m.d.sync += [nb.eq(nb + 1), mx.eq(Mux((nb == 0) | (bmax > mx), bmax, mx))]
+                    m.d.sync += nb.eq(nb + 1)
                     with m.If(nb == 0):
                         m.d.sync += [aq.eq(self.i.payload[self.beat_bits:self.beat_bits + fx.alpha_bits]),
                                      ash.eq(self.i.payload[self.beat_bits + fx.alpha_bits:])]
                     with m.If(ilast):
-                        m.d.sync += [iss.eq(0), pend.eq(0), den.eq(0)]
-                        m.next = "EXP"
+                        m.d.sync += [iss.eq(0), pend.eq(0), den.eq(0), wait.eq(max(0, lv - 2))]
+                        m.next = "EXP" if lv == 1 else "MAX"
+            with m.State("MAX"):
+                with m.If(wait == 0):
+                    m.next = "EXP"
+                with m.Else():
+                    m.d.sync += wait.eq(wait - 1)
             with m.State("EXP"):
                 m.d.comb += [rd.addr.eq(iss), rd.en.eq(1)]
                 m.d.sync += [pend.eq(iss < nb), iss.eq(Mux(iss < nb, iss + 1, iss))]
-                with m.If(pend):
+                with m.If(ve):
                     m.d.sync += den.eq(den + esum)
-                    with m.If(iss == nb):
+                    with m.If(le):
                         m.next = "DIV0"
             with m.State("DIV0"):
                 m.d.comb += div.start.eq(1)
@@ -107,15 +163,13 @@ class Softmax(wiring.Component):
                     m.next = "NORM"
             with m.State("NORM"):
                 m.d.comb += rd.addr.eq(iss)
-                with m.If(self.o.ready & o_valid):
-                    m.d.sync += o_valid.eq(0)
-                    with m.If(o_payload[-1]):
-                        m.d.sync += nb.eq(0)
-                        m.next = "LOAD"
+                with m.If(self.o.ready & o_valid & o_payload[-1]):
+                    m.d.sync += nb.eq(0)
+                    m.next = "LOAD"
                 with m.If(adv):
                     m.d.comb += rd.en.eq(1)
                     m.d.sync += [pend.eq(iss < nb), iss.eq(Mux(iss < nb, iss + 1, iss))]
-                    with m.If(pend):
-                        m.d.sync += [o_valid.eq(1), o_payload.eq(Cat(*probs, cnt, last))]
+        with m.If(adv):
+            m.d.sync += [o_valid.eq(vs[-1] & fsm.ongoing("NORM")), o_payload.eq(Cat(*probs, cs[-1], ls[-1]))]
         m.d.comb += self.i.ready.eq(fsm.ongoing("LOAD"))  # continuous: see rtl/spatten/topk.py
         return m

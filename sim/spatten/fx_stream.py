@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rtl.common import pack
+from rtl.common import pack, vmax_levels
 from sim.spatten.fx import PipelineResult, QueryJob, SpattenFx, pipeline, softmax, split_k
 from sim.spatten.hw_topk import hw_topk
 
@@ -78,11 +78,29 @@ def softmax_out_words(scores: Sequence[int], alpha_q: int, alpha_sh: int, cfg: S
     return row_words(softmax(np.asarray(scores), alpha_q, alpha_sh, cfg).probs.tolist(), cfg.prob_bits, cfg)
 
 
+#: Registers of rtl/spatten/softmax.py's exponent pipeline: distance, partial products by alpha, their sum,
+#: coarse and fine rounding shift, ROM, shifter.
+SOFTMAX_EXP_PIPE = 7
+#: The normalize pass adds the partial products by the reciprocal and their sum.
+SOFTMAX_NORM_PIPE = SOFTMAX_EXP_PIPE + 2
+
+
+def softmax_max_wait(cfg: SpattenFx) -> int:
+    """Cycles between the load and the exp pass while the registered row-max tree (one level per cycle) and its
+    fold into the running max finish: levels - 1 (rtl.common.vmax_levels)."""
+    return vmax_levels(cfg.s) - 1
+
+
+def softmax_latency(cfg: SpattenFx) -> int:
+    """Fixed cycles of one row beyond its 3 nb beats and the divider's qw steps."""
+    return cfg.fx.qw + 4 + softmax_max_wait(cfg) + SOFTMAX_EXP_PIPE + SOFTMAX_NORM_PIPE
+
+
 def softmax_cycles(n: int, cfg: SpattenFx) -> int:
-    """nb load beats, nb exp beats + 1 read latency, 1 start + qw divider steps + 1 done, then the normalize pass:
-    1 issue cycle, 1 read latency, nb output beats."""
+    """nb load beats, the max wait, nb exp beats + 1 read latency + the exponent pipeline, 1 start + qw divider
+    steps + 1 done, then the normalize pass: 1 issue cycle, 1 read latency, the normalize pipeline, nb output beats."""
     nb = -(-n // cfg.s)
-    return 3 * nb + cfg.fx.qw + 4
+    return 3 * nb + softmax_latency(cfg)
 
 
 # ---------------------------------------------------------------- progressive quantization
@@ -193,12 +211,12 @@ def pipeline_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult | None = 
     One pass (request at cycle 1, decision at ``T``): the K request leaves 1 cycle after the query, MSB beats arrive
     from the next cycle, one register in the bit-width converter, Q x K's two stages, the softmax after its last
     input (:func:`softmax_cycles` less its load beats), one cycle for the decision register:
-    ``T = nbK + 2 nbS + qw + 10``. A refetch repeats the pass from its request (``2 T``). Then the prob buffer
+    ``T = nbK + 2 nbS + softmax_latency + 6``. A refetch repeats the pass from its request (``2 T``). Then the prob buffer
     streams into the top-k from the next cycle (:func:`sim.spatten.hw_topk.cycles`), the last V request is
     answered 1 cycle later, and prob x V adds its product register and output register: ``+ 1 + topk + 3``.
     """
     res = res or pipeline(job, cfg)
     nbk = -(-job.n // cfg.keys_per_beat(job.d))
     nbs = -(-job.n // cfg.s)
-    t = nbk + 2 * nbs + cfg.fx.qw + 10
+    t = nbk + 2 * nbs + softmax_latency(cfg) + 6
     return (2 * t if res.refetch else t) + 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + 3
