@@ -17,7 +17,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.common import lanes, vmax
+from rtl.common import lanes, vmax_levels, vmax_pipelined
 from rtl.spatten.qk import count_bits
 from sim.spatten.fx import SpattenFx
 
@@ -56,18 +56,36 @@ class ProgQuant(wiring.Component):
         cnt = self.p.payload[S * PB:S * PB + count_bits(S)]
         last = self.p.payload[S * PB + count_bits(S)]
         thr_in = self.p.payload[S * PB + count_bits(S) + 1:]
-        first = Signal(init=1)
+        first = Signal(init=1)  # the next beat taken starts a row
+        fresh = Signal(init=1)  # the next beat folded starts a row
         run = Signal(PB)
         thr = Signal(PB)
         d_valid = Signal()
-        m.d.comb += [self.d.valid.eq(d_valid), self.p.ready.eq(~d_valid | self.d.ready)]
+        # The row max through a comparator tree registered per level, then the fold into the running max and the
+        # decision (decision_latency in sim/spatten/fx_stream.py). The whole path stalls while a decision waits,
+        # so a later row's decision cannot overwrite it.
+        en = Signal()
+        m.d.comb += [en.eq(~d_valid | self.d.ready), self.d.valid.eq(d_valid), self.p.ready.eq(en)]
         with m.If(self.d.ready & d_valid):
             m.d.sync += d_valid.eq(0)
-        with m.If(self.p.valid & self.p.ready):
-            bmax = vmax([Mux(j < cnt, pr[j], 0) for j in range(S)])
-            new = Mux(first | (bmax > run), bmax, run)
-            t = Mux(first, thr_in, thr)
-            m.d.sync += [run.eq(new), first.eq(last), thr.eq(t)]
-            with m.If(last):
-                m.d.sync += [d_valid.eq(1), self.d.payload.eq(Cat(new < t, new))]
+        lv = vmax_levels(S)
+        bv = [Signal(name=f"bv{k}") for k in range(lv)]
+        bl = [Signal(name=f"bl{k}") for k in range(lv)]
+        bt = [Signal(PB, name=f"bt{k}") for k in range(lv)]
+        take = self.p.valid & self.p.ready
+        with m.If(en):
+            bm = vmax_pipelined(m, [Mux(j < cnt, pr[j], 0) for j in range(S)], unsigned(PB), "pmax")
+            with m.If(take):
+                m.d.sync += first.eq(last)
+            # the threshold is read on a row's first beat
+            m.d.sync += [bv[0].eq(take), bl[0].eq(last), bt[0].eq(Mux(first, thr_in, thr))]
+            m.d.sync += [x.eq(y) for k in range(1, lv) for x, y in ((bv[k], bv[k - 1]), (bl[k], bl[k - 1]),
+                                                                     (bt[k], bt[k - 1]))]
+            with m.If(take):
+                m.d.sync += thr.eq(Mux(first, thr_in, thr))
+            with m.If(bv[-1]):
+                new = Mux(fresh | (bm > run), bm, run)
+                m.d.sync += [run.eq(new), fresh.eq(bl[-1])]
+                with m.If(bl[-1]):
+                    m.d.sync += [d_valid.eq(1), self.d.payload.eq(Cat(new < bt[-1], new))]
         return m

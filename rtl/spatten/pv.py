@@ -2,7 +2,7 @@
 products of a column are reduced by an S-way adder tree (``max_d`` trees, the paper's 64 eight-way trees) into a
 ``max_d``-wide accumulator, rounded once when the row's last beat has been added.
 
-Streams (golden :func:`sim.spatten.fx.pv`, cycles :func:`sim.spatten.fx.pv_cycles`):
+Streams (golden :func:`sim.spatten.fx.pv`, cycles :func:`sim.spatten.fx_stream.pv_cycles`):
 
 * ``i``: ``S`` probabilities | ``S x max_d`` V values (row-major, rows beyond D zero) | count | last.
 * ``o``: ``max_d`` outputs (``out_frac`` fraction bits), one beat per job.
@@ -14,9 +14,10 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.common import lanes, round_shift_const, vsum
+from rtl.common import lanes, round_shift_const
 from rtl.spatten.qk import count_bits
 from sim.spatten.fx import SpattenFx
+from sim.spatten.fx_stream import pv_tree_pipe
 
 
 class PV(wiring.Component):
@@ -47,25 +48,41 @@ class PV(wiring.Component):
         prod = [[Signal(signed(PB + VB + 1), name=f"p{r}_{d}") for d in range(D)] for r in range(S)]
         s1_valid, s1_last = Signal(), Signal()
         acc = [Signal(signed(c.acc_bits), name=f"acc{d}") for d in range(D)]
+        # an input register (probabilities masked by the count, V words), so the multiply is alone in its stage
+        s0_valid, s0_last = Signal(), Signal()
+        pm = [Signal(signed(PB + 1), name=f"pm{r}") for r in range(S)]
+        vv = [Signal(signed(VB), name=f"vv{i}") for i in range(S * D)]
         with m.If(adv):
-            m.d.sync += s1_valid.eq(self.i.valid)
+            m.d.sync += [s0_valid.eq(self.i.valid), s1_valid.eq(s0_valid), s1_last.eq(s0_last)]
             with m.If(self.i.valid):
-                m.d.sync += s1_last.eq(last)
-                for r in range(S):
-                    pr = Mux(r < cnt, Cat(probs[r], Const(0, 1)).as_signed(), 0)
-                    for d in range(D):
-                        m.d.sync += prod[r][d].eq(pr * vals[r * D + d])
-            # stage 2: column trees into the accumulators
-            with m.If(s1_valid):
+                m.d.sync += s0_last.eq(last)
+                m.d.sync += [pm[r].eq(Mux(r < cnt, Cat(probs[r], Const(0, 1)).as_signed(), 0)) for r in range(S)]
+                m.d.sync += [vv[i].eq(vals[i]) for i in range(S * D)]
+            m.d.sync += [prod[r][d].eq(pm[r] * vv[r * D + d]) for r in range(S) for d in range(D)]
+            # the column trees, one registered level per cycle (PV_TREE_PIPE in sim/spatten/fx_stream.py), then the
+            # accumulators and the output register
+            cols = [[prod[r][d] for r in range(S)] for d in range(D)]
+            tv, tl = s1_valid, s1_last
+            for lvl in range(pv_tree_pipe(c)):
+                nv, nl = Signal(name=f"tv{lvl}"), Signal(name=f"tl{lvl}")
+                m.d.sync += [nv.eq(tv), nl.eq(tl)]
+                nxt = []
                 for d in range(D):
-                    col = Signal(signed(c.acc_bits), name=f"col{d}")
-                    m.d.comb += col.eq(vsum([prod[r][d] for r in range(S)]))
-                    total = acc[d] + col
-                    m.d.sync += acc[d].eq(Mux(s1_last, 0, total))
-                    with m.If(s1_last):
+                    vals = cols[d]
+                    sums = [a + b for a, b in zip(vals[0::2], vals[1::2], strict=False)] + (
+                        [vals[-1]] if len(vals) % 2 else [])
+                    regs = [Signal(signed(c.acc_bits), name=f"col{d}_l{lvl}_{i}") for i in range(len(sums))]
+                    m.d.sync += [r.eq(v) for r, v in zip(regs, sums, strict=True)]
+                    nxt.append(regs)
+                cols, tv, tl = nxt, nv, nl
+            with m.If(tv):
+                for d in range(D):
+                    total = acc[d] + cols[d][0]
+                    m.d.sync += acc[d].eq(Mux(tl, 0, total))
+                    with m.If(tl):
                         m.d.sync += o_payload[d * c.out_bits:(d + 1) * c.out_bits].eq(
                             round_shift_const(total, c.prob_frac - c.out_frac))
-                m.d.sync += o_valid.eq(s1_last)
+                m.d.sync += o_valid.eq(tl)
             with m.Else():
                 m.d.sync += o_valid.eq(0)
         return m

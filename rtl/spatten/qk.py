@@ -9,12 +9,13 @@ Streams (bit layout in :mod:`sim.spatten.fx`; golden :func:`sim.spatten.fx.qk`, 
 * ``s``: ``S`` scores | count | last; every beat full except the last, so the softmax and the top-k downstream
   never see a hole. With ``D > min_d`` one output beat gathers ``D / min_d`` input beats.
 
-Two register stages (products, then the tree and the collector) stall together on output back-pressure.
+The product register, one register per adder-tree level up to log2 max_d, and the collector register stall
+together on output back-pressure.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,7 +42,9 @@ class QK(wiring.Component):
         c = self.cfg
         W, L, S, SB = c.word_bits, c.lanes, c.s, c.score_bits
         dlogs = list(range(c.min_d.bit_length() - 1, c.max_d.bit_length()))
-        qv = [Signal(signed(W), name=f"q{i}") for i in range(c.max_d)]
+        # the query broadcast, resolved when the q beat arrives (D is known then): lane j holds q[j mod D], so the
+        # product stage is the multiply alone
+        qb = [Signal(signed(W), name=f"qb{j}") for j in range(L)]
         dlog = Signal(c.dlog_bits)
         left = Signal(range(c.max_n + 1))  # keys not yet taken from the k stream
         gk = Signal(range(c.s + 1))  # keys gathered into the current output beat
@@ -52,7 +55,10 @@ class QK(wiring.Component):
         with m.If(self.q.valid & ~busy):
             m.d.sync += [busy.eq(1), dlog.eq(self.q.payload[c.max_d * W + c.n_bits:]), grp.eq(0),
                          left.eq(self.q.payload[c.max_d * W:c.max_d * W + c.n_bits])]
-            m.d.sync += [qv[i].eq(qin[i]) for i in range(c.max_d)]
+            with m.Switch(self.q.payload[c.max_d * W + c.n_bits:]):
+                for dl in dlogs:
+                    with m.Case(dl):
+                        m.d.sync += [qb[j].eq(qin[j % (1 << dl)]) for j in range(L)]
 
         o_valid = Signal()
         o_lanes = [Signal(signed(SB), name=f"o{i}") for i in range(S)]
@@ -88,34 +94,43 @@ class QK(wiring.Component):
             m.d.sync += grp.eq(Mux(last_in | (grp == ratio - 1), 0, grp + 1))
             with m.If(last_in):
                 m.d.sync += busy.eq(0)
-            for j in range(L):
-                qj = Signal(signed(W), name=f"qb{j}")
-                with m.Switch(dlog):
-                    for dl in dlogs:
-                        with m.Case(dl):
-                            m.d.comb += qj.eq(qv[j % (1 << dl)])
-                m.d.sync += prod[j].eq(qj * kin[j])
+            m.d.sync += [prod[j].eq(qb[j] * kin[j]) for j in range(L)]
 
-        # stage 2: the adder tree, tapped at level log2 D, into the collector
+        # the adder tree, one registered level per cycle up to log2 max_d (QK_TREE_PIPE in sim/spatten/fx_stream.py);
+        # a tap at a lower level (D < max_d) is delayed to leave the tree together with the top level
+        top = dlogs[-1]
+        meta = [(s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog)]
         tree = [list(prod)]
-        while len(tree[-1]) > 1:
+        taps: dict[int, list[Value]] = {0: list(prod)} if dlogs[0] == 0 else {}  # D = 1: the products themselves
+        for lvl in range(1, top + 1):
             prev = tree[-1]
-            nxt = []
-            for i in range(len(prev) // 2):
-                x = Signal(signed(SB), name=f"t{len(tree)}_{i}")
-                m.d.comb += x.eq(prev[2 * i] + prev[2 * i + 1])
-                nxt.append(x)
+            nxt = [Signal(signed(SB), name=f"t{lvl}_{i}") for i in range(len(prev) // 2)]
+            stage = tuple(Signal.like(x, name=f"{x.name}_t{lvl}") for x in meta[-1])
+            with m.If(adv):
+                m.d.sync += [x.eq(prev[2 * i] + prev[2 * i + 1]) for i, x in enumerate(nxt)]
+                m.d.sync += [x.eq(y) for x, y in zip(stage, meta[-1], strict=True)]
             tree.append(nxt)
+            meta.append(stage)
+            for dl in dlogs:
+                if dl < lvl:  # carry the lower taps along, one register per level
+                    held = [Signal(signed(SB), name=f"tap{dl}_{lvl}_{i}") for i in range(L >> dl)]
+                    with m.If(adv):
+                        m.d.sync += [x.eq(y) for x, y in zip(held, taps[dl], strict=True)]
+                    taps[dl] = held
+                elif dl == lvl:
+                    taps[dl] = nxt
+        t_valid, t_grp, t_end, t_last, t_cnt, t_dlog = meta[-1]
+        # the collector
         with m.If(adv):
-            m.d.sync += o_valid.eq(s1_valid & s1_end)
-            with m.If(s1_valid):
-                with m.Switch(s1_dlog):
+            m.d.sync += o_valid.eq(t_valid & t_end)
+            with m.If(t_valid):
+                with m.Switch(t_dlog):
                     for dl in dlogs:
                         with m.Case(dl):
                             g = L >> dl
                             for i in range(S):
-                                with m.If(s1_grp == i // g):
-                                    m.d.sync += o_lanes[i].eq(tree[dl][i % g])
-                with m.If(s1_end):
-                    m.d.sync += [o_last.eq(s1_last), o_cnt.eq(s1_cnt)]
+                                with m.If(t_grp == i // g):
+                                    m.d.sync += o_lanes[i].eq(taps[dl][i % g])
+                with m.If(t_end):
+                    m.d.sync += [o_last.eq(t_last), o_cnt.eq(t_cnt)]
         return m

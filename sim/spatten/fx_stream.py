@@ -60,9 +60,14 @@ def row_words(values: Sequence[int], bits: int, cfg: SpattenFx) -> list[int]:
     return out
 
 
+def qk_tree_pipe(cfg: SpattenFx) -> int:
+    """Registered adder-tree levels of rtl/spatten/qk.py: log2 max_d (every D leaves the tree at the top level)."""
+    return cfg.max_d.bit_length() - 1
+
+
 def qk_cycles(n: int, d: int, cfg: SpattenFx) -> int:
-    """Input beats, then one product register and one tree/collector register: last output 1 cycle after."""
-    return -(-n // cfg.keys_per_beat(d)) + 1
+    """Input beats, then the product register, the tree levels and the collector register."""
+    return -(-n // cfg.keys_per_beat(d)) + 1 + qk_tree_pipe(cfg)
 
 
 # ---------------------------------------------------------------- softmax
@@ -126,9 +131,15 @@ def assemble_cycles(beats: int) -> int:
     return beats
 
 
+def decision_latency(cfg: SpattenFx) -> int:
+    """Cycles from a row's last beat to its decision: the registered max tree (rtl.common.vmax_levels), then the
+    fold and decision register."""
+    return vmax_levels(cfg.s) + 1
+
+
 def decision_cycles(n: int, cfg: SpattenFx) -> int:
-    """Store-and-forward over the row's beats; the decision register is valid the cycle after the last beat."""
-    return -(-n // cfg.s)
+    """Store-and-forward over the row's beats, then the max tree and the decision register."""
+    return -(-n // cfg.s) + decision_latency(cfg) - 1
 
 
 # ---------------------------------------------------------------- prob x V
@@ -151,9 +162,14 @@ def pv_in_words(probs: Sequence[int], v: np.ndarray, cfg: SpattenFx) -> list[int
     return out
 
 
-def pv_cycles(beats: int) -> int:
-    """Product register, then the column trees into the accumulators and the output register."""
-    return beats + 1
+def pv_tree_pipe(cfg: SpattenFx) -> int:
+    """Registered column-tree levels of rtl/spatten/pv.py: log2 S (S products per column per beat)."""
+    return max(0, (cfg.s - 1).bit_length())
+
+
+def pv_cycles(beats: int, cfg: SpattenFx) -> int:
+    """Input register, product register, the column-tree levels, then the accumulators and the output register."""
+    return beats + 2 + pv_tree_pipe(cfg)
 
 
 # ---------------------------------------------------------------- the one-query pipeline
@@ -209,14 +225,15 @@ def pipeline_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult | None = 
     """Cycles from the query handshake to the output handshake with :class:`MemoryModel` answering.
 
     One pass (request at cycle 1, decision at ``T``): the K request leaves 1 cycle after the query, MSB beats arrive
-    from the next cycle, one register in the bit-width converter, Q x K's two stages, the softmax after its last
-    input (:func:`softmax_cycles` less its load beats), one cycle for the decision register:
-    ``T = nbK + 2 nbS + softmax_latency + 6``. A refetch repeats the pass from its request (``2 T``). Then the prob buffer
-    streams into the top-k from the next cycle (:func:`sim.spatten.hw_topk.cycles`), the last V request is
-    answered 1 cycle later, and prob x V adds its product register and output register: ``+ 1 + topk + 3``.
+    from the next cycle, one register in the bit-width converter, Q x K's product, tree levels and collector, the
+    softmax after its last input (:func:`softmax_cycles` less its load beats), the decision's max tree and register:
+    ``T = nbK + 2 nbS + softmax_latency + qk_tree_pipe + decision_latency + 5``. A refetch repeats the pass from its
+    request (``2 T``). Then the prob buffer streams into the top-k from the next cycle
+    (:func:`sim.spatten.hw_topk.cycles`), the last V request is answered 1 cycle later, and prob x V adds its
+    input and product registers, tree levels and output register: ``+ 1 + topk + 4 + pv_tree_pipe``.
     """
     res = res or pipeline(job, cfg)
     nbk = -(-job.n // cfg.keys_per_beat(job.d))
     nbs = -(-job.n // cfg.s)
-    t = nbk + 2 * nbs + softmax_latency(cfg) + 6
-    return (2 * t if res.refetch else t) + 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + 3
+    t = nbk + 2 * nbs + softmax_latency(cfg) + qk_tree_pipe(cfg) + decision_latency(cfg) + 5
+    return (2 * t if res.refetch else t) + 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + 4 + pv_tree_pipe(cfg)

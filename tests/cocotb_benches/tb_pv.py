@@ -18,7 +18,7 @@ def _rows(probs: np.ndarray, v: np.ndarray) -> tuple[dict, dict, int]:
     cfg = fx_cfg()
     out = pv(probs, v, cfg).tolist()
     words = pv_in_words(probs.tolist(), v, cfg)
-    return {"i": words}, {"o": [pack(out + [0] * (cfg.max_d - len(out)), cfg.out_bits)]}, pv_cycles(len(words))
+    return {"i": words}, {"o": [pack(out + [0] * (cfg.max_d - len(out)), cfg.out_bits)]}, pv_cycles(len(words), cfg)
 
 
 def _job(j: QueryJob) -> tuple[dict, dict, int]:
