@@ -37,6 +37,9 @@ TARGETS: dict[str, dict[str, str]] = {
 }
 _LUT = {"ecp5": ("LUT4",), "ice40": ("SB_LUT4",)}
 _DSP = {"ecp5": ("MULT18X18D", "ALU54B"), "ice40": ("SB_MAC16",)}
+#: nextpnr routers: router1 (the default, used for the README table) and router2 (much faster on congested designs:
+#: the SpAtten pipeline routes in minutes with it and did not finish in 45 minutes with router1)
+ROUTERS: tuple[str, ...] = ("router1", "router2")
 _BRAM = {"ecp5": ("DP16KD", "PDPW16KD"), "ice40": ("SB_RAM40_4K", "SB_SPRAM256KA")}
 
 
@@ -87,6 +90,7 @@ class SynthResult:
     note: str = ""
     dsp_inference: bool = True  #: False: synthesized with -nodsp (multipliers in LUTs)
     hierarchy_kept: bool = False  #: True: synthesized with -noflatten (no register merging across submodules)
+    router: str = "router1"  #: nextpnr's router
 
 
 def _tool(name: str) -> list[str]:
@@ -102,7 +106,7 @@ def _count(cells: Mapping[str, int], names: tuple[str, ...]) -> int:
 
 def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target: str = "ecp5",
                freq_mhz: float = 100.0, keep: Path | None = None, dsp: bool = True,
-               keep_hierarchy: bool = False) -> SynthResult:
+               keep_hierarchy: bool = False, router: str = "router1") -> SynthResult:
     """Verilog from the same generator -> yosys -> nextpnr; utilisation and Fmax from their JSON reports."""
     from amaranth.back import verilog
 
@@ -110,6 +114,8 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
 
     if target not in TARGETS:
         raise SpecError("--target", f"unknown target {target!r}", TARGETS)
+    if router not in ROUTERS:
+        raise SpecError("--router", f"unknown router {router!r}", ROUTERS)
     if freq_mhz <= 0:
         raise SpecError("--freq", f"must be positive, got {freq_mhz}")
     t = TARGETS[target]
@@ -132,7 +138,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         stat = json.loads((d / "stat.json").read_text())
         cells = stat.get("design", {}).get("num_cells_by_type", {})
         pnr = [*_tool(t["tool"]), t["device"], "--package", t["package"], "--json", "top.json", "--freq", f"{freq_mhz:g}",
-               "--report", "report.json", "--timing-allow-fail", "--quiet"]
+               "--report", "report.json", "--timing-allow-fail", "--quiet", "--router", router]
         if t["speed"]:
             pnr += ["--speed", t["speed"]]
         pr = subprocess.run(pnr, cwd=d, capture_output=True, text=True)
@@ -156,7 +162,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         ff=_count(cells, ff_names), dsp=_count(cells, _DSP[target]), bram=_count(cells, _BRAM[target]),
         fmax_mhz=round(fmax, 2), freq_mhz=freq_mhz, met_timing=fits and fmax >= freq_mhz,
         wrapper_ff=top.in_bits + top.out_bits + 1, seconds=time.perf_counter() - t0, fits=fits, note=note,
-        dsp_inference=dsp, hierarchy_kept=keep_hierarchy,
+        dsp_inference=dsp, hierarchy_kept=keep_hierarchy, router=router,
     )
 
 

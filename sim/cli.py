@@ -359,7 +359,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     for params in tqdm(runs, desc=f"synth {args.design}", disable=args.json or not sys.stderr.isatty(), leave=False):
         results.append(synthesize(args.design, params, args.target, args.freq, dsp=not args.no_dsp,
-                                  keep_hierarchy=args.keep_hierarchy))
+                                  keep_hierarchy=args.keep_hierarchy, router=args.router))
     rows = [to_json(r) for r in results]
     if args.out:
         import pandas as pd
@@ -487,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--target", default="ecp5", help="ecp5 (LFE5U-85F) or ice40 (iCE40 UP5K)")
     sy.add_argument("--freq", type=float, default=100.0, help="target clock in MHz (default 100)")
     sy.add_argument("--no-dsp", action="store_true", help="map multipliers to LUTs (yosys -nodsp) instead of DSP blocks")
+    sy.add_argument("--router", default="router1", help="nextpnr router: router1 (default) or router2 (faster on "
+                    "congested designs such as spatten-pipeline)")
     sy.add_argument("--keep-hierarchy", action="store_true",
                     help="synthesize without flattening (yosys -noflatten): no merging of identical registers across "
                     "submodules, e.g. one operand register per PE next to its DSP")

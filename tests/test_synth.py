@@ -27,7 +27,8 @@ def test_out_of_context_shell_counts_every_port_bit() -> None:
 
 @pytest.mark.parametrize(
     ("kw", "field"),
-    [({"target": "virtex"}, "--target"), ({"freq_mhz": 0}, "--freq"), ({"design": "nope"}, "design")],
+    [({"target": "virtex"}, "--target"), ({"freq_mhz": 0}, "--freq"), ({"design": "nope"}, "design"),
+     ({"router": "router9"}, "--router")],
 )
 def test_bad_synth_input(kw: dict, field: str) -> None:
     args = {"design": "pe", "params": None, "target": "ecp5", "freq_mhz": 100.0} | kw
