@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import statistics
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -157,25 +156,25 @@ def _runner(torch, pt: SuitePoint, dev: str, tdt) -> Callable[[], None]:
 def time_points(points: list[SuitePoint], device: str = "auto", dtype: str = "float16", repeats: int = 10,
                 warmup: int = 2, budget_s: float = 20.0, progress: bool = False) -> Iterator[MeasuredPoint]:
     """Median latency per point; long points get fewer repeats (at least 3) so one point takes about ``budget_s``."""
-    from sim.reference import DTYPES, _torch
+    from sim.reference import DTYPES, _torch, kernel_context, resolve_device, time_once
 
     torch = _torch()
-    dev = _device(torch, device)
+    dev = resolve_device(torch, device)
     if dtype not in DTYPES:
         raise SpecError("--dtype", f"unknown dtype {dtype!r}", DTYPES)
     tdt = getattr(torch, dtype)
-    ctx = _kernel_ctx(torch, dev, dtype)[0]
+    ctx = kernel_context(torch, dev, dtype)[0]
     from tqdm import tqdm
 
     for pt in tqdm(points, desc="gpu suite", disable=not progress):
         run = _runner(torch, pt, dev, tdt)
         times: list[float] = []
         with torch.inference_mode(), ctx():
-            t0 = _timed(torch, dev, run)  # warm-up 1, also sizes the repeat count
+            t0 = time_once(torch, dev, run)  # warm-up 1, also sizes the repeat count
             for _ in range(warmup - 1):
-                _timed(torch, dev, run)
+                time_once(torch, dev, run)
             n = max(3, min(repeats, int(budget_s / max(t0, 1e-9))))
-            times = [_timed(torch, dev, run) for _ in range(n)]
+            times = [time_once(torch, dev, run) for _ in range(n)]
         mdl = get_model(pt.model)
         lat = statistics.median(times)
         yield MeasuredPoint(pt.suite, pt.label, pt.model, pt.batch, pt.seq, mdl.heads, mdl.d_head, pt.sdpa_calls, lat,
@@ -184,59 +183,29 @@ def time_points(points: list[SuitePoint], device: str = "auto", dtype: str = "fl
             torch.cuda.empty_cache()
 
 
-def _timed(torch, dev: str, run: Callable[[], None]) -> float:
-    if dev == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        run()
-        end.record()
-        torch.cuda.synchronize()
-        return start.elapsed_time(end) / 1e3
-    t0 = time.perf_counter()
-    run()
-    return time.perf_counter() - t0
-
-
-def _device(torch, device: str) -> str:
-    from sim.reference import DEVICES
-
-    if device not in DEVICES:
-        raise SpecError("--device", f"unknown device {device!r}", DEVICES)
-    if device == "cuda" and not torch.cuda.is_available():
-        raise SpecError("--device", "cuda requested but no CUDA device is available", ["cpu", "auto"])
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-
-
-def _kernel_ctx(torch, dev: str, dtype: str):
-    """The flash kernel on CUDA for 16-bit dtypes (as FuseMax's baseline discussion assumes); PyTorch's choice else."""
-    import contextlib
-
-    if dev == "cuda" and dtype in ("float16", "bfloat16"):
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        return (lambda: sdpa_kernel(SDPBackend.FLASH_ATTENTION)), "flash"
-    return contextlib.nullcontext, "PyTorch's choice"
-
-
 def run_suite(suites: tuple[str, ...], device: str = "auto", dtype: str = "float16", max_seq: int = FUSEMAX_SEQS[-1],
               repeats: int = 10, budget_s: float = 20.0, command: str = "", progress: bool = False,
               min_seq: int = FUSEMAX_SEQS[0]) -> SuiteRun:
-    from sim.reference import _torch
+    from sim.reference import _torch, kernel_context, resolve_device
 
     torch = _torch()
-    dev = _device(torch, device)
+    dev = resolve_device(torch, device)
     name = torch.cuda.get_device_name(0) if dev == "cuda" else (platform.processor() or platform.machine())
     import numpy as np
 
     run = SuiteRun(
-        device=dev, device_name=name, dtype=dtype, kernel=_kernel_ctx(torch, dev, dtype)[1],
+        device=dev, device_name=name, dtype=dtype, kernel=kernel_context(torch, dev, dtype)[1],
         date=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         versions={"torch": torch.__version__, "cuda": str(torch.version.cuda), "numpy": np.__version__,
                   "python": platform.python_version(),
                   "driver": _driver() if dev == "cuda" else ""},
         command=command,
     )
-    run.points = list(time_points(suite_points(suites, max_seq, min_seq), dev, dtype, repeats, budget_s=budget_s,
+    points = suite_points(suites, max_seq, min_seq)
+    if not points:
+        raise SpecError("--min-seq", f"no suite point between {min_seq} and {max_seq} tokens",
+                        [f"{s} .. {FUSEMAX_SEQS[-1]}" for s in FUSEMAX_SEQS[:1]])
+    run.points = list(time_points(points, dev, dtype, repeats, budget_s=budget_s,
                                   progress=progress))
     return run
 

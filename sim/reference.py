@@ -6,11 +6,14 @@ simulator (whose predicted latency is shown beside the measured one). Runs on CU
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,57 +56,64 @@ def _torch():
     return torch
 
 
+def resolve_device(torch, device: str) -> str:
+    """``auto`` -> cuda when present, else cpu; asking for cuda without one is a clear error."""
+    if device not in DEVICES:
+        raise SpecError("--device", f"unknown device {device!r}", DEVICES)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SpecError("--device", "cuda requested but no CUDA device is available", ["cpu", "auto"])
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def kernel_context(torch, dev: str, dtype: str) -> tuple[Callable[[], AbstractContextManager], str]:
+    """The flash kernel on CUDA for 16-bit dtypes (what the papers' GPU discussion assumes); PyTorch's choice else.
+    Returns a context factory and the kernel's label for the metadata."""
+    if dev == "cuda" and dtype in ("float16", "bfloat16"):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return (lambda: sdpa_kernel(SDPBackend.FLASH_ATTENTION)), "flash"
+    label = "PyTorch's CUDA choice (flash needs fp16/bf16)" if dev == "cuda" else "math/efficient (PyTorch's CPU choice)"
+    return contextlib.nullcontext, label
+
+
+def time_once(torch, dev: str, fn: Callable[[], object]) -> float:
+    """Seconds of one call: CUDA events on a GPU (kernel time, not launch queueing), perf_counter on CPU."""
+    if dev == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1e3
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def run_reference(wl: Workload, device: str = "auto", dtype: str = "float32", repeats: int = 10,
                   warmup: int = 2) -> tuple[ReferenceRun, np.ndarray]:
     """Time SDPA on the workload's seeded Q/K/V (median of ``repeats``); return the run and its output (float32)."""
     torch = _torch()
-    if device not in DEVICES:
-        raise SpecError("--device", f"unknown device {device!r}", DEVICES)
     if dtype not in DTYPES:
         raise SpecError("--dtype", f"unknown dtype {dtype!r}", DTYPES)
     if repeats < 1:
         raise SpecError("--repeats", f"must be at least 1, got {repeats}")
-    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    if dev == "cuda" and not torch.cuda.is_available():
-        raise SpecError("--device", "cuda requested but no CUDA device is available", ["cpu", "auto"])
+    dev = resolve_device(torch, device)
     tdt = getattr(torch, dtype)
     t = wl.tensors()
     q, k, v = (torch.from_numpy(t[n]).to(device=dev, dtype=tdt) for n in ("q", "k", "v"))
     f = torch.nn.functional.scaled_dot_product_attention
-    kernel = "math/efficient (PyTorch's CPU choice)"
-    ctx = None
-    if dev == "cuda" and dtype in ("float16", "bfloat16"):
-        from torch.nn.attention import SDPBackend, sdpa_kernel
+    ctx, kernel = kernel_context(torch, dev, dtype)
+    result: dict[str, object] = {}
 
-        ctx, kernel = sdpa_kernel(SDPBackend.FLASH_ATTENTION), "flash"
-    elif dev == "cuda":
-        kernel = "PyTorch's CUDA choice (flash needs fp16/bf16)"
+    def once() -> None:
+        result["out"] = f(q, k, v, is_causal=wl.causal)
 
-    def once():
-        return f(q, k, v, is_causal=wl.causal)
-
-    times: list[float] = []
-    with torch.inference_mode():
-        if ctx is not None:
-            ctx.__enter__()
-        try:
-            for _ in range(warmup):
-                out = once()
-            for _ in range(repeats):
-                if dev == "cuda":
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    out = once()
-                    end.record()
-                    torch.cuda.synchronize()
-                    times.append(start.elapsed_time(end) / 1e3)
-                else:
-                    t0 = time.perf_counter()
-                    out = once()
-                    times.append(time.perf_counter() - t0)
-        finally:
-            if ctx is not None:
-                ctx.__exit__(None, None, None)
+    with torch.inference_mode(), ctx():
+        for _ in range(warmup):
+            once()
+        times = [time_once(torch, dev, once) for _ in range(repeats)]
+    out = result["out"]
     name = torch.cuda.get_device_name(0) if dev == "cuda" else (platform.processor() or platform.machine())
     run = ReferenceRun(
         workload=wl.name, batch=wl.batch, heads=wl.heads, p=wl.p, m=wl.m, e=wl.e, causal=wl.causal, device=dev,

@@ -45,6 +45,9 @@ def test_unknown_suite_is_one_clear_error() -> None:
     with pytest.raises(SpecError, match="unknown suite 'gpu'.*fusemax, spatten, paper"):
         gs.suite_points(("gpu",))
     assert main(["reference", "--suite", "bogus", "--device", "cpu"]) == 2
+    pytest.importorskip("torch")
+    with pytest.raises(SpecError, match="no suite point"):  # --min-seq above --max-seq selects nothing
+        gs.run_suite(("fusemax",), device="cpu", min_seq=1 << 20, max_seq=1 << 10)
 
 
 def test_timing_path_on_cpu() -> None:
