@@ -1,9 +1,9 @@
 """Dataflows (how attention is tiled, fused and bound to the arrays) and the accelerators built from them."""
 
-from mappings.build import build_schedule
-from mappings.builders import BUILDERS, Shape, get_builder, register_builder
-from mappings.catalog import ACCELERATORS, MAPPINGS, Accelerator, get_accelerator, get_mapping, register_accelerator
-from mappings.spec import Mapping, PhaseSpec, StageSpec
+from attnforge.mappings.build import build_schedule
+from attnforge.mappings.builders import BUILDERS, Shape, get_builder, register_builder
+from attnforge.mappings.catalog import ACCELERATORS, MAPPINGS, Accelerator, get_accelerator, get_mapping, register_accelerator
+from attnforge.mappings.spec import Mapping, PhaseSpec, StageSpec
 
 __all__ = [
     "ACCELERATORS",
@@ -21,4 +21,4 @@ __all__ = [
     "get_accelerator",
     "get_mapping",
 ]
-import mappings.spatten  # noqa: F401, E402
+import attnforge.mappings.spatten  # noqa: F401, E402

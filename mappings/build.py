@@ -10,11 +10,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from mappings.spec import Mapping
-from sim.arch import Arch
-from sim.cascade import M_RANKS, Cascade, Einsum, get_cascade
-from sim.errors import SpecError
-from sim.schedule import Num, Phase, Schedule, Stage
+from attnforge.mappings.spec import Mapping
+from attnforge.sim.analytical.cascade import M_RANKS, Cascade, Einsum, get_cascade
+from attnforge.sim.analytical.schedule import Num, Phase, Schedule, Stage
+from attnforge.sim.specs.arch import Arch
+from attnforge.sim.specs.errors import SpecError
 
 
 def _ceil_div(a: Num, b: Num) -> Num:

@@ -1,6 +1,6 @@
 """Schedule builders by accelerator family, so the engine has one entry point and no per-family copies.
 
-A builder takes (accelerator, arch, workload shape) and returns a :class:`sim.schedule.Schedule`; the engine turns
+A builder takes (accelerator, arch, workload shape) and returns a :class:`sim.analytical.schedule.Schedule`; the engine turns
 that into cycles, energy and a Result the same way for every family. The Einsum-cascade builder (unfused, FLAT,
 FuseMax and its ablations) is registered here; other families call :func:`register_builder` on import.
 """
@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mappings.build import build_schedule
-from mappings.catalog import Accelerator, get_mapping
-from sim.arch import Arch
-from sim.errors import SpecError
-from sim.schedule import Num, Schedule
-from workloads import Model
+from attnforge.mappings.build import build_schedule
+from attnforge.mappings.catalog import Accelerator, get_mapping
+from attnforge.sim.analytical.schedule import Num, Schedule
+from attnforge.sim.specs.arch import Arch
+from attnforge.sim.specs.errors import SpecError
+from attnforge.workloads import Model
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mappings.spec import Mapping, PhaseSpec, StageSpec
-from sim.errors import SpecError
+from attnforge.mappings.spec import Mapping, PhaseSpec, StageSpec
+from attnforge.sim.specs.errors import SpecError
 
 _FUSEMAX_BINDING = {
     # proposal.py: einsums_2d = [QK, LM, SLN, SLD, SLNV]; everything else on the 1D array.

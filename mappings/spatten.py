@@ -4,7 +4,7 @@ Why a builder and not a separate simulator: the engine (sim/engine.py) already t
 plus DRAM bytes into cycles and action counts into energy for every family; SpAtten only has to say what its
 datapath does per layer. Per layer the builder works out, from the Policy (pruning ratios through the layer
 schedule, bit widths, refetch rate), how many tokens and heads are alive, how many keys and values each query
-touches and how many bytes come from DRAM, and hands :func:`sim.spatten.pipeline.job_costs`' module occupancies
+touches and how many bytes come from DRAM, and hands :func:`attnforge.sim.spatten.occupancy.job_costs`' module occupancies
 to one Stage per layer. Barriers (the end of a layer, where token/head top-k decide the next layer's fetches)
 go to a "latency" stage. The Accelerator's ``mapping`` field names the Policy (see :data:`POLICY_REGISTRY`).
 """
@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from mappings.builders import Shape, register_builder
-from mappings.catalog import Accelerator, register_accelerator
-from sim.arch import Arch
-from sim.errors import SpecError
-from sim.schedule import Num, Phase, Schedule, Stage
-from sim.spatten.golden import synthetic_refetch_rate
-from sim.spatten.pipeline import check_arch, job_costs
-from sim.spatten.policy import GPT2, POLICIES, QUERY_BITS, Policy, auto_policy, breakdown_policies
-from sim.spatten.pruning import HEAD_UNPRUNED_FRACTION, TOKEN_UNPRUNED_FRACTION, kept_counts, layer_ratios
-from sim.spatten.topk import expected_topk_v
+from attnforge.mappings.builders import Shape, register_builder
+from attnforge.mappings.catalog import Accelerator, register_accelerator
+from attnforge.sim.analytical.schedule import Num, Phase, Schedule, Stage
+from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
+from attnforge.sim.spatten.occupancy import check_arch, job_costs
+from attnforge.sim.spatten.policy import GPT2, POLICIES, QUERY_BITS, Policy, auto_policy, breakdown_policies
+from attnforge.sim.spatten.pruning import HEAD_UNPRUNED_FRACTION, TOKEN_UNPRUNED_FRACTION, kept_counts, layer_ratios
+from attnforge.sim.spatten.topk_algorithm import expected_topk_v
+from attnforge.sim.specs.arch import Arch
+from attnforge.sim.specs.errors import SpecError
 
 #: Policies by name; "auto" picks GPT-2 or BERT settings from the model's causality.
 POLICY_REGISTRY: dict[str, Policy] = dict(POLICIES)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from reports.paper import Row, format_rows
-from sim.engine import simulate_sweep
-from sim.result import Result
-from workloads import make_workload
+from attnforge.reports.paper import Row, format_rows
+from attnforge.sim.analytical.engine import simulate_sweep
+from attnforge.sim.analytical.result import Result
+from attnforge.workloads import make_workload
 
 WORKLOADS: tuple[str, ...] = ("bert-base", "trxl", "t5-small", "xlm")
 SEQ_LENS: tuple[int, ...] = tuple(1 << k for k in (10, 12, 14, 16, 18, 20))

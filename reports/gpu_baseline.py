@@ -1,6 +1,6 @@
 """Measured GPU latency beside the simulated accelerators' latency, at the same workload, batch and length.
 
-The data is a suite run of :mod:`sim.gpu_suite` (``attnforge reference --suite ...``); the committed
+The data is a suite run of :mod:`attnforge.gpu_suite` (``attnforge reference --suite ...``); the committed
 ``reports/gpu_reference.json`` is the H100 run of both papers' workloads. Each FuseMax point is simulated at the batch
 it was measured at (the suite cuts the batch above 64K tokens to fit the GPU), each SpAtten point as the whole
 model's attention with the paper's pruning and quantization settings (``reports.spatten_paper``).
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sim.errors import SpecError
-from sim.gpu_suite import MeasuredPoint, SuiteRun, from_json
+from attnforge.gpu_suite import MeasuredPoint, SuiteRun, from_json
+from attnforge.sim.specs.errors import SpecError
 
 DATA = Path(__file__).resolve().parent / "gpu_reference.json"
 FUSEMAX_ACCELS: tuple[str, ...] = ("unfused", "flat", "fusemax")
@@ -75,12 +75,12 @@ class Comparison:
 
 def simulate_point(p: MeasuredPoint) -> dict[str, float]:
     if p.suite == "fusemax":
-        from sim.engine import simulate
-        from workloads import make_workload
+        from attnforge.sim.analytical.engine import simulate
+        from attnforge.workloads import make_workload
 
         wl = make_workload(p.model, batch=p.batch, seq_len=p.seq, causal=False)
         return {a: simulate(a, wl).latency_s for a in FUSEMAX_ACCELS}
-    from reports.spatten_paper import BERT, PROMPT, gpt2_policy, run_benchmark
+    from attnforge.reports.spatten_paper import BERT, PROMPT, gpt2_policy, run_benchmark
 
     gpt2 = p.model.startswith("gpt2")
     length, policy = (None, gpt2_policy()) if gpt2 else (p.seq, BERT)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.errors import SpecError
+from attnforge.sim.specs.errors import SpecError
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:12px}
 td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f0f0f0}img{max-width:100%;margin:1em 0}

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.arch import Arch, get_preset, load_arch
-from sim.errors import SpecError
+from attnforge.sim.specs.arch import Arch, get_preset, load_arch
+from attnforge.sim.specs.errors import SpecError
 
 PEER_PACKAGES = ["numpy<2", "scalesim==3.0.0", "zigzag-dse==3.9.1", "six"]
 DEFAULT_ENV = Path(os.environ.get("ATTNFORGE_PEERS_ENV", Path.home() / ".cache" / "attnforge" / "peers-venv"))
@@ -52,8 +52,8 @@ def attention_gemms(seq_lens: list[int], d_head: int = 64) -> list[Gemm]:
 
 def ours(g: Gemm, arch: Arch) -> dict[str, float]:
     """Cycles and energy of one GEMM through attnforge's engine (output rows on the array rows: rank m)."""
-    from mappings import build_schedule, get_mapping
-    from sim.engine import run_schedule
+    from attnforge.mappings import build_schedule, get_mapping
+    from attnforge.sim.analytical.engine import run_schedule
 
     s = build_schedule(get_mapping("gemm"), arch, batch=1, heads=1, p=g.rows, m=g.cols, e=g.k, f=g.k)
     ev = run_schedule("gemm", s, arch)
@@ -64,8 +64,8 @@ def ours(g: Gemm, arch: Arch) -> dict[str, float]:
 
 def ours_rate(gemms: list[Gemm], arch: Arch, repeats: int = 5, points: int = 2000) -> float:
     """Evaluations per second of the same GEMMs, vectorised as attnforge runs a sweep."""
-    from mappings import build_schedule, get_mapping
-    from sim.engine import run_schedule
+    from attnforge.mappings import build_schedule, get_mapping
+    from attnforge.sim.analytical.engine import run_schedule
 
     rows = np.resize(np.array([g.rows for g in gemms]), points)
     cols = np.resize(np.array([g.cols for g in gemms]), points)

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sim.result import Result  # noqa: E402
+from attnforge.sim.analytical.result import Result  # noqa: E402
 
 
 def _by_accel(results: Sequence[Result]) -> dict[str, list[Result]]:

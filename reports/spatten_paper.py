@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mappings import get_accelerator
-from mappings.builders import Shape
-from mappings.spatten import POLICY_REGISTRY, build_spatten
-from reports.paper import Row
-from reports.paper import format_rows as _format_rows
-from sim.arch import get_preset
-from sim.engine import Evaluation, run_schedule
-from sim.spatten.policy import BERT, GPT2, Policy, breakdown_policies
-from workloads import get_model
+from attnforge.mappings import get_accelerator
+from attnforge.mappings.builders import Shape
+from attnforge.mappings.spatten import POLICY_REGISTRY, build_spatten
+from attnforge.reports.paper import Row
+from attnforge.reports.paper import format_rows as _format_rows
+from attnforge.sim.analytical.engine import Evaluation, run_schedule
+from attnforge.sim.spatten.policy import BERT, GPT2, Policy, breakdown_policies
+from attnforge.sim.specs.arch import get_preset
+from attnforge.workloads import get_model
 
 #: Average dev-set lengths in WordPiece tokens incl. [CLS]/[SEP]. The paper uses each task's average but does
 #: not print it; these are our estimates from the public dev sets' typical lengths (see docs/spatten.md).
@@ -33,7 +33,7 @@ TASK_LENGTHS: dict[str, int] = {
 }
 GPT2_DATASETS: tuple[str, ...] = ("WikiText-2", "WikiText-103", "PTB", "1BW")
 PROMPT, GENERATED = 992, 32
-TRACE_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "spatten-traces"
+TRACE_DIR = Path(__file__).resolve().parent.parent / "workloads" / "traces"
 SMALL_TRACE = "summary-gpt2-small-wikitext2-per8.csv"
 SMALL_BASE = "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"
 MEDIUM_TRACE = "summary-gpt2-medium-wikitext2-per0-hp-step5+dedic+glob_p+local_p+hp+topk+quant.csv"
@@ -106,7 +106,7 @@ def gpt2_policy() -> Policy:
     """GPT-2 settings; the LSB refetch rate comes from the real GPT-2 trace when it is present (real decisions)."""
     path = TRACE_DIR / SMALL_TRACE
     if path.exists():
-        from sim.spatten.trace import load_trace
+        from attnforge.sim.spatten.trace import load_trace
 
         rate = float(load_trace(path).rows["if_requant"].mean())
         return GPT2.with_(lsb_refetch_rate=rate)
@@ -118,7 +118,7 @@ def _geo(xs: list[float]) -> float:
 
 
 def _trace_rows() -> tuple[list[Row], list[str]]:
-    from sim.spatten.trace import load_trace, trace_schedule
+    from attnforge.sim.spatten.trace import load_trace, trace_schedule
 
     rows: list[Row] = []
     notes: list[str] = []
@@ -146,8 +146,8 @@ def _trace_rows() -> tuple[list[Row], list[str]]:
 
 def accuracy_row() -> tuple[list[Row], list[str]]:
     """Accuracy proxy of the BERT settings on MiniLM (real when installed), and its measured LSB refetch rate."""
-    from sim.spatten.golden import accuracy_proxy
-    from sim.spatten.realdata import load_inputs
+    from attnforge.sim.spatten.algorithm import accuracy_proxy
+    from attnforge.sim.spatten.realdata import load_inputs
 
     enc, xs = load_inputs("auto")
     acc_b = accuracy_proxy(enc, xs, BERT)

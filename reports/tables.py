@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from sim.result import Result
+from attnforge.sim.analytical.result import Result
 
 
 def results_frame(results: Sequence[Result]) -> pd.DataFrame:

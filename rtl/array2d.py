@@ -13,7 +13,7 @@ from amaranth import Cat, Module, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.pe import PE, pe_acc_bits
+from attnforge.rtl.pe import PE, pe_acc_bits
 
 
 def vor(values: list[Value]) -> Value:

@@ -1,4 +1,4 @@
-"""Arithmetic building blocks shared by every RTL block, written to mirror :mod:`sim.golden.fixedpoint`.
+"""Arithmetic building blocks shared by every RTL block, written to mirror :mod:`attnforge.sim.fixedpoint`.
 
 Keeping one definition of the rounding shift, the exponent unit and the restoring divider means the PE array,
 the 1D vector unit and the tile engine cannot drift apart from each other or from the golden model. Also the
@@ -13,7 +13,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.golden.fixedpoint import FixedPointConfig, clog2, exp2_table
+from attnforge.sim.fixedpoint import FixedPointConfig, clog2, exp2_table
 
 
 def pack(values: Sequence[int], bits: int) -> int:
@@ -44,7 +44,7 @@ def lanes(payload: Value, n: int, bits: int, is_signed: bool = True) -> list[Val
 
 
 def round_shift_const(x: Value, s: int) -> Value:
-    """``(x + 2**(s-1)) >> s``: round half towards +inf, as :func:`sim.golden.fixedpoint.round_shift`."""
+    """``(x + 2**(s-1)) >> s``: round half towards +inf, as :func:`attnforge.sim.fixedpoint.round_shift`."""
     return x if s == 0 else (x + (1 << (s - 1))) >> s
 
 
@@ -133,7 +133,7 @@ def vsum(values: Sequence[Value]) -> Value:
 def exp_unit(m: Module, d: Value, alpha_q: Value, alpha_sh: Value, cfg: FixedPointConfig, name: str) -> Signal:
     """``2**(-d * alpha)`` in Q1.p_frac: one multiply by alpha, a rounding shift, a 2**tf-entry ROM and a shifter.
 
-    Mirrors :func:`sim.golden.exp_unit` (``round_shift(d * alpha_q, alpha_sh)`` then ``exp2_neg``). Combinational;
+    Mirrors :func:`sim.fusemax.golden.exp_unit` (``round_shift(d * alpha_q, alpha_sh)`` then ``exp2_neg``). Combinational;
     a pipelined datapath registers between :func:`exp_arg` and :func:`exp2_neg` (and after the product) instead.
     """
     return exp2_neg(m, exp_arg(m, d * alpha_q, alpha_sh, cfg, name), cfg, name)
@@ -148,7 +148,7 @@ def exp_arg(m: Module, prod: Value, alpha_sh: Value, cfg: FixedPointConfig, name
 
 def exp2_neg(m: Module, t: Value, cfg: FixedPointConfig, name: str) -> Value:
     """The exponent unit's second half: ``2**(-t / 2**tf)`` by a 2**tf-entry ROM on the fraction and a rounding
-    shift by the integer part (0 once it exceeds p_frac), as :func:`sim.golden.exp2_neg`. A pipelined datapath
+    shift by the integer part (0 once it exceeds p_frac), as :func:`attnforge.sim.fusemax.golden.exp2_neg`. A pipelined datapath
     registers between :func:`exp2_rom` and :func:`exp2_scale` instead."""
     return exp2_scale(*exp2_rom(m, t, cfg, name))
 
@@ -173,7 +173,7 @@ class Reciprocal(wiring.Component):
 
     The dividend is a power of two, so the first ``rb + 1 - qw`` steps are known to leave remainder
     ``2**(rb - qw)`` with zero quotient bits (``d >= 2**p_frac``): the divider starts there and needs only
-    ``qw`` iterations. Below the domain (``d < 2**p_frac``) it saturates like :func:`sim.golden.reciprocal`.
+    ``qw`` iterations. Below the domain (``d < 2**p_frac``) it saturates like :func:`attnforge.sim.fusemax.golden.reciprocal`.
     Interface: pulse ``start`` with ``d`` valid; ``done`` pulses when ``q`` holds the results.
     """
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from amaranth.lib import wiring
 
-from rtl.registry import build, get_design, parse_params
+from attnforge.rtl.registry import build, get_design, parse_params
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 

@@ -6,10 +6,10 @@ trees) feed the 1D array (``cols`` lanes), which keeps RM, PRM, RD and RNV per q
 reciprocal and multiply.
 
 Pipelining as FuseMax binds it: the MAC order is ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2),
-SLNV(n-1)``. The softmax step of tile j (LM, RM, SLN, PRM, SLD, RD: :data:`sim.cycle.SM_LATENCY` = 3 cycles)
+SLNV(n-1)``. The softmax step of tile j (LM, RM, SLN, PRM, SLD, RD: :data:`sim.fusemax.cycle_model.SM_LATENCY` = 3 cycles)
 runs on the 1D array and the PEs' exp units while the MACs do QK(j+1), so the MACs never wait in steady state;
 only the last tile's softmax, the reciprocal (``qw`` cycles) and the F output beats are exposed. The
-schedule and its cycle count are :func:`sim.cycle.tile_schedule`, which must equal this RTL exactly.
+schedule and its cycle count are :func:`attnforge.sim.fusemax.cycle_model.tile_schedule`, which must equal this RTL exactly.
 
 Streams (payloads are packed lanes, lane 0 lowest; see :mod:`rtl.common`):
 
@@ -28,8 +28,8 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.common import Reciprocal, exp_unit, lanes, round_shift_const, vmax, vsum
-from sim.golden import FixedPointConfig
+from attnforge.rtl.common import Reciprocal, exp_unit, lanes, round_shift_const, vmax, vsum
+from attnforge.sim.fusemax.golden import FixedPointConfig
 
 
 class FuseMaxTile(wiring.Component):

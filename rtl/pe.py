@@ -13,8 +13,8 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.cycle import PE_PIPE
-from sim.golden.fixedpoint import clog2
+from attnforge.sim.fixedpoint import clog2
+from attnforge.sim.fusemax.cycle_model import PE_PIPE
 
 
 def pe_acc_bits(in_bits: int, depth: int) -> int:

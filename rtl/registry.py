@@ -1,7 +1,7 @@
 """Design names for the CLI and the regressions: name -> constructor, parameter schema, golden settings.
 
 Parameters arrive as strings (``--param rows=8``); each is checked against its schema here, so every user
-mistake is one :class:`sim.errors.SpecError` line naming the parameter and its allowed range.
+mistake is one :class:`attnforge.sim.specs.errors.SpecError` line naming the parameter and its allowed range.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from amaranth.lib import wiring
 
-from sim.errors import SpecError
-from sim.golden import ERROR_BOUND_REL_VMAX, VEC_OPS, FixedPointConfig
+from attnforge.sim.fusemax.golden import ERROR_BOUND_REL_VMAX, VEC_OPS, FixedPointConfig
+from attnforge.sim.specs.errors import SpecError
 
 if TYPE_CHECKING:
-    from sim.spatten.fx import SpattenFx
+    from attnforge.sim.spatten.golden import SpattenFx
 
 
 @dataclass(frozen=True)
@@ -38,40 +38,40 @@ class Design:
 
 
 def _pe(**p: int) -> wiring.Component:
-    from rtl.pe import PE
+    from attnforge.rtl.pe import PE
 
     return PE(in_bits=p["in_bits"], depth=p["depth"])
 
 
 def _array(**p: int) -> wiring.Component:
-    from rtl.array2d import Array2D
+    from attnforge.rtl.array2d import Array2D
 
     return Array2D(rows=p["rows"], cols=p["cols"], in_bits=p["in_bits"], depth=p["depth"])
 
 
 def _vector(**p: int) -> wiring.Component:
-    from rtl.vector1d import Vector1D
+    from attnforge.rtl.vector1d import Vector1D
 
     return Vector1D(width=p["width"], data_bits=p["data_bits"], max_keys=p["max_keys"])
 
 
 def _tile(**p: int) -> wiring.Component:
-    from rtl.fusemax_tile import FuseMaxTile
+    from attnforge.rtl.fusemax_tile import FuseMaxTile
 
     return FuseMaxTile(rows=p["rows"], cols=p["cols"], e=p["e"], f=p["f"], max_keys=p["max_keys"])
 
 
 def _topk(**p: int) -> wiring.Component:
-    from rtl.spatten.topk import TopK
+    from attnforge.rtl.spatten.topk import TopK
 
     return TopK(comparators=p["comparators"], max_n=p["max_n"], data_bits=p["data_bits"], signed_data=p["signed_data"])
 
 
 def _topk_golden(p: Mapping[str, int]) -> dict[str, object]:
-    from sim.spatten.hw_topk import cnt_bits, idx_bits, n_bits
+    from attnforge.sim.spatten.topk_golden import cnt_bits, idx_bits, n_bits
 
     c, b, ib = p["comparators"], p["data_bits"], idx_bits(p["max_n"])
-    return {"model": "sim.spatten.hw_topk", "pivot": "first element of the current candidate set (stream order)",
+    return {"model": "attnforge.sim.spatten.topk_golden", "pivot": "first element of the current candidate set (stream order)",
             "target": "0-based t = k - 1; keep t - |R| + 1 ties, earliest first",
             "input_payload": f"{c} x {b}-bit scores | n ({n_bits(p['max_n'])} bits) | k ({n_bits(p['max_n'])} bits), "
                              "n and k read on the first beat",
@@ -88,7 +88,7 @@ def _topk_check(p: Mapping[str, int]) -> None:
 
 
 def _fx(p: Mapping[str, int]) -> SpattenFx:
-    from sim.spatten.fx import SpattenFx
+    from attnforge.sim.spatten.golden import SpattenFx
 
     return SpattenFx(lanes=p["lanes"], min_d=p["min_d"], max_d=p["max_d"], max_n=p["max_n"])
 
@@ -112,7 +112,8 @@ def _fx_build(cls: str) -> Callable[..., wiring.Component]:
 
 def _fx_golden(p: Mapping[str, int]) -> dict[str, object]:
     c = _fx(p)
-    return {"model": "sim.spatten.fx", "beats_and_cycles": "sim.spatten.fx_stream", "scores_per_beat": c.s,
+    return {"model": "attnforge.sim.spatten.golden", "beats_and_cycles": "attnforge.sim.spatten.cycle_model",
+            "scores_per_beat": c.s,
             "score_bits": c.score_bits, "prob_bits": c.prob_bits, "prob_frac": c.prob_frac, "msb_bits": c.msb_bits,
             "lsb_bits": c.lsb_bits, "acc_bits": c.acc_bits, "out_bits": c.out_bits, "out_frac": c.out_frac,
             "softmax": c.fx.to_dict()}
@@ -125,7 +126,7 @@ _FX_PARAMS = {"lanes": Param(16, 2, 512, "Q x K multipliers per cycle (paper: 51
 
 
 def _acc_golden(p: Mapping[str, int]) -> dict[str, object]:
-    from rtl.pe import pe_acc_bits
+    from attnforge.rtl.pe import pe_acc_bits
 
     return {"acc_bits": pe_acc_bits(p["in_bits"], p["depth"]), "rounding": "exact integer accumulation"}
 
@@ -151,7 +152,7 @@ def _vec_check(p: Mapping[str, int]) -> None:
 
 
 def _tile_check(p: Mapping[str, int]) -> None:
-    from sim.cycle import MIN_E
+    from attnforge.sim.fusemax.cycle_model import MIN_E
 
     if p["max_keys"] % p["rows"]:
         raise SpecError("--param max_keys", f"{p['max_keys']} must be a multiple of rows={p['rows']}")
@@ -184,16 +185,16 @@ DESIGNS: dict[str, Design] = {
                     "signed_data": Param(1, 0, 1, "scores are two's complement (1) or unsigned (0)")},
                    _topk, _topk_golden, _topk_check),
     "qk": Design("qk", "SpAtten Q x K: broadcast-multiply, reconfigurable adder tree (lanes/D dot products per cycle)",
-                 _FX_PARAMS, _fx_build("rtl.spatten.qk.QK"), _fx_golden, _fx_check),
+                 _FX_PARAMS, _fx_build("attnforge.rtl.spatten.qk.QK"), _fx_golden, _fx_check),
     "softmax": Design("softmax", "SpAtten fixed-point softmax: row max, exp pass, one division, normalize pass",
-                      _FX_PARAMS, _fx_build("rtl.spatten.softmax.Softmax"), _fx_golden, _fx_check),
+                      _FX_PARAMS, _fx_build("attnforge.rtl.spatten.softmax.Softmax"), _fx_golden, _fx_check),
     "progquant": Design("progquant", "SpAtten progressive quantization: MSB/LSB assembly, max-probability decision",
-                        _FX_PARAMS, _fx_build("rtl.spatten.progquant.ProgQuant"), _fx_golden, _fx_check),
+                        _FX_PARAMS, _fx_build("attnforge.rtl.spatten.progquant.ProgQuant"), _fx_golden, _fx_check),
     "pv": Design("pv", "SpAtten prob x V: S probabilities x V rows per cycle, column adder trees, accumulators",
-                 _FX_PARAMS, _fx_build("rtl.spatten.pv.PV"), _fx_golden, _fx_check),
+                 _FX_PARAMS, _fx_build("attnforge.rtl.spatten.pv.PV"), _fx_golden, _fx_check),
     "spatten-pipeline": Design("spatten-pipeline", "SpAtten one-query pipeline: Q x K, softmax, progressive-quant check "
                                "with LSB refetch, local-V top-k, prob x V, against a memory model",
-                               _FX_PARAMS, _fx_build("rtl.spatten.pipeline.SpattenPipeline"), _fx_golden, _fx_check),
+                               _FX_PARAMS, _fx_build("attnforge.rtl.spatten.pipeline.SpattenPipeline"), _fx_golden, _fx_check),
 }
 
 

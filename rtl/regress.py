@@ -2,7 +2,7 @@
 
 It exports the design with :mod:`rtl.export`, builds it with the cocotb runner
 (``cocotb_tools.runner.get_runner``) in a per-(simulator, design, parameters) folder so rebuilds are
-incremental, runs the design's cocotb bench (``tests/cocotb_benches/tb_<design>.py``) with the case passed as
+incremental, runs the design's cocotb bench (``rtl/benches/tb_<design>.py``, shipped in the package) with the case passed as
 JSON in ``ATTNFORGE_TB``, and reads back the rows the bench recorded plus cocotb's own pass/fail counts.
 """
 
@@ -19,10 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.errors import SpecError
+from attnforge.sim.specs.errors import SpecError
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ROOT / "tests" / "cocotb_benches"
+#: The cocotb benches ship inside the package (``attnforge.rtl.benches``), so an installed attnforge runs them too.
+BENCHES = Path(__file__).resolve().parent / "benches"
+#: The folder that holds the ``attnforge`` package (site-packages, or the checkout): the simulator's Python must
+#: import attnforge from there.
+IMPORT_ROOT = Path(__import__("attnforge").__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    """Where built simulators live: ``$ATTNFORGE_CACHE`` or ``~/.cache/attnforge``, never inside the package."""
+    base = os.environ.get("ATTNFORGE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "attnforge")
+    return Path(base) / "rtl-build"
 SIMULATORS = ("icarus", "verilator")
 
 
@@ -80,15 +89,15 @@ def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = No
     reports a failed test that recorded nothing (e.g. an exception before any comparison)."""
     from cocotb_tools.runner import get_results, get_runner
 
-    from rtl.export import export
-    from rtl.registry import parse_params
+    from attnforge.rtl.export import export
+    from attnforge.rtl.registry import parse_params
 
     reason = available(sim)
     if reason:
         raise SpecError("--sim", reason, SIMULATORS)
     sim_environment(sim)
     params = parse_params(case.design, case.params)
-    bdir = _build_dir(Path(build_root or ROOT / "build" / "rtl"), sim, case.design, params)
+    bdir = _build_dir(Path(build_root) if build_root else cache_dir(), sim, case.design, params)
     vdir = bdir / "src"
     manifest = export(case.design, params, vdir)
     vfile = (vdir / str(manifest["verilog"])).resolve()
@@ -109,8 +118,8 @@ def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = No
     build_s = time.perf_counter() - t0
     if str(BENCHES) not in sys.path:
         sys.path.insert(0, str(BENCHES))
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    if str(IMPORT_ROOT) not in sys.path:
+        sys.path.insert(0, str(IMPORT_ROOT))
     results = bdir / f"rows-{os.getpid()}-{time.time_ns()}.jsonl"
     env_cfg = {"design": case.design, "params": params, "sim": sim, "results": str(results), "workloads": case.workloads,
                "shapes": [list(s) for s in case.shapes], "seed": case.seed, **case.extra}

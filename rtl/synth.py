@@ -24,7 +24,7 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.errors import SpecError
+from attnforge.sim.specs.errors import SpecError
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -110,7 +110,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
     """Verilog from the same generator -> yosys -> nextpnr; utilisation and Fmax from their JSON reports."""
     from amaranth.back import verilog
 
-    from rtl.registry import build, parse_params
+    from attnforge.rtl.registry import build, parse_params
 
     if target not in TARGETS:
         raise SpecError("--target", f"unknown target {target!r}", TARGETS)

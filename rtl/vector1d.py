@@ -2,8 +2,8 @@
 
 One input beat is an operation on all lanes: ``op | a << 3 | b << (3 + width * data_bits)``; the output beat is
 the lane results. max/add/mul/exp take one cycle and stream back to back; recip runs the shared restoring
-divider (``qw`` cycles) and blocks new input meanwhile. Opcodes and semantics are :data:`sim.golden.VEC_OPS`
-and :func:`sim.golden.vector1d`.
+divider (``qw`` cycles) and blocks new input meanwhile. Opcodes and semantics are :data:`attnforge.sim.fusemax.golden.VEC_OPS`
+and :func:`attnforge.sim.fusemax.golden.vector1d`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.common import Reciprocal, exp_unit, lanes, round_shift_const
-from sim.golden import VEC_OPS, FixedPointConfig
+from attnforge.rtl.common import Reciprocal, exp_unit, lanes, round_shift_const
+from attnforge.sim.fusemax.golden import VEC_OPS, FixedPointConfig
 
 OP_BITS = 3
 

@@ -1,3 +1,3 @@
-"""attnforge simulator: Einsum cascades, architecture specs, the analytical engine and the CLI."""
-
-__version__ = "0.1.0"
+"""Models and specs below the front: specs (errors, arch, Scenario), the analytical engine, the exact cycle models
+and the fixed-point golden models of each accelerator family. Nothing here imports ``rtl``, ``reports`` or the
+front (``attnforge.cli``, sweeps, GPU timing)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim.cascade import get_cascade, tiled_sizes
-from sim.errors import SpecError
+from attnforge.sim.analytical.cascade import get_cascade, tiled_sizes
+from attnforge.sim.specs.errors import SpecError
 
 # b=1, h=2, p=8, m=16, e=4, f=4; m0=4 -> m1=4
 B, H, P, M, E, F, M0 = 1, 2, 8, 16, 4, 4, 4

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from attnforge.cli.main import main
 
 REQUIRED = {
     "accelerator", "workload", "seq_len", "batch", "cycles", "latency_s", "energy_j",
@@ -141,5 +141,6 @@ def test_workload_yaml_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
 
 
 def test_console_script_help_shows_example() -> None:
-    out = subprocess.run([sys.executable, "-m", "sim.cli", "simulate", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "attnforge", "simulate", "--help"], capture_output=True, text=True,
+                         check=True)
     assert "example:" in out.stdout and "--seq-len" in out.stdout

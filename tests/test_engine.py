@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from sim.arch import get_preset
-from sim.engine import SCOPES, evaluate, simulate, simulate_sweep
-from workloads import get_model, make_workload
+from attnforge.sim.analytical.engine import SCOPES, evaluate, simulate, simulate_sweep
+from attnforge.sim.specs.arch import get_preset
+from attnforge.workloads import get_model, make_workload
 
 PE2D = 256 * 256
 PE1D = 256

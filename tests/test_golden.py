@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.golden import (
+from attnforge.sim.fusemax.golden import (
     ERROR_BOUND_REL_VMAX,
     FixedPointConfig,
     FixedPointOverflow,

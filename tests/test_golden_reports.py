@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from attnforge.cli.main import main
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 CASES = {

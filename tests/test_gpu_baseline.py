@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from reports import gpu_baseline as gb
-from sim import gpu_suite as gs
-from sim.cli import main
-from sim.errors import SpecError
-from workloads import get_model
+from attnforge.cli.main import main
+from attnforge.reports import gpu_baseline as gb
+from attnforge import gpu_suite as gs
+from attnforge.sim.specs.errors import SpecError
+from attnforge.workloads import get_model
 
 
 def test_fusemax_points_follow_the_paper_and_fit_the_gpu() -> None:
@@ -76,8 +76,8 @@ def test_comparison_simulates_the_measured_point() -> None:
     run = gb.committed()
     p = next(p for p in run.points if p.label == "bert-base/4K")
     (c,) = gb.compare(gs.SuiteRun(**{**run.__dict__, "points": [p]}))
-    from sim.engine import simulate
-    from workloads import make_workload
+    from attnforge.sim.analytical.engine import simulate
+    from attnforge.workloads import make_workload
 
     sim = simulate("fusemax", make_workload("bert-base", batch=64, seq_len=4096)).latency_s
     assert c.simulated_s["fusemax"] == sim and c.speedup("fusemax") == p.latency_s / sim

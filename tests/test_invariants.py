@@ -7,9 +7,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mappings import ACCELERATORS
-from sim.engine import simulate, simulate_sweep
-from workloads import make_workload
+from attnforge.mappings import ACCELERATORS
+from attnforge.sim.analytical.engine import simulate, simulate_sweep
+from attnforge.workloads import make_workload
 
 # The Einsum-cascade family (unfused, FLAT, FuseMax and ablations); SpAtten has its own tests.
 ACCELS = sorted(a for a, acc in ACCELERATORS.items() if acc.builder == "cascade" and acc.mapping != "gemm")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reports.peers import DEFAULT_ENV, Gemm, attention_gemms, compare_peers, ours, setup_env, zigzag_inputs
-from sim.arch import get_preset, load_arch
+from attnforge.reports.peers import DEFAULT_ENV, Gemm, attention_gemms, compare_peers, ours, setup_env, zigzag_inputs
+from attnforge.sim.specs.arch import get_preset, load_arch
 
 
 def test_systolic_fold_model_matches_scalesim_measurements() -> None:

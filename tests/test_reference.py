@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from sim.cli import main  # noqa: E402
-from sim.errors import SpecError  # noqa: E402
-from sim.golden import float_attention  # noqa: E402
-from sim.reference import golden_error, load, run_reference, save  # noqa: E402
-from workloads import make_workload  # noqa: E402
+from attnforge.cli.main import main  # noqa: E402
+from attnforge.reference import golden_error, load, run_reference, save  # noqa: E402
+from attnforge.sim.fusemax.golden import float_attention  # noqa: E402
+from attnforge.sim.specs.errors import SpecError  # noqa: E402
+from attnforge.workloads import make_workload  # noqa: E402
 
 
 def test_sdpa_matches_float64_attention(tmp_path: Path) -> None:

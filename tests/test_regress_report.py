@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reports.regress_report import write_report
+from attnforge.reports.regress_report import write_report
 
 
 def test_report_rows_failures_and_plots(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """cocotb regressions of every RTL block, launched from pytest through the one runner (rtl.regress).
 
-The same benches (tests/cocotb_benches/tb_*.py) run on Icarus and Verilator; each bench compares bit for bit
-with sim.golden, checks cycles against sim.cycle, and fails the pytest test on any mismatch.
+The same benches (rtl/benches/tb_*.py) run on Icarus and Verilator; each bench compares bit for bit
+with sim.fusemax.golden, checks cycles against sim.fusemax.cycle_model, and fails the pytest test on any mismatch.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rtl.regress import Case, available, default_cases, run_case
-from sim.cycle import tile_schedule
+from attnforge.rtl.regress import Case, available, default_cases, run_case
+from attnforge.sim.fusemax.cycle_model import tile_schedule
 
 SIMS = ("icarus", "verilator")
 

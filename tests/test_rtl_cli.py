@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from rtl.registry import parse_params
-from rtl.regress import available
-from sim.cli import main
-from sim.cycle import tile_schedule
-from sim.errors import SpecError
+from attnforge.cli.main import main
+from attnforge.rtl.registry import parse_params
+from attnforge.rtl.regress import available
+from attnforge.sim.fusemax.cycle_model import tile_schedule
+from attnforge.sim.specs.errors import SpecError
 
 
 def test_rtl_list(capsys: pytest.CaptureFixture[str]) -> None:

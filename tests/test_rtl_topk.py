@@ -1,15 +1,15 @@
 """SpAtten top-k engine: the RTL regression on Icarus and Verilator (through rtl.regress.run_case) and pure-python
-tests of its golden / cycle model (sim.spatten.hw_topk) against the algorithm golden (sim.spatten.topk)."""
+tests of its golden / cycle model (sim.spatten.topk_golden) against the algorithm golden (sim.spatten.topk_algorithm)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rtl.regress import Case, available, default_cases, run_case
-from sim.errors import SpecError
-from sim.spatten.hw_topk import cycles, decode_beats, hw_topk, input_beats, output_beats, print_cycle_table
-from sim.spatten.topk import quick_select
+from attnforge.rtl.regress import Case, available, default_cases, run_case
+from attnforge.sim.spatten.topk_algorithm import quick_select
+from attnforge.sim.spatten.topk_golden import cycles, decode_beats, hw_topk, input_beats, output_beats, print_cycle_table
+from attnforge.sim.specs.errors import SpecError
 
 SIMS = ("icarus", "verilator")
 
@@ -49,7 +49,7 @@ def test_topk_long(sim: str) -> None:
 
 
 def test_registry_rejects_bad_comparators() -> None:
-    from rtl.registry import parse_params
+    from attnforge.rtl.registry import parse_params
 
     with pytest.raises(SpecError):
         parse_params("topk", ["comparators=6"])

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from sim.cli import main
-from sim.engine import simulate
-from workloads import make_workload
+from attnforge.cli.main import main
+from attnforge.sim.analytical.engine import simulate
+from attnforge.workloads import make_workload
 
 
 def test_compare_fusemax_spatten_same_fields_plus_extras(capsys):

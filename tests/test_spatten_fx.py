@@ -1,5 +1,5 @@
-"""The SpAtten fixed-point datapath golden (sim.spatten.fx), its beat layouts and cycle models
-(sim.spatten.fx_stream), the cycle mode of the simulator, and the registry entries of its RTL blocks."""
+"""The SpAtten fixed-point datapath golden (attnforge.sim.spatten.golden), its beat layouts and cycle models
+(attnforge.sim.spatten.cycle_model), the cycle mode of the simulator, and the registry entries of its RTL blocks."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from rtl.registry import parse_params
-from sim.errors import SpecError
-from sim.spatten.fx import (
+from attnforge.rtl.registry import parse_params
+from attnforge.sim.spatten.cycle_model import MemoryModel, pipeline_cycles, qk_cycles, softmax_cycles
+from attnforge.sim.spatten.golden import (
     QueryJob,
     SpattenFx,
     assemble,
@@ -25,8 +25,8 @@ from sim.spatten.fx import (
     split_k,
     workload_jobs,
 )
-from sim.spatten.fx_stream import MemoryModel, pipeline_cycles, qk_cycles, softmax_cycles
-from sim.spatten.hw_topk import hw_topk
+from attnforge.sim.spatten.topk_golden import hw_topk
+from attnforge.sim.specs.errors import SpecError
 
 CFG = SpattenFx()
 
@@ -126,7 +126,7 @@ def test_registry_entries() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True, check=False)
+    return subprocess.run([sys.executable, "-m", "attnforge.cli.main", *args], capture_output=True, text=True, check=False)
 
 
 def test_cycle_mode_cli() -> None:

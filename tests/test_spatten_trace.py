@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from sim.arch import get_preset
-from sim.cli import main
-from sim.engine import run_schedule
-from sim.errors import SpecError
-from sim.spatten.trace import load_trace, trace_schedule
+from attnforge.cli.main import main
+from attnforge.sim.analytical.engine import run_schedule
+from attnforge.sim.spatten.trace import load_trace, trace_schedule
+from attnforge.sim.specs.arch import get_preset
+from attnforge.sim.specs.errors import SpecError
 
-DATA = Path(__file__).parent / "data" / "spatten-traces"
+DATA = Path(__file__).resolve().parent.parent / "workloads" / "traces"
 SMALL = DATA / "summary-gpt2-small-wikitext2-per8.csv"
 SMALL_BASE = DATA / "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"
 

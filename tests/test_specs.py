@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from sim.arch import Arch, get_preset, load_arch, preset_names
-from sim.engine import simulate
-from sim.errors import SpecError
-from workloads import get_model, load_models, make_workload, parse_length
+from attnforge.sim.analytical.engine import simulate
+from attnforge.sim.specs.arch import Arch, get_preset, load_arch, preset_names
+from attnforge.sim.specs.errors import SpecError
+from attnforge.workloads import get_model, load_models, make_workload, parse_length
 
 PRESETS = ["flat", "fusemax", "unfused"]
 
@@ -91,7 +91,7 @@ def test_negative_buffer_bytes_full_file(tmp_path):
 
     import yaml
 
-    raw = yaml.safe_load(resources.files("sim.presets").joinpath("fusemax.yaml").read_text())
+    raw = yaml.safe_load(resources.files("attnforge.sim.specs.presets").joinpath("fusemax.yaml").read_text())
     raw["buffer"]["bytes"] = -4096
     p = tmp_path / "full.yaml"
     p.write_text(yaml.safe_dump(raw))

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.cli import main
-from sim.errors import SpecError
-from sim.sweep import SweepSpec, expand, get_backend, load_spec, local_backend, pareto_mask, run_sweep
+from attnforge.cli.main import main
+from attnforge.sim.specs.errors import SpecError
+from attnforge.sweep import SweepSpec, expand, get_backend, load_spec, local_backend, pareto_mask, run_sweep
 
 SPEC = """
 name: t
@@ -83,9 +83,9 @@ def test_ray_backend_matches_local(spec: SweepSpec, tmp_path: Path) -> None:
 
 
 def test_sweep_points_equal_single_simulations(spec: SweepSpec, tmp_path: Path) -> None:
-    from sim.arch import load_arch
-    from sim.engine import simulate
-    from workloads import make_workload
+    from attnforge.sim.analytical.engine import simulate
+    from attnforge.sim.specs.arch import load_arch
+    from attnforge.workloads import make_workload
 
     df = run_sweep(spec, tmp_path / "x", local_backend(1), progress=False)
     row = df[(df.accelerator == "fusemax") & (df.workload == "xlm") & (df.seq_len == 4096) & (df.batch == 1)
@@ -97,7 +97,7 @@ def test_sweep_points_equal_single_simulations(spec: SweepSpec, tmp_path: Path) 
 
 
 def test_bigger_buffer_costs_more_energy_per_access() -> None:
-    from sim.arch import load_arch
+    from attnforge.sim.specs.arch import load_arch
 
     small, big = load_arch("fusemax", {"buffer.bytes": 4 << 20}), load_arch("fusemax", {"buffer.bytes": 64 << 20})
     assert big.buffer.read_pj == pytest.approx(small.buffer.read_pj * 4)

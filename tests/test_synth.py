@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from rtl.synth import OutOfContext, synthesize
-from sim.cli import main
-from sim.errors import SpecError
+from attnforge.cli.main import main
+from attnforge.rtl.synth import OutOfContext, synthesize
+from attnforge.sim.specs.errors import SpecError
 
 
 def test_out_of_context_shell_counts_every_port_bit() -> None:
-    from rtl.registry import build, parse_params
+    from attnforge.rtl.registry import build, parse_params
 
     inner = build("pe", parse_params("pe", {}))
     shell = OutOfContext(inner)

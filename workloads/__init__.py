@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError, model_validator
 
-from sim.errors import SpecError, from_pydantic, parse_yaml, read_yaml
+from attnforge.sim.specs.errors import SpecError, from_pydantic, parse_yaml, read_yaml
 
 Stage = Literal["prefill", "decode"]
 STAGES: tuple[str, ...] = ("prefill", "decode")
@@ -58,7 +58,7 @@ def load_models(path: Path | str | None = None) -> dict[str, Model]:
 
 @lru_cache(maxsize=1)
 def _packaged_models() -> tuple[tuple[str, Model], ...]:
-    src = resources.files("workloads").joinpath("models.yaml")
+    src = resources.files("attnforge.workloads").joinpath("models.yaml")
     return tuple(_parse_models(_read_yaml(src, "workload file"), "models.yaml").items())  # type: ignore[arg-type]
 
 

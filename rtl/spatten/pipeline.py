@@ -11,7 +11,7 @@ chained as paper Fig. 8 chains them:
    pairs becomes one V request; the V rows that come back meet their probabilities in prob x V;
 4. one output beat: the attention output, whether LSBs were refetched, and the first pass's max probability.
 
-Streams (golden :func:`sim.spatten.fx.pipeline`; cycles :func:`sim.spatten.fx_stream.pipeline_cycles`):
+Streams (golden :func:`attnforge.sim.spatten.golden.pipeline`; cycles :func:`attnforge.sim.spatten.cycle_model.pipeline_cycles`):
 
 * ``q`` in: ``max_d`` query words | n | log2 D | kv | threshold | alpha_q | alpha_sh.
 * ``req`` out: kind (0 K MSB region, 1 K LSB region, 2 V rows) | ``S`` indices | count.
@@ -28,12 +28,12 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl.spatten.progquant import ProgQuant
-from rtl.spatten.pv import PV
-from rtl.spatten.qk import QK, count_bits
-from rtl.spatten.softmax import Softmax
-from rtl.spatten.topk import TopK
-from sim.spatten.fx import SpattenFx
+from attnforge.rtl.spatten.progquant import ProgQuant
+from attnforge.rtl.spatten.pv import PV
+from attnforge.rtl.spatten.qk import QK, count_bits
+from attnforge.rtl.spatten.softmax import Softmax
+from attnforge.rtl.spatten.topk import TopK
+from attnforge.sim.spatten.golden import SpattenFx
 
 KIND_MSB, KIND_LSB, KIND_V = 0, 1, 2
 

@@ -1,7 +1,7 @@
 """SpAtten's progressive-quantization unit: the bit-width converter that assembles K's MSB and LSB parts into the
 on-chip word, and the decision that asks for the LSBs when a row's probabilities are too flat.
 
-Streams (golden :func:`sim.spatten.fx.assemble` / :func:`sim.spatten.fx.decide`, cycles in :mod:`sim.spatten.fx`):
+Streams (golden :func:`sim.spatten.golden.assemble` / :func:`sim.spatten.golden.decide`, cycles in :mod:`sim.spatten.golden`):
 
 * ``i`` -> ``o`` (assembly, one register stage): ``lanes`` MSB codes | ``lanes`` LSB codes | use_lsb ->
   ``lanes`` words ``msb << lsb_bits | (lsb if use_lsb else 0)``. MSBs land in the top bits, as the paper's
@@ -17,9 +17,9 @@ from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.common import lanes, vmax_levels, vmax_pipelined
-from rtl.spatten.qk import count_bits
-from sim.spatten.fx import SpattenFx
+from attnforge.rtl.common import lanes, vmax_levels, vmax_pipelined
+from attnforge.rtl.spatten.qk import count_bits
+from attnforge.sim.spatten.golden import SpattenFx
 
 
 class ProgQuant(wiring.Component):

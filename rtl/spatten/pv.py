@@ -2,7 +2,7 @@
 products of a column are reduced by an S-way adder tree (``max_d`` trees, the paper's 64 eight-way trees) into a
 ``max_d``-wide accumulator, rounded once when the row's last beat has been added.
 
-Streams (golden :func:`sim.spatten.fx.pv`, cycles :func:`sim.spatten.fx_stream.pv_cycles`):
+Streams (golden :func:`attnforge.sim.spatten.golden.pv`, cycles :func:`attnforge.sim.spatten.cycle_model.pv_cycles`):
 
 * ``i``: ``S`` probabilities | ``S x max_d`` V values (row-major, rows beyond D zero) | count | last.
 * ``o``: ``max_d`` outputs (``out_frac`` fraction bits), one beat per job.
@@ -14,10 +14,10 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.common import lanes, round_shift_const
-from rtl.spatten.qk import count_bits
-from sim.spatten.fx import SpattenFx
-from sim.spatten.fx_stream import pv_tree_pipe
+from attnforge.rtl.common import lanes, round_shift_const
+from attnforge.rtl.spatten.qk import count_bits
+from attnforge.sim.spatten.cycle_model import pv_tree_pipe
+from attnforge.sim.spatten.golden import SpattenFx
 
 
 class PV(wiring.Component):

@@ -2,7 +2,7 @@
 by a reconfigurable adder tree into ``lanes / D`` D-way dot products (D chosen at run time), collected into beats
 of ``S = lanes / min_d`` scores.
 
-Streams (bit layout in :mod:`sim.spatten.fx`; golden :func:`sim.spatten.fx.qk`, cycles :func:`qk_cycles`):
+Streams (bit layout in :mod:`sim.spatten.golden`; golden :func:`sim.spatten.golden.qk`, cycles :func:`qk_cycles`):
 
 * ``q``: ``max_d`` query words | ``n`` | ``log2 D`` -- one beat per job, before its keys.
 * ``k``: ``lanes`` K words per beat, keys back to back (``lanes / D`` keys per beat, zero padded at the end).
@@ -19,8 +19,8 @@ from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.common import lanes
-from sim.spatten.fx import SpattenFx
+from attnforge.rtl.common import lanes
+from attnforge.sim.spatten.golden import SpattenFx
 
 
 def count_bits(s: int) -> int:

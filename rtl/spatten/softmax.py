@@ -5,7 +5,7 @@ and a second pass recomputes each exponential and multiplies it by the reciproca
 Recomputing the exponentials in the normalize pass instead of storing them keeps the buffer at the scores' width and
 costs nothing extra: the exponent units would otherwise sit idle in that pass.
 
-Streams (golden :func:`sim.spatten.fx.softmax`, cycles :func:`sim.spatten.fx.softmax_cycles`):
+Streams (golden :func:`attnforge.sim.spatten.golden.softmax`, cycles :func:`attnforge.sim.spatten.golden.softmax_cycles`):
 
 * ``i``: ``S`` scores | count | last | alpha_q | alpha_sh (the exponent constant, read on a row's first beat).
 * ``o``: ``S`` probabilities (unsigned Q0.prob_frac) | count | last -- the same beat shape as the input.
@@ -18,7 +18,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl.common import (
+from attnforge.rtl.common import (
     Reciprocal,
     exp2_rom,
     exp2_scale,
@@ -30,10 +30,10 @@ from rtl.common import (
     vmax_levels,
     vmax_pipelined,
 )
-from rtl.spatten.qk import count_bits
-from sim.golden.fixedpoint import clog2
-from sim.spatten.fx import SpattenFx
-from sim.spatten.fx_stream import SOFTMAX_EXP_PIPE, SOFTMAX_NORM_PIPE
+from attnforge.rtl.spatten.qk import count_bits
+from attnforge.sim.fixedpoint import clog2
+from attnforge.sim.spatten.cycle_model import SOFTMAX_EXP_PIPE, SOFTMAX_NORM_PIPE
+from attnforge.sim.spatten.golden import SpattenFx
 
 FINE = 3  #: the exponent argument's rounding shift: coarse (multiples of 8) in one cycle, fine (0..7) in the next
 

@@ -1,7 +1,7 @@
 """SpAtten top-k engine: quick-select rounds with C comparators per array, FIFO_L / FIFO_R, zero eliminators, and
 an order-preserving filter pass over the buffered input.
 
-Streams (see :mod:`sim.spatten.hw_topk` for the bit layout and the exact cycle model):
+Streams (see :mod:`attnforge.sim.spatten.topk_golden` for the bit layout and the exact cycle model):
 
 * ``i``: ``C`` scores per beat (``data_bits`` each, lane ``l`` in bits ``[l*w, (l+1)*w)``), then ``n`` and ``k``
   (read on the first beat of a job; ``1 <= k <= n <= max_n``). The last beat may be partial (``n % C``).
@@ -29,8 +29,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl.spatten.zero_elim import ZE_STAGES, popcount, prefix_sum, zero_eliminate_pipelined
-from sim.spatten.hw_topk import FILTER_PIPE, ROUND_PIPE, cnt_bits, idx_bits, n_bits
+from attnforge.rtl.spatten.zero_elim import ZE_STAGES, popcount, prefix_sum, zero_eliminate_pipelined
+from attnforge.sim.spatten.topk_golden import FILTER_PIPE, ROUND_PIPE, cnt_bits, idx_bits, n_bits
 
 
 class TopK(wiring.Component):

@@ -1,197 +1,296 @@
-"""The SpAtten golden model: an encoder forward pass that prunes and quantizes exactly as the algorithm says.
+"""Bit-exact golden model of SpAtten's attention datapath RTL (``rtl/spatten/``): Q x K, softmax, progressive
+quantization, prob x V, and the one-query pipeline that chains them with the top-k engine.
 
-Why a forward pass and not a post-hoc look at attention maps: cascade pruning changes what later layers see (a
-pruned token is gone from every later Q, K, V and FFN), so the kept sets, the importance scores, the LSB refetch
-decisions and the accuracy proxy (cosine similarity of the final hidden states against the dense run) only come
-out right if the pruned model is actually run. The same code with every knob off is the dense reference, and it
-matches HF transformers' BertModel on MiniLM (tests/test_spatten_realdata.py).
+The released SpAtten RTL is not numerically faithful (12-bit truncating multipliers, a pass-through softmax;
+reference/spatten.md §3 item 8), so this datapath is ours, built from the same fixed-point primitives as the FuseMax
+golden model (:mod:`attnforge.sim.fixedpoint`): exact integer dot products, the base-2 exponent ROM, the restoring
+divider and round-half-up shifts. One query of one head:
+
+==================  =====================================================================================
+step                 fixed-point form
+==================  =====================================================================================
+K word               ``k = msb << lsb_bits | (lsb if refetched else 0)`` (MSBs in the top bits, 12-bit word)
+Q x K                ``s_j = sum_d q_d * k_jd`` exact (``score_bits``)
+softmax              ``e_j = exp_unit(max s - s_j)`` in Q1.15, ``recip = floor(2**rb / sum e)``,
+                     ``p_j = round_shift(e_j * recip, rb - prob_frac)`` (unsigned Q0.``prob_frac``)
+progressive quant    refetch LSBs and recompute once iff ``max_j p_j < threshold`` (threshold in Q0.prob_frac)
+local-V top-k        :func:`attnforge.sim.spatten.topk_golden.hw_topk` on the probabilities, k = ``kv``
+prob x V             ``out_d = round_shift(sum_{kept j} p_j * v_jd, prob_frac - out_frac)``
+==================  =====================================================================================
+
+Cycle models of every block live here too (``*_cycles``); the cocotb benches assert them exactly.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from sim.spatten.policy import Policy
-from sim.spatten.pruning import (
-    HEAD_UNPRUNED_FRACTION,
-    TOKEN_UNPRUNED_FRACTION,
-    HeadImportance,
-    TokenImportance,
-    kept_counts,
-    layer_ratios,
-    local_v_keep,
-)
-from sim.spatten.quant import progressive_attention, quantize_dequantize
-from sim.spatten.realdata import Encoder, _layer_norm
+from attnforge.sim.fixedpoint import FixedPointConfig, check_width, clog2, quantize, reciprocal, round_shift
+from attnforge.sim.fusemax.golden import alpha_for, exp_unit
+from attnforge.sim.spatten.topk_golden import hw_topk
+from attnforge.sim.specs.errors import SpecError
 
-_erf = np.frompyfunc(math.erf, 1, 1)
+IntArray = np.ndarray
 
 
-def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, as BERT uses."""
-    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))
-
-
-@dataclass
-class LayerStats:
-    """What one layer did: tokens and heads alive, rows that refetched LSBs, V vectors fetched."""
-
-    tokens: int
-    heads: int
-    rows: int
-    refetch_rows: int
-    keys_fetched: int
-    values_fetched: int
-    k_bits: float
-
-
-@dataclass
-class GoldenRun:
-    """Final hidden states of the surviving tokens (by original position) and per-layer statistics."""
-
-    hidden: np.ndarray
-    alive: np.ndarray
-    layers: list[LayerStats] = field(default_factory=list)
-    probs: list[np.ndarray] = field(default_factory=list)
-
-    @property
-    def lsb_refetch_rate(self) -> float:
-        rows = sum(s.rows for s in self.layers)
-        return sum(s.refetch_rows for s in self.layers) / rows if rows else 0.0
-
-    @property
-    def tokens_kept(self) -> float:
-        """Mean over layers of the fraction of tokens alive."""
-        n0 = self.layers[0].tokens
-        return float(np.mean([s.tokens / n0 for s in self.layers]))
-
-    @property
-    def heads_kept(self) -> float:
-        h0 = self.layers[0].heads
-        return float(np.mean([s.heads / h0 for s in self.layers]))
-
-
-def forward(enc: Encoder, x: np.ndarray, policy: Policy | None = None, keep_probs: bool = False) -> GoldenRun:
-    """Run the encoder on one embedded sentence (L, d_model); ``policy`` None is the dense float reference."""
-    n_layers, n_heads, dh = len(enc.layers), enc.heads, enc.d_head
-    length = x.shape[0]
-    pol = policy or Policy.dense()
-    tok_keep = kept_counts(length, layer_ratios(n_layers, pol.token_ratio, TOKEN_UNPRUNED_FRACTION, "token_ratio"))
-    head_keep = kept_counts(n_heads, layer_ratios(n_layers, pol.head_ratio, HEAD_UNPRUNED_FRACTION, "head_ratio"))
-    alive = np.arange(length)
-    heads = np.arange(n_heads)
-    t_imp = TokenImportance(length)
-    h_imp = HeadImportance(n_heads)
-    h = np.asarray(x, dtype=np.float64)
-    run = GoldenRun(hidden=h, alive=alive)
-    for li, lw in enumerate(enc.layers):
-        # Cascade: apply the pruning decided by the scores accumulated so far (layer granularity).
-        keep_t = int(tok_keep[li])
-        if keep_t < alive.size:
-            sel = t_imp.prune(alive, keep_t)
-            h = h[np.searchsorted(alive, sel)]
-            alive = sel
-        keep_h = int(head_keep[li])
-        if keep_h < heads.size:
-            heads = h_imp.prune(heads, keep_h)
-        n = alive.size
-
-        def split(y: np.ndarray, n: int = n, heads: np.ndarray = heads) -> np.ndarray:
-            return y.reshape(n, n_heads, dh).transpose(1, 0, 2)[heads]
-
-        q = split(h @ lw.wq + lw.bq)
-        k = split(h @ lw.wk + lw.bk)
-        v = split(h @ lw.wv + lw.bv)
-        if pol.quantize:
-            pr = progressive_attention(q, k, msb=pol.k_msb, lsb=pol.k_lsb, threshold=pol.threshold,
-                                       progressive=pol.progressive)
-            probs, refetch, kbits = pr.probs, pr.refetch, pr.k_bits_fetched
-            vq = quantize_dequantize(v, pol.v_bits)
-        else:
-            s = q @ k.transpose(0, 2, 1) / math.sqrt(dh)
-            s = s - s.max(axis=-1, keepdims=True)
-            e = np.exp(s)
-            probs, refetch, kbits = e / e.sum(axis=-1, keepdims=True), np.zeros(q.shape[:2], dtype=bool), 32.0
-            vq = v
-        t_imp.accumulate(probs, alive)
-        vmask = local_v_keep(probs, pol.v_ratio) if pol.v_ratio > 0 else np.ones(probs.shape, dtype=bool)
-        ctx = (probs * vmask) @ vq  # (alive heads, n, dh)
-        h_imp.accumulate(ctx, heads)
-        full = np.zeros((n_heads, n, dh))
-        full[heads] = ctx  # pruned heads contribute nothing to the output projection
-        attn = full.transpose(1, 0, 2).reshape(n, n_heads * dh)
-        h = _layer_norm(h + attn @ lw.wo + lw.bo, lw.ln1_g, lw.ln1_b, enc.eps)
-        h = _layer_norm(h + gelu(h @ lw.w1 + lw.b1) @ lw.w2 + lw.b2, lw.ln2_g, lw.ln2_b, enc.eps)
-        run.layers.append(LayerStats(
-            tokens=n, heads=int(heads.size), rows=int(refetch.size), refetch_rows=int(refetch.sum()),
-            keys_fetched=int(heads.size * n), values_fetched=int(vmask.sum()), k_bits=float(kbits),
-        ))
-        if keep_probs:
-            run.probs.append(probs)
-    run.hidden, run.alive = h, alive
-    return run
+def _pow2(x: int) -> bool:
+    return x >= 1 and not x & (x - 1)
 
 
 @dataclass(frozen=True)
-class Accuracy:
-    """Cosine similarity of the surviving tokens' final hidden states, pruned+quantized vs dense, and run stats."""
+class SpattenFx:
+    """Every width of the SpAtten datapath, derived from the RTL's sizes (the export manifest records them)."""
 
-    cosine: float
-    cosine_min: float
-    tokens_kept: float
-    heads_kept: float
-    lsb_refetch_rate: float
-    source: str
-    sentences: int
+    lanes: int = 16  #: Q x K multipliers (the paper: 512); one K buffer line per cycle
+    min_d: int = 4  #: smallest head dimension the adder tree splits into (lanes / min_d scores per cycle)
+    max_d: int = 8  #: largest head dimension (the paper: 64)
+    max_n: int = 64  #: longest key row (sizes buffers and accumulators)
+    word_bits: int = 12  #: on-chip Q/K word (the paper's 12-bit datapath)
+    lsb_bits: int = 4  #: K bits fetched only on a refetch (always 4 in the paper)
+    v_bits: int = 12
+    prob_frac: int = 11  #: probabilities are unsigned Q0.prob_frac (12-bit words, 1.0 = 2**11)
+    out_frac: int = 4  #: fraction bits of the attention output (units of V's scale)
+
+    def validate(self) -> None:
+        for name in ("lanes", "min_d", "max_d"):
+            if not _pow2(getattr(self, name)):
+                raise SpecError(name, f"{getattr(self, name)} must be a power of two")
+        if not self.min_d <= self.max_d <= self.lanes:
+            raise SpecError("max_d", f"need min_d <= max_d <= lanes, got {self.min_d}, {self.max_d}, {self.lanes}")
+        if not 1 <= self.max_n <= 1024:
+            raise SpecError("max_n", f"{self.max_n} is outside 1..1024 (products stay inside 64 bits)", "1..1024")
+        if not 1 <= self.lsb_bits < self.word_bits:
+            raise SpecError("lsb_bits", f"{self.lsb_bits} must be below word_bits = {self.word_bits}")
+
+    @property
+    def s(self) -> int:
+        """Scores per beat at the narrowest head: softmax lanes, top-k comparators and prob x V rows."""
+        return self.lanes // self.min_d
+
+    @property
+    def msb_bits(self) -> int:
+        return self.word_bits - self.lsb_bits
+
+    @cached_property
+    def fx(self) -> FixedPointConfig:
+        """The softmax reuses the FuseMax exponent unit and divider sizing (Q1.15 exponentials)."""
+        return FixedPointConfig(e=self.max_d, f=self.max_d, rows=1, max_keys=self.max_n, in_bits=self.word_bits)
+
+    @property
+    def score_bits(self) -> int:
+        return self.fx.score_bits
+
+    @property
+    def prob_bits(self) -> int:
+        return self.prob_frac + 1
+
+    @property
+    def acc_bits(self) -> int:
+        """prob x V accumulator: max_n products of a Q0.11 probability and a 12-bit value, signed."""
+        return self.prob_bits + self.v_bits + clog2(self.max_n) + 1
+
+    @property
+    def out_bits(self) -> int:
+        """Rounded probabilities can sum slightly above 1.0; two integer bits of headroom."""
+        return self.v_bits + self.out_frac + 2
+
+    @property
+    def n_bits(self) -> int:
+        return max(1, self.max_n.bit_length())
+
+    @property
+    def idx_bits(self) -> int:
+        return max(1, (self.max_n - 1).bit_length())
+
+    @property
+    def dlog_bits(self) -> int:
+        return max(1, self.max_d.bit_length().bit_length())
+
+    def check_d(self, d: int) -> None:
+        if not (_pow2(d) and self.min_d <= d <= self.max_d):
+            allowed = [1 << i for i in range(clog2(self.min_d), clog2(self.max_d) + 1)]
+            raise SpecError("d", f"head dimension {d} is not supported by this adder tree", allowed)
+
+    def keys_per_beat(self, d: int) -> int:
+        return self.lanes // d
 
 
-def accuracy_proxy(enc: Encoder, xs: list[np.ndarray], policy: Policy) -> Accuracy:
-    """Mean (and worst) per-token cosine similarity over all sentences, plus the pruning and refetch statistics."""
-    cos: list[float] = []
-    rows = ref_rows = 0
-    tk: list[float] = []
-    hk: list[float] = []
-    for x in xs:
-        dense = forward(enc, x)
-        pruned = forward(enc, x, policy)
-        a = pruned.hidden
-        b = dense.hidden[pruned.alive]
-        c = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-        cos.extend(c.tolist())
-        rows += sum(s.rows for s in pruned.layers)
-        ref_rows += sum(s.refetch_rows for s in pruned.layers)
-        tk.append(pruned.tokens_kept)
-        hk.append(pruned.heads_kept)
-    return Accuracy(
-        cosine=float(np.mean(cos)), cosine_min=float(np.min(cos)), tokens_kept=float(np.mean(tk)),
-        heads_kept=float(np.mean(hk)), lsb_refetch_rate=ref_rows / rows if rows else 0.0, source=enc.source,
-        sentences=len(xs),
-    )
+# ---------------------------------------------------------------- numerics
 
 
-def synthetic_refetch_rate(
-    keys: int, *, d: int = 64, msb: int, lsb: int, threshold: float, rows: int = 96, max_keys: int = 4096, seed: int = 0
-) -> float:
-    """Fraction of query rows whose MSB-only max probability falls below ``threshold``, on seeded synthetic data.
-
-    Used when no real data or trace fixes the rate. Q and K are unit normal; each of the 12 synthetic heads gets
-    a temperature in [0.5, 4] (score std), the spread between broad and sharp heads of trained models, so rows range
-    from flat to peaked. Key lengths above ``max_keys`` are evaluated at ``max_keys`` (cost bound; longer rows are
-    flatter, so this underestimates refetches there).
-    """
-    return _synthetic_refetch_rate(int(min(keys, max_keys)), d, msb, lsb, float(threshold), rows, seed)
+def split_k(k: IntArray, cfg: SpattenFx) -> tuple[IntArray, IntArray]:
+    """12-bit K codes -> (signed MSB part, unsigned LSB part): the two DRAM regions of progressive quantization."""
+    k = np.asarray(k, np.int64)
+    check_width(k, cfg.word_bits, True, "K code")
+    return np.right_shift(k, cfg.lsb_bits), np.bitwise_and(k, (1 << cfg.lsb_bits) - 1)
 
 
-@lru_cache(maxsize=4096)
-def _synthetic_refetch_rate(keys: int, d: int, msb: int, lsb: int, threshold: float, rows: int, seed: int) -> float:
-    rng = np.random.default_rng(seed)
-    heads = 12
-    per = max(1, rows // heads)
-    temp = rng.uniform(0.5, 4.0, heads)[:, None, None]
-    q = rng.standard_normal((heads, per, d)) * temp
-    k = rng.standard_normal((heads, max(1, keys), d))
-    return progressive_attention(q, k, msb=msb, lsb=lsb, threshold=threshold).lsb_refetch_rate
+def assemble(msb: IntArray, lsb: IntArray | None, cfg: SpattenFx) -> IntArray:
+    """The bit-width converter: MSBs into the top bits of the on-chip word, LSBs (or zeros) below."""
+    word = np.left_shift(np.asarray(msb, np.int64), cfg.lsb_bits)
+    return word if lsb is None else word | np.asarray(lsb, np.int64)
+
+
+def qk(q: IntArray, k: IntArray, cfg: SpattenFx) -> IntArray:
+    """Scores of one query against keys [n, D]: exact integer dot products."""
+    s = np.asarray(k, np.int64) @ np.asarray(q, np.int64)
+    check_width(s, cfg.score_bits, True, "Q x K score")
+    return s
+
+
+@dataclass(frozen=True)
+class SoftmaxFx:
+    probs: IntArray  #: unsigned Q0.prob_frac
+    denominator: int  #: sum of the Q1.15 exponentials
+    recip: int
+
+
+def softmax(scores: IntArray, alpha_q: int, alpha_sh: int, cfg: SpattenFx) -> SoftmaxFx:
+    """Fixed-point softmax of one row, as the RTL computes it (exp pass, one division, normalize pass)."""
+    s = np.asarray(scores, np.int64)
+    fx = cfg.fx
+    e = exp_unit(int(s.max()) - s, alpha_q, alpha_sh, fx)
+    den = int(e.sum())
+    check_width(den, fx.rd_bits, False, "softmax denominator")
+    recip = int(reciprocal(den, fx.rb, fx.qw, 1 << fx.p_frac))
+    p = round_shift(e * recip, fx.rb - cfg.prob_frac)
+    check_width(p, cfg.prob_bits, False, "probability")
+    return SoftmaxFx(p, den, recip)
+
+
+def decide(probs: IntArray, threshold: int) -> tuple[bool, int]:
+    """Progressive-quantization decision: (refetch LSBs?, max probability)."""
+    mx = int(np.max(probs))
+    return mx < threshold, mx
+
+
+def pv(probs: IntArray, v: IntArray, cfg: SpattenFx) -> IntArray:
+    """prob x V over the kept rows: exact accumulation, one rounding shift at the end."""
+    acc = np.asarray(probs, np.int64) @ np.asarray(v, np.int64)
+    check_width(acc, cfg.acc_bits, True, "prob x V accumulator")
+    out = round_shift(acc, cfg.prob_frac - cfg.out_frac)
+    check_width(out, cfg.out_bits, True, "attention output")
+    return out
+
+
+@dataclass(frozen=True)
+class QueryJob:
+    """One query of one head with its memory image: what the pipeline's testbench serves."""
+
+    q: IntArray  #: [D] signed word_bits
+    k: IntArray  #: [n, D] signed word_bits codes (MSB and LSB regions are split from them)
+    v: IntArray  #: [n, D] signed v_bits
+    kv: int  #: V vectors kept by the local-V top-k
+    threshold: int  #: Q0.prob_frac
+    alpha_q: int
+    alpha_sh: int
+    scale_q: float = 1.0
+    scale_k: float = 1.0
+    scale_v: float = 1.0
+
+    @property
+    def n(self) -> int:
+        return int(self.k.shape[0])
+
+    @property
+    def d(self) -> int:
+        return int(self.k.shape[1])
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    out: IntArray  #: [D] attention output (out_frac fraction bits, units of scale_v)
+    refetch: bool
+    max_prob: int  #: of the first (MSB-only) pass
+    probs: IntArray  #: the probabilities the top-k saw
+    kept: list[int]  #: V rows fetched (ascending)
+    scores: IntArray
+
+
+def check_job(job: QueryJob, cfg: SpattenFx) -> None:
+    cfg.check_d(job.d)
+    if not 1 <= job.n <= cfg.max_n:
+        raise SpecError("n", f"{job.n} keys outside 1..{cfg.max_n}", f"1..{cfg.max_n}")
+    if not 1 <= job.kv <= job.n:
+        raise SpecError("kv", f"{job.kv} kept values outside 1..n = {job.n}", f"1..{job.n}")
+    if not 0 <= job.threshold <= 1 << cfg.prob_frac:
+        raise SpecError("threshold", f"{job.threshold} outside 0..{1 << cfg.prob_frac} (Q0.{cfg.prob_frac})")
+    check_width(job.q, cfg.word_bits, True, "Q")
+    check_width(job.k, cfg.word_bits, True, "K")
+    check_width(job.v, cfg.v_bits, True, "V")
+
+
+def pipeline(job: QueryJob, cfg: SpattenFx) -> PipelineResult:
+    """The whole one-query datapath, bit exact with ``rtl/spatten/pipeline.py``."""
+    check_job(job, cfg)
+    msb, lsb = split_k(job.k, cfg)
+    s1 = qk(job.q, assemble(msb, None, cfg), cfg)
+    sm = softmax(s1, job.alpha_q, job.alpha_sh, cfg)
+    refetch, mx = decide(sm.probs, job.threshold)
+    scores = s1
+    if refetch:
+        scores = qk(job.q, assemble(msb, lsb, cfg), cfg)
+        sm = softmax(scores, job.alpha_q, job.alpha_sh, cfg)
+    top = hw_topk(sm.probs.tolist(), job.kv, cfg.s)
+    kept = top.indices
+    out = pv(sm.probs[kept], job.v[kept], cfg)
+    return PipelineResult(out, refetch, mx, sm.probs, kept, scores)
+
+
+def quantize_job(q: np.ndarray, k: np.ndarray, v: np.ndarray, kv: int, threshold: float, cfg: SpattenFx) -> QueryJob:
+    """Float q [D], k [n, D], v [n, D] -> a job: per-tensor symmetric 12-bit codes, exponent constant from scales."""
+    qi, sq = quantize(np.asarray(q)[None, :], cfg.word_bits)
+    ki, sk = quantize(k, cfg.word_bits)
+    vi, sv = quantize(v, cfg.v_bits)
+    aq, ash = alpha_for(sq, sk, k.shape[1], cfg.fx)
+    thr = int(math.floor(threshold * (1 << cfg.prob_frac) + 0.5))
+    return QueryJob(qi[0], ki, vi, kv, thr, aq, ash, sq, sk, sv)
+
+
+def dequantize(out: IntArray, job: QueryJob, cfg: SpattenFx) -> np.ndarray:
+    return np.asarray(out, np.float64) * job.scale_v / (1 << cfg.out_frac)
+
+
+def float_reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, kept: list[int]) -> np.ndarray:
+    """Float attention of the query over the keys, with V pruned to the same kept rows (probabilities unnormalized
+    after pruning, as SpAtten's local V pruning leaves them)."""
+    s = np.asarray(k, np.float64) @ np.asarray(q, np.float64) / math.sqrt(k.shape[1])
+    p = np.exp(s - s.max())
+    p /= p.sum()
+    return p[kept] @ np.asarray(v, np.float64)[kept]
+
+
+def workload_jobs(name: str, n: int, d: int, count: int, cfg: SpattenFx, *, kv_frac: float = 0.5,
+                  threshold: float = 0.1, seed: int = 0) -> list[tuple[QueryJob, tuple[np.ndarray, ...]]]:
+    """``count`` query jobs with their float operands. ``name`` ``minilm``: a real model's attention (MiniLM layer 0,
+    embedded sentences; seeded synthetic encoder when the ``real`` extra is absent), keys capped at the sentence
+    length; any workload name: its seeded tensors (:func:`attnforge.sim.fusemax.golden.workload_head`)."""
+    if name == "minilm":
+        from attnforge.sim.spatten.realdata import load_inputs
+
+        enc, xs = load_inputs("auto", seed)
+        lw, dh = enc.layers[0], enc.d_head
+        heads = []
+        for x in xs:
+            q, k, v = (x @ w + b for w, b in ((lw.wq, lw.bq), (lw.wk, lw.bk), (lw.wv, lw.bv)))
+            for h in range(enc.heads):
+                sl = slice(h * dh, h * dh + d)
+                heads.append((q[:, sl], k[:n, sl], v[:n, sl]))
+    else:
+        from attnforge.sim.fusemax.golden import workload_head
+
+        heads = []
+        for h in range(max(1, -(-count // 4))):
+            q, k, v = workload_head(name, 4, n, d, d, seed=seed, head=h)
+            heads.append((q, k, v))
+    out = []
+    for i in range(count):
+        q, k, v = heads[i % len(heads)]
+        row = q[(i // len(heads)) % q.shape[0]]
+        kv = max(1, min(k.shape[0], round(kv_frac * k.shape[0])))
+        out.append((quantize_job(row, k, v, kv, threshold, cfg), (row, k, v)))
+    return out

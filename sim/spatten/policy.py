@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sim.errors import SpecError
-from sim.spatten.pruning import check_ratio
-from sim.spatten.quant import LSB_BITS, MSB_SETTINGS, check_bits, check_threshold
+from attnforge.sim.spatten.pruning import check_ratio
+from attnforge.sim.spatten.quant import LSB_BITS, MSB_SETTINGS, check_bits, check_threshold
+from attnforge.sim.specs.errors import SpecError
 
 #: Bits per element of K/V/Q when a run does not quantize: the datapath's native 12-bit fixed point, which is
 #: also what SpAtten's own flow does with unquantized traces (key bits -1 become 8 + forced 4-bit LSB; ref. 6.9).

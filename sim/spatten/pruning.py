@@ -7,7 +7,7 @@ The three differ in scope, which is what reimplementations most often get wrong 
 - head pruning also cascades, but scores heads by the magnitude of their outputs (the FC mixes heads, so
   large-output heads matter), not by probabilities;
 - local V pruning is per head and per query: only that row's V fetches are skipped.
-All selections go through the quick-select engine of :mod:`sim.spatten.topk`, so ties resolve as in hardware.
+All selections go through the quick-select engine of :mod:`attnforge.sim.spatten.topk_algorithm`, so ties resolve as in hardware.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.errors import SpecError
-from sim.spatten.topk import topk_indices
+from attnforge.sim.spatten.topk_algorithm import topk_indices
+from attnforge.sim.specs.errors import SpecError
 
 #: Reference section 1.6: the first 15% of layers keep every token, the first 30% every head.
 TOKEN_UNPRUNED_FRACTION = 0.15

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.errors import SpecError
+from attnforge.sim.specs.errors import SpecError
 
 #: The five MSB+LSB settings of the paper (4+4 .. 12+4); LSBs are always 4 bits.
 MSB_SETTINGS: tuple[int, ...] = (4, 6, 8, 10, 12)

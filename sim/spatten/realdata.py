@@ -164,7 +164,7 @@ def synthetic_inputs(
 
 def load_inputs(source: str = "auto", seed: int = 0) -> tuple[Encoder, list[np.ndarray]]:
     """``auto``: real MiniLM data when the extra is installed, seeded synthetic otherwise; or force either."""
-    from sim.errors import SpecError
+    from attnforge.sim.specs.errors import SpecError
 
     if source not in ("auto", "real", "synthetic"):
         raise SpecError("data", f"unknown data source {source!r}", ("auto", "real", "synthetic"))

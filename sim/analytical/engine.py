@@ -1,0 +1,214 @@
+"""Analytical engine: Schedule -> cycles (per stage, compute vs memory, overlap) -> energy -> Result.
+
+One code path for every accelerator: the mapping is data, the arch is data, and the schedule's arrays let one
+call evaluate a whole sweep of sequence lengths (see :func:`evaluate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnforge.mappings import Shape, get_accelerator, get_builder
+from attnforge.sim.analytical.linear import add_linear_layers
+from attnforge.sim.analytical.result import Result
+from attnforge.sim.analytical.schedule import Num, Schedule
+from attnforge.sim.specs.arch import Arch, get_preset, load_arch
+from attnforge.sim.specs.errors import SpecError
+from attnforge.workloads import Model, Workload
+
+SCOPES: tuple[str, ...] = ("attention", "end-to-end")
+
+
+@dataclass
+class Evaluation:
+    """Vectorised outcome of one accelerator over a sweep; every field broadcasts over the sweep points."""
+
+    accelerator: str
+    arch: Arch
+    schedule: Schedule
+    cycles: Num
+    stage_cycles: dict[str, Num]
+    memory_cycles: Num
+    compute_cycles: Num
+    energy_pj: dict[str, Num]
+    roofline_cycles: Num
+    roofline_memory: Num
+
+    @property
+    def latency_s(self) -> Num:
+        return self.cycles / self.arch.clock_hz
+
+    @property
+    def energy_j(self) -> Num:
+        total: Num = 0.0
+        for v in self.energy_pj.values():
+            total = total + v
+        return total * 1e-12
+
+    def utilization(self) -> dict[str, Num]:
+        return {k: v / self.cycles for k, v in self.schedule.useful.items()}
+
+
+def _energy(s: Schedule, arch: Arch, cycles: Num) -> dict[str, Num]:
+    """pJ per component: each action count times its energy from the arch table, plus leakage x time."""
+    out: dict[str, Num] = {}
+    for key, count in s.actions.items():
+        unit, act = key.split(".", 1)
+        if unit in arch.arrays:
+            arr = arch.arrays[unit]
+            if act == "rf_read":
+                pj, comp = arr.rf.read_pj, "rf"
+            elif act == "rf_write":
+                pj, comp = arr.rf.write_pj, "rf"
+            else:
+                pj, comp = arch.actions_pj[act], unit
+        elif unit == "buffer":
+            pj = arch.buffer.read_pj if act == "read" else arch.buffer.write_pj
+            comp = "buffer"
+        elif unit == "dram":
+            pj, comp = arch.dram.pj_per_word, "dram"
+        else:  # pragma: no cover - schedules only emit the units above
+            raise KeyError(key)
+        out[comp] = out.get(comp, 0.0) + count * pj
+    out["leakage"] = arch.leakage_w * cycles / arch.clock_hz * 1e12
+    return out
+
+
+def run_schedule(name: str, s: Schedule, arch: Arch) -> Evaluation:
+    bpc = arch.dram_bytes_per_cycle
+    wb = arch.word_bytes
+    total: Num = 0.0
+    comp_total: Num = 0.0
+    mem_total: Num = 0.0
+    per_stage: dict[str, Num] = {}
+    for st in s.stages:
+        comp = st.compute_cycles()
+        mem = st.dram_words * wb / bpc
+        t = np.maximum(comp, mem)
+        per_stage[st.name] = t
+        total = total + t
+        comp_total = comp_total + comp
+        mem_total = mem_total + mem
+    ideal_compute: Num = 0.0
+    for v in s.useful.values():
+        ideal_compute = np.maximum(ideal_compute, v)
+    ideal_memory = s.compulsory_dram_words * wb / bpc
+    return Evaluation(
+        accelerator=name,
+        arch=arch,
+        schedule=s,
+        cycles=total,
+        stage_cycles=per_stage,
+        memory_cycles=mem_total,
+        compute_cycles=comp_total,
+        energy_pj=_energy(s, arch, total),
+        roofline_cycles=np.maximum(ideal_compute, ideal_memory),
+        roofline_memory=ideal_memory,
+    )
+
+
+def evaluate(
+    accel: str,
+    model: Model,
+    *,
+    p: Num,
+    m: Num | None = None,
+    batch: Num = 64,
+    scope: str = "attention",
+    causal: bool = False,
+    stage: str = "prefill",
+    arch: Arch | None = None,
+    tiles: dict[str, int] | None = None,
+) -> Evaluation:
+    """Evaluate one accelerator over any broadcastable arrays of P, M and batch."""
+    if scope not in SCOPES:
+        raise SpecError("scope", f"unknown scope {scope!r}", SCOPES)
+    acc = get_accelerator(accel)
+    the_arch = arch if arch is not None else get_preset(acc.arch)
+    m = p if m is None else m
+    s = get_builder(acc.builder)(acc, the_arch, Shape(
+        model, p=p, m=m, batch=batch, causal=causal, stage=stage, tiles=tuple(sorted((tiles or {}).items()))
+    ))
+    if scope == "end-to-end":
+        if "2d" not in the_arch.arrays:
+            raise SpecError("scope", f"{accel} accelerates attention only (its FFN runs elsewhere)", ["attention"])
+        s = add_linear_layers(s, the_arch, rows=np.asarray(batch) * np.asarray(p), d_model=model.d_model, d_ff=model.d_ff)
+    return run_schedule(accel, s, the_arch)
+
+
+def results(ev: Evaluation, wl: Workload, seq_lens: Sequence[int], scope: str) -> list[Result]:
+    """Unpack a vectorised Evaluation over ``seq_lens`` (P = M = each, unless the workload fixes P) into Results."""
+    n = len(seq_lens)
+
+    def at(x: Num, i: int) -> float:
+        a = np.asarray(x, dtype=float)
+        return float(a.reshape(-1)[i] if a.size > 1 else a.reshape(-1)[0]) if a.size else 0.0
+
+    util = ev.utilization()
+    lat = ev.latency_s
+    out: list[Result] = []
+    for i in range(n):
+        cycles = at(ev.cycles, i)
+        comp, mem = at(ev.compute_cycles, i), at(ev.memory_cycles, i)
+        roof = at(ev.roofline_cycles, i)
+        out.append(
+            Result(
+                accelerator=ev.accelerator,
+                workload=wl.name,
+                seq_len=int(seq_lens[i]),
+                batch=wl.batch,
+                p=wl.p if wl.stage == "decode" else int(seq_lens[i]),
+                m=int(seq_lens[i]),
+                scope=scope,
+                stage=wl.stage,
+                causal=wl.causal,
+                cycles=cycles,
+                latency_s=at(lat, i),
+                energy_j=at(ev.energy_j, i),
+                energy_breakdown_j={k: at(v, i) * 1e-12 for k, v in ev.energy_pj.items()},
+                dram_bytes=at(ev.schedule.actions["dram.word"], i) * ev.arch.word_bytes,
+                utilization={k: at(v, i) for k, v in util.items()},
+                flops=at(ev.schedule.flops, i),
+                passes=ev.schedule.passes,
+                bound="compute" if comp >= mem else "memory",
+                roofline_cycles=roof,
+                roofline_bound="memory" if at(ev.roofline_memory, i) >= roof else "compute",
+                stage_cycles={k: at(v, i) for k, v in ev.stage_cycles.items()},
+                tiles={k: at(v, i) for k, v in ev.schedule.tiles.items()} | {"spill_fraction": at(ev.schedule.spill_fraction, i)},
+                area_mm2=ev.arch.area_mm2(),
+                extra={k: at(v, i) for k, v in ev.schedule.extra.items()},
+            )
+        )
+    return out
+
+
+def simulate(
+    accel: str, wl: Workload, scope: str = "attention", arch: Arch | None = None, tiles: dict[str, int] | None = None
+) -> Result:
+    ev = evaluate(
+        accel, wl.model, p=wl.p, m=wl.m, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch, tiles=tiles
+    )
+    return results(ev, wl, [wl.m], scope)[0]
+
+
+def simulate_sweep(
+    accel: str,
+    wl: Workload,
+    seq_lens: Sequence[int],
+    scope: str = "attention",
+    arch: Arch | None = None,
+    tiles: dict[str, int] | None = None,
+) -> list[Result]:
+    """All sequence lengths in one vectorised call. In decode P stays the workload's P; otherwise P = M."""
+    ms = np.asarray(seq_lens, dtype=np.int64)
+    ps = np.full_like(ms, wl.p) if wl.stage == "decode" else ms
+    ev = evaluate(
+        accel, wl.model, p=ps, m=ms, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch, tiles=tiles
+    )
+    return results(ev, wl, list(seq_lens), scope)
+
+
+__all__ = ["SCOPES", "Evaluation", "evaluate", "load_arch", "results", "run_schedule", "simulate", "simulate_sweep"]

@@ -1,0 +1,140 @@
+"""Cycle-level model of the RTL blocks, above all the FuseMax tile engine (``rtl/fusemax_tile.py``).
+
+The tile engine's schedule is derived here segment by segment from the same rules the RTL's sequencer
+follows, so the count is exact (the cocotb regressions assert equality):
+
+* cycle 0 accepts the ``cfg`` beat;
+* the 2D array's MACs run ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2)``, back to back (E beats per
+  QK, F per SLNV); the softmax step of tile j (:data:`SM_LATENCY` cycles: LM/RM, SLN/PRM, SLD/RD) overlaps
+  QK(j+1), which is why the engine needs ``E >= MIN_E``;
+* the last tile's softmax is exposed (SM_LATENCY cycles), then SLNV(n-1);
+* the reciprocal takes ``qw`` divider iterations plus one hand-off cycle, then F output beats.
+
+``rtl_cycles`` is defined identically in the testbench: cycles from the cfg handshake to the last output
+handshake, with inputs always valid and the output always ready.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from attnforge.sim.fixedpoint import FixedPointConfig
+
+#: Softmax step latency on the 1D array + PE exp units (step 0: LM and RM; 1: SLN and PRM; 2: SLD and RD).
+SM_LATENCY = 3
+#: QK must last longer than the softmax step it hides (the S register is reused by the next tile's QK).
+MIN_E = SM_LATENCY + 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of the schedule: what runs, for which key tile, from which cycle, for how long."""
+
+    name: str  #: cfg, QK, SLNV, SM (exposed softmax), RECIP, OUT
+    tile: int
+    start: int
+    cycles: int
+    mac: bool  #: the 2D array's MACs fire every cycle of it
+
+
+@dataclass(frozen=True)
+class TileSchedule:
+    rows: int
+    cols: int
+    e: int
+    f: int
+    n_tiles: int
+    segments: tuple[Segment, ...] = field(repr=False)
+
+    @property
+    def total_cycles(self) -> int:
+        """From the cfg handshake (cycle 0) to the last output handshake, as the testbench counts."""
+        last = self.segments[-1]
+        return last.start + last.cycles - 1
+
+    @property
+    def mac_cycles(self) -> int:
+        return sum(s.cycles for s in self.segments if s.mac)
+
+    @property
+    def steady_cycles(self) -> int:
+        """First QK beat to last SLNV beat: the window where the 2D array streams K/V tiles."""
+        macs = [s for s in self.segments if s.mac]
+        return macs[-1].start + macs[-1].cycles - macs[0].start
+
+    @property
+    def utilization(self) -> float:
+        """2D-array MAC utilization over the whole tile (reciprocal and output tail included)."""
+        return self.mac_cycles / self.total_cycles
+
+    @property
+    def steady_utilization(self) -> float:
+        return self.mac_cycles / self.steady_cycles
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rows": self.rows, "cols": self.cols, "e": self.e, "f": self.f, "n_tiles": self.n_tiles,
+                "cycles": self.total_cycles, "mac_cycles": self.mac_cycles, "steady_cycles": self.steady_cycles,
+                "utilization": self.utilization, "steady_utilization": self.steady_utilization,
+                "segments": [(s.name, s.tile, s.start, s.cycles) for s in self.segments]}
+
+
+def tile_schedule(rows: int, cols: int, e: int, f: int, n_tiles: int, max_keys: int = 256) -> TileSchedule:
+    """The tile engine's schedule for one output tile against ``n_tiles`` key tiles of ``rows`` keys."""
+    if n_tiles < 1:
+        raise ValueError("n_tiles must be >= 1")
+    if e < MIN_E:
+        raise ValueError(f"e must be >= {MIN_E} to hide the softmax step behind QK")
+    qw = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys).qw
+    segs: list[Segment] = []
+    t = 0
+
+    def add(name: str, tile: int, cycles: int, mac: bool) -> None:
+        nonlocal t
+        segs.append(Segment(name, tile, t, cycles, mac))
+        t += cycles
+
+    add("cfg", -1, 1, False)
+    add("QK", 0, e, True)
+    for j in range(1, n_tiles):
+        add("QK", j, e, True)  # the softmax step of tile j-1 overlaps this
+        add("SLNV", j - 1, f, True)
+    add("SM", n_tiles - 1, SM_LATENCY, False)
+    add("SLNV", n_tiles - 1, f, True)
+    add("RECIP", -1, qw + 1, False)
+    add("OUT", -1, f, False)
+    return TileSchedule(rows, cols, e, f, n_tiles, tuple(segs))
+
+
+def attention_cycles(rows: int, cols: int, e: int, f: int, p: int, m: int, heads: int = 1, batch: int = 1,
+                     max_keys: int | None = None) -> dict[str, object]:
+    """Cycles of the tile engine for a whole (B, H, P, M) attention: one tile per ``cols`` queries, in sequence."""
+    if m % rows:
+        raise ValueError(f"key length {m} must be a multiple of rows={rows}")
+    sched = tile_schedule(rows, cols, e, f, m // rows, max_keys or max(m, rows))
+    tiles = batch * heads * -(-p // cols)
+    return {"tile": sched.to_dict(), "tiles": tiles, "cycles": tiles * sched.total_cycles,
+            "mac_cycles": tiles * sched.mac_cycles, "utilization": sched.utilization,
+            "steady_utilization": sched.steady_utilization}
+
+
+# ---------------------------------------------------------------- the smaller blocks (same testbench definition)
+
+#: Registers in front of the PE's accumulator (operands, product, retimed product): rtl/pe.py builds this many.
+PE_PIPE = 3
+
+
+def pe_cycles(lengths: list[int]) -> int:
+    """MAC PE: L beats, PE_PIPE cycles for the last beat to pass the registers in front of the accumulator, then
+    one output beat per run; input refused meanwhile."""
+    return sum(n + PE_PIPE + 1 for n in lengths) - 1
+
+
+def array2d_cycles(rows: int, lengths: list[int]) -> int:
+    """2D array: E beats per job, PE_PIPE cycles for the last beat to pass the PEs' registers, then ``rows`` output
+    beats while input is refused."""
+    return sum(n + rows + PE_PIPE for n in lengths) - 1
+
+
+def vector1d_cycles(ops: list[str], qw: int) -> int:
+    """1D unit: one-cycle ops stream back to back; recip takes qw iterations + start + done hand-off."""
+    return sum(qw + 2 if op == "recip" else 1 for op in ops)

@@ -1,0 +1,248 @@
+"""Bit-exact golden model of every RTL block, and its error against float attention.
+
+The FuseMax 1-pass cascade (``sim/cascade.py``, fusemax.md §1.3) in the integer arithmetic the RTL uses:
+
+====================  ============================================================================
+Einsum                 fixed-point form (per query p, key tile m1 of ``rows`` keys)
+====================  ============================================================================
+QK                     ``S = Q_i8 . K_i8`` exact integer dot product (``score_bits``)
+LM, RM                 ``RM' = max(RM, max_m0 S)`` (integer; the first tile takes LM)
+SLN                    ``exp2_neg(round_shift((RM' - S) * alpha_q, alpha_sh))`` in Q1.15
+PRM                    same unit on ``RM' - RM``; 0 on the first tile (RM = -inf)
+SLD, RD                ``RD = round_shift(RD * PRM, 15) + sum_m0 SLN``
+SLNV, RNV              ``RNV = round_shift(RNV * PRM, 15) + sum_m0 SLN * V_i8``
+AV                     ``recip = floor(2**rb / RD)``; ``out = round_shift(RNV * recip, rb - out_frac)``
+====================  ============================================================================
+
+``alpha = scale_q * scale_k * log2(e) / sqrt(E)`` turns integer score distances into base-2 exponents, so
+``exp(s - max) = 2**(-t)``. The output is int with ``out_frac`` fraction bits in units of ``scale_v``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnforge.sim.fixedpoint import (
+    FixedPointConfig,
+    FixedPointOverflow,
+    check_width,
+    choose_alpha,
+    exp2_neg,
+    exp2_table,
+    quantize,
+    reciprocal,
+    round_shift,
+)
+
+IntArray = np.ndarray
+
+#: Documented worst-case error of the golden tile engine against float attention on the *float* inputs,
+#: in units of the largest |V|. Quantizing Q/K/V to int8 dominates (and grows with the softmax's sharpness,
+#: as Q/K rounding moves the scores); the exp table, the Q1.15 probabilities, the rescale rounding and the
+#: 7-bit output add ~0.001. Measured (tests/test_golden.py): max 0.0047 at unit variance, 0.023 with Q/K/V
+#: scaled up to 3x; the bound keeps a 2x margin over the latter.
+ERROR_BOUND_REL_VMAX = 0.05
+
+
+@dataclass(frozen=True)
+class QuantizedAttention:
+    """One head's int8 operands and the scales that map them (and the output) back to reals."""
+
+    q: IntArray  #: [P, E] int8 values
+    k: IntArray  #: [M, E]
+    v: IntArray  #: [M, F]
+    scale_q: float
+    scale_k: float
+    scale_v: float
+    alpha_q: int
+    alpha_sh: int
+
+    @property
+    def alpha(self) -> float:
+        return self.scale_q * self.scale_k * math.log2(math.e) / math.sqrt(self.q.shape[1])
+
+
+def alpha_for(scale_q: float, scale_k: float, e: int, cfg: FixedPointConfig) -> tuple[int, int]:
+    """The (alpha_q, alpha_sh) config words of the tile engine for these scales and head dimension."""
+    alpha = scale_q * scale_k * math.log2(math.e) / math.sqrt(e)
+    return choose_alpha(alpha, cfg.tf, cfg.alpha_bits, (1 << cfg.alpha_shift_bits) - 1)
+
+
+def quantize_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, cfg: FixedPointConfig) -> QuantizedAttention:
+    """Quantize float Q [P,E], K [M,E], V [M,F] per tensor and derive the exponent constant."""
+    qi, sq = quantize(q, cfg.in_bits)
+    ki, sk = quantize(k, cfg.in_bits)
+    vi, sv = quantize(v, cfg.in_bits)
+    aq, ash = alpha_for(sq, sk, q.shape[1], cfg)
+    return QuantizedAttention(qi, ki, vi, sq, sk, sv, aq, ash)
+
+
+def from_ints(q: IntArray, k: IntArray, v: IntArray, cfg: FixedPointConfig, scale: float = 1 / 32) -> QuantizedAttention:
+    """Operands given directly as ints (extreme-value tests) with one common scale."""
+    aq, ash = alpha_for(scale, scale, q.shape[1], cfg)
+    as64 = [np.asarray(x, dtype=np.int64) for x in (q, k, v)]
+    return QuantizedAttention(as64[0], as64[1], as64[2], scale, scale, scale, aq, ash)
+
+
+def exp_unit(d: IntArray, alpha_q: int, alpha_sh: int, cfg: FixedPointConfig) -> IntArray:
+    """The PE/1D exponent unit: ``2**(-d * alpha)`` for an integer distance ``d >= 0``, in Q1.p_frac."""
+    d = np.asarray(d, dtype=np.int64)
+    check_width(d, cfg.d_bits, False, "exp distance")
+    t = round_shift(d * np.int64(alpha_q), alpha_sh)
+    check_width(t, cfg.t_bits, False, "exp argument")
+    return exp2_neg(t, cfg.tf, cfg.p_frac)
+
+
+@dataclass
+class TileTrace:
+    """Final running state per query (for debugging a mismatch stage by stage)."""
+
+    rm: IntArray
+    rd: IntArray
+    rnv: IntArray
+    recip: IntArray
+
+
+def attention_fx(qa: QuantizedAttention, cfg: FixedPointConfig) -> tuple[IntArray, TileTrace]:
+    """The tile engine's output ``[P, F]`` (int, ``out_frac`` fraction bits, units of scale_v), bit exact."""
+    q, k, v = qa.q, qa.k, qa.v
+    rows = cfg.rows
+    m = k.shape[0]
+    if m % rows or m == 0:
+        raise ValueError(f"key length {m} must be a positive multiple of rows={rows}")
+    if m > cfg.max_keys:
+        raise ValueError(f"key length {m} exceeds max_keys={cfg.max_keys}")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        check_width(x, cfg.in_bits, True, name)
+    p = q.shape[0]
+    rm = np.zeros(p, dtype=np.int64)
+    rd = np.zeros(p, dtype=np.int64)
+    rnv = np.zeros((p, v.shape[1]), dtype=np.int64)
+    for j in range(m // rows):
+        kt, vt = k[j * rows:(j + 1) * rows], v[j * rows:(j + 1) * rows]
+        s = q @ kt.T  # QK [P, rows]
+        check_width(s, cfg.score_bits, True, "QK score")
+        lm = s.max(axis=1)  # LM
+        rm_new = lm if j == 0 else np.maximum(rm, lm)  # RM
+        sln = exp_unit(rm_new[:, None] - s, qa.alpha_q, qa.alpha_sh, cfg)  # SLN
+        prm = np.zeros(p, dtype=np.int64) if j == 0 else exp_unit(rm_new - rm, qa.alpha_q, qa.alpha_sh, cfg)  # PRM
+        rd = round_shift(rd * prm, cfg.p_frac) + sln.sum(axis=1)  # SPD + SLD = RD
+        check_width(rd, cfg.rd_bits, False, "running denominator RD")
+        rnv = round_shift(rnv * prm[:, None], cfg.p_frac) + sln @ vt  # SPNV + SLNV = RNV
+        check_width(rnv, cfg.rnv_bits, True, "running numerator RNV")
+        rm = rm_new
+    recip = reciprocal(rd, cfg.rb, cfg.qw, 1 << cfg.p_frac)
+    check_width(recip, cfg.qw, False, "reciprocal")
+    out = round_shift(rnv * recip[:, None], cfg.rb - cfg.out_frac)
+    check_width(out, cfg.out_bits, True, "output AV")
+    return out, TileTrace(rm, rd, rnv, recip)
+
+
+def dequantize_output(out: IntArray, qa: QuantizedAttention, cfg: FixedPointConfig) -> np.ndarray:
+    return np.asarray(out, dtype=np.float64) * qa.scale_v / (1 << cfg.out_frac)
+
+
+def float_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Reference softmax(Q K^T / sqrt(E)) V in float64, numerically stable."""
+    s = (np.asarray(q, np.float64) @ np.asarray(k, np.float64).T) / math.sqrt(q.shape[1])
+    s -= s.max(axis=1, keepdims=True)
+    w = np.exp(s)
+    w /= w.sum(axis=1, keepdims=True)
+    return w @ np.asarray(v, np.float64)
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """Golden (or RTL) output against float attention."""
+
+    max_abs: float  #: max |out - ref| in real units
+    mean_rel: float  #: mean |out - ref| / mean |ref|
+    max_abs_rel_vmax: float  #: max_abs / max|V|: the quantity the bound is stated in
+    bound: float  #: the allowed max_abs for these operands (ERROR_BOUND_REL_VMAX * max|V|)
+
+    @property
+    def within_bound(self) -> bool:
+        return self.max_abs <= self.bound
+
+
+def error_vs_float(out_real: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> ErrorReport:
+    ref = float_attention(q, k, v)
+    err = np.abs(np.asarray(out_real, np.float64) - ref)
+    vmax = float(np.max(np.abs(v))) or 1.0
+    mean_ref = float(np.mean(np.abs(ref))) or 1.0
+    return ErrorReport(float(err.max()), float(err.mean() / mean_ref), float(err.max() / vmax), ERROR_BOUND_REL_VMAX * vmax)
+
+
+def workload_head(name: str, p: int, m: int, e: int, f: int, seed: int = 0, head: int = 0) -> tuple[np.ndarray, ...]:
+    """Float Q [p,e], K [m,e], V [m,f] from a workload's seeded tensors (batch 0, one head, first e/f dims).
+
+    The RTL regressions use small head dimensions, so the model's head is sliced; the values are the workload's
+    own seeded tensors, which is what makes the vectors reproducible across runs and simulators.
+    """
+    from attnforge.workloads import make_workload
+
+    wl = make_workload(name, batch=1, p=p, m=m, seq_len=max(p, m), seed=seed)
+    if e > wl.e or f > wl.f:
+        raise ValueError(f"workload {name} has head dim {wl.e}; asked for e={e}, f={f}")
+    t = wl.tensors()
+    return t["q"][0, head, :, :e], t["k"][0, head, :, :e], t["v"][0, head, :, :f]
+
+
+# ---------------------------------------------------------------- the smaller blocks
+
+def pe_mac(a: IntArray, b: IntArray, acc_bits: int) -> int:
+    """MAC PE: the exact dot product of one accumulation run, checked against the accumulator width."""
+    acc = int(np.dot(np.asarray(a, np.int64), np.asarray(b, np.int64)))
+    check_width(acc, acc_bits, True, "PE accumulator")
+    return acc
+
+
+def array2d_matmul(a: IntArray, b: IntArray, acc_bits: int) -> IntArray:
+    """2D array, output stationary: C[r, c] = sum_e A[e, r] * B[e, c] for A [E, rows], B [E, cols]."""
+    c = np.asarray(a, np.int64).T @ np.asarray(b, np.int64)
+    check_width(c, acc_bits, True, "array accumulator")
+    return c
+
+
+#: 1D vector unit opcodes (the RTL decodes the same numbers).
+VEC_OPS: dict[str, int] = {"max": 0, "add": 1, "mul": 2, "exp": 3, "recip": 4}
+
+
+def vector1d(op: str, a: IntArray, b: IntArray, data_bits: int, cfg: FixedPointConfig) -> IntArray:
+    """One 1D-array operation over all lanes.
+
+    ``max``/``add``: signed lane-wise; ``mul``: ``round_shift(a * b, p_frac)`` (rescale by a Q1.15 factor);
+    ``exp``: the exponent unit on distance ``a`` with ``b = alpha_q | alpha_sh << alpha_bits``;
+    ``recip``: ``floor(2**rb / a)`` (saturating below 1.0 = 2**p_frac), the softmax denominator's reciprocal.
+    """
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    if op == "max":
+        r = np.maximum(a, b)
+    elif op == "add":
+        r = a + b
+    elif op == "mul":
+        r = round_shift(a * b, cfg.p_frac)
+    elif op == "exp":
+        aq = np.bitwise_and(b, (1 << cfg.alpha_bits) - 1)
+        ash = np.bitwise_and(np.right_shift(b, cfg.alpha_bits), (1 << cfg.alpha_shift_bits) - 1)
+        check_width(a, cfg.d_bits, False, "exp distance")
+        r = exp2_neg(round_shift(a * aq, ash), cfg.tf, cfg.p_frac)
+    elif op == "recip":  # the divider sees the lane's raw bits: a negative lane is a huge unsigned denominator
+        r = reciprocal(np.where(a < 0, a + (1 << data_bits), a), cfg.rb, cfg.qw, 1 << cfg.p_frac)
+    else:
+        raise ValueError(f"unknown 1D op {op!r}")
+    check_width(r, data_bits, True, f"1D {op} result")
+    return r
+
+
+#: The golden model and the shared fixed-point primitives it is built from, importable from one place.
+__all__ = [
+    "ERROR_BOUND_REL_VMAX", "VEC_OPS", "ErrorReport", "FixedPointConfig", "FixedPointOverflow", "QuantizedAttention",
+    "alpha_for", "array2d_matmul", "attention_fx", "check_width", "dequantize_output", "error_vs_float", "exp2_neg",
+    "exp2_table", "exp_unit", "float_attention", "from_ints", "pe_mac", "quantize", "quantize_attention", "reciprocal",
+    "round_shift", "vector1d", "workload_head",
+]

@@ -1,0 +1,1 @@
+"""Input specifications: errors, arch specs (typed per family), the Scenario, registries."""
