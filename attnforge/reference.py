@@ -157,9 +157,10 @@ def golden_error(wl: Workload, out_ref: np.ndarray, queries: int = 64, rows: int
 
 
 def simulated_latencies(wl: Workload, accels: tuple[str, ...] = ("flat", "fusemax")) -> dict[str, float]:
-    from attnforge.sim.analytical.engine import simulate
+    from attnforge.sim.analytical.engine import run
+    from attnforge.sim.specs.scenario import Scenario
 
-    return {a: simulate(a, wl).latency_s for a in accels}
+    return {a: run(Scenario.for_workload(a, wl))[0].latency_s for a in accels}
 
 
 def save(run: ReferenceRun, out: np.ndarray, folder: Path) -> Path:

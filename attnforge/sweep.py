@@ -22,6 +22,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
 from attnforge.sim.specs.errors import SpecError, from_pydantic, read_yaml
+from attnforge.sim.specs.scenario import Scenario
 
 
 class SweepSpec(BaseModel):
@@ -38,6 +39,9 @@ class SweepSpec(BaseModel):
     seq_lens: list[int | str] = Field(min_length=1)
     batch: list[PositiveInt] = Field(default_factory=lambda: [64])
     scope: Literal["attention", "end-to-end"] = "attention"
+    stage: Literal["prefill", "decode"] = "prefill"
+    #: None: each model's own (GPT-2 causal, BERT not); true/false forces it for every workload.
+    causal: bool | None = None
     #: Dotted arch field -> list of values, e.g. ``buffer.bytes: [8388608, 16777216]``.
     arch: dict[str, list[Any]] = Field(default_factory=dict)
     #: Tile -> list of sizes, e.g. ``query_block: [256, 512]``; absent = searched.
@@ -78,10 +82,31 @@ class Config:
     tiles: tuple[tuple[str, int], ...]
     points: tuple[tuple[int, int, int], ...]  # (point id, seq_len, batch)
     scope: str
+    stage: str = "prefill"
+    causal: bool | None = None
+
+
+def packaged_specs() -> dict[str, Path]:
+    """Sweep specs shipped with attnforge, by name (``attnforge sweep example``)."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("attnforge.workloads").joinpath("sweeps")))
+    return {f.stem: f for f in sorted(folder.glob("*.yaml"))}
+
+
+def spec_path(name_or_path: str | Path) -> Path:
+    """A sweep YAML by path, or a packaged spec by name."""
+    p = Path(name_or_path)
+    if p.is_file() or p.suffix in (".yaml", ".yml"):
+        return p
+    specs = packaged_specs()
+    if str(name_or_path) in specs:
+        return specs[str(name_or_path)]
+    raise SpecError("sweep", f"no spec file or packaged spec named {str(name_or_path)!r}", specs)
 
 
 def load_spec(path: str | Path) -> SweepSpec:
-    raw = read_yaml(path, "sweep", "accelerators, workloads, seq_lens, ...")
+    raw = read_yaml(spec_path(path), "sweep", "accelerators, workloads, seq_lens, ...")
     assert isinstance(raw, dict)
     try:
         spec = SweepSpec(**raw)
@@ -131,35 +156,42 @@ def expand(spec: SweepSpec) -> list[Config]:
         pts = tuple((i * len(inner) + j, s, b) for j, (s, b) in enumerate(inner) if i * len(inner) + j in chosen)
         if not pts:
             continue
-        ident = json.dumps([acc, wl, arch, tiles, spec.scope], sort_keys=True, default=str)
+        # Everything that determines the part's rows is in its key, so a changed spec never reuses a stale part.
+        ident = json.dumps([acc, wl, arch, tiles, spec.scope, spec.stage, spec.causal, pts, _version()], sort_keys=True,
+                           default=str)
         key = hashlib.sha1(ident.encode()).hexdigest()[:12]
-        configs.append(Config(key, acc, wl, arch, tiles, pts, spec.scope))
+        configs.append(Config(key, acc, wl, arch, tiles, pts, spec.scope, spec.stage, spec.causal))
     return configs
+
+
+def _version() -> str:
+    from attnforge import __version__
+
+    return __version__
+
+
+def config_scenario(cfg: Config) -> Scenario:
+    """The Scenario of one configuration: all of its (sequence length, batch) points in one engine call."""
+    seqs = tuple(p[1] for p in cfg.points)
+    sc = Scenario.build(accelerator=cfg.accel, workload=cfg.workload, seq_lens=[seqs[0]], scope=cfg.scope,
+                        stage=cfg.stage, causal=cfg.causal, overrides=dict(cfg.arch), tiles=dict(cfg.tiles))
+    ps = tuple(1 for _ in seqs) if cfg.stage == "decode" else seqs
+    return sc.with_(p=ps, m=seqs, batch=tuple(p[2] for p in cfg.points))
 
 
 def run_config(cfg: Config) -> list[dict[str, Any]]:
     """Evaluate one configuration (all its points in one vectorised call) into flat rows."""
-    from attnforge.mappings import get_accelerator
-    from attnforge.sim.analytical.engine import evaluate, results
-    from attnforge.sim.specs.arch import get_preset, load_arch
-    from attnforge.workloads import make_workload
+    from attnforge.sim.analytical.engine import run
 
-    acc = get_accelerator(cfg.accel)
-    arch = load_arch(acc.arch, dict(cfg.arch)) if cfg.arch else get_preset(acc.arch)
-    ids = [p[0] for p in cfg.points]
-    seqs = np.array([p[1] for p in cfg.points], dtype=np.int64)
-    batches = np.array([p[2] for p in cfg.points], dtype=np.int64)
-    wl = make_workload(cfg.workload)
-    ev = evaluate(cfg.accel, wl.model, p=seqs, m=seqs, batch=batches, scope=cfg.scope, arch=arch, tiles=dict(cfg.tiles))
     rows = []
-    for pid, b, r in zip(ids, batches, results(ev, wl, list(seqs), cfg.scope), strict=True):
+    for (pid, _, _), r in zip(cfg.points, run(config_scenario(cfg)), strict=True):
         row: dict[str, Any] = {"point": pid, "config": cfg.key}
         row.update({f"arch.{k}": json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in cfg.arch})
         row.update({f"tile.{k}": v for k, v in cfg.tiles})
-        d = r.to_dict()
-        d["batch"] = int(b)
-        for k, v in d.items():
-            if isinstance(v, dict):
+        for k, v in r.to_dict().items():
+            if k in ("overrides", "policy_settings"):
+                row[k] = json.dumps(v, sort_keys=True)
+            elif isinstance(v, dict):
                 row.update({f"{k}.{kk}": vv for kk, vv in v.items()})
             else:
                 row[k] = v

@@ -2,7 +2,7 @@
 
 from attnforge.mappings.build import build_schedule
 from attnforge.mappings.builders import BUILDERS, Shape, get_builder, register_builder
-from attnforge.mappings.catalog import ACCELERATORS, MAPPINGS, Accelerator, get_accelerator, get_mapping, register_accelerator
+from attnforge.mappings.catalog import ACCELERATORS, MAPPINGS, Accelerator, get_accelerator, get_mapping
 from attnforge.mappings.spec import Mapping, PhaseSpec, StageSpec
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "BUILDERS",
     "Shape",
     "get_builder",
-    "register_accelerator",
     "register_builder",
     "MAPPINGS",
     "Accelerator",

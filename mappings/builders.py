@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,8 @@ class Shape:
     stage: str = "prefill"
     #: Tile sizes the user fixed (e.g. {"query_block": 512}); the rest are searched.
     tiles: tuple[tuple[str, int], ...] = ()
+    #: SpAtten's algorithm settings (a sim.spatten.policy.Policy); None for the cascade family.
+    policy: Any = None
 
 
 Builder = Callable[[Accelerator, Arch, Shape], Schedule]

@@ -104,16 +104,21 @@ MAPPINGS: dict[str, Mapping] = {
 }
 
 
+FAMILIES: tuple[str, ...] = ("cascade", "spatten")
+
+
 @dataclass(frozen=True)
 class Accelerator:
-    """An arch preset plus a mapping. ``builder`` names the schedule builder (see mappings.builders): "cascade"
-    for the Einsum-cascade dataflows here; other accelerator families register their own."""
+    """An arch preset plus how it runs attention. ``family`` names the schedule builder (mappings.builders):
+    "cascade" for the Einsum-cascade dataflows (``mapping`` names one of MAPPINGS), "spatten" for SpAtten's
+    pruned one-query pipeline (``policy`` names its default algorithm settings, see sim.spatten.policy)."""
 
     name: str
     arch: str
     mapping: str
     description: str
-    builder: str = "cascade"
+    family: str = "cascade"
+    policy: str | None = None
 
 
 ACCELERATORS: dict[str, Accelerator] = {
@@ -124,12 +129,19 @@ ACCELERATORS: dict[str, Accelerator] = {
         Accelerator("fusemax-cascade", "flat", "fusemax-cascade", "Ablation +Cascade: FuseMax cascade on FLAT hardware"),
         Accelerator("fusemax-arch", "fusemax", "fusemax-arch", "Ablation +Architecture: FuseMax hardware, no binding"),
         Accelerator("fusemax", "fusemax", "fusemax", "FuseMax (Nayak et al., MICRO 2024) = +Binding"),
+        Accelerator("spatten", "spatten", "spatten", "SpAtten (Wang et al., HPCA 2021): cascade token/head pruning, "
+                    "progressive quantization, top-k engine", family="spatten", policy="auto"),
+        Accelerator("spatten-1/8", "spatten-1-8", "spatten", "SpAtten1/8 (paper Table III): 128 multipliers, 64 GB/s",
+                    family="spatten", policy="auto"),
+        Accelerator("spatten-1-8", "spatten-1-8", "spatten", "alias of spatten-1/8", family="spatten", policy="auto"),
+        Accelerator("spatten-dense", "spatten", "spatten", "SpAtten's dedicated datapath with no pruning or quantization",
+                    family="spatten", policy="dense"),
+        Accelerator("a3", "spatten-1-8", "spatten", "A3 as modelled on SpAtten1/8's resources: fetch all, prune keys/V "
+                    "locally", family="spatten", policy="a3"),
+        Accelerator("mnnfast", "spatten-1-8", "spatten", "MNNFast as modelled on SpAtten1/8's resources: fetch all, "
+                    "prune V", family="spatten", policy="mnnfast"),
     )
 }
-
-
-def register_accelerator(acc: Accelerator) -> None:
-    ACCELERATORS[acc.name] = acc
 
 
 def get_mapping(name: str) -> Mapping:

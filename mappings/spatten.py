@@ -6,7 +6,7 @@ datapath does per layer. Per layer the builder works out, from the Policy (pruni
 schedule, bit widths, refetch rate), how many tokens and heads are alive, how many keys and values each query
 touches and how many bytes come from DRAM, and hands :func:`attnforge.sim.spatten.occupancy.job_costs`' module occupancies
 to one Stage per layer. Barriers (the end of a layer, where token/head top-k decide the next layer's fetches)
-go to a "latency" stage. The Accelerator's ``mapping`` field names the Policy (see :data:`POLICY_REGISTRY`).
+go to a "latency" stage. The Policy comes with the Scenario (its default is the Accelerator's ``policy``).
 """
 
 from __future__ import annotations
@@ -14,36 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from attnforge.mappings.builders import Shape, register_builder
-from attnforge.mappings.catalog import Accelerator, register_accelerator
+from attnforge.mappings.catalog import Accelerator
 from attnforge.sim.analytical.schedule import Num, Phase, Schedule, Stage
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
 from attnforge.sim.spatten.occupancy import check_arch, job_costs
-from attnforge.sim.spatten.policy import GPT2, POLICIES, QUERY_BITS, Policy, auto_policy, breakdown_policies
+from attnforge.sim.spatten.policy import QUERY_BITS, Policy, policy_for
 from attnforge.sim.spatten.pruning import HEAD_UNPRUNED_FRACTION, TOKEN_UNPRUNED_FRACTION, kept_counts, layer_ratios
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch
 from attnforge.sim.specs.errors import SpecError
-
-#: Policies by name; "auto" picks GPT-2 or BERT settings from the model's causality.
-POLICY_REGISTRY: dict[str, Policy] = dict(POLICIES)
-# A3 and MNNFast as the paper describes them (section V-B): they fetch every K and V before deciding what to
-# skip, so pruning saves compute but no DRAM traffic; A3 prunes keys locally per head, MNNFast only V.
-POLICY_REGISTRY["a3"] = Policy(name="a3", token_ratio=GPT2.token_ratio, v_ratio=GPT2.v_ratio, fetch_pruned=False)
-POLICY_REGISTRY["mnnfast"] = Policy(name="mnnfast", v_ratio=GPT2.v_ratio, fetch_pruned=False)
-for _label, _pol in breakdown_policies(GPT2):
-    POLICY_REGISTRY[f"gpt2 {_label}"] = _pol
-
-
-def register_policy(p: Policy) -> None:
-    POLICY_REGISTRY[p.name] = p
-
-
-def policy_for(acc: Accelerator, causal: bool) -> Policy:
-    if acc.mapping == "auto":
-        return auto_policy(causal)
-    if acc.mapping not in POLICY_REGISTRY:
-        raise SpecError("spatten policy", f"unknown policy {acc.mapping!r}", ["auto", *POLICY_REGISTRY])
-    return POLICY_REGISTRY[acc.mapping]
 
 
 def refetch_rate(pol: Policy, keys: Num, d: int) -> Num:
@@ -65,7 +44,7 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     if shape.tiles:
         raise SpecError("--tile", f"{acc.name} has no tile sizes to fix (its dataflow is one query at a time)")
     mdl = shape.model
-    pol = policy or policy_for(acc, shape.causal or mdl.causal)
+    pol = policy or shape.policy or policy_for(acc.policy or "auto", shape.causal or mdl.causal)
     d = mdl.d_head
     m = np.asarray(shape.m, dtype=np.float64)
     p = np.asarray(shape.p, dtype=np.float64)
@@ -170,17 +149,3 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
 
 
 register_builder("spatten", build_spatten)
-_DESC = "SpAtten (Wang et al., HPCA 2021): cascade token/head pruning, progressive quantization, top-k engine"
-for _acc in (
-    Accelerator("spatten", "spatten", "auto", _DESC, builder="spatten"),
-    Accelerator("spatten-1/8", "spatten-1-8", "auto", "SpAtten1/8 (paper Table III): 128 multipliers, 64 GB/s",
-                builder="spatten"),
-    Accelerator("spatten-1-8", "spatten-1-8", "auto", "alias of spatten-1/8", builder="spatten"),
-    Accelerator("spatten-dense", "spatten", "dense", "SpAtten's dedicated datapath with no pruning or quantization",
-                builder="spatten"),
-    Accelerator("a3", "spatten-1-8", "a3", "A3 as modelled on SpAtten1/8's resources: fetch all, prune keys/V locally",
-                builder="spatten"),
-    Accelerator("mnnfast", "spatten-1-8", "mnnfast", "MNNFast as modelled on SpAtten1/8's resources: fetch all, prune V",
-                builder="spatten"),
-):
-    register_accelerator(_acc)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from attnforge.reports.paper import Row, format_rows
-from attnforge.sim.analytical.engine import simulate_sweep
+from attnforge.sim.analytical.engine import run
 from attnforge.sim.analytical.result import Result
-from attnforge.workloads import make_workload
+from attnforge.sim.specs.scenario import Scenario
 
 WORKLOADS: tuple[str, ...] = ("bert-base", "trxl", "t5-small", "xlm")
 SEQ_LENS: tuple[int, ...] = tuple(1 << k for k in (10, 12, 14, 16, 18, 20))
@@ -28,9 +28,8 @@ def run_points(scope: str) -> dict[str, list[Result]]:
     accels = ACCELS if scope == "attention" else ("unfused", "flat", "fusemax")
     out: dict[str, list[Result]] = {a: [] for a in accels}
     for w in WORKLOADS:
-        wl = make_workload(w, batch=BATCH)
         for a in accels:
-            out[a].extend(simulate_sweep(a, wl, SEQ_LENS, scope=scope))
+            out[a].extend(run(Scenario.build(accelerator=a, workload=w, seq_lens=SEQ_LENS, batch=BATCH, scope=scope)))
     return out
 
 

@@ -75,11 +75,11 @@ class Comparison:
 
 def simulate_point(p: MeasuredPoint) -> dict[str, float]:
     if p.suite == "fusemax":
-        from attnforge.sim.analytical.engine import simulate
-        from attnforge.workloads import make_workload
+        from attnforge.sim.analytical.engine import run
+        from attnforge.sim.specs.scenario import Scenario
 
-        wl = make_workload(p.model, batch=p.batch, seq_len=p.seq, causal=False)
-        return {a: simulate(a, wl).latency_s for a in FUSEMAX_ACCELS}
+        return {a: run(Scenario.build(accelerator=a, workload=p.model, seq_lens=[p.seq], batch=p.batch,
+                                      causal=False))[0].latency_s for a in FUSEMAX_ACCELS}
     from attnforge.reports.spatten_paper import BERT, PROMPT, gpt2_policy, run_benchmark
 
     gpt2 = p.model.startswith("gpt2")

@@ -17,11 +17,12 @@ import numpy as np
 
 from attnforge.mappings import get_accelerator
 from attnforge.mappings.builders import Shape
-from attnforge.mappings.spatten import POLICY_REGISTRY, build_spatten
+from attnforge.mappings.spatten import build_spatten
 from attnforge.reports.paper import Row
 from attnforge.reports.paper import format_rows as _format_rows
 from attnforge.sim.analytical.engine import Evaluation, run_schedule
 from attnforge.sim.spatten.policy import BERT, GPT2, Policy, breakdown_policies
+from attnforge.sim.spatten.policy import POLICIES as POLICY_REGISTRY
 from attnforge.sim.specs.arch import get_preset
 from attnforge.workloads import get_model
 

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pandas as pd
 
 from attnforge.sim.analytical.result import Result
 
+#: Scenario fields that are mappings: kept whole as JSON text in a frame (one cell), so CSV and Parquet record them.
+_JSON_CELLS = ("overrides", "policy_settings")
 
-def results_frame(results: Sequence[Result]) -> pd.DataFrame:
-    """One row per result; nested dicts flattened to ``energy_<component>_j`` and ``util_<array>`` columns."""
+
+def results_frame(results: Sequence[Result], baseline: str | None = None) -> pd.DataFrame:
+    """One row per result; nested dicts flattened to ``energy_<component>_j`` and ``util_<array>`` columns; with
+    ``baseline``, the table's speedup and energy ratio against that accelerator at the same point too."""
+    base = _baseline_index(results, baseline)
     rows = []
     for r in results:
         d = r.to_dict()
         row = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        row.update({k: json.dumps(d[k], sort_keys=True) for k in _JSON_CELLS if k in d})
         for comp, v in r.energy_breakdown_j.items():
             row[f"energy_{comp}_j"] = v
         for arr, v in r.utilization.items():
@@ -22,8 +29,20 @@ def results_frame(results: Sequence[Result]) -> pd.DataFrame:
         for st, v in r.stage_cycles.items():
             row[f"cycles_{st}"] = v
         row["tflops"] = r.tflops
+        if base:
+            b = base.get(_point_key(r))
+            row["speedup"] = b.cycles / r.cycles if b else None
+            row["energy_ratio"] = r.energy_j / b.energy_j if b else None
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _point_key(r: Result) -> tuple:
+    return (r.workload, r.p, r.m, r.batch, r.scope, r.stage, r.causal)
+
+
+def _baseline_index(results: Sequence[Result], baseline: str | None) -> dict[tuple, Result]:
+    return {_point_key(r): r for r in results if r.accelerator == baseline} if baseline else {}
 
 
 def _si(x: float, unit: str) -> str:
@@ -44,7 +63,7 @@ def _len(n: int) -> str:
 
 def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
     """Human table; with ``baseline`` adds speedup and energy ratio against that accelerator at the same point."""
-    base = {(r.workload, r.seq_len): r for r in results if r.accelerator == baseline} if baseline else {}
+    base = _baseline_index(results, baseline)
     rows = []
     for r in results:
         row = {
@@ -62,7 +81,7 @@ def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
             "roofline": f"{r.roofline_cycles / r.cycles:.2f}",
         }
         if base:
-            b = base.get((r.workload, r.seq_len))
+            b = base.get(_point_key(r))
             row["speedup"] = f"{b.cycles / r.cycles:.3g}x" if b else "-"
             row["energy/base"] = f"{r.energy_j / b.energy_j:.3f}" if b else "-"
         rows.append(row)
@@ -77,7 +96,12 @@ def breakdown_table(r: Result) -> str:
         lines.append(f"  {comp:<8} {_si(v, 'J'):>10}  {share:6.1%}")
     lines.append("cycles by stage: " + ", ".join(f"{k} {v:.4g}" for k, v in r.stage_cycles.items()))
     lines.append(
-        f"roofline: {r.roofline_cycles:.4g} cycles ({r.roofline_bound}-bound); achieved {r.roofline_cycles / r.cycles:.1%} "
-        f"of it; {r.passes}-pass cascade"
+        f"bound: {r.bound} (the schedule's compute takes {r.compute_cycles:.4g} cycles, its DRAM traffic "
+        f"{r.memory_cycles:.4g}; padded and exposed cycles count as compute)"
+    )
+    lines.append(
+        f"ideal roofline: {r.roofline_cycles:.4g} cycles, set by "
+        f"{'compulsory DRAM traffic' if r.roofline_bound == 'memory' else 'useful compute'}"
+        f"; achieved {r.roofline_cycles / r.cycles:.1%} of it; {r.passes}-pass cascade"
     )
     return "\n".join(lines)

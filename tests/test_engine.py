@@ -7,8 +7,9 @@ N = B*H*M*P is the number of score-matrix elements.
 from __future__ import annotations
 
 import pytest
+from helpers import simulate, simulate_sweep
 
-from attnforge.sim.analytical.engine import SCOPES, evaluate, simulate, simulate_sweep
+from attnforge.sim.analytical.engine import SCOPES, evaluate
 from attnforge.sim.specs.arch import get_preset
 from attnforge.workloads import get_model, make_workload
 

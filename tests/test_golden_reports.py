@@ -28,10 +28,14 @@ CASES = {
 }
 
 
+#: Fields that change with every release, not with the model: left out of the comparison.
+VOLATILE = {"attnforge_version"}
+
+
 def _diff(a: object, b: object, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
-        out = [f"{path}.{k}: missing" for k in a.keys() ^ b.keys()]
-        for k in a.keys() & b.keys():
+        out = [f"{path}.{k}: missing" for k in (a.keys() ^ b.keys()) - VOLATILE]
+        for k in (a.keys() & b.keys()) - VOLATILE:
             out += _diff(a[k], b[k], f"{path}.{k}")
         return out
     if isinstance(a, list) and isinstance(b, list):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from attnforge import gpu_suite as gs
 from attnforge.cli.main import main
 from attnforge.reports import gpu_baseline as gb
-from attnforge import gpu_suite as gs
 from attnforge.sim.specs.errors import SpecError
 from attnforge.workloads import get_model
 
@@ -76,7 +76,8 @@ def test_comparison_simulates_the_measured_point() -> None:
     run = gb.committed()
     p = next(p for p in run.points if p.label == "bert-base/4K")
     (c,) = gb.compare(gs.SuiteRun(**{**run.__dict__, "points": [p]}))
-    from attnforge.sim.analytical.engine import simulate
+    from helpers import simulate
+
     from attnforge.workloads import make_workload
 
     sim = simulate("fusemax", make_workload("bert-base", batch=64, seq_len=4096)).latency_s

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 
+from helpers import simulate, simulate_sweep
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnforge.mappings import ACCELERATORS
-from attnforge.sim.analytical.engine import simulate, simulate_sweep
 from attnforge.workloads import make_workload
 
 # The Einsum-cascade family (unfused, FLAT, FuseMax and ablations); SpAtten has its own tests.
-ACCELS = sorted(a for a, acc in ACCELERATORS.items() if acc.builder == "cascade" and acc.mapping != "gemm")
+ACCELS = sorted(a for a, acc in ACCELERATORS.items() if acc.family == "cascade" and acc.mapping != "gemm")
 WORKLOADS = ["bert-base", "xlm", "t5-small"]
 SEQS = st.integers(min_value=8, max_value=20).map(lambda k: 2**k)  # 256 .. 2**20
 BATCHES = st.integers(min_value=1, max_value=64)

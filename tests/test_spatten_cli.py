@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from helpers import simulate
 
 from attnforge.cli.main import main
-from attnforge.sim.analytical.engine import simulate
 from attnforge.workloads import make_workload
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from helpers import simulate
 
-from attnforge.sim.analytical.engine import simulate
 from attnforge.sim.specs.arch import Arch, get_preset, load_arch, preset_names
 from attnforge.sim.specs.errors import SpecError
 from attnforge.workloads import get_model, load_models, make_workload, parse_length

@@ -83,7 +83,8 @@ def test_ray_backend_matches_local(spec: SweepSpec, tmp_path: Path) -> None:
 
 
 def test_sweep_points_equal_single_simulations(spec: SweepSpec, tmp_path: Path) -> None:
-    from attnforge.sim.analytical.engine import simulate
+    from helpers import simulate
+
     from attnforge.sim.specs.arch import load_arch
     from attnforge.workloads import make_workload
 

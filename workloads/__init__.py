@@ -196,3 +196,26 @@ def parse_length(text: str) -> int:
     if val <= 0:
         raise SpecError("seq-len", f"must be positive, got {text!r}")
     return val
+
+
+def _trace_dir() -> Path:
+    return Path(str(resources.files("attnforge.workloads").joinpath("traces")))
+
+
+def trace_names() -> list[str]:
+    """The packaged SpAtten traces by short name (file stem without ``summary-``)."""
+    return sorted(p.stem.removeprefix("summary-") for p in _trace_dir().glob("*.csv"))
+
+
+def trace_path(name_or_path: str) -> Path:
+    """A trace CSV by path, or a packaged trace by short name (``gpt2-small-wikitext2-per8``) or file name."""
+    p = Path(name_or_path)
+    if p.suffix == ".csv" and p.exists() or p.is_file():
+        return p
+    for cand in (name_or_path, f"summary-{name_or_path}", f"summary-{name_or_path}.csv", f"{name_or_path}.csv"):
+        q = _trace_dir() / cand
+        if q.is_file() and q.suffix == ".csv":
+            return q
+    if p.suffix == ".csv" or p.parent != Path("."):
+        raise SpecError("--trace", f"file not found: {name_or_path}")
+    raise SpecError("--trace", f"no trace file or packaged trace named {name_or_path!r}", trace_names())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attnforge.cli.args import lengths
 from attnforge.sim.specs.errors import SpecError
 
 EPILOG_SIM = """example:
@@ -24,95 +25,42 @@ EPILOG_CMP = """example:
   attnforge compare --accels unfused,flat,fusemax --workload bert-base --seq-len 1k,4k,16k,64k,256k,1M -o out/cmp"""
 
 
-def _lengths(text: str) -> list[int]:
-    from attnforge.workloads import parse_length
-
-    return [parse_length(t) for t in str(text).split(",") if t.strip()]
-
-
-def _overrides(items: Sequence[str] | None) -> dict[str, object]:
-    import yaml
-
-    out: dict[str, object] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SpecError("--set", f"expected KEY=VALUE, got {item!r}", "e.g. buffer.bytes=8388608, clock_mhz=1000")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
-
-
-def _workload(args: argparse.Namespace, seq: int):
-    from attnforge.workloads import make_workload
-
-    return make_workload(
-        args.workload,
-        batch=args.batch,
-        seq_len=seq,
-        p=args.p,
-        m=args.m,
-        causal=True if args.causal else None,
-        stage=args.stage,
-        seed=getattr(args, "seed", 0),
-    )
-
-
-def _arch_for(accel: str, args: argparse.Namespace):
-    from attnforge.mappings import get_accelerator
-    from attnforge.sim.specs.arch import get_preset, load_arch
-
-    acc = get_accelerator(accel)
-    if args.arch or args.set:
-        return load_arch(args.arch or acc.arch, _overrides(args.set))
-    return get_preset(acc.arch)
-
-
-def _tiles(items: Sequence[str] | None) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items or []:
-        k, sep, v = item.partition("=")
-        if not sep or not v.strip().isdigit():
-            raise SpecError("--tile", f"expected NAME=INTEGER, got {item!r}", "query_block=N")
-        out[k.strip()] = int(v)
-    return out
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workload", "-w", default="bert-base",
-                   help="model name (see `attnforge list`) or a models YAML file (FILE.yaml[:NAME]); default bert-base")
-    p.add_argument("--batch", "-b", type=int, default=64, help="batch size (default 64, as in the FuseMax paper)")
-    p.add_argument("--p", type=int, default=None, help="query length P (default: the sequence length; 1 in decode)")
-    p.add_argument("--m", type=int, default=None, help="key length M (default: the sequence length)")
-    p.add_argument("--causal", action="store_true", help="causal mask (default: the model's own, e.g. GPT-2)")
-    p.add_argument("--stage", choices=("prefill", "decode"), default="prefill", help="prefill (P=M) or decode (P=1)")
-    p.add_argument("--scope", choices=("attention", "end-to-end"), default="attention",
-                   help="attention only, or one layer end to end (adds Q/K/V/O projections and the FFN)")
-    p.add_argument("--arch", default=None, help="arch YAML file replacing the accelerator's preset")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an arch field, e.g. buffer.bytes=8388608")
-    p.add_argument("--tile", action="append", metavar="NAME=N",
-                   help="fix a tile size instead of searching it, e.g. query_block=512 (queries resident per block)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from attnforge.cli.spatten import run_trace, wants_spatten
-    from attnforge.reports.tables import breakdown_table, text_table
-    from attnforge.sim.analytical.engine import simulate_sweep
+    from attnforge.cli.args import scenario
 
-    if wants_spatten(args):
+    if args.trace:
+        from attnforge.cli.spatten import run_trace
+
         return run_trace(args)
-    seqs = _lengths(args.seq_len)
-    wl = _workload(args, seqs[0])
-    res = simulate_sweep(args.accel, wl, seqs, scope=args.scope, arch=_arch_for(args.accel, args), tiles=_tiles(args.tile))
-    if args.json:
-        out = [r.to_dict() for r in res]
-        print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
-    else:
-        print(text_table(res))
-        print()
-        print(breakdown_table(res[-1]))
-        _print_gpu_measured(res)
+    sc = scenario(args, args.accel or "fusemax", args.seq_len)
+    if sc.fidelity == "cycle":
+        from attnforge.cli.rtl import run_cycle
+
+        return run_cycle(sc, as_json=args.json)
+    _print_results(_run(sc), args.json)
     return 0
+
+
+def _run(sc):  # noqa: ANN001, ANN202 - Scenario -> list[Result]
+    from attnforge.sim.analytical.engine import run
+
+    return run(sc)
+
+
+def _print_results(res: list, as_json: bool) -> None:
+    from attnforge.reports.tables import breakdown_table, text_table
+
+    if as_json:
+        out = [r.to_dict() for r in res]
+        print(json.dumps(out[0] if len(out) == 1 else out, indent=2, allow_nan=False))
+        return
+    print(res[0].scenario.header())
+    print(text_table(res))
+    print()
+    print(breakdown_table(res[-1]))
+    if res[-1].extra:
+        print(", ".join(f"{k} {v:.4g}" for k, v in res[-1].extra.items() if isinstance(v, (int, float))))
+    _print_gpu_measured(res)
 
 
 def _print_gpu_measured(res) -> None:
@@ -133,30 +81,43 @@ def _print_gpu_measured(res) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from attnforge.cli.args import scenario
     from attnforge.reports.plots import plot_compare
     from attnforge.reports.tables import results_frame, text_table
-    from attnforge.sim.analytical.engine import simulate_sweep
 
     accels = [a.strip() for a in args.accels.split(",") if a.strip()]
     if len(accels) < 2:
         raise SpecError("--accels", "name at least two accelerators, the first is the baseline")
-    seqs = _lengths(args.seq_len)
-    wl = _workload(args, seqs[0])
+    scenarios = [scenario(args, a, args.seq_len, "1k,4k,16k,64k,256k,1M") for a in accels]  # all validated first
+    out = _output_dir(args.out) if args.out else None
     results = []
-    for a in tqdm(accels, desc="accelerators", disable=args.json or not sys.stderr.isatty(), leave=False):
-        results += simulate_sweep(a, wl, seqs, scope=args.scope, arch=_arch_for(a, args), tiles=_tiles(args.tile))
+    for sc in tqdm(scenarios, desc="accelerators", disable=args.json or not sys.stderr.isatty(), leave=False):
+        results += _run(sc)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps([r.to_dict() for r in results], indent=2, allow_nan=False))
     else:
         print(text_table(results, baseline=accels[0]))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        results_frame(results).to_csv(out / "results.csv", index=False)
+    if out is not None:
+        results_frame(results, baseline=accels[0]).to_csv(out / "results.csv", index=False)
         paths = plot_compare(results, accels[0], out)
         if not args.json:
             print(f"\nwrote {out / 'results.csv'}, " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _output_dir(path: str) -> Path:
+    """Create (or reuse) an output folder before any work, so a bad path costs nothing and loses nothing."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".attnforge-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except (FileExistsError, NotADirectoryError):
+        raise SpecError("--out", f"{path} exists and is not a folder") from None
+    except OSError as exc:
+        raise SpecError("--out", f"cannot write to {path}: {exc.strerror or exc}") from None
+    return out
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -204,19 +165,24 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from attnforge.sim.analytical.engine import evaluate
-    from attnforge.workloads import get_model
+    from attnforge.sim.analytical.engine import evaluate_scenario
+    from attnforge.sim.specs.scenario import Scenario
 
-    model = get_model(args.workload)
     n = args.points
+    if not 1 <= n <= 10_000_000:
+        raise SpecError("--points", f"{n} is outside 1..10,000,000")
+    if args.repeats < 1:
+        raise SpecError("--repeats", f"{args.repeats} must be at least 1")
     rng = np.random.default_rng(0)
-    seqs = (1 << rng.integers(8, 21, size=n)).astype(np.int64)
-    batch = rng.integers(1, 65, size=n)
-    evaluate(args.accel, model, p=seqs[:8], m=seqs[:8], batch=batch[:8])  # warm caches and imports
+    seqs = tuple(int(x) for x in (1 << rng.integers(8, 21, size=n)))
+    batch = tuple(int(x) for x in rng.integers(1, 65, size=n))
+    base = Scenario.build(accelerator=args.accel, workload=args.workload, seq_lens=[1024])
+    sc = base.with_(p=seqs, m=seqs, batch=batch)
+    evaluate_scenario(base)  # warm caches and imports
     best = float("inf")
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        evaluate(args.accel, model, p=seqs, m=seqs, batch=batch)
+        evaluate_scenario(sc)
         best = min(best, time.perf_counter() - t0)
     rate = n / best
     report = {
@@ -227,6 +193,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "shapes": {"seq_len": "2^8..2^20 (P = M)", "batch": "1..64", "scope": "attention, single layer"},
         "best_of": args.repeats,
         "seconds": best,
+        "attnforge_version": sc.version,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -256,7 +223,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
     env = Path(args.env) if args.env else DEFAULT_ENV
     if args.setup:
         print(f"peer environment ready: {setup_env(env)}", file=sys.stderr)
-    d = compare_peers(_lengths(args.seq_len), env)
+    d = compare_peers(lengths(args.seq_len), env)
     print(json.dumps(d, indent=2) if args.json else format_peers(d))
     return 0
 
@@ -269,7 +236,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
     if args.suite:
         return _reference_suite(args)
-    wl = make_workload(args.workload, batch=args.batch, seq_len=_lengths(args.seq_len)[0],
+    wl = make_workload(args.workload, batch=args.batch, seq_len=lengths(args.seq_len)[0],
                        causal=True if args.causal else None, seed=args.seed)
     run, out = run_reference(wl, device=args.device, dtype=args.dtype or "float32", repeats=args.repeats)
     run.golden = golden_error(wl, out)
@@ -300,8 +267,8 @@ def _reference_suite(args: argparse.Namespace) -> int:
     suites = tuple(s.strip() for s in args.suite.split(",") if s.strip())
     if "paper" in suites:
         suites = gs.SUITES
-    run = gs.run_suite(suites, device=args.device, dtype=args.dtype or "float16", max_seq=_lengths(args.max_seq)[0],
-                       min_seq=_lengths(args.min_seq)[0], repeats=args.repeats, budget_s=args.budget,
+    run = gs.run_suite(suites, device=args.device, dtype=args.dtype or "float16", max_seq=lengths(args.max_seq)[0],
+                       min_seq=lengths(args.min_seq)[0], repeats=args.repeats, budget_s=args.budget,
                        command="attnforge " + " ".join(sys.argv[1:]), progress=sys.stderr.isatty())
     if args.accuracy:
         run.accuracy = gs.accuracy_checks(gs.FUSEMAX_MODELS, run.device, ("float32", "float16"))
@@ -392,7 +359,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from attnforge.cli.rtl import add_fidelity, register  # `rtl`, `regress` and `simulate --fidelity cycle`
+    from attnforge.cli.args import add_fidelity_options, add_run_options, add_spatten_options
+    from attnforge.cli.rtl import register  # `rtl`, `regress` and `topk-cycles`
 
     ap = argparse.ArgumentParser(
         prog="attnforge",
@@ -400,25 +368,27 @@ def build_parser() -> argparse.ArgumentParser:
         "utilization and DRAM-traffic reports.",
         epilog="start with: attnforge simulate --accel fusemax --workload bert-base --seq-len 4096",
     )
+    from attnforge import __version__
+
+    ap.add_argument("--version", action="version", version=f"attnforge {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
     fmt = argparse.RawDescriptionHelpFormatter
 
     s = sub.add_parser("simulate", help="one accelerator on one workload", epilog=EPILOG_SIM, formatter_class=fmt)
-    s.add_argument("--accel", "-a", default="fusemax", help="accelerator (see `attnforge list`); default fusemax")
-    s.add_argument("--seq-len", "-s", default="4096", help="sequence length(s): 4096, 4k, 1M or a list 1k,4k")
-    _common(s)
-    from attnforge.cli.spatten import add_trace_option
-
-    add_trace_option(s)
+    s.add_argument("--accel", "-a", default=None, help="accelerator (see `attnforge list`); default fusemax")
+    s.add_argument("--seq-len", "-s", default=None, help="sequence length(s): 4096 (default), 4k, 1M or a list 1k,4k")
+    add_run_options(s)
+    add_spatten_options(s)
+    add_fidelity_options(s)
     s.set_defaults(func=cmd_simulate)
-    add_fidelity(s)
 
     c = sub.add_parser("compare", help="several accelerators vs the first, CSV and plots", epilog=EPILOG_CMP,
                        formatter_class=fmt)
     c.add_argument("--accels", default="unfused,flat,fusemax", help="comma list; the first is the baseline")
-    c.add_argument("--seq-len", "-s", default="1k,4k,16k,64k,256k,1M", help="comma list of sequence lengths")
+    c.add_argument("--seq-len", "-s", default=None, help="comma list of sequence lengths (default 1k,4k,16k,64k,256k,1M)")
     c.add_argument("--out", "-o", default=None, help="folder for results.csv and the PNG plots")
-    _common(c)
+    add_run_options(c)
+    add_spatten_options(c)
     c.set_defaults(func=cmd_compare)
 
     sub.add_parser("list", help="workloads, accelerators, mappings and arch presets").set_defaults(func=cmd_list)
@@ -429,8 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_reproduce)
 
     w = sub.add_parser("sweep", help="design-space sweep from a YAML spec (resumable)", formatter_class=fmt,
-                       epilog="example:\n  attnforge sweep sweeps/example.yaml -o out/sweep --backend local")
-    w.add_argument("spec", help="sweep YAML: accelerators, workloads, seq_lens, batch, arch overrides, tiles, mode")
+                       epilog="examples:\n  attnforge sweep example -o out/sweep            # the packaged example spec\n"
+                       "  attnforge sweep my_sweep.yaml -o out/sweep --backend ray")
+    w.add_argument("spec", help="sweep YAML (accelerators, workloads, seq_lens, batch, arch overrides, tiles, mode) "
+                   "or a packaged spec name (example)")
     w.add_argument("--out", "-o", default=None, help="output folder (default sweeps/<name>); rerun to resume")
     w.add_argument("--backend", choices=("local", "ray"), default="local", help="local processes (default) or Ray")
     w.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray instance)")

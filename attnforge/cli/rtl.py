@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from attnforge.sim.specs.errors import SpecError
@@ -131,92 +130,79 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=cmd_topk_cycles)
 
 
-def add_fidelity(simulate_parser: argparse.ArgumentParser) -> None:
-    """Add ``--fidelity analytical|cycle`` (and ``--rtl-param``) to ``simulate``; cycle runs :func:`run_cycle`."""
-    simulate_parser.add_argument("--fidelity", choices=("analytical", "cycle"), default="analytical",
-                                 help="analytical engine (default) or the RTL tile engine's exact cycle model")
-    simulate_parser.add_argument("--cycle-rows", type=int, default=32, metavar="N",
-                                 help="with --fidelity cycle --accel spatten: query rows sampled (default 32)")
-    simulate_parser.add_argument("--rtl-param", action="append", metavar="NAME=INT",
-                                 help="with --fidelity cycle: fusemax-tile parameter, e.g. rows=8 (e/f default to d_head)")
-    analytical: Callable[[argparse.Namespace], int] | None = simulate_parser.get_default("func")
-
-    def dispatch(args: argparse.Namespace) -> int:
-        if args.fidelity == "cycle":
-            return run_cycle(args)
-        if analytical is None:  # pragma: no cover - simulate always has its handler
-            raise SpecError("simulate", "no analytical handler")
-        return analytical(args)
-
-    simulate_parser.set_defaults(func=dispatch)
-
-
-def _cycle_setup(args: argparse.Namespace, design: str,
-                 defaults: Callable[[Any], dict[str, object]]) -> tuple[Any, dict[str, int]]:
-    """The workload of ``simulate`` and the design's parameters: defaults sized from the workload, then --rtl-param."""
+def _rtl_params(sc: Any, design: str, defaults: dict[str, object]) -> dict[str, int]:
+    """The RTL instance: defaults sized from the workload, then the Scenario's --rtl-param values, checked."""
     from attnforge.rtl.registry import parse_params
-    from attnforge.workloads import make_workload, parse_length
 
-    seq = parse_length(str(args.seq_len).split(",")[0])
-    wl = make_workload(args.workload, batch=args.batch, seq_len=seq, p=args.p, m=args.m, stage=args.stage)
-    raw = defaults(wl)
-    for item in args.rtl_param or []:
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise SpecError("--rtl-param", f"expected NAME=INTEGER, got {item!r}")
-        raw[k.strip()] = v.strip()
-    return wl, parse_params(design, raw)
+    return parse_params(design, {**defaults, **dict(sc.rtl_params)})
 
 
-def run_cycle(args: argparse.Namespace) -> int:
-    """Cycle-level mode: the FuseMax tile engine's schedule for the workload's shape (exact vs the RTL)."""
+def run_cycle(sc: Any, as_json: bool = False) -> int:
+    """``simulate --fidelity cycle``: the RTL's exact cycle model on every point of the Scenario."""
+    sc.check_honoured()
+    rows = [_cycle_point(sc.point(i)) for i in range(sc.points)]
+    if as_json:
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2, allow_nan=False))
+        return 0
+    print(sc.header())
+    for r in rows:
+        print(r.pop("_text"))
+    return 0
+
+
+def _cycle_point(sc: Any) -> dict[str, Any]:
+    if sc.accelerator.family == "spatten":
+        return _cycle_spatten(sc)
+    return _cycle_fusemax(sc)
+
+
+def _workload(sc: Any) -> Any:
+    from attnforge.workloads import Workload
+
+    return Workload(model=sc.model, batch=sc.batch[0], p=sc.p[0], m=sc.m[0], causal=sc.causal, stage=sc.stage,
+                    seed=sc.seed)
+
+
+def _cycle_fusemax(sc: Any) -> dict[str, Any]:
+    """The FuseMax tile engine's schedule for the point's shape (exact vs the RTL)."""
     from attnforge.sim.fusemax.cycle_model import attention_cycles
 
-    if args.accel.startswith("spatten"):
-        return run_cycle_spatten(args)
-    if args.accel != "fusemax":
-        raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine or the SpAtten pipeline RTL, not "
-                        f"{args.accel!r}", ["fusemax", "spatten"])
-    wl, params = _cycle_setup(args, "fusemax-tile", lambda wl: {"e": wl.e, "f": wl.f, "max_keys": wl.m})
+    wl = _workload(sc)
+    params = _rtl_params(sc, "fusemax-tile", {"e": wl.e, "f": wl.f, "max_keys": wl.m})
     if wl.m > params["max_keys"]:
         raise SpecError("--m", f"key length {wl.m} exceeds the tile engine's max_keys={params['max_keys']}", "<= 1024")
     if wl.m % params["rows"]:
         raise SpecError("--m", f"key length {wl.m} must be a multiple of rows={params['rows']}")
     res = attention_cycles(params["rows"], params["cols"], params["e"], params["f"], wl.p, wl.m, wl.heads, wl.batch,
                            params["max_keys"])
-    out = {"fidelity": "cycle", "design": "fusemax-tile", "params": params, "workload": wl.name, "batch": wl.batch,
-           "heads": wl.heads, "p": wl.p, "m": wl.m, **res}
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        t = res["tile"]
-        print(f"fusemax-tile {params} on {wl.name} B={wl.batch} H={wl.heads} P={wl.p} M={wl.m}")
-        print(f"  per output tile: {t['cycles']} cycles ({t['n_tiles']} key tiles), 2D MAC utilization "
-              f"{t['utilization']:.3f} (steady state {t['steady_utilization']:.3f})")
-        print(f"  {res['tiles']} output tiles: {res['cycles']:,} cycles")
-    return 0
+    t = res["tile"]
+    text = (f"fusemax-tile {params} on {wl.name} B={wl.batch} H={wl.heads} P={wl.p} M={wl.m}\n"
+            f"  per output tile: {t['cycles']} cycles ({t['n_tiles']} key tiles), 2D MAC utilization "
+            f"{t['utilization']:.3f} (steady state {t['steady_utilization']:.3f})\n"
+            f"  {res['tiles']} output tiles: {res['cycles']:,} cycles")
+    return {"fidelity": "cycle", "design": "fusemax-tile", "params": params, "workload": wl.name, "batch": wl.batch,
+            "heads": wl.heads, "p": wl.p, "m": wl.m, **res, **sc.describe(), "_text": text}
 
 
-def run_cycle_spatten(args: argparse.Namespace) -> int:
-    """Cycle-level mode for SpAtten: the one-query pipeline RTL's exact cycle model on sampled query rows."""
+def _cycle_spatten(sc: Any) -> dict[str, Any]:
+    """The one-query pipeline RTL's exact cycle model on sampled query rows (threshold and V ratio from the policy)."""
     from attnforge.rtl.registry import _fx
     from attnforge.sim.spatten.cycle_run import pipeline_workload_cycles
 
-    wl, params = _cycle_setup(args, "spatten-pipeline",
-                              lambda wl: {"lanes": 512, "min_d": wl.e, "max_d": wl.e, "max_n": wl.m})
-    thr = 0.1 if args.threshold is None else args.threshold
-    res = pipeline_workload_cycles(wl, _fx(params), threshold=thr, v_ratio=args.v_ratio or 0.0, rows=args.cycle_rows)
-    out = {"fidelity": "cycle", "design": "spatten-pipeline", "params": params, "workload": wl.name, "batch": wl.batch,
-           "heads": wl.heads, "p": wl.p, "m": wl.m, "threshold": thr, **res}
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        print(f"spatten-pipeline {params} on {wl.name} B={wl.batch} H={wl.heads} P={wl.p} M={wl.m}")
-        print(f"  per query: {res['cycles_per_query_mean']:.1f} cycles (min {res['cycles_per_query_min']}, max "
-              f"{res['cycles_per_query_max']}; {res['rows_sampled']} rows sampled, LSB refetch rate "
-              f"{res['refetch_rate']:.2f}, {res['kept_values']} V rows kept)")
-        print(f"  {res['queries']:,} queries: {res['cycles']:,} cycles")
-    return 0
+    wl = _workload(sc)
+    params = _rtl_params(sc, "spatten-pipeline", {"lanes": 512, "min_d": wl.e, "max_d": wl.e, "max_n": wl.m})
+    pol = sc.policy
+    rows = 32 if sc.sample_rows is None else sc.sample_rows
+    res = pipeline_workload_cycles(wl, _fx(params), threshold=pol.threshold, v_ratio=pol.v_ratio, rows=rows)
+    text = (f"spatten-pipeline {params} on {wl.name} B={wl.batch} H={wl.heads} P={wl.p} M={wl.m} "
+            f"(threshold {pol.threshold}, V ratio {pol.v_ratio}; one query at a time, no token/head pruning)\n"
+            f"  per query: {res['cycles_per_query_mean']:.1f} cycles (min {res['cycles_per_query_min']}, max "
+            f"{res['cycles_per_query_max']}; {res['rows_sampled']} rows sampled, LSB refetch rate "
+            f"{res['refetch_rate']:.2f}, {res['kept_values']} V rows kept)\n"
+            f"  {res['queries']:,} queries: {res['cycles']:,} cycles")
+    return {"fidelity": "cycle", "design": "spatten-pipeline", "params": params, "workload": wl.name,
+            "batch": wl.batch, "heads": wl.heads, "p": wl.p, "m": wl.m, "threshold": pol.threshold, **res,
+            **sc.describe(), "_text": text}
 
 
 def cmd_topk_cycles(args: argparse.Namespace) -> int:

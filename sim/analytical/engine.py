@@ -6,7 +6,6 @@ call evaluate a whole sweep of sequence lengths (see :func:`evaluate`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,11 +14,11 @@ from attnforge.mappings import Shape, get_accelerator, get_builder
 from attnforge.sim.analytical.linear import add_linear_layers
 from attnforge.sim.analytical.result import Result
 from attnforge.sim.analytical.schedule import Num, Schedule
-from attnforge.sim.specs.arch import Arch, get_preset, load_arch
+from attnforge.sim.spatten.policy import Policy
+from attnforge.sim.specs.arch import Arch, get_preset
 from attnforge.sim.specs.errors import SpecError
-from attnforge.workloads import Model, Workload
-
-SCOPES: tuple[str, ...] = ("attention", "end-to-end")
+from attnforge.sim.specs.scenario import SCOPES, Scenario
+from attnforge.workloads import Model
 
 
 @dataclass
@@ -122,15 +121,17 @@ def evaluate(
     stage: str = "prefill",
     arch: Arch | None = None,
     tiles: dict[str, int] | None = None,
+    policy: Policy | None = None,
 ) -> Evaluation:
-    """Evaluate one accelerator over any broadcastable arrays of P, M and batch."""
+    """Evaluate one accelerator over any broadcastable arrays of P, M and batch (the vectorised core of :func:`run`)."""
     if scope not in SCOPES:
         raise SpecError("scope", f"unknown scope {scope!r}", SCOPES)
     acc = get_accelerator(accel)
     the_arch = arch if arch is not None else get_preset(acc.arch)
     m = p if m is None else m
-    s = get_builder(acc.builder)(acc, the_arch, Shape(
-        model, p=p, m=m, batch=batch, causal=causal, stage=stage, tiles=tuple(sorted((tiles or {}).items()))
+    s = get_builder(acc.family)(acc, the_arch, Shape(
+        model, p=p, m=m, batch=batch, causal=causal, stage=stage, tiles=tuple(sorted((tiles or {}).items())),
+        policy=policy,
     ))
     if scope == "end-to-end":
         if "2d" not in the_arch.arrays:
@@ -139,76 +140,68 @@ def evaluate(
     return run_schedule(accel, s, the_arch)
 
 
-def results(ev: Evaluation, wl: Workload, seq_lens: Sequence[int], scope: str) -> list[Result]:
-    """Unpack a vectorised Evaluation over ``seq_lens`` (P = M = each, unless the workload fixes P) into Results."""
-    n = len(seq_lens)
+def evaluate_scenario(sc: Scenario) -> Evaluation:
+    """The analytical fidelity of a Scenario: one vectorised call over all of its points."""
+    sc.check_honoured()
+    p = np.asarray(sc.p, dtype=np.int64)
+    m = np.asarray(sc.m, dtype=np.int64)
+    b = np.asarray(sc.batch, dtype=np.int64)
+    return evaluate(sc.accelerator.name, sc.model, p=p, m=m, batch=b, scope=sc.scope, causal=sc.causal,
+                    stage=sc.stage, arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy)
 
-    def at(x: Num, i: int) -> float:
-        a = np.asarray(x, dtype=float)
-        return float(a.reshape(-1)[i] if a.size > 1 else a.reshape(-1)[0]) if a.size else 0.0
 
+def _at(x: Num, i: int) -> float:
+    a = np.asarray(x, dtype=float)
+    return float(a.reshape(-1)[i] if a.size > 1 else a.reshape(-1)[0]) if a.size else 0.0
+
+
+def results(ev: Evaluation, sc: Scenario) -> list[Result]:
+    """Unpack a vectorised Evaluation of ``sc`` into one Result per point, each carrying the Scenario."""
     util = ev.utilization()
     lat = ev.latency_s
     out: list[Result] = []
-    for i in range(n):
-        cycles = at(ev.cycles, i)
-        comp, mem = at(ev.compute_cycles, i), at(ev.memory_cycles, i)
-        roof = at(ev.roofline_cycles, i)
+    for i in range(sc.points):
+        cycles = _at(ev.cycles, i)
+        comp, mem = _at(ev.compute_cycles, i), _at(ev.memory_cycles, i)
+        roof = _at(ev.roofline_cycles, i)
         out.append(
             Result(
                 accelerator=ev.accelerator,
-                workload=wl.name,
-                seq_len=int(seq_lens[i]),
-                batch=wl.batch,
-                p=wl.p if wl.stage == "decode" else int(seq_lens[i]),
-                m=int(seq_lens[i]),
-                scope=scope,
-                stage=wl.stage,
-                causal=wl.causal,
+                workload=sc.model.name,
+                seq_len=sc.m[i],
+                batch=sc.batch[i],
+                p=sc.p[i],
+                m=sc.m[i],
+                scope=sc.scope,
+                stage=sc.stage,
+                causal=sc.causal,
                 cycles=cycles,
-                latency_s=at(lat, i),
-                energy_j=at(ev.energy_j, i),
-                energy_breakdown_j={k: at(v, i) * 1e-12 for k, v in ev.energy_pj.items()},
-                dram_bytes=at(ev.schedule.actions["dram.word"], i) * ev.arch.word_bytes,
-                utilization={k: at(v, i) for k, v in util.items()},
-                flops=at(ev.schedule.flops, i),
+                latency_s=_at(lat, i),
+                energy_j=_at(ev.energy_j, i),
+                energy_breakdown_j={k: _at(v, i) * 1e-12 for k, v in ev.energy_pj.items()},
+                dram_bytes=_at(ev.schedule.actions["dram.word"], i) * ev.arch.word_bytes,
+                utilization={k: _at(v, i) for k, v in util.items()},
+                flops=_at(ev.schedule.flops, i),
                 passes=ev.schedule.passes,
                 bound="compute" if comp >= mem else "memory",
                 roofline_cycles=roof,
-                roofline_bound="memory" if at(ev.roofline_memory, i) >= roof else "compute",
-                stage_cycles={k: at(v, i) for k, v in ev.stage_cycles.items()},
-                tiles={k: at(v, i) for k, v in ev.schedule.tiles.items()} | {"spill_fraction": at(ev.schedule.spill_fraction, i)},
+                roofline_bound="memory" if _at(ev.roofline_memory, i) >= roof else "compute",
+                compute_cycles=comp,
+                memory_cycles=mem,
+                stage_cycles={k: _at(v, i) for k, v in ev.stage_cycles.items()},
+                tiles={k: _at(v, i) for k, v in ev.schedule.tiles.items()}
+                | {"spill_fraction": _at(ev.schedule.spill_fraction, i)},
                 area_mm2=ev.arch.area_mm2(),
-                extra={k: at(v, i) for k, v in ev.schedule.extra.items()},
+                extra={k: _at(v, i) for k, v in ev.schedule.extra.items()},
+                scenario=sc,
             )
         )
     return out
 
 
-def simulate(
-    accel: str, wl: Workload, scope: str = "attention", arch: Arch | None = None, tiles: dict[str, int] | None = None
-) -> Result:
-    ev = evaluate(
-        accel, wl.model, p=wl.p, m=wl.m, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch, tiles=tiles
-    )
-    return results(ev, wl, [wl.m], scope)[0]
+def run(sc: Scenario) -> list[Result]:
+    """A Scenario through the analytical engine: one Result per point."""
+    return results(evaluate_scenario(sc), sc)
 
 
-def simulate_sweep(
-    accel: str,
-    wl: Workload,
-    seq_lens: Sequence[int],
-    scope: str = "attention",
-    arch: Arch | None = None,
-    tiles: dict[str, int] | None = None,
-) -> list[Result]:
-    """All sequence lengths in one vectorised call. In decode P stays the workload's P; otherwise P = M."""
-    ms = np.asarray(seq_lens, dtype=np.int64)
-    ps = np.full_like(ms, wl.p) if wl.stage == "decode" else ms
-    ev = evaluate(
-        accel, wl.model, p=ps, m=ms, batch=wl.batch, scope=scope, causal=wl.causal, stage=wl.stage, arch=arch, tiles=tiles
-    )
-    return results(ev, wl, list(seq_lens), scope)
-
-
-__all__ = ["SCOPES", "Evaluation", "evaluate", "load_arch", "results", "run_schedule", "simulate", "simulate_sweep"]
+__all__ = ["SCOPES", "Evaluation", "evaluate", "evaluate_scenario", "results", "run", "run_schedule"]

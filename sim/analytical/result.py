@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -34,15 +34,24 @@ class Result:
     tiles: dict[str, float] = field(default_factory=dict)
     area_mm2: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Cycles of the schedule's compute and of its DRAM traffic (``bound`` names the larger).
+    compute_cycles: float = 0.0
+    memory_cycles: float = 0.0
+    #: The request this result answers (accelerator, arch after overrides, policy, fidelity, version).
+    scenario: Any = field(default=None, repr=False, compare=False)
 
     @property
     def tflops(self) -> float:
         return self.flops / self.latency_s / 1e12 if self.latency_s else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        extra = d.pop("extra")
-        d.update(extra)
+        """Plain data: the numbers, the accelerator-specific extras, and what the Scenario says about the run."""
+        sc = self.scenario
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scenario", "extra")}
+        d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+        d.update(self.extra)
+        if sc is not None:
+            d.update({k: v for k, v in sc.describe().items() if k != "accelerator"})
         return _plain(d)
 
 

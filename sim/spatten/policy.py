@@ -119,3 +119,22 @@ def breakdown_policies(base: Policy) -> list[tuple[str, Policy]]:
                         v_bits=base.v_bits, progressive=False)
     prog = static.with_(name="+progressive quantization", progressive=base.progressive, threshold=base.threshold)
     return [(p.name, p) for p in (dense, tok, head, topk, static, prog)]
+
+# A3 and MNNFast as the SpAtten paper describes them (section V-B): they fetch every K and V before deciding what to
+# skip, so pruning saves compute but no DRAM traffic; A3 prunes keys locally per head, MNNFast only V.
+A3 = Policy(name="a3", token_ratio=GPT2.token_ratio, v_ratio=GPT2.v_ratio, fetch_pruned=False)
+MNNFAST = Policy(name="mnnfast", v_ratio=GPT2.v_ratio, fetch_pruned=False)
+POLICIES.update({A3.name: A3, MNNFAST.name: MNNFAST})
+POLICIES.update({f"gpt2 {label}": pol for label, pol in breakdown_policies(GPT2)})
+#: Policy names a Scenario accepts: the named settings above, and "auto" (GPT-2 settings for causal models,
+#: BERT settings otherwise).
+POLICY_NAMES: tuple[str, ...] = ("auto", *POLICIES)
+
+
+def policy_for(name: str, causal: bool) -> Policy:
+    """A named policy; "auto" follows the paper's split between generative and encoder models."""
+    if name == "auto":
+        return auto_policy(causal)
+    if name not in POLICIES:
+        raise SpecError("policy", f"unknown policy {name!r}", POLICY_NAMES)
+    return POLICIES[name]

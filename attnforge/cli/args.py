@@ -1,0 +1,126 @@
+"""Options shared by the run commands, and the one place they become a Scenario.
+
+Every option of ``simulate`` and ``compare`` defaults to None here, and the Scenario's own defaults apply after;
+that way a command can tell "not given" from "given the default value" and refuse an option it cannot honour
+(``--seq-len`` with ``--trace``, say) instead of ignoring it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.scenario import POLICY_KNOBS, Scenario
+from attnforge.workloads import parse_length
+
+
+def lengths(text: str | None, default: str = "4096") -> list[int]:
+    """'1k,4k' -> [1024, 4096]; an empty list is an error, not a silent default."""
+    raw = default if text is None else str(text)
+    items = [t.strip() for t in raw.split(",")]
+    if not any(items):
+        raise SpecError("--seq-len", f"no length in {raw!r}", "e.g. 4096, 4k, 1M or 1k,4k")
+    return [parse_length(t) for t in items if t]
+
+
+def overrides(items: Sequence[str] | None) -> dict[str, object]:
+    """``--set KEY=VALUE`` (YAML values: numbers, lists, strings) -> {dotted key: value}."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpecError("--set", f"expected KEY=VALUE, got {item!r}", "e.g. buffer.bytes=8388608, clock_mhz=1000")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError:
+            raise SpecError(f"--set {k.strip()}", f"cannot read the value {v!r}") from None
+    return out
+
+
+def int_params(items: Sequence[str] | None, flag: str, example: str) -> dict[str, int]:
+    """``NAME=INTEGER`` options (``--tile``, ``--rtl-param``) -> {name: int}, ASCII digits only."""
+    out: dict[str, int] = {}
+    for item in items or []:
+        k, sep, v = item.partition("=")
+        v = v.strip()
+        if not sep or not k.strip() or not (v.isascii() and v.isdigit()):
+            raise SpecError(flag, f"expected NAME=INTEGER, got {item!r}", example)
+        out[k.strip()] = int(v)
+    return out
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The workload, shape, arch and output options of simulate and compare."""
+    p.add_argument("--workload", "-w", default=None,
+                   help="model name (see `attnforge list`) or a models YAML file (FILE.yaml[:NAME]); default bert-base")
+    p.add_argument("--batch", "-b", type=int, default=None, help="batch size (default 64, as in the FuseMax paper)")
+    p.add_argument("--p", type=int, default=None, help="query length P (default: the sequence length; 1 in decode)")
+    p.add_argument("--m", type=int, default=None, help="key length M (default: the sequence length)")
+    p.add_argument("--causal", action="store_true", default=None, help="causal mask (default: the model's own, e.g. GPT-2)")
+    p.add_argument("--stage", choices=("prefill", "decode"), default=None, help="prefill (P=M, default) or decode (P=1)")
+    p.add_argument("--scope", choices=("attention", "end-to-end"), default=None,
+                   help="attention only (default), or one layer end to end (adds Q/K/V/O projections and the FFN)")
+    p.add_argument("--arch", default=None, help="arch YAML file (or preset name) replacing the accelerator's preset")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an arch field, e.g. buffer.bytes=8388608")
+    p.add_argument("--tile", action="append", metavar="NAME=N",
+                   help="fix a tile size instead of searching it, e.g. query_block=512 (queries resident per block)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def add_spatten_options(p: argparse.ArgumentParser) -> None:
+    """--trace and the SpAtten algorithm knobs (they become the Scenario's policy)."""
+    g = p.add_argument_group("SpAtten", "trace replay and algorithm settings (accelerators spatten, spatten-1/8, ...)")
+    g.add_argument("--trace", default=None, metavar="FILE|NAME",
+                   help="replay a SpAtten workload trace: a CSV file, or the name of a packaged one "
+                        "(e.g. gpt2-small-wikitext2-per8; `attnforge list` shows them)")
+    g.add_argument("--baseline", default=None, metavar="FILE|NAME",
+                   help="unpruned trace to compare against (default: an unpruned trace of the same model shape beside "
+                        "the trace)")
+    g.add_argument("--token-ratio", type=float, default=None, help="average token pruning ratio in [0, 1)")
+    g.add_argument("--head-ratio", type=float, default=None, help="average head pruning ratio in [0, 1)")
+    g.add_argument("--v-ratio", type=float, default=None, help="local V pruning ratio in [0, 1)")
+    g.add_argument("--quant", default=None, help="K setting: MSB+LSB (progressive, e.g. 6+4) or a static width (8)")
+    g.add_argument("--threshold", type=float, default=None, help="LSB refetch threshold on the max probability, (0, 1]")
+    g.add_argument("--topk-parallelism", type=int, default=None, help="comparators per top-k engine (default: arch)")
+
+
+def add_fidelity_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fidelity", choices=("analytical", "cycle"), default="analytical",
+                   help="analytical engine (default) or the RTL's exact cycle model (fusemax tile engine, SpAtten pipeline)")
+    p.add_argument("--cycle-rows", type=int, default=None, metavar="N",
+                   help="with --fidelity cycle --accel spatten: query rows sampled (default 32)")
+    p.add_argument("--rtl-param", action="append", metavar="NAME=INT",
+                   help="with --fidelity cycle: RTL instance parameter, e.g. rows=8 (e/f default to d_head)")
+
+
+def policy_knobs(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The SpAtten knobs given on the command line, or None when none was."""
+    knobs = {k: getattr(args, k, None) for k in POLICY_KNOBS}
+    knobs = {k: v for k, v in knobs.items() if v is not None}
+    return knobs or None
+
+
+def scenario(args: argparse.Namespace, accel: str, seq_text: str | None, default_seq: str = "4096") -> Scenario:
+    """Every run option of ``args`` into one validated Scenario for ``accel``."""
+    return Scenario.build(
+        accelerator=accel,
+        workload=args.workload or "bert-base",
+        seq_lens=lengths(seq_text, default_seq),
+        batch=64 if args.batch is None else args.batch,
+        p=args.p,
+        m=args.m,
+        causal=args.causal,
+        stage=args.stage or "prefill",
+        scope=args.scope or "attention",
+        arch=args.arch,
+        overrides=overrides(args.set),
+        tiles=int_params(args.tile, "--tile", "query_block=N"),
+        policy=policy_knobs(args),
+        fidelity=getattr(args, "fidelity", None) or "analytical",
+        rtl_params=int_params(getattr(args, "rtl_param", None), "--rtl-param", "rows=8"),
+        sample_rows=getattr(args, "cycle_rows", None),
+    )

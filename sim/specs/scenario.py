@@ -1,0 +1,301 @@
+"""The Scenario: one typed request that travels from every front end to a fidelity, and back inside every Result.
+
+Why one object: before it, each front end (simulate, compare, sweep, reproduce, cycle mode, trace replay) put the
+engine call together itself, and options got lost on the way (``--p``/``--m`` ignored by simulate, a causal sweep
+computed non-causally, SpAtten knobs that reached the engine through global registries). A Scenario is resolved
+and validated once, here: the accelerator, the arch *after* its overrides (with its name and where it came from),
+the model, the points (P, M, batch), causal, stage, scope, tiles, the SpAtten policy and the fidelity. The engine
+takes it whole, and every output records it (``Scenario.describe``).
+
+Options a fidelity or an accelerator family cannot honour are refused by :meth:`Scenario.check_honoured` with one
+line naming the option, never ignored.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from attnforge.mappings.catalog import Accelerator, get_accelerator
+from attnforge.sim.spatten.policy import POLICY_NAMES, Policy, policy_for
+from attnforge.sim.specs.arch import Arch, get_preset, load_arch
+from attnforge.sim.specs.errors import SpecError
+from attnforge.workloads import STAGES, Model, get_model, parse_length
+
+SCOPES: tuple[str, ...] = ("attention", "end-to-end")
+FIDELITIES: tuple[str, ...] = ("analytical", "cycle")
+#: Largest sequence length or batch a Scenario accepts. Beyond 2**30 tokens (a billion) no attention model here
+#: means anything, and the counts stay well inside float64's exact integer range (2**53) for every schedule.
+MAX_SIZE = 1 << 30
+#: SpAtten algorithm knobs a Scenario takes as a policy override (a mapping of these names to values).
+POLICY_KNOBS: tuple[str, ...] = ("token_ratio", "head_ratio", "v_ratio", "quant", "threshold", "topk_parallelism")
+
+
+def _version() -> str:
+    from attnforge import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fully resolved run request. ``p``, ``m`` and ``batch`` are per point (equal lengths): one Scenario is one
+    vectorised engine call over all its points."""
+
+    accelerator: Accelerator
+    arch: Arch
+    arch_source: str
+    overrides: tuple[tuple[str, Any], ...]
+    model: Model
+    p: tuple[int, ...]
+    m: tuple[int, ...]
+    batch: tuple[int, ...]
+    causal: bool = False
+    stage: str = "prefill"
+    scope: str = "attention"
+    tiles: tuple[tuple[str, int], ...] = ()
+    policy: Policy | None = None
+    fidelity: str = "analytical"
+    seed: int = 0
+    #: Cycle fidelity only: the RTL instance's parameters (``--rtl-param``) and query rows sampled (SpAtten).
+    rtl_params: tuple[tuple[str, int], ...] = ()
+    sample_rows: int | None = None
+    version: str = field(default_factory=_version)
+
+    # ---- construction -----------------------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        *,
+        accelerator: str = "fusemax",
+        workload: str | Model = "bert-base",
+        seq_lens: int | str | Sequence[int | str] = 4096,
+        batch: int | Sequence[int] = 64,
+        p: int | None = None,
+        m: int | None = None,
+        causal: bool | None = None,
+        stage: str = "prefill",
+        scope: str = "attention",
+        arch: str | Path | Arch | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        tiles: Mapping[str, int] | None = None,
+        policy: str | Policy | Mapping[str, Any] | None = None,
+        fidelity: str = "analytical",
+        seed: int = 0,
+        rtl_params: Mapping[str, int] | None = None,
+        sample_rows: int | None = None,
+    ) -> Scenario:
+        """Resolve names and check every field; a bad value is one SpecError naming the option."""
+        acc = get_accelerator(accelerator)
+        _choice("stage", stage, STAGES)
+        _choice("scope", scope, SCOPES)
+        _choice("fidelity", fidelity, FIDELITIES)
+        model = workload if isinstance(workload, Model) else get_model(str(workload))
+        the_arch, source, ovr = resolve_arch(acc, arch, overrides)
+        ps, ms, bs = _points(seq_lens, batch, p, m, stage)
+        is_causal = model.causal if causal is None else bool(causal)
+        return cls(
+            accelerator=acc, arch=the_arch, arch_source=source, overrides=ovr, model=model, p=ps, m=ms, batch=bs,
+            causal=is_causal, stage=stage, scope=scope, tiles=_tiles(tiles), policy=_policy(acc, policy, is_causal),
+            fidelity=fidelity, seed=int(seed), rtl_params=tuple(sorted((rtl_params or {}).items())),
+            sample_rows=sample_rows,
+        )
+
+    @classmethod
+    def for_workload(cls, accelerator: str, wl: Any, **kw: Any) -> Scenario:
+        """The Scenario of one :class:`attnforge.workloads.Workload` (its model, shape, causal and stage)."""
+        return cls.build(accelerator=accelerator, workload=wl.model, seq_lens=[wl.m], p=wl.p, m=wl.m, batch=wl.batch,
+                         causal=wl.causal, stage=wl.stage, seed=wl.seed, **kw)
+
+    def with_(self, **kw: Any) -> Scenario:
+        return replace(self, **kw)
+
+    # ---- what each fidelity can honour ------------------------------------------------------------------------
+    def check_honoured(self) -> None:
+        """Refuse, in one line, any option this fidelity and accelerator family would otherwise ignore."""
+        if self.fidelity == "analytical":
+            if self.rtl_params:
+                raise SpecError("--rtl-param", "sizes an RTL instance; it needs --fidelity cycle")
+            if self.sample_rows is not None:
+                raise SpecError("--cycle-rows", "samples rows for the cycle model; it needs --fidelity cycle")
+            return
+        fam = self.accelerator.family
+        if fam == "cascade" and self.accelerator.name != "fusemax":
+            raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine or the SpAtten pipeline RTL, "
+                            f"not {self.accelerator.name!r}", ["fusemax", "spatten"])
+        refused = {
+            "--scope end-to-end": self.scope != "attention",
+            "--tile": bool(self.tiles),
+            "--set / --arch (the cycle model runs the RTL instance given by --rtl-param)":
+                bool(self.overrides) or self.arch_source != self.accelerator.arch,
+            "--causal (the RTL has no causal mask)": self.causal and fam == "cascade",
+            "--cycle-rows (only SpAtten's cycles depend on sampled rows)": self.sample_rows is not None and fam != "spatten",
+        }
+        for option, bad in refused.items():
+            if bad:
+                raise SpecError(option.split(" (")[0], f"cannot be honoured by --fidelity cycle"
+                                f"{' (' + option.split(' (', 1)[1] if ' (' in option else ''}")
+        if fam == "spatten" and self.policy is not None:
+            base = policy_for(self.accelerator.policy or "auto", self.causal)
+            changed = [k for k in policy_settings(self.policy) if getattr(self.policy, k) != getattr(base, k)]
+            extra = [k for k in changed if k not in ("threshold", "v_ratio")]
+            if extra:
+                raise SpecError("--" + extra[0].replace("_", "-"), "cannot be honoured by --fidelity cycle (the "
+                                "one-query pipeline RTL takes only --threshold and --v-ratio)")
+
+    # ---- views ------------------------------------------------------------------------------------------------
+    @property
+    def points(self) -> int:
+        return len(self.m)
+
+    @property
+    def name(self) -> str:
+        return self.accelerator.name
+
+    def point(self, i: int) -> Scenario:
+        """The single-point Scenario of point ``i``."""
+        return replace(self, p=(self.p[i],), m=(self.m[i],), batch=(self.batch[i],))
+
+    def describe(self) -> dict[str, Any]:
+        """What every output records beside the numbers: who asked for what, on which arch, with which tool."""
+        pol = self.policy
+        return {
+            "accelerator": self.accelerator.name,
+            "arch": self.arch.name,
+            "arch_source": self.arch_source,
+            "overrides": {k: v for k, v in self.overrides},
+            "policy": None if pol is None else pol.name,
+            "policy_settings": None if pol is None else policy_settings(pol),
+            "fidelity": self.fidelity,
+            "attnforge_version": self.version,
+        }
+
+    def header(self) -> str:
+        """One line for the top of a text table."""
+        d = self.describe()
+        ovr = ", ".join(f"{k}={v}" for k, v in d["overrides"].items())
+        parts = [f"{d['accelerator']} on arch {d['arch']} ({d['arch_source']}{'; ' + ovr if ovr else ''})"]
+        if d["policy"]:
+            parts.append(f"policy {d['policy']}")
+        parts.append(f"{self.fidelity} fidelity")
+        parts.append(f"attnforge {self.version}")
+        return ", ".join(parts)
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------------
+def _choice(name: str, value: str, allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise SpecError(name, f"unknown {name} {value!r}", allowed)
+
+
+def resolve_arch(acc: Accelerator, arch: str | Path | Arch | None,
+                 overrides: Mapping[str, Any] | None) -> tuple[Arch, str, tuple[tuple[str, Any], ...]]:
+    """The accelerator's preset, or a preset name / YAML file / Arch object instead, with dotted overrides."""
+    ovr = tuple(sorted((overrides or {}).items()))
+    if isinstance(arch, Arch):
+        if ovr:
+            raise SpecError("overrides", "apply overrides to an arch name or file, not to a built Arch object")
+        return arch, f"object {arch.name}", ()
+    source = str(arch) if arch is not None else acc.arch
+    built = load_arch(source, dict(ovr)) if (ovr or arch is not None) else get_preset(acc.arch)
+    return built, source, ovr
+
+
+def check_size(name: str, value: Any) -> int:
+    """A positive integer no larger than MAX_SIZE (bools and floats are refused: 1.5 tokens is a typo)."""
+    if isinstance(value, bool) or not isinstance(value, int) and not (hasattr(value, "__index__")):
+        raise SpecError(name, f"must be a positive integer, got {value!r}")
+    v = int(value)
+    if v <= 0:
+        raise SpecError(name, f"must be a positive integer, got {v}")
+    if v > MAX_SIZE:
+        raise SpecError(name, f"{v} is larger than the largest size modelled", f"1..{MAX_SIZE} (2**30)")
+    return v
+
+
+def _lengths(seq_lens: int | str | Sequence[int | str]) -> list[int]:
+    items = [seq_lens] if isinstance(seq_lens, (int, str)) else list(seq_lens)
+    out = [check_size("seq-len", parse_length(x) if isinstance(x, str) else x) for x in items]
+    if not out:
+        raise SpecError("seq-len", "give at least one sequence length")
+    return out
+
+
+def _points(seq_lens: int | str | Sequence[int | str], batch: int | Sequence[int], p: int | None, m: int | None,
+            stage: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(P, M, batch) per point: every length x every batch. M = the length unless --m fixes it; P = the length in
+    prefill and 1 in decode, unless --p fixes it."""
+    lengths = _lengths(seq_lens)
+    batches = [check_size("batch", b) for b in ([batch] if isinstance(batch, int) else list(batch))]
+    if not batches:
+        raise SpecError("batch", "give at least one batch size")
+    if m is not None and len(lengths) > 1:
+        raise SpecError("--m", "fixes the key length, so give one --seq-len (or leave --m out)")
+    pp = None if p is None else check_size("--p", p)
+    mm = None if m is None else check_size("--m", m)
+    ps: list[int] = []
+    ms: list[int] = []
+    bs: list[int] = []
+    for length, b in itertools.product(lengths, batches):
+        ms.append(mm if mm is not None else length)
+        ps.append(pp if pp is not None else (1 if stage == "decode" else length))
+        bs.append(b)
+    return tuple(ps), tuple(ms), tuple(bs)
+
+
+def _tiles(tiles: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:
+    out = []
+    for k, v in (tiles or {}).items():
+        out.append((str(k), check_size(f"--tile {k}", v)))
+    return tuple(sorted(out))
+
+
+def _policy(acc: Accelerator, policy: str | Policy | Mapping[str, Any] | None, causal: bool) -> Policy | None:
+    """SpAtten accelerators always run a policy (their default, a named one, or the default with knobs changed);
+    any other family refuses one, since nothing there would read it."""
+    if acc.family != "spatten":
+        if policy is not None:
+            raise SpecError("policy", f"{acc.name} has no SpAtten algorithm settings to change",
+                            ["spatten", "spatten-1/8", "spatten-dense", "a3", "mnnfast"])
+        return None
+    base = policy_for(acc.policy or "auto", causal)
+    if policy is None:
+        return base
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, str):
+        if policy not in POLICY_NAMES:
+            raise SpecError("policy", f"unknown policy {policy!r}", POLICY_NAMES)
+        return policy_for(policy, causal)
+    return apply_knobs(base, policy)
+
+
+def apply_knobs(base: Policy, knobs: Mapping[str, Any]) -> Policy:
+    """The base policy with the CLI's knobs (``quant`` as "6+4" progressive or "8" static) applied and renamed."""
+    from attnforge.sim.spatten.quant import parse_setting
+
+    kw: dict[str, Any] = {}
+    for k, v in knobs.items():
+        if k not in POLICY_KNOBS:
+            raise SpecError("policy", f"unknown setting {k!r}", POLICY_KNOBS)
+        if v is None:
+            continue
+        if k == "quant":
+            msb, lsb = parse_setting(str(v))
+            kw.update(quantize=True, k_msb=msb, k_lsb=lsb, progressive=lsb > 0, lsb_refetch_rate=None)
+        else:
+            kw[k] = v
+    if not kw:
+        return base
+    return base.with_(name=f"{base.name}+custom", **kw)
+
+
+def policy_settings(pol: Policy) -> dict[str, Any]:
+    """The knobs of a policy as plain data (for JSON, CSV and table headers)."""
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(pol).items() if k != "name"}
