@@ -38,6 +38,6 @@ def to_frame(results: Sequence[Result]) -> pd.DataFrame:
 def sweep(spec: str | Path, out: str | Path, *, backend: str = "local", workers: int | None = None,
           progress: bool = False) -> pd.DataFrame:
     """Run a sweep spec (a YAML file, or the name of a packaged one such as ``example``) into ``out``; resumable."""
-    from attnforge.sweep import get_backend, load_spec, run_sweep
+    from attnforge.sweep_runner import get_backend, load_spec, run_sweep
 
     return run_sweep(load_spec(spec), Path(out), get_backend(backend, None, workers), progress=progress)

@@ -85,6 +85,21 @@ def _build_dir(root: Path, sim: str, design: str, params: dict[str, int]) -> Pat
 
 
 def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = None) -> list[dict[str, Any]]:
+    """:func:`_run_case` holding the build folder's lock: parallel test workers and regress processes share built
+    simulators (same design and parameters, same folder) but never build or run in one folder at once."""
+    import fcntl
+
+    from attnforge.rtl.registry import parse_params
+
+    params = parse_params(case.design, case.params)
+    bdir = _build_dir(Path(build_root) if build_root else cache_dir(), sim, case.design, params)
+    bdir.parent.mkdir(parents=True, exist_ok=True)
+    with open(bdir.with_name(bdir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _run_case(case, sim, build_root)
+
+
+def _run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = None) -> list[dict[str, Any]]:
     """Build and run one case; returns the recorded rows (each with ``passed``) plus a failure row if cocotb
     reports a failed test that recorded nothing (e.g. an exception before any comparison)."""
     from cocotb_tools.runner import get_results, get_runner

@@ -157,7 +157,7 @@ def test_build_refuses_bad_fields(kw, match):
 
 
 def test_packaged_sweep_by_name(tmp_path):
-    from attnforge.sweep import load_spec, packaged_specs
+    from attnforge.sweep_runner import load_spec, packaged_specs
 
     assert "example" in packaged_specs() and load_spec("example").name
     with pytest.raises(SpecError, match="packaged spec"):

@@ -10,7 +10,7 @@ import pytest
 
 from attnforge.cli.main import main
 from attnforge.sim.specs.errors import SpecError
-from attnforge.sweep import SweepSpec, expand, get_backend, load_spec, local_backend, pareto_mask, run_sweep
+from attnforge.sweep_runner import SweepSpec, expand, get_backend, load_spec, local_backend, pareto_mask, run_sweep
 
 SPEC = """
 name: t

@@ -204,7 +204,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from attnforge.sweep import get_backend, load_spec, plot_pareto, run_sweep
+    from attnforge.sweep_runner import get_backend, load_spec, plot_pareto, run_sweep
 
     spec = load_spec(args.spec)
     out = Path(args.out or Path("sweeps") / spec.name)
