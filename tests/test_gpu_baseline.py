@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from attnforge import gpu_suite as gs
 from attnforge.cli.main import main
 from attnforge.reports import gpu_baseline as gb
-from attnforge import gpu_suite as gs
 from attnforge.sim.specs.errors import SpecError
 from attnforge.workloads import get_model
 
