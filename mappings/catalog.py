@@ -1,6 +1,7 @@
 """The dataflows of the FuseMax paper, as data, and the accelerators (arch preset + mapping) built from them.
 
-Each entry cites the artifact file whose latency formula it reproduces (shared/reference/fusemax.md §3.4).
+The comments name the public artifact file whose latency formula each entry reproduces; the formulas are in
+docs/fusemax.md §Latency.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ _FUSEMAX_BINDING = {
     **{e: "2d" for e in ("QK", "LM", "SLN", "SLD", "SLNV")},
     **{e: "1d" for e in ("RM", "PRM", "SPD", "RD", "SPNV", "RNV", "AV")},
 }
-#: §3.2: running max, denominator and numerator live in the global buffer; everything else stays in PE RFs.
+#: docs/fusemax.md §Mapping: running max, denominator and numerator live in the global buffer; everything else stays in PE RFs.
 _FUSEMAX_PLACEMENT = {"RM": "gb", "RD": "gb", "RNV": "gb"}
 
 
@@ -33,7 +34,9 @@ MAPPINGS: dict[str, Mapping] = {
         Mapping(
             name="unfused",
             cascade="3-pass",
-            description="QK, softmax and AV as three kernels; QK and A round-trip through DRAM (unfused.py)",
+            # artifact: unfused.py
+            description="QK, softmax and AV as three separate kernels; the scores and probabilities round-trip "
+            "through DRAM",
             binding={"QK": "2d", "AV": "2d", "GM": "1d", "SN": "1d", "SD": "1d", "A": "1d"},
             stages=(
                 StageSpec("qk", (_ph("QK"),)),
@@ -46,7 +49,9 @@ MAPPINGS: dict[str, Mapping] = {
         Mapping(
             name="flat",
             cascade="3-pass",
-            description="FLAT: row-granular fusion, score rows held in the buffer, softmax on the 1D array (flat.py)",
+            # artifact: flat.py
+            description="FLAT: attention fused per row of scores; score rows are held in the buffer (through DRAM "
+            "once they no longer fit) and the softmax runs on the 1D array",
             binding={"QK": "2d", "AV": "2d", "GM": "1d", "SN": "1d", "SD": "1d", "A": "1d"},
             stages=_one("attention", _ph("QK", "AV", "GM", "SN", "SD", "A")),
             placement={"QK": "gb", "SN": "gb", "A": "gb"},
@@ -54,8 +59,9 @@ MAPPINGS: dict[str, Mapping] = {
         Mapping(
             name="fusemax-cascade",
             cascade="1-pass",
-            description="+Cascade: FuseMax's 1-pass cascade on FLAT's hardware; only QK and SLNV on the 2D array, "
-            "score tiles staged in the buffer (flat_pe_proposal.py)",
+            # artifact: flat_pe_proposal.py
+            description="+Cascade: FuseMax's 1-pass cascade on FLAT's hardware; only the two matmuls (QK, SLNV) "
+            "on the 2D array, everything else on the 1D array, score tiles staged in the buffer",
             binding={**{e: "1d" for e in _FUSEMAX_BINDING}, "QK": "2d", "SLNV": "2d"},
             stages=_one("attention", _ph(*_FUSEMAX_BINDING)),
             placement={**_FUSEMAX_PLACEMENT, "QK": "gb", "SLN": "gb"},
@@ -65,8 +71,9 @@ MAPPINGS: dict[str, Mapping] = {
         Mapping(
             name="fusemax-arch",
             cascade="1-pass",
-            description="+Architecture: FuseMax hardware one key tile at a time; the LM column reduction "
-            "crosses all 256 rows exposed (stall_proposal.py)",
+            # artifact: stall_proposal.py
+            description="+Architecture: FuseMax hardware one key tile at a time; the wait for the column max "
+            "(LM) across all 256 rows is exposed",
             binding=_FUSEMAX_BINDING,
             stages=_one(
                 "attention",
@@ -88,8 +95,9 @@ MAPPINGS: dict[str, Mapping] = {
         Mapping(
             name="fusemax",
             cascade="1-pass",
+            # artifact: proposal.py
             description="FuseMax: 1-pass cascade with the pipelined 2D/1D binding; the 1D array finishes tile i "
-            "while the 2D array starts tile i+1, only RM is exposed (proposal.py)",
+            "while the 2D array starts tile i+1, only the running-max update (RM) is exposed",
             binding=_FUSEMAX_BINDING,
             stages=_one(
                 "attention",

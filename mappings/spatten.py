@@ -1,6 +1,6 @@
 """SpAtten as a schedule builder: pruned, quantized, one-query-at-a-time pipeline -> the shared engine's Schedule.
 
-Why a builder and not a separate simulator: the engine (sim/engine.py) already turns stages of per-array work
+Why a builder and not a separate simulator: the engine (sim/analytical/engine.py) already turns stages of per-array work
 plus DRAM bytes into cycles and action counts into energy for every family; SpAtten only has to say what its
 datapath does per layer. Per layer the builder works out, from the Policy (pruning ratios through the layer
 schedule, bit widths, refetch rate), how many tokens and heads are alive, how many keys and values each query

@@ -1,7 +1,7 @@
 """`attnforge reproduce fusemax`: the paper's 24 points (4 workloads x 1K..1M, batch 64) beside its figures.
 
 Paper figures are the FuseMax paper's headline claims and the artifact's committed CSVs, as recomputed in
-shared/reference/fusemax.md §4.3 (arithmetic means over the 24 points, as the paper averages).
+docs/fusemax.md §Headline results (arithmetic means over the 24 points, as the paper averages).
 """
 
 from __future__ import annotations
@@ -67,10 +67,11 @@ def reproduce() -> list[Row]:
         Row("attention energy +Architecture / FLAT", 0.787, energy(att, "fusemax-arch", "flat"), src_csv),
     ]
     fm = {(r.workload, r.seq_len): r for r in att["fusemax"]}
+    src_formula = "artifact formula, docs/fusemax.md §Latency"
     rows += [
-        Row("FuseMax 2D utilization, BERT 1K", 0.8896, fm[("bert-base", 1024)].utilization["2d"], "artifact formula §3.4"),
-        Row("FuseMax 2D utilization, BERT 1M", 0.9928, fm[("bert-base", 1 << 20)].utilization["2d"], "artifact formula §3.4"),
-        Row("FuseMax 2D utilization, XLM 1M", 0.9962, fm[("xlm", 1 << 20)].utilization["2d"], "artifact formula §3.4"),
+        Row("FuseMax 2D utilization, BERT 1K", 0.8896, fm[("bert-base", 1024)].utilization["2d"], src_formula),
+        Row("FuseMax 2D utilization, BERT 1M", 0.9928, fm[("bert-base", 1 << 20)].utilization["2d"], src_formula),
+        Row("FuseMax 2D utilization, XLM 1M", 0.9962, fm[("xlm", 1 << 20)].utilization["2d"], src_formula),
         Row("FuseMax DRAM bytes, BERT 1K", 402653184, fm[("bert-base", 1024)].dram_bytes, "artifact CSV"),
     ]
     return [Row(r.metric, r.paper, r.ours, r.source, EXPLANATIONS.get(r.metric, "")) for r in rows]

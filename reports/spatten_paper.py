@@ -4,7 +4,7 @@ Benchmarks (paper section V-A): BERT-Base/Large on CoLA, SST-2, MRPC, STS-B, QQP
 SQuAD v1.1 and v2.0 at each task's average length (22), and GPT-2-Small/Medium on WikiText-2, WikiText-103, PTB
 and One-Billion-Word with a 992-token prompt and 32 generated tokens (8). All go through the shared engine with
 the "spatten" builder; GPT-2 runs one summarization pass plus 32 decode steps (context 993..1024). The DRAM
-baseline is FP32 unpruned K and V (reference 6.12). The shipped SpAtten traces are replayed as well, and the
+baseline is FP32 unpruned K and V (docs/spatten.md §Evaluation). The shipped SpAtten traces are replayed as well, and the
 golden model reports the accuracy proxy on real MiniLM attention when the optional extra is installed.
 """
 
@@ -135,7 +135,7 @@ def _trace_rows() -> tuple[list[Row], list[str]]:
         ref = 28.9 if label == "GPT-2-Small" else 9.0
         rows += [
             Row(f"trace {label}: DRAM reduction vs FP32 dense K+V", ref, sm.dram_bytes_fp32_dense / bp,
-                "reference 1.7 (derived from the traces)"),
+                "docs/spatten.md §Traces (derived from the traces)"),
             Row(f"trace {label}: throughput (TFLOPS)", 0.43, float(sp.flops) / float(ep.latency_s) / 1e12,
                 "paper V-C (GPT-2 average)"),
             Row(f"trace {label}: speedup vs its unpruned trace", float("nan"), float(eb.cycles) / float(ep.cycles),

@@ -1,6 +1,6 @@
 """FuseMax attention tile engine: one output tile (``cols`` queries x F) with the 1-pass cascade.
 
-Binding (fusemax.md §1.3, §3.2): the 2D array (``rows`` keys x ``cols`` queries, one MAC per PE) runs QK and
+Binding (docs/fusemax.md §Cascade, §Mapping): the 2D array (``rows`` keys x ``cols`` queries, one MAC per PE) runs QK and
 SLNV; each PE also owns an exponent unit for SLN, and the column reductions (LM max tree, SLD and SLNV adder
 trees) feed the 1D array (``cols`` lanes), which keeps RM, PRM, RD and RNV per query and does the final
 reciprocal and multiply.

@@ -2,7 +2,7 @@
 
 Designs are synthesised *out of context*: a wrapper shifts one serial input pin through a register chain that
 drives every input port and XOR-reduces the registered outputs into one output pin. Every port is registered
-(so Fmax covers real register-to-register paths, toolchain pitfall 8), no logic is optimised away (every output
+(so Fmax covers real register-to-register paths, docs/toolchain.md §Synthesis), no logic is optimised away (every output
 bit reaches the pin), and a 64-bit-wide stream fits any package. The wrapper's own registers are included in the
 FF count and reported separately as ``wrapper_ff``.
 """
@@ -125,7 +125,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         (d / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
-        # YoWASP tools run in a WASI sandbox: relative paths only (toolchain pitfall 6).
+        # YoWASP tools run in a WASI sandbox: relative paths only (docs/toolchain.md §Synthesis).
         nodsp = "" if dsp else " -nodsp"  # multipliers in LUTs: no DSP-to-register routes on the critical path
         # -noflatten: each submodule is optimised on its own, so identical registers in sibling PEs (the same
         # broadcast operand) stay one per PE, next to its DSP, instead of merging into one that drives a whole row

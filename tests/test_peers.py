@@ -12,7 +12,7 @@ from attnforge.sim.specs.arch import get_preset, load_arch
 
 
 def test_systolic_fold_model_matches_scalesim_measurements() -> None:
-    # SCALE-Sim v3 OS, 32x32 (shared/reference/toolchain.md and our own run): 512x512x64 -> 32,255 compute cycles,
+    # SCALE-Sim v3 OS, 32x32 (docs/toolchain.md §Peers): 512x512x64 -> 32,255 compute cycles,
     # 512x64x512 -> 18,367, 300x200x50 -> 7,839; folds x (K + R + C - 2), SCALE-Sim ends one cycle earlier.
     arch = get_preset("systolic-os32")
     assert ours(Gemm("a", 512, 512, 64), arch)["compute_cycles"] == 32255 + 1

@@ -19,7 +19,7 @@ def test_small_trace_facts():
     t = load_trace(SMALL)
     r = t.rows
     assert len(r) == 32 * 12 * 12 and t.config.startswith("configs/gpt2/wikitext2/")
-    assert abs(r["if_requant"].mean() - 0.070) < 0.001  # reference 1.7: 7.0% of rows
+    assert abs(r["if_requant"].mean() - 0.070) < 0.001  # docs/spatten.md §Traces: 7.0% of rows
     assert abs(r["sentence_length_L"].sum() / r["key_fetch_num"].sum() - 3.62) < 0.01
 
 
@@ -29,7 +29,7 @@ def test_replay_reduces_dram_and_cycles_against_baseline():
     sb, _ = trace_schedule(load_trace(SMALL_BASE), arch)
     ep, eb = run_schedule("spatten", sp, arch), run_schedule("spatten", sb, arch)
     assert float(sb.actions["dram.word"]) / float(sp.actions["dram.word"]) > 5
-    assert 25 < summ.dram_bytes_fp32_dense / float(sp.actions["dram.word"]) < 32  # reference 1.7: ~28.9x
+    assert 25 < summ.dram_bytes_fp32_dense / float(sp.actions["dram.word"]) < 32  # docs/spatten.md §Traces: ~28.9x
     assert float(eb.cycles) > 2 * float(ep.cycles)
     assert float(ep.energy_j) < float(eb.energy_j)
     assert sp.extra["lsb_refetch_rate"] == pytest.approx(0.0701, abs=1e-3)

@@ -1,7 +1,7 @@
 """CLI for the RTL side: ``attnforge rtl`` (export Verilog + manifest), ``attnforge regress`` (cocotb set) and
 ``attnforge simulate --fidelity cycle`` (the tile engine's exact cycle model).
 
-Kept apart from ``sim/cli.py`` so the RTL toolchain (Amaranth, cocotb) is imported only when these commands run.
+Kept apart from ``attnforge/cli/main.py`` so the RTL toolchain (Amaranth, cocotb) is imported only when these commands run.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Bit-exact golden model of every RTL block, and its error against float attention.
 
-The FuseMax 1-pass cascade (``sim/cascade.py``, fusemax.md §1.3) in the integer arithmetic the RTL uses:
+The FuseMax 1-pass cascade (``sim/analytical/cascade.py``, docs/fusemax.md §Cascade) in the integer arithmetic the RTL uses:
 
 ====================  ============================================================================
 Einsum                 fixed-point form (per query p, key tile m1 of ``rows`` keys)

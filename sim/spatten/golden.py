@@ -2,7 +2,7 @@
 quantization, prob x V, and the one-query pipeline that chains them with the top-k engine.
 
 The released SpAtten RTL is not numerically faithful (12-bit truncating multipliers, a pass-through softmax;
-reference/spatten.md §3 item 8), so this datapath is ours, built from the same fixed-point primitives as the FuseMax
+docs/spatten.md §Block latencies), so this datapath is ours, built from the same fixed-point primitives as the FuseMax
 golden model (:mod:`attnforge.sim.fixedpoint`): exact integer dot products, the base-2 exponent ROM, the restoring
 divider and round-half-up shifts. One query of one head:
 

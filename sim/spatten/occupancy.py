@@ -20,7 +20,7 @@ from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch
 from attnforge.sim.specs.errors import SpecError
 
-#: Arch ``params`` every SpAtten preset must define (sim/presets/spatten.yaml cites each).
+#: Arch ``params`` every SpAtten preset must define (sim/specs/presets/spatten.yaml cites each).
 REQUIRED_PARAMS: tuple[str, ...] = (
     "dram_latency_cycles",
     "qk_latency_cycles",

@@ -14,7 +14,7 @@ from attnforge.sim.spatten.quant import LSB_BITS, MSB_SETTINGS, check_bits, chec
 from attnforge.sim.specs.errors import SpecError
 
 #: Bits per element of K/V/Q when a run does not quantize: the datapath's native 12-bit fixed point, which is
-#: also what SpAtten's own flow does with unquantized traces (key bits -1 become 8 + forced 4-bit LSB; ref. 6.9).
+#: also what SpAtten's own flow does with unquantized traces (key bits -1 become 8 + forced 4-bit LSB; docs/spatten.md §Traces).
 NATIVE_BITS = 12
 #: Q arrives at 16 bits in every shipped trace (quant_query_bit).
 QUERY_BITS = 16
@@ -86,7 +86,7 @@ class Policy:
 # ---- named settings -------------------------------------------------------------------------------------------
 # GPT-2 (generation): ~4x token pruning without loss on GPT-2-Small/PTB (paper Fig. 21); with the first 15% of
 # layers unpruned that is an average ratio of 0.9 over the other layers ((2 + 10 x 0.1) / 12 = 0.25 kept). V kept
-# ~0.2 of the keys and 6+4 progressive K with 6-bit V, as in the shipped GPT-2-Small trace (ref. 1.7); threshold
+# ~0.2 of the keys and 6+4 progressive K with 6-bit V, as in the shipped GPT-2-Small trace (docs/spatten.md §Traces); threshold
 # 0.1 is the paper's typical value (section III-D). Head ratio 0.1: the paper's average head reduction is 1.1x.
 GPT2 = Policy(name="gpt2", token_ratio=0.9, head_ratio=0.1, v_ratio=0.8, quantize=True, k_msb=6, k_lsb=LSB_BITS,
               v_bits=6, progressive=True, threshold=0.1)

@@ -1,6 +1,6 @@
 """Cascade token pruning, cascade head pruning, local value pruning and the per-layer ratio schedule.
 
-The three differ in scope, which is what reimplementations most often get wrong (reference section 6):
+The three differ in scope, which is what reimplementations most often get wrong (docs/spatten.md §Pruning and quantization):
 - token pruning is global and cascades: a token pruned at layer l never reappears (its Q, K and V are never
   fetched again); its score is the *cumulative* column sum of attention probabilities over queries, heads, layers
   and, for generation, over steps;
@@ -20,7 +20,7 @@ import numpy as np
 from attnforge.sim.spatten.topk_algorithm import topk_indices
 from attnforge.sim.specs.errors import SpecError
 
-#: Reference section 1.6: the first 15% of layers keep every token, the first 30% every head.
+#: docs/spatten.md §Pruning and quantization (paper §V): the first 15% of layers keep every token, the first 30% every head.
 TOKEN_UNPRUNED_FRACTION = 0.15
 HEAD_UNPRUNED_FRACTION = 0.30
 
@@ -100,7 +100,10 @@ class HeadImportance:
         self.scores = np.zeros(self.n_heads)
 
     def accumulate(self, head_out: np.ndarray, alive: np.ndarray) -> None:
-        """``head_out`` is (alive heads, queries, d_head): magnitudes, not probabilities (reference 6.3)."""
+        """``head_out`` is (alive heads, queries, d_head): magnitudes, not probabilities.
+
+        See docs/spatten.md §Pruning and quantization.
+        """
         self.scores[alive] += np.abs(head_out).reshape(head_out.shape[0], -1).sum(axis=1)
 
     def prune(self, alive: np.ndarray, keep: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Why quick-select: it finds the threshold in O(n) average comparisons (about 2.3-4 n/16 cycles with 16
 comparators) where a sorter costs O(n log n) time and O(n log^2 n) hardware. The convention here is the one the
-RTL uses and the reference (section 3 and 6.1) asks for: a 0-based target t = k - 1, and when the k-th value has
+RTL uses (docs/spatten.md §Top-k engine): a 0-based target t = k - 1, and when the k-th value has
 ties, exactly t - |R| + 1 of the tied elements are kept, the earliest ones in input order. The paper's Alg. 3
 (target = k) sends the Fig. 9 example the wrong way; :func:`quick_select` is unit-tested against that example.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from attnforge.sim.specs.errors import SpecError
 
 #: Fixed cost of one quick-select round besides streaming the elements (zero eliminator, pivot pick, FIFO swap);
-#: reference section 3: "one round costs about ceil(m/16) + 3 cycles".
+#: docs/spatten.md §Top-k engine: one round costs about ceil(m/16) + 3 cycles.
 ROUND_OVERHEAD_CYCLES = 3
 
 

@@ -4,7 +4,7 @@ A trace row is one query of one head in one generation iteration, with what the 
 keys fetched, V fetched, K/V bit widths, whether this row refetched LSBs, and token top-k events. Replay turns
 every row into the same per-query module costs the builder uses (:mod:`attnforge.sim.spatten.occupancy`), one Stage per
 (iteration, layer) because a layer's output feeds the next layer through the host's FFN (a barrier), and runs the
-Schedule through :func:`sim.analytical.engine.run_schedule`. Conventions follow SpAtten's own flow (reference 6.9, 6.13): a
+Schedule through :func:`sim.analytical.engine.run_schedule`. Conventions follow SpAtten's own flow (docs/spatten.md §Traces): a
 bit width of -1 means unquantized, carried at the datapath's 12 bits; a requant row fetches
 ``auto_requant_incre`` more bits per key and recomputes once.
 """

@@ -1,7 +1,7 @@
 """Architecture specs: compute arrays, memory levels, clock and a per-action energy/area table.
 
 Specs are YAML validated once into these pydantic models (the ZigZag way: typed objects, never dicts). The
-presets ship in ``sim/presets``; every value there cites its source. An op (``exp`` say) is costed per array:
+presets ship in ``sim/specs/presets``; every value there cites its source. An op (``exp`` say) is costed per array:
 how many cycles one PE spends on it and which energy actions it fires, so "exp as 6 MACs + 1 add on FuseMax's
 PEs" and "exp on FLAT's dedicated unit" are two rows of data, not two code paths.
 """
