@@ -103,7 +103,7 @@ def fusemax_points(max_seq: int = FUSEMAX_SEQS[-1], models: tuple[str, ...] = FU
 
 
 def spatten_points() -> list[SuitePoint]:
-    from attnforge.reports.spatten_paper import GENERATED, PROMPT, TASK_LENGTHS
+    from attnforge.workloads.spatten_benchmarks import GENERATED, PROMPT, TASK_LENGTHS
 
     pts: list[SuitePoint] = []
     for m in ("bert-base", "bert-large"):

@@ -80,7 +80,8 @@ def simulate_point(p: MeasuredPoint) -> dict[str, float]:
 
         return {a: run(Scenario.build(accelerator=a, workload=p.model, seq_lens=[p.seq], batch=p.batch,
                                       causal=False))[0].latency_s for a in FUSEMAX_ACCELS}
-    from attnforge.reports.spatten_paper import BERT, PROMPT, gpt2_policy, run_benchmark
+    from attnforge.reports.spatten_paper import BERT, gpt2_policy, run_benchmark
+    from attnforge.workloads.spatten_benchmarks import PROMPT
 
     gpt2 = p.model.startswith("gpt2")
     length, policy = (None, gpt2_policy()) if gpt2 else (p.seq, BERT)

@@ -15,25 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from attnforge.mappings import get_accelerator
-from attnforge.mappings.builders import Shape
-from attnforge.mappings.spatten import build_spatten
 from attnforge.reports.paper import Row
 from attnforge.reports.paper import format_rows as _format_rows
-from attnforge.sim.analytical.engine import Evaluation, run_schedule
+from attnforge.sim.analytical.engine import Evaluation, evaluate_scenario, run_schedule
 from attnforge.sim.spatten.policy import BERT, GPT2, Policy, breakdown_policies
 from attnforge.sim.spatten.policy import POLICIES as POLICY_REGISTRY
 from attnforge.sim.specs.arch import get_preset
+from attnforge.sim.specs.scenario import Scenario
 from attnforge.workloads import get_model
+from attnforge.workloads.spatten_benchmarks import GENERATED, GPT2_DATASETS, PROMPT, TASK_LENGTHS
 
-#: Average dev-set lengths in WordPiece tokens incl. [CLS]/[SEP]. The paper uses each task's average but does
-#: not print it; these are our estimates from the public dev sets' typical lengths (see docs/spatten.md).
-TASK_LENGTHS: dict[str, int] = {
-    "CoLA": 11, "SST-2": 25, "MRPC": 53, "STS-B": 31, "QQP": 30, "MNLI-m": 39, "MNLI-mm": 40, "QNLI": 50,
-    "RTE": 68, "SQuAD1.1": 160, "SQuAD2.0": 160,
-}
-GPT2_DATASETS: tuple[str, ...] = ("WikiText-2", "WikiText-103", "PTB", "1BW")
-PROMPT, GENERATED = 992, 32
 TRACE_DIR = Path(__file__).resolve().parent.parent / "workloads" / "traces"
 SMALL_TRACE = "summary-gpt2-small-wikitext2-per8.csv"
 SMALL_BASE = "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"
@@ -79,16 +70,15 @@ def _sum(evs: list[Evaluation], d: int, layers: int, heads: int, kv_lens: list[n
 
 def run_benchmark(model: str, length: int | None, policy: Policy, accel: str = "spatten") -> Totals:
     """BERT (``length`` = task length, one summarization pass) or GPT-2 (``length`` None: prompt + generation)."""
-    acc = get_accelerator(accel)
-    arch = get_preset(acc.arch)
     mdl = get_model(model)
     if length is not None:
-        s = build_spatten(acc, arch, Shape(mdl, p=length, m=length, batch=1), policy)
-        return _sum([run_schedule(accel, s, arch)], mdl.d_head, mdl.layers, mdl.heads, [np.asarray(length)])
+        sc = Scenario.build(accelerator=accel, workload=mdl, seq_lens=[length], batch=1, policy=policy)
+        return _sum([evaluate_scenario(sc)], mdl.d_head, mdl.layers, mdl.heads, [np.asarray(length)])
     ctx = np.arange(PROMPT + 1, PROMPT + GENERATED + 1)
-    s0 = build_spatten(acc, arch, Shape(mdl, p=PROMPT, m=PROMPT, batch=1, causal=True), policy)
-    s1 = build_spatten(acc, arch, Shape(mdl, p=1, m=ctx, batch=1, causal=True, stage="decode"), policy)
-    evs = [run_schedule(accel, s0, arch), run_schedule(accel, s1, arch)]
+    prompt = Scenario.build(accelerator=accel, workload=mdl, seq_lens=[PROMPT], batch=1, causal=True, policy=policy)
+    steps = Scenario.build(accelerator=accel, workload=mdl, seq_lens=[int(c) for c in ctx], batch=1, causal=True,
+                           stage="decode", policy=policy)
+    evs = [evaluate_scenario(prompt), evaluate_scenario(steps)]
     return _sum(evs, mdl.d_head, mdl.layers, mdl.heads, [np.asarray(PROMPT), ctx])
 
 
