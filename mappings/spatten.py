@@ -18,11 +18,11 @@ from attnforge.mappings.catalog import Accelerator
 from attnforge.sim.analytical.schedule import Num, Phase, Schedule, Stage
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
 from attnforge.sim.spatten.occupancy import check_arch, job_costs
-from attnforge.sim.spatten.policy import QUERY_BITS, Policy, policy_for
 from attnforge.sim.spatten.pruning import HEAD_UNPRUNED_FRACTION, TOKEN_UNPRUNED_FRACTION, kept_counts, layer_ratios
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch
 from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.spatten_policy import QUERY_BITS, Policy, policy_for
 
 
 def refetch_rate(pol: Policy, keys: Num, d: int) -> Num:

@@ -18,10 +18,10 @@ import numpy as np
 from attnforge.reports.paper import Row
 from attnforge.reports.paper import format_rows as _format_rows
 from attnforge.sim.analytical.engine import Evaluation, evaluate_scenario, run_schedule
-from attnforge.sim.spatten.policy import BERT, GPT2, Policy, breakdown_policies
-from attnforge.sim.spatten.policy import POLICIES as POLICY_REGISTRY
 from attnforge.sim.specs.arch import get_preset
 from attnforge.sim.specs.scenario import Scenario
+from attnforge.sim.specs.spatten_policy import BERT, GPT2, Policy, breakdown_policies
+from attnforge.sim.specs.spatten_policy import POLICIES as POLICY_REGISTRY
 from attnforge.workloads import get_model
 from attnforge.workloads.spatten_benchmarks import GENERATED, GPT2_DATASETS, PROMPT, TASK_LENGTHS
 

@@ -84,9 +84,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("attnforge.rtl.spatten.topk", "attnforge.sim.spatten.topk_golden"): "FILTER_PIPE, ROUND_PIPE, widths",
     # a model borrowing the RTL's lane packing
     ("attnforge.sim.spatten.cycle_model", "attnforge.rtl.common"): "pack, vmax_levels",
-    # the SpAtten policy is spec data that still lives with the SpAtten models (typed family sections move it)
-    ("attnforge.sim.specs.scenario", "attnforge.sim.spatten.policy"): "Policy, policy_for",
-    ("attnforge.sim.specs.scenario", "attnforge.sim.spatten.quant"): "parse_setting",
 }
 
 

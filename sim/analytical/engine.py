@@ -14,10 +14,10 @@ from attnforge.mappings import Shape, get_accelerator, get_builder
 from attnforge.sim.analytical.linear import add_linear_layers
 from attnforge.sim.analytical.result import Result
 from attnforge.sim.analytical.schedule import Num, Schedule
-from attnforge.sim.spatten.policy import Policy
 from attnforge.sim.specs.arch import Arch, get_preset
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.scenario import SCOPES, Scenario
+from attnforge.sim.specs.spatten_policy import Policy
 from attnforge.workloads import Model
 
 

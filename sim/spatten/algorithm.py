@@ -15,7 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from attnforge.sim.spatten.policy import Policy
 from attnforge.sim.spatten.pruning import (
     HEAD_UNPRUNED_FRACTION,
     TOKEN_UNPRUNED_FRACTION,
@@ -27,6 +26,7 @@ from attnforge.sim.spatten.pruning import (
 )
 from attnforge.sim.spatten.quant import progressive_attention, quantize_dequantize
 from attnforge.sim.spatten.realdata import Encoder, _layer_norm
+from attnforge.sim.specs.spatten_policy import Policy
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 

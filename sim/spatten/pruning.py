@@ -19,21 +19,11 @@ import numpy as np
 
 from attnforge.sim.spatten.topk_algorithm import topk_indices
 from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.spatten_policy import check_ratio
 
 #: docs/spatten.md §Pruning and quantization (paper §V): the first 15% of layers keep every token, the first 30% every head.
 TOKEN_UNPRUNED_FRACTION = 0.15
 HEAD_UNPRUNED_FRACTION = 0.30
-
-
-def check_ratio(ratio: float, field: str) -> float:
-    """A pruning ratio is the fraction removed: 0 keeps everything, 1 would remove everything (not allowed)."""
-    try:
-        val = float(ratio)
-    except (TypeError, ValueError):
-        raise SpecError(field, f"not a number: {ratio!r}", "[0, 1)") from None
-    if not (0.0 <= val < 1.0):
-        raise SpecError(field, f"{ratio!r} is outside [0, 1)", "[0, 1)")
-    return val
 
 
 def layer_ratios(n_layers: int, avg_ratio: float, unpruned_fraction: float, field: str = "ratio") -> np.ndarray:

@@ -14,45 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnforge.sim.specs.errors import SpecError
-
-#: The five MSB+LSB settings of the paper (4+4 .. 12+4); LSBs are always 4 bits.
-MSB_SETTINGS: tuple[int, ...] = (4, 6, 8, 10, 12)
-LSB_BITS = 4
-
-
-def check_threshold(thr: float, field: str = "threshold") -> float:
-    """The requant threshold compares against a probability: it must lie in (0, 1]."""
-    try:
-        val = float(thr)
-    except (TypeError, ValueError):
-        raise SpecError(field, f"not a number: {thr!r}", "(0, 1]") from None
-    if not (0.0 < val <= 1.0) or np.isnan(val):
-        raise SpecError(field, f"{thr!r} is outside (0, 1]", "(0, 1]")
-    return val
-
-
-def check_bits(msb: int, lsb: int = LSB_BITS, field: str = "quant") -> None:
-    """Only the paper's settings exist in hardware (the bit-width converter's MUX table)."""
-    if msb not in MSB_SETTINGS or lsb != LSB_BITS:
-        raise SpecError(field, f"{msb}+{lsb} is not a SpAtten setting", [f"{m}+{LSB_BITS}" for m in MSB_SETTINGS])
-
-
-def parse_setting(text: str) -> tuple[int, int]:
-    """'6+4' -> (6, 4); a bare '8' means static 8-bit (no LSB part)."""
-    s = str(text).strip()
-    try:
-        if "+" in s:
-            a, b = s.split("+", 1)
-            msb, lsb = int(a), int(b)
-            check_bits(msb, lsb, "--quant")
-            return msb, lsb
-        msb = int(s)
-    except ValueError:
-        raise SpecError("--quant", f"not a bit setting: {text!r}", "e.g. 6+4, 8+4 or a static width 8") from None
-    if msb not in (*MSB_SETTINGS, 16):
-        raise SpecError("--quant", f"static width {msb} is not supported", (*MSB_SETTINGS, 16))
-    return msb, 0
+from attnforge.sim.specs.spatten_policy import LSB_BITS, check_threshold
 
 
 def quantize(x: np.ndarray, bits: int, axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:

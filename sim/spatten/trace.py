@@ -19,10 +19,10 @@ import pandas as pd
 
 from attnforge.sim.analytical.schedule import Phase, Schedule, Stage
 from attnforge.sim.spatten.occupancy import check_arch, job_costs
-from attnforge.sim.spatten.policy import NATIVE_BITS
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch
 from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.spatten_policy import NATIVE_BITS
 
 COLUMNS: tuple[str, ...] = (
     "iteration_id", "layer_id", "head_id", "embedding_length_D", "sentence_length_L", "key_fetch_num",

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from attnforge.mappings.catalog import Accelerator, get_accelerator
-from attnforge.sim.spatten.policy import POLICY_NAMES, Policy, policy_for
 from attnforge.sim.specs.arch import Arch, get_preset, load_arch
 from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.spatten_policy import POLICY_NAMES, Policy, parse_setting, policy_for
 from attnforge.workloads import STAGES, Model, get_model, parse_length
 
 SCOPES: tuple[str, ...] = ("attention", "end-to-end")
@@ -276,7 +276,6 @@ def _policy(acc: Accelerator, policy: str | Policy | Mapping[str, Any] | None, c
 
 def apply_knobs(base: Policy, knobs: Mapping[str, Any]) -> Policy:
     """The base policy with the CLI's knobs (``quant`` as "6+4" progressive or "8" static) applied and renamed."""
-    from attnforge.sim.spatten.quant import parse_setting
 
     kw: dict[str, Any] = {}
     for k, v in knobs.items():

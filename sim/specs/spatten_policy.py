@@ -1,17 +1,67 @@
-"""The knobs of one SpAtten run (pruning ratios, bit widths, threshold) and the named settings the reports use.
+"""SpAtten's algorithm settings as spec data: the Policy of one run, its validators, and the named settings.
 
-A Policy is *input*, like the per-task hyper-parameters the paper tunes (section V-A); every figure downstream
-is computed from it. Validation lives here so every entry point (CLI, builder, golden model) rejects a bad ratio,
-bit width or threshold with the same one-line SpecError.
+A Policy is *input*, like the per-task hyper-parameters the paper tunes (section V-A); every figure downstream is
+computed from it. It lives with the specs (below the models) so that the Scenario can resolve and check one
+without importing a model; the SpAtten models (pruning, progressive quantization, the builder) read it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
-from attnforge.sim.spatten.pruning import check_ratio
-from attnforge.sim.spatten.quant import LSB_BITS, MSB_SETTINGS, check_bits, check_threshold
 from attnforge.sim.specs.errors import SpecError
+
+#: The five MSB+LSB settings of the paper (4+4 .. 12+4); LSBs are always 4 bits.
+MSB_SETTINGS: tuple[int, ...] = (4, 6, 8, 10, 12)
+LSB_BITS = 4
+
+
+def check_threshold(thr: float, field: str = "threshold") -> float:
+    """The requant threshold compares against a probability: it must lie in (0, 1]."""
+    try:
+        val = float(thr)
+    except (TypeError, ValueError):
+        raise SpecError(field, f"not a number: {thr!r}", "(0, 1]") from None
+    if not (0.0 < val <= 1.0) or math.isnan(val):
+        raise SpecError(field, f"{thr!r} is outside (0, 1]", "(0, 1]")
+    return val
+
+
+def check_bits(msb: int, lsb: int = LSB_BITS, field: str = "quant") -> None:
+    """Only the paper's settings exist in hardware (the bit-width converter's MUX table)."""
+    if msb not in MSB_SETTINGS or lsb != LSB_BITS:
+        raise SpecError(field, f"{msb}+{lsb} is not a SpAtten setting", [f"{m}+{LSB_BITS}" for m in MSB_SETTINGS])
+
+
+def parse_setting(text: str) -> tuple[int, int]:
+    """'6+4' -> (6, 4); a bare '8' means static 8-bit (no LSB part)."""
+    s = str(text).strip()
+    try:
+        if "+" in s:
+            a, b = s.split("+", 1)
+            msb, lsb = int(a), int(b)
+            check_bits(msb, lsb, "--quant")
+            return msb, lsb
+        msb = int(s)
+    except ValueError:
+        raise SpecError("--quant", f"not a bit setting: {text!r}", "e.g. 6+4, 8+4 or a static width 8") from None
+    if msb not in (*MSB_SETTINGS, 16):
+        raise SpecError("--quant", f"static width {msb} is not supported", (*MSB_SETTINGS, 16))
+    return msb, 0
+
+
+def check_ratio(ratio: float, field: str) -> float:
+    """A pruning ratio is the fraction removed: 0 keeps everything, 1 would remove everything (not allowed)."""
+    try:
+        val = float(ratio)
+    except (TypeError, ValueError):
+        raise SpecError(field, f"not a number: {ratio!r}", "[0, 1)") from None
+    if not (0.0 <= val < 1.0):
+        raise SpecError(field, f"{ratio!r} is outside [0, 1)", "[0, 1)")
+    return val
+
+
 
 #: Bits per element of K/V/Q when a run does not quantize: the datapath's native 12-bit fixed point, which is
 #: also what SpAtten's own flow does with unquantized traces (key bits -1 become 8 + forced 4-bit LSB; docs/spatten.md §Traces).
