@@ -6,6 +6,8 @@ per-point search (the query block that fits the buffer) is a small cached scalar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 
 import numpy as np
@@ -26,40 +28,84 @@ def _tile_counts(p_tiles: Num, m1: Num) -> dict[str, Num]:
     return {"p": p_tiles, "m": m1, "m1": m1, "m0": 1, "e": 1, "f": 1}
 
 
+class BlockProblem(Enum):
+    """Why no query block exists for a point; :func:`_choose_query_blocks` turns it into a :class:`SpecError`."""
+
+    #: Even the smallest block's fixed state (Q and buffer-placed per-query state) overflows the buffer.
+    BUFFER_TOO_SMALL = "buffer too small"
+    #: The user's fixed query block is neither a whole number of P0-query column tiles nor the whole of P.
+    GIVEN_DOES_NOT_TILE = "query block does not tile"
+
+
+@dataclass(frozen=True)
+class BlockFit:
+    """A query block that fits: ``rows`` queries resident at once, ``spill`` the fraction of M-fibers in DRAM."""
+
+    rows: int
+    spill: float
+
+
+def _block_candidates(p: int, p0: int, given: int) -> list[int] | BlockProblem:
+    """Query blocks to try, largest first: the user's fixed one (0 = none), else every multiple of P0 dividing
+    the padded P (a short P is one block); largest first because a bigger block re-reads K and V less often."""
+    if given:
+        if (given % p0 and given != p) or -(-p // given) * given < p:
+            return BlockProblem.GIVEN_DOES_NOT_TILE
+        return [given]
+    p_tiles = -(-p // p0)
+    return [d * p0 if p >= p0 else p for d in range(p_tiles, 0, -1) if p_tiles % d == 0]
+
+
+def _spill_decision(
+    r: int, cands: list[int], fixed_words: float, fiber_words: float, buffer_words: float, full_spill_above: float
+) -> BlockFit | BlockProblem:
+    """No candidate holds its M-fibers, so block ``r`` (the smallest) spills the part that does not fit.
+
+    Past ``full_spill_above`` the dataflow goes off chip (FLAT's choice): the M-fibers all stream through DRAM, so
+    the block only has to hold the fixed state and can grow back to the largest candidate that does.
+    """
+    room = buffer_words - r * fixed_words
+    if room < 0:
+        return BlockProblem.BUFFER_TOO_SMALL
+    spill = 1.0 - room / (r * fiber_words) if fiber_words else 0.0
+    if spill > full_spill_above:
+        for r2 in cands:
+            if r2 * fixed_words <= buffer_words:
+                return BlockFit(r2, 1.0)
+        return BlockFit(r, 1.0)
+    return BlockFit(r, spill)
+
+
 @lru_cache(maxsize=65536)
 def _query_block(
     p: int, p0: int, fixed_words: float, fiber_words: float, buffer_words: float, full_spill_above: float, given: int
-) -> tuple[int, float]:
+) -> BlockFit | BlockProblem:
     """Largest query block R (a multiple of P0 dividing the padded P) whose resident state fits the buffer.
 
-    Returns (R, spilled fraction of the M-fibers). Raises when not even the smallest block's fixed state fits.
+    Each query keeps ``fixed_words`` plus ``fiber_words`` of M-fibers resident; when no block holds both, the
+    smallest one spills (see :func:`_spill_decision`). Cached: a sweep repeats the same scalar points.
     """
-    p_tiles = -(-p // p0)
-    unit = min(p, p0)
-    if given:
-        if (given % p0 and given != p) or -(-p // given) * given < p:
-            return -2, 0.0
-        cands = [given]
-    else:
-        cands = [d * p0 if p >= p0 else p for d in range(p_tiles, 0, -1) if p_tiles % d == 0]
+    cands = _block_candidates(p, p0, given)
+    if isinstance(cands, BlockProblem):
+        return cands
     for r in cands:
         if r * (fixed_words + fiber_words) <= buffer_words:
-            return r, 0.0
-    r = cands[-1] if cands else unit
-    room = buffer_words - r * fixed_words
-    if room < 0:
-        return -1, 1.0
-    spill = 1.0 - room / (r * fiber_words) if fiber_words else 0.0
-    if spill > full_spill_above:
-        # Off-chip dataflow: the M-fibers stream through DRAM; the block only holds the fixed state.
-        for r2 in cands:
-            if r2 * fixed_words <= buffer_words:
-                return r2, 1.0
-        return r, 1.0
-    return r, spill
+            return BlockFit(r, 0.0)
+    r = cands[-1] if cands else min(p, p0)
+    return _spill_decision(r, cands, fixed_words, fiber_words, buffer_words, full_spill_above)
 
 
-_query_block_v = np.vectorize(_query_block, otypes=[np.int64, np.float64])
+def _query_block_fields(
+    p: int, p0: int, fixed_words: float, fiber_words: float, buffer_words: float, full_spill_above: float, given: int
+) -> tuple[int, float, BlockProblem | None]:
+    """:func:`_query_block` as plain fields for np.vectorize: (R, spill, None) or (0, 1.0, the problem)."""
+    fit = _query_block(p, p0, fixed_words, fiber_words, buffer_words, full_spill_above, given)
+    if isinstance(fit, BlockProblem):
+        return 0, 1.0, fit
+    return fit.rows, fit.spill, None
+
+
+_query_block_v = np.vectorize(_query_block_fields, otypes=[np.int64, np.float64, object])
 
 
 def _per_query_words(c: Cascade, m: Mapping, e_len: Num, f_len: Num, m0: int, m_len: Num) -> tuple[Num, Num]:
@@ -112,6 +158,230 @@ def _systolic_cycles(ein: Einsum, pad: dict[str, Num], use: dict[str, Num], rows
     return folds * (k + rows + cols - 2)
 
 
+def _scores_scale(ein: Einsum, frac: Num) -> Num:
+    """A causal mask removes score-matrix work: only Einsums iterating over both keys and queries shrink."""
+    its = ein.iteration_ranks
+    return frac if ("p" in its and any(r in M_RANKS for r in its)) else 1.0
+
+
+def _accumulate(actions: dict[str, Num], key: str, val: Num) -> None:
+    """Add to an action count; several Einsums bound to one array charge the same action."""
+    actions[key] = actions.get(key, 0.0) + val
+
+
+@dataclass(frozen=True)
+class _Extents:
+    """The shape as the arrays see it, shared by every cost below.
+
+    ``pad`` holds the rank sizes padded to whole array tiles (what occupies PEs and time), ``use`` the real ones
+    (what does useful work and moves data); ``tile_frac`` and ``elem_frac`` are the shares of the score matrix a
+    causal mask leaves, counted in whole tiles and in elements (1.0 without a mask).
+    """
+
+    p0: int
+    m0: int
+    p: np.ndarray
+    m: np.ndarray
+    bh: Num
+    p_tiles: Num
+    m1: Num
+    p_pad: Num
+    pad: dict[str, Num]
+    use: dict[str, Num]
+    causal: bool
+    tile_frac: Num
+    elem_frac: Num
+
+
+def _extents(arch: Arch, batch: Num, heads: int, p: Num, m: Num, e: int, f: int, causal: bool) -> _Extents:
+    """Tile the (broadcastable) shape onto the 2D array: M0 keys per row tile, P0 queries per column tile."""
+    a2 = arch.arrays["2d"]
+    m0, p0 = a2.rows, a2.cols
+    p = np.asarray(p)
+    m = np.asarray(m)
+    batch = np.asarray(batch)
+    p_tiles = _ceil_div(p, p0)
+    m1 = _ceil_div(m, m0)
+    p_pad = np.where(p >= p0, p_tiles * p0, p)  # a short query block still occupies whole columns' time
+    tile_frac: Num = 1.0
+    elem_frac: Num = 1.0
+    if causal:
+        tile_frac, elem_frac = _causal_v(p, m, p0, m0)
+    return _Extents(
+        p0=p0, m0=m0, p=p, m=m, bh=batch * heads, p_tiles=p_tiles, m1=m1, p_pad=p_pad,
+        pad={"b": batch, "h": heads, "p": p_tiles * p0, "m": m1 * m0, "m1": m1, "m0": m0, "e": e, "f": f},
+        use={"b": batch, "h": heads, "p": p, "m": m, "m1": m / m0, "m0": m0, "e": e, "f": f},
+        causal=causal, tile_frac=tile_frac, elem_frac=elem_frac,
+    )
+
+
+@dataclass
+class _Compute:
+    """Per-array busy and useful cycles, per-Einsum cycles (for the phases), PE actions and FLOPs."""
+
+    busy: dict[str, Num]
+    useful: dict[str, Num]
+    per_einsum: dict[str, Num]
+    actions: dict[str, Num]
+    flops: Num
+
+
+def _compute(c: Cascade, mapping: Mapping, arch: Arch, x: _Extents) -> _Compute:
+    """Cost every Einsum on the array the mapping binds it to.
+
+    Time counts padded work (a partial tile occupies the whole array; on a systolic array, each fold's fill and
+    drain too); energy and FLOPs count only the useful work.
+    """
+    out = _Compute(busy={"2d": 0.0, "1d": 0.0}, useful={"2d": 0.0, "1d": 0.0}, per_einsum={}, actions={}, flops=0.0)
+    for ein in c.einsums:
+        arr_name = mapping.binding.get(ein.name)
+        if arr_name not in arch.arrays:
+            raise SpecError(f"mapping {mapping.name}.binding.{ein.name}", f"unknown array {arr_name!r}", arch.arrays)
+        arr = arch.arrays[arr_name]
+        cost = arch.op_cost(arr_name, ein.op)
+        cyc = mapping.op_cycles.get(ein.op, cost.cycles)
+        ops_pad = ein.ops(x.pad) * _scores_scale(ein, x.tile_frac)
+        ops_use = ein.ops(x.use) * _scores_scale(ein, x.elem_frac)
+        out.per_einsum[ein.name] = ops_pad * cyc / arr.pes
+        if arr.systolic and len(arr.dims) == 2 and ein.op == "mac" and ein.reduce:
+            folds = _systolic_cycles(ein, x.pad, x.use, arr.rows, arr.cols)
+            out.per_einsum[ein.name] = folds * _scores_scale(ein, x.tile_frac)
+        out.busy[arr_name] = out.busy[arr_name] + out.per_einsum[ein.name]
+        out.useful[arr_name] = out.useful[arr_name] + ops_use * cyc / arr.pes
+        for act, n in cost.actions.items():
+            _accumulate(out.actions, f"{arr_name}.{act}", ops_use * n)
+        _accumulate(out.actions, f"{arr_name}.rf_read", 2 * ops_use)
+        _accumulate(out.actions, f"{arr_name}.rf_write", ops_use)
+        out.flops = out.flops + ops_use * (2 if ein.op == "mac" else 1)
+    return out
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """The chosen query block per point: R queries resident, how many blocks cover P, and the spilled fraction."""
+
+    rows: Num
+    count: Num
+    spill: Num
+
+
+def _choose_query_blocks(c: Cascade, mapping: Mapping, arch: Arch, e: int, f: int, x: _Extents) -> _Blocks:
+    """Search (or check the user's) query block at every point, and say which setting fails when none fits.
+
+    With ``fiber_rows`` set, only that many rows' M-fibers must be resident at once (they are streamed row by
+    row), so the block is sized on the fixed state alone and the fibers either all fit or all spill.
+    """
+    wb = arch.word_bytes
+    fixed, fiber = _per_query_words(c, mapping, e, f, x.m0, x.m)
+    staging = x.m0 * (e + f)  # one K tile and one V tile in flight
+    buffer_words = (arch.buffer.bytes / wb) - staging
+    given = mapping.query_block or 0
+    if mapping.fiber_rows is None:
+        rows, spill, problems = _query_block_v(x.p, x.p0, fixed, fiber, buffer_words, mapping.full_spill_above, given)
+    else:
+        rows, _, problems = _query_block_v(x.p, x.p0, fixed, 0.0, buffer_words, mapping.full_spill_above, given)
+        spill = np.where(mapping.fiber_rows * fiber <= buffer_words, 0.0, 1.0)
+    found = set(np.ravel(problems))
+    if BlockProblem.BUFFER_TOO_SMALL in found:
+        needed = int((np.max(fixed) * min(x.p0, int(np.min(x.p))) + staging) * wb)
+        raise SpecError(
+            "arch.buffer.bytes",
+            f"{arch.buffer.bytes} B cannot hold the smallest tile of mapping {mapping.name} "
+            f"({needed} B needed for its resident state)",
+        )
+    if BlockProblem.GIVEN_DOES_NOT_TILE in found:
+        raise SpecError(
+            "--tile query_block", f"{given} does not tile the query length into whole {x.p0}-query column tiles"
+        )
+    return _Blocks(rows=rows, count=_ceil_div(x.p_pad, rows), spill=spill)
+
+
+def _operand_words(c: Cascade, x: _Extents, e: int, f: int) -> tuple[dict[str, Num], Num]:
+    """Words of each cascade input (Q, K, V) and of the output, over all batches and heads."""
+    inputs = {"Q": x.bh * x.p * e, "K": x.bh * x.m * e, "V": x.bh * x.m * f}
+    return inputs, c[c.output].output_size(x.use)
+
+
+def _stage_dram_words(
+    c: Cascade, mapping: Mapping, x: _Extents, blocks: _Blocks, inputs: dict[str, Num], o_words: Num
+) -> dict[str, Num]:
+    """DRAM words each stage moves: its inputs (K and V once per query block), tensors handed between stages
+    (written by one, read by the others), the output, and the spilled M-fibers."""
+    stage_of = mapping.stage_of()
+    stage_words: dict[str, Num] = {s.name: 0.0 for s in mapping.stages}
+    readers: dict[str, set[str]] = {}
+    for ein in c.einsums:
+        for o in ein.inputs:
+            readers.setdefault(o.tensor, set()).add(stage_of[ein.name])
+    kv_scale = x.tile_frac if x.causal else 1.0
+    for t, stages in readers.items():
+        if t == "Q":
+            for s in stages:
+                stage_words[s] = stage_words[s] + inputs["Q"]
+        elif t in ("K", "V"):
+            for s in stages:
+                stage_words[s] = stage_words[s] + inputs[t] * np.maximum(1, blocks.count * kv_scale)
+        elif t in stage_of:
+            src = stage_of[t]
+            crossing = stages - {src}
+            if crossing:
+                size = c[t].output_size(x.use) * _scores_scale(c[t], x.elem_frac)
+                stage_words[src] = stage_words[src] + size
+                for s in crossing:
+                    stage_words[s] = stage_words[s] + size
+    stage_words[stage_of[c.output]] = stage_words[stage_of[c.output]] + o_words
+    spill_words = c.spill_words(x.use, only=[t for t in c.crossing_tensors() if mapping.placement.get(t, "rf") == "gb"])
+    spill_words = spill_words * x.elem_frac * blocks.spill
+    spill_stage = stage_of[c.crossing_tensors()[0]] if c.crossing_tensors() else stage_of[c.output]
+    stage_words[spill_stage] = stage_words[spill_stage] + spill_words
+    return stage_words
+
+
+def _buffer_traffic(
+    c: Cascade, mapping: Mapping, x: _Extents, inputs: dict[str, Num], o_words: Num, dram_words: Num
+) -> tuple[Num, Num]:
+    """(reads, writes) of the global buffer: everything fetched from DRAM lands there and the output leaves
+    through it; inputs are re-read once per tile of each rank they lack; buffer-placed intermediates once."""
+    tiles = _tile_counts(x.p_tiles, x.m1)
+    gb_read: Num = o_words
+    gb_write: Num = dram_words - o_words
+    for ein in c.einsums:
+        for o in ein.inputs:
+            if o.tensor in c.inputs:
+                reuse: Num = 1
+                for r in ein.iteration_ranks:
+                    if r not in o.ranks:
+                        reuse = reuse * tiles.get(r, 1)
+                gb_read = gb_read + inputs[o.tensor] * reuse * _scores_scale(ein, x.tile_frac)
+            elif mapping.placement.get(o.tensor, "rf") in ("gb", "dram"):
+                src = c[o.tensor]
+                ranks = [r for r in src.ranks if not (o.final and r in src.iterative)]
+                n: Num = x.bh
+                for r in ranks:
+                    n = n * x.use[r]
+                gb_read = gb_read + n * _scores_scale(src, x.elem_frac)
+        if mapping.placement.get(ein.name, "rf") in ("gb", "dram"):
+            gb_write = gb_write + ein.output_size(x.use) * _scores_scale(ein, x.elem_frac)
+    return gb_read, gb_write
+
+
+def _stages(mapping: Mapping, per_einsum: dict[str, Num], stage_words: dict[str, Num], stall_rows: int) -> list[Stage]:
+    """The mapping's stages and phases with each phase's work per array; a phase that stalls on an Einsum
+    exposes that Einsum's cycles times the 2D array's rows (a reduction crossing every row, which no array hides)."""
+    stages: list[Stage] = []
+    for s in mapping.stages:
+        phases: list[Phase] = []
+        for ph in s.phases:
+            work: dict[str, Num] = {}
+            for name in ph.einsums:
+                arr_name = mapping.binding[name]
+                work[arr_name] = work.get(arr_name, 0.0) + per_einsum[name]
+            exposed: Num = per_einsum[ph.stall] * stall_rows if ph.stall else 0.0
+            phases.append(Phase("+".join(ph.einsums), work, exposed))
+        stages.append(Stage(s.name, phases, stage_words[s.name]))
+    return stages
+
+
 def build_schedule(
     mapping: Mapping,
     arch: Arch,
@@ -124,164 +394,32 @@ def build_schedule(
     f: int,
     causal: bool = False,
 ) -> Schedule:
+    """Cost ``mapping``'s cascade on ``arch`` for a (broadcastable) shape: compute, query blocks, DRAM and
+    buffer traffic, then the stages the engine turns into cycles and energy. Raises SpecError when no query
+    block fits the buffer or a fixed one does not tile P."""
     c = get_cascade(mapping.cascade)
-    a2, a1 = arch.arrays["2d"], arch.arrays["1d"]
-    m0, p0 = a2.rows, a2.cols
-    p = np.asarray(p)
-    m = np.asarray(m)
-    batch = np.asarray(batch)
-    p_tiles = _ceil_div(p, p0)
-    m1 = _ceil_div(m, m0)
-    p_pad = np.where(p >= p0, p_tiles * p0, p)  # a short query block still occupies whole columns' time
-    bh = batch * heads
-    pad = {"b": batch, "h": heads, "p": p_tiles * p0, "m": m1 * m0, "m1": m1, "m0": m0, "e": e, "f": f}
-    use = {"b": batch, "h": heads, "p": p, "m": m, "m1": m / m0, "m0": m0, "e": e, "f": f}
-    tile_frac: Num = 1.0
-    elem_frac: Num = 1.0
-    if causal:
-        tile_frac, elem_frac = _causal_v(p, m, p0, m0)
-
-    def scores_scale(ein: Einsum, frac: Num) -> Num:
-        """A causal mask removes score-matrix work: only Einsums iterating over both keys and queries shrink."""
-        its = ein.iteration_ranks
-        return frac if ("p" in its and any(r in M_RANKS for r in its)) else 1.0
-
-    busy: dict[str, Num] = {"2d": 0.0, "1d": 0.0}
-    useful: dict[str, Num] = {"2d": 0.0, "1d": 0.0}
-    per_einsum: dict[str, Num] = {}
-    actions: dict[str, Num] = {}
-    flops: Num = 0.0
-
-    def add(key: str, val: Num) -> None:
-        actions[key] = actions.get(key, 0.0) + val
-
-    for ein in c.einsums:
-        arr_name = mapping.binding.get(ein.name)
-        if arr_name not in arch.arrays:
-            raise SpecError(f"mapping {mapping.name}.binding.{ein.name}", f"unknown array {arr_name!r}", arch.arrays)
-        arr = arch.arrays[arr_name]
-        cost = arch.op_cost(arr_name, ein.op)
-        cyc = mapping.op_cycles.get(ein.op, cost.cycles)
-        ops_pad = ein.ops(pad) * scores_scale(ein, tile_frac)
-        ops_use = ein.ops(use) * scores_scale(ein, elem_frac)
-        per_einsum[ein.name] = ops_pad * cyc / arr.pes
-        if arr.systolic and len(arr.dims) == 2 and ein.op == "mac" and ein.reduce:
-            per_einsum[ein.name] = _systolic_cycles(ein, pad, use, arr.rows, arr.cols) * scores_scale(ein, tile_frac)
-        busy[arr_name] = busy[arr_name] + per_einsum[ein.name]
-        useful[arr_name] = useful[arr_name] + ops_use * cyc / arr.pes
-        for act, n in cost.actions.items():
-            add(f"{arr_name}.{act}", ops_use * n)
-        add(f"{arr_name}.rf_read", 2 * ops_use)
-        add(f"{arr_name}.rf_write", ops_use)
-        flops = flops + ops_use * (2 if ein.op == "mac" else 1)
-
-    # ---- residency, query blocks, DRAM traffic -------------------------------------------------------
-    wb = arch.word_bytes
-    fixed, fiber = _per_query_words(c, mapping, e, f, m0, m)
-    staging = m0 * (e + f)  # one K tile and one V tile in flight
-    buffer_words = (arch.buffer.bytes / wb) - staging
-    given = mapping.query_block or 0
-    if mapping.fiber_rows is None:
-        r_blk, spill = _query_block_v(p, p0, fixed, fiber, buffer_words, mapping.full_spill_above, given)
-    else:
-        r_blk, _ = _query_block_v(p, p0, fixed, 0.0, buffer_words, mapping.full_spill_above, given)
-        spill = np.where(mapping.fiber_rows * fiber <= buffer_words, 0.0, 1.0)
-    if np.any(r_blk == -1):
-        raise SpecError(
-            "arch.buffer.bytes",
-            f"{arch.buffer.bytes} B cannot hold the smallest tile of mapping {mapping.name} "
-            f"({int((np.max(fixed) * min(p0, int(np.min(p))) + staging) * wb)} B needed for its resident state)",
-        )
-    if np.any(r_blk == -2):
-        raise SpecError("--tile query_block", f"{given} does not tile the query length into whole {p0}-query column tiles")
-    n_blocks = _ceil_div(p_pad, r_blk)
-    q_words = bh * p * e
-    k_words = bh * m * e
-    v_words = bh * m * f
-    o_words = c[c.output].output_size(use)
-    kv_scale = tile_frac if causal else 1.0
-
-    stage_of = mapping.stage_of()
-    stage_words: dict[str, Num] = {s.name: 0.0 for s in mapping.stages}
-    readers: dict[str, set[str]] = {}
-    for ein in c.einsums:
-        for o in ein.inputs:
-            readers.setdefault(o.tensor, set()).add(stage_of[ein.name])
-    for t, stages in readers.items():
-        if t == "Q":
-            for s in stages:
-                stage_words[s] = stage_words[s] + q_words
-        elif t in ("K", "V"):
-            words = k_words if t == "K" else v_words
-            for s in stages:
-                stage_words[s] = stage_words[s] + words * np.maximum(1, n_blocks * kv_scale)
-        elif t in stage_of:
-            src = stage_of[t]
-            crossing = stages - {src}
-            if crossing:
-                size = c[t].output_size(use) * scores_scale(c[t], elem_frac)
-                stage_words[src] = stage_words[src] + size
-                for s in crossing:
-                    stage_words[s] = stage_words[s] + size
-    stage_words[stage_of[c.output]] = stage_words[stage_of[c.output]] + o_words
-    spill_words = c.spill_words(use, only=[t for t in c.crossing_tensors() if mapping.placement.get(t, "rf") == "gb"])
-    spill_words = spill_words * elem_frac * spill
-    spill_stage = stage_of[c.crossing_tensors()[0]] if c.crossing_tensors() else stage_of[c.output]
-    stage_words[spill_stage] = stage_words[spill_stage] + spill_words
+    x = _extents(arch, batch, heads, p, m, e, f, causal)
+    work = _compute(c, mapping, arch, x)
+    blocks = _choose_query_blocks(c, mapping, arch, e, f, x)
+    inputs, o_words = _operand_words(c, x, e, f)
+    stage_words = _stage_dram_words(c, mapping, x, blocks, inputs, o_words)
     dram_words: Num = 0.0
     for v in stage_words.values():
         dram_words = dram_words + v
-    add("dram.word", dram_words)
-
-    # ---- buffer traffic --------------------------------------------------------------------------------
-    tiles = _tile_counts(p_tiles, m1)
-    gb_read: Num = o_words  # outputs leave through the buffer
-    gb_write: Num = dram_words - o_words  # everything fetched lands in the buffer
-    for ein in c.einsums:
-        for o in ein.inputs:
-            if o.tensor in c.inputs:
-                reuse: Num = 1
-                for r in ein.iteration_ranks:
-                    if r not in o.ranks:
-                        reuse = reuse * tiles.get(r, 1)
-                size = {"Q": q_words, "K": k_words, "V": v_words}[o.tensor]
-                gb_read = gb_read + size * reuse * scores_scale(ein, tile_frac)
-            elif mapping.placement.get(o.tensor, "rf") in ("gb", "dram"):
-                src = c[o.tensor]
-                ranks = [r for r in src.ranks if not (o.final and r in src.iterative)]
-                n: Num = bh
-                for r in ranks:
-                    n = n * use[r]
-                gb_read = gb_read + n * scores_scale(src, elem_frac)
-        if mapping.placement.get(ein.name, "rf") in ("gb", "dram"):
-            gb_write = gb_write + ein.output_size(use) * scores_scale(ein, elem_frac)
-    add("buffer.read", gb_read)
-    add("buffer.write", gb_write)
-
-    # ---- stages and phases ----------------------------------------------------------------------------
-    stages: list[Stage] = []
-    for s in mapping.stages:
-        phases: list[Phase] = []
-        for ph in s.phases:
-            work: dict[str, Num] = {}
-            for name in ph.einsums:
-                arr_name = mapping.binding[name]
-                work[arr_name] = work.get(arr_name, 0.0) + per_einsum[name]
-            exposed: Num = per_einsum[ph.stall] * a2.rows if ph.stall else 0.0
-            phases.append(Phase("+".join(ph.einsums), work, exposed))
-        stages.append(Stage(s.name, phases, stage_words[s.name]))
-
-    _ = a1
+    _accumulate(work.actions, "dram.word", dram_words)
+    gb_read, gb_write = _buffer_traffic(c, mapping, x, inputs, o_words, dram_words)
+    _accumulate(work.actions, "buffer.read", gb_read)
+    _accumulate(work.actions, "buffer.write", gb_write)
     return Schedule(
         mapping=mapping.name,
         cascade=c.name,
         passes=c.passes,
-        stages=stages,
-        busy=busy,
-        useful=useful,
-        actions=actions,
-        flops=flops,
-        compulsory_dram_words=sum({"Q": q_words, "K": k_words, "V": v_words}[t] for t in c.inputs) + o_words,
-        tiles={"p0": p0, "m0": m0, "query_block": r_blk, "query_blocks": n_blocks},
-        spill_fraction=spill,
+        stages=_stages(mapping, work.per_einsum, stage_words, arch.arrays["2d"].rows),
+        busy=work.busy,
+        useful=work.useful,
+        actions=work.actions,
+        flops=work.flops,
+        compulsory_dram_words=sum(inputs[t] for t in c.inputs) + o_words,
+        tiles={"p0": x.p0, "m0": x.m0, "query_block": blocks.rows, "query_blocks": blocks.count},
+        spill_fraction=blocks.spill,
     )

@@ -1,0 +1,104 @@
+"""The pieces of mappings.build: the query-block search, the spill decision, and the errors they lead to.
+
+Numbers are small enough to check by hand: P = 1024 queries on P0 = 256 columns (candidate blocks 1024, 512,
+256), 10 fixed words and 100 M-fiber words per query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from attnforge.mappings import build_schedule, get_mapping
+from attnforge.mappings.build import (
+    BlockFit,
+    BlockProblem,
+    _block_candidates,
+    _query_block,
+    _query_block_v,
+    _spill_decision,
+)
+from attnforge.sim.specs.arch import load_arch
+from attnforge.sim.specs.errors import SpecError
+
+P, P0, FIXED, FIBER = 1024, 256, 10.0, 100.0
+
+
+@pytest.mark.parametrize(
+    ("p", "given", "expected"),
+    [
+        (1024, 0, [1024, 512, 256]),  # multiples of P0 dividing the padded P, largest first
+        (768, 0, [768, 256]),  # 3 column tiles: 2 does not divide 3
+        (1000, 0, [1024, 512, 256]),  # a ragged P is padded to whole column tiles
+        (100, 0, [100]),  # a P shorter than P0 is one block of P
+        (1024, 512, [512]),  # the user's block, when it tiles
+        (1000, 1000, [1000]),  # the whole of P is always a valid block
+        (1024, 300, BlockProblem.GIVEN_DOES_NOT_TILE),
+    ],
+)
+def test_block_candidates(p: int, given: int, expected: list[int] | BlockProblem) -> None:
+    assert _block_candidates(p, P0, given) == expected
+
+
+def test_largest_block_that_holds_its_fibers() -> None:
+    # 256 * 110 = 28160 words fit, 512 * 110 do not.
+    assert _query_block(P, P0, FIXED, FIBER, 30000.0, 0.5, 0) == BlockFit(256, 0.0)
+    assert _query_block(P, P0, FIXED, FIBER, 1024 * 110.0, 0.5, 0) == BlockFit(1024, 0.0)
+
+
+def test_partial_spill_keeps_the_smallest_block() -> None:
+    # Room for 3/4 of the smallest block's fibers after its fixed state: a quarter spills.
+    buffer = 256 * FIXED + 256 * FIBER * 0.75
+    assert _query_block(P, P0, FIXED, FIBER, buffer, 0.5, 0) == BlockFit(256, 0.25)
+
+
+def test_full_spill_past_threshold_grows_the_block_back() -> None:
+    # 3/4 would spill (> 0.5): all fibers go off chip and the block grows to the largest whose fixed state fits.
+    buffer = 256 * FIXED + 256 * FIBER * 0.25  # 8960 words: 512 * 10 fit, 1024 * 10 do not
+    assert _query_block(P, P0, FIXED, FIBER, buffer, 0.5, 0) == BlockFit(512, 1.0)
+    # The same buffer under a threshold that tolerates the spill keeps the partial spill.
+    assert _query_block(P, P0, FIXED, FIBER, buffer, 0.9, 0) == BlockFit(256, 0.75)
+
+
+def test_spill_decision_without_fibers_never_spills() -> None:
+    assert _spill_decision(256, [1024, 512, 256], FIXED, 0.0, 3000.0, 0.5) == BlockFit(256, 0.0)
+
+
+def test_buffer_too_small_for_the_fixed_state() -> None:
+    assert _query_block(P, P0, FIXED, FIBER, 2000.0, 0.5, 0) is BlockProblem.BUFFER_TOO_SMALL
+    assert _spill_decision(256, [256], FIXED, FIBER, 2000.0, 0.5) is BlockProblem.BUFFER_TOO_SMALL
+
+
+def test_vectorised_search_reports_each_point() -> None:
+    rows, spill, problems = _query_block_v(np.array([1024, 1024]), P0, FIXED, FIBER, np.array([30000.0, 2000.0]), 0.5, 0)
+    assert rows.dtype == np.int64 and spill.dtype == np.float64
+    assert rows[0] == 256 and spill[0] == 0.0
+    assert list(problems) == [None, BlockProblem.BUFFER_TOO_SMALL]
+
+
+def _build(mapping_name: str, arch_overrides: dict[str, object] | None = None, **mapping_changes: object) -> object:
+    mapping = replace(get_mapping(mapping_name), **mapping_changes)
+    arch = load_arch("fusemax", arch_overrides)
+    return build_schedule(mapping, arch, batch=1, heads=1, p=np.array([300, 1000]), m=1000, e=64, f=64)
+
+
+def test_build_schedule_names_the_buffer_when_nothing_fits() -> None:
+    with pytest.raises(SpecError) as err:
+        _build("flat", {"buffer.bytes": 1000})
+    assert err.value.field == "arch.buffer.bytes"
+    assert "cannot hold the smallest tile of mapping flat" in err.value.problem
+
+
+def test_build_schedule_names_the_tile_that_does_not_divide() -> None:
+    # 1000 is the whole of the second point's P, but not a whole number of column tiles for the first.
+    with pytest.raises(SpecError) as err:
+        _build("flat", query_block=1000)
+    assert err.value.field == "--tile query_block"
+
+
+def test_build_schedule_reports_chosen_blocks() -> None:
+    s = _build("flat")
+    assert list(s.tiles["query_block"]) == [512, 1024]  # P = 300 pads to two 256-query column tiles
+    assert list(s.tiles["query_blocks"]) == [1, 1]
