@@ -31,11 +31,44 @@ class QK(wiring.Component):
         self.contract = contract.qk(cfg)
         super().__init__(contract_ports(self.contract))
 
+    @property
+    def _dlogs(self) -> list[int]:
+        """log2 of every head dimension the adder tree serves (min_d .. max_d)."""
+        return list(range(self.cfg.min_d.bit_length() - 1, self.cfg.max_d.bit_length()))
+
+    def _tree(self, m: Module, prod: list[Signal], meta0: tuple[Signal, ...],
+              adv: Value) -> tuple[dict[int, list[Value]], tuple[Signal, ...]]:
+        """The adder tree, one registered level per cycle up to log2 max_d (``qk_tree_pipe`` in the contract), the
+        beat's metadata carried alongside. A tap at a lower level (D < max_d) is delayed to leave the tree together
+        with the top level. Returns the D-way sums per log2 D, and the metadata at the top."""
+        dlogs, L, SB = self._dlogs, self.cfg.lanes, self.cfg.score_bits
+        meta = [meta0]
+        tree = [list(prod)]
+        taps: dict[int, list[Value]] = {0: list(prod)} if dlogs[0] == 0 else {}  # D = 1: the products themselves
+        for lvl in range(1, dlogs[-1] + 1):
+            prev = tree[-1]
+            nxt = [Signal(signed(SB), name=f"t{lvl}_{i}") for i in range(len(prev) // 2)]
+            stage = tuple(Signal.like(x, name=f"{x.name}_t{lvl}") for x in meta[-1])
+            with m.If(adv):
+                m.d.sync += [x.eq(prev[2 * i] + prev[2 * i + 1]) for i, x in enumerate(nxt)]
+                m.d.sync += [x.eq(y) for x, y in zip(stage, meta[-1], strict=True)]
+            tree.append(nxt)
+            meta.append(stage)
+            for dl in dlogs:
+                if dl < lvl:  # carry the lower taps along, one register per level
+                    held = [Signal(signed(SB), name=f"tap{dl}_{lvl}_{i}") for i in range(L >> dl)]
+                    with m.If(adv):
+                        m.d.sync += [x.eq(y) for x, y in zip(held, taps[dl], strict=True)]
+                    taps[dl] = held
+                elif dl == lvl:
+                    taps[dl] = nxt
+        return taps, meta[-1]
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
         c = self.cfg
         W, L, S, SB = c.word_bits, c.lanes, c.s, c.score_bits
-        dlogs = list(range(c.min_d.bit_length() - 1, c.max_d.bit_length()))
+        dlogs = self._dlogs
         # the query broadcast, resolved when the q beat arrives (D is known then): lane j holds q[j mod D], so the
         # product stage is the multiply alone
         qb = [Signal(signed(W), name=f"qb{j}") for j in range(L)]
@@ -89,36 +122,14 @@ class QK(wiring.Component):
                 m.d.sync += busy.eq(0)
             m.d.sync += [prod[j].eq(qb[j] * kin[j]) for j in range(L)]
 
-        # the adder tree, one registered level per cycle up to log2 max_d (QK_TREE_PIPE in sim/spatten/fx_stream.py);
-        # a tap at a lower level (D < max_d) is delayed to leave the tree together with the top level
-        top = dlogs[-1]
-        meta = [(s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog)]
-        tree = [list(prod)]
-        taps: dict[int, list[Value]] = {0: list(prod)} if dlogs[0] == 0 else {}  # D = 1: the products themselves
-        for lvl in range(1, top + 1):
-            prev = tree[-1]
-            nxt = [Signal(signed(SB), name=f"t{lvl}_{i}") for i in range(len(prev) // 2)]
-            stage = tuple(Signal.like(x, name=f"{x.name}_t{lvl}") for x in meta[-1])
-            with m.If(adv):
-                m.d.sync += [x.eq(prev[2 * i] + prev[2 * i + 1]) for i, x in enumerate(nxt)]
-                m.d.sync += [x.eq(y) for x, y in zip(stage, meta[-1], strict=True)]
-            tree.append(nxt)
-            meta.append(stage)
-            for dl in dlogs:
-                if dl < lvl:  # carry the lower taps along, one register per level
-                    held = [Signal(signed(SB), name=f"tap{dl}_{lvl}_{i}") for i in range(L >> dl)]
-                    with m.If(adv):
-                        m.d.sync += [x.eq(y) for x, y in zip(held, taps[dl], strict=True)]
-                    taps[dl] = held
-                elif dl == lvl:
-                    taps[dl] = nxt
-        t_valid, t_grp, t_end, t_last, t_cnt, t_dlog = meta[-1]
+        taps, (t_valid, t_grp, t_end, t_last, t_cnt, t_dlog) = self._tree(
+            m, prod, (s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog), adv)
         # the collector
         with m.If(adv):
             m.d.sync += o_valid.eq(t_valid & t_end)
             with m.If(t_valid):
                 with m.Switch(t_dlog):
-                    for dl in dlogs:
+                    for dl in self._dlogs:
                         with m.Case(dl):
                             g = L >> dl
                             for i in range(S):
