@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from functools import reduce
 
-from amaranth import Cat, Module, Signal, Value, unsigned
-from amaranth.lib import stream, wiring
+from amaranth import Cat, Module, Signal, Value
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from attnforge.rtl.pe import PE, pe_acc_bits
+from attnforge.rtl.common import pack_value, stream_of, view
+from attnforge.rtl.pe import PE
+from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract import pe_acc_bits
 
 
 def vor(values: list[Value]) -> Value:
@@ -27,30 +30,27 @@ class Array2D(wiring.Component):
     def __init__(self, rows: int = 4, cols: int = 4, in_bits: int = 8, depth: int = 64) -> None:
         self.rows, self.cols, self.in_bits, self.depth = rows, cols, in_bits, depth
         self.acc_bits = pe_acc_bits(in_bits, depth)
-        super().__init__({
-            "i": In(stream.Signature(unsigned((rows + cols) * in_bits + 1))),
-            "o": Out(stream.Signature(unsigned(cols * self.acc_bits))),
-        })
+        self.contract = contract.array2d(rows, cols, in_bits, depth)
+        super().__init__({"i": In(stream_of(self.contract["i"])), "o": Out(stream_of(self.contract["o"]))})
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         w, R, C = self.in_bits, self.rows, self.cols
         pes = [[PE(w, self.depth) for _ in range(C)] for _ in range(R)]
         all_ready = Signal()
-        last = self.i.payload[(R + C) * w]
+        beat = view(self.contract["i"], self.i.payload)
+        pe_beat = pes[0][0].contract["i"]
         m.d.comb += all_ready.eq(Cat(*(pe.i.ready for row in pes for pe in row)).all())
         m.d.comb += self.i.ready.eq(all_ready)
         row_sel = Signal(range(R))
         row_words = []
         for r in range(R):
-            a = self.i.payload[r * w:(r + 1) * w]
             for c in range(C):
                 pe = pes[r][c]
                 m.submodules[f"pe_{r}_{c}"] = pe
-                b = self.i.payload[(R + c) * w:(R + c + 1) * w]
-                m.d.comb += [pe.i.payload.eq(Cat(a, b, last)), pe.i.valid.eq(self.i.valid & all_ready),
-                             pe.o.ready.eq(self.o.ready & (row_sel == r))]
-            row_words.append(Cat(*(pes[r][c].o.payload for c in range(C))))
+                m.d.comb += [pe.i.payload.eq(pack_value(pe_beat, {"a": beat.a[r], "b": beat.b[c], "last": beat.last})),
+                             pe.i.valid.eq(self.i.valid & all_ready), pe.o.ready.eq(self.o.ready & (row_sel == r))]
+            row_words.append(pack_value(self.contract["o"], [pes[r][c].o.payload for c in range(C)]))
         # AND-OR selection rather than an indexed Array: Amaranth emits the latter as an `always @*` case
         # statement, which Icarus leaves at X until one of its inputs changes (none does right after reset).
         sel = [row_sel == r for r in range(R)]

@@ -1,40 +1,74 @@
 """Arithmetic building blocks shared by every RTL block, written to mirror :mod:`attnforge.sim.fixedpoint`.
 
 Keeping one definition of the rounding shift, the exponent unit and the restoring divider means the PE array,
-the 1D vector unit and the tile engine cannot drift apart from each other or from the golden model. Also the
-payload packing used by exporters and testbenches (lane ``i`` occupies bits ``[i*w, (i+1)*w)``).
+the 1D vector unit and the tile engine cannot drift apart from each other or from the golden model. Also the one
+adapter from the hardware contract's plain-data layouts (:mod:`attnforge.sim.contract`) to Amaranth: ports stay flat
+unsigned (Yosys crashes on top-level ports typed with struct/array layouts), payload fields are read through a
+:class:`amaranth.lib.data.View` and written with :func:`pack_value`, both by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import wiring
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, ValueCastable, signed, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from attnforge.sim.contract import Array, Contract, Field, Layout, Struct, vmax_levels
 from attnforge.sim.fixedpoint import FixedPointConfig, clog2, exp2_table
 
 
-def pack(values: Sequence[int], bits: int) -> int:
-    """Lanes -> one payload integer (two's complement per lane)."""
-    word = 0
-    mask = (1 << bits) - 1
-    for i, v in enumerate(values):
-        word |= (int(v) & mask) << (i * bits)
-    return word
+def to_amaranth(layout: Layout) -> data.Layout | Shape:
+    """The contract layout as an Amaranth shape: a field's ``signed``/``unsigned`` shape, an array's
+    :class:`~amaranth.lib.data.ArrayLayout`, a struct's :class:`~amaranth.lib.data.StructLayout` (members in order,
+    the first in the lowest bits, as the contract packs them)."""
+    if isinstance(layout, Field):
+        return signed(layout.width) if layout.signed else unsigned(layout.width)
+    if isinstance(layout, Array):
+        return data.ArrayLayout(to_amaranth(layout.elem), layout.count)
+    return data.StructLayout({f.name: to_amaranth(f) for f in layout.fields})
 
 
-def unpack(word: int, lanes: int, bits: int, is_signed: bool = True) -> list[int]:
-    """One payload integer -> lanes (sign-extended if ``is_signed``)."""
-    out = []
-    mask = (1 << bits) - 1
-    for i in range(lanes):
-        v = (int(word) >> (i * bits)) & mask
-        if is_signed and v >> (bits - 1):
-            v -= 1 << bits
-        out.append(v)
-    return out
+def view(layout: Layout, value: Value) -> data.View | Value:
+    """Read a flat payload by field name (a scalar layout gives the value itself, signed if the field is)."""
+    if isinstance(layout, Field):
+        v = Value.cast(value)
+        return v.as_signed() if layout.signed else v.as_unsigned()
+    return data.View(to_amaranth(layout), value)
+
+
+def pack_value(layout: Layout, values: object) -> Value:
+    """The flat payload of ``values`` (a mapping per struct, a sequence per array, a value or int per field): the
+    Amaranth mirror of ``layout.pack``. Any member may instead be given whole, as an int or as a value already in its
+    layout (a view, another payload). A value wider than its member keeps its low bits, as a slice would; a
+    narrower one is an error, because concatenating it would shift every later field."""
+    if isinstance(values, int):
+        return Const(values, layout.width)
+    if isinstance(values, (Value, ValueCastable)):
+        v = Value.cast(values)
+        assert len(v) >= layout.width, f"{layout.name}: {len(v)} bits for a {layout.width}-bit member"
+        return v[:layout.width]
+    if isinstance(layout, Struct):
+        assert isinstance(values, Mapping)
+        extra = set(values) - {f.name for f in layout.fields}
+        assert not extra, f"{layout.name}: no members {sorted(extra)}"
+        return Cat(*(pack_value(f, values[f.name]) for f in layout.fields))
+    if isinstance(layout, Array):
+        vals = list(values)  # type: ignore[call-overload]
+        assert len(vals) == layout.count, f"{layout.name}: {len(vals)} values for {layout.count} lanes"
+        return Cat(*(pack_value(layout.elem, v) for v in vals))
+    raise TypeError(f"{layout.name}: cannot pack {values!r}")
+
+
+def stream_of(layout: Layout) -> stream.Signature:
+    """A stream signature whose payload is the layout's width, flat unsigned (see the module docstring)."""
+    return stream.Signature(unsigned(layout.width))
+
+
+def contract_ports(c: Contract) -> dict[str, wiring.Member]:
+    """Every stream of a design's contract as a port of its component signature, in the contract's direction."""
+    return {name: (In if s.direction == "in" else Out)(stream_of(s.layout)) for name, s in c.streams.items()}
 
 
 def lanes(payload: Value, n: int, bits: int, is_signed: bool = True) -> list[Value]:
@@ -95,11 +129,6 @@ def split_product(a: Value, b: Value, name: str) -> tuple[list, Value]:
         stmts.append(r.eq(piece * b))
         terms.append(r << off if off else r)
     return stmts, sum(terms[1:], terms[0])
-
-
-def vmax_levels(n: int) -> int:
-    """Registers of :func:`vmax_pipelined` for ``n`` values: the inputs, then one per tree level."""
-    return 1 + clog2(n)
 
 
 def vmax_pipelined(m: Module, values: Sequence[Value], shape: object, name: str) -> Signal:
@@ -218,6 +247,11 @@ class Reciprocal(wiring.Component):
 
 
 __all__ = [
+    "contract_ports",
+    "pack_value",
+    "stream_of",
+    "to_amaranth",
+    "view",
     "round_shift_coarse",
     "round_shift_fine",
     "DSP_A_BITS",
@@ -229,11 +263,9 @@ __all__ = [
     "exp_arg",
     "exp_unit",
     "lanes",
-    "pack",
     "round_shift_const",
     "round_shift_var",
     "signed",
-    "unpack",
     "vmax",
     "vmax_levels",
     "vmax_pipelined",

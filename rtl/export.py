@@ -1,8 +1,10 @@
 """One function exports any registered design to Verilog plus a JSON manifest.
 
 The manifest is what a testbench or an integrator needs without reading Python: the ports (from the
-component's signature, with direction and width), the parameters, and the golden model's settings (widths,
-rounding rules, error bound), so a Verilog user can reproduce the arithmetic.
+component's signature, with direction and width), the parameters, every stream's payload layout and every config
+word from the hardware contract (:mod:`attnforge.sim.contract`: fields with offsets, widths, signedness, lanes, and
+the beat and lane axes), and the golden model's settings (widths, rounding rules, error bound), so a Verilog user
+can slice the flat payloads and reproduce the arithmetic.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from amaranth.lib import wiring
 
 from attnforge.rtl.registry import build, get_design, parse_params
+from attnforge.sim.contract import for_design
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -48,7 +51,8 @@ def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: s
     d = get_design(design)
     manifest: dict[str, object] = {
         "design": design, "top": name, "verilog": vpath.name, "description": d.description, "parameters": p,
-        "ports": ports(comp), "golden": d.golden(p), "clock": "clk (posedge)", "reset": "rst (synchronous, active high)",
+        "ports": ports(comp), **for_design(design, p).to_json(), "golden": d.golden(p), "clock": "clk (posedge)",
+        "reset": "rst (synchronous, active high)",
         "payload_packing": "lane i in bits [i*w, (i+1)*w), two's complement", "sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
     (out / f"{name}.json").write_text(json.dumps(manifest, indent=2))

@@ -11,9 +11,9 @@ runs on the 1D array and the PEs' exp units while the MACs do QK(j+1), so the MA
 only the last tile's softmax, the reciprocal (``qw`` cycles) and the F output beats are exposed. The
 schedule and its cycle count are :func:`attnforge.sim.fusemax.cycle_model.tile_schedule`, which must equal this RTL exactly.
 
-Streams (payloads are packed lanes, lane 0 lowest; see :mod:`rtl.common`):
+Streams (layouts: :func:`attnforge.sim.contract.designs.fusemax_tile`; packed lanes, lane 0 lowest):
 
-* ``cfg``: ``n_tiles | alpha_q << ktb | alpha_sh << (ktb + alpha_bits)``; starts a run.
+* ``cfg``: ``n_tiles | alpha (alpha_q | alpha_sh)``; starts a run.
 * ``q``: E beats of ``cols`` int8 (Q[e, p0]); consumed during QK0 and kept in a register file.
 * ``k``: E beats per key tile of ``rows`` int8 (K[e, m0]); ``v``: F beats per key tile of ``rows`` int8 (V[m0, f]).
 * ``o``: F beats of ``cols`` lanes of ``out_bits`` (AV[f, p0], ``out_frac`` fraction bits, units of scale_v).
@@ -24,11 +24,13 @@ from cfg acceptance to the last output beat.
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth import Array, Cat, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
 
-from attnforge.rtl.common import Reciprocal, exp_unit, lanes, round_shift_const, vmax, vsum
+from attnforge.rtl.common import Reciprocal, contract_ports, exp_unit, lanes, pack_value, round_shift_const, view, vmax, vsum
+from attnforge.sim.contract import SM_LATENCY
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.fusemax.golden import FixedPointConfig
 
 
@@ -39,14 +41,10 @@ class FuseMaxTile(wiring.Component):
         self.rows, self.cols, self.e, self.f, self.max_keys = rows, cols, e, f, max_keys
         self.fx = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys)
         self.fx.validate()
-        fx = self.fx
-        self.cfg_bits = fx.key_tiles_bits + fx.alpha_bits + fx.alpha_shift_bits
+        self.contract = contract.fusemax_tile(rows, cols, e, f, max_keys)
+        self.cfg_bits = self.contract["cfg"].width
         super().__init__({
-            "cfg": In(stream.Signature(unsigned(self.cfg_bits))),
-            "q": In(stream.Signature(unsigned(cols * fx.in_bits))),
-            "k": In(stream.Signature(unsigned(rows * fx.in_bits))),
-            "v": In(stream.Signature(unsigned(rows * fx.in_bits))),
-            "o": Out(stream.Signature(unsigned(cols * fx.out_bits))),
+            **contract_ports(self.contract),
             "mac_active": Out(1),
             "busy": Out(1),
         })
@@ -68,14 +66,15 @@ class FuseMaxTile(wiring.Component):
         sv_next = Signal(kb + 1)  # key tile of the current/next SLNV segment
         s_full = Signal()  # S holds a tile's scores not yet turned into SLN
         sln_full = Signal()  # SLN holds a tile's probabilities not yet multiplied into RNV
-        sm_step = Signal(range(3))  # 0: idle (step 0 starts from idle); 1, 2: softmax steps 1, 2
+        sm_step = Signal(range(SM_LATENCY))  # 0: idle (step 0 starts from idle); 1, 2: softmax steps 1, 2
         sm_first = Signal()  # the pending softmax step is the first key tile's (RM = -inf, PRM = 0)
         out_cnt = Signal(range(F + 1))
 
         m.d.comb += [self.cfg.ready.eq(state == IDLE), self.busy.eq(state != IDLE)]
+        cfg_in = view(self.contract["cfg"], self.cfg.payload)
         with m.If(self.cfg.valid & self.cfg.ready):
-            m.d.sync += [state.eq(RUN), n_tiles.eq(self.cfg.payload[:kb]),
-                         alpha_q.eq(self.cfg.payload[kb:kb + fx.alpha_bits]), alpha_sh.eq(self.cfg.payload[kb + fx.alpha_bits:]),
+            m.d.sync += [state.eq(RUN), n_tiles.eq(cfg_in.n_tiles),
+                         alpha_q.eq(cfg_in.alpha.alpha_q), alpha_sh.eq(cfg_in.alpha.alpha_sh),
                          is_qk.eq(1), cnt.eq(0), qk_next.eq(0), sv_next.eq(0), s_full.eq(0), sln_full.eq(0),
                          sm_step.eq(0), sm_first.eq(1), out_cnt.eq(0)]
 
@@ -110,9 +109,8 @@ class FuseMaxTile(wiring.Component):
                 m.d.sync += is_qk.eq(qk_next < n_tiles)
 
         # ---------------------------------------------------------------- Q register file, operand lanes
-        q_in = lanes(self.q.payload, C, ib)
-        k_in = lanes(self.k.payload, R, ib)
-        v_in = lanes(self.v.payload, R, ib)
+        q_in, k_in, v_in = ([view(self.contract[s], getattr(self, s).payload)[i] for i in range(n)]
+                            for s, n in (("q", C), ("k", R), ("v", R)))
         qrf = [[Signal(signed(ib), name=f"q_{e}_{c}") for c in range(C)] for e in range(E)]
         with m.If(qk_fire & first_qk):
             with m.Switch(cnt):
@@ -149,7 +147,7 @@ class FuseMaxTile(wiring.Component):
         with m.If(start_sm):
             m.d.sync += sm_step.eq(1)
         with m.Elif(sm_step != 0):
-            m.d.sync += sm_step.eq(Mux(sm_step == 2, 0, sm_step + 1))
+            m.d.sync += sm_step.eq(Mux(sm_step == SM_LATENCY - 1, 0, sm_step + 1))
         for c in range(C):
             lm = vmax([s_reg[r][c] for r in range(R)])  # LM: column max
             with m.If(start_sm):  # step 0: RM' = max(RM, LM)
@@ -186,7 +184,7 @@ class FuseMaxTile(wiring.Component):
             m.d.sync += state.eq(OUT)
         inv = lanes(recip.q, C, fx.qw, is_signed=False)
         outs = [round_shift_const(rnv_cur[c] * inv[c], fx.rb - fx.out_frac)[:fx.out_bits] for c in range(C)]
-        m.d.comb += [self.o.valid.eq(state == OUT), self.o.payload.eq(Cat(*outs))]
+        m.d.comb += [self.o.valid.eq(state == OUT), self.o.payload.eq(pack_value(self.contract["o"], outs))]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += out_cnt.eq(out_cnt + 1)
             with m.If(out_cnt == F - 1):

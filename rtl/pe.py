@@ -9,17 +9,15 @@ drain-then-accumulate rhythm.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from attnforge.sim.fixedpoint import clog2
-from attnforge.sim.fusemax.cycle_model import PE_PIPE
+from attnforge.rtl.common import stream_of, view
+from attnforge.sim.contract import PE_PIPE, pe_acc_bits
+from attnforge.sim.contract import designs as contract
 
-
-def pe_acc_bits(in_bits: int, depth: int) -> int:
-    """Bits for the exact sum of ``depth`` products of two signed ``in_bits`` numbers."""
-    return 2 * in_bits + clog2(depth)
+__all__ = ["PE", "pe_acc_bits"]
 
 
 class PE(wiring.Component):
@@ -28,17 +26,14 @@ class PE(wiring.Component):
     def __init__(self, in_bits: int = 8, depth: int = 64) -> None:
         self.in_bits, self.depth = in_bits, depth
         self.acc_bits = pe_acc_bits(in_bits, depth)
-        super().__init__({
-            "i": In(stream.Signature(unsigned(2 * in_bits + 1))),
-            "o": Out(stream.Signature(signed(self.acc_bits))),
-        })
+        self.contract = contract.pe(in_bits, depth)
+        super().__init__({"i": In(stream_of(self.contract["i"])), "o": Out(stream_of(self.contract["o"]))})
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         w = self.in_bits
-        a = self.i.payload[:w].as_signed()
-        b = self.i.payload[w:2 * w].as_signed()
-        last = self.i.payload[2 * w]
+        beat = view(self.contract["i"], self.i.payload)
+        a, b, last = beat.a, beat.b, beat.last
         acc = Signal(signed(self.acc_bits))
         fresh = Signal(init=1)
         pending = Signal()
@@ -46,7 +41,7 @@ class PE(wiring.Component):
         # its own), the product (multiply alone), a retimed copy of the product (yosys does not absorb the product
         # register into the MULT18X18D, and in an 8x8 array nextpnr placed the DSP far from the accumulator: two
         # hops let each register sit near its end), then the accumulate (carry chain alone). PE_PIPE in
-        # sim/cycle.py counts the registers before the accumulator; the cycle model and this loop share it.
+        # attnforge.sim.contract counts the registers before the accumulator; the cycle model and this loop share it.
         a_r = Signal(signed(w))
         b_r = Signal(signed(w))
         prod = Signal(signed(2 * w))

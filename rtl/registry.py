@@ -68,17 +68,13 @@ def _topk(**p: int) -> wiring.Component:
 
 
 def _topk_golden(p: Mapping[str, int]) -> dict[str, object]:
-    from attnforge.sim.spatten.topk_golden import cnt_bits, idx_bits, n_bits
+    from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE
 
-    c, b, ib = p["comparators"], p["data_bits"], idx_bits(p["max_n"])
     return {"model": "attnforge.sim.spatten.topk_golden", "pivot": "first element of the current candidate set (stream order)",
             "target": "0-based t = k - 1; keep t - |R| + 1 ties, earliest first",
-            "input_payload": f"{c} x {b}-bit scores | n ({n_bits(p['max_n'])} bits) | k ({n_bits(p['max_n'])} bits), "
-                             "n and k read on the first beat",
-            "output_payload": f"{c} x {b}-bit values | {c} x {ib}-bit indices | count ({cnt_bits(c)} bits) | last; "
-                              "one beat per input row",
+            "payloads": "the manifest's streams (attnforge.sim.contract.designs.topk)",
             "cycles": "R0 + D + sum over later rounds (ceil(m/C) + 2 + D) + 2 + F + R0, R0 = ceil(n/C), "
-                      "D = F = 5 (pipeline stages)"}
+                      f"D = {ROUND_PIPE}, F = {FILTER_PIPE} (pipeline stages)"}
 
 
 def _topk_check(p: Mapping[str, int]) -> None:
@@ -126,7 +122,7 @@ _FX_PARAMS = {"lanes": Param(16, 2, 512, "Q x K multipliers per cycle (paper: 51
 
 
 def _acc_golden(p: Mapping[str, int]) -> dict[str, object]:
-    from attnforge.rtl.pe import pe_acc_bits
+    from attnforge.sim.contract import pe_acc_bits
 
     return {"acc_bits": pe_acc_bits(p["in_bits"], p["depth"]), "rounding": "exact integer accumulation"}
 
@@ -152,7 +148,7 @@ def _vec_check(p: Mapping[str, int]) -> None:
 
 
 def _tile_check(p: Mapping[str, int]) -> None:
-    from attnforge.sim.fusemax.cycle_model import MIN_E
+    from attnforge.sim.contract import MIN_E
 
     if p["max_keys"] % p["rows"]:
         raise SpecError("--param max_keys", f"{p['max_keys']} must be a multiple of rows={p['rows']}")

@@ -1,6 +1,7 @@
 """1D vector unit: FuseMax's 1D array (running max, exp, add, rescale-multiply, reciprocal), ``width`` lanes.
 
-One input beat is an operation on all lanes: ``op | a << 3 | b << (3 + width * data_bits)``; the output beat is
+One input beat is an operation on all lanes: ``op | a lanes | b lanes`` (the contract's
+:func:`attnforge.sim.contract.designs.vector1d`; an exp command's b lanes hold the alpha word); the output beat is
 the lane results. max/add/mul/exp take one cycle and stream back to back; recip runs the shared restoring
 divider (``qw`` cycles) and blocks new input meanwhile. Opcodes and semantics are :data:`attnforge.sim.fusemax.golden.VEC_OPS`
 and :func:`attnforge.sim.fusemax.golden.vector1d`.
@@ -8,14 +9,13 @@ and :func:`attnforge.sim.fusemax.golden.vector1d`.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from attnforge.rtl.common import Reciprocal, exp_unit, lanes, round_shift_const
+from attnforge.rtl.common import Reciprocal, exp_unit, pack_value, round_shift_const, stream_of, view
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.fusemax.golden import VEC_OPS, FixedPointConfig
-
-OP_BITS = 3
 
 
 class Vector1D(wiring.Component):
@@ -26,27 +26,25 @@ class Vector1D(wiring.Component):
         self.cfg = FixedPointConfig(max_keys=max_keys, rows=1)
         if data_bits < max(self.cfg.alpha_bits + self.cfg.alpha_shift_bits, self.cfg.qw + 1, self.cfg.d_bits):
             raise ValueError("data_bits too narrow for the exp/recip operands")
-        super().__init__({
-            "i": In(stream.Signature(unsigned(OP_BITS + 2 * width * data_bits))),
-            "o": Out(stream.Signature(unsigned(width * data_bits))),
-        })
+        self.contract = contract.vector1d(width, data_bits, max_keys)
+        super().__init__({"i": In(stream_of(self.contract["i"])), "o": Out(stream_of(self.contract["o"]))})
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         cfg, W, D = self.cfg, self.width, self.data_bits
-        op = self.i.payload[:OP_BITS]
-        a = lanes(self.i.payload[OP_BITS:OP_BITS + W * D], W, D)
-        b = lanes(self.i.payload[OP_BITS + W * D:], W, D)
+        beat = view(self.contract["i"], self.i.payload)
+        op, a, b = beat.op, [beat.a[i] for i in range(W)], [beat.b[i] for i in range(W)]
+        alpha = self.contract.words["exp_operand"]
         m.submodules.recip = recip = Reciprocal(W, D, cfg)
         res = [Signal(signed(D), name=f"res{i}") for i in range(W)]
         pending = Signal()
         is_recip = op == VEC_OPS["recip"]
         fire = self.i.valid & self.i.ready
         m.d.comb += [self.i.ready.eq((~pending | self.o.ready) & ~recip.busy & ~recip.done),
-                     self.o.valid.eq(pending), self.o.payload.eq(Cat(*res))]
+                     self.o.valid.eq(pending), self.o.payload.eq(pack_value(self.contract["o"], res))]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += pending.eq(0)
-        m.d.comb += [recip.start.eq(fire & is_recip), recip.d.eq(Cat(*(x[:D] for x in a)))]
+        m.d.comb += [recip.start.eq(fire & is_recip), recip.d.eq(beat.a.as_value())]
         with m.If(recip.done):
             m.d.sync += pending.eq(1)
             for i in range(W):
@@ -54,9 +52,8 @@ class Vector1D(wiring.Component):
         with m.If(fire & ~is_recip):
             m.d.sync += pending.eq(1)
         for i in range(W):
-            aq = b[i][:cfg.alpha_bits]
-            ash = b[i][cfg.alpha_bits:cfg.alpha_bits + cfg.alpha_shift_bits]
-            e = exp_unit(m, a[i].as_unsigned()[:cfg.d_bits], aq, ash, cfg, f"exp{i}")
+            al = view(alpha, b[i][:alpha.width])
+            e = exp_unit(m, a[i].as_unsigned()[:cfg.d_bits], al.alpha_q, al.alpha_sh, cfg, f"exp{i}")
             with m.If(fire):
                 with m.Switch(op):
                     with m.Case(VEC_OPS["max"]):

@@ -8,23 +8,23 @@ import cocotb
 import numpy as np
 from tb_harness import check_stream, config, setup_block
 
-from attnforge.rtl.common import pack
-from attnforge.rtl.pe import pe_acc_bits
+from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract import pe_acc_bits
 from attnforge.sim.fusemax.cycle_model import array2d_cycles
 from attnforge.sim.fusemax.golden import array2d_matmul, quantize, workload_head
 
 
 async def _check(h: Any, label: str, jobs: list[tuple[np.ndarray, np.ndarray]], exact: bool) -> None:
     p = config()["params"]
-    w, acc = p["in_bits"], pe_acc_bits(p["in_bits"], p["depth"])
+    acc = pe_acc_bits(p["in_bits"], p["depth"])
+    c = contract.array2d(**p)
     beats, expected = [], []
     for a, b in jobs:  # a [E, rows], b [E, cols]
         for e in range(a.shape[0]):
-            beats.append(pack(list(a[e]), w) | (pack(list(b[e]), w) << (p["rows"] * w))
-                         | (int(e == a.shape[0] - 1) << ((p["rows"] + p["cols"]) * w)))
+            beats.append(c["i"].pack({"a": [int(x) for x in a[e]], "b": [int(x) for x in b[e]],
+                                      "last": int(e == a.shape[0] - 1)}))
         expected += [list(r) for r in array2d_matmul(a, b, acc)]
-    await check_stream(h, label, beats, expected, p["cols"], acc, array2d_cycles(p["rows"], [a.shape[0] for a, _ in jobs]),
-                       exact)
+    await check_stream(h, label, beats, expected, c["o"], array2d_cycles(p["rows"], [a.shape[0] for a, _ in jobs]), exact)
 
 
 def _random_jobs(rng: np.random.Generator, n: int, max_e: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -14,7 +14,7 @@ import cocotb
 import numpy as np
 from tb_harness import Harness, config, record
 
-from attnforge.rtl.common import pack, unpack
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.fusemax.cycle_model import tile_schedule
 from attnforge.sim.fusemax.golden import (
     FixedPointConfig,
@@ -33,6 +33,14 @@ def _fx() -> FixedPointConfig:
     return FixedPointConfig(e=p["e"], f=p["f"], rows=p["rows"], max_keys=p["max_keys"])
 
 
+def _contract() -> contract.Contract:
+    return contract.fusemax_tile(**config()["params"])
+
+
+def _lanes(x: np.ndarray) -> list[int]:
+    return [int(v) for v in x]
+
+
 def _beats(qa: QuantizedAttention, fx: FixedPointConfig, cols: int) -> tuple[list[int], list[int], list[int], list[int]]:
     """cfg, q, k, v payloads for every output tile of ``qa`` (queries padded with zeros to a multiple of cols)."""
     rows, n = fx.rows, qa.k.shape[0] // fx.rows
@@ -40,15 +48,15 @@ def _beats(qa: QuantizedAttention, fx: FixedPointConfig, cols: int) -> tuple[lis
     tiles = math.ceil(p / cols)
     qpad = np.zeros((tiles * cols, fx.e), dtype=np.int64)
     qpad[:p] = qa.q
-    kb = fx.key_tiles_bits
-    cfg_word = n | (qa.alpha_q << kb) | (qa.alpha_sh << (kb + fx.alpha_bits))
+    c = _contract()
+    cfg_word = c["cfg"].pack({"n_tiles": n, "alpha": {"alpha_q": qa.alpha_q, "alpha_sh": qa.alpha_sh}})
     cfgs, qs, ks, vs = [], [], [], []
     for t in range(tiles):
         cfgs.append(cfg_word)
-        qs += [pack(qpad[t * cols:(t + 1) * cols, e], fx.in_bits) for e in range(fx.e)]
+        qs += [c["q"].pack(_lanes(qpad[t * cols:(t + 1) * cols, e])) for e in range(fx.e)]
         for j in range(n):
-            ks += [pack(qa.k[j * rows:(j + 1) * rows, e], fx.in_bits) for e in range(fx.e)]
-            vs += [pack(qa.v[j * rows:(j + 1) * rows, f], fx.in_bits) for f in range(fx.f)]
+            ks += [c["k"].pack(_lanes(qa.k[j * rows:(j + 1) * rows, e])) for e in range(fx.e)]
+            vs += [c["v"].pack(_lanes(qa.v[j * rows:(j + 1) * rows, f])) for f in range(fx.f)]
     return cfgs, qs, ks, vs
 
 
@@ -69,7 +77,7 @@ async def run_attention(h: Harness, qa: QuantizedAttention, fx: FixedPointConfig
     out = np.zeros((tiles * cols, fx.f), dtype=np.int64)
     for i, word in enumerate(o.beats):
         t, f = divmod(i, fx.f)
-        out[t * cols:(t + 1) * cols, f] = unpack(word, cols, fx.out_bits)
+        out[t * cols:(t + 1) * cols, f] = _contract()["o"].unpack(word)
     n = qa.k.shape[0] // fx.rows
     cyc = [o.fired[(t + 1) * fx.f - 1] - h.sources["cfg"].fired[t] for t in range(tiles)]
     kf, vf = h.sources["k"].fired, h.sources["v"].fired

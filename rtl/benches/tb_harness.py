@@ -158,19 +158,18 @@ class Harness:
         return time.perf_counter() - self.t0
 
 
-async def check_stream(h: Harness, label: str, beats: list[int], expected: list[list[int]], n_lanes: int, bits: int,
+async def check_stream(h: Harness, label: str, beats: list[int], expected: list[list[int]], out: Any,
                        model_cycles: int, exact_cycles: bool, src: str = "i", dst: str = "o") -> None:
-    """Generic block check: stream ``beats`` in, compare every output lane with ``expected`` bit for bit, compare
-    the cycles from the first input to the last output handshake with the cycle model, record a row, assert."""
-    from attnforge.rtl.common import unpack
-
+    """Generic block check: stream ``beats`` in, decode every output beat with the contract layout ``out`` (a lane
+    array, or one field read as a single lane), compare with ``expected`` bit for bit, compare the cycles from the
+    first input to the last output handshake with the cycle model, record a row, assert."""
     s, o = h.sources[src], h.sinks[dst]
     s.fired.clear()
     o.clear()
     s.queue.extend(beats)
     c0, t0 = h.cycle, time.perf_counter()
     await h.run(lambda: len(o.beats) >= len(expected))
-    got = [unpack(w, n_lanes, bits) for w in o.beats]
+    got = [[v] if isinstance(v, int) else v for v in (out.unpack(w) for w in o.beats)]
     diff = max((abs(a - b) for g, e in zip(got, expected, strict=True) for a, b in zip(g, e, strict=True)), default=0)
     mismatches = sum(g != e for g, e in zip(got, expected, strict=True))
     rtl_cycles = o.fired[-1] - s.fired[0]

@@ -8,17 +8,22 @@ import cocotb
 import numpy as np
 from tb_harness import check_stream, config, setup_block
 
-from attnforge.rtl.common import pack
-from attnforge.rtl.pe import pe_acc_bits
+from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract import pe_acc_bits
 from attnforge.sim.fusemax.cycle_model import pe_cycles
 from attnforge.sim.fusemax.golden import pe_mac, quantize, workload_head
 
 
+def _contract() -> contract.Contract:
+    return contract.pe(**config()["params"])
+
+
 def _jobs(runs: list[tuple[np.ndarray, np.ndarray]], in_bits: int, acc_bits: int) -> tuple[list[int], list[list[int]]]:
     beats, expected = [], []
+    lay = _contract()["i"]
     for a, b in runs:
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            beats.append(pack([x, y, int(i == len(a) - 1)], in_bits))
+            beats.append(lay.pack({"a": int(x), "b": int(y), "last": int(i == len(a) - 1)}))
         expected.append([pe_mac(a, b, acc_bits)])
     return beats, expected
 
@@ -27,7 +32,7 @@ async def _check(h: Any, label: str, runs: list[tuple[np.ndarray, np.ndarray]], 
     p = config()["params"]
     acc = pe_acc_bits(p["in_bits"], p["depth"])
     beats, expected = _jobs(runs, p["in_bits"], acc)
-    await check_stream(h, label, beats, expected, 1, acc, pe_cycles([len(a) for a, _ in runs]), exact)
+    await check_stream(h, label, beats, expected, _contract()["o"], pe_cycles([len(a) for a, _ in runs]), exact)
 
 
 def _random_runs(rng: np.random.Generator, n: int, max_len: int, in_bits: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -33,7 +33,7 @@ def _decision(j: QueryJob) -> tuple[dict, dict, int]:
     cfg = fx_cfg()
     p = softmax(qk(j.q, assemble(split_k(j.k, cfg)[0], None, cfg), cfg), j.alpha_q, j.alpha_sh, cfg).probs
     ref, mx = decide(p, j.threshold)
-    return ({"p": decision_in_words(p.tolist(), j.threshold, cfg)}, {"d": [decision_word(ref, mx)]},
+    return ({"p": decision_in_words(p.tolist(), j.threshold, cfg)}, {"d": [decision_word(ref, mx, cfg)]},
             decision_cycles(len(p), cfg))
 
 

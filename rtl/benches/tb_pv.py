@@ -9,7 +9,7 @@ import numpy as np
 from tb_fx_common import fx_cfg, standard_tests
 from tb_harness import run_jobs
 
-from attnforge.rtl.common import pack
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.spatten.cycle_model import pv_cycles, pv_in_words
 from attnforge.sim.spatten.golden import QueryJob, pv, qk, softmax
 
@@ -18,7 +18,7 @@ def _rows(probs: np.ndarray, v: np.ndarray) -> tuple[dict, dict, int]:
     cfg = fx_cfg()
     out = pv(probs, v, cfg).tolist()
     words = pv_in_words(probs.tolist(), v, cfg)
-    return {"i": words}, {"o": [pack(out + [0] * (cfg.max_d - len(out)), cfg.out_bits)]}, pv_cycles(len(words), cfg)
+    return {"i": words}, {"o": [contract.pv(cfg)["o"].pack(out)]}, pv_cycles(len(words), cfg)
 
 
 def _job(j: QueryJob) -> tuple[dict, dict, int]:

@@ -8,7 +8,7 @@ import cocotb
 import numpy as np
 from tb_harness import check_stream, config, setup_block
 
-from attnforge.rtl.common import pack
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.fusemax.cycle_model import vector1d_cycles
 from attnforge.sim.fusemax.golden import (
     VEC_OPS,
@@ -20,19 +20,32 @@ from attnforge.sim.fusemax.golden import (
     workload_head,
 )
 
-OP_BITS = 3
+
+def _cmd(op: str, a: np.ndarray, b: np.ndarray) -> int:
+    """One command beat (the contract's vector1d ``i`` layout)."""
+    return contract.vector1d(**config()["params"])["i"].pack({"op": VEC_OPS[op], "a": [int(x) for x in a],
+                                                              "b": [int(x) for x in b]})
 
 
 def _fx() -> FixedPointConfig:
     return FixedPointConfig(max_keys=config()["params"]["max_keys"], rows=1)
 
 
+def _alpha(alpha_q: np.ndarray | int, alpha_sh: np.ndarray | int) -> np.ndarray:
+    """Exp-command b lanes: the alpha word (the contract's ``exp_operand``) per lane."""
+    word = contract.vector1d(**config()["params"]).words["exp_operand"]
+    w = config()["params"]["width"]
+    return np.array([word.pack({"alpha_q": int(q), "alpha_sh": int(s)})
+                     for q, s in zip(np.broadcast_to(alpha_q, w), np.broadcast_to(alpha_sh, w), strict=True)], np.int64)
+
+
 async def _check(h: Any, label: str, ops: list[tuple[str, np.ndarray, np.ndarray]], exact: bool) -> None:
     p = config()["params"]
-    W, D, fx = p["width"], p["data_bits"], _fx()
-    beats = [VEC_OPS[op] | (pack(list(a), D) << OP_BITS) | (pack(list(b), D) << (OP_BITS + W * D)) for op, a, b in ops]
+    D, fx = p["data_bits"], _fx()
+    beats = [_cmd(op, a, b) for op, a, b in ops]
     expected = [list(vector1d(op, a, b, D, fx)) for op, a, b in ops]
-    await check_stream(h, label, beats, expected, W, D, vector1d_cycles([op for op, _, _ in ops], fx.qw), exact)
+    await check_stream(h, label, beats, expected, contract.vector1d(**p)["o"],
+                       vector1d_cycles([op for op, _, _ in ops], fx.qw), exact)
 
 
 def _random_ops(rng: np.random.Generator, n: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -47,7 +60,7 @@ def _random_ops(rng: np.random.Generator, n: int) -> list[tuple[str, np.ndarray,
             a, b = rng.integers(-(1 << (D - 18)), 1 << (D - 18), W), rng.integers(0, (1 << fx.p_frac) + 1, W)
         elif op == "exp":
             a = rng.integers(0, 1 << fx.d_bits, W)
-            b = rng.integers(1 << 15, 1 << 16, W) | (rng.integers(1, 1 << fx.alpha_shift_bits, W) << fx.alpha_bits)
+            b = _alpha(rng.integers(1 << 15, 1 << 16, W), rng.integers(1, 1 << fx.alpha_shift_bits, W))
         else:  # recip: softmax denominators, plus a lane below the divider's domain (saturates)
             a = rng.integers(1 << fx.p_frac, 1 << fx.rd_bits, W)
             a[rng.integers(0, W)] = int(rng.integers(0, 1 << fx.p_frac))
@@ -68,7 +81,7 @@ async def test_workloads(dut: Any) -> None:
         qa = quantize_attention(q, k, v, fx)
         _, tr = attention_fx(qa, fx)
         s = qa.q @ qa.k.T
-        alpha = np.full(W, qa.alpha_q | (qa.alpha_sh << fx.alpha_bits))
+        alpha = _alpha(qa.alpha_q, qa.alpha_sh)
         d = tr.rm - s[:, 0]
         ops = [("max", s[:, 0], s[:, 1]), ("exp", d, alpha), ("mul", tr.rnv[:, 0], exp_unit(d, qa.alpha_q, qa.alpha_sh, fx)),
                ("add", tr.rd, tr.rd), ("recip", tr.rd, np.zeros(W, np.int64))]
@@ -92,7 +105,7 @@ async def test_extremes(dut: Any) -> None:
     p = config()["params"]
     W, fx = p["width"], _fx()
     h = await setup_block(dut, 0)
-    amax = np.full(W, (1 << 16) - 1 | (1 << fx.alpha_bits))
+    amax = _alpha((1 << 16) - 1, 1)
     ops = [("exp", np.full(W, (1 << fx.d_bits) - 1), amax), ("exp", np.zeros(W, np.int64), amax),
            ("recip", np.full(W, 1 << fx.p_frac), np.zeros(W, np.int64)),
            ("recip", np.full(W, (1 << fx.rd_bits) - 1), np.zeros(W, np.int64)),
@@ -107,8 +120,8 @@ async def test_reset_midrun(dut: Any) -> None:
     rng = np.random.default_rng(cfg["seed"] + 9)
     h = await setup_block(dut, cfg["seed"])
     p, fx = cfg["params"], _fx()
-    W, D = p["width"], p["data_bits"]
-    h.sources["i"].queue.append(VEC_OPS["recip"] | (pack([1 << fx.p_frac] * W, D) << OP_BITS))
+    W = p["width"]
+    h.sources["i"].queue.append(_cmd("recip", np.full(W, 1 << fx.p_frac), np.zeros(W, np.int64)))
     await h.run(lambda: len(h.sources["i"].fired) >= 1)
     await h.step()
     await h.step()

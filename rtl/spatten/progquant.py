@@ -1,24 +1,24 @@
 """SpAtten's progressive-quantization unit: the bit-width converter that assembles K's MSB and LSB parts into the
 on-chip word, and the decision that asks for the LSBs when a row's probabilities are too flat.
 
-Streams (golden :func:`sim.spatten.golden.assemble` / :func:`sim.spatten.golden.decide`, cycles in :mod:`sim.spatten.golden`):
+Streams (layouts :func:`attnforge.sim.contract.designs.progquant`; golden :func:`attnforge.sim.spatten.golden.assemble`
+/ :func:`attnforge.sim.spatten.golden.decide`, cycles in :mod:`attnforge.sim.spatten.cycle_model`):
 
 * ``i`` -> ``o`` (assembly, one register stage): ``lanes`` MSB codes | ``lanes`` LSB codes | use_lsb ->
   ``lanes`` words ``msb << lsb_bits | (lsb if use_lsb else 0)``. MSBs land in the top bits, as the paper's
   write-masked 12-bit SRAM words do.
-* ``p`` -> ``d`` (decision, store-and-forward over a row): ``S`` probabilities | count | last | threshold (read on
+* ``p`` -> ``d`` (decision, store-and-forward over a row): row (``S`` probabilities | count | last) | threshold (read on
   the row's first beat) -> one beat ``refetch | max probability``, ``refetch = max < threshold``. The recompute
   request is ``refetch``: the pipeline answers it by fetching the LSB region and rerunning Q x K and softmax once.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth import Const, Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
 
-from attnforge.rtl.common import lanes, vmax_levels, vmax_pipelined
-from attnforge.rtl.spatten.qk import count_bits
+from attnforge.rtl.common import contract_ports, pack_value, view, vmax_levels, vmax_pipelined
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.spatten.golden import SpattenFx
 
 
@@ -26,36 +26,30 @@ class ProgQuant(wiring.Component):
     def __init__(self, cfg: SpattenFx) -> None:
         cfg.validate()
         self.cfg = cfg
-        L, S = cfg.lanes, cfg.s
-        super().__init__({
-            "i": In(stream.Signature(unsigned(L * (cfg.msb_bits + cfg.lsb_bits) + 1))),
-            "o": Out(stream.Signature(unsigned(L * cfg.word_bits))),
-            "p": In(stream.Signature(unsigned(S * cfg.prob_bits + count_bits(S) + 1 + cfg.prob_bits))),
-            "d": Out(stream.Signature(unsigned(1 + cfg.prob_bits))),
-        })
+        self.contract = contract.progquant(cfg)
+        super().__init__(contract_ports(self.contract))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         c = self.cfg
-        L, S, MB, LB, PB = c.lanes, c.s, c.msb_bits, c.lsb_bits, c.prob_bits
+        L, S, LB, PB = c.lanes, c.s, c.lsb_bits, c.prob_bits
 
         # ---- assembly
-        msb = lanes(self.i.payload, L, MB, is_signed=False)
-        lsb = lanes(self.i.payload[L * MB:], L, LB, is_signed=False)
-        use = self.i.payload[-1]
+        iv = view(self.contract["i"], self.i.payload)
+        use = iv.use_lsb
+        word = self.contract.words["k_word"]
         a_valid = Signal()
         a_adv = Signal()
         m.d.comb += [a_adv.eq(~a_valid | self.o.ready), self.i.ready.eq(a_adv), self.o.valid.eq(a_valid)]
         with m.If(a_adv):
             m.d.sync += a_valid.eq(self.i.valid)
             with m.If(self.i.valid):
-                m.d.sync += self.o.payload.eq(Cat(*[Cat(Mux(use, lsb[j], Const(0, LB)), msb[j]) for j in range(L)]))
+                words = [pack_value(word, {"lsb": Mux(use, iv.lsb[j], Const(0, LB)), "msb": iv.msb[j]}) for j in range(L)]
+                m.d.sync += self.o.payload.eq(pack_value(self.contract["o"], words))
 
         # ---- decision
-        pr = lanes(self.p.payload, S, PB, is_signed=False)
-        cnt = self.p.payload[S * PB:S * PB + count_bits(S)]
-        last = self.p.payload[S * PB + count_bits(S)]
-        thr_in = self.p.payload[S * PB + count_bits(S) + 1:]
+        pv = view(self.contract["p"], self.p.payload)
+        pr, cnt, last, thr_in = pv.row.probs, pv.row.count, pv.row.last, pv.thr
         first = Signal(init=1)  # the next beat taken starts a row
         fresh = Signal(init=1)  # the next beat folded starts a row
         run = Signal(PB)
@@ -87,5 +81,6 @@ class ProgQuant(wiring.Component):
                 new = Mux(fresh | (bm > run), bm, run)
                 m.d.sync += [run.eq(new), fresh.eq(bl[-1])]
                 with m.If(bl[-1]):
-                    m.d.sync += [d_valid.eq(1), self.d.payload.eq(Cat(new < bt[-1], new))]
+                    m.d.sync += [d_valid.eq(1),
+                                 self.d.payload.eq(pack_value(self.contract["d"], {"refetch": new < bt[-1], "max_p": new}))]
         return m

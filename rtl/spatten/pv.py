@@ -2,7 +2,8 @@
 products of a column are reduced by an S-way adder tree (``max_d`` trees, the paper's 64 eight-way trees) into a
 ``max_d``-wide accumulator, rounded once when the row's last beat has been added.
 
-Streams (golden :func:`attnforge.sim.spatten.golden.pv`, cycles :func:`attnforge.sim.spatten.cycle_model.pv_cycles`):
+Streams (layouts :func:`attnforge.sim.contract.designs.pv`; golden :func:`attnforge.sim.spatten.golden.pv`, cycles
+:func:`attnforge.sim.spatten.cycle_model.pv_cycles`):
 
 * ``i``: ``S`` probabilities | ``S x max_d`` V values (row-major, rows beyond D zero) | count | last.
 * ``o``: ``max_d`` outputs (``out_frac`` fraction bits), one beat per job.
@@ -10,13 +11,12 @@ Streams (golden :func:`attnforge.sim.spatten.golden.pv`, cycles :func:`attnforge
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
 
-from attnforge.rtl.common import lanes, round_shift_const
-from attnforge.rtl.spatten.qk import count_bits
-from attnforge.sim.spatten.cycle_model import pv_tree_pipe
+from attnforge.rtl.common import contract_ports, round_shift_const, view
+from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract import pv_tree_pipe
 from attnforge.sim.spatten.golden import SpattenFx
 
 
@@ -24,24 +24,19 @@ class PV(wiring.Component):
     def __init__(self, cfg: SpattenFx) -> None:
         cfg.validate()
         self.cfg = cfg
-        s, d = cfg.s, cfg.max_d
-        super().__init__({
-            "i": In(stream.Signature(unsigned(s * cfg.prob_bits + s * d * cfg.v_bits + count_bits(s) + 1))),
-            "o": Out(stream.Signature(unsigned(d * cfg.out_bits))),
-        })
+        self.contract = contract.pv(cfg)
+        super().__init__(contract_ports(self.contract))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         c = self.cfg
         S, D, PB, VB = c.s, c.max_d, c.prob_bits, c.v_bits
-        pl = self.i.payload
-        probs = lanes(pl, S, PB, is_signed=False)
-        vals = lanes(pl[S * PB:], S * D, VB)
-        cnt = pl[S * PB + S * D * VB:S * PB + S * D * VB + count_bits(S)]
-        last = pl[-1]
+        beat = view(self.contract["i"], self.i.payload)
+        probs, cnt, last = beat.probs, beat.count, beat.last
 
         o_valid = Signal()
         o_payload = Signal(len(self.o.payload))
+        o_lanes_r = view(self.contract["o"], o_payload)
         adv = Signal()
         m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload), adv.eq(~o_valid | self.o.ready),
                      self.i.ready.eq(adv)]
@@ -57,7 +52,7 @@ class PV(wiring.Component):
             with m.If(self.i.valid):
                 m.d.sync += s0_last.eq(last)
                 m.d.sync += [pm[r].eq(Mux(r < cnt, Cat(probs[r], Const(0, 1)).as_signed(), 0)) for r in range(S)]
-                m.d.sync += [vv[i].eq(vals[i]) for i in range(S * D)]
+                m.d.sync += [vv[r * D + d].eq(beat.v[r][d]) for r in range(S) for d in range(D)]
             m.d.sync += [prod[r][d].eq(pm[r] * vv[r * D + d]) for r in range(S) for d in range(D)]
             # the column trees, one registered level per cycle (PV_TREE_PIPE in sim/spatten/fx_stream.py), then the
             # accumulators and the output register
@@ -80,8 +75,7 @@ class PV(wiring.Component):
                     total = acc[d] + cols[d][0]
                     m.d.sync += acc[d].eq(Mux(tl, 0, total))
                     with m.If(tl):
-                        m.d.sync += o_payload[d * c.out_bits:(d + 1) * c.out_bits].eq(
-                            round_shift_const(total, c.prob_frac - c.out_frac))
+                        m.d.sync += o_lanes_r[d].eq(round_shift_const(total, c.prob_frac - c.out_frac))
                 m.d.sync += o_valid.eq(tl)
             with m.Else():
                 m.d.sync += o_valid.eq(0)

@@ -2,9 +2,10 @@
 by a reconfigurable adder tree into ``lanes / D`` D-way dot products (D chosen at run time), collected into beats
 of ``S = lanes / min_d`` scores.
 
-Streams (bit layout in :mod:`sim.spatten.golden`; golden :func:`sim.spatten.golden.qk`, cycles :func:`qk_cycles`):
+Streams (layouts :func:`attnforge.sim.contract.designs.qk`; golden :func:`attnforge.sim.spatten.golden.qk`, cycles
+:func:`attnforge.sim.spatten.cycle_model.qk_cycles`):
 
-* ``q``: ``max_d`` query words | ``n`` | ``log2 D`` -- one beat per job, before its keys.
+* ``q``: ``max_d`` query words | job (``n`` | ``log2 D``) -- one beat per job, before its keys.
 * ``k``: ``lanes`` K words per beat, keys back to back (``lanes / D`` keys per beat, zero padded at the end).
 * ``s``: ``S`` scores | count | last; every beat full except the last, so the softmax and the top-k downstream
   never see a hole. With ``D > min_d`` one output beat gathers ``D / min_d`` input beats.
@@ -15,33 +16,59 @@ together on output back-pressure.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth import Module, Mux, Signal, Value, signed
+from amaranth.lib import wiring
 
-from attnforge.rtl.common import lanes
+from attnforge.rtl.common import contract_ports, pack_value, view
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.spatten.golden import SpattenFx
-
-
-def count_bits(s: int) -> int:
-    return s.bit_length()
 
 
 class QK(wiring.Component):
     def __init__(self, cfg: SpattenFx) -> None:
         cfg.validate()
         self.cfg = cfg
-        super().__init__({
-            "q": In(stream.Signature(unsigned(cfg.max_d * cfg.word_bits + cfg.n_bits + cfg.dlog_bits))),
-            "k": In(stream.Signature(unsigned(cfg.lanes * cfg.word_bits))),
-            "s": Out(stream.Signature(unsigned(cfg.s * cfg.score_bits + count_bits(cfg.s) + 1))),
-        })
+        self.contract = contract.qk(cfg)
+        super().__init__(contract_ports(self.contract))
+
+    @property
+    def _dlogs(self) -> list[int]:
+        """log2 of every head dimension the adder tree serves (min_d .. max_d)."""
+        return list(range(self.cfg.min_d.bit_length() - 1, self.cfg.max_d.bit_length()))
+
+    def _tree(self, m: Module, prod: list[Signal], meta0: tuple[Signal, ...],
+              adv: Value) -> tuple[dict[int, list[Value]], tuple[Signal, ...]]:
+        """The adder tree, one registered level per cycle up to log2 max_d (``qk_tree_pipe`` in the contract), the
+        beat's metadata carried alongside. A tap at a lower level (D < max_d) is delayed to leave the tree together
+        with the top level. Returns the D-way sums per log2 D, and the metadata at the top."""
+        dlogs, L, SB = self._dlogs, self.cfg.lanes, self.cfg.score_bits
+        meta = [meta0]
+        tree = [list(prod)]
+        taps: dict[int, list[Value]] = {0: list(prod)} if dlogs[0] == 0 else {}  # D = 1: the products themselves
+        for lvl in range(1, dlogs[-1] + 1):
+            prev = tree[-1]
+            nxt = [Signal(signed(SB), name=f"t{lvl}_{i}") for i in range(len(prev) // 2)]
+            stage = tuple(Signal.like(x, name=f"{x.name}_t{lvl}") for x in meta[-1])
+            with m.If(adv):
+                m.d.sync += [x.eq(prev[2 * i] + prev[2 * i + 1]) for i, x in enumerate(nxt)]
+                m.d.sync += [x.eq(y) for x, y in zip(stage, meta[-1], strict=True)]
+            tree.append(nxt)
+            meta.append(stage)
+            for dl in dlogs:
+                if dl < lvl:  # carry the lower taps along, one register per level
+                    held = [Signal(signed(SB), name=f"tap{dl}_{lvl}_{i}") for i in range(L >> dl)]
+                    with m.If(adv):
+                        m.d.sync += [x.eq(y) for x, y in zip(held, taps[dl], strict=True)]
+                    taps[dl] = held
+                elif dl == lvl:
+                    taps[dl] = nxt
+        return taps, meta[-1]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         c = self.cfg
         W, L, S, SB = c.word_bits, c.lanes, c.s, c.score_bits
-        dlogs = list(range(c.min_d.bit_length() - 1, c.max_d.bit_length()))
+        dlogs = self._dlogs
         # the query broadcast, resolved when the q beat arrives (D is known then): lane j holds q[j mod D], so the
         # product stage is the multiply alone
         qb = [Signal(signed(W), name=f"qb{j}") for j in range(L)]
@@ -50,27 +77,26 @@ class QK(wiring.Component):
         gk = Signal(range(c.s + 1))  # keys gathered into the current output beat
         grp = Signal(range(max(2, c.max_d // c.min_d)))  # input beat within the current output beat
         busy = Signal()
-        qin = lanes(self.q.payload, c.max_d, W)
+        qv = view(self.contract["q"], self.q.payload)
         m.d.comb += self.q.ready.eq(~busy)
         with m.If(self.q.valid & ~busy):
-            m.d.sync += [busy.eq(1), dlog.eq(self.q.payload[c.max_d * W + c.n_bits:]), grp.eq(0),
-                         left.eq(self.q.payload[c.max_d * W:c.max_d * W + c.n_bits])]
-            with m.Switch(self.q.payload[c.max_d * W + c.n_bits:]):
+            m.d.sync += [busy.eq(1), dlog.eq(qv.job.dlog), grp.eq(0), left.eq(qv.job.n)]
+            with m.Switch(qv.job.dlog):
                 for dl in dlogs:
                     with m.Case(dl):
-                        m.d.sync += [qb[j].eq(qin[j % (1 << dl)]) for j in range(L)]
+                        m.d.sync += [qb[j].eq(qv.q[j % (1 << dl)]) for j in range(L)]
 
         o_valid = Signal()
         o_lanes = [Signal(signed(SB), name=f"o{i}") for i in range(S)]
         o_cnt = Signal(range(S + 1))
         o_last = Signal()
-        m.d.comb += [self.s.valid.eq(o_valid),
-                     self.s.payload.eq(Cat(*[Mux(i < o_cnt, o_lanes[i], 0)[:SB] for i in range(S)], o_cnt, o_last))]
+        beat = {"scores": [Mux(i < o_cnt, o_lanes[i], 0) for i in range(S)], "count": o_cnt, "last": o_last}
+        m.d.comb += [self.s.valid.eq(o_valid), self.s.payload.eq(pack_value(self.contract["s"], beat))]
         adv = Signal()
         m.d.comb += adv.eq(~o_valid | self.s.ready)
 
         # stage 1: broadcast Q (lane j multiplies q[j mod D]) and multiply
-        kin = lanes(self.k.payload, L, W)
+        kin = view(self.contract["k"], self.k.payload)
         prod = [Signal(signed(2 * W), name=f"p{j}") for j in range(L)]
         s1_valid, s1_grp, s1_end, s1_last = Signal(), Signal.like(grp), Signal(), Signal()
         s1_cnt = Signal(range(S + 1))
@@ -96,36 +122,14 @@ class QK(wiring.Component):
                 m.d.sync += busy.eq(0)
             m.d.sync += [prod[j].eq(qb[j] * kin[j]) for j in range(L)]
 
-        # the adder tree, one registered level per cycle up to log2 max_d (QK_TREE_PIPE in sim/spatten/fx_stream.py);
-        # a tap at a lower level (D < max_d) is delayed to leave the tree together with the top level
-        top = dlogs[-1]
-        meta = [(s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog)]
-        tree = [list(prod)]
-        taps: dict[int, list[Value]] = {0: list(prod)} if dlogs[0] == 0 else {}  # D = 1: the products themselves
-        for lvl in range(1, top + 1):
-            prev = tree[-1]
-            nxt = [Signal(signed(SB), name=f"t{lvl}_{i}") for i in range(len(prev) // 2)]
-            stage = tuple(Signal.like(x, name=f"{x.name}_t{lvl}") for x in meta[-1])
-            with m.If(adv):
-                m.d.sync += [x.eq(prev[2 * i] + prev[2 * i + 1]) for i, x in enumerate(nxt)]
-                m.d.sync += [x.eq(y) for x, y in zip(stage, meta[-1], strict=True)]
-            tree.append(nxt)
-            meta.append(stage)
-            for dl in dlogs:
-                if dl < lvl:  # carry the lower taps along, one register per level
-                    held = [Signal(signed(SB), name=f"tap{dl}_{lvl}_{i}") for i in range(L >> dl)]
-                    with m.If(adv):
-                        m.d.sync += [x.eq(y) for x, y in zip(held, taps[dl], strict=True)]
-                    taps[dl] = held
-                elif dl == lvl:
-                    taps[dl] = nxt
-        t_valid, t_grp, t_end, t_last, t_cnt, t_dlog = meta[-1]
+        taps, (t_valid, t_grp, t_end, t_last, t_cnt, t_dlog) = self._tree(
+            m, prod, (s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog), adv)
         # the collector
         with m.If(adv):
             m.d.sync += o_valid.eq(t_valid & t_end)
             with m.If(t_valid):
                 with m.Switch(t_dlog):
-                    for dl in dlogs:
+                    for dl in self._dlogs:
                         with m.Case(dl):
                             g = L >> dl
                             for i in range(S):

@@ -5,34 +5,37 @@ and a second pass recomputes each exponential and multiplies it by the reciproca
 Recomputing the exponentials in the normalize pass instead of storing them keeps the buffer at the scores' width and
 costs nothing extra: the exponent units would otherwise sit idle in that pass.
 
-Streams (golden :func:`attnforge.sim.spatten.golden.softmax`, cycles :func:`attnforge.sim.spatten.golden.softmax_cycles`):
+Streams (layouts :func:`attnforge.sim.contract.designs.softmax`; golden :func:`attnforge.sim.spatten.golden.softmax`,
+cycles :func:`attnforge.sim.spatten.cycle_model.softmax_cycles`):
 
-* ``i``: ``S`` scores | count | last | alpha_q | alpha_sh (the exponent constant, read on a row's first beat).
+* ``i``: row (``S`` scores | count | last) | alpha (alpha_q | alpha_sh: the exponent constant, read on a row's first
+  beat). The row part is what the buffer stores.
 * ``o``: ``S`` probabilities (unsigned Q0.prob_frac) | count | last -- the same beat shape as the input.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from attnforge.rtl.common import (
     Reciprocal,
+    contract_ports,
     exp2_rom,
     exp2_scale,
-    lanes,
+    pack_value,
     round_shift_coarse,
     round_shift_const,
     round_shift_fine,
     split_product,
+    view,
     vmax_levels,
     vmax_pipelined,
 )
-from attnforge.rtl.spatten.qk import count_bits
+from attnforge.sim.contract import SOFTMAX_EXP_PIPE, SOFTMAX_NORM_PIPE, count_bits
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.fixedpoint import clog2
-from attnforge.sim.spatten.cycle_model import SOFTMAX_EXP_PIPE, SOFTMAX_NORM_PIPE
 from attnforge.sim.spatten.golden import SpattenFx
 
 FINE = 3  #: the exponent argument's rounding shift: coarse (multiples of 8) in one cycle, fine (0..7) in the next
@@ -42,12 +45,10 @@ class Softmax(wiring.Component):
     def __init__(self, cfg: SpattenFx) -> None:
         cfg.validate()
         self.cfg = cfg
-        fx = cfg.fx
-        self.beat_bits = cfg.s * cfg.score_bits + count_bits(cfg.s) + 1
-        super().__init__({
-            "i": In(stream.Signature(unsigned(self.beat_bits + fx.alpha_bits + fx.alpha_shift_bits))),
-            "o": Out(stream.Signature(unsigned(cfg.s * cfg.prob_bits + count_bits(cfg.s) + 1))),
-        })
+        self.contract = contract.softmax(cfg)
+        self.row = self.contract["i"]["row"]  # the part of an input beat the row buffer keeps
+        self.beat_bits = self.row.width
+        super().__init__(contract_ports(self.contract))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -68,8 +69,8 @@ class Softmax(wiring.Component):
         lo = -(1 << (SB - 1))
 
         def unpack_beat(word: object) -> tuple[list, Signal, Signal]:
-            sc = lanes(word, S, SB)
-            return sc, word[S * SB:S * SB + CB], word[S * SB + CB]
+            row = view(self.row, word)
+            return [row.scores[j] for j in range(S)], row.count, row.last
 
         # The exponent pipeline, shared by both passes: distance, partial products by alpha, their sum, coarse and
         # fine rounding shift, ROM, shifter (and in NORM the partial products by the reciprocal and their sum), one register
@@ -81,6 +82,7 @@ class Softmax(wiring.Component):
         o_payload = Signal(len(self.o.payload))
         m.d.comb += adv.eq(~o_valid | self.o.ready)
         sc, cnt, last = unpack_beat(rd.data)
+        o_beat = view(self.contract["o"], o_payload)
         n_st = SOFTMAX_NORM_PIPE
         vs = [Signal(name=f"v{k}") for k in range(n_st)]
         cs = [Signal(CB, name=f"c{k}") for k in range(n_st)]
@@ -116,9 +118,10 @@ class Softmax(wiring.Component):
         m.d.comb += esum.eq(sum(e))
         probs = [round_shift_const(qj, fx.rb - c.prob_frac)[:c.prob_bits] for qj in q]
 
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload), wr.data.eq(self.i.payload[:self.beat_bits]),
+        iv = view(self.contract["i"], self.i.payload)
+        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload), wr.data.eq(iv.row.as_value()),
                      wr.addr.eq(nb), div.d.eq(den), rd.en.eq(0)]  # read ports default to enabled
-        isc, icnt, ilast = unpack_beat(self.i.payload)
+        isc, icnt, ilast = unpack_beat(iv.row.as_value())
         # the row maximum: a comparator tree registered per level behind the load, then the fold into mx. EXP
         # waits softmax_max_wait cycles so that the last beat's fold lands before the first distance is taken.
         lv = vmax_levels(S)
@@ -137,8 +140,7 @@ class Softmax(wiring.Component):
                     m.d.comb += wr.en.eq(1)
                     m.d.sync += nb.eq(nb + 1)
                     with m.If(nb == 0):
-                        m.d.sync += [aq.eq(self.i.payload[self.beat_bits:self.beat_bits + fx.alpha_bits]),
-                                     ash.eq(self.i.payload[self.beat_bits + fx.alpha_bits:])]
+                        m.d.sync += [aq.eq(iv.alpha.alpha_q), ash.eq(iv.alpha.alpha_sh)]
                     with m.If(ilast):
                         m.d.sync += [iss.eq(0), pend.eq(0), den.eq(0), wait.eq(max(0, lv - 2))]
                         m.next = "EXP" if lv == 1 else "MAX"
@@ -163,13 +165,14 @@ class Softmax(wiring.Component):
                     m.next = "NORM"
             with m.State("NORM"):
                 m.d.comb += rd.addr.eq(iss)
-                with m.If(self.o.ready & o_valid & o_payload[-1]):
+                with m.If(self.o.ready & o_valid & o_beat.last):
                     m.d.sync += nb.eq(0)
                     m.next = "LOAD"
                 with m.If(adv):
                     m.d.comb += rd.en.eq(1)
                     m.d.sync += [pend.eq(iss < nb), iss.eq(Mux(iss < nb, iss + 1, iss))]
         with m.If(adv):
-            m.d.sync += [o_valid.eq(vs[-1] & fsm.ongoing("NORM")), o_payload.eq(Cat(*probs, cs[-1], ls[-1]))]
+            m.d.sync += [o_valid.eq(vs[-1] & fsm.ongoing("NORM")),
+                         o_payload.eq(pack_value(self.contract["o"], {"probs": probs, "count": cs[-1], "last": ls[-1]}))]
         m.d.comb += self.i.ready.eq(fsm.ongoing("LOAD"))  # continuous: see rtl/spatten/topk.py
         return m

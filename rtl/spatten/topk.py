@@ -1,10 +1,11 @@
 """SpAtten top-k engine: quick-select rounds with C comparators per array, FIFO_L / FIFO_R, zero eliminators, and
 an order-preserving filter pass over the buffered input.
 
-Streams (see :mod:`attnforge.sim.spatten.topk_golden` for the bit layout and the exact cycle model):
+Streams (layouts :func:`attnforge.sim.contract.designs.topk`; golden and exact cycle model
+:mod:`attnforge.sim.spatten.topk_golden`):
 
-* ``i``: ``C`` scores per beat (``data_bits`` each, lane ``l`` in bits ``[l*w, (l+1)*w)``), then ``n`` and ``k``
-  (read on the first beat of a job; ``1 <= k <= n <= max_n``). The last beat may be partial (``n % C``).
+* ``i``: ``C`` scores per beat (``data_bits`` each, lane ``l`` in bits ``[l*w, (l+1)*w)``), then the job word ``n``,
+  ``k`` (read on the first beat of a job; ``1 <= k <= n <= max_n``). The last beat may be partial (``n % C``).
 * ``o``: one beat per input row: kept values (C lanes), their indices (C lanes), ``count``, ``last``.
 
 Round 1 runs on the input stream while it is written to the original buffer (pivot = element 0). Later rounds
@@ -25,12 +26,13 @@ zero-eliminator stages (``FILTER_PIPE``), all stalled together by the output han
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
+from attnforge.rtl.common import contract_ports, pack_value, view
 from attnforge.rtl.spatten.zero_elim import ZE_STAGES, popcount, prefix_sum, zero_eliminate_pipelined
-from attnforge.sim.spatten.topk_golden import FILTER_PIPE, ROUND_PIPE, cnt_bits, idx_bits, n_bits
+from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE, count_bits, idx_bits, n_bits
+from attnforge.sim.contract import designs as contract
 
 
 class TopK(wiring.Component):
@@ -39,19 +41,18 @@ class TopK(wiring.Component):
             raise ValueError(f"comparators must be a power of two, got {comparators}")
         self.C, self.max_n, self.B, self.signed_data = comparators, max_n, data_bits, bool(signed_data)
         self.rows = -(-max_n // comparators)
-        self.NB, self.IB, self.CB = n_bits(max_n), idx_bits(max_n), cnt_bits(comparators)
-        super().__init__({
-            "i": In(stream.Signature(unsigned(comparators * data_bits + 2 * self.NB))),
-            "o": Out(stream.Signature(unsigned(comparators * (data_bits + self.IB) + self.CB + 1))),
-        })
+        self.NB, self.IB, self.CB = n_bits(max_n), idx_bits(max_n), count_bits(comparators)
+        self.contract = contract.topk(comparators, max_n, data_bits, signed_data)
+        super().__init__(contract_ports(self.contract))
 
     def _lanes(self, word: Value) -> list[Value]:
-        out = [word[j * self.B:(j + 1) * self.B] for j in range(self.C)]
-        return [v.as_signed() for v in out] if self.signed_data else out
+        """The scores of a buffered row (the input beat's ``scores`` array), signed when the data are."""
+        row = view(self.contract["i"]["scores"], word)
+        return [row[j] for j in range(self.C)]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        C, B, NB, IB = self.C, self.B, self.NB, self.IB
+        C, B, IB = self.C, self.B, self.IB
         W = C * B
         depth = max(2, self.rows)
         dshape = signed(B) if self.signed_data else unsigned(B)
@@ -233,22 +234,24 @@ class TopK(wiring.Component):
         pairs = [Cat(i_word[j * B:(j + 1) * B], Cat(Const(j, lc), i_base[lc:])[:IB]) for j in range(C)]
         ze_o, c_o, side_o = zero_eliminate_pipelined(m, [i_keep[j] for j in range(C)], pairs, B + IB, "zeo", en=adv,
                                                      side=Cat(i_valid, i_last), reg_out=False)
-        out_word = Cat(*[x[:B] for x in ze_o], *[x[B:] for x in ze_o], c_o, side_o[1])
+        out_word = pack_value(self.contract["o"], {"values": [x[:B] for x in ze_o], "indices": [x[B:] for x in ze_o],
+                                                   "count": c_o, "last": side_o[1]})
         with m.If(adv):
             m.d.sync += o_valid.eq(side_o[0])
             with m.If(side_o[0]):
                 m.d.sync += o_payload.eq(out_word)
 
         # ---------------------------------------------------------------- FSM
-        i_lanes = self._lanes(self.i.payload)
-        i_n = self.i.payload[W:W + NB]
-        i_k = self.i.payload[W + NB:W + 2 * NB]
+        iv = view(self.contract["i"], self.i.payload)
+        i_row = iv.scores.as_value()
+        i_lanes = self._lanes(i_row)
+        i_n, i_k = iv.job.n, iv.job.k
         n_cur = Signal(range(self.max_n + 1))
-        m.d.comb += [o_wr.addr.eq(in_row), o_wr.data.eq(self.i.payload[:W]), o_rd.addr.eq(f_issue), o_rd.en.eq(0)]
+        m.d.comb += [o_wr.addr.eq(in_row), o_wr.data.eq(i_row), o_rd.addr.eq(f_issue), o_rd.en.eq(0)]
 
         with m.FSM() as fsm:
             with m.State("LOAD"):
-                m.d.comb += [n_cur.eq(Mux(in_row == 0, i_n, n)), p_word.eq(self.i.payload[:W]),
+                m.d.comb += [n_cur.eq(Mux(in_row == 0, i_n, n)), p_word.eq(i_row),
                              p_pivot.eq(Mux(in_row == 0, i_lanes[0], pivot))]
                 for j in range(C):
                     m.d.comb += p_mask[j].eq(in_base + j < n_cur)
@@ -292,7 +295,7 @@ class TopK(wiring.Component):
                         m.d.sync += drain.eq(ROUND_PIPE - 1)
                         m.next = "DRAIN"
             with m.State("FILTER"):
-                with m.If(self.o.ready & o_valid & o_payload[-1]):
+                with m.If(self.o.ready & o_valid & view(self.contract["o"], o_payload).last):
                     m.d.sync += src.eq(0)
                     m.next = "LOAD"
                 with m.If(adv):

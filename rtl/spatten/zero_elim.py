@@ -17,8 +17,9 @@ from collections.abc import Sequence
 
 from amaranth import Cat, Const, Module, Mux, Signal, Value
 
-#: register stages of :func:`zero_eliminate_pipelined` with ``reg_out=True`` (one fewer without)
-ZE_STAGES = 3
+from attnforge.sim.contract import ZE_STAGES  # register stages with ``reg_out=True`` (one fewer without)
+
+__all__ = ["ZE_STAGES", "popcount", "prefix_sum", "zero_eliminate", "zero_eliminate_pipelined"]
 
 
 def prefix_sum(m: Module, flags: Sequence[Value], name: str) -> list[Signal]:

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attnforge.sim.contract import MIN_E, PE_PIPE, SM_LATENCY
 from attnforge.sim.fixedpoint import FixedPointConfig
 
-#: Softmax step latency on the 1D array + PE exp units (step 0: LM and RM; 1: SLN and PRM; 2: SLD and RD).
-SM_LATENCY = 3
-#: QK must last longer than the softmax step it hides (the S register is reused by the next tile's QK).
-MIN_E = SM_LATENCY + 1
+__all__ = ["MIN_E", "PE_PIPE", "SM_LATENCY", "Segment", "TileSchedule", "array2d_cycles", "attention_cycles", "pe_cycles",
+           "tile_schedule", "vector1d_cycles"]
 
 
 @dataclass(frozen=True)
@@ -118,9 +117,7 @@ def attention_cycles(rows: int, cols: int, e: int, f: int, p: int, m: int, heads
 
 
 # ---------------------------------------------------------------- the smaller blocks (same testbench definition)
-
-#: Registers in front of the PE's accumulator (operands, product, retimed product): rtl/pe.py builds this many.
-PE_PIPE = 3
+# PE_PIPE (the registers in front of the PE's accumulator) lives in attnforge.sim.contract: rtl/pe.py builds it.
 
 
 def pe_cycles(lengths: list[int]) -> int:

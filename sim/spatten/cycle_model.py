@@ -12,13 +12,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from attnforge.rtl.common import pack, vmax_levels
+from attnforge.sim.contract import (
+    SOFTMAX_EXP_PIPE,
+    SOFTMAX_NORM_PIPE,
+    decision_latency,
+    lanes,
+    pv_tree_pipe,
+    qk_tree_pipe,
+    vmax_levels,
+)
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.spatten.golden import PipelineResult, QueryJob, SpattenFx, pipeline, softmax, split_k
 from attnforge.sim.spatten.topk_golden import hw_topk
 
-
-def _cb(s: int) -> int:
-    return s.bit_length()
+__all__ = ["SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "MemoryModel", "assemble_cycles", "assemble_in_words", "beat_word",
+           "decision_cycles", "decision_in_words", "decision_latency", "decision_word", "k_beats", "pipeline_cycles",
+           "pipeline_out_word", "pipeline_q_beat", "pv_cycles", "pv_in_words", "pv_tree_pipe", "qk_cycles", "qk_q_beat",
+           "qk_tree_pipe", "row_words", "score_beats", "softmax_cycles", "softmax_in_words", "softmax_latency",
+           "softmax_max_wait", "softmax_out_words"]
 
 
 def _chunks(x: Sequence[int], size: int) -> list[list[int]]:
@@ -28,15 +39,14 @@ def _chunks(x: Sequence[int], size: int) -> list[list[int]]:
 # ---------------------------------------------------------------- Q x K
 
 def qk_q_beat(q: Sequence[int], n: int, d: int, cfg: SpattenFx) -> int:
-    lanes = list(q) + [0] * (cfg.max_d - len(q))
-    return pack(lanes, cfg.word_bits) | n << (cfg.max_d * cfg.word_bits) | (d.bit_length() - 1) << (
-        cfg.max_d * cfg.word_bits + cfg.n_bits)
+    return contract.qk(cfg)["q"].pack({"q": [int(v) for v in q], "job": {"n": n, "dlog": d.bit_length() - 1}})
 
 
 def k_beats(k: np.ndarray, cfg: SpattenFx, bits: int | None = None) -> list[int]:
-    """K [n, D] row-major, ``lanes`` elements per beat, zero padded."""
+    """K [n, D] row-major, ``lanes`` elements per beat, zero padded (``bits``: the MSB or LSB region's codes)."""
     flat = [int(v) for v in np.asarray(k).reshape(-1)]
-    return [pack(ch + [0] * (cfg.lanes - len(ch)), bits or cfg.word_bits) for ch in _chunks(flat, cfg.lanes)]
+    line = lanes("k", cfg.lanes, bits or cfg.word_bits, True)
+    return [line.pack(ch) for ch in _chunks(flat, cfg.lanes)]
 
 
 def score_beats(values: Sequence[int], cfg: SpattenFx, bits: int) -> list[list[int]]:
@@ -44,25 +54,22 @@ def score_beats(values: Sequence[int], cfg: SpattenFx, bits: int) -> list[list[i
     return [ch + [0] * (cfg.s - len(ch)) for ch in _chunks(list(values), cfg.s)]
 
 
+def _row_dicts(values: Sequence[int], cfg: SpattenFx) -> list[dict[str, object]]:
+    """A row as the members of S-lane row beats (:func:`attnforge.sim.contract.designs.row_beat`): lanes, count, last."""
+    vals = list(values)
+    chunks = score_beats(vals, cfg, 0)
+    return [{"lanes": ch, "count": min(cfg.s, len(vals) - i * cfg.s), "last": int(i == len(chunks) - 1)}
+            for i, ch in enumerate(chunks)]
+
+
 def beat_word(lanes_: Sequence[int], bits: int, count: int, last: bool, cfg: SpattenFx) -> int:
-    s = cfg.s
-    return pack(lanes_, bits) | count << (s * bits) | int(last) << (s * bits + _cb(s))
+    return contract.row_beat("row", "lanes", cfg.s, bits, True).pack({"lanes": lanes_, "count": count, "last": int(last)})
 
 
 def row_words(values: Sequence[int], bits: int, cfg: SpattenFx) -> list[int]:
     """A row as S-lane beats with count and last (the s/probability stream format)."""
-    vals = list(values)
-    chunks = score_beats(vals, cfg, bits)
-    out = []
-    for i, ch in enumerate(chunks):
-        cnt = min(cfg.s, len(vals) - i * cfg.s)
-        out.append(beat_word(ch, bits, cnt, i == len(chunks) - 1, cfg))
-    return out
-
-
-def qk_tree_pipe(cfg: SpattenFx) -> int:
-    """Registered adder-tree levels of rtl/spatten/qk.py: log2 max_d (every D leaves the tree at the top level)."""
-    return cfg.max_d.bit_length() - 1
+    lay = contract.row_beat("row", "lanes", cfg.s, bits, True)
+    return [lay.pack(d) for d in _row_dicts(values, cfg)]
 
 
 def qk_cycles(n: int, d: int, cfg: SpattenFx) -> int:
@@ -73,26 +80,20 @@ def qk_cycles(n: int, d: int, cfg: SpattenFx) -> int:
 # ---------------------------------------------------------------- softmax
 
 def softmax_in_words(scores: Sequence[int], alpha_q: int, alpha_sh: int, cfg: SpattenFx) -> list[int]:
-    fx = cfg.fx
-    words = row_words(scores, cfg.score_bits, cfg)
-    base = cfg.s * cfg.score_bits + _cb(cfg.s) + 1
-    return [w | alpha_q << base | alpha_sh << (base + fx.alpha_bits) for w in words]
+    lay = contract.softmax(cfg)["i"]
+    alpha = {"alpha_q": alpha_q, "alpha_sh": alpha_sh}
+    return [lay.pack({"row": {"scores": d["lanes"], "count": d["count"], "last": d["last"]}, "alpha": alpha})
+            for d in _row_dicts(scores, cfg)]
 
 
 def softmax_out_words(scores: Sequence[int], alpha_q: int, alpha_sh: int, cfg: SpattenFx) -> list[int]:
     return row_words(softmax(np.asarray(scores), alpha_q, alpha_sh, cfg).probs.tolist(), cfg.prob_bits, cfg)
 
 
-#: Registers of rtl/spatten/softmax.py's exponent pipeline: distance, partial products by alpha, their sum,
-#: coarse and fine rounding shift, ROM, shifter.
-SOFTMAX_EXP_PIPE = 7
-#: The normalize pass adds the partial products by the reciprocal and their sum.
-SOFTMAX_NORM_PIPE = SOFTMAX_EXP_PIPE + 2
-
-
 def softmax_max_wait(cfg: SpattenFx) -> int:
     """Cycles between the load and the exp pass while the registered row-max tree (one level per cycle) and its
-    fold into the running max finish: levels - 1 (rtl.common.vmax_levels)."""
+    fold into the running max finish: levels - 1 (attnforge.sim.contract.vmax_levels). The exponent and normalize
+    pipelines (SOFTMAX_EXP_PIPE, SOFTMAX_NORM_PIPE) are the contract's too."""
     return vmax_levels(cfg.s) - 1
 
 
@@ -111,30 +112,25 @@ def softmax_cycles(n: int, cfg: SpattenFx) -> int:
 # ---------------------------------------------------------------- progressive quantization
 
 def assemble_in_words(msb: np.ndarray, lsb: np.ndarray, use_lsb: bool, cfg: SpattenFx) -> list[int]:
-    m = k_beats(msb, cfg, cfg.msb_bits)
-    lo = k_beats(lsb, cfg, cfg.lsb_bits)
-    base = cfg.lanes * (cfg.msb_bits + cfg.lsb_bits)
-    return [a | b << (cfg.lanes * cfg.msb_bits) | int(use_lsb) << base for a, b in zip(m, lo, strict=True)]
+    lay = contract.progquant(cfg)["i"]
+    m = _chunks([int(v) for v in np.asarray(msb).reshape(-1)], cfg.lanes)
+    lo = _chunks([int(v) for v in np.asarray(lsb).reshape(-1)], cfg.lanes)
+    return [lay.pack({"msb": a, "lsb": b, "use_lsb": int(use_lsb)}) for a, b in zip(m, lo, strict=True)]
 
 
 def decision_in_words(probs: Sequence[int], threshold: int, cfg: SpattenFx) -> list[int]:
-    base = cfg.s * cfg.prob_bits + _cb(cfg.s) + 1
-    return [w | threshold << base for w in row_words(probs, cfg.prob_bits, cfg)]
+    lay = contract.progquant(cfg)["p"]
+    return [lay.pack({"row": {"probs": d["lanes"], "count": d["count"], "last": d["last"]}, "thr": threshold})
+            for d in _row_dicts(probs, cfg)]
 
 
-def decision_word(refetch: bool, max_p: int) -> int:
-    return int(refetch) | max_p << 1
+def decision_word(refetch: bool, max_p: int, cfg: SpattenFx | None = None) -> int:
+    return contract.progquant(cfg or SpattenFx())["d"].pack({"refetch": int(refetch), "max_p": max_p})
 
 
 def assemble_cycles(beats: int) -> int:
     """One register stage: the last word leaves one cycle after the last input, beats - 1 + 1."""
     return beats
-
-
-def decision_latency(cfg: SpattenFx) -> int:
-    """Cycles from a row's last beat to its decision: the registered max tree (rtl.common.vmax_levels), then the
-    fold and decision register."""
-    return vmax_levels(cfg.s) + 1
 
 
 def decision_cycles(n: int, cfg: SpattenFx) -> int:
@@ -146,25 +142,18 @@ def decision_cycles(n: int, cfg: SpattenFx) -> int:
 
 def pv_in_words(probs: Sequence[int], v: np.ndarray, cfg: SpattenFx) -> list[int]:
     """Probabilities and their V rows, S per beat (V rows padded to max_d, missing rows zero)."""
-    s, d = cfg.s, cfg.max_d
+    s = cfg.s
+    lay = contract.pv(cfg)["i"]
     p = list(probs)
-    vv = np.zeros((len(p), d), np.int64)
-    vv[:, :v.shape[1]] = v
-    out = []
     nb = max(1, -(-len(p) // s))
-    for b in range(nb):
-        pr = p[b * s:(b + 1) * s]
-        rows = vv[b * s:(b + 1) * s].reshape(-1).tolist()
-        word = pack(pr + [0] * (s - len(pr)), cfg.prob_bits)
-        word |= pack(rows + [0] * (s * d - len(rows)), cfg.v_bits) << (s * cfg.prob_bits)
-        base = s * cfg.prob_bits + s * d * cfg.v_bits
-        out.append(word | len(pr) << base | int(b == nb - 1) << (base + _cb(s)))
-    return out
+    chunks = [p[b * s:(b + 1) * s] for b in range(nb)]
+    return [lay.pack({"probs": ch, "v": _v_rows(v[b * s:(b + 1) * s]), "count": len(ch), "last": int(b == nb - 1)})
+            for b, ch in enumerate(chunks)]
 
 
-def pv_tree_pipe(cfg: SpattenFx) -> int:
-    """Registered column-tree levels of rtl/spatten/pv.py: log2 S (S products per column per beat)."""
-    return max(0, (cfg.s - 1).bit_length())
+def _v_rows(v: np.ndarray) -> list[list[int]]:
+    """V rows as lists (each zero padded to max_d by the layout; missing rows likewise)."""
+    return [[int(x) for x in row] for row in np.asarray(v)]
 
 
 def pv_cycles(beats: int, cfg: SpattenFx) -> int:
@@ -175,23 +164,16 @@ def pv_cycles(beats: int, cfg: SpattenFx) -> int:
 # ---------------------------------------------------------------- the one-query pipeline
 
 def pipeline_q_beat(job: QueryJob, cfg: SpattenFx) -> int:
-    """Query words, then n | log2 D | kv | threshold | alpha_q | alpha_sh (rtl.spatten.pipeline.q_fields)."""
-    fx = cfg.fx
-    fields = [(job.n, cfg.n_bits), (job.d.bit_length() - 1, cfg.dlog_bits), (job.kv, cfg.n_bits),
-              (job.threshold, cfg.prob_bits), (job.alpha_q, fx.alpha_bits), (job.alpha_sh, fx.alpha_shift_bits)]
-    word = pack(list(job.q) + [0] * (cfg.max_d - job.d), cfg.word_bits)
-    off = cfg.max_d * cfg.word_bits
-    for v, w in fields:
-        word |= int(v) << off
-        off += w
-    return word
+    """Query words, then the job word: n | log2 D | kv | threshold | alpha_q | alpha_sh."""
+    return contract.spatten_pipeline(cfg)["q"].pack({
+        "q": [int(v) for v in job.q],
+        "job": {"n": job.n, "dlog": job.d.bit_length() - 1, "kv": job.kv, "thr": job.threshold,
+                "alpha": {"alpha_q": job.alpha_q, "alpha_sh": job.alpha_sh}}})
 
 
 def pipeline_out_word(res: PipelineResult, cfg: SpattenFx) -> int:
-    out = res.out.tolist()
-    word = pack(out + [0] * (cfg.max_d - len(out)), cfg.out_bits)
-    base = cfg.max_d * cfg.out_bits
-    return word | int(res.refetch) << base | res.max_prob << (base + 1)
+    return contract.spatten_pipeline(cfg)["o"].pack({"out": res.out.tolist(), "refetch": int(res.refetch),
+                                                     "max_p": res.max_prob})
 
 
 class MemoryModel:
@@ -206,19 +188,18 @@ class MemoryModel:
         self.v = np.zeros((job.n, cfg.max_d), np.int64)
         self.v[:, :job.d] = job.v
         self.requests: list[tuple[int, list[int]]] = []
+        self.contract = contract.spatten_pipeline(cfg)
 
     def answer(self, req: int) -> tuple[str, list[int]]:
         """One request word -> (stream name, response beats)."""
-        c = self.cfg
-        kind = req & 3
-        if kind in (0, 1):
+        r = self.contract["req"].unpack(req)
+        kind = r["kind"]
+        if kind in (contract.KIND_MSB, contract.KIND_LSB):
             self.requests.append((kind, []))
-            return "kmem", list(self.msb if kind == 0 else self.lsb)
-        cnt = (req >> (2 + c.s * c.idx_bits)) & ((1 << c.s.bit_length()) - 1)
-        idx = [(req >> (2 + j * c.idx_bits)) & ((1 << c.idx_bits) - 1) for j in range(cnt)]
+            return "kmem", list(self.msb if kind == contract.KIND_MSB else self.lsb)
+        idx = r["indices"][:r["count"]]
         self.requests.append((kind, idx))
-        rows = self.v[idx].reshape(-1).tolist() if idx else []
-        return "vmem", [pack(rows + [0] * (c.s * c.max_d - len(rows)), c.v_bits)]
+        return "vmem", [self.contract["vmem"].pack(_v_rows(self.v[idx]) if idx else [])]
 
 
 def pipeline_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult | None = None) -> int:

@@ -29,28 +29,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE, count_bits, idx_bits, n_bits
+from attnforge.sim.contract import designs as contract
 from attnforge.sim.specs.errors import SpecError
 
-#: register stages between the comparator inputs and the packers of each round (``D`` in the cycle formula)
-ROUND_PIPE = 5
-#: register stages the filter pass adds between the read data and the output register (``F`` in the formula)
-FILTER_PIPE = 5
+#: the output beat's count field (the contract's name for it)
+cnt_bits = count_bits
 
-
-def idx_bits(max_n: int) -> int:
-    return max(1, (max_n - 1).bit_length())
-
-
-def n_bits(max_n: int) -> int:
-    return max(1, max_n.bit_length())
-
-
-def cnt_bits(comparators: int) -> int:
-    return comparators.bit_length()
-
-
-def _mask(bits: int) -> int:
-    return (1 << bits) - 1
+__all__ = ["FILTER_PIPE", "ROUND_PIPE", "HwTopK", "check_job", "cnt_bits", "cycle_table", "cycles", "decode_beats",
+           "hw_topk", "idx_bits", "input_beats", "n_bits", "output_beats", "print_cycle_table"]
 
 
 @dataclass(frozen=True)
@@ -130,50 +117,34 @@ def cycles(scores: Sequence[int], k: int, comparators: int = 16) -> int:
 def input_beats(scores: Sequence[int], k: int, comparators: int, data_bits: int, max_n: int) -> list[int]:
     """Input stream payloads: C lanes of scores (two's complement), n and k on every beat (read on the first)."""
     a = [int(v) for v in scores]
-    c, nb = comparators, n_bits(max_n)
-    beats = []
-    for r in range(0, len(a), c):
-        word = 0
-        for i, v in enumerate(a[r:r + c]):
-            word |= (v & _mask(data_bits)) << (i * data_bits)
-        word |= len(a) << (c * data_bits) | k << (c * data_bits + nb)
-        beats.append(word)
-    return beats
+    lay = contract.topk(comparators, max_n, data_bits)["i"]
+    return [lay.pack({"scores": a[r:r + comparators], "job": {"n": len(a), "k": k}}) for r in range(0, len(a), comparators)]
 
 
 def output_beats(scores: Sequence[int], k: int, comparators: int, data_bits: int, max_n: int) -> list[int]:
     """The RTL's output payloads, bit for bit."""
     res = hw_topk(scores, k, comparators)
-    c, ib = comparators, idx_bits(max_n)
+    c = comparators
+    lay = contract.topk(c, max_n, data_bits)["o"]
     kept = set(res.indices)
     n = len(scores)
     rows = -(-n // c)
     out = []
     for r in range(rows):
         sel = [i for i in range(r * c, min(n, (r + 1) * c)) if i in kept]
-        word = 0
-        for j, i in enumerate(sel):
-            word |= (int(scores[i]) & _mask(data_bits)) << (j * data_bits)
-            word |= i << (c * data_bits + j * ib)
-        base = c * (data_bits + ib)
-        word |= len(sel) << base | int(r == rows - 1) << (base + cnt_bits(c))
-        out.append(word)
+        out.append(lay.pack({"values": [int(scores[i]) for i in sel], "indices": sel, "count": len(sel),
+                             "last": int(r == rows - 1)}))
     return out
 
 
 def decode_beats(beats: Sequence[int], comparators: int, data_bits: int, max_n: int,
                  signed: bool = True) -> list[tuple[int, int]]:
     """Output payloads -> [(index, value)] in stream order."""
-    c, ib = comparators, idx_bits(max_n)
-    base = c * (data_bits + ib)
+    lay = contract.topk(comparators, max_n, data_bits, int(signed))["o"]
     out = []
     for w in beats:
-        cnt = (w >> base) & _mask(cnt_bits(c))
-        for j in range(cnt):
-            v = (w >> (j * data_bits)) & _mask(data_bits)
-            if signed and v >> (data_bits - 1):
-                v -= 1 << data_bits
-            out.append(((w >> (c * data_bits + j * ib)) & _mask(ib), v))
+        b = lay.unpack(w)
+        out += list(zip(b["indices"][:b["count"]], b["values"][:b["count"]], strict=True))
     return out
 
 

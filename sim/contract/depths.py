@@ -1,0 +1,80 @@
+"""Pipeline depths and structural sizes that the RTL builds and the cycle models count.
+
+Each number here is both a register count in an ``rtl`` block and a term of an exact cycle formula in
+``sim/*/cycle_model.py`` (or ``sim/spatten/topk_golden.py``). Keeping the one definition in an amaranth-free module
+lets the models import it without importing the RTL, and lets the RTL assert its structure against it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from attnforge.sim.fixedpoint import clog2
+
+if TYPE_CHECKING:  # pragma: no cover
+    from attnforge.sim.spatten.golden import SpattenFx
+
+# ---------------------------------------------------------------- FuseMax
+
+#: Registers in front of the PE's accumulator (operands, product, retimed product): rtl/pe.py builds this many.
+PE_PIPE = 3
+#: Softmax step latency on the 1D array + PE exp units (step 0: LM and RM; 1: SLN and PRM; 2: SLD and RD).
+SM_LATENCY = 3
+#: QK must last longer than the softmax step it hides (the S register is reused by the next tile's QK).
+MIN_E = SM_LATENCY + 1
+#: Opcode bits of the 1D vector unit's command beat.
+OP_BITS = 3
+
+# ---------------------------------------------------------------- SpAtten
+
+#: Register stages of the pipelined zero eliminator with its output registered (one fewer without).
+ZE_STAGES = 3
+#: Top-k round: registered comparator operands, registered comparator flags, then the zero eliminators.
+ROUND_PIPE = 2 + ZE_STAGES
+#: Top-k filter pass: flags, tie prefix sum, keep flags, then the zero eliminator without its output register.
+FILTER_PIPE = 3 + ZE_STAGES - 1
+#: Softmax exponent pipeline: distance, partial products by alpha, their sum, coarse and fine rounding shift, ROM,
+#: shifter.
+SOFTMAX_EXP_PIPE = 7
+#: The normalize pass adds the partial products by the reciprocal and their sum.
+SOFTMAX_NORM_PIPE = SOFTMAX_EXP_PIPE + 2
+
+
+def pe_acc_bits(in_bits: int, depth: int) -> int:
+    """Bits for the exact sum of ``depth`` products of two signed ``in_bits`` numbers."""
+    return 2 * in_bits + clog2(depth)
+
+
+def vmax_levels(n: int) -> int:
+    """Registers of the pipelined comparator tree over ``n`` values: the inputs, then one per tree level."""
+    return 1 + clog2(n)
+
+
+def qk_tree_pipe(cfg: SpattenFx) -> int:
+    """Registered adder-tree levels of rtl/spatten/qk.py: log2 max_d (every D leaves the tree at the top level)."""
+    return cfg.max_d.bit_length() - 1
+
+
+def pv_tree_pipe(cfg: SpattenFx) -> int:
+    """Registered column-tree levels of rtl/spatten/pv.py: log2 S (S products per column per beat)."""
+    return max(0, (cfg.s - 1).bit_length())
+
+
+def decision_latency(cfg: SpattenFx) -> int:
+    """Cycles from a row's last beat to its decision: the registered max tree, then the fold and decision register."""
+    return vmax_levels(cfg.s) + 1
+
+
+def count_bits(lanes: int) -> int:
+    """Bits of a beat's ``count`` field (0..lanes)."""
+    return lanes.bit_length()
+
+
+def idx_bits(max_n: int) -> int:
+    """Bits of an element index (0..max_n-1)."""
+    return max(1, (max_n - 1).bit_length())
+
+
+def n_bits(max_n: int) -> int:
+    """Bits of a length (0..max_n)."""
+    return max(1, max_n.bit_length())

@@ -1,0 +1,228 @@
+"""The stream payloads and config words of every registered RTL design, as :mod:`layout` values.
+
+One function per design returns its :class:`Contract` for the design's parameters: the RTL builds its ports and
+reads its payload fields from it, the Python packers (``sim/*/cycle_model.py``, ``sim/spatten/topk_golden.py``)
+and the cocotb benches pack and unpack through it, and ``rtl/export.py`` writes it into the JSON manifest. Beat
+and lane axes are recorded in words next to each stream, because a layout says where the bits are but not which
+tensor index a beat or a lane walks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from attnforge.sim.contract.depths import OP_BITS, count_bits, idx_bits, n_bits, pe_acc_bits
+from attnforge.sim.contract.layout import Array, Field, Layout, Struct, flatten, lanes, struct
+from attnforge.sim.fixedpoint import FixedPointConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from attnforge.sim.spatten.golden import SpattenFx
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One stream port: its payload layout, direction (as seen from the design), and what its beats and lanes walk."""
+
+    layout: Layout
+    direction: str  #: "in" or "out"
+    beats: str  #: the beat axis: what one beat is and how many a job takes
+    lanes: str = ""  #: the lane axis of the payload's main array, when it has one
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dir": self.direction, "width": self.layout.width, "beats": self.beats, "lanes": self.lanes,
+                "fields": flatten(self.layout), "layout": self.layout.to_json()}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Everything about a design's payload bits that the RTL, the models and the benches share."""
+
+    design: str
+    streams: Mapping[str, Stream]
+    #: config words (read once per job, carried inside a stream) and other named words a stream's lanes carry
+    words: Mapping[str, Layout] = field(default_factory=dict)
+    #: symbolic values of enumerated fields ("field": {"name": value})
+    enums: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def __getitem__(self, stream: str) -> Layout:
+        return self.streams[stream].layout
+
+    def to_json(self) -> dict[str, Any]:
+        return {"streams": {k: s.to_json() for k, s in self.streams.items()},
+                "words": {k: {"width": w.width, "fields": flatten(w), "layout": w.to_json()} for k, w in self.words.items()},
+                "enums": {k: dict(v) for k, v in self.enums.items()}}
+
+
+# ---------------------------------------------------------------- shared words
+
+def alpha_word(fx: FixedPointConfig) -> Struct:
+    """The exponent constant ``2**(-d * alpha_q / 2**alpha_sh)`` of the FuseMax exponent unit (every softmax)."""
+    return struct("alpha", Field("alpha_q", fx.alpha_bits), Field("alpha_sh", fx.alpha_shift_bits))
+
+
+def row_beat(name: str, elem: str, count: int, bits: int, signed: bool) -> Struct:
+    """An S-lane row beat: ``count`` lanes, how many are valid, and whether it ends the row (every SpAtten row stream)."""
+    return struct(name, lanes(elem, count, bits, signed), Field("count", count_bits(count)), Field("last", 1))
+
+
+# ---------------------------------------------------------------- FuseMax
+
+def pe(in_bits: int = 8, depth: int = 64) -> Contract:
+    return Contract("pe", {
+        "i": Stream(struct("i", Field("a", in_bits, True), Field("b", in_bits, True), Field("last", 1)), "in",
+                    "one product a*b per beat; last ends the accumulation"),
+        "o": Stream(Field("sum", pe_acc_bits(in_bits, depth), True), "out", "one sum per accumulation"),
+    })
+
+
+def array2d(rows: int = 4, cols: int = 4, in_bits: int = 8, depth: int = 64) -> Contract:
+    acc = pe_acc_bits(in_bits, depth)
+    return Contract("array2d", {
+        "i": Stream(struct("i", lanes("a", rows, in_bits, True), lanes("b", cols, in_bits, True), Field("last", 1)), "in",
+                    "E beats per job (a[e, r], b[e, c]); last on the final one", "a: rows (keys), b: cols (queries)"),
+        "o": Stream(lanes("acc", cols, acc, True), "out", "rows beats per job, one result row each", "cols (queries)"),
+    })
+
+
+def vector1d(width: int = 4, data_bits: int = 40, max_keys: int = 256) -> Contract:
+    from attnforge.sim.fusemax.golden import VEC_OPS
+
+    fx = FixedPointConfig(max_keys=max_keys, rows=1)
+    return Contract("vector1d", {
+        "i": Stream(struct("i", Field("op", OP_BITS), lanes("a", width, data_bits, True), lanes("b", width, data_bits, True)),
+                    "in", "one command per beat", "width (queries)"),
+        "o": Stream(lanes("res", width, data_bits, True), "out", "one result per command", "width (queries)"),
+    }, words={"exp_operand": alpha_word(fx)}, enums={"op": dict(VEC_OPS)})
+
+
+def fusemax_tile(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_keys: int = 256) -> Contract:
+    fx = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys)
+    cfg = struct("cfg", Field("n_tiles", fx.key_tiles_bits), alpha_word(fx))
+    ib = fx.in_bits
+    return Contract("fusemax-tile", {
+        "cfg": Stream(cfg, "in", "one per output tile; starts a run"),
+        "q": Stream(lanes("q", cols, ib, True), "in", "E beats per output tile (Q[e, p0])", "p0 (queries)"),
+        "k": Stream(lanes("k", rows, ib, True), "in", "E beats per key tile (K[e, m0])", "m0 (keys)"),
+        "v": Stream(lanes("v", rows, ib, True), "in", "F beats per key tile (V[m0, f])", "m0 (keys)"),
+        "o": Stream(lanes("o", cols, fx.out_bits, True), "out", f"F beats per output tile (AV[f, p0], {fx.out_frac} "
+                    "fraction bits, units of scale_v)", "p0 (queries)"),
+    }, words={"cfg": cfg})
+
+
+# ---------------------------------------------------------------- SpAtten
+
+def topk(comparators: int = 16, max_n: int = 256, data_bits: int = 8, signed_data: int = 1) -> Contract:
+    c, sd = comparators, bool(signed_data)
+    job = struct("job", Field("n", n_bits(max_n)), Field("k", n_bits(max_n)))
+    out = struct("o", lanes("values", c, data_bits, sd), lanes("indices", c, idx_bits(max_n)),
+                 Field("count", count_bits(c)), Field("last", 1))
+    return Contract("topk", {
+        "i": Stream(struct("i", lanes("scores", c, data_bits, sd), job), "in",
+                    "ceil(n/C) beats per job, the last may be partial; job read on the first", "C (elements)"),
+        "o": Stream(out, "out", "one beat per input row: kept elements compacted to the low lanes, in input order",
+                    "C (kept elements)"),
+    }, words={"job": job})
+
+
+def _qk_job(cfg: SpattenFx) -> list[Layout]:
+    return [Field("n", cfg.n_bits), Field("dlog", cfg.dlog_bits)]
+
+
+def _k_line(cfg: SpattenFx) -> Layout:
+    return lanes("k", cfg.lanes, cfg.word_bits, True)
+
+
+def qk(cfg: SpattenFx) -> Contract:
+    job = struct("job", *_qk_job(cfg))
+    return Contract("qk", {
+        "q": Stream(struct("q", lanes("q", cfg.max_d, cfg.word_bits, True), job), "in", "one per job, before its keys",
+                    "max_d (head dimension, zero padded)"),
+        "k": Stream(_k_line(cfg), "in", "K row-major, lanes/D keys per beat, zero padded", "lanes (K words)"),
+        "s": Stream(row_beat("s", "scores", cfg.s, cfg.score_bits, True), "out", "ceil(n/S) beats per job", "S (keys)"),
+    }, words={"job": job})
+
+
+def softmax(cfg: SpattenFx) -> Contract:
+    row = row_beat("row", "scores", cfg.s, cfg.score_bits, True)
+    return Contract("softmax", {
+        "i": Stream(struct("i", row, alpha_word(cfg.fx)), "in", "ceil(n/S) beats per row; alpha read on the first",
+                    "S (keys)"),
+        "o": Stream(row_beat("o", "probs", cfg.s, cfg.prob_bits, False), "out", "ceil(n/S) beats per row", "S (keys)"),
+    }, words={"alpha": alpha_word(cfg.fx)})
+
+
+def progquant(cfg: SpattenFx) -> Contract:
+    probs = row_beat("row", "probs", cfg.s, cfg.prob_bits, False)
+    return Contract("progquant", {
+        "i": Stream(struct("i", lanes("msb", cfg.lanes, cfg.msb_bits, True), lanes("lsb", cfg.lanes, cfg.lsb_bits),
+                           Field("use_lsb", 1)), "in", "one K buffer line per beat", "lanes (K words)"),
+        "o": Stream(_k_line(cfg), "out", "one assembled K line per input beat", "lanes (K words)"),
+        "p": Stream(struct("p", probs, Field("thr", cfg.prob_bits)), "in", "ceil(n/S) beats per row; thr read on the first",
+                    "S (keys)"),
+        "d": Stream(struct("d", Field("refetch", 1), Field("max_p", cfg.prob_bits)), "out", "one decision per row"),
+    }, words={"k_word": struct("word", Field("lsb", cfg.lsb_bits), Field("msb", cfg.msb_bits, True))})
+
+
+def _v_rows(cfg: SpattenFx) -> Layout:
+    return Array("v", lanes("row", cfg.max_d, cfg.v_bits, True), cfg.s)
+
+
+def pv(cfg: SpattenFx) -> Contract:
+    s = cfg.s
+    return Contract("pv", {
+        "i": Stream(struct("i", lanes("probs", s, cfg.prob_bits), _v_rows(cfg), Field("count", count_bits(s)),
+                           Field("last", 1)), "in", "ceil(kept/S) beats per job: S probabilities and their V rows",
+                    "S (kept keys); V rows of max_d"),
+        "o": Stream(lanes("o", cfg.max_d, cfg.out_bits, True), "out", "one beat per job", "max_d (head dimension)"),
+    })
+
+
+KIND_MSB, KIND_LSB, KIND_V = 0, 1, 2
+
+
+def spatten_pipeline(cfg: SpattenFx) -> Contract:
+    job = struct("job", *_qk_job(cfg), Field("kv", cfg.n_bits), Field("thr", cfg.prob_bits), alpha_word(cfg.fx))
+    req = struct("req", Field("kind", 2), lanes("indices", cfg.s, cfg.idx_bits), Field("count", count_bits(cfg.s)))
+    out = struct("o", lanes("out", cfg.max_d, cfg.out_bits, True), Field("refetch", 1), Field("max_p", cfg.prob_bits))
+    return Contract("spatten-pipeline", {
+        "q": Stream(struct("q", lanes("q", cfg.max_d, cfg.word_bits, True), job), "in", "one per job",
+                    "max_d (head dimension)"),
+        "req": Stream(req, "out", "K MSB region, [K LSB region], then one V request per top-k output row",
+                      "S (V row indices)"),
+        "kmem": Stream(lanes("msb", cfg.lanes, cfg.msb_bits, True), "in",
+                       "K region beats (LSB region: the kmem_lsb word in the low bits)", "lanes (K words)"),
+        "vmem": Stream(_v_rows(cfg), "in", "one beat per V request, rows in the request's index order", "S (V rows)"),
+        "o": Stream(out, "out", "one per job", "max_d (head dimension)"),
+    }, words={"job": job, "kmem_lsb": lanes("lsb", cfg.lanes, cfg.lsb_bits)},
+        enums={"kind": {"k_msb": KIND_MSB, "k_lsb": KIND_LSB, "v": KIND_V}})
+
+
+# ---------------------------------------------------------------- by registry name
+
+def _fx(p: Mapping[str, int]) -> SpattenFx:
+    from attnforge.sim.spatten.golden import SpattenFx
+
+    return SpattenFx(lanes=p["lanes"], min_d=p["min_d"], max_d=p["max_d"], max_n=p["max_n"])
+
+
+_BY_NAME: dict[str, Callable[[Mapping[str, int]], Contract]] = {
+    "pe": lambda p: pe(**p),
+    "array2d": lambda p: array2d(**p),
+    "vector1d": lambda p: vector1d(**p),
+    "fusemax-tile": lambda p: fusemax_tile(**p),
+    "topk": lambda p: topk(**p),
+    "qk": lambda p: qk(_fx(p)),
+    "softmax": lambda p: softmax(_fx(p)),
+    "progquant": lambda p: progquant(_fx(p)),
+    "pv": lambda p: pv(_fx(p)),
+    "spatten-pipeline": lambda p: spatten_pipeline(_fx(p)),
+}
+
+DESIGN_NAMES = tuple(_BY_NAME)
+
+
+def for_design(design: str, params: Mapping[str, int]) -> Contract:
+    """The contract of a registered design (``rtl.registry`` name) at complete, validated parameters."""
+    return _BY_NAME[design](params)
