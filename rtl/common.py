@@ -1,4 +1,4 @@
-"""Arithmetic building blocks shared by every RTL block, written to mirror :mod:`attnforge.sim.fixedpoint`.
+"""Arithmetic building blocks shared by every RTL block, written to mirror :mod:`attnforge.sim.contract.fixedpoint`.
 
 Keeping one definition of the rounding shift, the exponent unit and the restoring divider means the PE array,
 the 1D vector unit and the tile engine cannot drift apart from each other or from the golden model. Also the one
@@ -16,7 +16,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from attnforge.sim.contract import Array, Contract, Field, Layout, Struct, vmax_levels
-from attnforge.sim.fixedpoint import FixedPointConfig, clog2, exp2_table
+from attnforge.sim.contract.fixedpoint import FixedPointConfig, clog2, exp2_table
 
 
 def to_amaranth(layout: Layout) -> data.Layout | Shape:
@@ -78,7 +78,7 @@ def lanes(payload: Value, n: int, bits: int, is_signed: bool = True) -> list[Val
 
 
 def round_shift_const(x: Value, s: int) -> Value:
-    """``(x + 2**(s-1)) >> s``: round half towards +inf, as :func:`attnforge.sim.fixedpoint.round_shift`."""
+    """``(x + 2**(s-1)) >> s``: round half towards +inf, as :func:`attnforge.sim.contract.fixedpoint.round_shift`."""
     return x if s == 0 else (x + (1 << (s - 1))) >> s
 
 

@@ -31,7 +31,7 @@ from amaranth.lib.wiring import Out
 from attnforge.rtl.common import Reciprocal, contract_ports, exp_unit, lanes, pack_value, round_shift_const, view, vmax, vsum
 from attnforge.sim.contract import SM_LATENCY
 from attnforge.sim.contract import designs as contract
-from attnforge.sim.fusemax.golden import FixedPointConfig
+from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
 
 class FuseMaxTile(wiring.Component):

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from amaranth.lib import wiring
 
-from attnforge.sim.fusemax.golden import ERROR_BOUND_REL_VMAX, VEC_OPS, FixedPointConfig
+from attnforge.sim.contract.designs import VEC_OPS
+from attnforge.sim.contract.fixedpoint import ERROR_BOUND_REL_VMAX, FixedPointConfig
 from attnforge.sim.specs.errors import SpecError
 
 if TYPE_CHECKING:
-    from attnforge.sim.spatten.golden import SpattenFx
+    from attnforge.sim.contract.spatten_fx import SpattenFx
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _topk_check(p: Mapping[str, int]) -> None:
 
 
 def _fx(p: Mapping[str, int]) -> SpattenFx:
-    from attnforge.sim.spatten.golden import SpattenFx
+    from attnforge.sim.contract.spatten_fx import SpattenFx
 
     return SpattenFx(lanes=p["lanes"], min_d=p["min_d"], max_d=p["max_d"], max_n=p["max_n"])
 

@@ -15,7 +15,8 @@ from amaranth.lib.wiring import In, Out
 
 from attnforge.rtl.common import Reciprocal, exp_unit, pack_value, round_shift_const, stream_of, view
 from attnforge.sim.contract import designs as contract
-from attnforge.sim.fusemax.golden import VEC_OPS, FixedPointConfig
+from attnforge.sim.contract.designs import VEC_OPS
+from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
 
 class Vector1D(wiring.Component):

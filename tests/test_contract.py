@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_contract_imports_without_amaranth() -> None:
     """Models import the contract; it must not drag the RTL toolchain in (every design's contract built too)."""
     code = ("import sys\nimport attnforge.sim.contract as c\n"
-            "from attnforge.sim.spatten.golden import SpattenFx\n"
+            "from attnforge.sim.contract.spatten_fx import SpattenFx\n"
             "for name, p in (('pe', {}), ('vector1d', {}), ('topk', {}), ('fusemax-tile', {})):\n"
             "    getattr(c.designs, name.replace('-', '_'))(**p).to_json()\n"
             "c.designs.spatten_pipeline(SpattenFx()).to_json()\n"

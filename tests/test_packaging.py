@@ -4,6 +4,7 @@ that works from an empty folder: simulate, a packaged sweep and trace by name, R
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -45,7 +46,12 @@ def test_wheel_works_from_an_empty_folder(tmp_path: Path) -> None:
     wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "work"
     work.mkdir()
     pip = [sys.executable, "-m", "pip", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)], check=True)
+    had_build = (ROOT / "build").exists()
+    try:
+        subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)], check=True)
+    finally:  # setuptools builds in place: leave the checkout as it was
+        if not had_build:
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     wheel = next(wheels.glob("attnforge-*.whl"))
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)
     assert sorted(p.name for p in site.iterdir() if not p.name.endswith(".dist-info")) == ["attnforge", "bin"]

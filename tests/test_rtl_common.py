@@ -8,7 +8,7 @@ from amaranth import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from attnforge.rtl.common import round_shift_coarse, round_shift_fine, round_shift_var
-from attnforge.sim.fixedpoint import round_shift
+from attnforge.sim.contract.fixedpoint import round_shift
 
 
 @pytest.mark.parametrize("shape", [signed(7), unsigned(7)], ids=["signed", "unsigned"])

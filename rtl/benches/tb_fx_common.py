@@ -10,7 +10,8 @@ import cocotb
 import numpy as np
 from tb_harness import Harness, config, reset_midrun, run_jobs, setup_streams
 
-from attnforge.sim.spatten.golden import QueryJob, SpattenFx, workload_jobs
+from attnforge.sim.contract.spatten_fx import SpattenFx
+from attnforge.sim.spatten.golden import QueryJob, workload_jobs
 
 
 def fx_cfg() -> SpattenFx:

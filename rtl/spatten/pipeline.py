@@ -36,7 +36,7 @@ from attnforge.rtl.spatten.softmax import Softmax
 from attnforge.rtl.spatten.topk import TopK
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.designs import KIND_LSB, KIND_MSB, KIND_V
-from attnforge.sim.spatten.golden import SpattenFx
+from attnforge.sim.contract.spatten_fx import SpattenFx
 
 
 class SpattenPipeline(wiring.Component):

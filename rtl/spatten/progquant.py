@@ -19,7 +19,7 @@ from amaranth.lib import wiring
 
 from attnforge.rtl.common import contract_ports, pack_value, view, vmax_levels, vmax_pipelined
 from attnforge.sim.contract import designs as contract
-from attnforge.sim.spatten.golden import SpattenFx
+from attnforge.sim.contract.spatten_fx import SpattenFx
 
 
 class ProgQuant(wiring.Component):

@@ -17,7 +17,7 @@ from amaranth.lib import wiring
 from attnforge.rtl.common import contract_ports, round_shift_const, view
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract import pv_tree_pipe
-from attnforge.sim.spatten.golden import SpattenFx
+from attnforge.sim.contract.spatten_fx import SpattenFx
 
 
 class PV(wiring.Component):

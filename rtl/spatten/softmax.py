@@ -35,8 +35,8 @@ from attnforge.rtl.common import (
 )
 from attnforge.sim.contract import SOFTMAX_EXP_PIPE, SOFTMAX_NORM_PIPE, count_bits
 from attnforge.sim.contract import designs as contract
-from attnforge.sim.fixedpoint import clog2
-from attnforge.sim.spatten.golden import SpattenFx
+from attnforge.sim.contract.fixedpoint import clog2
+from attnforge.sim.contract.spatten_fx import SpattenFx
 
 FINE = 3  #: the exponent argument's rounding shift: coarse (multiples of 8) in one cycle, fine (0..7) in the next
 

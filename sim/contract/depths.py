@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attnforge.sim.fixedpoint import clog2
+from attnforge.sim.contract.fixedpoint import clog2
 
 if TYPE_CHECKING:  # pragma: no cover
-    from attnforge.sim.spatten.golden import SpattenFx
+    from attnforge.sim.contract.spatten_fx import SpattenFx
 
 # ---------------------------------------------------------------- FuseMax
 

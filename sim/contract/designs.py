@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from attnforge.sim.contract.depths import OP_BITS, count_bits, idx_bits, n_bits, pe_acc_bits
+from attnforge.sim.contract.fixedpoint import FixedPointConfig
 from attnforge.sim.contract.layout import Array, Field, Layout, Struct, flatten, lanes, struct
-from attnforge.sim.fixedpoint import FixedPointConfig
 
 if TYPE_CHECKING:  # pragma: no cover
-    from attnforge.sim.spatten.golden import SpattenFx
+    from attnforge.sim.contract.spatten_fx import SpattenFx
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,11 @@ def array2d(rows: int = 4, cols: int = 4, in_bits: int = 8, depth: int = 64) -> 
     })
 
 
-def vector1d(width: int = 4, data_bits: int = 40, max_keys: int = 256) -> Contract:
-    from attnforge.sim.fusemax.golden import VEC_OPS
+#: 1D vector unit opcodes (the RTL decodes the same numbers; the golden model names them).
+VEC_OPS: dict[str, int] = {"max": 0, "add": 1, "mul": 2, "exp": 3, "recip": 4}
 
+
+def vector1d(width: int = 4, data_bits: int = 40, max_keys: int = 256) -> Contract:
     fx = FixedPointConfig(max_keys=max_keys, rows=1)
     return Contract("vector1d", {
         "i": Stream(struct("i", Field("op", OP_BITS), lanes("a", width, data_bits, True), lanes("b", width, data_bits, True)),
@@ -202,7 +204,7 @@ def spatten_pipeline(cfg: SpattenFx) -> Contract:
 # ---------------------------------------------------------------- by registry name
 
 def _fx(p: Mapping[str, int]) -> SpattenFx:
-    from attnforge.sim.spatten.golden import SpattenFx
+    from attnforge.sim.contract.spatten_fx import SpattenFx
 
     return SpattenFx(lanes=p["lanes"], min_d=p["min_d"], max_d=p["max_d"], max_n=p["max_n"])
 

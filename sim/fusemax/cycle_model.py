@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from attnforge.sim.contract import MIN_E, PE_PIPE, SM_LATENCY
-from attnforge.sim.fixedpoint import FixedPointConfig
+from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
 __all__ = ["MIN_E", "PE_PIPE", "SM_LATENCY", "Segment", "TileSchedule", "array2d_cycles", "attention_cycles", "pe_cycles",
            "tile_schedule", "vector1d_cycles"]

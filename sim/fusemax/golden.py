@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnforge.sim.fixedpoint import (
+from attnforge.sim.contract.designs import VEC_OPS
+from attnforge.sim.contract.fixedpoint import (
+    ERROR_BOUND_REL_VMAX,
     FixedPointConfig,
     FixedPointOverflow,
     check_width,
@@ -39,12 +41,6 @@ from attnforge.sim.fixedpoint import (
 
 IntArray = np.ndarray
 
-#: Documented worst-case error of the golden tile engine against float attention on the *float* inputs,
-#: in units of the largest |V|. Quantizing Q/K/V to int8 dominates (and grows with the softmax's sharpness,
-#: as Q/K rounding moves the scores); the exp table, the Q1.15 probabilities, the rescale rounding and the
-#: 7-bit output add ~0.001. Measured (tests/test_golden.py): max 0.0047 at unit variance, 0.023 with Q/K/V
-#: scaled up to 3x; the bound keeps a 2x margin over the latter.
-ERROR_BOUND_REL_VMAX = 0.05
 
 
 @dataclass(frozen=True)
@@ -207,8 +203,6 @@ def array2d_matmul(a: IntArray, b: IntArray, acc_bits: int) -> IntArray:
     return c
 
 
-#: 1D vector unit opcodes (the RTL decodes the same numbers).
-VEC_OPS: dict[str, int] = {"max": 0, "add": 1, "mul": 2, "exp": 3, "recip": 4}
 
 
 def vector1d(op: str, a: IntArray, b: IntArray, data_bits: int, cfg: FixedPointConfig) -> IntArray:

@@ -22,7 +22,8 @@ from attnforge.sim.contract import (
     vmax_levels,
 )
 from attnforge.sim.contract import designs as contract
-from attnforge.sim.spatten.golden import PipelineResult, QueryJob, SpattenFx, pipeline, softmax, split_k
+from attnforge.sim.contract.spatten_fx import SpattenFx
+from attnforge.sim.spatten.golden import PipelineResult, QueryJob, pipeline, softmax, split_k
 from attnforge.sim.spatten.topk_golden import hw_topk
 
 __all__ = ["SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "MemoryModel", "assemble_cycles", "assemble_in_words", "beat_word",

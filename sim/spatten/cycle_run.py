@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from attnforge.sim.contract.spatten_fx import SpattenFx
 from attnforge.sim.spatten.cycle_model import pipeline_cycles
-from attnforge.sim.spatten.golden import SpattenFx, pipeline, quantize_job
+from attnforge.sim.spatten.golden import pipeline, quantize_job
 from attnforge.sim.specs.errors import SpecError
 
 
