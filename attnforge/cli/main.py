@@ -165,6 +165,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.rtl:
+        from attnforge.bench_rtl import format_rows, rtl_speed
+
+        rows = rtl_speed([args.sim] if args.sim else None)
+        print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
+        return 0 if all(r["bit_exact"] and r["cycles_match_model"] for r in rows) else 1
     from attnforge.sim.analytical.engine import evaluate_scenario
     from attnforge.sim.specs.scenario import Scenario
 
@@ -478,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workload", default="bert-base")
     b.add_argument("--points", type=int, default=20000, help="sweep points per vectorised call")
     b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--rtl", action="store_true", help="RTL simulation speed instead: a long fusemax-tile run on each "
+                   "simulator, raw (plain Verilog driver) and through cocotb, checked bit-exact and cycle-exact")
+    b.add_argument("--sim", choices=("icarus", "verilator"), default=None, help="with --rtl: one simulator only")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     register(sub)

