@@ -19,8 +19,8 @@ def layer(module: str) -> str:
     head = parts[0] if parts else ""
     if module == "attnforge.sim.specs.errors":
         return "ground"  # the one-line SpecError every layer raises
-    if head in ("", "cli", "api", "sweep_runner", "gpu_suite", "reference", "__main__", "reports"):
-        return "front"
+    if head in ("", "reports") or head not in ("sim", "rtl", "mappings", "workloads"):
+        return "front"  # the attnforge/ folder itself and reports/
     if head == "rtl":
         return "rtl"
     if head == "workloads" or module.startswith(("attnforge.sim.specs", "attnforge.mappings.spec",
