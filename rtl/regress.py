@@ -215,3 +215,70 @@ def cycles_per_second(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
         if wall > 0:
             out[sim] = cyc / wall
     return out
+
+
+# ---- running many cases ---------------------------------------------------------------------------------------
+
+REGRESS_BACKENDS: tuple[str, ...] = ("local", "ray")
+
+
+def _run_one(item: tuple[int, Case, str]) -> tuple[int, list[dict[str, Any]]]:
+    idx, case, sim = item
+    return idx, run_case(case, sim)
+
+
+def run_cases(cases: Sequence[Case], sims: Sequence[str], backend: str = "local", workers: int | None = None,
+              address: str | None = None, progress: Any = None) -> list[dict[str, Any]]:
+    """Every (simulator, case) pair on a local process pool (default: all cores) or Ray tasks; rows come back in
+    the order of the pairs whatever finishes first, so every backend returns the same rows. A built simulator is
+    reused by whichever worker runs its design next (one build folder per design and parameters, locked)."""
+    items = [(i, c, s) for i, (s, c) in enumerate((s, c) for s in sims for c in cases)]
+    done: dict[int, list[dict[str, Any]]] = {}
+    for idx, rows in _backend_map(backend, workers, address)(items):
+        done[idx] = rows
+        if progress is not None:
+            progress(items[idx][2], items[idx][1], rows)
+    return [r for i in sorted(done) for r in done[i]]
+
+
+def _backend_map(backend: str, workers: int | None, address: str | None) -> Any:
+    if backend not in REGRESS_BACKENDS:
+        raise SpecError("--backend", f"unknown backend {backend!r}", REGRESS_BACKENDS)
+    if workers is not None and workers < 1:
+        raise SpecError("--workers", f"{workers} must be at least 1")
+    if backend == "ray":
+        return lambda items: _ray_map(items, workers, address)
+    n = workers or os.cpu_count() or 1
+
+    def local(items: list[tuple[int, Case, str]]) -> Any:
+        if n <= 1 or len(items) <= 1:
+            yield from (_run_one(it) for it in items)
+            return
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=n) as pool:
+            futs = [pool.submit(_run_one, it) for it in items]
+            for f in as_completed(futs):
+                yield f.result()
+
+    return local
+
+
+def _ray_map(items: list[tuple[int, Case, str]], workers: int | None, address: str | None) -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise SpecError("--backend", "ray is not installed (pip install ray)", REGRESS_BACKENDS) from None
+    started = not ray.is_initialized()
+    if started:
+        kw: dict[str, Any] = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
+        ray.init(ignore_reinit_error=True, log_to_driver=False, **kw)
+    try:
+        task = ray.remote(_run_one)
+        pending = [task.remote(it) for it in items]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()

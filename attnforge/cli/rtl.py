@@ -63,7 +63,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_regress(args: argparse.Namespace) -> int:
-    from attnforge.rtl.regress import SIMULATORS, available, cycles_per_second, default_cases, run_case
+    from attnforge.rtl.regress import SIMULATORS, available, cycles_per_second, default_cases, run_cases
 
     sims = list(SIMULATORS) if args.sim == "all" else [args.sim]
     for s in sims:
@@ -76,12 +76,14 @@ def cmd_regress(args: argparse.Namespace) -> int:
         if not cases:
             raise SpecError("--design", f"no regression case for {args.design!r}", sorted({c.design for c in default_cases()}))
     t0 = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    for s in sims:
-        for c in cases:
-            if not args.json:
-                print(f"[{time.perf_counter() - t0:6.1f}s] {s:<9} {c.design} {c.params}", file=sys.stderr)
-            rows += run_case(c, s)
+
+    def progress(sim: str, case: Any, got: list[dict[str, Any]]) -> None:
+        if not args.json:
+            ok = sum(bool(r.get("passed")) for r in got)
+            print(f"[{time.perf_counter() - t0:6.1f}s] {sim:<9} {case.design} {case.params}: {ok}/{len(got)} passed",
+                  file=sys.stderr)
+
+    rows = run_cases(cases, sims, backend=args.backend, workers=args.workers, address=args.address, progress=progress)
     wall = time.perf_counter() - t0
     failed = [r for r in rows if not r.get("passed")]
     from pathlib import Path
@@ -119,6 +121,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--design", default=None, help="only this design's cases")
     g.add_argument("--json", action="store_true", help="print the result rows as JSON")
     g.add_argument("--report", default="out/regress", help="folder for regress.md, regress.json and plots")
+    g.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local processes (default, all cores) or Ray tasks (a local instance, or --address)")
+    g.add_argument("--workers", type=int, default=None, help="processes / Ray CPUs (default: all cores)")
+    g.add_argument("--address", default=None, help="with --backend ray: a running Ray cluster's address")
     g.set_defaults(func=cmd_regress)
 
     t = sub.add_parser("topk-cycles", help="the top-k engine RTL's exact cycles vs n and k (random int8 scores)")
