@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attnforge.mappings.spec import Mapping, PhaseSpec, StageSpec
+from attnforge.sim.specs.arch import FAMILIES as ARCH_FAMILIES
 from attnforge.sim.specs.arch import Arch
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.registry import Registry
@@ -114,7 +115,8 @@ MAPPINGS: Registry[Mapping] = Registry("mapping", (
 ))
 
 
-FAMILIES: tuple[str, ...] = ("cascade", "spatten")
+#: Accelerator families: the arch families of sim/specs/arch.py, each with its schedule builder (mappings.builders).
+FAMILIES: tuple[str, ...] = tuple(ARCH_FAMILIES)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from attnforge import Scenario
@@ -149,3 +150,14 @@ def test_registries_are_read_only() -> None:
     assert dict(reg) == {"a": 1} and "a" in reg and len(reg) == 1
     with pytest.raises(KeyError):
         reg["b"]
+
+
+@pytest.mark.parametrize("accel", list(ACCELERATORS))
+def test_builders_emit_only_what_their_family_declares(accel: str) -> None:
+    from attnforge.sim.analytical.engine import evaluate_scenario
+
+    sc = Scenario.build(accelerator=accel, workload="gpt2-small", seq_lens=1024, batch=1, stage="decode")
+    ev = evaluate_scenario(sc)
+    declared = {(c, a) for c, acts in sc.arch.emitted_actions().items() for a in acts}
+    assert set(ev.schedule.actions) <= declared
+    assert np.all(np.asarray(ev.schedule.dram_bytes) > 0)

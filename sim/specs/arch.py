@@ -20,6 +20,8 @@ are two rows of data, not two code paths.
 from __future__ import annotations
 
 import copy
+import math
+from abc import abstractmethod
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -95,10 +97,7 @@ class ComputeArray(_Strict):
 
     @property
     def pes(self) -> int:
-        n = 1
-        for d in self.dims:
-            n *= d
-        return n
+        return math.prod(self.dims)
 
     @property
     def rows(self) -> int:
@@ -139,10 +138,7 @@ class PeGroup:
 
     @property
     def pes(self) -> int:
-        n = 1
-        for d in self.dims:
-            n *= d
-        return n
+        return math.prod(self.dims)
 
 
 class Arch(_Strict):
@@ -160,18 +156,18 @@ class Arch(_Strict):
     area_um2: dict[str, float] = Field(default_factory=dict)
     sources: dict[str, str] = Field(default_factory=dict)
 
+    @abstractmethod
     def emitted_actions(self) -> dict[str, tuple[str, ...]]:
         """component -> the actions this family's schedule builder emits on this arch (and may be charged)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def pe_groups(self) -> dict[str, PeGroup]:
         """The compute units by name with their shapes; ``area_um2["pe_<name>"]`` is per PE of each."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def onchip_bytes(self) -> int:
         """On-chip SRAM outside the PEs (area per byte: ``area_um2.buffer_per_byte``)."""
-        raise NotImplementedError
 
     def energy_scale(self, component: str) -> float:
         """A factor on a component's table entries (the buffer's capacity scaling); 1 unless a family says."""
