@@ -1,7 +1,7 @@
 """Dataflows (how attention is tiled, fused and bound to the arrays) and the accelerators built from them."""
 
 from attnforge.mappings.build import build_schedule
-from attnforge.mappings.builders import BUILDERS, Shape, get_builder, register_builder
+from attnforge.mappings.builders import BUILDERS, Shape, get_builder
 from attnforge.mappings.catalog import ACCELERATORS, MAPPINGS, Accelerator, get_accelerator, get_mapping
 from attnforge.mappings.spec import Mapping, PhaseSpec, StageSpec
 
@@ -10,7 +10,6 @@ __all__ = [
     "BUILDERS",
     "Shape",
     "get_builder",
-    "register_builder",
     "MAPPINGS",
     "Accelerator",
     "Mapping",
@@ -20,4 +19,3 @@ __all__ = [
     "get_accelerator",
     "get_mapping",
 ]
-import attnforge.mappings.spatten  # noqa: F401, E402

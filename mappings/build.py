@@ -14,8 +14,8 @@ import numpy as np
 
 from attnforge.mappings.spec import Mapping
 from attnforge.sim.analytical.cascade import M_RANKS, Cascade, Einsum, get_cascade
-from attnforge.sim.analytical.schedule import Num, Phase, Schedule, Stage
-from attnforge.sim.specs.arch import Arch
+from attnforge.sim.analytical.schedule import DRAM_BYTES, Actions, Num, Phase, Schedule, Stage
+from attnforge.sim.specs.arch import CascadeArch
 from attnforge.sim.specs.errors import SpecError
 
 
@@ -164,11 +164,6 @@ def _scores_scale(ein: Einsum, frac: Num) -> Num:
     return frac if ("p" in its and any(r in M_RANKS for r in its)) else 1.0
 
 
-def _accumulate(actions: dict[str, Num], key: str, val: Num) -> None:
-    """Add to an action count; several Einsums bound to one array charge the same action."""
-    actions[key] = actions.get(key, 0.0) + val
-
-
 @dataclass(frozen=True)
 class _Extents:
     """The shape as the arrays see it, shared by every cost below.
@@ -193,7 +188,7 @@ class _Extents:
     elem_frac: Num
 
 
-def _extents(arch: Arch, batch: Num, heads: int, p: Num, m: Num, e: int, f: int, causal: bool) -> _Extents:
+def _extents(arch: CascadeArch, batch: Num, heads: int, p: Num, m: Num, e: int, f: int, causal: bool) -> _Extents:
     """Tile the (broadcastable) shape onto the 2D array: M0 keys per row tile, P0 queries per column tile."""
     a2 = arch.arrays["2d"]
     m0, p0 = a2.rows, a2.cols
@@ -222,17 +217,17 @@ class _Compute:
     busy: dict[str, Num]
     useful: dict[str, Num]
     per_einsum: dict[str, Num]
-    actions: dict[str, Num]
+    actions: Actions
     flops: Num
 
 
-def _compute(c: Cascade, mapping: Mapping, arch: Arch, x: _Extents) -> _Compute:
+def _compute(c: Cascade, mapping: Mapping, arch: CascadeArch, x: _Extents) -> _Compute:
     """Cost every Einsum on the array the mapping binds it to.
 
     Time counts padded work (a partial tile occupies the whole array; on a systolic array, each fold's fill and
     drain too); energy and FLOPs count only the useful work.
     """
-    out = _Compute(busy={"2d": 0.0, "1d": 0.0}, useful={"2d": 0.0, "1d": 0.0}, per_einsum={}, actions={}, flops=0.0)
+    out = _Compute(busy={"2d": 0.0, "1d": 0.0}, useful={"2d": 0.0, "1d": 0.0}, per_einsum={}, actions=Actions(), flops=0.0)
     for ein in c.einsums:
         arr_name = mapping.binding.get(ein.name)
         if arr_name not in arch.arrays:
@@ -249,9 +244,9 @@ def _compute(c: Cascade, mapping: Mapping, arch: Arch, x: _Extents) -> _Compute:
         out.busy[arr_name] = out.busy[arr_name] + out.per_einsum[ein.name]
         out.useful[arr_name] = out.useful[arr_name] + ops_use * cyc / arr.pes
         for act, n in cost.actions.items():
-            _accumulate(out.actions, f"{arr_name}.{act}", ops_use * n)
-        _accumulate(out.actions, f"{arr_name}.rf_read", 2 * ops_use)
-        _accumulate(out.actions, f"{arr_name}.rf_write", ops_use)
+            out.actions.add(arr_name, act, ops_use * n)
+        out.actions.add(arr_name, "rf_read", 2 * ops_use)
+        out.actions.add(arr_name, "rf_write", ops_use)
         out.flops = out.flops + ops_use * (2 if ein.op == "mac" else 1)
     return out
 
@@ -265,7 +260,7 @@ class _Blocks:
     spill: Num
 
 
-def _choose_query_blocks(c: Cascade, mapping: Mapping, arch: Arch, e: int, f: int, x: _Extents) -> _Blocks:
+def _choose_query_blocks(c: Cascade, mapping: Mapping, arch: CascadeArch, e: int, f: int, x: _Extents) -> _Blocks:
     """Search (or check the user's) query block at every point, and say which setting fails when none fits.
 
     With ``fiber_rows`` set, only that many rows' M-fibers must be resident at once (they are streamed row by
@@ -365,7 +360,7 @@ def _buffer_traffic(
     return gb_read, gb_write
 
 
-def _stages(mapping: Mapping, per_einsum: dict[str, Num], stage_words: dict[str, Num], stall_rows: int) -> list[Stage]:
+def _stages(mapping: Mapping, per_einsum: dict[str, Num], stage_bytes: dict[str, Num], stall_rows: int) -> list[Stage]:
     """The mapping's stages and phases with each phase's work per array; a phase that stalls on an Einsum
     exposes that Einsum's cycles times the 2D array's rows (a reduction crossing every row, which no array hides)."""
     stages: list[Stage] = []
@@ -378,13 +373,13 @@ def _stages(mapping: Mapping, per_einsum: dict[str, Num], stage_words: dict[str,
                 work[arr_name] = work.get(arr_name, 0.0) + per_einsum[name]
             exposed: Num = per_einsum[ph.stall] * stall_rows if ph.stall else 0.0
             phases.append(Phase("+".join(ph.einsums), work, exposed))
-        stages.append(Stage(s.name, phases, stage_words[s.name]))
+        stages.append(Stage(s.name, phases, stage_bytes[s.name]))
     return stages
 
 
 def build_schedule(
     mapping: Mapping,
-    arch: Arch,
+    arch: CascadeArch,
     *,
     batch: Num,
     heads: int,
@@ -406,20 +401,26 @@ def build_schedule(
     dram_words: Num = 0.0
     for v in stage_words.values():
         dram_words = dram_words + v
-    _accumulate(work.actions, "dram.word", dram_words)
+    # DRAM is charged and timed in bytes (energy.dram.byte, the engine's bandwidth); the buffer in words.
+    wb = arch.word_bytes
+    stage_bytes = {k: v * wb for k, v in stage_words.items()}
+    dram_bytes: Num = 0.0
+    for v in stage_bytes.values():
+        dram_bytes = dram_bytes + v
+    work.actions.add(*DRAM_BYTES, dram_bytes)
     gb_read, gb_write = _buffer_traffic(c, mapping, x, inputs, o_words, dram_words)
-    _accumulate(work.actions, "buffer.read", gb_read)
-    _accumulate(work.actions, "buffer.write", gb_write)
+    work.actions.add("buffer", "read", gb_read)
+    work.actions.add("buffer", "write", gb_write)
     return Schedule(
         mapping=mapping.name,
         cascade=c.name,
         passes=c.passes,
-        stages=_stages(mapping, work.per_einsum, stage_words, arch.arrays["2d"].rows),
+        stages=_stages(mapping, work.per_einsum, stage_bytes, arch.arrays["2d"].rows),
         busy=work.busy,
         useful=work.useful,
         actions=work.actions,
         flops=work.flops,
-        compulsory_dram_words=sum(inputs[t] for t in c.inputs) + o_words,
+        compulsory_dram_bytes=(sum(inputs[t] for t in c.inputs) + o_words) * wb,
         tiles={"p0": x.p0, "m0": x.m0, "query_block": blocks.rows, "query_blocks": blocks.count},
         spill_fraction=blocks.spill,
     )

@@ -1,60 +1,36 @@
 """Schedule builders by accelerator family, so the engine has one entry point and no per-family copies.
 
 A builder takes (accelerator, arch, workload shape) and returns a :class:`sim.analytical.schedule.Schedule`; the engine turns
-that into cycles, energy and a Result the same way for every family. The Einsum-cascade builder (unfused, FLAT,
-FuseMax and its ablations) is registered here; other families call :func:`register_builder` on import.
+that into cycles, energy and a Result the same way for every family. :data:`BUILDERS` lists them, built once at
+import: the Einsum-cascade builder (unfused, FLAT, FuseMax and its ablations, below) and SpAtten's
+(mappings/spatten.py). The (component, action) pairs each builder emits are declared by its family's arch class
+(``Arch.emitted_actions``), so an arch's energy table is checked against them when it loads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
 from attnforge.mappings.build import build_schedule
 from attnforge.mappings.catalog import Accelerator, get_mapping
-from attnforge.sim.analytical.schedule import Num, Schedule
-from attnforge.sim.specs.arch import Arch
+from attnforge.mappings.shape import Shape
+from attnforge.mappings.spatten import build_spatten
+from attnforge.sim.analytical.schedule import Schedule
+from attnforge.sim.specs.arch import Arch, CascadeArch
 from attnforge.sim.specs.errors import SpecError
-from attnforge.workloads import Model
-
-
-@dataclass(frozen=True)
-class Shape:
-    """What a builder gets besides the arch: the model and broadcastable P, M and batch."""
-
-    model: Model
-    p: Num
-    m: Num
-    batch: Num
-    causal: bool = False
-    stage: str = "prefill"
-    #: Tile sizes the user fixed (e.g. {"query_block": 512}); the rest are searched.
-    tiles: tuple[tuple[str, int], ...] = ()
-    #: SpAtten's algorithm settings (a sim.spatten.policy.Policy); None for the cascade family.
-    policy: Any = None
-
+from attnforge.sim.specs.registry import Registry
 
 Builder = Callable[[Accelerator, Arch, Shape], Schedule]
-BUILDERS: dict[str, Builder] = {}
-
-
-def register_builder(name: str, fn: Builder) -> None:
-    BUILDERS[name] = fn
-
-
-def get_builder(name: str) -> Builder:
-    if name not in BUILDERS:
-        raise SpecError("builder", f"unknown schedule builder {name!r}", BUILDERS)
-    return BUILDERS[name]
-
 
 TILE_KEYS: tuple[str, ...] = ("query_block",)
 
 
 def _cascade_builder(acc: Accelerator, arch: Arch, shape: Shape) -> Schedule:
+    acc.check_arch(arch)
+    assert isinstance(arch, CascadeArch)  # check_arch bound a cascade accelerator to a cascade arch
     mdl = shape.model
     mapping = get_mapping(acc.mapping)
     for key, val in shape.tiles:
@@ -71,4 +47,12 @@ def _cascade_builder(acc: Accelerator, arch: Arch, shape: Shape) -> Schedule:
     )
 
 
-register_builder("cascade", _cascade_builder)
+BUILDERS: Registry[Builder] = Registry("schedule builder", {"cascade": _cascade_builder, "spatten": build_spatten},
+                                       field="builder")
+
+
+def get_builder(name: str) -> Builder:
+    return BUILDERS.get(name)
+
+
+__all__ = ["BUILDERS", "TILE_KEYS", "Builder", "Shape", "get_builder"]

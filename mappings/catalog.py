@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attnforge.mappings.spec import Mapping, PhaseSpec, StageSpec
+from attnforge.sim.specs.arch import FAMILIES as ARCH_FAMILIES
+from attnforge.sim.specs.arch import Arch
 from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.registry import Registry
 
 _FUSEMAX_BINDING = {
     # proposal.py: einsums_2d = [QK, LM, SLN, SLD, SLNV]; everything else on the 1D array.
@@ -28,8 +31,8 @@ def _ph(*einsums: str, stall: str | None = None) -> PhaseSpec:
     return PhaseSpec(tuple(einsums), stall)
 
 
-MAPPINGS: dict[str, Mapping] = {
-    m.name: m
+MAPPINGS: Registry[Mapping] = Registry("mapping", (
+    (m.name, m)
     for m in (
         Mapping(
             name="unfused",
@@ -109,10 +112,11 @@ MAPPINGS: dict[str, Mapping] = {
             placement=_FUSEMAX_PLACEMENT,
         ),
     )
-}
+))
 
 
-FAMILIES: tuple[str, ...] = ("cascade", "spatten")
+#: Accelerator families: the arch families of sim/specs/arch.py, each with its schedule builder (mappings.builders).
+FAMILIES: tuple[str, ...] = tuple(ARCH_FAMILIES)
 
 
 @dataclass(frozen=True)
@@ -128,9 +132,15 @@ class Accelerator:
     family: str = "cascade"
     policy: str | None = None
 
+    def check_arch(self, arch: Arch) -> None:
+        """Binding this accelerator to ``arch``: its builder reads the typed section of its own family only."""
+        if arch.family != self.family:
+            raise SpecError("arch", f"{self.name} runs on a {self.family}-family arch; {arch.name} is family "
+                            f"{arch.family}", sorted({a.arch for a in ACCELERATORS.values() if a.family == self.family}))
 
-ACCELERATORS: dict[str, Accelerator] = {
-    a.name: a
+
+ACCELERATORS: Registry[Accelerator] = Registry("accelerator", (
+    (a.name, a)
     for a in (
         Accelerator("unfused", "unfused", "unfused", "Unfused baseline on FLAT's hardware"),
         Accelerator("flat", "flat", "flat", "FLAT (Kao et al., ASPLOS'23), the FuseMax paper's baseline"),
@@ -149,16 +159,12 @@ ACCELERATORS: dict[str, Accelerator] = {
         Accelerator("mnnfast", "spatten-1-8", "spatten", "MNNFast as modelled on SpAtten1/8's resources: fetch all, "
                     "prune V", family="spatten", policy="mnnfast"),
     )
-}
+), field="accel")
 
 
 def get_mapping(name: str) -> Mapping:
-    if name not in MAPPINGS:
-        raise SpecError("mapping", f"unknown mapping {name!r}", MAPPINGS)
-    return MAPPINGS[name]
+    return MAPPINGS.get(name)
 
 
 def get_accelerator(name: str) -> Accelerator:
-    if name not in ACCELERATORS:
-        raise SpecError("accel", f"unknown accelerator {name!r}", ACCELERATORS)
-    return ACCELERATORS[name]
+    return ACCELERATORS.get(name)

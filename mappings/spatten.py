@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnforge.mappings.builders import Shape, register_builder
 from attnforge.mappings.catalog import Accelerator
-from attnforge.sim.analytical.schedule import Num, Phase, Schedule, Stage
+from attnforge.mappings.shape import Shape
+from attnforge.sim.analytical.schedule import Actions, Num, Phase, Schedule, Stage
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
-from attnforge.sim.spatten.occupancy import check_arch, job_costs
+from attnforge.sim.spatten.occupancy import job_costs
 from attnforge.sim.spatten.pruning import HEAD_UNPRUNED_FRACTION, TOKEN_UNPRUNED_FRACTION, kept_counts, layer_ratios
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
-from attnforge.sim.specs.arch import Arch
+from attnforge.sim.specs.arch import Arch, SpattenArch
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.spatten_policy import QUERY_BITS, Policy, policy_for
 
@@ -40,7 +40,8 @@ def refetch_rate(pol: Policy, keys: Num, d: int) -> Num:
 
 def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | None = None) -> Schedule:
     """Schedule of one attention pass over all layers of ``shape.model`` (prefill: P queries; decode: 1 per step)."""
-    check_arch(arch)
+    acc.check_arch(arch)
+    assert isinstance(arch, SpattenArch)  # check_arch bound a SpAtten accelerator to a SpAtten arch
     if shape.tiles:
         raise SpecError("--tile", f"{acc.name} has no tile sizes to fix (its dataflow is one query at a time)")
     mdl = shape.model
@@ -50,14 +51,14 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     p = np.asarray(shape.p, dtype=np.float64)
     batch = np.asarray(shape.batch, dtype=np.float64)
     decode = shape.stage == "decode"
-    par = int(pol.topk_parallelism or arch.arrays["topk"].cols)
+    par = int(pol.topk_parallelism or arch.spatten.topk_comparators)
     tok = kept_counts(m.astype(np.int64), layer_ratios(mdl.layers, pol.token_ratio, TOKEN_UNPRUNED_FRACTION, "token_ratio"))
     hk = kept_counts(mdl.heads, layer_ratios(mdl.layers, pol.head_ratio, HEAD_UNPRUNED_FRACTION, "head_ratio"))
-    sram_tokens = arch.params["sram_bytes"] / 2 / (d * 12 / 8)  # one half of the double-buffered K SRAM
+    sram_tokens = arch.spatten.kv_sram_bytes / 2 / (d * 12 / 8)  # one half of the double-buffered K SRAM
     stages: list[Stage] = []
     busy: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "topk", "pv")}
     useful: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "pv")}
-    actions: dict[str, Num] = {}
+    actions = Actions()
     flops: Num = 0.0
     dense_flops: Num = 0.0
     lsb_bytes: Num = 0.0
@@ -67,9 +68,6 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     kept_tok: Num = 0.0
     kept_val: Num = 0.0
     total_bytes: Num = 0.0
-
-    def add(key: str, val: Num) -> None:
-        actions[key] = actions.get(key, 0.0) + val
 
     prev_keys = m
     prev_heads = mdl.heads
@@ -107,12 +105,7 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
             busy[a] = busy[a] + v
         for a, v in jc.useful.items():
             useful[a] = useful[a] + v
-        add("qk.qk_mac", jc.macs_qk)
-        add("pv.pv_mac", jc.macs_pv)
-        add("softmax.softmax_op", jc.softmax_ops)
-        add("topk.topk_cmp", jc.topk_cmp + batch * (cmp_tok + cmp_head))
-        add("fetcher.fetch_byte", jc.dram_bytes)
-        add("dram.word", jc.dram_bytes)
+        jc.charge(actions, topk_extra=batch * (cmp_tok + cmp_head))
         flops = flops + 2 * d * (jc.macs_qk / d + jc.macs_pv / d)
         dense_flops = dense_flops + batch * mdl.heads * p * 4 * d * m
         lsb_bytes = lsb_bytes + jc.lsb_bytes
@@ -142,10 +135,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         useful=useful,
         actions=actions,
         flops=flops,
-        compulsory_dram_words=total_bytes - lsb_bytes,
+        compulsory_dram_bytes=total_bytes - lsb_bytes,
         tiles={},
         extra=extra,
     )
 
-
-register_builder("spatten", build_spatten)

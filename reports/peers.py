@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attnforge.sim.specs.arch import Arch, get_preset, load_arch
+from attnforge.sim.specs.arch import CascadeArch, get_preset, load_arch
 from attnforge.sim.specs.errors import SpecError
 
 PEER_PACKAGES = ["numpy<2", "scalesim==3.0.0", "zigzag-dse==3.9.1", "six"]
@@ -50,7 +50,7 @@ def attention_gemms(seq_lens: list[int], d_head: int = 64) -> list[Gemm]:
 # ---- attnforge ---------------------------------------------------------------------------------------------
 
 
-def ours(g: Gemm, arch: Arch) -> dict[str, float]:
+def ours(g: Gemm, arch: CascadeArch) -> dict[str, float]:
     """Cycles and energy of one GEMM through attnforge's engine (output rows on the array rows: rank m)."""
     from attnforge.mappings import build_schedule, get_mapping
     from attnforge.sim.analytical.engine import run_schedule
@@ -62,7 +62,7 @@ def ours(g: Gemm, arch: Arch) -> dict[str, float]:
             "buffer_pj": e.get("buffer", 0.0), "dram_pj": e.get("dram", 0.0), "rf_pj": e.get("rf", 0.0)}
 
 
-def ours_rate(gemms: list[Gemm], arch: Arch, repeats: int = 5, points: int = 2000) -> float:
+def ours_rate(gemms: list[Gemm], arch: CascadeArch, repeats: int = 5, points: int = 2000) -> float:
     """Evaluations per second of the same GEMMs, vectorised as attnforge runs a sweep."""
     from attnforge.mappings import build_schedule, get_mapping
     from attnforge.sim.analytical.engine import run_schedule
@@ -144,7 +144,7 @@ UseRamulatorTrace: False
 """
 
 
-def scalesim(gemms: list[Gemm], arch: Arch, py: Path) -> tuple[list[float], float]:
+def scalesim(gemms: list[Gemm], arch: CascadeArch, py: Path) -> tuple[list[float], float]:
     """SCALE-Sim compute cycles per GEMM (its 'Total Cycles', no prefetch) and its wall seconds for all of them."""
     a2 = arch.arrays["2d"]
     with tempfile.TemporaryDirectory() as d:
@@ -177,24 +177,23 @@ def _zz_mem(name: str, size_bits: int, words_per_access: int, pj_per_word_r: flo
     }}
 
 
-def zigzag_inputs(g: Gemm, arch: Arch) -> tuple[list, dict, list]:
+def zigzag_inputs(g: Gemm, arch: CascadeArch) -> tuple[list, dict, list]:
     """ZigZag workload, hardware and mapping generated from the same arch spec (per-word energies kept per word)."""
     a2 = arch.arrays["2d"]
     wl = [{"id": 0, "name": g.name.replace(" ", "_").replace("=", ""), "operator_type": "Gemm",
            "equation": "O[d0][d1]+=I[d0][d2]*W[d2][d1]", "loop_dims": ["D0", "D1", "D2"],
            "loop_sizes": [g.rows, g.cols, g.k], "operand_precision": {"W": 16, "I": 16, "O": 16, "O_final": 16},
            "operand_source": {"I": 0}}]
-    rf = a2.rf
     mems: dict = {}
-    mems.update(_zz_mem("rf_O", 16 * rf.words, 1, rf.read_pj, rf.write_pj, ["O"], []))
+    mems.update(_zz_mem("rf_O", 16 * a2.rf.words, 1, arch.pj("2d", "rf_read"), arch.pj("2d", "rf_write"), ["O"], []))
     gb_words = a2.rows + a2.cols  # one operand row and column per cycle feed the array edges
-    mems.update(_zz_mem("gb", arch.buffer.bytes * 8, gb_words, arch.buffer.read_pj, arch.buffer.write_pj,
+    mems.update(_zz_mem("gb", arch.buffer.bytes * 8, gb_words, arch.pj("buffer", "read"), arch.pj("buffer", "write"),
                         ["I1", "I2", "O"], ["D1", "D2"]))
     dram_words = max(1, int(arch.dram_bytes_per_cycle // arch.word_bytes))
-    mems.update(_zz_mem("dram", 10**12, dram_words, arch.dram.pj_per_word, arch.dram.pj_per_word,
-                        ["I1", "I2", "O"], ["D1", "D2"]))
+    dram_pj_per_word = arch.pj("dram", "byte") * arch.word_bytes  # ZigZag costs a 16-bit word per access
+    mems.update(_zz_mem("dram", 10**12, dram_words, dram_pj_per_word, dram_pj_per_word, ["I1", "I2", "O"], ["D1", "D2"]))
     hw = {"name": arch.name, "memories": mems,
-          "operational_array": {"input_precision": [16, 16], "unit_energy": arch.actions_pj["mac"], "unit_area": 1,
+          "operational_array": {"input_precision": [16, 16], "unit_energy": arch.pj("2d", "mac"), "unit_area": 1,
                                 "dimensions": ["D1", "D2"], "sizes": [a2.rows, a2.cols]}}
     mapping = [{"name": "default", "spatial_mapping": {"D1": [f"D0, {a2.rows}"], "D2": [f"D1, {a2.cols}"]},
                 "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}]
@@ -226,7 +225,7 @@ print(json.dumps(out))
 """
 
 
-def zigzag(gemms: list[Gemm], arch: Arch, py: Path) -> list[dict]:
+def zigzag(gemms: list[Gemm], arch: CascadeArch, py: Path) -> list[dict]:
     import yaml
 
     with tempfile.TemporaryDirectory() as d:
@@ -264,6 +263,7 @@ def compare_peers(seq_lens: list[int], env: Path = DEFAULT_ENV) -> dict:
     py = peer_python(env)
     arch = get_preset(ARCH)
     aggregate = load_arch(ARCH, {"arrays.2d.systolic": False})
+    assert isinstance(arch, CascadeArch) and isinstance(aggregate, CascadeArch)  # systolic-os32 extends flat
     gemms = attention_gemms(seq_lens)
     ss_cycles, ss_wall = scalesim(gemms, arch, py)
     zz = zigzag(gemms, arch, py)

@@ -59,7 +59,7 @@ def _sum(evs: list[Evaluation], d: int, layers: int, heads: int, kv_lens: list[n
     fp32 = sum(float(np.sum(2 * layers * heads * m * d * 4)) for m in kv_lens)
     return Totals(
         cycles=cyc,
-        dram_bytes=sum(float(np.sum(e.schedule.actions["dram.word"])) for e in evs),
+        dram_bytes=sum(float(np.sum(e.schedule.dram_bytes)) for e in evs),
         energy_j=sum(float(np.sum(e.energy_j)) for e in evs),
         flops=sum(float(np.sum(e.schedule.flops)) for e in evs),
         dense_flops=sum(float(np.sum(e.schedule.extra["dense_flops"])) for e in evs),
@@ -121,7 +121,7 @@ def _trace_rows() -> tuple[list[Row], list[str]]:
         sp, sm = trace_schedule(load_trace(TRACE_DIR / pruned), arch)
         sb, _ = trace_schedule(load_trace(TRACE_DIR / base), arch)
         ep, eb = run_schedule("spatten", sp, arch), run_schedule("spatten", sb, arch)
-        bp, bb = float(sp.actions["dram.word"]), float(sb.actions["dram.word"])
+        bp, bb = float(sp.dram_bytes), float(sb.dram_bytes)
         ref = 28.9 if label == "GPT-2-Small" else 9.0
         rows += [
             Row(f"trace {label}: DRAM reduction vs FP32 dense K+V", ref, sm.dram_bytes_fp32_dense / bp,

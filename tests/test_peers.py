@@ -28,9 +28,9 @@ def test_aggregate_model_has_no_fill_drain() -> None:
 def test_gemm_energy_is_macs_plus_memory() -> None:
     arch = get_preset("systolic-os32")
     o = ours(Gemm("a", 256, 256, 64), arch)
-    assert o["mac_pj"] == pytest.approx(256 * 256 * 64 * arch.actions_pj["mac"])
+    assert o["mac_pj"] == pytest.approx(256 * 256 * 64 * arch.energy["2d"]["mac"])
     words = 256 * 64 * 2 + 256 * 256  # both operands in once, the output out once
-    assert o["dram_pj"] == pytest.approx(words * arch.dram.pj_per_word)
+    assert o["dram_pj"] == pytest.approx(words * arch.word_bytes * arch.energy["dram"]["byte"])
 
 
 def test_zigzag_inputs_keep_per_word_energy() -> None:
@@ -38,7 +38,9 @@ def test_zigzag_inputs_keep_per_word_energy() -> None:
     wl, hw, mp = zigzag_inputs(Gemm("QK s=64", 64, 64, 64), arch)
     gb = hw["memories"]["gb"]
     width = gb["ports"][0]["bandwidth_max"] // 16
-    assert gb["r_cost"] / width == pytest.approx(arch.buffer.read_pj)
+    assert gb["r_cost"] / width == pytest.approx(arch.pj("buffer", "read"))
+    assert hw["memories"]["dram"]["r_cost"] / (hw["memories"]["dram"]["ports"][0]["bandwidth_max"] // 16) == pytest.approx(
+        arch.energy["dram"]["byte"] * 2)  # per 16-bit word
     assert hw["operational_array"]["sizes"] == [32, 32] and wl[0]["loop_sizes"] == [64, 64, 64]
     assert mp[0]["spatial_mapping"]["D1"] == ["D0, 32"]
 

@@ -28,8 +28,8 @@ def test_replay_reduces_dram_and_cycles_against_baseline():
     sp, summ = trace_schedule(load_trace(SMALL), arch)
     sb, _ = trace_schedule(load_trace(SMALL_BASE), arch)
     ep, eb = run_schedule("spatten", sp, arch), run_schedule("spatten", sb, arch)
-    assert float(sb.actions["dram.word"]) / float(sp.actions["dram.word"]) > 5
-    assert 25 < summ.dram_bytes_fp32_dense / float(sp.actions["dram.word"]) < 32  # docs/spatten.md §Traces: ~28.9x
+    assert float(sb.dram_bytes) / float(sp.dram_bytes) > 5
+    assert 25 < summ.dram_bytes_fp32_dense / float(sp.dram_bytes) < 32  # docs/spatten.md §Traces: ~28.9x
     assert float(eb.cycles) > 2 * float(ep.cycles)
     assert float(ep.energy_j) < float(eb.energy_j)
     assert sp.extra["lsb_refetch_rate"] == pytest.approx(0.0701, abs=1e-3)

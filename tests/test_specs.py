@@ -107,7 +107,8 @@ def test_valid_yaml_file_with_extends(tmp_path):
     assert a.name == "big"
     assert a.buffer.bytes == 64 * 2**20
     # deep merge keeps the rest of the buffer table
-    assert a.buffer.read_pj_per_word == get_preset("fusemax").buffer.read_pj_per_word
+    assert a.buffer.energy_ref_bytes == get_preset("fusemax").buffer.energy_ref_bytes
+    assert a.energy == get_preset("fusemax").energy
 
 
 def test_override_applies():

@@ -101,7 +101,7 @@ def test_bigger_buffer_costs_more_energy_per_access() -> None:
     from attnforge.sim.specs.arch import load_arch
 
     small, big = load_arch("fusemax", {"buffer.bytes": 4 << 20}), load_arch("fusemax", {"buffer.bytes": 64 << 20})
-    assert big.buffer.read_pj == pytest.approx(small.buffer.read_pj * 4)
+    assert big.pj("buffer", "read") == pytest.approx(small.pj("buffer", "read") * 4)
     assert big.area_mm2() > small.area_mm2()
 
 

@@ -20,6 +20,8 @@ from functools import cached_property
 
 import numpy as np
 
+from attnforge.sim.specs.registry import Registry
+
 ArrayLike = np.ndarray | int | float
 
 #: Rank names that are (parts of) the key sequence M. "m" is the untiled rank, m1/m0 the tiled halves.
@@ -256,19 +258,13 @@ def gemm() -> Cascade:
     )
 
 
-CASCADES: dict[str, Cascade] = {}
+#: The cascades by name, built once at import.
+CASCADES: Registry[Cascade] = Registry("cascade", ((c.name, c) for c in (three_pass(), two_pass(), one_pass(), gemm())))
 
 
 def get_cascade(name: str) -> Cascade:
-    """The named cascade ('1-pass', '2-pass', '3-pass'), built once."""
-    if not CASCADES:
-        for c in (three_pass(), two_pass(), one_pass(), gemm()):
-            CASCADES[c.name] = c
-    if name not in CASCADES:
-        from attnforge.sim.specs.errors import SpecError
-
-        raise SpecError("cascade", f"unknown cascade {name!r}", CASCADES)
-    return CASCADES[name]
+    """The named cascade ('1-pass', '2-pass', '3-pass', 'gemm')."""
+    return CASCADES.get(name)
 
 
 def tiled_sizes(sizes: Mapping[str, ArrayLike], m0: ArrayLike) -> dict[str, ArrayLike]:

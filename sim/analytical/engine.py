@@ -14,7 +14,7 @@ from attnforge.mappings import Shape, get_accelerator, get_builder
 from attnforge.sim.analytical.linear import add_linear_layers
 from attnforge.sim.analytical.result import Result
 from attnforge.sim.analytical.schedule import Num, Schedule
-from attnforge.sim.specs.arch import Arch, get_preset
+from attnforge.sim.specs.arch import Arch, CascadeArch, get_preset
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.scenario import SCOPES, Scenario
 from attnforge.sim.specs.spatten_policy import Policy
@@ -51,41 +51,32 @@ class Evaluation:
         return {k: v / self.cycles for k, v in self.schedule.useful.items()}
 
 
+#: Energy-breakdown buckets that gather one action across components: the FuseMax paper reports every array's
+#: register files as one "RF" bar, so RF reads and writes of the 2D and 1D arrays share the "rf" entry.
+_BUCKETS: dict[str, str] = {"rf_read": "rf", "rf_write": "rf"}
+
+
 def _energy(s: Schedule, arch: Arch, cycles: Num) -> dict[str, Num]:
-    """pJ per component: each action count times its energy from the arch table, plus leakage x time."""
+    """pJ per component: each (component, action) count times its row of the arch's energy table, plus
+    leakage x time. A pair missing from the table (a builder emitting what its family did not declare) is a
+    SpecError naming it."""
     out: dict[str, Num] = {}
-    for key, count in s.actions.items():
-        unit, act = key.split(".", 1)
-        if unit in arch.arrays:
-            arr = arch.arrays[unit]
-            if act == "rf_read":
-                pj, comp = arr.rf.read_pj, "rf"
-            elif act == "rf_write":
-                pj, comp = arr.rf.write_pj, "rf"
-            else:
-                pj, comp = arch.actions_pj[act], unit
-        elif unit == "buffer":
-            pj = arch.buffer.read_pj if act == "read" else arch.buffer.write_pj
-            comp = "buffer"
-        elif unit == "dram":
-            pj, comp = arch.dram.pj_per_word, "dram"
-        else:  # pragma: no cover - schedules only emit the units above
-            raise KeyError(key)
-        out[comp] = out.get(comp, 0.0) + count * pj
+    for (comp, act), count in s.actions.items():
+        bucket = _BUCKETS.get(act, comp)
+        out[bucket] = out.get(bucket, 0.0) + count * arch.pj(comp, act)
     out["leakage"] = arch.leakage_w * cycles / arch.clock_hz * 1e12
     return out
 
 
 def run_schedule(name: str, s: Schedule, arch: Arch) -> Evaluation:
     bpc = arch.dram_bytes_per_cycle
-    wb = arch.word_bytes
     total: Num = 0.0
     comp_total: Num = 0.0
     mem_total: Num = 0.0
     per_stage: dict[str, Num] = {}
     for st in s.stages:
         comp = st.compute_cycles()
-        mem = st.dram_words * wb / bpc
+        mem = st.dram_bytes / bpc
         t = np.maximum(comp, mem)
         per_stage[st.name] = t
         total = total + t
@@ -94,7 +85,7 @@ def run_schedule(name: str, s: Schedule, arch: Arch) -> Evaluation:
     ideal_compute: Num = 0.0
     for v in s.useful.values():
         ideal_compute = np.maximum(ideal_compute, v)
-    ideal_memory = s.compulsory_dram_words * wb / bpc
+    ideal_memory = s.compulsory_dram_bytes / bpc
     return Evaluation(
         accelerator=name,
         arch=arch,
@@ -128,13 +119,14 @@ def evaluate(
         raise SpecError("scope", f"unknown scope {scope!r}", SCOPES)
     acc = get_accelerator(accel)
     the_arch = arch if arch is not None else get_preset(acc.arch)
+    acc.check_arch(the_arch)
     m = p if m is None else m
     s = get_builder(acc.family)(acc, the_arch, Shape(
         model, p=p, m=m, batch=batch, causal=causal, stage=stage, tiles=tuple(sorted((tiles or {}).items())),
         policy=policy,
     ))
     if scope == "end-to-end":
-        if "2d" not in the_arch.arrays:
+        if not isinstance(the_arch, CascadeArch) or "2d" not in the_arch.arrays:
             raise SpecError("scope", f"{accel} accelerates attention only (its FFN runs elsewhere)", ["attention"])
         s = add_linear_layers(s, the_arch, rows=np.asarray(batch) * np.asarray(p), d_model=model.d_model, d_ff=model.d_ff)
     return run_schedule(accel, s, the_arch)
@@ -179,7 +171,7 @@ def results(ev: Evaluation, sc: Scenario) -> list[Result]:
                 latency_s=_at(lat, i),
                 energy_j=_at(ev.energy_j, i),
                 energy_breakdown_j={k: _at(v, i) * 1e-12 for k, v in ev.energy_pj.items()},
-                dram_bytes=_at(ev.schedule.actions["dram.word"], i) * ev.arch.word_bytes,
+                dram_bytes=_at(ev.schedule.dram_bytes, i),
                 utilization={k: _at(v, i) for k, v in util.items()},
                 flops=_at(ev.schedule.flops, i),
                 passes=ev.schedule.passes,

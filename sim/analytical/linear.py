@@ -7,8 +7,8 @@ stages of the same Schedule type so the engine needs no special case.
 
 from __future__ import annotations
 
-from attnforge.sim.analytical.schedule import Num, Phase, Schedule, Stage
-from attnforge.sim.specs.arch import Arch
+from attnforge.sim.analytical.schedule import DRAM_BYTES, Num, Phase, Schedule, Stage
+from attnforge.sim.specs.arch import CascadeArch
 
 
 def linear_macs(rows: Num, d_model: int, d_ff: int) -> Num:
@@ -16,25 +16,25 @@ def linear_macs(rows: Num, d_model: int, d_ff: int) -> Num:
     return rows * (4 * d_model * d_model + 2 * d_model * d_ff)
 
 
-def add_linear_layers(s: Schedule, arch: Arch, *, rows: Num, d_model: int, d_ff: int) -> Schedule:
+def add_linear_layers(s: Schedule, arch: CascadeArch, *, rows: Num, d_model: int, d_ff: int) -> Schedule:
     a2 = arch.arrays["2d"]
     macs = linear_macs(rows, d_model, d_ff)
     cycles = macs / a2.pes
     weights = 4 * d_model * d_model + 2 * d_model * d_ff
     # activations in and out of each of the six matmuls
     acts = rows * (8 * d_model + 2 * d_ff)
-    dram = weights + acts
-    s.stages.append(Stage("linear", [Phase("linear", {"2d": cycles})], dram))
+    dram_bytes = (weights + acts) * arch.word_bytes
+    s.stages.append(Stage("linear", [Phase("linear", {"2d": cycles})], dram_bytes))
     s.busy["2d"] = s.busy["2d"] + cycles
     s.useful["2d"] = s.useful["2d"] + cycles
     act = s.actions
-    act["2d.mac"] = act.get("2d.mac", 0.0) + macs
-    act["2d.rf_read"] = act.get("2d.rf_read", 0.0) + 2 * macs
-    act["2d.rf_write"] = act.get("2d.rf_write", 0.0) + macs
-    act["dram.word"] = act.get("dram.word", 0.0) + dram
+    act.add("2d", "mac", macs)
+    act.add("2d", "rf_read", 2 * macs)
+    act.add("2d", "rf_write", macs)
+    act.add(*DRAM_BYTES, dram_bytes)
     # output-stationary tiles: each input row is broadcast along the array's columns, each weight column along rows
-    act["buffer.read"] = act.get("buffer.read", 0.0) + macs / a2.cols + macs / a2.rows
-    act["buffer.write"] = act.get("buffer.write", 0.0) + dram
+    act.add("buffer", "read", macs / a2.cols + macs / a2.rows)
+    act.add("buffer", "write", weights + acts)
     s.flops = s.flops + 2 * macs
-    s.compulsory_dram_words = s.compulsory_dram_words + dram
+    s.compulsory_dram_bytes = s.compulsory_dram_bytes + dram_bytes
     return s

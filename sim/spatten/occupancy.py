@@ -11,40 +11,28 @@ sweep points.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from attnforge.sim.analytical.schedule import Num
+from attnforge.sim.analytical.schedule import DRAM_BYTES, Actions, Num
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
-from attnforge.sim.specs.arch import Arch
+from attnforge.sim.specs.arch import Arch, SpattenArch, SpattenModules
 from attnforge.sim.specs.errors import SpecError
-
-#: Arch ``params`` every SpAtten preset must define (sim/specs/presets/spatten.yaml cites each).
-REQUIRED_PARAMS: tuple[str, ...] = (
-    "dram_latency_cycles",
-    "qk_latency_cycles",
-    "softmax_latency_cycles",
-    "requant_latency_cycles",
-    "pv_latency_cycles",
-    "sram_bytes",
-)
-ARRAYS: tuple[str, ...] = ("qk", "softmax", "topk", "pv", "fetcher")
 
 
 def _ceil(a: Num, b: Num) -> Num:
     return np.ceil(np.asarray(a, dtype=np.float64) / b)
 
 
-def check_arch(arch: Arch) -> None:
-    """A SpAtten builder needs the five modules and the latency params; say which is missing, in one line."""
-    missing = [a for a in ARRAYS if a not in arch.arrays]
-    if missing:
-        raise SpecError(f"arch {arch.name}.arrays", f"SpAtten needs {', '.join(missing)}", ARRAYS)
-    params = getattr(arch, "params", {}) or {}
-    lack = [p for p in REQUIRED_PARAMS if p not in params]
-    if lack:
-        raise SpecError(f"arch {arch.name}.params", f"SpAtten needs {', '.join(lack)}", REQUIRED_PARAMS)
+def check_arch(arch: Arch) -> SpattenModules:
+    """SpAtten's module sizes and latencies: the arch's typed ``spatten`` section, or one SpecError saying this
+    arch is of another family (its section was validated field by field when the arch loaded)."""
+    if not isinstance(arch, SpattenArch):
+        raise SpecError(f"arch {arch.name}", f"is a {arch.family}-family arch; SpAtten needs a spatten section",
+                        ["spatten", "spatten-1-8"])
+    return arch.spatten
 
 
 @dataclass
@@ -60,6 +48,16 @@ class JobCost:
     softmax_ops: Num
     topk_cmp: Num
     latency: Num  # one job, first fetch to last prob x V output (the drain at a barrier)
+
+    def charge(self, actions: Actions, topk_extra: Num = 0.0, total: Callable[[Num], Num] = lambda v: v) -> None:
+        """Add these jobs' energy actions (``SpattenArch.EMITS``, in its order) to ``actions``; ``total`` reduces
+        per-row arrays (the trace replay sums them) and ``topk_extra`` adds the layer-barrier top-k comparisons."""
+        actions.add("qk", "mac", total(self.macs_qk))
+        actions.add("pv", "mac", total(self.macs_pv))
+        actions.add("softmax", "element", total(self.softmax_ops))
+        actions.add("topk", "compare", total(self.topk_cmp) + topk_extra)
+        actions.add("fetcher", "byte", total(self.dram_bytes))
+        actions.add(*DRAM_BYTES, total(self.dram_bytes))
 
 
 def job_costs(
@@ -85,10 +83,10 @@ def job_costs(
     once; ``kv_reuse`` divides the K/V bytes when several queries share one fetch into the K/V SRAM
     (summarization); ``keys_fetched``/``values_fetched`` may exceed keys/values for fetch-everything designs.
     """
-    p = arch.params
-    kpc = arch.arrays["qk"].pes / d
-    vpc = arch.arrays["pv"].pes / d
-    smax = arch.arrays["softmax"].pes
+    p = check_arch(arch)
+    kpc = p.qk_multipliers / d
+    vpc = p.pv_multipliers / d
+    smax = p.softmax_lanes
     count = np.asarray(count, dtype=np.float64)
     keys = np.asarray(keys, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
@@ -114,13 +112,13 @@ def job_costs(
     q_bytes = d * q_bits / 8
     out_bytes = d * 12 / 8  # attention_out leaves at 12 bits
     dram = count * (k_bytes + v_bytes + q_bytes + out_bytes) + lsb_bytes
-    fetch_lat = p["dram_latency_cycles"]
+    fetch_lat = p.dram_latency_cycles
     latency = (
-        fetch_lat + p["qk_latency_cycles"] + qk_one
-        + p["softmax_latency_cycles"] + sm_one
-        + p["requant_latency_cycles"] + sm_one  # store-and-forward: the row max must be known
+        fetch_lat + p.qk_latency_cycles + qk_one
+        + p.softmax_latency_cycles + sm_one
+        + p.requant_latency_cycles + sm_one  # store-and-forward: the row max must be known
         + tk_cyc
-        + fetch_lat + p["pv_latency_cycles"] + pv_one
+        + fetch_lat + p.pv_latency_cycles + pv_one
     )
     return JobCost(
         busy=busy,

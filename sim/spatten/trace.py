@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attnforge.sim.analytical.schedule import Phase, Schedule, Stage
+from attnforge.sim.analytical.schedule import Actions, Phase, Schedule, Stage
 from attnforge.sim.spatten.occupancy import check_arch, job_costs
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch
@@ -130,9 +130,9 @@ class TraceSummary:
 
 def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None) -> tuple[Schedule, TraceSummary]:
     """Every row through the per-query pipeline model; one Stage per (iteration, layer) and a latency stage."""
-    check_arch(arch)
+    modules = check_arch(arch)
     df = trace.rows
-    par = int(topk_parallelism or arch.arrays["topk"].cols)
+    par = int(topk_parallelism or modules.topk_comparators)
     d = df["embedding_length_D"].to_numpy(dtype=np.float64)
     if np.unique(d).size != 1:
         raise SpecError("--trace column embedding_length_D", "must be the same on every row")
@@ -169,12 +169,8 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     useful = {a: float(np.sum(v)) for a, v in jc.useful.items()}
     total = float(np.sum(jc.dram_bytes))
     lsb = float(np.sum(jc.lsb_bytes))
-    actions = {
-        "qk.qk_mac": float(np.sum(jc.macs_qk)), "pv.pv_mac": float(np.sum(jc.macs_pv)),
-        "softmax.softmax_op": float(np.sum(jc.softmax_ops)),
-        "topk.topk_cmp": float(np.sum(jc.topk_cmp) + np.sum(tk_cmp)),
-        "fetcher.fetch_byte": total, "dram.word": total,
-    }
+    actions = Actions()
+    jc.charge(actions, topk_extra=float(np.sum(tk_cmp)), total=lambda v: float(np.sum(v)))
     lens = df["sentence_length_L"].to_numpy(dtype=np.float64)
     summary = TraceSummary(
         rows=len(df), iterations=int(df["iteration_id"].nunique()), layers=int(df["layer_id"].nunique()),
@@ -184,7 +180,7 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     )
     sched = Schedule(
         mapping=f"spatten-trace:{trace.name}", cascade="spatten", passes=1, stages=stages, busy=busy, useful=useful,
-        actions=actions, flops=float(np.sum(2 * d0 * (jc.macs_qk + jc.macs_pv) / d0)), compulsory_dram_words=total - lsb,
+        actions=actions, flops=float(np.sum(2 * d0 * (jc.macs_qk + jc.macs_pv) / d0)), compulsory_dram_bytes=total - lsb,
         extra={
             "tokens_kept": float(keys.sum() / lens.sum()), "values_kept": float(values.sum() / lens.sum()),
             "heads_kept": float(len(df) / (summary.iterations * summary.layers * (df["head_id"].max() + 1))),

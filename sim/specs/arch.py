@@ -1,22 +1,54 @@
-"""Architecture specs: compute arrays, memory levels, clock and a per-action energy/area table.
+"""Architecture specs, typed per accelerator family, with an Accelergy-style energy table.
 
 Specs are YAML validated once into these pydantic models (the ZigZag way: typed objects, never dicts). The
-presets ship in ``sim/specs/presets``; every value there cites its source. An op (``exp`` say) is costed per array:
-how many cycles one PE spends on it and which energy actions it fires, so "exp as 6 MACs + 1 add on FuseMax's
-PEs" and "exp on FLAT's dedicated unit" are two rows of data, not two code paths.
+presets ship in ``sim/specs/presets``; every value there cites its source. Every arch shares the fields of
+:class:`Arch` (clock, DRAM, energy table, leakage, area, sources) and adds its family's own section, chosen by
+``family``: the Einsum-cascade family (unfused, FLAT, FuseMax) has compute ``arrays`` and a global ``buffer``
+(:class:`CascadeArch`); SpAtten has a ``spatten:`` section naming its modules (:class:`SpattenArch`). A field of
+the other family is refused by name, so SpAtten is no longer squeezed into fake arrays and an untyped bag.
+
+Energy is one table, component -> action -> pJ (Accelergy's ERT): ``energy: {2d: {mac: .., rf_read: ..},
+buffer: {read: .., write: ..}, dram: {byte: ..}}``. Each family declares the (component, action) pairs its
+schedule builder emits on a given arch (:meth:`Arch.emitted_actions`), and the table must hold exactly those, so
+a missing or misspelled action is a SpecError naming it when the arch loads, never a KeyError mid-run.
+
+An op on a cascade array (``exp`` say) is costed per array: how many cycles one PE spends on it and which of the
+array's energy actions it fires, so "exp as 6 MACs + 1 add on FuseMax's PEs" and "exp on FLAT's dedicated unit"
+are two rows of data, not two code paths.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import copy
+import math
+from abc import abstractmethod
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from attnforge.sim.specs.errors import SpecError, from_pydantic, parse_yaml, read_yaml
+from attnforge.sim.specs.registry import Registry
 
+#: Energy actions an op on a cascade array may fire (its ``ops.<op>.actions``).
 ACTIONS: tuple[str, ...] = ("mac", "add", "max", "exp", "mul", "div")
+#: Register-file actions every cascade array emits (two operand reads and one write per op).
+RF_ACTIONS: tuple[str, ...] = ("rf_read", "rf_write")
+#: DRAM traffic is counted in bytes for every family: the table's ``dram.byte`` is pJ per byte.
+DRAM_BYTE: tuple[str, str] = ("dram", "byte")
+
+PJ = Annotated[float, Field(ge=0)]
 
 
 class _Strict(BaseModel):
@@ -33,14 +65,16 @@ class OpCost(_Strict):
     def _known_actions(self) -> OpCost:
         for a in self.actions:
             if a not in ACTIONS:
-                raise ValueError(f"unknown action {a!r}; allowed: {', '.join(ACTIONS)}")
+                raise SpecError(f"actions.{a}", "unknown action", ACTIONS)
+        if not self.actions:
+            raise SpecError("actions", "needs at least one action", ACTIONS)
         return self
 
 
 class RegisterFile(_Strict):
+    """A PE's register file; its read/write energies are the array's ``rf_read``/``rf_write`` table entries."""
+
     words: PositiveInt
-    read_pj: float = Field(ge=0)
-    write_pj: float = Field(ge=0)
 
 
 class ComputeArray(_Strict):
@@ -54,12 +88,16 @@ class ComputeArray(_Strict):
     #: model leaves this out (its presets keep False); SCALE-Sim and real RTL include it.
     systolic: bool = False
 
+    @model_validator(mode="after")
+    def _known_ops(self) -> ComputeArray:
+        for op in self.ops:
+            if op not in ACTIONS:
+                raise SpecError(f"ops.{op}", "unknown op", ACTIONS)
+        return self
+
     @property
     def pes(self) -> int:
-        n = 1
-        for d in self.dims:
-            n *= d
-        return n
+        return math.prod(self.dims)
 
     @property
     def rows(self) -> int:
@@ -73,64 +111,91 @@ class ComputeArray(_Strict):
 class Buffer(_Strict):
     """The on-chip global buffer (FuseMax's L3).
 
-    Energies are given at ``energy_ref_bytes`` (the capacity the cited table describes) and scale with
-    sqrt(capacity) from there, as large wire-dominated SRAMs do (CACTI's trend), so sweeping the buffer size
-    changes its access energy instead of leaving a stale figure.
+    Its ``energy.buffer`` read/write figures (pJ per word) are given at ``energy_ref_bytes`` (the capacity the
+    cited table describes) and scale with sqrt(capacity) from there, as large wire-dominated SRAMs do (CACTI's
+    trend), so sweeping the buffer size changes its access energy instead of leaving a stale figure.
     """
 
     bytes: PositiveInt
-    read_pj_per_word: float = Field(ge=0)
-    write_pj_per_word: float = Field(ge=0)
     energy_ref_bytes: PositiveInt | None = None
 
     @property
-    def _scale(self) -> float:
+    def scale(self) -> float:
         return (self.bytes / self.energy_ref_bytes) ** 0.5 if self.energy_ref_bytes else 1.0
-
-    @property
-    def read_pj(self) -> float:
-        return self.read_pj_per_word * self._scale
-
-    @property
-    def write_pj(self) -> float:
-        return self.write_pj_per_word * self._scale
 
 
 class Dram(_Strict):
+    """Off-chip memory: its bandwidth (its energy is the table's ``dram.byte``)."""
+
     bandwidth_gib_s: PositiveFloat
-    pj_per_word: float = Field(ge=0)
+
+
+@dataclass(frozen=True)
+class PeGroup:
+    """A family's compute units seen as a PE array (shape only): what listings and area figures share."""
+
+    dims: tuple[int, ...]
+
+    @property
+    def pes(self) -> int:
+        return math.prod(self.dims)
 
 
 class Arch(_Strict):
+    """Fields every family shares; a family subclass adds its own section and declares its energy actions."""
+
+    family: str
     name: str
     description: str = ""
     clock_mhz: PositiveFloat
     word_bits: PositiveInt = 16
-    arrays: dict[str, ComputeArray]
-    buffer: Buffer
     dram: Dram
-    actions_pj: dict[str, float]
+    #: component -> action -> pJ per action (Accelergy's ERT); exactly the pairs :meth:`emitted_actions` lists.
+    energy: dict[str, dict[str, PJ]]
     leakage_w: float = Field(default=0.0, ge=0)
     area_um2: dict[str, float] = Field(default_factory=dict)
     sources: dict[str, str] = Field(default_factory=dict)
-    #: Family-specific numbers a schedule builder reads (SpAtten's module latencies, say); unused by the Einsum
-    #: cascade presets, so it is optional and empty by default.
-    params: dict[str, float] = Field(default_factory=dict)
+
+    @abstractmethod
+    def emitted_actions(self) -> dict[str, tuple[str, ...]]:
+        """component -> the actions this family's schedule builder emits on this arch (and may be charged)."""
+
+    @abstractmethod
+    def pe_groups(self) -> dict[str, PeGroup]:
+        """The compute units by name with their shapes; ``area_um2["pe_<name>"]`` is per PE of each."""
+
+    @property
+    @abstractmethod
+    def onchip_bytes(self) -> int:
+        """On-chip SRAM outside the PEs (area per byte: ``area_um2.buffer_per_byte``)."""
+
+    def energy_scale(self, component: str) -> float:
+        """A factor on a component's table entries (the buffer's capacity scaling); 1 unless a family says."""
+        return 1.0
 
     @model_validator(mode="after")
-    def _consistent(self) -> Arch:
-        if not self.arrays:
-            raise ValueError("arrays must define at least one compute array")
-        missing = [a for a in ACTIONS if a not in self.actions_pj]
-        if missing:
-            raise ValueError(f"actions_pj lacks {', '.join(missing)}")
-        for name, arr in self.arrays.items():
-            for op, cost in arr.ops.items():
-                if op not in ACTIONS:
-                    raise ValueError(f"arrays.{name}.ops: unknown op {op!r}; allowed: {', '.join(ACTIONS)}")
-                if not cost.actions:
-                    raise ValueError(f"arrays.{name}.ops.{op}: needs at least one action")
+    def _energy_matches_builder(self) -> Arch:
+        want = self.emitted_actions()
+        for comp, acts in self.energy.items():
+            if comp not in want:
+                raise SpecError(f"energy.{comp}", "no such component", want)
+            for act in acts:
+                if act not in want[comp]:
+                    raise SpecError(f"energy.{comp}.{act}", "no such action", want[comp])
+        for comp, acts in want.items():
+            for act in acts:
+                if act not in self.energy.get(comp, {}):
+                    raise SpecError(f"energy.{comp}.{act}", f"missing: the {self.family} builder emits it")
         return self
+
+    def pj(self, component: str, action: str) -> float:
+        """Energy of one action, straight from the table (times the component's capacity scaling)."""
+        try:
+            per = self.energy[component][action]
+        except KeyError:
+            raise SpecError(f"arch {self.name}.energy.{component}.{action}", "not in the energy table",
+                            [f"{c}.{a}" for c, acts in self.energy.items() for a in acts]) from None
+        return per * self.energy_scale(component)
 
     @property
     def word_bytes(self) -> int:
@@ -144,28 +209,140 @@ class Arch(_Strict):
     def dram_bytes_per_cycle(self) -> float:
         return self.dram.bandwidth_gib_s * 2**30 / self.clock_hz
 
+    def area_mm2(self) -> float:
+        """Sum of PE datapath and RF area plus on-chip SRAM (area_um2 holds per-instance and per-byte figures)."""
+        a = self.area_um2
+        total = 0.0
+        for name, group in self.pe_groups().items():
+            total += group.pes * a.get(f"pe_{name}", 0.0)
+        total += self.onchip_bytes * a.get("buffer_per_byte", 0.0)
+        return total / 1e6
+
+
+class CascadeArch(Arch):
+    """The Einsum-cascade family (unfused, FLAT, FuseMax): 1D/2D PE arrays and a global buffer."""
+
+    family: Literal["cascade"] = "cascade"
+    arrays: dict[str, ComputeArray] = Field(min_length=1)
+    buffer: Buffer
+
+    def emitted_actions(self) -> dict[str, tuple[str, ...]]:
+        """Per array: the actions its ops fire plus its RF reads/writes; buffer reads/writes; DRAM bytes
+        (what mappings/build.py and sim/analytical/linear.py emit)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for name, arr in self.arrays.items():
+            fired = {a for cost in arr.ops.values() for a in cost.actions}
+            out[name] = (*(a for a in ACTIONS if a in fired), *RF_ACTIONS)
+        out["buffer"] = ("read", "write")
+        out[DRAM_BYTE[0]] = (DRAM_BYTE[1],)
+        return out
+
+    def pe_groups(self) -> dict[str, PeGroup]:
+        return {name: PeGroup(arr.dims) for name, arr in self.arrays.items()}
+
+    @property
+    def onchip_bytes(self) -> int:
+        return self.buffer.bytes
+
+    def energy_scale(self, component: str) -> float:
+        return self.buffer.scale if component == "buffer" else 1.0
+
     def op_cost(self, array: str, op: str) -> OpCost:
         arr = self.arrays[array]
         if op not in arr.ops:
             raise SpecError(f"arch {self.name}.arrays.{array}.ops", f"has no {op!r} unit", arr.ops)
         return arr.ops[op]
 
-    def area_mm2(self) -> float:
-        """Sum of PE datapath and RF area plus the buffer (area_um2 holds per-instance and per-byte figures)."""
-        a = self.area_um2
-        total = 0.0
-        for name, arr in self.arrays.items():
-            total += arr.pes * a.get(f"pe_{name}", 0.0)
-        total += self.buffer.bytes * a.get("buffer_per_byte", 0.0)
-        return total / 1e6
+
+class SpattenModules(_Strict):
+    """SpAtten's datapath (paper Fig. 8) by module: sizes, K/V SRAM and the latencies one query sees."""
+
+    qk_multipliers: PositiveInt
+    softmax_lanes: PositiveInt
+    topk_engines: PositiveInt
+    #: Comparators per top-k engine array: the engine's parallelism (elements compared per cycle).
+    topk_comparators: PositiveInt
+    pv_multipliers: PositiveInt
+    fetcher_channels: PositiveInt
+    #: Bytes of the Key SRAM (the Value SRAM is the same size), double-buffered: half holds one head's K.
+    kv_sram_bytes: PositiveInt
+    dram_latency_cycles: NonNegativeInt
+    qk_latency_cycles: NonNegativeInt
+    softmax_latency_cycles: NonNegativeInt
+    requant_latency_cycles: NonNegativeInt
+    pv_latency_cycles: NonNegativeInt
 
 
-def preset_names() -> list[str]:
+class SpattenArch(Arch):
+    """SpAtten (HPCA 2021): its modules in a typed ``spatten:`` section (sim/spatten/occupancy.py reads them)."""
+
+    family: Literal["spatten"] = "spatten"
+    spatten: SpattenModules
+
+    #: The pairs mappings/spatten.py and sim/spatten/trace.py emit, in the order they emit them.
+    EMITS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "qk": ("mac",), "pv": ("mac",), "softmax": ("element",), "topk": ("compare",), "fetcher": ("byte",),
+        DRAM_BYTE[0]: (DRAM_BYTE[1],),
+    }
+
+    def emitted_actions(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.EMITS)
+
+    def pe_groups(self) -> dict[str, PeGroup]:
+        s = self.spatten
+        return {"qk": PeGroup((s.qk_multipliers,)), "pv": PeGroup((s.pv_multipliers,)),
+                "softmax": PeGroup((s.softmax_lanes,)), "topk": PeGroup((s.topk_engines, s.topk_comparators)),
+                "fetcher": PeGroup((s.fetcher_channels,))}
+
+    @property
+    def onchip_bytes(self) -> int:
+        return 2 * self.spatten.kv_sram_bytes
+
+    # Read-only views for front ends that list every preset alike (``attnforge list`` prints arrays and buffer).
+    @property
+    def arrays(self) -> dict[str, PeGroup]:
+        return self.pe_groups()
+
+    @property
+    def buffer(self) -> OnChip:
+        return OnChip(self.onchip_bytes)
+
+
+@dataclass(frozen=True)
+class OnChip:
+    """On-chip bytes seen as a buffer, for listings (SpAtten's K and V SRAMs together)."""
+
+    bytes: int
+
+
+#: Arch classes by ``family``; a preset without ``family`` is a cascade arch.
+FAMILIES: Registry[type[Arch]] = Registry("arch family", {"cascade": CascadeArch, "spatten": SpattenArch},
+                                          field="arch.family")
+
+
+def _preset_files() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("attnforge.sim.specs.presets").iterdir() if p.name.endswith(".yaml"))
 
 
+def _load_preset(name: str) -> Arch:
+    return _validate(_preset_raw(name), name)
+
+
+#: The shipped presets by name, each parsed and validated (energy table against its family) on first use.
+PRESETS: Registry[Arch] = Registry.lazy("preset", _preset_files(), _load_preset, field="arch")
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS.names())
+
+
+def get_preset(name: str) -> Arch:
+    return PRESETS.get(name)
+
+
 def load_arch(name_or_path: str | Path, overrides: dict[str, object] | None = None) -> Arch:
-    """A preset by name or a YAML file by path, validated; overrides use dotted keys (``buffer.bytes``)."""
+    """A preset by name or a YAML file by path, validated; overrides use dotted keys (``buffer.bytes``,
+    ``spatten.topk_comparators``)."""
     text_path = Path(str(name_or_path))
     if text_path.suffix in (".yaml", ".yml"):
         raw = _resolve_extends(_read(text_path))
@@ -178,20 +355,14 @@ def load_arch(name_or_path: str | Path, overrides: dict[str, object] | None = No
     return _validate(raw, origin)
 
 
-@lru_cache(maxsize=32)
-def _preset_cached(name: str) -> Arch:
-    return _validate(_preset_raw(name), name)
-
-
-def get_preset(name: str) -> Arch:
-    return _preset_cached(name)
+def _preset_text(name: str) -> str:
+    return resources.files("attnforge.sim.specs.presets").joinpath(f"{name}.yaml").read_text()
 
 
 def _preset_raw(name: str) -> dict:
-    if name not in preset_names():
-        raise SpecError("arch", f"unknown preset {name!r}", preset_names())
-    src = resources.files("attnforge.sim.specs.presets").joinpath(f"{name}.yaml")
-    return _resolve_extends(_parse_text(src.read_text(), f"{name}.yaml"), seen=(name,))
+    if name not in PRESETS:
+        raise SpecError("arch", f"unknown preset {name!r}", PRESETS.names())
+    return _resolve_extends(_parse_text(_preset_text(name), f"{name}.yaml"), seen=(name,))
 
 
 def _resolve_extends(raw: dict, seen: tuple[str, ...] = ()) -> dict:
@@ -201,10 +372,9 @@ def _resolve_extends(raw: dict, seen: tuple[str, ...] = ()) -> dict:
         return raw
     if base_name in seen:
         raise SpecError("arch.extends", f"cycle through {base_name!r}")
-    if str(base_name) not in preset_names():
-        raise SpecError("arch.extends", f"unknown preset {base_name!r}", preset_names())
-    base = _resolve_extends(_parse_text(resources.files("attnforge.sim.specs.presets").joinpath(f"{base_name}.yaml").read_text(),
-                                        f"{base_name}.yaml"), seen=(*seen, str(base_name)))
+    if str(base_name) not in PRESETS:
+        raise SpecError("arch.extends", f"unknown preset {base_name!r}", PRESETS.names())
+    base = _resolve_extends(_parse_text(_preset_text(str(base_name)), f"{base_name}.yaml"), seen=(*seen, str(base_name)))
     return _deep_merge(base, raw)
 
 
@@ -223,12 +393,10 @@ def _parse_text(text: str, origin: str) -> dict:
     return parse_yaml(text, "arch", origin, _ARCH_KEYS)  # type: ignore[return-value]
 
 
-_ARCH_KEYS = "name, clock_mhz, arrays, buffer, dram, actions_pj"
+_ARCH_KEYS = "name, clock_mhz, dram, energy and a family section (arrays + buffer, or spatten)"
 
 
 def _apply_overrides(raw: dict, overrides: dict[str, object]) -> dict:
-    import copy
-
     out = copy.deepcopy(raw)
     for key, val in overrides.items():
         node = out
@@ -243,9 +411,22 @@ def _apply_overrides(raw: dict, overrides: dict[str, object]) -> dict:
     return out
 
 
+def _family_class(raw: dict[str, Any], origin: str) -> type[Arch]:
+    """The arch class ``family`` names; a top-level field of another family is refused by name."""
+    cls = FAMILIES.get(str(raw.get("family", "cascade")))
+    own = set(cls.model_fields)
+    for fam in FAMILIES:
+        other = FAMILIES.get(fam)
+        for key in raw:
+            if key not in own and key in other.model_fields:
+                raise SpecError(f"arch {origin}.{key}", f"is a {fam}-family field; this arch is family "
+                                f"{raw.get('family', 'cascade')}", sorted(own - {"family"}))
+    return cls
+
+
 def _validate(raw: dict, origin: str) -> Arch:
     try:
-        return Arch(**raw)
+        return _family_class(raw, origin)(**raw)
     except ValidationError as exc:
         raise from_pydantic(exc, prefix=f"arch {origin}") from None
     except TypeError as exc:

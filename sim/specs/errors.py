@@ -33,6 +33,11 @@ def from_pydantic(exc: Exception, prefix: str = "") -> SpecError:
         return SpecError(prefix or "spec", str(exc).splitlines()[0])
     first = errors()[0]
     loc = ".".join(str(p) for p in first.get("loc", ()))
+    inner = (first.get("ctx") or {}).get("error")
+    if isinstance(inner, SpecError):
+        # a model validator that already named its field (energy.qk.mac, say): keep its field and allowed list
+        loc = ".".join(p for p in (loc, inner.field) if p)
+        return SpecError(f"{prefix}.{loc}" if prefix else loc, inner.problem, inner.allowed)
     field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "spec")
     msg = first.get("msg", "invalid value")
     allowed = None

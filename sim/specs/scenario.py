@@ -199,9 +199,11 @@ def resolve_arch(acc: Accelerator, arch: str | Path | Arch | None,
     if isinstance(arch, Arch):
         if ovr:
             raise SpecError("overrides", "apply overrides to an arch name or file, not to a built Arch object")
+        acc.check_arch(arch)
         return arch, f"object {arch.name}", ()
     source = str(arch) if arch is not None else acc.arch
     built = load_arch(source, dict(ovr)) if (ovr or arch is not None) else get_preset(acc.arch)
+    acc.check_arch(built)  # binding: the accelerator's builder reads its own family's section of the arch
     return built, source, ovr
 
 

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, replace
 
 from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.registry import Registry
 
 #: The five MSB+LSB settings of the paper (4+4 .. 12+4); LSBs are always 4 bits.
 MSB_SETTINGS: tuple[int, ...] = (4, 6, 8, 10, 12)
@@ -148,9 +149,6 @@ GPT2 = Policy(name="gpt2", token_ratio=0.9, head_ratio=0.1, v_ratio=0.8, quantiz
 BERT = Policy(name="bert", token_ratio=0.3, head_ratio=0.15, v_ratio=0.0, quantize=True, k_msb=8, k_lsb=0, v_bits=8,
               progressive=False, threshold=0.1)
 
-POLICIES: dict[str, Policy] = {p.name: p for p in (Policy.dense(), GPT2, BERT)}
-
-
 def auto_policy(causal: bool) -> Policy:
     """The paper's split: generative (causal) models get progressive quantization, encoders static."""
     return GPT2 if causal else BERT
@@ -174,8 +172,11 @@ def breakdown_policies(base: Policy) -> list[tuple[str, Policy]]:
 # skip, so pruning saves compute but no DRAM traffic; A3 prunes keys locally per head, MNNFast only V.
 A3 = Policy(name="a3", token_ratio=GPT2.token_ratio, v_ratio=GPT2.v_ratio, fetch_pruned=False)
 MNNFAST = Policy(name="mnnfast", v_ratio=GPT2.v_ratio, fetch_pruned=False)
-POLICIES.update({A3.name: A3, MNNFAST.name: MNNFAST})
-POLICIES.update({f"gpt2 {label}": pol for label, pol in breakdown_policies(GPT2)})
+#: The named policies (the Fig. 20 breakdown steps as "gpt2 <step>"), built once at import.
+POLICIES: Registry[Policy] = Registry("policy", [
+    *((p.name, p) for p in (Policy.dense(), GPT2, BERT, A3, MNNFAST)),
+    *((f"gpt2 {label}", pol) for label, pol in breakdown_policies(GPT2)),
+])
 #: Policy names a Scenario accepts: the named settings above, and "auto" (GPT-2 settings for causal models,
 #: BERT settings otherwise).
 POLICY_NAMES: tuple[str, ...] = ("auto", *POLICIES)
@@ -185,6 +186,6 @@ def policy_for(name: str, causal: bool) -> Policy:
     """A named policy; "auto" follows the paper's split between generative and encoder models."""
     if name == "auto":
         return auto_policy(causal)
-    if name not in POLICIES:
+    if name not in POLICIES:  # listed with "auto", which is no entry of its own
         raise SpecError("policy", f"unknown policy {name!r}", POLICY_NAMES)
-    return POLICIES[name]
+    return POLICIES.get(name)
