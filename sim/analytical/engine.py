@@ -135,9 +135,11 @@ def evaluate(
 def evaluate_scenario(sc: Scenario) -> Evaluation:
     """The analytical fidelity of a Scenario: one vectorised call over all of its points."""
     sc.check_honoured()
-    p = np.asarray(sc.p, dtype=np.int64)
-    m = np.asarray(sc.m, dtype=np.int64)
-    b = np.asarray(sc.batch, dtype=np.int64)
+    # float64, not int64: counts such as B*H*P*M*E pass 2**63 near 16M tokens and int64 wraps silently (negative
+    # utilization, fewer cycles at 128M than at 8M); float64 is exact up to 2**53 and never changes sign.
+    p = np.asarray(sc.p, dtype=np.float64)
+    m = np.asarray(sc.m, dtype=np.float64)
+    b = np.asarray(sc.batch, dtype=np.float64)
     return evaluate(sc.accelerator.name, sc.model, p=p, m=m, batch=b, scope=sc.scope, causal=sc.causal,
                     stage=sc.stage, arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy)
 
