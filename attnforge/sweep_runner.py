@@ -165,7 +165,7 @@ def expand(spec: SweepSpec) -> list[Config]:
 
 
 def _version() -> str:
-    from attnforge import __version__
+    from attnforge.sim.specs.version import __version__
 
     return __version__
 

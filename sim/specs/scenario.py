@@ -35,7 +35,7 @@ POLICY_KNOBS: tuple[str, ...] = ("token_ratio", "head_ratio", "v_ratio", "quant"
 
 
 def _version() -> str:
-    from attnforge import __version__
+    from attnforge.sim.specs.version import __version__
 
     return __version__
 
