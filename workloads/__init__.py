@@ -69,12 +69,16 @@ def _parse_models(raw: object, origin: str) -> dict[str, Model]:
     for name, body in raw.items():
         if not isinstance(body, dict):
             raise SpecError(f"{name}", "must be a mapping of layers, heads, d_model, d_head, d_ff")
+        fields = {str(k): v for k, v in body.items()}
+        given = fields.pop("name", str(name))
+        if str(given) != str(name):
+            raise SpecError(f"{name}.name", f"{given!r} differs from the model's key {str(name)!r} (the key is its name)")
         try:
-            models[str(name)] = Model(name=str(name), **body)
+            models[str(name)] = Model(name=str(name), **fields)
         except ValidationError as exc:
             raise from_pydantic(exc, prefix=str(name)) from None
-        except ValueError as exc:
-            raise SpecError(str(name), str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            raise SpecError(str(name), str(exc).splitlines()[0]) from None
     return models
 
 
