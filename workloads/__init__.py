@@ -214,8 +214,14 @@ def trace_names() -> list[str]:
 def trace_path(name_or_path: str) -> Path:
     """A trace CSV by path, or a packaged trace by short name (``gpt2-small-wikitext2-per8``) or file name."""
     p = Path(name_or_path)
+    if not str(name_or_path).strip():
+        raise SpecError("--trace", "empty trace name", trace_names())
+    if p.is_dir():
+        raise SpecError("--trace", f"{name_or_path} is a folder; give a trace CSV file in it or a packaged trace name")
     if p.suffix == ".csv" and p.exists() or p.is_file():
         return p
+    if p.exists():
+        raise SpecError("--trace", f"{name_or_path} is not a regular file (a device, FIFO or socket)")
     for cand in (name_or_path, f"summary-{name_or_path}", f"summary-{name_or_path}.csv", f"{name_or_path}.csv"):
         q = _trace_dir() / cand
         if q.is_file() and q.suffix == ".csv":

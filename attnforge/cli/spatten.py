@@ -24,7 +24,7 @@ def _find_baseline(trace_path: Path, layers: int, heads: int) -> Path | None:
             continue
         try:
             t = load_trace(cand)
-        except SpecError:
+        except (SpecError, OSError):  # a bad file beside the trace is not the baseline; it is not an error either
             continue
         r = t.rows
         if (r["layer_id"].nunique() == layers and r["head_id"].max() + 1 == heads
