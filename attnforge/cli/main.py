@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -355,11 +356,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(text: str) -> str:
+    """A message as one line: newlines a user typed into a value are shown escaped, never split the line."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line on stderr and exit code 2 (``--help`` still shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from attnforge.cli.args import add_fidelity_options, add_run_options, add_spatten_options
     from attnforge.cli.rtl import register  # `rtl`, `regress` and `topk-cycles`
 
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog="attnforge",
         description="Simulate attention accelerators (FuseMax, FLAT, unfused, ...) and get latency, energy, "
         "utilization and DRAM-traffic reports.",
@@ -489,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SpecError as exc:
-        print(f"attnforge: error: {exc}", file=sys.stderr)
+        print(f"attnforge: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # pragma: no cover - `attnforge ... | head`
         return 0

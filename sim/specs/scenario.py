@@ -22,7 +22,7 @@ from typing import Any
 from attnforge.mappings.catalog import Accelerator, get_accelerator
 from attnforge.sim.spatten.policy import POLICY_NAMES, Policy, policy_for
 from attnforge.sim.specs.arch import Arch, get_preset, load_arch
-from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.errors import SpecError, check_finite
 from attnforge.workloads import STAGES, Model, get_model, parse_length
 
 SCOPES: tuple[str, ...] = ("attention", "end-to-end")
@@ -96,6 +96,7 @@ class Scenario:
         model = workload if isinstance(workload, Model) else get_model(str(workload))
         the_arch, source, ovr = resolve_arch(acc, arch, overrides)
         ps, ms, bs = _points(seq_lens, batch, p, m, stage)
+        _check_work(model, ps, ms, bs)
         is_causal = model.causal if causal is None else bool(causal)
         return cls(
             accelerator=acc, arch=the_arch, arch_source=source, overrides=ovr, model=model, p=ps, m=ms, batch=bs,
@@ -201,7 +202,13 @@ def resolve_arch(acc: Accelerator, arch: str | Path | Arch | None,
             raise SpecError("overrides", "apply overrides to an arch name or file, not to a built Arch object")
         return arch, f"object {arch.name}", ()
     source = str(arch) if arch is not None else acc.arch
-    built = load_arch(source, dict(ovr)) if (ovr or arch is not None) else get_preset(acc.arch)
+    if ovr or arch is not None:
+        for k, v in ovr:
+            check_finite(v, f"--set {k}")
+        built = load_arch(source, dict(ovr))
+        check_finite(built.model_dump(), f"arch {built.name}")  # an arch file's .inf, .nan or 1e400 too
+    else:
+        built = get_preset(acc.arch)
     return built, source, ovr
 
 
@@ -215,6 +222,21 @@ def check_size(name: str, value: Any) -> int:
     if v > MAX_SIZE:
         raise SpecError(name, f"{v} is larger than the largest size modelled", f"1..{MAX_SIZE} (2**30)")
     return v
+
+
+#: Largest B*H*P*M*max(E, F) (the score and output MACs of one layer) a Scenario accepts: the engine counts in
+#: 64-bit integers, and 2**60 leaves headroom for its products (the papers' largest points are near 2**56).
+MAX_WORK = 1 << 60
+
+
+def _check_work(model: Model, ps: Sequence[int], ms: Sequence[int], bs: Sequence[int]) -> None:
+    width = model.heads * max(model.d_head, 1)
+    for p, m, b in zip(ps, ms, bs, strict=True):
+        work = b * p * m * width
+        if work > MAX_WORK:
+            raise SpecError("seq-len/batch", f"batch {b} x P {p} x M {m} x {model.heads} heads x d_head "
+                            f"{model.d_head} = {work:.3g} MACs per layer is beyond what is modelled",
+                            f"at most 2**60 ({MAX_WORK:.3g})")
 
 
 def _lengths(seq_lens: int | str | Sequence[int | str]) -> list[int]:
