@@ -154,6 +154,8 @@ SEEDS: list[list[str]] = [
     ["sweep", "example", "--address", "127.0.0.1:6379"],
     ["topk-cycles", "--n", "nan"], ["topk-cycles", "--k", "inf"],
     ["nope"], [], ["simulate", "--batch", "x\ny"],
+    ["reference", "--batch", "99999999999"], ["reference", "--seq-len", "99999999999"],
+    ["reference", "--suite", "fusemax", "--budget", "nan"], ["reference", "--budget", "-1"],
 ]
 
 

@@ -224,16 +224,27 @@ def cmd_peers(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Largest Q + K + V (numbers) `reference` builds: 16 GiB in float32.
+REFERENCE_MAX_ELEMENTS = 1 << 32
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
+    import math
     from dataclasses import asdict
 
     from attnforge.reference import golden_error, run_reference, save, simulated_latencies
     from attnforge.workloads import make_workload
 
+    if not (math.isfinite(args.budget) and 0 < args.budget <= 86400):
+        raise SpecError("--budget", f"{args.budget} is not a number of seconds in (0, 86400]")
     if args.suite:
         return _reference_suite(args)
     wl = make_workload(args.workload, batch=args.batch, seq_len=lengths(args.seq_len)[0],
                        causal=True if args.causal else None, seed=args.seed)
+    elements = wl.batch * wl.heads * (wl.p * wl.e + wl.m * (wl.e + wl.f))
+    if elements > REFERENCE_MAX_ELEMENTS:
+        raise SpecError("--seq-len/--batch", f"Q, K and V would hold {elements:.3g} numbers, more than this command "
+                        f"builds", f"at most {REFERENCE_MAX_ELEMENTS:.3g} (2**32)")
     _output_dir(args.out)
     run, out = run_reference(wl, device=args.device, dtype=args.dtype or "float32", repeats=args.repeats)
     run.golden = golden_error(wl, out)
