@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.errors import SpecError, finite_json
 from attnforge.workloads import Workload
 
 DEVICES: tuple[str, ...] = ("auto", "cuda", "cpu")
@@ -167,8 +167,8 @@ def save(run: ReferenceRun, out: np.ndarray, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{run.workload}-b{run.batch}-p{run.p}-m{run.m}-{run.device}-{run.dtype}"
     path = folder / f"{stem}.npz"
-    np.savez_compressed(path, out=out, meta=json.dumps(asdict(run)))
-    (folder / f"{stem}.json").write_text(json.dumps(asdict(run), indent=1))
+    np.savez_compressed(path, out=out, meta=json.dumps(finite_json(asdict(run)), allow_nan=False))
+    (folder / f"{stem}.json").write_text(json.dumps(finite_json(asdict(run)), indent=1, allow_nan=False))
     return path
 
 

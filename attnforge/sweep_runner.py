@@ -2,16 +2,22 @@
 
 Unit of work = one *configuration* (accelerator, workload, arch overrides, tiles), evaluated vectorised over all
 of its (sequence length, batch) points in one engine call. Each finished configuration is written to its own part
-file under ``OUT/parts`` (atomically), so an interrupted sweep restarts where it stopped and loses no finished
-point. The parts are concatenated into ``results.csv`` (and ``results.parquet`` when pyarrow is installed).
+file under ``OUT/parts`` (atomically, under a per-run temporary name), named by a key of everything that determines
+its rows plus a checksum of its bytes, so an interrupted sweep restarts where it stopped, loses no finished point and
+never trusts a truncated or foreign part. One sweep at a time writes into a folder (``OUT/.lock``). The parts are
+concatenated into ``results.csv`` (and ``results.parquet`` when pyarrow is installed) with stable column types.
+
+The size of a sweep is known before any work (:func:`estimate`) and capped by ``max_points``; random mode samples
+its point indices first and only then builds (and validates) the configurations it picked.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
+import math
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +27,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
-from attnforge.sim.specs.errors import SpecError, from_pydantic, read_yaml
-from attnforge.sim.specs.scenario import Scenario
+from attnforge.sim.specs.errors import SpecError, check_finite, from_pydantic, read_yaml
+from attnforge.sim.specs.scenario import Scenario, check_size
+
+#: Default cap on a sweep's points (``--max-points``): bigger grids are refused before any work.
+MAX_POINTS = 1_000_000
 
 
 class SweepSpec(BaseModel):
@@ -33,7 +42,7 @@ class SweepSpec(BaseModel):
     name: str = "sweep"
     mode: Literal["grid", "random"] = "grid"
     samples: PositiveInt | None = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
     accelerators: list[str] = Field(min_length=1)
     workloads: list[str] = Field(min_length=1)
     seq_lens: list[int | str] = Field(min_length=1)
@@ -53,8 +62,34 @@ class SweepSpec(BaseModel):
         from attnforge.workloads import parse_length
 
         for x in v:
-            parse_length(str(x))
+            check_size("seq_lens", parse_length(str(x)))
         return v
+
+    @field_validator("batch")
+    @classmethod
+    def _batches(cls, v: list[int]) -> list[int]:
+        for x in v:
+            check_size("batch", x)
+        return v
+
+    @field_validator("tiles")
+    @classmethod
+    def _tile_sizes(cls, v: dict[str, list[int]]) -> dict[str, list[int]]:
+        for k, vals in v.items():
+            for x in vals:
+                check_size(f"tiles.{k}", x)
+        return v
+
+    @field_validator("arch")
+    @classmethod
+    def _finite(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for k, vals in v.items():
+            check_finite(vals, f"arch.{k}")
+        return v
+
+    def safe_name(self) -> str:
+        """The spec's name as one safe file name (never a path): ``../../x`` -> ``x``, ``/abs`` -> ``abs``."""
+        return re.sub(r"[^A-Za-z0-9._+-]+", "-", self.name).strip(".-")[:80] or "sweep"
 
     @model_validator(mode="after")
     def _random_needs_samples(self) -> SweepSpec:
@@ -109,15 +144,18 @@ def load_spec(path: str | Path) -> SweepSpec:
     raw = read_yaml(spec_path(path), "sweep", "accelerators, workloads, seq_lens, ...")
     assert isinstance(raw, dict)
     try:
-        spec = SweepSpec(**raw)
+        spec = SweepSpec.model_validate({str(k): v for k, v in raw.items()})
     except ValidationError as exc:
         raise from_pydantic(exc, prefix="sweep") from None
+    except (ValueError, TypeError) as exc:
+        raise SpecError("sweep", str(exc).splitlines()[0]) from None
     validate_names(spec)
     return spec
 
 
 def validate_names(spec: SweepSpec) -> None:
-    """Fail before any work starts: every accelerator, workload and arch override must resolve."""
+    """Fail before any work starts: every accelerator, workload and arch override value must resolve (each value on
+    its own; the combinations a sweep actually runs are built, and so checked, by :func:`expand`)."""
     from attnforge.mappings import get_accelerator
     from attnforge.sim.specs.arch import load_arch
     from attnforge.workloads import get_model
@@ -126,41 +164,70 @@ def validate_names(spec: SweepSpec) -> None:
         get_model(w)
     for a in spec.accelerators:
         acc = get_accelerator(a)
-        for combo in _arch_combos(spec):
-            load_arch(acc.arch, dict(combo))
+        for k, vals in spec.arch.items():
+            for v in vals:
+                load_arch(acc.arch, {k: v})
 
 
-def _arch_combos(spec: SweepSpec) -> list[tuple[tuple[str, Any], ...]]:
-    keys = sorted(spec.arch)
-    return [tuple(zip(keys, vals, strict=True)) for vals in itertools.product(*(spec.arch[k] for k in keys))]
+def _mixed_radix(index: int, sizes: list[int]) -> list[int]:
+    """``index`` as digits of the mixed radix ``sizes`` (most significant first), like numpy.unravel_index but for
+    Python integers of any size."""
+    digits = []
+    for n in reversed(sizes):
+        index, d = divmod(index, n)
+        digits.append(d)
+    return digits[::-1]
 
 
-def _tile_combos(spec: SweepSpec) -> list[tuple[tuple[str, int], ...]]:
-    keys = sorted(spec.tiles)
-    return [tuple(zip(keys, vals, strict=True)) for vals in itertools.product(*(spec.tiles[k] for k in keys))]
+def estimate(spec: SweepSpec) -> tuple[int, int]:
+    """(grid size, points this spec runs): computed from the list lengths, without expanding anything."""
+    sizes = [len(spec.accelerators), len(spec.workloads), *(len(v) for v in spec.arch.values()),
+             *(len(v) for v in spec.tiles.values()), len(spec.seq_lens), len(spec.batch)]
+    total = math.prod(sizes)
+    return total, (min(spec.samples or total, total) if spec.mode == "random" else total)
 
 
-def expand(spec: SweepSpec) -> list[Config]:
-    """Grid (or a seeded random subset of it) grouped into vectorisable configurations, in a stable order."""
+def expand(spec: SweepSpec, max_points: int = MAX_POINTS) -> list[Config]:
+    """Grid (or a seeded random subset of it) grouped into vectorisable configurations, in a stable order.
+
+    The estimate is checked against ``max_points`` first; random mode draws its point indices before building (and
+    so validating) only the configurations it picked."""
+    total, n = estimate(spec)
+    if n > max_points:
+        raise SpecError("--max-points", f"this sweep has {n:,} points (grid of {total:,}), more than the limit of "
+                        f"{max_points:,}", "raise --max-points, or use mode: random with fewer samples")
     lengths, batches = spec.lengths(), list(spec.batch)
-    outer = list(itertools.product(spec.accelerators, spec.workloads, _arch_combos(spec), _tile_combos(spec)))
-    inner = list(itertools.product(lengths, batches))
-    total = len(outer) * len(inner)
+    n_inner = len(lengths) * len(batches)
+    akeys, tkeys = sorted(spec.arch), sorted(spec.tiles)
+    radix = [len(spec.accelerators), len(spec.workloads), *(len(spec.arch[k]) for k in akeys),
+             *(len(spec.tiles[k]) for k in tkeys)]
     if spec.mode == "random":
+        if total > 2**63 - 1:
+            raise SpecError("sweep", f"a grid of {total:,} points is too large to sample from", "at most 2**63 - 1")
         rng = np.random.default_rng(spec.seed)
-        chosen = set(rng.choice(total, size=min(spec.samples or total, total), replace=False).tolist())
+        chosen = sorted(int(i) for i in rng.choice(total, size=n, replace=False))
     else:
-        chosen = set(range(total))
+        chosen = range(total)
+    by_outer: dict[int, list[int]] = {}
+    for idx in chosen:
+        by_outer.setdefault(idx // n_inner, []).append(idx % n_inner)
     configs: list[Config] = []
-    for i, (acc, wl, arch, tiles) in enumerate(outer):
-        pts = tuple((i * len(inner) + j, s, b) for j, (s, b) in enumerate(inner) if i * len(inner) + j in chosen)
-        if not pts:
-            continue
+    checked: set[tuple[str, str, tuple[tuple[str, Any], ...]]] = set()
+    for o, inner in by_outer.items():
+        d = _mixed_radix(o, radix)
+        acc, wl = spec.accelerators[d[0]], spec.workloads[d[1]]
+        arch = tuple((k, spec.arch[k][d[2 + i]]) for i, k in enumerate(akeys))
+        tiles = tuple((k, spec.tiles[k][d[2 + len(akeys) + i]]) for i, k in enumerate(tkeys))
+        pts = tuple((o * n_inner + j, lengths[j // len(batches)], batches[j % len(batches)]) for j in inner)
         # Everything that determines the part's rows is in its key, so a changed spec never reuses a stale part.
         ident = json.dumps([acc, wl, arch, tiles, spec.scope, spec.stage, spec.causal, pts, _version()], sort_keys=True,
                            default=str)
         key = hashlib.sha1(ident.encode()).hexdigest()[:12]
-        configs.append(Config(key, acc, wl, arch, tiles, pts, spec.scope, spec.stage, spec.causal))
+        cfg = Config(key, acc, wl, arch, tiles, pts, spec.scope, spec.stage, spec.causal)
+        if (acc, wl, arch) not in checked:  # each (accelerator, workload, arch) resolved once, before any work
+            config_scenario(cfg)
+            checked.add((acc, wl, arch))
+        configs.append(cfg)
     return configs
 
 
@@ -205,8 +272,38 @@ def run_config(cfg: Config) -> list[dict[str, Any]]:
 Runner = Callable[[list[Config]], Iterator[tuple[Config, list[dict[str, Any]]]]]
 
 
+def _die_with_parent(parent: int) -> None:
+    """Process-pool initializer: a worker exits when the sweep that started it dies (killed, crashed), instead of
+    computing on as an orphan. Linux: the kernel's parent-death signal; everywhere: a watchdog on the parent id."""
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="attnforge-parent-watchdog", daemon=True).start()
+
+
 def local_backend(workers: int | None = None) -> Runner:
-    """All cores by default, through the standard library's process pool; one worker runs in-process."""
+    """All cores by default, through the standard library's process pool; one worker runs in-process. Workers die
+    with the parent (:func:`_die_with_parent`)."""
 
     def run(configs: list[Config]) -> Iterator[tuple[Config, list[dict[str, Any]]]]:
         n = workers or os.cpu_count() or 1
@@ -216,26 +313,61 @@ def local_backend(workers: int | None = None) -> Runner:
             return
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=n) as pool:
+        with ProcessPoolExecutor(max_workers=min(n, len(configs)), initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futs = {pool.submit(run_config, c): c for c in configs}
-            for f in as_completed(futs):
-                yield futs[f], f.result()
+            try:
+                for f in as_completed(futs):
+                    yield futs[f], f.result()
+            finally:
+                for f in futs:
+                    f.cancel()
 
     return run
 
 
+#: Seconds to wait for a Ray cluster's address to answer before giving up (a typo must not hang the sweep).
+RAY_CONNECT_TIMEOUT_S = 3.0
+
+
+def check_ray_address(address: str, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``, and (unless ``auto``) something answering there within
+    ``timeout_s``: otherwise one SpecError, instead of Ray retrying for minutes."""
+    import socket
+
+    if address == "auto":
+        return
+    m = re.fullmatch(r"(?:ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})", address.strip())
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise SpecError("--address", f"expected HOST:PORT, ray://HOST:PORT or auto, got {address!r}",
+                        "e.g. 127.0.0.1:6379")
+    host, port = m.group(1).strip("[]"), int(m.group(2))
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc) or type(exc).__name__)
+        raise SpecError("--address", f"no Ray cluster answers at {address} ({reason} after at most "
+                        f"{timeout_s:g} s)") from None
+
+
 def ray_backend(address: str | None = None, num_cpus: int | None = None) -> Runner:
-    """Ray tasks: a local Ray instance by default, or a running cluster at ``address``."""
+    """Ray tasks: a local Ray instance by default, or a running cluster at ``address`` (checked to answer first)."""
     try:
         import ray
     except ImportError:
         raise SpecError("--backend", "ray is not installed (pip install ray)", ["local", "ray"]) from None
+    if address:
+        check_ray_address(address)
 
     def run(configs: list[Config]) -> Iterator[tuple[Config, list[dict[str, Any]]]]:
         started = False
         if not ray.is_initialized():
             kw: dict[str, Any] = {"address": address} if address else {"num_cpus": num_cpus, "include_dashboard": False}
-            ray.init(ignore_reinit_error=True, log_to_driver=False, **kw)
+            try:
+                ray.init(ignore_reinit_error=True, log_to_driver=False, **kw)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise SpecError("--address", f"cannot start or join Ray: {str(exc).splitlines()[0][:200]}") from None
             started = True
         try:
             task = ray.remote(run_config)
@@ -255,6 +387,10 @@ BACKENDS: tuple[str, ...] = ("local", "ray")
 
 
 def get_backend(name: str, address: str | None = None, workers: int | None = None) -> Runner:
+    if workers is not None and not 1 <= workers <= 4096:
+        raise SpecError("--workers", f"{workers} is outside 1..4096")
+    if address is not None and name != "ray":
+        raise SpecError("--address", "is the Ray cluster's address; it needs --backend ray")
     if name == "local":
         return local_backend(workers)
     if name == "ray":
@@ -265,47 +401,163 @@ def get_backend(name: str, address: str | None = None, workers: int | None = Non
 # ---- running, resuming, collecting ---------------------------------------------------------------------------
 
 
+class _FolderLock:
+    """``fcntl.flock`` on ``OUT/.lock``: one sweep at a time writes into a folder; a second one is refused in one
+    line (instead of two runs interleaving their parts and results)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / ".lock"
+        self.fh: Any = None
+
+    def __enter__(self) -> _FolderLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock, per-run temp names still keep parts whole
+            return self
+        self.fh = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.close()
+            self.fh = None
+            raise SpecError("--out", f"another sweep is writing to {self.path.parent} (locked); wait for it or "
+                            "choose another folder") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fh is not None:
+            self.fh.close()  # closing releases the lock
+
+
+def _tmp_name(path: Path) -> Path:
+    """A temporary sibling unique to this process and call (two writers never share one)."""
+    import uuid
+
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def part_path(parts: Path, cfg: Config, data: bytes) -> Path:
+    """A part's file name: the configuration's key, then a checksum of its bytes (verified before reuse)."""
+    return parts / f"{cfg.key}.{_digest(data)}.csv"
+
+
+def read_part(parts: Path, cfg: Config) -> pd.DataFrame | None:
+    """The finished part of ``cfg`` if one verifies (checksum in its name, one row per point, the right point ids);
+    None otherwise: a truncated, empty or foreign part is recomputed, never trusted."""
+    for f in sorted(parts.glob(f"{cfg.key}.*.csv")):
+        try:
+            data = f.read_bytes()
+        except OSError:
+            continue
+        if f.name != f"{cfg.key}.{_digest(data)}.csv":
+            continue
+        try:
+            df = _read_csv(data)
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            continue
+        if len(df) == len(cfg.points) and "point" in df.columns and df["point"].tolist() == [p[0] for p in cfg.points]:
+            return df
+    return None
+
+
+def _read_csv(data: bytes) -> pd.DataFrame:
+    import io
+
+    return pd.read_csv(io.BytesIO(data), dtype={"config": str})
+
+
 def run_sweep(
     spec: SweepSpec,
     out: Path,
     backend: Runner,
     progress: bool = True,
     stop_after: int | None = None,
+    max_points: int = MAX_POINTS,
 ) -> pd.DataFrame:
     """Run what is not done yet, then collect every part. ``stop_after`` (tests) simulates an interruption."""
     from tqdm import tqdm
 
+    from attnforge.sim.specs.errors import output_dir
+
+    configs = expand(spec, max_points)  # size guard and validation: before anything is written
+    out = output_dir(out)
     parts = out / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
-    (out / "spec.json").write_text(spec.model_dump_json(indent=1))
-    configs = expand(spec)
-    todo = [c for c in configs if not (parts / f"{c.key}.csv").exists()]
-    bar = tqdm(total=sum(len(c.points) for c in configs), initial=sum(len(c.points) for c in configs if c not in todo),
-               unit="pt", desc=spec.name, disable=not progress)
-    done = 0
-    for cfg, rows in backend(todo):
-        tmp = parts / f".{cfg.key}.csv.tmp"
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-        tmp.replace(parts / f"{cfg.key}.csv")  # atomic: a part exists only when complete
-        bar.update(len(cfg.points))
-        done += 1
-        if stop_after is not None and done >= stop_after:
-            bar.close()
-            raise KeyboardInterrupt("stopped on request")
-    bar.close()
-    return collect(out, configs)
+    try:
+        parts.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise SpecError("--out", f"cannot create {parts}: {exc.strerror or exc}") from None
+    with _FolderLock(out):
+        _atomic_write(out / "spec.json", spec.model_dump_json(indent=1).encode())
+        done_frames = {c.key: df for c in configs if (df := read_part(parts, c)) is not None}
+        todo = [c for c in configs if c.key not in done_frames]
+        total = sum(len(c.points) for c in configs)
+        bar = tqdm(total=total, initial=total - sum(len(c.points) for c in todo), unit="pt", desc=spec.name,
+                   disable=not progress)
+        done = 0
+        for cfg, rows in backend(todo):
+            data = pd.DataFrame(rows).to_csv(index=False).encode()
+            _atomic_write(part_path(parts, cfg, data), data)  # a part exists only when complete
+            for stale in parts.glob(f"{cfg.key}.*.csv"):  # older, unverifiable copies of the same part
+                if stale.name != part_path(parts, cfg, data).name:
+                    stale.unlink(missing_ok=True)
+            done_frames[cfg.key] = _read_csv(data)
+            bar.update(len(cfg.points))
+            done += 1
+            if stop_after is not None and done >= stop_after:
+                bar.close()
+                raise KeyboardInterrupt("stopped on request")
+        bar.close()
+        return collect(out, configs, done_frames)
 
 
-def collect(out: Path, configs: list[Config]) -> pd.DataFrame:
-    frames = [pd.read_csv(out / "parts" / f"{c.key}.csv") for c in configs]
-    df = pd.concat(frames, ignore_index=True).sort_values("point").reset_index(drop=True)
+def _stable_types(df: pd.DataFrame) -> pd.DataFrame:
+    """Column types that do not depend on the values: ``config`` (a hex key such as "123456789012") and every text
+    column stay strings; a column mixing numbers and text becomes text. CSV and Parquet then agree."""
+    for c in df.columns:
+        if c == "config" or df[c].dtype == object:
+            df[c] = df[c].map(lambda v: v if isinstance(v, str) or (isinstance(v, float) and math.isnan(v)) or v is None
+                              else str(v)).astype(object)
+    return df
+
+
+def collect(out: Path, configs: list[Config], frames: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    parts = out / "parts"
+    frames = dict(frames or {})
+    for c in configs:
+        if c.key not in frames:
+            df = read_part(parts, c)
+            if df is None:
+                raise SpecError("--out", f"part {c.key} in {parts} is missing or damaged; rerun the sweep to recompute it")
+            frames[c.key] = df
+    df = pd.concat([frames[c.key] for c in configs], ignore_index=True).sort_values("point").reset_index(drop=True)
+    df = _stable_types(df)
     # Pareto among designs doing the same work: same workload, sequence length, batch and scope.
     df["pareto"] = False
     for _, idx in df.groupby(["workload", "seq_len", "batch", "scope"]).groups.items():
         df.loc[idx, "pareto"] = pareto_mask(df.loc[idx, ["latency_s", "energy_j", "area_mm2"]].to_numpy())
-    df.to_csv(out / "results.csv", index=False)
+    _atomic_write(out / "results.csv", df.to_csv(index=False).encode())
     try:
-        df.to_parquet(out / "results.parquet", index=False)
+        import io
+
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        _atomic_write(out / "results.parquet", buf.getvalue())
     except ImportError:
         pass
     return df
@@ -340,8 +592,9 @@ def plot_pareto(df: pd.DataFrame, path: Path) -> Path:
                label="Pareto (latency, energy, area)")
     from matplotlib.ticker import NullFormatter
 
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    if (sub["latency_s"] > 0).all() and (sub["energy_j"] > 0).all():
+        ax.set_xscale("log")
+        ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_minor_formatter(NullFormatter())
     ax.set_title(f"{key['workload']}, seq {key['seq_len']}, batch {key['batch']}, {key['scope']}", fontsize=9)

@@ -27,12 +27,7 @@ def load_runs(paths: list[Path] | None = None) -> SuiteRun:
     paths = paths or [DATA]
     runs = []
     for p in paths:
-        try:
-            runs.append(from_json(json.loads(Path(p).read_text())))
-        except FileNotFoundError:
-            raise SpecError("--data", f"no such file: {p}") from None
-        except (json.JSONDecodeError, TypeError, KeyError) as exc:
-            raise SpecError("--data", f"{p} is not a suite file written by `attnforge reference --suite` ({exc})") from None
+        runs.append(_load_run(Path(p)))
     first = runs[0]
     for r in runs[1:]:
         if (r.device_name, r.dtype, r.kernel) != (first.device_name, first.dtype, first.kernel):
@@ -44,6 +39,59 @@ def load_runs(paths: list[Path] | None = None) -> SuiteRun:
                          "command": " ; ".join(r.command for r in runs),
                          "date": max(r.date for r in runs)})
     return merged
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _load_run(p: Path) -> SuiteRun:
+    """One suite file, checked field by field: every problem is one SpecError naming the file and the field."""
+    from attnforge.sim.specs.errors import read_text
+
+    what = "--data"
+    bad = f"{p} is not a suite file written by `attnforge reference --suite`"
+    if not p.exists():
+        raise SpecError(what, f"no such file: {p}")
+    text = read_text(p, what)
+    try:
+        d = json.loads(text, parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise SpecError(what, f"{bad} ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(d, dict) or not isinstance(d.get("points", []), list):
+        raise SpecError(what, f"{bad} (expected an object with a list of points)")
+    if not all(isinstance(x, dict) for x in d.get("points", [])):
+        raise SpecError(what, f"{bad} (every point must be an object)")
+    try:
+        run = from_json(d)
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise SpecError(what, f"{bad} ({str(exc).splitlines()[0][:120]})") from None
+    for f in ("device", "device_name", "dtype", "kernel", "date", "command"):
+        if not isinstance(getattr(run, f), str):
+            raise SpecError(f"{what} {f}", f"{p}: must be a string")
+    if not isinstance(run.versions, dict):
+        raise SpecError(f"{what} versions", f"{p}: must be an object")
+    if not run.points:
+        raise SpecError(f"{what} points", f"{p}: has no measured points")
+    acc_keys = ("model", "dtype", "max_abs", "mean_rel", "bound", "within_bound")
+    if not isinstance(run.accuracy, list) or not all(isinstance(a, dict) and all(k in a for k in acc_keys)
+                                                     for a in run.accuracy):
+        raise SpecError(f"{what} accuracy", f"{p}: must be a list of objects with {', '.join(acc_keys)}")
+    for i, pt in enumerate(run.points):
+        for f in ("batch", "seq", "heads", "d_head", "sdpa_calls"):
+            v = getattr(pt, f)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 1 << 30:
+                raise SpecError(f"{what} points[{i}].{f}", f"{p}: {v!r} is not a positive integer up to 2**30")
+        for f in ("latency_s", "tflops"):
+            v = getattr(pt, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise SpecError(f"{what} points[{i}].{f}", f"{p}: {v!r} is not a positive finite number")
+        for f in ("suite", "label", "model"):
+            if not isinstance(getattr(pt, f), str):
+                raise SpecError(f"{what} points[{i}].{f}", f"{p}: must be a string")
+        if pt.suite not in ("fusemax", "spatten"):
+            raise SpecError(f"{what} points[{i}].suite", f"{p}: unknown suite {pt.suite!r}", ["fusemax", "spatten"])
+    return run
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from attnforge.sim.specs.errors import finite_json  # noqa: E402
+
 COLUMNS = ("design", "workload", "simulator", "passed", "rtl_cycles", "sim_cycles", "max_abs_error",
            "float_max_abs_error", "steady_mac_utilization")
 
@@ -35,7 +37,7 @@ def _cell(v: Any) -> str:
 def write_report(rows: Sequence[dict[str, Any]], out: Path, wall_s: float, rates: dict[str, float]) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "regress.json", "md": out / "regress.md"}
-    paths["json"].write_text(json.dumps(list(rows), indent=1, default=str))
+    paths["json"].write_text(json.dumps(finite_json(list(rows)), indent=1, default=str, allow_nan=False))
     failed = [r for r in rows if not r.get("passed")]
     md = [f"# attnforge RTL regression ({_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')})", "",
           f"**{len(rows) - len(failed)}/{len(rows)} passed** in {wall_s:.1f} s; simulated cycles/s: "

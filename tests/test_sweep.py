@@ -149,3 +149,138 @@ def test_report_on_compare_output(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["report", str(tmp_path)]) == 0
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3
+
+
+# ---- resume correctness, confinement, locking, size guard (issue #18) ----------------------------------------------
+def _small(tmp_path: Path, extra: str = "") -> SweepSpec:
+    f = tmp_path / "small.yaml"
+    f.write_text("accelerators: [flat, fusemax]\nworkloads: [bert-base]\nseq_lens: [1k, 4k]\nbatch: [1]\n"
+                 "arch:\n  buffer.bytes: [8388608, 33554432]\n" + extra)
+    return load_spec(f)
+
+
+def test_damaged_parts_are_recomputed_not_trusted(tmp_path: Path) -> None:
+    spec = _small(tmp_path)
+    out = tmp_path / "run"
+    fresh = run_sweep(spec, out, local_backend(1), progress=False)
+    parts = sorted((out / "parts").glob("*.csv"))
+    assert len(parts) == 4
+    data = parts[0].read_bytes()
+    parts[0].write_bytes(data[: len(data) // 2])  # truncated, same name: checksum no longer matches
+    parts[1].write_bytes(b"")  # 0 bytes
+    stamps = {p.name: p.stat().st_mtime_ns for p in parts[2:]}
+    again = run_sweep(spec, out, local_backend(1), progress=False)
+    pd.testing.assert_frame_equal(_frame(again), _frame(fresh))
+    for p in parts[2:]:
+        assert p.stat().st_mtime_ns == stamps[p.name], "an intact part was recomputed"
+    assert len(list((out / "parts").glob("*.csv"))) == 4  # the damaged copies were replaced
+    assert not list((out / "parts").glob("*.tmp"))
+
+
+def test_raising_samples_gives_the_new_count(tmp_path: Path) -> None:
+    spec = _small(tmp_path, "mode: random\nsamples: 3\n")
+    out = tmp_path / "run"
+    assert len(run_sweep(spec, out, local_backend(1), progress=False)) == 3
+    more = spec.model_copy(update={"samples": 7})
+    df = run_sweep(more, out, local_backend(1), progress=False)
+    assert len(df) == 7 and df["point"].is_unique
+    assert len(run_sweep(spec.model_copy(update={"samples": 100}), out, local_backend(1), progress=False)) == 8
+
+
+def test_random_mode_samples_before_expanding_a_huge_grid(tmp_path: Path) -> None:
+    import time
+
+    vals = ", ".join(str((i + 1) << 20) for i in range(300))
+    clocks = ", ".join(str(500 + i) for i in range(300))
+    f = tmp_path / "huge.yaml"
+    seqs = ", ".join(str(64 * (i + 1)) for i in range(300))
+    f.write_text(f"accelerators: [fusemax]\nworkloads: [bert-base]\nseq_lens: [{seqs}]\n"
+                 f"batch: [{', '.join(str(i + 1) for i in range(30))}]\nmode: random\nsamples: 5\n"
+                 f"arch:\n  buffer.bytes: [{vals}]\n  clock_mhz: [{clocks}]\n")
+    spec = load_spec(f)
+    from attnforge.sweep_runner import estimate
+
+    assert estimate(spec) == (300 * 300 * 300 * 30, 5)
+    t0 = time.perf_counter()
+    cfgs = expand(spec)
+    assert sum(len(c.points) for c in cfgs) == 5 and time.perf_counter() - t0 < 5
+    with pytest.raises(SpecError, match="max-points"):
+        expand(spec.model_copy(update={"mode": "grid"}))
+
+
+def test_spec_name_never_leaves_the_output_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    for name, safe in (("../../x", "x"), ("/abs", "abs"), ("", "sweep"), ("..", "sweep"), ("a/b\\c d", "a-b-c-d")):
+        assert SweepSpec(name=name, accelerators=["flat"], workloads=["bert-base"], seq_lens=[1024]).safe_name() == safe
+    f = tmp_path / "s.yaml"
+    f.write_text("name: ../../escaped\naccelerators: [flat]\nworkloads: [bert-base]\nseq_lens: [1k]\nbatch: [1]\n")
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    assert main(["sweep", str(f), "--quiet", "--workers", "1"]) == 0
+    assert (work / "sweeps" / "escaped" / "results.csv").exists()
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_two_sweeps_into_one_folder_are_refused(tmp_path: Path) -> None:
+    import fcntl
+
+    spec = _small(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        with pytest.raises(SpecError, match="another sweep"):
+            run_sweep(spec, out, local_backend(1), progress=False)
+    assert len(run_sweep(spec, out, local_backend(1), progress=False)) == 8  # free again
+
+
+def test_config_column_stays_text(tmp_path: Path) -> None:
+    """A key such as "123456789012" is a hash, not a number: CSV and Parquet keep it a string."""
+    from attnforge.sweep_runner import _read_csv, _stable_types
+
+    df = _stable_types(pd.concat([_read_csv(b"point,config,x\n0,123456789012,1\n"),
+                                  _read_csv(b"point,config,x\n1,00ab12cd34ef,a\n")], ignore_index=True))
+    assert df["config"].tolist() == ["123456789012", "00ab12cd34ef"] and df["x"].tolist() == ["1", "a"]
+    pytest.importorskip("pyarrow")
+    df.to_parquet(tmp_path / "r.parquet", index=False)
+    assert pd.read_parquet(tmp_path / "r.parquet")["config"].tolist() == ["123456789012", "00ab12cd34ef"]
+
+
+def test_workers_die_with_the_parent(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from attnforge.sweep_runner import _die_with_parent\n"
+        "pool = ProcessPoolExecutor(1, initializer=_die_with_parent, initargs=(os.getpid(),))\n"
+        "print(pool.submit(os.getpid).result(), flush=True)\n"
+        "pool.submit(time.sleep, 60)\n"
+        "time.sleep(60)\n")
+    root = Path(__file__).resolve().parent.parent
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert p.stdout is not None
+    worker = int(p.stdout.readline())
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        try:  # a zombie of ours? (the worker's parent is gone, so init reaps it)
+            if Path(f"/proc/{worker}/stat").read_text().split(")")[1].split()[0] == "Z":
+                return
+        except OSError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the pool worker outlived its parent")

@@ -69,12 +69,16 @@ def _parse_models(raw: object, origin: str) -> dict[str, Model]:
     for name, body in raw.items():
         if not isinstance(body, dict):
             raise SpecError(f"{name}", "must be a mapping of layers, heads, d_model, d_head, d_ff")
+        fields = {str(k): v for k, v in body.items()}
+        given = fields.pop("name", str(name))
+        if str(given) != str(name):
+            raise SpecError(f"{name}.name", f"{given!r} differs from the model's key {str(name)!r} (the key is its name)")
         try:
-            models[str(name)] = Model(name=str(name), **body)
+            models[str(name)] = Model(name=str(name), **fields)
         except ValidationError as exc:
             raise from_pydantic(exc, prefix=str(name)) from None
-        except ValueError as exc:
-            raise SpecError(str(name), str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            raise SpecError(str(name), str(exc).splitlines()[0]) from None
     return models
 
 
@@ -210,8 +214,14 @@ def trace_names() -> list[str]:
 def trace_path(name_or_path: str) -> Path:
     """A trace CSV by path, or a packaged trace by short name (``gpt2-small-wikitext2-per8``) or file name."""
     p = Path(name_or_path)
+    if not str(name_or_path).strip():
+        raise SpecError("--trace", "empty trace name", trace_names())
+    if p.is_dir():
+        raise SpecError("--trace", f"{name_or_path} is a folder; give a trace CSV file in it or a packaged trace name")
     if p.suffix == ".csv" and p.exists() or p.is_file():
         return p
+    if p.exists():
+        raise SpecError("--trace", f"{name_or_path} is not a regular file (a device, FIFO or socket)")
     for cand in (name_or_path, f"summary-{name_or_path}", f"summary-{name_or_path}.csv", f"{name_or_path}.csv"):
         q = _trace_dir() / cand
         if q.is_file() and q.suffix == ".csv":

@@ -36,7 +36,7 @@ def overrides(items: Sequence[str] | None) -> dict[str, object]:
         k, v = item.split("=", 1)
         try:
             out[k.strip()] = yaml.safe_load(v)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError, ValueError, OverflowError):
             raise SpecError(f"--set {k.strip()}", f"cannot read the value {v!r}") from None
     return out
 

@@ -11,11 +11,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from attnforge.cli.args import lengths
-from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.errors import SpecError, finite_json, output_file
 
 EPILOG_SIM = """example:
   attnforge simulate --accel fusemax --workload bert-base --seq-len 4096
@@ -105,19 +106,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _output_dir(path: str) -> Path:
+def _output_dir(path: str, what: str = "--out") -> Path:
     """Create (or reuse) an output folder before any work, so a bad path costs nothing and loses nothing."""
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".attnforge-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except (FileExistsError, NotADirectoryError):
-        raise SpecError("--out", f"{path} exists and is not a folder") from None
-    except OSError as exc:
-        raise SpecError("--out", f"cannot write to {path}: {exc.strerror or exc}") from None
-    return out
+    from attnforge.sim.specs.errors import output_dir
+
+    return output_dir(path, what)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -156,8 +149,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     rows = reproduce()
     if args.json:
-        print(json.dumps([{"metric": r.metric, "paper": r.paper, "ours": r.ours, "source": r.source} for r in rows],
-                         indent=2))
+        print(json.dumps(finite_json([{"metric": r.metric, "paper": r.paper, "ours": r.ours, "source": r.source}
+                                      for r in rows]), indent=2, allow_nan=False))
     else:
         print(format_rows(rows))
         print(f"\n24 points x {{attention, end-to-end}} in {time.perf_counter() - t0:.2f} s")
@@ -202,7 +195,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "attnforge_version": sc.version,
     }
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, allow_nan=False))
     else:
         print(f"{rate:,.0f} single-layer evaluations/s ({n} points of {args.accel} on {args.workload}, "
               f"best of {args.repeats}: {best * 1e3:.1f} ms, one core)")
@@ -212,10 +205,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from attnforge.sweep_runner import get_backend, load_spec, plot_pareto, run_sweep
 
+    if args.max_points < 1:
+        raise SpecError("--max-points", f"{args.max_points} must be at least 1")
     spec = load_spec(args.spec)
-    out = Path(args.out or Path("sweeps") / spec.name)
+    backend = get_backend(args.backend, args.address, args.workers)
+    out = Path(args.out) if args.out else Path("sweeps") / spec.safe_name()
     t0 = time.perf_counter()
-    df = run_sweep(spec, out, get_backend(args.backend, args.address, args.workers), progress=not args.quiet)
+    df = run_sweep(spec, out, backend, progress=not args.quiet, max_points=args.max_points)
     png = plot_pareto(df, out / "pareto.png")
     dt = time.perf_counter() - t0
     print(f"{len(df)} points ({int(df['pareto'].sum())} Pareto-optimal) in {dt:.2f} s on backend {args.backend}; "
@@ -230,26 +226,38 @@ def cmd_peers(args: argparse.Namespace) -> int:
     if args.setup:
         print(f"peer environment ready: {setup_env(env)}", file=sys.stderr)
     d = compare_peers(lengths(args.seq_len), env)
-    print(json.dumps(d, indent=2) if args.json else format_peers(d))
+    print(json.dumps(finite_json(d), indent=2, allow_nan=False) if args.json else format_peers(d))
     return 0
 
 
+#: Largest Q + K + V (numbers) `reference` builds: 16 GiB in float32.
+REFERENCE_MAX_ELEMENTS = 1 << 32
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
+    import math
     from dataclasses import asdict
 
     from attnforge.reference import golden_error, run_reference, save, simulated_latencies
     from attnforge.workloads import make_workload
 
+    if not (math.isfinite(args.budget) and 0 < args.budget <= 86400):
+        raise SpecError("--budget", f"{args.budget} is not a number of seconds in (0, 86400]")
     if args.suite:
         return _reference_suite(args)
     wl = make_workload(args.workload, batch=args.batch, seq_len=lengths(args.seq_len)[0],
                        causal=True if args.causal else None, seed=args.seed)
+    elements = wl.batch * wl.heads * (wl.p * wl.e + wl.m * (wl.e + wl.f))
+    if elements > REFERENCE_MAX_ELEMENTS:
+        raise SpecError("--seq-len/--batch", f"Q, K and V would hold {elements:.3g} numbers, more than this command "
+                        f"builds", f"at most {REFERENCE_MAX_ELEMENTS:.3g} (2**32)")
+    _output_dir(args.out)
     run, out = run_reference(wl, device=args.device, dtype=args.dtype or "float32", repeats=args.repeats)
     run.golden = golden_error(wl, out)
     run.simulated_latency_s = simulated_latencies(wl)
     path = save(run, out, Path(args.out))
     if args.json:
-        print(json.dumps(asdict(run) | {"file": str(path)}, indent=2))
+        print(json.dumps(finite_json(asdict(run) | {"file": str(path)}), indent=2, allow_nan=False))
         return 0
     print(f"{run.workload} B={run.batch} H={run.heads} P={run.p} M={run.m} E={run.e}{' causal' if run.causal else ''}: "
           f"SDPA on {run.device} ({run.device_name}, {run.dtype}, {run.kernel})")
@@ -271,6 +279,9 @@ def _reference_suite(args: argparse.Namespace) -> int:
     from attnforge import gpu_suite as gs
 
     suites = tuple(s.strip() for s in args.suite.split(",") if s.strip())
+    out = output_file(args.out) if args.out.endswith(".json") else None
+    if out is None:
+        _output_dir(args.out)
     if "paper" in suites:
         suites = gs.SUITES
     run = gs.run_suite(suites, device=args.device, dtype=args.dtype or "float16", max_seq=lengths(args.max_seq)[0],
@@ -278,11 +289,10 @@ def _reference_suite(args: argparse.Namespace) -> int:
                        command="attnforge " + " ".join(sys.argv[1:]), progress=sys.stderr.isatty())
     if args.accuracy:
         run.accuracy = gs.accuracy_checks(gs.FUSEMAX_MODELS, run.device, ("float32", "float16"))
-    out = Path(args.out if args.out.endswith(".json") else f"{args.out}/suite-{run.device}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(gs.to_json(run), indent=1))
+    out = out or Path(f"{args.out}/suite-{run.device}.json")
+    out.write_text(json.dumps(finite_json(gs.to_json(run)), indent=1, allow_nan=False))
     if args.json:
-        print(json.dumps(asdict(run), indent=2))
+        print(json.dumps(finite_json(asdict(run)), indent=2, allow_nan=False))
         return 0
     print(f"{len(run.points)} points on {run.device_name} ({run.dtype}, {run.kernel}); wrote {out}")
     for p in run.points:
@@ -297,18 +307,18 @@ def cmd_gpu_baseline(args: argparse.Namespace) -> int:
     from attnforge.gpu_suite import to_json
     from attnforge.reports import gpu_baseline as gb
 
+    out = _output_dir(args.out) if args.out else None
+    save = output_file(args.save, "--save") if args.save else None
     run = gb.load_runs([Path(d) for d in args.data] if args.data else None)
-    if args.save:
-        Path(args.save).write_text(json.dumps(to_json(run), indent=1))
+    if save is not None:
+        save.write_text(json.dumps(finite_json(to_json(run)), indent=1, allow_nan=False))
         print(f"wrote {args.save} ({len(run.points)} points)", file=sys.stderr)
     rows = gb.compare(run)
     if args.json:
         print(gb.frame(rows).to_json(orient="records", indent=1))
     else:
         print(gb.format_table(run, rows))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         gb.frame(rows).to_csv(out / "gpu_baseline.csv", index=False)
         png = gb.plot(rows, out)
         if not args.json:
@@ -319,6 +329,7 @@ def cmd_gpu_baseline(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from attnforge.rtl.synth import synthesize, to_json
 
+    out = _output_dir(args.out) if args.out else None
     base = list(args.param or [])
     runs: list[list[str]] = [base]
     if args.sweep:
@@ -334,19 +345,17 @@ def cmd_synth(args: argparse.Namespace) -> int:
         results.append(synthesize(args.design, params, args.target, args.freq, dsp=not args.no_dsp,
                                   keep_hierarchy=args.keep_hierarchy, router=args.router))
     rows = [to_json(r) for r in results]
-    if args.out:
+    if out is not None:
         import pandas as pd
 
         from attnforge.reports.synth_plots import plot_synth
 
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         pd.DataFrame([{**{k: v for k, v in r.items() if k != "params"}, **r["params"]} for r in rows]).to_csv(
             out / "synth.csv", index=False)
         if len(rows) > 1:
             plot_synth(rows, args.sweep.partition("=")[0].split("+")[0], out / "synth.png")
     if args.json:
-        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+        print(json.dumps(finite_json(rows[0] if len(rows) == 1 else rows), indent=2, allow_nan=False))
         return 0
     for r in results:
         ps = " ".join(f"{k}={v}" for k, v in r.params.items())
@@ -364,11 +373,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(text: str) -> str:
+    """A message as one line: newlines a user typed into a value are shown escaped, never split the line."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line on stderr and exit code 2 (``--help`` still shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from attnforge.cli.args import add_fidelity_options, add_run_options, add_spatten_options
     from attnforge.cli.rtl import register  # `rtl`, `regress` and `topk-cycles`
 
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog="attnforge",
         description="Simulate attention accelerators (FuseMax, FLAT, unfused, ...) and get latency, energy, "
         "utilization and DRAM-traffic reports.",
@@ -414,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray instance)")
     w.add_argument("--workers", type=int, default=None, help="processes / Ray CPUs (default: all cores)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--max-points", type=int, default=1_000_000,
+                   help="refuse a sweep of more points than this before any work (default 1,000,000)")
     w.set_defaults(func=cmd_sweep)
 
     pe = sub.add_parser("peers", help="side by side with SCALE-Sim v3 (cycles) and ZigZag (energy) on attention GEMMs",
@@ -499,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SpecError as exc:
-        print(f"attnforge: error: {exc}", file=sys.stderr)
+        print(f"attnforge: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # pragma: no cover - `attnforge ... | head`
         return 0

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.errors import SpecError, finite_json, output_dir
 
 EPILOG_RTL = """examples:
   attnforge rtl --list
@@ -38,10 +38,11 @@ def cmd_rtl(args: argparse.Namespace) -> int:
 
     if not args.out:
         raise SpecError("-o", "give an output folder for the Verilog and the manifest")
+    output_dir(args.out, "--out")
     t0 = time.perf_counter()
     manifest = export(args.design, args.param or [], args.out)
     if args.json:
-        print(json.dumps(manifest, indent=2))
+        print(json.dumps(finite_json(manifest), indent=2, allow_nan=False))
     else:
         print(f"wrote {args.out}/{manifest['verilog']} and {args.out}/{manifest['top']}.json "
               f"({len(manifest['ports'])} ports, params {manifest['parameters']}) in {time.perf_counter() - t0:.2f} s")
@@ -65,6 +66,11 @@ def _table(rows: list[dict[str, Any]]) -> str:
 def cmd_regress(args: argparse.Namespace) -> int:
     from attnforge.rtl.regress import SIMULATORS, available, cycles_per_second, default_cases, run_cases
 
+    report = output_dir(args.report, "--report")
+    try:
+        import cocotb_tools.runner  # noqa: F401 - only to fail early, in one line, where cocotb is missing
+    except ImportError:
+        raise SpecError("regress", "cocotb is not installed (pip install 'attnforge[rtl]' or pip install cocotb)") from None
     sims = list(SIMULATORS) if args.sim == "all" else [args.sim]
     for s in sims:
         reason = available(s)
@@ -86,13 +92,11 @@ def cmd_regress(args: argparse.Namespace) -> int:
     rows = run_cases(cases, sims, backend=args.backend, workers=args.workers, address=args.address, progress=progress)
     wall = time.perf_counter() - t0
     failed = [r for r in rows if not r.get("passed")]
-    from pathlib import Path
-
     from attnforge.reports.regress_report import write_report
 
-    paths = write_report(rows, Path(args.report), wall, cycles_per_second(rows))
+    paths = write_report(rows, report, wall, cycles_per_second(rows))
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps(finite_json(rows), indent=2, default=str, allow_nan=False))
     else:
         print(_table(rows))
         rates = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(cycles_per_second(rows).items()))
@@ -227,7 +231,7 @@ def cmd_topk_cycles(args: argparse.Namespace) -> int:
     check_job([0], 1, args.comparators)
     rows = cycle_table(ns, ks, args.comparators, args.trials)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(finite_json(rows), indent=2, allow_nan=False))
         return 0
     print(f"top-k engine, {args.comparators} comparators, {args.trials} random int8 vectors per point")
     print(f"{'n':>6} {'k':>6} {'mean':>9} {'min':>7} {'max':>7} {'cyc/elem':>9}")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.errors import SpecError, finite_json
 
 
 def _find_baseline(trace_path: Path, layers: int, heads: int) -> Path | None:
@@ -24,7 +24,7 @@ def _find_baseline(trace_path: Path, layers: int, heads: int) -> Path | None:
             continue
         try:
             t = load_trace(cand)
-        except SpecError:
+        except (SpecError, OSError):  # a bad file beside the trace is not the baseline; it is not an error either
             continue
         r = t.rows
         if (r["layer_id"].nunique() == layers and r["head_id"].max() + 1 == heads
@@ -128,8 +128,8 @@ def reproduce_spatten(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     rows, notes = reproduce()
     if args.json:
-        print(json.dumps([{"metric": r.metric, "paper": None if r.paper != r.paper else r.paper, "ours": r.ours,
-                           "source": r.source, "note": r.note} for r in rows], indent=2))
+        print(json.dumps(finite_json([{"metric": r.metric, "paper": r.paper, "ours": r.ours, "source": r.source,
+                                       "note": r.note} for r in rows]), indent=2, allow_nan=False))
     else:
         print(format_rows(rows, notes))
         print(f"\n30 benchmarks, breakdown, Table III and trace replays in {time.perf_counter() - t0:.1f} s")

@@ -48,39 +48,68 @@ class Trace:
         return Path(self.path).stem
 
 
+#: Largest trace file read (bytes): far above any real trace (the packaged ones are under 1 MB), and a bound for a
+#: mistyped path to something endless.
+MAX_TRACE_BYTES = 4 << 30
+#: Largest magnitude accepted in an integer column (float64 holds every integer up to it exactly).
+MAX_TRACE_INT = 2**53
+
+
 def load_trace(path: str | Path) -> Trace:
-    """Read and validate a trace; every problem is one SpecError naming the column and what is allowed."""
+    """Read and validate a trace; every problem is one SpecError naming the column and what is allowed.
+
+    Numeric columns are parsed by the CSV reader itself (one pass, vectorised); only a column holding something that
+    is not a number is looked at as text, to name the first bad row."""
+    import io
+
+    from attnforge.sim.specs.errors import read_bytes
+
     p = Path(path)
+    data = read_bytes(p, "--trace", MAX_TRACE_BYTES)
+    text_cols = {c: str for c in ("iteration_id", *BOOL_COLUMNS)}
     try:
-        raw = pd.read_csv(p, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise SpecError("--trace", f"file not found: {p}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raw = pd.read_csv(io.BytesIO(data), dtype=text_cols, keep_default_na=False, na_values=[""],
+                          low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise SpecError("--trace", f"{p.name} is not a readable CSV ({str(exc).splitlines()[0]})") from None
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise SpecError("--trace", f"{p.name} lacks column(s) {', '.join(missing)}", COLUMNS)
     raw = raw[list(COLUMNS)]
     # SpAtten's writer ends the file with the run's config path in the first column and nothing else.
-    meta = (raw.drop(columns="iteration_id") == "").all(axis=1)
-    config = ";".join(raw.loc[meta, "iteration_id"].tolist())
-    df = raw.loc[~meta].copy()
+    meta = raw.drop(columns="iteration_id").isna().all(axis=1).to_numpy()
+    config = ";".join(raw.loc[meta, "iteration_id"].fillna("").astype(str).tolist())
+    df = raw.loc[~meta].copy() if meta.any() else raw
     if df.empty:
         raise SpecError("--trace", f"{p.name} has no data rows")
     for c in BOOL_COLUMNS:
-        bad = ~df[c].isin(("True", "False"))
+        col = df[c].fillna("")
+        bad = ~col.isin(("True", "False"))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise SpecError(f"--trace column {c}", f"row {i + 2} has {df[c].iloc[i]!r}", "True, False")
-        df[c] = df[c] == "True"
+            raise SpecError(f"--trace column {c}", f"row {i + 2} has {col.iloc[i]!r}", "True, False")
+        df[c] = (col == "True").to_numpy()
     for c in (*INT_COLUMNS, "auto_requant_thres"):
-        num = pd.to_numeric(df[c], errors="coerce")
-        if num.isna().any():
-            i = int(np.flatnonzero(num.isna().to_numpy())[0])
-            raise SpecError(f"--trace column {c}", f"row {i + 2} has {df[c].iloc[i]!r}, not a number")
-        if c in INT_COLUMNS and (num != np.round(num)).any():
-            raise SpecError(f"--trace column {c}", "must hold whole numbers")
-        df[c] = num.astype(np.int64) if c in INT_COLUMNS else num.astype(np.float64)
+        col = df[c]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            num = col.astype(np.float64)
+            shown = col.astype(object).where(col.notna(), "")
+        else:
+            shown = col.fillna("").astype(str)
+            num = pd.to_numeric(shown, errors="coerce").astype(np.float64)
+        vals = num.to_numpy()
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            kind = "not a number" if np.isnan(vals[i]) else "not a finite number"
+            raise SpecError(f"--trace column {c}", f"row {i + 2} has {shown.iloc[i]!r}, {kind}")
+        if c in INT_COLUMNS:
+            if (vals != np.round(vals)).any():
+                raise SpecError(f"--trace column {c}", "must hold whole numbers")
+            if (np.abs(vals) > MAX_TRACE_INT).any():
+                i = int(np.flatnonzero(np.abs(vals) > MAX_TRACE_INT)[0])
+                raise SpecError(f"--trace column {c}", f"row {i + 2} has {shown.iloc[i]!r}, beyond 2**53")
+        df[c] = vals.astype(np.int64) if c in INT_COLUMNS else vals
     _check_values(df, p.name)
     return Trace(df.reset_index(drop=True), str(p), config)
 
@@ -157,11 +186,12 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     g = frame.groupby(["it", "layer"], sort=True)
     sums = g[["qk", "softmax", "topk", "pv", "bytes", "tk"]].sum()
     lat = g["lat"].max()
+    # One Stage per (iteration, layer), built from whole columns (no per-row index lookups).
+    its, lays = (sums.index.get_level_values(i).tolist() for i in (0, 1))
+    cols = [sums[a].tolist() for a in ("qk", "softmax", "topk", "pv", "bytes")]
     stages = [
-        Stage(f"i{it}.L{layer}",
-              [Phase("pipeline", {a: float(sums.loc[(it, layer), a]) for a in ("qk", "softmax", "topk", "pv")})],
-              float(sums.loc[(it, layer), "bytes"]))
-        for it, layer in sums.index
+        Stage(f"i{it}.L{layer}", [Phase("pipeline", {"qk": qk, "softmax": sm, "topk": tk, "pv": pv})], by)
+        for it, layer, qk, sm, tk, pv, by in zip(its, lays, *cols, strict=True)
     ]
     barrier = float((lat + sums["tk"]).sum())
     stages.append(Stage("latency", [Phase("barriers", {}, exposed=barrier)], 0.0))

@@ -21,7 +21,7 @@ from typing import Any
 
 from attnforge.mappings.catalog import Accelerator, get_accelerator
 from attnforge.sim.specs.arch import Arch, get_preset, load_arch
-from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.errors import SpecError, check_finite
 from attnforge.sim.specs.spatten_policy import POLICY_NAMES, Policy, parse_setting, policy_for
 from attnforge.workloads import STAGES, Model, get_model, parse_length
 
@@ -202,7 +202,13 @@ def resolve_arch(acc: Accelerator, arch: str | Path | Arch | None,
         acc.check_arch(arch)
         return arch, f"object {arch.name}", ()
     source = str(arch) if arch is not None else acc.arch
-    built = load_arch(source, dict(ovr)) if (ovr or arch is not None) else get_preset(acc.arch)
+    if ovr or arch is not None:
+        for k, v in ovr:
+            check_finite(v, f"--set {k}")
+        built = load_arch(source, dict(ovr))
+        check_finite(built.model_dump(), f"arch {built.name}")  # an arch file's .inf, .nan or 1e400 too
+    else:
+        built = get_preset(acc.arch)
     acc.check_arch(built)  # binding: the accelerator's builder reads its own family's section of the arch
     return built, source, ovr
 
