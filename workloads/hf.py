@@ -50,6 +50,8 @@ def hf_model(target: str) -> Model:
     if path.is_file():
         name = path.resolve().parent.name if path.name == "config.json" else path.stem
         return model_from_config(read_config(path), origin=str(path), default_name=name)
+    if target.endswith((".json", "/")):
+        raise SpecError("workload", f"hf:{target}: no such file or folder")
     preset = preset_for_hf_name(target)
     if preset is None:
         from attnforge.workloads import load_models
