@@ -2,6 +2,19 @@
 
 Shapes may be numpy arrays: every formula broadcasts, so a sweep over sequence lengths is one call. The only
 per-point search (the query block that fits the buffer) is a small cached scalar function, vectorised.
+
+Grouped-query attention (``kv_heads`` < ``heads``, 1 = multi-query): the ``heads / kv_heads`` query heads of a
+group read the same K and V. The dataflow assumed is the one that makes that pay: where one head's P queries fit
+one query block, a group's queries are stacked into one stream of group x P rows, blocked to fit the buffer like
+any other queries, and every K/V tile fetched into the buffer serves all the stacked queries of the resident
+block before it is dropped. So K and V cost DRAM (and buffer fills) once per KV head per block of the stack:
+1/group of multi-head attention's when the whole group fits one block (decode always does: group x 1 queries),
+a smaller saving when it takes several; none when one head's P queries already need several blocks (a block of
+R queries makes the same number of K/V passes whichever heads they come from). Compute stays per query head
+(FLOPs and array time are those of multi-head attention), and so do the buffer's reads into the 2D array: each
+head's queries occupy their own column tiles (packing a group's decode queries into one column tile is not
+modelled), so a resident K/V tile is read once per query head's column tile, as a multi-head model re-reads it
+once per P tile.
 """
 
 from __future__ import annotations
@@ -192,6 +205,9 @@ class _Extents:
     p: np.ndarray
     m: np.ndarray
     bh: Num
+    #: batch x K/V heads (== ``bh`` for multi-head attention) and query heads per K/V head.
+    bkv: Num
+    group: int
     p_tiles: Num
     m1: Num
     p_pad: Num
@@ -202,8 +218,13 @@ class _Extents:
     elem_frac: Num
 
 
-def _extents(arch: CascadeArch, batch: Num, heads: int, p: Num, m: Num, e: int, f: int, causal: bool) -> _Extents:
+def _extents(
+    arch: CascadeArch, batch: Num, heads: int, p: Num, m: Num, e: int, f: int, causal: bool, kv_heads: int | None = None
+) -> _Extents:
     """Tile the (broadcastable) shape onto the 2D array: M0 keys per row tile, P0 queries per column tile."""
+    kv = heads if kv_heads is None else kv_heads
+    if kv <= 0 or heads % kv:
+        raise SpecError("kv_heads", f"{kv} must be a positive divisor of heads = {heads}")
     a2 = arch.arrays["2d"]
     m0, p0 = a2.rows, a2.cols
     p = np.asarray(p)
@@ -217,7 +238,7 @@ def _extents(arch: CascadeArch, batch: Num, heads: int, p: Num, m: Num, e: int, 
     if causal:
         tile_frac, elem_frac = _causal_v(p, m, p0, m0)
     return _Extents(
-        p0=p0, m0=m0, p=p, m=m, bh=batch * heads, p_tiles=p_tiles, m1=m1, p_pad=p_pad,
+        p0=p0, m0=m0, p=p, m=m, bh=batch * heads, bkv=batch * kv, group=heads // kv, p_tiles=p_tiles, m1=m1, p_pad=p_pad,
         pad={"b": batch, "h": heads, "p": p_tiles * p0, "m": m1 * m0, "m1": m1, "m0": m0, "e": e, "f": f},
         use={"b": batch, "h": heads, "p": p, "m": m, "m1": m / m0, "m0": m0, "e": e, "f": f},
         causal=causal, tile_frac=tile_frac, elem_frac=elem_frac,
@@ -305,31 +326,63 @@ def _choose_query_blocks(c: Cascade, mapping: Mapping, arch: CascadeArch, e: int
     return _Blocks(rows=rows, count=_ceil_div(x.p_pad, rows), spill=spill)
 
 
+def _kv_passes(c: Cascade, mapping: Mapping, arch: CascadeArch, e: int, f: int, x: _Extents,
+               blocks: _Blocks) -> tuple[Num, _Blocks]:
+    """How often each stored K/V head streams from DRAM, and the blocks to report.
+
+    Multi-head: once per query block (a causal mask skips the tiles above the diagonal). Grouped: where one head's
+    P queries fit one block, the group's queries are stacked (group x P rows, blocked to fit the buffer like any
+    others, no spill) and every block of the stack is one pass over the K/V head, so the group shares each fetch;
+    where even one head needs several blocks, stacking saves nothing (a block of R queries still makes the same
+    number of passes) and each query head streams the K/V head as multi-head attention would.
+    """
+    per_head = np.maximum(1, blocks.count * (x.tile_frac if x.causal else 1.0))
+    if x.group == 1:
+        return per_head, blocks
+    g = x.group
+    fixed, fiber = _per_query_words(c, mapping, e, f, x.m0, x.m)
+    buffer_words = arch.buffer.bytes / arch.word_bytes - x.m0 * (e + f)
+    pg = x.p * g
+    if mapping.fiber_rows is None:
+        rows, spill, problems = _query_block_v(pg, x.p0, fixed, fiber, buffer_words, mapping.full_spill_above, 0)
+    else:
+        rows, _, problems = _query_block_v(pg, x.p0, fixed, 0.0, buffer_words, mapping.full_spill_above, 0)
+        spill = blocks.spill
+    pg_pad = np.where(pg >= x.p0, _ceil_div(pg, x.p0) * x.p0, pg)
+    count = _ceil_div(pg_pad, np.maximum(rows, 1))
+    ok = np.vectorize(lambda pr: pr is None, otypes=[bool])(problems)
+    share = ok & (blocks.count == 1) & (np.asarray(blocks.spill) == 0) & (np.asarray(spill) == 0)
+    share = share & (not mapping.query_block)  # a block the user fixed stays that many queries
+    passes = np.where(share, np.minimum(count, g), g * per_head)
+    shown = _Blocks(rows=np.where(share, rows, blocks.rows), count=np.where(share, count, blocks.count),
+                    spill=blocks.spill)
+    return passes, shown
+
+
 def _operand_words(c: Cascade, x: _Extents, e: int, f: int) -> tuple[dict[str, Num], Num]:
-    """Words of each cascade input (Q, K, V) and of the output, over all batches and heads."""
-    inputs = {"Q": x.bh * x.p * e, "K": x.bh * x.m * e, "V": x.bh * x.m * f}
+    """Words of each cascade input as stored (Q per query head, K and V per K/V head) and of the output."""
+    inputs = {"Q": x.bh * x.p * e, "K": x.bkv * x.m * e, "V": x.bkv * x.m * f}
     return inputs, c[c.output].output_size(x.use)
 
 
 def _stage_dram_words(
-    c: Cascade, mapping: Mapping, x: _Extents, blocks: _Blocks, inputs: dict[str, Num], o_words: Num
+    c: Cascade, mapping: Mapping, x: _Extents, blocks: _Blocks, kv_passes: Num, inputs: dict[str, Num], o_words: Num
 ) -> dict[str, Num]:
-    """DRAM words each stage moves: its inputs (K and V once per query block), tensors handed between stages
-    (written by one, read by the others), the output, and the spilled M-fibers."""
+    """DRAM words each stage moves: its inputs (K and V ``kv_passes`` times, see :func:`_kv_passes`), tensors
+    handed between stages (written by one, read by the others), the output, and the spilled M-fibers."""
     stage_of = mapping.stage_of()
     stage_words: dict[str, Num] = {s.name: 0.0 for s in mapping.stages}
     readers: dict[str, set[str]] = {}
     for ein in c.einsums:
         for o in ein.inputs:
             readers.setdefault(o.tensor, set()).add(stage_of[ein.name])
-    kv_scale = x.tile_frac if x.causal else 1.0
     for t, stages in readers.items():
         if t == "Q":
             for s in stages:
                 stage_words[s] = stage_words[s] + inputs["Q"]
         elif t in ("K", "V"):
             for s in stages:
-                stage_words[s] = stage_words[s] + inputs[t] * np.maximum(1, blocks.count * kv_scale)
+                stage_words[s] = stage_words[s] + inputs[t] * kv_passes
         elif t in stage_of:
             src = stage_of[t]
             crossing = stages - {src}
@@ -350,7 +403,10 @@ def _buffer_traffic(
     c: Cascade, mapping: Mapping, x: _Extents, inputs: dict[str, Num], o_words: Num, dram_words: Num
 ) -> tuple[Num, Num]:
     """(reads, writes) of the global buffer: everything fetched from DRAM lands there and the output leaves
-    through it; inputs are re-read once per tile of each rank they lack; buffer-placed intermediates once."""
+    through it; inputs are re-read once per tile of each rank they lack; buffer-placed intermediates once.
+
+    K and V are re-read per query head (``group`` times their stored words): each query head's column tiles
+    read the resident tile again, as in multi-head attention (see the module docstring)."""
     tiles = _tile_counts(x.p_tiles, x.m1)
     gb_read: Num = o_words
     gb_write: Num = dram_words - o_words
@@ -361,7 +417,8 @@ def _buffer_traffic(
                 for r in ein.iteration_ranks:
                     if r not in o.ranks:
                         reuse = reuse * tiles.get(r, 1)
-                gb_read = gb_read + inputs[o.tensor] * reuse * _scores_scale(ein, x.tile_frac)
+                words = inputs[o.tensor] * x.group if (x.group > 1 and o.tensor in ("K", "V")) else inputs[o.tensor]
+                gb_read = gb_read + words * reuse * _scores_scale(ein, x.tile_frac)
             elif mapping.placement.get(o.tensor, "rf") in ("gb", "dram"):
                 src = c[o.tensor]
                 ranks = [r for r in src.ranks if not (o.final and r in src.iterative)]
@@ -402,16 +459,19 @@ def build_schedule(
     e: int,
     f: int,
     causal: bool = False,
+    kv_heads: int | None = None,
 ) -> Schedule:
     """Cost ``mapping``'s cascade on ``arch`` for a (broadcastable) shape: compute, query blocks, DRAM and
-    buffer traffic, then the stages the engine turns into cycles and energy. Raises SpecError when no query
-    block fits the buffer or a fixed one does not tile P."""
+    buffer traffic, then the stages the engine turns into cycles and energy. ``kv_heads`` (default ``heads``)
+    shares K/V among groups of query heads (see the module docstring). Raises SpecError when no query block
+    fits the buffer or a fixed one does not tile P."""
     c = get_cascade(mapping.cascade)
-    x = _extents(arch, batch, heads, p, m, e, f, causal)
+    x = _extents(arch, batch, heads, p, m, e, f, causal, kv_heads)
     work = _compute(c, mapping, arch, x)
     blocks = _choose_query_blocks(c, mapping, arch, e, f, x)
+    kv_passes, blocks = _kv_passes(c, mapping, arch, e, f, x, blocks)
     inputs, o_words = _operand_words(c, x, e, f)
-    stage_words = _stage_dram_words(c, mapping, x, blocks, inputs, o_words)
+    stage_words = _stage_dram_words(c, mapping, x, blocks, kv_passes, inputs, o_words)
     dram_words: Num = 0.0
     for v in stage_words.values():
         dram_words = dram_words + v

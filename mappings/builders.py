@@ -43,7 +43,7 @@ def _cascade_builder(acc: Accelerator, arch: Arch, shape: Shape) -> Schedule:
         mapping = replace(mapping, **{key: int(val)})
     return build_schedule(
         mapping, arch, batch=shape.batch, heads=mdl.heads, p=shape.p, m=shape.m,
-        e=mdl.d_head, f=mdl.d_head, causal=shape.causal,
+        e=mdl.d_head, f=mdl.d_head, causal=shape.causal, kv_heads=mdl.kv_heads,
     )
 
 

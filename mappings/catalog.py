@@ -13,6 +13,7 @@ from attnforge.sim.specs.arch import FAMILIES as ARCH_FAMILIES
 from attnforge.sim.specs.arch import Arch
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.registry import Registry
+from attnforge.workloads import Model
 
 _FUSEMAX_BINDING = {
     # proposal.py: einsums_2d = [QK, LM, SLN, SLD, SLNV]; everything else on the 1D array.
@@ -137,6 +138,15 @@ class Accelerator:
         if arch.family != self.family:
             raise SpecError("arch", f"{self.name} runs on a {self.family}-family arch; {arch.name} is family "
                             f"{arch.family}", sorted({a.arch for a in ACCELERATORS.values() if a.family == self.family}))
+
+    def check_model(self, model: Model) -> None:
+        """Binding this accelerator to ``model``: SpAtten prunes whole heads and fetches each head's own K and V;
+        with K/V shared by a group of query heads (GQA/MQA) neither is defined (a pruned query head would not free
+        its shared K/V), so such models are refused rather than costed as if every head had its own K and V."""
+        if self.family == "spatten" and model.kv_heads != model.heads:
+            raise SpecError("workload", f"{self.name} models multi-head attention only (head pruning and per-head "
+                            f"K/V fetch); {model.name or 'this model'} shares K/V (kv_heads {model.kv_heads} < heads "
+                            f"{model.heads})")
 
 
 ACCELERATORS: Registry[Accelerator] = Registry("accelerator", (

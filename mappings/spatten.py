@@ -45,6 +45,7 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     if shape.tiles:
         raise SpecError("--tile", f"{acc.name} has no tile sizes to fix (its dataflow is one query at a time)")
     mdl = shape.model
+    acc.check_model(mdl)
     pol = policy or shape.policy or policy_for(acc.policy or "auto", shape.causal or mdl.causal)
     d = mdl.d_head
     m = np.asarray(shape.m, dtype=np.float64)

@@ -23,24 +23,50 @@ STAGES: tuple[str, ...] = ("prefill", "decode")
 
 
 class Model(BaseModel):
-    """One transformer's per-layer shape, validated at load."""
+    """One transformer's per-layer shape, validated at load.
+
+    ``kv_heads`` is how many K/V heads the layer keeps (grouped-query attention: ``heads / kv_heads`` query heads
+    share one K/V head; 1 is multi-query attention; the default, ``heads``, is plain multi-head attention). Most
+    families project d_model onto heads x d_head, so that equality is checked to catch typos; a model whose config
+    sets the head width on its own (HuggingFace ``head_dim``, as in Gemma) says ``d_head_independent: true``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = ""
     layers: PositiveInt
     heads: PositiveInt
+    kv_heads: PositiveInt  # filled with ``heads`` when not given (see _default_kv_heads)
     d_model: PositiveInt
     d_head: PositiveInt
     d_ff: PositiveInt
     causal: bool = False
+    d_head_independent: bool = False
+    #: Names of this model on the HuggingFace hub, so ``hf:NAME`` finds the packaged preset without a download.
+    hf_names: tuple[str, ...] = ()
     source: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kv_heads(cls, data: object) -> object:
+        """Multi-head attention unless told otherwise: every head has its own K and V."""
+        if isinstance(data, dict) and data.get("kv_heads") is None and "heads" in data:
+            return {**data, "kv_heads": data["heads"]}
+        return data
 
     @model_validator(mode="after")
     def _heads_fit(self) -> Model:
-        if self.heads * self.d_head != self.d_model:
-            raise ValueError(f"heads * d_head = {self.heads * self.d_head} must equal d_model = {self.d_model}")
+        if not self.d_head_independent and self.heads * self.d_head != self.d_model:
+            raise ValueError(f"heads * d_head = {self.heads * self.d_head} must equal d_model = {self.d_model} "
+                             "(set d_head_independent: true if the model sets its head width apart)")
+        if self.heads % self.kv_heads:
+            raise ValueError(f"kv_heads = {self.kv_heads} must divide heads = {self.heads}")
         return self
+
+    @property
+    def group(self) -> int:
+        """Query heads per K/V head (1 for multi-head attention, ``heads`` for multi-query attention)."""
+        return self.heads // self.kv_heads
 
 
 def _read_yaml(path: Path | str, what: str) -> object:
@@ -87,7 +113,12 @@ def model_names() -> list[str]:
 
 
 def get_model(name: str) -> Model:
-    """A packaged model by name, or ``FILE.yaml`` / ``FILE.yaml:NAME`` for a user's own models file."""
+    """A packaged model by name, ``FILE.yaml`` / ``FILE.yaml:NAME`` for a user's own models file, or
+    ``hf:PATH`` for a HuggingFace config.json (or a folder holding one; see :mod:`attnforge.workloads.hf`)."""
+    if name.startswith("hf:"):
+        from attnforge.workloads.hf import hf_model
+
+        return hf_model(name[3:])
     path, _, pick = name.partition(":") if ".yaml" in name or ".yml" in name else ("", "", "")
     if path:
         models = load_models(path)
@@ -129,6 +160,10 @@ class Workload:
         return self.model.heads
 
     @property
+    def kv_heads(self) -> int:
+        return self.model.kv_heads
+
+    @property
     def e(self) -> int:
         return self.model.d_head
 
@@ -143,12 +178,19 @@ class Workload:
         return {"b": self.batch, "h": self.heads, "p": self.p, "m": self.m, "e": self.e, "f": self.f}
 
     def tensors(self, dtype: type = np.float32) -> dict[str, np.ndarray]:
-        """Seeded synthetic Q, K, V of shape (B, H, P|M, E|F), unit-variance normal; same seed, same tensors."""
+        """Seeded synthetic Q, K, V of shape (B, H, P|M, E|F), unit-variance normal; same seed, same tensors.
+
+        K and V are drawn per K/V head and repeated over the query heads of each group, so a GQA model's tensors
+        share K/V the way the model does (every consumer indexes by query head); with kv_heads = heads the draws,
+        and so the tensors, are those of plain multi-head attention.
+        """
         rng = np.random.default_rng(self.seed)
-        b, h = self.batch, self.heads
+        b, h, kv = self.batch, self.heads, self.kv_heads
         q = rng.standard_normal((b, h, self.p, self.e)).astype(dtype)
-        k = rng.standard_normal((b, h, self.m, self.e)).astype(dtype)
-        v = rng.standard_normal((b, h, self.m, self.f)).astype(dtype)
+        k = rng.standard_normal((b, kv, self.m, self.e)).astype(dtype)
+        v = rng.standard_normal((b, kv, self.m, self.f)).astype(dtype)
+        if kv != h:
+            k, v = np.repeat(k, h // kv, axis=1), np.repeat(v, h // kv, axis=1)
         return {"q": q, "k": k, "v": v}
 
 

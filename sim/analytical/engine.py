@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnforge.mappings import Shape, get_accelerator, get_builder
-from attnforge.sim.analytical.linear import add_linear_layers
+from attnforge.sim.analytical.linear import ProjectionWidths, add_linear_layers
 from attnforge.sim.analytical.result import Result
 from attnforge.sim.analytical.schedule import Num, Schedule
 from attnforge.sim.specs.arch import Arch, CascadeArch, get_preset
@@ -128,7 +128,9 @@ def evaluate(
     if scope == "end-to-end":
         if not isinstance(the_arch, CascadeArch) or "2d" not in the_arch.arrays:
             raise SpecError("scope", f"{accel} accelerates attention only (its FFN runs elsewhere)", ["attention"])
-        s = add_linear_layers(s, the_arch, rows=np.asarray(batch) * np.asarray(p), d_model=model.d_model, d_ff=model.d_ff)
+        widths = ProjectionWidths.of(model.d_model, model.heads, model.kv_heads, model.d_head)
+        s = add_linear_layers(s, the_arch, rows=np.asarray(batch) * np.asarray(p), d_model=model.d_model, d_ff=model.d_ff,
+                              widths=widths)
     return run_schedule(accel, s, the_arch)
 
 

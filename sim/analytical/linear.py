@@ -7,22 +7,54 @@ stages of the same Schedule type so the engine needs no special case.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from attnforge.sim.analytical.schedule import DRAM_BYTES, Num, Phase, Schedule, Stage
 from attnforge.sim.specs.arch import CascadeArch
 
 
-def linear_macs(rows: Num, d_model: int, d_ff: int) -> Num:
-    """MACs of QKV (3 D^2), output projection (D^2) and the FFN (2 D F) for ``rows`` tokens."""
-    return rows * (4 * d_model * d_model + 2 * d_model * d_ff)
+@dataclass(frozen=True)
+class ProjectionWidths:
+    """Output widths of the projections: Q and the attention output are heads x d_head wide, K and V only
+    kv_heads x d_head (grouped-query attention projects onto the shared K/V heads alone). Multi-head models with
+    heads x d_head = d_model give 3 D^2 for QKV, as before."""
+
+    d_model: int
+    q: int
+    kv: int
+
+    @classmethod
+    def of(cls, d_model: int, heads: int | None = None, kv_heads: int | None = None,
+           d_head: int | None = None) -> ProjectionWidths:
+        if heads is None or d_head is None:
+            return cls(d_model, d_model, d_model)
+        return cls(d_model, heads * d_head, (heads if kv_heads is None else kv_heads) * d_head)
+
+    def weights(self, d_ff: int) -> int:
+        """Weight words: Q, K, V (D x width each), output projection (q width x D), FFN (2 D F)."""
+        return self.d_model * (self.q + 2 * self.kv) + self.q * self.d_model + 2 * self.d_model * d_ff
+
+    def activations_per_row(self, d_ff: int) -> int:
+        """Words in and out per token: QKV input once and its outputs, the output projection's in and out, and
+        the FFN's two matmuls (D in, F out, F in, D out)."""
+        return self.d_model + (self.q + 2 * self.kv) + (self.q + self.d_model) + 2 * self.d_model + 2 * d_ff
 
 
-def add_linear_layers(s: Schedule, arch: CascadeArch, *, rows: Num, d_model: int, d_ff: int) -> Schedule:
+def linear_macs(rows: Num, d_model: int, d_ff: int, widths: ProjectionWidths | None = None) -> Num:
+    """MACs of QKV (3 D^2 for multi-head), output projection (D^2) and the FFN (2 D F) for ``rows`` tokens."""
+    w = widths or ProjectionWidths.of(d_model)
+    return rows * w.weights(d_ff)
+
+
+def add_linear_layers(s: Schedule, arch: CascadeArch, *, rows: Num, d_model: int, d_ff: int,
+                      widths: ProjectionWidths | None = None) -> Schedule:
+    """Append the linear layers to ``s`` as one fully utilised stage (see the module docstring)."""
+    w = widths or ProjectionWidths.of(d_model)
     a2 = arch.arrays["2d"]
-    macs = linear_macs(rows, d_model, d_ff)
+    macs = linear_macs(rows, d_model, d_ff, w)
     cycles = macs / a2.pes
-    weights = 4 * d_model * d_model + 2 * d_model * d_ff
-    # activations in and out of each of the six matmuls
-    acts = rows * (8 * d_model + 2 * d_ff)
+    weights = w.weights(d_ff)
+    acts = rows * w.activations_per_row(d_ff)
     dram_bytes = (weights + acts) * arch.word_bytes
     s.stages.append(Stage("linear", [Phase("linear", {"2d": cycles})], dram_bytes))
     s.busy["2d"] = s.busy["2d"] + cycles

@@ -94,6 +94,7 @@ class Scenario:
         _choice("scope", scope, SCOPES)
         _choice("fidelity", fidelity, FIDELITIES)
         model = workload if isinstance(workload, Model) else get_model(str(workload))
+        acc.check_model(model)  # at build, so every fidelity refuses it (SpAtten's cycle model is per-head too)
         the_arch, source, ovr = resolve_arch(acc, arch, overrides)
         ps, ms, bs = _points(seq_lens, batch, p, m, stage)
         is_causal = model.causal if causal is None else bool(causal)
@@ -162,7 +163,7 @@ class Scenario:
     def describe(self) -> dict[str, Any]:
         """What every output records beside the numbers: who asked for what, on which arch, with which tool."""
         pol = self.policy
-        return {
+        out: dict[str, Any] = {
             "accelerator": self.accelerator.name,
             "arch": self.arch.name,
             "arch_source": self.arch_source,
@@ -172,6 +173,10 @@ class Scenario:
             "fidelity": self.fidelity,
             "attnforge_version": self.version,
         }
+        if self.model.kv_heads != self.model.heads:
+            # Only when K/V are shared, so multi-head outputs (every report and golden file so far) keep their keys.
+            out.update(heads=self.model.heads, kv_heads=self.model.kv_heads)
+        return out
 
     def header(self) -> str:
         """One line for the top of a text table."""
