@@ -8,115 +8,24 @@ length P, key length M, causal, prefill or decode); mappings and the engine only
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError, model_validator
 
-from attnforge.sim.specs.errors import SpecError, from_pydantic, parse_yaml, read_yaml
+from attnforge.sim.specs.errors import SpecError
+from attnforge.workloads.hf import hf_model
+from attnforge.workloads.model import Model, load_models, model_names
 
 Stage = Literal["prefill", "decode"]
 STAGES: tuple[str, ...] = ("prefill", "decode")
-
-
-class Model(BaseModel):
-    """One transformer's per-layer shape, validated at load.
-
-    ``kv_heads`` is how many K/V heads the layer keeps (grouped-query attention: ``heads / kv_heads`` query heads
-    share one K/V head; 1 is multi-query attention; the default, ``heads``, is plain multi-head attention). Most
-    families project d_model onto heads x d_head, so that equality is checked to catch typos; a model whose config
-    sets the head width on its own (HuggingFace ``head_dim``, as in Gemma) says ``d_head_independent: true``.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = ""
-    layers: PositiveInt
-    heads: PositiveInt
-    kv_heads: PositiveInt  # filled with ``heads`` when not given (see _default_kv_heads)
-    d_model: PositiveInt
-    d_head: PositiveInt
-    d_ff: PositiveInt
-    causal: bool = False
-    d_head_independent: bool = False
-    #: Names of this model on the HuggingFace hub, so ``hf:NAME`` finds the packaged preset without a download.
-    hf_names: tuple[str, ...] = ()
-    source: str = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_kv_heads(cls, data: object) -> object:
-        """Multi-head attention unless told otherwise: every head has its own K and V."""
-        if isinstance(data, dict) and data.get("kv_heads") is None and "heads" in data:
-            return {**data, "kv_heads": data["heads"]}
-        return data
-
-    @model_validator(mode="after")
-    def _heads_fit(self) -> Model:
-        if not self.d_head_independent and self.heads * self.d_head != self.d_model:
-            raise ValueError(f"heads * d_head = {self.heads * self.d_head} must equal d_model = {self.d_model} "
-                             "(set d_head_independent: true if the model sets its head width apart)")
-        if self.heads % self.kv_heads:
-            raise ValueError(f"kv_heads = {self.kv_heads} must divide heads = {self.heads}")
-        return self
-
-    @property
-    def group(self) -> int:
-        """Query heads per K/V head (1 for multi-head attention, ``heads`` for multi-query attention)."""
-        return self.heads // self.kv_heads
-
-
-def _read_yaml(path: Path | str, what: str) -> object:
-    if hasattr(path, "read_text") and not isinstance(path, Path):  # a packaged resource
-        return parse_yaml(path.read_text(), what, str(path))  # type: ignore[union-attr]
-    return read_yaml(path, what)
-
-
-def load_models(path: Path | str | None = None) -> dict[str, Model]:
-    """Load and validate a models file (the packaged one by default)."""
-    if path is None:
-        return dict(_packaged_models())
-    return _parse_models(_read_yaml(path, "workload file"), str(path))
-
-
-@lru_cache(maxsize=1)
-def _packaged_models() -> tuple[tuple[str, Model], ...]:
-    src = resources.files("attnforge.workloads").joinpath("models.yaml")
-    return tuple(_parse_models(_read_yaml(src, "workload file"), "models.yaml").items())  # type: ignore[arg-type]
-
-
-def _parse_models(raw: object, origin: str) -> dict[str, Model]:
-    if not isinstance(raw, dict) or not raw:
-        raise SpecError("workload file", f"{origin} must map model names to their shapes")
-    models: dict[str, Model] = {}
-    for name, body in raw.items():
-        if not isinstance(body, dict):
-            raise SpecError(f"{name}", "must be a mapping of layers, heads, d_model, d_head, d_ff")
-        fields = {str(k): v for k, v in body.items()}
-        given = fields.pop("name", str(name))
-        if str(given) != str(name):
-            raise SpecError(f"{name}.name", f"{given!r} differs from the model's key {str(name)!r} (the key is its name)")
-        try:
-            models[str(name)] = Model(name=str(name), **fields)
-        except ValidationError as exc:
-            raise from_pydantic(exc, prefix=str(name)) from None
-        except (ValueError, TypeError) as exc:
-            raise SpecError(str(name), str(exc).splitlines()[0]) from None
-    return models
-
-
-def model_names() -> list[str]:
-    return list(load_models())
 
 
 def get_model(name: str) -> Model:
     """A packaged model by name, ``FILE.yaml`` / ``FILE.yaml:NAME`` for a user's own models file, or
     ``hf:PATH`` for a HuggingFace config.json (or a folder holding one; see :mod:`attnforge.workloads.hf`)."""
     if name.startswith("hf:"):
-        from attnforge.workloads.hf import hf_model
 
         return hf_model(name[3:])
     path, _, pick = name.partition(":") if ".yaml" in name or ".yml" in name else ("", "", "")
@@ -271,3 +180,7 @@ def trace_path(name_or_path: str) -> Path:
     if p.suffix == ".csv" or p.parent != Path("."):
         raise SpecError("--trace", f"file not found: {name_or_path}")
     raise SpecError("--trace", f"no trace file or packaged trace named {name_or_path!r}", trace_names())
+
+
+__all__ = ["STAGES", "Model", "Workload", "get_model", "load_models", "make_workload", "model_names", "parse_length",
+           "trace_names", "trace_path"]

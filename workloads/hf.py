@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from attnforge.sim.specs.errors import SpecError, from_pydantic
-
-if TYPE_CHECKING:  # imported late at run time: attnforge.workloads imports this module on demand
-    from attnforge.workloads import Model
+from attnforge.workloads.model import Model, load_models
 
 #: model_type values of decoder-only language models (causal self-attention).
 DECODER_TYPES: frozenset[str] = frozenset({
@@ -54,7 +52,6 @@ def hf_model(target: str) -> Model:
         raise SpecError("workload", f"hf:{target}: no such file or folder")
     preset = preset_for_hf_name(target)
     if preset is None:
-        from attnforge.workloads import load_models
 
         known = [n for m in load_models().values() for n in m.hf_names]
         raise SpecError("workload", f"hf:{target}: no such config file or folder, and no packaged model has that "
@@ -64,7 +61,6 @@ def hf_model(target: str) -> Model:
 
 def preset_for_hf_name(name: str) -> Model | None:
     """The packaged model listing ``name`` among its ``hf_names`` (exact, else case-insensitive), or None."""
-    from attnforge.workloads import load_models
 
     models = list(load_models().values())
     for m in models:
@@ -156,7 +152,6 @@ def _notes(cfg: dict[str, Any]) -> str:
 
 def model_from_config(cfg: dict[str, Any], *, origin: str, default_name: str) -> Model:
     """A validated Model from a HuggingFace config dict; named by ``_name_or_path``, else ``default_name``."""
-    from attnforge.workloads import Model  # noqa: F811 (the run-time import of the name typed above)
 
     fields = _shape_fields(cfg, origin)
     causal = is_causal(cfg, origin)
