@@ -36,7 +36,7 @@ from attnforge.rtl.spatten.zero_elim import ZE_STAGES, popcount, prefix_sum, zer
 from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE, count_bits, idx_bits, n_bits
 from attnforge.sim.contract import designs as contract
 
-Port = tuple[WritePort, ReadPort]  #: a row buffer's write port and read port
+_Port = tuple[WritePort, ReadPort]  #: a row buffer's write port and read port
 
 
 @dataclass
@@ -165,7 +165,7 @@ class TopK(wiring.Component):
         return m
 
     # ---------------------------------------------------------------- storage and registers
-    def _storage(self, m: Module) -> tuple[Port, list[Port]]:
+    def _storage(self, m: Module) -> tuple[_Port, list[_Port]]:
         """The original buffer (the job's input rows, for the filter pass) and the three rotating row buffers."""
         W = self.C * self.B
         m.submodules.orig = orig = Memory(shape=unsigned(W), depth=self.depth, init=[])
@@ -264,7 +264,7 @@ class TopK(wiring.Component):
             m.d.sync += ctl.cnt_eq.eq(0)
         return out
 
-    def _fifo_ports(self, m: Module, bufs: list[Port], ctl: _Ctl, pk: _Packed) -> Signal:
+    def _fifo_ports(self, m: Module, bufs: list[_Port], ctl: _Ctl, pk: _Packed) -> Signal:
         """Route the packers to the rotating buffers and return the source buffer's read data. Buffer ``b`` is
         FIFO_R when ``b == (src+1)%3``, FIFO_L when ``b == (src+2)%3``. The write is registered: packer mux ->
         FIFO select -> LUT-RAM write was the critical path."""
@@ -358,7 +358,7 @@ class TopK(wiring.Component):
                 m.d.sync += fl.o_payload.eq(out_word)
 
     # ---------------------------------------------------------------- the FSM
-    def _fsm(self, m: Module, ctl: _Ctl, ops: _Operands, orig: Port, rd_word: Signal, firsts: list[Signal],
+    def _fsm(self, m: Module, ctl: _Ctl, ops: _Operands, orig: _Port, rd_word: Signal, firsts: list[Signal],
              fl: _Filter) -> None:
         """LOAD (round 1 on the input stream) -> DRAIN -> FLUSH (the decision) -> RUN (a round on a FIFO) -> DRAIN
         ... -> FLUSH -> FILTER -> LOAD."""
