@@ -24,7 +24,9 @@ from cfg acceptance to the last output beat.
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed
+from dataclasses import dataclass, field
+
+from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
@@ -32,6 +34,37 @@ from attnforge.rtl.common import Reciprocal, contract_ports, exp_unit, lanes, pa
 from attnforge.sim.contract import SM_LATENCY
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
+
+IDLE, RUN, RECIP, OUT = range(4)  #: the sequencer's states
+
+_Grid = list[list[Signal]]  #: one signal per PE, ``[row][col]``
+
+
+@dataclass
+class _Seq:
+    """The sequencer, shared by every part of the datapath: the run (``n_tiles``, the exponent constant), the MAC
+    segment in progress, the hand-over flags between the stages, the softmax step, the output beat, and the MAC
+    strobes. One bundle rather than many arguments, because nearly every stage reads several of them."""
+
+    state: Signal
+    n_tiles: Signal
+    alpha_q: Signal
+    alpha_sh: Signal
+    is_qk: Signal  #: current MAC segment: QK (1) or SLNV (0)
+    cnt: Signal  #: beat within the segment
+    qk_next: Signal  #: key tile of the current/next QK segment
+    sv_next: Signal  #: key tile of the current/next SLNV segment
+    s_full: Signal  #: S holds a tile's scores not yet turned into SLN
+    sln_full: Signal  #: SLN holds a tile's probabilities not yet multiplied into RNV
+    sm_step: Signal  #: 0: idle (step 0 starts from idle); 1, 2: softmax steps 1, 2
+    sm_first: Signal  #: the pending softmax step is the first key tile's (RM = -inf, PRM = 0)
+    out_cnt: Signal
+    qk_fire: Signal  #: a QK beat: the MACs fire on a K beat
+    sv_fire: Signal  #: an SLNV beat: the MACs fire on a V beat
+    # derived once (each use must share the one expression), set by :meth:`FuseMaxTile._sequencer`
+    first_qk: Value = field(init=False)  #: the current QK segment is QK0, which also takes the Q beats
+    qk_last: Value = field(init=False)  #: the last beat of a QK segment
+    sv_last: Value = field(init=False)  #: the last beat of an SLNV segment
 
 
 class FuseMaxTile(wiring.Component):
@@ -49,144 +82,170 @@ class FuseMaxTile(wiring.Component):
             "busy": Out(1),
         })
 
-    def elaborate(self, platform: object) -> Module:  # one datapath, kept in one place on purpose
+    def elaborate(self, platform: object) -> Module:
+        """The sequencer, then the datapath in dataflow order: Q register file, 2D array (QK / SLNV MACs), softmax
+        step, RNV, and AV = RNV / RD out. Called in this order because later ``sync`` statements to the same register
+        win (the softmax step's ``sln_full <= 1`` over the sequencer's clear, ``state`` over the segment logic)."""
         m = Module()
-        fx, R, C, E, F = self.fx, self.rows, self.cols, self.e, self.f
-        ib, kb = fx.in_bits, fx.key_tiles_bits
-        IDLE, RUN, RECIP, OUT = range(4)
+        seq = self._sequencer(m)
+        s_reg, sln, prod = self._pe_array(m, seq, self._q_operands(m, seq))
+        prm, rd = self._softmax_step(m, seq, s_reg, sln)
+        self._output(m, seq, rd, self._rnv(m, seq, prod, prm))
+        return m
 
-        # ---------------------------------------------------------------- sequencer state
-        state = Signal(range(4))
-        n_tiles = Signal(kb)
-        alpha_q = Signal(fx.alpha_bits)
-        alpha_sh = Signal(fx.alpha_shift_bits)
-        is_qk = Signal()  # current MAC segment: QK (1) or SLNV (0)
-        cnt = Signal(range(max(E, F) + 1))  # beat within the segment
-        qk_next = Signal(kb + 1)  # key tile of the current/next QK segment
-        sv_next = Signal(kb + 1)  # key tile of the current/next SLNV segment
-        s_full = Signal()  # S holds a tile's scores not yet turned into SLN
-        sln_full = Signal()  # SLN holds a tile's probabilities not yet multiplied into RNV
-        sm_step = Signal(range(SM_LATENCY))  # 0: idle (step 0 starts from idle); 1, 2: softmax steps 1, 2
-        sm_first = Signal()  # the pending softmax step is the first key tile's (RM = -inf, PRM = 0)
-        out_cnt = Signal(range(F + 1))
-
-        m.d.comb += [self.cfg.ready.eq(state == IDLE), self.busy.eq(state != IDLE)]
+    # ---------------------------------------------------------------- sequencer
+    def _sequencer(self, m: Module) -> _Seq:
+        """The sequencer's registers, loaded from the ``cfg`` beat; then the handshakes and the segment order."""
+        fx, E, F, kb = self.fx, self.e, self.f, self.fx.key_tiles_bits
+        shapes: dict[str, int | range] = {
+            "state": range(4), "n_tiles": kb, "alpha_q": fx.alpha_bits, "alpha_sh": fx.alpha_shift_bits, "is_qk": 1,
+            "cnt": range(max(E, F) + 1), "qk_next": kb + 1, "sv_next": kb + 1, "s_full": 1, "sln_full": 1,
+            "sm_step": range(SM_LATENCY), "sm_first": 1, "out_cnt": range(F + 1), "qk_fire": 1, "sv_fire": 1}
+        seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
+        m.d.comb += [self.cfg.ready.eq(seq.state == IDLE), self.busy.eq(seq.state != IDLE)]
         cfg_in = view(self.contract["cfg"], self.cfg.payload)
         with m.If(self.cfg.valid & self.cfg.ready):
-            m.d.sync += [state.eq(RUN), n_tiles.eq(cfg_in.n_tiles),
-                         alpha_q.eq(cfg_in.alpha.alpha_q), alpha_sh.eq(cfg_in.alpha.alpha_sh),
-                         is_qk.eq(1), cnt.eq(0), qk_next.eq(0), sv_next.eq(0), s_full.eq(0), sln_full.eq(0),
-                         sm_step.eq(0), sm_first.eq(1), out_cnt.eq(0)]
+            m.d.sync += [seq.state.eq(RUN), seq.n_tiles.eq(cfg_in.n_tiles),
+                         seq.alpha_q.eq(cfg_in.alpha.alpha_q), seq.alpha_sh.eq(cfg_in.alpha.alpha_sh),
+                         seq.is_qk.eq(1), seq.cnt.eq(0), seq.qk_next.eq(0), seq.sv_next.eq(0), seq.s_full.eq(0),
+                         seq.sln_full.eq(0), seq.sm_step.eq(0), seq.sm_first.eq(1), seq.out_cnt.eq(0)]
+        self._handshakes(m, seq)
+        self._segments(m, seq)
+        return seq
 
-        # ---------------------------------------------------------------- handshakes
-        first_qk = qk_next == 0
-        qk_seg = (state == RUN) & is_qk
-        sv_seg = (state == RUN) & ~is_qk
+    def _handshakes(self, m: Module, seq: _Seq) -> None:
+        """K (with Q during QK0) in a QK segment; V in an SLNV segment once SLN holds the tile's probabilities."""
+        seq.first_qk = seq.qk_next == 0
+        qk_seg = (seq.state == RUN) & seq.is_qk
+        sv_seg = (seq.state == RUN) & ~seq.is_qk
         m.d.comb += [
-            self.k.ready.eq(qk_seg & (~first_qk | self.q.valid)),
-            self.q.ready.eq(qk_seg & first_qk & self.k.valid),
-            self.v.ready.eq(sv_seg & sln_full),
+            self.k.ready.eq(qk_seg & (~seq.first_qk | self.q.valid)),
+            self.q.ready.eq(qk_seg & seq.first_qk & self.k.valid),
+            self.v.ready.eq(sv_seg & seq.sln_full),
         ]
-        qk_fire = Signal()
-        sv_fire = Signal()
-        m.d.comb += [qk_fire.eq(self.k.valid & self.k.ready), sv_fire.eq(self.v.valid & self.v.ready),
-                     self.mac_active.eq(qk_fire | sv_fire)]
+        m.d.comb += [seq.qk_fire.eq(self.k.valid & self.k.ready), seq.sv_fire.eq(self.v.valid & self.v.ready),
+                     self.mac_active.eq(seq.qk_fire | seq.sv_fire)]
 
-        # segment order: QK0, QK1, SV0, QK2, SV1, ..., QK(n-1), SV(n-2), SV(n-1)
-        qk_last = qk_fire & (cnt == E - 1)
-        sv_last = sv_fire & (cnt == F - 1)
-        with m.If(qk_fire):
-            m.d.sync += cnt.eq(cnt + 1)
-        with m.If(sv_fire):
-            m.d.sync += cnt.eq(cnt + 1)
-        with m.If(qk_last):
-            m.d.sync += [cnt.eq(0), qk_next.eq(qk_next + 1), is_qk.eq(first_qk & (n_tiles > 1))]
-        with m.If(sv_last):
-            m.d.sync += [cnt.eq(0), sv_next.eq(sv_next + 1), sln_full.eq(0)]
-            with m.If(sv_next + 1 == n_tiles):
-                m.d.sync += [state.eq(RECIP)]
+    def _segments(self, m: Module, seq: _Seq) -> None:
+        """The segment order: QK0, QK1, SV0, QK2, SV1, ..., QK(n-1), SV(n-2), SV(n-1); then the reciprocal."""
+        seq.qk_last = seq.qk_fire & (seq.cnt == self.e - 1)
+        seq.sv_last = seq.sv_fire & (seq.cnt == self.f - 1)
+        with m.If(seq.qk_fire):
+            m.d.sync += seq.cnt.eq(seq.cnt + 1)
+        with m.If(seq.sv_fire):
+            m.d.sync += seq.cnt.eq(seq.cnt + 1)
+        with m.If(seq.qk_last):
+            m.d.sync += [seq.cnt.eq(0), seq.qk_next.eq(seq.qk_next + 1),
+                         seq.is_qk.eq(seq.first_qk & (seq.n_tiles > 1))]
+        with m.If(seq.sv_last):
+            m.d.sync += [seq.cnt.eq(0), seq.sv_next.eq(seq.sv_next + 1), seq.sln_full.eq(0)]
+            with m.If(seq.sv_next + 1 == seq.n_tiles):
+                m.d.sync += [seq.state.eq(RECIP)]
             with m.Else():
-                m.d.sync += is_qk.eq(qk_next < n_tiles)
+                m.d.sync += seq.is_qk.eq(seq.qk_next < seq.n_tiles)
 
-        # ---------------------------------------------------------------- Q register file, operand lanes
-        q_in, k_in, v_in = ([view(self.contract[s], getattr(self, s).payload)[i] for i in range(n)]
-                            for s, n in (("q", C), ("k", R), ("v", R)))
-        qrf = [[Signal(signed(ib), name=f"q_{e}_{c}") for c in range(C)] for e in range(E)]
-        with m.If(qk_fire & first_qk):
-            with m.Switch(cnt):
+    # ---------------------------------------------------------------- datapath
+    def _q_operands(self, m: Module, seq: _Seq) -> list[Value]:
+        """The Q operand per column: straight from the ``q`` stream during QK0, which also fills the Q register
+        file; from the register file (row ``cnt``) in every later QK segment."""
+        C, E = self.cols, self.e
+        q_in = [view(self.contract["q"], self.q.payload)[i] for i in range(C)]
+        qrf = [[Signal(signed(self.fx.in_bits), name=f"q_{e}_{c}") for c in range(C)] for e in range(E)]
+        with m.If(seq.qk_fire & seq.first_qk):
+            with m.Switch(seq.cnt):
                 for e in range(E):
                     with m.Case(e):
                         m.d.sync += [qrf[e][c].eq(q_in[c]) for c in range(C)]
-        q_cur = [Mux(first_qk, q_in[c], Array(qrf[e][c] for e in range(E))[cnt]) for c in range(C)]
+        return [Mux(seq.first_qk, q_in[c], Array(qrf[e][c] for e in range(E))[seq.cnt]) for c in range(C)]
 
-        # ---------------------------------------------------------------- 2D array: one MAC per PE
+    def _pe_array(self, m: Module, seq: _Seq, q_cur: list[Value]) -> tuple[_Grid, _Grid, _Grid]:
+        """The 2D array, one MAC per PE: QK accumulates Q x K into S (kept at the segment's last beat); SLNV
+        multiplies SLN by V, summed per column by :meth:`_rnv`. Returns S, SLN (written by the softmax step) and
+        the products."""
+        fx, R, C = self.fx, self.rows, self.cols
+        k_in = [view(self.contract["k"], self.k.payload)[i] for i in range(R)]
+        v_in = [view(self.contract["v"], self.v.payload)[i] for i in range(R)]
         acc = [[Signal(signed(fx.score_bits), name=f"acc_{r}_{c}") for c in range(C)] for r in range(R)]
         s_reg = [[Signal(signed(fx.score_bits), name=f"s_{r}_{c}") for c in range(C)] for r in range(R)]
         sln = [[Signal(fx.prob_bits, name=f"sln_{r}_{c}") for c in range(C)] for r in range(R)]
-        prod = [[Signal(signed(fx.prob_bits + 1 + ib), name=f"prod_{r}_{c}") for c in range(C)] for r in range(R)]
+        prod = [[Signal(signed(fx.prob_bits + 1 + fx.in_bits), name=f"prod_{r}_{c}") for c in range(C)]
+                for r in range(R)]
         for r in range(R):
             for c in range(C):
-                mul_a = Mux(is_qk, q_cur[c], sln[r][c])  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
-                mul_b = Mux(is_qk, k_in[r], v_in[r])  # QK: K[e, m0]; SLNV: V[m0, f]
+                mul_a = Mux(seq.is_qk, q_cur[c], sln[r][c])  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
+                mul_b = Mux(seq.is_qk, k_in[r], v_in[r])  # QK: K[e, m0]; SLNV: V[m0, f]
                 m.d.comb += prod[r][c].eq(mul_a * mul_b)
-                nxt = Mux(cnt == 0, 0, acc[r][c]) + prod[r][c]
-                with m.If(qk_fire):
+                nxt = Mux(seq.cnt == 0, 0, acc[r][c]) + prod[r][c]
+                with m.If(seq.qk_fire):
                     m.d.sync += acc[r][c].eq(nxt)
-                with m.If(qk_last):
+                with m.If(seq.qk_last):
                     m.d.sync += s_reg[r][c].eq(nxt)
-        with m.If(qk_last):
-            m.d.sync += s_full.eq(1)
+        with m.If(seq.qk_last):
+            m.d.sync += seq.s_full.eq(1)
+        return s_reg, sln, prod
 
-        # ---------------------------------------------------------------- softmax step (1D array + PE exp units)
+    def _softmax_step(self, m: Module, seq: _Seq, s_reg: _Grid, sln: _Grid) -> tuple[list[Signal], list[Signal]]:
+        """The softmax step of a key tile on the 1D array and the PEs' exp units, SM_LATENCY cycles, started once S
+        holds the tile and SLN is free: step 0 RM' = max(RM, LM); step 1 SLN, PRM, RM <= RM'; step 2
+        RD = PRM * RD + SLD. Returns PRM and RD."""
+        fx, R, C = self.fx, self.rows, self.cols
         rm = [Signal(signed(fx.score_bits), name=f"rm_{c}") for c in range(C)]
         rm_new = [Signal(signed(fx.score_bits), name=f"rmn_{c}") for c in range(C)]
         prm = [Signal(fx.prob_bits, name=f"prm_{c}") for c in range(C)]
         rd = [Signal(fx.rd_bits, name=f"rd_{c}") for c in range(C)]
         start_sm = Signal()  # softmax step 0 this cycle: S holds the next tile and SLN is free
-        m.d.comb += start_sm.eq((sm_step == 0) & s_full & ~sln_full & (state == RUN))
+        m.d.comb += start_sm.eq((seq.sm_step == 0) & seq.s_full & ~seq.sln_full & (seq.state == RUN))
         with m.If(start_sm):
-            m.d.sync += sm_step.eq(1)
-        with m.Elif(sm_step != 0):
-            m.d.sync += sm_step.eq(Mux(sm_step == SM_LATENCY - 1, 0, sm_step + 1))
+            m.d.sync += seq.sm_step.eq(1)
+        with m.Elif(seq.sm_step != 0):
+            m.d.sync += seq.sm_step.eq(Mux(seq.sm_step == SM_LATENCY - 1, 0, seq.sm_step + 1))
         for c in range(C):
             lm = vmax([s_reg[r][c] for r in range(R)])  # LM: column max
             with m.If(start_sm):  # step 0: RM' = max(RM, LM)
-                m.d.sync += rm_new[c].eq(Mux(sm_first | (lm > rm[c]), lm, rm[c]))
-            e_prm = exp_unit(m, (rm_new[c] - rm[c]).as_unsigned()[:fx.d_bits], alpha_q, alpha_sh, fx, f"prm{c}")
-            with m.If(sm_step == 1):  # step 1: SLN, PRM, RM <= RM'
-                m.d.sync += [prm[c].eq(Mux(sm_first, 0, e_prm)), rm[c].eq(rm_new[c])]
+                m.d.sync += rm_new[c].eq(Mux(seq.sm_first | (lm > rm[c]), lm, rm[c]))
+            e_prm = exp_unit(m, (rm_new[c] - rm[c]).as_unsigned()[:fx.d_bits], seq.alpha_q, seq.alpha_sh, fx,
+                             f"prm{c}")
+            with m.If(seq.sm_step == 1):  # step 1: SLN, PRM, RM <= RM'
+                m.d.sync += [prm[c].eq(Mux(seq.sm_first, 0, e_prm)), rm[c].eq(rm_new[c])]
             for r in range(R):
-                e_sln = exp_unit(m, (rm_new[c] - s_reg[r][c]).as_unsigned()[:fx.d_bits], alpha_q, alpha_sh, fx,
-                                 f"sln{r}_{c}")
-                with m.If(sm_step == 1):
+                e_sln = exp_unit(m, (rm_new[c] - s_reg[r][c]).as_unsigned()[:fx.d_bits], seq.alpha_q, seq.alpha_sh,
+                                 fx, f"sln{r}_{c}")
+                with m.If(seq.sm_step == 1):
                     m.d.sync += sln[r][c].eq(e_sln)
             sld = vsum([sln[r][c] for r in range(R)])  # SLD: column sum
-            with m.If(sm_step == 2):  # step 2: RD = PRM * RD + SLD
+            with m.If(seq.sm_step == 2):  # step 2: RD = PRM * RD + SLD
                 m.d.sync += rd[c].eq(round_shift_const(rd[c] * prm[c], fx.p_frac) + sld)
-        with m.If(sm_step == 2):
-            m.d.sync += [s_full.eq(0), sm_first.eq(0), sln_full.eq(1)]
+        with m.If(seq.sm_step == 2):
+            m.d.sync += [seq.s_full.eq(0), seq.sm_first.eq(0), seq.sln_full.eq(1)]
+        return prm, rd
 
-        # ---------------------------------------------------------------- SLNV column sums -> RNV (1D array)
+    def _rnv(self, m: Module, seq: _Seq, prod: _Grid, prm: list[Signal]) -> list[Value]:
+        """RNV on the 1D array: per SLNV beat f, RNV[f] = PRM * RNV[f] + the column sum of the products (SLNV).
+        Returns RNV of the current beat (``cnt``, or the output beat ``out_cnt`` in OUT)."""
+        fx, R, C, F = self.fx, self.rows, self.cols, self.f
         rnv = [[Signal(signed(fx.rnv_bits), name=f"rnv_{f}_{c}") for c in range(C)] for f in range(F)]
-        fsel = Mux(state == OUT, out_cnt, cnt)
+        fsel = Mux(seq.state == OUT, seq.out_cnt, seq.cnt)
         rnv_cur = [Array(rnv[f][c] for f in range(F))[fsel] for c in range(C)]
         for c in range(C):
             slnv = vsum([prod[r][c] for r in range(R)])
             new = round_shift_const(rnv_cur[c] * prm[c], fx.p_frac) + slnv
             for f in range(F):
-                with m.If(sv_fire & (cnt == f)):
+                with m.If(seq.sv_fire & (seq.cnt == f)):
                     m.d.sync += rnv[f][c].eq(new)
+        return rnv_cur
 
-        # ---------------------------------------------------------------- AV = RNV * (1 / RD)
+    def _output(self, m: Module, seq: _Seq, rd: list[Signal], rnv_cur: list[Value]) -> None:
+        """AV = RNV * (1 / RD): the reciprocal starts after the last SLNV beat; then F output beats (RECIP -> OUT ->
+        IDLE)."""
+        fx, C, F = self.fx, self.cols, self.f
         m.submodules.recip = recip = Reciprocal(C, fx.rd_bits, fx)
-        m.d.comb += [recip.start.eq(sv_last & (sv_next + 1 == n_tiles)), recip.d.eq(Cat(*rd))]
+        m.d.comb += [recip.start.eq(seq.sv_last & (seq.sv_next + 1 == seq.n_tiles)), recip.d.eq(Cat(*rd))]
         with m.If(recip.done):
-            m.d.sync += state.eq(OUT)
+            m.d.sync += seq.state.eq(OUT)
         inv = lanes(recip.q, C, fx.qw, is_signed=False)
         outs = [round_shift_const(rnv_cur[c] * inv[c], fx.rb - fx.out_frac)[:fx.out_bits] for c in range(C)]
-        m.d.comb += [self.o.valid.eq(state == OUT), self.o.payload.eq(pack_value(self.contract["o"], outs))]
+        m.d.comb += [self.o.valid.eq(seq.state == OUT), self.o.payload.eq(pack_value(self.contract["o"], outs))]
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += out_cnt.eq(out_cnt + 1)
-            with m.If(out_cnt == F - 1):
-                m.d.sync += state.eq(IDLE)
-        return m
+            m.d.sync += seq.out_cnt.eq(seq.out_cnt + 1)
+            with m.If(seq.out_cnt == F - 1):
+                m.d.sync += seq.state.eq(IDLE)

@@ -15,9 +15,11 @@ cycles :func:`attnforge.sim.spatten.cycle_model.softmax_cycles`):
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
+from dataclasses import dataclass
+
+from amaranth import Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 
 from attnforge.rtl.common import (
     Reciprocal,
@@ -41,6 +43,40 @@ from attnforge.sim.contract.spatten_fx import SpattenFx
 FINE = 3  #: the exponent argument's rounding shift: coarse (multiples of 8) in one cycle, fine (0..7) in the next
 
 
+@dataclass
+class _Regs:
+    """The registers the FSM shares with the datapath: the row (``nb`` beats, maximum ``mx``, exponent constant
+    ``aq``/``ash``), the denominator ``den``, the read position (``iss`` beats issued, ``pend``: a beat is being
+    read), the MAX countdown ``wait``; the output register and ``adv``, the exponent pipeline's one stall enable."""
+
+    nb: Signal
+    mx: Signal
+    aq: Signal
+    ash: Signal
+    den: Signal
+    iss: Signal
+    pend: Signal
+    wait: Signal
+    adv: Signal
+    o_valid: Signal
+    o_payload: Signal
+
+
+@dataclass
+class _Exp:
+    """The exponent pipeline's results: the EXP pass's exponentials (their sum ``esum``, valid with ``valid``,
+    ``last`` on the row's last beat) and the NORM pass's probabilities with the beat's count, last flag and valid at
+    the pipeline's end."""
+
+    valid: Signal
+    last: Signal
+    esum: Signal
+    probs: list[Value]
+    out_valid: Signal
+    out_count: Signal
+    out_last: Signal
+
+
 class Softmax(wiring.Component):
     def __init__(self, cfg: SpattenFx) -> None:
         cfg.validate()
@@ -50,129 +86,153 @@ class Softmax(wiring.Component):
         self.beat_bits = self.row.width
         super().__init__(contract_ports(self.contract))
 
+    def _unpack(self, word: Value) -> tuple[list[Value], Value, Value]:
+        """A buffered row beat's scores, count and last flag."""
+        row = view(self.row, word)
+        return [row.scores[j] for j in range(self.cfg.s)], row.count, row.last
+
     def elaborate(self, platform: object) -> Module:
+        """The row buffer and the divider, the exponent pipeline, the row maximum, the FSM over the passes, and the
+        output register; in this order, the order the ``comb`` defaults and their overrides must keep."""
         m = Module()
-        c, fx = self.cfg, self.cfg.fx
-        S, SB, CB = c.s, c.score_bits, count_bits(c.s)
-        depth = max(2, -(-c.max_n // S))
+        depth = max(2, -(-self.cfg.max_n // self.cfg.s))
         m.submodules.buf = buf = Memory(shape=unsigned(self.beat_bits), depth=depth, init=[])
         wr, rd = buf.write_port(), buf.read_port()
-        m.submodules.div = div = Reciprocal(1, fx.rd_bits, fx)
+        m.submodules.div = div = Reciprocal(1, self.cfg.fx.rd_bits, self.cfg.fx)
+        r = self._registers(depth)
+        exp = self._exp_pipeline(m, r, rd.data, div.q[:self.cfg.fx.qw])
+        iv = view(self.contract["i"], self.i.payload)
+        m.d.comb += [self.o.valid.eq(r.o_valid), self.o.payload.eq(r.o_payload), wr.data.eq(iv.row.as_value()),
+                     wr.addr.eq(r.nb), div.d.eq(r.den), rd.en.eq(0)]  # read ports default to enabled
+        self._row_max(m, r, iv.row.as_value())
+        in_load, in_norm = self._fsm(m, r, wr, rd, div, exp, iv)
+        with m.If(r.adv):
+            m.d.sync += [r.o_valid.eq(exp.out_valid & in_norm),
+                         r.o_payload.eq(pack_value(self.contract["o"], {"probs": exp.probs, "count": exp.out_count,
+                                                                        "last": exp.out_last}))]
+        m.d.comb += self.i.ready.eq(in_load)  # continuous: see rtl/spatten/topk.py
+        return m
 
-        nb = Signal(range(depth + 1))  # beats in the row
-        mx = Signal(signed(SB))
-        aq = Signal(fx.alpha_bits)
-        ash = Signal(fx.alpha_shift_bits)
-        den = Signal(fx.rd_bits)
-        iss = Signal(range(depth + 1))
-        pend = Signal()
-        lo = -(1 << (SB - 1))
+    def _registers(self, depth: int) -> _Regs:
+        """The registers of :class:`_Regs`, each named as its field."""
+        fx = self.cfg.fx
+        shapes: dict[str, int | range | Shape] = {
+            "nb": range(depth + 1), "mx": signed(self.cfg.score_bits), "aq": fx.alpha_bits, "ash": fx.alpha_shift_bits,
+            "den": fx.rd_bits, "iss": range(depth + 1), "pend": 1, "wait": range(vmax_levels(self.cfg.s) + 1),
+            "adv": 1, "o_valid": 1, "o_payload": len(self.o.payload)}
+        return _Regs(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
 
-        def unpack_beat(word: object) -> tuple[list, Signal, Signal]:
-            row = view(self.row, word)
-            return [row.scores[j] for j in range(S)], row.count, row.last
-
-        # The exponent pipeline, shared by both passes: distance, partial products by alpha, their sum, coarse and
-        # fine rounding shift, ROM, shifter (and in NORM the partial products by the reciprocal and their sum), one register
-        # each (SOFTMAX_EXP_PIPE / SOFTMAX_NORM_PIPE in sim/spatten/fx_stream.py count them). It advances with
-        # `adv`, which is 1 outside NORM (no output is pending there), so output back-pressure in NORM stalls it
-        # as a whole.
-        adv = Signal()
-        o_valid = Signal()
-        o_payload = Signal(len(self.o.payload))
-        m.d.comb += adv.eq(~o_valid | self.o.ready)
-        sc, cnt, last = unpack_beat(rd.data)
-        o_beat = view(self.contract["o"], o_payload)
+    # ---------------------------------------------------------------- the exponent pipeline
+    def _exp_pipeline(self, m: Module, r: _Regs, rd_data: Value, recip: Value) -> _Exp:
+        """The exponent pipeline, shared by both passes: distance, partial products by alpha, their sum, coarse and
+        fine rounding shift, ROM, shifter (and in NORM the partial products by the reciprocal and their sum), one
+        register each (SOFTMAX_EXP_PIPE / SOFTMAX_NORM_PIPE in sim/spatten/fx_stream.py count them). It advances
+        with ``adv``, which is 1 outside NORM (no output is pending there), so output back-pressure in NORM stalls
+        it as a whole. The beat's valid, count and last flag travel alongside in ``v*``, ``c*``, ``l*``."""
+        c, fx = self.cfg, self.cfg.fx
+        m.d.comb += r.adv.eq(~r.o_valid | self.o.ready)
+        sc, cnt, last = self._unpack(rd_data)
         n_st = SOFTMAX_NORM_PIPE
         vs = [Signal(name=f"v{k}") for k in range(n_st)]
-        cs = [Signal(CB, name=f"c{k}") for k in range(n_st)]
+        cs = [Signal(count_bits(c.s), name=f"c{k}") for k in range(n_st)]
         ls = [Signal(name=f"l{k}") for k in range(n_st)]
-        dist = [Signal(fx.d_bits, name=f"dist{j}") for j in range(S)]
-        prod = [Signal(fx.d_bits + fx.alpha_bits, name=f"prod{j}") for j in range(S)]
-        xc = [Signal(fx.d_bits + fx.alpha_bits, name=f"xc{j}") for j in range(S)]
-        xrb = [Signal(name=f"xrb{j}") for j in range(S)]
-        targ = [Signal(fx.t_bits, name=f"targ{j}") for j in range(S)]
-        rom = [Signal(fx.prob_bits, name=f"rom{j}") for j in range(S)]
-        rsh = [Signal(clog2(fx.p_frac + 1), name=f"rsh{j}") for j in range(S)]
-        rzero = [Signal(name=f"rzero{j}") for j in range(S)]
-        e = [Signal(fx.prob_bits, name=f"e{j}") for j in range(S)]
-        q = [Signal(fx.prob_bits + fx.qw, name=f"q{j}") for j in range(S)]
-        recip = div.q[:fx.qw]
-        with m.If(adv):
-            m.d.sync += [vs[0].eq(pend), cs[0].eq(cnt), ls[0].eq(last)]
+        with m.If(r.adv):
+            m.d.sync += [vs[0].eq(r.pend), cs[0].eq(cnt), ls[0].eq(last)]
             m.d.sync += [x.eq(y) for k in range(1, n_st) for x, y in ((vs[k], vs[k - 1]), (cs[k], cs[k - 1]),
                                                                      (ls[k], ls[k - 1]))]
-            for j in range(S):
-                lut, sh, zero = exp2_rom(m, targ[j], fx, f"exp{j}")
-                m.d.sync += [rom[j].eq(lut), rsh[j].eq(sh), rzero[j].eq(zero)]
-                pp_regs, pp_sum = split_product(dist[j], aq, f"da{j}")
-                qq_regs, qq_sum = split_product(recip, e[j], f"er{j}")
-                m.d.sync += [*pp_regs, *qq_regs]
-                m.d.sync += [dist[j].eq(mx - sc[j]), prod[j].eq(pp_sum),
-                             *(r.eq(v) for r, v in zip((xc[j], xrb[j]), round_shift_coarse(prod[j], ash, FINE), strict=True)),
-                             targ[j].eq(round_shift_fine(xc[j], xrb[j], ash, FINE)),
-                             e[j].eq(Mux(j < cs[SOFTMAX_EXP_PIPE - 2], exp2_scale(rom[j], rsh[j], rzero[j]), 0)),
-                             q[j].eq(qq_sum)]
-        ve, le = vs[SOFTMAX_EXP_PIPE - 1], ls[SOFTMAX_EXP_PIPE - 1]  # e[] is valid with these
+            lanes_eq = [self._exp_lane(m, j, sc[j], cs[SOFTMAX_EXP_PIPE - 2], r, recip) for j in range(c.s)]
         esum = Signal(fx.rd_bits)
-        m.d.comb += esum.eq(sum(e))
-        probs = [round_shift_const(qj, fx.rb - c.prob_frac)[:c.prob_bits] for qj in q]
+        m.d.comb += esum.eq(sum(e for e, _ in lanes_eq))
+        probs = [round_shift_const(q, fx.rb - c.prob_frac)[:c.prob_bits] for _, q in lanes_eq]
+        return _Exp(valid=vs[SOFTMAX_EXP_PIPE - 1], last=ls[SOFTMAX_EXP_PIPE - 1], esum=esum, probs=probs,
+                    out_valid=vs[-1], out_count=cs[-1], out_last=ls[-1])  # e[] is valid with the EXP_PIPE taps
 
-        iv = view(self.contract["i"], self.i.payload)
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload), wr.data.eq(iv.row.as_value()),
-                     wr.addr.eq(nb), div.d.eq(den), rd.en.eq(0)]  # read ports default to enabled
-        isc, icnt, ilast = unpack_beat(iv.row.as_value())
-        # the row maximum: a comparator tree registered per level behind the load, then the fold into mx. EXP
-        # waits softmax_max_wait cycles so that the last beat's fold lands before the first distance is taken.
+    def _exp_lane(self, m: Module, j: int, score: Value, count: Signal, r: _Regs,
+                  recip: Value) -> tuple[Signal, Signal]:
+        """Lane ``j`` of the exponent pipeline (its statements go under the caller's ``adv``): returns the
+        exponential (0 beyond the beat's ``count``) and its product by the reciprocal."""
+        fx = self.cfg.fx
+        dist = Signal(fx.d_bits, name=f"dist{j}")
+        prod = Signal(fx.d_bits + fx.alpha_bits, name=f"prod{j}")
+        xc = Signal(fx.d_bits + fx.alpha_bits, name=f"xc{j}")
+        xrb = Signal(name=f"xrb{j}")
+        targ = Signal(fx.t_bits, name=f"targ{j}")
+        rom = Signal(fx.prob_bits, name=f"rom{j}")
+        rsh = Signal(clog2(fx.p_frac + 1), name=f"rsh{j}")
+        rzero = Signal(name=f"rzero{j}")
+        e = Signal(fx.prob_bits, name=f"e{j}")
+        q = Signal(fx.prob_bits + fx.qw, name=f"q{j}")
+        lut, sh, zero = exp2_rom(m, targ, fx, f"exp{j}")
+        m.d.sync += [rom.eq(lut), rsh.eq(sh), rzero.eq(zero)]
+        pp_regs, pp_sum = split_product(dist, r.aq, f"da{j}")
+        qq_regs, qq_sum = split_product(recip, e, f"er{j}")
+        m.d.sync += [*pp_regs, *qq_regs]
+        m.d.sync += [dist.eq(r.mx - score), prod.eq(pp_sum),
+                     *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, r.ash, FINE), strict=True)),
+                     targ.eq(round_shift_fine(xc, xrb, r.ash, FINE)),
+                     e.eq(Mux(j < count, exp2_scale(rom, rsh, rzero), 0)),
+                     q.eq(qq_sum)]
+        return e, q
+
+    # ---------------------------------------------------------------- the row maximum
+    def _row_max(self, m: Module, r: _Regs, row: Value) -> None:
+        """The row maximum: a comparator tree registered per level behind the load, then the fold into ``mx``. EXP
+        waits softmax_max_wait cycles so that the last beat's fold lands before the first distance is taken."""
+        S, SB = self.cfg.s, self.cfg.score_bits
+        lo = -(1 << (SB - 1))
+        isc, icnt, _ = self._unpack(row)
         lv = vmax_levels(S)
         bm = vmax_pipelined(m, [Mux(j < icnt, isc[j], lo) for j in range(S)], signed(SB), "bmax")
         bv = [Signal(name=f"bv{k}") for k in range(lv)]
         bfirst = [Signal(name=f"bfirst{k}") for k in range(lv)]
-        m.d.sync += [bv[0].eq(self.i.valid & self.i.ready), bfirst[0].eq(nb == 0)]
+        m.d.sync += [bv[0].eq(self.i.valid & self.i.ready), bfirst[0].eq(r.nb == 0)]
         m.d.sync += [x.eq(y) for k in range(1, lv) for x, y in ((bv[k], bv[k - 1]), (bfirst[k], bfirst[k - 1]))]
         with m.If(bv[-1]):
-            m.d.sync += mx.eq(Mux(bfirst[-1] | (bm > mx), bm, mx))
-        wait = Signal(range(lv + 1))  # MAX lasts lv - 1 cycles (skipped when the tree is one level)
+            m.d.sync += r.mx.eq(Mux(bfirst[-1] | (bm > r.mx), bm, r.mx))
 
+    # ---------------------------------------------------------------- the FSM
+    def _fsm(self, m: Module, r: _Regs, wr: WritePort, rd: ReadPort, div: Reciprocal, exp: _Exp,
+             iv: data.View) -> tuple[Value, Value]:
+        """LOAD (buffer the row, fold its maximum) -> MAX (wait for the last fold; skipped when the tree is one
+        level) -> EXP (the exponentials' sum) -> DIV0, DIV1 (the reciprocal) -> NORM (the probabilities out).
+        Returns whether it is in LOAD and in NORM."""
+        lv = vmax_levels(self.cfg.s)  # MAX lasts lv - 1 cycles
+        _, _, ilast = self._unpack(iv.row.as_value())
         with m.FSM() as fsm:
             with m.State("LOAD"):
                 with m.If(self.i.valid):
                     m.d.comb += wr.en.eq(1)
-                    m.d.sync += nb.eq(nb + 1)
-                    with m.If(nb == 0):
-                        m.d.sync += [aq.eq(iv.alpha.alpha_q), ash.eq(iv.alpha.alpha_sh)]
+                    m.d.sync += r.nb.eq(r.nb + 1)
+                    with m.If(r.nb == 0):
+                        m.d.sync += [r.aq.eq(iv.alpha.alpha_q), r.ash.eq(iv.alpha.alpha_sh)]
                     with m.If(ilast):
-                        m.d.sync += [iss.eq(0), pend.eq(0), den.eq(0), wait.eq(max(0, lv - 2))]
+                        m.d.sync += [r.iss.eq(0), r.pend.eq(0), r.den.eq(0), r.wait.eq(max(0, lv - 2))]
                         m.next = "EXP" if lv == 1 else "MAX"
             with m.State("MAX"):
-                with m.If(wait == 0):
+                with m.If(r.wait == 0):
                     m.next = "EXP"
                 with m.Else():
-                    m.d.sync += wait.eq(wait - 1)
+                    m.d.sync += r.wait.eq(r.wait - 1)
             with m.State("EXP"):
-                m.d.comb += [rd.addr.eq(iss), rd.en.eq(1)]
-                m.d.sync += [pend.eq(iss < nb), iss.eq(Mux(iss < nb, iss + 1, iss))]
-                with m.If(ve):
-                    m.d.sync += den.eq(den + esum)
-                    with m.If(le):
+                m.d.comb += [rd.addr.eq(r.iss), rd.en.eq(1)]
+                m.d.sync += [r.pend.eq(r.iss < r.nb), r.iss.eq(Mux(r.iss < r.nb, r.iss + 1, r.iss))]
+                with m.If(exp.valid):
+                    m.d.sync += r.den.eq(r.den + exp.esum)
+                    with m.If(exp.last):
                         m.next = "DIV0"
             with m.State("DIV0"):
                 m.d.comb += div.start.eq(1)
                 m.next = "DIV1"
             with m.State("DIV1"):
                 with m.If(div.done):
-                    m.d.sync += [iss.eq(0), pend.eq(0)]
+                    m.d.sync += [r.iss.eq(0), r.pend.eq(0)]
                     m.next = "NORM"
             with m.State("NORM"):
-                m.d.comb += rd.addr.eq(iss)
-                with m.If(self.o.ready & o_valid & o_beat.last):
-                    m.d.sync += nb.eq(0)
+                m.d.comb += rd.addr.eq(r.iss)
+                with m.If(self.o.ready & r.o_valid & view(self.contract["o"], r.o_payload).last):
+                    m.d.sync += r.nb.eq(0)
                     m.next = "LOAD"
-                with m.If(adv):
+                with m.If(r.adv):
                     m.d.comb += rd.en.eq(1)
-                    m.d.sync += [pend.eq(iss < nb), iss.eq(Mux(iss < nb, iss + 1, iss))]
-        with m.If(adv):
-            m.d.sync += [o_valid.eq(vs[-1] & fsm.ongoing("NORM")),
-                         o_payload.eq(pack_value(self.contract["o"], {"probs": probs, "count": cs[-1], "last": ls[-1]}))]
-        m.d.comb += self.i.ready.eq(fsm.ongoing("LOAD"))  # continuous: see rtl/spatten/topk.py
-        return m
+                    m.d.sync += [r.pend.eq(r.iss < r.nb), r.iss.eq(Mux(r.iss < r.nb, r.iss + 1, r.iss))]
+        return fsm.ongoing("LOAD"), fsm.ongoing("NORM")

@@ -25,14 +25,111 @@ zero-eliminator stages (``FILTER_PIPE``), all stalled together by the output han
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from dataclasses import dataclass
+
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 
 from attnforge.rtl.common import contract_ports, pack_value, view
 from attnforge.rtl.spatten.zero_elim import ZE_STAGES, popcount, prefix_sum, zero_eliminate_pipelined
 from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE, count_bits, idx_bits, n_bits
 from attnforge.sim.contract import designs as contract
+
+_Port = tuple[WritePort, ReadPort]  #: a row buffer's write port and read port
+
+
+@dataclass
+class _Ctl:
+    """The registers the FSM shares with the two datapaths, and the FSM's two strobes.
+
+    Job: ``n`` scores, ``t`` the 0-based target within the candidates. Round: ``pivot``, ``cand`` candidates in
+    buffer ``src``; LOAD's write position (``in_row``, ``in_base``), RUN's issue (``iss_*``) and process
+    (``proc_base``, ``pending``) positions; ``drain`` counts the DRAIN state down. The packers count the elements
+    they keep (``cnt_r``, ``cnt_l``) and the ties (``cnt_eq``); the filter pass keeps the values above ``kth`` and
+    counts ``rem``, the ties still to keep, down. ``flush``: the packers write their partial rows (FLUSH);
+    ``restart``: they start the next round (also FLUSH).
+    """
+
+    n: Signal
+    t: Signal
+    pivot: Signal
+    cand: Signal
+    src: Signal
+    in_base: Signal
+    in_row: Signal
+    iss_base: Signal
+    iss_row: Signal
+    proc_base: Signal
+    pending: Signal
+    cnt_r: Signal
+    cnt_l: Signal
+    cnt_eq: Signal
+    kth: Signal
+    rem: Signal
+    drain: Signal
+    flush: Signal
+    restart: Signal
+
+
+@dataclass
+class _Operands:
+    """The row entering the comparator arrays, driven by the FSM: the input beat in LOAD, the source FIFO in RUN."""
+
+    valid: Signal
+    word: Signal
+    mask: Signal  #: lanes that hold a candidate (the last row may be partial)
+    pivot: Signal
+
+
+@dataclass
+class _Compacted:
+    """The comparator arrays' output ROUND_PIPE cycles later: per side (0: R, greater than the pivot; 1: L, less),
+    the kept elements compacted to the low lanes and their count; and the number of ties, valid with ``valid``."""
+
+    valid: Value
+    n_eq: Value
+    elems: tuple[list[Value], list[Value]]
+    counts: tuple[Value, Value]
+
+
+@dataclass
+class _Packed:
+    """The packers' FIFO writes (per side, 0: R, 1: L) and the first element each side kept (the next pivot)."""
+
+    en: list[Signal]
+    row: list[Signal]
+    data: list[Signal]
+    first: list[Signal]
+
+
+@dataclass
+class _Filter:
+    """The filter pass's read position (``issue`` rows issued; ``s1``/``last``/``base``: the row being read), the
+    output register, and ``adv``, the one stall enable of the whole filter pipeline (the output is free)."""
+
+    issue: Signal
+    s1: Signal
+    last: Signal
+    base: Signal
+    o_valid: Signal
+    o_payload: Signal
+    adv: Signal
+
+
+@dataclass
+class _Row:
+    """A filter-pass row between two pipeline registers: valid, last row of the job, the row, lane 0's index."""
+
+    valid: Signal
+    last: Signal
+    word: Signal
+    base: Signal
+
+    @classmethod
+    def create(cls, prefix: str, width: int, base: Signal) -> _Row:
+        return cls(Signal(name=f"{prefix}_valid"), Signal(name=f"{prefix}_last"), Signal(width, name=f"{prefix}_word"),
+                   Signal.like(base, name=f"{prefix}_base"))
 
 
 class TopK(wiring.Component):
@@ -41,6 +138,8 @@ class TopK(wiring.Component):
             raise ValueError(f"comparators must be a power of two, got {comparators}")
         self.C, self.max_n, self.B, self.signed_data = comparators, max_n, data_bits, bool(signed_data)
         self.rows = -(-max_n // comparators)
+        self.depth = max(2, self.rows)  # of every row buffer
+        self.dshape = signed(data_bits) if self.signed_data else unsigned(data_bits)
         self.NB, self.IB, self.CB = n_bits(max_n), idx_bits(max_n), count_bits(comparators)
         self.contract = contract.topk(comparators, max_n, data_bits, signed_data)
         super().__init__(contract_ports(self.contract))
@@ -51,55 +150,57 @@ class TopK(wiring.Component):
         return [row[j] for j in range(self.C)]
 
     def elaborate(self, platform: object) -> Module:
+        """Storage, the round datapath (comparators, zero eliminators, packers, FIFO writes), the filter pass, and
+        the FSM that drives both; the helpers are called in this order because later ``sync`` statements to the
+        same register win (the FSM's resets come after the datapaths' updates)."""
         m = Module()
-        C, B, IB = self.C, self.B, self.IB
-        W = C * B
-        depth = max(2, self.rows)
-        dshape = signed(B) if self.signed_data else unsigned(B)
+        orig, bufs = self._storage(m)
+        ctl = self._control()
+        ops = _Operands(Signal(name="p_valid"), Signal(self.C * self.B, name="p_word"), Signal(self.C, name="p_mask"),
+                        Signal(self.dshape, name="p_pivot"))
+        packed = self._packers(m, self._compare(m, ops), ctl)
+        rd_word = self._fifo_ports(m, bufs, ctl, packed)
+        fl = self._filter(m, orig[1], ctl)
+        self._fsm(m, ctl, ops, orig, rd_word, packed.first, fl)
+        return m
 
-        # ---------------------------------------------------------------- storage
-        m.submodules.orig = orig = Memory(shape=unsigned(W), depth=depth, init=[])
-        o_wr, o_rd = orig.write_port(), orig.read_port()
+    # ---------------------------------------------------------------- storage and registers
+    def _storage(self, m: Module) -> tuple[_Port, list[_Port]]:
+        """The original buffer (the job's input rows, for the filter pass) and the three rotating row buffers."""
+        W = self.C * self.B
+        m.submodules.orig = orig = Memory(shape=unsigned(W), depth=self.depth, init=[])
+        o_wr, o_rd = orig.write_port(), orig.read_port()  # named here: the ports' nets take these names
         bufs = []
         for b in range(3):
-            mem = Memory(shape=unsigned(W), depth=depth, init=[])
+            mem = Memory(shape=unsigned(W), depth=self.depth, init=[])
             m.submodules[f"fifo{b}"] = mem
             wport = mem.write_port()
             # transparent: the packers' writes are registered (below), so the flush row of a round is written in
             # the first cycle of the next round, the very cycle that may read it
             bufs.append((wport, mem.read_port(transparent_for=(wport,))))
+        return (o_wr, o_rd), bufs
 
-        # ---------------------------------------------------------------- control registers
-        n = Signal(range(self.max_n + 1))
-        t = Signal(range(self.max_n + 1))
-        pivot = Signal(dshape)
-        cand = Signal(range(self.max_n + 1))  # candidates in the current (buffered) round
-        src = Signal(range(3))
-        in_base = Signal(range(self.max_n + C + 1))
-        in_row = Signal(range(depth + 1))
-        iss_base = Signal(range(self.max_n + C + 1))
-        iss_row = Signal(range(depth + 1))
-        proc_base = Signal(range(self.max_n + C + 1))
-        pending = Signal()
-        cnt_r = Signal(range(self.max_n + 1))
-        cnt_l = Signal(range(self.max_n + 1))
-        cnt_eq = Signal(range(self.max_n + 1))
-        kth = Signal(dshape)
-        rem = Signal(range(self.max_n + 1))  # ties of the k-th value still to keep in the filter pass
-        drain = Signal(range(ROUND_PIPE))
+    def _control(self) -> _Ctl:
+        """The registers of :class:`_Ctl`, each named as its field."""
+        n_rng, base_rng, row_rng = range(self.max_n + 1), range(self.max_n + self.C + 1), range(self.depth + 1)
+        shapes: dict[str, Shape | range | int] = {
+            "n": n_rng, "t": n_rng, "pivot": self.dshape, "cand": n_rng, "src": range(3),
+            "in_base": base_rng, "in_row": row_rng, "iss_base": base_rng, "iss_row": row_rng, "proc_base": base_rng,
+            "pending": 1, "cnt_r": n_rng, "cnt_l": n_rng, "cnt_eq": n_rng, "kth": self.dshape, "rem": n_rng,
+            "drain": range(ROUND_PIPE), "flush": 1, "restart": 1}
+        return _Ctl(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
 
-        # ---------------------------------------------------------------- the round datapath (comparator arrays)
-        p_valid = Signal()
-        p_word = Signal(W)
-        p_mask = Signal(C)
-        p_pivot = Signal(dshape)
-        # stage 1: registered operands (the LOAD/RUN and FIFO-select muxes are a long, high-fanout path on their
-        # own); stage 2: registered comparator flags. ROUND_PIPE = these two + the zero eliminators' ZE_STAGES.
+    # ---------------------------------------------------------------- the round datapath
+    def _compare(self, m: Module, ops: _Operands) -> _Compacted:
+        """The comparator arrays and the zero eliminators. Stage 1 registers the operands (the LOAD/RUN and
+        FIFO-select muxes are a long, high-fanout path on their own), stage 2 the comparator flags; ROUND_PIPE =
+        these two + the zero eliminators' ZE_STAGES. Only the R side carries the valid flag and the tie count."""
+        C, B, W = self.C, self.B, self.C * self.B
         q_valid = Signal()
         q_word = Signal(W)
         q_mask = Signal(C)
-        q_pivot = Signal(dshape)
-        m.d.sync += [q_valid.eq(p_valid), q_word.eq(p_word), q_mask.eq(p_mask), q_pivot.eq(p_pivot)]
+        q_pivot = Signal(self.dshape)
+        m.d.sync += [q_valid.eq(ops.valid), q_word.eq(ops.word), q_mask.eq(ops.mask), q_pivot.eq(ops.pivot)]
         vals = self._lanes(q_word)
         a_valid = Signal()
         a_word = Signal(W)
@@ -116,20 +217,22 @@ class TopK(wiring.Component):
         ze_r, c_r, side_r = zero_eliminate_pipelined(m, [a_gt[j] for j in range(C)], raw, B, "zer",
                                                      side=Cat(a_valid, a_neq))
         ze_l, c_l, _ = zero_eliminate_pipelined(m, [a_lt[j] for j in range(C)], raw, B, "zel")
-        z_valid, n_eq = side_r[0], side_r[1:]
+        return _Compacted(valid=side_r[0], n_eq=side_r[1:], elems=(ze_r, ze_l), counts=(c_r, c_l))
 
-        # packers (realign): pk_buf holds pk_cnt < C elements; full rows are written to the FIFO buffers.
-        flush = Signal()
-        restart = Signal()
-        wr_en = [Signal(name=f"pk_we{p}") for p in range(2)]
-        wr_row = [Signal(range(depth + 1), name=f"pk_row{p}") for p in range(2)]
-        wr_data = [Signal(W, name=f"pk_wd{p}") for p in range(2)]
-        firsts = []
-        for p, (ze, c, cnt_tot) in enumerate(((ze_r, c_r, cnt_r), (ze_l, c_l, cnt_l))):
+    def _packers(self, m: Module, z: _Compacted, ctl: _Ctl) -> _Packed:
+        """The packers (realign): ``pk_buf`` holds ``pk_cnt < C`` elements; full rows are written to the FIFOs, and
+        in the flush cycle the partial row. They also count the kept elements and the ties, and remember the first
+        kept element of each side, the next round's pivot."""
+        C, B, W = self.C, self.B, self.C * self.B
+        out = _Packed(en=[Signal(name=f"pk_we{p}") for p in range(2)],
+                      row=[Signal(range(self.depth + 1), name=f"pk_row{p}") for p in range(2)],
+                      data=[Signal(W, name=f"pk_wd{p}") for p in range(2)], first=[])
+        for p, cnt_tot in enumerate((ctl.cnt_r, ctl.cnt_l)):
+            ze, c = z.elems[p], z.counts[p]
             buf = Signal(W, name=f"pk_buf{p}")
             pcnt = Signal(range(C), name=f"pk_cnt{p}")
-            first = Signal(dshape, name=f"pk_first{p}")
-            firsts.append(first)
+            first = Signal(self.dshape, name=f"pk_first{p}")
+            out.first.append(first)
             comb2 = Signal(2 * W, name=f"pk_comb{p}")
             # balanced mux tree on the bits of pcnt, one continuous assignment: a ``Switch`` becomes an ``always @*``
             # that Icarus leaves X while its inputs keep their initial values (all-zero kept scores)
@@ -140,172 +243,205 @@ class TopK(wiring.Component):
             m.d.comb += comb2.eq(opts[0])
             tot = Signal(range(2 * C + 1), name=f"pk_tot{p}")
             m.d.comb += tot.eq(pcnt + c)
-            with m.If(z_valid):
+            with m.If(z.valid):
                 m.d.sync += cnt_tot.eq(cnt_tot + c)
                 with m.If((cnt_tot == 0) & (c != 0)):
                     m.d.sync += first.eq(ze[0])
                 with m.If(tot >= C):
-                    m.d.comb += wr_en[p].eq(1)
-                    m.d.sync += [buf.eq(comb2[W:]), pcnt.eq(tot - C), wr_row[p].eq(wr_row[p] + 1)]
+                    m.d.comb += out.en[p].eq(1)
+                    m.d.sync += [buf.eq(comb2[W:]), pcnt.eq(tot - C), out.row[p].eq(out.row[p] + 1)]
                 with m.Else():
                     m.d.sync += [buf.eq(comb2[:W]), pcnt.eq(tot)]
-            with m.If(flush & (pcnt != 0)):
-                m.d.comb += wr_en[p].eq(1)
+            with m.If(ctl.flush & (pcnt != 0)):
+                m.d.comb += out.en[p].eq(1)
             # the data does not wait for ``tot >= C`` (only the write enable does): off the critical path
-            m.d.comb += wr_data[p].eq(Mux(flush, buf, comb2[:W]))
-            with m.If(restart):
-                m.d.sync += [pcnt.eq(0), wr_row[p].eq(0), cnt_tot.eq(0)]
-        with m.If(z_valid):
-            m.d.sync += cnt_eq.eq(cnt_eq + n_eq)
-        with m.If(restart):
-            m.d.sync += cnt_eq.eq(0)
+            m.d.comb += out.data[p].eq(Mux(ctl.flush, buf, comb2[:W]))
+            with m.If(ctl.restart):
+                m.d.sync += [pcnt.eq(0), out.row[p].eq(0), cnt_tot.eq(0)]
+        with m.If(z.valid):
+            m.d.sync += ctl.cnt_eq.eq(ctl.cnt_eq + z.n_eq)
+        with m.If(ctl.restart):
+            m.d.sync += ctl.cnt_eq.eq(0)
+        return out
 
-        # buffer b is FIFO_R when b == (src+1)%3, FIFO_L when b == (src+2)%3
-        # the write is registered: packer mux -> FIFO select -> LUT-RAM write was the critical path
+    def _fifo_ports(self, m: Module, bufs: list[_Port], ctl: _Ctl, pk: _Packed) -> Signal:
+        """Route the packers to the rotating buffers and return the source buffer's read data. Buffer ``b`` is
+        FIFO_R when ``b == (src+1)%3``, FIFO_L when ``b == (src+2)%3``. The write is registered: packer mux ->
+        FIFO select -> LUT-RAM write was the critical path."""
         for b, (wp, rp) in enumerate(bufs):
-            is_r = src == (b - 1) % 3
-            is_l = src == (b - 2) % 3
+            is_r = ctl.src == (b - 1) % 3
+            is_l = ctl.src == (b - 2) % 3
             w_en = Signal(name=f"buf{b}_we")
             w_addr = Signal.like(wp.addr, name=f"buf{b}_wa")
-            w_data = Signal(W, name=f"buf{b}_wd")
-            m.d.sync += [w_addr.eq(Mux(is_r, wr_row[0], wr_row[1])), w_data.eq(Mux(is_r, wr_data[0], wr_data[1])),
-                         w_en.eq(Mux(is_r, wr_en[0], Mux(is_l, wr_en[1], 0)))]
-            m.d.comb += [wp.addr.eq(w_addr), wp.data.eq(w_data), wp.en.eq(w_en), rp.addr.eq(iss_row)]
-        rd_word = Signal(W)
-        with m.Switch(src):
+            w_data = Signal(self.C * self.B, name=f"buf{b}_wd")
+            m.d.sync += [w_addr.eq(Mux(is_r, pk.row[0], pk.row[1])), w_data.eq(Mux(is_r, pk.data[0], pk.data[1])),
+                         w_en.eq(Mux(is_r, pk.en[0], Mux(is_l, pk.en[1], 0)))]
+            m.d.comb += [wp.addr.eq(w_addr), wp.data.eq(w_data), wp.en.eq(w_en), rp.addr.eq(ctl.iss_row)]
+        rd_word = Signal(self.C * self.B)
+        with m.Switch(ctl.src):
             for b in range(3):
                 with m.Case(b):
                     m.d.comb += rd_word.eq(bufs[b][1].data)
+        return rd_word
 
-        # ---------------------------------------------------------------- filter pass datapath
-        f_issue = Signal(range(depth + 1))
-        f_s1 = Signal()
-        f_last = Signal()
-        f_base = Signal(range(self.max_n + C + 1))
-        o_valid = Signal()
-        o_payload = Signal(len(self.o.payload))
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload)]
-        adv = Signal()
-        m.d.comb += adv.eq(~o_valid | self.o.ready)
-        # every filter stage advances on ``adv`` (one stall enable for the whole pipeline); FILTER_PIPE stages
-        # between the read data and the output register: flags, tie prefix sum, keep flags, 2 zero-eliminator stages
+    # ---------------------------------------------------------------- the filter pass datapath
+    def _filter(self, m: Module, o_rd: ReadPort, ctl: _Ctl) -> _Filter:
+        """The order-preserving filter pass over the original buffer. Every stage advances on ``adv`` (one stall
+        enable for the whole pipeline); FILTER_PIPE stages between the read data and the output register: flags,
+        tie prefix sum, keep flags, 2 zero-eliminator stages."""
+        fl = _Filter(issue=Signal(range(self.depth + 1), name="f_issue"), s1=Signal(name="f_s1"),
+                     last=Signal(name="f_last"), base=Signal(range(self.max_n + self.C + 1), name="f_base"),
+                     o_valid=Signal(name="o_valid"), o_payload=Signal(len(self.o.payload), name="o_payload"),
+                     adv=Signal(name="adv"))
+        m.d.comb += [self.o.valid.eq(fl.o_valid), self.o.payload.eq(fl.o_payload)]
+        m.d.comb += fl.adv.eq(~fl.o_valid | self.o.ready)
         assert FILTER_PIPE == 3 + ZE_STAGES - 1
-        fvals = self._lanes(o_rd.data)
-        g_valid = Signal()
-        g_last = Signal()
-        g_word = Signal(W)
-        g_base = Signal.like(f_base)
+        g, g_bet, g_eq = self._filter_flags(m, o_rd.data, ctl, fl)
+        i, i_keep = self._filter_keep(m, g, g_bet, g_eq, ctl, fl.adv)
+        self._filter_emit(m, i, i_keep, fl)
+        return fl
+
+    def _filter_flags(self, m: Module, rd_data: Value, ctl: _Ctl, fl: _Filter) -> tuple[_Row, Signal, Signal]:
+        """Stage g: the lanes above the k-th value and the ties with it, among the job's ``n`` scores."""
+        C = self.C
+        fvals = self._lanes(rd_data)
+        g = _Row.create("g", C * self.B, fl.base)
         g_bet = Signal(C)
         g_eq = Signal(C)
-        with m.If(adv):
-            m.d.sync += [g_valid.eq(f_s1), g_word.eq(o_rd.data), g_base.eq(f_base), g_last.eq(f_last)]
+        with m.If(fl.adv):
+            m.d.sync += [g.valid.eq(fl.s1), g.word.eq(rd_data), g.base.eq(fl.base), g.last.eq(fl.last)]
             for j in range(C):
-                fmask = f_base + j < n
-                m.d.sync += [g_bet[j].eq(fmask & (fvals[j] > kth)), g_eq[j].eq(fmask & (fvals[j] == kth))]
-            with m.If(f_s1):
-                m.d.sync += f_base.eq(f_base + C)
+                fmask = fl.base + j < ctl.n
+                m.d.sync += [g_bet[j].eq(fmask & (fvals[j] > ctl.kth)), g_eq[j].eq(fmask & (fvals[j] == ctl.kth))]
+            with m.If(fl.s1):
+                m.d.sync += fl.base.eq(fl.base + C)
+        return g, g_bet, g_eq
+
+    def _filter_keep(self, m: Module, g: _Row, g_bet: Signal, g_eq: Signal, ctl: _Ctl,
+                     adv: Signal) -> tuple[_Row, Signal]:
+        """Stage h: the ties before each lane (prefix sum) and in the row; stage i: the keep flags. A tie is kept
+        while fewer than ``rem`` ties came before it (rem = keep - ties already seen, floored at 0)."""
+        C = self.C
         eq_excl = prefix_sum(m, [g_eq[j] for j in range(C)], "feqps")
         g_neq = popcount(m, [g_eq[j] for j in range(C)], "feqn")
-        h_valid = Signal()
-        h_last = Signal()
-        h_word = Signal(W)
-        h_base = Signal.like(f_base)
+        h = _Row.create("h", C * self.B, g.base)
         h_bet = Signal(C)
         h_eq = Signal(C)
         h_excl = [Signal.like(e, name=f"h_excl{j}") for j, e in enumerate(eq_excl)]
         h_neq = Signal.like(g_neq)
         with m.If(adv):
-            m.d.sync += [h_valid.eq(g_valid), h_last.eq(g_last), h_word.eq(g_word), h_base.eq(g_base),
+            m.d.sync += [h.valid.eq(g.valid), h.last.eq(g.last), h.word.eq(g.word), h.base.eq(g.base),
                          h_bet.eq(g_bet), h_eq.eq(g_eq), h_neq.eq(g_neq)]
-            m.d.sync += [h.eq(e) for h, e in zip(h_excl, eq_excl, strict=True)]
-        # keep a tie while fewer than ``rem`` ties came before it (rem = keep - ties already seen, floored at 0)
-        i_valid = Signal()
-        i_last = Signal()
-        i_word = Signal(W)
-        i_base = Signal.like(f_base)
+            m.d.sync += [x.eq(e) for x, e in zip(h_excl, eq_excl, strict=True)]
+        i = _Row.create("i", C * self.B, g.base)
         i_keep = Signal(C)
         with m.If(adv):
-            m.d.sync += [i_valid.eq(h_valid), i_last.eq(h_last), i_word.eq(h_word), i_base.eq(h_base)]
+            m.d.sync += [i.valid.eq(h.valid), i.last.eq(h.last), i.word.eq(h.word), i.base.eq(h.base)]
             for j in range(C):
-                m.d.sync += i_keep[j].eq(h_bet[j] | (h_eq[j] & (h_excl[j] < rem)))
-            with m.If(h_valid):
-                m.d.sync += rem.eq(Mux(h_neq >= rem, 0, rem - h_neq))
-        lc = (C - 1).bit_length()  # i_base is a multiple of C: lane j's index is i_base with j in the low bits
-        pairs = [Cat(i_word[j * B:(j + 1) * B], Cat(Const(j, lc), i_base[lc:])[:IB]) for j in range(C)]
-        ze_o, c_o, side_o = zero_eliminate_pipelined(m, [i_keep[j] for j in range(C)], pairs, B + IB, "zeo", en=adv,
-                                                     side=Cat(i_valid, i_last), reg_out=False)
+                m.d.sync += i_keep[j].eq(h_bet[j] | (h_eq[j] & (h_excl[j] < ctl.rem)))
+            with m.If(h.valid):
+                m.d.sync += ctl.rem.eq(Mux(h_neq >= ctl.rem, 0, ctl.rem - h_neq))
+        return i, i_keep
+
+    def _filter_emit(self, m: Module, i: _Row, i_keep: Signal, fl: _Filter) -> None:
+        """The kept (value, index) pairs compacted by a zero eliminator into the output register."""
+        C, B, IB = self.C, self.B, self.IB
+        lc = (C - 1).bit_length()  # i.base is a multiple of C: lane j's index is i.base with j in the low bits
+        pairs = [Cat(i.word[j * B:(j + 1) * B], Cat(Const(j, lc), i.base[lc:])[:IB]) for j in range(C)]
+        ze_o, c_o, side_o = zero_eliminate_pipelined(m, [i_keep[j] for j in range(C)], pairs, B + IB, "zeo",
+                                                     en=fl.adv, side=Cat(i.valid, i.last), reg_out=False)
         out_word = pack_value(self.contract["o"], {"values": [x[:B] for x in ze_o], "indices": [x[B:] for x in ze_o],
                                                    "count": c_o, "last": side_o[1]})
-        with m.If(adv):
-            m.d.sync += o_valid.eq(side_o[0])
+        with m.If(fl.adv):
+            m.d.sync += fl.o_valid.eq(side_o[0])
             with m.If(side_o[0]):
-                m.d.sync += o_payload.eq(out_word)
+                m.d.sync += fl.o_payload.eq(out_word)
 
-        # ---------------------------------------------------------------- FSM
+    # ---------------------------------------------------------------- the FSM
+    def _fsm(self, m: Module, ctl: _Ctl, ops: _Operands, orig: _Port, rd_word: Signal, firsts: list[Signal],
+             fl: _Filter) -> None:
+        """LOAD (round 1 on the input stream) -> DRAIN -> FLUSH (the decision) -> RUN (a round on a FIFO) -> DRAIN
+        ... -> FLUSH -> FILTER -> LOAD."""
+        o_wr, o_rd = orig
+        i_row = view(self.contract["i"], self.i.payload).scores.as_value()
+        m.d.comb += [o_wr.addr.eq(ctl.in_row), o_wr.data.eq(i_row), o_rd.addr.eq(fl.issue), o_rd.en.eq(0)]
+        with m.FSM() as fsm:
+            with m.State("LOAD"):
+                self._load(m, ctl, ops, o_wr)
+            with m.State("DRAIN"):  # the last row is still in the comparator / zero-eliminator pipeline
+                m.d.sync += ctl.drain.eq(ctl.drain - 1)
+                with m.If(ctl.drain == 0):
+                    m.next = "FLUSH"
+            with m.State("FLUSH"):
+                self._decide(m, ctl, firsts, fl)
+            with m.State("RUN"):
+                self._run(m, ctl, ops, rd_word)
+            with m.State("FILTER"):
+                with m.If(self.o.ready & fl.o_valid & view(self.contract["o"], fl.o_payload).last):
+                    m.d.sync += ctl.src.eq(0)
+                    m.next = "LOAD"
+                with m.If(fl.adv):
+                    m.d.comb += o_rd.en.eq(1)
+                    with m.If(fl.issue * self.C < ctl.n):
+                        m.d.sync += [fl.issue.eq(fl.issue + 1), fl.s1.eq(1),
+                                     fl.last.eq((fl.issue + 1) * self.C >= ctl.n)]
+                    with m.Else():
+                        m.d.sync += fl.s1.eq(0)
+        # outside the FSM body so they are continuous assignments: Icarus never evaluates an ``always @*`` whose
+        # inputs keep their initial values, which left ``i.ready`` (and the packers' write data, through ``flush``)
+        # X until the first state change
+        m.d.comb += [self.i.ready.eq(fsm.ongoing("LOAD")), ctl.flush.eq(fsm.ongoing("FLUSH"))]
+
+    def _load(self, m: Module, ctl: _Ctl, ops: _Operands, o_wr: WritePort) -> None:
+        """LOAD: round 1 runs on the input stream while it is written to the original buffer; the first beat
+        brings the job (``n``, ``k``) and the pivot (its element 0), so that beat uses them straight from the input."""
         iv = view(self.contract["i"], self.i.payload)
         i_row = iv.scores.as_value()
         i_lanes = self._lanes(i_row)
         i_n, i_k = iv.job.n, iv.job.k
         n_cur = Signal(range(self.max_n + 1))
-        m.d.comb += [o_wr.addr.eq(in_row), o_wr.data.eq(i_row), o_rd.addr.eq(f_issue), o_rd.en.eq(0)]
+        m.d.comb += [n_cur.eq(Mux(ctl.in_row == 0, i_n, ctl.n)), ops.word.eq(i_row),
+                     ops.pivot.eq(Mux(ctl.in_row == 0, i_lanes[0], ctl.pivot))]
+        for j in range(self.C):
+            m.d.comb += ops.mask[j].eq(ctl.in_base + j < n_cur)
+        with m.If(self.i.valid):
+            m.d.comb += [ops.valid.eq(1), o_wr.en.eq(1)]
+            m.d.sync += [ctl.in_row.eq(ctl.in_row + 1), ctl.in_base.eq(ctl.in_base + self.C)]
+            with m.If(ctl.in_row == 0):
+                m.d.sync += [ctl.n.eq(i_n), ctl.t.eq(i_k - 1), ctl.pivot.eq(i_lanes[0])]
+            with m.If(ctl.in_base + self.C >= n_cur):
+                m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
+                m.next = "DRAIN"
 
-        with m.FSM() as fsm:
-            with m.State("LOAD"):
-                m.d.comb += [n_cur.eq(Mux(in_row == 0, i_n, n)), p_word.eq(i_row),
-                             p_pivot.eq(Mux(in_row == 0, i_lanes[0], pivot))]
-                for j in range(C):
-                    m.d.comb += p_mask[j].eq(in_base + j < n_cur)
-                with m.If(self.i.valid):
-                    m.d.comb += [p_valid.eq(1), o_wr.en.eq(1)]
-                    m.d.sync += [in_row.eq(in_row + 1), in_base.eq(in_base + C)]
-                    with m.If(in_row == 0):
-                        m.d.sync += [n.eq(i_n), t.eq(i_k - 1), pivot.eq(i_lanes[0])]
-                    with m.If(in_base + C >= n_cur):
-                        m.d.sync += drain.eq(ROUND_PIPE - 1)
-                        m.next = "DRAIN"
-            with m.State("DRAIN"):  # the last row is still in the comparator / zero-eliminator pipeline
-                m.d.sync += drain.eq(drain - 1)
-                with m.If(drain == 0):
-                    m.next = "FLUSH"
-            with m.State("FLUSH"):
-                m.d.comb += restart.eq(1)
-                m.d.sync += [iss_row.eq(0), iss_base.eq(0), proc_base.eq(0), pending.eq(0), in_row.eq(0), in_base.eq(0)]
-                with m.If(cnt_r > t):
-                    m.d.sync += [src.eq(Mux(src == 2, 0, src + 1)), cand.eq(cnt_r), pivot.eq(firsts[0])]
-                    m.next = "RUN"
-                with m.Elif(cnt_r + cnt_eq <= t):
-                    m.d.sync += [src.eq(Mux(src == 0, 2, src - 1)), cand.eq(cnt_l), pivot.eq(firsts[1]),
-                                 t.eq(t - cnt_r - cnt_eq)]
-                    m.next = "RUN"
-                with m.Else():
-                    m.d.sync += [kth.eq(pivot), rem.eq(t - cnt_r + 1), f_issue.eq(0), f_s1.eq(0), f_base.eq(0),
-                                 o_valid.eq(0)]
-                    m.next = "FILTER"
-            with m.State("RUN"):
-                m.d.comb += [p_word.eq(rd_word), p_pivot.eq(pivot), p_valid.eq(pending)]
-                for j in range(C):
-                    m.d.comb += p_mask[j].eq(proc_base + j < cand)
-                with m.If(iss_base < cand):
-                    m.d.sync += [iss_row.eq(iss_row + 1), iss_base.eq(iss_base + C), pending.eq(1)]
-                with m.Else():
-                    m.d.sync += pending.eq(0)
-                with m.If(pending):
-                    m.d.sync += proc_base.eq(proc_base + C)
-                    with m.If(proc_base + C >= cand):
-                        m.d.sync += drain.eq(ROUND_PIPE - 1)
-                        m.next = "DRAIN"
-            with m.State("FILTER"):
-                with m.If(self.o.ready & o_valid & view(self.contract["o"], o_payload).last):
-                    m.d.sync += src.eq(0)
-                    m.next = "LOAD"
-                with m.If(adv):
-                    m.d.comb += o_rd.en.eq(1)
-                    with m.If(f_issue * C < n):
-                        m.d.sync += [f_issue.eq(f_issue + 1), f_s1.eq(1), f_last.eq((f_issue + 1) * C >= n)]
-                    with m.Else():
-                        m.d.sync += f_s1.eq(0)
-        # outside the FSM body so they are continuous assignments: Icarus never evaluates an ``always @*`` whose
-        # inputs keep their initial values, which left ``i.ready`` (and the packers' write data, through ``flush``)
-        # X until the first state change
-        m.d.comb += [self.i.ready.eq(fsm.ongoing("LOAD")), flush.eq(fsm.ongoing("FLUSH"))]
-        return m
+    def _decide(self, m: Module, ctl: _Ctl, firsts: list[Signal], fl: _Filter) -> None:
+        """FLUSH: the packers write their partial rows and the round's decision is made (0-based target t):
+        |R| > t -> R; |R| + eq <= t -> t -= |R| + eq, L; else k-th = pivot, keep t - |R| + 1 ties, filter."""
+        m.d.comb += ctl.restart.eq(1)
+        m.d.sync += [ctl.iss_row.eq(0), ctl.iss_base.eq(0), ctl.proc_base.eq(0), ctl.pending.eq(0),
+                     ctl.in_row.eq(0), ctl.in_base.eq(0)]
+        with m.If(ctl.cnt_r > ctl.t):
+            m.d.sync += [ctl.src.eq(Mux(ctl.src == 2, 0, ctl.src + 1)), ctl.cand.eq(ctl.cnt_r), ctl.pivot.eq(firsts[0])]
+            m.next = "RUN"
+        with m.Elif(ctl.cnt_r + ctl.cnt_eq <= ctl.t):
+            m.d.sync += [ctl.src.eq(Mux(ctl.src == 0, 2, ctl.src - 1)), ctl.cand.eq(ctl.cnt_l), ctl.pivot.eq(firsts[1]),
+                         ctl.t.eq(ctl.t - ctl.cnt_r - ctl.cnt_eq)]
+            m.next = "RUN"
+        with m.Else():
+            m.d.sync += [ctl.kth.eq(ctl.pivot), ctl.rem.eq(ctl.t - ctl.cnt_r + 1), fl.issue.eq(0), fl.s1.eq(0),
+                         fl.base.eq(0), fl.o_valid.eq(0)]
+            m.next = "FILTER"
+
+    def _run(self, m: Module, ctl: _Ctl, ops: _Operands, rd_word: Signal) -> None:
+        """RUN: a later round reads the source FIFO, one row issued per cycle and processed in the next."""
+        m.d.comb += [ops.word.eq(rd_word), ops.pivot.eq(ctl.pivot), ops.valid.eq(ctl.pending)]
+        for j in range(self.C):
+            m.d.comb += ops.mask[j].eq(ctl.proc_base + j < ctl.cand)
+        with m.If(ctl.iss_base < ctl.cand):
+            m.d.sync += [ctl.iss_row.eq(ctl.iss_row + 1), ctl.iss_base.eq(ctl.iss_base + self.C), ctl.pending.eq(1)]
+        with m.Else():
+            m.d.sync += ctl.pending.eq(0)
+        with m.If(ctl.pending):
+            m.d.sync += ctl.proc_base.eq(ctl.proc_base + self.C)
+            with m.If(ctl.proc_base + self.C >= ctl.cand):
+                m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
+                m.next = "DRAIN"
