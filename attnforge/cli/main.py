@@ -131,8 +131,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("arch presets:")
     for n in preset_names():
         a = get_preset(n)
-        dims = " + ".join("x".join(map(str, arr.dims)) for arr in a.arrays.values())
-        print(f"  {n:<10} {dims} PEs, {a.buffer.bytes / 2**20:g} MiB buffer, {a.dram.bandwidth_gib_s:g} GiB/s, "
+        dims = " + ".join("x".join(map(str, arr.dims)) for arr in a.pe_groups().values())
+        print(f"  {n:<10} {dims} PEs, {a.onchip_bytes / 2**20:g} MiB on chip, {a.dram.bandwidth_gib_s:g} GiB/s, "
               f"{a.clock_mhz:g} MHz")
     return 0
 

@@ -86,7 +86,7 @@ def run_trace(args: argparse.Namespace) -> int:
     sched, summ, ev = _replay(tr, sc)
     heads = int(tr.rows["head_id"].max() + 1)
     base_path = trace_path(args.baseline) if args.baseline else _find_baseline(path, summ.layers, heads)
-    dram = float(sched.actions["dram.word"])
+    dram = float(sched.dram_bytes)
     out: dict[str, object] = {
         "trace": tr.name, "accelerator": sc.name, "rows": summ.rows, "iterations": summ.iterations,
         "layers": summ.layers, "cycles": float(ev.cycles), "latency_s": float(ev.latency_s),
@@ -103,10 +103,10 @@ def run_trace(args: argparse.Namespace) -> int:
         out.update({
             "baseline_trace": base_path.stem,
             "baseline_cycles": float(bev.cycles),
-            "baseline_dram_bytes": float(bs.actions["dram.word"]),
+            "baseline_dram_bytes": float(bs.dram_bytes),
             "baseline_energy_j": float(bev.energy_j),
             "speedup_vs_baseline": float(bev.cycles) / float(ev.cycles),
-            "dram_reduction_vs_baseline": float(bs.actions["dram.word"]) / dram,
+            "dram_reduction_vs_baseline": float(bs.dram_bytes) / dram,
             "energy_reduction_vs_baseline": float(bev.energy_j) / float(ev.energy_j),
         })
     if args.json:

@@ -24,13 +24,6 @@ class Actions(dict[ActionKey, Num]):
         key = (component, action)
         self[key] = self.get(key, 0.0) + count
 
-    def __missing__(self, key: object) -> Num:
-        # attnforge/cli/spatten.py (owned elsewhere) still reads DRAM bytes under the pre-table key "dram.word";
-        # drop this alias once it reads Schedule.dram_bytes.
-        if key == "dram.word":
-            return self[DRAM_BYTES]
-        raise KeyError(key)
-
 
 @dataclass
 class Phase:

@@ -298,22 +298,6 @@ class SpattenArch(Arch):
     def onchip_bytes(self) -> int:
         return 2 * self.spatten.kv_sram_bytes
 
-    # Read-only views for front ends that list every preset alike (``attnforge list`` prints arrays and buffer).
-    @property
-    def arrays(self) -> dict[str, PeGroup]:
-        return self.pe_groups()
-
-    @property
-    def buffer(self) -> OnChip:
-        return OnChip(self.onchip_bytes)
-
-
-@dataclass(frozen=True)
-class OnChip:
-    """On-chip bytes seen as a buffer, for listings (SpAtten's K and V SRAMs together)."""
-
-    bytes: int
-
 
 #: Arch classes by ``family``; a preset without ``family`` is a cascade arch.
 FAMILIES: Registry[type[Arch]] = Registry("arch family", {"cascade": CascadeArch, "spatten": SpattenArch},
