@@ -52,3 +52,20 @@ def test_parallelism_scales_latency():
     c1 = expected_topk(1024, 102, 1)[0]
     c16 = expected_topk(1024, 102, 16)[0]
     assert c1 > 8 * c16
+
+
+def test_refused_job_model() -> None:
+    """The RTL's answer to a job it refuses: all of its beats consumed, one error beat, cycles = its beat count;
+    a job it would run is not a refused job."""
+    import pytest as _pytest
+
+    from attnforge.sim.contract import designs
+    from attnforge.sim.spatten.topk_golden import refused_job
+    from attnforge.sim.specs.errors import SpecError
+
+    o = designs.topk(16, 256, 8)["o"]
+    for n, k, beats in ((0, 0, 1), (5, 0, 1), (5, 6, 1), (40, 41, 3), (300, 1, 19)):
+        ins, outs, cyc = refused_job(n, k, 16, 8, 256)
+        assert len(ins) == beats == cyc and o.unpack(outs[0])["error"] == 1 and o.unpack(outs[0])["last"] == 1
+    with _pytest.raises(SpecError, match="valid job"):
+        refused_job(5, 3, 16, 8, 256)

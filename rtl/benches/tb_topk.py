@@ -13,7 +13,8 @@ import cocotb
 import numpy as np
 from tb_harness import Harness, config, run_jobs, setup_block
 
-from attnforge.sim.spatten.topk_golden import hw_topk, input_beats, output_beats
+from attnforge.sim.contract import n_bits
+from attnforge.sim.spatten.topk_golden import hw_topk, input_beats, output_beats, refused_job
 
 
 def _range(p: dict[str, int]) -> tuple[int, int]:
@@ -126,3 +127,30 @@ async def test_reset_midrun(dut: Any) -> None:
     await h.reset(3)
     h.sinks["o"].p_ready = 1.0
     await _jobs(h, "reset-midrun", _random_jobs(rng, 3, mx, p), True)
+
+
+@cocotb.test()
+async def test_refused_jobs(dut: Any) -> None:
+    """Jobs outside 1 <= k <= n <= max_n (k = 0, k > n, n = 0, n > max_n) are consumed and answered with one error
+    beat, exactly when the model says, and the engine runs the next valid job as if nothing happened; then the
+    same mix under random gaps and back-pressure."""
+    cfg = config()
+    p = cfg["params"]
+    c, b, mx = p["comparators"], p["data_bits"], p["max_n"]
+    rng = np.random.default_rng(cfg["seed"] + 17)
+    n_big = min((1 << n_bits(mx)) - 1, mx + 2 * c + 1)
+    bad = [(0, 0), (0, 3), (5, 0), (5, 6), (min(mx, 3 * c + 1), min(mx, 3 * c + 1) + 1), (n_big, 1)]
+    good = _random_jobs(rng, len(bad), mx, p)
+
+    def mixed() -> list[tuple[dict[str, list[int]], dict[str, list[int]], int]]:
+        out = []
+        for (n, k), (sc, kk) in zip(bad, good, strict=True):
+            ins, outs, cyc = refused_job(n, k, c, b, mx)
+            out.append(({"i": ins}, {"o": outs}, cyc))
+            out.append(({"i": input_beats(sc, kk, c, b, mx)}, {"o": output_beats(sc, kk, c, b, mx)}, hw_topk(sc, kk, c).cycles))
+        return out
+
+    h = await setup_block(dut, cfg["seed"])
+    await run_jobs(h, "refused", mixed(), "i", "o", True)
+    h2 = await setup_block(dut, cfg["seed"] + 5, p_valid=0.6, p_ready=0.5)
+    await run_jobs(h2, "refused-stalls", mixed(), "i", "o", False)

@@ -48,7 +48,7 @@ class _Ctl:
     (``proc_base``, ``pending``) positions; ``drain`` counts the DRAIN state down. The packers count the elements
     they keep (``cnt_r``, ``cnt_l``) and the ties (``cnt_eq``); the filter pass keeps the values above ``kth`` and
     counts ``rem``, the ties still to keep, down. ``flush``: the packers write their partial rows (FLUSH);
-    ``restart``: they start the next round (also FLUSH).
+    ``restart``: they start the next round (also FLUSH). ``skip``: beats of a refused job still to consume (SKIP).
     """
 
     n: Signal
@@ -70,6 +70,7 @@ class _Ctl:
     drain: Signal
     flush: Signal
     restart: Signal
+    skip: Signal
 
 
 @dataclass
@@ -187,7 +188,7 @@ class TopK(wiring.Component):
             "n": n_rng, "t": n_rng, "pivot": self.dshape, "cand": n_rng, "src": range(3),
             "in_base": base_rng, "in_row": row_rng, "iss_base": base_rng, "iss_row": row_rng, "proc_base": base_rng,
             "pending": 1, "cnt_r": n_rng, "cnt_l": n_rng, "cnt_eq": n_rng, "kth": self.dshape, "rem": n_rng,
-            "drain": range(ROUND_PIPE), "flush": 1, "restart": 1}
+            "drain": range(ROUND_PIPE), "flush": 1, "restart": 1, "skip": self.NB}
         return _Ctl(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
 
     # ---------------------------------------------------------------- the round datapath
@@ -351,7 +352,7 @@ class TopK(wiring.Component):
         ze_o, c_o, side_o = zero_eliminate_pipelined(m, [i_keep[j] for j in range(C)], pairs, B + IB, "zeo",
                                                      en=fl.adv, side=Cat(i.valid, i.last), reg_out=False)
         out_word = pack_value(self.contract["o"], {"values": [x[:B] for x in ze_o], "indices": [x[B:] for x in ze_o],
-                                                   "count": c_o, "last": side_o[1]})
+                                                   "count": c_o, "last": side_o[1], "error": 0})
         with m.If(fl.adv):
             m.d.sync += fl.o_valid.eq(side_o[0])
             with m.If(side_o[0]):
@@ -361,13 +362,22 @@ class TopK(wiring.Component):
     def _fsm(self, m: Module, ctl: _Ctl, ops: _Operands, orig: _Port, rd_word: Signal, firsts: list[Signal],
              fl: _Filter) -> None:
         """LOAD (round 1 on the input stream) -> DRAIN -> FLUSH (the decision) -> RUN (a round on a FIFO) -> DRAIN
-        ... -> FLUSH -> FILTER -> LOAD."""
+        ... -> FLUSH -> FILTER -> LOAD; a refused job: LOAD -> (SKIP, its other beats) -> REFUSE -> LOAD."""
         o_wr, o_rd = orig
         i_row = view(self.contract["i"], self.i.payload).scores.as_value()
         m.d.comb += [o_wr.addr.eq(ctl.in_row), o_wr.data.eq(i_row), o_rd.addr.eq(fl.issue), o_rd.en.eq(0)]
         with m.FSM() as fsm:
             with m.State("LOAD"):
-                self._load(m, ctl, ops, o_wr)
+                self._load(m, ctl, ops, o_wr, fl)
+            with m.State("SKIP"):  # the rest of a refused job's beats: consumed, never stored or compared
+                with m.If(self.i.valid):
+                    m.d.sync += ctl.skip.eq(ctl.skip - 1)
+                    with m.If(ctl.skip == 1):
+                        self._answer_error(m, fl)
+            with m.State("REFUSE"):  # the error beat is on the output: back to idle once it is taken
+                with m.If(self.o.ready & fl.o_valid):
+                    m.d.sync += fl.o_valid.eq(0)
+                    m.next = "LOAD"
             with m.State("DRAIN"):  # the last row is still in the comparator / zero-eliminator pipeline
                 m.d.sync += ctl.drain.eq(ctl.drain - 1)
                 with m.If(ctl.drain == 0):
@@ -390,21 +400,26 @@ class TopK(wiring.Component):
         # outside the FSM body so they are continuous assignments: Icarus never evaluates an ``always @*`` whose
         # inputs keep their initial values, which left ``i.ready`` (and the packers' write data, through ``flush``)
         # X until the first state change
-        m.d.comb += [self.i.ready.eq(fsm.ongoing("LOAD")), ctl.flush.eq(fsm.ongoing("FLUSH"))]
+        m.d.comb += [self.i.ready.eq(fsm.ongoing("LOAD") | fsm.ongoing("SKIP")), ctl.flush.eq(fsm.ongoing("FLUSH"))]
 
-    def _load(self, m: Module, ctl: _Ctl, ops: _Operands, o_wr: WritePort) -> None:
+    def _load(self, m: Module, ctl: _Ctl, ops: _Operands, o_wr: WritePort, fl: _Filter) -> None:
         """LOAD: round 1 runs on the input stream while it is written to the original buffer; the first beat
-        brings the job (``n``, ``k``) and the pivot (its element 0), so that beat uses them straight from the input."""
+        brings the job (``n``, ``k``) and the pivot (its element 0), so that beat uses them straight from the input.
+        A job outside ``1 <= k <= n <= max_n`` is refused on that first beat (see :meth:`_refuse`)."""
         iv = view(self.contract["i"], self.i.payload)
         i_row = iv.scores.as_value()
         i_lanes = self._lanes(i_row)
         i_n, i_k = iv.job.n, iv.job.k
+        bad = Signal(name="job_bad")
+        m.d.comb += bad.eq((ctl.in_row == 0) & ((i_n == 0) | (i_n > self.max_n) | (i_k == 0) | (i_k > i_n)))
         n_cur = Signal(range(self.max_n + 1))
         m.d.comb += [n_cur.eq(Mux(ctl.in_row == 0, i_n, ctl.n)), ops.word.eq(i_row),
                      ops.pivot.eq(Mux(ctl.in_row == 0, i_lanes[0], ctl.pivot))]
         for j in range(self.C):
             m.d.comb += ops.mask[j].eq(ctl.in_base + j < n_cur)
-        with m.If(self.i.valid):
+        with m.If(self.i.valid & bad):
+            self._refuse(m, ctl, i_n, fl)
+        with m.Elif(self.i.valid):
             m.d.comb += [ops.valid.eq(1), o_wr.en.eq(1)]
             m.d.sync += [ctl.in_row.eq(ctl.in_row + 1), ctl.in_base.eq(ctl.in_base + self.C)]
             with m.If(ctl.in_row == 0):
@@ -412,6 +427,24 @@ class TopK(wiring.Component):
             with m.If(ctl.in_base + self.C >= n_cur):
                 m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
                 m.next = "DRAIN"
+
+    def _refuse(self, m: Module, ctl: _Ctl, i_n: Value, fl: _Filter) -> None:
+        """A refused job is consumed whole, ``max(1, ceil(n/C))`` beats, so the stream stays in step, without
+        reaching the comparators or the buffers; its answer is one error beat (count 0, last 1) raised with its
+        last beat. Without this a job with k = 0, k > n or n = 0 left the engine waiting forever."""
+        beats = Signal(self.NB, name="job_beats")
+        m.d.comb += beats.eq((i_n + self.C - 1) >> (self.C - 1).bit_length())
+        with m.If(beats > 1):
+            m.d.sync += ctl.skip.eq(beats - 1)
+            m.next = "SKIP"
+        with m.Else():
+            self._answer_error(m, fl)
+
+    def _answer_error(self, m: Module, fl: _Filter) -> None:
+        """Put the error beat into the output register (the filter pass is idle between jobs) and wait for it."""
+        err = self.contract["o"].pack({"values": [], "indices": [], "count": 0, "last": 1, "error": 1})
+        m.d.sync += [fl.o_valid.eq(1), fl.o_payload.eq(err)]
+        m.next = "REFUSE"
 
     def _decide(self, m: Module, ctl: _Ctl, firsts: list[Signal], fl: _Filter) -> None:
         """FLUSH: the packers write their partial rows and the round's decision is made (0-based target t):

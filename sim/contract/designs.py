@@ -119,12 +119,13 @@ def topk(comparators: int = 16, max_n: int = 256, data_bits: int = 8, signed_dat
     c, sd = comparators, bool(signed_data)
     job = struct("job", Field("n", n_bits(max_n)), Field("k", n_bits(max_n)))
     out = struct("o", lanes("values", c, data_bits, sd), lanes("indices", c, idx_bits(max_n)),
-                 Field("count", count_bits(c)), Field("last", 1))
+                 Field("count", count_bits(c)), Field("last", 1), Field("error", 1))
     return Contract("topk", {
         "i": Stream(struct("i", lanes("scores", c, data_bits, sd), job), "in",
-                    "ceil(n/C) beats per job, the last may be partial; job read on the first", "C (elements)"),
-        "o": Stream(out, "out", "one beat per input row: kept elements compacted to the low lanes, in input order",
-                    "C (kept elements)"),
+                    "max(1, ceil(n/C)) beats per job, the last may be partial; job read on the first", "C (elements)"),
+        "o": Stream(out, "out", "one beat per input row: kept elements compacted to the low lanes, in input order; "
+                    f"a job outside 1 <= k <= n <= {max_n} is consumed and answered with one beat (count 0, last 1, "
+                    "error 1)", "C (kept elements)"),
     }, words={"job": job})
 
 

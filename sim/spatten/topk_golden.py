@@ -133,8 +133,22 @@ def output_beats(scores: Sequence[int], k: int, comparators: int, data_bits: int
     for r in range(rows):
         sel = [i for i in range(r * c, min(n, (r + 1) * c)) if i in kept]
         out.append(lay.pack({"values": [int(scores[i]) for i in sel], "indices": sel, "count": len(sel),
-                             "last": int(r == rows - 1)}))
+                             "last": int(r == rows - 1), "error": 0}))
     return out
+
+
+def refused_job(n: int, k: int, comparators: int, data_bits: int, max_n: int) -> tuple[list[int], list[int], int]:
+    """A job the RTL refuses (outside ``1 <= k <= n <= max_n``): its input beats (``max(1, ceil(n/C))``, zero
+    scores), the one error beat it is answered with, and the exact cycles from its first input handshake to that
+    answer: the engine consumes the job's beats without touching the datapath and raises the answer with the last.
+    A job it would accept is refused here, so a test cannot mistake one for the other."""
+    c = contract.topk(comparators, max_n, data_bits)
+    if 1 <= k <= n <= max_n:
+        raise SpecError("k", f"n = {n}, k = {k} is a valid job; the engine would run it", "k = 0, k > n, n = 0 or n > max_n")
+    beats = max(1, -(-n // comparators))
+    ins = [c["i"].pack({"scores": [], "job": {"n": n, "k": k}}) for _ in range(beats)]
+    err = c["o"].pack({"values": [], "indices": [], "count": 0, "last": 1, "error": 1})
+    return ins, [err], beats
 
 
 def decode_beats(beats: Sequence[int], comparators: int, data_bits: int, max_n: int,
