@@ -80,6 +80,7 @@ class FuseMaxTile(wiring.Component):
             **contract_ports(self.contract),
             "mac_active": Out(1),
             "busy": Out(1),
+            "error": Out(1),  #: one cycle high: a cfg was refused (n_tiles = 0 or above max_keys / rows)
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -104,7 +105,11 @@ class FuseMaxTile(wiring.Component):
         seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
         m.d.comb += [self.cfg.ready.eq(seq.state == IDLE), self.busy.eq(seq.state != IDLE)]
         cfg_in = view(self.contract["cfg"], self.cfg.payload)
-        with m.If(self.cfg.valid & self.cfg.ready):
+        # A run of no key tiles, or of more than the K/V storage and counters were sized for, is refused: the cfg
+        # is consumed, the engine stays idle and says so on ``error`` (before, n_tiles = 0 waited forever).
+        refuse = (cfg_in.n_tiles == 0) | (cfg_in.n_tiles > self.max_keys // self.rows)
+        m.d.sync += self.error.eq(self.cfg.valid & self.cfg.ready & refuse)
+        with m.If(self.cfg.valid & self.cfg.ready & ~refuse):
             m.d.sync += [seq.state.eq(RUN), seq.n_tiles.eq(cfg_in.n_tiles),
                          seq.alpha_q.eq(cfg_in.alpha.alpha_q), seq.alpha_sh.eq(cfg_in.alpha.alpha_sh),
                          seq.is_qk.eq(1), seq.cnt.eq(0), seq.qk_next.eq(0), seq.sv_next.eq(0), seq.s_full.eq(0),

@@ -196,3 +196,30 @@ async def test_reset_midrun(dut: Any) -> None:
     await h.reset(3)
     assert int(dut.busy.value) == 0, "engine still busy after reset"
     await check_case(h, "reset-midrun", qa, fx, cols, (q, k, v), exact_cycles=True)
+
+
+@cocotb.test()
+async def test_refused_cfg(dut: Any) -> None:
+    """A cfg with n_tiles = 0 or above max_keys / rows is consumed and answered on ``error`` (one cycle), the engine
+    stays idle (no Q/K/V taken, no output), and the next valid run is exact, cycles included."""
+    cfg = config()
+    fx, cols, p_ = _fx(), cfg["params"]["cols"], cfg["params"]
+    h = await _setup(dut, cfg.get("seed", 0) + 11)
+    c = _contract()
+    too_many = (1 << fx.key_tiles_bits) - 1
+    bad = [n for n in (0, p_["max_keys"] // p_["rows"] + 1, too_many) if n < 1 << fx.key_tiles_bits]
+    errors = 0
+    for n in dict.fromkeys(bad):
+        h.sources["cfg"].queue.append(c["cfg"].pack({"n_tiles": n, "alpha": {"alpha_q": 1, "alpha_sh": 0}}))
+        h.sources["cfg"].fired.clear()
+        await h.run(lambda: len(h.sources["cfg"].fired) >= 1)
+        for _ in range(3):
+            await h.step()
+            errors += int(dut.error.value)
+            assert int(dut.busy.value) == 0, f"n_tiles={n}: the engine started a refused run"
+    ok = errors == len(dict.fromkeys(bad)) and not h.sinks["o"].beats
+    record({"workload": "refused-cfg", "passed": ok, "rtl_cycles": None, "sim_cycles": None, "max_abs_error": 0})
+    assert ok, f"{errors} error pulses for {len(bad)} refused cfgs"
+    p, m = cfg["shapes"][0]
+    q, k, v = workload_head(cfg["workloads"][0], p, m, fx.e, fx.f, seed=cfg.get("seed", 0) + 7)
+    await check_case(h, "after-refusal", quantize_attention(q, k, v, fx), fx, cols, (q, k, v), exact_cycles=True)

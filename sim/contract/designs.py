@@ -104,7 +104,8 @@ def fusemax_tile(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_keys:
     cfg = struct("cfg", Field("n_tiles", fx.key_tiles_bits), alpha_word(fx))
     ib = fx.in_bits
     return Contract("fusemax-tile", {
-        "cfg": Stream(cfg, "in", "one per output tile; starts a run"),
+        "cfg": Stream(cfg, "in", f"one per output tile; starts a run; n_tiles outside 1..{max_keys // rows} is "
+                      "refused: the beat is consumed, the engine stays idle and raises its error output for one cycle"),
         "q": Stream(lanes("q", cols, ib, True), "in", "E beats per output tile (Q[e, p0])", "p0 (queries)"),
         "k": Stream(lanes("k", rows, ib, True), "in", "E beats per key tile (K[e, m0])", "m0 (keys)"),
         "v": Stream(lanes("v", rows, ib, True), "in", "F beats per key tile (V[m0, f])", "m0 (keys)"),
