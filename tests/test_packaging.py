@@ -74,3 +74,12 @@ def test_wheel_works_from_an_empty_folder(tmp_path: Path) -> None:
     assert any((work / "out" / "rtl").glob("*.v"))
     cli("regress", "--quick", "--design", "pe", "--report", "out/regress")
     assert not list(site.glob("**/sim_build")) and not (site / "attnforge" / "build").exists()
+
+
+def test_plain_checkout_imports_its_own_folders(tmp_path: Path) -> None:
+    """Without any install (no site-packages, so no editable finder), ``attnforge.sim`` is this checkout's sim/:
+    the package extends its path before it imports anything below it."""
+    code = "import attnforge, attnforge.sim.specs.version as v; print(v.__file__)"
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "")}, check=True)
+    assert Path(out.stdout.strip()).resolve() == (ROOT / "sim" / "specs" / "version.py").resolve()
