@@ -577,33 +577,7 @@ def pareto_mask(costs: np.ndarray) -> np.ndarray:
 
 
 def plot_pareto(df: pd.DataFrame, path: Path) -> Path:
-    import matplotlib
+    """pareto.png: one latency-energy panel per (workload, seq_len, batch, scope); see reports.plots."""
+    from attnforge.reports.plots import plot_pareto_grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # One panel for the largest problem (most work), where the design differences are clearest.
-    key = df.sort_values("flops").iloc[-1][["workload", "seq_len", "batch", "scope"]]
-    sub = df[(df[["workload", "seq_len", "batch", "scope"]] == key.values).all(axis=1)]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    sc = ax.scatter(sub["latency_s"], sub["energy_j"], c=sub["area_mm2"], s=24, alpha=0.7, cmap="viridis")
-    front = sub[sub["pareto"]].sort_values("latency_s")
-    ax.scatter(front["latency_s"], front["energy_j"], facecolors="none", edgecolors="red", s=60,
-               label="Pareto (latency, energy, area)")
-    from matplotlib.ticker import NullFormatter
-
-    if (sub["latency_s"] > 0).all() and (sub["energy_j"] > 0).all():
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_minor_formatter(NullFormatter())
-    ax.set_title(f"{key['workload']}, seq {key['seq_len']}, batch {key['batch']}, {key['scope']}", fontsize=9)
-    ax.set_xlabel("latency (s)")
-    ax.set_ylabel("energy (J)")
-    fig.colorbar(sc, ax=ax, label="area (mm²)")
-    ax.legend(fontsize=8)
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plot_pareto_grid(df, path)

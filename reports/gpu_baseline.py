@@ -195,11 +195,16 @@ def plot(rows: list[Comparison], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     df = frame([r for r in rows if r.point.suite == "fusemax"])
+    from attnforge.reports.plots import series_styles
+
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for (model, accel), g in df.groupby(["model", "accel"]):
+    groups = list(df.groupby(["model", "accel"]))
+    styles = series_styles([f"{a} {m}" for (m, a), _ in groups])
+    for (model, accel), g in groups:
         g = g.sort_values("seq")
-        ax.plot(g["seq"], g["speedup_over_gpu"], marker="o", ls="-" if accel == "fusemax" else ":",
-                label=f"{accel} {model}")
+        st = styles[f"{accel} {model}"]
+        ax.plot(g["seq"], g["speedup_over_gpu"], marker=st["marker"], color=st["color"], ms=4,
+                ls="-" if accel == "fusemax" else ":", label=f"{accel} {model}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.axhline(1.0, color="grey", lw=0.8)

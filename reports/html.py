@@ -3,24 +3,55 @@
 from __future__ import annotations
 
 import base64
-import html
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from attnforge.sim.specs.errors import SpecError, read_text
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:12px}
-td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f0f0f0}img{max-width:100%;margin:1em 0}
-h1{font-size:20px}h2{font-size:16px;margin-top:2em}.note{color:#555;font-size:13px}"""
-
 _SUMMARY_COLS = ["accelerator", "workload", "seq_len", "batch", "scope", "cycles", "latency_s", "energy_j", "dram_bytes",
-                 "utilization.2d", "utilization.1d", "util_2d", "util_1d", "tflops", "bound", "area_mm2", "pareto"]
+                 "utilization.2d", "utilization.1d", "util_2d", "util_1d", "tflops", "bound", "area_mm2", "speedup",
+                 "energy_ratio", "pareto"]
+#: What identifies a point of work: designs are only compared within one of these groups, never averaged across.
+_POINT = ["workload", "seq_len", "batch", "scope"]
+
+
+def swept_columns(df: pd.DataFrame) -> list[str]:
+    """The design knobs of a run: arch.* and tile.* columns (a sweep's axes) and the --set overrides."""
+    return [c for c in df.columns if c.startswith(("arch.", "tile."))] + [c for c in df.columns if c == "overrides"]
+
+
+def _cell(v: object) -> tuple[str, str]:
+    """(shown text, sort key) of one value."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "", ""
+    if isinstance(v, (bool, np.bool_)):
+        return ("yes" if v else "no"), str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.4g}", repr(float(v))
+    if isinstance(v, (int, np.integer)):
+        return str(v), str(v)
+    return str(v), str(v)
+
+
+def _table(tid: str, title: str, df: pd.DataFrame, cols: list[str], swept: list[str], note: str = "") -> dict:
+    cols = list(dict.fromkeys([*[c for c in swept if c in df.columns], *[c for c in cols if c in df.columns]]))
+    meta = [{"name": c, "cls": ("swept " if c in swept else "") + ("" if pd.api.types.is_numeric_dtype(df[c])
+             and not pd.api.types.is_bool_dtype(df[c]) else "txt"),
+             "type": "num" if pd.api.types.is_numeric_dtype(df[c]) else "str"} for c in cols]
+    rows = [[_cell(v) for v in rec] for rec in df[cols].itertuples(index=False, name=None)]
+    return {"id": tid, "title": title, "note": note, "columns": meta, "rows": rows}
 
 
 def write_report(run_dir: Path, out: Path | None = None, max_rows: int = 500) -> Path:
-    """Render results.csv (from `compare -o` or `sweep`) and every PNG in the folder into report.html."""
+    """Render results.csv (from `compare -o` or `sweep`) and every PNG in the folder into report.html: one
+    self-contained page (inline CSS, JS and images), readable offline."""
+    import jinja2
+
+    from attnforge.reports.plots import pareto_groups, pareto_png
+
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SpecError("RUN_DIR", f"{run_dir} is not a folder", "a folder written by `attnforge compare -o` or `sweep`")
@@ -29,36 +60,42 @@ def write_report(run_dir: Path, out: Path | None = None, max_rows: int = 500) ->
         raise SpecError("RUN_DIR", f"{run_dir} has no results.csv", "a folder written by `attnforge compare -o` or `sweep`")
     df = _read_results(csv)
     out = out or run_dir / "report.html"
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attnforge: {html.escape(run_dir.name)}</title>",
-             f"<style>{_CSS}</style></head><body><h1>attnforge report: {html.escape(run_dir.name)}</h1>"]
+    spec_text = None
     spec = run_dir / "spec.json"
     if spec.exists():
         try:
-            text = json.dumps(json.loads(read_text(spec, "spec.json")), indent=1)
+            spec_text = json.dumps(json.loads(read_text(spec, "spec.json")), indent=1)
         except (json.JSONDecodeError, RecursionError):
             raise SpecError("spec.json", f"{spec} is not valid JSON (written by `attnforge sweep`)") from None
-        parts.append("<h2>Sweep spec</h2><pre>" + html.escape(text) + "</pre>")
-    parts.append(f"<p class='note'>{len(df)} results from {html.escape(str(csv))}.</p>")
+    swept = swept_columns(df)
     cols = [c for c in _SUMMARY_COLS if c in df.columns]
-    if {"accelerator", "cycles", "latency_s", "energy_j", "dram_bytes"} <= set(df.columns):
-        agg = df.groupby("accelerator", sort=False).agg(
-            points=("cycles", "size"), mean_latency_s=("latency_s", "mean"),
-            mean_energy_j=("energy_j", "mean"), total_dram_bytes=("dram_bytes", "sum"),
-        )
-        parts.append("<h2>Summary by accelerator</h2>" + agg.to_html(float_format=lambda x: f"{x:.4g}"))
+    point = [c for c in _POINT if c in df.columns]
+    tables = []
+    if {"accelerator", "latency_s"} <= set(df.columns) and point:
+        best = df.loc[df.groupby([*point, "accelerator"], sort=True)["latency_s"].idxmin()]
+        tables.append(_table("best", "Fastest design of each accelerator at each point", best, cols, swept,
+                             "One row per (workload, seq_len, batch, scope) and accelerator: the lowest-latency design. "
+                             "Latencies and energies are never averaged across different workloads or lengths."))
     if "pareto" in df.columns and df["pareto"].dtype == bool:
-        parts.append("<h2>Pareto-optimal designs</h2>" + df[df["pareto"]][cols].head(max_rows).to_html(
-            index=False, float_format=lambda x: f"{x:.4g}"))
-    for png in sorted(run_dir.glob("*.png")):
-        data = base64.b64encode(png.read_bytes()).decode()
-        parts.append(f"<h2>{html.escape(png.stem.replace('_', ' '))}</h2><img alt='{html.escape(png.name)}' "
-                     f"src='data:image/png;base64,{data}'>")
-    shown = df[cols].head(max_rows)
+        front = df[df["pareto"]].head(max_rows)
+        tables.append(_table("pareto", f"Pareto-optimal designs ({int(df['pareto'].sum())}: latency, energy, area "
+                             "within each point)", front, cols, swept))
     more = f" (first {max_rows} of {len(df)})" if len(df) > max_rows else ""
-    parts.append(f"<h2>All results{more}</h2>" + shown.to_html(index=False, float_format=lambda x: f"{x:.4g}"))
-    parts.append("</body></html>")
+    tables.append(_table("all", f"All results{more}", df.head(max_rows), cols, swept))
+    panels = []
+    if "pareto" in df.columns and {"latency_s", "energy_j", "accelerator"} <= set(df.columns):
+        panels = [{"label": label, "data": base64.b64encode(pareto_png(sub, label)).decode()}
+                  for label, sub in pareto_groups(df)]
+    images = [{"name": png.name, "title": png.stem.replace("_", " "), "data": base64.b64encode(png.read_bytes()).decode()}
+              for png in sorted(run_dir.glob("*.png"))]
+    env = jinja2.Environment(loader=jinja2.PackageLoader("attnforge.reports", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    env.globals["zip"] = zip
+    page = env.get_template("report.html.j2").render(
+        name=run_dir.name, source=str(csv), rows=len(df), swept=swept, spec=spec_text, tables=tables, panels=panels,
+        images=images)
     try:
-        out.write_text("\n".join(parts))
+        out.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise SpecError("RUN_DIR", f"cannot write {out}: {exc.strerror or exc}") from None
     return out

