@@ -19,11 +19,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attnforge.sim.specs.version import __version__
-
 _ROOT = Path(__file__).resolve().parent.parent
 if (_ROOT / "pyproject.toml").is_file() and (_ROOT / "sim" / "__init__.py").is_file():
+    # Before the first import of a subpackage: otherwise an editable install of another checkout (its finder maps
+    # attnforge.sim to that checkout's folder) would win for attnforge.sim, mixing two checkouts' code.
     __path__.append(str(_ROOT))  # noqa: F821 - a package's own __path__: checkout layout (see docstring)
+
+from attnforge.sim.specs.version import __version__  # noqa: E402 - after the path extension above
 
 if TYPE_CHECKING:  # pragma: no cover
     from attnforge.api import simulate, sweep, to_frame
