@@ -55,6 +55,9 @@ class SweepSpec(BaseModel):
     arch: dict[str, list[Any]] = Field(default_factory=dict)
     #: Tile -> list of sizes, e.g. ``query_block: [256, 512]``; absent = searched.
     tiles: dict[str, list[PositiveInt]] = Field(default_factory=dict)
+    #: A mapping (built-in name or a mapping file, relative to the spec's folder) run by every (cascade) accelerator
+    #: instead of its own; docs/variants.md.
+    mapping: str | None = None
 
     @field_validator("seq_lens")
     @classmethod
@@ -119,6 +122,7 @@ class Config:
     scope: str
     stage: str = "prefill"
     causal: bool | None = None
+    mapping: str | None = None
 
 
 def packaged_specs() -> dict[str, Path]:
@@ -149,6 +153,8 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise from_pydantic(exc, prefix="sweep") from None
     except (ValueError, TypeError) as exc:
         raise SpecError("sweep", str(exc).splitlines()[0]) from None
+    if spec.mapping and spec.mapping.endswith((".yaml", ".yml")) and not Path(spec.mapping).is_absolute():
+        spec = spec.model_copy(update={"mapping": str(spec_path(path).parent / spec.mapping)})
     validate_names(spec)
     return spec
 
@@ -220,10 +226,12 @@ def expand(spec: SweepSpec, max_points: int = MAX_POINTS) -> list[Config]:
         tiles = tuple((k, spec.tiles[k][d[2 + len(akeys) + i]]) for i, k in enumerate(tkeys))
         pts = tuple((o * n_inner + j, lengths[j // len(batches)], batches[j % len(batches)]) for j in inner)
         # Everything that determines the part's rows is in its key, so a changed spec never reuses a stale part.
-        ident = json.dumps([acc, wl, arch, tiles, spec.scope, spec.stage, spec.causal, pts, _version()], sort_keys=True,
-                           default=str)
+        fields = [acc, wl, arch, tiles, spec.scope, spec.stage, spec.causal, pts, _version()]
+        if spec.mapping:  # only then, so the keys of sweeps without one stay as they were
+            fields.append(["mapping", spec.mapping, _file_digest(spec.mapping)])
+        ident = json.dumps(fields, sort_keys=True, default=str)
         key = hashlib.sha1(ident.encode()).hexdigest()[:12]
-        cfg = Config(key, acc, wl, arch, tiles, pts, spec.scope, spec.stage, spec.causal)
+        cfg = Config(key, acc, wl, arch, tiles, pts, spec.scope, spec.stage, spec.causal, spec.mapping)
         if (acc, wl, arch) not in checked:  # each (accelerator, workload, arch) resolved once, before any work
             config_scenario(cfg)
             checked.add((acc, wl, arch))
@@ -237,11 +245,21 @@ def _version() -> str:
     return __version__
 
 
+def _file_digest(ref: str) -> str:
+    """A mapping file's content hash (a changed file is a new configuration); '' for a built-in name."""
+    if not ref.endswith((".yaml", ".yml")):
+        return ""
+    from attnforge.sim.specs.errors import read_bytes
+
+    return hashlib.sha1(read_bytes(ref, "sweep.mapping")).hexdigest()[:12]
+
+
 def config_scenario(cfg: Config) -> Scenario:
     """The Scenario of one configuration: all of its (sequence length, batch) points in one engine call."""
     seqs = tuple(p[1] for p in cfg.points)
     sc = Scenario.build(accelerator=cfg.accel, workload=cfg.workload, seq_lens=[seqs[0]], scope=cfg.scope,
-                        stage=cfg.stage, causal=cfg.causal, overrides=dict(cfg.arch), tiles=dict(cfg.tiles))
+                        stage=cfg.stage, causal=cfg.causal, overrides=dict(cfg.arch), tiles=dict(cfg.tiles),
+                        mapping=cfg.mapping)
     ps = tuple(1 for _ in seqs) if cfg.stage == "decode" else seqs
     return sc.with_(p=ps, m=seqs, batch=tuple(p[2] for p in cfg.points))
 

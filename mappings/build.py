@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 
 from attnforge.mappings.spec import Mapping
-from attnforge.sim.analytical.cascade import M_RANKS, Cascade, Einsum, get_cascade
+from attnforge.sim.analytical.cascade import M_RANKS, Cascade, Einsum
 from attnforge.sim.analytical.schedule import DRAM_BYTES, Actions, Num, Phase, Schedule, Stage
 from attnforge.sim.specs.arch import CascadeArch
 from attnforge.sim.specs.errors import SpecError
@@ -465,7 +465,7 @@ def build_schedule(
     buffer traffic, then the stages the engine turns into cycles and energy. ``kv_heads`` (default ``heads``)
     shares K/V among groups of query heads (see the module docstring). Raises SpecError when no query block
     fits the buffer or a fixed one does not tile P."""
-    c = get_cascade(mapping.cascade)
+    c = mapping.get_cascade()
     x = _extents(arch, batch, heads, p, m, e, f, causal, kv_heads)
     work = _compute(c, mapping, arch, x)
     blocks = _choose_query_blocks(c, mapping, arch, e, f, x)

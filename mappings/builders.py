@@ -32,7 +32,7 @@ def _cascade_builder(acc: Accelerator, arch: Arch, shape: Shape) -> Schedule:
     acc.check_arch(arch)
     assert isinstance(arch, CascadeArch)  # check_arch bound a cascade accelerator to a cascade arch
     mdl = shape.model
-    mapping = get_mapping(acc.mapping)
+    mapping = shape.mapping if shape.mapping is not None else get_mapping(acc.mapping)
     for key, val in shape.tiles:
         if key not in TILE_KEYS:
             raise SpecError("--tile", f"unknown tile {key!r} for {acc.name}", TILE_KEYS)

@@ -24,3 +24,5 @@ class Shape:
     tiles: tuple[tuple[str, int], ...] = ()
     #: SpAtten's algorithm settings (a sim.specs.spatten_policy.Policy); None for the cascade family.
     policy: Any = None
+    #: The cascade family's mapping when the user gave one (a mappings.spec.Mapping); None: the accelerator's own.
+    mapping: Any = None

@@ -1,12 +1,17 @@
 """A mapping as data: which cascade, which array runs each Einsum, how Einsums overlap, where tensors live.
 
-A :class:`Mapping` is the whole difference between the unfused, FLAT and FuseMax dataflows (and the paper's
+Mappings are YAML files (mappings/data/*.yaml, read by mappings/files.py; format in docs/variants.md). A
+:class:`Mapping` is the whole difference between the unfused, FLAT and FuseMax dataflows (and the paper's
 ablations); :func:`mappings.build.build_schedule` turns any of them into a Schedule with one generic routine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from attnforge.sim.analytical.cascade import Cascade
 
 PLACEMENTS: tuple[str, ...] = ("rf", "gb", "dram")
 
@@ -46,6 +51,16 @@ class Mapping:
     #: array P0 rows at a time); 1 = a standalone softmax kernel that walks rows one by one (unfused).
     fiber_rows: int | None = None
     description: str = ""
+    #: The cascade itself when the mapping file named a cascade file (None: ``cascade`` is a registered name).
+    cascade_def: Cascade | None = field(default=None, compare=False, repr=False)
+
+    def get_cascade(self) -> Cascade:
+        """The cascade this mapping runs: its own (from a file) or the registered one named ``cascade``."""
+        if self.cascade_def is not None:
+            return self.cascade_def
+        from attnforge.sim.analytical.cascade import get_cascade
+
+        return get_cascade(self.cascade)
 
     def stage_of(self) -> dict[str, str]:
         return {e: s.name for s in self.stages for ph in s.phases for e in ph.einsums}

@@ -26,7 +26,9 @@ def layer(module: str) -> str:
     if head == "rtl":
         return "rtl"
     if head == "workloads" or module.startswith(("attnforge.sim.specs", "attnforge.mappings.spec",
-                                                 "attnforge.mappings.catalog")):
+                                                 "attnforge.mappings.catalog", "attnforge.mappings.files",
+                                                 "attnforge.sim.analytical.cascade")):
+        # cascade and mapping files are specs like arch files (docs/variants.md): data, checked once
         return "specs"
     if module.startswith("attnforge.sim.contract"):
         return "contract"

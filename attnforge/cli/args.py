@@ -68,6 +68,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an arch field, e.g. buffer.bytes=8388608")
     p.add_argument("--tile", action="append", metavar="NAME=N",
                    help="fix a tile size instead of searching it, e.g. query_block=512 (queries resident per block)")
+    p.add_argument("--mapping", default=None, metavar="NAME|FILE.yaml",
+                   help="run this mapping instead of the accelerator's own (cascade accelerators): a built-in mapping "
+                        "name or a mapping file, which may name a cascade file (docs/variants.md); in compare, "
+                        "--accels fusemax,fusemax@FILE.yaml gives one accelerator its own")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--actions", action="store_true",
                    help="add the energy audit: per component and action, the count, pJ each and joules (JSON \"actions\", "
@@ -108,7 +112,9 @@ def policy_knobs(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def scenario(args: argparse.Namespace, accel: str, seq_text: str | None, default_seq: str = "4096") -> Scenario:
-    """Every run option of ``args`` into one validated Scenario for ``accel``."""
+    """Every run option of ``args`` into one validated Scenario for ``accel``; ``ACCEL@MAPPING`` (a mapping name or
+    file) runs that mapping on the accelerator's arch, overriding ``--mapping`` for this one accelerator."""
+    accel, at, own_mapping = accel.partition("@")
     return Scenario.build(
         accelerator=accel,
         workload=args.workload or "bert-base",
@@ -126,4 +132,5 @@ def scenario(args: argparse.Namespace, accel: str, seq_text: str | None, default
         fidelity=getattr(args, "fidelity", None) or "analytical",
         rtl_params=int_params(getattr(args, "rtl_param", None), "--rtl-param", "rows=8"),
         sample_rows=getattr(args, "cycle_rows", None),
+        mapping=own_mapping if at else getattr(args, "mapping", None),
     )

@@ -9,7 +9,8 @@ primitive operator applied per point of its iteration space. From that alone we 
 * which tensors carry an M-fiber across a pass boundary: those must be held on chip (O(M) per query) or
   spilled to DRAM, which is what makes 3-pass cascades expensive.
 
-Nothing here is typed in per cascade: the three cascades below are data, and the analyses are generic.
+Nothing here is typed in per cascade: the cascades are YAML files (sim/analytical/cascades/*.yaml, format in
+docs/variants.md), loaded into :data:`CASCADES`, and the analyses are generic.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
+from attnforge.sim.specs.errors import SpecError, from_pydantic, parse_yaml, read_yaml
 from attnforge.sim.specs.registry import Registry
 
 ArrayLike = np.ndarray | int | float
@@ -181,85 +186,131 @@ class Cascade:
         return total
 
 
-def _op(tensor: str, *ranks: str, final: bool = False) -> Operand:
-    return Operand(tensor, tuple(ranks), final)
+#: Rank names a cascade may use: p (queries), m or m1 x m0 (keys, untiled or tiled into key tiles), e and f (the
+#: head dimensions of Q/K and of V). b and h (batch, heads) are implicit in every tensor.
+RANKS: tuple[str, ...] = ("p", "m", "m1", "m0", "e", "f")
+#: Tensors a cascade may read from DRAM: the engine sizes Q per query head and K, V per K/V head.
+INPUT_TENSORS: tuple[str, ...] = ("Q", "K", "V")
 
 
-def three_pass() -> Cascade:
-    """Numerically stable softmax attention as the unfused and FLAT baselines compute it."""
-    return Cascade(
-        name="3-pass",
-        description="stable softmax: global max, then exp and sum, then normalise and multiply by V",
-        einsums=(
-            Einsum("QK", ("m", "p"), (_op("Q", "e", "p"), _op("K", "e", "m")), "mac", reduce=("e",)),
-            Einsum("GM", ("p",), (_op("QK", "m", "p"),), "max", reduce=("m",)),
-            Einsum("SN", ("m", "p"), (_op("QK", "m", "p"), _op("GM", "p")), "exp"),
-            Einsum("SD", ("p",), (_op("SN", "m", "p"),), "add", reduce=("m",)),
-            Einsum("A", ("m", "p"), (_op("SN", "m", "p"), _op("SD", "p")), "div"),
-            Einsum("AV", ("f", "p"), (_op("A", "m", "p"), _op("V", "f", "m")), "mac", reduce=("m",)),
-        ),
-    )
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def two_pass() -> Cascade:
-    """M tiled into M1 x M0 with local maxima and sums; one more sweep over M1 rescales with the global max."""
-    return Cascade(
-        name="2-pass",
-        description="local max/sum per key tile, then a second sweep rescales partial results by the global max",
-        einsums=(
-            Einsum("QK", ("m1", "m0", "p"), (_op("Q", "e", "p"), _op("K", "e", "m1", "m0")), "mac", reduce=("e",)),
-            Einsum("LM", ("m1", "p"), (_op("QK", "m1", "m0", "p"),), "max", reduce=("m0",)),
-            Einsum("GM", ("p",), (_op("LM", "m1", "p"),), "max", reduce=("m1",)),
-            Einsum("SLN", ("m1", "m0", "p"), (_op("QK", "m1", "m0", "p"), _op("LM", "m1", "p")), "exp"),
-            Einsum("SLD", ("m1", "p"), (_op("SLN", "m1", "m0", "p"),), "add", reduce=("m0",)),
-            Einsum("SLNV", ("m1", "f", "p"), (_op("SLN", "m1", "m0", "p"), _op("V", "f", "m1", "m0")), "mac", reduce=("m0",)),
-            Einsum("PRM", ("m1", "p"), (_op("LM", "m1", "p"), _op("GM", "p")), "exp"),
-            Einsum("SD", ("p",), (_op("SLD", "m1", "p"), _op("PRM", "m1", "p")), "mac", reduce=("m1",)),
-            Einsum("NV", ("f", "p"), (_op("SLNV", "m1", "f", "p"), _op("PRM", "m1", "p")), "mac", reduce=("m1",)),
-            Einsum("AV", ("f", "p"), (_op("NV", "f", "p"), _op("SD", "p")), "div"),
-        ),
-    )
+class EinsumFile(_Strict):
+    """One Einsum of a cascade file: ``{name, ranks, inputs: {tensor: [ranks]}, op, reduce, iterative, final}``."""
+
+    name: str = Field(min_length=1)
+    ranks: list[str]
+    inputs: dict[str, list[str]] = Field(min_length=1)
+    op: str
+    reduce: list[str] = Field(default_factory=list)
+    iterative: list[str] = Field(default_factory=list)
+    #: Input tensors read only at the final step of their iterative rank (RNV[M1] in the 1-pass cascade).
+    final: list[str] = Field(default_factory=list)
 
 
-def one_pass() -> Cascade:
-    """FuseMax's 1-pass cascade: running max, denominator and numerator, corrected per key tile by PRM.
+class CascadeFile(_Strict):
+    """A cascade file (sim/analytical/cascades/*.yaml; format in docs/variants.md)."""
 
-    Written as in the FuseMax notebook (accelerator-zoo fusemax.ipynb); the division is deferred past the M1 loop.
-    """
-    it = ("m1",)
-    return Cascade(
-        name="1-pass",
-        description="online softmax: running max/denominator/numerator rescaled per key tile, one division at the end",
-        einsums=(
-            Einsum("QK", ("m1", "m0", "p"), (_op("Q", "e", "p"), _op("K", "e", "m1", "m0")), "mac", reduce=("e",)),
-            Einsum("LM", ("m1", "p"), (_op("QK", "m1", "m0", "p"),), "max", reduce=("m0",)),
-            Einsum("RM", ("m1", "p"), (_op("RM", "m1", "p"), _op("LM", "m1", "p")), "max", iterative=it),
-            Einsum("SLN", ("m1", "m0", "p"), (_op("QK", "m1", "m0", "p"), _op("RM", "m1", "p")), "exp"),
-            Einsum("PRM", ("m1", "p"), (_op("RM", "m1", "p"),), "exp"),
-            Einsum("SPD", ("m1", "p"), (_op("PRM", "m1", "p"), _op("RD", "m1", "p")), "mac"),
-            Einsum("SLD", ("m1", "p"), (_op("SLN", "m1", "m0", "p"),), "add", reduce=("m0",)),
-            Einsum("RD", ("m1", "p"), (_op("SPD", "m1", "p"), _op("SLD", "m1", "p")), "add", iterative=it),
-            Einsum("SPNV", ("m1", "f", "p"), (_op("PRM", "m1", "p"), _op("RNV", "m1", "f", "p")), "mac"),
-            Einsum("SLNV", ("m1", "f", "p"), (_op("SLN", "m1", "m0", "p"), _op("V", "f", "m1", "m0")), "mac", reduce=("m0",)),
-            Einsum("RNV", ("m1", "f", "p"), (_op("SPNV", "m1", "f", "p"), _op("SLNV", "m1", "f", "p")), "add", iterative=it),
-            Einsum("AV", ("f", "p"), (_op("RNV", "f", "p", final=True), _op("RD", "p", final=True)), "div"),
-        ),
-    )
+    name: str = Field(min_length=1)
+    description: str = ""
+    inputs: list[str] = Field(default_factory=lambda: list(INPUT_TENSORS), min_length=1)
+    output: str = "AV"
+    #: Optional check: the passes over M the cascade must take (derived from the data dependencies).
+    passes: PositiveInt | None = None
+    einsums: list[EinsumFile] = Field(min_length=1)
 
 
-def gemm() -> Cascade:
-    """One matmul, Z[m,p] = sum_e X[e,p] W[e,m]: lets single GEMMs (peer comparisons) run through the same engine."""
-    return Cascade(
-        name="gemm",
-        description="a single matmul (rank p: output columns, m: output rows, e: reduction)",
-        einsums=(Einsum("QK", ("m", "p"), (_op("Q", "e", "p"), _op("K", "e", "m")), "mac", reduce=("e",)),),
-        inputs=("Q", "K"),
-        output="QK",
-    )
+def _check_einsum(i: int, e: EinsumFile) -> Einsum:
+    where = f"einsums.{i}"
+    if e.op not in OPERATORS:
+        raise SpecError(f"{where}.op", f"{e.name}: unknown operator {e.op!r}", OPERATORS)
+    for key, ranks in (("ranks", e.ranks), ("reduce", e.reduce), ("iterative", e.iterative),
+                       *((f"inputs.{t}", r) for t, r in e.inputs.items())):
+        for r in ranks:
+            if r not in RANKS:
+                raise SpecError(f"{where}.{key}", f"{e.name}: unknown rank {r!r}", RANKS)
+        if len(set(ranks)) != len(ranks):
+            raise SpecError(f"{where}.{key}", f"{e.name}: a rank is listed twice")
+    for r in e.reduce:
+        if r in e.ranks:
+            raise SpecError(f"{where}.reduce", f"{e.name}: {r!r} is reduced, so it cannot be an output rank too")
+    for r in e.iterative:
+        if r not in e.ranks:
+            raise SpecError(f"{where}.iterative", f"{e.name}: iterative rank {r!r} is not an output rank", e.ranks)
+    for t in e.final:
+        if t not in e.inputs:
+            raise SpecError(f"{where}.final", f"{e.name}: {t!r} is not one of its inputs", e.inputs)
+    ops = tuple(Operand(t, tuple(r), t in e.final) for t, r in e.inputs.items())
+    return Einsum(e.name, tuple(e.ranks), ops, e.op, reduce=tuple(e.reduce), iterative=tuple(e.iterative))
 
 
-#: The cascades by name, built once at import.
-CASCADES: Registry[Cascade] = Registry("cascade", ((c.name, c) for c in (three_pass(), two_pass(), one_pass(), gemm())))
+def cascade_from_data(raw: object, origin: str) -> Cascade:
+    """A parsed cascade file -> a checked :class:`Cascade`; any mistake is one SpecError naming the field."""
+    prefix = f"cascade {origin}"
+    if not isinstance(raw, dict):
+        raise SpecError(prefix, "must be a mapping with name, einsums (and optionally inputs, output, passes)")
+    try:
+        spec = CascadeFile(**raw)
+    except ValidationError as exc:
+        raise from_pydantic(exc, prefix=prefix) from None
+    try:
+        for t in spec.inputs:
+            if t not in INPUT_TENSORS:
+                raise SpecError("inputs", f"unknown input tensor {t!r}", INPUT_TENSORS)
+        einsums = tuple(_check_einsum(i, e) for i, e in enumerate(spec.einsums))
+        names = [e.name for e in einsums]
+        for i, n in enumerate(names):
+            if n in names[:i] or n in spec.inputs:
+                raise SpecError(f"einsums.{i}.name", f"{n!r} is defined twice")
+        if spec.output not in names:
+            raise SpecError("output", f"unknown Einsum {spec.output!r}", names)
+        try:
+            c = Cascade(spec.name, einsums, inputs=tuple(spec.inputs), output=spec.output, description=spec.description)
+        except ValueError as exc:
+            raise SpecError("einsums", str(exc).split(": ", 1)[-1]) from None
+        if spec.passes is not None and spec.passes != c.passes:
+            raise SpecError("passes", f"says {spec.passes}, but the data dependencies take {c.passes} "
+                            f"(pass of each Einsum: {c.pass_of})")
+    except SpecError as exc:
+        raise SpecError(f"{prefix}.{exc.field}", exc.problem, exc.allowed) from None
+    return c
+
+
+def load_cascade(path: str | Path) -> Cascade:
+    """A user's cascade file (YAML) -> a checked :class:`Cascade`."""
+    return cascade_from_data(read_yaml(path, "cascade", "name and einsums"), str(path))
+
+
+def _builtin_names() -> list[str]:
+    return sorted(p.name[:-5] for p in _data().iterdir() if p.name.endswith(".yaml"))
+
+
+def _load_builtin(name: str) -> Cascade:
+    text = _data().joinpath(f"{name}.yaml").read_text()
+    c = cascade_from_data(parse_yaml(text, "cascade", f"{name}.yaml", "name and einsums"), f"{name}.yaml")
+    if c.name != name:
+        raise SpecError(f"cascade {name}.yaml.name", f"{c.name!r} differs from the file name {name!r}")
+    return c
+
+
+def _data():  # noqa: ANN202 - a Traversable
+    """The folder of built-in files inside the package (a plain data folder, no __init__.py)."""
+    return resources.files("attnforge.sim.analytical").joinpath("cascades")
+
+#: The cascades by name, one YAML file each in sim/analytical/cascades/ (parsed on first use).
+CASCADES: Registry[Cascade] = Registry.lazy("cascade", _builtin_names(), _load_builtin)
+
+
+def resolve_cascade(ref: str, base: Path | None = None) -> Cascade:
+    """A registered cascade name, or a cascade file (``*.yaml``, relative to ``base`` when given)."""
+    if ref.endswith((".yaml", ".yml")):
+        path = Path(ref)
+        if base is not None and not path.is_absolute():
+            path = base / path
+        return load_cascade(path)
+    return CASCADES.get(ref)
 
 
 def get_cascade(name: str) -> Cascade:

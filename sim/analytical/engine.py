@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnforge.mappings import Shape, get_accelerator, get_builder
+from attnforge.mappings import Mapping, Shape, get_accelerator, get_builder
 from attnforge.sim.analytical.linear import ProjectionWidths, add_linear_layers
 from attnforge.sim.analytical.result import Result
 from attnforge.sim.analytical.schedule import Num, Schedule
@@ -125,6 +125,7 @@ def evaluate(
     arch: Arch | None = None,
     tiles: dict[str, int] | None = None,
     policy: Policy | None = None,
+    mapping: Mapping | None = None,
 ) -> Evaluation:
     """Evaluate one accelerator over any broadcastable arrays of P, M and batch (the vectorised core of :func:`run`)."""
     if scope not in SCOPES:
@@ -135,7 +136,7 @@ def evaluate(
     m = p if m is None else m
     s = get_builder(acc.family)(acc, the_arch, Shape(
         model, p=p, m=m, batch=batch, causal=causal, stage=stage, tiles=tuple(sorted((tiles or {}).items())),
-        policy=policy,
+        policy=policy, mapping=mapping,
     ))
     if scope == "end-to-end":
         if not isinstance(the_arch, CascadeArch) or "2d" not in the_arch.arrays:
@@ -155,7 +156,7 @@ def evaluate_scenario(sc: Scenario) -> Evaluation:
     m = np.asarray(sc.m, dtype=np.float64)
     b = np.asarray(sc.batch, dtype=np.float64)
     return evaluate(sc.accelerator.name, sc.model, p=p, m=m, batch=b, scope=sc.scope, causal=sc.causal,
-                    stage=sc.stage, arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy)
+                    stage=sc.stage, arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy, mapping=sc.mapping)
 
 
 def _at(x: Num, i: int) -> float:
@@ -174,7 +175,7 @@ def results(ev: Evaluation, sc: Scenario) -> list[Result]:
         roof = _at(ev.roofline_cycles, i)
         out.append(
             Result(
-                accelerator=ev.accelerator,
+                accelerator=ev.accelerator if sc.mapping is None else sc.label,
                 workload=sc.model.name,
                 seq_len=sc.m[i],
                 batch=sc.batch[i],

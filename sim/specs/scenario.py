@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from attnforge.mappings.catalog import Accelerator, get_accelerator
+from attnforge.mappings.catalog import ACCELERATORS, Accelerator, get_accelerator
+from attnforge.mappings.spec import Mapping as MappingSpec
 from attnforge.sim.specs.arch import Arch, get_preset, load_arch
 from attnforge.sim.specs.errors import SpecError, check_finite
 from attnforge.sim.specs.spatten_policy import POLICY_NAMES, Policy, parse_setting, policy_for
@@ -63,6 +64,10 @@ class Scenario:
     #: Cycle fidelity only: the RTL instance's parameters (``--rtl-param``) and query rows sampled (SpAtten).
     rtl_params: tuple[tuple[str, int], ...] = ()
     sample_rows: int | None = None
+    #: The cascade family's mapping when the user gave one (``--mapping``: a registered name or a file); None runs
+    #: the accelerator's own. ``mapping_source`` is what the user wrote.
+    mapping: MappingSpec | None = None
+    mapping_source: str | None = None
     version: str = field(default_factory=_version)
 
     # ---- construction -----------------------------------------------------------------------------------------
@@ -87,6 +92,7 @@ class Scenario:
         seed: int = 0,
         rtl_params: Mapping[str, int] | None = None,
         sample_rows: int | None = None,
+        mapping: str | Path | MappingSpec | None = None,
     ) -> Scenario:
         """Resolve names and check every field; a bad value is one SpecError naming the option."""
         acc = get_accelerator(accelerator)
@@ -97,12 +103,13 @@ class Scenario:
         acc.check_model(model)  # at build, so every fidelity refuses it (SpAtten's cycle model is per-head too)
         the_arch, source, ovr = resolve_arch(acc, arch, overrides)
         ps, ms, bs = _points(seq_lens, batch, p, m, stage)
+        the_mapping, mapping_source = _mapping(acc, the_arch, mapping)
         is_causal = model.causal if causal is None else bool(causal)
         return cls(
             accelerator=acc, arch=the_arch, arch_source=source, overrides=ovr, model=model, p=ps, m=ms, batch=bs,
             causal=is_causal, stage=stage, scope=scope, tiles=_tiles(tiles), policy=_policy(acc, policy, is_causal),
             fidelity=fidelity, seed=int(seed), rtl_params=tuple(sorted((rtl_params or {}).items())),
-            sample_rows=sample_rows,
+            sample_rows=sample_rows, mapping=the_mapping, mapping_source=mapping_source,
         )
 
     @classmethod
@@ -123,6 +130,9 @@ class Scenario:
             if self.sample_rows is not None:
                 raise SpecError("--cycle-rows", "samples rows for the cycle model; it needs --fidelity cycle")
             return
+        if self.mapping is not None:
+            raise SpecError("--mapping", "cannot be honoured by --fidelity cycle (the RTL implements FuseMax's own "
+                            "mapping)")
         fam = self.accelerator.family
         if fam == "cascade" and self.accelerator.name != "fusemax":
             raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine or the SpAtten pipeline RTL, "
@@ -156,6 +166,11 @@ class Scenario:
     def name(self) -> str:
         return self.accelerator.name
 
+    @property
+    def label(self) -> str:
+        """How results name this run: the accelerator, or ``accelerator@mapping`` (as given) with a user's mapping."""
+        return self.name if self.mapping is None else f"{self.name}@{self.mapping_source}"
+
     def point(self, i: int) -> Scenario:
         """The single-point Scenario of point ``i``."""
         return replace(self, p=(self.p[i],), m=(self.m[i],), batch=(self.batch[i],))
@@ -173,6 +188,9 @@ class Scenario:
             "fidelity": self.fidelity,
             "attnforge_version": self.version,
         }
+        if self.mapping is not None:
+            # Only when the user chose one, so runs of an accelerator's own mapping keep their keys.
+            out.update(mapping=self.mapping.name, mapping_source=self.mapping_source, cascade=self.mapping.cascade)
         if self.model.kv_heads != self.model.heads:
             # Only when K/V are shared, so multi-head outputs (every report and golden file so far) keep their keys.
             out.update(heads=self.model.heads, kv_heads=self.model.kv_heads)
@@ -183,6 +201,8 @@ class Scenario:
         d = self.describe()
         ovr = ", ".join(f"{k}={v}" for k, v in d["overrides"].items())
         parts = [f"{d['accelerator']} on arch {d['arch']} ({d['arch_source']}{'; ' + ovr if ovr else ''})"]
+        if self.mapping is not None:
+            parts.append(f"mapping {self.mapping.name} ({self.mapping_source}; cascade {self.mapping.cascade})")
         if d["policy"]:
             parts.append(f"policy {d['policy']}")
         parts.append(f"{self.fidelity} fidelity")
@@ -195,6 +215,22 @@ def _choice(name: str, value: str, allowed: Iterable[str]) -> None:
     allowed = tuple(allowed)
     if value not in allowed:
         raise SpecError(name, f"unknown {name} {value!r}", allowed)
+
+
+def _mapping(acc: Accelerator, arch: Arch,
+             mapping: str | Path | MappingSpec | None) -> tuple[MappingSpec | None, str | None]:
+    """The user's mapping (a registered name, a mapping file or a Mapping), checked against the arch's arrays;
+    refused for families that run no cascade mapping (SpAtten)."""
+    if mapping is None:
+        return None, None
+    if acc.family != "cascade":
+        raise SpecError("mapping", f"{acc.name} runs SpAtten's own pruned pipeline, not an Einsum-cascade mapping",
+                        sorted(a.name for a in ACCELERATORS.values() if a.family == "cascade"))
+    from attnforge.mappings.files import check_mapping_arch, resolve_mapping
+
+    m = resolve_mapping(mapping)
+    check_mapping_arch(m, arch.arrays, arch.name)  # type: ignore[attr-defined]  # a cascade arch (checked at bind)
+    return m, (f"object {m.name}" if isinstance(mapping, MappingSpec) else str(mapping))
 
 
 def resolve_arch(acc: Accelerator, arch: str | Path | Arch | None,
