@@ -19,11 +19,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attnforge.sim.specs.version import __version__
-
 _ROOT = Path(__file__).resolve().parent.parent
 if (_ROOT / "pyproject.toml").is_file() and (_ROOT / "sim" / "__init__.py").is_file():
+    # Before the first subpackage import: otherwise another checkout installed in editable mode answers for
+    # ``attnforge.sim`` (its finder maps the name to its own folder) and this checkout runs that one's code.
     __path__.append(str(_ROOT))  # noqa: F821 - a package's own __path__: checkout layout (see docstring)
+
+from attnforge.sim.specs.version import __version__  # noqa: E402 - after the path extension above
 
 if TYPE_CHECKING:  # pragma: no cover
     from attnforge.api import simulate, sweep, to_frame
