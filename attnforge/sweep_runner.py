@@ -1,7 +1,10 @@
 """Design-space sweeps: a YAML spec validated once, expanded into configurations, run on a backend, resumable.
 
-Unit of work = one *configuration* (accelerator, workload, arch overrides, tiles), evaluated vectorised over all
-of its (sequence length, batch) points in one engine call. Each finished configuration is written to its own part
+A *configuration* is (accelerator, workload, arch overrides, tiles) with its (sequence length, batch) points. The
+unit of work (:class:`Unit`) is a group of configurations that differ only in arch fields entering the engine
+arithmetically (:data:`ARITH_FIELDS`: clock, DRAM bandwidth): one schedule, one engine call with those fields as
+per-point arrays, one DataFrame built column by column (:func:`run_unit`; the same rows as :func:`run_config`),
+each distinct arch validated once per run. Each finished unit is written to its own part
 file under ``OUT/parts`` (atomically, under a per-run temporary name), named by a key of everything that determines
 its rows plus a checksum of its bytes, so an interrupted sweep restarts where it stopped, loses no finished point and
 never trusts a truncated or foreign part. One sweep at a time writes into a folder (``OUT/.lock``). The parts are
@@ -20,6 +23,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -254,18 +258,48 @@ def _file_digest(ref: str) -> str:
     return hashlib.sha1(read_bytes(ref, "sweep.mapping")).hexdigest()[:12]
 
 
+#: Arch fields that enter the engine only arithmetically (after the schedule is built): configurations differing
+#: only in these share one schedule, evaluated once with per-point arrays of them (:func:`run_unit`).
+ARITH_FIELDS: tuple[str, ...] = ("clock_mhz", "dram.bandwidth_gib_s")
+#: Most points one unit of work evaluates in one engine call (bounds memory; leaves work to spread over workers).
+UNIT_POINTS = 1 << 17
+
+
+@lru_cache(maxsize=4096)
+def _resolved_arch(accel: str, overrides: str) -> tuple[Any, str, tuple[tuple[str, Any], ...]]:
+    """The accelerator's arch with ``overrides`` (JSON of sorted (key, value) pairs), validated once per process."""
+    from attnforge.mappings import get_accelerator
+    from attnforge.sim.specs.scenario import resolve_arch
+
+    return resolve_arch(get_accelerator(accel), None, dict(json.loads(overrides)))
+
+
+@lru_cache(maxsize=1024)
+def _base_scenario(accel: str, workload: str, scope: str, stage: str, causal: bool | None,
+                   tiles: tuple[tuple[str, int], ...], mapping: str | None = None) -> Scenario:
+    return Scenario.build(accelerator=accel, workload=workload, seq_lens=[1], scope=scope, stage=stage, causal=causal,
+                          tiles=dict(tiles), mapping=mapping)
+
+
+def clear_caches() -> None:
+    """Forget validated archs and scenarios (each run starts from the files as they are now)."""
+    _resolved_arch.cache_clear()
+    _base_scenario.cache_clear()
+
+
 def config_scenario(cfg: Config) -> Scenario:
-    """The Scenario of one configuration: all of its (sequence length, batch) points in one engine call."""
+    """The Scenario of one configuration: all of its (sequence length, batch) points in one engine call. The same
+    as ``Scenario.build`` with the configuration's overrides, with each distinct arch validated once."""
+    arch, source, ovr = _resolved_arch(cfg.accel, json.dumps(sorted(cfg.arch), default=str))
+    base = _base_scenario(cfg.accel, cfg.workload, cfg.scope, cfg.stage, cfg.causal, cfg.tiles, cfg.mapping)
     seqs = tuple(p[1] for p in cfg.points)
-    sc = Scenario.build(accelerator=cfg.accel, workload=cfg.workload, seq_lens=[seqs[0]], scope=cfg.scope,
-                        stage=cfg.stage, causal=cfg.causal, overrides=dict(cfg.arch), tiles=dict(cfg.tiles),
-                        mapping=cfg.mapping)
     ps = tuple(1 for _ in seqs) if cfg.stage == "decode" else seqs
-    return sc.with_(p=ps, m=seqs, batch=tuple(p[2] for p in cfg.points))
+    return base.with_(arch=arch, arch_source=source, overrides=ovr, p=ps, m=seqs, batch=tuple(p[2] for p in cfg.points))
 
 
 def run_config(cfg: Config) -> list[dict[str, Any]]:
-    """Evaluate one configuration (all its points in one vectorised call) into flat rows."""
+    """Evaluate one configuration (all its points in one vectorised call) into flat rows, one Result per point
+    (the reference path; sweeps run :func:`run_unit`, which gives the same rows in bulk)."""
     from attnforge.sim.analytical.engine import run
 
     rows = []
@@ -285,9 +319,121 @@ def run_config(cfg: Config) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class Unit:
+    """Configurations that differ only in :data:`ARITH_FIELDS`: one schedule, one engine call, one part file."""
+
+    key: str
+    configs: tuple[Config, ...]
+
+    @property
+    def points(self) -> tuple[tuple[int, int, int], ...]:
+        return tuple(p for c in self.configs for p in c.points)
+
+    @property
+    def size(self) -> int:
+        return sum(len(c.points) for c in self.configs)
+
+
+def units(configs: list[Config], max_points: int = UNIT_POINTS) -> list[Unit]:
+    """Group configurations into units of work (in the configurations' order), at most ``max_points`` each."""
+    groups: dict[Any, list[list[Config]]] = {}
+    for c in configs:
+        shape = json.dumps([c.accel, c.workload, [kv for kv in c.arch if kv[0] not in ARITH_FIELDS], c.tiles,
+                            c.scope, c.stage, c.causal], default=str)
+        chunks = groups.setdefault(shape, [[]])
+        if chunks[-1] and sum(len(x.points) for x in chunks[-1]) + len(c.points) > max_points:
+            chunks.append([])
+        chunks[-1].append(c)
+    out = []
+    for chunks in groups.values():
+        for ch in chunks:
+            key = hashlib.sha1("|".join(c.key for c in ch).encode()).hexdigest()[:12]
+            out.append(Unit(key, tuple(ch)))
+    return out
+
+
+def _col(x: Any, n: int) -> np.ndarray:
+    """One engine output as n floats per point (a scalar broadcast, as ``engine._at`` reads it)."""
+    a = np.asarray(x, dtype=float).reshape(-1)
+    if a.size == n:
+        return a
+    return np.full(n, float(a[0]) if a.size else 0.0)
+
+
+def run_unit(unit: Unit) -> pd.DataFrame:
+    """Every point of a unit in one engine call (clock and DRAM bandwidth as per-point arrays), as one DataFrame
+    built column by column: the same rows, columns and order as :func:`run_config` on each configuration."""
+    from dataclasses import fields
+
+    from attnforge.sim.analytical.engine import evaluate
+    from attnforge.sim.analytical.result import Result, _plain
+
+    cfgs = unit.configs
+    scs = [config_scenario(c) for c in cfgs]
+    reps = [len(c.points) for c in cfgs]
+    n = sum(reps)
+    sc = scs[0]
+    sc.check_honoured()
+
+    def per_cfg(vals: list[Any]) -> list[Any]:
+        return [v for v, r in zip(vals, reps, strict=True) for _ in range(r)]
+
+    def ints(attr: str) -> list[int]:
+        return [x for s in scs for x in getattr(s, attr)]
+
+    f64 = np.float64
+    ev = evaluate(sc.accelerator.name, sc.model, p=np.asarray(ints("p"), dtype=f64), m=np.asarray(ints("m"), dtype=f64),
+                  batch=np.asarray(ints("batch"), dtype=f64), scope=sc.scope, causal=sc.causal, stage=sc.stage,
+                  arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy, mapping=sc.mapping,
+                  clock_mhz=np.repeat([s.arch.clock_mhz for s in scs], reps),
+                  dram_bandwidth_gib_s=np.repeat([s.arch.dram.bandwidth_gib_s for s in scs], reps))
+    cols: dict[str, Any] = {"point": [p[0] for c in cfgs for p in c.points], "config": per_cfg([c.key for c in cfgs])}
+    for i, (k, _) in enumerate(cfgs[0].arch):
+        cols[f"arch.{k}"] = per_cfg([json.dumps(v) if isinstance(v, (list, dict)) else v
+                                     for v in (c.arch[i][1] for c in cfgs)])
+    for k, v in cfgs[0].tiles:
+        cols[f"tile.{k}"] = [v] * n
+    comp, mem = _col(ev.compute_cycles, n), _col(ev.memory_cycles, n)
+    cycles, roof = _col(ev.cycles, n), _col(ev.roofline_cycles, n)
+    lat, flops = _col(ev.latency_s, n), _col(ev.schedule.flops, n)
+    s = ev.schedule
+    values: dict[str, Any] = {
+        "accelerator": [ev.accelerator if sc.mapping is None else sc.label] * n, "workload": [sc.model.name] * n, "seq_len": ints("m"),
+        "batch": ints("batch"), "p": ints("p"), "m": ints("m"), "scope": [sc.scope] * n, "stage": [sc.stage] * n,
+        "causal": [sc.causal] * n, "cycles": cycles, "latency_s": lat, "energy_j": _col(ev.energy_j, n),
+        "energy_breakdown_j": {k: _col(v, n) * 1e-12 for k, v in ev.energy_pj.items()},
+        "dram_bytes": _col(s.dram_bytes, n), "utilization": {k: _col(v, n) for k, v in ev.utilization().items()},
+        "flops": flops, "passes": [_plain(s.passes)] * n,
+        "bound": np.where(comp >= mem, "compute", "memory").astype(object), "roofline_cycles": roof,
+        "roofline_bound": np.where(_col(ev.roofline_memory, n) >= roof, "memory", "compute").astype(object),
+        "stage_cycles": {k: _col(v, n) for k, v in ev.stage_cycles.items()},
+        "tiles": {k: _col(v, n) for k, v in s.tiles.items()} | {"spill_fraction": _col(s.spill_fraction, n)},
+        "area_mm2": per_cfg([x.arch.area_mm2() for x in scs]), "compute_cycles": comp, "memory_cycles": mem,
+    }
+    row: dict[str, Any] = {}
+    for fld in fields(Result):
+        if fld.name not in ("scenario", "extra", "actions", "leakage_j"):  # as Result.to_dict (actions: opt-in)
+            row[fld.name] = values[fld.name]  # a KeyError here: Result grew a field run_unit does not fill
+    row.update({k: _col(v, n) for k, v in s.extra.items()})
+    described = [x.describe() for x in scs]
+    for k in described[0]:
+        if k != "accelerator":
+            row[k] = per_cfg([json.dumps(_plain(d[k]), sort_keys=True) if k in ("overrides", "policy_settings")
+                              else d[k] for d in described])
+    for k, v in row.items():
+        if isinstance(v, dict):
+            cols.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            cols[k] = v
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols["tflops"] = np.where(lat != 0, flops / lat / 1e12, 0.0)
+    return pd.DataFrame(cols)
+
+
 # ---- backends ------------------------------------------------------------------------------------------------
 
-Runner = Callable[[list[Config]], Iterator[tuple[Config, list[dict[str, Any]]]]]
+Runner = Callable[[list[Unit]], Iterator[tuple[Unit, pd.DataFrame]]]
 
 
 def _die_with_parent(parent: int) -> None:
@@ -323,17 +469,17 @@ def local_backend(workers: int | None = None) -> Runner:
     """All cores by default, through the standard library's process pool; one worker runs in-process. Workers die
     with the parent (:func:`_die_with_parent`)."""
 
-    def run(configs: list[Config]) -> Iterator[tuple[Config, list[dict[str, Any]]]]:
+    def run(configs: list[Unit]) -> Iterator[tuple[Unit, pd.DataFrame]]:
         n = workers or os.cpu_count() or 1
         if n <= 1 or len(configs) <= 1:
             for c in configs:
-                yield c, run_config(c)
+                yield c, run_unit(c)
             return
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=min(n, len(configs)), initializer=_die_with_parent,
                                  initargs=(os.getpid(),)) as pool:
-            futs = {pool.submit(run_config, c): c for c in configs}
+            futs = {pool.submit(run_unit, c): c for c in configs}
             try:
                 for f in as_completed(futs):
                     yield futs[f], f.result()
@@ -378,7 +524,7 @@ def ray_backend(address: str | None = None, num_cpus: int | None = None) -> Runn
     if address:
         check_ray_address(address)
 
-    def run(configs: list[Config]) -> Iterator[tuple[Config, list[dict[str, Any]]]]:
+    def run(configs: list[Unit]) -> Iterator[tuple[Unit, pd.DataFrame]]:
         started = False
         if not ray.is_initialized():
             kw: dict[str, Any] = {"address": address} if address else {"num_cpus": num_cpus, "include_dashboard": False}
@@ -388,7 +534,7 @@ def ray_backend(address: str | None = None, num_cpus: int | None = None) -> Runn
                 raise SpecError("--address", f"cannot start or join Ray: {str(exc).splitlines()[0][:200]}") from None
             started = True
         try:
-            task = ray.remote(run_config)
+            task = ray.remote(run_unit)
             pending = {task.remote(c): c for c in configs}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -470,12 +616,12 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def part_path(parts: Path, cfg: Config, data: bytes) -> Path:
+def part_path(parts: Path, cfg: Unit, data: bytes) -> Path:
     """A part's file name: the configuration's key, then a checksum of its bytes (verified before reuse)."""
     return parts / f"{cfg.key}.{_digest(data)}.csv"
 
 
-def read_part(parts: Path, cfg: Config) -> pd.DataFrame | None:
+def read_part(parts: Path, cfg: Unit) -> pd.DataFrame | None:
     """The finished part of ``cfg`` if one verifies (checksum in its name, one row per point, the right point ids);
     None otherwise: a truncated, empty or foreign part is recomputed, never trusted."""
     for f in sorted(parts.glob(f"{cfg.key}.*.csv")):
@@ -489,7 +635,7 @@ def read_part(parts: Path, cfg: Config) -> pd.DataFrame | None:
             df = _read_csv(data)
         except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
             continue
-        if len(df) == len(cfg.points) and "point" in df.columns and df["point"].tolist() == [p[0] for p in cfg.points]:
+        if len(df) == cfg.size and "point" in df.columns and df["point"].tolist() == [p[0] for p in cfg.points]:
             return df
     return None
 
@@ -513,7 +659,8 @@ def run_sweep(
 
     from attnforge.sim.specs.errors import output_dir
 
-    configs = expand(spec, max_points)  # size guard and validation: before anything is written
+    clear_caches()
+    configs = units(expand(spec, max_points))  # size guard and validation: before anything is written
     out = output_dir(out)
     parts = out / "parts"
     try:
@@ -524,18 +671,18 @@ def run_sweep(
         _atomic_write(out / "spec.json", spec.model_dump_json(indent=1).encode())
         done_frames = {c.key: df for c in configs if (df := read_part(parts, c)) is not None}
         todo = [c for c in configs if c.key not in done_frames]
-        total = sum(len(c.points) for c in configs)
-        bar = tqdm(total=total, initial=total - sum(len(c.points) for c in todo), unit="pt", desc=spec.name,
+        total = sum(c.size for c in configs)
+        bar = tqdm(total=total, initial=total - sum(c.size for c in todo), unit="pt", desc=spec.name,
                    disable=not progress)
         done = 0
-        for cfg, rows in backend(todo):
-            data = pd.DataFrame(rows).to_csv(index=False).encode()
+        for cfg, frame in backend(todo):
+            data = frame.to_csv(index=False).encode()
             _atomic_write(part_path(parts, cfg, data), data)  # a part exists only when complete
             for stale in parts.glob(f"{cfg.key}.*.csv"):  # older, unverifiable copies of the same part
                 if stale.name != part_path(parts, cfg, data).name:
                     stale.unlink(missing_ok=True)
             done_frames[cfg.key] = _read_csv(data)
-            bar.update(len(cfg.points))
+            bar.update(cfg.size)
             done += 1
             if stop_after is not None and done >= stop_after:
                 bar.close()
@@ -554,7 +701,7 @@ def _stable_types(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def collect(out: Path, configs: list[Config], frames: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+def collect(out: Path, configs: list[Unit], frames: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     parts = out / "parts"
     frames = dict(frames or {})
     for c in configs:

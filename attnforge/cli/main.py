@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-import numpy as np
-
 from attnforge.cli.args import lengths
 from attnforge.sim.specs.errors import SpecError, finite_json, output_file
 
@@ -188,47 +186,39 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from attnforge.bench_sweep import engine_speed, format_all, sweep_speed
+
     if args.rtl:
         from attnforge.bench_rtl import format_rows, rtl_speed
 
         rows = rtl_speed([args.sim] if args.sim else None)
         print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
         return 0 if all(r["bit_exact"] and r["cycles_match_model"] for r in rows) else 1
-    from attnforge.sim.analytical.engine import evaluate_scenario
-    from attnforge.sim.specs.scenario import Scenario
+    if args.sweep:
+        d = sweep_speed(args.points)
+        if args.json:
+            print(json.dumps(d, indent=2, allow_nan=False))
+        else:
+            print(f"{d['points_per_s']:,.0f} sweep points/s end to end ({d['points']:,} points in {d['seconds']:.2f} s, "
+                  f"local backend, one worker, CSV + Parquet); engine {d['engine_evals_per_s']:,.0f} evaluations/s")
+        return 0
+    if args.all:
+        from attnforge.bench_rtl import rtl_speed
 
-    n = args.points
-    if not 1 <= n <= 10_000_000:
-        raise SpecError("--points", f"{n} is outside 1..10,000,000")
-    if args.repeats < 1:
-        raise SpecError("--repeats", f"{args.repeats} must be at least 1")
-    rng = np.random.default_rng(0)
-    seqs = tuple(int(x) for x in (1 << rng.integers(8, 21, size=n)))
-    batch = tuple(int(x) for x in rng.integers(1, 65, size=n))
-    base = Scenario.build(accelerator=args.accel, workload=args.workload, seq_lens=[1024])
-    sc = base.with_(p=seqs, m=seqs, batch=batch)
-    evaluate_scenario(base)  # warm caches and imports
-    best = float("inf")
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        evaluate_scenario(sc)
-        best = min(best, time.perf_counter() - t0)
-    rate = n / best
-    report = {
-        "evals_per_s": rate,
-        "points": n,
-        "accelerator": args.accel,
-        "workload": args.workload,
-        "shapes": {"seq_len": "2^8..2^20 (P = M)", "batch": "1..64", "scope": "attention, single layer"},
-        "best_of": args.repeats,
-        "seconds": best,
-        "attnforge_version": sc.version,
-    }
+        eng = engine_speed(args.accel, args.workload, args.points, args.repeats)
+        sw = sweep_speed(args.points)
+        rtl = rtl_speed([args.sim] if args.sim else None)
+        if args.json:
+            print(json.dumps({"engine": eng, "sweep": sw, "rtl": rtl}, indent=2, allow_nan=False))
+        else:
+            print(format_all(eng, sw, rtl))
+        return 0 if all(r["bit_exact"] and r["cycles_match_model"] for r in rtl) else 1
+    report = engine_speed(args.accel, args.workload, args.points, args.repeats)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
-        print(f"{rate:,.0f} single-layer evaluations/s ({n} points of {args.accel} on {args.workload}, "
-              f"best of {args.repeats}: {best * 1e3:.1f} ms, one core)")
+        print(f"{report['evals_per_s']:,.0f} single-layer evaluations/s ({args.points} points of {args.accel} on "
+              f"{args.workload}, best of {args.repeats}: {report['seconds'] * 1e3:.1f} ms, one core)")
     return 0
 
 
@@ -552,6 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rtl", action="store_true", help="RTL simulation speed instead: a long fusemax-tile run on each "
                    "simulator, raw (plain Verilog driver) and through cocotb, checked bit-exact and cycle-exact")
     b.add_argument("--sim", choices=("icarus", "verilator"), default=None, help="with --rtl: one simulator only")
+    b.add_argument("--sweep", action="store_true", help="sweep points/s end to end instead: a grid of at least "
+                   "--points points over clock, buffer bytes, DRAM bandwidth, lengths and batches through the real "
+                   "sweep path (CSV + Parquet in a temporary folder), local backend, one worker")
+    b.add_argument("--all", action="store_true", help="one table: engine, sweep and RTL rows (RTL takes ~1 min)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     register(sub)

@@ -35,10 +35,12 @@ class Evaluation:
     energy_pj: dict[str, Num]
     roofline_cycles: Num
     roofline_memory: Num
+    #: Clock per point when the evaluation broadcast ``clock_mhz`` over the points (None: the arch's one clock).
+    clock_hz: Num | None = None
 
     @property
     def latency_s(self) -> Num:
-        return self.cycles / self.arch.clock_hz
+        return self.cycles / (self.arch.clock_hz if self.clock_hz is None else self.clock_hz)
 
     @property
     def energy_j(self) -> Num:
@@ -56,7 +58,7 @@ class Evaluation:
 _BUCKETS: dict[str, str] = {"rf_read": "rf", "rf_write": "rf"}
 
 
-def _energy(s: Schedule, arch: Arch, cycles: Num) -> dict[str, Num]:
+def _energy(s: Schedule, arch: Arch, cycles: Num, clock_hz: Num) -> dict[str, Num]:
     """pJ per component: each (component, action) count times its row of the arch's energy table, plus
     leakage x time. A pair missing from the table (a builder emitting what its family did not declare) is a
     SpecError naming it."""
@@ -64,7 +66,7 @@ def _energy(s: Schedule, arch: Arch, cycles: Num) -> dict[str, Num]:
     for (comp, act), count in s.actions.items():
         bucket = _BUCKETS.get(act, comp)
         out[bucket] = out.get(bucket, 0.0) + count * arch.pj(comp, act)
-    out["leakage"] = arch.leakage_w * cycles / arch.clock_hz * 1e12
+    out["leakage"] = arch.leakage_w * cycles / clock_hz * 1e12
     return out
 
 
@@ -80,8 +82,14 @@ def action_rows(ev: Evaluation, i: int = 0) -> tuple[list[dict[str, float | str]
     return rows, _at(ev.energy_pj.get("leakage", 0.0), i) * 1e-12
 
 
-def run_schedule(name: str, s: Schedule, arch: Arch) -> Evaluation:
-    bpc = arch.dram_bytes_per_cycle
+def run_schedule(name: str, s: Schedule, arch: Arch, *, clock_mhz: Num | None = None,
+                 dram_bandwidth_gib_s: Num | None = None) -> Evaluation:
+    """Cycles and energy of a schedule. ``clock_mhz`` and ``dram_bandwidth_gib_s``, when given, replace the arch's
+    (arrays broadcast with the schedule's points): they enter only here, arithmetically, so one schedule serves a
+    whole sweep of clocks and bandwidths (the same float operations as an arch carrying each value)."""
+    clock_hz = arch.clock_hz if clock_mhz is None else np.asarray(clock_mhz, dtype=np.float64) * 1e6
+    bw = arch.dram.bandwidth_gib_s if dram_bandwidth_gib_s is None else np.asarray(dram_bandwidth_gib_s, dtype=np.float64)
+    bpc = bw * 2**30 / clock_hz
     total: Num = 0.0
     comp_total: Num = 0.0
     mem_total: Num = 0.0
@@ -106,9 +114,10 @@ def run_schedule(name: str, s: Schedule, arch: Arch) -> Evaluation:
         stage_cycles=per_stage,
         memory_cycles=mem_total,
         compute_cycles=comp_total,
-        energy_pj=_energy(s, arch, total),
+        energy_pj=_energy(s, arch, total, clock_hz),
         roofline_cycles=np.maximum(ideal_compute, ideal_memory),
         roofline_memory=ideal_memory,
+        clock_hz=None if clock_mhz is None else clock_hz,
     )
 
 
@@ -126,8 +135,11 @@ def evaluate(
     tiles: dict[str, int] | None = None,
     policy: Policy | None = None,
     mapping: Mapping | None = None,
+    clock_mhz: Num | None = None,
+    dram_bandwidth_gib_s: Num | None = None,
 ) -> Evaluation:
-    """Evaluate one accelerator over any broadcastable arrays of P, M and batch (the vectorised core of :func:`run`)."""
+    """Evaluate one accelerator over any broadcastable arrays of P, M and batch (the vectorised core of :func:`run`);
+    ``clock_mhz`` and ``dram_bandwidth_gib_s`` may be arrays too (see :func:`run_schedule`)."""
     if scope not in SCOPES:
         raise SpecError("scope", f"unknown scope {scope!r}", SCOPES)
     acc = get_accelerator(accel)
@@ -144,7 +156,7 @@ def evaluate(
         widths = ProjectionWidths.of(model.d_model, model.heads, model.kv_heads, model.d_head)
         s = add_linear_layers(s, the_arch, rows=np.asarray(batch) * np.asarray(p), d_model=model.d_model, d_ff=model.d_ff,
                               widths=widths)
-    return run_schedule(accel, s, the_arch)
+    return run_schedule(accel, s, the_arch, clock_mhz=clock_mhz, dram_bandwidth_gib_s=dram_bandwidth_gib_s)
 
 
 def evaluate_scenario(sc: Scenario) -> Evaluation:

@@ -23,6 +23,7 @@ import copy
 import math
 from abc import abstractmethod
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -346,6 +347,13 @@ def _preset_text(name: str) -> str:
 def _preset_raw(name: str) -> dict:
     if name not in PRESETS:
         raise SpecError("arch", f"unknown preset {name!r}", PRESETS.names())
+    return _preset_parsed(name)  # shared: never mutated (overrides copy the path they change)
+
+
+@cache
+def _preset_parsed(name: str) -> dict:
+    """A packaged preset's YAML parsed (and its ``extends`` resolved) once per process: presets are package data,
+    and parsing dominated every ``load_arch`` (a sweep validates one arch per override combination)."""
     return _resolve_extends(_parse_text(_preset_text(name), f"{name}.yaml"), seen=(name,))
 
 
@@ -381,17 +389,21 @@ _ARCH_KEYS = "name, clock_mhz, dram, energy and a family section (arrays + buffe
 
 
 def _apply_overrides(raw: dict, overrides: dict[str, object]) -> dict:
-    out = copy.deepcopy(raw)
+    """A copy of ``raw`` with the overrides set; only the dicts on each override's path are copied (``raw`` itself,
+    possibly a cached preset, is never changed)."""
+    out = dict(raw)
     for key, val in overrides.items():
         node = out
         parts = key.split(".")
         for p in parts[:-1]:
             if not isinstance(node, dict) or p not in node:
                 raise SpecError(f"arch override {key}", f"no such field {p!r}")
+            if isinstance(node[p], dict):
+                node[p] = dict(node[p])
             node = node[p]
         if not isinstance(node, dict) or parts[-1] not in node:
             raise SpecError(f"arch override {key}", f"no such field {parts[-1]!r}")
-        node[parts[-1]] = val
+        node[parts[-1]] = copy.deepcopy(val)
     return out
 
 
