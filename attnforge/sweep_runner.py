@@ -399,7 +399,8 @@ def run_unit(unit: Unit) -> pd.DataFrame:
     lat, flops = _col(ev.latency_s, n), _col(ev.schedule.flops, n)
     s = ev.schedule
     values: dict[str, Any] = {
-        "accelerator": [ev.accelerator if sc.mapping is None else sc.label] * n, "workload": [sc.model.name] * n, "seq_len": ints("m"),
+        "accelerator": [ev.accelerator if sc.mapping is None else sc.label] * n, "workload": [sc.model.name] * n,
+        "seq_len": ints("m"),
         "batch": ints("batch"), "p": ints("p"), "m": ints("m"), "scope": [sc.scope] * n, "stage": [sc.stage] * n,
         "causal": [sc.causal] * n, "cycles": cycles, "latency_s": lat, "energy_j": _col(ev.energy_j, n),
         "energy_breakdown_j": {k: _col(v, n) * 1e-12 for k, v in ev.energy_pj.items()},

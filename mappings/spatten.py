@@ -17,7 +17,7 @@ from attnforge.mappings.catalog import Accelerator
 from attnforge.mappings.shape import Shape
 from attnforge.sim.analytical.schedule import Actions, Num, Phase, Schedule, Stage
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
-from attnforge.sim.spatten.occupancy import job_costs
+from attnforge.sim.spatten.occupancy import JobCost, job_costs
 from attnforge.sim.spatten.pruning import HEAD_UNPRUNED_FRACTION, TOKEN_UNPRUNED_FRACTION, kept_counts, layer_ratios
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch, SpattenArch
@@ -36,6 +36,34 @@ def refetch_rate(pol: Policy, keys: Num, d: int) -> Num:
     for idx in np.ndindex(kk.shape):
         out[idx] = synthetic_refetch_rate(int(kk[idx]), d=d, msb=pol.k_msb, lsb=pol.k_lsb, threshold=pol.threshold)
     return out
+
+
+def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: Num, p: Num, batch: Num, d: int,
+                decode: bool, sram_tokens: float, par: int) -> tuple[Num, Num, Num, JobCost]:
+    """One layer's query jobs: the V rows each keeps, how many jobs, the LSB refetch fraction, and their module
+    occupancies and DRAM bytes (:func:`job_costs`)."""
+    values = np.maximum(1.0, np.floor(keys * (1.0 - pol.v_ratio) + 1e-9))
+    # Summarization: pruned tokens also leave as queries; generation keeps its one query per step.
+    queries = p if decode else np.maximum(1.0, np.floor(p * keys / m + 1e-9))
+    count = batch * heads * queries
+    rho = refetch_rate(pol, keys, d)
+    fetched_k = keys if pol.fetch_pruned else m
+    fetched_v = values if pol.fetch_pruned else m
+    if decode:
+        reuse: Num = 1.0
+        fetched_v_eff = fetched_v
+    else:
+        # K and V of a head are fetched once into their SRAMs and reused by every query, when they fit; V
+        # is fetched whole (each query keeps different V), so local V pruning saves compute, not DRAM, here.
+        reuse = np.where(fetched_k <= sram_tokens, queries, 1.0)
+        fetched_v_eff = fetched_k
+    jc = job_costs(
+        arch, count=count, keys=keys, values=values, d=d,
+        k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
+        v_bits=pol.v_bits_fetched, q_bits=QUERY_BITS if pol.quantize else 12,
+        keys_fetched=fetched_k, values_fetched=fetched_v_eff, topk_parallelism=par, kv_reuse=reuse,
+    )
+    return values, count, rho, jc
 
 
 def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | None = None) -> Schedule:
@@ -75,27 +103,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     for li in range(mdl.layers):
         keys = tok[li].astype(np.float64)
         heads = float(hk[li])
-        values = np.maximum(1.0, np.floor(keys * (1.0 - pol.v_ratio) + 1e-9))
-        # Summarization: pruned tokens also leave as queries; generation keeps its one query per step.
-        queries = p if decode else np.maximum(1.0, np.floor(p * keys / m + 1e-9))
-        count = batch * heads * queries
-        rho = refetch_rate(pol, keys, d)
-        fetched_k = keys if pol.fetch_pruned else m
-        fetched_v = values if pol.fetch_pruned else m
-        if decode:
-            reuse: Num = 1.0
-            fetched_v_eff = fetched_v
-        else:
-            # K and V of a head are fetched once into their SRAMs and reused by every query, when they fit; V
-            # is fetched whole (each query keeps different V), so local V pruning saves compute, not DRAM, here.
-            reuse = np.where(fetched_k <= sram_tokens, queries, 1.0)
-            fetched_v_eff = fetched_k
-        jc = job_costs(
-            arch, count=count, keys=keys, values=values, d=d,
-            k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
-            v_bits=pol.v_bits_fetched, q_bits=QUERY_BITS if pol.quantize else 12,
-            keys_fetched=fetched_k, values_fetched=fetched_v_eff, topk_parallelism=par, kv_reuse=reuse,
-        )
+        values, count, rho, jc = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
+                                             decode=decode, sram_tokens=sram_tokens, par=par)
         # Barrier at the layer's start: the token/head top-k that decided this layer's survivors, then one
         # query's latency through the pipe (the last query of the layer drains before the next layer starts).
         tk_tok, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)

