@@ -201,13 +201,19 @@ def _streams(job: FastJob) -> tuple[str, dict[str, tuple[int, str]], Path]:
     return str(manifest["top"]), streams, (folder / "src" / str(manifest["verilog"])).resolve()
 
 
-def run_raw(job: FastJob, sim: str, workdir: Path) -> FastResult:
-    """Build the wrapper under a plain Verilog top with ``sim`` and run it; the wall time covers the run only."""
+def _prepare(job: FastJob, workdir: Path, top_file: str, top_text: str) -> Path:
+    """The wrapper, the driver top and the input memories in ``workdir``; returns the DUT's Verilog."""
     top, streams, dut = _streams(job)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "fb_top.v").write_text(wrapper_verilog(top, streams, job))
-    (workdir / "fb_raw.v").write_text(RAW_TOP)
+    (workdir / top_file).write_text(top_text)
     _write_inputs(workdir, job, streams)
+    return dut
+
+
+def run_raw(job: FastJob, sim: str, workdir: Path) -> FastResult:
+    """Build the wrapper under a plain Verilog top with ``sim`` and run it; the wall time covers the run only."""
+    dut = _prepare(job, workdir, "fb_raw.v", RAW_TOP)
     exe = _build_raw(sim, workdir, dut)
     t0 = time.perf_counter()
     out = subprocess.run(exe, cwd=workdir, capture_output=True, text=True, timeout=3600)
@@ -240,16 +246,13 @@ def _build_raw(sim: str, workdir: Path, dut: Path) -> list[str]:
 
 
 def run_cocotb(job: FastJob, sim: str, workdir: Path) -> FastResult:
-    """The same wrapper as a cocotb toplevel: GPI clock, one await on ``done``, outputs read back in bulk."""
+    """The same wrapper under the self-clocked top as a cocotb toplevel: one await on ``done``, outputs read back
+    in bulk."""
     from cocotb_tools.runner import get_runner
 
     from attnforge.rtl.regress import BENCHES, IMPORT_ROOT, sim_environment
 
-    top, streams, dut = _streams(job)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "fb_top.v").write_text(wrapper_verilog(top, streams, job))
-    (workdir / "fb_clocked.v").write_text(CLOCKED_TOP)
-    _write_inputs(workdir, job, streams)
+    dut = _prepare(job, workdir, "fb_clocked.v", CLOCKED_TOP)
     sim_environment(sim)
     runner = get_runner(sim)
     if sim == "verilator":
