@@ -23,6 +23,7 @@ import numpy as np
 
 from attnforge.sim.specs.arch import CascadeArch, get_preset, load_arch
 from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.progress import phase
 
 PEER_PACKAGES = ["numpy<2", "scalesim==3.0.0", "zigzag-dse==3.9.1", "six"]
 DEFAULT_ENV = Path(os.environ.get("ATTNFORGE_PEERS_ENV", Path.home() / ".cache" / "attnforge" / "peers-venv"))
@@ -89,7 +90,9 @@ def setup_env(path: Path = DEFAULT_ENV) -> Path:
     """Create the peers' virtual environment (idempotent)."""
     py = path / "bin" / "python"
     if not py.exists():
+        phase(f"peers: creating the peers' venv at {path}")
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    phase(f"peers: pip install {' '.join(PEER_PACKAGES)} into it (about 3 minutes the first time)")
     subprocess.run([str(py), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
     return py
 

@@ -19,6 +19,7 @@ from attnforge.reports.paper import Row
 from attnforge.reports.paper import format_rows as _format_rows
 from attnforge.sim.analytical.engine import Evaluation, evaluate_scenario, run_schedule
 from attnforge.sim.specs.arch import get_preset
+from attnforge.sim.specs.progress import phase
 from attnforge.sim.specs.scenario import Scenario
 from attnforge.sim.specs.spatten_policy import BERT, GPT2, Policy, breakdown_policies
 from attnforge.sim.specs.spatten_policy import POLICIES as POLICY_REGISTRY
@@ -203,6 +204,7 @@ def reproduce() -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
     benches = benchmarks()
+    phase(f"reproduce spatten: {len(benches)} benchmarks (22 BERT tasks, 8 GPT-2 runs)")
     res = {label: run_benchmark(m, n, pol) for label, m, n, pol in benches}
     bert = [res[b[0]] for b in benches if b[1].startswith("bert")]
     gpt = [res[b[0]] for b in benches if b[1].startswith("gpt2")]
@@ -221,6 +223,7 @@ def reproduce() -> tuple[list[Row], list[str]]:
                    "+progressive quantization": 1.7}
     gp = gpt2_policy()
     steps = breakdown_policies(gp)
+    phase("reproduce spatten: speedup breakdown, one technique at a time (paper Fig. 20)")
     gmodels = [b[1] for b in benches if b[1].startswith("gpt2")]
     cyc = {name: [run_benchmark(m, None, pol).cycles for m in gmodels] for name, pol in steps}
     names = [n for n, _ in steps]
@@ -230,6 +233,7 @@ def reproduce() -> tuple[list[Row], list[str]]:
     rows.append(Row("speedup breakdown: all techniques vs dedicated datapath", 209 / 22.1,
                     _geo([a / b for a, b in zip(cyc[names[0]], cyc[names[-1]], strict=True)]), "paper Fig. 20"))
     # SpAtten1/8 vs A3 vs MNNFast (paper Table III): dense-equivalent GOP/s, mean over the 30 benchmarks.
+    phase("reproduce spatten: SpAtten1/8, A3 and MNNFast on the 30 benchmarks (paper Table III)")
     for accel, paper, name in (("spatten-1/8", 360, "SpAtten1/8"), ("a3", 221, "A3"), ("mnnfast", 120, "MNNFast")):
         tots = []
         for _, m, n, pol in benches:
@@ -239,10 +243,12 @@ def reproduce() -> tuple[list[Row], list[str]]:
         rows.append(Row(f"{name} effective throughput (GOP/s, dense-equivalent)" if name == "SpAtten1/8"
                         else f"{name} effective throughput (GOP/s)", paper, gops, "paper Table III"))
     rows.append(Row("SpAtten area (mm2)", 18.71, get_preset("spatten").area_mm2(), "paper Table II"))
+    phase("reproduce spatten: replaying SpAtten's own GPT-2 traces")
     tr, tn = _trace_rows()
     rows += tr
     notes += tn
     try:
+        phase("reproduce spatten: accuracy proxy on real all-MiniLM-L6-v2 attention (the slowest part, ~10-40 s)")
         ar, an = accuracy_row()
         rows += ar
         notes += an

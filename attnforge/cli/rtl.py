@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from attnforge.sim.specs.errors import SpecError, finite_json, output_dir
+from attnforge.sim.specs.progress import phase
 
 EPILOG_RTL = """examples:
   attnforge rtl --list
@@ -40,6 +41,7 @@ def cmd_rtl(args: argparse.Namespace) -> int:
         raise SpecError("-o", "give an output folder for the Verilog and the manifest")
     output_dir(args.out, "--out")
     t0 = time.perf_counter()
+    phase(f"rtl {args.design}: elaborating and writing Verilog (Amaranth -> yosys; ~4 s the first time, then ~0.3 s)")
     manifest = export(args.design, args.param or [], args.out)
     if args.json:
         print(json.dumps(finite_json(manifest), indent=2, allow_nan=False))
