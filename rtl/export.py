@@ -47,7 +47,7 @@ def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vpath = out / f"{name}.v"
-    vpath.write_text(text)
+    _write_if_changed(vpath, text)
     d = get_design(design)
     manifest: dict[str, object] = {
         "design": design, "top": name, "verilog": vpath.name, "description": d.description, "parameters": p,
@@ -55,5 +55,13 @@ def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: s
         "reset": "rst (synchronous, active high)",
         "payload_packing": "lane i in bits [i*w, (i+1)*w), two's complement", "sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
-    (out / f"{name}.json").write_text(json.dumps(manifest, indent=2))
+    _write_if_changed(out / f"{name}.json", json.dumps(manifest, indent=2))
     return manifest
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Leave a file untouched when its content is already ``text``: its timestamp then stays, so a simulator built
+    from it (make compares timestamps) is reused instead of rebuilt: built models are keyed by content."""
+    if path.is_file() and path.read_text() == text:
+        return
+    path.write_text(text)

@@ -35,7 +35,7 @@ def _run(case: Case, sim: str) -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("sim", SIMS)
+@pytest.mark.parametrize("sim", ("icarus", pytest.param("verilator", marks=pytest.mark.slow)))
 def test_topk_quick(sim: str) -> None:
     _run(_case(slow=False), sim)
 
