@@ -21,11 +21,17 @@ def _need(sim: str) -> None:
         pytest.skip(f"{sim}: {available(sim)}")
 
 
+#: (simulator, queries, keys): a short run on Icarus in the fast set; a BERT-Base-shaped head (256 x 256, 68k
+#: cycles) on Verilator in the slow set.
+RUNS = [("icarus", 8, 32), pytest.param("verilator", 256, 256, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("sim,queries,keys", RUNS)
 @pytest.mark.parametrize("run", [run_raw, run_cocotb], ids=["raw", "cocotb"])
-def test_tile_run_is_bit_and_cycle_exact_icarus(run, tmp_path: Path) -> None:
-    _need("icarus")
-    job, expect, model = fusemax_tile_job(queries=8, keys=32)
-    r = run(job, "icarus", tmp_path)
+def test_tile_run_is_bit_and_cycle_exact(run, sim: str, queries: int, keys: int, tmp_path: Path) -> None:
+    _need(sim)
+    job, expect, model = fusemax_tile_job(queries=queries, keys=keys)
+    r = run(job, sim, tmp_path)
     assert r.outputs == expect and r.cycles == model
 
 
@@ -44,13 +50,3 @@ def test_wrapper_names_every_stream_and_refuses_bad_rates() -> None:
     bad = FastJob(job.design, job.params, job.inputs, job.outputs, p_valid=0.0)
     with pytest.raises(SpecError, match="p_valid"):
         wrapper_verilog("fusemax_tile", {"o": (64, "out")}, bad)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("run", [run_raw, run_cocotb], ids=["raw", "cocotb"])
-def test_bert_head_on_verilator(run, tmp_path: Path) -> None:
-    """A BERT-Base-shaped head (256 queries x 256 keys, 68k cycles) through the tile engine on Verilator."""
-    _need("verilator")
-    job, expect, model = fusemax_tile_job(queries=256, keys=256)
-    r = run(job, "verilator", tmp_path)
-    assert r.outputs == expect and r.cycles == model

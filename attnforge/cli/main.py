@@ -196,11 +196,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0 if all(r["bit_exact"] and r["cycles_match_model"] for r in rows) else 1
     if args.sweep:
         d = sweep_speed(args.points)
-        if args.json:
-            print(json.dumps(d, indent=2, allow_nan=False))
-        else:
-            print(f"{d['points_per_s']:,.0f} sweep points/s end to end ({d['points']:,} points in {d['seconds']:.2f} s, "
-                  f"local backend, one worker, CSV + Parquet); engine {d['engine_evals_per_s']:,.0f} evaluations/s")
+        _emit(d, args.json, f"{d['points_per_s']:,.0f} sweep points/s end to end ({d['points']:,} points in "
+              f"{d['seconds']:.2f} s, local backend, one worker, CSV + Parquet); engine {d['engine_evals_per_s']:,.0f} "
+              "evaluations/s")
         return 0
     if args.all:
         from attnforge.bench_rtl import rtl_speed
@@ -208,18 +206,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         eng = engine_speed(args.accel, args.workload, args.points, args.repeats)
         sw = sweep_speed(args.points)
         rtl = rtl_speed([args.sim] if args.sim else None)
-        if args.json:
-            print(json.dumps({"engine": eng, "sweep": sw, "rtl": rtl}, indent=2, allow_nan=False))
-        else:
-            print(format_all(eng, sw, rtl))
+        _emit({"engine": eng, "sweep": sw, "rtl": rtl}, args.json, format_all(eng, sw, rtl))
         return 0 if all(r["bit_exact"] and r["cycles_match_model"] for r in rtl) else 1
     report = engine_speed(args.accel, args.workload, args.points, args.repeats)
-    if args.json:
-        print(json.dumps(report, indent=2, allow_nan=False))
-    else:
-        print(f"{report['evals_per_s']:,.0f} single-layer evaluations/s ({args.points} points of {args.accel} on "
-              f"{args.workload}, best of {args.repeats}: {report['seconds'] * 1e3:.1f} ms, one core)")
+    _emit(report, args.json, f"{report['evals_per_s']:,.0f} single-layer evaluations/s ({args.points} points of "
+          f"{args.accel} on {args.workload}, best of {args.repeats}: {report['seconds'] * 1e3:.1f} ms, one core)")
     return 0
+
+
+def _emit(data: object, as_json: bool, text: str) -> None:
+    """One bench answer: strict JSON (never NaN) or its line of text."""
+    print(json.dumps(data, indent=2, allow_nan=False) if as_json else text)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
