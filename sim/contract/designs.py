@@ -56,6 +56,7 @@ class Contract:
             ok = self.streams.get(req) and self.streams.get(resp)
             if not ok or self.streams[req].direction != "out" or self.streams[resp].direction != "in":
                 raise ValueError(f"{self.design}: memory port {port!r} needs an out stream {req!r} and an in stream {resp!r}")
+            self.memport(port)  # the layouts must be the memport ones (MemPort.of refuses others)
 
     def memport(self, port: str) -> MemPort:
         """The widths of memory port ``port``, read back from its two stream layouts."""
