@@ -102,11 +102,15 @@ def test_stalled_responses_are_held_not_lost(tmp_path: Path) -> None:
     assert sum(b["cycle"] > w["cycle"] for b, w in zip(beats, want, strict=True)) > 0  # the stalls did bite
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("run", [run_raw, run_cocotb], ids=["raw", "cocotb"])
-def test_verilator_memory_model_matches_port_model(run, tmp_path: Path) -> None:  # noqa: ANN001 - a runner
-    _need("verilator")
+#: the cocotb driver on Icarus (cheap, fast set); both drivers on Verilator (a build each, slow set)
+DRIVERS = [("icarus", run_cocotb), pytest.param("verilator", run_raw, marks=pytest.mark.slow),
+           pytest.param("verilator", run_cocotb, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("sim,run", DRIVERS, ids=["icarus-cocotb", "verilator-raw", "verilator-cocotb"])
+def test_every_driver_runs_the_memory_model_exactly(sim: str, run, tmp_path: Path) -> None:  # noqa: ANN001
+    _need(sim)
     timing = MemTiming(9, 3, 2)
     reqs = script(seed=3, n=60)
     words = [random.Random(3).randrange(1 << 16) for _ in range(256)]
-    check_exact(run(memtest_job(reqs, timing, words), "verilator", tmp_path), reqs, timing, words)
+    check_exact(run(memtest_job(reqs, timing, words), sim, tmp_path), reqs, timing, words)
