@@ -10,7 +10,10 @@ design's stream contract (:mod:`attnforge.sim.contract.designs`):
   beats have arrived (``done``);
 - valid and ready gaps come from one LFSR per stream (``p_valid``/``p_ready`` as fractions, 1.0 = never stalls),
   so back-pressure runs at full speed too;
-- ``cycles`` counts from the first input handshake to the last output handshake, inclusive of both cycles.
+- ``cycles`` counts from the first input handshake to the last output handshake, inclusive of both cycles;
+- every memory port of the contract (``Contract.memports``) is answered by a memory model instead
+  (:mod:`attnforge.rtl.fastmem`: ``FastJob.memories`` preloads it, ``FastJob.mem_timing`` sets its timing, and
+  ``FastResult.extra["mem"]`` reports its request and beat counts); its handshakes do not start or end ``cycles``.
 
 Two drivers run the same wrapper: *raw* (a plain Verilog top that toggles the clock and finishes on ``done``,
 built by iverilog or ``verilator --binary``) and *cocotb* (``rtl/benches/tb_fast.py``: a self-clocked top,

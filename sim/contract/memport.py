@@ -24,6 +24,11 @@ Timing rules (:class:`MemTiming`), exact, cycle numbers counted at rising edges:
    model still honours ``ready`` low (it holds the beat), but then the rules above give only a lower bound.
 
 ``latency >= 1``, ``outstanding >= 1``, ``interval >= 1``; ``len = 0`` is never issued.
+
+A design declares its memory ports in its contract: ``Contract.memports = {"mem": ("mreq", "mresp")}`` (port name ->
+its ``out`` request stream and ``in`` response stream, with exactly these layouts; :meth:`MemPort.of` reads the
+widths back and refuses other layouts). The fastbench answers each port with the HDL memory model of
+``rtl/fastmem.py``; :class:`attnforge.sim.memory.port.PortModel` predicts it (docs/toolchain.md §Memory port).
 """
 
 from __future__ import annotations
