@@ -58,6 +58,8 @@ class FastJob:
     memories: dict[str, list[int]] = field(default_factory=dict)
     #: memory port name -> its timing (``MemTiming()`` when absent)
     mem_timing: dict[str, MemTiming] = field(default_factory=dict)
+    #: stop the run after this many cycles (0: no limit), so a design that hangs fails fast instead of at the timeout
+    max_cycles: int = 0
 
 
 @dataclass
@@ -156,8 +158,16 @@ module fb_top(input clk, output reg done = 0, output reg [63:0] cycles = 0, outp
     if (!started && ({anyin})) begin started <= 1; first <= total; end
     if ({anyout}) cycles <= total - (started ? first : total) + 1;
     if (all_done && !done) begin done <= 1; {" ".join(dumps)} end
-  end
+{_watchdog(job.max_cycles)}  end
 endmodule
+"""
+
+
+def _watchdog(limit: int) -> str:
+    """A run past ``limit`` cycles prints one FASTBENCH line saying so and finishes (no ``done``: both drivers fail)."""
+    if not limit:
+        return ""
+    return f"""    if (!done && total >= {limit}) begin $display("FASTBENCH cycle_limit={limit}"); $finish; end
 """
 
 
@@ -257,6 +267,8 @@ def run_raw(job: FastJob, sim: str, workdir: Path) -> FastResult:
     out = subprocess.run(exe, cwd=workdir, capture_output=True, text=True, timeout=3600)
     secs = time.perf_counter() - t0
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("FASTBENCH")), None)
+    if line and "cycle_limit" in line:
+        raise RuntimeError(f"{sim} raw run of {job.design} passed its cycle limit ({job.max_cycles}) without finishing")
     if out.returncode or line is None:
         raise RuntimeError(f"{sim} raw run of {job.design} failed: {out.stdout[-800:]}{out.stderr[-800:]}")
     kv = dict(x.split("=") for x in line.split()[1:])

@@ -114,3 +114,12 @@ def test_every_driver_runs_the_memory_model_exactly(sim: str, run, tmp_path: Pat
     reqs = script(seed=3, n=60)
     words = [random.Random(3).randrange(1 << 16) for _ in range(256)]
     check_exact(run(memtest_job(reqs, timing, words), sim, tmp_path), reqs, timing, words)
+
+
+def test_a_hung_run_stops_at_its_cycle_limit(tmp_path: Path) -> None:
+    """A request scheduled after the limit never comes back: the run ends at ``max_cycles``, not at the timeout."""
+    _need("icarus")
+    job = memtest_job([(0, 1, 0, 3000)], MemTiming(), [1])
+    job.max_cycles = 500
+    with pytest.raises(RuntimeError, match="cycle limit"):
+        run_raw(job, "icarus", tmp_path)
