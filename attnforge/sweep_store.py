@@ -1,0 +1,202 @@
+"""A sweep's rows in bulk: unit columns -> a typed table, part files, and the collected results (CSV + Parquet).
+
+With pyarrow (the ``sweep`` extra) a unit's rows are a pyarrow Table, each part is written once as Parquet, and
+``results.csv`` is produced once at the end from the collected table (:mod:`attnforge.sweep_csv`, byte for byte
+what pandas writes); without it the same rows travel as pandas DataFrames and CSV parts (slower, same values).
+
+Column types are those the earlier CSV round trip of each part gave (so outputs did not change): whole numbers stay
+int64, numbers float64, flags bool, text str; a text cell pandas reads as missing (``null``, ``None``, ...) is
+missing; a column missing everywhere is float64 NaN. Across parts, int64 and float64 meet as float64.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Text pandas' CSV reader takes for a missing value (its default ``na_values``).
+_NA_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+                      "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A column of few distinct values: ``values[codes[i]]`` is row i (per-configuration fields, flags as text)."""
+
+    values: list[Any]
+    codes: np.ndarray
+
+
+def have_arrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _plain_values(values: list[Any]) -> tuple[list[Any], str]:
+    """Values and the one type the CSV reader gave their column: null, bool, int64, float64 or str."""
+    vals = [None if v is None or (isinstance(v, str) and v in _NA_TEXT) or (isinstance(v, float) and v != v) else v
+            for v in values]
+    present = [v for v in vals if v is not None]
+    if not present:
+        return vals, "null"
+    if all(isinstance(v, (bool, np.bool_)) for v in present) and len(present) == len(vals):
+        return vals, "bool"
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in present):
+        return vals, "int64" if len(present) == len(vals) else "float64"
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in present):
+        return [float("nan") if v is None else float(v) for v in vals], "float64"
+    return [v if v is None or isinstance(v, str) else str(v) for v in vals], "str"
+
+
+def _arrow_column(col: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(col, Coded):
+        vals, kind = _plain_values(col.values)
+        if kind == "null":
+            return pa.nulls(len(col.codes))
+        if kind == "float64" and any(v is None for v in vals):
+            vals = [float("nan") if v is None else float(v) for v in vals]
+        typ = {"bool": pa.bool_(), "int64": pa.int64(), "float64": pa.float64(), "str": pa.string()}[kind]
+        return pa.array(vals, type=typ).take(pa.array(col.codes))
+    return pa.array(np.asarray(col))
+
+
+def _pandas_column(col: Any) -> Any:
+    if isinstance(col, Coded):
+        vals, kind = _plain_values(col.values)
+        if kind == "null":
+            return np.full(len(col.codes), np.nan)
+        arr = np.array(vals, dtype=object if kind == "str" else kind)
+        return arr[col.codes]
+    return np.asarray(col)
+
+
+def to_table(cols: dict[str, Any]) -> Any:
+    """Unit columns as a pyarrow Table (a pandas DataFrame without pyarrow)."""
+    if have_arrow():
+        import pyarrow as pa
+
+        return pa.table({k: _arrow_column(v) for k, v in cols.items()})
+    return pd.DataFrame({k: _pandas_column(v) for k, v in cols.items()})
+
+
+# ---- parts ---------------------------------------------------------------------------------------------------
+
+
+def part_suffix() -> str:
+    return ".parquet" if have_arrow() else ".csv"
+
+
+def part_bytes(rows: Any) -> bytes:
+    """A unit's rows as the bytes of its part file."""
+    if isinstance(rows, pd.DataFrame):
+        return rows.to_csv(index=False).encode()
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(rows, buf)
+    return buf.getvalue()
+
+
+def read_part_bytes(data: bytes) -> Any:
+    """A part's rows back (raises ValueError on anything unreadable)."""
+    if not have_arrow():
+        try:
+            return pd.read_csv(io.BytesIO(data), dtype={"config": str})
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ValueError(str(exc)) from None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def point_ids(rows: Any) -> np.ndarray | None:
+    """The ``point`` column of a part's rows as int64, or None when it has none."""
+    names = list(rows.columns) if isinstance(rows, pd.DataFrame) else rows.column_names
+    if "point" not in names:
+        return None
+    col = rows["point"]
+    return np.asarray(col if isinstance(rows, pd.DataFrame) else col.to_numpy(), dtype=np.int64)
+
+
+def num_rows(rows: Any) -> int:
+    return len(rows) if isinstance(rows, pd.DataFrame) else rows.num_rows
+
+
+# ---- results -------------------------------------------------------------------------------------------------
+
+
+def pareto_mask(costs: np.ndarray) -> np.ndarray:
+    """True for points no other point beats or ties in every cost while beating it in one (minimisation)."""
+    n = len(costs)
+    keep = np.ones(n, dtype=bool)
+    order = np.lexsort(costs.T[::-1])
+    for idx in order:
+        if not keep[idx]:
+            continue
+        dominated = np.all(costs[idx] <= costs, axis=1) & np.any(costs[idx] < costs, axis=1)
+        keep[dominated] = False
+    return keep
+
+
+def _pareto(group_keys: list[np.ndarray], costs: np.ndarray) -> np.ndarray:
+    """Pareto flags among the points sharing each key (workload, length, batch, scope): designs doing the same work."""
+    codes = np.zeros(len(costs), dtype=np.int64)
+    for k in group_keys:
+        _, inv = np.unique(k, return_inverse=True)
+        codes = codes * (int(inv.max()) + 1 if len(inv) else 1) + inv.reshape(-1)
+    out = np.zeros(len(costs), dtype=bool)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    for idx in np.split(order, bounds):
+        if len(idx):
+            out[idx] = pareto_mask(costs[idx])
+    return out
+
+
+_GROUP = ("workload", "seq_len", "batch", "scope")
+_COSTS = ("latency_s", "energy_j", "area_mm2")
+
+
+def collect_tables(tables: list[Any]) -> Any:
+    """Parts (pyarrow Tables) as one table ordered by point, with stable types and the ``pareto`` flag."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = pa.concat_tables(tables, promote_options="permissive")
+    t = t.take(pa.array(np.argsort(t["point"].to_numpy(), kind="stable")))
+    for i, f in enumerate(t.schema):
+        if pa.types.is_null(f.type):  # missing everywhere: NaN, as the CSV reader gave it
+            t = t.set_column(i, f.name, pa.array(np.full(t.num_rows, np.nan)))
+        elif pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type):
+            t = t.set_column(i, f.name, pc.cast(t.column(i), pa.string()))
+    keys = [pc.dictionary_encode(t[k]).combine_chunks().indices.to_numpy(zero_copy_only=False) for k in _GROUP]
+    costs = np.column_stack([t[k].to_numpy() for k in _COSTS]).astype(np.float64)
+    return t.append_column("pareto", pa.array(_pareto(keys, costs)))
+
+
+def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The pandas form of :func:`collect_tables` (no pyarrow)."""
+    import math
+
+    df = pd.concat(frames, ignore_index=True).sort_values("point", kind="stable").reset_index(drop=True)
+    for c in df.columns:
+        if c == "config" or df[c].dtype == object:
+            df[c] = df[c].map(lambda v: v if isinstance(v, str) or (isinstance(v, float) and math.isnan(v)) or v is None
+                              else str(v)).astype(object)
+    keys = [df[k].astype(str).to_numpy() for k in _GROUP]
+    df["pareto"] = _pareto(keys, df[list(_COSTS)].to_numpy(dtype=np.float64))
+    return df
