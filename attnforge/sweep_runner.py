@@ -453,7 +453,8 @@ def unit_columns(unit: Unit) -> dict[str, Any]:
     f64 = np.float64
     ev = evaluate(sc.accelerator.name, sc.model, p=p.astype(f64), m=m.astype(f64), batch=batch.astype(f64),
                   scope=sc.scope, causal=sc.causal, stage=sc.stage, arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy,
-                  mapping=sc.mapping, clock_mhz=arith("clock_mhz"), dram_bandwidth_gib_s=arith("dram.bandwidth_gib_s"))
+                  mapping=sc.mapping, clock_mhz=arith("clock_mhz"), dram_bandwidth_gib_s=arith("dram.bandwidth_gib_s"),
+                  shared_shapes=True)
     cols: dict[str, Any] = {"point": pts[:, 0], "config": per_cfg([c.key for c in cfgs])}
     for i, (k, _) in enumerate(cfgs[0].arch):
         cols[f"arch.{k}"] = per_cfg([json.dumps(v) if isinstance(v, (list, dict)) else v
