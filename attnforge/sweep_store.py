@@ -1,6 +1,6 @@
 """A sweep's rows in bulk: unit columns -> a typed table, part files, and the collected results (CSV + Parquet).
 
-With pyarrow (the ``sweep`` extra) a unit's rows are a pyarrow Table, each part is written once as Parquet, and
+With pyarrow (the ``sweep`` extra) a unit's rows are a pyarrow Table, each part is written once (an Arrow IPC file), and
 ``results.csv`` is produced once at the end from the collected table (:mod:`attnforge.sweep_csv`, byte for byte
 what pandas writes); without it the same rows travel as pandas DataFrames and CSV parts (slower, same values).
 
@@ -93,18 +93,22 @@ def to_table(cols: dict[str, Any]) -> Any:
 
 
 def part_suffix() -> str:
-    return ".parquet" if have_arrow() else ".csv"
+    return ".arrow" if have_arrow() else ".csv"
 
 
 def part_bytes(rows: Any) -> bytes:
-    """A unit's rows as the bytes of its part file."""
+    """A unit's rows as the bytes of its part file: an Arrow IPC file (LZ4-compressed where the codec is built in;
+    ~5x cheaper to write than Parquet, and read back with the same types), or CSV without pyarrow."""
     if isinstance(rows, pd.DataFrame):
         return rows.to_csv(index=False).encode()
-    import pyarrow.parquet as pq
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
 
-    buf = io.BytesIO()
-    pq.write_table(rows, buf)
-    return buf.getvalue()
+    codec = "lz4" if pa.Codec.is_available("lz4") else None
+    sink = pa.BufferOutputStream()
+    with ipc.new_file(sink, rows.schema, options=ipc.IpcWriteOptions(compression=codec)) as w:
+        w.write_table(rows)
+    return sink.getvalue().to_pybytes()
 
 
 def read_part_bytes(data: bytes) -> Any:
@@ -115,10 +119,10 @@ def read_part_bytes(data: bytes) -> Any:
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise ValueError(str(exc)) from None
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow.ipc as ipc
 
     try:
-        return pq.read_table(pa.BufferReader(data))
+        return ipc.open_file(pa.BufferReader(data)).read_all()
     except (pa.ArrowException, OSError) as exc:
         raise ValueError(str(exc)) from None
 
@@ -152,18 +156,22 @@ def pareto_mask(costs: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _pareto(group_keys: list[np.ndarray], costs: np.ndarray) -> np.ndarray:
-    """Pareto flags among the points sharing each key (workload, length, batch, scope): designs doing the same work."""
-    codes = np.zeros(len(costs), dtype=np.int64)
-    for k in group_keys:
-        _, inv = np.unique(k, return_inverse=True)
-        codes = codes * (int(inv.max()) + 1 if len(inv) else 1) + inv.reshape(-1)
+def _pareto(codes: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """Pareto flags among the points sharing a group code (same workload, length, batch and scope: designs doing
+    the same work)."""
     out = np.zeros(len(costs), dtype=bool)
     order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    for idx in np.split(order, bounds):
+    for idx in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
         if len(idx):
             out[idx] = pareto_mask(costs[idx])
+    return out
+
+
+def _group_codes(keys: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """One code per row from per-key (codes, number of distinct values)."""
+    out = np.zeros(len(keys[0][0]), dtype=np.int64)
+    for codes, k in keys:
+        out = out * max(k, 1) + codes
     return out
 
 
@@ -177,15 +185,20 @@ def collect_tables(tables: list[Any]) -> Any:
     import pyarrow.compute as pc
 
     t = pa.concat_tables(tables, promote_options="permissive")
-    t = t.take(pa.array(np.argsort(t["point"].to_numpy(), kind="stable")))
+    points = t["point"].to_numpy()
+    if len(points) > 1 and not np.all(points[1:] > points[:-1]):
+        t = t.take(pa.array(np.argsort(points, kind="stable")))
     for i, f in enumerate(t.schema):
         if pa.types.is_null(f.type):  # missing everywhere: NaN, as the CSV reader gave it
             t = t.set_column(i, f.name, pa.array(np.full(t.num_rows, np.nan)))
         elif pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type):
             t = t.set_column(i, f.name, pc.cast(t.column(i), pa.string()))
-    keys = [pc.dictionary_encode(t[k]).combine_chunks().indices.to_numpy(zero_copy_only=False) for k in _GROUP]
+    keys = []
+    for k in _GROUP:
+        d = pc.dictionary_encode(t[k].combine_chunks(), null_encoding="encode")
+        keys.append((d.indices.to_numpy().astype(np.int64), len(d.dictionary)))
     costs = np.column_stack([t[k].to_numpy() for k in _COSTS]).astype(np.float64)
-    return t.append_column("pareto", pa.array(_pareto(keys, costs)))
+    return t.append_column("pareto", pa.array(_pareto(_group_codes(keys), costs)))
 
 
 def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -197,6 +210,9 @@ def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
         if c == "config" or df[c].dtype == object:
             df[c] = df[c].map(lambda v: v if isinstance(v, str) or (isinstance(v, float) and math.isnan(v)) or v is None
                               else str(v)).astype(object)
-    keys = [df[k].astype(str).to_numpy() for k in _GROUP]
-    df["pareto"] = _pareto(keys, df[list(_COSTS)].to_numpy(dtype=np.float64))
+    keys = []
+    for k in _GROUP:
+        codes, uniques = pd.factorize(df[k], use_na_sentinel=False)
+        keys.append((codes.astype(np.int64), len(uniques)))
+    df["pareto"] = _pareto(_group_codes(keys), df[list(_COSTS)].to_numpy(dtype=np.float64))
     return df
