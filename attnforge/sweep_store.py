@@ -158,12 +158,44 @@ def pareto_mask(costs: np.ndarray) -> np.ndarray:
 
 def _pareto(codes: np.ndarray, costs: np.ndarray) -> np.ndarray:
     """Pareto flags among the points sharing a group code (same workload, length, batch and scope: designs doing
-    the same work)."""
+    the same work); :func:`_pareto_sweep` when the third cost takes few values, else :func:`pareto_mask` per group."""
+    if len(costs) and np.isfinite(costs).all() and len(np.unique(costs[:, 2])) <= 256:
+        return _pareto_sweep(codes, costs)
     out = np.zeros(len(costs), dtype=bool)
     order = np.argsort(codes, kind="stable")
     for idx in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
         if len(idx):
             out[idx] = pareto_mask(costs[idx])
+    return out
+
+
+def _pareto_sweep(codes: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """:func:`pareto_mask` of every group at once, in a few array passes per distinct value of the third cost.
+
+    In lexicographic order of the costs (within a group) every point's dominators come before it, and a point j
+    before i dominates i exactly when ``c1[j] <= c1[i]`` and ``c2[j] <= c2[i]`` and the two are not identical (c0 is
+    ordered already). So for each value v of c2, a running minimum of c1 over the earlier points with ``c2 <= v``
+    answers every point whose c2 is v. c1 is replaced by its rank, shifted down by group, so one running minimum
+    over all groups never lets an earlier group's point answer for a later one; identical points take the minimum
+    from before their run (they never dominate each other)."""
+    n = len(costs)
+    order = np.lexsort((costs[:, 2], costs[:, 1], costs[:, 0], codes))
+    g = np.unique(codes[order], return_inverse=True)[1].reshape(-1).astype(np.int64)
+    c = costs[order]
+    rank = np.unique(c[:, 1], return_inverse=True)[1].reshape(-1).astype(np.int64)
+    x = rank - g * (int(rank.max()) + 1)
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = (g[1:] != g[:-1]) | np.any(c[1:] != c[:-1], axis=1)
+    before = np.maximum.accumulate(np.where(new_run, np.arange(n), 0)) - 1  # the point before each run
+    big = np.iinfo(np.int64).max
+    dominated = np.zeros(n, dtype=bool)
+    for v in np.unique(c[:, 2]):
+        running = np.minimum.accumulate(np.where(c[:, 2] <= v, x, big))
+        prior = np.where(before >= 0, running[np.maximum(before, 0)], big)
+        at = c[:, 2] == v
+        dominated[at] = prior[at] <= x[at]
+    out = np.empty(n, dtype=bool)
+    out[order] = ~dominated
     return out
 
 
