@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, product
 from pathlib import Path
 from typing import Any, Literal
 
@@ -242,8 +243,9 @@ def expand(spec: SweepSpec, max_points: int = MAX_POINTS) -> list[Config]:
     mapping = ["mapping", spec.mapping, _file_digest(spec.mapping)] if spec.mapping else None
     configs: list[Config] = []
     checked: set[Any] = set()
-    for o, inner in by_outer.items():
-        d = _mixed_radix(o, radix)
+    digits: Iterator[Any] = (product(*(range(r) for r in radix)) if spec.mode != "random"  # the same order
+                             else (_mixed_radix(o, radix) for o in by_outer))
+    for (o, inner), d in zip(by_outer.items(), digits, strict=True):
         acc, wl = spec.accelerators[d[0]], spec.workloads[d[1]]
         arch = tuple((k, spec.arch[k][d[2 + i]]) for i, k in enumerate(akeys))
         tiles = tuple((k, spec.tiles[k][d[2 + len(akeys) + i]]) for i, k in enumerate(tkeys))
@@ -272,7 +274,7 @@ def _check_once(cfg: Config, checked: set[Any]) -> None:
         checked.add(shape)
     for k, v in cfg.arch:
         if k in ARITH_FIELDS and (cfg.accel, k, v) not in checked:
-            arith_value(cfg.accel, k, json.dumps(v, default=str))
+            arith_value(cfg.accel, k, v)
             checked.add((cfg.accel, k, v))
 
 
@@ -317,7 +319,8 @@ def _base_scenario(accel: str, workload: str, scope: str, stage: str, causal: bo
 def clear_caches() -> None:
     """Forget validated archs and scenarios (each run starts from the files as they are now)."""
     _resolved_arch.cache_clear()
-    arith_value.cache_clear()
+    _ARITH_SEEN.clear()
+    _field_adapter.cache_clear()
     _base_scenario.cache_clear()
 
 
@@ -412,24 +415,55 @@ def unit_scenario(cfg: Config) -> Scenario:
     return base.with_(arch=arch, arch_source=source, overrides=ovr)
 
 
-@lru_cache(maxsize=4096)
-def arith_value(accel: str, key: str, value: str) -> float:
-    """One :data:`ARITH_FIELDS` value (JSON) as the arch holds it once validated: the accelerator's arch with only
-    that override (these fields are independent plain positive numbers, so each value is checked on its own)."""
-    arch, _, _ = _resolved_arch(accel, json.dumps([[key, json.loads(value)]]))
-    node: Any = arch
-    for part in key.split("."):
+def arith_value(accel: str, key: str, value: Any) -> float:
+    """One :data:`ARITH_FIELDS` value as the arch holds it once validated (a float). These fields are plain positive
+    numbers that no other arch field constrains, so each value is checked on its own, once per process: by the
+    field's own type (and the finiteness check every override gets), or, when that refuses it, by building the
+    accelerator's arch with it, which raises the usual one-line error."""
+    try:
+        return _ARITH_SEEN[(accel, key, value)]
+    except (KeyError, TypeError):  # TypeError: an unhashable value (a list) goes the long way
+        pass
+    try:
+        check_finite(value, f"--set {key}")
+        got = float(_field_adapter(accel, key).validate_python(value))
+    except (ValidationError, SpecError, TypeError, ValueError):
+        arch, _, _ = _resolved_arch(accel, json.dumps([[key, value]], default=str))
+        got = float(_at_path(arch, key))
+    try:
+        _ARITH_SEEN[(accel, key, value)] = got
+    except TypeError:
+        pass
+    return got
+
+
+_ARITH_SEEN: dict[tuple[str, str, Any], float] = {}
+
+
+@lru_cache(maxsize=64)
+def _field_adapter(accel: str, key: str) -> Any:
+    """A validator for one dotted arch field of ``accel``'s arch class: the field's annotation with its
+    constraints (``clock_mhz: PositiveFloat``)."""
+    from typing import Annotated
+
+    from pydantic import TypeAdapter
+
+    from attnforge.mappings import get_accelerator
+    from attnforge.sim.specs.arch import get_preset
+
+    node: Any = get_preset(get_accelerator(accel).arch)
+    *path, last = key.split(".")
+    for part in path:
         node = getattr(node, part)
-    return float(node)
+    info = type(node).model_fields[last]
+    return TypeAdapter(Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation)
 
 
 def _overrides_text(cfg: Config) -> str:
-    """The ``overrides`` cell of a configuration's rows: what ``Scenario.describe`` gives for its resolved arch
-    (the overrides as they came back from the arch cache key), as JSON text."""
-    from attnforge.sim.analytical.result import _plain
-
-    ovr = dict(json.loads(json.dumps(sorted(cfg.arch), default=str)))
-    return json.dumps(_plain(dict(sorted(ovr.items()))), sort_keys=True)
+    """The ``overrides`` cell of a configuration's rows: what ``Scenario.describe`` gives for its resolved arch,
+    as JSON text (the overrides come back from the arch cache's JSON key, so a value is what JSON makes of it;
+    dumping them directly with ``default=str`` gives the same text)."""
+    return json.dumps(dict(cfg.arch), sort_keys=True, default=str)
 
 
 def unit_columns(unit: Unit) -> dict[str, Any]:
@@ -446,7 +480,8 @@ def unit_columns(unit: Unit) -> dict[str, Any]:
     sc.check_honoured()
     reps = np.array([len(c.points) for c in cfgs], dtype=np.int64)
     n = int(reps.sum())
-    pts = np.array([p for c in cfgs for p in c.points], dtype=np.int64).reshape(n, 3)
+    pts = np.fromiter(chain.from_iterable(chain.from_iterable(c.points for c in cfgs)), dtype=np.int64,
+                      count=3 * n).reshape(n, 3)
     m, batch = pts[:, 1], pts[:, 2]
     p = np.ones(n, dtype=np.int64) if sc.stage == "decode" else m
 
@@ -456,9 +491,10 @@ def unit_columns(unit: Unit) -> dict[str, Any]:
         return Coded(vals, per_row)
 
     def arith(key: str) -> np.ndarray:
-        default = float(_at_path(sc.arch, key))
-        return np.repeat([arith_value(c.accel, key, json.dumps(dict(c.arch)[key], default=str)) if key in dict(c.arch)
-                          else default for c in cfgs], reps)
+        i = next((i for i, (k, _) in enumerate(cfgs[0].arch) if k == key), None)  # every config has the same keys
+        if i is None:
+            return np.full(n, float(_at_path(sc.arch, key)))
+        return np.repeat([arith_value(c.accel, key, c.arch[i][1]) for c in cfgs], reps)
 
     f64 = np.float64
     ev = evaluate(sc.accelerator.name, sc.model, p=p.astype(f64), m=m.astype(f64), batch=batch.astype(f64),

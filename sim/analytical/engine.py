@@ -182,11 +182,22 @@ def evaluate(
         s, the_arch = build(accel, model, p=p, m=m, batch=batch, **kw)
     else:
         m = p if m is None else m
-        cols = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (p, m, batch)))
-        shapes, where = np.unique(np.stack([c.reshape(-1) for c in cols], axis=1), axis=0, return_inverse=True)
-        s, the_arch = build(accel, model, p=shapes[:, 0], m=shapes[:, 1], batch=shapes[:, 2], **kw)
-        s = gather(s, where.reshape(-1), len(shapes))
+        cols = [c.reshape(-1) for c in np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (p, m, batch)))]
+        first, where = _distinct_rows(cols)
+        s, the_arch = build(accel, model, p=cols[0][first], m=cols[1][first], batch=cols[2][first], **kw)
+        s = gather(s, where, len(first))
     return run_schedule(accel, s, the_arch, clock_mhz=clock_mhz, dram_bandwidth_gib_s=dram_bandwidth_gib_s)
+
+
+def _distinct_rows(cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one row of each distinct row, each row's distinct row) of equal-length columns: each column
+    coded by its own distinct values, the codes combined into one integer, that integer's distinct values."""
+    code = np.zeros(len(cols[0]), dtype=np.int64)
+    for c in cols:
+        vals, inv = np.unique(c, return_inverse=True)
+        code = code * len(vals) + inv.reshape(-1)
+    _, first, where = np.unique(code, return_index=True, return_inverse=True)
+    return first, where.reshape(-1)
 
 
 def gather(x: Any, where: np.ndarray, n: int) -> Any:
