@@ -52,12 +52,30 @@ def float_strings(x: np.ndarray) -> Any:
     return pa.concat_arrays(pieces).take(pa.array(where))
 
 
+#: Up to this many distinct values, a column's text is made in Python (cheaper than a dozen Arrow calls).
+_FEW = 256
+
+
+def _cell(v: Any) -> str:
+    """One value as pandas writes it (what :func:`_text` does in bulk)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    s = str(v)
+    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\r\n') else s
+
+
 def _text(values: Any) -> Any:
     """Distinct values (an Arrow array of any type a sweep writes; nulls allowed) as pandas' text for each."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     t = values.type
+    if len(values) <= _FEW and not pa.types.is_null(t):
+        return pa.array([_cell(v) for v in values.to_pylist()], type=pa.string())
     if pa.types.is_floating(t):
         return float_strings(values.to_numpy(zero_copy_only=False))
     if pa.types.is_null(t):
@@ -84,6 +102,20 @@ def _encoded(col: Any) -> tuple[np.ndarray, Any]:
     return d.indices.to_numpy().astype(np.int64), _text(d.dictionary)
 
 
+def _pairs(codes: np.ndarray, k1: int, codes2: np.ndarray, k2: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct pair codes ``c1 * k2 + c2``, each row's index among them)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    joint = codes * k2 + codes2
+    if k1 * k2 <= 2 * len(joint):  # a table of every possible pair: no hashing
+        seen = np.zeros(k1 * k2, dtype=bool)
+        seen[joint] = True
+        return np.flatnonzero(seen), (np.cumsum(seen) - 1)[joint]
+    d = pc.dictionary_encode(pa.array(joint))
+    return d.dictionary.to_numpy(), d.indices.to_numpy().astype(np.int64)
+
+
 def _merged(cols: list[tuple[np.ndarray, Any]], limit: int) -> list[tuple[np.ndarray, Any]]:
     """Neighbouring columns joined (text "a,b") while their distinct pairs number at most ``limit``."""
     import pyarrow as pa
@@ -92,12 +124,12 @@ def _merged(cols: list[tuple[np.ndarray, Any]], limit: int) -> list[tuple[np.nda
     out: list[tuple[np.ndarray, Any]] = []
     codes, text = cols[0]
     for c2, t2 in cols[1:]:
-        d = pc.dictionary_encode(pa.array(codes * len(t2) + c2))
-        pairs = d.dictionary.to_numpy()
-        if len(pairs) <= limit:
+        # every code is used, so there are at least as many pairs as either side has values
+        pairs, joint = _pairs(codes, len(text), c2, len(t2)) if max(len(text), len(t2)) <= limit else (None, None)
+        if pairs is not None and joint is not None and len(pairs) <= limit:
             text = pc.binary_join_element_wise(text.take(pa.array(pairs // len(t2))), t2.take(pa.array(pairs % len(t2))),
                                                ",")
-            codes = d.indices.to_numpy().astype(np.int64)
+            codes = joint
         else:
             out.append((codes, text))
             codes, text = c2, t2
