@@ -137,23 +137,27 @@ def _merged(cols: list[tuple[np.ndarray, Any]], limit: int) -> list[tuple[np.nda
     return out
 
 
+#: Rows formatted at a time: bounds the memory of a big sweep's text (~550 bytes a row) to tens of MB.
+CHUNK_ROWS = 1 << 16
+
+
 def write_csv(table: Any, fh: IO[bytes]) -> None:
     """``table`` (a pyarrow Table) into ``fh`` as ``table.to_pandas().to_csv(index=False)`` writes it."""
+    fh.write((",".join(_quote(n) for n in table.column_names) + "\n").encode())
+    for start in range(0, table.num_rows, CHUNK_ROWS):
+        _write_rows(table.slice(start, CHUNK_ROWS), fh)
+
+
+def _write_rows(table: Any, fh: IO[bytes]) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    fh.write((",".join(_quote(n) for n in table.column_names) + "\n").encode())
-    if table.num_rows == 0:
-        return
     segments = _merged([_encoded(c) for c in table.columns], limit=max(64, table.num_rows // 8))
     codes, text = segments[-1]
     segments[-1] = codes, pc.binary_join_element_wise(text, "\n", "")
     full = [t.take(pa.array(c)) for c, t in segments]
     rows = pc.binary_join_element_wise(*full, ",") if len(full) > 1 else full[0]
-    if rows.type != pa.string():
-        rows = rows.cast(pa.large_string())
-    width = np.int32 if rows.type == pa.string() else np.int64
-    offsets = np.frombuffer(rows.buffers()[1], dtype=width)[rows.offset:rows.offset + len(rows) + 1]
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset:rows.offset + len(rows) + 1]
     fh.write(memoryview(rows.buffers()[2])[int(offsets[0]):int(offsets[-1])])
 
 
