@@ -11,6 +11,7 @@ import pytest
 from attnforge.cli.main import main
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sweep_runner import SweepSpec, expand, get_backend, load_spec, local_backend, pareto_mask, run_sweep
+from attnforge.sweep_store import part_suffix
 
 SPEC = """
 name: t
@@ -55,7 +56,7 @@ def test_resume_loses_nothing_and_recomputes_nothing(spec: SweepSpec, tmp_path: 
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, out, local_backend(1), progress=False, stop_after=5)
-    parts = sorted((out / "parts").glob("*.csv"))
+    parts = sorted((out / "parts").glob(f"*{part_suffix()}"))
     assert len(parts) == 5
     stamps = {p.name: p.stat().st_mtime_ns for p in parts}
     resumed = run_sweep(spec, out, local_backend(1), progress=False)
@@ -163,7 +164,7 @@ def test_damaged_parts_are_recomputed_not_trusted(tmp_path: Path) -> None:
     spec = _small(tmp_path)
     out = tmp_path / "run"
     fresh = run_sweep(spec, out, local_backend(1), progress=False)
-    parts = sorted((out / "parts").glob("*.csv"))
+    parts = sorted((out / "parts").glob(f"*{part_suffix()}"))
     assert len(parts) == 4
     data = parts[0].read_bytes()
     parts[0].write_bytes(data[: len(data) // 2])  # truncated, same name: checksum no longer matches
@@ -173,7 +174,7 @@ def test_damaged_parts_are_recomputed_not_trusted(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(_frame(again), _frame(fresh))
     for p in parts[2:]:
         assert p.stat().st_mtime_ns == stamps[p.name], "an intact part was recomputed"
-    assert len(list((out / "parts").glob("*.csv"))) == 4  # the damaged copies were replaced
+    assert len(list((out / "parts").glob(f"*{part_suffix()}"))) == 4  # the damaged copies were replaced
     assert not list((out / "parts").glob("*.tmp"))
 
 
