@@ -756,11 +756,26 @@ def part_path(parts: Path, cfg: Unit, data: bytes) -> Path:
     return parts / f"{cfg.key}.{_digest(data)}{part_suffix()}"
 
 
-def read_part(parts: Path, cfg: Unit) -> Any:
+def part_files(parts: Path) -> dict[str, list[Path]]:
+    """The files in ``parts`` by unit key (one listing of the folder, not one per unit)."""
+    out: dict[str, list[Path]] = {}
+    try:
+        names = sorted(os.listdir(parts))
+    except OSError:
+        return out
+    for name in names:
+        if not name.startswith("."):
+            out.setdefault(name.split(".", 1)[0], []).append(parts / name)
+    return out
+
+
+def read_part(parts: Path, cfg: Unit, files: dict[str, list[Path]] | None = None) -> Any:
     """The finished part of ``cfg`` if one verifies (checksum in its name, one row per point, the right point ids);
-    None otherwise: a truncated, empty or foreign part is recomputed, never trusted."""
+    None otherwise: a truncated, empty or foreign part is recomputed, never trusted. ``files``: the folder's
+    listing (:func:`part_files`), when the caller has it."""
     suffix = part_suffix()
-    for f in sorted(parts.glob(f"{cfg.key}.*{suffix}")):
+    candidates = (files if files is not None else part_files(parts)).get(cfg.key, [])
+    for f in (c for c in candidates if c.name.endswith(suffix)):
         try:
             data = f.read_bytes()
         except OSError:
@@ -823,7 +838,8 @@ def run_sweep(
         raise SpecError("--out", f"cannot create {parts}: {exc.strerror or exc}") from None
     with _FolderLock(out), _gc_paused():
         _atomic_write(out / "spec.json", spec.model_dump_json(indent=1).encode())
-        done_rows = {c.key: rows for c in configs if (rows := read_part(parts, c)) is not None}
+        files = part_files(parts)
+        done_rows = {c.key: rows for c in configs if (rows := read_part(parts, c, files)) is not None}
         todo = [c for c in configs if c.key not in done_rows]
         total = sum(c.size for c in configs)
         bar = tqdm(total=total, initial=total - sum(c.size for c in todo), unit="pt", desc=spec.name,
@@ -833,8 +849,8 @@ def run_sweep(
             data = part_bytes(rows)
             path = part_path(parts, cfg, data)
             _atomic_write(path, data)  # a part exists only when complete
-            for stale in parts.glob(f"{cfg.key}.*"):  # older, unverifiable copies of the same part
-                if stale != path and not stale.name.startswith("."):
+            for stale in files.get(cfg.key, []):  # older, unverifiable copies of the same part
+                if stale != path:
                     stale.unlink(missing_ok=True)
             done_rows[cfg.key] = rows
             bar.update(cfg.size)
@@ -861,9 +877,10 @@ def collect(out: Path, configs: list[Unit], done: dict[str, Any] | None = None) 
     (pyarrow) ordered by point, with the ``pareto`` flag; returned as a DataFrame."""
     parts = out / "parts"
     rows = dict(done or {})
+    files = part_files(parts) if len(rows) < len(configs) else {}
     for c in configs:
         if c.key not in rows:
-            got = read_part(parts, c)
+            got = read_part(parts, c, files)
             if got is None:
                 raise SpecError("--out", f"part {c.key} in {parts} is missing or damaged; rerun the sweep to recompute it")
             rows[c.key] = got
