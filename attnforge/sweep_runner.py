@@ -512,8 +512,10 @@ def unit_columns(unit: Unit) -> dict[str, Any]:
     lat, flops = _col(ev.latency_s, n), _col(ev.schedule.flops, n)
     s = ev.schedule
 
+    zeros = np.zeros(n, dtype=np.int64)
+
     def same(v: Any) -> Coded:
-        return Coded([v], np.zeros(n, dtype=np.int64))
+        return Coded([v], zeros)
 
     values: dict[str, Any] = {
         "accelerator": same(ev.accelerator if sc.mapping is None else sc.label), "workload": same(sc.model.name),

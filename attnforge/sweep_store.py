@@ -42,6 +42,8 @@ def have_arrow() -> bool:
 
 def _plain_values(values: list[Any]) -> tuple[list[Any], str]:
     """Values and the one type the CSV reader gave their column: null, bool, int64, float64 or str."""
+    if len(values) == 1 and type(values[0]) is str and values[0] not in _NA_TEXT:  # the common case, quickly
+        return values, "str"
     vals = [None if v is None or (isinstance(v, str) and v in _NA_TEXT) or (isinstance(v, float) and v != v) else v
             for v in values]
     present = [v for v in vals if v is not None]
@@ -56,18 +58,48 @@ def _plain_values(values: list[Any]) -> tuple[list[Any], str]:
     return [v if v is None or isinstance(v, str) else str(v) for v in vals], "str"
 
 
-def _arrow_column(col: Any) -> Any:
+def _arrow_column(col: Any, runs: dict[int, tuple[list[int], list[int]]]) -> Any:
+    """One unit column as an Arrow array; ``runs``: the runs of each codes array seen so far (columns share them)."""
     import pyarrow as pa
 
-    if isinstance(col, Coded):
-        vals, kind = _plain_values(col.values)
-        if kind == "null":
-            return pa.nulls(len(col.codes))
-        if kind == "float64" and any(v is None for v in vals):
-            vals = [float("nan") if v is None else float(v) for v in vals]
-        typ = {"bool": pa.bool_(), "int64": pa.int64(), "float64": pa.float64(), "str": pa.string()}[kind]
-        return pa.array(vals, type=typ).take(pa.array(col.codes))
-    return pa.array(np.asarray(col))
+    if not isinstance(col, Coded):
+        return pa.array(np.asarray(col))
+    vals, kind = _plain_values(col.values)
+    if kind == "null":
+        return pa.nulls(len(col.codes))
+    if kind == "str" and None not in vals:
+        if id(col.codes) not in runs:
+            runs[id(col.codes)] = _runs(col.codes)
+        return _text_column([v.encode() for v in vals], col.codes, *runs[id(col.codes)])
+    if kind == "float64":
+        vals = [float("nan") if v is None else float(v) for v in vals]
+    if kind == "str":
+        return pa.array(vals, type=pa.string()).take(pa.array(col.codes))
+    return pa.array(np.asarray(vals, dtype=kind)[col.codes])
+
+
+def _runs(codes: np.ndarray) -> tuple[list[int], list[int]]:
+    """(code, length) of each run of equal codes."""
+    n = len(codes)
+    if n == 0:
+        return [], []
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    return codes[starts].tolist(), np.diff(np.r_[starts, n]).tolist()
+
+
+def _text_column(values: list[bytes], codes: np.ndarray, run_codes: list[int], run_lens: list[int]) -> Any:
+    """``values[codes[i]]`` as an Arrow string array built from its two buffers (offsets, bytes): a sweep's text
+    columns repeat few values, mostly in runs (one per configuration), so the bytes are joined run by run."""
+    import pyarrow as pa
+
+    n = len(codes)
+    lens = np.array([len(v) for v in values], dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens[codes], out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        return pa.array([values[c].decode() for c in codes.tolist()], type=pa.string())
+    data = b"".join(values[c] * r for c, r in zip(run_codes, run_lens, strict=True))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
 
 
 def _pandas_column(col: Any) -> Any:
@@ -85,7 +117,8 @@ def to_table(cols: dict[str, Any]) -> Any:
     if have_arrow():
         import pyarrow as pa
 
-        return pa.table({k: _arrow_column(v) for k, v in cols.items()})
+        runs: dict[int, tuple[list[int], list[int]]] = {}
+        return pa.table({k: _arrow_column(v, runs) for k, v in cols.items()})
     return pd.DataFrame({k: _pandas_column(v) for k, v in cols.items()})
 
 
