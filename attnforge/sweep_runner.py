@@ -794,12 +794,6 @@ def read_part(parts: Path, cfg: Unit, files: dict[str, list[Path]] | None = None
     return None
 
 
-def _read_csv(data: bytes) -> pd.DataFrame:
-    import io
-
-    return pd.read_csv(io.BytesIO(data), dtype={"config": str})
-
-
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while a sweep runs: the sweep allocates ~10 small objects a point
@@ -862,16 +856,6 @@ def run_sweep(
                 raise KeyboardInterrupt("stopped on request")
         bar.close()
         return collect(out, configs, done_rows)
-
-
-def _stable_types(df: pd.DataFrame) -> pd.DataFrame:
-    """Column types that do not depend on the values: ``config`` (a hex key such as "123456789012") and every text
-    column stay strings; a column mixing numbers and text becomes text. CSV and Parquet then agree."""
-    for c in df.columns:
-        if c == "config" or df[c].dtype == object:
-            df[c] = df[c].map(lambda v: v if isinstance(v, str) or (isinstance(v, float) and math.isnan(v)) or v is None
-                              else str(v)).astype(object)
-    return df
 
 
 def collect(out: Path, configs: list[Unit], done: dict[str, Any] | None = None) -> pd.DataFrame:

@@ -266,15 +266,21 @@ def collect_tables(tables: list[Any]) -> Any:
     return t.append_column("pareto", pa.array(_pareto(_group_codes(keys), costs)))
 
 
-def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The pandas form of :func:`collect_tables` (no pyarrow)."""
+def stable_types(df: pd.DataFrame) -> pd.DataFrame:
+    """Column types that do not depend on the values: ``config`` (a hex key such as "123456789012") and every text
+    column stay strings; a column mixing numbers and text becomes text. CSV and Parquet then agree."""
     import math
 
-    df = pd.concat(frames, ignore_index=True).sort_values("point", kind="stable").reset_index(drop=True)
     for c in df.columns:
         if c == "config" or df[c].dtype == object:
             df[c] = df[c].map(lambda v: v if isinstance(v, str) or (isinstance(v, float) and math.isnan(v)) or v is None
                               else str(v)).astype(object)
+    return df
+
+
+def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The pandas form of :func:`collect_tables` (no pyarrow)."""
+    df = stable_types(pd.concat(frames, ignore_index=True).sort_values("point", kind="stable").reset_index(drop=True))
     keys = []
     for k in _GROUP:
         codes, uniques = pd.factorize(df[k], use_na_sentinel=False)
