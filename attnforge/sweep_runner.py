@@ -466,13 +466,34 @@ def _overrides_text(cfg: Config) -> str:
     return json.dumps(dict(cfg.arch), sort_keys=True, default=str)
 
 
+def _evaluate_unit(cfgs: tuple[Config, ...], sc: Scenario, pts: np.ndarray, reps: np.ndarray) -> Any:
+    """The one engine call of a unit: its points (P, M, batch) with each configuration's clock and DRAM bandwidth
+    repeated over that configuration's points."""
+    from attnforge.sim.analytical.engine import evaluate
+
+    n = len(pts)
+
+    def arith(key: str) -> np.ndarray:
+        i = next((i for i, (k, _) in enumerate(cfgs[0].arch) if k == key), None)  # every config has the same keys
+        if i is None:
+            return np.full(n, float(_at_path(sc.arch, key)))
+        return np.repeat([arith_value(c.accel, key, c.arch[i][1]) for c in cfgs], reps)
+
+    f64 = np.float64
+    m = pts[:, 1].astype(f64)
+    p = np.ones(n) if sc.stage == "decode" else m
+    return evaluate(sc.accelerator.name, sc.model, p=p, m=m, batch=pts[:, 2].astype(f64), scope=sc.scope,
+                    causal=sc.causal, stage=sc.stage, arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy,
+                    mapping=sc.mapping, clock_mhz=arith("clock_mhz"), dram_bandwidth_gib_s=arith("dram.bandwidth_gib_s"),
+                    shared_shapes=True)
+
+
 def unit_columns(unit: Unit) -> dict[str, Any]:
-    """Every point of a unit from one engine call (clock and DRAM bandwidth as per-point arrays), as columns: numpy
-    arrays, or :class:`~attnforge.sweep_store.Coded` values. The same rows, columns and order as :func:`run_config` on each
-    configuration."""
+    """Every point of a unit from one engine call (:func:`_evaluate_unit`), as columns: numpy arrays, or
+    :class:`~attnforge.sweep_store.Coded` values. The same rows, columns and order as :func:`run_config` on each
+    configuration (as a CSV of them reads back)."""
     from dataclasses import fields
 
-    from attnforge.sim.analytical.engine import evaluate
     from attnforge.sim.analytical.result import Result, _plain
 
     cfgs = unit.configs
@@ -484,23 +505,12 @@ def unit_columns(unit: Unit) -> dict[str, Any]:
                       count=3 * n).reshape(n, 3)
     m, batch = pts[:, 1], pts[:, 2]
     p = np.ones(n, dtype=np.int64) if sc.stage == "decode" else m
-
+    ev = _evaluate_unit(cfgs, sc, pts, reps)
     per_row = np.repeat(np.arange(len(cfgs)), reps)
 
     def per_cfg(vals: list[Any]) -> Coded:
         return Coded(vals, per_row)
 
-    def arith(key: str) -> np.ndarray:
-        i = next((i for i, (k, _) in enumerate(cfgs[0].arch) if k == key), None)  # every config has the same keys
-        if i is None:
-            return np.full(n, float(_at_path(sc.arch, key)))
-        return np.repeat([arith_value(c.accel, key, c.arch[i][1]) for c in cfgs], reps)
-
-    f64 = np.float64
-    ev = evaluate(sc.accelerator.name, sc.model, p=p.astype(f64), m=m.astype(f64), batch=batch.astype(f64),
-                  scope=sc.scope, causal=sc.causal, stage=sc.stage, arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy,
-                  mapping=sc.mapping, clock_mhz=arith("clock_mhz"), dram_bandwidth_gib_s=arith("dram.bandwidth_gib_s"),
-                  shared_shapes=True)
     cols: dict[str, Any] = {"point": pts[:, 0], "config": per_cfg([c.key for c in cfgs])}
     for i, (k, _) in enumerate(cfgs[0].arch):
         cols[f"arch.{k}"] = per_cfg([json.dumps(v) if isinstance(v, (list, dict)) else v
