@@ -2,13 +2,14 @@
 
 A *configuration* is (accelerator, workload, arch overrides, tiles) with its (sequence length, batch) points. The
 unit of work (:class:`Unit`) is a group of configurations that differ only in arch fields entering the engine
-arithmetically (:data:`ARITH_FIELDS`: clock, DRAM bandwidth): one schedule, one engine call with those fields as
-per-point arrays, one DataFrame built column by column (:func:`run_unit`; the same rows as :func:`run_config`),
-each distinct arch validated once per run. Each finished unit is written to its own part
-file under ``OUT/parts`` (atomically, under a per-run temporary name), named by a key of everything that determines
-its rows plus a checksum of its bytes, so an interrupted sweep restarts where it stopped, loses no finished point and
-never trusts a truncated or foreign part. One sweep at a time writes into a folder (``OUT/.lock``). The parts are
-concatenated into ``results.csv`` (and ``results.parquet`` when pyarrow is installed) with stable column types.
+arithmetically (:data:`ARITH_FIELDS`: clock, DRAM bandwidth): one arch, one engine call with those fields as
+per-point arrays and each distinct shape scheduled once, one table built column by column (:func:`run_unit`; the
+same rows as :func:`run_config`). Each distinct arch is validated once per run, each clock or bandwidth value once
+on its own. Each finished unit is written once to its own part file under ``OUT/parts`` (atomically, under a
+per-run temporary name), named by a key of everything that determines its rows plus a checksum of its bytes, so an
+interrupted sweep restarts where it stopped, loses no finished point and never trusts a truncated or foreign part.
+One sweep at a time writes into a folder (``OUT/.lock``). The parts are concatenated once into ``results.csv`` and
+``results.parquet`` with stable column types (:mod:`attnforge.sweep_store`, :mod:`attnforge.sweep_csv`).
 
 The size of a sweep is known before any work (:func:`estimate`) and capped by ``max_points``; random mode samples
 its point indices first and only then builds (and validates) the configurations it picked.
