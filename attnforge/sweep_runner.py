@@ -269,14 +269,14 @@ def _check_once(cfg: Config, checked: set[Any]) -> None:
     """Resolve what ``cfg`` needs before any work, each thing once: the scenario of its unit (accelerator,
     workload, tiles, the arch without :data:`ARITH_FIELDS`) and each of its :data:`ARITH_FIELDS` values on its own
     (plain positive numbers, independent of the rest of the arch)."""
-    shape = (cfg.accel, cfg.workload, _rest(cfg), cfg.tiles)
+    shape = (cfg.accel, cfg.workload, json.dumps(_rest(cfg), default=str), cfg.tiles)  # values may be lists
     if shape not in checked:
         unit_scenario(cfg)
         checked.add(shape)
     for k, v in cfg.arch:
-        if k in ARITH_FIELDS and (cfg.accel, k, v) not in checked:
+        if k in ARITH_FIELDS and (cfg.accel, k, json.dumps(v, default=str)) not in checked:
             arith_value(cfg.accel, k, v)
-            checked.add((cfg.accel, k, v))
+            checked.add((cfg.accel, k, json.dumps(v, default=str)))
 
 
 def _version() -> str:

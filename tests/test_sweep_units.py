@@ -22,6 +22,9 @@ CASES = {
                                      tiles={"query_block": [256, 512]}),
     "spatten-and-cascade": dict(accelerators=["spatten", "fusemax"], workloads=["gpt2-small"], seq_lens=["1k", "2k"],
                                 batch=[1, 4], arch={"clock_mhz": [800, 1000], "dram.bandwidth_gib_s": [100, 300]}),
+    "list-valued-arch-field": dict(accelerators=["fusemax"], workloads=["gpt2-small"], seq_lens=["2k"], batch=[4],
+                                   arch={"arrays.2d.dims": [[128, 128], [256, 256]],
+                                         "dram.bandwidth_gib_s": [100, 200.5]}),
     "user-mapping": dict(accelerators=["fusemax"], workloads=["bert-base"], seq_lens=["1k", "4k"], batch=[1],
                          mapping=str(Path(__file__).resolve().parent.parent / "examples" / "variants"
                                      / "maxfree-fusemax.yaml"),
