@@ -885,11 +885,18 @@ def collect(out: Path, configs: list[Unit], done: dict[str, Any] | None = None) 
         df = collect_frames([rows[c.key] for c in configs])
         _atomic_write(out / "results.csv", df.to_csv(index=False).encode())
         return df
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from attnforge.sweep_csv import write_csv
 
-    table = collect_tables([rows[c.key] for c in configs])
+    try:
+        table = collect_tables([rows[c.key] for c in configs])
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a column typed differently by two units (a number and text)
+        df = collect_frames([rows[c.key].to_pandas() for c in configs])
+        _atomic_write(out / "results.csv", df.to_csv(index=False).encode())
+        _atomic_write(out / "results.parquet", None, lambda fh: df.to_parquet(fh, index=False))
+        return df
     _atomic_write(out / "results.csv", None, lambda fh: write_csv(table, fh))
     _atomic_write(out / "results.parquet", None, lambda fh: pq.write_table(table, fh))
     return table.to_pandas()
