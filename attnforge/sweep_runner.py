@@ -269,14 +269,23 @@ def _check_once(cfg: Config, checked: set[Any]) -> None:
     """Resolve what ``cfg`` needs before any work, each thing once: the scenario of its unit (accelerator,
     workload, tiles, the arch without :data:`ARITH_FIELDS`) and each of its :data:`ARITH_FIELDS` values on its own
     (plain positive numbers, independent of the rest of the arch)."""
-    shape = (cfg.accel, cfg.workload, json.dumps(_rest(cfg), default=str), cfg.tiles)  # values may be lists
+    shape = _hashable((cfg.accel, cfg.workload, _rest(cfg), cfg.tiles))
     if shape not in checked:
         unit_scenario(cfg)
         checked.add(shape)
     for k, v in cfg.arch:
-        if k in ARITH_FIELDS and (cfg.accel, k, json.dumps(v, default=str)) not in checked:
+        if k in ARITH_FIELDS and (seen := _hashable((cfg.accel, k, v))) not in checked:
             arith_value(cfg.accel, k, v)
-            checked.add((cfg.accel, k, json.dumps(v, default=str)))
+            checked.add(seen)
+
+
+def _hashable(x: Any) -> Any:
+    """``x`` itself as a set member, or its JSON text when it holds a list (an arch value such as ``[128, 128]``)."""
+    try:
+        hash(x)
+    except TypeError:
+        return json.dumps(x, default=str)
+    return x
 
 
 def _version() -> str:
