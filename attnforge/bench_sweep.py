@@ -76,20 +76,29 @@ def sweep_spec(points: int = 20000) -> Any:
 
 
 def sweep_speed(points: int = 20000, engine_points: int = 20000) -> dict[str, Any]:
-    """Points per second of a real sweep end to end (expand, evaluate, parts, CSV + Parquet, Pareto), one worker,
-    beside the engine's own rate measured in the same process."""
+    """Points per second of a real sweep end to end (expand, validate, evaluate, parts, Pareto, CSV + Parquet), one
+    worker, beside the engine's own rate measured in the same process.
+
+    A small sweep (one bandwidth, 2,400 points) runs first, untimed, so the figure is the sweep's rate rather than
+    the process's one-time imports; ``cpu_seconds`` (this process's CPU time over the same run) and the load
+    average say how much a busy machine stretched the wall time."""
+    import os
+
     from attnforge.sweep_runner import MAX_POINTS, estimate, local_backend, run_sweep
 
     spec = sweep_spec(points)
     _, n = estimate(spec)
     with tempfile.TemporaryDirectory(prefix="attnforge-bench-sweep-") as tmp:
-        t0 = time.perf_counter()
+        run_sweep(sweep_spec(1), Path(tmp) / "warm-up", local_backend(1), progress=False)
+        t0, c0 = time.perf_counter(), time.process_time()
         df = run_sweep(spec, Path(tmp) / "out", local_backend(1), progress=False, max_points=max(MAX_POINTS, n))
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         wrote = sorted(p.name for p in (Path(tmp) / "out").glob("results.*"))
     assert len(df) == n
     eng = engine_speed(points=engine_points, repeats=3)
     return {"points": n, "seconds": seconds, "points_per_s": n / seconds, "engine_evals_per_s": eng["evals_per_s"],
+            "cpu_seconds": cpu, "points_per_cpu_s": n / cpu if cpu > 0 else None,
+            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "workers": 1, "backend": "local", "wrote": wrote,
             "grid": {"accelerators": SWEEP_BASE["accelerators"], "workloads": SWEEP_BASE["workloads"],
                      "seq_lens": len(SWEEP_BASE["seq_lens"]), "batch": len(SWEEP_BASE["batch"]),
@@ -103,7 +112,7 @@ def format_all(engine: dict[str, Any], sweep: dict[str, Any], rtl: list[dict[str
              f"{'engine (vectorised call)':<34}{engine['evals_per_s']:>16,.0f}  {'evaluations/s':<22}"
              f"{engine['points']:,} points, best of {engine['best_of']}",
              f"{'sweep end to end (1 worker)':<34}{sweep['points_per_s']:>16,.0f}  {'points/s':<22}"
-             f"{sweep['points']:,} points in {sweep['seconds']:.2f} s, CSV + Parquet"]
+             f"{sweep['points']:,} points in {sweep['seconds']:.2f} s ({sweep['cpu_seconds']:.2f} s CPU), CSV + Parquet"]
     for r in rtl or []:
         ok = "bit-exact, cycles = model" if r["bit_exact"] and r["cycles_match_model"] else "MISMATCH"
         lines.append(f"{'RTL ' + r['design'] + ' ' + r['simulator'] + ' ' + r['mode']:<34}{r['cycles_per_s']:>16,.0f}"

@@ -2,13 +2,14 @@
 
 A *configuration* is (accelerator, workload, arch overrides, tiles) with its (sequence length, batch) points. The
 unit of work (:class:`Unit`) is a group of configurations that differ only in arch fields entering the engine
-arithmetically (:data:`ARITH_FIELDS`: clock, DRAM bandwidth): one schedule, one engine call with those fields as
-per-point arrays, one DataFrame built column by column (:func:`run_unit`; the same rows as :func:`run_config`),
-each distinct arch validated once per run. Each finished unit is written to its own part
-file under ``OUT/parts`` (atomically, under a per-run temporary name), named by a key of everything that determines
-its rows plus a checksum of its bytes, so an interrupted sweep restarts where it stopped, loses no finished point and
-never trusts a truncated or foreign part. One sweep at a time writes into a folder (``OUT/.lock``). The parts are
-concatenated into ``results.csv`` (and ``results.parquet`` when pyarrow is installed) with stable column types.
+arithmetically (:data:`ARITH_FIELDS`: clock, DRAM bandwidth): one arch, one engine call with those fields as
+per-point arrays and each distinct shape scheduled once, one table built column by column (:func:`run_unit`; the
+same rows as :func:`run_config`). Each distinct arch is validated once per run, each clock or bandwidth value once
+on its own. Each finished unit is written once to its own part file under ``OUT/parts`` (atomically, under a
+per-run temporary name), named by a key of everything that determines its rows plus a checksum of its bytes, so an
+interrupted sweep restarts where it stopped, loses no finished point and never trusts a truncated or foreign part.
+One sweep at a time writes into a folder (``OUT/.lock``). The parts are concatenated once into ``results.csv`` and
+``results.parquet`` with stable column types (:mod:`attnforge.sweep_store`, :mod:`attnforge.sweep_csv`).
 
 The size of a sweep is known before any work (:func:`estimate`) and capped by ``max_points``; random mode samples
 its point indices first and only then builds (and validates) the configurations it picked.
@@ -22,8 +23,10 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, product
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +36,17 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from attnforge.sim.specs.errors import SpecError, check_finite, from_pydantic, read_yaml
 from attnforge.sim.specs.scenario import Scenario, check_size
+from attnforge.sweep_store import (
+    Coded,
+    collect_frames,
+    collect_tables,
+    have_arrow,
+    pareto_mask,  # noqa: F401 - re-exported: tests and callers import it from here
+    part_bytes,
+    part_suffix,
+    point_ids,
+    read_part_bytes,
+)
 
 #: Default cap on a sweep's points (``--max-points``): bigger grids are refused before any work.
 MAX_POINTS = 1_000_000
@@ -218,29 +232,60 @@ def expand(spec: SweepSpec, max_points: int = MAX_POINTS) -> list[Config]:
         chosen = sorted(int(i) for i in rng.choice(total, size=n, replace=False))
     else:
         chosen = range(total)
-    by_outer: dict[int, list[int]] = {}
-    for idx in chosen:
-        by_outer.setdefault(idx // n_inner, []).append(idx % n_inner)
+    by_outer: dict[int, list[int] | None] = {}  # None: every inner point
+    if spec.mode == "random":
+        for idx in chosen:
+            by_outer.setdefault(idx // n_inner, []).append(idx % n_inner)  # type: ignore[union-attr]
+    else:
+        by_outer = dict.fromkeys(range(total // n_inner))
+    inner_l = [lengths[j // len(batches)] for j in range(n_inner)]
+    inner_b = [batches[j % len(batches)] for j in range(n_inner)]
+    version = _version()
+    mapping = ["mapping", spec.mapping, _file_digest(spec.mapping)] if spec.mapping else None
     configs: list[Config] = []
-    checked: set[tuple[str, str, tuple[tuple[str, Any], ...]]] = set()
-    for o, inner in by_outer.items():
-        d = _mixed_radix(o, radix)
+    checked: set[Any] = set()
+    digits: Iterator[Any] = (product(*(range(r) for r in radix)) if spec.mode != "random"  # the same order
+                             else (_mixed_radix(o, radix) for o in by_outer))
+    for (o, inner), d in zip(by_outer.items(), digits, strict=True):
         acc, wl = spec.accelerators[d[0]], spec.workloads[d[1]]
         arch = tuple((k, spec.arch[k][d[2 + i]]) for i, k in enumerate(akeys))
         tiles = tuple((k, spec.tiles[k][d[2 + len(akeys) + i]]) for i, k in enumerate(tkeys))
-        pts = tuple((o * n_inner + j, lengths[j // len(batches)], batches[j % len(batches)]) for j in inner)
+        base = o * n_inner
+        pts = (tuple(zip(range(base, base + n_inner), inner_l, inner_b, strict=True)) if inner is None
+               else tuple((base + j, inner_l[j], inner_b[j]) for j in inner))
         # Everything that determines the part's rows is in its key, so a changed spec never reuses a stale part.
-        fields = [acc, wl, arch, tiles, spec.scope, spec.stage, spec.causal, pts, _version()]
-        if spec.mapping:  # only then, so the keys of sweeps without one stay as they were
-            fields.append(["mapping", spec.mapping, _file_digest(spec.mapping)])
+        fields = [acc, wl, arch, tiles, spec.scope, spec.stage, spec.causal, pts, version]
+        if mapping:  # only then, so the keys of sweeps without one stay as they were
+            fields.append(mapping)
         ident = json.dumps(fields, sort_keys=True, default=str)
         key = hashlib.sha1(ident.encode()).hexdigest()[:12]
         cfg = Config(key, acc, wl, arch, tiles, pts, spec.scope, spec.stage, spec.causal, spec.mapping)
-        if (acc, wl, arch) not in checked:  # each (accelerator, workload, arch) resolved once, before any work
-            config_scenario(cfg)
-            checked.add((acc, wl, arch))
+        _check_once(cfg, checked)
         configs.append(cfg)
     return configs
+
+
+def _check_once(cfg: Config, checked: set[Any]) -> None:
+    """Resolve what ``cfg`` needs before any work, each thing once: the scenario of its unit (accelerator,
+    workload, tiles, the arch without :data:`ARITH_FIELDS`) and each of its :data:`ARITH_FIELDS` values on its own
+    (plain positive numbers, independent of the rest of the arch)."""
+    shape = _hashable((cfg.accel, cfg.workload, _rest(cfg), cfg.tiles))
+    if shape not in checked:
+        unit_scenario(cfg)
+        checked.add(shape)
+    for k, v in cfg.arch:
+        if k in ARITH_FIELDS and (seen := _hashable((cfg.accel, k, v))) not in checked:
+            arith_value(cfg.accel, k, v)
+            checked.add(seen)
+
+
+def _hashable(x: Any) -> Any:
+    """``x`` itself as a set member, or its JSON text when it holds a list (an arch value such as ``[128, 128]``)."""
+    try:
+        hash(x)
+    except TypeError:
+        return json.dumps(x, default=str)
+    return x
 
 
 def _version() -> str:
@@ -284,6 +329,8 @@ def _base_scenario(accel: str, workload: str, scope: str, stage: str, causal: bo
 def clear_caches() -> None:
     """Forget validated archs and scenarios (each run starts from the files as they are now)."""
     _resolved_arch.cache_clear()
+    _ARITH_SEEN.clear()
+    _field_adapter.cache_clear()
     _base_scenario.cache_clear()
 
 
@@ -338,13 +385,17 @@ class Unit:
 def units(configs: list[Config], max_points: int = UNIT_POINTS) -> list[Unit]:
     """Group configurations into units of work (in the configurations' order), at most ``max_points`` each."""
     groups: dict[Any, list[list[Config]]] = {}
+    sizes: dict[Any, int] = {}  # points in each shape's last chunk
     for c in configs:
         shape = json.dumps([c.accel, c.workload, [kv for kv in c.arch if kv[0] not in ARITH_FIELDS], c.tiles,
                             c.scope, c.stage, c.causal], default=str)
         chunks = groups.setdefault(shape, [[]])
-        if chunks[-1] and sum(len(x.points) for x in chunks[-1]) + len(c.points) > max_points:
+        filled = sizes.get(shape, 0)
+        if chunks[-1] and filled + len(c.points) > max_points:
             chunks.append([])
+            filled = 0
         chunks[-1].append(c)
+        sizes[shape] = filled + len(c.points)
     out = []
     for chunks in groups.values():
         for ch in chunks:
@@ -361,67 +412,154 @@ def _col(x: Any, n: int) -> np.ndarray:
     return np.full(n, float(a[0]) if a.size else 0.0)
 
 
-def run_unit(unit: Unit) -> pd.DataFrame:
-    """Every point of a unit in one engine call (clock and DRAM bandwidth as per-point arrays), as one DataFrame
-    built column by column: the same rows, columns and order as :func:`run_config` on each configuration."""
+def _rest(cfg: Config) -> tuple[tuple[str, Any], ...]:
+    """A configuration's arch overrides other than :data:`ARITH_FIELDS` (what its unit's one arch carries)."""
+    return tuple(kv for kv in cfg.arch if kv[0] not in ARITH_FIELDS)
+
+
+def unit_scenario(cfg: Config) -> Scenario:
+    """The Scenario a unit evaluates (no points): the arch of ``cfg`` without its :data:`ARITH_FIELDS` overrides,
+    validated once per distinct arch; those fields enter the engine call as per-point arrays."""
+    arch, source, ovr = _resolved_arch(cfg.accel, json.dumps(sorted(_rest(cfg)), default=str))
+    base = _base_scenario(cfg.accel, cfg.workload, cfg.scope, cfg.stage, cfg.causal, cfg.tiles, cfg.mapping)
+    return base.with_(arch=arch, arch_source=source, overrides=ovr)
+
+
+def arith_value(accel: str, key: str, value: Any) -> float:
+    """One :data:`ARITH_FIELDS` value as the arch holds it once validated (a float). These fields are plain positive
+    numbers that no other arch field constrains, so each value is checked on its own, once per process: by the
+    field's own type (and the finiteness check every override gets), or, when that refuses it, by building the
+    accelerator's arch with it, which raises the usual one-line error."""
+    try:
+        return _ARITH_SEEN[(accel, key, value)]
+    except (KeyError, TypeError):  # TypeError: an unhashable value (a list) goes the long way
+        pass
+    try:
+        check_finite(value, f"--set {key}")
+        got = float(_field_adapter(accel, key).validate_python(value))
+    except (ValidationError, SpecError, TypeError, ValueError):
+        arch, _, _ = _resolved_arch(accel, json.dumps([[key, value]], default=str))
+        got = float(_at_path(arch, key))
+    try:
+        _ARITH_SEEN[(accel, key, value)] = got
+    except TypeError:
+        pass
+    return got
+
+
+_ARITH_SEEN: dict[tuple[str, str, Any], float] = {}
+
+
+@lru_cache(maxsize=64)
+def _field_adapter(accel: str, key: str) -> Any:
+    """A validator for one dotted arch field of ``accel``'s arch class: the field's annotation with its
+    constraints (``clock_mhz: PositiveFloat``)."""
+    from typing import Annotated
+
+    from pydantic import TypeAdapter
+
+    from attnforge.mappings import get_accelerator
+    from attnforge.sim.specs.arch import get_preset
+
+    node: Any = get_preset(get_accelerator(accel).arch)
+    *path, last = key.split(".")
+    for part in path:
+        node = getattr(node, part)
+    info = type(node).model_fields[last]
+    return TypeAdapter(Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation)
+
+
+def _overrides_text(cfg: Config) -> str:
+    """The ``overrides`` cell of a configuration's rows: what ``Scenario.describe`` gives for its resolved arch,
+    as JSON text (the overrides come back from the arch cache's JSON key, so a value is what JSON makes of it;
+    dumping them directly with ``default=str`` gives the same text)."""
+    return json.dumps(dict(cfg.arch), sort_keys=True, default=str)
+
+
+def _evaluate_unit(cfgs: tuple[Config, ...], sc: Scenario, pts: np.ndarray, reps: np.ndarray) -> Any:
+    """The one engine call of a unit: its points (P, M, batch) with each configuration's clock and DRAM bandwidth
+    repeated over that configuration's points."""
+    from attnforge.sim.analytical.engine import evaluate
+
+    n = len(pts)
+
+    def arith(key: str) -> np.ndarray:
+        i = next((i for i, (k, _) in enumerate(cfgs[0].arch) if k == key), None)  # every config has the same keys
+        if i is None:
+            return np.full(n, float(_at_path(sc.arch, key)))
+        return np.repeat([arith_value(c.accel, key, c.arch[i][1]) for c in cfgs], reps)
+
+    f64 = np.float64
+    m = pts[:, 1].astype(f64)
+    p = np.ones(n) if sc.stage == "decode" else m
+    return evaluate(sc.accelerator.name, sc.model, p=p, m=m, batch=pts[:, 2].astype(f64), scope=sc.scope,
+                    causal=sc.causal, stage=sc.stage, arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy,
+                    mapping=sc.mapping, clock_mhz=arith("clock_mhz"), dram_bandwidth_gib_s=arith("dram.bandwidth_gib_s"),
+                    shared_shapes=True)
+
+
+def unit_columns(unit: Unit) -> dict[str, Any]:
+    """Every point of a unit from one engine call (:func:`_evaluate_unit`), as columns: numpy arrays, or
+    :class:`~attnforge.sweep_store.Coded` values. The same rows, columns and order as :func:`run_config` on each
+    configuration (as a CSV of them reads back)."""
     from dataclasses import fields
 
-    from attnforge.sim.analytical.engine import evaluate
     from attnforge.sim.analytical.result import Result, _plain
 
     cfgs = unit.configs
-    scs = [config_scenario(c) for c in cfgs]
-    reps = [len(c.points) for c in cfgs]
-    n = sum(reps)
-    sc = scs[0]
+    sc = unit_scenario(cfgs[0])
     sc.check_honoured()
+    reps = np.array([len(c.points) for c in cfgs], dtype=np.int64)
+    n = int(reps.sum())
+    pts = np.fromiter(chain.from_iterable(chain.from_iterable(c.points for c in cfgs)), dtype=np.int64,
+                      count=3 * n).reshape(n, 3)
+    m, batch = pts[:, 1], pts[:, 2]
+    p = np.ones(n, dtype=np.int64) if sc.stage == "decode" else m
+    ev = _evaluate_unit(cfgs, sc, pts, reps)
+    per_row = np.repeat(np.arange(len(cfgs)), reps)
 
-    def per_cfg(vals: list[Any]) -> list[Any]:
-        return [v for v, r in zip(vals, reps, strict=True) for _ in range(r)]
+    def per_cfg(vals: list[Any]) -> Coded:
+        return Coded(vals, per_row)
 
-    def ints(attr: str) -> list[int]:
-        return [x for s in scs for x in getattr(s, attr)]
-
-    f64 = np.float64
-    ev = evaluate(sc.accelerator.name, sc.model, p=np.asarray(ints("p"), dtype=f64), m=np.asarray(ints("m"), dtype=f64),
-                  batch=np.asarray(ints("batch"), dtype=f64), scope=sc.scope, causal=sc.causal, stage=sc.stage,
-                  arch=sc.arch, tiles=dict(sc.tiles), policy=sc.policy, mapping=sc.mapping,
-                  clock_mhz=np.repeat([s.arch.clock_mhz for s in scs], reps),
-                  dram_bandwidth_gib_s=np.repeat([s.arch.dram.bandwidth_gib_s for s in scs], reps))
-    cols: dict[str, Any] = {"point": [p[0] for c in cfgs for p in c.points], "config": per_cfg([c.key for c in cfgs])}
+    cols: dict[str, Any] = {"point": pts[:, 0], "config": per_cfg([c.key for c in cfgs])}
     for i, (k, _) in enumerate(cfgs[0].arch):
         cols[f"arch.{k}"] = per_cfg([json.dumps(v) if isinstance(v, (list, dict)) else v
                                      for v in (c.arch[i][1] for c in cfgs)])
     for k, v in cfgs[0].tiles:
-        cols[f"tile.{k}"] = [v] * n
+        cols[f"tile.{k}"] = per_cfg([v] * len(cfgs))
     comp, mem = _col(ev.compute_cycles, n), _col(ev.memory_cycles, n)
     cycles, roof = _col(ev.cycles, n), _col(ev.roofline_cycles, n)
     lat, flops = _col(ev.latency_s, n), _col(ev.schedule.flops, n)
     s = ev.schedule
+
+    zeros = np.zeros(n, dtype=np.int64)
+
+    def same(v: Any) -> Coded:
+        return Coded([v], zeros)
+
     values: dict[str, Any] = {
-        "accelerator": [ev.accelerator if sc.mapping is None else sc.label] * n, "workload": [sc.model.name] * n,
-        "seq_len": ints("m"),
-        "batch": ints("batch"), "p": ints("p"), "m": ints("m"), "scope": [sc.scope] * n, "stage": [sc.stage] * n,
-        "causal": [sc.causal] * n, "cycles": cycles, "latency_s": lat, "energy_j": _col(ev.energy_j, n),
+        "accelerator": same(ev.accelerator if sc.mapping is None else sc.label), "workload": same(sc.model.name),
+        "seq_len": m, "batch": batch, "p": p, "m": m, "scope": same(sc.scope), "stage": same(sc.stage),
+        "causal": same(sc.causal), "cycles": cycles, "latency_s": lat, "energy_j": _col(ev.energy_j, n),
         "energy_breakdown_j": {k: _col(v, n) * 1e-12 for k, v in ev.energy_pj.items()},
         "dram_bytes": _col(s.dram_bytes, n), "utilization": {k: _col(v, n) for k, v in ev.utilization().items()},
-        "flops": flops, "passes": [_plain(s.passes)] * n,
-        "bound": np.where(comp >= mem, "compute", "memory").astype(object), "roofline_cycles": roof,
-        "roofline_bound": np.where(_col(ev.roofline_memory, n) >= roof, "memory", "compute").astype(object),
+        "flops": flops, "passes": same(_plain(s.passes)),
+        "bound": Coded(["memory", "compute"], (comp >= mem).astype(np.int64)), "roofline_cycles": roof,
+        "roofline_bound": Coded(["compute", "memory"], (_col(ev.roofline_memory, n) >= roof).astype(np.int64)),
         "stage_cycles": {k: _col(v, n) for k, v in ev.stage_cycles.items()},
         "tiles": {k: _col(v, n) for k, v in s.tiles.items()} | {"spill_fraction": _col(s.spill_fraction, n)},
-        "area_mm2": per_cfg([x.arch.area_mm2() for x in scs]), "compute_cycles": comp, "memory_cycles": mem,
+        "area_mm2": same(sc.arch.area_mm2()), "compute_cycles": comp, "memory_cycles": mem,
     }
     row: dict[str, Any] = {}
     for fld in fields(Result):
         if fld.name not in ("scenario", "extra", "actions", "leakage_j"):  # as Result.to_dict (actions: opt-in)
-            row[fld.name] = values[fld.name]  # a KeyError here: Result grew a field run_unit does not fill
+            row[fld.name] = values[fld.name]  # a KeyError here: Result grew a field unit_columns does not fill
     row.update({k: _col(v, n) for k, v in s.extra.items()})
-    described = [x.describe() for x in scs]
-    for k in described[0]:
-        if k != "accelerator":
-            row[k] = per_cfg([json.dumps(_plain(d[k]), sort_keys=True) if k in ("overrides", "policy_settings")
-                              else d[k] for d in described])
+    for k, v in sc.describe().items():
+        if k == "overrides":
+            row[k] = per_cfg([_overrides_text(c) for c in cfgs])
+        elif k != "accelerator":
+            row[k] = same(json.dumps(_plain(v), sort_keys=True) if k == "policy_settings" else v)
     for k, v in row.items():
         if isinstance(v, dict):
             cols.update({f"{k}.{kk}": vv for kk, vv in v.items()})
@@ -429,7 +567,20 @@ def run_unit(unit: Unit) -> pd.DataFrame:
             cols[k] = v
     with np.errstate(divide="ignore", invalid="ignore"):
         cols["tflops"] = np.where(lat != 0, flops / lat / 1e12, 0.0)
-    return pd.DataFrame(cols)
+    return cols
+
+
+def _at_path(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def run_unit(unit: Unit) -> Any:
+    """A unit's rows: a pyarrow Table (:mod:`attnforge.sweep_store`), or a DataFrame without pyarrow."""
+    from attnforge.sweep_store import to_table
+
+    return to_table(unit_columns(unit))
 
 
 # ---- backends ------------------------------------------------------------------------------------------------
@@ -601,13 +752,17 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: Any, write: Callable[[Any], None] | None = None) -> None:
+    """``data`` (or what ``write(fh)`` writes) into ``path`` through a temporary sibling renamed over it, so the
+    file is whole or absent. Not fsynced: every part is verified by the checksum in its name before reuse (a
+    torn write is recomputed), and results are written again from the parts by rerunning the sweep."""
     tmp = _tmp_name(path)
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if write is None:
+                fh.write(data)
+            else:
+                write(fh)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -618,33 +773,62 @@ def _digest(data: bytes) -> str:
 
 
 def part_path(parts: Path, cfg: Unit, data: bytes) -> Path:
-    """A part's file name: the configuration's key, then a checksum of its bytes (verified before reuse)."""
-    return parts / f"{cfg.key}.{_digest(data)}.csv"
+    """A part's file name: the unit's key, then a checksum of its bytes (verified before reuse), then the format
+    (``.arrow``; ``.csv`` without pyarrow)."""
+    return parts / f"{cfg.key}.{_digest(data)}{part_suffix()}"
 
 
-def read_part(parts: Path, cfg: Unit) -> pd.DataFrame | None:
+def part_files(parts: Path) -> dict[str, list[Path]]:
+    """The files in ``parts`` by unit key (one listing of the folder, not one per unit)."""
+    out: dict[str, list[Path]] = {}
+    try:
+        names = sorted(os.listdir(parts))
+    except OSError:
+        return out
+    for name in names:
+        if not name.startswith("."):
+            out.setdefault(name.split(".", 1)[0], []).append(parts / name)
+    return out
+
+
+def read_part(parts: Path, cfg: Unit, files: dict[str, list[Path]] | None = None) -> Any:
     """The finished part of ``cfg`` if one verifies (checksum in its name, one row per point, the right point ids);
-    None otherwise: a truncated, empty or foreign part is recomputed, never trusted."""
-    for f in sorted(parts.glob(f"{cfg.key}.*.csv")):
+    None otherwise: a truncated, empty or foreign part is recomputed, never trusted. ``files``: the folder's
+    listing (:func:`part_files`), when the caller has it."""
+    suffix = part_suffix()
+    candidates = (files if files is not None else part_files(parts)).get(cfg.key, [])
+    for f in (c for c in candidates if c.name.endswith(suffix)):
         try:
             data = f.read_bytes()
         except OSError:
             continue
-        if f.name != f"{cfg.key}.{_digest(data)}.csv":
+        if f.name != f"{cfg.key}.{_digest(data)}{suffix}":
             continue
         try:
-            df = _read_csv(data)
-        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            rows = read_part_bytes(data)
+        except ValueError:
             continue
-        if len(df) == cfg.size and "point" in df.columns and df["point"].tolist() == [p[0] for p in cfg.points]:
-            return df
+        ids = point_ids(rows)
+        if ids is not None and len(ids) == cfg.size and ids.tolist() == [p[0] for p in cfg.points]:
+            return rows
     return None
 
 
-def _read_csv(data: bytes) -> pd.DataFrame:
-    import io
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a sweep runs: the sweep allocates ~10 small objects a point
+    (point tuples, keys) and nothing cyclic, yet every burst of allocations triggers collections, and each full one
+    walks every live object in the process (~50 ms with pandas and pyarrow loaded) to free nothing. Restored on
+    exit; reference counting still frees everything as usual."""
+    import gc
 
-    return pd.read_csv(io.BytesIO(data), dtype={"config": str})
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def run_sweep(
@@ -668,78 +852,63 @@ def run_sweep(
         parts.mkdir(exist_ok=True)
     except OSError as exc:
         raise SpecError("--out", f"cannot create {parts}: {exc.strerror or exc}") from None
-    with _FolderLock(out):
+    with _FolderLock(out), _gc_paused():
         _atomic_write(out / "spec.json", spec.model_dump_json(indent=1).encode())
-        done_frames = {c.key: df for c in configs if (df := read_part(parts, c)) is not None}
-        todo = [c for c in configs if c.key not in done_frames]
+        files = part_files(parts)
+        done_rows = {c.key: rows for c in configs if (rows := read_part(parts, c, files)) is not None}
+        todo = [c for c in configs if c.key not in done_rows]
         total = sum(c.size for c in configs)
         bar = tqdm(total=total, initial=total - sum(c.size for c in todo), unit="pt", desc=spec.name,
                    disable=not progress)
         done = 0
-        for cfg, frame in backend(todo):
-            data = frame.to_csv(index=False).encode()
-            _atomic_write(part_path(parts, cfg, data), data)  # a part exists only when complete
-            for stale in parts.glob(f"{cfg.key}.*.csv"):  # older, unverifiable copies of the same part
-                if stale.name != part_path(parts, cfg, data).name:
+        for cfg, rows in backend(todo):
+            data = part_bytes(rows)
+            path = part_path(parts, cfg, data)
+            _atomic_write(path, data)  # a part exists only when complete
+            for stale in files.get(cfg.key, []):  # older, unverifiable copies of the same part
+                if stale != path:
                     stale.unlink(missing_ok=True)
-            done_frames[cfg.key] = _read_csv(data)
+            done_rows[cfg.key] = rows
             bar.update(cfg.size)
             done += 1
             if stop_after is not None and done >= stop_after:
                 bar.close()
                 raise KeyboardInterrupt("stopped on request")
         bar.close()
-        return collect(out, configs, done_frames)
+        return collect(out, configs, done_rows)
 
 
-def _stable_types(df: pd.DataFrame) -> pd.DataFrame:
-    """Column types that do not depend on the values: ``config`` (a hex key such as "123456789012") and every text
-    column stay strings; a column mixing numbers and text becomes text. CSV and Parquet then agree."""
-    for c in df.columns:
-        if c == "config" or df[c].dtype == object:
-            df[c] = df[c].map(lambda v: v if isinstance(v, str) or (isinstance(v, float) and math.isnan(v)) or v is None
-                              else str(v)).astype(object)
-    return df
-
-
-def collect(out: Path, configs: list[Unit], frames: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+def collect(out: Path, configs: list[Unit], done: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Every unit's rows (given in ``done``, else read from its part) into ``results.csv`` and ``results.parquet``
+    (pyarrow) ordered by point, with the ``pareto`` flag; returned as a DataFrame."""
     parts = out / "parts"
-    frames = dict(frames or {})
+    rows = dict(done or {})
+    files = part_files(parts) if len(rows) < len(configs) else {}
     for c in configs:
-        if c.key not in frames:
-            df = read_part(parts, c)
-            if df is None:
+        if c.key not in rows:
+            got = read_part(parts, c, files)
+            if got is None:
                 raise SpecError("--out", f"part {c.key} in {parts} is missing or damaged; rerun the sweep to recompute it")
-            frames[c.key] = df
-    df = pd.concat([frames[c.key] for c in configs], ignore_index=True).sort_values("point").reset_index(drop=True)
-    df = _stable_types(df)
-    # Pareto among designs doing the same work: same workload, sequence length, batch and scope.
-    df["pareto"] = False
-    for _, idx in df.groupby(["workload", "seq_len", "batch", "scope"]).groups.items():
-        df.loc[idx, "pareto"] = pareto_mask(df.loc[idx, ["latency_s", "energy_j", "area_mm2"]].to_numpy())
-    _atomic_write(out / "results.csv", df.to_csv(index=False).encode())
+            rows[c.key] = got
+    if not have_arrow():
+        df = collect_frames([rows[c.key] for c in configs])
+        _atomic_write(out / "results.csv", df.to_csv(index=False).encode())
+        return df
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from attnforge.sweep_csv import write_csv
+
     try:
-        import io
-
-        buf = io.BytesIO()
-        df.to_parquet(buf, index=False)
-        _atomic_write(out / "results.parquet", buf.getvalue())
-    except ImportError:
-        pass
-    return df
-
-
-def pareto_mask(costs: np.ndarray) -> np.ndarray:
-    """True for points no other point beats or ties in every cost while beating it in one (minimisation)."""
-    n = len(costs)
-    keep = np.ones(n, dtype=bool)
-    order = np.lexsort(costs.T[::-1])
-    for idx in order:
-        if not keep[idx]:
-            continue
-        dominated = np.all(costs[idx] <= costs, axis=1) & np.any(costs[idx] < costs, axis=1)
-        keep[dominated] = False
-    return keep
+        table = collect_tables([rows[c.key] for c in configs])
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a column typed differently by two units (a number and text)
+        df = collect_frames([rows[c.key].to_pandas() for c in configs])
+        _atomic_write(out / "results.csv", df.to_csv(index=False).encode())
+        _atomic_write(out / "results.parquet", None, lambda fh: df.to_parquet(fh, index=False))
+        return df
+    _atomic_write(out / "results.csv", None, lambda fh: write_csv(table, fh))
+    _atomic_write(out / "results.parquet", None, lambda fh: pq.write_table(table, fh))
+    return table.to_pandas()
 
 
 def plot_pareto(df: pd.DataFrame, path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from attnforge.cli.main import main
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sweep_runner import SweepSpec, expand, get_backend, load_spec, local_backend, pareto_mask, run_sweep
+from attnforge.sweep_store import part_suffix
 
 SPEC = """
 name: t
@@ -55,7 +57,7 @@ def test_resume_loses_nothing_and_recomputes_nothing(spec: SweepSpec, tmp_path: 
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, out, local_backend(1), progress=False, stop_after=5)
-    parts = sorted((out / "parts").glob("*.csv"))
+    parts = sorted((out / "parts").glob(f"*{part_suffix()}"))
     assert len(parts) == 5
     stamps = {p.name: p.stat().st_mtime_ns for p in parts}
     resumed = run_sweep(spec, out, local_backend(1), progress=False)
@@ -163,7 +165,7 @@ def test_damaged_parts_are_recomputed_not_trusted(tmp_path: Path) -> None:
     spec = _small(tmp_path)
     out = tmp_path / "run"
     fresh = run_sweep(spec, out, local_backend(1), progress=False)
-    parts = sorted((out / "parts").glob("*.csv"))
+    parts = sorted((out / "parts").glob(f"*{part_suffix()}"))
     assert len(parts) == 4
     data = parts[0].read_bytes()
     parts[0].write_bytes(data[: len(data) // 2])  # truncated, same name: checksum no longer matches
@@ -173,7 +175,7 @@ def test_damaged_parts_are_recomputed_not_trusted(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(_frame(again), _frame(fresh))
     for p in parts[2:]:
         assert p.stat().st_mtime_ns == stamps[p.name], "an intact part was recomputed"
-    assert len(list((out / "parts").glob("*.csv"))) == 4  # the damaged copies were replaced
+    assert len(list((out / "parts").glob(f"*{part_suffix()}"))) == 4  # the damaged copies were replaced
     assert not list((out / "parts").glob("*.tmp"))
 
 
@@ -237,14 +239,30 @@ def test_two_sweeps_into_one_folder_are_refused(tmp_path: Path) -> None:
 
 def test_config_column_stays_text(tmp_path: Path) -> None:
     """A key such as "123456789012" is a hash, not a number: CSV and Parquet keep it a string."""
-    from attnforge.sweep_runner import _read_csv, _stable_types
+    from attnforge.sweep_store import Coded, collect_tables, stable_types, to_table
 
-    df = _stable_types(pd.concat([_read_csv(b"point,config,x\n0,123456789012,1\n"),
-                                  _read_csv(b"point,config,x\n1,00ab12cd34ef,a\n")], ignore_index=True))
+    def part(data: bytes) -> pd.DataFrame:  # a CSV part, as sweeps without pyarrow write them
+        return pd.read_csv(io.BytesIO(data), dtype={"config": str})
+
+    df = stable_types(pd.concat([part(b"point,config,x\n0,123456789012,1\n"),
+                                 part(b"point,config,x\n1,00ab12cd34ef,a\n")], ignore_index=True))
     assert df["config"].tolist() == ["123456789012", "00ab12cd34ef"] and df["x"].tolist() == ["1", "a"]
     pytest.importorskip("pyarrow")
     df.to_parquet(tmp_path / "r.parquet", index=False)
     assert pd.read_parquet(tmp_path / "r.parquet")["config"].tolist() == ["123456789012", "00ab12cd34ef"]
+    import pyarrow.parquet as pq
+
+    from attnforge.sweep_csv import to_csv
+
+    cols = {"point": np.arange(2), "config": Coded(["123456789012", "00ab12cd34ef"], np.arange(2)),
+            "workload": Coded(["w"], np.zeros(2, dtype=np.int64)), "seq_len": np.ones(2, dtype=np.int64),
+            "batch": np.ones(2, dtype=np.int64), "scope": Coded(["attention"], np.zeros(2, dtype=np.int64))}
+    cols |= {k: np.ones(2) for k in ("latency_s", "energy_j", "area_mm2")}
+    table = collect_tables([to_table(cols)])
+    pq.write_table(table, tmp_path / "a.parquet")
+    assert pd.read_parquet(tmp_path / "a.parquet")["config"].tolist() == ["123456789012", "00ab12cd34ef"]
+    assert pd.read_csv(io.BytesIO(to_csv(table)), dtype={"config": str})["config"].tolist() == ["123456789012",
+                                                                                                "00ab12cd34ef"]
 
 
 def test_workers_die_with_the_parent(tmp_path: Path) -> None:

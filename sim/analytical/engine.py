@@ -6,7 +6,8 @@ call evaluate a whole sweep of sequence lengths (see :func:`evaluate`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ def run_schedule(name: str, s: Schedule, arch: Arch, *, clock_mhz: Num | None = 
     )
 
 
-def evaluate(
+def build(
     accel: str,
     model: Model,
     *,
@@ -135,11 +136,9 @@ def evaluate(
     tiles: dict[str, int] | None = None,
     policy: Policy | None = None,
     mapping: Mapping | None = None,
-    clock_mhz: Num | None = None,
-    dram_bandwidth_gib_s: Num | None = None,
-) -> Evaluation:
-    """Evaluate one accelerator over any broadcastable arrays of P, M and batch (the vectorised core of :func:`run`);
-    ``clock_mhz`` and ``dram_bandwidth_gib_s`` may be arrays too (see :func:`run_schedule`)."""
+) -> tuple[Schedule, Arch]:
+    """The Schedule (and the arch it was built for) of one accelerator over broadcastable arrays of P, M and batch:
+    everything before cycles and energy (see :func:`evaluate`)."""
     if scope not in SCOPES:
         raise SpecError("scope", f"unknown scope {scope!r}", SCOPES)
     acc = get_accelerator(accel)
@@ -156,7 +155,63 @@ def evaluate(
         widths = ProjectionWidths.of(model.d_model, model.heads, model.kv_heads, model.d_head)
         s = add_linear_layers(s, the_arch, rows=np.asarray(batch) * np.asarray(p), d_model=model.d_model, d_ff=model.d_ff,
                               widths=widths)
+    return s, the_arch
+
+
+def evaluate(
+    accel: str,
+    model: Model,
+    *,
+    p: Num,
+    m: Num | None = None,
+    batch: Num = 64,
+    clock_mhz: Num | None = None,
+    dram_bandwidth_gib_s: Num | None = None,
+    shared_shapes: bool = False,
+    **kw: Any,
+) -> Evaluation:
+    """Evaluate one accelerator over any broadcastable arrays of P, M and batch (the vectorised core of :func:`run`);
+    ``clock_mhz`` and ``dram_bandwidth_gib_s`` may be arrays too (see :func:`run_schedule`); ``kw``: the rest of
+    :func:`build`'s options.
+
+    ``shared_shapes``: the points are 1-D arrays whose (P, M, batch) triples repeat (a sweep over clocks and
+    bandwidths repeats every shape once per arch value): the schedule is built once per distinct triple and its
+    per-point quantities gathered to every point (:func:`gather`), which gives the same numbers, since a schedule's
+    quantities are per-point arrays computed point by point."""
+    if not shared_shapes:
+        s, the_arch = build(accel, model, p=p, m=m, batch=batch, **kw)
+    else:
+        m = p if m is None else m
+        cols = [c.reshape(-1) for c in np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (p, m, batch)))]
+        first, where = _distinct_rows(cols)
+        s, the_arch = build(accel, model, p=cols[0][first], m=cols[1][first], batch=cols[2][first], **kw)
+        s = gather(s, where, len(first))
     return run_schedule(accel, s, the_arch, clock_mhz=clock_mhz, dram_bandwidth_gib_s=dram_bandwidth_gib_s)
+
+
+def _distinct_rows(cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one row of each distinct row, each row's distinct row) of equal-length columns: each column
+    coded by its own distinct values, the codes combined into one integer, that integer's distinct values."""
+    code = np.zeros(len(cols[0]), dtype=np.int64)
+    for c in cols:
+        vals, inv = np.unique(c, return_inverse=True)
+        code = code * len(vals) + inv.reshape(-1)
+    _, first, where = np.unique(code, return_index=True, return_inverse=True)
+    return first, where.reshape(-1)
+
+
+def gather(x: Any, where: np.ndarray, n: int) -> Any:
+    """``x`` (a Schedule, or anything in one) with every per-point array of ``n`` points replaced by its values at
+    ``where``; scalars and one-element arrays broadcast as they are."""
+    if isinstance(x, np.ndarray):
+        return x[where] if n > 1 and x.ndim == 1 and x.shape[0] == n else x
+    if isinstance(x, dict):
+        return type(x)({k: gather(v, where, n) for k, v in x.items()})
+    if isinstance(x, list):
+        return [gather(v, where, n) for v in x]
+    if is_dataclass(x) and not isinstance(x, type):
+        return replace(x, **{f.name: gather(getattr(x, f.name), where, n) for f in fields(x) if f.init})
+    return x
 
 
 def evaluate_scenario(sc: Scenario) -> Evaluation:
@@ -231,4 +286,5 @@ def run(sc: Scenario, actions: bool = False) -> list[Result]:
     return out
 
 
-__all__ = ["SCOPES", "Evaluation", "action_rows", "evaluate", "evaluate_scenario", "results", "run", "run_schedule"]
+__all__ = ["SCOPES", "Evaluation", "action_rows", "build", "evaluate", "evaluate_scenario", "gather", "results", "run",
+           "run_schedule"]
