@@ -64,6 +64,35 @@ def check_ratio(ratio: float, field: str) -> float:
 
 
 
+def check_fraction(val: object, field: str) -> float:
+    """A share of the layers in [0, 1]."""
+    try:
+        v = float(val)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SpecError(field, f"not a number: {val!r}", "[0, 1]") from None
+    if not (0.0 <= v <= 1.0):
+        raise SpecError(field, f"{val!r} is outside [0, 1]", "[0, 1]")
+    return v
+
+
+def check_schedule(keep: object, field: str) -> tuple[float, ...]:
+    """A per-layer kept fraction: a non-empty list of numbers in (0, 1], one per layer."""
+    if isinstance(keep, (str, bytes)) or not hasattr(keep, "__iter__"):
+        raise SpecError(field, f"must be a list of kept fractions, one per layer, got {keep!r}")
+    out = []
+    for i, k in enumerate(keep):  # type: ignore[attr-defined]
+        try:
+            v = float(k)
+        except (TypeError, ValueError):
+            raise SpecError(f"{field}[{i}]", f"not a number: {k!r}", "(0, 1]") from None
+        if not (0.0 < v <= 1.0):
+            raise SpecError(f"{field}[{i}]", f"{k!r} is outside (0, 1]", "(0, 1]")
+        out.append(v)
+    if not out:
+        raise SpecError(field, "is empty; give one kept fraction per layer")
+    return tuple(out)
+
+
 #: Bits per element of K/V/Q when a run does not quantize: the datapath's native 12-bit fixed point, which is
 #: also what SpAtten's own flow does with unquantized traces (key bits -1 become 8 + forced 4-bit LSB; docs/spatten.md §Traces).
 NATIVE_BITS = 12
@@ -97,11 +126,30 @@ class Policy:
     lsb_refetch_rate: float | None = None
     topk_parallelism: int | None = None
     fetch_pruned: bool = True
+    #: Which layers prune: the leading fraction of layers that keep every token / every head (paper section V-A:
+    #: 15% and 30%); the ramp over the rest averages token_ratio / head_ratio.
+    token_unpruned_fraction: float = 0.15
+    head_unpruned_fraction: float = 0.30
+    #: Measured per-layer schedules instead of the ramp (a real trace's kept fraction of the tokens and of the
+    #: heads, one entry per layer); None: the ramp above.
+    token_keep: tuple[float, ...] | None = None
+    head_keep: tuple[float, ...] | None = None
+    #: Generation steps that run before any token is pruned (importance is still accumulating; the shipped
+    #: GPT-2 traces prune from their second step on).
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         check_ratio(self.token_ratio, "token_ratio")
         check_ratio(self.head_ratio, "head_ratio")
         check_ratio(self.v_ratio, "v_ratio")
+        check_fraction(self.token_unpruned_fraction, "token_unpruned_fraction")
+        check_fraction(self.head_unpruned_fraction, "head_unpruned_fraction")
+        for fld in ("token_keep", "head_keep"):
+            keep = getattr(self, fld)
+            if keep is not None:
+                object.__setattr__(self, fld, check_schedule(keep, fld))
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise SpecError("warmup_steps", f"must be an integer >= 0, got {self.warmup_steps!r}")
         check_threshold(self.threshold, "threshold")
         if self.quantize:
             if self.progressive:
