@@ -19,12 +19,13 @@ from attnforge.reports.paper import Row
 from attnforge.reports.paper import format_rows as _format_rows
 from attnforge.sim.analytical.engine import Evaluation, evaluate_scenario, run_schedule
 from attnforge.sim.specs.arch import get_preset
+from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.progress import phase
 from attnforge.sim.specs.scenario import Scenario
 from attnforge.sim.specs.spatten_policy import BERT, GPT2, Policy, breakdown_policies
 from attnforge.sim.specs.spatten_policy import POLICIES as POLICY_REGISTRY
 from attnforge.workloads import get_model
-from attnforge.workloads.spatten_benchmarks import GENERATED, GPT2_DATASETS, PROMPT, TASK_LENGTHS
+from attnforge.workloads.spatten_benchmarks import GENERATED, PHASES, PROMPT, Benchmark
 
 TRACE_DIR = Path(__file__).resolve().parent.parent / "workloads" / "traces"
 SMALL_TRACE = "summary-gpt2-small-wikitext2-per8.csv"
@@ -69,40 +70,52 @@ def _sum(evs: list[Evaluation], d: int, layers: int, heads: int, kv_lens: list[n
     )
 
 
+def _evaluate(accel: str, model: str, lens: list[int], policy: Policy, **kw: object) -> Evaluation:
+    return evaluate_scenario(Scenario.build(accelerator=accel, workload=model, seq_lens=lens, batch=1, policy=policy,
+                                            **kw))  # type: ignore[arg-type]
+
+
+def warmup_policy(policy: Policy) -> Policy:
+    """The settings of a generation step before token pruning starts: every token kept, the rest unchanged."""
+    return policy.with_(name=f"{policy.name} warm-up", token_ratio=0.0, token_keep=None)
+
+
+def run_phase(bench: Benchmark, phase: str | None = None, accel: str = "spatten", policy: Policy | None = None) -> Totals:
+    """One benchmark on one accelerator. BERT: one summarization pass at the task's length (no phase applies).
+    GPT-2: ``generate`` (default, what the paper measures) runs the 32 decode steps, the first ``warmup_steps``
+    with every token kept; ``prompt`` the causal summarization pass over the prompt; ``both`` their sum."""
+    pol = policy or bench.policy
+    mdl = get_model(bench.model)
+    if not bench.generative:
+        if phase not in (None, "prompt"):
+            raise SpecError("phase", f"{bench.name} is an encoder benchmark: one summarization pass, no generation")
+        ev = _evaluate(accel, bench.model, [bench.length], pol)
+        return _sum([ev], mdl.d_head, mdl.layers, mdl.heads, [np.asarray(bench.length)])
+    ph = phase or "generate"
+    if ph not in PHASES:
+        raise SpecError("phase", f"unknown phase {ph!r}", PHASES)
+    evs: list[Evaluation] = []
+    lens: list[np.ndarray] = []
+    if ph in ("prompt", "both"):
+        evs.append(_evaluate(accel, bench.model, [bench.length], pol, causal=True))
+        lens.append(np.asarray(bench.length))
+    if ph in ("generate", "both"):
+        ctx = [bench.length + 1 + i for i in range(bench.generate)]
+        warm = min(pol.warmup_steps, len(ctx))
+        for part, sp in ((ctx[:warm], warmup_policy(pol)), (ctx[warm:], pol)):
+            if part:
+                evs.append(_evaluate(accel, bench.model, part, sp, causal=True, stage="decode"))
+                lens.append(np.asarray(part))
+    return _sum(evs, mdl.d_head, mdl.layers, mdl.heads, lens)
+
+
 def run_benchmark(model: str, length: int | None, policy: Policy, accel: str = "spatten") -> Totals:
-    """BERT (``length`` = task length, one summarization pass) or GPT-2 (``length`` None: prompt + generation)."""
-    mdl = get_model(model)
-    if length is not None:
-        sc = Scenario.build(accelerator=accel, workload=mdl, seq_lens=[length], batch=1, policy=policy)
-        return _sum([evaluate_scenario(sc)], mdl.d_head, mdl.layers, mdl.heads, [np.asarray(length)])
-    ctx = np.arange(PROMPT + 1, PROMPT + GENERATED + 1)
-    prompt = Scenario.build(accelerator=accel, workload=mdl, seq_lens=[PROMPT], batch=1, causal=True, policy=policy)
-    steps = Scenario.build(accelerator=accel, workload=mdl, seq_lens=[int(c) for c in ctx], batch=1, causal=True,
-                           stage="decode", policy=policy)
-    evs = [evaluate_scenario(prompt), evaluate_scenario(steps)]
-    return _sum(evs, mdl.d_head, mdl.layers, mdl.heads, [np.asarray(PROMPT), ctx])
-
-
-def benchmarks() -> list[tuple[str, str, int | None, Policy]]:
-    """The paper's 30 benchmarks as (label, model, length, policy)."""
-    out: list[tuple[str, str, int | None, Policy]] = []
-    for m in ("bert-base", "bert-large"):
-        out += [(f"{m}/{t}", m, n, BERT) for t, n in TASK_LENGTHS.items()]
-    gpt2 = gpt2_policy()
-    for m in ("gpt2-small", "gpt2-medium"):
-        out += [(f"{m}/{ds}", m, None, gpt2) for ds in GPT2_DATASETS]
-    return out
-
-
-def gpt2_policy() -> Policy:
-    """GPT-2 settings; the LSB refetch rate comes from the real GPT-2 trace when it is present (real decisions)."""
-    path = TRACE_DIR / SMALL_TRACE
-    if path.exists():
-        from attnforge.sim.spatten.trace import load_trace
-
-        rate = float(load_trace(path).rows["if_requant"].mean())
-        return GPT2.with_(lsb_refetch_rate=rate)
-    return GPT2
+    """A model at one length with one policy: BERT (``length``: one summarization pass) or GPT-2 (``length``
+    None: the paper's 32 generation steps after a 992-token prompt)."""
+    gen = 0 if length is not None else GENERATED
+    bench = Benchmark(name=f"{model}/custom", model=model, dataset="", length=length or PROMPT, generate=gen,
+                      policy=policy, trace=None, sources=(), path="")
+    return run_phase(bench, accel=accel)
 
 
 def _geo(xs: list[float]) -> float:
