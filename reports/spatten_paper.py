@@ -25,7 +25,7 @@ from attnforge.sim.specs.scenario import Scenario
 from attnforge.sim.specs.spatten_policy import BERT, GPT2, Policy, breakdown_policies
 from attnforge.sim.specs.spatten_policy import POLICIES as POLICY_REGISTRY
 from attnforge.workloads import get_model
-from attnforge.workloads.spatten_benchmarks import GENERATED, PHASES, PROMPT, Benchmark
+from attnforge.workloads.spatten_benchmarks import GENERATED, PHASES, PROMPT, Benchmark, benchmarks
 
 TRACE_DIR = Path(__file__).resolve().parent.parent / "workloads" / "traces"
 SMALL_TRACE = "summary-gpt2-small-wikitext2-per8.csv"
@@ -213,45 +213,81 @@ EXPLANATIONS: dict[str, str] = {
 }
 
 
+def _gpt2_rows(benches: list[Benchmark], res: dict[str, Totals]) -> list[Row]:
+    """GPT-2 beside the paper's own GPT-2 figures: Table IV (GPT-2-Medium, mean of its four datasets, no head
+    pruning) and section V-B's token + local V pruning average; the prompt phase reported apart."""
+    med = [b for b in benches if b.model == "gpt2-medium"]
+    nohead = [run_phase(b, policy=b.policy.with_(head_keep=None, head_ratio=0.0)) for b in med]
+    gpt = [b for b in benches if b.generative]
+    prompt = [run_phase(b, "prompt") for b in gpt]
+    gen = [res[b.name] for b in gpt]
+    return [
+        Row("GPT-2-Medium attention GFLOPs, 32 steps, dense", 3.3, float(np.mean([t.dense_flops for t in nohead])) / 1e9,
+            "paper Table IV (GPU)"),
+        Row("GPT-2-Medium attention GFLOPs, 32 steps, pruned, no head pruning", 0.9,
+            float(np.mean([t.flops for t in nohead])) / 1e9, "paper Table IV (1BW's ratio is set from it)"),
+        Row("GPT-2-Medium attention latency, 32 steps (ms)", 2.13,
+            float(np.mean([t.seconds for t in nohead])) * 1e3, "paper Table IV (SpAtten-e2e)"),
+        Row("GPT-2 token + local V pruning (dense / executed FLOPs)", 3.8,
+            float(np.mean([t.dense_flops / t.flops for t in gen])), "paper V-B (GPT-2 average)"),
+        Row("GPT-2 prompt phase, 992 tokens causal (ms, mean of 8)", float("nan"),
+            float(np.mean([t.seconds for t in prompt])) * 1e3, "ours only (not a paper benchmark)"),
+        Row("GPT-2 prompt phase throughput (TFLOPS)", float("nan"),
+            sum(t.flops for t in prompt) / sum(t.seconds for t in prompt) / 1e12, "ours only"),
+        Row("GPT-2 generation, 32 steps (ms, mean of 8)", float("nan"), float(np.mean([t.seconds for t in gen])) * 1e3,
+            "ours only"),
+    ]
+
+
+def _breakdown_rows(benches: list[Benchmark]) -> list[Row]:
+    """GPT-2 speedup breakdown (paper Fig. 20): geometric mean over the 8 GPT-2 benchmarks, each with its own
+    settings, one technique added at a time."""
+    paper_steps = {"+token pruning": 1.1, "+head pruning": 1.1, "+top-k engine": 3.0, "+static quantization": 1.6,
+                   "+progressive quantization": 1.7}
+    gpt = [b for b in benches if b.generative]
+    cyc: dict[str, list[float]] = {}
+    for b in gpt:
+        for name, pol in breakdown_policies(b.policy):
+            cyc.setdefault(name, []).append(run_phase(b, policy=pol).cycles)
+    names = list(cyc)
+    rows = [Row(f"speedup breakdown: {cur}", paper_steps[cur],
+                _geo([a / c for a, c in zip(cyc[prev], cyc[cur], strict=True)]), "paper Fig. 20 (GPT-2)")
+            for prev, cur in zip(names, names[1:], strict=False)]
+    rows.append(Row("speedup breakdown: all techniques vs dedicated datapath", 209 / 22.1,
+                    _geo([a / c for a, c in zip(cyc[names[0]], cyc[names[-1]], strict=True)]), "paper Fig. 20"))
+    return rows
+
+
 def reproduce() -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
     benches = benchmarks()
-    phase(f"reproduce spatten: {len(benches)} benchmarks (22 BERT tasks, 8 GPT-2 runs)")
-    res = {label: run_benchmark(m, n, pol) for label, m, n, pol in benches}
-    bert = [res[b[0]] for b in benches if b[1].startswith("bert")]
-    gpt = [res[b[0]] for b in benches if b[1].startswith("gpt2")]
-    red = [r.fp32_dense_bytes / r.dram_bytes for r in res.values()]
+    phase(f"reproduce spatten: {len(benches)} benchmarks (22 BERT tasks, 8 GPT-2 generation runs)")
+    res = {b.name: run_phase(b) for b in benches}
+    bert = [res[b.name] for b in benches if not b.generative]
+    gpt = [res[b.name] for b in benches if b.generative]
+    red = {b.name: res[b.name].fp32_dense_bytes / res[b.name].dram_bytes for b in benches}
     rows += [
-        Row("DRAM reduction, 30-benchmark mean (FP32 dense K+V)", 10.0, float(np.mean(red)), "paper abstract / V-B"),
-        Row("DRAM reduction, GPT-2 mean", float("nan"), float(np.mean(red[22:])), "ours only"),
-        Row("DRAM reduction, BERT mean", float("nan"), float(np.mean(red[:22])), "ours only"),
+        Row("DRAM reduction, 30-benchmark mean (FP32 dense K+V)", 10.0, float(np.mean(list(red.values()))),
+            "paper abstract / V-B"),
+        Row("DRAM reduction, GPT-2 mean", float("nan"), float(np.mean([red[b.name] for b in benches if b.generative])),
+            "ours only"),
+        Row("DRAM reduction, BERT mean", float("nan"),
+            float(np.mean([red[b.name] for b in benches if not b.generative])), "ours only"),
         Row("throughput BERT (TFLOPS, executed FLOPs)", 1.61,
             sum(r.flops for r in bert) / sum(r.seconds for r in bert) / 1e12, "paper V-C, 22 BERT benchmarks"),
         Row("throughput GPT-2 (TFLOPS, executed FLOPs)", 0.43,
             sum(r.flops for r in gpt) / sum(r.seconds for r in gpt) / 1e12, "paper V-C, 8 GPT-2 benchmarks"),
     ]
-    # GPT-2 speedup breakdown (paper Fig. 20), geometric mean over the 8 GPT-2 benchmarks.
-    paper_steps = {"+token pruning": 1.1, "+head pruning": 1.1, "+top-k engine": 3.0, "+static quantization": 1.6,
-                   "+progressive quantization": 1.7}
-    gp = gpt2_policy()
-    steps = breakdown_policies(gp)
+    phase("reproduce spatten: GPT-2 beside Table IV, and the prompt phase apart")
+    rows += _gpt2_rows(benches, res)
     phase("reproduce spatten: speedup breakdown, one technique at a time (paper Fig. 20)")
-    gmodels = [b[1] for b in benches if b[1].startswith("gpt2")]
-    cyc = {name: [run_benchmark(m, None, pol).cycles for m in gmodels] for name, pol in steps}
-    names = [n for n, _ in steps]
-    for prev, cur in zip(names, names[1:], strict=False):
-        rows.append(Row(f"speedup breakdown: {cur}", paper_steps[cur],
-                        _geo([a / b for a, b in zip(cyc[prev], cyc[cur], strict=True)]), "paper Fig. 20 (GPT-2)"))
-    rows.append(Row("speedup breakdown: all techniques vs dedicated datapath", 209 / 22.1,
-                    _geo([a / b for a, b in zip(cyc[names[0]], cyc[names[-1]], strict=True)]), "paper Fig. 20"))
+    rows += _breakdown_rows(benches)
     # SpAtten1/8 vs A3 vs MNNFast (paper Table III): dense-equivalent GOP/s, mean over the 30 benchmarks.
     phase("reproduce spatten: SpAtten1/8, A3 and MNNFast on the 30 benchmarks (paper Table III)")
     for accel, paper, name in (("spatten-1/8", 360, "SpAtten1/8"), ("a3", 221, "A3"), ("mnnfast", 120, "MNNFast")):
-        tots = []
-        for _, m, n, pol in benches:
-            p = pol if accel == "spatten-1/8" else POLICY_REGISTRY[accel]
-            tots.append(run_benchmark(m, n, p, accel))
+        tots = [run_phase(b, accel=accel, policy=None if accel == "spatten-1/8" else POLICY_REGISTRY[accel])
+                for b in benches]
         gops = sum(t.dense_flops for t in tots) / sum(t.seconds for t in tots) / 1e9
         rows.append(Row(f"{name} effective throughput (GOP/s, dense-equivalent)" if name == "SpAtten1/8"
                         else f"{name} effective throughput (GOP/s)", paper, gops, "paper Table III"))

@@ -208,12 +208,16 @@ def breakdown_policies(base: Policy) -> list[tuple[str, Policy]]:
     Before the top-k engine step the top-k runs on a single comparator (the paper's parallelism-1 engine).
     """
     dense = Policy(name="dedicated datapath")
-    tok = dense.with_(name="+token pruning", token_ratio=base.token_ratio, v_ratio=base.v_ratio, topk_parallelism=1)
-    head = tok.with_(name="+head pruning", head_ratio=base.head_ratio)
+    tok = dense.with_(name="+token pruning", token_ratio=base.token_ratio, token_keep=base.token_keep,
+                      token_unpruned_fraction=base.token_unpruned_fraction, warmup_steps=base.warmup_steps,
+                      v_ratio=base.v_ratio, topk_parallelism=1)
+    head = tok.with_(name="+head pruning", head_ratio=base.head_ratio, head_keep=base.head_keep,
+                     head_unpruned_fraction=base.head_unpruned_fraction)
     topk = head.with_(name="+top-k engine", topk_parallelism=None)
-    static = topk.with_(name="+static quantization", quantize=True, k_msb=base.k_msb, k_lsb=base.k_lsb,
+    static = topk.with_(name="+static quantization", quantize=base.quantize, k_msb=base.k_msb, k_lsb=base.k_lsb,
                         v_bits=base.v_bits, progressive=False)
-    prog = static.with_(name="+progressive quantization", progressive=base.progressive, threshold=base.threshold)
+    prog = static.with_(name="+progressive quantization", progressive=base.progressive, threshold=base.threshold,
+                        lsb_refetch_rate=base.lsb_refetch_rate)
     return [(p.name, p) for p in (dense, tok, head, topk, static, prog)]
 
 # A3 and MNNFast as the SpAtten paper describes them (section V-B): they fetch every K and V before deciding what to
