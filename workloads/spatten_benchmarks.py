@@ -207,6 +207,16 @@ def benchmarks() -> list[Benchmark]:
     return sorted(out, key=lambda b: (b.generative, b.model, b.name))
 
 
+def fc_gflops(model: str, tokens: int) -> float:
+    """GFLOPs of a decoder's FC layers (Q/K/V/O projections and the FFN, no LM head) for ``tokens`` tokens: what
+    the paper's Table IV counts as "FC GFLOPs", hence how to tell whether it covers the prompt."""
+    from attnforge.workloads import get_model
+
+    mdl = get_model(model)
+    macs = 4 * mdl.d_model * mdl.d_model + 2 * mdl.d_model * mdl.d_ff
+    return 2.0 * tokens * mdl.layers * macs / 1e9
+
+
 def policy_fields() -> tuple[str, ...]:
     """The Policy's field names (for docs and error messages)."""
     return tuple(f.name for f in fields(Policy))
