@@ -5,8 +5,9 @@ SQuAD v1.1 and v2.0 at each task's average length (22), and GPT-2-Small/Medium o
 and One-Billion-Word with a 992-token prompt and 32 generated tokens (8), each from its file under
 workloads/spatten/ with its own settings. All go through the shared engine with the "spatten" builder; a GPT-2
 benchmark is its 32 decode steps (context 993..1024), as the paper measures it (Table IV), and the causal prompt
-pass is reported apart. The DRAM baseline is FP32 unpruned K and V (docs/spatten.md §Evaluation). The shipped SpAtten traces are replayed as well, and the
-golden model reports the accuracy proxy on real MiniLM attention when the optional extra is installed.
+pass is reported apart. The DRAM baseline is FP32 unpruned K and V (docs/spatten.md §Evaluation). The shipped
+SpAtten traces are replayed as well, and the golden model reports the accuracy proxy on real MiniLM attention
+when the optional extra is installed.
 """
 
 from __future__ import annotations
@@ -110,13 +111,21 @@ def run_phase(bench: Benchmark, phase: str | None = None, accel: str = "spatten"
     return _sum(evs, mdl.d_head, mdl.layers, mdl.heads, lens)
 
 
-def run_benchmark(model: str, length: int | None, policy: Policy, accel: str = "spatten") -> Totals:
+def run_benchmark(model: str, length: int | None, policy: Policy, accel: str = "spatten",
+                  phase: str | None = None) -> Totals:
     """A model at one length with one policy: BERT (``length``: one summarization pass) or GPT-2 (``length``
-    None: the paper's 32 generation steps after a 992-token prompt)."""
+    None: the paper's 32 generation steps after a 992-token prompt; ``phase`` as in :func:`run_phase`)."""
     gen = 0 if length is not None else GENERATED
     bench = Benchmark(name=f"{model}/custom", model=model, dataset="", length=length or PROMPT, generate=gen,
                       policy=policy, trace=None, sources=(), path="")
-    return run_phase(bench, accel=accel)
+    return run_phase(bench, phase, accel=accel)
+
+
+def gpt2_policy() -> Policy:
+    """Generic GPT-2 settings for runs that are not one of the paper's benchmarks (the GPU comparison): the named
+    GPT-2 policy with the LSB refetch rate of SpAtten's real GPT-2-Small trace."""
+    small = next(b for b in benchmarks() if b.name == "gpt2-small/WikiText-2")
+    return GPT2.with_(lsb_refetch_rate=small.policy.lsb_refetch_rate)
 
 
 def _geo(xs: list[float]) -> float:
