@@ -26,10 +26,16 @@ from attnforge.sim.specs.spatten_policy import QUERY_BITS, Policy, policy_for
 from attnforge.workloads import Model
 
 
-def refetch_rate(pol: Policy, keys: Num, d: int) -> Num:
-    """Fraction of rows that refetch LSBs: fixed by the policy, else measured by the golden model per key length."""
+def refetch_rate(pol: Policy, keys: Num, d: int, layer: int | None = None) -> Num:
+    """Fraction of rows that refetch LSBs: the policy's measured rate of this layer, or its one rate, else measured
+    by the golden model per key length."""
     if not (pol.quantize and pol.progressive and pol.k_lsb):
         return np.zeros_like(np.asarray(keys, dtype=np.float64))
+    if pol.lsb_refetch_layers is not None and layer is not None:
+        if layer >= len(pol.lsb_refetch_layers):
+            raise SpecError(f"policy {pol.name}: lsb_refetch_layers", f"has {len(pol.lsb_refetch_layers)} entries, "
+                            f"fewer than the model's layers")
+        return np.full(np.shape(keys), pol.lsb_refetch_layers[layer], dtype=np.float64)
     if pol.lsb_refetch_rate is not None:
         return np.full(np.shape(keys), pol.lsb_refetch_rate, dtype=np.float64)
     kk = np.asarray(keys, dtype=np.int64)
@@ -65,7 +71,7 @@ def _sram_keys(arch: SpattenArch, d: int) -> tuple[float, float]:
 
 
 def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: Num, p: Num, batch: Num, d: int,
-                decode: bool, causal: bool, par: int) -> tuple[Num, Num, Num, JobCost, Num]:
+                decode: bool, causal: bool, par: int, layer: int) -> tuple[Num, Num, Num, JobCost, Num]:
     """One layer's query jobs (a trailing axis of causal query groups): the V rows each keeps, how many jobs,
     the LSB refetch fraction, their module occupancies and DRAM bytes (:func:`job_costs`), and the cycles of
     K/V loading that no double buffer hides.
@@ -78,7 +84,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
     kq, share = _query_groups(keys, causal, decode)
     values = np.maximum(1.0, np.floor(kq * (1.0 - pol.v_ratio) + 1e-9))
     count = (batch * heads * queries)[..., None] * share
-    rho = np.asarray(refetch_rate(pol, keys, d), dtype=np.float64)[..., None]  # per row length, as the layer's rows
+    rho = np.asarray(refetch_rate(pol, keys, d, layer), dtype=np.float64)[..., None]  # per row length, as the layer's rows
     seen = kq if pol.fetch_pruned else np.asarray(m, dtype=np.float64)[..., None] * (kq / np.asarray(keys)[..., None])
     seen_v = values if pol.fetch_pruned else seen
     exposed: Num = 0.0
@@ -177,7 +183,7 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         keys = tok[li].astype(np.float64)
         heads = float(hk[li])
         values, count, rho, jc, exposed = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
-                                                      decode=decode, causal=causal, par=par)
+                                                      decode=decode, causal=causal, par=par, layer=li)
         # The token/head top-k that decided this layer's survivors ran beside the pipe: counted as comparisons
         # (energy), not as time.
         _, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)

@@ -197,9 +197,9 @@ EXPLANATIONS: dict[str, str] = {
         "our GPT-2-Medium steps are bound by the local-V top-k engine with DRAM at its peak rate; SpAtten-e2e's 2.13 "
         "ms comes from the RTL with Ramulator's HBM timing, which our peak-bandwidth DRAM does not model",
     "GPT-2 token + local V pruning (dense / executed FLOPs)":
-        "our GPT-2 settings execute 4.7x fewer attention FLOPs than dense; SpAtten's own GPT-2-Small WikiText-2 trace "
-        "executes 5.8x fewer (trace rows below), so the paper's 3.8x average counts differently or comes from "
-        "settings that prune less than its released traces",
+        "our eight GPT-2 settings execute 3.1-5.8x fewer attention FLOPs than dense, and SpAtten's own GPT-2-Small "
+        "WikiText-2 trace alone executes 5.1x fewer (trace rows below), so the paper's 3.8x average counts "
+        "differently or comes from settings that prune less than its released traces",
     "GPT-2-Medium FC GFLOPs, if the 992-token prompt counted":
         "not a deviation: shows that Table IV's 19.3 GFLOPs cannot include the prompt (row above: the 32 generation "
         "steps alone give 19.3)",

@@ -52,6 +52,7 @@ def test_trace_backed_settings_are_the_trace_s() -> None:
     assert (p.k_msb, p.k_lsb, p.v_bits, p.progressive, p.threshold) == (6, 4, 6, True, 0.05)
     assert p.lsb_refetch_rate == pytest.approx(0.0701, abs=5e-4)
     assert p.warmup_steps == 1
+    assert min(p.lsb_refetch_layers[:2]) > 0.3 > max(p.lsb_refetch_layers[2:])  # the flat first layers refetch most
     m = load_benchmark(next(f for f in benchmark_files() if f.name == "gpt2-medium-wikitext2.yaml")).policy
     assert [round(h * 16) for h in m.head_keep][-8:] == [13] * 6 + [10] * 2
 

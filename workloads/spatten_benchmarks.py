@@ -130,6 +130,8 @@ def trace_settings(path: Path, layers: int, heads: int) -> dict[str, Any]:
         "quantize": k != NATIVE_BITS or v != NATIVE_BITS, "k_msb": k, "k_lsb": LSB_BITS if progressive else 0,
         "progressive": progressive, "v_bits": v, "threshold": thr if 0 < thr <= 1 else 0.1,
         "lsb_refetch_rate": float(df["if_requant"].mean()) if progressive else None,
+        "lsb_refetch_layers": tuple(float(x) for x in df.groupby("layer_id")["if_requant"].mean())
+        if progressive else None,
         "warmup_steps": warm if len(keys_per_head) else 0,
     }
 

@@ -137,6 +137,9 @@ class Policy:
     #: Generation steps that run before any token is pruned (importance is still accumulating; the shipped
     #: GPT-2 traces prune from their second step on).
     warmup_steps: int = 0
+    #: Measured LSB refetch fraction per layer (a trace's; the first layers, whose attention is flattest, refetch
+    #: most); None: lsb_refetch_rate, or the golden model's measurement, for every layer.
+    lsb_refetch_layers: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         check_ratio(self.token_ratio, "token_ratio")
@@ -148,6 +151,11 @@ class Policy:
             keep = getattr(self, fld)
             if keep is not None:
                 object.__setattr__(self, fld, check_schedule(keep, fld))
+        if self.lsb_refetch_layers is not None:
+            rates = tuple(float(r) for r in self.lsb_refetch_layers)
+            if not rates or any(not (0.0 <= r <= 1.0) for r in rates):
+                raise SpecError("lsb_refetch_layers", "must be fractions in [0, 1], one per layer")
+            object.__setattr__(self, "lsb_refetch_layers", rates)
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise SpecError("warmup_steps", f"must be an integer >= 0, got {self.warmup_steps!r}")
         check_threshold(self.threshold, "threshold")
@@ -217,7 +225,7 @@ def breakdown_policies(base: Policy) -> list[tuple[str, Policy]]:
     static = topk.with_(name="+static quantization", quantize=base.quantize, k_msb=base.k_msb, k_lsb=base.k_lsb,
                         v_bits=base.v_bits, progressive=False)
     prog = static.with_(name="+progressive quantization", progressive=base.progressive, threshold=base.threshold,
-                        lsb_refetch_rate=base.lsb_refetch_rate)
+                        lsb_refetch_rate=base.lsb_refetch_rate, lsb_refetch_layers=base.lsb_refetch_layers)
     return [(p.name, p) for p in (dense, tok, head, topk, static, prog)]
 
 # A3 and MNNFast as the SpAtten paper describes them (section V-B): they fetch every K and V before deciding what to
