@@ -190,9 +190,9 @@ EXPLANATIONS: dict[str, str] = {
         "whole), so BERT runs near the 2 TFLOPS roof; the paper's cycle-level RTL + Ramulator run has stalls "
         "(buffer allocation, crossbar, per-query control) we do not model",
     "throughput GPT-2 (TFLOPS, executed FLOPs)":
-        "the generation steps are bound by the local-V top-k engine (its busy cycles are 2.1-2.4x Q x K's on the "
-        "GPT-2 benchmarks) with DRAM at its peak rate; the paper's RTL + Ramulator HBM adds DRAM timing our "
-        "peak-bandwidth DRAM lacks",
+        "the generation steps are bound by the local-V top-k engine (its busy cycles are 2.0-2.4x Q x K's on the "
+        "eight GPT-2 benchmarks, DRAM time 31-72% of the compute time) with DRAM at its peak rate; the paper's "
+        "RTL + Ramulator HBM adds DRAM timing our peak-bandwidth DRAM lacks",
     "GPT-2-Medium attention latency, 32 steps (ms)":
         "our GPT-2-Medium steps are bound by the local-V top-k engine with DRAM at its peak rate; SpAtten-e2e's 2.13 "
         "ms comes from the RTL with Ramulator's HBM timing, which our peak-bandwidth DRAM does not model",
@@ -210,8 +210,8 @@ EXPLANATIONS: dict[str, str] = {
         "the other side of the step above: with a 1-comparator engine the local-V top-k is ~3.1 n cycles per query "
         "against n/8 for Q x K, so adding the 16-comparator engine recovers far more than the paper's 3x",
     "speedup breakdown: +static quantization":
-        "after pruning our GPT-2 steps are bound by the local-V top-k engine (busy 2.3x Q x K on "
-        "gpt2-small/WikiText-2), not by DRAM (memory time 30% of it), so fewer bits do not speed them up",
+        "after pruning our GPT-2 steps are bound by the local-V top-k engine (busy 2.0-2.4x Q x K), "
+        "not by DRAM (memory time 31-72% of the compute time), so fewer bits do not speed them up",
     "speedup breakdown: +progressive quantization":
         "as for static quantization: the steps are top-k bound, so the MSB-only fetch saves DRAM bytes but no time; "
         "the GPT-2-Medium settings are static 12-bit K (no progressive step at all)",
