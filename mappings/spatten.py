@@ -73,8 +73,8 @@ def _sram_keys(arch: SpattenArch, d: int) -> tuple[float, float]:
 def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: Num, p: Num, batch: Num, d: int,
                 decode: bool, causal: bool, par: int, layer: int) -> tuple[Num, Num, Num, JobCost, Num]:
     """One layer's query jobs (a trailing axis of causal query groups): the V rows each keeps, how many jobs,
-    the LSB refetch fraction, their module occupancies and DRAM bytes (:func:`job_costs`), and the cycles of
-    K/V loading that no double buffer hides.
+    the LSB refetch fraction, their module occupancies and DRAM bytes (:func:`job_costs`), and the bytes of
+    K/V loading that no double buffer hides (part of those DRAM bytes).
 
     K/V residency (summarization): a head's kept K and V are fetched once into the K/V SRAMs and reused by
     every query. A head with more keys than the SRAM holds keeps the first ones resident and streams the rest
@@ -98,8 +98,9 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         q = np.asarray(queries, dtype=np.float64)[..., None]
         fetched_k = resident / q + streamed
         fetched_v = resident / q + streamed * (seen_v / seen)
-        # Past one half the next head's K/V cannot be prefetched behind this head: its load is exposed.
-        per_head = resident[..., 0] * d * (pol.k_bits_static + pol.v_bits_fetched) / 8 / arch.dram_bytes_per_cycle
+        # Past one half the next head's K/V cannot be prefetched behind this head: its load is exposed (bytes
+        # the engine times on their own, so the schedule stays independent of clock and bandwidth).
+        per_head = resident[..., 0] * d * (pol.k_bits_static + pol.v_bits_fetched) / 8
         exposed = np.where(total[..., 0] > half, batch * heads * per_head, 0.0)
     jc = job_costs(
         arch, count=count, keys=kq, values=values, d=d,
@@ -188,10 +189,12 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         # (energy), not as time.
         _, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
         _, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
-        latency = latency + batch * _barrier(arch, jc, count) + exposed
+        latency = latency + batch * _barrier(arch, jc, count)
         lay_busy = {a: _total(v) for a, v in jc.busy.items()}
         lay_bytes = _total(jc.dram_bytes)
-        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", lay_busy)], lay_bytes))
+        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", lay_busy)], lay_bytes - exposed))
+        if np.any(np.asarray(exposed) > 0):
+            stages.append(Stage(f"L{li:02d}.load", [], exposed))
         for a, v in lay_busy.items():
             busy[a] = busy[a] + v
         for a, v in jc.useful.items():
