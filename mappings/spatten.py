@@ -166,30 +166,18 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     busy: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "topk", "pv")}
     useful: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "pv")}
     actions = Actions()
-    flops: Num = 0.0
-    dense_flops: Num = 0.0
-    lsb_bytes: Num = 0.0
-    latency: Num = 0.0
-    rows: Num = 0.0
-    refetch_rows: Num = 0.0
-    kept_tok: Num = 0.0
-    kept_val: Num = 0.0
-    total_bytes: Num = 0.0
+    tot: dict[str, Num] = {}  # sums over the layers (flops, bytes, rows, kept fractions, barrier latency)
     # Causal prefill: query i scores i + 1 keys, so the dense reference is half the square (plus the diagonal).
     dense_pm = p * (m + 1) / 2 if causal and not decode else p * m
-
-    prev_keys = m
-    prev_heads = mdl.heads
+    prev_keys, prev_heads = m, mdl.heads
     for li in range(mdl.layers):
-        keys = tok[li].astype(np.float64)
-        heads = float(hk[li])
+        keys, heads = tok[li].astype(np.float64), float(hk[li])
         values, count, rho, jc, exposed = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
                                                       decode=decode, causal=causal, par=par, layer=li)
         # The token/head top-k that decided this layer's survivors ran beside the pipe: counted as comparisons
         # (energy), not as time.
         _, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
         _, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
-        latency = latency + batch * _barrier(arch, jc, count)
         lay_busy = {a: _total(v) for a, v in jc.busy.items()}
         lay_bytes = _total(jc.dram_bytes)
         stages.append(Stage(f"L{li:02d}", [Phase("pipeline", lay_busy)], lay_bytes - exposed))
@@ -200,24 +188,22 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         for a, v in jc.useful.items():
             useful[a] = useful[a] + _total(v)
         jc.charge(actions, topk_extra=batch * (cmp_tok + cmp_head), total=_total)
-        flops = flops + 2 * (_total(jc.macs_qk) + _total(jc.macs_pv))
-        dense_flops = dense_flops + batch * mdl.heads * 4 * d * dense_pm
-        lsb_bytes = lsb_bytes + _total(jc.lsb_bytes)
-        total_bytes = total_bytes + lay_bytes
-        rows = rows + _total(count)
-        refetch_rows = refetch_rows + _total(count * rho)
-        kept_tok = kept_tok + keys / m
-        kept_val = kept_val + _total(values * count) / np.maximum(_total(count), 1e-300) / m
+        for k, v in {"latency": batch * _barrier(arch, jc, count),
+                     "flops": 2 * (_total(jc.macs_qk) + _total(jc.macs_pv)),
+                     "dense_flops": batch * mdl.heads * 4 * d * dense_pm, "lsb_bytes": _total(jc.lsb_bytes),
+                     "bytes": lay_bytes, "rows": _total(count), "refetch_rows": _total(count * rho),
+                     "kept_tok": keys / m,
+                     "kept_val": _total(values * count) / np.maximum(_total(count), 1e-300) / m}.items():
+            tot[k] = tot.get(k, 0.0) + v
         prev_keys, prev_heads = keys, int(heads)
-    stages.append(Stage("latency", [Phase("barriers", {}, exposed=latency)], 0.0))
-    n_l = mdl.layers
+    stages.append(Stage("latency", [Phase("barriers", {}, exposed=tot["latency"])], 0.0))
     extra: dict[str, Num] = {
-        "tokens_kept": kept_tok / n_l,
+        "tokens_kept": tot["kept_tok"] / mdl.layers,
         "heads_kept": float(np.mean(hk)) / mdl.heads,
-        "values_kept": kept_val / n_l,
-        "lsb_refetch_rate": refetch_rows / rows,
-        "lsb_dram_bytes": lsb_bytes,
-        "dense_flops": dense_flops,
+        "values_kept": tot["kept_val"] / mdl.layers,
+        "lsb_refetch_rate": tot["refetch_rows"] / tot["rows"],
+        "lsb_dram_bytes": tot["lsb_bytes"],
+        "dense_flops": tot["dense_flops"],
         "topk_parallelism": par,
     }
     return Schedule(
@@ -228,8 +214,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         busy=busy,
         useful=useful,
         actions=actions,
-        flops=flops,
-        compulsory_dram_bytes=total_bytes - lsb_bytes,
+        flops=tot["flops"],
+        compulsory_dram_bytes=tot["bytes"] - tot["lsb_bytes"],
         tiles={},
         extra=extra,
     )
