@@ -128,3 +128,17 @@ def test_gpt2_benchmark_is_generation_and_prompt_is_apart() -> None:
     assert gen.dense_flops == pytest.approx(12 * 12 * 4 * 64 * sum(range(993, 1025)))
     with pytest.raises(SpecError):
         run_phase(load_benchmark(benchmark_files()[0]), "generate")  # an encoder benchmark
+
+
+def test_cycle_fidelity_honours_the_causal_mask() -> None:
+    """The pipeline RTL's cycle model on a causal workload runs each sampled row over its own prefix of keys."""
+    from attnforge.sim.contract.spatten_fx import SpattenFx
+    from attnforge.sim.spatten.cycle_run import pipeline_workload_cycles
+    from attnforge.workloads import Workload, get_model
+
+    cfg = SpattenFx(lanes=512, min_d=64, max_d=64, max_n=128)
+    mdl = get_model("gpt2-small")
+    out = {c: pipeline_workload_cycles(Workload(model=mdl, batch=1, p=128, m=128, causal=c), cfg, rows=6)
+           for c in (True, False)}  # rows=6: a few rows suffice, the gap is ~2x
+    assert out[True]["cycles_per_query_mean"] < out[False]["cycles_per_query_mean"]
+    assert out[True]["kept_values"] < out[False]["kept_values"] == 128
