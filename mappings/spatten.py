@@ -18,17 +18,24 @@ from attnforge.mappings.shape import Shape
 from attnforge.sim.analytical.schedule import Actions, Num, Phase, Schedule, Stage
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
 from attnforge.sim.spatten.occupancy import JobCost, job_costs
-from attnforge.sim.spatten.pruning import HEAD_UNPRUNED_FRACTION, TOKEN_UNPRUNED_FRACTION, kept_counts, layer_ratios
+from attnforge.sim.spatten.pruning import kept_counts, layer_ratios
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch, SpattenArch
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.spatten_policy import QUERY_BITS, Policy, policy_for
+from attnforge.workloads import Model
 
 
-def refetch_rate(pol: Policy, keys: Num, d: int) -> Num:
-    """Fraction of rows that refetch LSBs: fixed by the policy, else measured by the golden model per key length."""
+def refetch_rate(pol: Policy, keys: Num, d: int, layer: int | None = None) -> Num:
+    """Fraction of rows that refetch LSBs: the policy's measured rate of this layer, or its one rate, else measured
+    by the golden model per key length."""
     if not (pol.quantize and pol.progressive and pol.k_lsb):
         return np.zeros_like(np.asarray(keys, dtype=np.float64))
+    if pol.lsb_refetch_layers is not None and layer is not None:
+        if layer >= len(pol.lsb_refetch_layers):
+            raise SpecError(f"policy {pol.name}: lsb_refetch_layers", f"has {len(pol.lsb_refetch_layers)} entries, "
+                            f"fewer than the model's layers")
+        return np.full(np.shape(keys), pol.lsb_refetch_layers[layer], dtype=np.float64)
     if pol.lsb_refetch_rate is not None:
         return np.full(np.shape(keys), pol.lsb_refetch_rate, dtype=np.float64)
     kk = np.asarray(keys, dtype=np.int64)
@@ -38,32 +45,104 @@ def refetch_rate(pol: Policy, keys: Num, d: int) -> Num:
     return out
 
 
+#: Equal-size groups of queries a causal prefill is split into: query i sees only keys 0..i, so per-query work
+#: (Q x K lines, softmax, the local-V top-k) follows a ramp; 16 groups put the sum within ~3% of a per-query sum.
+CAUSAL_GROUPS = 16
+
+
+def _query_groups(keys: Num, causal: bool, decode: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Keys each query sees, per group of queries (a trailing axis), and each group's share of the queries.
+
+    Without a mask every query sees every kept key; with the causal mask the i-th of n queries sees about
+    keys * (i + 1) / n of them (pruning removes keys evenly along the sequence, so the kept ones thin out in
+    proportion). Decode is one query against the whole cache, so it has no ramp."""
+    kk = np.asarray(keys, dtype=np.float64)[..., None]
+    if decode or not causal:
+        return kk, np.ones(1)
+    frac = (np.arange(CAUSAL_GROUPS) + 0.5) / CAUSAL_GROUPS
+    return np.maximum(1.0, np.ceil(kk * frac - 1e-9)), np.full(CAUSAL_GROUPS, 1.0 / CAUSAL_GROUPS)
+
+
+def _sram_keys(arch: SpattenArch, d: int) -> tuple[float, float]:
+    """Keys one head keeps on chip: one half of the double-buffered K (and V) SRAM while the next head's K/V
+    is fetched into the other, or both halves when a head needs more (the code's maxNumKey = 2048 at D = 64)."""
+    whole = arch.spatten.kv_sram_bytes / (d * 12 / 8)  # stored at the datapath's 12 bits
+    return whole / 2, whole
+
+
 def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: Num, p: Num, batch: Num, d: int,
-                decode: bool, sram_tokens: float, par: int) -> tuple[Num, Num, Num, JobCost]:
-    """One layer's query jobs: the V rows each keeps, how many jobs, the LSB refetch fraction, and their module
-    occupancies and DRAM bytes (:func:`job_costs`)."""
-    values = np.maximum(1.0, np.floor(keys * (1.0 - pol.v_ratio) + 1e-9))
-    # Summarization: pruned tokens also leave as queries; generation keeps its one query per step.
-    queries = p if decode else np.maximum(1.0, np.floor(p * keys / m + 1e-9))
-    count = batch * heads * queries
-    rho = refetch_rate(pol, keys, d)
-    fetched_k = keys if pol.fetch_pruned else m
-    fetched_v = values if pol.fetch_pruned else m
+                decode: bool, causal: bool, par: int, layer: int) -> tuple[Num, Num, Num, JobCost, Num]:
+    """One layer's query jobs (a trailing axis of causal query groups): the V rows each keeps, how many jobs,
+    the LSB refetch fraction, their module occupancies and DRAM bytes (:func:`job_costs`), and the bytes of
+    K/V loading that no double buffer hides (part of those DRAM bytes).
+
+    K/V residency (summarization): a head's kept K and V are fetched once into the K/V SRAMs and reused by
+    every query. A head with more keys than the SRAM holds keeps the first ones resident and streams the rest
+    through the fetcher for every query that sees them (local V pruning then skips the pruned streamed V), so
+    cost grows smoothly past the buffer, with no cliff. Generation has one query per head, nothing to reuse."""
+    queries = p if decode else np.maximum(1.0, np.floor(p * keys / m + 1e-9))  # pruned tokens leave as queries
+    kq, share = _query_groups(keys, causal, decode)
+    values = np.maximum(1.0, np.floor(kq * (1.0 - pol.v_ratio) + 1e-9))
+    count = (batch * heads * queries)[..., None] * share
+    rho = np.asarray(refetch_rate(pol, keys, d, layer), dtype=np.float64)[..., None]  # per row length, as the layer's rows
+    seen = kq if pol.fetch_pruned else np.asarray(m, dtype=np.float64)[..., None] * (kq / np.asarray(keys)[..., None])
+    seen_v = values if pol.fetch_pruned else seen
+    exposed: Num = 0.0
     if decode:
-        reuse: Num = 1.0
-        fetched_v_eff = fetched_v
+        fetched_k, fetched_v = seen, seen_v
     else:
-        # K and V of a head are fetched once into their SRAMs and reused by every query, when they fit; V
-        # is fetched whole (each query keeps different V), so local V pruning saves compute, not DRAM, here.
-        reuse = np.where(fetched_k <= sram_tokens, queries, 1.0)
-        fetched_v_eff = fetched_k
+        half, whole = _sram_keys(arch, d)
+        total = np.asarray(keys if pol.fetch_pruned else m, dtype=np.float64)[..., None]
+        resident = np.minimum(total, whole)
+        streamed = np.maximum(0.0, seen - resident)
+        q = np.asarray(queries, dtype=np.float64)[..., None]
+        fetched_k = resident / q + streamed
+        fetched_v = resident / q + streamed * (seen_v / seen)
+        # Past one half the next head's K/V cannot be prefetched behind this head: its load is exposed (bytes
+        # the engine times on their own, so the schedule stays independent of clock and bandwidth).
+        per_head = resident[..., 0] * d * (pol.k_bits_static + pol.v_bits_fetched) / 8
+        exposed = np.where(total[..., 0] > half, batch * heads * per_head, 0.0)
     jc = job_costs(
-        arch, count=count, keys=keys, values=values, d=d,
+        arch, count=count, keys=kq, values=values, d=d,
         k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
         v_bits=pol.v_bits_fetched, q_bits=QUERY_BITS if pol.quantize else 12,
-        keys_fetched=fetched_k, values_fetched=fetched_v_eff, topk_parallelism=par, kv_reuse=reuse,
+        keys_fetched=fetched_k, values_fetched=fetched_v, topk_parallelism=par,
     )
-    return values, count, rho, jc
+    return values, count, rho, jc, exposed
+
+
+def _total(x: Num) -> Num:
+    """Sum over the trailing query-group axis."""
+    return np.sum(np.asarray(x, dtype=np.float64), axis=-1)
+
+
+def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
+    """Cycles a layer boundary exposes beyond the modules' busy time: the last query's trip through the pipe,
+    less its own turn in the busiest module (already in the busy time) and less the first K fetch, which the
+    fetcher issues ahead into the free half of the K SRAM (its addresses need only the kept-token list, not Q).
+    The token and head top-k run beside the pipe (paper section IV-A), so they add nothing here."""
+    last = np.asarray(jc.latency, dtype=np.float64)[..., -1]
+    n = np.maximum(np.asarray(count, dtype=np.float64)[..., -1], 1e-300)
+    own = np.max(np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64)[..., -1] / n, np.shape(last))
+                           for v in jc.busy.values()]), axis=0)
+    return np.maximum(0.0, last - own - arch.spatten.dram_latency_cycles)
+
+
+def _layer_kept(pol: Policy, mdl: Model, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens and heads kept per layer: a policy's measured per-layer schedule, else the ramp over the layers
+    that prune (paper section V-A)."""
+    def ratios(keep: tuple[float, ...] | None, avg: float, unpruned: float, name: str) -> np.ndarray:
+        if keep is None:
+            return layer_ratios(mdl.layers, avg, unpruned, name)
+        if len(keep) != mdl.layers:
+            raise SpecError(f"policy {pol.name}: {name}", f"has {len(keep)} entries, {mdl.name} has {mdl.layers} layers")
+        return 1.0 - np.asarray(keep)
+
+    tok = kept_counts(m.astype(np.int64), ratios(pol.token_keep, pol.token_ratio, pol.token_unpruned_fraction,
+                                                  "token_keep" if pol.token_keep else "token_ratio"))
+    hk = kept_counts(mdl.heads, ratios(pol.head_keep, pol.head_ratio, pol.head_unpruned_fraction,
+                                       "head_keep" if pol.head_keep else "head_ratio"))
+    return tok, hk
 
 
 def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | None = None) -> Schedule:
@@ -76,64 +155,55 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     acc.check_model(mdl)
     pol = policy or shape.policy or policy_for(acc.policy or "auto", shape.causal or mdl.causal)
     d = mdl.d_head
+    decode = shape.stage == "decode"
     m = np.asarray(shape.m, dtype=np.float64)
     p = np.asarray(shape.p, dtype=np.float64)
     batch = np.asarray(shape.batch, dtype=np.float64)
-    decode = shape.stage == "decode"
     par = int(pol.topk_parallelism or arch.spatten.topk_comparators)
-    tok = kept_counts(m.astype(np.int64), layer_ratios(mdl.layers, pol.token_ratio, TOKEN_UNPRUNED_FRACTION, "token_ratio"))
-    hk = kept_counts(mdl.heads, layer_ratios(mdl.layers, pol.head_ratio, HEAD_UNPRUNED_FRACTION, "head_ratio"))
-    sram_tokens = arch.spatten.kv_sram_bytes / 2 / (d * 12 / 8)  # one half of the double-buffered K SRAM
+    tok, hk = _layer_kept(pol, mdl, m)
+    causal = bool(shape.causal)
     stages: list[Stage] = []
     busy: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "topk", "pv")}
     useful: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "pv")}
     actions = Actions()
-    flops: Num = 0.0
-    dense_flops: Num = 0.0
-    lsb_bytes: Num = 0.0
-    latency: Num = 0.0
-    rows: Num = 0.0
-    refetch_rows: Num = 0.0
-    kept_tok: Num = 0.0
-    kept_val: Num = 0.0
-    total_bytes: Num = 0.0
-
-    prev_keys = m
-    prev_heads = mdl.heads
+    tot: dict[str, Num] = {}  # sums over the layers (flops, bytes, rows, kept fractions, barrier latency)
+    # Causal prefill: query i scores i + 1 keys, so the dense reference is half the square (plus the diagonal).
+    dense_pm = p * (m + 1) / 2 if causal and not decode else p * m
+    prev_keys, prev_heads = m, mdl.heads
     for li in range(mdl.layers):
-        keys = tok[li].astype(np.float64)
-        heads = float(hk[li])
-        values, count, rho, jc = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
-                                             decode=decode, sram_tokens=sram_tokens, par=par)
-        # Barrier at the layer's start: the token/head top-k that decided this layer's survivors, then one
-        # query's latency through the pipe (the last query of the layer drains before the next layer starts).
-        tk_tok, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
-        tk_head, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
-        latency = latency + batch * (jc.latency + tk_tok + tk_head)
-        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", dict(jc.busy))], jc.dram_bytes))
-        for a, v in jc.busy.items():
+        keys, heads = tok[li].astype(np.float64), float(hk[li])
+        values, count, rho, jc, exposed = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
+                                                      decode=decode, causal=causal, par=par, layer=li)
+        # The token/head top-k that decided this layer's survivors ran beside the pipe: counted as comparisons
+        # (energy), not as time.
+        _, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
+        _, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
+        lay_busy = {a: _total(v) for a, v in jc.busy.items()}
+        lay_bytes = _total(jc.dram_bytes)
+        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", lay_busy)], lay_bytes - exposed))
+        if np.any(np.asarray(exposed) > 0):
+            stages.append(Stage(f"L{li:02d}.load", [], exposed))
+        for a, v in lay_busy.items():
             busy[a] = busy[a] + v
         for a, v in jc.useful.items():
-            useful[a] = useful[a] + v
-        jc.charge(actions, topk_extra=batch * (cmp_tok + cmp_head))
-        flops = flops + 2 * d * (jc.macs_qk / d + jc.macs_pv / d)
-        dense_flops = dense_flops + batch * mdl.heads * p * 4 * d * m
-        lsb_bytes = lsb_bytes + jc.lsb_bytes
-        total_bytes = total_bytes + jc.dram_bytes
-        rows = rows + count
-        refetch_rows = refetch_rows + count * rho
-        kept_tok = kept_tok + keys / m
-        kept_val = kept_val + values / m
+            useful[a] = useful[a] + _total(v)
+        jc.charge(actions, topk_extra=batch * (cmp_tok + cmp_head), total=_total)
+        for k, v in {"latency": batch * _barrier(arch, jc, count),
+                     "flops": 2 * (_total(jc.macs_qk) + _total(jc.macs_pv)),
+                     "dense_flops": batch * mdl.heads * 4 * d * dense_pm, "lsb_bytes": _total(jc.lsb_bytes),
+                     "bytes": lay_bytes, "rows": _total(count), "refetch_rows": _total(count * rho),
+                     "kept_tok": keys / m,
+                     "kept_val": _total(values * count) / np.maximum(_total(count), 1e-300) / m}.items():
+            tot[k] = tot.get(k, 0.0) + v
         prev_keys, prev_heads = keys, int(heads)
-    stages.append(Stage("latency", [Phase("barriers", {}, exposed=latency)], 0.0))
-    n_l = mdl.layers
+    stages.append(Stage("latency", [Phase("barriers", {}, exposed=tot["latency"])], 0.0))
     extra: dict[str, Num] = {
-        "tokens_kept": kept_tok / n_l,
+        "tokens_kept": tot["kept_tok"] / mdl.layers,
         "heads_kept": float(np.mean(hk)) / mdl.heads,
-        "values_kept": kept_val / n_l,
-        "lsb_refetch_rate": refetch_rows / rows,
-        "lsb_dram_bytes": lsb_bytes,
-        "dense_flops": dense_flops,
+        "values_kept": tot["kept_val"] / mdl.layers,
+        "lsb_refetch_rate": tot["refetch_rows"] / tot["rows"],
+        "lsb_dram_bytes": tot["lsb_bytes"],
+        "dense_flops": tot["dense_flops"],
         "topk_parallelism": par,
     }
     return Schedule(
@@ -144,8 +214,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         busy=busy,
         useful=useful,
         actions=actions,
-        flops=flops,
-        compulsory_dram_bytes=total_bytes - lsb_bytes,
+        flops=tot["flops"],
+        compulsory_dram_bytes=tot["bytes"] - tot["lsb_bytes"],
         tiles={},
         extra=extra,
     )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from attnforge.sim.specs.errors import SpecError
-from attnforge.sim.specs.scenario import POLICY_KNOBS, Scenario
+from attnforge.sim.specs.scenario import DEFAULT_GENERATE, PHASES, POLICY_KNOBS, Scenario
 from attnforge.workloads import parse_length
 
 
@@ -62,6 +62,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--m", type=int, default=None, help="key length M (default: the sequence length)")
     p.add_argument("--causal", action="store_true", default=None, help="causal mask (default: the model's own, e.g. GPT-2)")
     p.add_argument("--stage", choices=("prefill", "decode"), default=None, help="prefill (P=M, default) or decode (P=1)")
+    p.add_argument("--phase", choices=PHASES, default=None,
+                   help="a causal model's generative run, --seq-len being the prompt: its causal prompt pass, or its "
+                        "generation steps (one point per generated token, cache from prompt+1); encoders refuse it")
+    p.add_argument("--generate", type=int, default=None, metavar="N",
+                   help=f"with --phase generate: tokens generated (default {DEFAULT_GENERATE}, as in the SpAtten paper)")
     p.add_argument("--scope", choices=("attention", "end-to-end"), default=None,
                    help="attention only (default), or one layer end to end (adds Q/K/V/O projections and the FFN)")
     p.add_argument("--arch", default=None, help="arch YAML file (or preset name) replacing the accelerator's preset")
@@ -124,6 +129,8 @@ def scenario(args: argparse.Namespace, accel: str, seq_text: str | None, default
         m=args.m,
         causal=args.causal,
         stage=args.stage or "prefill",
+        phase=getattr(args, "phase", None),
+        generate=getattr(args, "generate", None),
         scope=args.scope or "attention",
         arch=args.arch,
         overrides=overrides(args.set),

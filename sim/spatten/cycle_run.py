@@ -21,7 +21,8 @@ from attnforge.sim.specs.errors import SpecError
 def pipeline_workload_cycles(wl: Any, cfg: SpattenFx, *, threshold: float = 0.1, v_ratio: float = 0.0,
                              rows: int = 32, seed: int = 0) -> dict[str, Any]:
     """Mean cycles per query of the pipeline RTL on ``rows`` query rows of the workload, and the workload total
-    (``mean x queries x heads x batch``: one query of one head at a time, as SpAtten processes them)."""
+    (``mean x queries x heads x batch``: one query of one head at a time, as SpAtten processes them). With a causal
+    workload a sampled row sees only the keys up to its own position (the last P of the M tokens are the queries)."""
     if not 0.0 <= v_ratio < 1.0:
         raise SpecError("--v-ratio", f"{v_ratio} is outside [0, 1)", "[0, 1)")
     if rows < 1:
@@ -33,17 +34,20 @@ def pipeline_workload_cycles(wl: Any, cfg: SpattenFx, *, threshold: float = 0.1,
     q, k, v = t["q"][0], t["k"][0], t["v"][0]  # [H, P, E], [H, M, E]
     heads, p = q.shape[0], q.shape[1]
     rng = np.random.default_rng(seed)
-    cyc, refetch = [], 0
-    kv = max(1, round((1.0 - v_ratio) * wl.m))
+    cyc, refetch, kept = [], 0, []
     for i in range(rows):
         h = i % heads
         row = int(rng.integers(0, p))
-        job = quantize_job(q[h, row], k[h], v[h], kv, threshold, cfg)
+        n = min(wl.m, row + 1 + wl.m - p) if wl.causal else wl.m
+        kv = max(1, round((1.0 - v_ratio) * n))
+        kept.append(kv)
+        job = quantize_job(q[h, row], k[h, :n], v[h, :n], kv, threshold, cfg)
         res = pipeline(job, cfg)
         cyc.append(pipeline_cycles(job, cfg, res))
         refetch += int(res.refetch)
     mean = float(np.mean(cyc))
     queries = wl.p * wl.heads * wl.batch
-    return {"rows_sampled": rows, "kept_values": kv, "cycles_per_query_mean": mean, "cycles_per_query_min": min(cyc),
+    return {"rows_sampled": rows, "kept_values": int(round(float(np.mean(kept)))), "cycles_per_query_mean": mean,
+            "cycles_per_query_min": min(cyc),
             "cycles_per_query_max": max(cyc), "refetch_rate": refetch / rows, "queries": queries,
             "cycles": int(round(mean * queries))}

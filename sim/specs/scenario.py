@@ -33,6 +33,11 @@ FIDELITIES: tuple[str, ...] = ("analytical", "cycle")
 MAX_SIZE = 1 << 30
 #: SpAtten algorithm knobs a Scenario takes as a policy override (a mapping of these names to values).
 POLICY_KNOBS: tuple[str, ...] = ("token_ratio", "head_ratio", "v_ratio", "quant", "threshold", "topk_parallelism")
+#: Phases of a generative run (a causal model given a prompt of --seq-len tokens): the causal summarization pass
+#: over the prompt, or the generation steps (one query each against a cache growing from the prompt length + 1).
+PHASES: tuple[str, ...] = ("prompt", "generate")
+#: Tokens a generation phase produces unless told: the SpAtten paper's 32 (section V-A).
+DEFAULT_GENERATE = 32
 
 
 def _version() -> str:
@@ -68,6 +73,9 @@ class Scenario:
     #: the accelerator's own. ``mapping_source`` is what the user wrote.
     mapping: MappingSpec | None = None
     mapping_source: str | None = None
+    #: The phase of a generative run this Scenario is (None: a plain prefill or decode shape); with "generate"
+    #: the points are the steps, one per generated token.
+    phase: str | None = None
     version: str = field(default_factory=_version)
 
     # ---- construction -----------------------------------------------------------------------------------------
@@ -93,6 +101,8 @@ class Scenario:
         rtl_params: Mapping[str, int] | None = None,
         sample_rows: int | None = None,
         mapping: str | Path | MappingSpec | None = None,
+        phase: str | None = None,
+        generate: int | None = None,
     ) -> Scenario:
         """Resolve names and check every field; a bad value is one SpecError naming the option."""
         acc = get_accelerator(accelerator)
@@ -102,14 +112,16 @@ class Scenario:
         model = workload if isinstance(workload, Model) else get_model(str(workload))
         acc.check_model(model)  # at build, so every fidelity refuses it (SpAtten's cycle model is per-head too)
         the_arch, source, ovr = resolve_arch(acc, arch, overrides)
+        is_causal = model.causal if causal is None else bool(causal)
+        if phase is not None or generate is not None:
+            stage, seq_lens = _phase(model.name, is_causal, phase, generate, seq_lens, stage, p, m)
         ps, ms, bs = _points(seq_lens, batch, p, m, stage)
         the_mapping, mapping_source = _mapping(acc, the_arch, mapping)
-        is_causal = model.causal if causal is None else bool(causal)
         return cls(
             accelerator=acc, arch=the_arch, arch_source=source, overrides=ovr, model=model, p=ps, m=ms, batch=bs,
             causal=is_causal, stage=stage, scope=scope, tiles=_tiles(tiles), policy=_policy(acc, policy, is_causal),
             fidelity=fidelity, seed=int(seed), rtl_params=tuple(sorted((rtl_params or {}).items())),
-            sample_rows=sample_rows, mapping=the_mapping, mapping_source=mapping_source,
+            sample_rows=sample_rows, mapping=the_mapping, mapping_source=mapping_source, phase=phase,
         )
 
     @classmethod
@@ -191,6 +203,8 @@ class Scenario:
         if self.mapping is not None:
             # Only when the user chose one, so runs of an accelerator's own mapping keep their keys.
             out.update(mapping=self.mapping.name, mapping_source=self.mapping_source, cascade=self.mapping.cascade)
+        if self.phase is not None:
+            out.update(phase=self.phase)  # only when asked, so plain runs keep their keys
         if self.model.kv_heads != self.model.heads:
             # Only when K/V are shared, so multi-head outputs (every report and golden file so far) keep their keys.
             out.update(heads=self.model.heads, kv_heads=self.model.kv_heads)
@@ -294,6 +308,27 @@ def _points(seq_lens: int | str | Sequence[int | str], batch: int | Sequence[int
         ps.append(pp if pp is not None else (1 if stage == "decode" else length))
         bs.append(b)
     return tuple(ps), tuple(ms), tuple(bs)
+
+
+def _phase(model: str, causal: bool, phase: str | None, generate: int | None, seq_lens: int | str | Sequence[int | str],
+           stage: str, p: int | None, m: int | None) -> tuple[str, list[int]]:
+    """The stage and lengths of one phase of a generative run. Refused where it cannot apply: an encoder (no
+    generation, no causal prompt), a shape fixed by hand (--stage decode, --p, --m), --generate without --phase."""
+    if phase is None:
+        raise SpecError("--generate", "counts the tokens of a generation phase; give --phase generate")
+    _choice("phase", phase, PHASES)
+    if not causal:
+        raise SpecError("--phase", f"{model} is an encoder (not causal): it has no prompt or generation phase; "
+                        "run it as a plain prefill")
+    if stage != "prefill" or p is not None or m is not None:
+        raise SpecError("--phase", "sets the shape itself; leave out --stage, --p and --m")
+    lengths = _lengths(seq_lens)
+    if phase == "prompt":
+        if generate is not None:
+            raise SpecError("--generate", "applies to --phase generate, not to the prompt")
+        return "prefill", lengths
+    n = check_size("--generate", DEFAULT_GENERATE if generate is None else generate)
+    return "decode", [length + 1 + i for length in lengths for i in range(n)]
 
 
 def _tiles(tiles: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:

@@ -64,6 +64,35 @@ def check_ratio(ratio: float, field: str) -> float:
 
 
 
+def check_fraction(val: object, field: str) -> float:
+    """A share of the layers in [0, 1]."""
+    try:
+        v = float(val)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SpecError(field, f"not a number: {val!r}", "[0, 1]") from None
+    if not (0.0 <= v <= 1.0):
+        raise SpecError(field, f"{val!r} is outside [0, 1]", "[0, 1]")
+    return v
+
+
+def check_schedule(keep: object, field: str) -> tuple[float, ...]:
+    """A per-layer kept fraction: a non-empty list of numbers in (0, 1], one per layer."""
+    if isinstance(keep, (str, bytes)) or not hasattr(keep, "__iter__"):
+        raise SpecError(field, f"must be a list of kept fractions, one per layer, got {keep!r}")
+    out = []
+    for i, k in enumerate(keep):  # type: ignore[attr-defined]
+        try:
+            v = float(k)
+        except (TypeError, ValueError):
+            raise SpecError(f"{field}[{i}]", f"not a number: {k!r}", "(0, 1]") from None
+        if not (0.0 < v <= 1.0):
+            raise SpecError(f"{field}[{i}]", f"{k!r} is outside (0, 1]", "(0, 1]")
+        out.append(v)
+    if not out:
+        raise SpecError(field, "is empty; give one kept fraction per layer")
+    return tuple(out)
+
+
 #: Bits per element of K/V/Q when a run does not quantize: the datapath's native 12-bit fixed point, which is
 #: also what SpAtten's own flow does with unquantized traces (key bits -1 become 8 + forced 4-bit LSB; docs/spatten.md §Traces).
 NATIVE_BITS = 12
@@ -97,11 +126,38 @@ class Policy:
     lsb_refetch_rate: float | None = None
     topk_parallelism: int | None = None
     fetch_pruned: bool = True
+    #: Which layers prune: the leading fraction of layers that keep every token / every head (paper section V-A:
+    #: 15% and 30%); the ramp over the rest averages token_ratio / head_ratio.
+    token_unpruned_fraction: float = 0.15
+    head_unpruned_fraction: float = 0.30
+    #: Measured per-layer schedules instead of the ramp (a real trace's kept fraction of the tokens and of the
+    #: heads, one entry per layer); None: the ramp above.
+    token_keep: tuple[float, ...] | None = None
+    head_keep: tuple[float, ...] | None = None
+    #: Generation steps that run before any token is pruned (importance is still accumulating; the shipped
+    #: GPT-2 traces prune from their second step on).
+    warmup_steps: int = 0
+    #: Measured LSB refetch fraction per layer (a trace's; the first layers, whose attention is flattest, refetch
+    #: most); None: lsb_refetch_rate, or the golden model's measurement, for every layer.
+    lsb_refetch_layers: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         check_ratio(self.token_ratio, "token_ratio")
         check_ratio(self.head_ratio, "head_ratio")
         check_ratio(self.v_ratio, "v_ratio")
+        check_fraction(self.token_unpruned_fraction, "token_unpruned_fraction")
+        check_fraction(self.head_unpruned_fraction, "head_unpruned_fraction")
+        for fld in ("token_keep", "head_keep"):
+            keep = getattr(self, fld)
+            if keep is not None:
+                object.__setattr__(self, fld, check_schedule(keep, fld))
+        if self.lsb_refetch_layers is not None:
+            rates = tuple(float(r) for r in self.lsb_refetch_layers)
+            if not rates or any(not (0.0 <= r <= 1.0) for r in rates):
+                raise SpecError("lsb_refetch_layers", "must be fractions in [0, 1], one per layer")
+            object.__setattr__(self, "lsb_refetch_layers", rates)
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise SpecError("warmup_steps", f"must be an integer >= 0, got {self.warmup_steps!r}")
         check_threshold(self.threshold, "threshold")
         if self.quantize:
             if self.progressive:
@@ -160,12 +216,16 @@ def breakdown_policies(base: Policy) -> list[tuple[str, Policy]]:
     Before the top-k engine step the top-k runs on a single comparator (the paper's parallelism-1 engine).
     """
     dense = Policy(name="dedicated datapath")
-    tok = dense.with_(name="+token pruning", token_ratio=base.token_ratio, v_ratio=base.v_ratio, topk_parallelism=1)
-    head = tok.with_(name="+head pruning", head_ratio=base.head_ratio)
+    tok = dense.with_(name="+token pruning", token_ratio=base.token_ratio, token_keep=base.token_keep,
+                      token_unpruned_fraction=base.token_unpruned_fraction, warmup_steps=base.warmup_steps,
+                      v_ratio=base.v_ratio, topk_parallelism=1)
+    head = tok.with_(name="+head pruning", head_ratio=base.head_ratio, head_keep=base.head_keep,
+                     head_unpruned_fraction=base.head_unpruned_fraction)
     topk = head.with_(name="+top-k engine", topk_parallelism=None)
-    static = topk.with_(name="+static quantization", quantize=True, k_msb=base.k_msb, k_lsb=base.k_lsb,
+    static = topk.with_(name="+static quantization", quantize=base.quantize, k_msb=base.k_msb, k_lsb=base.k_lsb,
                         v_bits=base.v_bits, progressive=False)
-    prog = static.with_(name="+progressive quantization", progressive=base.progressive, threshold=base.threshold)
+    prog = static.with_(name="+progressive quantization", progressive=base.progressive, threshold=base.threshold,
+                        lsb_refetch_rate=base.lsb_refetch_rate, lsb_refetch_layers=base.lsb_refetch_layers)
     return [(p.name, p) for p in (dense, tok, head, topk, static, prog)]
 
 # A3 and MNNFast as the SpAtten paper describes them (section V-B): they fetch every K and V before deciding what to
