@@ -61,7 +61,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         arch, count=count, keys=keys, values=values, d=d,
         k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
         v_bits=pol.v_bits_fetched, q_bits=QUERY_BITS if pol.quantize else 12,
-        keys_fetched=fetched_k, values_fetched=fetched_v_eff, topk_parallelism=par, kv_reuse=reuse,
+        keys_fetched=fetched_k, values_fetched=fetched_v_eff, topk_parallelism=par, kv_reuse=reuse, span=m,
     )
     return values, count, rho, jc
 
@@ -110,7 +110,7 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         tk_tok, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
         tk_head, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
         latency = latency + batch * (jc.latency + tk_tok + tk_head)
-        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", dict(jc.busy))], jc.dram_bytes))
+        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", jc.phase_work())], jc.dram_bytes, jc.dram_cycles))
         for a, v in jc.busy.items():
             busy[a] = busy[a] + v
         for a, v in jc.useful.items():

@@ -51,6 +51,9 @@ class Stage:
     name: str
     phases: list[Phase]
     dram_bytes: Num
+    #: Cycles the traffic takes when a memory-system model worked them out (the bandwidth its access pattern
+    #: achieves, sim/memory/dram.py); None: the bytes move at the arch's peak bandwidth.
+    dram_cycles: Num | None = None
 
     def compute_cycles(self) -> Num:
         total: Num = 0.0
