@@ -92,15 +92,13 @@ def run_schedule(name: str, s: Schedule, arch: Arch, *, clock_mhz: Num | None = 
     clock_hz = arch.clock_hz if clock_mhz is None else np.asarray(clock_mhz, dtype=np.float64) * 1e6
     bw = arch.dram.bandwidth_gib_s if dram_bandwidth_gib_s is None else np.asarray(dram_bandwidth_gib_s, dtype=np.float64)
     bpc = bw * 2**30 / clock_hz
-    # A stage whose memory system gave its own cycles scales with the peak when a sweep replaces the bandwidth.
-    bw_scale = 1.0 if dram_bandwidth_gib_s is None else arch.dram.bandwidth_gib_s / bw
     total: Num = 0.0
     comp_total: Num = 0.0
     mem_total: Num = 0.0
     per_stage: dict[str, Num] = {}
     for st in s.stages:
         comp = st.compute_cycles()
-        mem = st.dram_bytes / bpc if st.dram_cycles is None else st.dram_cycles * bw_scale
+        mem = st.dram_bytes / bpc if st.dram_efficiency is None else st.dram_bytes / (bpc * st.dram_efficiency)
         t = np.maximum(comp, mem)
         per_stage[st.name] = t
         total = total + t

@@ -66,6 +66,10 @@ class JobCost:
     #: Cycles of the jobs when the modules cannot overlap queries (None: they can; busy's maximum bounds them).
     serial: Num | None = None
 
+    def dram_efficiency(self, arch: Arch) -> Num:
+        """Achieved over peak bandwidth of these jobs' traffic (what a Stage carries)."""
+        return np.asarray(self.dram_bytes) / np.maximum(arch.dram_bytes_per_cycle * np.asarray(self.dram_cycles), 1e-30)
+
     def phase_work(self) -> dict[str, Num]:
         """What the jobs' pipeline phase waits for: each module's occupancy, or the serial chain of queries."""
         return dict(self.busy) if self.serial is None else {"query": self.serial}
@@ -181,7 +185,10 @@ def job_costs(
                   q_bits=q_bits, keys_fetched=keys_fetched, values_fetched=values_fetched, kv_reuse=kv_reuse,
                   span=keys_fetched if span is None else span)
     tr = dram.traffic(arch.hbm, arch.clock_hz, st.requests, st.activates, st.bytes)
-    fetch_lat = dram.latency_ns(arch.hbm, tr.row_hit_rate) * 1e-9 * arch.clock_hz
+    scale = arch.hbm.peak_gb_s * 1e9 / 2**30 / arch.dram.bandwidth_gib_s  # dram.bandwidth_gib_s scales the HBM
+    # A fetch's round trip in cycles, counted at the HBM's 1 GHz command clock (the paper's clock too): a fixed
+    # cycle count keeps one schedule valid across a clock sweep, as the engine's sweeps require.
+    fetch_lat = dram.latency_ns(arch.hbm, tr.row_hit_rate)
     latency = (
         fetch_lat + p.qk_latency_cycles + qk_one
         + p.softmax_latency_cycles + p.softmax_passes * sm_one
@@ -205,6 +212,6 @@ def job_costs(
         latency=latency,
         dram_requests=tr.requests,
         dram_activates=tr.activates,
-        dram_cycles=tr.cycles,
+        dram_cycles=tr.cycles * scale,
         serial=serial,
     )

@@ -190,8 +190,10 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     # One Stage per (iteration, layer), built from whole columns (no per-row index lookups).
     its, lays = (sums.index.get_level_values(i).tolist() for i in (0, 1))
     cols = [sums[a].tolist() for a in ("qk", "softmax", "topk", "pv", "bytes", "mem")]
+    bpc = arch.dram_bytes_per_cycle
     stages = [
-        Stage(f"i{it}.L{layer}", [Phase("pipeline", {"qk": qk, "softmax": sm, "topk": tk, "pv": pv})], by, mem)
+        Stage(f"i{it}.L{layer}", [Phase("pipeline", {"qk": qk, "softmax": sm, "topk": tk, "pv": pv})], by,
+              by / max(bpc * mem, 1e-30))
         for it, layer, qk, sm, tk, pv, by, mem in zip(its, lays, *cols, strict=True)
     ]
     barrier = float((lat + sums["tk"]).sum())
