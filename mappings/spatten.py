@@ -110,7 +110,7 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         tk_tok, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
         tk_head, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
         latency = latency + batch * (jc.latency + tk_tok + tk_head)
-        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", jc.phase_work())], jc.dram_bytes, jc.dram_efficiency(arch)))
+        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", jc.phase_work())], jc.dram_bytes, jc.dram_efficiency))
         for a, v in jc.busy.items():
             busy[a] = busy[a] + v
         for a, v in jc.useful.items():

@@ -62,13 +62,9 @@ class JobCost:
     #: DRAM requests and row activates of the jobs' streams, and the cycles they take at the achieved bandwidth.
     dram_requests: Num = 0.0
     dram_activates: Num = 0.0
-    dram_cycles: Num = 0.0
+    dram_efficiency: Num = 1.0  # achieved over peak bandwidth (what a Stage carries)
     #: Cycles of the jobs when the modules cannot overlap queries (None: they can; busy's maximum bounds them).
     serial: Num | None = None
-
-    def dram_efficiency(self, arch: Arch) -> Num:
-        """Achieved over peak bandwidth of these jobs' traffic (what a Stage carries)."""
-        return np.asarray(self.dram_bytes) / np.maximum(arch.dram_bytes_per_cycle * np.asarray(self.dram_cycles), 1e-30)
 
     def phase_work(self) -> dict[str, Num]:
         """What the jobs' pipeline phase waits for: each module's occupancy, or the serial chain of queries."""
@@ -185,7 +181,6 @@ def job_costs(
                   q_bits=q_bits, keys_fetched=keys_fetched, values_fetched=values_fetched, kv_reuse=kv_reuse,
                   span=keys_fetched if span is None else span)
     tr = dram.traffic(arch.hbm, arch.clock_hz, st.requests, st.activates, st.bytes)
-    scale = arch.hbm.peak_gb_s * 1e9 / 2**30 / arch.dram.bandwidth_gib_s  # dram.bandwidth_gib_s scales the HBM
     # A fetch's round trip in cycles, counted at the HBM's 1 GHz command clock (the paper's clock too): a fixed
     # cycle count keeps one schedule valid across a clock sweep, as the engine's sweeps require.
     fetch_lat = dram.latency_ns(arch.hbm, tr.row_hit_rate)
@@ -212,6 +207,6 @@ def job_costs(
         latency=latency,
         dram_requests=tr.requests,
         dram_activates=tr.activates,
-        dram_cycles=tr.cycles * scale,
+        dram_efficiency=dram.achieved_gb_s(arch.hbm, tr.row_hit_rate) / arch.hbm.peak_gb_s,
         serial=serial,
     )

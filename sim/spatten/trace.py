@@ -182,7 +182,7 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     frame = pd.DataFrame({
         "it": df["iteration_id"].to_numpy(), "layer": df["layer_id"].to_numpy(),
         "qk": jc.busy["qk"], "softmax": jc.busy["softmax"], "topk": jc.busy["topk"], "pv": jc.busy["pv"],
-        "bytes": jc.dram_bytes, "mem": np.broadcast_to(jc.dram_cycles, len(df)), "lat": jc.latency, "tk": tk_cyc,
+        "bytes": jc.dram_bytes, "mem": jc.dram_bytes / np.broadcast_to(jc.dram_efficiency, len(df)), "lat": jc.latency, "tk": tk_cyc,
     })
     g = frame.groupby(["it", "layer"], sort=True)
     sums = g[["qk", "softmax", "topk", "pv", "bytes", "mem", "tk"]].sum()
@@ -190,10 +190,9 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     # One Stage per (iteration, layer), built from whole columns (no per-row index lookups).
     its, lays = (sums.index.get_level_values(i).tolist() for i in (0, 1))
     cols = [sums[a].tolist() for a in ("qk", "softmax", "topk", "pv", "bytes", "mem")]
-    bpc = arch.dram_bytes_per_cycle
-    stages = [
+    stages = [  # "mem" sums bytes / efficiency: the stage's efficiency is its bytes over that
         Stage(f"i{it}.L{layer}", [Phase("pipeline", {"qk": qk, "softmax": sm, "topk": tk, "pv": pv})], by,
-              by / max(bpc * mem, 1e-30))
+              by / max(mem, 1e-30))
         for it, layer, qk, sm, tk, pv, by, mem in zip(its, lays, *cols, strict=True)
     ]
     barrier = float((lat + sums["tk"]).sum())
