@@ -47,3 +47,31 @@ def pipeline_workload_cycles(wl: Any, cfg: SpattenFx, *, threshold: float = 0.1,
     return {"rows_sampled": rows, "kept_values": kv, "cycles_per_query_mean": mean, "cycles_per_query_min": min(cyc),
             "cycles_per_query_max": max(cyc), "refetch_rate": refetch / rows, "queries": queries,
             "cycles": int(round(mean * queries))}
+
+
+def workload_score_std(wl: Any) -> float:
+    """Mean spread (std over the keys) of a row's scores Q.K / sqrt(D) in the workload's tensors: how peaked its
+    softmax rows are, which sets how many quantized probabilities tie in the top-k engine."""
+    t = replace(wl, batch=1).tensors()
+    q, k = t["q"][0].astype(np.float64), t["k"][0].astype(np.float64)
+    s = np.einsum("hpe,hme->hpm", q, k) / np.sqrt(q.shape[-1])
+    return float(s.std(axis=-1).mean())
+
+
+def analytical_workload_cycles(wl: Any, arch: Any, cfg: SpattenFx, *, v_ratio: float, refetch_rate: float,
+                               score_std: float) -> dict[str, float]:
+    """The analytical model's module composition (:func:`attnforge.sim.spatten.occupancy.job_costs`) on the same
+    one-layer job set :func:`pipeline_workload_cycles` runs: every query of every head, no token or head pruning,
+    the RTL's MSB/LSB split, with the data-dependent inputs (LSB refetch rate, score spread) measured on the
+    workload's tensors as the golden model sees them. Returns compute, memory and total cycles."""
+    from attnforge.sim.spatten.occupancy import job_costs
+
+    kv = max(1, round((1.0 - v_ratio) * wl.m))
+    jc = job_costs(arch, count=wl.p * wl.heads * wl.batch, keys=float(wl.m), values=float(kv), d=wl.e,
+                   k_bits=cfg.msb_bits, lsb_bits=cfg.lsb_bits, refetch=refetch_rate, v_bits=cfg.word_bits,
+                   q_bits=cfg.word_bits, keys_fetched=float(wl.m), values_fetched=float(kv),
+                   topk_parallelism=arch.spatten.topk_comparators, span=float(wl.m), score_std=(score_std,))
+    work = jc.phase_work()
+    compute = float(max(np.max(v) for v in work.values()))
+    memory = float(jc.dram_bytes / (arch.dram_bytes_per_cycle * jc.dram_efficiency))
+    return {"compute_cycles": compute, "memory_cycles": memory, "cycles": max(compute, memory)}

@@ -28,7 +28,7 @@ from attnforge.sim.analytical.schedule import DRAM_BYTES, Actions, Num
 from attnforge.sim.contract.spatten_fx import SpattenFx
 from attnforge.sim.memory import dram
 from attnforge.sim.spatten.cycle_model import pipeline_cycles_for
-from attnforge.sim.spatten.topk_cycles import engine_cycles_v, occupancy
+from attnforge.sim.spatten.topk_cycles import SYNTHETIC_SCORE_STD, engine_cycles_v, occupancy
 from attnforge.sim.specs.arch import Arch, SpattenArch, SpattenModules
 from attnforge.sim.specs.errors import SpecError
 
@@ -141,6 +141,7 @@ def job_costs(
     topk_parallelism: int,
     kv_reuse: Num = 1.0,
     span: Num | None = None,
+    score_std: tuple[float, ...] = SYNTHETIC_SCORE_STD,
 ) -> JobCost:
     """Occupancy of each module for ``count`` queries of ``keys`` keys each, ``values`` of them kept for prob x V.
 
@@ -148,7 +149,8 @@ def job_costs(
     once; ``kv_reuse`` divides the K/V bytes when several queries share one fetch into the K/V SRAM
     (summarization); ``keys_fetched``/``values_fetched`` may exceed keys/values for fetch-everything designs;
     ``span`` is the vectors in each K/V region (the context length; default the keys fetched), which sets how many
-    DRAM rows a stream opens.
+    DRAM rows a stream opens; ``score_std`` the spread of the rows' scores (measured from a workload's tensors when
+    it has them), which sets how many probabilities tie in the top-k.
     """
     p = check_arch(arch)
     assert isinstance(arch, SpattenArch)
@@ -162,7 +164,8 @@ def job_costs(
     qk_one = _ceil(keys, kpc)
     sm_one = _ceil(keys, smax)
     pv_one = _ceil(values, vpc)
-    select, filt, tk_cmp = engine_cycles_v(keys, values, topk_parallelism, smax, p.topk_round_overhead_cycles)
+    select, filt, tk_cmp = engine_cycles_v(keys, values, topk_parallelism, smax, p.topk_round_overhead_cycles,
+                                           score_std)
     # The paper's controller bypasses the engine when every V row is kept (nothing to select); our RTL runs it.
     run_topk = (values < keys) if p.query_overlap else np.ones_like(keys, dtype=bool)
     select, filt, tk_cmp = (np.where(run_topk, x, 0.0) for x in (select, filt, tk_cmp))
