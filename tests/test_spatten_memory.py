@@ -67,3 +67,21 @@ def test_row_activates_follow_the_layout() -> None:
 def test_hbm_fields_are_validated() -> None:
     with pytest.raises(SpecError, match="outstanding"):
         load_arch("spatten", {"hbm.outstanding": 0})
+
+
+def test_sensitivity_follows_the_paper() -> None:
+    """Paper Fig. 19a: comparators help up to 16 and barely after; Fig. 19b: SRAM size does not matter in
+    generation; fewer HBM channels slow the memory-bound steps; narrower K/V speed them up."""
+    from attnforge.reports.spatten_sensitivity import sweeps
+
+    sw = sweeps()
+    g = {p.label: p.gflops for p in sw["comparators"]}
+    assert g["1"] < g["2"] < g["4"] < g["8"] < g["16"]
+    assert g["16"] / g["8"] > 1.05 and g["32"] / g["16"] < 1.08
+    assert 3.5 < g["16"] / g["1"] < 6.5  # paper: 776 / 168 = 4.6
+    sram = [p.gflops for p in sw["sram"]]
+    assert max(sram) / min(sram) < 1.02
+    ch = {p.label: p for p in sw["channels"]}
+    assert ch["4 ch"].bound == "memory" and ch["4 ch"].gflops < ch["8 ch"].gflops < ch["16 ch"].gflops
+    w = [p.gflops for p in sw["widths"]]
+    assert w == sorted(w)

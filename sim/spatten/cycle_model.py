@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from numpy.typing import ArrayLike as Num
-
 import numpy as np
+from numpy.typing import ArrayLike as Num
 
 from attnforge.sim.contract import (
     SOFTMAX_EXP_PIPE,
@@ -29,7 +28,8 @@ from attnforge.sim.spatten.golden import PipelineResult, QueryJob, pipeline, sof
 from attnforge.sim.spatten.topk_golden import hw_topk
 
 __all__ = ["SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "MemoryModel", "assemble_cycles", "assemble_in_words", "beat_word",
-           "decision_cycles", "decision_in_words", "decision_latency", "decision_word", "k_beats", "pipeline_cycles", "pipeline_cycles_for",
+           "decision_cycles", "decision_in_words", "decision_latency", "decision_word", "k_beats", "pipeline_cycles",
+           "pipeline_cycles_for",
            "pipeline_out_word", "pipeline_q_beat", "pv_cycles", "pv_in_words", "pv_tree_pipe", "qk_cycles", "qk_q_beat",
            "qk_tree_pipe", "row_words", "score_beats", "softmax_cycles", "softmax_in_words", "softmax_latency",
            "softmax_max_wait", "softmax_out_words"]

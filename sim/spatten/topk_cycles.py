@@ -27,7 +27,6 @@ import numpy as np
 from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE
 from attnforge.sim.contract.spatten_fx import SpattenFx
 
-
 #: Score spreads (std of Q.K / sqrt(D) per row) the engine's inputs are drawn from when no workload fixes one: the
 #: synthetic heads' temperatures of :func:`attnforge.sim.spatten.algorithm.synthetic_refetch_rate`, 0.5 to 4.
 SYNTHETIC_SCORE_STD: tuple[float, ...] = tuple(float(x) for x in np.linspace(0.5, 4.0, 8))

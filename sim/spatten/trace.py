@@ -182,7 +182,8 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     frame = pd.DataFrame({
         "it": df["iteration_id"].to_numpy(), "layer": df["layer_id"].to_numpy(),
         "qk": jc.busy["qk"], "softmax": jc.busy["softmax"], "topk": jc.busy["topk"], "pv": jc.busy["pv"],
-        "bytes": jc.dram_bytes, "mem": jc.dram_bytes / np.broadcast_to(jc.dram_efficiency, len(df)), "lat": jc.latency, "tk": tk_cyc,
+        "bytes": jc.dram_bytes, "mem": jc.dram_bytes / np.broadcast_to(jc.dram_efficiency, len(df)),
+        "lat": jc.latency, "tk": tk_cyc,
     })
     g = frame.groupby(["it", "layer"], sort=True)
     sums = g[["qk", "softmax", "topk", "pv", "bytes", "mem", "tk"]].sum()

@@ -266,7 +266,8 @@ class Hbm(_Strict):
     Timings are in ns (the HBM2 command clock is 1 GHz). ``channel_gb_s`` is one channel's pin rate;
     ``outstanding`` the requests the fetcher keeps in flight per channel; the arch's ``dram.bandwidth_gib_s`` is
     the pin rate the rooflines use and, when it differs from ``channels x channel_gb_s``, scales the achieved
-    bandwidth in proportion (more or fewer channels of this kind), so bandwidth sweeps stay linear; ``row_bytes`` one channel's row (page)
+    bandwidth in proportion (more or fewer channels of this kind), so bandwidth sweeps stay linear;
+    ``row_bytes`` one channel's row (page)
     across its pseudo-channels; ``path_ns`` the fixed part of a request's round trip outside the DRAM core
     (address FIFO, crossbars, AXI stages, controller queue).
     """
