@@ -89,3 +89,25 @@ def traffic(hbm: Hbm, clock_hz: float, requests: Num, activates: Num, nbytes: Nu
 
 
 __all__ = ["Traffic", "achieved_gb_s", "latency_ns", "stream_activates", "stream_requests", "traffic"]
+
+
+def bandwidth_table(arch_name: str = "spatten") -> str:
+    """Achieved GB/s of an arch's HBM against row-hit rate and outstanding requests per channel
+    (``python -m attnforge.sim.memory.dram``; docs/spatten.md §Memory system)."""
+    from attnforge.sim.specs.arch import SpattenArch, get_preset
+
+    arch = get_preset(arch_name)
+    assert isinstance(arch, SpattenArch)
+    h = arch.hbm
+    hits = (1.0, 0.9, 0.5, 0.0)
+    lines = [f"{arch_name}: {h.channels} channels, peak {h.peak_gb_s:.0f} GB/s; achieved GB/s by row-hit rate",
+             f"{'outstanding':>11} " + " ".join(f"{f'hit {x:.0%}':>9}" for x in hits)]
+    for n in (4, 8, 16, 32, 64):
+        hn = h.model_copy(update={"outstanding": n})
+        lines.append(f"{n:>11} " + " ".join(f"{float(achieved_gb_s(hn, x)):>9.0f}" for x in hits))
+    lines.append("latency ns (hit / miss): " + f"{float(latency_ns(h, 1.0)):.0f} / {float(latency_ns(h, 0.0)):.0f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(bandwidth_table())

@@ -75,3 +75,26 @@ def analytical_workload_cycles(wl: Any, arch: Any, cfg: SpattenFx, *, v_ratio: f
     compute = float(max(np.max(v) for v in work.values()))
     memory = float(jc.dram_bytes / (arch.dram_bytes_per_cycle * jc.dram_efficiency))
     return {"compute_cycles": compute, "memory_cycles": memory, "cycles": max(compute, memory)}
+
+
+def agreement_table(cases: tuple[tuple[int, float, float], ...] = ((128, 0.0, 0.1), (128, 0.5, 0.1), (256, 0.8, 0.02),
+                                                                   (64, 0.25, 0.5)), rows: int = 96) -> str:
+    """Analytical (spatten-rtl) against the exact cycle model on BERT-Base layers of seeded tensors: one line per
+    (keys, V ratio, threshold); ``python -m attnforge.sim.spatten.cycle_run`` prints it (docs/spatten.md)."""
+    from attnforge.sim.specs.arch import get_preset
+    from attnforge.workloads import Workload, get_model
+
+    lines = [f"{'keys':>5} {'V ratio':>7} {'thr':>5} {'refetch':>7} {'cycle model':>12} {'analytical':>12} {'dev':>7}"]
+    for n, vr, thr in cases:
+        wl = Workload(model=get_model("bert-base"), batch=1, p=n, m=n, seed=0)
+        cfg = SpattenFx(lanes=512, min_d=64, max_d=64, max_n=n)
+        cyc = pipeline_workload_cycles(wl, cfg, threshold=thr, v_ratio=vr, rows=rows)
+        an = analytical_workload_cycles(wl, get_preset("spatten-rtl"), cfg, v_ratio=vr,
+                                        refetch_rate=cyc["refetch_rate"], score_std=workload_score_std(wl))
+        lines.append(f"{n:>5} {vr:>7} {thr:>5} {cyc['refetch_rate']:>7.2f} {cyc['cycles']:>12,} "
+                     f"{an['cycles']:>12,.0f} {an['cycles'] / cyc['cycles'] - 1:>+7.1%}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(agreement_table())
