@@ -36,6 +36,9 @@ class Point:
     gflops: float
     power_w: float
     bound: str
+    #: DRAM bandwidth while the traffic moves (bytes over the memory time) and over the whole run.
+    dram_gb_s: float = 0.0
+    avg_dram_gb_s: float = 0.0
 
 
 def run(trace: Trace, arch: Arch, label: str) -> Point:
@@ -44,7 +47,10 @@ def run(trace: Trace, arch: Arch, label: str) -> Point:
     ev = run_schedule(arch.name, sched, arch)
     sec = float(ev.latency_s)
     bound = "memory" if float(ev.memory_cycles) > float(ev.compute_cycles) else "compute"
-    return Point(label, float(sched.flops) / sec / 1e9, float(ev.energy_j) / sec, bound)
+    mem_s = float(ev.memory_cycles) / arch.clock_hz
+    by = float(sched.dram_bytes)
+    return Point(label, float(sched.flops) / sec / 1e9, float(ev.energy_j) / sec, bound, by / mem_s / 1e9,
+                 by / sec / 1e9)
 
 
 def _widths(trace: Trace, k_bits: int, v_bits: int) -> Trace:
@@ -112,7 +118,8 @@ def power_report(trace_paths: list[Path] | None = None) -> str:
         if "step1" in path.name or "ptb-per0" in path.name:
             continue  # unpruned baselines
         p = run(load_trace(path), load_arch("spatten"), path.stem.removeprefix("summary-"))
-        lines.append(f"  {p.label[:48]:<48} {p.power_w:6.2f} W  {p.gflops:6.0f} GFLOPS  {p.bound}")
+        lines.append(f"  {p.label[:48]:<48} {p.power_w:6.2f} W  {p.gflops:6.0f} GFLOPS  {p.bound}-bound, HBM "
+                     f"{p.dram_gb_s:.0f} GB/s achieved, {p.avg_dram_gb_s:.0f} GB/s average")
     for model, n in (("bert-base", 25), ("bert-base", 160), ("bert-large", 160)):
         ev = evaluate("spatten", get_model(model), p=n, m=n, batch=1, policy=BERT)
         w = float(np.sum(ev.energy_j)) / float(np.sum(ev.latency_s))
