@@ -85,3 +85,31 @@ def test_sensitivity_follows_the_paper() -> None:
     assert ch["4 ch"].bound == "memory" and ch["4 ch"].gflops < ch["8 ch"].gflops < ch["16 ch"].gflops
     w = [p.gflops for p in sw["widths"]]
     assert w == sorted(w)
+
+
+def test_cycle_fidelity_reports_the_analytical_beside_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """``simulate --fidelity cycle`` carries the analytical model's cycles on the same jobs, within 5%."""
+    import json
+
+    from attnforge.cli.main import main
+
+    assert main(["simulate", "--accel", "spatten", "--fidelity", "cycle", "--workload", "bert-base", "--seq-len", "128",
+                 "--batch", "1", "--cycle-rows", "48", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert abs(out["analytical_cycles"] / out["cycles"] - 1) < 0.05
+
+
+def test_simulate_reports_average_power(capsys: pytest.CaptureFixture[str]) -> None:
+    """Average power = energy / latency, in the JSON and the text table."""
+    import json
+
+    from attnforge.cli.main import main
+
+    assert main(["simulate", "--accel", "spatten", "--workload", "bert-base", "--seq-len", "64", "--batch", "1",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    row = out[0] if isinstance(out, list) else out
+    assert row["avg_power_w"] == pytest.approx(row["energy_j"] / row["latency_s"])
+    assert row["energy_breakdown_j"]["dram_background"] > 0
+    assert main(["simulate", "--accel", "spatten", "--workload", "bert-base", "--seq-len", "64", "--batch", "1"]) == 0
+    assert "average power:" in capsys.readouterr().out

@@ -58,6 +58,15 @@ def workload_score_std(wl: Any) -> float:
     return float(s.std(axis=-1).mean())
 
 
+def rtl_arch(cfg: SpattenFx) -> Any:
+    """The spatten-rtl arch at the pipeline RTL's parameters: lanes multipliers in Q x K and prob x V, S = lanes /
+    min_d softmax lanes and top-k comparators."""
+    from attnforge.sim.specs.arch import load_arch
+
+    return load_arch("spatten-rtl", {"spatten.qk_multipliers": cfg.lanes, "spatten.pv_multipliers": cfg.lanes,
+                                     "spatten.softmax_lanes": cfg.s, "spatten.topk_comparators": cfg.s})
+
+
 def analytical_workload_cycles(wl: Any, arch: Any, cfg: SpattenFx, *, v_ratio: float, refetch_rate: float,
                                score_std: float) -> dict[str, float]:
     """The analytical model's module composition (:func:`attnforge.sim.spatten.occupancy.job_costs`) on the same
@@ -81,7 +90,6 @@ def agreement_table(cases: tuple[tuple[int, float, float], ...] = ((128, 0.0, 0.
                                                                    (64, 0.25, 0.5)), rows: int = 96) -> str:
     """Analytical (spatten-rtl) against the exact cycle model on BERT-Base layers of seeded tensors: one line per
     (keys, V ratio, threshold); ``python -m attnforge.sim.spatten.cycle_run`` prints it (docs/spatten.md)."""
-    from attnforge.sim.specs.arch import get_preset
     from attnforge.workloads import Workload, get_model
 
     lines = [f"{'keys':>5} {'V ratio':>7} {'thr':>5} {'refetch':>7} {'cycle model':>12} {'analytical':>12} {'dev':>7}"]
@@ -89,7 +97,7 @@ def agreement_table(cases: tuple[tuple[int, float, float], ...] = ((128, 0.0, 0.
         wl = Workload(model=get_model("bert-base"), batch=1, p=n, m=n, seed=0)
         cfg = SpattenFx(lanes=512, min_d=64, max_d=64, max_n=n)
         cyc = pipeline_workload_cycles(wl, cfg, threshold=thr, v_ratio=vr, rows=rows)
-        an = analytical_workload_cycles(wl, get_preset("spatten-rtl"), cfg, v_ratio=vr,
+        an = analytical_workload_cycles(wl, rtl_arch(cfg), cfg, v_ratio=vr,
                                         refetch_rate=cyc["refetch_rate"], score_std=workload_score_std(wl))
         lines.append(f"{n:>5} {vr:>7} {thr:>5} {cyc['refetch_rate']:>7.2f} {cyc['cycles']:>12,} "
                      f"{an['cycles']:>12,.0f} {an['cycles'] / cyc['cycles'] - 1:>+7.1%}")
