@@ -61,20 +61,22 @@ def _widths(trace: Trace, k_bits: int, v_bits: int) -> Trace:
     return replace(trace, rows=rows)
 
 
-def sweeps(trace_path: Path = TRACE) -> dict[str, list[Point]]:
-    """The four sweeps on the trace: comparators, SRAM size, HBM channels, K/V widths."""
+def sweeps(trace_path: Path = TRACE, comparators: tuple[int, ...] = tuple(PAPER_COMPARATORS),
+           sram_kb: tuple[int, ...] = tuple(PAPER_SRAM_KB), channels: tuple[int, ...] = (4, 8, 16, 32),
+           widths: tuple[int, ...] = (12, 8, 6, 4)) -> dict[str, list[Point]]:
+    """The four sweeps on the trace: comparators, SRAM size, HBM channels, K/V widths (K and V at one width)."""
     tr = load_trace(trace_path)
     out: dict[str, list[Point]] = {"comparators": [], "sram": [], "channels": [], "widths": []}
-    for c in PAPER_COMPARATORS:
+    for c in comparators:
         out["comparators"].append(run(tr, load_arch("spatten", {"spatten.topk_comparators": c}), f"{c}"))
-    for kb in PAPER_SRAM_KB:
+    for kb in sram_kb:
         out["sram"].append(run(tr, load_arch("spatten", {"spatten.kv_sram_bytes": kb * 196608 // 196}),
                                f"{kb} KB"))
-    for ch in (4, 8, 16, 32):
+    for ch in channels:
         arch = load_arch("spatten", {"hbm.channels": ch, "dram.bandwidth_gib_s": ch * 32e9 / 2**30})
         out["channels"].append(run(tr, arch, f"{ch} ch"))
-    for k, v in ((12, 12), (8, 8), (6, 6), (4, 4)):
-        out["widths"].append(run(_widths(tr, k, v), load_arch("spatten"), f"K{k}/V{v}"))
+    for b in widths:
+        out["widths"].append(run(_widths(tr, b, b), load_arch("spatten"), f"K{b}/V{b}"))
     return out
 
 

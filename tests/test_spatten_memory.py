@@ -74,17 +74,17 @@ def test_sensitivity_follows_the_paper() -> None:
     generation; fewer HBM channels slow the memory-bound steps; narrower K/V speed them up."""
     from attnforge.reports.spatten_sensitivity import sweeps
 
-    sw = sweeps()
+    sw = sweeps(comparators=(1, 4, 8, 16, 32), sram_kb=(196, 784), channels=(4, 16), widths=(12, 6))
     g = {p.label: p.gflops for p in sw["comparators"]}
-    assert g["1"] < g["2"] < g["4"] < g["8"] < g["16"]
-    assert g["16"] / g["8"] > 1.05 and g["32"] / g["16"] < 1.08
+    assert g["1"] < g["4"] < g["8"] < g["16"]
+    assert g["16"] / g["8"] > 1.05 and g["32"] / g["16"] < 1.08  # paper: +19%, -1%
     assert 3.5 < g["16"] / g["1"] < 6.5  # paper: 776 / 168 = 4.6
     sram = [p.gflops for p in sw["sram"]]
-    assert max(sram) / min(sram) < 1.02
+    assert max(sram) / min(sram) < 1.02  # paper: within 1.2%
     ch = {p.label: p for p in sw["channels"]}
-    assert ch["4 ch"].bound == "memory" and ch["4 ch"].gflops < ch["8 ch"].gflops < ch["16 ch"].gflops
-    w = [p.gflops for p in sw["widths"]]
-    assert w == sorted(w)
+    assert ch["4 ch"].bound == "memory" and ch["4 ch"].gflops < 0.5 * ch["16 ch"].gflops
+    w = {p.label: p.gflops for p in sw["widths"]}
+    assert w["K6/V6"] > 1.3 * w["K12/V12"]
 
 
 def test_cycle_fidelity_reports_the_analytical_beside_it(capsys: pytest.CaptureFixture[str]) -> None:
