@@ -416,6 +416,8 @@ def run_unit(unit: Unit) -> pd.DataFrame:
     for fld in fields(Result):
         if fld.name not in ("scenario", "extra", "actions", "leakage_j"):  # as Result.to_dict (actions: opt-in)
             row[fld.name] = values[fld.name]  # a KeyError here: Result grew a field run_unit does not fill
+    with np.errstate(divide="ignore", invalid="ignore"):  # Result.avg_power_w, where to_dict puts it
+        row["avg_power_w"] = np.where(lat != 0, values["energy_j"] / lat, 0.0)
     row.update({k: _col(v, n) for k, v in s.extra.items()})
     described = [x.describe() for x in scs]
     for k in described[0]:
