@@ -554,6 +554,8 @@ def unit_columns(unit: Unit) -> dict[str, Any]:
     for fld in fields(Result):
         if fld.name not in ("scenario", "extra", "actions", "leakage_j"):  # as Result.to_dict (actions: opt-in)
             row[fld.name] = values[fld.name]  # a KeyError here: Result grew a field unit_columns does not fill
+    with np.errstate(divide="ignore", invalid="ignore"):  # Result.avg_power_w, where to_dict puts it
+        row["avg_power_w"] = np.where(lat != 0, values["energy_j"] / lat, 0.0)
     row.update({k: _col(v, n) for k, v in s.extra.items()})
     for k, v in sc.describe().items():
         if k == "overrides":

@@ -16,6 +16,7 @@ import numpy as np
 from attnforge.mappings.catalog import Accelerator
 from attnforge.mappings.shape import Shape
 from attnforge.sim.analytical.schedule import Actions, Num, Phase, Schedule, Stage
+from attnforge.sim.memory import dram
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
 from attnforge.sim.spatten.occupancy import JobCost, job_costs
 from attnforge.sim.spatten.pruning import kept_counts, layer_ratios
@@ -107,6 +108,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
         v_bits=pol.v_bits_fetched, q_bits=QUERY_BITS if pol.quantize else 12,
         keys_fetched=fetched_k, values_fetched=fetched_v, topk_parallelism=par,
+        span=np.asarray(m, dtype=np.float64)[..., None],
     )
     return values, count, rho, jc, exposed
 
@@ -114,6 +116,15 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
 def _total(x: Num) -> Num:
     """Sum over the trailing query-group axis."""
     return np.sum(np.asarray(x, dtype=np.float64), axis=-1)
+
+
+def _efficiency(jc: JobCost) -> Num:
+    """The layer's achieved/peak HBM bandwidth over its query groups, weighted by the bytes each moves (the time
+    the layer's traffic takes at the achieved rates, expressed as one ratio for its Stage)."""
+    nbytes = np.asarray(jc.dram_bytes, dtype=np.float64)
+    eff = np.broadcast_to(np.asarray(jc.dram_efficiency, dtype=np.float64), nbytes.shape)
+    time = _total(nbytes / np.maximum(eff, 1e-300))
+    return np.where(time > 0, _total(nbytes) / np.maximum(time, 1e-300), 1.0)
 
 
 def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
@@ -125,7 +136,9 @@ def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
     n = np.maximum(np.asarray(count, dtype=np.float64)[..., -1], 1e-300)
     own = np.max(np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64)[..., -1] / n, np.shape(last))
                            for v in jc.busy.values()]), axis=0)
-    return np.maximum(0.0, last - own - arch.spatten.dram_latency_cycles)
+    # the first K fetch's round trip (a contiguous region: row hits), in cycles of the HBM's 1 GHz command clock as
+    # occupancy.job_costs counts it
+    return np.maximum(0.0, last - own - dram.latency_ns(arch.hbm, 1.0))
 
 
 def _layer_kept(pol: Policy, mdl: Model, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,9 +193,11 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         _, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
         lay_busy = {a: _total(v) for a, v in jc.busy.items()}
         lay_bytes = _total(jc.dram_bytes)
-        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", lay_busy)], lay_bytes - exposed))
+        eff = _efficiency(jc)
+        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", {a: _total(v) for a, v in jc.phase_work().items()})],
+                            lay_bytes - exposed, eff))
         if np.any(np.asarray(exposed) > 0):
-            stages.append(Stage(f"L{li:02d}.load", [], exposed))
+            stages.append(Stage(f"L{li:02d}.load", [], exposed, eff))
         for a, v in lay_busy.items():
             busy[a] = busy[a] + v
         for a, v in jc.useful.items():

@@ -87,6 +87,7 @@ def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
             "cycles": f"{r.cycles:.4g}",
             "latency": duration(r.latency_s),
             "energy": _si(r.energy_j, "J"),
+            "power": _si(r.avg_power_w, "W"),
             "DRAM": _si(r.dram_bytes, "B"),
             "utilization": " ".join(f"{k} {v:.3f}" for k, v in r.utilization.items()),
             "TFLOP/s": f"{r.tflops:.1f}",
@@ -124,6 +125,8 @@ def breakdown_table(r: Result) -> str:
             continue  # no static power in this arch: no "leakage 0 nJ" row
         share = v / r.energy_j if r.energy_j else 0.0
         lines.append(f"  {comp:<8} {_si(v, 'J'):>10}  {share:6.1%}")
+    lines.append(f"average power: {_si(r.avg_power_w, 'W')} (energy {_si(r.energy_j, 'J')} over "
+                 f"{duration(r.latency_s)})")
     lines.append("cycles by stage: " + ", ".join(f"{k} {v:.4g}" for k, v in r.stage_cycles.items()))
     lines.append(
         f"bound: {r.bound} (the schedule's compute takes {r.compute_cycles:.4g} cycles, its DRAM traffic "

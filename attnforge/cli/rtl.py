@@ -199,19 +199,31 @@ def _cycle_fusemax(sc: Any) -> dict[str, Any]:
 def _cycle_spatten(sc: Any) -> dict[str, Any]:
     """The one-query pipeline RTL's exact cycle model on sampled query rows (threshold and V ratio from the policy)."""
     from attnforge.rtl.registry import _fx
-    from attnforge.sim.spatten.cycle_run import pipeline_workload_cycles
+    from attnforge.sim.spatten.cycle_run import (
+        analytical_workload_cycles,
+        pipeline_workload_cycles,
+        rtl_arch,
+        workload_score_std,
+    )
 
     wl = _workload(sc)
     params = _rtl_params(sc, "spatten-pipeline", {"lanes": 512, "min_d": wl.e, "max_d": wl.e, "max_n": wl.m})
     pol = sc.policy
     rows = 32 if sc.sample_rows is None else sc.sample_rows
-    res = pipeline_workload_cycles(wl, _fx(params), threshold=pol.threshold, v_ratio=pol.v_ratio, rows=rows)
+    cfg = _fx(params)
+    res = pipeline_workload_cycles(wl, cfg, threshold=pol.threshold, v_ratio=pol.v_ratio, rows=rows)
+    # The analytical model's module composition on the same jobs, fed the refetch rate and score spread measured
+    # on these tensors (docs/spatten.md §Three fidelities).
+    an = analytical_workload_cycles(wl, rtl_arch(cfg), cfg, v_ratio=pol.v_ratio, refetch_rate=res["refetch_rate"],
+                                    score_std=workload_score_std(wl))
+    res["analytical_cycles"] = an["cycles"]
     text = (f"spatten-pipeline {params} on {wl.name} B={wl.batch} H={wl.heads} P={wl.p} M={wl.m} "
             f"(threshold {pol.threshold}, V ratio {pol.v_ratio}; one query at a time, no token/head pruning)\n"
             f"  per query: {res['cycles_per_query_mean']:.1f} cycles (min {res['cycles_per_query_min']}, max "
             f"{res['cycles_per_query_max']}; {res['rows_sampled']} rows sampled, LSB refetch rate "
             f"{res['refetch_rate']:.2f}, {res['kept_values']} V rows kept)\n"
-            f"  {res['queries']:,} queries: {res['cycles']:,} cycles")
+            f"  {res['queries']:,} queries: {res['cycles']:,} cycles; analytical (spatten-rtl, same jobs): "
+            f"{an['cycles']:,.0f} ({an['cycles'] / res['cycles'] - 1:+.1%})")
     return {"fidelity": "cycle", "design": "spatten-pipeline", "params": params, "workload": wl.name,
             "batch": wl.batch, "heads": wl.heads, "p": wl.p, "m": wl.m, "threshold": pol.threshold, **res,
             **sc.describe(), "_text": text}

@@ -90,7 +90,7 @@ def run_trace(args: argparse.Namespace) -> int:
     out: dict[str, object] = {
         "trace": tr.name, "accelerator": sc.name, "rows": summ.rows, "iterations": summ.iterations,
         "layers": summ.layers, "cycles": float(ev.cycles), "latency_s": float(ev.latency_s),
-        "dram_bytes": dram, "energy_j": float(ev.energy_j),
+        "dram_bytes": dram, "energy_j": float(ev.energy_j), "avg_power_w": float(ev.energy_j) / float(ev.latency_s),
         "energy_breakdown_j": {k: float(v) * 1e-12 for k, v in ev.energy_pj.items()},
         "tflops": float(sched.flops) / float(ev.latency_s) / 1e12,
         "bound": "compute" if float(ev.compute_cycles) >= float(ev.memory_cycles) else "memory",
@@ -132,5 +132,8 @@ def reproduce_spatten(args: argparse.Namespace) -> int:
                                        "note": r.note} for r in rows]), indent=2, allow_nan=False))
     else:
         print(format_rows(rows, notes))
-        print(f"\n30 benchmarks, breakdown, Table III and trace replays in {time.perf_counter() - t0:.1f} s")
+        from attnforge.reports.spatten_sensitivity import report as sensitivity_report
+
+        print(sensitivity_report())
+        print(f"\n30 benchmarks, breakdown, Table III, trace replays, sensitivity and power in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -67,7 +67,8 @@ def _energy(s: Schedule, arch: Arch, cycles: Num, clock_hz: Num) -> dict[str, Nu
     for (comp, act), count in s.actions.items():
         bucket = _BUCKETS.get(act, comp)
         out[bucket] = out.get(bucket, 0.0) + count * arch.pj(comp, act)
-    out["leakage"] = arch.leakage_w * cycles / clock_hz * 1e12
+    for bucket, watts in arch.static_power_w().items():
+        out[bucket] = out.get(bucket, 0.0) + watts * cycles / clock_hz * 1e12
     return out
 
 
@@ -80,7 +81,8 @@ def action_rows(ev: Evaluation, i: int = 0) -> tuple[list[dict[str, float | str]
         n = _at(count, i)
         pj = float(ev.arch.pj(comp, act))
         rows.append({"component": comp, "action": act, "count": n, "pj_each": pj, "energy_j": n * pj * 1e-12})
-    return rows, _at(ev.energy_pj.get("leakage", 0.0), i) * 1e-12
+    static = sum(_at(ev.energy_pj.get(b, 0.0), i) for b in ev.arch.static_power_w())
+    return rows, static * 1e-12
 
 
 def run_schedule(name: str, s: Schedule, arch: Arch, *, clock_mhz: Num | None = None,
@@ -97,7 +99,7 @@ def run_schedule(name: str, s: Schedule, arch: Arch, *, clock_mhz: Num | None = 
     per_stage: dict[str, Num] = {}
     for st in s.stages:
         comp = st.compute_cycles()
-        mem = st.dram_bytes / bpc
+        mem = st.dram_bytes / bpc if st.dram_efficiency is None else st.dram_bytes / (bpc * st.dram_efficiency)
         t = np.maximum(comp, mem)
         per_stage[st.name] = t
         total = total + t

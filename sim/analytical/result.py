@@ -48,12 +48,18 @@ class Result:
     def tflops(self) -> float:
         return self.flops / self.latency_s / 1e12 if self.latency_s else 0.0
 
+    @property
+    def avg_power_w(self) -> float:
+        """Average power over the run: every action's energy plus static power, over the latency."""
+        return self.energy_j / self.latency_s if self.latency_s else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data: the numbers, the accelerator-specific extras, and what the Scenario says about the run."""
         sc = self.scenario
         d = {f.name: getattr(self, f.name) for f in fields(self)
              if f.name not in ("scenario", "extra", "actions", "leakage_j")}
         d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+        d["avg_power_w"] = self.avg_power_w
         d.update(self.extra)
         if sc is not None:
             d.update({k: v for k, v in sc.describe().items() if k != "accelerator"})

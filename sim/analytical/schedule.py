@@ -51,6 +51,10 @@ class Stage:
     name: str
     phases: list[Phase]
     dram_bytes: Num
+    #: Fraction of the peak bandwidth the traffic achieves when a memory-system model worked it out (its access
+    #: pattern, outstanding requests and latency: sim/memory/dram.py); None: the bytes move at the peak. A ratio,
+    #: so clock and bandwidth sweeps of one schedule scale it as they scale the peak.
+    dram_efficiency: Num | None = None
 
     def compute_cycles(self) -> Num:
         total: Num = 0.0

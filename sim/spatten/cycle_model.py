@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike as Num
 
 from attnforge.sim.contract import (
     SOFTMAX_EXP_PIPE,
@@ -28,6 +29,7 @@ from attnforge.sim.spatten.topk_golden import hw_topk
 
 __all__ = ["SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "MemoryModel", "assemble_cycles", "assemble_in_words", "beat_word",
            "decision_cycles", "decision_in_words", "decision_latency", "decision_word", "k_beats", "pipeline_cycles",
+           "pipeline_cycles_for",
            "pipeline_out_word", "pipeline_q_beat", "pv_cycles", "pv_in_words", "pv_tree_pipe", "qk_cycles", "qk_q_beat",
            "qk_tree_pipe", "row_words", "score_beats", "softmax_cycles", "softmax_in_words", "softmax_latency",
            "softmax_max_wait", "softmax_out_words"]
@@ -215,7 +217,14 @@ def pipeline_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult | None = 
     input and product registers, tree levels and output register: ``+ 1 + topk + 4 + pv_tree_pipe``.
     """
     res = res or pipeline(job, cfg)
-    nbk = -(-job.n // cfg.keys_per_beat(job.d))
-    nbs = -(-job.n // cfg.s)
+    topk = hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles
+    return int(pipeline_cycles_for(job.n, job.d, float(res.refetch), topk, cfg))
+
+
+def pipeline_cycles_for(n: Num, d: int, refetch: Num, topk: Num, cfg: SpattenFx) -> Num:
+    """:func:`pipeline_cycles` from the job's sizes, with the refetch (0/1, or its probability: the mean) and the
+    top-k cycles given; numpy-friendly, so the analytical model charges the RTL's own formula."""
+    nbk = np.ceil(np.asarray(n, dtype=np.float64) / cfg.keys_per_beat(d))
+    nbs = np.ceil(np.asarray(n, dtype=np.float64) / cfg.s)
     t = nbk + 2 * nbs + softmax_latency(cfg) + qk_tree_pipe(cfg) + decision_latency(cfg) + 5
-    return (2 * t if res.refetch else t) + 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + 4 + pv_tree_pipe(cfg)
+    return (1.0 + np.asarray(refetch, dtype=np.float64)) * t + 1 + np.asarray(topk) + 4 + pv_tree_pipe(cfg)

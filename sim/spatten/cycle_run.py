@@ -51,3 +51,62 @@ def pipeline_workload_cycles(wl: Any, cfg: SpattenFx, *, threshold: float = 0.1,
             "cycles_per_query_min": min(cyc),
             "cycles_per_query_max": max(cyc), "refetch_rate": refetch / rows, "queries": queries,
             "cycles": int(round(mean * queries))}
+
+
+def workload_score_std(wl: Any) -> float:
+    """Mean spread (std over the keys) of a row's scores Q.K / sqrt(D) in the workload's tensors: how peaked its
+    softmax rows are, which sets how many quantized probabilities tie in the top-k engine."""
+    t = replace(wl, batch=1).tensors()
+    q, k = t["q"][0].astype(np.float64), t["k"][0].astype(np.float64)
+    s = np.einsum("hpe,hme->hpm", q, k) / np.sqrt(q.shape[-1])
+    return float(s.std(axis=-1).mean())
+
+
+def rtl_arch(cfg: SpattenFx) -> Any:
+    """The spatten-rtl arch at the pipeline RTL's parameters: lanes multipliers in Q x K and prob x V, S = lanes /
+    min_d softmax lanes and top-k comparators."""
+    from attnforge.sim.specs.arch import load_arch
+
+    return load_arch("spatten-rtl", {"spatten.qk_multipliers": cfg.lanes, "spatten.pv_multipliers": cfg.lanes,
+                                     "spatten.softmax_lanes": cfg.s, "spatten.topk_comparators": cfg.s})
+
+
+def analytical_workload_cycles(wl: Any, arch: Any, cfg: SpattenFx, *, v_ratio: float, refetch_rate: float,
+                               score_std: float) -> dict[str, float]:
+    """The analytical model's module composition (:func:`attnforge.sim.spatten.occupancy.job_costs`) on the same
+    one-layer job set :func:`pipeline_workload_cycles` runs: every query of every head, no token or head pruning,
+    the RTL's MSB/LSB split, with the data-dependent inputs (LSB refetch rate, score spread) measured on the
+    workload's tensors as the golden model sees them. Returns compute, memory and total cycles."""
+    from attnforge.sim.spatten.occupancy import job_costs
+
+    kv = max(1, round((1.0 - v_ratio) * wl.m))
+    jc = job_costs(arch, count=wl.p * wl.heads * wl.batch, keys=float(wl.m), values=float(kv), d=wl.e,
+                   k_bits=cfg.msb_bits, lsb_bits=cfg.lsb_bits, refetch=refetch_rate, v_bits=cfg.word_bits,
+                   q_bits=cfg.word_bits, keys_fetched=float(wl.m), values_fetched=float(kv),
+                   topk_parallelism=arch.spatten.topk_comparators, span=float(wl.m), score_std=(score_std,))
+    work = jc.phase_work()
+    compute = float(max(np.max(v) for v in work.values()))
+    memory = float(jc.dram_bytes / (arch.dram_bytes_per_cycle * jc.dram_efficiency))
+    return {"compute_cycles": compute, "memory_cycles": memory, "cycles": max(compute, memory)}
+
+
+def agreement_table(cases: tuple[tuple[int, float, float], ...] = ((128, 0.0, 0.1), (128, 0.5, 0.1), (256, 0.8, 0.02),
+                                                                   (64, 0.25, 0.5)), rows: int = 96) -> str:
+    """Analytical (spatten-rtl) against the exact cycle model on BERT-Base layers of seeded tensors: one line per
+    (keys, V ratio, threshold); ``python -m attnforge.sim.spatten.cycle_run`` prints it (docs/spatten.md)."""
+    from attnforge.workloads import Workload, get_model
+
+    lines = [f"{'keys':>5} {'V ratio':>7} {'thr':>5} {'refetch':>7} {'cycle model':>12} {'analytical':>12} {'dev':>7}"]
+    for n, vr, thr in cases:
+        wl = Workload(model=get_model("bert-base"), batch=1, p=n, m=n, seed=0)
+        cfg = SpattenFx(lanes=512, min_d=64, max_d=64, max_n=n)
+        cyc = pipeline_workload_cycles(wl, cfg, threshold=thr, v_ratio=vr, rows=rows)
+        an = analytical_workload_cycles(wl, rtl_arch(cfg), cfg, v_ratio=vr,
+                                        refetch_rate=cyc["refetch_rate"], score_std=workload_score_std(wl))
+        lines.append(f"{n:>5} {vr:>7} {thr:>5} {cyc['refetch_rate']:>7.2f} {cyc['cycles']:>12,} "
+                     f"{an['cycles']:>12,.0f} {an['cycles'] / cyc['cycles'] - 1:>+7.1%}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(agreement_table())

@@ -7,6 +7,14 @@ a run of queries costs the busiest module's total occupancy (or the DRAM time, w
 dependency barrier (the end of a layer, where token and head top-k decide what the next layer fetches) costs one
 query's full latency through the pipe. Every figure is a numpy expression, so one call covers many rows or
 sweep points.
+
+Each module's cycles come from the RTL's exact cycle models: Q x K and softmax beats per row, the top-k engine's
+round recurrence (:mod:`attnforge.sim.spatten.topk_cycles`, split into the selection and the filter pass the
+released engine overlaps across queries), and on an arch whose modules do not overlap queries
+(``query_overlap: false``, our spatten-pipeline RTL) the whole one-query formula
+:func:`attnforge.sim.spatten.cycle_model.pipeline_cycles_for`. DRAM time comes from the HBM model
+(:mod:`attnforge.sim.memory.dram`): the K, LSB and V streams' requests and row activates at the bandwidth the
+fetcher's outstanding requests achieve.
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnforge.sim.analytical.schedule import DRAM_BYTES, Actions, Num
-from attnforge.sim.spatten.topk_algorithm import expected_topk_v
+from attnforge.sim.contract.spatten_fx import SpattenFx
+from attnforge.sim.memory import dram
+from attnforge.sim.spatten.cycle_model import pipeline_cycles_for
+from attnforge.sim.spatten.topk_cycles import SYNTHETIC_SCORE_STD, engine_cycles_v, occupancy
 from attnforge.sim.specs.arch import Arch, SpattenArch, SpattenModules
 from attnforge.sim.specs.errors import SpecError
 
@@ -48,6 +59,16 @@ class JobCost:
     softmax_ops: Num
     topk_cmp: Num
     latency: Num  # one job, first fetch to last prob x V output (the drain at a barrier)
+    #: DRAM requests and row activates of the jobs' streams, and the cycles they take at the achieved bandwidth.
+    dram_requests: Num = 0.0
+    dram_activates: Num = 0.0
+    dram_efficiency: Num = 1.0  # achieved over peak bandwidth (what a Stage carries)
+    #: Cycles of the jobs when the modules cannot overlap queries (None: they can; busy's maximum bounds them).
+    serial: Num | None = None
+
+    def phase_work(self) -> dict[str, Num]:
+        """What the jobs' pipeline phase waits for: each module's occupancy, or the serial chain of queries."""
+        return dict(self.busy) if self.serial is None else {"query": self.serial}
 
     def charge(self, actions: Actions, topk_extra: Num = 0.0, total: Callable[[Num], Num] = lambda v: v) -> None:
         """Add these jobs' energy actions (``SpattenArch.EMITS``, in its order) to ``actions``; ``total`` reduces
@@ -58,6 +79,49 @@ class JobCost:
         actions.add("topk", "compare", total(self.topk_cmp) + topk_extra)
         actions.add("fetcher", "byte", total(self.dram_bytes))
         actions.add(*DRAM_BYTES, total(self.dram_bytes))
+        actions.add(DRAM_BYTES[0], "activate", total(self.dram_activates))
+
+
+@dataclass
+class _Streams:
+    """Bytes, requests and activates of a job's K (MSB), LSB and V streams, summed over ``count`` jobs."""
+
+    bytes: Num
+    lsb_bytes: Num
+    requests: Num
+    activates: Num
+
+
+def _streams(arch: SpattenArch, *, count: Num, d: int, k_bits: Num, lsb_bits: Num, refetch: Num, v_bits: Num,
+             q_bits: Num, keys_fetched: Num, values_fetched: Num, kv_reuse: Num, span: Num) -> _Streams:
+    """A job's DRAM streams: K MSBs, LSBs on refetch and the kept V rows, each read in index order from its own
+    contiguous region of ``span`` vectors (so its row activates follow the layout), plus Q in and the output."""
+    h = arch.hbm
+    kb = d * np.asarray(k_bits, dtype=np.float64) / 8
+    lb = d * np.asarray(lsb_bits, dtype=np.float64) / 8
+    vb = d * np.asarray(v_bits, dtype=np.float64) / 8
+    kf = np.asarray(keys_fetched, dtype=np.float64) / kv_reuse
+    vf = np.asarray(values_fetched, dtype=np.float64) / kv_reuse
+    rho = np.asarray(refetch, dtype=np.float64)
+    qo = d * np.asarray(q_bits, dtype=np.float64) / 8 + d * 12 / 8  # Q in, attention_out (12 bits) out
+    k_bytes, lsb_bytes, v_bytes = kf * kb, rho * kf * lb, vf * vb
+    req = dram.stream_requests(h, kf, kb) + rho * dram.stream_requests(h, kf, lb) + dram.stream_requests(h, vf, vb)
+    req = req + qo / h.request_bytes
+    # Activates of the whole streams (a reused K/V fetch is one stream shared by the queries), then per job; the
+    # Q and output rows of consecutive queries are contiguous, so they open a row every row_bytes per channel.
+    kall, vall = np.asarray(keys_fetched, dtype=np.float64), np.asarray(values_fetched, dtype=np.float64)
+    act = (dram.stream_activates(h, kall, span, kb) + rho * dram.stream_activates(h, kall, span, lb)
+           + dram.stream_activates(h, vall, span, vb)) / kv_reuse + qo / h.row_bytes
+    return _Streams(bytes=count * (k_bytes + v_bytes + qo + lsb_bytes), lsb_bytes=count * lsb_bytes,
+                    requests=count * req, activates=count * act)
+
+
+def _serial_cycles(p: SpattenModules, *, keys: Num, values: Num, d: int, refetch: Num, select: Num,
+                   filt: Num) -> Num:
+    """One query at a time: the spatten-pipeline RTL's own formula at the arch's sizes (lanes = Q x K
+    multipliers; softmax lanes, top-k comparators and prob x V rows = lanes / D)."""
+    cfg = SpattenFx(lanes=p.qk_multipliers, min_d=d, max_d=d, max_n=1024)
+    return pipeline_cycles_for(keys, d, refetch, select + filt, cfg)
 
 
 def job_costs(
@@ -76,14 +140,20 @@ def job_costs(
     values_fetched: Num,
     topk_parallelism: int,
     kv_reuse: Num = 1.0,
+    span: Num | None = None,
+    score_std: tuple[float, ...] = SYNTHETIC_SCORE_STD,
 ) -> JobCost:
     """Occupancy of each module for ``count`` queries of ``keys`` keys each, ``values`` of them kept for prob x V.
 
     ``refetch`` is the fraction of rows that refetch ``lsb_bits`` per K element and recompute Q x K and softmax
     once; ``kv_reuse`` divides the K/V bytes when several queries share one fetch into the K/V SRAM
-    (summarization); ``keys_fetched``/``values_fetched`` may exceed keys/values for fetch-everything designs.
+    (summarization); ``keys_fetched``/``values_fetched`` may exceed keys/values for fetch-everything designs;
+    ``span`` is the vectors in each K/V region (the context length; default the keys fetched), which sets how many
+    DRAM rows a stream opens; ``score_std`` the spread of the rows' scores (measured from a workload's tensors when
+    it has them), which sets how many probabilities tie in the top-k.
     """
     p = check_arch(arch)
+    assert isinstance(arch, SpattenArch)
     kpc = p.qk_multipliers / d
     vpc = p.pv_multipliers / d
     smax = p.softmax_lanes
@@ -94,11 +164,15 @@ def job_costs(
     qk_one = _ceil(keys, kpc)
     sm_one = _ceil(keys, smax)
     pv_one = _ceil(values, vpc)
-    tk_cyc, tk_cmp = expected_topk_v(keys, values, topk_parallelism)
+    select, filt, tk_cmp = engine_cycles_v(keys, values, topk_parallelism, smax, p.topk_round_overhead_cycles,
+                                           score_std)
+    # The paper's controller bypasses the engine when every V row is kept (nothing to select); our RTL runs it.
+    run_topk = (values < keys) if p.query_overlap else np.ones_like(keys, dtype=bool)
+    select, filt, tk_cmp = (np.where(run_topk, x, 0.0) for x in (select, filt, tk_cmp))
     busy = {
         "qk": count * qk_one * redo,
-        "softmax": count * sm_one * redo,
-        "topk": count * tk_cyc,
+        "softmax": count * p.softmax_passes * sm_one * redo,
+        "topk": count * occupancy(select, filt, p.topk_filter_overlap),
         "pv": count * pv_one,
     }
     useful = {
@@ -106,28 +180,36 @@ def job_costs(
         "softmax": count * keys * redo / smax,
         "pv": count * values / vpc,
     }
-    k_bytes = keys_fetched * d * k_bits / 8 / kv_reuse
-    lsb_bytes = count * refetch * keys_fetched * d * lsb_bits / 8 / kv_reuse
-    v_bytes = values_fetched * d * v_bits / 8 / kv_reuse
-    q_bytes = d * q_bits / 8
-    out_bytes = d * 12 / 8  # attention_out leaves at 12 bits
-    dram = count * (k_bytes + v_bytes + q_bytes + out_bytes) + lsb_bytes
-    fetch_lat = p.dram_latency_cycles
+    st = _streams(arch, count=count, d=d, k_bits=k_bits, lsb_bits=lsb_bits, refetch=refetch, v_bits=v_bits,
+                  q_bits=q_bits, keys_fetched=keys_fetched, values_fetched=values_fetched, kv_reuse=kv_reuse,
+                  span=keys_fetched if span is None else span)
+    tr = dram.traffic(arch.hbm, arch.clock_hz, st.requests, st.activates, st.bytes)
+    # A fetch's round trip in cycles, counted at the HBM's 1 GHz command clock (the paper's clock too): a fixed
+    # cycle count keeps one schedule valid across a clock sweep, as the engine's sweeps require.
+    fetch_lat = dram.latency_ns(arch.hbm, tr.row_hit_rate)
     latency = (
         fetch_lat + p.qk_latency_cycles + qk_one
-        + p.softmax_latency_cycles + sm_one
+        + p.softmax_latency_cycles + p.softmax_passes * sm_one
         + p.requant_latency_cycles + sm_one  # store-and-forward: the row max must be known
-        + tk_cyc
+        + select + filt
         + fetch_lat + p.pv_latency_cycles + pv_one
     )
+    serial = None
+    if not p.query_overlap:
+        one = _serial_cycles(p, keys=keys, values=values, d=d, refetch=refetch, select=select, filt=filt)
+        serial, latency = count * one, one
     return JobCost(
         busy=busy,
         useful=useful,
-        dram_bytes=dram,
-        lsb_bytes=lsb_bytes,
+        dram_bytes=st.bytes,
+        lsb_bytes=st.lsb_bytes,
         macs_qk=count * keys * d * redo,
         macs_pv=count * values * d,
         softmax_ops=count * keys * redo,
         topk_cmp=count * tk_cmp,
         latency=latency,
+        dram_requests=tr.requests,
+        dram_activates=tr.activates,
+        dram_efficiency=dram.achieved_gb_s(arch.hbm, tr.row_hit_rate) / arch.hbm.peak_gb_s,
+        serial=serial,
     )

@@ -174,6 +174,7 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
         k_bits=_bits(df["quant_key_bit"]), lsb_bits=np.maximum(df["auto_requant_incre"].to_numpy(), 0), refetch=rq,
         v_bits=_bits(df["quant_value_bit"]), q_bits=_bits(df["quant_query_bit"]),
         keys_fetched=keys, values_fetched=values, topk_parallelism=par,
+        span=df["sentence_length_L"].to_numpy(dtype=np.float64),
     )
     topk_rows = df["if_topk"].to_numpy()
     tk_cyc, tk_cmp = expected_topk_v(np.where(topk_rows, df["sentence_length_L"].to_numpy(), 0),
@@ -181,17 +182,19 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     frame = pd.DataFrame({
         "it": df["iteration_id"].to_numpy(), "layer": df["layer_id"].to_numpy(),
         "qk": jc.busy["qk"], "softmax": jc.busy["softmax"], "topk": jc.busy["topk"], "pv": jc.busy["pv"],
-        "bytes": jc.dram_bytes, "lat": jc.latency, "tk": tk_cyc,
+        "bytes": jc.dram_bytes, "mem": jc.dram_bytes / np.broadcast_to(jc.dram_efficiency, len(df)),
+        "lat": jc.latency, "tk": tk_cyc,
     })
     g = frame.groupby(["it", "layer"], sort=True)
-    sums = g[["qk", "softmax", "topk", "pv", "bytes", "tk"]].sum()
+    sums = g[["qk", "softmax", "topk", "pv", "bytes", "mem", "tk"]].sum()
     lat = g["lat"].max()
     # One Stage per (iteration, layer), built from whole columns (no per-row index lookups).
     its, lays = (sums.index.get_level_values(i).tolist() for i in (0, 1))
-    cols = [sums[a].tolist() for a in ("qk", "softmax", "topk", "pv", "bytes")]
-    stages = [
-        Stage(f"i{it}.L{layer}", [Phase("pipeline", {"qk": qk, "softmax": sm, "topk": tk, "pv": pv})], by)
-        for it, layer, qk, sm, tk, pv, by in zip(its, lays, *cols, strict=True)
+    cols = [sums[a].tolist() for a in ("qk", "softmax", "topk", "pv", "bytes", "mem")]
+    stages = [  # "mem" sums bytes / efficiency: the stage's efficiency is its bytes over that
+        Stage(f"i{it}.L{layer}", [Phase("pipeline", {"qk": qk, "softmax": sm, "topk": tk, "pv": pv})], by,
+              by / max(mem, 1e-30))
+        for it, layer, qk, sm, tk, pv, by, mem in zip(its, lays, *cols, strict=True)
     ]
     barrier = float((lat + sums["tk"]).sum())
     stages.append(Stage("latency", [Phase("barriers", {}, exposed=barrier)], 0.0))

@@ -174,6 +174,11 @@ class Arch(_Strict):
         """A factor on a component's table entries (the buffer's capacity scaling); 1 unless a family says."""
         return 1.0
 
+    def static_power_w(self) -> dict[str, float]:
+        """Power drawn for the whole run whatever the activity, by energy bucket (a family adds e.g. DRAM
+        background power beside the chip's leakage)."""
+        return {"leakage": self.leakage_w}
+
     @model_validator(mode="after")
     def _energy_matches_builder(self) -> Arch:
         want = self.emitted_actions()
@@ -255,6 +260,42 @@ class CascadeArch(Arch):
         return arr.ops[op]
 
 
+class Hbm(_Strict):
+    """SpAtten's off-chip HBM as a memory system (sim/memory/dram.py): what bounds the bandwidth it achieves.
+
+    Timings are in ns (the HBM2 command clock is 1 GHz). ``channel_gb_s`` is one channel's pin rate;
+    ``outstanding`` the requests the fetcher keeps in flight per channel; the arch's ``dram.bandwidth_gib_s`` is
+    the pin rate the rooflines use and, when it differs from ``channels x channel_gb_s``, scales the achieved
+    bandwidth in proportion (more or fewer channels of this kind), so bandwidth sweeps stay linear;
+    ``row_bytes`` one channel's row (page)
+    across its pseudo-channels; ``path_ns`` the fixed part of a request's round trip outside the DRAM core
+    (address FIFO, crossbars, AXI stages, controller queue).
+    """
+
+    channels: PositiveInt
+    #: Independent data buses per channel (HBM2 pseudo-channel mode: 2 x 64 bits), each busy ``t_burst_ns`` a request.
+    pseudo_channels: PositiveInt
+    channel_gb_s: PositiveFloat
+    request_bytes: PositiveInt
+    outstanding: PositiveInt
+    row_bytes: PositiveInt
+    path_ns: float = Field(ge=0)
+    t_cl_ns: float = Field(ge=0)
+    t_rcd_ns: float = Field(ge=0)
+    t_rp_ns: float = Field(ge=0)
+    t_burst_ns: float = Field(ge=0)
+    #: Standby and refresh power of one channel, drawn whether or not it moves data.
+    background_w_per_channel: float = Field(ge=0)
+
+    @property
+    def peak_gb_s(self) -> float:
+        return self.channels * self.channel_gb_s
+
+    @property
+    def background_w(self) -> float:
+        return self.channels * self.background_w_per_channel
+
+
 class SpattenModules(_Strict):
     """SpAtten's datapath (paper Fig. 8) by module: sizes, K/V SRAM and the latencies one query sees."""
 
@@ -267,11 +308,22 @@ class SpattenModules(_Strict):
     fetcher_channels: PositiveInt
     #: Bytes of the Key SRAM (the Value SRAM is the same size), double-buffered: half holds one head's K.
     kv_sram_bytes: PositiveInt
-    dram_latency_cycles: NonNegativeInt
     qk_latency_cycles: NonNegativeInt
     softmax_latency_cycles: NonNegativeInt
     requant_latency_cycles: NonNegativeInt
     pv_latency_cycles: NonNegativeInt
+    #: Passes the softmax makes over a row at ``softmax_lanes`` per cycle: 1 for the paper's streaming unit (FIFO
+    #: depth 128), 3 for our RTL (load, exponent, normalize).
+    softmax_passes: PositiveInt = 1
+    #: The top-k engine buffers each job's input in a FIFO in front of its filter pass, so the filter of one query
+    #: runs while quick-select works on the next (the released TopK's data FIFO). False: one job at a time.
+    topk_filter_overlap: bool = True
+    #: Cycles a quick-select round costs beyond streaming its candidates (pivot pick, flush, FIFO swap, pipeline
+    #: drain). None: our RTL's (2 + ROUND_PIPE, sim/spatten/topk_golden.py).
+    topk_round_overhead_cycles: NonNegativeInt | None = None
+    #: Modules work on different queries at once (the paper's pipeline, FIFOs between the stages). False: the
+    #: next query enters only when the last one left (our spatten-pipeline RTL).
+    query_overlap: bool = True
 
 
 class SpattenArch(Arch):
@@ -279,12 +331,16 @@ class SpattenArch(Arch):
 
     family: Literal["spatten"] = "spatten"
     spatten: SpattenModules
+    hbm: Hbm
 
     #: The pairs mappings/spatten.py and sim/spatten/trace.py emit, in the order they emit them.
     EMITS: ClassVar[dict[str, tuple[str, ...]]] = {
         "qk": ("mac",), "pv": ("mac",), "softmax": ("element",), "topk": ("compare",), "fetcher": ("byte",),
-        DRAM_BYTE[0]: (DRAM_BYTE[1],),
+        DRAM_BYTE[0]: (DRAM_BYTE[1], "activate"),
     }
+
+    def static_power_w(self) -> dict[str, float]:
+        return {"leakage": self.leakage_w, "dram_background": self.hbm.background_w}
 
     def emitted_actions(self) -> dict[str, tuple[str, ...]]:
         return dict(self.EMITS)

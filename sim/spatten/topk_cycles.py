@@ -1,0 +1,107 @@
+"""Expected cycles of the top-k engine from the RTL's exact cycle formula, over random pivots.
+
+:func:`attnforge.sim.spatten.topk_golden.hw_topk` gives the exact cycles of one job on given data:
+``R0 + D + sum_{later rounds}(ceil(m/C) + 2 + D) + 2 + F + R0`` with ``R0 = ceil(n/C)``, ``D = ROUND_PIPE`` and
+``F = FILTER_PIPE``. The analytical model needs the mean over jobs without the data, so this runs the same round
+recurrence on ranks (the first element of an unordered candidate set is a uniformly random rank) and splits the
+cost into the two parts the hardware can overlap. The inputs are what the engine really sorts: softmax
+probabilities quantized to the datapath's 12-bit words, where most small probabilities share a code, and quick-select
+removes every element equal to the pivot in one round, so ties end the search early (the rank-only recurrence with
+distinct values overestimates the RTL's cycles on real rows by 10-30%):
+
+* **select**: loading the job (round 1 partitions the stream as it arrives, at ``min(C, in_rate)`` per cycle,
+  since the engine cannot take elements faster than softmax produces them) and the later quick-select rounds;
+* **filter**: the order-preserving pass over the buffered input that emits the kept elements.
+
+The released SpAtten TopK puts a data FIFO between the two, so the filter of one query runs while quick-select
+works on the next (``SpattenModules.topk_filter_overlap``); our RTL runs them back to back (select + filter is
+exactly ``hw_topk``'s formula when ``in_rate >= C``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE
+from attnforge.sim.contract.spatten_fx import SpattenFx
+
+#: Score spreads (std of Q.K / sqrt(D) per row) the engine's inputs are drawn from when no workload fixes one: the
+#: synthetic heads' temperatures of :func:`attnforge.sim.spatten.algorithm.synthetic_refetch_rate`, 0.5 to 4.
+SYNTHETIC_SCORE_STD: tuple[float, ...] = tuple(float(x) for x in np.linspace(0.5, 4.0, 8))
+
+
+def _row(rng: np.random.Generator, n: int, std: float, frac: int) -> np.ndarray:
+    """One row of probabilities as the engine sees them: softmax of n scores of spread ``std``, quantized to
+    unsigned Q0.frac (the datapath's probability words), so small probabilities tie at the same codes."""
+    s = rng.standard_normal(n) * std
+    p = np.exp(s - s.max())
+    return np.floor(p / p.sum() * 2**frac)
+
+
+def _rounds(n: int, k: int, c: int, overhead: int, stds: tuple[float, ...], trials: int,
+            seed: int) -> tuple[float, float]:
+    """Mean cycles of the later rounds and mean elements compared in all rounds: quick-select with a random pivot
+    on quantized probability rows. Elements equal to the pivot leave the candidates in the round that meets them,
+    so ties (most small probabilities share a code) end the search early."""
+    rng = np.random.default_rng(seed)
+    frac = SpattenFx().prob_frac
+    later = compared = 0.0
+    for tr in range(trials):
+        cand, t, first = _row(rng, n, stds[tr % len(stds)], frac), k - 1, True
+        while True:
+            if not first:  # round 1 ran on the input stream (counted as the load)
+                later += -(-cand.size // c) + overhead
+            first = False
+            compared += cand.size
+            pivot = cand[rng.integers(cand.size)]
+            right, left = cand[cand > pivot], cand[cand < pivot]
+            eq = cand.size - right.size - left.size
+            if right.size > t:
+                cand = right
+            elif right.size + eq <= t:
+                t -= right.size + eq
+                cand = left
+            else:
+                break
+    return later / trials, compared / trials
+
+
+@lru_cache(maxsize=65536)
+def engine_cycles(n: int, k: int, comparators: int, in_rate: int, round_overhead: int | None = None,
+                  score_std: tuple[float, ...] = SYNTHETIC_SCORE_STD, trials: int = 128,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """Mean (select, filter, comparisons) of one top-k of k out of n: select = load + D + later rounds of
+    ceil(m/C) + overhead each (overhead None: the RTL's 2 + D), filter = 2 + F + ceil(n/C); comparisons count both
+    comparator arrays in every round plus the filter's two flags. ``score_std``: the rows' score spreads."""
+    if n <= 0 or k <= 0:
+        return 0.0, 0.0, 0.0
+    c = int(comparators)
+    over = 2 + ROUND_PIPE if round_overhead is None else int(round_overhead)
+    later, compared = _rounds(int(n), int(min(k, n)), c, over, tuple(score_std), trials, seed)
+    load = -(-n // min(c, max(1, int(in_rate))))
+    select = load + min(over, ROUND_PIPE) + later
+    filt = 2 + FILTER_PIPE + -(-n // c)
+    return float(select), float(filt), 2.0 * compared + 2.0 * n
+
+
+def engine_cycles_v(n: np.ndarray, k: np.ndarray, comparators: int, in_rate: int,
+                    round_overhead: int | None = None,
+                    score_std: tuple[float, ...] = SYNTHETIC_SCORE_STD) -> tuple[np.ndarray, ...]:
+    """:func:`engine_cycles` over arrays of n and k: (select, filter, comparisons)."""
+    nn, kk = np.broadcast_arrays(np.asarray(n, dtype=np.int64), np.asarray(k, dtype=np.int64))
+    out = np.zeros((3, *nn.shape))
+    for idx in np.ndindex(nn.shape):
+        out[(slice(None), *idx)] = engine_cycles(int(nn[idx]), int(kk[idx]), int(comparators), int(in_rate),
+                                                 round_overhead, tuple(score_std))
+    return out[0], out[1], out[2]
+
+
+def occupancy(select: np.ndarray, filt: np.ndarray, overlap: bool) -> np.ndarray:
+    """Cycles the engine is busy per job in steady state: the slower of its two halves when the filter of one job
+    overlaps the selection of the next, else their sum."""
+    return np.maximum(select, filt) if overlap else select + filt
+
+
+__all__ = ["engine_cycles", "engine_cycles_v", "occupancy"]

@@ -1,0 +1,115 @@
+"""SpAtten's memory system, the top-k engine's expected cycles and the analytical-vs-cycle-model agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attnforge.sim.contract.spatten_fx import SpattenFx
+from attnforge.sim.memory import dram
+from attnforge.sim.spatten.cycle_run import analytical_workload_cycles, pipeline_workload_cycles, workload_score_std
+from attnforge.sim.spatten.golden import pipeline, quantize_job
+from attnforge.sim.spatten.topk_cycles import engine_cycles
+from attnforge.sim.spatten.topk_golden import hw_topk
+from attnforge.sim.specs.arch import get_preset, load_arch
+from attnforge.sim.specs.errors import SpecError
+from attnforge.workloads import Workload, get_model
+
+
+@pytest.mark.parametrize(("n", "v_ratio", "threshold"), [(128, 0.5, 0.1), (256, 0.8, 0.02), (64, 0.25, 0.5)])
+def test_analytical_agrees_with_cycle_model(n: int, v_ratio: float, threshold: float) -> None:
+    """At the RTL's configuration (spatten-rtl = spatten-pipeline lanes=512, D=64) the analytical module
+    composition and the exact cycle model agree within 5% on the same workload tensors."""
+    wl = Workload(model=get_model("bert-base"), batch=1, p=n, m=n, seed=0)
+    cfg = SpattenFx(lanes=512, min_d=64, max_d=64, max_n=n)
+    cyc = pipeline_workload_cycles(wl, cfg, threshold=threshold, v_ratio=v_ratio, rows=96)
+    an = analytical_workload_cycles(wl, get_preset("spatten-rtl"), cfg, v_ratio=v_ratio,
+                                    refetch_rate=cyc["refetch_rate"], score_std=workload_score_std(wl))
+    assert an["compute_cycles"] > an["memory_cycles"]  # the RTL is serial: memory hides behind it
+    assert abs(an["cycles"] / cyc["cycles"] - 1) < 0.05
+
+
+def test_expected_topk_cycles_match_the_rtl_on_real_rows() -> None:
+    """The tie-aware expectation of the engine's cycles is within 5% of hw_topk's exact cycles on probability
+    rows of a workload with the same score spread (ties at small probabilities shorten the search)."""
+    wl = Workload(model=get_model("bert-base"), batch=1, p=128, m=128, seed=0)
+    cfg = SpattenFx(lanes=512, min_d=64, max_d=64, max_n=128)
+    t = wl.tensors()
+    q, k, v = t["q"][0], t["k"][0], t["v"][0]
+    for kv in (32, 100):
+        cyc = [hw_topk(pipeline(quantize_job(q[i % 12, i], k[i % 12], v[i % 12], kv, 0.1, cfg), cfg).probs.tolist(),
+                       kv, cfg.s).cycles for i in range(48)]
+        sel, filt, _ = engine_cycles(128, kv, cfg.s, cfg.s, None, (workload_score_std(wl),))
+        assert abs((sel + filt) / np.mean(cyc) - 1) < 0.05
+
+
+def test_hbm_bandwidth_follows_outstanding_requests_and_row_hits() -> None:
+    """Little's law: fewer outstanding requests or more row misses mean less bandwidth; never above the pins."""
+    h = get_preset("spatten").hbm
+    hit, miss = dram.achieved_gb_s(h, 1.0), dram.achieved_gb_s(h, 0.0)
+    assert miss < hit <= h.peak_gb_s
+    assert float(dram.achieved_gb_s(h.model_copy(update={"outstanding": 4}), 1.0)) < hit
+    lat = h.path_ns + h.t_cl_ns + h.t_burst_ns
+    little = h.channels * h.outstanding * h.request_bytes / lat
+    bus = h.channels * h.pseudo_channels * h.request_bytes / h.t_burst_ns
+    assert hit == pytest.approx(min(little, bus, h.peak_gb_s))
+
+
+def test_row_activates_follow_the_layout() -> None:
+    """A dense in-order stream opens each row once per channel; a sparse one over a wide region pays more per
+    request; no stream opens more rows than it issues requests."""
+    h = get_preset("spatten").hbm
+    dense = dram.stream_activates(h, 1024, 1024, 64) / dram.stream_requests(h, 1024, 64)
+    sparse = dram.stream_activates(h, 64, 4096, 64) / dram.stream_requests(h, 64, 64)
+    assert dense < 0.05 < sparse <= 1.0
+
+
+def test_hbm_fields_are_validated() -> None:
+    with pytest.raises(SpecError, match="outstanding"):
+        load_arch("spatten", {"hbm.outstanding": 0})
+
+
+def test_sensitivity_follows_the_paper() -> None:
+    """Paper Fig. 19a: comparators help up to 16 and barely after; Fig. 19b: SRAM size does not matter in
+    generation; fewer HBM channels slow the memory-bound steps; narrower K/V speed them up."""
+    from attnforge.reports.spatten_sensitivity import sweeps
+
+    sw = sweeps(comparators=(1, 4, 8, 16, 32), sram_kb=(196, 784), channels=(4, 16), widths=(12, 6))
+    g = {p.label: p.gflops for p in sw["comparators"]}
+    assert g["1"] < g["4"] < g["8"] < g["16"]
+    assert g["16"] / g["8"] > 1.05 and g["32"] / g["16"] < 1.08  # paper: +19%, -1%
+    assert 3.5 < g["16"] / g["1"] < 6.5  # paper: 776 / 168 = 4.6
+    sram = [p.gflops for p in sw["sram"]]
+    assert max(sram) / min(sram) < 1.02  # paper: within 1.2%
+    ch = {p.label: p for p in sw["channels"]}
+    assert ch["4 ch"].bound == "memory" and ch["4 ch"].gflops < 0.5 * ch["16 ch"].gflops
+    w = {p.label: p.gflops for p in sw["widths"]}
+    assert w["K6/V6"] > 1.3 * w["K12/V12"]
+
+
+def test_cycle_fidelity_reports_the_analytical_beside_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """``simulate --fidelity cycle`` carries the analytical model's cycles on the same jobs, within 5%."""
+    import json
+
+    from attnforge.cli.main import main
+
+    assert main(["simulate", "--accel", "spatten", "--fidelity", "cycle", "--workload", "bert-base", "--seq-len", "128",
+                 "--batch", "1", "--cycle-rows", "48", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert abs(out["analytical_cycles"] / out["cycles"] - 1) < 0.05
+
+
+def test_simulate_reports_average_power(capsys: pytest.CaptureFixture[str]) -> None:
+    """Average power = energy / latency, in the JSON and the text table."""
+    import json
+
+    from attnforge.cli.main import main
+
+    assert main(["simulate", "--accel", "spatten", "--workload", "bert-base", "--seq-len", "64", "--batch", "1",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    row = out[0] if isinstance(out, list) else out
+    assert row["avg_power_w"] == pytest.approx(row["energy_j"] / row["latency_s"])
+    assert row["energy_breakdown_j"]["dram_background"] > 0
+    assert main(["simulate", "--accel", "spatten", "--workload", "bert-base", "--seq-len", "64", "--batch", "1"]) == 0
+    assert "average power:" in capsys.readouterr().out
