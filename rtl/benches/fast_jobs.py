@@ -4,14 +4,21 @@ models, the RTL package may not). Each returns the job and the expected output b
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from attnforge.rtl.fastbench import FastJob
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.fusemax.cycle_model import tile_schedule
-from attnforge.sim.fusemax.golden import FixedPointConfig, attention_fx, quantize_attention, workload_head
+from attnforge.sim.fusemax.golden import (
+    FixedPointConfig,
+    QuantizedAttention,
+    alpha_for,
+    attention_fx,
+    quantize_attention,
+    workload_head,
+)
 
 
 def fusemax_tile_job(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_keys: int = 256, queries: int = 64,
@@ -41,3 +48,64 @@ def fusemax_tile_job(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_k
     expect = [c["o"].pack([int(x) for x in out[t * cols:(t + 1) * cols, i]]) for t in range(tiles) for i in range(f)]
     job = FastJob("fusemax-tile", params, ins, {"o": len(expect)}, p_valid, p_ready, seed + 1, f"{workload} head")
     return job, {"o": expect}, tiles * (tile_schedule(rows, cols, e, f, n, max_keys).total_cycles + 1)
+
+
+@dataclass
+class TopLayer:
+    """One fusemax-top layer: the descriptor word, the memory image (word address -> word), the golden output beats
+    in stream order, the per-head quantized operands and float tensors (for the float-error check)."""
+
+    desc: int
+    image: dict[int, int]
+    expect: list[int]
+    heads: list[QuantizedAttention]
+    floats: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    fx: FixedPointConfig
+    params: dict[str, int]
+
+
+def quantize_layer(floats: list[tuple[np.ndarray, np.ndarray, np.ndarray]], fx: FixedPointConfig
+                   ) -> list[QuantizedAttention]:
+    """Per-tensor int8 over the whole layer (every head shares one scale per tensor), because one descriptor
+    carries one exponent constant for all heads."""
+    qa = quantize_attention(*(np.stack([f[i] for f in floats]) for i in range(3)), fx)
+    aq, ash = alpha_for(qa.scale_q, qa.scale_k, fx.e, fx)
+    return [QuantizedAttention(qa.q[h], qa.k[h], qa.v[h], qa.scale_q, qa.scale_k, qa.scale_v, aq, ash)
+            for h in range(len(floats))]
+
+
+def top_layer(params: dict[str, int], heads: int, p: int, m: int, floats: list[tuple[np.ndarray, ...]] | None = None,
+              workload: str = "bert-base", seed: int = 0, bases: tuple[int, int, int] | None = None) -> TopLayer:
+    """The memory image and descriptor of one layer laid out as docs/fusemax.md §fusemax-top says (Q tiles padded
+    with zero queries), and the golden output: :func:`attention_fx` per head on the padded queries."""
+    rows, cols, d = params["rows"], params["cols"], params["d"]
+    fx = FixedPointConfig(e=d, f=d, rows=rows, max_keys=params["max_keys"])
+    c = contract.fusemax_top(**params)
+    if floats is None:
+        floats = [workload_head(workload, p, m, d, d, seed=seed, head=h) for h in range(heads)]
+    qas = quantize_layer([tuple(f) for f in floats], fx)
+    tq, tk = math.ceil(p / cols), m // rows
+    q_base, k_base, v_base = bases or (0, heads * tq * d, heads * tq * d + heads * tk * d)
+    image: dict[int, int] = {}
+    expect: list[int] = []
+    lane = contract.lanes("w", max(rows, cols), 8, True)
+    for h, qa in enumerate(qas):
+        qpad = np.zeros((tq * cols, d), dtype=np.int64)
+        qpad[:p] = qa.q
+        for t in range(tq):
+            for e in range(d):
+                image[q_base + (h * tq + t) * d + e] = _word(lane, qpad[t * cols:(t + 1) * cols, e])
+        for j in range(tk):
+            for e in range(d):
+                image[k_base + (h * tk + j) * d + e] = _word(lane, qa.k[j * rows:(j + 1) * rows, e])
+                image[v_base + (h * tk + j) * d + e] = _word(lane, qa.v[j * rows:(j + 1) * rows, e])
+        out, _ = attention_fx(replace(qa, q=qpad), fx)
+        expect += [c["o"].pack([int(x) for x in out[t * cols:(t + 1) * cols, f]]) for t in range(tq) for f in range(d)]
+    desc = c["desc"].pack({"heads": heads, "p": p, "m": m, "d": d, "causal": 0, "q_base": q_base, "k_base": k_base,
+                           "v_base": v_base, "alpha": {"alpha_q": qas[0].alpha_q, "alpha_sh": qas[0].alpha_sh}})
+    return TopLayer(desc, image, expect, qas, [tuple(f) for f in floats], fx, dict(params))
+
+
+def _word(lane: contract.Array, values: np.ndarray) -> int:
+    vals = [int(x) for x in values]
+    return lane.pack(vals + [0] * (lane.count - len(vals)))
