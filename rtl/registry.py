@@ -177,6 +177,17 @@ def _tile_check(p: Mapping[str, int]) -> None:
         raise SpecError("--param e", f"{p['e']} cannot hide the softmax step", f">= {MIN_E}")
 
 
+def _memtest(**p: int) -> wiring.Component:
+    from attnforge.rtl.benches.memtest import MemTest
+
+    return MemTest(**p)
+
+
+def _memtest_golden(p: Mapping[str, int]) -> dict[str, object]:
+    return {"timing": "attnforge.sim.memory.port.PortModel (rules in attnforge.sim.contract.memport)",
+            "data": "each beat is the memory word at addr + beat index"}
+
+
 DESIGNS: dict[str, Design] = {
     "pe": Design("pe", "signed int8 MAC processing element (stream in a,b,last; stream out the sum)",
                  {"in_bits": Param(8, 2, 16, "operand width"), "depth": Param(64, 1, 1 << 16, "longest accumulation")},
@@ -221,6 +232,11 @@ DESIGNS: dict[str, Design] = {
     "spatten-pipeline": Design("spatten-pipeline", "SpAtten one-query pipeline: Q x K, softmax, progressive-quant check "
                                "with LSB refetch, local-V top-k, prob x V, against a memory model",
                                _FX_PARAMS, _fx_build("attnforge.rtl.spatten.pipeline.SpattenPipeline"), _fx_golden, _fx_check),
+    "memtest": Design("memtest", "test-only scripted requester on a memory port (checks the fastbench memory model)",
+                      {"addr_bits": Param(8, 1, 24, "word address width"), "data_bits": Param(16, 1, 64, "word width"),
+                       "len_bits": Param(4, 1, 8, "burst length width"), "tag_bits": Param(4, 1, 8, "tag width"),
+                       "cycle_bits": Param(16, 8, 32, "width of the logged cycle numbers")},
+                      _memtest, _memtest_golden),
 }
 
 
