@@ -10,6 +10,7 @@ import numpy as np
 
 from attnforge.rtl.fastbench import FastJob
 from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.fusemax.cycle_model import tile_schedule
 from attnforge.sim.fusemax.golden import (
     FixedPointConfig,
@@ -109,3 +110,13 @@ def top_layer(params: dict[str, int], heads: int, p: int, m: int, floats: list[t
 def _word(lane: contract.Array, values: np.ndarray) -> int:
     vals = [int(x) for x in values]
     return lane.pack(vals + [0] * (lane.count - len(vals)))
+
+
+def fusemax_top_job(layer: TopLayer, timing: MemTiming, label: str = "") -> FastJob:
+    """The fastbench job of one layer: the descriptor on ``desc``, the image in the HDL memory model on ``mem``,
+    and every output beat plus the status beat collected on the HDL side."""
+    words = [0] * (max(layer.image) + 1)
+    for addr, w in layer.image.items():
+        words[addr] = w
+    return FastJob("fusemax-top", dict(layer.params), {"desc": [layer.desc]}, {"o": len(layer.expect), "st": 1},
+                   label=label, memories={"mem": words}, mem_timing={"mem": timing})

@@ -165,7 +165,7 @@ def fusemax_top(rows: int = 4, cols: int = 4, d: int = 8, max_keys: int = 64, ma
         "o": Stream(lanes("o", cols, fx.out_bits, True), "out", f"d beats per query tile, heads outer, query tiles "
                     f"inner (AV[f, p0], {fx.out_frac} fraction bits, units of scale_v); padded query lanes carry junk",
                     "p0 (queries)"),
-    }, words={"desc": desc}, enums={"code": dict(TOP_STATUS)})
+    }, words={"desc": desc}, enums={"code": dict(TOP_STATUS)}, memports={"mem": ("mreq", "mresp")})
 
 
 # ---------------------------------------------------------------- SpAtten

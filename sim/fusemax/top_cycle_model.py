@@ -8,7 +8,7 @@ query tiles (not cycles) and is exact:
   cycle, a request no earlier than the cycle after the one before it; a head's first K/V request waits until its
   bank is free (visible the cycle after the last V beat its previous head read), a Q request until its slot is
   free (visible the cycle after the last Q beat read from it);
-* the memory answers by the rules of ``sim/contract/memport.py`` (:func:`_memory`);
+* the memory answers by the rules of ``sim/contract/memport.py`` (:class:`attnforge.sim.memory.port.PortModel`);
 * a query tile starts (engine cfg handshake) at the earliest cycle at which the engine is idle (the cycle after the
   previous tile's last output beat), its Q slot is full and its head's bank is full (each visible the cycle after
   its last word arrives); from there the engine runs unstalled (:func:`_engine_cycles`);
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.fusemax.cycle_model import tile_schedule
+from attnforge.sim.memory.port import PortModel
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,6 @@ def _engine_cycles(rows: int, cols: int, d: int, tk: int, max_keys: int) -> Engi
     sv = [seg for seg in s.segments if seg.name == "SLNV"][-1]
     qk0 = [seg for seg in s.segments if seg.name == "QK"][0]
     return EngineTile(s.total_cycles, qk0.start + qk0.cycles - 1, sv.start + sv.cycles - 1, s.mac_cycles)
-
-
-def _memory(issue: int, length: int, prev_last: int | None, timing: MemTiming) -> tuple[int, int]:
-    """First and last response-beat cycles of a request accepted at ``issue`` (memport rule 2)."""
-    first = issue + timing.latency
-    if prev_last is not None:
-        first = max(first, prev_last + timing.interval)
-    return first, first + (length - 1) * timing.interval
 
 
 def request_order(heads: int, tq: int, tk: int) -> list[tuple[str, int, int]]:
@@ -109,7 +102,7 @@ def top_schedule(rows: int, cols: int, d: int, heads: int, p: int, m: int, timin
     """The exact schedule of one descriptor (heads, P queries, M keys) for an accepted descriptor."""
     if m % rows or m < 1 or p < 1 or heads < 1:
         raise ValueError("fusemax-top refuses this descriptor (zero sizes, or M not a multiple of rows)")
-    timing.validate()
+    port = PortModel(timing)
     tq, tk = -(-p // cols), m // rows
     eng = _engine_cycles(rows, cols, d, tk, max_keys)
     order = request_order(heads, tq, tk)
@@ -133,9 +126,8 @@ def top_schedule(rows: int, cols: int, d: int, heads: int, p: int, m: int, timin
             ready = max(ready, start_of(h * tq + idx - 2) + eng.q_last + 1)
         if kind == "k" and idx == 0 and h >= 2:  # its bank: freed by head h-2's last tile's last V beat
             ready = max(ready, start_of((h - 1) * tq - 1) + eng.v_last + 1)
-        if r >= timing.outstanding:  # the memory's slots (memport rule 1)
-            ready = max(ready, lasts[r - timing.outstanding] + 1)
-        first, last = _memory(ready, d, lasts[-1] if lasts else None, timing)
+        ready = port.earliest_accept(ready)  # the memory's slots (memport rule 1)
+        _, last = port.accept(ready, d)
         issues.append(ready)
         lasts.append(last)
         if kind == "q":
