@@ -19,7 +19,7 @@ from tb_harness import Harness, config, record
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.fusemax.golden import dequantize_output, error_vs_float
-from attnforge.sim.fusemax.top_cycle_model import top_schedule
+from attnforge.sim.fusemax.top_cycle_model import analytical_cycles, top_schedule
 
 
 class Memory:
@@ -134,7 +134,8 @@ async def check_layer(h: Harness, mem: Memory, label: str, layer: TopLayer, p: i
     row: dict[str, Any] = {
         "workload": label, "heads": len(layer.heads), "p": p, "m": m, "mem": vars(mem.timing),
         "rtl_cycles": res["cycles"], "sim_cycles": sched.total_cycles if exact_cycles else None,
-        "analytical_cycles": config().get("analytical", {}).get(label),
+        "analytical_cycles": analytical_cycles(prm["rows"], prm["cols"], prm["d"], prm["max_keys"], len(layer.heads), p,
+                                               m, mem.timing) if exact_cycles else None,
         "mismatched_beats": diff, "max_abs_error": 0 if diff == 0 else None, "mac_cycles": res["mac"],
         "mac_utilization": res["mac"] / res["cycles"], "model_utilization": sched.utilization,
         "stall_cycles": sched.stall_cycles, "status": res["status"], "dropped_beats": mem.dropped,

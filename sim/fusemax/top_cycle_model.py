@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.fusemax.cycle_model import tile_schedule
-from attnforge.sim.memory.port import PortModel
+from attnforge.sim.memory.port import PortModel, achieved_bandwidth
 
 
 @dataclass(frozen=True)
@@ -136,3 +136,46 @@ def top_schedule(rows: int, cols: int, d: int, heads: int, p: int, m: int, timin
             kv_done[h] = last
     start_of(heads * tq - 1)
     return TopSchedule(heads, tq, tk, eng, starts, issues, lasts)
+
+
+# ---------------------------------------------------------------- the analytical fidelity, configured as the instance
+
+#: The shipped arch presets of fusemax-top instances and the RTL parameters each describes.
+INSTANCES: dict[str, dict[str, int]] = {
+    "fusemax-top-4x4": {"rows": 4, "cols": 4, "d": 8, "max_keys": 64},
+    "fusemax-top-8x8": {"rows": 8, "cols": 8, "d": 64, "max_keys": 512},
+}
+
+
+def tile_fixed_cycles(rows: int, cols: int, d: int, max_keys: int) -> int:
+    """Cycles per query tile no array hides: the engine's run minus its MAC beats and output beats, plus the idle
+    cycle before the next cfg (cfg handshake, exposed softmax step, reciprocal; see :func:`_engine_cycles`)."""
+    eng = _engine_cycles(rows, cols, d, 1, max_keys)
+    return eng.cycles - eng.mac_cycles - d + 1
+
+
+def instance_fields(rows: int, cols: int, d: int, max_keys: int, timing: MemTiming) -> dict[str, object]:
+    """The arch fields (dotted) that make the FuseMax analytical model this RTL instance: array sizes, buffer, the
+    words per cycle the port sustains for requests of ``d`` words (:func:`achieved_bandwidth`: the interval, or
+    Little's law on the outstanding requests) at 100 MHz as bandwidth, the memory latency, the fixed tile latency."""
+    word = max(rows, cols)  # bytes per memory word (int8 lanes)
+    return {"arrays.2d.dims": [rows, cols], "arrays.sm.dims": [rows, cols], "arrays.1d.dims": [cols],
+            "buffer.bytes": 2 * 2 * max_keys * d + 2 * cols * d,
+            "dram.bandwidth_gib_s": word * 100e6 * achieved_bandwidth(timing, d) / 2**30,
+            "pipeline.tile_fixed_cycles": tile_fixed_cycles(rows, cols, d, max_keys),
+            "pipeline.mem_latency_cycles": timing.latency, "pipeline.mem_outstanding": timing.outstanding}
+
+
+def analytical_cycles(rows: int, cols: int, d: int, max_keys: int, heads: int, p: int, m: int,
+                      timing: MemTiming) -> float:
+    """The analytical FuseMax engine (mapping ``fusemax-top``) on the arch of this instance: the shipped preset
+    with :func:`instance_fields` applied (a no-op for the shipped instances, tests/test_fusemax_top.py)."""
+    from attnforge.mappings.catalog import get_mapping
+    from attnforge.sim.analytical.engine import evaluate
+    from attnforge.sim.specs.arch import load_arch
+    from attnforge.workloads.model import Model
+
+    arch = load_arch("fusemax-top-8x8", instance_fields(rows, cols, d, max_keys, timing))
+    model = Model(name=f"{heads}x{d}", layers=1, heads=heads, d_model=heads * d, d_head=d, d_ff=4 * heads * d)
+    ev = evaluate("fusemax", model, p=p, m=m, batch=1, arch=arch, mapping=get_mapping("fusemax-top"))
+    return float(ev.cycles)
