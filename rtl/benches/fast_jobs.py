@@ -4,6 +4,7 @@ models, the RTL package may not). Each returns the job and the expected output b
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -120,3 +121,102 @@ def fusemax_top_job(layer: TopLayer, timing: MemTiming, label: str = "") -> Fast
         words[addr] = w
     return FastJob("fusemax-top", dict(layer.params), {"desc": [layer.desc]}, {"o": len(layer.expect), "st": 1},
                    label=label, memories={"mem": words}, mem_timing={"mem": timing})
+
+
+def minilm_layers(min_tokens: int = 128, multiple: int = 1) -> list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Per layer of all-MiniLM-L6-v2 (the ``real`` extra), per head: float Q, K, V [L, 32] of one real text of at
+    least ``min_tokens`` tokens (the package's evaluation sentences joined), cut to a multiple of ``multiple``
+    tokens. Each layer's input is the previous layer's dense float output, so every layer sees real activations."""
+    from attnforge.sim.spatten.algorithm import gelu
+    from attnforge.sim.spatten.realdata import SENTENCES, _layer_norm, real_inputs
+
+    text, i = "", 0
+    while True:
+        text = " ".join(SENTENCES[j % len(SENTENCES)] for j in range(i + 1))
+        enc, (x,) = real_inputs((text,))
+        if x.shape[0] >= min_tokens + multiple:
+            break
+        i += 1
+    n = max(min_tokens, x.shape[0] // multiple * multiple)
+    h, dh, out = np.asarray(x[:n], dtype=np.float64), enc.d_head, []
+    for lw in enc.layers:
+        q, k, v = ((h @ w + b).reshape(n, enc.heads, dh).transpose(1, 0, 2)
+                   for w, b in ((lw.wq, lw.bq), (lw.wk, lw.bk), (lw.wv, lw.bv)))
+        out.append([(q[j], k[j], v[j]) for j in range(enc.heads)])
+        s = q @ k.transpose(0, 2, 1) / math.sqrt(dh)
+        p = np.exp(s - s.max(axis=-1, keepdims=True))
+        attn = ((p / p.sum(axis=-1, keepdims=True)) @ v).transpose(1, 0, 2).reshape(n, enc.heads * dh)
+        h = _layer_norm(h + attn @ lw.wo + lw.bo, lw.ln1_g, lw.ln1_b, enc.eps)
+        h = _layer_norm(h + gelu(h @ lw.w1 + lw.b1) @ lw.w2 + lw.b2, lw.ln2_g, lw.ln2_b, enc.eps)
+    return out
+
+
+def fusemax_top_rows(case: Any, sim: str) -> list[dict[str, Any]]:
+    """A fusemax-top regress case on the fastbench (stimulus and memory on the HDL side; the raw driver, the
+    fastest): per layer, bit exact vs the golden, cycles vs the exact cycle model, the analytical model configured
+    as the instance, float error vs the float reference within the golden bound. ``workloads`` may name
+    ``minilm-real`` (every MiniLM layer on a real text, ``shapes`` ignored); else (heads, P, M) per shape."""
+    import time
+    from pathlib import Path
+
+    from attnforge.rtl.fastbench import run_raw
+    from attnforge.rtl.regress import cache_dir
+    from attnforge.sim.fusemax.golden import dequantize_output, error_vs_float
+    from attnforge.sim.fusemax.top_cycle_model import analytical_cycles, top_schedule
+
+    prm, timing = dict(case.params), MemTiming(**case.extra.get("mem", {})).validate()
+    rows: list[dict[str, Any]] = []
+    for label, layer, p, m in _top_layers(case, prm):
+        t0 = time.perf_counter()
+        shape = "-".join(f"{k}{v}" for k, v in sorted(prm.items())) + f"-{len(layer.heads)}x{p}x{m}"
+        # one folder per instance and shape: the built simulator reads its memories at run time, so every layer
+        # of that shape reuses it
+        res = run_raw(fusemax_top_job(layer, timing, label), sim, Path(cache_dir().parent / "fastbench-runs" / shape))
+        sched = top_schedule(prm["rows"], prm["cols"], prm["d"], len(layer.heads), p, m, timing, prm["max_keys"])
+        outs = top_outputs(layer, res.outputs["o"], p)
+        reps = [error_vs_float(dequantize_output(o, qa, layer.fx), *fl)
+                for o, qa, fl in zip(outs, layer.heads, layer.floats, strict=True)]
+        worst = max(reps, key=lambda r: r.max_abs_rel_vmax)
+        bad = sum(a != b for a, b in zip(res.outputs["o"], layer.expect, strict=True))
+        rtl_cycles = res.cycles - 1  # the fastbench counts both end cycles; desc handshake = cycle 0 here
+        rows.append({
+            "design": case.design, "workload": label, "params": prm, "heads": len(layer.heads), "p": p, "m": m,
+            "mem": vars(timing), "rtl_cycles": rtl_cycles, "sim_cycles": sched.total_cycles,
+            "analytical_cycles": analytical_cycles(prm["rows"], prm["cols"], prm["d"], prm["max_keys"],
+                                                   len(layer.heads), p, m, timing),
+            "mismatched_beats": bad, "max_abs_error": 0 if bad == 0 else None, "status": res.outputs["st"][0],
+            "model_utilization": sched.utilization, "stall_cycles": sched.stall_cycles,
+            "float_max_abs_error": worst.max_abs, "float_max_abs_rel_vmax": worst.max_abs_rel_vmax,
+            "float_bound": worst.bound, "cycles_simulated": res.total_cycles, "wall_s": res.seconds,
+            "case_s": time.perf_counter() - t0, "bench": "fastbench-raw",
+            "passed": bool(bad == 0 and rtl_cycles == sched.total_cycles and res.outputs["st"] == [0]
+                           and all(r.max_abs <= r.bound for r in reps)),
+        })
+    return rows
+
+
+def _top_layers(case: Any, prm: dict[str, int]) -> Any:
+    """(label, layer, P, M) for every layer a case names."""
+    for wl in case.workloads:
+        if wl == "minilm-real":
+            for li, heads in enumerate(minilm_layers(128, prm["rows"])):
+                n = heads[0][0].shape[0]
+                yield f"minilm-real:L{li}:{n}tok", top_layer(prm, len(heads), n, n, floats=heads), n, n
+            continue
+        for heads, p, m in case.shapes:
+            yield f"{wl}:{heads}x{p}x{m}", top_layer(prm, heads, p, m, workload=wl, seed=case.seed), p, m
+
+
+def top_outputs(layer: TopLayer, beats: list[int], p: int) -> list[np.ndarray]:
+    """Output beats -> per head [P, d] (padded query lanes dropped)."""
+    c = contract.fusemax_top(**layer.params)
+    cols, d = layer.params["cols"], layer.params["d"]
+    tq = -(-p // cols)
+    outs = []
+    for h in range(len(layer.heads)):
+        out = np.zeros((tq * cols, d), dtype=np.int64)
+        for i, word in enumerate(beats[h * tq * d:(h + 1) * tq * d]):
+            t, f = divmod(i, d)
+            out[t * cols:(t + 1) * cols, f] = c["o"].unpack(word)
+        outs.append(out[:p])
+    return outs

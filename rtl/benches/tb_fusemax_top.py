@@ -13,7 +13,7 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from fast_jobs import TopLayer, top_layer
+from fast_jobs import TopLayer, top_outputs, top_layer
 from tb_harness import Harness, config, record
 
 from attnforge.sim.contract import designs as contract
@@ -104,21 +104,6 @@ async def run_layer(h: Harness, mem: Memory, layer: TopLayer) -> dict[str, Any]:
             "wall": time.perf_counter() - t0, "simulated": h.cycle - c0, "busy": int(h.dut.busy.value)}
 
 
-def _outputs(layer: TopLayer, beats: list[int], p: int) -> list[np.ndarray]:
-    """Output beats -> per head [P, d] (padded query lanes dropped)."""
-    c = contract.fusemax_top(**layer.params)
-    cols, d = layer.params["cols"], layer.params["d"]
-    tq = -(-p // cols)
-    outs = []
-    for h in range(len(layer.heads)):
-        out = np.zeros((tq * cols, d), dtype=np.int64)
-        for i, word in enumerate(beats[h * tq * d:(h + 1) * tq * d]):
-            t, f = divmod(i, d)
-            out[t * cols:(t + 1) * cols, f] = c["o"].unpack(word)
-        outs.append(out[:p])
-    return outs
-
-
 async def check_layer(h: Harness, mem: Memory, label: str, layer: TopLayer, p: int, m: int,
                       exact_cycles: bool = True) -> None:
     """Run a layer, compare bit for bit, cycles, MAC count and float error; record a row; then assert."""
@@ -126,7 +111,7 @@ async def check_layer(h: Harness, mem: Memory, label: str, layer: TopLayer, p: i
     res = await run_layer(h, mem, layer)
     sched = top_schedule(prm["rows"], prm["cols"], prm["d"], len(layer.heads), p, m, mem.timing, prm["max_keys"])
     diff = int(sum(a != b for a, b in zip(res["beats"], layer.expect, strict=True)))
-    outs = _outputs(layer, res["beats"], p)
+    outs = top_outputs(layer, res["beats"], p)
     reps = [error_vs_float(dequantize_output(o, qa, layer.fx), *fl)
             for o, qa, fl in zip(outs, layer.heads, layer.floats, strict=True)]
     worst = max(reps, key=lambda r: r.max_abs_rel_vmax)
@@ -212,3 +197,22 @@ async def test_refused(dut: Any) -> None:
     heads, p, m = cfg["shapes"][0]
     layer = top_layer(prm, heads, p, m, workload=cfg["workloads"][0], seed=cfg.get("seed", 0) + 3)
     await check_layer(h, mem, "after-refusal", layer, p, m)
+
+
+@cocotb.test()
+async def test_reset_midrun(dut: Any) -> None:
+    """Reset in the middle of a layer (requests in flight, engine busy), then a whole layer must be exact with
+    exact cycles: nothing of the interrupted run survives (banks, slots, order walkers, engine)."""
+    cfg = config()
+    h, mem = await _setup(dut, cfg.get("seed", 0) + 4)
+    heads, p, m = cfg["shapes"][0]
+    layer = top_layer(cfg["params"], heads, p, m, workload=cfg["workloads"][0], seed=cfg.get("seed", 0) + 5)
+    mem.clear()
+    mem.cycle = h.cycle
+    mem.image = layer.image
+    h.sources["desc"].queue.append(layer.desc)
+    await h.run(lambda: len(h.sinks["o"].beats) >= 1)  # the engine is in its first tile's output
+    assert int(dut.busy.value) == 1
+    await h.reset(3)
+    assert int(dut.busy.value) == 0, "top still busy after reset"
+    await check_layer(h, mem, "reset-midrun", layer, p, m)
