@@ -165,7 +165,7 @@ class FuseMaxTop(wiring.Component):
             m.d.comb += code.eq(codes["partial_keys"])
         with m.Elif(dsc.causal):
             m.d.comb += code.eq(codes["causal"])
-        m.d.comb += [self.desc.ready.eq(~run.running & ~st_pending), self.busy.eq(run.running),
+        m.d.comb += [self.desc.ready.eq(~run.running & ~st_pending & ~self.perf.valid), self.busy.eq(run.running),
                      self.st.valid.eq(st_pending)]
         with m.If(self.st.valid & self.st.ready):
             m.d.sync += st_pending.eq(0)
@@ -295,12 +295,30 @@ class FuseMaxTop(wiring.Component):
             m.d.sync += [g0.eq(~g0), last_head_tile.eq(tile_end), running_bank.eq(h[0]),
                          t.eq(Mux(tile_end, 0, t + 1)), h.eq(h + tile_end)]
         self._frees(m, qr, vr, g0, last_head_tile, running_bank, bank, slot)
+        layer_done = Signal()  #: the layer's last output beat
+        m.d.comb += layer_done.eq(self.o.valid & self.o.ready & (outs == d - 1) & (tiles_out + 1 == run.heads * run.tq))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += outs.eq(Mux(outs == d - 1, 0, outs + 1))
             with m.If(outs == d - 1):
                 m.d.sync += tiles_out.eq(tiles_out + 1)
-                with m.If(tiles_out + 1 == run.heads * run.tq):
-                    m.d.sync += run.running.eq(0)
+        with m.If(layer_done):
+            m.d.sync += run.running.eq(0)
+        self._perf(m, run, eng, layer_done)
+
+    def _perf(self, m: Module, run: _Run, eng: FuseMaxTile, layer_done: Signal) -> None:
+        """The layer's own counters, reported on ``perf`` the cycle after its last output beat: cycles from the
+        descriptor handshake (cycle 0) to the last output beat, and the cycles in which the 2D MACs fired."""
+        lay = self.contract["perf"]
+        cyc, macs = Signal(lay["cycles"].width, name="perf_cyc"), Signal(lay["mac_cycles"].width, name="perf_macs")
+        m.d.comb += self.perf.payload.eq(pack_value(lay, {"cycles": cyc, "mac_cycles": macs}))
+        with m.If(self.desc.valid & self.desc.ready):
+            m.d.sync += [cyc.eq(1), macs.eq(0)]
+        with m.Elif(run.running & ~layer_done):
+            m.d.sync += [cyc.eq(cyc + 1), macs.eq(macs + eng.mac_active)]
+        with m.If(self.perf.valid & self.perf.ready):
+            m.d.sync += self.perf.valid.eq(0)
+        with m.If(layer_done):
+            m.d.sync += self.perf.valid.eq(1)
 
     def _frees(self, m: Module, qr: _Reader, vr: _Reader, g0: Signal, last_head_tile: Signal, running_bank: Signal,
                bank: list[Signal], slot: list[Signal]) -> None:

@@ -119,7 +119,7 @@ def fusemax_top_job(layer: TopLayer, timing: MemTiming, label: str = "") -> Fast
     words = [0] * (max(layer.image) + 1)
     for addr, w in layer.image.items():
         words[addr] = w
-    return FastJob("fusemax-top", dict(layer.params), {"desc": [layer.desc]}, {"o": len(layer.expect), "st": 1},
+    return FastJob("fusemax-top", dict(layer.params), {"desc": [layer.desc]}, {"o": len(layer.expect), "st": 1, "perf": 1},
                    label=label, memories={"mem": words}, mem_timing={"mem": timing})
 
 
@@ -178,18 +178,22 @@ def fusemax_top_rows(case: Any, sim: str) -> list[dict[str, Any]]:
                 for o, qa, fl in zip(outs, layer.heads, layer.floats, strict=True)]
         worst = max(reps, key=lambda r: r.max_abs_rel_vmax)
         bad = sum(a != b for a, b in zip(res.outputs["o"], layer.expect, strict=True))
-        rtl_cycles = res.cycles - 1  # the fastbench counts both end cycles; desc handshake = cycle 0 here
+        perf = contract.fusemax_top(**prm)["perf"].unpack(res.outputs["perf"][0])
+        rtl_cycles = res.cycles - 2  # fastbench: desc handshake to the perf beat (one after the last output), inclusive
         rows.append({
             "design": case.design, "workload": label, "params": prm, "heads": len(layer.heads), "p": p, "m": m,
             "mem": vars(timing), "rtl_cycles": rtl_cycles, "sim_cycles": sched.total_cycles,
             "analytical_cycles": analytical_cycles(prm["rows"], prm["cols"], prm["d"], prm["max_keys"],
                                                    len(layer.heads), p, m, timing),
             "mismatched_beats": bad, "max_abs_error": 0 if bad == 0 else None, "status": res.outputs["st"][0],
-            "model_utilization": sched.utilization, "stall_cycles": sched.stall_cycles,
+            "perf_cycles": perf["cycles"], "mac_cycles": perf["mac_cycles"],
+            "mac_utilization": perf["mac_cycles"] / perf["cycles"], "model_utilization": sched.utilization,
+            "stall_cycles": sched.stall_cycles,
             "float_max_abs_error": worst.max_abs, "float_max_abs_rel_vmax": worst.max_abs_rel_vmax,
             "float_bound": worst.bound, "cycles_simulated": res.total_cycles, "wall_s": res.seconds,
             "case_s": time.perf_counter() - t0, "bench": "fastbench-raw",
-            "passed": bool(bad == 0 and rtl_cycles == sched.total_cycles and res.outputs["st"] == [0]
+            "passed": bool(bad == 0 and rtl_cycles == sched.total_cycles == perf["cycles"] and res.outputs["st"] == [0]
+                           and perf["mac_cycles"] == sched.mac_cycles
                            and all(r.max_abs <= r.bound for r in reps)),
         })
     return rows

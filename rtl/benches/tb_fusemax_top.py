@@ -75,6 +75,7 @@ async def _setup(dut: Any, seed: int, p_ready: float = 1.0) -> tuple[Harness, Me
     h = Harness(dut, seed)
     h.source("desc")
     h.sink("st")
+    h.sink("perf")
     h.sink("o", p_ready)
     h.count("mac_active")
     p = config()["params"]
@@ -89,19 +90,21 @@ async def run_layer(h: Harness, mem: Memory, layer: TopLayer) -> dict[str, Any]:
     mem.clear()
     mem.cycle = h.cycle
     mem.image = layer.image
-    o, st = h.sinks["o"], h.sinks["st"]
+    o, st, perf = h.sinks["o"], h.sinks["st"], h.sinks["perf"]
     o.clear()
     st.clear()
+    perf.clear()
     h.sources["desc"].fired.clear()
     h.counts["mac_active"] = 0
     h.sources["desc"].queue.append(layer.desc)
     n_out = len(layer.expect)
     t0, c0 = time.perf_counter(), h.cycle
-    await h.run(lambda: len(o.beats) >= n_out and len(st.beats) >= 1, max_cycles=50_000_000)
-    await h.step()
+    await h.run(lambda: len(o.beats) >= n_out and len(st.beats) >= 1 and len(perf.beats) >= 1, max_cycles=50_000_000)
     rtl_cycles = o.fired[-1] - h.sources["desc"].fired[0]
+    counters = contract.fusemax_top(**layer.params)["perf"].unpack(perf.beats[0])
     return {"beats": list(o.beats), "cycles": rtl_cycles, "mac": h.counts["mac_active"], "status": st.beats[0],
-            "wall": time.perf_counter() - t0, "simulated": h.cycle - c0, "busy": int(h.dut.busy.value)}
+            "wall": time.perf_counter() - t0, "simulated": h.cycle - c0, "busy": int(h.dut.busy.value),
+            "perf": counters}
 
 
 async def check_layer(h: Harness, mem: Memory, label: str, layer: TopLayer, p: int, m: int,
@@ -129,14 +132,16 @@ async def check_layer(h: Harness, mem: Memory, label: str, layer: TopLayer, p: i
         "backpressure": not exact_cycles,
     }
     float_ok = all(r.max_abs <= r.bound for r in reps)
-    mac_ok = res["mac"] == sched.mac_cycles
-    row["passed"] = bool(diff == 0 and cycles_ok and mac_ok and float_ok and res["status"] == 0 and mem.dropped == 0
-                         and res["busy"] == 0)
+    mac_ok = res["mac"] == sched.mac_cycles == res["perf"]["mac_cycles"]
+    perf_ok = res["perf"]["cycles"] == res["cycles"]  # the top's own cycle counter agrees with the bench's
+    row["passed"] = bool(diff == 0 and cycles_ok and mac_ok and perf_ok and float_ok and res["status"] == 0
+                         and mem.dropped == 0 and res["busy"] == 0)
     record(row)
     assert res["status"] == 0, f"{label}: status {res['status']}"
     assert diff == 0, f"{label}: {diff} output beats differ from the golden model"
     assert cycles_ok, f"{label}: RTL cycles {res['cycles']} != cycle model {sched.total_cycles}"
-    assert mac_ok, f"{label}: mac_active {res['mac']} != {sched.mac_cycles}"
+    assert mac_ok, f"{label}: mac_active {res['mac']} (perf {res['perf']}) != {sched.mac_cycles}"
+    assert perf_ok, f"{label}: perf counter {res['perf']} != bench cycles {res['cycles']}"
     assert float_ok, f"{label}: float error {worst.max_abs} above bound {worst.bound}"
     assert mem.dropped == 0 and res["busy"] == 0, f"{label}: dropped {mem.dropped} beats / still busy"
 

@@ -162,6 +162,9 @@ def fusemax_top(rows: int = 4, cols: int = 4, d: int = 8, max_keys: int = 64, ma
                      "else the refusal reason (the top stays idle)"),
         "mreq": Stream(mem.request(), "out", "one per tile fetch: d words of a Q, K or V tile (sim/contract/memport.py)"),
         "mresp": Stream(mem.response(), "in", "the words of each request in request order; ready is always high"),
+        "perf": Stream(struct("perf", Field("cycles", 40), Field("mac_cycles", 40)), "out", "one per layer run, the "
+                       "cycle after its last output beat: cycles from the descriptor handshake (cycle 0) to the last "
+                       "output beat, and the cycles in which the 2D MACs fired (mac_active)"),
         "o": Stream(lanes("o", cols, fx.out_bits, True), "out", f"d beats per query tile, heads outer, query tiles "
                     f"inner (AV[f, p0], {fx.out_frac} fraction bits, units of scale_v); padded query lanes carry junk",
                     "p0 (queries)"),
