@@ -4,8 +4,8 @@ models, the RTL package may not). Each returns the job and the expected output b
 from __future__ import annotations
 
 import math
-from typing import Any
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 

@@ -12,8 +12,7 @@ import time
 from typing import Any
 
 import cocotb
-import numpy as np
-from fast_jobs import TopLayer, top_outputs, top_layer
+from fast_jobs import TopLayer, top_layer, top_outputs
 from tb_harness import Harness, config, record
 
 from attnforge.sim.contract import designs as contract

@@ -120,7 +120,7 @@ def top_schedule(rows: int, cols: int, d: int, heads: int, p: int, m: int, timin
             starts.append(max(prev, q_done[i] + 1, kv_done[i // tq] + 1))
         return starts[g]
 
-    for r, (kind, h, idx) in enumerate(order):
+    for kind, h, idx in order:
         ready = issues[-1] + 1 if issues else 1
         if kind == "q" and h * tq + idx >= 2:  # its slot: freed by tile g-2's last Q beat
             ready = max(ready, start_of(h * tq + idx - 2) + eng.q_last + 1)
