@@ -138,8 +138,11 @@ class RtlPipeline(_Strict):
     the memory latency before the first words, then the first head's K/V and first Q tile. ``mem_outstanding`` is
     the memory model's requests in flight (the cycle fidelity replays it; the analytical model does not need it)."""
 
+    #: Cycles per output tile that no array hides (cfg handshake, last softmax step, reciprocal, back to idle).
     tile_fixed_cycles: NonNegativeInt
+    #: Cycles from a memory request to its first word (the testbench memory model's latency).
     mem_latency_cycles: PositiveInt
+    #: Memory requests in flight (the memory model's slots; used by the cycle fidelity).
     mem_outstanding: PositiveInt = 4
 
 
