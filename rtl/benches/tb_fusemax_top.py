@@ -1,8 +1,8 @@
 """cocotb bench of fusemax-top: whole layers bit exact vs sim.fusemax.golden per tile, cycles == the exact top cycle
 model (sim.fusemax.top_cycle_model), float error vs the float reference within the golden bound.
 
-The memory port is answered by :class:`Memory`, a cycle-accurate Python model of the rules in
-sim/contract/memport.py (latency, outstanding requests, cycles per beat from the case's ``mem``). Other tests:
+The memory port is answered by :class:`Memory`, cycle by cycle, with the timing of sim/contract/memport.py (latency,
+outstanding requests, cycles per beat from the case's ``mem``); the long runs use the fastbench's HDL memory. Other tests:
 refused descriptors (every status code, then an exact run), output back-pressure (bit exact, cycles not compared).
 """
 
@@ -19,12 +19,13 @@ from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.fusemax.golden import dequantize_output, error_vs_float
 from attnforge.sim.fusemax.top_cycle_model import analytical_cycles, top_schedule
+from attnforge.sim.memory.port import PortModel
 
 
 class Memory:
-    """The memory port's far side, cycle by cycle: ``mreq.ready`` while fewer than ``outstanding`` accepted
-    requests hold a slot; each request's words at ``max(t + latency, previous beat + interval)``, then every
-    ``interval`` cycles, in request order (memport rules 1-2)."""
+    """The memory port's far side, cycle by cycle, timed by :class:`attnforge.sim.memory.port.PortModel` (the rules
+    of sim/contract/memport.py, checked against the HDL memory model by tests/test_memport_rtl.py): ``mreq.ready``
+    while a slot is free, each request's words at the cycles the model gives, in request order."""
 
     def __init__(self, dut: Any, timing: MemTiming, port: contract.MemPort) -> None:
         self.dut, self.timing = dut, timing
@@ -34,34 +35,26 @@ class Memory:
         self.clear()
 
     def clear(self) -> None:
+        self.port = PortModel(self.timing)
         self.beats: dict[int, int] = {}  # cycle -> response word
-        self.slot_ends: list[int] = []  # last-beat cycle of every accepted request
-        self.prev_last: int | None = None
         self.cycle = 0
         self.accepted: list[tuple[int, int, int]] = []  # (cycle, addr, len)
         self.dropped = 0  # beats offered while the design's mresp.ready was low (the design promises never)
 
     def drive(self) -> None:
-        busy = sum(1 for e in self.slot_ends if e >= self.cycle)
-        self.dut.mreq__ready.value = int(busy < self.timing.outstanding)
+        self.dut.mreq__ready.value = int(self.port.ready(self.cycle))
         word = self.beats.get(self.cycle)
         self.dut.mresp__valid.value = int(word is not None)
         self.dut.mresp__payload.value = word or 0
 
     def sample(self, cycle: int) -> None:
-        self.cycle = cycle
         if int(self.dut.mresp__valid.value) and not int(self.dut.mresp__ready.value):
             self.dropped += 1
         if int(self.dut.mreq__valid.value) and int(self.dut.mreq__ready.value):
             r = self.req.unpack(self.dut.mreq__payload.value.to_unsigned())
-            first = cycle + self.timing.latency
-            if self.prev_last is not None:
-                first = max(first, self.prev_last + self.timing.interval)
-            for i in range(r["len"]):
-                self.beats[first + i * self.timing.interval] = self.resp.pack(
+            for i, at in enumerate(self.port.beat_cycles(cycle, r["len"])):
+                self.beats[at] = self.resp.pack(
                     {"data": self.image.get(r["addr"] + i, 0), "tag": r["tag"], "last": int(i == r["len"] - 1)})
-            self.prev_last = first + (r["len"] - 1) * self.timing.interval
-            self.slot_ends.append(self.prev_last)
             self.accepted.append((cycle, r["addr"], r["len"]))
         self.cycle = cycle + 1
 
