@@ -27,11 +27,13 @@ from attnforge.sim.memory.port import PortModel, achieved_bandwidth
 @dataclass(frozen=True)
 class EngineTile:
     """What the top needs of one engine run: its cycles (cfg handshake = 0 to the last output beat), the cycle of
-    its last Q beat and of its last V beat (relative to the cfg handshake), and its MAC cycles."""
+    its last Q beat and of its last V beat, the first cycle the engine takes the next cfg (all relative to the cfg
+    handshake), and its MAC cycles."""
 
     cycles: int
     q_last: int
     v_last: int
+    next_cfg: int
     mac_cycles: int
 
 
@@ -40,7 +42,9 @@ def _engine_cycles(rows: int, cols: int, d: int, tk: int, max_keys: int) -> Engi
     s = tile_schedule(rows, cols, d, d, tk, max_keys)
     sv = [seg for seg in s.segments if seg.name == "SLNV"][-1]
     qk0 = [seg for seg in s.segments if seg.name == "QK"][0]
-    return EngineTile(s.total_cycles, qk0.start + qk0.cycles - 1, sv.start + sv.cycles - 1, s.mac_cycles)
+    # today's engine takes the next cfg once it is idle again: the cycle after its last output beat
+    return EngineTile(s.total_cycles, qk0.start + qk0.cycles - 1, sv.start + sv.cycles - 1, s.total_cycles + 1,
+                      s.mac_cycles)
 
 
 def request_order(heads: int, tq: int, tk: int) -> list[tuple[str, int, int]]:
@@ -88,7 +92,7 @@ class TopSchedule:
     @property
     def stall_cycles(self) -> int:
         """Cycles the engine waited for data between tiles (beyond the one idle cycle between runs)."""
-        ends = [s + self.engine.cycles + 1 for s in self.tile_starts[:-1]]
+        ends = [s + self.engine.next_cfg for s in self.tile_starts[:-1]]
         return self.tile_starts[0] - 1 + sum(s - e for s, e in zip(self.tile_starts[1:], ends, strict=True))
 
     def to_dict(self) -> dict[str, object]:
@@ -116,7 +120,7 @@ def top_schedule(rows: int, cols: int, d: int, heads: int, p: int, m: int, timin
         """Tile g's start; every tile before it, its Q and its head's K/V are earlier in the order."""
         while len(starts) <= g:
             i = len(starts)
-            prev = starts[-1] + eng.cycles + 1 if starts else 1
+            prev = starts[-1] + eng.next_cfg if starts else 1
             starts.append(max(prev, q_done[i] + 1, kv_done[i // tq] + 1))
         return starts[g]
 
