@@ -125,19 +125,18 @@ def fusemax_top_job(layer: TopLayer, timing: MemTiming, label: str = "") -> Fast
 
 def minilm_layers(min_tokens: int = 128, multiple: int = 1) -> list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Per layer of all-MiniLM-L6-v2 (the ``real`` extra), per head: float Q, K, V [L, 32] of one real text of at
-    least ``min_tokens`` tokens (the package's evaluation sentences joined), cut to a multiple of ``multiple``
-    tokens. Each layer's input is the previous layer's dense float output, so every layer sees real activations."""
+    least ``min_tokens`` tokens (the package's evaluation sentences joined; its tokenizer truncates at 128, the
+    model's max_seq_length), cut to a multiple of ``multiple`` tokens. Each layer's input is the previous layer's
+    dense float output, so every layer sees real activations."""
     from attnforge.sim.spatten.algorithm import gelu
     from attnforge.sim.spatten.realdata import SENTENCES, _layer_norm, real_inputs
 
-    text, i = "", 0
-    while True:
-        text = " ".join(SENTENCES[j % len(SENTENCES)] for j in range(i + 1))
-        enc, (x,) = real_inputs((text,))
-        if x.shape[0] >= min_tokens + multiple:
-            break
-        i += 1
-    n = max(min_tokens, x.shape[0] // multiple * multiple)
+    texts = tuple(" ".join(SENTENCES[j % len(SENTENCES)] for j in range(i + 1)) for i in range(2 * len(SENTENCES)))
+    enc, xs = real_inputs(texts)  # the weights load once; the first text long enough is the one used
+    x = next((x for x in xs if x.shape[0] // multiple * multiple >= min_tokens), xs[-1])
+    n = x.shape[0] // multiple * multiple  # MiniLM's tokenizer stops at 128 tokens, its max_seq_length
+    if n < min_tokens:
+        raise ValueError(f"the longest text has {x.shape[0]} tokens, fewer than {min_tokens}")
     h, dh, out = np.asarray(x[:n], dtype=np.float64), enc.d_head, []
     for lw in enc.layers:
         q, k, v = ((h @ w + b).reshape(n, enc.heads, dh).transpose(1, 0, 2)
