@@ -276,8 +276,8 @@ def _compute(c: Cascade, mapping: Mapping, arch: CascadeArch, x: _Extents) -> _C
         if arr.systolic and len(arr.dims) == 2 and ein.op == "mac" and ein.reduce:
             folds = _systolic_cycles(ein, x.pad, x.use, arr.rows, arr.cols)
             out.per_einsum[ein.name] = folds * _scores_scale(ein, x.tile_frac)
-        out.busy[arr_name] = out.busy[arr_name] + out.per_einsum[ein.name]
-        out.useful[arr_name] = out.useful[arr_name] + ops_use * cyc / arr.pes
+        out.busy[arr_name] = out.busy.get(arr_name, 0.0) + out.per_einsum[ein.name]
+        out.useful[arr_name] = out.useful.get(arr_name, 0.0) + ops_use * cyc / arr.pes
         for act, n in cost.actions.items():
             out.actions.add(arr_name, act, ops_use * n)
         out.actions.add(arr_name, "rf_read", 2 * ops_use)
@@ -448,6 +448,18 @@ def _stages(mapping: Mapping, per_einsum: dict[str, Num], stage_bytes: dict[str,
     return stages
 
 
+def _pipeline_stages(arch: CascadeArch, x: _Extents, e: int, f: int) -> list[Stage]:
+    """An RTL instance's exposed latencies (arch ``pipeline``): its fixed cycles per output tile and the memory
+    latency, then the fill -- the first head's K and V and first Q tile -- which no compute overlaps (the first tile
+    waits for them). None on a paper-scale arch."""
+    pl = arch.pipeline
+    if pl is None:
+        return []
+    tail = x.bh * x.p_tiles * pl.tile_fixed_cycles + pl.mem_latency_cycles
+    fill = (x.pad["m"] * (e + f) + x.p0 * e) * arch.word_bytes
+    return [Stage("tile-tail", [Phase("fixed", {}, tail)], 0.0), Stage("fill", [], fill)]
+
+
 def build_schedule(
     mapping: Mapping,
     arch: CascadeArch,
@@ -485,11 +497,12 @@ def build_schedule(
     gb_read, gb_write = _buffer_traffic(c, mapping, x, inputs, o_words, dram_words)
     work.actions.add("buffer", "read", gb_read)
     work.actions.add("buffer", "write", gb_write)
+    stages = _stages(mapping, work.per_einsum, stage_bytes, arch.arrays["2d"].rows) + _pipeline_stages(arch, x, e, f)
     return Schedule(
         mapping=mapping.name,
         cascade=c.name,
         passes=c.passes,
-        stages=_stages(mapping, work.per_einsum, stage_bytes, arch.arrays["2d"].rows),
+        stages=stages,
         busy=work.busy,
         useful=work.useful,
         actions=work.actions,

@@ -57,6 +57,8 @@ ACCELERATORS: Registry[Accelerator] = Registry("accelerator", (
         Accelerator("fusemax-cascade", "flat", "fusemax-cascade", "Ablation +Cascade: FuseMax cascade on FLAT hardware"),
         Accelerator("fusemax-arch", "fusemax", "fusemax-arch", "Ablation +Architecture: FuseMax hardware, no binding"),
         Accelerator("fusemax", "fusemax", "fusemax", "FuseMax (Nayak et al., MICRO 2024) = +Binding"),
+        Accelerator("fusemax-top", "fusemax-top-8x8", "fusemax-top", "the fusemax-top RTL instance (8x8, d 64, 100 MHz, "
+                    "its testbench memory); --fidelity cycle runs its exact cycle model"),
         Accelerator("spatten", "spatten", "spatten", "SpAtten (Wang et al., HPCA 2021): cascade token/head pruning, "
                     "progressive quantization, top-k engine", family="spatten", policy="auto"),
         Accelerator("spatten-1/8", "spatten-1-8", "spatten", "SpAtten1/8 (paper Table III): 128 multipliers, 64 GB/s",

@@ -62,6 +62,26 @@ def _tile(**p: int) -> wiring.Component:
     return FuseMaxTile(rows=p["rows"], cols=p["cols"], e=p["e"], f=p["f"], max_keys=p["max_keys"])
 
 
+def _top(**p: int) -> wiring.Component:
+    from attnforge.rtl.fusemax_top import FuseMaxTop
+
+    return FuseMaxTop(rows=p["rows"], cols=p["cols"], d=p["d"], max_keys=p["max_keys"], max_queries=p["max_queries"],
+                      max_heads=p["max_heads"])
+
+
+def _top_golden(p: Mapping[str, int]) -> dict[str, object]:
+    return {**_tile_golden({"rows": p["rows"], "e": p["d"], "f": p["d"], "max_keys": p["max_keys"]}),
+            "per_tile": "attnforge.sim.fusemax.golden (every query tile of every head)",
+            "cycles": "attnforge.sim.fusemax.top_cycle_model.top_schedule (exact, given the memory timing)"}
+
+
+def _top_check(p: Mapping[str, int]) -> None:
+    for k in ("rows", "cols"):
+        if p[k] & (p[k] - 1):
+            raise SpecError(f"--param {k}", f"{p[k]} must be a power of two")
+    _tile_check({"rows": p["rows"], "max_keys": p["max_keys"], "e": p["d"]})
+
+
 def _topk(**p: int) -> wiring.Component:
     from attnforge.rtl.spatten.topk import TopK
 
@@ -186,6 +206,15 @@ DESIGNS: dict[str, Design] = {
                             "e": Param(8, 1, 128, "head dimension of Q and K"), "f": Param(8, 1, 128, "head dimension of V"),
                             "max_keys": Param(256, 1, 1024, "longest key sequence (sizes accumulators)")},
                            _tile, _tile_golden, _tile_check),
+    "fusemax-top": Design("fusemax-top", "FuseMax whole-layer top: tile engine, double-buffered K/V global buffer and Q "
+                          "buffer in BRAM, DMA on a memory port, controller for every head and query tile",
+                          {"rows": Param(4, 1, 32, "2D rows = keys per key tile (power of two)"),
+                           "cols": Param(4, 1, 32, "2D columns = queries per query tile (power of two)"),
+                           "d": Param(8, 4, 128, "head dimension (E = F) the engine is built for"),
+                           "max_keys": Param(64, 1, 1024, "longest key sequence (sizes the K/V banks)"),
+                           "max_queries": Param(64, 1, 1 << 16, "longest query sequence"),
+                           "max_heads": Param(16, 1, 256, "most heads per descriptor")},
+                          _top, _top_golden, _top_check),
     "topk": Design("topk", "SpAtten top-k engine: quick-select (first-element pivot), FIFO_L/FIFO_R, zero eliminators, "
                    "order-preserving filter pass",
                    {"comparators": Param(16, 1, 64, "comparators per array = elements per beat (power of two)"),

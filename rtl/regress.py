@@ -92,11 +92,32 @@ def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = No
     from attnforge.rtl.registry import parse_params
 
     params = parse_params(case.design, case.params)
+    if case.extra.get("fastbench"):
+        return _run_fast_case(Case(case.design, params, case.workloads, case.shapes, case.testcases, case.seed,
+                                   case.extra), sim)
     bdir = _build_dir(Path(build_root) if build_root else cache_dir(), sim, case.design, params)
     bdir.parent.mkdir(parents=True, exist_ok=True)
     with open(bdir.with_name(bdir.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _run_case(case, sim, build_root)
+
+
+def _run_fast_case(case: Case, sim: str) -> list[dict[str, Any]]:
+    """A case whose bench keeps the stimulus and memories on the HDL side (rtl/fastbench.py, whole layers at
+    simulator speed): ``fast_jobs.<design>_rows(case, sim)`` builds, runs and checks it."""
+    reason = available(sim)
+    if reason:
+        raise SpecError("--sim", reason, SIMULATORS)
+    if str(BENCHES) not in sys.path:
+        sys.path.insert(0, str(BENCHES))
+    import fast_jobs
+
+    t0 = time.perf_counter()
+    rows = getattr(fast_jobs, case.design.replace("-", "_") + "_rows")(case, sim)
+    for r in rows:
+        r.setdefault("simulator", sim)
+        r["test_s"] = time.perf_counter() - t0
+    return rows
 
 
 def _run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = None) -> list[dict[str, Any]]:
@@ -166,6 +187,15 @@ def _run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = N
     return rows
 
 
+#: fusemax-top instances of the regressions: the small Icarus case (shapes are (heads, P, M)), the BERT-Base-shaped
+#: 8x8 layer and MiniLM's real layers (head dim 32) on the fastbench.
+TOP_SMALL = {"rows": 4, "cols": 4, "d": 8, "max_keys": 64, "max_queries": 64, "max_heads": 16}
+TOP_BERT = {"rows": 8, "cols": 8, "d": 64, "max_keys": 512, "max_queries": 512, "max_heads": 16}
+TOP_MINILM = {"rows": 8, "cols": 8, "d": 32, "max_keys": 256, "max_queries": 256, "max_heads": 16}
+#: Whole layers of millions of cycles: the fastbench's raw driver, on Verilator only (Icarus would take hours).
+FAST_VERILATOR: dict[str, Any] = {"fastbench": True, "sims": ["verilator"]}
+
+
 def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
     """The regression set. quick: one tile shape; default: + workload variety; slow: more shapes and sizes."""
     tile = {"rows": 4, "cols": 4, "e": 8, "f": 8, "max_keys": 64}
@@ -176,6 +206,8 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
         Case("fusemax-tile", tile, workloads=["bert-base"] if quick else ["bert-base", "gpt2-small"],
              shapes=[(4, 16)] if quick else [(4, 16), (8, 32)]),
         Case("topk", {"comparators": 4, "max_n": 64}, shapes=[(6, 13), (4, 32)] if quick else [(6, 13), (4, 32), (8, 64)]),
+        Case("fusemax-top", TOP_SMALL, shapes=[(2, 16, 16)] if quick else [(2, 16, 16), (2, 13, 16)],
+             testcases=["test_layers", "test_reset_midrun"] if quick else None),
     ]
     fx_wl = ["bert-base"] if quick else ["bert-base", "minilm"]
     cases += [Case(d, {}, workloads=fx_wl, shapes=[(4, 24)] if quick else [(4, 24), (4, 64)])
@@ -191,6 +223,11 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
                  workloads=["bert-base"], shapes=[(4, 64)], seed=2),
             Case("topk", {"comparators": 16, "max_n": 256}, workloads=["bert-base", "gpt2-small"],
                  shapes=[(6, 256), (6, 200), (6, 37)], seed=1),
+        ]
+        cases += [
+            Case("fusemax-top", TOP_BERT, workloads=["bert-base"], shapes=[(12, 512, 512)], seed=1,
+                 extra=FAST_VERILATOR),
+            Case("fusemax-top", TOP_MINILM, workloads=["minilm-real"], extra=FAST_VERILATOR),
         ]
         big = {"lanes": 128, "min_d": 16, "max_d": 64, "max_n": 256}
         cases += [Case(d, big, workloads=["gpt2-small", "minilm"], shapes=[(4, 256), (4, 77)], seed=1)
@@ -232,7 +269,8 @@ def run_cases(cases: Sequence[Case], sims: Sequence[str], backend: str = "local"
     """Every (simulator, case) pair on a local process pool (default: all cores) or Ray tasks; rows come back in
     the order of the pairs whatever finishes first, so every backend returns the same rows. A built simulator is
     reused by whichever worker runs its design next (one build folder per design and parameters, locked)."""
-    items = [(i, c, s) for i, (s, c) in enumerate((s, c) for s in sims for c in cases)]
+    pairs = [(s, c) for s in sims for c in cases if s in c.extra.get("sims", SIMULATORS)]
+    items = [(i, c, s) for i, (s, c) in enumerate(pairs)]
     done: dict[int, list[dict[str, Any]]] = {}
     for idx, rows in _backend_map(backend, workers, address)(items):
         done[idx] = rows

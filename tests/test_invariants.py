@@ -22,14 +22,14 @@ SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 
 
 def test_accelerator_catalog():
-    assert ACCELS == ["flat", "fusemax", "fusemax-arch", "fusemax-cascade", "unfused"]
+    assert ACCELS == ["flat", "fusemax", "fusemax-arch", "fusemax-cascade", "fusemax-top", "unfused"]
 
 
 @SETTINGS
 @given(accel=st.sampled_from(ACCELS), name=st.sampled_from(WORKLOADS), seq=SEQS, batch=BATCHES)
 def test_utilization_in_unit_interval(accel, name, seq, batch):
     r = simulate(accel, make_workload(name, batch=batch, seq_len=seq))
-    assert set(r.utilization) == {"2d", "1d"}
+    assert set(r.utilization) >= {"2d", "1d"}  # fusemax-top adds the PEs' softmax units ("sm")
     for arr, u in r.utilization.items():
         assert math.isfinite(u), (accel, arr, u)
         assert 0.0 <= u <= 1.0 + TOL, (accel, name, seq, batch, arr, u)

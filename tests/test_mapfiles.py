@@ -30,7 +30,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 # ---- the built-in files --------------------------------------------------------------------------------------------
 def test_builtin_files_are_the_registries() -> None:
     assert set(CASCADES) == {"1-pass", "2-pass", "3-pass", "gemm"}
-    assert set(MAPPINGS) == {"unfused", "flat", "fusemax-cascade", "fusemax-arch", "gemm", "fusemax"}
+    assert set(MAPPINGS) == {"unfused", "flat", "fusemax-cascade", "fusemax-arch", "gemm", "fusemax",
+                             "fusemax-top"}
     for name in MAPPINGS:
         m = get_mapping(name)
         assert m.get_cascade() is CASCADES.get(m.cascade) or m.get_cascade() == CASCADES.get(m.cascade)

@@ -165,6 +165,8 @@ def run_cycle(sc: Any, as_json: bool = False) -> int:
 def _cycle_point(sc: Any) -> dict[str, Any]:
     if sc.accelerator.family == "spatten":
         return _cycle_spatten(sc)
+    if getattr(sc.arch, "pipeline", None) is not None:
+        return _cycle_top(sc)
     return _cycle_fusemax(sc)
 
 
@@ -194,6 +196,47 @@ def _cycle_fusemax(sc: Any) -> dict[str, Any]:
             f"  {res['tiles']} output tiles: {res['cycles']:,} cycles")
     return {"fidelity": "cycle", "design": "fusemax-tile", "params": params, "workload": wl.name, "batch": wl.batch,
             "heads": wl.heads, "p": wl.p, "m": wl.m, **res, **sc.describe(), "_text": text}
+
+
+def _cycle_top(sc: Any) -> dict[str, Any]:
+    """An arch describing a fusemax-top instance (it has a ``pipeline`` section): the top's exact cycle model for
+    the whole layer (B x H heads through one descriptor), beside the analytical model on the same arch."""
+    from attnforge.sim.analytical.engine import evaluate
+    from attnforge.sim.fusemax.top_cycle_model import INSTANCES, top_schedule
+
+    wl, arch = _workload(sc), sc.arch
+    rows, cols = arch.arrays["2d"].rows, arch.arrays["2d"].cols
+    base = INSTANCES.get(arch.name, {"max_keys": wl.m})
+    params = _rtl_params(sc, "fusemax-top", {"rows": rows, "cols": cols, "d": wl.e, "max_keys": base["max_keys"],
+                                             "max_queries": wl.p, "max_heads": min(256, wl.batch * wl.heads)})
+    if wl.m > params["max_keys"] or wl.m % params["rows"] or wl.e != wl.f or wl.e != params["d"]:
+        raise SpecError("--m", f"fusemax-top {params} takes M <= max_keys, a multiple of rows, and d_head = d "
+                        f"(got M={wl.m}, d_head={wl.e})")
+    timing = _top_timing(arch, max(params["rows"], params["cols"]))
+    s = top_schedule(params["rows"], params["cols"], params["d"], wl.batch * wl.heads, wl.p, wl.m, timing,
+                     params["max_keys"])
+    ana = float(evaluate(sc.accelerator.name, sc.model, p=wl.p, m=wl.m, batch=wl.batch, arch=arch,
+                         mapping=sc.mapping).cycles)
+    text = (f"fusemax-top {params} on {wl.name} B={wl.batch} H={wl.heads} P={wl.p} M={wl.m}, memory {vars(timing)}\n"
+            f"  cycle model: {s.total_cycles:,} cycles, 2D MAC utilization {s.utilization:.3f}, "
+            f"{s.stall_cycles:,} cycles waiting for data\n"
+            f"  analytical:  {ana:,.0f} cycles ({ana / s.total_cycles - 1:+.2%} vs the cycle model)")
+    return {"fidelity": "cycle", "design": "fusemax-top", "params": params, "workload": wl.name, "batch": wl.batch,
+            "heads": wl.heads, "p": wl.p, "m": wl.m, "memory": vars(timing), **s.to_dict(), "analytical_cycles": ana,
+            **sc.describe(), "_text": text}
+
+
+def _top_timing(arch: Any, word_bytes: int) -> Any:
+    """The memory model the arch describes: latency and outstanding requests from ``pipeline``, the cycles per
+    word from the DRAM bandwidth at the arch's clock (a whole number of cycles, as the memory model has)."""
+    from attnforge.sim.contract.memport import MemTiming
+
+    per_cycle = arch.dram.bandwidth_gib_s * 2**30 / arch.clock_hz
+    interval = word_bytes / per_cycle
+    if abs(interval - round(interval)) > 1e-6 or round(interval) < 1:
+        raise SpecError("dram.bandwidth_gib_s", f"gives {interval:.4g} cycles per {word_bytes}-byte word; the memory "
+                        "model needs a whole number >= 1")
+    return MemTiming(arch.pipeline.mem_latency_cycles, arch.pipeline.mem_outstanding, round(interval)).validate()
 
 
 def _cycle_spatten(sc: Any) -> dict[str, Any]:

@@ -4,14 +4,23 @@ models, the RTL package may not). Each returns the job and the expected output b
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from attnforge.rtl.fastbench import FastJob
 from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.fusemax.cycle_model import tile_schedule
-from attnforge.sim.fusemax.golden import FixedPointConfig, attention_fx, quantize_attention, workload_head
+from attnforge.sim.fusemax.golden import (
+    FixedPointConfig,
+    QuantizedAttention,
+    alpha_for,
+    attention_fx,
+    quantize_attention,
+    workload_head,
+)
 
 
 def fusemax_tile_job(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_keys: int = 256, queries: int = 64,
@@ -41,3 +50,176 @@ def fusemax_tile_job(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_k
     expect = [c["o"].pack([int(x) for x in out[t * cols:(t + 1) * cols, i]]) for t in range(tiles) for i in range(f)]
     job = FastJob("fusemax-tile", params, ins, {"o": len(expect)}, p_valid, p_ready, seed + 1, f"{workload} head")
     return job, {"o": expect}, tiles * (tile_schedule(rows, cols, e, f, n, max_keys).total_cycles + 1)
+
+
+@dataclass
+class TopLayer:
+    """One fusemax-top layer: the descriptor word, the memory image (word address -> word), the golden output beats
+    in stream order, the per-head quantized operands and float tensors (for the float-error check)."""
+
+    desc: int
+    image: dict[int, int]
+    expect: list[int]
+    heads: list[QuantizedAttention]
+    floats: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    fx: FixedPointConfig
+    params: dict[str, int]
+
+
+def quantize_layer(floats: list[tuple[np.ndarray, np.ndarray, np.ndarray]], fx: FixedPointConfig
+                   ) -> list[QuantizedAttention]:
+    """Per-tensor int8 over the whole layer (every head shares one scale per tensor), because one descriptor
+    carries one exponent constant for all heads."""
+    qa = quantize_attention(*(np.stack([f[i] for f in floats]) for i in range(3)), fx)
+    aq, ash = alpha_for(qa.scale_q, qa.scale_k, fx.e, fx)
+    return [QuantizedAttention(qa.q[h], qa.k[h], qa.v[h], qa.scale_q, qa.scale_k, qa.scale_v, aq, ash)
+            for h in range(len(floats))]
+
+
+def top_layer(params: dict[str, int], heads: int, p: int, m: int, floats: list[tuple[np.ndarray, ...]] | None = None,
+              workload: str = "bert-base", seed: int = 0, bases: tuple[int, int, int] | None = None) -> TopLayer:
+    """The memory image and descriptor of one layer laid out as docs/fusemax.md §fusemax-top says (Q tiles padded
+    with zero queries), and the golden output: :func:`attention_fx` per head on the padded queries."""
+    rows, cols, d = params["rows"], params["cols"], params["d"]
+    fx = FixedPointConfig(e=d, f=d, rows=rows, max_keys=params["max_keys"])
+    c = contract.fusemax_top(**params)
+    if floats is None:
+        floats = [workload_head(workload, p, m, d, d, seed=seed, head=h) for h in range(heads)]
+    qas = quantize_layer([tuple(f) for f in floats], fx)
+    tq, tk = math.ceil(p / cols), m // rows
+    q_base, k_base, v_base = bases or (0, heads * tq * d, heads * tq * d + heads * tk * d)
+    image: dict[int, int] = {}
+    expect: list[int] = []
+    lane = contract.lanes("w", max(rows, cols), 8, True)
+    for h, qa in enumerate(qas):
+        qpad = np.zeros((tq * cols, d), dtype=np.int64)
+        qpad[:p] = qa.q
+        for t in range(tq):
+            for e in range(d):
+                image[q_base + (h * tq + t) * d + e] = _word(lane, qpad[t * cols:(t + 1) * cols, e])
+        for j in range(tk):
+            for e in range(d):
+                image[k_base + (h * tk + j) * d + e] = _word(lane, qa.k[j * rows:(j + 1) * rows, e])
+                image[v_base + (h * tk + j) * d + e] = _word(lane, qa.v[j * rows:(j + 1) * rows, e])
+        out, _ = attention_fx(replace(qa, q=qpad), fx)
+        expect += [c["o"].pack([int(x) for x in out[t * cols:(t + 1) * cols, f]]) for t in range(tq) for f in range(d)]
+    desc = c["desc"].pack({"heads": heads, "p": p, "m": m, "d": d, "causal": 0, "q_base": q_base, "k_base": k_base,
+                           "v_base": v_base, "alpha": {"alpha_q": qas[0].alpha_q, "alpha_sh": qas[0].alpha_sh}})
+    return TopLayer(desc, image, expect, qas, [tuple(f) for f in floats], fx, dict(params))
+
+
+def _word(lane: contract.Array, values: np.ndarray) -> int:
+    vals = [int(x) for x in values]
+    return lane.pack(vals + [0] * (lane.count - len(vals)))
+
+
+def fusemax_top_job(layer: TopLayer, timing: MemTiming, label: str = "") -> FastJob:
+    """The fastbench job of one layer: the descriptor on ``desc``, the image in the HDL memory model on ``mem``,
+    and every output beat plus the status beat collected on the HDL side."""
+    words = [0] * (max(layer.image) + 1)
+    for addr, w in layer.image.items():
+        words[addr] = w
+    return FastJob("fusemax-top", dict(layer.params), {"desc": [layer.desc]}, {"o": len(layer.expect), "st": 1, "perf": 1},
+                   label=label, memories={"mem": words}, mem_timing={"mem": timing})
+
+
+def minilm_layers(min_tokens: int = 128, multiple: int = 1) -> list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Per layer of all-MiniLM-L6-v2 (the ``real`` extra), per head: float Q, K, V [L, 32] of one real text of at
+    least ``min_tokens`` tokens (the package's evaluation sentences joined; its tokenizer truncates at 128, the
+    model's max_seq_length), cut to a multiple of ``multiple`` tokens. Each layer's input is the previous layer's
+    dense float output, so every layer sees real activations."""
+    from attnforge.sim.spatten.algorithm import gelu
+    from attnforge.sim.spatten.realdata import SENTENCES, _layer_norm, real_inputs
+
+    texts = tuple(" ".join(SENTENCES[j % len(SENTENCES)] for j in range(i + 1)) for i in range(2 * len(SENTENCES)))
+    enc, xs = real_inputs(texts)  # the weights load once; the first text long enough is the one used
+    x = next((x for x in xs if x.shape[0] // multiple * multiple >= min_tokens), xs[-1])
+    n = x.shape[0] // multiple * multiple  # MiniLM's tokenizer stops at 128 tokens, its max_seq_length
+    if n < min_tokens:
+        raise ValueError(f"the longest text has {x.shape[0]} tokens, fewer than {min_tokens}")
+    h, dh, out = np.asarray(x[:n], dtype=np.float64), enc.d_head, []
+    for lw in enc.layers:
+        q, k, v = ((h @ w + b).reshape(n, enc.heads, dh).transpose(1, 0, 2)
+                   for w, b in ((lw.wq, lw.bq), (lw.wk, lw.bk), (lw.wv, lw.bv)))
+        out.append([(q[j], k[j], v[j]) for j in range(enc.heads)])
+        s = q @ k.transpose(0, 2, 1) / math.sqrt(dh)
+        p = np.exp(s - s.max(axis=-1, keepdims=True))
+        attn = ((p / p.sum(axis=-1, keepdims=True)) @ v).transpose(1, 0, 2).reshape(n, enc.heads * dh)
+        h = _layer_norm(h + attn @ lw.wo + lw.bo, lw.ln1_g, lw.ln1_b, enc.eps)
+        h = _layer_norm(h + gelu(h @ lw.w1 + lw.b1) @ lw.w2 + lw.b2, lw.ln2_g, lw.ln2_b, enc.eps)
+    return out
+
+
+def fusemax_top_rows(case: Any, sim: str) -> list[dict[str, Any]]:
+    """A fusemax-top regress case on the fastbench (stimulus and memory on the HDL side; the raw driver, the
+    fastest): per layer, bit exact vs the golden, cycles vs the exact cycle model, the analytical model configured
+    as the instance, float error vs the float reference within the golden bound. ``workloads`` may name
+    ``minilm-real`` (every MiniLM layer on a real text, ``shapes`` ignored); else (heads, P, M) per shape."""
+    import time
+    from pathlib import Path
+
+    from attnforge.rtl.fastbench import run_raw
+    from attnforge.rtl.regress import cache_dir
+    from attnforge.sim.fusemax.golden import dequantize_output, error_vs_float
+    from attnforge.sim.fusemax.top_cycle_model import analytical_cycles, top_schedule
+
+    prm, timing = dict(case.params), MemTiming(**case.extra.get("mem", {})).validate()
+    rows: list[dict[str, Any]] = []
+    for label, layer, p, m in _top_layers(case, prm):
+        t0 = time.perf_counter()
+        shape = "-".join(f"{k}{v}" for k, v in sorted(prm.items())) + f"-{len(layer.heads)}x{p}x{m}"
+        # one folder per instance and shape: the built simulator reads its memories at run time, so every layer
+        # of that shape reuses it
+        res = run_raw(fusemax_top_job(layer, timing, label), sim, Path(cache_dir().parent / "fastbench-runs" / shape))
+        sched = top_schedule(prm["rows"], prm["cols"], prm["d"], len(layer.heads), p, m, timing, prm["max_keys"])
+        outs = top_outputs(layer, res.outputs["o"], p)
+        reps = [error_vs_float(dequantize_output(o, qa, layer.fx), *fl)
+                for o, qa, fl in zip(outs, layer.heads, layer.floats, strict=True)]
+        worst = max(reps, key=lambda r: r.max_abs_rel_vmax)
+        bad = sum(a != b for a, b in zip(res.outputs["o"], layer.expect, strict=True))
+        perf = contract.fusemax_top(**prm)["perf"].unpack(res.outputs["perf"][0])
+        rtl_cycles = res.cycles - 2  # fastbench: desc handshake to the perf beat (one after the last output), inclusive
+        rows.append({
+            "design": case.design, "workload": label, "params": prm, "heads": len(layer.heads), "p": p, "m": m,
+            "mem": vars(timing), "rtl_cycles": rtl_cycles, "sim_cycles": sched.total_cycles,
+            "analytical_cycles": analytical_cycles(prm["rows"], prm["cols"], prm["d"], prm["max_keys"],
+                                                   len(layer.heads), p, m, timing),
+            "mismatched_beats": bad, "max_abs_error": 0 if bad == 0 else None, "status": res.outputs["st"][0],
+            "perf_cycles": perf["cycles"], "mac_cycles": perf["mac_cycles"],
+            "mac_utilization": perf["mac_cycles"] / perf["cycles"], "model_utilization": sched.utilization,
+            "stall_cycles": sched.stall_cycles,
+            "float_max_abs_error": worst.max_abs, "float_max_abs_rel_vmax": worst.max_abs_rel_vmax,
+            "float_bound": worst.bound, "cycles_simulated": res.total_cycles, "wall_s": res.seconds,
+            "case_s": time.perf_counter() - t0, "bench": "fastbench-raw",
+            "passed": bool(bad == 0 and rtl_cycles == sched.total_cycles == perf["cycles"] and res.outputs["st"] == [0]
+                           and perf["mac_cycles"] == sched.mac_cycles
+                           and all(r.max_abs <= r.bound for r in reps)),
+        })
+    return rows
+
+
+def _top_layers(case: Any, prm: dict[str, int]) -> Any:
+    """(label, layer, P, M) for every layer a case names."""
+    for wl in case.workloads:
+        if wl == "minilm-real":
+            for li, heads in enumerate(minilm_layers(128, prm["rows"])):
+                n = heads[0][0].shape[0]
+                yield f"minilm-real:L{li}:{n}tok", top_layer(prm, len(heads), n, n, floats=heads), n, n
+            continue
+        for heads, p, m in case.shapes:
+            yield f"{wl}:{heads}x{p}x{m}", top_layer(prm, heads, p, m, workload=wl, seed=case.seed), p, m
+
+
+def top_outputs(layer: TopLayer, beats: list[int], p: int) -> list[np.ndarray]:
+    """Output beats -> per head [P, d] (padded query lanes dropped)."""
+    c = contract.fusemax_top(**layer.params)
+    cols, d = layer.params["cols"], layer.params["d"]
+    tq = -(-p // cols)
+    outs = []
+    for h in range(len(layer.heads)):
+        out = np.zeros((tq * cols, d), dtype=np.int64)
+        for i, word in enumerate(beats[h * tq * d:(h + 1) * tq * d]):
+            t, f = divmod(i, d)
+            out[t * cols:(t + 1) * cols, f] = c["o"].unpack(word)
+        outs.append(out[:p])
+    return outs

@@ -132,6 +132,45 @@ def fusemax_tile(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_keys:
     }, words={"cfg": cfg})
 
 
+#: Status codes of fusemax-top's ``st`` stream: 0 accepted; otherwise why the descriptor was refused.
+TOP_STATUS: dict[str, int] = {"ok": 0, "zero_size": 1, "above_max": 2, "bad_d": 3, "partial_keys": 4, "causal": 5}
+
+
+def fusemax_top_mem(rows: int, cols: int) -> MemPort:
+    """fusemax-top's memory port: one word carries one engine beat (``max(rows, cols)`` int8 lanes)."""
+    return MemPort(addr_bits=24, data_bits=8 * max(rows, cols), len_bits=8, tag_bits=2)
+
+
+def fusemax_top(rows: int = 4, cols: int = 4, d: int = 8, max_keys: int = 64, max_queries: int = 64,
+                max_heads: int = 16) -> Contract:
+    """The whole-layer FuseMax top: one descriptor runs every head, query tile and key tile of a layer.
+
+    Memory image (word addresses, one word = one engine beat, lane 0 lowest): ``q_base + (h*Tq + t)*d + e`` holds
+    Q[h, t*cols + c, e] in lane c (queries past P padded with zeros by the host); ``k_base + (h*Tk + j)*d + e``
+    holds K[h, j*rows + r, e] in lane r; ``v_base + (h*Tk + j)*d + f`` holds V[h, j*rows + r, f] in lane r, with
+    Tq = ceil(P / cols) and Tk = M / rows."""
+    fx = FixedPointConfig(e=d, f=d, rows=rows, max_keys=max_keys)
+    mem = fusemax_top_mem(rows, cols)
+    desc = struct("desc", Field("heads", max_heads.bit_length()), Field("p", max_queries.bit_length()),
+                  Field("m", max_keys.bit_length()), Field("d", 8), Field("causal", 1),
+                  Field("q_base", mem.addr_bits), Field("k_base", mem.addr_bits), Field("v_base", mem.addr_bits),
+                  alpha_word(fx))
+    return Contract("fusemax-top", {
+        "desc": Stream(desc, "in", "one per layer: heads, P, M, d, causal, Q/K/V base word addresses, exponent "
+                       "constant; answered by one st beat"),
+        "st": Stream(Field("code", 3), "out", "one per descriptor, the cycle after it is taken: 0 runs the layer, "
+                     "else the refusal reason (the top stays idle)"),
+        "mreq": Stream(mem.request(), "out", "one per tile fetch: d words of a Q, K or V tile (sim/contract/memport.py)"),
+        "mresp": Stream(mem.response(), "in", "the words of each request in request order; ready is always high"),
+        "perf": Stream(struct("perf", Field("cycles", 40), Field("mac_cycles", 40)), "out", "one per layer run, the "
+                       "cycle after its last output beat: cycles from the descriptor handshake (cycle 0) to the last "
+                       "output beat, and the cycles in which the 2D MACs fired (mac_active)"),
+        "o": Stream(lanes("o", cols, fx.out_bits, True), "out", f"d beats per query tile, heads outer, query tiles "
+                    f"inner (AV[f, p0], {fx.out_frac} fraction bits, units of scale_v); padded query lanes carry junk",
+                    "p0 (queries)"),
+    }, words={"desc": desc}, enums={"code": dict(TOP_STATUS)}, memports={"mem": ("mreq", "mresp")})
+
+
 # ---------------------------------------------------------------- SpAtten
 
 def topk(comparators: int = 16, max_n: int = 256, data_bits: int = 8, signed_data: int = 1) -> Contract:
@@ -252,6 +291,7 @@ _BY_NAME: dict[str, Callable[[Mapping[str, int]], Contract]] = {
     "array2d": lambda p: array2d(**p),
     "vector1d": lambda p: vector1d(**p),
     "fusemax-tile": lambda p: fusemax_tile(**p),
+    "fusemax-top": lambda p: fusemax_top(**p),
     "topk": lambda p: topk(**p),
     "qk": lambda p: qk(_fx(p)),
     "softmax": lambda p: softmax(_fx(p)),

@@ -131,6 +131,21 @@ class Dram(_Strict):
     bandwidth_gib_s: PositiveFloat
 
 
+class RtlPipeline(_Strict):
+    """Fixed latencies of an RTL instance (``fusemax-top``) that its analytical model exposes on top of the arrays'
+    work (docs/fusemax.md §fusemax-top): per output tile, the engine's cycles no array hides (cfg handshake, the last
+    key tile's softmax step, the reciprocal, the hand-back to idle; the output beats are the AV Einsum's); per layer,
+    the memory latency before the first words, then the first head's K/V and first Q tile. ``mem_outstanding`` is
+    the memory model's requests in flight (the cycle fidelity replays it; the analytical model does not need it)."""
+
+    #: Cycles per output tile that no array hides (cfg handshake, last softmax step, reciprocal, back to idle).
+    tile_fixed_cycles: NonNegativeInt
+    #: Cycles from a memory request to its first word (the testbench memory model's latency).
+    mem_latency_cycles: PositiveInt
+    #: Memory requests in flight (the memory model's slots; used by the cycle fidelity).
+    mem_outstanding: PositiveInt = 4
+
+
 @dataclass(frozen=True)
 class PeGroup:
     """A family's compute units seen as a PE array (shape only): what listings and area figures share."""
@@ -231,6 +246,8 @@ class CascadeArch(Arch):
     family: Literal["cascade"] = "cascade"
     arrays: dict[str, ComputeArray] = Field(min_length=1)
     buffer: Buffer
+    #: An RTL instance's exposed latencies (None: a paper-scale design whose fixed latencies are negligible).
+    pipeline: RtlPipeline | None = None
 
     def emitted_actions(self) -> dict[str, tuple[str, ...]]:
         """Per array: the actions its ops fire plus its RF reads/writes; buffer reads/writes; DRAM bytes

@@ -146,14 +146,15 @@ class Scenario:
             raise SpecError("--mapping", "cannot be honoured by --fidelity cycle (the RTL implements FuseMax's own "
                             "mapping)")
         fam = self.accelerator.family
-        if fam == "cascade" and self.accelerator.name != "fusemax":
-            raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine or the SpAtten pipeline RTL, "
-                            f"not {self.accelerator.name!r}", ["fusemax", "spatten"])
+        top = self.accelerator.name == "fusemax-top"  # its arch is the RTL instance: --arch / --set size it
+        if fam == "cascade" and self.accelerator.name != "fusemax" and not top:
+            raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine, the fusemax-top layer or the "
+                            f"SpAtten pipeline RTL, not {self.accelerator.name!r}", ["fusemax", "fusemax-top", "spatten"])
         refused = {
             "--scope end-to-end": self.scope != "attention",
             "--tile": bool(self.tiles),
             "--set / --arch (the cycle model runs the RTL instance given by --rtl-param)":
-                bool(self.overrides) or self.arch_source != self.accelerator.arch,
+                (bool(self.overrides) or self.arch_source != self.accelerator.arch) and not top,
             "--causal (the RTL has no causal mask)": self.causal and fam == "cascade",
             "--cycle-rows (only SpAtten's cycles depend on sampled rows)": self.sample_rows is not None and fam != "spatten",
         }

@@ -26,13 +26,14 @@ from attnforge.sim.specs.arch import (
     Dram,
     OpCost,
     RegisterFile,
+    RtlPipeline,
     SpattenArch,
     SpattenModules,
 )
 
 #: The models in page order: the shared fields, each family, then the sections they hold.
 MODELS: tuple[type[BaseModel], ...] = (Arch, CascadeArch, ComputeArray, OpCost, RegisterFile, Buffer, Dram,
-                                       SpattenArch, SpattenModules)
+                                       RtlPipeline, SpattenArch, SpattenModules)
 
 #: What a field means where its class body has no ``#:`` comment for it (the comment wins once someone adds one).
 NOTES: dict[str, str] = {

@@ -1,0 +1,185 @@
+"""Exact cycle model of ``fusemax-top`` (``rtl/fusemax_top.py``): a whole multi-head layer from one descriptor.
+
+The top's timing is a handful of rules, each a register or a handshake in the RTL, so the model walks requests and
+query tiles (not cycles) and is exact:
+
+* cycle 0 takes the descriptor; the run's registers hold from cycle 1, so nothing is requested before cycle 1;
+* the DMA issues one request of ``d`` words per tile in one fixed order (:func:`request_order`), at most one per
+  cycle, a request no earlier than the cycle after the one before it; a head's first K/V request waits until its
+  bank is free (visible the cycle after the last V beat its previous head read), a Q request until its slot is
+  free (visible the cycle after the last Q beat read from it);
+* the memory answers by the rules of ``sim/contract/memport.py`` (:class:`attnforge.sim.memory.port.PortModel`);
+* a query tile starts (engine cfg handshake) at the earliest cycle at which the engine is idle (the cycle after the
+  previous tile's last output beat), its Q slot is full and its head's bank is full (each visible the cycle after
+  its last word arrives); from there the engine runs unstalled (:func:`_engine_cycles`);
+* the layer's cycles run from the descriptor handshake (cycle 0) to the last output beat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from attnforge.sim.contract.memport import MemTiming
+from attnforge.sim.fusemax.cycle_model import tile_schedule
+from attnforge.sim.memory.port import PortModel, achieved_bandwidth
+
+
+@dataclass(frozen=True)
+class EngineTile:
+    """What the top needs of one engine run: its cycles (cfg handshake = 0 to the last output beat), the cycle of
+    its last Q beat and of its last V beat, the first cycle the engine takes the next cfg (all relative to the cfg
+    handshake), and its MAC cycles."""
+
+    cycles: int
+    q_last: int
+    v_last: int
+    next_cfg: int
+    mac_cycles: int
+
+
+def _engine_cycles(rows: int, cols: int, d: int, tk: int, max_keys: int) -> EngineTile:
+    """The tile engine as a black box, unstalled (the one place that reads the engine's own cycle model)."""
+    s = tile_schedule(rows, cols, d, d, tk, max_keys)
+    sv = [seg for seg in s.segments if seg.name == "SLNV"][-1]
+    qk0 = [seg for seg in s.segments if seg.name == "QK"][0]
+    # today's engine takes the next cfg once it is idle again: the cycle after its last output beat
+    return EngineTile(s.total_cycles, qk0.start + qk0.cycles - 1, sv.start + sv.cycles - 1, s.total_cycles + 1,
+                      s.mac_cycles)
+
+
+def request_order(heads: int, tq: int, tk: int) -> list[tuple[str, int, int]]:
+    """The DMA's request order as (kind, head, index): K/V of head h (``tk`` K tiles then ``tk`` V tiles) goes as
+    soon as ``(h-1)*tq + min(2, tq)`` Q tiles have gone (0 for head 0), else the next Q tile."""
+    out: list[tuple[str, int, int]] = []
+    q, kv_h, total = 0, 0, heads * tq
+    while q < total or kv_h < heads:
+        thresh = 0 if kv_h == 0 else (kv_h - 1) * tq + min(2, tq)
+        if kv_h < heads and q >= thresh:
+            out += [("k", kv_h, j) for j in range(tk)] + [("v", kv_h, j) for j in range(tk)]
+            kv_h += 1
+        else:
+            out.append(("q", q // tq, q % tq))
+            q += 1
+    return out
+
+
+@dataclass
+class TopSchedule:
+    """The whole layer: tile start cycles, request issue and last-beat cycles, and the totals."""
+
+    heads: int
+    tq: int
+    tk: int
+    engine: EngineTile
+    tile_starts: list[int] = field(repr=False)
+    issues: list[int] = field(repr=False)
+    lasts: list[int] = field(repr=False)
+
+    @property
+    def total_cycles(self) -> int:
+        """Descriptor handshake (cycle 0) to the last output beat."""
+        return self.tile_starts[-1] + self.engine.cycles
+
+    @property
+    def mac_cycles(self) -> int:
+        return len(self.tile_starts) * self.engine.mac_cycles
+
+    @property
+    def utilization(self) -> float:
+        """2D-array MAC utilization over the layer (cycles in which the MACs fire / all cycles)."""
+        return self.mac_cycles / self.total_cycles
+
+    @property
+    def stall_cycles(self) -> int:
+        """Cycles the engine waited for data between tiles (beyond the one idle cycle between runs)."""
+        ends = [s + self.engine.next_cfg for s in self.tile_starts[:-1]]
+        return self.tile_starts[0] - 1 + sum(s - e for s, e in zip(self.tile_starts[1:], ends, strict=True))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"heads": self.heads, "tq": self.tq, "tk": self.tk, "cycles": self.total_cycles,
+                "tile_cycles": self.engine.cycles, "mac_cycles": self.mac_cycles, "utilization": self.utilization,
+                "stall_cycles": self.stall_cycles, "requests": len(self.issues)}
+
+
+def top_schedule(rows: int, cols: int, d: int, heads: int, p: int, m: int, timing: MemTiming,
+                 max_keys: int) -> TopSchedule:
+    """The exact schedule of one descriptor (heads, P queries, M keys) for an accepted descriptor."""
+    if m % rows or m < 1 or p < 1 or heads < 1:
+        raise ValueError("fusemax-top refuses this descriptor (zero sizes, or M not a multiple of rows)")
+    port = PortModel(timing)
+    tq, tk = -(-p // cols), m // rows
+    eng = _engine_cycles(rows, cols, d, tk, max_keys)
+    order = request_order(heads, tq, tk)
+    starts: list[int] = []  # engine cfg handshake per query tile, global index g = h * tq + t
+    q_done: dict[int, int] = {}  # last beat of Q tile g
+    kv_done: dict[int, int] = {}  # last beat of head h's last V tile
+    issues: list[int] = []
+    lasts: list[int] = []
+
+    def start_of(g: int) -> int:
+        """Tile g's start; every tile before it, its Q and its head's K/V are earlier in the order."""
+        while len(starts) <= g:
+            i = len(starts)
+            prev = starts[-1] + eng.next_cfg if starts else 1
+            starts.append(max(prev, q_done[i] + 1, kv_done[i // tq] + 1))
+        return starts[g]
+
+    for kind, h, idx in order:
+        ready = issues[-1] + 1 if issues else 1
+        if kind == "q" and h * tq + idx >= 2:  # its slot: freed by tile g-2's last Q beat
+            ready = max(ready, start_of(h * tq + idx - 2) + eng.q_last + 1)
+        if kind == "k" and idx == 0 and h >= 2:  # its bank: freed by head h-2's last tile's last V beat
+            ready = max(ready, start_of((h - 1) * tq - 1) + eng.v_last + 1)
+        ready = port.earliest_accept(ready)  # the memory's slots (memport rule 1)
+        _, last = port.accept(ready, d)
+        issues.append(ready)
+        lasts.append(last)
+        if kind == "q":
+            q_done[h * tq + idx] = last
+        elif kind == "v" and idx == tk - 1:
+            kv_done[h] = last
+    start_of(heads * tq - 1)
+    return TopSchedule(heads, tq, tk, eng, starts, issues, lasts)
+
+
+# ---------------------------------------------------------------- the analytical fidelity, configured as the instance
+
+#: The shipped arch presets of fusemax-top instances and the RTL parameters each describes.
+INSTANCES: dict[str, dict[str, int]] = {
+    "fusemax-top-4x4": {"rows": 4, "cols": 4, "d": 8, "max_keys": 64},
+    "fusemax-top-8x8": {"rows": 8, "cols": 8, "d": 64, "max_keys": 512},
+}
+
+
+def tile_fixed_cycles(rows: int, cols: int, d: int, max_keys: int) -> int:
+    """Cycles per query tile no array hides: the engine's run minus its MAC beats and output beats, plus the idle
+    cycle before the next cfg (cfg handshake, exposed softmax step, reciprocal; see :func:`_engine_cycles`)."""
+    eng = _engine_cycles(rows, cols, d, 1, max_keys)
+    return eng.cycles - eng.mac_cycles - d + 1
+
+
+def instance_fields(rows: int, cols: int, d: int, max_keys: int, timing: MemTiming) -> dict[str, object]:
+    """The arch fields (dotted) that make the FuseMax analytical model this RTL instance: array sizes, buffer, the
+    words per cycle the port sustains for requests of ``d`` words (:func:`achieved_bandwidth`: the interval, or
+    Little's law on the outstanding requests) at 100 MHz as bandwidth, the memory latency, the fixed tile latency."""
+    word = max(rows, cols)  # bytes per memory word (int8 lanes)
+    return {"arrays.2d.dims": [rows, cols], "arrays.sm.dims": [rows, cols], "arrays.1d.dims": [cols],
+            "buffer.bytes": 2 * 2 * max_keys * d + 2 * cols * d,
+            "dram.bandwidth_gib_s": word * 100e6 * achieved_bandwidth(timing, d) / 2**30,
+            "pipeline.tile_fixed_cycles": tile_fixed_cycles(rows, cols, d, max_keys),
+            "pipeline.mem_latency_cycles": timing.latency, "pipeline.mem_outstanding": timing.outstanding}
+
+
+def analytical_cycles(rows: int, cols: int, d: int, max_keys: int, heads: int, p: int, m: int,
+                      timing: MemTiming) -> float:
+    """The analytical FuseMax engine (mapping ``fusemax-top``) on the arch of this instance: the shipped preset
+    with :func:`instance_fields` applied (a no-op for the shipped instances, tests/test_fusemax_top.py)."""
+    from attnforge.mappings.catalog import get_mapping
+    from attnforge.sim.analytical.engine import evaluate
+    from attnforge.sim.specs.arch import load_arch
+    from attnforge.workloads.model import Model
+
+    arch = load_arch("fusemax-top-8x8", instance_fields(rows, cols, d, max_keys, timing))
+    model = Model(name=f"{heads}x{d}", layers=1, heads=heads, d_model=heads * d, d_head=d, d_ff=4 * heads * d)
+    ev = evaluate("fusemax", model, p=p, m=m, batch=1, arch=arch, mapping=get_mapping("fusemax-top"))
+    return float(ev.cycles)
