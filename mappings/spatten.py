@@ -71,16 +71,32 @@ def _sram_keys(arch: SpattenArch, d: int) -> tuple[float, float]:
     return whole / 2, whole
 
 
+def _group_size(arch: SpattenArch, seen: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Queries that share one pass of the streamed K/V tiles when a head's K/V exceed the SRAM (tiled mode).
+
+    The softmax, the refetch decision and the local-V top-k need a query's whole score row, so a group of G
+    queries can share a K tile only if all G rows stay on chip until their rows are complete. In tiled mode the
+    K SRAM holds no resident K (the tiles pass through the V SRAM), so it becomes the score/probability buffer,
+    double-buffered like before: one half (kv_sram_bytes / 2 at 12 bits a score) fills with the next group's
+    rows while the current group's rows drain through softmax, top-k and prob x V. G = rows that fit in a half,
+    at least 1 and at most the queries there are."""
+    half_scores = arch.spatten.kv_sram_bytes / 2 / (12 / 8)
+    g = np.floor(half_scores / np.maximum(seen, 1.0) + 1e-9)
+    return np.clip(g, 1.0, np.maximum(queries, 1.0))
+
+
 def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: Num, p: Num, batch: Num, d: int,
                 decode: bool, causal: bool, par: int, layer: int) -> tuple[Num, Num, Num, JobCost, Num]:
     """One layer's query jobs (a trailing axis of causal query groups): the V rows each keeps, how many jobs,
     the LSB refetch fraction, their module occupancies and DRAM bytes (:func:`job_costs`), and the bytes of
     K/V loading that no double buffer hides (part of those DRAM bytes).
 
-    K/V residency (summarization): a head's kept K and V are fetched once into the K/V SRAMs and reused by
-    every query. A head with more keys than the SRAM holds keeps the first ones resident and streams the rest
-    through the fetcher for every query that sees them (local V pruning then skips the pruned streamed V), so
-    cost grows smoothly past the buffer, with no cliff. Generation has one query per head, nothing to reuse."""
+    K/V residency (summarization): a head whose kept K and V fit the K/V SRAMs is fetched once and reused by
+    every query. A head with more keys switches to tiled mode: queries go in groups whose score rows fill one
+    half of the K SRAM (:func:`_group_size`), and each K tile (and V tile) streams once per group, so streamed
+    bytes are the per-query stream divided by the group size. A group fetches the V rows any of its queries
+    keeps (local V pruning per query, independent choices: the union); prob x V still uses each query's own.
+    Generation has one query per head, nothing to reuse."""
     queries = p if decode else np.maximum(1.0, np.floor(p * keys / m + 1e-9))  # pruned tokens leave as queries
     kq, share = _query_groups(keys, causal, decode)
     values = np.maximum(1.0, np.floor(kq * (1.0 - pol.v_ratio) + 1e-9))
@@ -94,15 +110,17 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
     else:
         half, whole = _sram_keys(arch, d)
         total = np.asarray(keys if pol.fetch_pruned else m, dtype=np.float64)[..., None]
-        resident = np.minimum(total, whole)
-        streamed = np.maximum(0.0, seen - resident)
         q = np.asarray(queries, dtype=np.float64)[..., None]
-        fetched_k = resident / q + streamed
-        fetched_v = resident / q + streamed * (seen_v / seen)
-        # Past one half the next head's K/V cannot be prefetched behind this head: its load is exposed (bytes
-        # the engine times on their own, so the schedule stays independent of clock and bandwidth).
-        per_head = resident[..., 0] * d * (pol.k_bits_static + pol.v_bits_fetched) / 8
-        exposed = np.where(total[..., 0] > half, batch * heads * per_head, 0.0)
+        g = _group_size(arch, seen, q * share)
+        union = 1.0 - (1.0 - seen_v / seen) ** g  # V rows kept by at least one query of the group
+        tiled = total > whole
+        fetched_k = np.where(tiled, seen / g, total / q)
+        fetched_v = np.where(tiled, seen * union / g, total / q)
+        # Resident heads past one half: the next head's K/V cannot be prefetched behind this head, so its load is
+        # exposed (bytes the engine times on their own, so the schedule stays independent of clock and bandwidth).
+        # Tiled heads stream continuously (the next group's first tile is issued ahead), nothing to expose.
+        per_head = total[..., 0] * d * (pol.k_bits_static + pol.v_bits_fetched) / 8
+        exposed = np.where((total[..., 0] > half) & ~tiled[..., 0], batch * heads * per_head, 0.0)
     jc = job_costs(
         arch, count=count, keys=kq, values=values, d=d,
         k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
