@@ -16,13 +16,14 @@ handshake, with inputs always valid and the output always ready.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from attnforge.sim.contract import MIN_E, PE_PIPE, SM_LATENCY
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
-__all__ = ["MIN_E", "PE_PIPE", "SM_LATENCY", "Segment", "TileSchedule", "array2d_cycles", "attention_cycles", "pe_cycles",
-           "tile_schedule", "vector1d_cycles"]
+__all__ = ["MIN_E", "PE_PIPE", "SM_LATENCY", "Segment", "TileSchedule", "array2d_cycles", "attention_cycles",
+           "engine_run_cycles", "pe_cycles", "tile_schedule", "vector1d_cycles"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,23 @@ def tile_schedule(rows: int, cols: int, e: int, f: int, n_tiles: int, max_keys: 
     add("RECIP", -1, qw + 1, False)
     add("OUT", -1, f, False)
     return TileSchedule(rows, cols, e, f, n_tiles, tuple(segs))
+
+
+def engine_run_cycles(rows: int, cols: int, e: int, f: int, n_tiles: Sequence[int], max_keys: int = 256) -> int:
+    """Exact cycles of a run of query tiles submitted back to back: query tile ``i`` against ``n_tiles[i]`` key
+    tiles, its cfg offered as soon as the engine has taken the previous one, inputs always valid, the output always
+    ready. Counted from the first cfg handshake (cycle 0) to the last output handshake, as the testbench counts;
+    this is the one function a driver of the engine (the whole-layer top's cycle model) needs.
+
+    The engine takes the next cfg the cycle after a tile's last output beat (its cfg stream is ready only when
+    idle), so tile ``i + 1`` starts ``tile_schedule(...).total_cycles + 1`` cycles after tile ``i``."""
+    if not n_tiles:
+        return 0
+    t = 0
+    for i, n in enumerate(n_tiles):
+        total = tile_schedule(rows, cols, e, f, n, max_keys).total_cycles
+        t += total if i == len(n_tiles) - 1 else total + 1
+    return t
 
 
 def attention_cycles(rows: int, cols: int, e: int, f: int, p: int, m: int, heads: int = 1, batch: int = 1,
