@@ -3,7 +3,6 @@ models, the RTL package may not). Each returns the job and the expected output b
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -12,6 +11,7 @@ from attnforge.rtl.fastbench import FastJob
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.fusemax.cycle_model import engine_run_cycles
 from attnforge.sim.fusemax.golden import FixedPointConfig, attention_fx, quantize_attention, workload_head
+from attnforge.sim.fusemax.tile_jobs import head_beats
 
 
 def fusemax_tile_job(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_keys: int = 256, queries: int = 64,
@@ -25,18 +25,12 @@ def fusemax_tile_job(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_k
     q, k, v = workload_head(workload, queries, keys, e, f, seed=seed)
     qa = quantize_attention(q, k, v, fx)
     c = contract.fusemax_tile(**params)
-    n, tiles = keys // rows, math.ceil(queries / cols)
+    hb = head_beats(qa, fx, cols)
+    tiles = len(hb.cfg)
     qpad = np.zeros((tiles * cols, e), dtype=np.int64)
     qpad[:queries] = qa.q
-    cfg = c["cfg"].pack({"n_tiles": n, "alpha": {"alpha_q": qa.alpha_q, "alpha_sh": qa.alpha_sh}})
-    ins: dict[str, list[int]] = {"cfg": [], "q": [], "k": [], "v": []}
-    for t in range(tiles):
-        ins["cfg"].append(cfg)
-        ins["q"] += [c["q"].pack([int(x) for x in qpad[t * cols:(t + 1) * cols, i]]) for i in range(e)]
-        for j in range(n):
-            ins["k"] += [c["k"].pack([int(x) for x in qa.k[j * rows:(j + 1) * rows, i]]) for i in range(e)]
-            ins["v"] += [c["v"].pack([int(x) for x in qa.v[j * rows:(j + 1) * rows, i]]) for i in range(f)]
     out, _ = attention_fx(replace(qa, q=qpad), fx)
     expect = [c["o"].pack([int(x) for x in out[t * cols:(t + 1) * cols, i]]) for t in range(tiles) for i in range(f)]
+    ins = {"cfg": hb.cfg, "q": hb.q, "k": hb.k, "v": hb.v}
     job = FastJob("fusemax-tile", params, ins, {"o": len(expect)}, p_valid, p_ready, seed + 1, f"{workload} head")
-    return job, {"o": expect}, engine_run_cycles(rows, cols, e, f, [n] * tiles, max_keys) + 1
+    return job, {"o": expect}, engine_run_cycles(rows, cols, e, f, [hb.n_tiles] * tiles, max_keys) + 1

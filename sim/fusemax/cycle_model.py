@@ -124,10 +124,9 @@ def engine_run_cycles(rows: int, cols: int, e: int, f: int, n_tiles: Sequence[in
 
 def attention_cycles(rows: int, cols: int, e: int, f: int, p: int, m: int, heads: int = 1, batch: int = 1,
                      max_keys: int | None = None) -> dict[str, object]:
-    """Cycles of the tile engine for a whole (B, H, P, M) attention: one tile per ``cols`` queries, in sequence."""
-    if m % rows:
-        raise ValueError(f"key length {m} must be a multiple of rows={rows}")
-    sched = tile_schedule(rows, cols, e, f, m // rows, max_keys or max(m, rows))
+    """Cycles of the tile engine for a whole (B, H, P, M) attention: one tile per ``cols`` queries, each against
+    ``ceil(M / rows)`` key tiles (the last one masked), in sequence."""
+    sched = tile_schedule(rows, cols, e, f, -(-m // rows), max_keys or max(m, rows))  # last key tile padded
     tiles = batch * heads * -(-p // cols)
     return {"tile": sched.to_dict(), "tiles": tiles, "cycles": tiles * sched.total_cycles,
             "mac_cycles": tiles * sched.mac_cycles, "utilization": sched.utilization,
