@@ -189,6 +189,9 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
                  workloads=["bert-base", "xlm", "llama2-7b"], shapes=[(8, 32), (16, 128)], seed=1),
             Case("fusemax-tile", {"rows": 4, "cols": 4, "e": 64, "f": 64, "max_keys": 64},
                  workloads=["bert-base"], shapes=[(4, 64)], seed=2),
+            # a real model's head (MiniLM layer 0, head dim 32) against 49 keys at rows = 8: the last tile masked
+            Case("fusemax-tile", {"rows": 8, "cols": 8, "e": 32, "f": 32, "max_keys": 64},
+                 workloads=["minilm"], shapes=[(16, 49)], seed=3),
             Case("topk", {"comparators": 16, "max_n": 256}, workloads=["bert-base", "gpt2-small"],
                  shapes=[(6, 256), (6, 200), (6, 37)], seed=1),
         ]

@@ -200,6 +200,8 @@ def workload_head(name: str, p: int, m: int, e: int, f: int, seed: int = 0, head
     The RTL regressions use small head dimensions, so the model's head is sliced; the values are the workload's
     own seeded tensors, which is what makes the vectors reproducible across runs and simulators.
     """
+    if name == "minilm":
+        return minilm_head(p, m, e, f, head)
     from attnforge.workloads import make_workload
 
     wl = make_workload(name, batch=1, p=p, m=m, seq_len=max(p, m), seed=seed)
@@ -207,6 +209,22 @@ def workload_head(name: str, p: int, m: int, e: int, f: int, seed: int = 0, head
         raise ValueError(f"workload {name} has head dim {wl.e}; asked for e={e}, f={f}")
     t = wl.tensors()
     return t["q"][0, head, :, :e], t["k"][0, head, :, :e], t["v"][0, head, :, :f]
+
+
+def minilm_head(p: int, m: int, e: int, f: int, head: int = 0, layer: int = 0,
+                sentence: int = 0) -> tuple[np.ndarray, ...]:
+    """Float Q [p,e], K [m,e], V [m,f] of a real model: all-MiniLM-L6-v2's ``layer`` on one embedded sentence
+    (``sim/spatten/realdata.py``; its seeded synthetic stand-in when the ``real`` extra is not installed), the
+    first p queries and m keys of the sentence, the head's first e/f dimensions."""
+    from attnforge.sim.spatten.realdata import load_inputs
+
+    enc, xs = load_inputs("auto")
+    lw, dh, x = enc.layers[layer], enc.d_head, xs[sentence]
+    if e > dh or f > dh or max(p, m) > x.shape[0]:
+        raise ValueError(f"minilm: head dim {dh}, {x.shape[0]} tokens; asked for e={e}, f={f}, p={p}, m={m}")
+    q, k, v = (x @ w + b for w, b in ((lw.wq, lw.bq), (lw.wk, lw.bk), (lw.wv, lw.bv)))
+    lo = head * dh
+    return q[:p, lo:lo + e], k[:m, lo:lo + e], v[:m, lo:lo + f]
 
 
 # ---------------------------------------------------------------- the smaller blocks
@@ -259,6 +277,7 @@ def vector1d(op: str, a: IntArray, b: IntArray, data_bits: int, cfg: FixedPointC
 __all__ = [
     "ERROR_BOUND_REL_VMAX", "VEC_OPS", "ErrorReport", "FixedPointConfig", "FixedPointOverflow", "QuantizedAttention",
     "alpha_for", "array2d_matmul", "attention_fx", "check_width", "dequantize_output", "error_vs_float", "exp2_neg",
-    "exp2_table", "exp_unit", "float_attention", "from_ints", "pe_mac", "quantize", "quantize_attention", "reciprocal",
+    "exp2_table", "exp_unit", "float_attention", "from_ints", "minilm_head", "pe_mac", "quantize", "quantize_attention",
+    "reciprocal",
     "round_shift", "vector1d", "visible_keys", "workload_head",
 ]
