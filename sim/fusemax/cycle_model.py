@@ -1,14 +1,18 @@
 """Cycle-level model of the RTL blocks, above all the FuseMax tile engine (``rtl/fusemax_tile.py``).
 
 The tile engine's schedule is derived here segment by segment from the same rules the RTL's sequencer
-follows, so the count is exact (the cocotb regressions assert equality):
+follows, so the count is exact (the cocotb regressions assert equality). Every latency is a named depth of
+:mod:`attnforge.sim.contract.depths`:
 
-* cycle 0 accepts the ``cfg`` beat;
-* the 2D array's MACs run ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2)``, back to back (E beats per
-  QK, F per SLNV); the softmax step of tile j (:data:`SM_LATENCY` cycles: LM/RM, SLN/PRM, SLD/RD) overlaps
-  QK(j+1), which is why the engine needs ``E >= MIN_E``;
-* the last tile's softmax is exposed (SM_LATENCY cycles), then SLNV(n-1);
-* the reciprocal takes ``qw`` divider iterations plus one hand-off cycle, then F output beats.
+* cycle 0 accepts the ``cfg`` beat; the first K (and Q) beat is taken in cycle 1;
+* the 2D array's MACs run ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2), SLNV(n-1)``, one beat a cycle
+  (E beats per QK, F per SLNV). Tile j's scores are in the S register ``PE_PIPE + 1`` cycles after its last QK
+  beat, and its probabilities SLN ``fm_sm_latency(rows)`` cycles later (max tree, RM, distances, exponent unit);
+  SLNV(j) starts once they are there, which the next tile's QK hides when E is long enough (else the MACs wait);
+* RD is final ``fm_tree_levels + FM_ACC_PIPE`` cycles after the last SLN, and the reciprocal (``qw`` iterations
+  plus a hand-off) starts then, overlapping the last SLNV; RNV is final ``PE_PIPE + fm_tree_levels + 1 +
+  FM_ACC_PIPE`` cycles after the last SLNV beat;
+* once both are final, the F output beats leave the ``FM_OUT_PIPE``-stage output pipeline one per cycle.
 
 ``rtl_cycles`` is defined identically in the testbench: cycles from the cfg handshake to the last output
 handshake, with inputs always valid and the output always ready.
@@ -19,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from attnforge.sim.contract import MIN_E, PE_PIPE, SM_LATENCY
+from attnforge.sim.contract import FM_ACC_PIPE, FM_OUT_PIPE, PE_PIPE, fm_min_e, fm_sm_latency, fm_tree_levels
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
-__all__ = ["MIN_E", "PE_PIPE", "SM_LATENCY", "Segment", "TileSchedule", "array2d_cycles", "attention_cycles",
+__all__ = ["PE_PIPE", "Segment", "TileSchedule", "array2d_cycles", "attention_cycles",
            "engine_run_cycles", "pe_cycles", "tile_schedule", "vector1d_cycles"]
 
 
@@ -82,26 +86,31 @@ def tile_schedule(rows: int, cols: int, e: int, f: int, n_tiles: int, max_keys: 
     """The tile engine's schedule for one output tile against ``n_tiles`` key tiles of ``rows`` keys."""
     if n_tiles < 1:
         raise ValueError("n_tiles must be >= 1")
-    if e < MIN_E:
-        raise ValueError(f"e must be >= {MIN_E} to hide the softmax step behind QK")
+    if e < fm_min_e(rows):
+        raise ValueError(f"e must be >= {fm_min_e(rows)}: the softmax step holds S that long (rows={rows})")
     qw = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys).qw
+    sln_after_qk = PE_PIPE + 1 + fm_sm_latency(rows)  # last QK beat -> SLN visible
     segs: list[Segment] = []
     t = 0
 
-    def add(name: str, tile: int, cycles: int, mac: bool) -> None:
+    def add(name: str, tile: int, start: int, cycles: int, mac: bool) -> None:
         nonlocal t
-        segs.append(Segment(name, tile, t, cycles, mac))
-        t += cycles
+        if start > t:
+            segs.append(Segment("WAIT", tile, t, start - t, False))
+        segs.append(Segment(name, tile, start, cycles, mac))
+        t = start + cycles
 
-    add("cfg", -1, 1, False)
-    add("QK", 0, e, True)
-    for j in range(1, n_tiles):
-        add("QK", j, e, True)  # the softmax step of tile j-1 overlaps this
-        add("SLNV", j - 1, f, True)
-    add("SM", n_tiles - 1, SM_LATENCY, False)
-    add("SLNV", n_tiles - 1, f, True)
-    add("RECIP", -1, qw + 1, False)
-    add("OUT", -1, f, False)
+    add("cfg", -1, 0, 1, False)
+    sln_ready = []
+    for j in range(n_tiles):
+        add("QK", j, t, e, True)
+        sln_ready.append(t - 1 + sln_after_qk)
+        if j:
+            add("SLNV", j - 1, max(t, sln_ready[j - 1]), f, True)
+    add("SLNV", n_tiles - 1, max(t, sln_ready[-1]), f, True)
+    recip_done = sln_ready[-1] + fm_tree_levels(rows) + FM_ACC_PIPE + qw + 1
+    rnv_ready = t - 1 + PE_PIPE + fm_tree_levels(rows) + 1 + FM_ACC_PIPE
+    add("OUT", -1, max(recip_done, rnv_ready) + FM_OUT_PIPE, f, False)
     return TileSchedule(rows, cols, e, f, n_tiles, tuple(segs))
 
 
