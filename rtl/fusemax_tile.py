@@ -46,12 +46,21 @@ from attnforge.rtl.common import (
     vmax_pipelined,
     vsum_pipelined,
 )
-from attnforge.sim.contract import FM_ACC_PIPE, FM_EXP_PIPE, FM_OUT_PIPE, PE_PIPE, fm_min_e, fm_tree_levels, vmax_levels
+from attnforge.sim.contract import (
+    FM_ACC_PIPE,
+    FM_EXP_PIPE,
+    FM_OUT_PIPE,
+    PE_PIPE,
+    fm_min_e,
+    fm_min_f,
+    fm_tree_levels,
+    vmax_levels,
+)
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.designs import DIAG_BITS
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
-IDLE, RUN, TAIL = range(3)  #: the sequencer's states (TAIL: every MAC beat taken, RNV / 1/RD / output finishing)
+IDLE, RUN = range(2)  #: the sequencer's states; a run's tail (RNV, 1/RD, output) has its own flag, ``tail``
 
 _Grid = list[list[Value]]  #: one value per PE, ``[row][col]``
 
@@ -78,8 +87,10 @@ class _Seq:
     cap_base: Signal  #: its first key (cap_tile * rows), for the causal mask
     sm_par: Signal  #: SLN / PRM buffer the next softmax step writes
     rd_tile: Signal  #: key tile of the next RD update
-    rnv_done: Signal  #: the last SLNV beat has been folded into RNV
-    inv_done: Signal  #: the reciprocal holds 1 / RD
+    rnv_done: Signal  #: the tail's last SLNV beat has been folded into RNV
+    inv_done: Signal  #: the reciprocal holds the tail's 1 / RD
+    tail: Signal  #: a run's MAC beats are all taken, its output is not over (the next run may start meanwhile)
+    rd_pend: Signal  #: the last RD is final; the reciprocal starts once the previous tail is over
     qk_fire: Signal  #: a QK beat: the MACs take a K beat
     sv_fire: Signal  #: an SLNV beat: the MACs take a V beat
     sln_full: list[Signal]  #: per parity: the SLN buffer holds a tile's probabilities not yet multiplied into RNV
@@ -113,8 +124,8 @@ class FuseMaxTile(wiring.Component):
         self.rows, self.cols, self.e, self.f, self.max_keys = rows, cols, e, f, max_keys
         self.fx = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys)
         self.fx.validate()
-        if e < fm_min_e(rows):
-            raise ValueError(f"e={e} is shorter than the softmax step's hold on S (>= {fm_min_e(rows)})")
+        if e < fm_min_e(rows) or f < fm_min_f(rows):
+            raise ValueError(f"e={e}, f={f}: need e >= {fm_min_e(rows)}, f >= {fm_min_f(rows)} (see sim.contract.depths)")
         self.contract = contract.fusemax_tile(rows, cols, e, f, max_keys)
         self.cfg_bits = self.contract["cfg"].width
         super().__init__({
@@ -144,15 +155,15 @@ class FuseMaxTile(wiring.Component):
         E, F, kb, C = self.e, self.f, self.fx.key_tiles_bits, self.cols
         cfg_in = view(self.contract["cfg"], self.cfg.payload)
         shapes: dict[str, object] = {
-            "state": range(3), "n_tiles": kb, "alpha_q": self.fx.alpha_bits, "alpha_sh": self.fx.alpha_shift_bits,
+            "state": range(2), "n_tiles": kb, "alpha_q": self.fx.alpha_bits, "alpha_sh": self.fx.alpha_shift_bits,
             "pad_keys": len(cfg_in.pad_keys), "causal": 1, "diag": signed(DIAG_BITS), "is_qk": 1,
             "cnt": range(max(E, F) + 1), "qk_next": kb + 1, "sv_next": kb + 1, "q_cnt": range(E + 1),
             "cap_tile": kb + 1, "cap_base": range(self.max_keys + self.rows + 1), "sm_par": 1, "rd_tile": kb + 1,
-            "rnv_done": 1, "inv_done": 1, "qk_fire": 1, "sv_fire": 1}
+            "rnv_done": 1, "inv_done": 1, "tail": 1, "rd_pend": 1, "qk_fire": 1, "sv_fire": 1}
         seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()},  # type: ignore[arg-type]
                    sln_full=[Signal(name=f"sln_full{i}") for i in range(2)],
                    seen=[Signal(name=f"seen_{c}") for c in range(C)])
-        m.d.comb += [self.cfg.ready.eq(seq.state == IDLE), self.busy.eq(seq.state != IDLE)]
+        m.d.comb += [self.cfg.ready.eq(seq.state == IDLE), self.busy.eq((seq.state != IDLE) | seq.tail)]
         # A run of no key tiles, of more than the counters were sized for, or a last tile of padding only, is
         # refused: the cfg is consumed, the engine stays idle and says so on ``error``.
         refuse = (cfg_in.n_tiles == 0) | (cfg_in.n_tiles > self.max_keys // self.rows) | (cfg_in.pad_keys >= self.rows)
@@ -162,7 +173,7 @@ class FuseMaxTile(wiring.Component):
                          seq.alpha_q.eq(cfg_in.alpha.alpha_q), seq.alpha_sh.eq(cfg_in.alpha.alpha_sh),
                          seq.pad_keys.eq(cfg_in.pad_keys), seq.causal.eq(cfg_in.causal), seq.diag.eq(cfg_in.diag),
                          *(getattr(seq, n).eq(0) for n in ("cnt", "qk_next", "sv_next", "q_cnt", "cap_tile", "cap_base",
-                                                           "sm_par", "rd_tile", "rnv_done", "inv_done")),
+                                                           "sm_par", "rd_tile")),
                          seq.is_qk.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
         self._handshakes(m, seq)
         self._segments(m, seq)
@@ -171,7 +182,8 @@ class FuseMaxTile(wiring.Component):
     def _handshakes(self, m: Module, seq: _Seq) -> None:
         """Q into its register file whenever a run has fewer than E Q beats (its ready never waits on another
         stream, so a driver may send all of Q before K); K in a QK segment (in QK0 once Q beat ``cnt`` is stored
-        or offered); V in an SLNV segment once the tile's SLN buffer is full."""
+        or offered); V in an SLNV segment once the tile's SLN buffer is full, and in a run's first SLNV segment once
+        the previous run's tail is over (its output still reads RNV)."""
         seq.first_qk = seq.qk_next == 0
         seq.q_have = seq.q_cnt > seq.cnt
         qk_seg = (seq.state == RUN) & seq.is_qk
@@ -180,7 +192,8 @@ class FuseMaxTile(wiring.Component):
             self.k.ready.eq(qk_seg & (~seq.first_qk | seq.q_have | self.q.valid)),
             self.q.ready.eq((seq.state == RUN) & (seq.q_cnt < self.e)),
             # a Mux, not an Array: Icarus leaves an Array's `always @*` at X until an input changes
-            self.v.ready.eq(sv_seg & Mux(seq.sv_next[0], seq.sln_full[1], seq.sln_full[0])),
+            self.v.ready.eq(sv_seg & Mux(seq.sv_next[0], seq.sln_full[1], seq.sln_full[0])
+                            & ((seq.sv_next != 0) | ~seq.tail)),
         ]
         with m.If(self.q.valid & self.q.ready):
             m.d.sync += seq.q_cnt.eq(seq.q_cnt + 1)
@@ -203,7 +216,7 @@ class FuseMaxTile(wiring.Component):
                 with m.If(seq.sv_next[0] == b):
                     m.d.sync += seq.sln_full[b].eq(0)
         with m.If(seq.run_end):
-            m.d.sync += seq.state.eq(TAIL)
+            m.d.sync += [seq.state.eq(IDLE), seq.tail.eq(1)]
 
     # ---------------------------------------------------------------- datapath
     def _buffers(self) -> tuple[list[_Grid], list[list[Signal]]]:
@@ -357,11 +370,13 @@ class FuseMaxTile(wiring.Component):
             m.d.sync += stmts
             with m.If(v[-1]):
                 m.d.sync += rd[c].eq(nxt)
-        last = v[-1] & (seq.rd_tile + 1 == seq.n_tiles)
         with m.If(v[-1]):
             m.d.sync += seq.rd_tile.eq(seq.rd_tile + 1)
-        start = Signal()
-        m.d.sync += start.eq(last)  # RD is final in the cycle after the write
+        with m.If(v[-1] & (seq.rd_tile + 1 == seq.n_tiles)):
+            m.d.sync += seq.rd_pend.eq(1)  # RD is final in the cycle after the write
+        start = seq.rd_pend & ~seq.tail  # the previous tail's output reads 1/RD until it is over
+        with m.If(start):
+            m.d.sync += seq.rd_pend.eq(0)
         m.submodules.recip = recip = Reciprocal(C, fx.rd_bits, fx)
         m.d.comb += [recip.start.eq(start), recip.d.eq(Cat(*rd))]
         self._recip = recip
@@ -402,7 +417,7 @@ class FuseMaxTile(wiring.Component):
         adv = ~self.o.valid | self.o.ready
         f_out = Signal(range(F + 1))
         out_cnt = Signal(range(F + 1))
-        go = (seq.state == TAIL) & seq.rnv_done & (seq.inv_done | self._recip.done) & (f_out < F)
+        go = seq.tail & seq.rnv_done & (seq.inv_done | self._recip.done) & (f_out < F)
         va, vb, vc = (Signal(name=n) for n in ("o_va", "o_vb", "o_vc"))
         payload = Signal(len(self.o.payload))
         sh = fx.rb - fx.out_frac
@@ -420,10 +435,8 @@ class FuseMaxTile(wiring.Component):
             with m.If(go):
                 m.d.sync += f_out.eq(f_out + 1)
         m.d.comb += self.o.payload.eq(payload)
-        with m.If(self.cfg.valid & self.cfg.ready):
-            m.d.sync += [f_out.eq(0), out_cnt.eq(0)]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += out_cnt.eq(out_cnt + 1)
-            with m.If(out_cnt == F - 1):
-                m.d.sync += seq.state.eq(IDLE)
+            with m.If(out_cnt == F - 1):  # the tail is over: ready for the next run's
+                m.d.sync += [seq.tail.eq(0), f_out.eq(0), out_cnt.eq(0), seq.rnv_done.eq(0), seq.inv_done.eq(0)]
         assert FM_OUT_PIPE == 4, "the output pipeline above has four registers"

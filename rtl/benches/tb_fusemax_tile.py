@@ -14,7 +14,7 @@ import numpy as np
 from tb_harness import Harness, config, record
 
 from attnforge.sim.contract import designs as contract
-from attnforge.sim.fusemax.cycle_model import tile_schedule
+from attnforge.sim.fusemax.cycle_model import engine_run, tile_schedule
 from attnforge.sim.fusemax.golden import (
     FixedPointConfig,
     QuantizedAttention,
@@ -70,7 +70,7 @@ async def run_attention(h: Harness, qa: QuantizedAttention, fx: FixedPointConfig
     kf, vf = h.sources["k"].fired, h.sources["v"].fired
     steady = [vf[(t + 1) * n * fx.f - 1] - kf[t * n * fx.e] + 1 for t in range(tiles)]
     return {"out": out[:qa.q.shape[0]], "cycles": cyc, "steady": steady, "mac": h.counts["mac_active"],
-            "sim_cycles_run": sim_cycles}
+            "sim_cycles_run": sim_cycles, "run": o.fired[-1] - h.sources["cfg"].fired[0]}
 
 
 async def _setup(dut: Any, seed: int, p_valid: float = 1.0, p_ready: float = 1.0) -> Harness:
@@ -96,12 +96,15 @@ async def check_case(h: Harness, label: str, qa: QuantizedAttention, fx: FixedPo
     diff = int(np.max(np.abs(res["out"] - gold)))
     n = -(-qa.k.shape[0] // fx.rows)
     sched = tile_schedule(fx.rows, cols, fx.e, fx.f, n, fx.max_keys)
-    cycles_ok = all(c == sched.total_cycles for c in res["cycles"]) if exact_cycles else True
-    steady_ok = all(s == sched.steady_cycles for s in res["steady"]) if exact_cycles else True
+    run = engine_run(fx.rows, cols, fx.e, fx.f, [n] * len(res["cycles"]), fx.max_keys)  # query tiles back to back
+    model = [r.latency for r in run]
+    cycles_ok = res["cycles"] == model and res["run"] == run[-1].total_cycles if exact_cycles else True
+    steady_ok = res["steady"] == [r.steady_cycles for r in run] if exact_cycles else True
     mac_ok = res["mac"] == len(res["cycles"]) * sched.mac_cycles
     row: dict[str, Any] = {
         "workload": label, "p": int(qa.q.shape[0]), "m": int(qa.k.shape[0]), "rtl_cycles": res["cycles"][0],
-        "sim_cycles": sched.total_cycles if exact_cycles else None, "no_stall_cycles": sched.total_cycles,
+        "sim_cycles": model[0] if exact_cycles else None, "no_stall_cycles": sched.total_cycles,
+        "rtl_run_cycles": res["run"], "sim_run_cycles": run[-1].total_cycles if exact_cycles else None,
         "max_abs_error": diff, "mac_cycles": res["mac"],
         "mac_utilization": res["mac"] / sum(res["cycles"]) if exact_cycles else None,
         "steady_mac_utilization": len(res["cycles"]) * sched.mac_cycles / sum(res["steady"]) if exact_cycles else None,
@@ -116,8 +119,9 @@ async def check_case(h: Harness, label: str, qa: QuantizedAttention, fx: FixedPo
     row["passed"] = bool(diff == 0 and cycles_ok and steady_ok and mac_ok and float_ok)
     record(row)
     assert diff == 0, f"{label}: RTL differs from golden by up to {diff} LSB"
-    assert cycles_ok, f"{label}: RTL cycles {res['cycles']} != cycle model {sched.total_cycles}"
-    assert steady_ok, f"{label}: RTL steady window {res['steady']} != cycle model {sched.steady_cycles}"
+    assert cycles_ok, f"{label}: RTL cycles {res['cycles']} (run {res['run']}) != cycle model {model} " \
+        f"(run {run[-1].total_cycles})"
+    assert steady_ok, f"{label}: RTL steady window {res['steady']} != cycle model {[r.steady_cycles for r in run]}"
     assert mac_ok, f"{label}: mac_active count {res['mac']} != {len(res['cycles'])} x {sched.mac_cycles}"
     assert float_ok, f"{label}: float error {row.get('float_max_abs_error')} above bound {row.get('float_bound')}"
 

@@ -38,6 +38,12 @@ def fm_sm_latency(rows: int) -> int:
     return vmax_levels(rows) + 2 + FM_EXP_PIPE
 
 
+def fm_min_f(rows: int) -> int:
+    """Shortest SLNV segment: the last RD update (``fm_tree_levels + FM_ACC_PIPE`` after the last SLN) must land
+    before the next query tile's cfg, which the engine takes right after the last SLNV beat."""
+    return fm_tree_levels(rows) + FM_ACC_PIPE
+
+
 def fm_min_e(rows: int) -> int:
     """Shortest QK segment: the S register must hold a tile until the distance stage has read it."""
     return vmax_levels(rows) + 2

@@ -23,11 +23,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from attnforge.sim.contract import FM_ACC_PIPE, FM_OUT_PIPE, PE_PIPE, fm_min_e, fm_sm_latency, fm_tree_levels
+from attnforge.sim.contract import FM_ACC_PIPE, FM_OUT_PIPE, PE_PIPE, fm_min_e, fm_min_f, fm_sm_latency, fm_tree_levels
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
 __all__ = ["PE_PIPE", "Segment", "TileSchedule", "array2d_cycles", "attention_cycles",
-           "engine_run_cycles", "pe_cycles", "tile_schedule", "vector1d_cycles"]
+           "engine_run", "engine_run_cycles", "pe_cycles", "tile_schedule", "vector1d_cycles"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,12 @@ class TileSchedule:
         return last.start + last.cycles - 1
 
     @property
+    def latency(self) -> int:
+        """From this tile's cfg handshake to its last output handshake (``total_cycles`` counts from cycle 0, which
+        is this tile's cfg only in :func:`tile_schedule`; in :func:`engine_run` it is the run's first cfg)."""
+        return self.total_cycles - self.segments[0].start
+
+    @property
     def mac_cycles(self) -> int:
         return sum(s.cycles for s in self.segments if s.mac)
 
@@ -82,16 +88,22 @@ class TileSchedule:
                 "segments": [(s.name, s.tile, s.start, s.cycles) for s in self.segments]}
 
 
-def tile_schedule(rows: int, cols: int, e: int, f: int, n_tiles: int, max_keys: int = 256) -> TileSchedule:
-    """The tile engine's schedule for one output tile against ``n_tiles`` key tiles of ``rows`` keys."""
+def _check(rows: int, e: int, f: int, n_tiles: int) -> None:
     if n_tiles < 1:
         raise ValueError("n_tiles must be >= 1")
     if e < fm_min_e(rows):
         raise ValueError(f"e must be >= {fm_min_e(rows)}: the softmax step holds S that long (rows={rows})")
-    qw = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys).qw
+    if f < fm_min_f(rows):
+        raise ValueError(f"f must be >= {fm_min_f(rows)}: the last RD update must land before the next cfg (rows={rows})")
+
+
+def _timeline(rows: int, e: int, f: int, n_tiles: int, qw: int, t0: int, free: int) -> list[Segment]:
+    """One query tile's segments in absolute cycles: cfg taken at ``t0``; ``free``: the first cycle in which the
+    previous tile's output is over (its last output beat taken), before which this tile's first SLNV beat and its
+    reciprocal wait (they overwrite RNV and 1/RD, which that output still reads); 0 when there is none."""
     sln_after_qk = PE_PIPE + 1 + fm_sm_latency(rows)  # last QK beat -> SLN visible
     segs: list[Segment] = []
-    t = 0
+    t = t0
 
     def add(name: str, tile: int, start: int, cycles: int, mac: bool) -> None:
         nonlocal t
@@ -100,35 +112,51 @@ def tile_schedule(rows: int, cols: int, e: int, f: int, n_tiles: int, max_keys: 
         segs.append(Segment(name, tile, start, cycles, mac))
         t = start + cycles
 
-    add("cfg", -1, 0, 1, False)
+    add("cfg", -1, t0, 1, False)
     sln_ready = []
     for j in range(n_tiles):
         add("QK", j, t, e, True)
         sln_ready.append(t - 1 + sln_after_qk)
         if j:
-            add("SLNV", j - 1, max(t, sln_ready[j - 1]), f, True)
-    add("SLNV", n_tiles - 1, max(t, sln_ready[-1]), f, True)
-    recip_done = sln_ready[-1] + fm_tree_levels(rows) + FM_ACC_PIPE + qw + 1
+            add("SLNV", j - 1, max(t, sln_ready[j - 1], free if j == 1 else 0), f, True)
+    add("SLNV", n_tiles - 1, max(t, sln_ready[-1], free if n_tiles == 1 else 0), f, True)
+    recip_done = max(sln_ready[-1] + fm_tree_levels(rows) + FM_ACC_PIPE, free) + qw + 1
     rnv_ready = t - 1 + PE_PIPE + fm_tree_levels(rows) + 1 + FM_ACC_PIPE
     add("OUT", -1, max(recip_done, rnv_ready) + FM_OUT_PIPE, f, False)
-    return TileSchedule(rows, cols, e, f, n_tiles, tuple(segs))
+    return segs
+
+
+def tile_schedule(rows: int, cols: int, e: int, f: int, n_tiles: int, max_keys: int = 256) -> TileSchedule:
+    """The tile engine's schedule for one output tile against ``n_tiles`` key tiles of ``rows`` keys."""
+    _check(rows, e, f, n_tiles)
+    qw = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys).qw
+    return TileSchedule(rows, cols, e, f, n_tiles, tuple(_timeline(rows, e, f, n_tiles, qw, 0, 0)))
+
+
+def engine_run(rows: int, cols: int, e: int, f: int, n_tiles: Sequence[int], max_keys: int = 256) -> list[TileSchedule]:
+    """Each query tile's schedule, in cycles from the first cfg handshake, for query tiles submitted back to back
+    (see :func:`engine_run_cycles`). The engine takes the next cfg the cycle after a tile's last MAC beat, so the
+    next tile's QK0 and QK1 (and its softmax steps) overlap this tile's RNV, reciprocal and output tail; its first
+    SLNV beat and its reciprocal wait until that output is over."""
+    qw = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys).qw
+    out: list[TileSchedule] = []
+    t0, free = 0, 0
+    for n in n_tiles:
+        _check(rows, e, f, n)
+        segs = _timeline(rows, e, f, n, qw, t0, free)
+        out.append(TileSchedule(rows, cols, e, f, n, tuple(segs)))
+        last_mac = [s for s in segs if s.mac][-1]
+        t0, free = last_mac.start + last_mac.cycles, segs[-1].start + segs[-1].cycles
+    return out
 
 
 def engine_run_cycles(rows: int, cols: int, e: int, f: int, n_tiles: Sequence[int], max_keys: int = 256) -> int:
     """Exact cycles of a run of query tiles submitted back to back: query tile ``i`` against ``n_tiles[i]`` key
     tiles, its cfg offered as soon as the engine has taken the previous one, inputs always valid, the output always
     ready. Counted from the first cfg handshake (cycle 0) to the last output handshake, as the testbench counts;
-    this is the one function a driver of the engine (the whole-layer top's cycle model) needs.
-
-    The engine takes the next cfg the cycle after a tile's last output beat (its cfg stream is ready only when
-    idle), so tile ``i + 1`` starts ``tile_schedule(...).total_cycles + 1`` cycles after tile ``i``."""
-    if not n_tiles:
-        return 0
-    t = 0
-    for i, n in enumerate(n_tiles):
-        total = tile_schedule(rows, cols, e, f, n, max_keys).total_cycles
-        t += total if i == len(n_tiles) - 1 else total + 1
-    return t
+    this is the one function a driver of the engine (the whole-layer top's cycle model) needs."""
+    run = engine_run(rows, cols, e, f, n_tiles, max_keys)
+    return run[-1].total_cycles if run else 0
 
 
 def attention_cycles(rows: int, cols: int, e: int, f: int, p: int, m: int, heads: int = 1, batch: int = 1,
