@@ -46,6 +46,7 @@ from attnforge.rtl.common import (
     vmax_pipelined,
     vsum_pipelined,
 )
+from attnforge.rtl.pe import mac_pipeline
 from attnforge.sim.contract import (
     FM_ACC_PIPE,
     FM_EXP_PIPE,
@@ -241,27 +242,19 @@ class FuseMaxTile(wiring.Component):
         return [Mux(bypass, q_in[c], Array(qrf[e][c] for e in range(E))[seq.cnt]) for c in range(C)]
 
     def _mac_array(self, m: Module, seq: _Seq, q_cur: list[Value], sln: list[_Grid]) -> _MacOut:
-        """The 2D array's MACs as :class:`attnforge.rtl.pe.PE` pipelines them (``PE_PIPE`` registers: operands,
-        product, retimed product): QK multiplies Q by K, SLNV multiplies the tile's SLN by V. The beat's tags
-        travel alongside."""
-        fx, R, C, w = self.fx, self.rows, self.cols, self.fx.in_bits
+        """The 2D array's MACs, each the PE block's multiply (:func:`attnforge.rtl.pe.mac_pipeline`, ``PE_PIPE``
+        registers): QK multiplies Q by K, SLNV multiplies the tile's SLN by V; the accumulate is the next stage
+        (:meth:`_capture`) and the column tree (:meth:`_rnv`). The beat's tags travel alongside."""
+        R, C = self.rows, self.cols
         k_in = [view(self.contract["k"], self.k.payload)[i] for i in range(R)]
         v_in = [view(self.contract["v"], self.v.payload)[i] for i in range(R)]
         par = seq.sv_next[0]
         prods: _Grid = []
         for r in range(R):
-            b_r = Signal(signed(w), name=f"b_{r}")
-            m.d.sync += b_r.eq(Mux(seq.is_qk, k_in[r], v_in[r]))  # QK: K[e, m0]; SLNV: V[m0, f]
-            row = []
-            for c in range(C):
-                a_r = Signal(signed(fx.prob_bits + 1), name=f"a_{r}_{c}")
-                p1 = Signal(signed(fx.prob_bits + 1 + w), name=f"p1_{r}_{c}")
-                p2 = Signal(signed(fx.prob_bits + 1 + w), name=f"p2_{r}_{c}")
-                sln_rc = Mux(par, sln[1][r][c], sln[0][r][c])
-                m.d.sync += [a_r.eq(Mux(seq.is_qk, q_cur[c], sln_rc)),  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
-                             p1.eq(a_r * b_r), p2.eq(p1)]
-                row.append(p2)
-            prods.append(row)
+            b_in = Mux(seq.is_qk, k_in[r], v_in[r])  # QK: K[e, m0]; SLNV: V[m0, f]
+            sln_r = [Mux(par, sln[1][r][c], sln[0][r][c]) for c in range(C)]
+            a_in = [Mux(seq.is_qk, q_cur[c], sln_r[c]) for c in range(C)]  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
+            prods.append([mac_pipeline(m, a_in[c], b_in, f"mac_{r}_{c}") for c in range(C)])
         tags = [seq.qk_fire | seq.sv_fire, seq.is_qk, seq.cnt == 0, seq.qk_last, seq.cnt, par, seq.run_end]
         names = ["t_valid", "t_qk", "t_first", "t_last", "t_f", "t_par", "t_end"]
         d = [delay(m, t, PE_PIPE, n)[PE_PIPE] for t, n in zip(tags, names, strict=True)]
