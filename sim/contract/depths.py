@@ -39,9 +39,10 @@ def fm_sm_latency(rows: int) -> int:
 
 
 def fm_min_f(rows: int) -> int:
-    """Shortest SLNV segment: the last RD update (``fm_tree_levels + FM_ACC_PIPE`` after the last SLN) must land
-    before the next query tile's cfg, which the engine takes right after the last SLNV beat."""
-    return fm_tree_levels(rows) + FM_ACC_PIPE
+    """Shortest SLNV segment: the last RD (final ``fm_tree_levels + FM_ACC_PIPE`` cycles after the last SLN) must be
+    final before the run's last SLNV beat, so that its reciprocal starts before the run's own tail is flagged (and
+    the RD pipeline has read ``n_tiles`` before the next query tile's cfg replaces it)."""
+    return fm_tree_levels(rows) + FM_ACC_PIPE + 1
 
 
 def fm_min_e(rows: int) -> int:
