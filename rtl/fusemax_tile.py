@@ -35,10 +35,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from attnforge.rtl.common import (
+    ExpPipe,
     Reciprocal,
     contract_ports,
     delay,
-    exp_pipe,
     lanes,
     pack_value,
     split_mul,
@@ -320,14 +320,14 @@ class FuseMaxTile(wiring.Component):
             seen_before = delay(m, seq.seen[c], FM_EXP_PIPE + 1, f"seen{c}")[-1]  # as at the RM stage
             dp = Signal(fx.d_bits, name=f"dp_{c}")
             m.d.sync += dp.eq((rm - rm_prev).as_unsigned()[:fx.d_bits])  # distance stage (free-running)
-            e_prm = exp_pipe(m, dp, seq.alpha_q, seq.alpha_sh, fx, f"eprm{c}")
+            e_prm = self._exp(m, seq, dp, f"eprm{c}")
             for b in range(2):
                 with m.If(sv[wr_at] & (seq.sm_par == b)):
                     m.d.sync += prm[b][c].eq(Mux(seen_before, e_prm, 0))
             for r in range(R):
                 dist = Signal(fx.d_bits, name=f"dist_{r}_{c}")
                 m.d.sync += dist.eq((rm - s_reg[r][c]).as_unsigned()[:fx.d_bits])
-                e_sln = exp_pipe(m, dist, seq.alpha_q, seq.alpha_sh, fx, f"esln{r}_{c}")
+                e_sln = self._exp(m, seq, dist, f"esln{r}_{c}")
                 for b in range(2):
                     with m.If(sv[wr_at] & (seq.sm_par == b)):
                         m.d.sync += sln[b][r][c].eq(Mux(vis[r][c][wr_at], e_sln, 0))
@@ -335,6 +335,13 @@ class FuseMaxTile(wiring.Component):
             with m.If(sv[wr_at] & (seq.sm_par == b)):
                 m.d.sync += [seq.sm_par.eq(1 - b), seq.sln_full[b].eq(1)]
         return sv[wr_at]
+
+    def _exp(self, m: Module, seq: _Seq, d: Signal, name: str) -> Value:
+        """One exponent unit (per PE for SLN, per lane for PRM), its own module with its own copy of the run's
+        exponent constant (see :class:`attnforge.rtl.common.ExpPipe`)."""
+        m.submodules[name] = unit = ExpPipe(self.fx, len(d))
+        m.d.comb += [unit.d.eq(d), unit.alpha_q.eq(seq.alpha_q), unit.alpha_sh.eq(seq.alpha_sh)]
+        return unit.e
 
     def _rescale(self, m: Module, run: Value, factor: Value, add: Value, name: str) -> tuple[list, Value]:
         """``round_shift(run * factor, p_frac) + add`` in ``FM_ACC_PIPE`` free-running stages (partial products,
