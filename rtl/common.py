@@ -131,6 +131,99 @@ def split_product(a: Value, b: Value, name: str) -> tuple[list, Value]:
     return stmts, sum(terms[1:], terms[0])
 
 
+def split_mul(a: Value, b: Value, name: str) -> tuple[list, Value]:
+    """``a * b`` for a pipelined datapath, both operands cut into DSP-sized pieces (the top piece of a signed operand
+    signed, the others unsigned): the statements that register every partial product (the caller adds them to its
+    sync domain) and the value that adds the registered pieces back (the caller registers it in the next stage).
+    Unlike :func:`split_product` it takes signed and wide operands on both sides (RNV x PRM, RNV x 1/RD)."""
+    def pieces(v: Value) -> list[tuple[int, Value]]:
+        v = Value.cast(v)
+        out = []
+        for off in range(0, len(v), DSP_A_BITS):
+            p = v[off:off + DSP_A_BITS]
+            out.append((off, p.as_signed() if v.shape().signed and off + DSP_A_BITS >= len(v) else p))
+        return out
+
+    stmts, terms = [], []
+    for oa, pa in pieces(a):
+        for ob, pb in pieces(b):
+            r = Signal(signed(len(pa) + len(pb) + 1), name=f"{name}_pp{oa}_{ob}")
+            stmts.append(r.eq(pa * pb))
+            terms.append(r << (oa + ob) if oa + ob else r)
+    return stmts, sum(terms[1:], terms[0])
+
+
+def vsum_pipelined(m: Module, values: Sequence[Value], shape: object, name: str) -> Value:
+    """Balanced adder tree with a register after every level (its inputs are taken as they are: the caller's are
+    registered already), ``clog2(len(values))`` cycles from the inputs to the result; no enable, the caller tracks
+    validity with a matching shift register (see :func:`delay`)."""
+    vals: list[Value] = list(values)
+    lvl = 0
+    while len(vals) > 1:
+        nxt = [a + b for a, b in zip(vals[0::2], vals[1::2], strict=False)]
+        if len(vals) % 2:
+            nxt.append(vals[-1])
+        regs = [Signal(shape, name=f"{name}_l{lvl}_{i}") for i in range(len(nxt))]
+        m.d.sync += [r.eq(v) for r, v in zip(regs, nxt, strict=True)]
+        vals, lvl = regs, lvl + 1
+    return vals[0]
+
+
+def delay(m: Module, value: Value, n: int, name: str) -> list[Value]:
+    """``value`` and its copies delayed 1..n cycles (free-running registers): element ``k`` is ``value`` as it was
+    ``k`` cycles ago. The tags (valid, flags, indices) that travel alongside a pipeline's data."""
+    out: list[Value] = [value]
+    for k in range(1, n + 1):
+        r = Signal.like(Value.cast(value), name=f"{name}_d{k}")
+        m.d.sync += r.eq(out[-1])
+        out.append(r)
+    return out
+
+
+def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value, cfg: FixedPointConfig, name: str) -> Value:
+    """The exponent unit as ``FM_EXP_PIPE`` - 1 free-running register stages behind the (registered) distance ``d``:
+    partial products by alpha, their sum, coarse and fine rounding shift, ROM; returns the shifter's output
+    (combinational), which is ``2**(-d * alpha)`` for the distance of ``FM_EXP_PIPE - 1`` cycles ago: the caller's
+    register on it is the last stage. Same arithmetic as :func:`exp_unit` (:func:`round_shift_var` in two steps)."""
+    pp, pp_sum = split_product(d, alpha_q, f"{name}_da")
+    prod = Signal(len(d) + len(alpha_q), name=f"{name}_prod")
+    xc = Signal(len(prod), name=f"{name}_xc")
+    xrb = Signal(name=f"{name}_xrb")
+    targ = Signal(cfg.t_bits, name=f"{name}_targ")
+    rom = Signal(cfg.prob_bits, name=f"{name}_rom")
+    rsh = Signal(clog2(cfg.p_frac + 1), name=f"{name}_rsh")
+    rzero = Signal(name=f"{name}_rzero")
+    lut, sh, zero = exp2_rom(m, targ, cfg, name)
+    m.d.sync += [*pp, prod.eq(pp_sum), *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, alpha_sh, EXP_FINE),
+                                                                  strict=True)),
+                 targ.eq(round_shift_fine(xc, xrb, alpha_sh, EXP_FINE)), rom.eq(lut), rsh.eq(sh), rzero.eq(zero)]
+    return exp2_scale(rom, rsh, rzero)
+
+
+class ExpPipe(wiring.Component):
+    """:func:`exp_pipe` as its own module, with its own register copy of the exponent constant (one cycle behind
+    the ``alpha_q`` / ``alpha_sh`` inputs, which are run constants). In an array of exponent units one shared
+    constant register drives every shifter and multiplier (on ECP5 its routing alone took 11.7 ns at 4x4); with
+    the hierarchy kept in synthesis (``--keep-hierarchy``) each unit's copy stays next to it. ``e`` is the
+    exponential of the ``d`` of ``FM_EXP_PIPE - 1`` cycles earlier, as for :func:`exp_pipe`."""
+
+    def __init__(self, cfg: FixedPointConfig, d_bits: int) -> None:
+        self.cfg = cfg
+        super().__init__({"d": In(d_bits), "alpha_q": In(cfg.alpha_bits), "alpha_sh": In(cfg.alpha_shift_bits),
+                          "e": Out(cfg.prob_bits)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        aq, ash = Signal.like(self.alpha_q, name="aq"), Signal.like(self.alpha_sh, name="ash")
+        m.d.sync += [aq.eq(self.alpha_q), ash.eq(self.alpha_sh)]
+        m.d.comb += self.e.eq(exp_pipe(m, self.d, aq, ash, self.cfg, "x"))
+        return m
+
+
+#: Bits of the exponent argument's shift handled by the fine stage of :func:`exp_pipe` (the rest by the coarse one).
+EXP_FINE = 3
+
+
 def vmax_pipelined(m: Module, values: Sequence[Value], shape: object, name: str) -> Signal:
     """Comparator tree with the inputs registered and a register after every level: one compare-and-select per
     cycle, ``vmax_levels`` cycles from the inputs to the result (no enable: the caller tracks validity with a
@@ -256,6 +349,12 @@ __all__ = [
     "round_shift_fine",
     "DSP_A_BITS",
     "split_product",
+    "split_mul",
+    "vsum_pipelined",
+    "delay",
+    "exp_pipe",
+    "ExpPipe",
+    "EXP_FINE",
     "Reciprocal",
     "exp2_neg",
     "exp2_rom",

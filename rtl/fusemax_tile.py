@@ -1,25 +1,29 @@
-"""FuseMax attention tile engine: one output tile (``cols`` queries x F) with the 1-pass cascade.
+"""FuseMax attention tile engine: one output tile (``cols`` queries x F) with the 1-pass cascade, pipelined.
 
 Binding (docs/fusemax.md §Cascade, §Mapping): the 2D array (``rows`` keys x ``cols`` queries, one MAC per PE) runs QK and
 SLNV; each PE also owns an exponent unit for SLN, and the column reductions (LM max tree, SLD and SLNV adder
 trees) feed the 1D array (``cols`` lanes), which keeps RM, PRM, RD and RNV per query and does the final
 reciprocal and multiply.
 
-Pipelining as FuseMax binds it: the MAC order is ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2),
-SLNV(n-1)``. The softmax step of tile j (LM, RM, SLN, PRM, SLD, RD: :data:`sim.fusemax.cycle_model.SM_LATENCY` = 3 cycles)
-runs on the 1D array and the PEs' exp units while the MACs do QK(j+1), so the MACs never wait in steady state;
-only the last tile's softmax, the reciprocal (``qw`` cycles) and the F output beats are exposed. The
-schedule and its cycle count are :func:`attnforge.sim.fusemax.cycle_model.tile_schedule`, which must equal this RTL exactly.
+The MAC order is FuseMax's: ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2), SLNV(n-1)``, one beat a cycle.
+Every stage is a free-running pipeline with a register after each DSP, carry chain or tree level (the depths are
+named in :mod:`attnforge.sim.contract.depths`), its data tagged by a delayed valid bit: the MAC (``PE_PIPE``
+registers, as :class:`attnforge.rtl.pe.PE`), the softmax step of a key tile (registered max tree, RM, distances,
+the split exponent unit: ``fm_sm_latency``) running while the MACs do the next tile's QK, the column trees, the
+rescales of RD and RNV by PRM (``FM_ACC_PIPE``), the reciprocal (started as soon as the last RD is final, so it
+overlaps the last SLNV) and the output multiply (``FM_OUT_PIPE``). SLN and PRM are double-buffered by key tile
+parity, so a tile's softmax can finish while the previous tile's SLNV still reads its SLN. The schedule and its
+cycle count are :func:`attnforge.sim.fusemax.cycle_model.tile_schedule`, which must equal this RTL exactly.
 
 Streams (layouts: :func:`attnforge.sim.contract.designs.fusemax_tile`; packed lanes, lane 0 lowest):
 
-* ``cfg``: ``n_tiles | alpha (alpha_q | alpha_sh)``; starts a run.
-* ``q``: E beats of ``cols`` int8 (Q[e, p0]); consumed during QK0 and kept in a register file.
+* ``cfg``: ``n_tiles | alpha | pad_keys | causal | diag``; starts a run (refused: ``error`` pulses, stays idle).
+* ``q``: E beats of ``cols`` int8 (Q[e, p0]); kept in a register file, may run ahead of K.
 * ``k``: E beats per key tile of ``rows`` int8 (K[e, m0]); ``v``: F beats per key tile of ``rows`` int8 (V[m0, f]).
 * ``o``: F beats of ``cols`` lanes of ``out_bits`` (AV[f, p0], ``out_frac`` fraction bits, units of scale_v).
 
-``mac_active`` is high in every cycle the 2D array's MACs fire (for the utilization report); ``busy`` is high
-from cfg acceptance to the last output beat.
+``mac_active`` is high in every cycle the 2D array's MACs take a beat (for the utilization report); ``busy`` is
+high from cfg acceptance to the last output beat.
 """
 
 from __future__ import annotations
@@ -30,41 +34,88 @@ from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from attnforge.rtl.common import Reciprocal, contract_ports, exp_unit, lanes, pack_value, round_shift_const, view, vmax, vsum
-from attnforge.sim.contract import SM_LATENCY
+from attnforge.rtl.common import (
+    ExpPipe,
+    Reciprocal,
+    contract_ports,
+    delay,
+    lanes,
+    pack_value,
+    split_mul,
+    view,
+    vmax_pipelined,
+    vsum_pipelined,
+)
+from attnforge.rtl.pe import mac_pipeline
+from attnforge.sim.contract import (
+    FM_ACC_PIPE,
+    FM_EXP_PIPE,
+    FM_OUT_PIPE,
+    PE_PIPE,
+    fm_min_e,
+    fm_min_f,
+    fm_tree_levels,
+    vmax_levels,
+)
 from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.designs import DIAG_BITS
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
-IDLE, RUN, RECIP, OUT = range(4)  #: the sequencer's states
+IDLE, RUN = range(2)  #: the sequencer's states; a run's tail (RNV, 1/RD, output) has its own flag, ``tail``
 
-_Grid = list[list[Signal]]  #: one signal per PE, ``[row][col]``
+_Grid = list[list[Value]]  #: one value per PE, ``[row][col]``
 
 
 @dataclass
 class _Seq:
-    """The sequencer, shared by every part of the datapath: the run (``n_tiles``, the exponent constant), the MAC
-    segment in progress, the hand-over flags between the stages, the softmax step, the output beat, and the MAC
-    strobes. One bundle rather than many arguments, because nearly every stage reads several of them."""
+    """The sequencer, shared by every part of the datapath: the run's cfg, the MAC segment in progress, the
+    hand-over flags between the stages and the MAC strobes. One bundle rather than many arguments, because nearly
+    every stage reads several of them."""
 
     state: Signal
     n_tiles: Signal
     alpha_q: Signal
     alpha_sh: Signal
+    pad_keys: Signal  #: padding keys at the end of the last key tile
+    causal: Signal
+    diag: Signal  #: causal: key m is visible to lane c iff m <= diag + c
     is_qk: Signal  #: current MAC segment: QK (1) or SLNV (0)
     cnt: Signal  #: beat within the segment
     qk_next: Signal  #: key tile of the current/next QK segment
     sv_next: Signal  #: key tile of the current/next SLNV segment
-    s_full: Signal  #: S holds a tile's scores not yet turned into SLN
-    sln_full: Signal  #: SLN holds a tile's probabilities not yet multiplied into RNV
-    sm_step: Signal  #: 0: idle (step 0 starts from idle); 1, 2: softmax steps 1, 2
-    sm_first: Signal  #: the pending softmax step is the first key tile's (RM = -inf, PRM = 0)
-    out_cnt: Signal
-    qk_fire: Signal  #: a QK beat: the MACs fire on a K beat
-    sv_fire: Signal  #: an SLNV beat: the MACs fire on a V beat
-    # derived once (each use must share the one expression), set by :meth:`FuseMaxTile._sequencer`
+    q_cnt: Signal  #: Q beats taken (the Q stream runs ahead of K into the register file)
+    cap_tile: Signal  #: key tile whose scores the S register captures next
+    cap_base: Signal  #: its first key (cap_tile * rows), for the causal mask
+    sm_par: Signal  #: SLN / PRM buffer the next softmax step writes
+    rd_tile: Signal  #: key tile of the next RD update
+    rnv_done: Signal  #: the tail's last SLNV beat has been folded into RNV
+    inv_done: Signal  #: the reciprocal holds the tail's 1 / RD
+    tail: Signal  #: a run's MAC beats are all taken, its output is not over (the next run may start meanwhile)
+    rd_pend: Signal  #: the last RD is final; the reciprocal starts once the previous tail is over
+    qk_fire: Signal  #: a QK beat: the MACs take a K beat
+    sv_fire: Signal  #: an SLNV beat: the MACs take a V beat
+    sln_full: list[Signal]  #: per parity: the SLN buffer holds a tile's probabilities not yet multiplied into RNV
+    seen: list[Signal]  #: per query lane: a visible key has been seen (else RM is -inf and PRM is 0)
+    # derived once (each use must share the one expression), set by :meth:`FuseMaxTile._handshakes` / _segments
     first_qk: Value = field(init=False)  #: the current QK segment is QK0, which also takes the Q beats
+    q_have: Value = field(init=False)  #: Q beat ``cnt`` is already in the register file
     qk_last: Value = field(init=False)  #: the last beat of a QK segment
     sv_last: Value = field(init=False)  #: the last beat of an SLNV segment
+    run_end: Value = field(init=False)  #: the last beat of the last SLNV segment
+
+
+@dataclass
+class _MacOut:
+    """The MAC pipeline's products ``PE_PIPE`` cycles after the beat was taken, and the beat's tags then."""
+
+    prod: _Grid
+    valid: Value
+    qk: Value
+    first: Value
+    last: Value
+    f: Value  #: SLNV: output row (beat within the segment)
+    par: Value  #: SLNV: SLN / PRM buffer of the tile
+    end: Value  #: the run's last SLNV beat
 
 
 class FuseMaxTile(wiring.Component):
@@ -74,183 +125,318 @@ class FuseMaxTile(wiring.Component):
         self.rows, self.cols, self.e, self.f, self.max_keys = rows, cols, e, f, max_keys
         self.fx = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys)
         self.fx.validate()
+        if e < fm_min_e(rows) or f < fm_min_f(rows):
+            raise ValueError(f"e={e}, f={f}: need e >= {fm_min_e(rows)}, f >= {fm_min_f(rows)} (see sim.contract.depths)")
         self.contract = contract.fusemax_tile(rows, cols, e, f, max_keys)
         self.cfg_bits = self.contract["cfg"].width
         super().__init__({
             **contract_ports(self.contract),
             "mac_active": Out(1),
             "busy": Out(1),
-            "error": Out(1),  #: one cycle high: a cfg was refused (n_tiles = 0 or above max_keys / rows)
+            "error": Out(1),  #: one cycle high: a cfg was refused (n_tiles = 0 or above max_keys / rows, bad pad_keys)
         })
 
     def elaborate(self, platform: object) -> Module:
-        """The sequencer, then the datapath in dataflow order: Q register file, 2D array (QK / SLNV MACs), softmax
-        step, RNV, and AV = RNV / RD out. Called in this order because later ``sync`` statements to the same register
-        win (the softmax step's ``sln_full <= 1`` over the sequencer's clear, ``state`` over the segment logic)."""
+        """The sequencer, then the datapath in dataflow order: Q register file, MAC pipeline, S capture and the
+        softmax step (SLN, PRM), RD and the reciprocal, SLNV into RNV, and the output pipeline."""
         m = Module()
         seq = self._sequencer(m)
-        s_reg, sln, prod = self._pe_array(m, seq, self._q_operands(m, seq))
-        prm, rd = self._softmax_step(m, seq, s_reg, sln)
-        self._output(m, seq, rd, self._rnv(m, seq, prod, prm))
+        sln, prm = self._buffers()
+        mac = self._mac_array(m, seq, self._q_operands(m, seq), sln)
+        s_reg, vis_s, s_valid = self._capture(m, seq, mac)
+        sln_w = self._softmax_step(m, seq, s_reg, vis_s, s_valid, sln, prm)
+        self._rd(m, seq, sln, prm, sln_w)
+        rnv = self._rnv(m, seq, mac, prm)
+        self._output(m, seq, rnv)
         return m
 
     # ---------------------------------------------------------------- sequencer
     def _sequencer(self, m: Module) -> _Seq:
         """The sequencer's registers, loaded from the ``cfg`` beat; then the handshakes and the segment order."""
-        fx, E, F, kb = self.fx, self.e, self.f, self.fx.key_tiles_bits
-        shapes: dict[str, int | range] = {
-            "state": range(4), "n_tiles": kb, "alpha_q": fx.alpha_bits, "alpha_sh": fx.alpha_shift_bits, "is_qk": 1,
-            "cnt": range(max(E, F) + 1), "qk_next": kb + 1, "sv_next": kb + 1, "s_full": 1, "sln_full": 1,
-            "sm_step": range(SM_LATENCY), "sm_first": 1, "out_cnt": range(F + 1), "qk_fire": 1, "sv_fire": 1}
-        seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
-        m.d.comb += [self.cfg.ready.eq(seq.state == IDLE), self.busy.eq(seq.state != IDLE)]
+        E, F, kb, C = self.e, self.f, self.fx.key_tiles_bits, self.cols
         cfg_in = view(self.contract["cfg"], self.cfg.payload)
-        # A run of no key tiles, or of more than the K/V storage and counters were sized for, is refused: the cfg
-        # is consumed, the engine stays idle and says so on ``error`` (before, n_tiles = 0 waited forever).
-        refuse = (cfg_in.n_tiles == 0) | (cfg_in.n_tiles > self.max_keys // self.rows)
+        shapes: dict[str, object] = {
+            "state": range(2), "n_tiles": kb, "alpha_q": self.fx.alpha_bits, "alpha_sh": self.fx.alpha_shift_bits,
+            "pad_keys": len(cfg_in.pad_keys), "causal": 1, "diag": signed(DIAG_BITS), "is_qk": 1,
+            "cnt": range(max(E, F) + 1), "qk_next": kb + 1, "sv_next": kb + 1, "q_cnt": range(E + 1),
+            "cap_tile": kb + 1, "cap_base": range(self.max_keys + self.rows + 1), "sm_par": 1, "rd_tile": kb + 1,
+            "rnv_done": 1, "inv_done": 1, "tail": 1, "rd_pend": 1, "qk_fire": 1, "sv_fire": 1}
+        seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()},  # type: ignore[arg-type]
+                   sln_full=[Signal(name=f"sln_full{i}") for i in range(2)],
+                   seen=[Signal(name=f"seen_{c}") for c in range(C)])
+        m.d.comb += [self.cfg.ready.eq(seq.state == IDLE), self.busy.eq((seq.state != IDLE) | seq.tail)]
+        # A run of no key tiles, of more than the counters were sized for, or a last tile of padding only, is
+        # refused: the cfg is consumed, the engine stays idle and says so on ``error``.
+        refuse = (cfg_in.n_tiles == 0) | (cfg_in.n_tiles > self.max_keys // self.rows) | (cfg_in.pad_keys >= self.rows)
         m.d.sync += self.error.eq(self.cfg.valid & self.cfg.ready & refuse)
         with m.If(self.cfg.valid & self.cfg.ready & ~refuse):
             m.d.sync += [seq.state.eq(RUN), seq.n_tiles.eq(cfg_in.n_tiles),
                          seq.alpha_q.eq(cfg_in.alpha.alpha_q), seq.alpha_sh.eq(cfg_in.alpha.alpha_sh),
-                         seq.is_qk.eq(1), seq.cnt.eq(0), seq.qk_next.eq(0), seq.sv_next.eq(0), seq.s_full.eq(0),
-                         seq.sln_full.eq(0), seq.sm_step.eq(0), seq.sm_first.eq(1), seq.out_cnt.eq(0)]
+                         seq.pad_keys.eq(cfg_in.pad_keys), seq.causal.eq(cfg_in.causal), seq.diag.eq(cfg_in.diag),
+                         *(getattr(seq, n).eq(0) for n in ("cnt", "qk_next", "sv_next", "q_cnt", "cap_tile", "cap_base",
+                                                           "sm_par", "rd_tile")),
+                         seq.is_qk.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
         self._handshakes(m, seq)
         self._segments(m, seq)
         return seq
 
     def _handshakes(self, m: Module, seq: _Seq) -> None:
-        """K (with Q during QK0) in a QK segment; V in an SLNV segment once SLN holds the tile's probabilities."""
+        """Q into its register file whenever a run has fewer than E Q beats (its ready never waits on another
+        stream, so a driver may send all of Q before K); K in a QK segment (in QK0 once Q beat ``cnt`` is stored
+        or offered); V in an SLNV segment once the tile's SLN buffer is full, and in a run's first SLNV segment once
+        the previous run's tail is over (its output still reads RNV)."""
         seq.first_qk = seq.qk_next == 0
+        seq.q_have = seq.q_cnt > seq.cnt
         qk_seg = (seq.state == RUN) & seq.is_qk
         sv_seg = (seq.state == RUN) & ~seq.is_qk
         m.d.comb += [
-            self.k.ready.eq(qk_seg & (~seq.first_qk | self.q.valid)),
-            self.q.ready.eq(qk_seg & seq.first_qk & self.k.valid),
-            self.v.ready.eq(sv_seg & seq.sln_full),
+            self.k.ready.eq(qk_seg & (~seq.first_qk | seq.q_have | self.q.valid)),
+            self.q.ready.eq((seq.state == RUN) & (seq.q_cnt < self.e)),
+            # a Mux, not an Array: Icarus leaves an Array's `always @*` at X until an input changes
+            self.v.ready.eq(sv_seg & Mux(seq.sv_next[0], seq.sln_full[1], seq.sln_full[0])
+                            & ((seq.sv_next != 0) | ~seq.tail)),
         ]
+        with m.If(self.q.valid & self.q.ready):
+            m.d.sync += seq.q_cnt.eq(seq.q_cnt + 1)
         m.d.comb += [seq.qk_fire.eq(self.k.valid & self.k.ready), seq.sv_fire.eq(self.v.valid & self.v.ready),
                      self.mac_active.eq(seq.qk_fire | seq.sv_fire)]
 
     def _segments(self, m: Module, seq: _Seq) -> None:
-        """The segment order: QK0, QK1, SV0, QK2, SV1, ..., QK(n-1), SV(n-2), SV(n-1); then the reciprocal."""
+        """The segment order: QK0, QK1, SV0, QK2, SV1, ..., QK(n-1), SV(n-2), SV(n-1); then the tail."""
         seq.qk_last = seq.qk_fire & (seq.cnt == self.e - 1)
         seq.sv_last = seq.sv_fire & (seq.cnt == self.f - 1)
-        with m.If(seq.qk_fire):
-            m.d.sync += seq.cnt.eq(seq.cnt + 1)
-        with m.If(seq.sv_fire):
+        seq.run_end = seq.sv_last & (seq.sv_next + 1 == seq.n_tiles)
+        with m.If(seq.qk_fire | seq.sv_fire):
             m.d.sync += seq.cnt.eq(seq.cnt + 1)
         with m.If(seq.qk_last):
             m.d.sync += [seq.cnt.eq(0), seq.qk_next.eq(seq.qk_next + 1),
                          seq.is_qk.eq(seq.first_qk & (seq.n_tiles > 1))]
         with m.If(seq.sv_last):
-            m.d.sync += [seq.cnt.eq(0), seq.sv_next.eq(seq.sv_next + 1), seq.sln_full.eq(0)]
-            with m.If(seq.sv_next + 1 == seq.n_tiles):
-                m.d.sync += [seq.state.eq(RECIP)]
-            with m.Else():
-                m.d.sync += seq.is_qk.eq(seq.qk_next < seq.n_tiles)
+            m.d.sync += [seq.cnt.eq(0), seq.sv_next.eq(seq.sv_next + 1), seq.is_qk.eq(seq.qk_next < seq.n_tiles)]
+            for b in range(2):
+                with m.If(seq.sv_next[0] == b):
+                    m.d.sync += seq.sln_full[b].eq(0)
+        with m.If(seq.run_end):
+            m.d.sync += [seq.state.eq(IDLE), seq.tail.eq(1)]
 
     # ---------------------------------------------------------------- datapath
+    def _buffers(self) -> tuple[list[_Grid], list[list[Signal]]]:
+        """SLN (per PE) and PRM (per lane), one copy per key tile parity."""
+        fx, R, C = self.fx, self.rows, self.cols
+        sln = [[[Signal(fx.prob_bits, name=f"sln{b}_{r}_{c}") for c in range(C)] for r in range(R)] for b in range(2)]
+        prm = [[Signal(fx.prob_bits, name=f"prm{b}_{c}") for c in range(C)] for b in range(2)]
+        return sln, prm
+
     def _q_operands(self, m: Module, seq: _Seq) -> list[Value]:
-        """The Q operand per column: straight from the ``q`` stream during QK0, which also fills the Q register
-        file; from the register file (row ``cnt``) in every later QK segment."""
+        """The Q operand per column: from the register file (row ``cnt``), which the ``q`` stream fills in beat
+        order; straight from the stream (bypass) in QK0 while Q beat ``cnt`` is only being offered."""
         C, E = self.cols, self.e
         q_in = [view(self.contract["q"], self.q.payload)[i] for i in range(C)]
         qrf = [[Signal(signed(self.fx.in_bits), name=f"q_{e}_{c}") for c in range(C)] for e in range(E)]
-        with m.If(seq.qk_fire & seq.first_qk):
-            with m.Switch(seq.cnt):
+        with m.If(self.q.valid & self.q.ready):
+            with m.Switch(seq.q_cnt):
                 for e in range(E):
                     with m.Case(e):
                         m.d.sync += [qrf[e][c].eq(q_in[c]) for c in range(C)]
-        return [Mux(seq.first_qk, q_in[c], Array(qrf[e][c] for e in range(E))[seq.cnt]) for c in range(C)]
+        bypass = seq.first_qk & ~seq.q_have
+        return [Mux(bypass, q_in[c], Array(qrf[e][c] for e in range(E))[seq.cnt]) for c in range(C)]
 
-    def _pe_array(self, m: Module, seq: _Seq, q_cur: list[Value]) -> tuple[_Grid, _Grid, _Grid]:
-        """The 2D array, one MAC per PE: QK accumulates Q x K into S (kept at the segment's last beat); SLNV
-        multiplies SLN by V, summed per column by :meth:`_rnv`. Returns S, SLN (written by the softmax step) and
-        the products."""
-        fx, R, C = self.fx, self.rows, self.cols
+    def _mac_array(self, m: Module, seq: _Seq, q_cur: list[Value], sln: list[_Grid]) -> _MacOut:
+        """The 2D array's MACs, each the PE block's multiply (:func:`attnforge.rtl.pe.mac_pipeline`, ``PE_PIPE``
+        registers): QK multiplies Q by K, SLNV multiplies the tile's SLN by V; the accumulate is the next stage
+        (:meth:`_capture`) and the column tree (:meth:`_rnv`). The beat's tags travel alongside."""
+        R, C = self.rows, self.cols
         k_in = [view(self.contract["k"], self.k.payload)[i] for i in range(R)]
         v_in = [view(self.contract["v"], self.v.payload)[i] for i in range(R)]
-        acc = [[Signal(signed(fx.score_bits), name=f"acc_{r}_{c}") for c in range(C)] for r in range(R)]
-        s_reg = [[Signal(signed(fx.score_bits), name=f"s_{r}_{c}") for c in range(C)] for r in range(R)]
-        sln = [[Signal(fx.prob_bits, name=f"sln_{r}_{c}") for c in range(C)] for r in range(R)]
-        prod = [[Signal(signed(fx.prob_bits + 1 + fx.in_bits), name=f"prod_{r}_{c}") for c in range(C)]
-                for r in range(R)]
+        par = seq.sv_next[0]
+        prods: _Grid = []
         for r in range(R):
-            for c in range(C):
-                mul_a = Mux(seq.is_qk, q_cur[c], sln[r][c])  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
-                mul_b = Mux(seq.is_qk, k_in[r], v_in[r])  # QK: K[e, m0]; SLNV: V[m0, f]
-                m.d.comb += prod[r][c].eq(mul_a * mul_b)
-                nxt = Mux(seq.cnt == 0, 0, acc[r][c]) + prod[r][c]
-                with m.If(seq.qk_fire):
-                    m.d.sync += acc[r][c].eq(nxt)
-                with m.If(seq.qk_last):
-                    m.d.sync += s_reg[r][c].eq(nxt)
-        with m.If(seq.qk_last):
-            m.d.sync += seq.s_full.eq(1)
-        return s_reg, sln, prod
+            b_in = Mux(seq.is_qk, k_in[r], v_in[r])  # QK: K[e, m0]; SLNV: V[m0, f]
+            sln_r = [Mux(par, sln[1][r][c], sln[0][r][c]) for c in range(C)]
+            a_in = [Mux(seq.is_qk, q_cur[c], sln_r[c]) for c in range(C)]  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
+            prods.append([mac_pipeline(m, a_in[c], b_in, f"mac_{r}_{c}") for c in range(C)])
+        tags = [seq.qk_fire | seq.sv_fire, seq.is_qk, seq.cnt == 0, seq.qk_last, seq.cnt, par, seq.run_end]
+        names = ["t_valid", "t_qk", "t_first", "t_last", "t_f", "t_par", "t_end"]
+        d = [delay(m, t, PE_PIPE, n)[PE_PIPE] for t, n in zip(tags, names, strict=True)]
+        return _MacOut(prods, *d)
 
-    def _softmax_step(self, m: Module, seq: _Seq, s_reg: _Grid, sln: _Grid) -> tuple[list[Signal], list[Signal]]:
-        """The softmax step of a key tile on the 1D array and the PEs' exp units, SM_LATENCY cycles, started once S
-        holds the tile and SLN is free: step 0 RM' = max(RM, LM); step 1 SLN, PRM, RM <= RM'; step 2
-        RD = PRM * RD + SLD. Returns PRM and RD."""
+    def _visible(self, seq: _Seq) -> list[list[Value]]:
+        """Per PE: the key of the tile being captured is visible to the query lane -- not padding of the last key
+        tile, and with ``causal``, key ``cap_base + r <= diag + c``."""
+        R, C = self.rows, self.cols
+        last = seq.cap_tile == seq.n_tiles - 1
+        vis = []
+        for r in range(R):
+            not_pad = ~last | (seq.pad_keys < R - r)
+            vis.append([not_pad & (~seq.causal | (seq.diag + c - seq.cap_base >= r)) for c in range(C)])
+        return vis
+
+    def _capture(self, m: Module, seq: _Seq, mac: _MacOut) -> tuple[_Grid, list[list[Signal]], Signal]:
+        """QK accumulates into ``acc``; the last beat's sum goes to S (with the tile's visibility mask) and pulses
+        ``s_valid``, ``PE_PIPE + 1`` cycles after the last K beat."""
         fx, R, C = self.fx, self.rows, self.cols
-        rm = [Signal(signed(fx.score_bits), name=f"rm_{c}") for c in range(C)]
-        rm_new = [Signal(signed(fx.score_bits), name=f"rmn_{c}") for c in range(C)]
-        prm = [Signal(fx.prob_bits, name=f"prm_{c}") for c in range(C)]
-        rd = [Signal(fx.rd_bits, name=f"rd_{c}") for c in range(C)]
-        start_sm = Signal()  # softmax step 0 this cycle: S holds the next tile and SLN is free
-        m.d.comb += start_sm.eq((seq.sm_step == 0) & seq.s_full & ~seq.sln_full & (seq.state == RUN))
-        with m.If(start_sm):
-            m.d.sync += seq.sm_step.eq(1)
-        with m.Elif(seq.sm_step != 0):
-            m.d.sync += seq.sm_step.eq(Mux(seq.sm_step == SM_LATENCY - 1, 0, seq.sm_step + 1))
+        s_reg: _Grid = []
+        vis_now = self._visible(seq)
+        vis_s = [[Signal(name=f"vis_{r}_{c}") for c in range(C)] for r in range(R)]
+        s_valid = Signal()
+        cap = mac.valid & mac.qk & mac.last
+        m.d.sync += s_valid.eq(cap)
+        for r in range(R):
+            row = []
+            for c in range(C):
+                acc = Signal(signed(fx.score_bits), name=f"acc_{r}_{c}")
+                s = Signal(signed(fx.score_bits), name=f"s_{r}_{c}")
+                nxt = Mux(mac.first, 0, acc) + mac.prod[r][c]
+                with m.If(mac.valid & mac.qk):
+                    m.d.sync += acc.eq(nxt)
+                with m.If(cap):
+                    m.d.sync += [s.eq(nxt), vis_s[r][c].eq(vis_now[r][c])]
+                row.append(s)
+            s_reg.append(row)
+        with m.If(cap):
+            m.d.sync += [seq.cap_tile.eq(seq.cap_tile + 1), seq.cap_base.eq(seq.cap_base + R)]
+        return s_reg, vis_s, s_valid
+
+    def _softmax_step(self, m: Module, seq: _Seq, s_reg: _Grid, vis_s: list[list[Signal]], s_valid: Signal,
+                      sln: list[_Grid], prm: list[list[Signal]]) -> Value:
+        """A key tile's softmax step, ``fm_sm_latency(rows)`` cycles from S to the SLN / PRM buffer: the registered
+        max tree over the visible keys (LM), RM' = max(RM, LM) (LM alone before the lane has seen a key), the
+        distances RM' - S and RM' - RM, the split exponent unit; hidden keys get SLN = 0, a lane that had seen no
+        key PRM = 0. Returns the write strobe (the cycle the buffer takes the tile)."""
+        fx, R, C = self.fx, self.rows, self.cols
+        vl = vmax_levels(R)
+        score_min = -(1 << (fx.score_bits - 1))
+        wr_at = vl + 2 + FM_EXP_PIPE - 1  # cycles from s_valid to the buffer write
+        sv = delay(m, s_valid, wr_at, "sm_v")
+        vis = [[delay(m, vis_s[r][c], wr_at, f"vis_{r}_{c}") for c in range(C)] for r in range(R)]
         for c in range(C):
-            lm = vmax([s_reg[r][c] for r in range(R)])  # LM: column max
-            with m.If(start_sm):  # step 0: RM' = max(RM, LM)
-                m.d.sync += rm_new[c].eq(Mux(seq.sm_first | (lm > rm[c]), lm, rm[c]))
-            e_prm = exp_unit(m, (rm_new[c] - rm[c]).as_unsigned()[:fx.d_bits], seq.alpha_q, seq.alpha_sh, fx,
-                             f"prm{c}")
-            with m.If(seq.sm_step == 1):  # step 1: SLN, PRM, RM <= RM'
-                m.d.sync += [prm[c].eq(Mux(seq.sm_first, 0, e_prm)), rm[c].eq(rm_new[c])]
+            lm = vmax_pipelined(m, [Mux(vis_s[r][c], s_reg[r][c], score_min) for r in range(R)],
+                                signed(fx.score_bits), f"lm{c}")
+            rm = Signal(signed(fx.score_bits), name=f"rm_{c}")
+            rm_prev = Signal(signed(fx.score_bits), name=f"rmp_{c}")
+            with m.If(sv[vl]):  # RM stage; the lane has seen a key once one of its tile's keys is visible
+                m.d.sync += [rm.eq(Mux(~seq.seen[c] | (lm > rm), lm, rm)), rm_prev.eq(rm),
+                             seq.seen[c].eq(seq.seen[c] | Cat(*(vis[r][c][vl] for r in range(R))).any())]
+            seen_before = delay(m, seq.seen[c], FM_EXP_PIPE + 1, f"seen{c}")[-1]  # as at the RM stage
+            dp = Signal(fx.d_bits, name=f"dp_{c}")
+            m.d.sync += dp.eq((rm - rm_prev).as_unsigned()[:fx.d_bits])  # distance stage (free-running)
+            e_prm = self._exp(m, seq, dp, f"eprm{c}")
+            for b in range(2):
+                with m.If(sv[wr_at] & (seq.sm_par == b)):
+                    m.d.sync += prm[b][c].eq(Mux(seen_before, e_prm, 0))
             for r in range(R):
-                e_sln = exp_unit(m, (rm_new[c] - s_reg[r][c]).as_unsigned()[:fx.d_bits], seq.alpha_q, seq.alpha_sh,
-                                 fx, f"sln{r}_{c}")
-                with m.If(seq.sm_step == 1):
-                    m.d.sync += sln[r][c].eq(e_sln)
-            sld = vsum([sln[r][c] for r in range(R)])  # SLD: column sum
-            with m.If(seq.sm_step == 2):  # step 2: RD = PRM * RD + SLD
-                m.d.sync += rd[c].eq(round_shift_const(rd[c] * prm[c], fx.p_frac) + sld)
-        with m.If(seq.sm_step == 2):
-            m.d.sync += [seq.s_full.eq(0), seq.sm_first.eq(0), seq.sln_full.eq(1)]
-        return prm, rd
+                dist = Signal(fx.d_bits, name=f"dist_{r}_{c}")
+                m.d.sync += dist.eq((rm - s_reg[r][c]).as_unsigned()[:fx.d_bits])
+                e_sln = self._exp(m, seq, dist, f"esln{r}_{c}")
+                for b in range(2):
+                    with m.If(sv[wr_at] & (seq.sm_par == b)):
+                        m.d.sync += sln[b][r][c].eq(Mux(vis[r][c][wr_at], e_sln, 0))
+        for b in range(2):
+            with m.If(sv[wr_at] & (seq.sm_par == b)):
+                m.d.sync += [seq.sm_par.eq(1 - b), seq.sln_full[b].eq(1)]
+        return sv[wr_at]
 
-    def _rnv(self, m: Module, seq: _Seq, prod: _Grid, prm: list[Signal]) -> list[Value]:
-        """RNV on the 1D array: per SLNV beat f, RNV[f] = PRM * RNV[f] + the column sum of the products (SLNV).
-        Returns RNV of the current beat (``cnt``, or the output beat ``out_cnt`` in OUT)."""
-        fx, R, C, F = self.fx, self.rows, self.cols, self.f
-        rnv = [[Signal(signed(fx.rnv_bits), name=f"rnv_{f}_{c}") for c in range(C)] for f in range(F)]
-        fsel = Mux(seq.state == OUT, seq.out_cnt, seq.cnt)
-        rnv_cur = [Array(rnv[f][c] for f in range(F))[fsel] for c in range(C)]
+    def _exp(self, m: Module, seq: _Seq, d: Signal, name: str) -> Value:
+        """One exponent unit (per PE for SLN, per lane for PRM), its own module with its own copy of the run's
+        exponent constant (see :class:`attnforge.rtl.common.ExpPipe`)."""
+        m.submodules[name] = unit = ExpPipe(self.fx, len(d))
+        m.d.comb += [unit.d.eq(d), unit.alpha_q.eq(seq.alpha_q), unit.alpha_sh.eq(seq.alpha_sh)]
+        return unit.e
+
+    def _rescale(self, m: Module, run: Value, factor: Value, add: Value, name: str) -> tuple[list, Value]:
+        """``round_shift(run * factor, p_frac) + add`` in ``FM_ACC_PIPE`` free-running stages (partial products,
+        their sum plus the rounding half, shift and add): the statements of the first two and the last stage's
+        value, for ``run``/``factor`` of two cycles earlier and ``add`` of the cycle before (the caller delays)."""
+        pp, pp_sum = split_mul(run, factor, f"{name}_m")
+        acc = Signal(signed(len(run) + len(factor) + 2), name=f"{name}_sum")
+        return [*pp, acc.eq(pp_sum + (1 << (self.fx.p_frac - 1)))], (acc >> self.fx.p_frac) + add
+
+    def _rd(self, m: Module, seq: _Seq, sln: list[_Grid], prm: list[list[Signal]], sln_w: Value) -> None:
+        """RD = round(RD * PRM) + SLD per lane, ``fm_tree_levels + FM_ACC_PIPE`` cycles after the SLN write; the last
+        tile's RD starts the reciprocal (which then overlaps the last SLNV)."""
+        fx, R, C = self.fx, self.rows, self.cols
+        tl = fm_tree_levels(R)
+        written = Signal()  # the buffer holds the tile: the tree's inputs are valid
+        par = Signal()
+        m.d.sync += written.eq(sln_w)
+        with m.If(sln_w):
+            m.d.sync += par.eq(seq.sm_par)
+        v = delay(m, written, tl + FM_ACC_PIPE - 1, "rd_v")
+        rd = [Signal(fx.rd_bits, name=f"rd_{c}") for c in range(C)]
         for c in range(C):
-            slnv = vsum([prod[r][c] for r in range(R)])
-            new = round_shift_const(rnv_cur[c] * prm[c], fx.p_frac) + slnv
-            for f in range(F):
-                with m.If(seq.sv_fire & (seq.cnt == f)):
-                    m.d.sync += rnv[f][c].eq(new)
-        return rnv_cur
-
-    def _output(self, m: Module, seq: _Seq, rd: list[Signal], rnv_cur: list[Value]) -> None:
-        """AV = RNV * (1 / RD): the reciprocal starts after the last SLNV beat; then F output beats (RECIP -> OUT ->
-        IDLE)."""
-        fx, C, F = self.fx, self.cols, self.f
+            sld = vsum_pipelined(m, [Mux(par, sln[1][r][c], sln[0][r][c]) for r in range(R)], fx.rd_bits, f"sld{c}")
+            sld_d = delay(m, sld, 2, f"sld{c}")[2]
+            stmts, nxt = self._rescale(m, rd[c], Mux(par, prm[1][c], prm[0][c]), sld_d, f"rd{c}")
+            m.d.sync += stmts
+            with m.If(v[-1]):
+                m.d.sync += rd[c].eq(nxt)
+        with m.If(v[-1]):
+            m.d.sync += seq.rd_tile.eq(seq.rd_tile + 1)
+        with m.If(v[-1] & (seq.rd_tile + 1 == seq.n_tiles)):
+            m.d.sync += seq.rd_pend.eq(1)  # RD is final in the cycle after the write
+        start = seq.rd_pend & ~seq.tail  # the previous tail's output reads 1/RD until it is over
+        with m.If(start):
+            m.d.sync += seq.rd_pend.eq(0)
         m.submodules.recip = recip = Reciprocal(C, fx.rd_bits, fx)
-        m.d.comb += [recip.start.eq(seq.sv_last & (seq.sv_next + 1 == seq.n_tiles)), recip.d.eq(Cat(*rd))]
+        m.d.comb += [recip.start.eq(start), recip.d.eq(Cat(*rd))]
+        self._recip = recip
         with m.If(recip.done):
-            m.d.sync += seq.state.eq(OUT)
-        inv = lanes(recip.q, C, fx.qw, is_signed=False)
-        outs = [round_shift_const(rnv_cur[c] * inv[c], fx.rb - fx.out_frac)[:fx.out_bits] for c in range(C)]
-        m.d.comb += [self.o.valid.eq(seq.state == OUT), self.o.payload.eq(pack_value(self.contract["o"], outs))]
+            m.d.sync += seq.inv_done.eq(1)
+
+    def _rnv(self, m: Module, seq: _Seq, mac: _MacOut, prm: list[list[Signal]]) -> list[list[Signal]]:
+        """RNV[f] = round(RNV[f] * PRM) + SLNV[f] per lane: the SLNV products summed by the registered column tree,
+        then the RNV read, and the rescale. Returns the RNV register file ``[f][c]``."""
+        fx, R, C, F = self.fx, self.rows, self.cols, self.f
+        tl = fm_tree_levels(R)
+        rnv = [[Signal(signed(fx.rnv_bits), name=f"rnv_{f}_{c}") for c in range(C)] for f in range(F)]
+        depth = tl + 1 + FM_ACC_PIPE - 1  # tree, read, partial products, sum: the write is the stage after
+        v = delay(m, mac.valid & ~mac.qk, depth, "rn_v")
+        fi = delay(m, mac.f, depth, "rn_f")
+        par = delay(m, mac.par, tl + 1, "rn_par")[tl + 1]  # as the partial products read PRM
+        end = delay(m, mac.end, depth, "rn_end")
+        for c in range(C):
+            slnv = vsum_pipelined(m, [mac.prod[r][c] for r in range(R)], signed(fx.rnv_bits), f"slnv{c}")
+            cur = Signal(signed(fx.rnv_bits), name=f"rnr_{c}")
+            m.d.sync += cur.eq(Array(rnv[f][c] for f in range(F))[fi[tl]])  # read stage
+            stmts, nxt = self._rescale(m, cur, Mux(par, prm[1][c], prm[0][c]), delay(m, slnv, 3, f"slnv{c}")[3],
+                                       f"rn{c}")
+            m.d.sync += stmts
+            for f in range(F):
+                with m.If(v[depth] & (fi[depth] == f)):
+                    m.d.sync += rnv[f][c].eq(nxt)
+        with m.If(v[depth] & end[depth]):
+            m.d.sync += seq.rnv_done.eq(1)
+        return rnv
+
+    def _output(self, m: Module, seq: _Seq, rnv: list[list[Signal]]) -> None:
+        """AV = RNV * (1 / RD): once RNV and the reciprocal are final, F beats through the ``FM_OUT_PIPE``-stage
+        output pipeline (RNV read, partial products, their sum plus the rounding half, shift), which stalls as a
+        whole while the output is not taken; then back to IDLE."""
+        fx, C, F = self.fx, self.cols, self.f
+        inv = lanes(self._recip.q, C, fx.qw, is_signed=False)
+        adv = ~self.o.valid | self.o.ready
+        f_out = Signal(range(F + 1))
+        out_cnt = Signal(range(F + 1))
+        go = seq.tail & seq.rnv_done & (seq.inv_done | self._recip.done) & (f_out < F)
+        va, vb, vc = (Signal(name=n) for n in ("o_va", "o_vb", "o_vc"))
+        payload = Signal(len(self.o.payload))
+        sh = fx.rb - fx.out_frac
+        outs = []
+        with m.If(adv):
+            m.d.sync += [va.eq(go), vb.eq(va), vc.eq(vb), self.o.valid.eq(vc)]
+            for c in range(C):
+                rd_ = Signal(signed(fx.rnv_bits), name=f"o_rnv{c}")
+                pp, pp_sum = split_mul(rd_, inv[c], f"o{c}")
+                osum = Signal(signed(fx.rnv_bits + fx.qw + 2), name=f"o_sum{c}")
+                m.d.sync += [rd_.eq(Array(rnv[f][c] for f in range(F))[f_out]), *pp,
+                             osum.eq(pp_sum + (1 << (sh - 1)))]
+                outs.append((osum >> sh)[:fx.out_bits])
+            m.d.sync += payload.eq(pack_value(self.contract["o"], outs))
+            with m.If(go):
+                m.d.sync += f_out.eq(f_out + 1)
+        m.d.comb += self.o.payload.eq(payload)
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += seq.out_cnt.eq(seq.out_cnt + 1)
-            with m.If(seq.out_cnt == F - 1):
-                m.d.sync += seq.state.eq(IDLE)
+            m.d.sync += out_cnt.eq(out_cnt + 1)
+            with m.If(out_cnt == F - 1):  # the tail is over: ready for the next run's
+                m.d.sync += [seq.tail.eq(0), f_out.eq(0), out_cnt.eq(0), seq.rnv_done.eq(0), seq.inv_done.eq(0)]
+        assert FM_OUT_PIPE == 4, "the output pipeline above has four registers"

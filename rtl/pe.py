@@ -9,7 +9,7 @@ drain-then-accumulate rhythm.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,7 +17,27 @@ from attnforge.rtl.common import stream_of, view
 from attnforge.sim.contract import PE_PIPE, pe_acc_bits
 from attnforge.sim.contract import designs as contract
 
-__all__ = ["PE", "pe_acc_bits"]
+__all__ = ["PE", "mac_pipeline", "pe_acc_bits"]
+
+
+def mac_pipeline(m: Module, a: Value, b: Value, name: str) -> Signal:
+    """The MAC's multiply as ``PE_PIPE`` free-running registers, one per ECP5 DSP boundary: the operands (the
+    broadcast across a 2D array is a long route on its own), the product (multiply alone), then retimed copies of
+    the product (yosys does not absorb the product register into the MULT18X18D, and in an 8x8 array nextpnr
+    placed the DSP far from the accumulator: two hops let each register sit near its end). Returns the product of
+    the operands of ``PE_PIPE`` cycles ago; the accumulate (carry chain alone) is the caller's next stage, and the
+    caller tracks validity alongside. The PE and the FuseMax tile engine's 2D array share it, so ``PE_PIPE`` in
+    :mod:`attnforge.sim.contract` is one number for both and for their cycle models."""
+    a_r = Signal(Value.cast(a).shape(), name=f"{name}_a")
+    b_r = Signal(Value.cast(b).shape(), name=f"{name}_b")
+    width = len(a_r) + len(b_r)
+    data = Signal(signed(width), name=f"{name}_p")
+    m.d.sync += [a_r.eq(a), b_r.eq(b), data.eq(a_r * b_r)]
+    for i in range(2, PE_PIPE):
+        nxt = Signal(signed(width), name=f"{name}_p{i}")
+        m.d.sync += nxt.eq(data)
+        data = nxt
+    return data
 
 
 class PE(wiring.Component):
@@ -31,20 +51,14 @@ class PE(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        w = self.in_bits
         beat = view(self.contract["i"], self.i.payload)
         a, b, last = beat.a, beat.b, beat.last
         acc = Signal(signed(self.acc_bits))
         fresh = Signal(init=1)
         pending = Signal()
-        # One register per ECP5 DSP boundary: the operands (the broadcast across the 2D array is a long route on
-        # its own), the product (multiply alone), a retimed copy of the product (yosys does not absorb the product
-        # register into the MULT18X18D, and in an 8x8 array nextpnr placed the DSP far from the accumulator: two
-        # hops let each register sit near its end), then the accumulate (carry chain alone). PE_PIPE in
-        # attnforge.sim.contract counts the registers before the accumulator; the cycle model and this loop share it.
-        a_r = Signal(signed(w))
-        b_r = Signal(signed(w))
-        prod = Signal(signed(2 * w))
+        # The pipeline never stalls (the accumulator takes a product every cycle), so the data registers need
+        # no enables: what they hold is used only under the matching valid bit.
+        data = mac_pipeline(m, a, b, "mac")
         valid = [Signal(name=f"s{i}_valid") for i in range(PE_PIPE)]
         lasts = [Signal(name=f"s{i}_last") for i in range(PE_PIPE)]
         freshes = [Signal(name=f"s{i}_fresh") for i in range(PE_PIPE)]
@@ -52,18 +66,11 @@ class PE(wiring.Component):
         # cannot overwrite the sum before it has been offered.
         busy = Cat(*(v & la for v, la in zip(valid, lasts, strict=True))).any()
         m.d.comb += [self.i.ready.eq(~pending & ~busy), self.o.valid.eq(pending), self.o.payload.eq(acc)]
-        # The pipeline never stalls (the accumulator takes a product every cycle), so the data registers need
-        # no enables: what they hold is used only under the matching valid bit.
-        m.d.sync += [valid[0].eq(self.i.valid & self.i.ready), a_r.eq(a), b_r.eq(b), prod.eq(a_r * b_r)]
+        m.d.sync += valid[0].eq(self.i.valid & self.i.ready)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [lasts[0].eq(last), freshes[0].eq(fresh), fresh.eq(last)]
-        data = prod
         for i in range(1, PE_PIPE):
             m.d.sync += [valid[i].eq(valid[i - 1]), lasts[i].eq(lasts[i - 1]), freshes[i].eq(freshes[i - 1])]
-            if i >= 2:
-                nxt = Signal(signed(2 * w), name=f"prod_r{i}")
-                m.d.sync += nxt.eq(data)
-                data = nxt
         with m.If(valid[-1]):
             m.d.sync += [acc.eq(Mux(freshes[-1], 0, acc) + data), pending.eq(lasts[-1])]
         with m.If(self.o.valid & self.o.ready):

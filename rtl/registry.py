@@ -169,12 +169,13 @@ def _vec_check(p: Mapping[str, int]) -> None:
 
 
 def _tile_check(p: Mapping[str, int]) -> None:
-    from attnforge.sim.contract import MIN_E
+    from attnforge.sim.contract import fm_min_e
 
     if p["max_keys"] % p["rows"]:
         raise SpecError("--param max_keys", f"{p['max_keys']} must be a multiple of rows={p['rows']}")
-    if p["e"] < MIN_E:
-        raise SpecError("--param e", f"{p['e']} cannot hide the softmax step", f">= {MIN_E}")
+    if p["e"] < fm_min_e(p["rows"]):
+        raise SpecError("--param e", f"{p['e']} is shorter than the softmax step's hold on S (rows={p['rows']})",
+                        f">= {fm_min_e(p['rows'])}")
 
 
 def _memtest(**p: int) -> wiring.Component:

@@ -198,7 +198,7 @@ FAST_VERILATOR: dict[str, Any] = {"fastbench": True, "sims": ["verilator"]}
 
 def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
     """The regression set. quick: one tile shape; default: + workload variety; slow: more shapes and sizes."""
-    tile = {"rows": 4, "cols": 4, "e": 8, "f": 8, "max_keys": 64}
+    tile = {"rows": 4, "cols": 4, "e": 16, "f": 16, "max_keys": 64}  # E hides the softmax step (no waits)
     cases = [
         Case("pe", {"depth": 64}, shapes=[(12, 64)]),
         Case("array2d", {"rows": 4, "cols": 4, "depth": 64}, shapes=[(6, 16)]),
@@ -221,6 +221,12 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
                  workloads=["bert-base", "xlm", "llama2-7b"], shapes=[(8, 32), (16, 128)], seed=1),
             Case("fusemax-tile", {"rows": 4, "cols": 4, "e": 64, "f": 64, "max_keys": 64},
                  workloads=["bert-base"], shapes=[(4, 64)], seed=2),
+            # a real model's head (MiniLM layer 0, head dim 32) against 49 keys at rows = 8: the last tile masked
+            Case("fusemax-tile", {"rows": 8, "cols": 8, "e": 32, "f": 32, "max_keys": 64},
+                 workloads=["minilm"], shapes=[(16, 49)], seed=3),
+            # the shortest heads the engine takes (fm_min_e / fm_min_f at 4 rows), one key tile, three query tiles
+            Case("fusemax-tile", {"rows": 4, "cols": 4, "e": 5, "f": 6, "max_keys": 64},
+                 workloads=["bert-base"], shapes=[(12, 16), (4, 3)], seed=4),
             Case("topk", {"comparators": 16, "max_n": 256}, workloads=["bert-base", "gpt2-small"],
                  shapes=[(6, 256), (6, 200), (6, 37)], seed=1),
         ]

@@ -160,5 +160,5 @@ def test_manifest_carries_layouts(design: str, tmp_path: Path) -> None:
     assert set(man["words"]) == set(c.words)
     if design == "fusemax-tile":
         cfg = man["words"]["cfg"]
-        assert [f["path"] for f in cfg["fields"]] == ["n_tiles", "alpha.alpha_q", "alpha.alpha_sh"]
+        assert [f["path"] for f in cfg["fields"]] == ["n_tiles", "alpha.alpha_q", "alpha.alpha_sh", "pad_keys", "causal", "diag"]
         assert man["streams"]["q"]["lanes"].startswith("p0") and "E beats" in man["streams"]["q"]["beats"]

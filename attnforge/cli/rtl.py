@@ -185,8 +185,6 @@ def _cycle_fusemax(sc: Any) -> dict[str, Any]:
     params = _rtl_params(sc, "fusemax-tile", {"e": wl.e, "f": wl.f, "max_keys": wl.m})
     if wl.m > params["max_keys"]:
         raise SpecError("--m", f"key length {wl.m} exceeds the tile engine's max_keys={params['max_keys']}", "<= 1024")
-    if wl.m % params["rows"]:
-        raise SpecError("--m", f"key length {wl.m} must be a multiple of rows={params['rows']}")
     res = attention_cycles(params["rows"], params["cols"], params["e"], params["f"], wl.p, wl.m, wl.heads, wl.batch,
                            params["max_keys"])
     t = res["tile"]

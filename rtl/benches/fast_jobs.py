@@ -12,7 +12,7 @@ import numpy as np
 from attnforge.rtl.fastbench import FastJob
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.memport import MemTiming
-from attnforge.sim.fusemax.cycle_model import tile_schedule
+from attnforge.sim.fusemax.cycle_model import engine_run_cycles
 from attnforge.sim.fusemax.golden import (
     FixedPointConfig,
     QuantizedAttention,
@@ -21,35 +21,29 @@ from attnforge.sim.fusemax.golden import (
     quantize_attention,
     workload_head,
 )
+from attnforge.sim.fusemax.tile_jobs import head_beats
 
 
 def fusemax_tile_job(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_keys: int = 256, queries: int = 64,
                      keys: int = 256, workload: str = "bert-base", seed: int = 0, p_valid: float = 1.0,
                      p_ready: float = 1.0) -> tuple[FastJob, dict[str, list[int]], int]:
     """Every output tile of one head (``queries`` x ``keys``): the job, the golden output beats, and the cycles
-    the exact cycle model predicts for the whole run at full rate: tiles back to back, each the model's
-    cfg-to-last-output cycles plus one (the next cfg handshake lands the cycle after the last output beat, and
-    the fastbench counts both end cycles)."""
+    the exact cycle model predicts for the whole run at full rate (:func:`engine_run_cycles`, tiles back to back),
+    plus one because the fastbench counts both end cycles."""
     params = {"rows": rows, "cols": cols, "e": e, "f": f, "max_keys": max_keys}
     fx = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys)
     q, k, v = workload_head(workload, queries, keys, e, f, seed=seed)
     qa = quantize_attention(q, k, v, fx)
     c = contract.fusemax_tile(**params)
-    n, tiles = keys // rows, math.ceil(queries / cols)
+    hb = head_beats(qa, fx, cols)
+    tiles = len(hb.cfg)
     qpad = np.zeros((tiles * cols, e), dtype=np.int64)
     qpad[:queries] = qa.q
-    cfg = c["cfg"].pack({"n_tiles": n, "alpha": {"alpha_q": qa.alpha_q, "alpha_sh": qa.alpha_sh}})
-    ins: dict[str, list[int]] = {"cfg": [], "q": [], "k": [], "v": []}
-    for t in range(tiles):
-        ins["cfg"].append(cfg)
-        ins["q"] += [c["q"].pack([int(x) for x in qpad[t * cols:(t + 1) * cols, i]]) for i in range(e)]
-        for j in range(n):
-            ins["k"] += [c["k"].pack([int(x) for x in qa.k[j * rows:(j + 1) * rows, i]]) for i in range(e)]
-            ins["v"] += [c["v"].pack([int(x) for x in qa.v[j * rows:(j + 1) * rows, i]]) for i in range(f)]
     out, _ = attention_fx(replace(qa, q=qpad), fx)
     expect = [c["o"].pack([int(x) for x in out[t * cols:(t + 1) * cols, i]]) for t in range(tiles) for i in range(f)]
+    ins = {"cfg": hb.cfg, "q": hb.q, "k": hb.k, "v": hb.v}
     job = FastJob("fusemax-tile", params, ins, {"o": len(expect)}, p_valid, p_ready, seed + 1, f"{workload} head")
-    return job, {"o": expect}, tiles * (tile_schedule(rows, cols, e, f, n, max_keys).total_cycles + 1)
+    return job, {"o": expect}, engine_run_cycles(rows, cols, e, f, [hb.n_tiles] * tiles, max_keys) + 1
 
 
 @dataclass

@@ -18,10 +18,38 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Registers in front of the PE's accumulator (operands, product, retimed product): rtl/pe.py builds this many.
 PE_PIPE = 3
-#: Softmax step latency on the 1D array + PE exp units (step 0: LM and RM; 1: SLN and PRM; 2: SLD and RD).
-SM_LATENCY = 3
-#: QK must last longer than the softmax step it hides (the S register is reused by the next tile's QK).
-MIN_E = SM_LATENCY + 1
+#: Exponent unit stages behind its distance register: partial products by alpha, their sum, coarse and fine
+#: rounding shift, ROM, shifter (the last one writes the tile engine's SLN / PRM buffer).
+FM_EXP_PIPE = 6
+#: Rescale of a running sum (RD, RNV): partial products by PRM, their sum plus the rounding half, shift and add.
+FM_ACC_PIPE = 3
+#: Output beat: RNV read, partial products by 1/RD, their sum plus the rounding half, shift (the output register).
+FM_OUT_PIPE = 4
+
+
+def fm_tree_levels(rows: int) -> int:
+    """Registered levels of a column adder tree over ``rows`` values (SLD, SLNV)."""
+    return clog2(rows)
+
+
+def fm_sm_latency(rows: int) -> int:
+    """Tile engine softmax step, from S visible to SLN (and PRM) visible: the registered max tree (LM), RM, the
+    distances, then the exponent unit."""
+    return vmax_levels(rows) + 2 + FM_EXP_PIPE
+
+
+def fm_min_f(rows: int) -> int:
+    """Shortest SLNV segment: the last RD (final ``fm_tree_levels + FM_ACC_PIPE`` cycles after the last SLN) must be
+    final before the run's last SLNV beat, so that its reciprocal starts before the run's own tail is flagged (and
+    the RD pipeline has read ``n_tiles`` before the next query tile's cfg replaces it)."""
+    return fm_tree_levels(rows) + FM_ACC_PIPE + 1
+
+
+def fm_min_e(rows: int) -> int:
+    """Shortest QK segment: the S register must hold a tile until the distance stage has read it."""
+    return vmax_levels(rows) + 2
+
+
 #: Opcode bits of the 1D vector unit's command beat.
 OP_BITS = 3
 

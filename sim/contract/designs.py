@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from attnforge.sim.contract.depths import OP_BITS, count_bits, idx_bits, n_bits, pe_acc_bits
-from attnforge.sim.contract.fixedpoint import FixedPointConfig
+from attnforge.sim.contract.fixedpoint import FixedPointConfig, clog2
 from attnforge.sim.contract.layout import Array, Field, Layout, Struct, flatten, lanes, struct
 from attnforge.sim.contract.memport import MemPort
 
@@ -117,18 +117,33 @@ def vector1d(width: int = 4, data_bits: int = 40, max_keys: int = 256) -> Contra
     }, words={"exp_operand": alpha_word(fx)}, enums={"op": dict(VEC_OPS)})
 
 
+#: Width of the tile engine's causal diagonal (signed query-minus-key position offset, see :func:`fusemax_tile`).
+DIAG_BITS = 16
+
+
+def fusemax_tile_cfg(rows: int, fx: FixedPointConfig) -> Struct:
+    """The tile engine's cfg word. ``pad_keys``: keys of the last key tile that are padding (0 .. rows - 1; their
+    scores are excluded from the max and their probabilities are 0, so K/V padding may hold anything). ``causal``
+    with ``diag``: key ``m`` of the run (0-based over its key tiles) is visible to query lane ``c`` only if
+    ``m <= diag + c`` (``diag`` = position of the tile's first query minus that of its first key)."""
+    return struct("cfg", Field("n_tiles", fx.key_tiles_bits), alpha_word(fx), Field("pad_keys", max(1, clog2(rows))),
+                  Field("causal", 1), Field("diag", DIAG_BITS, True))
+
+
 def fusemax_tile(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_keys: int = 256) -> Contract:
     fx = FixedPointConfig(e=e, f=f, rows=rows, max_keys=max_keys)
-    cfg = struct("cfg", Field("n_tiles", fx.key_tiles_bits), alpha_word(fx))
+    cfg = fusemax_tile_cfg(rows, fx)
     ib = fx.in_bits
     return Contract("fusemax-tile", {
-        "cfg": Stream(cfg, "in", f"one per output tile; starts a run; n_tiles outside 1..{max_keys // rows} is "
-                      "refused: the beat is consumed, the engine stays idle and raises its error output for one cycle"),
-        "q": Stream(lanes("q", cols, ib, True), "in", "E beats per output tile (Q[e, p0])", "p0 (queries)"),
+        "cfg": Stream(cfg, "in", f"one per output tile; starts a run; n_tiles outside 1..{max_keys // rows} or "
+                      f"pad_keys >= {rows} is refused: the beat is consumed, the engine stays idle and raises its "
+                      "error output for one cycle"),
+        "q": Stream(lanes("q", cols, ib, True), "in", "E beats per output tile (Q[e, p0]); may run ahead of K",
+                    "p0 (queries)"),
         "k": Stream(lanes("k", rows, ib, True), "in", "E beats per key tile (K[e, m0])", "m0 (keys)"),
         "v": Stream(lanes("v", rows, ib, True), "in", "F beats per key tile (V[m0, f])", "m0 (keys)"),
         "o": Stream(lanes("o", cols, fx.out_bits, True), "out", f"F beats per output tile (AV[f, p0], {fx.out_frac} "
-                    "fraction bits, units of scale_v)", "p0 (queries)"),
+                    "fraction bits, units of scale_v; 0 for a query that sees no key)", "p0 (queries)"),
     }, words={"cfg": cfg})
 
 

@@ -102,34 +102,53 @@ class TileTrace:
     recip: IntArray
 
 
-def attention_fx(qa: QuantizedAttention, cfg: FixedPointConfig) -> tuple[IntArray, TileTrace]:
-    """The tile engine's output ``[P, F]`` (int, ``out_frac`` fraction bits, units of scale_v), bit exact."""
+def visible_keys(p: int, m: int, causal: bool = False, diag: int = 0) -> IntArray:
+    """``[P, M]`` bool: which keys each query sees. Every key without ``causal``; with it, key ``m`` is visible to
+    query ``p`` only if ``m <= diag + p`` (``diag``: position of query 0 minus that of key 0)."""
+    vis = np.ones((p, m), dtype=bool)
+    if causal:
+        vis &= np.arange(m)[None, :] <= diag + np.arange(p)[:, None]
+    return vis
+
+
+def attention_fx(qa: QuantizedAttention, cfg: FixedPointConfig, causal: bool = False,
+                 diag: int = 0) -> tuple[IntArray, TileTrace]:
+    """The tile engine's output ``[P, F]`` (int, ``out_frac`` fraction bits, units of scale_v), bit exact.
+
+    Any key count: the last key tile is padded, and a padded or causally hidden key is masked as the RTL masks it
+    (its score leaves the tile max, its probability is 0). A query keeps a "seen" flag: until it has seen a visible
+    key its running max takes the tile max as is and PRM is 0 (the first-tile rule); a query that sees no key at all
+    ends with RD = 0, which the reciprocal saturates, and RNV = 0, so its output is 0."""
     q, k, v = qa.q, qa.k, qa.v
     rows = cfg.rows
     m = k.shape[0]
-    if m % rows or m == 0:
-        raise ValueError(f"key length {m} must be a positive multiple of rows={rows}")
+    if m == 0:
+        raise ValueError("key length must be positive")
     if m > cfg.max_keys:
         raise ValueError(f"key length {m} exceeds max_keys={cfg.max_keys}")
     for name, x in (("q", q), ("k", k), ("v", v)):
         check_width(x, cfg.in_bits, True, name)
     p = q.shape[0]
+    vis = visible_keys(p, m, causal, diag)
+    score_min = -(1 << (cfg.score_bits - 1))
     rm = np.zeros(p, dtype=np.int64)
     rd = np.zeros(p, dtype=np.int64)
     rnv = np.zeros((p, v.shape[1]), dtype=np.int64)
-    for j in range(m // rows):
-        kt, vt = k[j * rows:(j + 1) * rows], v[j * rows:(j + 1) * rows]
-        s = q @ kt.T  # QK [P, rows]
+    seen = np.zeros(p, dtype=bool)
+    for j in range(-(-m // rows)):
+        kt, vt, mt = k[j * rows:(j + 1) * rows], v[j * rows:(j + 1) * rows], vis[:, j * rows:(j + 1) * rows]
+        s = q @ kt.T  # QK [P, keys of the tile]
         check_width(s, cfg.score_bits, True, "QK score")
-        lm = s.max(axis=1)  # LM
-        rm_new = lm if j == 0 else np.maximum(rm, lm)  # RM
-        sln = exp_unit(rm_new[:, None] - s, qa.alpha_q, qa.alpha_sh, cfg)  # SLN
-        prm = np.zeros(p, dtype=np.int64) if j == 0 else exp_unit(rm_new - rm, qa.alpha_q, qa.alpha_sh, cfg)  # PRM
+        lm = np.where(mt, s, score_min).max(axis=1)  # LM over the visible keys
+        rm_new = np.where(seen, np.maximum(rm, lm), lm)  # RM
+        dist = np.where(mt, rm_new[:, None] - s, 0)
+        sln = np.where(mt, exp_unit(dist, qa.alpha_q, qa.alpha_sh, cfg), 0)  # SLN
+        prm = np.where(seen, exp_unit(np.where(seen, rm_new - rm, 0), qa.alpha_q, qa.alpha_sh, cfg), 0)  # PRM
         rd = round_shift(rd * prm, cfg.p_frac) + sln.sum(axis=1)  # SPD + SLD = RD
         check_width(rd, cfg.rd_bits, False, "running denominator RD")
         rnv = round_shift(rnv * prm[:, None], cfg.p_frac) + sln @ vt  # SPNV + SLNV = RNV
         check_width(rnv, cfg.rnv_bits, True, "running numerator RNV")
-        rm = rm_new
+        rm, seen = rm_new, seen | mt.any(axis=1)
     recip = reciprocal(rd, cfg.rb, cfg.qw, 1 << cfg.p_frac)
     check_width(recip, cfg.qw, False, "reciprocal")
     out = round_shift(rnv * recip[:, None], cfg.rb - cfg.out_frac)
@@ -141,9 +160,11 @@ def dequantize_output(out: IntArray, qa: QuantizedAttention, cfg: FixedPointConf
     return np.asarray(out, dtype=np.float64) * qa.scale_v / (1 << cfg.out_frac)
 
 
-def float_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Reference softmax(Q K^T / sqrt(E)) V in float64, numerically stable."""
+def float_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, vis: np.ndarray | None = None) -> np.ndarray:
+    """Reference softmax(Q K^T / sqrt(E)) V in float64, numerically stable; ``vis`` masks keys per query."""
     s = (np.asarray(q, np.float64) @ np.asarray(k, np.float64).T) / math.sqrt(q.shape[1])
+    if vis is not None:
+        s = np.where(vis, s, -np.inf)
     s -= s.max(axis=1, keepdims=True)
     w = np.exp(s)
     w /= w.sum(axis=1, keepdims=True)
@@ -164,8 +185,9 @@ class ErrorReport:
         return self.max_abs <= self.bound
 
 
-def error_vs_float(out_real: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> ErrorReport:
-    ref = float_attention(q, k, v)
+def error_vs_float(out_real: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                   vis: np.ndarray | None = None) -> ErrorReport:
+    ref = float_attention(q, k, v, vis)
     err = np.abs(np.asarray(out_real, np.float64) - ref)
     vmax = float(np.max(np.abs(v))) or 1.0
     mean_ref = float(np.mean(np.abs(ref))) or 1.0
@@ -178,6 +200,8 @@ def workload_head(name: str, p: int, m: int, e: int, f: int, seed: int = 0, head
     The RTL regressions use small head dimensions, so the model's head is sliced; the values are the workload's
     own seeded tensors, which is what makes the vectors reproducible across runs and simulators.
     """
+    if name == "minilm":
+        return minilm_head(p, m, e, f, head)
     from attnforge.workloads import make_workload
 
     wl = make_workload(name, batch=1, p=p, m=m, seq_len=max(p, m), seed=seed)
@@ -185,6 +209,22 @@ def workload_head(name: str, p: int, m: int, e: int, f: int, seed: int = 0, head
         raise ValueError(f"workload {name} has head dim {wl.e}; asked for e={e}, f={f}")
     t = wl.tensors()
     return t["q"][0, head, :, :e], t["k"][0, head, :, :e], t["v"][0, head, :, :f]
+
+
+def minilm_head(p: int, m: int, e: int, f: int, head: int = 0, layer: int = 0,
+                sentence: int = 0) -> tuple[np.ndarray, ...]:
+    """Float Q [p,e], K [m,e], V [m,f] of a real model: all-MiniLM-L6-v2's ``layer`` on one embedded sentence
+    (``sim/spatten/realdata.py``; its seeded synthetic stand-in when the ``real`` extra is not installed), the
+    first p queries and m keys of the sentence, the head's first e/f dimensions."""
+    from attnforge.sim.spatten.realdata import load_inputs
+
+    enc, xs = load_inputs("auto")
+    lw, dh, x = enc.layers[layer], enc.d_head, xs[sentence]
+    if e > dh or f > dh or max(p, m) > x.shape[0]:
+        raise ValueError(f"minilm: head dim {dh}, {x.shape[0]} tokens; asked for e={e}, f={f}, p={p}, m={m}")
+    q, k, v = (x @ w + b for w, b in ((lw.wq, lw.bq), (lw.wk, lw.bk), (lw.wv, lw.bv)))
+    lo = head * dh
+    return q[:p, lo:lo + e], k[:m, lo:lo + e], v[:m, lo:lo + f]
 
 
 # ---------------------------------------------------------------- the smaller blocks
@@ -237,6 +277,7 @@ def vector1d(op: str, a: IntArray, b: IntArray, data_bits: int, cfg: FixedPointC
 __all__ = [
     "ERROR_BOUND_REL_VMAX", "VEC_OPS", "ErrorReport", "FixedPointConfig", "FixedPointOverflow", "QuantizedAttention",
     "alpha_for", "array2d_matmul", "attention_fx", "check_width", "dequantize_output", "error_vs_float", "exp2_neg",
-    "exp2_table", "exp_unit", "float_attention", "from_ints", "pe_mac", "quantize", "quantize_attention", "reciprocal",
-    "round_shift", "vector1d", "workload_head",
+    "exp2_table", "exp_unit", "float_attention", "from_ints", "minilm_head", "pe_mac", "quantize", "quantize_attention",
+    "reciprocal",
+    "round_shift", "vector1d", "visible_keys", "workload_head",
 ]
