@@ -187,20 +187,28 @@ KIND_MSB, KIND_LSB, KIND_V = 0, 1, 2
 
 
 def spatten_pipeline(cfg: SpattenFx) -> Contract:
+    """Two queries in flight: the front (Q x K, softmax, decision) of one overlaps the back (top-k, V, prob x V) of
+    the previous, so K region requests (``kreq``) and V requests (``vreq``) are separate streams."""
     job = struct("job", *_qk_job(cfg), Field("kv", cfg.n_bits), Field("thr", cfg.prob_bits), alpha_word(cfg.fx))
-    req = struct("req", Field("kind", 2), lanes("indices", cfg.s, cfg.idx_bits), Field("count", count_bits(cfg.s)))
-    out = struct("o", lanes("out", cfg.max_d, cfg.out_bits, True), Field("refetch", 1), Field("max_p", cfg.prob_bits))
+    kreq = struct("kreq", Field("kind", 2))  # 2 bits: a 1-bit port is a scalar to cocotb
+    vreq = struct("vreq", lanes("indices", cfg.s, cfg.idx_bits), Field("count", count_bits(cfg.s)))
+    out = struct("o", lanes("out", cfg.max_d, cfg.out_bits, True), Field("refetch", 1), Field("max_p", cfg.prob_bits),
+                 Field("error", 1))
     return Contract("spatten-pipeline", {
-        "q": Stream(struct("q", lanes("q", cfg.max_d, cfg.word_bits, True), job), "in", "one per job",
-                    "max_d (head dimension)"),
-        "req": Stream(req, "out", "K MSB region, [K LSB region], then one V request per top-k output row",
-                      "S (V row indices)"),
+        "q": Stream(struct("q", lanes("q", cfg.max_d, cfg.word_bits, True), job), "in", "one per job; a job outside "
+                    f"1 <= kv <= n <= {cfg.max_n}, min_d <= 2**dlog <= max_d, thr <= 1.0 is consumed and answered "
+                    "with one o beat (error 1, everything else 0) in job order", "max_d (head dimension)"),
+        "kreq": Stream(kreq, "out", "K MSB region (kind 0), then the K LSB region (kind 1) when the row refetches"),
         "kmem": Stream(lanes("msb", cfg.lanes, cfg.msb_bits, True), "in",
                        "K region beats (LSB region: the kmem_lsb word in the low bits)", "lanes (K words)"),
+        "vreq": Stream(vreq, "out", "one V request per top-k output row (count may be 0)", "S (V row indices)"),
         "vmem": Stream(_v_rows(cfg), "in", "one beat per V request, rows in the request's index order", "S (V rows)"),
+        "p": Stream(row_beat("p", "probs", cfg.s, cfg.prob_bits, False), "out", "probability tap: ceil(n/S) beats "
+                    "per job, the final probabilities (after any LSB rerun) in key order, as the top-k reads them",
+                    "S (keys)"),
         "o": Stream(out, "out", "one per job", "max_d (head dimension)"),
     }, words={"job": job, "kmem_lsb": lanes("lsb", cfg.lanes, cfg.lsb_bits)},
-        enums={"kind": {"k_msb": KIND_MSB, "k_lsb": KIND_LSB, "v": KIND_V}})
+        enums={"kind": {"k_msb": KIND_MSB, "k_lsb": KIND_LSB}})
 
 
 # ---------------------------------------------------------------- by registry name

@@ -26,11 +26,12 @@ from attnforge.sim.contract.spatten_fx import SpattenFx
 from attnforge.sim.spatten.golden import PipelineResult, QueryJob, pipeline, softmax, split_k
 from attnforge.sim.spatten.topk_golden import hw_topk
 
-__all__ = ["SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "MemoryModel", "assemble_cycles", "assemble_in_words", "beat_word",
-           "decision_cycles", "decision_in_words", "decision_latency", "decision_word", "k_beats", "pipeline_cycles",
-           "pipeline_out_word", "pipeline_q_beat", "pv_cycles", "pv_in_words", "pv_tree_pipe", "qk_cycles", "qk_q_beat",
-           "qk_tree_pipe", "row_words", "score_beats", "softmax_cycles", "softmax_in_words", "softmax_latency",
-           "softmax_max_wait", "softmax_out_words"]
+__all__ = ["MemoryModel", "SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "assemble_cycles", "assemble_in_words", "back_cycles",
+           "beat_word", "decision_cycles", "decision_in_words", "decision_latency", "decision_word", "front_cycles",
+           "k_beats", "pipeline_cycles", "pipeline_out_word", "pipeline_q_beat", "pv_cycles", "pv_in_words",
+           "pv_tree_pipe", "qk_cycles", "qk_q_beat", "qk_tree_pipe", "refused", "row_words", "score_beats",
+           "softmax_cycles", "softmax_in_words", "softmax_latency", "softmax_max_wait", "softmax_out_words",
+           "stream_cycles", "tap_words"]
 
 
 def _chunks(x: Sequence[int], size: int) -> list[list[int]]:
@@ -165,57 +166,121 @@ def pv_cycles(beats: int, cfg: SpattenFx) -> int:
 # ---------------------------------------------------------------- the one-query pipeline
 
 def pipeline_q_beat(job: QueryJob, cfg: SpattenFx) -> int:
-    """Query words, then the job word: n | log2 D | kv | threshold | alpha_q | alpha_sh."""
+    """Query words, then the job word: n | log2 D | kv | threshold | alpha_q | alpha_sh (``d`` not a power of two
+    is sent as the nearest log, which a refused-job test makes out of range itself)."""
     return contract.spatten_pipeline(cfg)["q"].pack({
-        "q": [int(v) for v in job.q],
-        "job": {"n": job.n, "dlog": job.d.bit_length() - 1, "kv": job.kv, "thr": job.threshold,
+        "q": [int(v) for v in job.q][:cfg.max_d],
+        "job": {"n": job.n, "dlog": max(0, job.d.bit_length() - 1), "kv": job.kv, "thr": job.threshold,
                 "alpha": {"alpha_q": job.alpha_q, "alpha_sh": job.alpha_sh}}})
 
 
-def pipeline_out_word(res: PipelineResult, cfg: SpattenFx) -> int:
-    return contract.spatten_pipeline(cfg)["o"].pack({"out": res.out.tolist(), "refetch": int(res.refetch),
-                                                     "max_p": res.max_prob})
+def pipeline_out_word(res: PipelineResult | None, cfg: SpattenFx) -> int:
+    """The output beat of a job (``None``: a refused job's error beat)."""
+    o = contract.spatten_pipeline(cfg)["o"]
+    if res is None:
+        return o.pack({"out": [], "refetch": 0, "max_p": 0, "error": 1})
+    return o.pack({"out": res.out.tolist(), "refetch": int(res.refetch), "max_p": res.max_prob, "error": 0})
+
+
+def tap_words(res: PipelineResult, cfg: SpattenFx) -> list[int]:
+    """The probability tap's beats of a job: the final probabilities, S per beat, in key order."""
+    return row_words(res.probs.tolist(), cfg.prob_bits, cfg)
+
+
+def refused(job: QueryJob, cfg: SpattenFx) -> bool:
+    """The pipeline's own job checks (it answers a failing job with an error beat)."""
+    d_ok = job.d >= 1 and not job.d & (job.d - 1) and cfg.min_d <= job.d <= cfg.max_d
+    return not (1 <= job.kv <= job.n <= cfg.max_n and d_ok and job.threshold <= 1 << cfg.prob_frac)
 
 
 class MemoryModel:
-    """The testbench's DRAM: K split into its MSB and LSB regions, V rows by index. A request handshaken in cycle c
-    is answered from cycle c + 1, one beat per cycle (what :func:`pipeline_cycles` assumes)."""
+    """The testbench's DRAM for a run of jobs (refused jobs make no requests): K split into its MSB and LSB
+    regions, V rows by index. A request handshaken in cycle c is answered from cycle c + 1, one beat per cycle
+    on its own stream (what :func:`pipeline_cycles` and :func:`stream_cycles` assume). K requests belong to the
+    front's job and V requests to the back's, so each stream walks the jobs on its own."""
 
-    def __init__(self, job: QueryJob, cfg: SpattenFx) -> None:
-        msb, lsb = split_k(job.k, cfg)
+    def __init__(self, jobs: QueryJob | Sequence[QueryJob], cfg: SpattenFx) -> None:
         self.cfg = cfg
-        self.msb = k_beats(msb, cfg, cfg.msb_bits)
-        self.lsb = k_beats(lsb, cfg, cfg.lsb_bits)
-        self.v = np.zeros((job.n, cfg.max_d), np.int64)
-        self.v[:, :job.d] = job.v
-        self.requests: list[tuple[int, list[int]]] = []
+        self.jobs = [j for j in ([jobs] if isinstance(jobs, QueryJob) else jobs) if not refused(j, cfg)]
+        self.kjob = self.vjob = self.vrows = 0
+        self.requests: list[tuple[int, list[int]]] = []  #: (kind: 0 MSB, 1 LSB, 2 V, indices)
         self.contract = contract.spatten_pipeline(cfg)
 
-    def answer(self, req: int) -> tuple[str, list[int]]:
-        """One request word -> (stream name, response beats)."""
-        r = self.contract["req"].unpack(req)
-        kind = r["kind"]
-        if kind in (contract.KIND_MSB, contract.KIND_LSB):
+    def _k(self, job: QueryJob) -> tuple[list[int], list[int]]:
+        msb, lsb = split_k(job.k, self.cfg)
+        return k_beats(msb, self.cfg, self.cfg.msb_bits), k_beats(lsb, self.cfg, self.cfg.lsb_bits)
+
+    def answer(self, stream: str, req: int) -> tuple[str, list[int]]:
+        """One request word on ``kreq`` or ``vreq`` -> (stream name, response beats)."""
+        cfg = self.cfg
+        if stream == "kreq":
+            kind = self.contract["kreq"].unpack(req)["kind"]
+            if kind == contract.KIND_MSB and self.requests and any(k != 2 for k, _ in self.requests):
+                self.kjob += 1  # a new MSB request starts the front's next job
             self.requests.append((kind, []))
-            return "kmem", list(self.msb if kind == contract.KIND_MSB else self.lsb)
+            msb, lsb = self._k(self.jobs[self.kjob])
+            return "kmem", list(msb if kind == contract.KIND_MSB else lsb)
+        r = self.contract["vreq"].unpack(req)
+        job = self.jobs[self.vjob]
         idx = r["indices"][:r["count"]]
-        self.requests.append((kind, idx))
-        return "vmem", [self.contract["vmem"].pack(_v_rows(self.v[idx]) if idx else [])]
+        self.requests.append((2, idx))
+        self.vrows += 1
+        if self.vrows == -(-job.n // cfg.s):  # one V request per top-k output row
+            self.vjob, self.vrows = self.vjob + 1, 0
+        v = np.zeros((job.n, cfg.max_d), np.int64)
+        v[:, :job.d] = job.v
+        return "vmem", [self.contract["vmem"].pack(_v_rows(v[idx]) if idx else [])]
 
 
-def pipeline_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult | None = None) -> int:
-    """Cycles from the query handshake to the output handshake with :class:`MemoryModel` answering.
+def front_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult) -> int:
+    """From the query handshake to the front's final decision (the hand-off cycle when the back is idle).
 
     One pass (request at cycle 1, decision at ``T``): the K request leaves 1 cycle after the query, MSB beats arrive
     from the next cycle, one register in the bit-width converter, Q x K's product, tree levels and collector, the
     softmax after its last input (:func:`softmax_cycles` less its load beats), the decision's max tree and register:
     ``T = nbK + 2 nbS + softmax_latency + qk_tree_pipe + decision_latency + 5``. A refetch repeats the pass from its
-    request (``2 T``). Then the prob buffer streams into the top-k from the next cycle
-    (:func:`attnforge.sim.spatten.topk_golden.cycles`), the last V request is answered 1 cycle later, and prob x V adds its
-    input and product registers, tree levels and output register: ``+ 1 + topk + 4 + pv_tree_pipe``.
-    """
-    res = res or pipeline(job, cfg)
+    request (``2 T``)."""
     nbk = -(-job.n // cfg.keys_per_beat(job.d))
     nbs = -(-job.n // cfg.s)
     t = nbk + 2 * nbs + softmax_latency(cfg) + qk_tree_pipe(cfg) + decision_latency(cfg) + 5
-    return (2 * t if res.refetch else t) + 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + 4 + pv_tree_pipe(cfg)
+    return 2 * t if res.refetch else t
+
+
+def back_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult) -> int:
+    """From the hand-off to the output handshake: the prob buffer streams into the top-k from the next cycle
+    (:func:`attnforge.sim.spatten.topk_golden.cycles`), the last V request is answered 1 cycle later, and prob x V
+    adds its input and product registers, tree levels and output register: ``1 + topk + 4 + pv_tree_pipe``."""
+    return 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + 4 + pv_tree_pipe(cfg)
+
+
+def pipeline_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult | None = None) -> int:
+    """Cycles from the query handshake to the output handshake of one job alone, with :class:`MemoryModel`
+    answering: front then back (a refused job: 1 cycle to the hand-off, 1 to its error beat)."""
+    if refused(job, cfg):
+        return 2
+    res = res or pipeline(job, cfg)
+    return front_cycles(job, cfg, res) + back_cycles(job, cfg, res)
+
+
+def stream_cycles(jobs: Sequence[QueryJob], cfg: SpattenFx,
+                  results: Sequence[PipelineResult | None] | None = None) -> list[tuple[int, int]]:
+    """(query handshake, output handshake) cycles of jobs offered back to back (the next query waits only for
+    ``q.ready``), counted from the first query's handshake, the outputs always ready.
+
+    Two queries in flight: job i's front finishes at ``D_i = q_i + front`` (a refused job: ``q_i + 1``); it is
+    handed to the back at ``H_i = max(D_i, O_{i-1} + 1)`` (the back is free the cycle after its output
+    handshake); the output follows at ``O_i = H_i + back`` (refused: ``+ 1``); the front takes the next query the
+    cycle after the hand-off, ``q_{i+1} = H_i + 1``."""
+    res = list(results) if results is not None else [None if refused(j, cfg) else pipeline(j, cfg) for j in jobs]
+    out: list[tuple[int, int]] = []
+    q, o_prev = 0, -(1 << 30)
+    for job, r in zip(jobs, res, strict=True):
+        if r is None:
+            d, back = q + 1, 1
+        else:
+            d, back = q + front_cycles(job, cfg, r), back_cycles(job, cfg, r)
+        h = max(d, o_prev + 1)
+        o_prev = h + back
+        out.append((q, o_prev))
+        q = h + 1
+    return out
