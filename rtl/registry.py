@@ -17,7 +17,7 @@ from attnforge.sim.contract.fixedpoint import ERROR_BOUND_REL_VMAX, FixedPointCo
 from attnforge.sim.specs.errors import SpecError
 
 if TYPE_CHECKING:
-    from attnforge.sim.contract.spatten_fx import SpattenFx
+    from attnforge.sim.contract.spatten_fx import ImportanceCfg, SpattenFx
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,39 @@ def _tile_check(p: Mapping[str, int]) -> None:
         raise SpecError("--param e", f"{p['e']} cannot hide the softmax step", f">= {MIN_E}")
 
 
+def _imp_cfg(p: Mapping[str, int]) -> ImportanceCfg:
+    from attnforge.sim.contract.spatten_fx import ImportanceCfg
+
+    return ImportanceCfg(_fx(p), p["max_heads"], p["max_queries"], p["max_layers"])
+
+
+def _imp_build(**p: int) -> wiring.Component:
+    from attnforge.rtl.spatten.importance import Importance
+
+    return Importance(_imp_cfg(p))
+
+
+def _imp_check(p: Mapping[str, int]) -> None:
+    try:
+        _imp_cfg(p).validate()
+    except SpecError as e:
+        raise SpecError(f"--param {e.field}", e.problem, e.allowed) from None
+
+
+def _imp_golden(p: Mapping[str, int]) -> dict[str, object]:
+    c = _imp_cfg(p)
+    return {"model": "attnforge.sim.spatten.importance_golden", "imp_bits": c.imp_bits, "token_bound": c.token_bound,
+            "head_bound": c.head_bound, "prob_bits": c.fx.prob_bits, "out_bits": c.fx.out_bits, "lanes_per_beat": c.s,
+            "arithmetic": "exact unsigned sums: token += probability code, head += sum_f |out[f]| (f < D)",
+            "cycles": "refused max(1, ceil(n/S)) (multi-beat ops) or 1; clear 1; add_tokens ceil(n/S) + 2; "
+                      f"add_head 3 + {c.abs_tree_pipe}; read ceil(n/S) + 1 (first i to r handshake)"}
+
+
+_IMP_PARAMS = {**_FX_PARAMS, "max_heads": Param(12, 1, 256, "head accumulators"),
+               "max_queries": Param(64, 1, 1 << 16, "queries per head and layer the widths are sized for"),
+               "max_layers": Param(6, 1, 256, "layers the scores accumulate over before a clear")}
+
+
 DESIGNS: dict[str, Design] = {
     "pe": Design("pe", "signed int8 MAC processing element (stream in a,b,last; stream out the sum)",
                  {"in_bits": Param(8, 2, 16, "operand width"), "depth": Param(64, 1, 1 << 16, "longest accumulation")},
@@ -192,6 +225,8 @@ DESIGNS: dict[str, Design] = {
     "spatten-pipeline": Design("spatten-pipeline", "SpAtten one-query pipeline: Q x K, softmax, progressive-quant check "
                                "with LSB refetch, local-V top-k, prob x V, against a memory model",
                                _FX_PARAMS, _fx_build("attnforge.rtl.spatten.pipeline.SpattenPipeline"), _fx_golden, _fx_check),
+    "importance": Design("importance", "SpAtten cascade-pruning accumulators: cumulative token and head importance, "
+                         "read out as the top-k engine's input", _IMP_PARAMS, _imp_build, _imp_golden, _imp_check),
 }
 
 

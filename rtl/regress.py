@@ -180,6 +180,7 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
     fx_wl = ["bert-base"] if quick else ["bert-base", "minilm"]
     cases += [Case(d, {}, workloads=fx_wl, shapes=[(4, 24)] if quick else [(4, 24), (4, 64)])
               for d in ("qk", "softmax", "progquant", "pv", "spatten-pipeline")]
+    cases.append(Case("importance", {}, workloads=fx_wl, shapes=[(4, 24)]))
     if slow:
         cases += [
             Case("pe", {"depth": 1024, "in_bits": 8}, shapes=[(6, 1024)], seed=1),
@@ -195,6 +196,8 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
         big = {"lanes": 128, "min_d": 16, "max_d": 64, "max_n": 256}
         cases += [Case(d, big, workloads=["gpt2-small", "minilm"], shapes=[(4, 256), (4, 77)], seed=1)
                   for d in ("qk", "softmax", "progquant", "pv", "spatten-pipeline")]
+        cases.append(Case("importance", {**big, "max_heads": 16, "max_queries": 256, "max_layers": 24},
+                          workloads=["gpt2-small", "minilm"], shapes=[(4, 256)], seed=1))
     return cases
 
 

@@ -18,7 +18,7 @@ from attnforge.sim.contract.fixedpoint import FixedPointConfig
 from attnforge.sim.contract.layout import Array, Field, Layout, Struct, flatten, lanes, struct
 
 if TYPE_CHECKING:  # pragma: no cover
-    from attnforge.sim.contract.spatten_fx import SpattenFx
+    from attnforge.sim.contract.spatten_fx import ImportanceCfg, SpattenFx
 
 
 @dataclass(frozen=True)
@@ -211,12 +211,47 @@ def spatten_pipeline(cfg: SpattenFx) -> Contract:
         enums={"kind": {"k_msb": KIND_MSB, "k_lsb": KIND_LSB}})
 
 
+#: importance job opcodes (the ``op`` field of the importance ``i`` stream and its ``r`` answer)
+IMP_OPS: dict[str, int] = {"clear": 0, "add_tokens": 1, "add_head": 2, "read_tokens": 3, "read_heads": 4}
+
+
+def importance(cfg: ImportanceCfg) -> Contract:
+    """Cascade-pruning accumulators: one input stream carries every job (so jobs keep their order), ``o`` is the
+    top-k engine's input stream (:func:`topk` ``i``, unsigned ``imp_bits`` scores), ``r`` answers every job once."""
+    fx, s = cfg.fx, cfg.s
+    ops = ", ".join(f"{k}={v}" for k, v in IMP_OPS.items())
+    i = struct("i", Field("op", 3), Field("n", cfg.n_bits), Field("k", cfg.n_bits), Field("dlog", fx.dlog_bits),
+               lanes("idx", s, cfg.idx_bits), lanes("probs", s, fx.prob_bits), lanes("out", fx.max_d, fx.out_bits, True))
+    return Contract("importance", {
+        "i": Stream(i, "in", f"op ({ops}), n, k, dlog read on a job's first beat. clear, add_head: 1 beat; add_tokens, "
+                    "read_tokens, read_heads: max(1, ceil(n/S)) beats, lane j of beat b is entry b*S+j (idx: token or "
+                    "head id; probs: add_tokens; out[0:D] and head idx[0]: add_head, D = 2**dlog). Refused (answered r "
+                    f"err=1, nothing changed, every beat of the job consumed, back to idle): op > 4; n = 0 or n > "
+                    f"{fx.max_n} (tokens) / {cfg.max_heads} (read_heads); read k = 0 or k > n; add_head D outside "
+                    f"{fx.min_d}..{fx.max_d} or head >= {cfg.max_heads}. A token lane whose id is >= {fx.max_n} (or a "
+                    f"head id >= {cfg.max_heads}) is not added (reads 0) and its job is answered err=1",
+                    "S (entries: tokens or heads)"),
+        "o": Stream(topk(s, cfg.max_entries, cfg.imp_bits, 0)["i"], "out",
+                    "read jobs only: ceil(n/S) beats in the top-k engine's input format (scores = the named "
+                    "accumulators, job n, k copied)", "S (entries)"),
+        "r": Stream(struct("r", Field("op", 3), Field("err", 1)), "out",
+                    "one beat per job, after its effect (a read's with its last o beat); err=1: refused or a lane "
+                    "out of range"),
+    }, enums={"op": dict(IMP_OPS)})
+
+
 # ---------------------------------------------------------------- by registry name
 
 def _fx(p: Mapping[str, int]) -> SpattenFx:
     from attnforge.sim.contract.spatten_fx import SpattenFx
 
     return SpattenFx(lanes=p["lanes"], min_d=p["min_d"], max_d=p["max_d"], max_n=p["max_n"])
+
+
+def _imp(p: Mapping[str, int]) -> ImportanceCfg:
+    from attnforge.sim.contract.spatten_fx import ImportanceCfg
+
+    return ImportanceCfg(_fx(p), p["max_heads"], p["max_queries"], p["max_layers"])
 
 
 _BY_NAME: dict[str, Callable[[Mapping[str, int]], Contract]] = {
@@ -230,6 +265,7 @@ _BY_NAME: dict[str, Callable[[Mapping[str, int]], Contract]] = {
     "progquant": lambda p: progquant(_fx(p)),
     "pv": lambda p: pv(_fx(p)),
     "spatten-pipeline": lambda p: spatten_pipeline(_fx(p)),
+    "importance": lambda p: importance(_imp(p)),
 }
 
 DESIGN_NAMES = tuple(_BY_NAME)
