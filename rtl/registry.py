@@ -190,6 +190,17 @@ _IMP_PARAMS = {**_FX_PARAMS, "max_heads": Param(12, 1, 256, "head accumulators")
                "max_layers": Param(6, 1, 256, "layers the scores accumulate over before a clear")}
 
 
+def _memtest(**p: int) -> wiring.Component:
+    from attnforge.rtl.benches.memtest import MemTest
+
+    return MemTest(**p)
+
+
+def _memtest_golden(p: Mapping[str, int]) -> dict[str, object]:
+    return {"timing": "attnforge.sim.memory.port.PortModel (rules in attnforge.sim.contract.memport)",
+            "data": "each beat is the memory word at addr + beat index"}
+
+
 DESIGNS: dict[str, Design] = {
     "pe": Design("pe", "signed int8 MAC processing element (stream in a,b,last; stream out the sum)",
                  {"in_bits": Param(8, 2, 16, "operand width"), "depth": Param(64, 1, 1 << 16, "longest accumulation")},
@@ -227,6 +238,11 @@ DESIGNS: dict[str, Design] = {
                                _FX_PARAMS, _fx_build("attnforge.rtl.spatten.pipeline.SpattenPipeline"), _fx_golden, _fx_check),
     "importance": Design("importance", "SpAtten cascade-pruning accumulators: cumulative token and head importance, "
                          "read out as the top-k engine's input", _IMP_PARAMS, _imp_build, _imp_golden, _imp_check),
+    "memtest": Design("memtest", "test-only scripted requester on a memory port (checks the fastbench memory model)",
+                      {"addr_bits": Param(8, 1, 24, "word address width"), "data_bits": Param(16, 1, 64, "word width"),
+                       "len_bits": Param(4, 1, 8, "burst length width"), "tag_bits": Param(4, 1, 8, "tag width"),
+                       "cycle_bits": Param(16, 8, 32, "width of the logged cycle numbers")},
+                      _memtest, _memtest_golden),
 }
 
 

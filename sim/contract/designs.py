@@ -10,12 +10,13 @@ tensor index a beat or a lane walks.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from attnforge.sim.contract.depths import OP_BITS, count_bits, idx_bits, n_bits, pe_acc_bits
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
 from attnforge.sim.contract.layout import Array, Field, Layout, Struct, flatten, lanes, struct
+from attnforge.sim.contract.memport import MemPort
 
 if TYPE_CHECKING:  # pragma: no cover
     from attnforge.sim.contract.spatten_fx import ImportanceCfg, SpattenFx
@@ -45,6 +46,21 @@ class Contract:
     words: Mapping[str, Layout] = field(default_factory=dict)
     #: symbolic values of enumerated fields ("field": {"name": value})
     enums: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: memory ports: port name -> (request stream, response stream), an ``out`` stream with the
+    #: :meth:`MemPort.request` layout and an ``in`` stream with the :meth:`MemPort.response` layout
+    #: (:mod:`attnforge.sim.contract.memport`); a bench answers the pair with a memory model, not a source and a sink
+    memports: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for port, (req, resp) in self.memports.items():
+            ok = self.streams.get(req) and self.streams.get(resp)
+            if not ok or self.streams[req].direction != "out" or self.streams[resp].direction != "in":
+                raise ValueError(f"{self.design}: memory port {port!r} needs an out stream {req!r} and an in stream {resp!r}")
+            self.memport(port)  # the layouts must be the memport ones (MemPort.of refuses others)
+
+    def memport(self, port: str) -> MemPort:
+        """The widths of memory port ``port``, read back from its two stream layouts."""
+        return MemPort.of(self[self.memports[port][0]], self[self.memports[port][1]])
 
     def __getitem__(self, stream: str) -> Layout:
         return self.streams[stream].layout
@@ -52,7 +68,9 @@ class Contract:
     def to_json(self) -> dict[str, Any]:
         return {"streams": {k: s.to_json() for k, s in self.streams.items()},
                 "words": {k: {"width": w.width, "fields": flatten(w), "layout": w.to_json()} for k, w in self.words.items()},
-                "enums": {k: dict(v) for k, v in self.enums.items()}}
+                "enums": {k: dict(v) for k, v in self.enums.items()},
+                "memports": {k: {"request": r, "response": a, **asdict(self.memport(k))}
+                             for k, (r, a) in self.memports.items()}}
 
 
 # ---------------------------------------------------------------- shared words
@@ -240,6 +258,24 @@ def importance(cfg: ImportanceCfg) -> Contract:
     }, enums={"op": dict(IMP_OPS)})
 
 
+# ---------------------------------------------------------------- test designs
+
+def memtest(addr_bits: int = 8, data_bits: int = 16, len_bits: int = 4, tag_bits: int = 4, cycle_bits: int = 16) -> Contract:
+    """The memory-port test requester (``rtl/benches/memtest.py``): scripted requests in, a log of what happened out."""
+    mp = MemPort(addr_bits=addr_bits, data_bits=data_bits, len_bits=len_bits, tag_bits=tag_bits)
+    cyc = cycle_bits
+    return Contract("memtest", {
+        "jobs": Stream(struct("jobs", *mp.request().fields, Field("at", cyc)), "in",
+                       "one request per beat, offered from cycle ``at`` (counted from reset) on, in order"),
+        "mreq": Stream(mp.request(), "out", "one memory request per job"),
+        "mresp": Stream(mp.response(), "in", "the memory's response beats"),
+        "acc": Stream(struct("acc", Field("offered", cyc), Field("accepted", cyc), Field("tag", tag_bits)), "out",
+                      "one per request: the cycle its mreq.valid rose and the cycle it was accepted"),
+        "beats": Stream(struct("beats", Field("cycle", cyc), *mp.response().fields), "out",
+                        "one per response beat: the cycle it was taken, and the beat"),
+    }, memports={"mem": ("mreq", "mresp")})
+
+
 # ---------------------------------------------------------------- by registry name
 
 def _fx(p: Mapping[str, int]) -> SpattenFx:
@@ -266,6 +302,7 @@ _BY_NAME: dict[str, Callable[[Mapping[str, int]], Contract]] = {
     "pv": lambda p: pv(_fx(p)),
     "spatten-pipeline": lambda p: spatten_pipeline(_fx(p)),
     "importance": lambda p: importance(_imp(p)),
+    "memtest": lambda p: memtest(**p),
 }
 
 DESIGN_NAMES = tuple(_BY_NAME)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attnforge.sim.contract.layout import Field, Struct, struct
+from attnforge.sim.contract.layout import Field, Layout, Struct, struct
 from attnforge.sim.specs.errors import SpecError
 
 
@@ -48,6 +48,22 @@ class MemPort:
 
     def response(self) -> Struct:
         return struct("mresp", Field("data", self.data_bits), Field("tag", self.tag_bits), Field("last", 1))
+
+    @classmethod
+    def of(cls, request: Layout, response: Layout) -> MemPort:
+        """The widths a pair of stream layouts carries; refuses a pair that is not :meth:`request` /
+        :meth:`response` (so a contract cannot name a memory port whose payload bits the memory model misreads)."""
+        if not isinstance(request, Struct) or not isinstance(response, Struct):
+            raise ValueError("a memory port's streams are structs (mreq, mresp)")
+        try:
+            mp = cls(addr_bits=request["addr"].width, data_bits=response["data"].width, len_bits=request["len"].width,
+                     tag_bits=request["tag"].width)
+        except KeyError as e:
+            raise ValueError(f"not a memory port layout: {e}") from None
+        if mp.request().to_json()["fields"] != request.to_json()["fields"] or \
+                mp.response().to_json()["fields"] != response.to_json()["fields"]:
+            raise ValueError("a memory port's layouts are MemPort.request() / MemPort.response(), field for field")
+        return mp
 
     @property
     def max_len(self) -> int:
