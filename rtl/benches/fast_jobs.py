@@ -41,3 +41,29 @@ def fusemax_tile_job(rows: int = 4, cols: int = 4, e: int = 8, f: int = 8, max_k
     expect = [c["o"].pack([int(x) for x in out[t * cols:(t + 1) * cols, i]]) for t in range(tiles) for i in range(f)]
     job = FastJob("fusemax-tile", params, ins, {"o": len(expect)}, p_valid, p_ready, seed + 1, f"{workload} head")
     return job, {"o": expect}, tiles * (tile_schedule(rows, cols, e, f, n, max_keys).total_cycles + 1)
+
+
+def spatten_top_job(params: dict[str, int] | None = None, layers: int = 3, length: int = 24, seed: int = 0,
+                    token_ratio: float = 0.4, head_ratio: float = 0.4, v_ratio: float = 0.3, threshold: float = 0.1,
+                    latency: int = 8, outstanding: int = 4) -> tuple[FastJob, dict[str, list[int]], object]:
+    """A small synthetic encoder (head dimension = max_d) through the whole-accelerator golden: the job (descriptors,
+    memory image), the expected o and r beats, and the golden run."""
+    from attnforge.rtl.registry import parse_params
+    from attnforge.sim.contract.designs import _top
+    from attnforge.sim.contract.memport import MemTiming
+    from attnforge.sim.spatten import top_golden as tg
+    from attnforge.sim.spatten.realdata import synthetic_inputs
+    from attnforge.sim.specs.spatten_policy import Policy
+
+    p = parse_params("spatten-top", params or {})
+    t = _top(p)
+    heads = t.max_heads
+    enc, xs = synthetic_inputs(layers=layers, heads=heads, d_model=heads * t.fx.max_d, d_ff=4 * heads * t.fx.max_d,
+                               lengths=(length,), seed=seed)
+    pol = Policy(token_ratio=token_ratio, head_ratio=head_ratio, v_ratio=v_ratio, threshold=threshold)
+    run = tg.forward(enc, xs[0], tg.schedule(pol, layers, heads, length, t.fx), t.fx)
+    hw = tg.hw_run(run, t, length, heads)
+    job = FastJob("spatten-top", p, {"desc": hw.desc}, {"o": len(hw.o), "r": len(hw.r)}, seed=seed + 1,
+                  label=f"synthetic {layers} layers x {length} tokens", memories={"mem": hw.memory},
+                  mem_timing={"mem": MemTiming(latency, outstanding, 1)})
+    return job, {"o": hw.o, "r": hw.r}, run

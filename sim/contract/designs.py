@@ -20,6 +20,7 @@ from attnforge.sim.contract.memport import MemPort
 
 if TYPE_CHECKING:  # pragma: no cover
     from attnforge.sim.contract.spatten_fx import ImportanceCfg, SpattenFx
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,34 @@ def importance(cfg: ImportanceCfg) -> Contract:
     }, enums={"op": dict(IMP_OPS)})
 
 
+def spatten_top(t: SpattenTopCfg) -> Contract:
+    """The whole accelerator: one layer descriptor per layer in, one output beat per (head, query) and one answer
+    per descriptor out, K/V/Q through one memory port (:mod:`attnforge.sim.contract.spatten_top`)."""
+    fx, mp = t.fx, t.mem
+    desc = struct("desc", Field("first", 1), Field("tokens", fx.n_bits), Field("heads", t.heads_n_bits),
+                  Field("kv", fx.n_bits), Field("thr", fx.prob_bits), alpha_word(fx.fx), Field("dlog", fx.dlog_bits),
+                  Field("stride", fx.n_bits), Field("q_base", t.addr_bits), Field("k_base", t.addr_bits),
+                  Field("l_base", t.addr_bits), Field("v_base", t.addr_bits))
+    out = struct("o", lanes("out", fx.max_d, fx.out_bits, True), Field("head", t.head_bits),
+                 Field("token", fx.idx_bits), Field("refetch", 1), Field("max_p", fx.prob_bits))
+    ans = struct("r", Field("err", 1), Field("tokens", fx.n_bits), Field("heads", t.heads_n_bits))
+    return Contract("spatten-top", {
+        "desc": Stream(desc, "in", "one per layer: first=1 clears the importance and starts from tokens 0..tokens-1 "
+                       "and heads 0..heads-1; later layers keep the top `tokens` tokens and `heads` heads by "
+                       "importance. Refused (answered r err=1, back to idle): tokens = 0 or above the alive count "
+                       f"(first: above {fx.max_n}), heads = 0 or above the alive count (first: above {t.max_heads}), "
+                       f"kv = 0 or kv > tokens, thr > 1.0, 2**dlog != {fx.max_d}, stride < tokens (first)"),
+        "mreq": Stream(mp.request(), "out", "Q rows (tag 0), K MSB/LSB runs of alive tokens (tag 1), V rows (tag 2)"),
+        "mresp": Stream(mp.response(), "in", "one row per beat"),
+        "o": Stream(out, "out", "one per (alive head, alive query), head by head, queries in token order",
+                    "max_d (head dimension)"),
+        "r": Stream(ans, "out", "one per descriptor, after its last o beat: err, tokens and heads alive in the layer"),
+    }, words={"desc": desc, "q_row": lanes("q", fx.max_d, fx.word_bits, True),
+              "k_msb_row": lanes("msb", fx.max_d, fx.msb_bits, True), "k_lsb_row": lanes("lsb", fx.max_d, fx.lsb_bits),
+              "v_row": lanes("row", fx.max_d, fx.v_bits, True)},
+        enums={"tag": {"q": 0, "k": 1, "v": 2}}, memports={"mem": ("mreq", "mresp")})
+
+
 # ---------------------------------------------------------------- test designs
 
 def memtest(addr_bits: int = 8, data_bits: int = 16, len_bits: int = 4, tag_bits: int = 4, cycle_bits: int = 16) -> Contract:
@@ -284,6 +313,12 @@ def _fx(p: Mapping[str, int]) -> SpattenFx:
     return SpattenFx(lanes=p["lanes"], min_d=p["min_d"], max_d=p["max_d"], max_n=p["max_n"])
 
 
+def _top(p: Mapping[str, int]) -> SpattenTopCfg:
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
+
+    return SpattenTopCfg(_fx(p), p["max_heads"], p["max_layers"], p["addr_bits"])
+
+
 def _imp(p: Mapping[str, int]) -> ImportanceCfg:
     from attnforge.sim.contract.spatten_fx import ImportanceCfg
 
@@ -303,6 +338,7 @@ _BY_NAME: dict[str, Callable[[Mapping[str, int]], Contract]] = {
     "spatten-pipeline": lambda p: spatten_pipeline(_fx(p)),
     "importance": lambda p: importance(_imp(p)),
     "memtest": lambda p: memtest(**p),
+    "spatten-top": lambda p: spatten_top(_top(p)),
 }
 
 DESIGN_NAMES = tuple(_BY_NAME)

@@ -34,9 +34,10 @@ import numpy as np
 
 from attnforge.sim.contract.fixedpoint import quantize
 from attnforge.sim.contract.spatten_fx import SpattenFx
+from attnforge.sim.contract.spatten_top import SpattenTopCfg
 from attnforge.sim.fusemax.golden import alpha_for
 from attnforge.sim.spatten import algorithm
-from attnforge.sim.spatten.golden import QueryJob, pipeline
+from attnforge.sim.spatten.golden import QueryJob, pipeline, split_k
 from attnforge.sim.spatten.pruning import HEAD_UNPRUNED_FRACTION, TOKEN_UNPRUNED_FRACTION, kept_counts, layer_ratios
 from attnforge.sim.spatten.realdata import Encoder, LayerWeights, _layer_norm, minilm_path, real_inputs
 from attnforge.sim.spatten.topk_golden import HwTopK, hw_topk
@@ -306,3 +307,47 @@ def text_input(text: str = LONG_TEXT) -> tuple[Encoder, np.ndarray, list[int]]:
     assert path is not None
     ids = Tokenizer.from_file(str(path / "tokenizer.json")).encode(text).ids
     return enc, xs[0], list(ids)
+
+
+# ---------------------------------------------------------------- the RTL's view of a run
+
+
+@dataclass(frozen=True)
+class HwRun:
+    """What the ``spatten-top`` bench needs: descriptor beats, the memory image (word i at address i), and the
+    expected ``o`` and ``r`` beats (:func:`attnforge.sim.contract.designs.spatten_top`)."""
+
+    desc: list[int]
+    memory: list[int]
+    o: list[int]
+    r: list[int]
+
+
+def hw_run(run: TopRun, t: SpattenTopCfg, length: int, heads: int) -> HwRun:
+    """Lay a golden run out as the host would: per layer four regions (Q, K MSB, K LSB, V) of ``heads x length``
+    rows, row ``head * length + token``; rows of pruned tokens and heads stay zero (never fetched)."""
+    from attnforge.sim.contract import designs
+
+    c, fx = designs.spatten_top(t), t.fx
+    region = heads * length
+    mem = [0] * (len(run.layers) * 4 * region)
+    desc, outs, ans = [], [], []
+    for li, lr in enumerate(run.layers):
+        base = li * 4 * region
+        img = lr.image
+        msb, lsb = split_k(img.k, fx)
+        rows = (("q_row", img.q), ("k_msb_row", msb), ("k_lsb_row", lsb), ("v_row", img.v))
+        for hi, h in enumerate(lr.heads.tolist()):
+            for pi, tok in enumerate(lr.alive.tolist()):
+                for r, (word, arr) in enumerate(rows):
+                    mem[base + r * region + h * length + tok] = c.words[word].pack(arr[hi, pi].tolist())
+                outs.append(c["o"].pack({"out": lr.out[hi, pi].tolist(), "head": h, "token": tok,
+                                         "refetch": int(lr.refetch[hi, pi]), "max_p": int(lr.max_p[hi, pi])}))
+        lc = lr.cfg
+        desc.append(c["desc"].pack({
+            "first": int(li == 0), "tokens": lc.tokens, "heads": lc.heads, "kv": lc.kv, "thr": lc.threshold,
+            "alpha": {"alpha_q": img.alpha_q, "alpha_sh": img.alpha_sh}, "dlog": img.q.shape[-1].bit_length() - 1,
+            "stride": length, "q_base": base, "k_base": base + region, "l_base": base + 2 * region,
+            "v_base": base + 3 * region}))
+        ans.append(c["r"].pack({"err": 0, "tokens": lc.tokens, "heads": lc.heads}))
+    return HwRun(desc, mem, outs, ans)
