@@ -312,9 +312,11 @@ class SpattenTop(wiring.Component):
         self._compact(m, topk, lists, rd_heads, wpos)
         tkv = view(topk.contract["o"], topk.o.payload)
         m.d.comb += topk.o.ready.eq(1)
-        with m.FSM():
+        keep = Mux(rd_heads, dv.heads, dv.tokens)
+        # Comb outputs come from fsm.ongoing() in plain assignments after the FSM, never from inside a state:
+        # Icarus leaves an ``always @*`` block unevaluated (X) until one of its inputs changes.
+        with m.FSM() as fsm:
             with m.State("IDLE"):
-                m.d.comb += self.desc.ready.eq(1)
                 with m.If(self.desc.valid):
                     m.d.sync += desc.eq(self.desc.payload)
                     with m.If(self._bad(dw, lists)):
@@ -325,33 +327,24 @@ class SpattenTop(wiring.Component):
                         m.d.sync += [rd_heads.eq(0), rd_beat.eq(0), wpos.eq(0)]
                         m.next = "BOUND"
             with m.State("ERR"):
-                m.d.comb += [self.r.valid.eq(1), self.r.payload.eq(pack_value(self.contract["r"], {
-                    "err": 1, "tokens": lists.n, "heads": lists.h}))]
                 with m.If(self.r.ready):
                     m.next = "IDLE"
             with m.State("CLEAR"):
-                m.d.comb += [ctl_valid.eq(1), ctl_beat.eq(OPS["clear"])]  # op in the low bits, the rest 0
                 with m.If(imp.i.ready):
                     m.d.sync += [lists.n.eq(dv.tokens), lists.h.eq(dv.heads)]
                     m.d.sync += [lists.tok[i].eq(i) for i in range(fx.max_n)]
                     m.d.sync += [lists.head[i].eq(i) for i in range(t.max_heads)]
                     m.next = "RUN"
             with m.State("BOUND"):  # read the scores of one list into the top-k, or skip it
-                keep = Mux(rd_heads, dv.heads, dv.tokens)
                 with m.If(keep == n_rd):
                     with m.If(rd_heads):
                         m.next = "RUN"
                     with m.Else():
                         m.d.sync += [rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
-                with m.Else():
-                    op = Mux(rd_heads, OPS["read_heads"], OPS["read_tokens"])
-                    m.d.comb += [ctl_valid.eq(1), ctl_beat.eq(pack_value(ilay, {
-                        "op": op, "n": _fit(n_rd, nb), "k": _fit(keep, nb), "dlog": 0, "idx": ids, "probs": 0,
-                        "out": 0}))]
-                    with m.If(imp.i.ready):
-                        m.d.sync += rd_beat.eq(rd_beat + 1)
-                        with m.If(((rd_beat + 1) << clog2(s)) >= n_rd):
-                            m.next = "TOPK"
+                with m.Elif(imp.i.ready):
+                    m.d.sync += rd_beat.eq(rd_beat + 1)
+                    with m.If(((rd_beat + 1) << clog2(s)) >= n_rd):
+                        m.next = "TOPK"
             with m.State("TOPK"):  # the compaction writes the kept ids; the list shrinks on the last beat
                 with m.If(topk.o.valid & tkv.last):
                     with m.If(rd_heads):
@@ -361,15 +354,22 @@ class SpattenTop(wiring.Component):
                         m.d.sync += [lists.n.eq(dv.tokens), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
                         m.next = "BOUND"
             with m.State("RUN"):
-                m.d.comb += [run.eq(1), feed_en.eq(1)]
                 with m.If(qf_done & (outs == issued) & (fed == issued)):
                     m.next = "DONE"
             with m.State("DONE"):
-                m.d.comb += [self.r.valid.eq(1), self.r.payload.eq(pack_value(self.contract["r"], {
-                    "err": 0, "tokens": lists.n, "heads": lists.h}))]
                 m.d.sync += [outs.eq(0), fed.eq(0)]
                 with m.If(self.r.ready):
                     m.next = "IDLE"
+        err_s, done_s, clear_s = fsm.ongoing("ERR"), fsm.ongoing("DONE"), fsm.ongoing("CLEAR")
+        read_s = fsm.ongoing("BOUND") & (keep != n_rd)
+        op = Mux(rd_heads, OPS["read_heads"], OPS["read_tokens"])
+        read_beat = pack_value(ilay, {"op": op, "n": _fit(n_rd, nb), "k": _fit(keep, nb), "dlog": 0, "idx": ids,
+                                      "probs": 0, "out": 0})
+        m.d.comb += [self.desc.ready.eq(fsm.ongoing("IDLE")), run.eq(fsm.ongoing("RUN")), feed_en.eq(fsm.ongoing("RUN")),
+                     self.r.valid.eq(err_s | done_s),
+                     self.r.payload.eq(pack_value(self.contract["r"], {"err": err_s, "tokens": lists.n,
+                                                                       "heads": lists.h})),
+                     ctl_valid.eq(clear_s | read_s), ctl_beat.eq(Mux(clear_s, OPS["clear"], read_beat))]
         valid, beat = feed
         m.d.comb += [imp.i.valid.eq(Mux(feed_en, valid, ctl_valid)), imp.i.payload.eq(Mux(feed_en, beat, ctl_beat))]
 
