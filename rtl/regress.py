@@ -99,6 +99,27 @@ def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = No
         return _run_case(case, sim, build_root)
 
 
+#: designs whose bench runs through the fastbench (HDL-side stimulus and memory), not a per-cycle cocotb bench:
+#: design -> bench module with ``rows(case, sim)``
+FAST_BENCHES = {"spatten-top": "tb_spatten_top"}
+
+
+def _run_fast_case(case: Case, sim: str) -> list[dict[str, Any]]:
+    import importlib
+
+    from attnforge.rtl.registry import parse_params
+
+    for p in (str(BENCHES), str(IMPORT_ROOT)):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    cfg = {"params": parse_params(case.design, case.params), "shapes": case.shapes, "seed": case.seed, **case.extra}
+    t0 = time.perf_counter()
+    rows = importlib.import_module(FAST_BENCHES[case.design]).rows(cfg, sim)
+    for r in rows:
+        r["test_s"] = time.perf_counter() - t0
+    return rows
+
+
 def _run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = None) -> list[dict[str, Any]]:
     """Build and run one case; returns the recorded rows (each with ``passed``) plus a failure row if cocotb
     reports a failed test that recorded nothing (e.g. an exception before any comparison)."""
@@ -110,6 +131,8 @@ def _run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = N
     reason = available(sim)
     if reason:
         raise SpecError("--sim", reason, SIMULATORS)
+    if case.design in FAST_BENCHES:
+        return _run_fast_case(case, sim)
     sim_environment(sim)
     params = parse_params(case.design, case.params)
     bdir = _build_dir(Path(build_root) if build_root else cache_dir(), sim, case.design, params)
@@ -177,6 +200,7 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
              shapes=[(4, 16)] if quick else [(4, 16), (8, 32)]),
         Case("topk", {"comparators": 4, "max_n": 64}, shapes=[(6, 13), (4, 32)] if quick else [(6, 13), (4, 32), (8, 64)]),
     ]
+    cases.append(Case("spatten-top", {}, workloads=["synthetic"], shapes=[(2, 12)] if quick else [(2, 12), (3, 16)]))
     fx_wl = ["bert-base"] if quick else ["bert-base", "minilm"]
     cases += [Case(d, {}, workloads=fx_wl, shapes=[(4, 24)] if quick else [(4, 24), (4, 64)])
               for d in ("qk", "softmax", "progquant", "pv", "spatten-pipeline")]
