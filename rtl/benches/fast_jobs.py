@@ -67,3 +67,32 @@ def spatten_top_job(params: dict[str, int] | None = None, layers: int = 3, lengt
                   label=f"synthetic {layers} layers x {length} tokens", memories={"mem": hw.memory},
                   mem_timing={"mem": MemTiming(latency, outstanding, 1)})
     return job, {"o": hw.o, "r": hw.r}, run
+
+
+#: the whole-MiniLM instance: head dimension 32 (one key per beat), 12 heads, 128 tokens, 8 scores per beat
+MINILM_TOP = {"lanes": 32, "min_d": 4, "max_d": 32, "max_n": 128, "max_heads": 12, "max_layers": 6, "addr_bits": 20}
+
+
+def spatten_top_minilm_job(token_ratio: float = 0.3, head_ratio: float = 0.2, v_ratio: float = 0.3,
+                           threshold: float = 0.1, latency: int = 20,
+                           outstanding: int = 8) -> tuple[FastJob, dict[str, list[int]], object, object]:
+    """All 6 MiniLM layers on the >= 128-token text (the ``real`` extra): the job, the expected beats, the golden
+    run and its float comparison (numpy pruned model, PyTorch unpruned)."""
+    from attnforge.rtl.registry import parse_params
+    from attnforge.sim.contract.designs import _top
+    from attnforge.sim.contract.memport import MemTiming
+    from attnforge.sim.spatten import top_golden as tg
+    from attnforge.sim.specs.spatten_policy import Policy
+
+    p = parse_params("spatten-top", MINILM_TOP)
+    t = _top(p)
+    enc, x, ids = tg.text_input()
+    x, ids = x[:t.fx.max_n], ids[:t.fx.max_n]
+    pol = Policy(token_ratio=token_ratio, head_ratio=head_ratio, v_ratio=v_ratio, threshold=threshold)
+    run = tg.forward(enc, x, tg.schedule(pol, len(enc.layers), enc.heads, x.shape[0], t.fx), t.fx)
+    cmp = tg.compare(run, enc, x, pol, ids)
+    hw = tg.hw_run(run, t, x.shape[0], enc.heads)
+    job = FastJob("spatten-top", p, {"desc": hw.desc}, {"o": len(hw.o), "r": len(hw.r)}, seed=1,
+                  label=f"minilm 6 layers x {x.shape[0]} tokens", memories={"mem": hw.memory},
+                  mem_timing={"mem": MemTiming(latency, outstanding, 1)})
+    return job, {"o": hw.o, "r": hw.r}, run, cmp
