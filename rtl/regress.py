@@ -112,7 +112,8 @@ def _run_fast_case(case: Case, sim: str) -> list[dict[str, Any]]:
     for p in (str(BENCHES), str(IMPORT_ROOT)):
         if p not in sys.path:
             sys.path.insert(0, p)
-    cfg = {"params": parse_params(case.design, case.params), "shapes": case.shapes, "seed": case.seed, **case.extra}
+    cfg = {"params": parse_params(case.design, case.params), "shapes": case.shapes, "seed": case.seed,
+           "workloads": case.workloads, **case.extra}
     t0 = time.perf_counter()
     rows = importlib.import_module(FAST_BENCHES[case.design]).rows(cfg, sim)
     for r in rows:
@@ -217,6 +218,8 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
             Case("topk", {"comparators": 16, "max_n": 256}, workloads=["bert-base", "gpt2-small"],
                  shapes=[(6, 256), (6, 200), (6, 37)], seed=1),
         ]
+        cases.append(Case("spatten-top", {"lanes": 32, "min_d": 4, "max_d": 32, "max_n": 128, "max_heads": 12,
+                                          "max_layers": 6, "addr_bits": 20}, workloads=["minilm"]))
         big = {"lanes": 128, "min_d": 16, "max_d": 64, "max_n": 256}
         cases += [Case(d, big, workloads=["gpt2-small", "minilm"], shapes=[(4, 256), (4, 77)], seed=1)
                   for d in ("qk", "softmax", "progquant", "pv", "spatten-pipeline")]

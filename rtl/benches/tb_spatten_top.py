@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fast_jobs import spatten_top_job
+from fast_jobs import spatten_top_job, spatten_top_minilm_job
 
 from attnforge.rtl.fastbench import FastJob, run_raw
 from attnforge.sim.contract import designs
@@ -61,9 +61,32 @@ def run_top_case(params: dict[str, int], sim: str, label: str, refusals: bool = 
             "error": None if passed else f"{o_bad} output beats differ; answers {'ok' if r_ok else 'DIFFER'}"}
 
 
+def run_minilm(sim: str) -> dict[str, Any]:
+    """All 6 MiniLM layers on the 128-token text (no refusals: the descriptors are the golden's), with the float
+    errors of the pass against the numpy pruned model and PyTorch's unpruned MiniLM."""
+    job, exp, run, cmp = spatten_top_minilm_job()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="spatten-top-") as d:
+        res = run_raw(job, sim, Path(d))
+    o_bad = sum(a != b for a, b in zip(res.outputs["o"], exp["o"], strict=True))
+    r_ok = res.outputs["r"] == exp["r"]
+    passed = o_bad == 0 and r_ok
+    return {"design": "spatten-top", "workload": job.label, "simulator": sim, "passed": passed,
+            "rtl_cycles": res.cycles, "sim_cycles": None, "analytical_cycles": None, "max_abs_error": o_bad,
+            "outputs": len(exp["o"]), "layers": len(run.layers), "answers_ok": r_ok,
+            "kept_tokens_heads": [(int(lr.alive.size), int(lr.heads.size)) for lr in run.layers],
+            "float_rel_error_vs_pruned": cmp.rel_err_pruned, "float_cos_vs_pruned": cmp.cos_pruned,
+            "float_rel_error_vs_unpruned": cmp.rel_err_dense, "float_cos_vs_unpruned": cmp.cos_dense,
+            "unpruned_reference": cmp.dense_source, "mem_requests": res.extra.get("mem", {}).get("mem", {}).get("requests"),
+            "cycles_simulated": res.total_cycles, "wall_s": time.perf_counter() - t0,
+            "error": None if passed else f"{o_bad} output beats differ; answers {'ok' if r_ok else 'DIFFER'}"}
+
+
 def rows(case: dict[str, Any], sim: str) -> list[dict[str, Any]]:
-    """The regress entry point (rtl/regress.py dispatches fastbench designs here): one row per shape
-    (layers, tokens) of the case."""
+    """The regress entry point (rtl/regress.py dispatches fastbench designs here): workload ``minilm``: the whole
+    model; otherwise one row per shape (layers, tokens) of a synthetic encoder."""
+    if "minilm" in case.get("workloads", []):
+        return [run_minilm(sim)]
     out = []
     for layers, length in case.get("shapes") or [(3, 16)]:
         r = run_top_case(case["params"], sim, f"synthetic {layers}x{length}", layers=layers, length=length,
