@@ -110,3 +110,30 @@ def test_minilm_long_text():
     cmp = tg.compare(run, enc, x, pol, ids)
     assert cmp.counts_match and cmp.same_final_tokens and cmp.dense_source == "torch"
     assert cmp.rel_err_pruned < 0.05 and cmp.cos_dense > 0.5, cmp
+
+
+def test_importance_matches_the_block_golden():
+    """Replaying every query's adds through the importance block's golden gives the same accumulators layer after
+    layer, and its read-out of the alive tokens (what the top wires into the top-k) picks the same survivors."""
+    from attnforge.sim.contract import designs
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
+    from attnforge.sim.spatten import importance_golden as ig
+    from attnforge.sim.spatten.topk_golden import hw_topk
+
+    enc, x = _small(4, length=20)
+    t = SpattenTopCfg(FX, max_heads=enc.heads, max_layers=len(enc.layers))
+    pol = Policy(token_ratio=0.4, head_ratio=0.4, v_ratio=0.3)
+    run = tg.forward(enc, x, tg.schedule(pol, len(enc.layers), enc.heads, x.shape[0], FX), FX)
+    st = ig.ImportanceState(t.imp)
+    lay = designs.topk(FX.s, t.imp.max_entries, t.imp.imp_bits, 0)["i"]
+    for lr, nxt in zip(run.layers, [*run.layers[1:], None], strict=True):
+        for hi, h in enumerate(lr.heads.tolist()):
+            for p in range(lr.alive.size):
+                st.run(ig.add_tokens(lr.alive.tolist(), lr.probs[hi, p].tolist()))
+                st.run(ig.add_head(h, lr.out[hi, p].tolist()))
+        assert st.tokens[:x.shape[0]].tolist() == lr.token_imp.tolist()
+        assert st.heads.tolist() == lr.head_imp.tolist()
+        if nxt is not None and nxt.token_topk is not None:
+            beats = st.run(ig.read_tokens(lr.alive.tolist(), nxt.cfg.tokens)).o
+            scores = [v for b in beats for v in lay.unpack(b)["scores"]][:lr.alive.size]
+            assert lr.alive[hw_topk(scores, nxt.cfg.tokens, FX.s).indices].tolist() == nxt.alive.tolist()

@@ -157,6 +157,7 @@ class LayerRun:
     refetch: IntArray  #: [heads, tokens] bool: the query's row refetched LSBs
     max_p: IntArray  #: [heads, tokens] first-pass max probability
     kept_v: list[list[list[int]]]  #: per head, per query: V rows fetched (indices into ``alive``)
+    probs: IntArray  #: [heads, tokens, tokens] final probabilities (what the importance block adds)
     token_imp: IntArray  #: token importance after the layer (original positions)
     head_imp: IntArray
 
@@ -184,22 +185,23 @@ def boundary(imp: Importance, alive: IntArray, heads: IntArray, lc: LayerCfg,
 
 
 def attend(img: LayerImage, lc: LayerCfg, alive: IntArray, heads: IntArray, imp: Importance,
-           fx: SpattenFx) -> tuple[IntArray, IntArray, IntArray, list[list[list[int]]]]:
+           fx: SpattenFx) -> tuple[IntArray, IntArray, IntArray, list[list[list[int]]], IntArray]:
     """Every alive head, every alive query through the one-query pipeline; importance updated as the hardware does."""
     nh, n, d = img.q.shape
     out = np.zeros((nh, n, d), np.int64)
     refetch = np.zeros((nh, n), bool)
     max_p = np.zeros((nh, n), np.int64)
+    probs = np.zeros((nh, n, n), np.int64)
     kept: list[list[list[int]]] = []
     for hi in range(nh):
         kept.append([])
         for p in range(n):
             job = QueryJob(img.q[hi, p], img.k[hi], img.v[hi], lc.kv, lc.threshold, img.alpha_q, img.alpha_sh)
             r = pipeline(job, fx)
-            out[hi, p], refetch[hi, p], max_p[hi, p] = r.out, r.refetch, r.max_prob
+            out[hi, p], refetch[hi, p], max_p[hi, p], probs[hi, p] = r.out, r.refetch, r.max_prob, r.probs
             kept[hi].append(r.kept)
             imp.add_query(r.probs, alive, int(heads[hi]), r.out)
-    return out, refetch, max_p, kept
+    return out, refetch, max_p, kept, probs
 
 
 def _host_tail(h: np.ndarray, ctx: np.ndarray, heads: IntArray, lw: LayerWeights, enc: Encoder) -> np.ndarray:
@@ -233,11 +235,11 @@ def forward(enc: Encoder, x: np.ndarray, layers: list[LayerCfg], fx: SpattenFx, 
             return y.reshape(n, enc.heads, dh).transpose(1, 0, 2)[heads][..., :d]
 
         img = quantize_layer(*(split(h @ w + b) for w, b in ((lw.wq, lw.bq), (lw.wk, lw.bk), (lw.wv, lw.bv))), fx)
-        out, refetch, max_p, kept = attend(img, lc, alive, heads, imp, fx)
+        out, refetch, max_p, kept, probs = attend(img, lc, alive, heads, imp, fx)
         ctx = np.zeros((heads.size, n, dh))
         ctx[..., :d] = out * img.scale_v / (1 << fx.out_frac)
         h = _host_tail(h, ctx, heads, lw, enc)
-        run.layers.append(LayerRun(lc, alive, heads, tk, hk, img, out, refetch, max_p, kept,
+        run.layers.append(LayerRun(lc, alive, heads, tk, hk, img, out, refetch, max_p, kept, probs,
                                    imp.tokens.copy(), imp.heads.copy()))
     run.hidden, run.alive = h, alive
     return run
