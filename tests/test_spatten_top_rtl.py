@@ -12,10 +12,7 @@ from attnforge.rtl.fastbench import simulators
 from attnforge.sim.spatten.realdata import minilm_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "rtl" / "benches"))
-from fast_jobs import MINILM_TOP, spatten_top_minilm_job  # noqa: E402
-from tb_spatten_top import run_top_case  # noqa: E402
-
-from attnforge.rtl.fastbench import run_raw  # noqa: E402
+from tb_spatten_top import run_minilm, run_top_case  # noqa: E402
 
 
 @pytest.mark.slow
@@ -29,12 +26,10 @@ def test_small_pass_icarus():
 
 @pytest.mark.slow
 @pytest.mark.skipif("verilator" not in simulators() or minilm_path() is None, reason="needs Verilator and MiniLM")
-def test_minilm_whole_model_verilator(tmp_path):
+def test_minilm_whole_model_verilator():
     """All 6 layers, every alive head and query: outputs bit-exact (so kept tokens and heads per layer equal the
-    golden's), answers equal; the pass's float errors as measured by the golden comparison."""
-    job, exp, run, cmp = spatten_top_minilm_job()
-    assert job.params == {**job.params, **MINILM_TOP}
-    res = run_raw(job, "verilator", tmp_path)
-    assert res.outputs["r"] == exp["r"]
-    assert res.outputs["o"] == exp["o"]
-    assert cmp.counts_match and cmp.same_final_tokens and cmp.rel_err_pruned < 0.05
+    golden's), answers equal; the pass's float errors against the numpy pruned model and PyTorch's unpruned MiniLM."""
+    row = run_minilm("verilator")
+    assert row["passed"], row
+    assert row["layers"] == 6 and tuple(row["kept_tokens_heads"][0]) == (128, 12)
+    assert row["float_rel_error_vs_pruned"] < 0.05 and row["unpruned_reference"] == "torch"
