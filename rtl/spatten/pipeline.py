@@ -191,7 +191,7 @@ class SpattenPipeline(wiring.Component):
         probabilities wait in the pairs FIFO); the V rows meet their probabilities in prob x V; its output is ours."""
         topk, pv, fifo, probs = b.topk, b.pv, b.pairs, b.probs
         tv = view(topk.contract["o"], topk.o.payload)
-        m.d.comb += [fifo.w_data.eq(pack_value(probs, {"probs": tv.values, "count": tv.count, "last": tv.last}))]
+        m.d.comb += [fifo.w_data.eq(pack_value(probs, {"probs": tv.values, "count": tv.count, "last": tv.last, "err": 0}))]
         req = self.contract["req"]
         # plain Mux assignments, not an If block: Icarus leaves an ``always @*`` unevaluated (X) until an input changes
         v_mode = ~ctl.kreq
