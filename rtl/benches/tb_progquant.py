@@ -12,8 +12,8 @@ from tb_harness import config, reset_midrun, run_jobs, setup_streams
 
 from attnforge.sim.spatten.cycle_model import (
     assemble_cycles,
-    bad_row,
     assemble_in_words,
+    bad_row,
     decision_cycles,
     decision_in_words,
     decision_refused_row,

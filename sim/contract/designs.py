@@ -201,7 +201,8 @@ def pv(cfg: SpattenFx) -> Contract:
     s = cfg.s
     return Contract("pv", {
         "i": Stream(struct("i", lanes("probs", s, cfg.prob_bits), _v_rows(cfg), Field("count", count_bits(s)),
-                           Field("last", 1)), "in", "ceil(kept/S) beats per job: S probabilities and their V rows (empty and short beats are legal: "
+                           Field("last", 1)), "in",
+                    "ceil(kept/S) beats per job: S probabilities and their V rows (empty and short beats are legal: "
                     f"top-k output rows); a job with a count above S or more than {cfg.max_n} rows in all is refused: "
                     "its beats are taken up to last=1, and it is answered by one beat (outputs 0, err 1)",
                     "S (kept keys); V rows of max_d"),

@@ -226,8 +226,9 @@ def pv_out_word(out: Sequence[int], cfg: SpattenFx) -> int:
 
 
 def pv_refused_job(rows: list[dict[str, object]], v: np.ndarray, cfg: SpattenFx) -> tuple[list[int], list[int], int]:
-    """A job prob x V refuses (:func:`attnforge.sim.spatten.golden.pv_refused`): its beats (``rows``' lanes as probabilities, ``v`` [S, D] on every beat), the
-    answer (outputs 0, err 1) and the cycles, those of a job of as many beats."""
+    """A job prob x V refuses (:func:`attnforge.sim.spatten.golden.pv_refused`): its beats (``rows``' lanes as
+    probabilities, ``v`` [S, D] on every beat), the answer (outputs 0, err 1) and the cycles, those of a job of as
+    many beats."""
     _check_refused(pv_refused([int(r["count"]) for r in rows], cfg), "the job")
     lay = contract.pv(cfg)
     ins = [lay["i"].pack({"probs": r["lanes"], "v": _v_rows(v), "count": r["count"], "last": r["last"]}) for r in rows]
