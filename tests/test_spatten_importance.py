@@ -64,7 +64,7 @@ def test_token_scores_are_column_sums() -> None:
         ids, p = rng.integers(0, CFG.fx.max_n, n), rng.integers(0, 1 << CFG.fx.prob_bits, n)
         np.add.at(want, ids, p)
         res = st.run(ig.add_tokens(ids.tolist(), p.tolist()))
-        assert not res.err and res.cycles == -(-n // CFG.s) + 2 and res.o == []
+        assert not res.err and res.cycles == -(-n // CFG.s) + 3 and res.o == []
     sel = [5, 0, 63, 5]
     res = st.run(ig.read_tokens(sel, 2))
     lay = ig.contract.importance(CFG)["o"]

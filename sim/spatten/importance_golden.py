@@ -17,8 +17,8 @@ job                     cycles
 refused                 ``max(1, ceil(n/S))`` for add_tokens / read jobs (every beat consumed, the answer raised
                         with the last), 1 otherwise
 clear                   1 (every accumulator zeroed in the cycle the beat is taken)
-add_tokens              ``B + 2``: B beats, then the lane register and the per-token delta register; the
-                        accumulators take the delta and the answer is raised in the same cycle
+add_tokens              ``B + 3``: B beats, then the lane register, the one-hot id register and the per-token
+                        delta register; the accumulators take the delta and the answer is raised in that cycle
 add_head                ``3 + log2 max_d``: the beat register, the magnitude register, one register per adder-tree
                         level, then the head accumulator and the answer
 read_tokens/read_heads  ``B + 1``: the id register, then the output register (the answer goes with the last beat)
@@ -158,7 +158,7 @@ class ImportanceState:
             cycles = 1
         elif job.op == OPS["add_tokens"]:
             err = self._add_tokens(job)
-            cycles = beats + 2
+            cycles = beats + 3
         elif job.op == OPS["add_head"]:
             self.heads[job.idx[0]] += sum(abs(int(v)) for v in job.out[:1 << job.dlog])
             cycles = 3 + self.cfg.abs_tree_pipe
