@@ -14,8 +14,9 @@ Streams (layouts :func:`attnforge.sim.contract.designs.importance`; golden and e
 
 The accumulators are registers, so S token lanes with arbitrary ids add in one cycle: each lane's id is decoded to
 a one-hot row (registered), a per-token delta (the sum of the lanes naming that token, so a repeated id in one beat
-adds twice, as the golden does) is registered, then added. A job the block cannot honour (see the contract) is consumed whole and answered err=1 without touching any
-accumulator: nothing waits on it and the block is idle again after the answer.
+adds twice, as the golden does) is registered, then added. A job the block cannot honour (see the contract) is
+consumed whole and answered err=1 without touching any accumulator: nothing waits on it and the block is idle
+again after the answer.
 """
 
 from __future__ import annotations
