@@ -182,7 +182,7 @@ def _imp_golden(p: Mapping[str, int]) -> dict[str, object]:
     return {"model": "attnforge.sim.spatten.importance_golden", "imp_bits": c.imp_bits, "token_bound": c.token_bound,
             "head_bound": c.head_bound, "prob_bits": c.fx.prob_bits, "out_bits": c.fx.out_bits, "lanes_per_beat": c.s,
             "arithmetic": "exact unsigned sums: token += probability code, head += sum_f |out[f]| (f < D)",
-            "cycles": "refused max(1, ceil(n/S)) (multi-beat ops) or 1; clear 1; add_tokens ceil(n/S) + 2; "
+            "cycles": "refused max(1, ceil(n/S)) (multi-beat ops) or 1; clear 1; add_tokens ceil(n/S) + 3; "
                       f"add_head 3 + {c.abs_tree_pipe}; read ceil(n/S) + 1 (first i to r handshake)"}
 
 

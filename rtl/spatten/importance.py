@@ -12,10 +12,11 @@ Streams (layouts :func:`attnforge.sim.contract.designs.importance`; golden and e
 * ``o``: read-out beats, the top-k ``i`` layout (``imp_bits`` unsigned scores, the job's n and k copied).
 * ``r``: one answer per job (op, err), raised once the job has taken effect; the next job is taken after it.
 
-The accumulators are registers, so S token lanes with arbitrary ids add in one cycle: a per-token delta (the sum
-of the lanes naming that token, so a repeated id in one beat adds twice, as the golden does) is registered, then
-added. A job the block cannot honour (see the contract) is consumed whole and answered err=1 without touching any
-accumulator: nothing waits on it and the block is idle again after the answer.
+The accumulators are registers, so S token lanes with arbitrary ids add in one cycle: each lane's id is decoded to
+a one-hot row (registered), a per-token delta (the sum of the lanes naming that token, so a repeated id in one beat
+adds twice, as the golden does) is registered, then added. A job the block cannot honour (see the contract) is
+consumed whole and answered err=1 without touching any accumulator: nothing waits on it and the block is idle
+again after the answer.
 """
 
 from __future__ import annotations
@@ -132,8 +133,9 @@ class Importance(wiring.Component):
 
     # ---------------------------------------------------------------- token accumulation
     def _tokens(self, m: Module, start: Value, job: _Job, ans: _Answer) -> None:
-        """Lane register, then a registered per-token delta (the lanes naming the token, summed), then the add."""
-        c, S, PB = self.cfg, self.cfg.s, self.cfg.fx.prob_bits
+        """Lane register; each lane's id decoded to a one-hot row (registered, so no comparator sits in front of
+        the adders); a registered per-token delta (the lanes naming the token, summed); then the add."""
+        c, S, PB, N = self.cfg, self.cfg.s, self.cfg.fx.prob_bits, self.cfg.fx.max_n
         iv = view(self.contract["i"], self.i.payload)
         v1, l1 = Signal(name="t1_valid"), Signal(name="t1_last")
         ids = [Signal(c.idx_bits, name=f"t1_id{j}") for j in range(S)]
@@ -145,15 +147,21 @@ class Importance(wiring.Component):
             m.d.sync += [x.eq(iv.probs[j]) for j, x in enumerate(ps)]
             m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
         v2, l2, e2 = Signal(name="t2_valid"), Signal(name="t2_last"), Signal(name="t2_err")
-        delta = [Signal(PB + (S - 1).bit_length(), name=f"delta{t}") for t in range(c.fx.max_n)]
-        m.d.sync += [v2.eq(v1), l2.eq(l1), e2.eq(sum(on[j] & (ids[j] >= c.fx.max_n) for j in range(S)) != 0)]
+        hot = [Signal(N, name=f"t2_hot{j}") for j in range(S)]
+        p2 = [Signal(PB, name=f"t2_p{j}") for j in range(S)]
+        m.d.sync += [v2.eq(v1), l2.eq(l1), e2.eq(sum(on[j] & (ids[j] >= N) for j in range(S)) != 0)]
+        for j in range(S):
+            m.d.sync += [hot[j].eq(Mux(on[j], (1 << ids[j])[:N], 0)), p2[j].eq(ps[j])]
+        v3, l3, e3 = Signal(name="t3_valid"), Signal(name="t3_last"), Signal(name="t3_err")
+        delta = [Signal(PB + (S - 1).bit_length(), name=f"delta{t}") for t in range(N)]
+        m.d.sync += [v3.eq(v2), l3.eq(l2), e3.eq(e2)]
         for t, d in enumerate(delta):
-            m.d.sync += d.eq(sum(Mux(on[j] & (ids[j] == t), ps[j], 0) for j in range(S)))
-        with m.If(v2):
+            m.d.sync += d.eq(sum(Mux(hot[j][t], p2[j], 0) for j in range(S)))
+        with m.If(v3):
             m.d.sync += [x.eq(x + d) for x, d in zip(self.tok, delta, strict=True)]
-            m.d.sync += ans.job_err.eq(ans.job_err | e2)
-            with m.If(l2):
-                m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e2)]
+            m.d.sync += ans.job_err.eq(ans.job_err | e3)
+            with m.If(l3):
+                m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e3)]
 
     # ---------------------------------------------------------------- head accumulation
     def _heads(self, m: Module, start: Value, ans: _Answer) -> None:

@@ -233,7 +233,7 @@ class SpattenPipeline(wiring.Component):
                                                                        "job": {"n": bk.n, "k": bk.kv}}))]
         last = Signal()
         m.d.comb += [last.eq(bk.trd == bk.rows - 1), tap.w_en.eq(tfire),
-                     tap.w_data.eq(pack_value(b.probs, {"probs": pb_rd.data, "last": last,
+                     tap.w_data.eq(pack_value(b.probs, {"probs": pb_rd.data, "last": last, "err": 0,
                                                         "count": Mux(last, bk.n - (bk.trd << clog2(s)), s)})),
                      self.p.valid.eq(tap.r_rdy), self.p.payload.eq(tap.r_data), tap.r_en.eq(self.p.ready)]
         with m.If(tfire):
@@ -244,7 +244,8 @@ class SpattenPipeline(wiring.Component):
         their probabilities in prob x V; its output is ours (or the error beat of a refused job)."""
         topk, pv, fifo, probs = b.topk, b.pv, b.pairs, b.probs
         tv = view(topk.contract["o"], topk.o.payload)
-        m.d.comb += [fifo.w_data.eq(pack_value(probs, {"probs": tv.values, "count": tv.count, "last": tv.last})),
+        m.d.comb += [fifo.w_data.eq(pack_value(probs, {"probs": tv.values, "count": tv.count, "last": tv.last,
+                                                            "err": 0})),
                      self.vreq.valid.eq(topk.o.valid & fifo.w_rdy),
                      self.vreq.payload.eq(pack_value(self.contract["vreq"], {"indices": tv.indices, "count": tv.count})),
                      topk.o.ready.eq(self.vreq.ready & fifo.w_rdy),

@@ -86,6 +86,22 @@ def row_beat(name: str, elem: str, count: int, bits: int, signed: bool) -> Struc
     return struct(name, lanes(elem, count, bits, signed), Field("count", count_bits(count)), Field("last", 1))
 
 
+def row_answer(name: str, elem: str, count: int, bits: int, signed: bool) -> Struct:
+    """An output row beat with ``err`` last (the highest bit, so a consumer that reads only the row beat keeps the
+    low bits): err=1 on the one beat (lanes 0, count 0, last 1) that answers a refused job."""
+    return struct(name, *row_beat(name, elem, count, bits, signed).fields, Field("err", 1))
+
+
+#: the rule every SpAtten row stream (``S`` lanes | count | last) refuses by; see :func:`row_refusal`
+ROW_RULE = ("a row whose beat has count 0 or above S, a count below S before its last beat, or more than {max_n} "
+            "entries in all is refused: its beats are taken up to the one with last=1 (the row's framing), nothing "
+            "of it is computed, and it is answered by one beat with err=1 (lanes 0, count 0, last 1)")
+
+
+def row_refusal(max_n: int) -> str:
+    return ROW_RULE.format(max_n=max_n)
+
+
 # ---------------------------------------------------------------- FuseMax
 
 def pe(in_bits: int = 8, depth: int = 64) -> Contract:
@@ -163,16 +179,21 @@ def qk(cfg: SpattenFx) -> Contract:
         "q": Stream(struct("q", lanes("q", cfg.max_d, cfg.word_bits, True), job), "in", "one per job, before its keys",
                     "max_d (head dimension, zero padded)"),
         "k": Stream(_k_line(cfg), "in", "K row-major, lanes/D keys per beat, zero padded", "lanes (K words)"),
-        "s": Stream(row_beat("s", "scores", cfg.s, cfg.score_bits, True), "out", "ceil(n/S) beats per job", "S (keys)"),
+        "s": Stream(row_answer("s", "scores", cfg.s, cfg.score_bits, True), "out",
+                    f"ceil(n/S) beats per job; a job with n = 0, n > {cfg.max_n} or log2 D outside "
+                    f"{cfg.min_d.bit_length() - 1}..{cfg.max_d.bit_length() - 1} is refused: its q beat is taken, none of "
+                    "its K beats (do not send them), and it is answered by one beat (count 0, last 1, err 1) in job order",
+                    "S (keys)"),
     }, words={"job": job})
 
 
 def softmax(cfg: SpattenFx) -> Contract:
     row = row_beat("row", "scores", cfg.s, cfg.score_bits, True)
     return Contract("softmax", {
-        "i": Stream(struct("i", row, alpha_word(cfg.fx)), "in", "ceil(n/S) beats per row; alpha read on the first",
-                    "S (keys)"),
-        "o": Stream(row_beat("o", "probs", cfg.s, cfg.prob_bits, False), "out", "ceil(n/S) beats per row", "S (keys)"),
+        "i": Stream(struct("i", row, alpha_word(cfg.fx)), "in", "ceil(n/S) beats per row; alpha read on the first; "
+                    + row_refusal(cfg.max_n), "S (keys)"),
+        "o": Stream(row_answer("o", "probs", cfg.s, cfg.prob_bits, False), "out",
+                    "ceil(n/S) beats per row (err 0); one beat with err 1 per refused row", "S (keys)"),
     }, words={"alpha": alpha_word(cfg.fx)})
 
 
@@ -182,9 +203,12 @@ def progquant(cfg: SpattenFx) -> Contract:
         "i": Stream(struct("i", lanes("msb", cfg.lanes, cfg.msb_bits, True), lanes("lsb", cfg.lanes, cfg.lsb_bits),
                            Field("use_lsb", 1)), "in", "one K buffer line per beat", "lanes (K words)"),
         "o": Stream(_k_line(cfg), "out", "one assembled K line per input beat", "lanes (K words)"),
-        "p": Stream(struct("p", probs, Field("thr", cfg.prob_bits)), "in", "ceil(n/S) beats per row; thr read on the first",
+        "p": Stream(struct("p", probs, Field("thr", cfg.prob_bits)), "in", "ceil(n/S) beats per row; thr read on the "
+                    f"first; a threshold above {1 << cfg.prob_frac} (1.0) refuses the row too; " + row_refusal(cfg.max_n),
                     "S (keys)"),
-        "d": Stream(struct("d", Field("refetch", 1), Field("max_p", cfg.prob_bits)), "out", "one decision per row"),
+        "d": Stream(struct("d", Field("refetch", 1), Field("max_p", cfg.prob_bits), Field("err", 1)), "out",
+                    "one decision per row; a refused row's: refetch 0, max_p 0, err 1, at the time a row of as many "
+                    "beats would have been decided"),
     }, words={"k_word": struct("word", Field("lsb", cfg.lsb_bits), Field("msb", cfg.msb_bits, True))})
 
 
@@ -196,9 +220,14 @@ def pv(cfg: SpattenFx) -> Contract:
     s = cfg.s
     return Contract("pv", {
         "i": Stream(struct("i", lanes("probs", s, cfg.prob_bits), _v_rows(cfg), Field("count", count_bits(s)),
-                           Field("last", 1)), "in", "ceil(kept/S) beats per job: S probabilities and their V rows",
+                           Field("last", 1)), "in",
+                    "ceil(kept/S) beats per job: S probabilities and their V rows (empty and short beats are legal: "
+                    f"top-k output rows); a job with a count above S or more than {cfg.max_n} rows in all is refused: "
+                    "its beats are taken up to last=1, and it is answered by one beat (outputs 0, err 1)",
                     "S (kept keys); V rows of max_d"),
-        "o": Stream(lanes("o", cfg.max_d, cfg.out_bits, True), "out", "one beat per job", "max_d (head dimension)"),
+        "o": Stream(struct("o", lanes("o", cfg.max_d, cfg.out_bits, True), Field("err", 1)), "out",
+                    "one beat per job (err 1, outputs 0: a refused job), when a job of as many beats would end",
+                    "max_d (head dimension)"),
     })
 
 

@@ -23,15 +23,27 @@ from attnforge.sim.contract import (
 )
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.spatten_fx import SpattenFx
-from attnforge.sim.spatten.golden import PipelineResult, QueryJob, pipeline, softmax, split_k
+from attnforge.sim.spatten.golden import (
+    PipelineResult,
+    QueryJob,
+    decision_refused,
+    pipeline,
+    pv_refused,
+    qk_refused,
+    row_refused,
+    softmax,
+    split_k,
+)
 from attnforge.sim.spatten.topk_golden import hw_topk
+from attnforge.sim.specs.errors import SpecError
 
 __all__ = ["MemoryModel", "SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "assemble_cycles", "assemble_in_words", "back_cycles",
-           "beat_word", "decision_cycles", "decision_in_words", "decision_latency", "decision_word", "front_cycles",
-           "k_beats", "pipeline_cycles", "pipeline_out_word", "pipeline_q_beat", "pv_cycles", "pv_in_words",
-           "pv_tree_pipe", "qk_cycles", "qk_q_beat", "qk_tree_pipe", "refused", "row_words", "score_beats",
-           "softmax_cycles", "softmax_in_words", "softmax_latency", "softmax_max_wait", "softmax_out_words",
-           "stream_cycles", "tap_words"]
+           "bad_row", "beat_word", "decision_cycles", "decision_in_words", "decision_latency", "decision_refused_row",
+           "decision_word", "front_cycles", "k_beats", "pipeline_cycles", "pipeline_out_word", "pipeline_q_beat",
+           "pv_cycles", "pv_in_words", "pv_out_word", "pv_refused_job", "pv_tree_pipe", "qk_cycles", "qk_q_beat",
+           "qk_refused_job", "qk_tree_pipe", "refused", "row_words", "score_beats", "softmax_cycles", "softmax_in_words",
+           "softmax_latency", "softmax_max_wait", "softmax_out_words", "softmax_refused_row", "stream_cycles",
+           "tap_words"]
 
 
 def _chunks(x: Sequence[int], size: int) -> list[list[int]]:
@@ -79,6 +91,30 @@ def qk_cycles(n: int, d: int, cfg: SpattenFx) -> int:
     return -(-n // cfg.keys_per_beat(d)) + 1 + qk_tree_pipe(cfg)
 
 
+def qk_refused_job(n: int, dlog: int, cfg: SpattenFx) -> tuple[int, list[int], int]:
+    """A job Q x K refuses: its q beat, the one answer (count 0, last 1, err 1) and the cycles from the q
+    handshake to it: the empty beat goes the way of a key beat (product register, tree levels, collector). No K
+    beat is taken. A job it would run is refused here, so a test cannot mistake one for the other."""
+    if not qk_refused(n, dlog, cfg):
+        raise SpecError("n", f"n = {n}, log2 D = {dlog} is a job Q x K runs")
+    q = contract.qk(cfg)["q"].pack({"q": [], "job": {"n": n, "dlog": dlog}})
+    err = contract.qk(cfg)["s"].pack({"scores": [], "count": 0, "last": 1, "err": 1})
+    return q, [err], 2 + qk_tree_pipe(cfg)
+
+
+def bad_row(counts: Sequence[int], cfg: SpattenFx, rng: np.random.Generator, bits: int,
+            signed: bool = True) -> list[dict[str, object]]:
+    """Row beats with the given counts (random lanes, last on the final beat): malformed rows for the benches."""
+    lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
+    return [{"lanes": rng.integers(lo, hi, cfg.s).tolist(), "count": int(c), "last": int(i == len(counts) - 1)}
+            for i, c in enumerate(counts)]
+
+
+def _check_refused(refused: bool, what: str) -> None:
+    if not refused:
+        raise SpecError("counts", f"{what} follows the row rule; the block would run it")
+
+
 # ---------------------------------------------------------------- softmax
 
 def softmax_in_words(scores: Sequence[int], alpha_q: int, alpha_sh: int, cfg: SpattenFx) -> list[int]:
@@ -111,6 +147,18 @@ def softmax_cycles(n: int, cfg: SpattenFx) -> int:
     return 3 * nb + softmax_latency(cfg)
 
 
+def softmax_refused_row(rows: list[dict[str, object]], alpha_q: int, alpha_sh: int,
+                        cfg: SpattenFx) -> tuple[list[int], list[int], int]:
+    """A row the softmax refuses (:func:`attnforge.sim.spatten.golden.row_refused`): its input beats, the one error
+    beat, and the cycles: every beat is taken, the answer leaves the cycle after the last one (``beats``)."""
+    _check_refused(row_refused([int(r["count"]) for r in rows], cfg), "the row")
+    lay = contract.softmax(cfg)
+    alpha = {"alpha_q": alpha_q, "alpha_sh": alpha_sh}
+    ins = [lay["i"].pack({"row": {"scores": r["lanes"], "count": r["count"], "last": r["last"]}, "alpha": alpha})
+           for r in rows]
+    return ins, [lay["o"].pack({"probs": [], "count": 0, "last": 1, "err": 1})], len(rows)
+
+
 # ---------------------------------------------------------------- progressive quantization
 
 def assemble_in_words(msb: np.ndarray, lsb: np.ndarray, use_lsb: bool, cfg: SpattenFx) -> list[int]:
@@ -127,7 +175,7 @@ def decision_in_words(probs: Sequence[int], threshold: int, cfg: SpattenFx) -> l
 
 
 def decision_word(refetch: bool, max_p: int, cfg: SpattenFx | None = None) -> int:
-    return contract.progquant(cfg or SpattenFx())["d"].pack({"refetch": int(refetch), "max_p": max_p})
+    return contract.progquant(cfg or SpattenFx())["d"].pack({"refetch": int(refetch), "max_p": max_p, "err": 0})
 
 
 def assemble_cycles(beats: int) -> int:
@@ -138,6 +186,17 @@ def assemble_cycles(beats: int) -> int:
 def decision_cycles(n: int, cfg: SpattenFx) -> int:
     """Store-and-forward over the row's beats, then the max tree and the decision register."""
     return -(-n // cfg.s) + decision_latency(cfg) - 1
+
+
+def decision_refused_row(rows: list[dict[str, object]], threshold: int,
+                         cfg: SpattenFx) -> tuple[list[int], list[int], int]:
+    """A row the decision refuses: its beats, the answer (refetch 0, max_p 0, err 1) and the cycles, those of a
+    row of as many beats (the error flag travels down the same registers as the row maximum)."""
+    _check_refused(decision_refused([int(r["count"]) for r in rows], threshold, cfg), "the row and threshold")
+    lay = contract.progquant(cfg)
+    ins = [lay["p"].pack({"row": {"probs": r["lanes"], "count": r["count"], "last": r["last"]}, "thr": threshold})
+           for r in rows]
+    return ins, [lay["d"].pack({"refetch": 0, "max_p": 0, "err": 1})], len(rows) + decision_latency(cfg) - 1
 
 
 # ---------------------------------------------------------------- prob x V
@@ -161,6 +220,20 @@ def _v_rows(v: np.ndarray) -> list[list[int]]:
 def pv_cycles(beats: int, cfg: SpattenFx) -> int:
     """Input register, product register, the column-tree levels, then the accumulators and the output register."""
     return beats + 2 + pv_tree_pipe(cfg)
+
+
+def pv_out_word(out: Sequence[int], cfg: SpattenFx) -> int:
+    return contract.pv(cfg)["o"].pack({"o": [int(x) for x in out], "err": 0})
+
+
+def pv_refused_job(rows: list[dict[str, object]], v: np.ndarray, cfg: SpattenFx) -> tuple[list[int], list[int], int]:
+    """A job prob x V refuses (:func:`attnforge.sim.spatten.golden.pv_refused`): its beats (``rows``' lanes as
+    probabilities, ``v`` [S, D] on every beat), the answer (outputs 0, err 1) and the cycles, those of a job of as
+    many beats."""
+    _check_refused(pv_refused([int(r["count"]) for r in rows], cfg), "the job")
+    lay = contract.pv(cfg)
+    ins = [lay["i"].pack({"probs": r["lanes"], "v": _v_rows(v), "count": r["count"], "last": r["last"]}) for r in rows]
+    return ins, [lay["o"].pack({"o": [], "err": 1})], pv_cycles(len(rows), cfg)
 
 
 # ---------------------------------------------------------------- the one-query pipeline

@@ -17,8 +17,8 @@ job                     cycles
 refused                 ``max(1, ceil(n/S))`` for add_tokens / read jobs (every beat consumed, the answer raised
                         with the last), 1 otherwise
 clear                   1 (every accumulator zeroed in the cycle the beat is taken)
-add_tokens              ``B + 2``: B beats, then the lane register and the per-token delta register; the
-                        accumulators take the delta and the answer is raised in the same cycle
+add_tokens              ``B + 3``: B beats, then the lane register, the one-hot id register and the per-token
+                        delta register; the accumulators take the delta and the answer is raised in that cycle
 add_head                ``3 + log2 max_d``: the beat register, the magnitude register, one register per adder-tree
                         level, then the head accumulator and the answer
 read_tokens/read_heads  ``B + 1``: the id register, then the output register (the answer goes with the last beat)
@@ -28,7 +28,7 @@ read_tokens/read_heads  ``B + 1``: the id register, then the output register (th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from attnforge.sim.specs.errors import SpecError
 OPS = contract.IMP_OPS
 MULTI_BEAT = (OPS["add_tokens"], OPS["read_tokens"], OPS["read_heads"])
 
-__all__ = ["OPS", "ImpJob", "ImpResult", "ImportanceState", "clear", "add_tokens", "add_head", "read_tokens",
+__all__ = ["OPS", "ImpJob", "as_seen", "ImpResult", "ImportanceState", "clear", "add_tokens", "add_head", "read_tokens",
            "read_heads", "input_beats", "job_beats", "refused"]
 
 
@@ -87,14 +87,24 @@ def read_heads(ids: Sequence[int], k: int) -> ImpJob:
     return ImpJob(OPS["read_heads"], n=len(ids), k=k, idx=tuple(int(i) for i in ids))
 
 
+def as_seen(job: ImpJob, cfg: ImportanceCfg) -> ImpJob:
+    """The job as the hardware reads it: every field cut to its width in the ``i`` layout (as packing cuts it)."""
+    lay = contract.importance(cfg)["i"]
+    w = {f: lay[f].width for f in ("op", "n", "k", "dlog")}
+    idx_mask = (1 << cfg.idx_bits) - 1
+    return replace(job, op=job.op & ((1 << w["op"]) - 1), n=job.n & ((1 << w["n"]) - 1), k=job.k & ((1 << w["k"]) - 1),
+                   dlog=job.dlog & ((1 << w["dlog"]) - 1), idx=tuple(i & idx_mask for i in job.idx) or (0,))
+
+
 def job_beats(job: ImpJob, cfg: ImportanceCfg) -> int:
     """Input beats of a job, refused or not: the entries' beats for the multi-beat ops, 1 otherwise."""
+    job = as_seen(job, cfg)
     return max(1, -(-job.n // cfg.s)) if job.op in MULTI_BEAT else 1
 
 
 def refused(job: ImpJob, cfg: ImportanceCfg) -> bool:
     """The RTL's refusal predicate, on the job word of the first beat (nothing of a refused job takes effect)."""
-    fx = cfg.fx
+    fx, job = cfg.fx, as_seen(job, cfg)
     if job.op == OPS["clear"]:
         return False
     if job.op == OPS["add_head"]:
@@ -136,6 +146,7 @@ class ImportanceState:
     def run(self, job: ImpJob) -> ImpResult:
         """Apply one job as the RTL does; returns its read-out beats, answer and cycles."""
         c, r_lay = contract.importance(self.cfg), contract.importance(self.cfg)["r"]
+        job = as_seen(job, self.cfg)
         beats = job_beats(job, self.cfg)
         if refused(job, self.cfg):
             return ImpResult([], r_lay.pack({"op": job.op, "err": 1}), beats, True)
@@ -147,7 +158,7 @@ class ImportanceState:
             cycles = 1
         elif job.op == OPS["add_tokens"]:
             err = self._add_tokens(job)
-            cycles = beats + 2
+            cycles = beats + 3
         elif job.op == OPS["add_head"]:
             self.heads[job.idx[0]] += sum(abs(int(v)) for v in job.out[:1 << job.dlog])
             cycles = 3 + self.cfg.abs_tree_pipe
