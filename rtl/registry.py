@@ -17,7 +17,8 @@ from attnforge.sim.contract.fixedpoint import ERROR_BOUND_REL_VMAX, FixedPointCo
 from attnforge.sim.specs.errors import SpecError
 
 if TYPE_CHECKING:
-    from attnforge.sim.contract.spatten_fx import SpattenFx
+    from attnforge.sim.contract.spatten_fx import ImportanceCfg, SpattenFx
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,72 @@ def _tile_check(p: Mapping[str, int]) -> None:
                         f">= {fm_min_e(p['rows'])}")
 
 
+def _imp_cfg(p: Mapping[str, int]) -> ImportanceCfg:
+    from attnforge.sim.contract.spatten_fx import ImportanceCfg
+
+    return ImportanceCfg(_fx(p), p["max_heads"], p["max_queries"], p["max_layers"])
+
+
+def _imp_build(**p: int) -> wiring.Component:
+    from attnforge.rtl.spatten.importance import Importance
+
+    return Importance(_imp_cfg(p))
+
+
+def _imp_check(p: Mapping[str, int]) -> None:
+    try:
+        _imp_cfg(p).validate()
+    except SpecError as e:
+        raise SpecError(f"--param {e.field}", e.problem, e.allowed) from None
+
+
+def _imp_golden(p: Mapping[str, int]) -> dict[str, object]:
+    c = _imp_cfg(p)
+    return {"model": "attnforge.sim.spatten.importance_golden", "imp_bits": c.imp_bits, "token_bound": c.token_bound,
+            "head_bound": c.head_bound, "prob_bits": c.fx.prob_bits, "out_bits": c.fx.out_bits, "lanes_per_beat": c.s,
+            "arithmetic": "exact unsigned sums: token += probability code, head += sum_f |out[f]| (f < D)",
+            "cycles": "refused max(1, ceil(n/S)) (multi-beat ops) or 1; clear 1; add_tokens ceil(n/S) + 3; "
+                      f"add_head 3 + {c.abs_tree_pipe}; read ceil(n/S) + 1 (first i to r handshake)"}
+
+
+_IMP_PARAMS = {**_FX_PARAMS, "max_heads": Param(12, 1, 256, "head accumulators"),
+               "max_queries": Param(64, 1, 1 << 16, "queries per head and layer the widths are sized for"),
+               "max_layers": Param(6, 1, 256, "layers the scores accumulate over before a clear")}
+
+
+def _top_cfg(p: Mapping[str, int]) -> SpattenTopCfg:
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
+
+    return SpattenTopCfg(_fx(p), p["max_heads"], p["max_layers"], p["addr_bits"])
+
+
+def _top_build(**p: int) -> wiring.Component:
+    from attnforge.rtl.spatten.top import SpattenTop
+
+    return SpattenTop(_top_cfg(p))
+
+
+def _top_check(p: Mapping[str, int]) -> None:
+    try:
+        _top_cfg(p).validate()
+    except SpecError as e:
+        raise SpecError(f"--param {e.field}", e.problem, e.allowed) from None
+
+
+def _top_golden(p: Mapping[str, int]) -> dict[str, object]:
+    c = _top_cfg(p)
+    return {"model": "attnforge.sim.spatten.top_golden", "pipeline": _fx_golden(p), "imp_bits": c.imp.imp_bits,
+            "memory_word_bits": c.mem.data_bits, "row_address": "base + head * stride + token"}
+
+
+_TOP_PARAMS = {"lanes": Param(8, 2, 512, "Q x K multipliers per cycle; the top needs lanes == max_d"),
+               "min_d": Param(2, 1, 128, "smallest head dimension the tree taps; lanes/min_d scores per beat"),
+               "max_d": Param(8, 1, 128, "head dimension of the layers it runs"),
+               "max_n": Param(64, 1, 1024, "most tokens (sizes the alive list, accumulators and buffers)"),
+               "max_heads": Param(4, 1, 64, "most heads"), "max_layers": Param(6, 1, 256, "layers per pass"),
+               "addr_bits": Param(20, 8, 32, "memory word address width")}
+
+
 def _memtest(**p: int) -> wiring.Component:
     from attnforge.rtl.benches.memtest import MemTest
 
@@ -233,6 +300,12 @@ DESIGNS: dict[str, Design] = {
     "spatten-pipeline": Design("spatten-pipeline", "SpAtten one-query pipeline: Q x K, softmax, progressive-quant check "
                                "with LSB refetch, local-V top-k, prob x V, against a memory model",
                                _FX_PARAMS, _fx_build("attnforge.rtl.spatten.pipeline.SpattenPipeline"), _fx_golden, _fx_check),
+    "importance": Design("importance", "SpAtten cascade-pruning accumulators: cumulative token and head importance, "
+                         "read out as the top-k engine's input", _IMP_PARAMS, _imp_build, _imp_golden, _imp_check),
+    "spatten-top": Design("spatten-top", "SpAtten whole accelerator: one layer per descriptor, cascade token/head "
+                          "pruning (importance + top-k at layer boundaries), K/V fetched for alive tokens and heads "
+                          "through a memory port, two queries in flight", _TOP_PARAMS, _top_build, _top_golden,
+                          _top_check),
     "memtest": Design("memtest", "test-only scripted requester on a memory port (checks the fastbench memory model)",
                       {"addr_bits": Param(8, 1, 24, "word address width"), "data_bits": Param(16, 1, 64, "word width"),
                        "len_bits": Param(4, 1, 8, "burst length width"), "tag_bits": Param(4, 1, 8, "tag width"),

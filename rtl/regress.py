@@ -92,9 +92,8 @@ def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = No
     from attnforge.rtl.registry import parse_params
 
     params = parse_params(case.design, case.params)
-    if case.extra.get("fastbench"):
-        return _run_fast_case(Case(case.design, params, case.workloads, case.shapes, case.testcases, case.seed,
-                                   case.extra), sim)
+    if case.extra.get("fastbench") or case.design in ALWAYS_FAST:
+        return _run_fast_case(case, sim)
     bdir = _build_dir(Path(build_root) if build_root else cache_dir(), sim, case.design, params)
     bdir.parent.mkdir(parents=True, exist_ok=True)
     with open(bdir.with_name(bdir.name + ".lock"), "w") as lock:
@@ -102,18 +101,31 @@ def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = No
         return _run_case(case, sim, build_root)
 
 
+#: designs whose bench runs through the fastbench (HDL-side stimulus and memory) rather than a per-cycle cocotb
+#: bench: design -> (bench module, its entry ``fn(case, sim) -> rows``). spatten-top always runs there; fusemax-top
+#: also has a cocotb bench and goes to the fastbench only for cases flagged ``fastbench`` (whole layers).
+FAST_BENCHES = {"spatten-top": ("tb_spatten_top", "rows"), "fusemax-top": ("fast_jobs", "fusemax_top_rows")}
+ALWAYS_FAST = frozenset({"spatten-top"})
+
+
 def _run_fast_case(case: Case, sim: str) -> list[dict[str, Any]]:
     """A case whose bench keeps the stimulus and memories on the HDL side (rtl/fastbench.py, whole layers at
-    simulator speed): ``fast_jobs.<design>_rows(case, sim)`` builds, runs and checks it."""
+    simulator speed): the design's :data:`FAST_BENCHES` entry builds, runs and checks it."""
+    import importlib
+    from dataclasses import replace
+
+    from attnforge.rtl.registry import parse_params
+
     reason = available(sim)
     if reason:
         raise SpecError("--sim", reason, SIMULATORS)
-    if str(BENCHES) not in sys.path:
-        sys.path.insert(0, str(BENCHES))
-    import fast_jobs
-
+    for p in (str(BENCHES), str(IMPORT_ROOT)):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    case = replace(case, params=parse_params(case.design, case.params))
+    module, fn = FAST_BENCHES[case.design]
     t0 = time.perf_counter()
-    rows = getattr(fast_jobs, case.design.replace("-", "_") + "_rows")(case, sim)
+    rows = getattr(importlib.import_module(module), fn)(case, sim)
     for r in rows:
         r.setdefault("simulator", sim)
         r["test_s"] = time.perf_counter() - t0
@@ -131,6 +143,8 @@ def _run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = N
     reason = available(sim)
     if reason:
         raise SpecError("--sim", reason, SIMULATORS)
+    if case.design in ALWAYS_FAST:
+        return _run_fast_case(case, sim)
     sim_environment(sim)
     params = parse_params(case.design, case.params)
     bdir = _build_dir(Path(build_root) if build_root else cache_dir(), sim, case.design, params)
@@ -209,9 +223,11 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
         Case("fusemax-top", TOP_SMALL, shapes=[(2, 16, 16)] if quick else [(2, 16, 16), (2, 13, 16)],
              testcases=["test_layers", "test_reset_midrun"] if quick else None),
     ]
+    cases.append(Case("spatten-top", {}, workloads=["synthetic"], shapes=[(2, 12)] if quick else [(2, 12), (3, 16)]))
     fx_wl = ["bert-base"] if quick else ["bert-base", "minilm"]
     cases += [Case(d, {}, workloads=fx_wl, shapes=[(4, 24)] if quick else [(4, 24), (4, 64)])
               for d in ("qk", "softmax", "progquant", "pv", "spatten-pipeline")]
+    cases.append(Case("importance", {}, workloads=fx_wl, shapes=[(4, 24)]))
     if slow:
         cases += [
             Case("pe", {"depth": 1024, "in_bits": 8}, shapes=[(6, 1024)], seed=1),
@@ -235,9 +251,13 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
                  extra=FAST_VERILATOR),
             Case("fusemax-top", TOP_MINILM, workloads=["minilm-real"], extra=FAST_VERILATOR),
         ]
+        cases.append(Case("spatten-top", {"lanes": 32, "min_d": 4, "max_d": 32, "max_n": 128, "max_heads": 12,
+                                          "max_layers": 6, "addr_bits": 20}, workloads=["minilm"]))
         big = {"lanes": 128, "min_d": 16, "max_d": 64, "max_n": 256}
         cases += [Case(d, big, workloads=["gpt2-small", "minilm"], shapes=[(4, 256), (4, 77)], seed=1)
                   for d in ("qk", "softmax", "progquant", "pv", "spatten-pipeline")]
+        cases.append(Case("importance", {**big, "max_heads": 16, "max_queries": 256, "max_layers": 24},
+                          workloads=["gpt2-small", "minilm"], shapes=[(4, 256)], seed=1))
     return cases
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from attnforge.rtl.regress import Case, available, default_cases, run_case
+from attnforge.rtl.regress import FAST_BENCHES, Case, available, default_cases, run_case
 from attnforge.sim.fusemax.cycle_model import tile_schedule
 
 SIMS = ("icarus", "verilator")
@@ -34,7 +34,8 @@ QUICK_SIMS = ("icarus", pytest.param("verilator", marks=pytest.mark.slow))
 
 
 @pytest.mark.parametrize("sim", QUICK_SIMS)
-@pytest.mark.parametrize("case", default_cases(quick=True), ids=lambda c: c.design)
+@pytest.mark.parametrize("case", [c for c in default_cases(quick=True) if c.design not in FAST_BENCHES],
+                         ids=lambda c: c.design)  # fastbench designs: their own tests (tests/test_spatten_top_rtl.py)
 def test_block_quick(case: Case, sim: str) -> None:
     _require(sim)
     rows = run_case(case, sim)

@@ -86,10 +86,10 @@ def test_kept_rows_follow_topk() -> None:
 def test_memory_model_answers_requests() -> None:
     job = workload_jobs("bert-base", 20, 4, 1, CFG)[0][0]
     mem = MemoryModel(job, CFG)
-    name, beats = mem.answer(0)
+    name, beats = mem.answer("kreq", 0)
     assert name == "kmem" and len(beats) == -(-20 * 4 // CFG.lanes)
-    req = 2 | (3 << 2) | (7 << (2 + CFG.idx_bits)) | (2 << (2 + CFG.s * CFG.idx_bits))
-    name, beats = mem.answer(req)
+    req = 3 | (7 << CFG.idx_bits) | (2 << (CFG.s * CFG.idx_bits))
+    name, beats = mem.answer("vreq", req)
     assert name == "vmem" and mem.requests[-1] == (2, [3, 7]) and len(beats) == 1
 
 

@@ -90,3 +90,17 @@ def standard_tests(job: Callable[[QueryJob], Job], sources: list[str], sinks: li
 
     tests = (test_workloads, test_random, test_random_stalls, test_reset_midrun)
     return {"_setup": setup, **{t.__name__: cocotb.test()(t) for t in tests}}  # a bench does globals().update(...)
+
+
+def bad_row_counts(cfg: SpattenFx) -> list[list[int]]:
+    """Beat counts of rows that break the row rule (attnforge.sim.spatten.golden.row_refused): an empty row, an
+    empty beat at the end, a count above S, a short beat before the last, and one entry more than max_n."""
+    s = cfg.s
+    over = [s] * (cfg.max_n // s) + [cfg.max_n % s + 1]
+    return [[0], [s, 0], [min(s + 1, (1 << s.bit_length()) - 1)], [max(1, s - 1), s], over]
+
+
+async def refusal_then_good(h: Harness, label: str, pairs: list[tuple[Job, Job]], first: str, last: str,
+                            exact: bool) -> None:
+    """Each refused job followed by a good one, one run: the answers and (if ``exact``) the cycles of both."""
+    await run_jobs(h, label, [j for pair in pairs for j in pair], first, last, exact)

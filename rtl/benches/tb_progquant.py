@@ -7,14 +7,16 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from tb_fx_common import fx_cfg, jobs_for_case, random_job
+from tb_fx_common import bad_row_counts, fx_cfg, jobs_for_case, random_job, refusal_then_good
 from tb_harness import config, reset_midrun, run_jobs, setup_streams
 
 from attnforge.sim.spatten.cycle_model import (
     assemble_cycles,
     assemble_in_words,
+    bad_row,
     decision_cycles,
     decision_in_words,
+    decision_refused_row,
     decision_word,
     k_beats,
 )
@@ -93,3 +95,26 @@ async def test_reset_midrun(dut: Any) -> None:
     h = await _setup(dut)
     await reset_midrun(h, {**_assembly(jobs[0], True)[0], **_decision(jobs[0])[0]}, 5,
                        [_decision(j) for j in jobs[1:]], "p", "d")
+
+
+def _refused_mix(seed: int) -> list:
+    """Rows that break the row rule, and a well-formed row with a threshold above 1.0, each before a good row."""
+    cfg, rng = fx_cfg(), np.random.default_rng(seed)
+    one = 1 << cfg.prob_frac
+    bad = [(bad_row(c, cfg, rng, cfg.prob_bits, signed=False), int(rng.integers(0, one + 1))) for c in bad_row_counts(cfg)]
+    bad.append((bad_row([cfg.s, 1], cfg, rng, cfg.prob_bits, signed=False), one + 1))
+    pairs = []
+    for rows, thr in bad:
+        ins, outs, cyc = decision_refused_row(rows, thr, cfg)
+        pairs.append((({"p": ins}, {"d": outs}, cyc), _decision(random_job(rng, cfg))))
+    return pairs
+
+
+@cocotb.test()
+async def test_refused_jobs(dut: Any) -> None:
+    """Refused rows are answered (refetch 0, max_p 0, err 1) when a row of as many beats would be decided, and
+    the next row's decision is exact."""
+    h = await _setup(dut)
+    await refusal_then_good(h, "refused", _refused_mix(config()["seed"] + 11), "p", "d", True)
+    h2 = await _setup(dut, 0.6, 0.5)
+    await refusal_then_good(h2, "refused-stalls", _refused_mix(config()["seed"] + 12), "p", "d", False)

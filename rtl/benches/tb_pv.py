@@ -6,11 +6,10 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from tb_fx_common import fx_cfg, standard_tests
-from tb_harness import run_jobs
+from tb_fx_common import bad_row_counts, fx_cfg, refusal_then_good, standard_tests
+from tb_harness import config, run_jobs
 
-from attnforge.sim.contract import designs as contract
-from attnforge.sim.spatten.cycle_model import pv_cycles, pv_in_words
+from attnforge.sim.spatten.cycle_model import bad_row, pv_cycles, pv_in_words, pv_out_word, pv_refused_job
 from attnforge.sim.spatten.golden import QueryJob, pv, qk, softmax
 
 
@@ -18,7 +17,7 @@ def _rows(probs: np.ndarray, v: np.ndarray) -> tuple[dict, dict, int]:
     cfg = fx_cfg()
     out = pv(probs, v, cfg).tolist()
     words = pv_in_words(probs.tolist(), v, cfg)
-    return {"i": words}, {"o": [contract.pv(cfg)["o"].pack(out)]}, pv_cycles(len(words), cfg)
+    return {"i": words}, {"o": [pv_out_word(out, cfg)]}, pv_cycles(len(words), cfg)
 
 
 def _job(j: QueryJob) -> tuple[dict, dict, int]:
@@ -45,3 +44,24 @@ async def test_corners(dut: Any) -> None:
              (np.arange(cfg.s + 1) * 7, np.arange((cfg.s + 1) * cfg.min_d).reshape(cfg.s + 1, cfg.min_d) - 9)]
     h = await _setup(dut)
     await run_jobs(h, "corners", [_rows(p, v) for p, v in cases], "i", "o", True)
+
+
+def _refused_mix(seed: int) -> list:
+    cfg, rng = fx_cfg(), np.random.default_rng(seed)
+    pairs = []
+    for counts in [c for c in bad_row_counts(cfg) if max(c) > cfg.s or sum(c) > cfg.max_n]:
+        v = rng.integers(-2048, 2048, (cfg.s, cfg.max_d))
+        bad = pv_refused_job(bad_row(counts, cfg, rng, cfg.prob_bits, signed=False), v, cfg)
+        n = int(rng.integers(1, cfg.max_n + 1))
+        good = _rows(rng.integers(0, 1 << cfg.prob_frac, n) // n, rng.integers(-2048, 2048, (n, cfg.max_d)))
+        pairs.append((({"i": bad[0]}, {"o": bad[1]}, bad[2]), good))
+    return pairs
+
+
+@cocotb.test()
+async def test_refused_jobs(dut: Any) -> None:
+    """Jobs that break the row rule are taken whole and answered by outputs 0 with err; the next job is exact."""
+    h = await _setup(dut)
+    await refusal_then_good(h, "refused", _refused_mix(config()["seed"] + 11), "i", "o", True)
+    h2 = await _setup(dut, 0.6, 0.5)
+    await refusal_then_good(h2, "refused-stalls", _refused_mix(config()["seed"] + 12), "i", "o", False)

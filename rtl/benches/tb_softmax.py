@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import cocotb
-from tb_fx_common import fx_cfg, standard_tests
-from tb_harness import run_jobs
+import numpy as np
+from tb_fx_common import bad_row_counts, fx_cfg, refusal_then_good, standard_tests
+from tb_harness import config, run_jobs
 
-from attnforge.sim.spatten.cycle_model import softmax_cycles, softmax_in_words, softmax_out_words
+from attnforge.sim.spatten.cycle_model import (
+    bad_row,
+    softmax_cycles,
+    softmax_in_words,
+    softmax_out_words,
+    softmax_refused_row,
+)
 from attnforge.sim.spatten.golden import QueryJob, qk
 
 
@@ -34,3 +41,23 @@ async def test_corners(dut: Any) -> None:
     rows = [[5] * cfg.max_n, [7], [0] * (cfg.s + 1) + [hi], [-hi, hi] * (cfg.s // 2 + 1), list(range(cfg.s * 2 + 1))]
     h = await _setup(dut)
     await run_jobs(h, "corners", [_row(r[:cfg.max_n], 1 << 15, 30) for r in rows], "i", "o", True)
+
+
+def _refused_mix(seed: int) -> list:
+    cfg, rng = fx_cfg(), np.random.default_rng(seed)
+    pairs = []
+    for counts in bad_row_counts(cfg):
+        bad = softmax_refused_row(bad_row(counts, cfg, rng, cfg.score_bits - 2), 1 << 15, 30, cfg)
+        n = int(rng.integers(1, cfg.max_n + 1))
+        good = _row(rng.integers(-500, 500, n).tolist(), 1 << 15, 30)
+        pairs.append((({"i": bad[0]}, {"o": bad[1]}, bad[2]), good))
+    return pairs
+
+
+@cocotb.test()
+async def test_refused_jobs(dut: Any) -> None:
+    """Rows that break the row rule are taken whole and answered by one error beat; the next row is exact."""
+    h = await _setup(dut)
+    await refusal_then_good(h, "refused", _refused_mix(config()["seed"] + 11), "i", "o", True)
+    h2 = await _setup(dut, 0.6, 0.5)
+    await refusal_then_good(h2, "refused-stalls", _refused_mix(config()["seed"] + 12), "i", "o", False)

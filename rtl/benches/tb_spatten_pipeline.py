@@ -5,6 +5,7 @@ equal to attnforge.sim.spatten.cycle_model.pipeline_cycles, and the output's err
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import cocotb
@@ -12,47 +13,75 @@ import numpy as np
 from tb_fx_common import fx_cfg, head_dims, random_job
 from tb_harness import Harness, config, record, setup_streams
 
-from attnforge.sim.spatten.cycle_model import MemoryModel, pipeline_cycles, pipeline_out_word, pipeline_q_beat
-from attnforge.sim.spatten.golden import QueryJob, dequantize, float_reference, pipeline, workload_jobs
+from attnforge.sim.spatten.cycle_model import (
+    MemoryModel,
+    pipeline_cycles,
+    pipeline_out_word,
+    pipeline_q_beat,
+    refused,
+    stream_cycles,
+    tap_words,
+)
+from attnforge.sim.spatten.golden import PipelineResult, QueryJob, dequantize, float_reference, pipeline, workload_jobs
+
+
+def _serve(h: Harness, mem: MemoryModel, seen: dict[str, int]) -> None:
+    """Answer every new K and V request (the memory model queues the beats on kmem / vmem)."""
+    for stream in ("kreq", "vreq"):
+        req = h.sinks[stream].beats
+        while seen[stream] < len(req):
+            name, beats = mem.answer(stream, req[seen[stream]])
+            h.sources[name].queue.extend(beats)
+            seen[stream] += 1
+
+
+def _clear(h: Harness) -> None:
+    for s in h.sources.values():
+        s.fired.clear()
+    for k in h.sinks.values():
+        k.clear()
+
+
+def _expect(job: QueryJob, cfg: Any) -> tuple[PipelineResult | None, int, list[int]]:
+    """Golden result (None: refused), output word, tap words."""
+    if refused(job, cfg):
+        return None, pipeline_out_word(None, cfg), []
+    res = pipeline(job, cfg)
+    return res, pipeline_out_word(res, cfg), tap_words(res, cfg)
 
 
 async def _run(h: Harness, label: str, jobs: list[tuple[QueryJob, tuple | None]], exact: bool) -> None:
+    """One job at a time: output, tap, K and V requests against the golden, cycles against pipeline_cycles."""
     cfg = fx_cfg()
     c0, t0 = h.cycle, time.perf_counter()
     bad = bad_cycles = rtl_total = model_total = refetches = 0
     err_max = err_ref = 0.0
     first_err = ""
     for job, floats in jobs:
-        res = pipeline(job, cfg)
+        res, want, taps = _expect(job, cfg)
         mem = MemoryModel(job, cfg)
-        for s in h.sources.values():
-            s.fired.clear()
-        for k in h.sinks.values():
-            k.clear()
+        _clear(h)
         h.sources["q"].queue.append(pipeline_q_beat(job, cfg))
-        seen = 0
+        seen = {"kreq": 0, "vreq": 0}
         while not h.sinks["o"].beats:
             await h.step()
-            req = h.sinks["req"].beats
-            while seen < len(req):
-                name, beats = mem.answer(req[seen])
-                h.sources[name].queue.extend(beats)
-                seen += 1
+            _serve(h, mem, seen)
             if h.cycle - c0 > 500_000:
                 raise AssertionError("pipeline timeout")
         got = h.sinks["o"].beats[0]
-        want = pipeline_out_word(res, cfg)
         v_kept = sorted(i for kind, idx in mem.requests if kind == 2 for i in idx)
         kinds = [kind for kind, _ in mem.requests if kind != 2]
-        ok = got == want and v_kept == res.kept and kinds == ([0, 1] if res.refetch else [0])
+        want_kinds = [] if res is None else [0, 1] if res.refetch else [0]
+        ok = got == want and v_kept == ([] if res is None else res.kept) and kinds == want_kinds
+        ok = ok and h.sinks["p"].beats == taps
         rtl = h.sinks["o"].fired[-1] - h.sources["q"].fired[0]
         model = pipeline_cycles(job, cfg, res)
         bad += int(not ok)
         bad_cycles += int(exact and rtl != model)
         rtl_total += rtl
         model_total += model
-        refetches += int(res.refetch)
-        if floats is not None:
+        refetches += int(res is not None and res.refetch)
+        if floats is not None and res is not None:
             q, k, v = floats
             ref = float_reference(q, k, v, res.kept)
             err = float(np.max(np.abs(dequantize(res.out, job, cfg) - ref)))
@@ -60,7 +89,8 @@ async def _run(h: Harness, label: str, jobs: list[tuple[QueryJob, tuple | None]]
             err_ref = max(err_ref, float(np.max(np.abs(v))))
         if (not ok or (exact and rtl != model)) and not first_err:
             first_err = (f"n={job.n} d={job.d} kv={job.kv}: out {'ok' if got == want else 'DIFFERS'}, V rows "
-                         f"{'ok' if v_kept == res.kept else 'differ'}, K requests {kinds}, cycles {rtl} vs model {model}")
+                         f"{'ok' if res is None or v_kept == res.kept else 'differ'}, K requests {kinds}, tap "
+                         f"{'ok' if h.sinks['p'].beats == taps else 'differs'}, cycles {rtl} vs model {model}")
         await h.step()
     passed = bad == 0 and bad_cycles == 0
     row = {"workload": label, "passed": passed, "rtl_cycles": rtl_total, "sim_cycles": model_total if exact else None,
@@ -73,8 +103,41 @@ async def _run(h: Harness, label: str, jobs: list[tuple[QueryJob, tuple | None]]
     assert passed, f"{label}: {first_err}"
 
 
+async def _run_stream(h: Harness, label: str, jobs: list[QueryJob], exact: bool) -> None:
+    """Jobs back to back (two in flight): every output and tap beat in order against the golden, and every query
+    and output handshake cycle against stream_cycles."""
+    cfg = fx_cfg()
+    c0, t0 = h.cycle, time.perf_counter()
+    exp = [_expect(j, cfg) for j in jobs]
+    mem = MemoryModel(jobs, cfg)
+    _clear(h)
+    h.sources["q"].queue.extend(pipeline_q_beat(j, cfg) for j in jobs)
+    seen = {"kreq": 0, "vreq": 0}
+    while len(h.sinks["o"].beats) < len(jobs):
+        await h.step()
+        _serve(h, mem, seen)
+        if h.cycle - c0 > 500_000:
+            raise AssertionError("pipeline timeout")
+    got = h.sinks["o"].beats
+    ok_out = got == [w for _, w, _ in exp] and h.sinks["p"].beats == [t for _, _, ts in exp for t in ts]
+    q0 = h.sources["q"].fired[0]
+    rtl = [(q - q0, o - q0) for q, o in zip(h.sources["q"].fired, h.sinks["o"].fired, strict=True)]
+    model = stream_cycles(jobs, cfg, [r for r, _, _ in exp])
+    ok_cyc = not exact or rtl == model
+    first = next((i for i, (a, b) in enumerate(zip(rtl, model, strict=True)) if a != b), None)
+    err = None if ok_out and ok_cyc else (f"outputs {'ok' if ok_out else 'DIFFER'}; first cycle mismatch at job "
+                                          f"{first}: rtl {rtl[first] if first is not None else '-'} vs model "
+                                          f"{model[first] if first is not None else '-'}")
+    alone = sum(pipeline_cycles(j, cfg, r) for j, (r, _, _) in zip(jobs, exp, strict=True))
+    record({"workload": label, "passed": ok_out and ok_cyc, "rtl_cycles": rtl[-1][1], "sim_cycles": model[-1][1]
+            if exact else None, "no_stall_cycles": model[-1][1], "one_at_a_time_cycles": alone,
+            "max_abs_error": int(not ok_out), "jobs": len(jobs), "cycles_simulated": h.cycle - c0,
+            "wall_s": time.perf_counter() - t0, "backpressure": not exact, "error": err})
+    assert ok_out and ok_cyc, f"{label}: {err}"
+
+
 async def _setup(dut: Any, p_valid: float = 1.0, p_ready: float = 1.0) -> Harness:
-    return await setup_streams(dut, config()["seed"], ["q", "kmem", "vmem"], ["req", "o"], p_valid, p_ready)
+    return await setup_streams(dut, config()["seed"], ["q", "kmem", "vmem"], ["kreq", "vreq", "p", "o"], p_valid, p_ready)
 
 
 def _workload(seed: int) -> list[tuple[QueryJob, tuple]]:
@@ -116,6 +179,43 @@ async def test_corners(dut: Any) -> None:
             random_job(rng, cfg, n=1), random_job(rng, cfg, n=cfg.max_n, d=cfg.max_d)]
     h = await _setup(dut)
     await _run(h, "corners", [(j, None) for j in jobs], True)
+
+
+def _refused_jobs(rng: np.random.Generator) -> list[QueryJob]:
+    """One job per check the pipeline makes: kv = 0, kv > n, n = 0, n > max_n, a head dimension below min_d and
+    above max_d, a threshold above 1.0."""
+    cfg = fx_cfg()
+    good = random_job(rng, cfg, n=5, d=cfg.min_d)
+    z = np.zeros((0, cfg.min_d), np.int64)
+    big = np.zeros((cfg.max_n + 1, cfg.min_d), np.int64)
+    small, wide = np.zeros((3, cfg.min_d // 2), np.int64), np.zeros((3, cfg.max_d * 2), np.int64)
+    return [replace(good, kv=0), replace(good, kv=6), replace(good, k=z, v=z, kv=0), replace(good, k=big, v=big),
+            replace(good, q=good.q[:cfg.min_d // 2], k=small, v=small, kv=1),
+            replace(good, q=np.zeros(cfg.max_d * 2, np.int64), k=wide, v=wide, kv=1),
+            replace(good, threshold=(1 << cfg.prob_frac) + 1)]
+
+
+@cocotb.test()
+async def test_refused(dut: Any) -> None:
+    """Every bad job is answered with one error beat and the pipeline is idle again: a good job right after each."""
+    rng = np.random.default_rng(config()["seed"] + 4)
+    cfg = fx_cfg()
+    jobs = []
+    for bad in _refused_jobs(rng):
+        jobs += [(bad, None), (random_job(rng, cfg), None)]
+    h = await _setup(dut)
+    await _run(h, "refused", jobs, True)
+
+
+@cocotb.test()
+async def test_back_to_back(dut: Any) -> None:
+    """Queries back to back, two in flight (refused jobs among them): outputs, taps and every handshake cycle."""
+    rng = np.random.default_rng(config()["seed"] + 5)
+    cfg = fx_cfg()
+    jobs = [j for j, _ in _workload(config()["seed"])][:8] + [random_job(rng, cfg) for _ in range(6)]
+    jobs.insert(3, _refused_jobs(rng)[1])
+    h = await _setup(dut)
+    await _run_stream(h, "back-to-back", jobs, True)
 
 
 @cocotb.test()

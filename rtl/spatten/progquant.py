@@ -8,8 +8,10 @@ Streams (layouts :func:`attnforge.sim.contract.designs.progquant`; golden :func:
   ``lanes`` words ``msb << lsb_bits | (lsb if use_lsb else 0)``. MSBs land in the top bits, as the paper's
   write-masked 12-bit SRAM words do.
 * ``p`` -> ``d`` (decision, store-and-forward over a row): row (``S`` probabilities | count | last) | threshold (read on
-  the row's first beat) -> one beat ``refetch | max probability``, ``refetch = max < threshold``. The recompute
-  request is ``refetch``: the pipeline answers it by fetching the LSB region and rerunning Q x K and softmax once.
+  the row's first beat) -> one beat ``refetch | max probability | err``, ``refetch = max < threshold``. The
+  recompute request is ``refetch``: the pipeline answers it by fetching the LSB region and rerunning Q x K and
+  softmax once. A row that breaks the row rule (count 0 or above S, a short beat before the last, more than max_n
+  entries) or brings a threshold above 1.0 is answered ``0 | 0 | 1`` when its decision would have come.
 """
 
 from __future__ import annotations
@@ -66,21 +68,26 @@ class ProgQuant(wiring.Component):
         bv = [Signal(name=f"bv{k}") for k in range(lv)]
         bl = [Signal(name=f"bl{k}") for k in range(lv)]
         bt = [Signal(PB, name=f"bt{k}") for k in range(lv)]
+        be = [Signal(name=f"be{k}") for k in range(lv)]  # the row is refused (known on its last beat)
         take = self.p.valid & self.p.ready
+        tot = Signal(range(c.max_n + 1))  # entries of the row so far
+        rej = Signal()  # an earlier beat of the row broke the row rule
+        t_now = Mux(first, thr_in, thr)
+        bad = rej | (t_now > (1 << c.prob_frac)) | (cnt == 0) | (cnt > S) | (~last & (cnt != S)) | (tot + cnt > c.max_n)
         with m.If(en):
             bm = vmax_pipelined(m, [Mux(j < cnt, pr[j], 0) for j in range(S)], unsigned(PB), "pmax")
             with m.If(take):
-                m.d.sync += first.eq(last)
+                m.d.sync += [first.eq(last), rej.eq(bad & ~last), tot.eq(Mux(last | bad, 0, tot + cnt))]
             # the threshold is read on a row's first beat
-            m.d.sync += [bv[0].eq(take), bl[0].eq(last), bt[0].eq(Mux(first, thr_in, thr))]
+            m.d.sync += [bv[0].eq(take), bl[0].eq(last), bt[0].eq(t_now), be[0].eq(bad)]
             m.d.sync += [x.eq(y) for k in range(1, lv) for x, y in ((bv[k], bv[k - 1]), (bl[k], bl[k - 1]),
-                                                                     (bt[k], bt[k - 1]))]
+                                                                     (bt[k], bt[k - 1]), (be[k], be[k - 1]))]
             with m.If(take):
                 m.d.sync += thr.eq(Mux(first, thr_in, thr))
             with m.If(bv[-1]):
                 new = Mux(fresh | (bm > run), bm, run)
                 m.d.sync += [run.eq(new), fresh.eq(bl[-1])]
                 with m.If(bl[-1]):
-                    m.d.sync += [d_valid.eq(1),
-                                 self.d.payload.eq(pack_value(self.contract["d"], {"refetch": new < bt[-1], "max_p": new}))]
+                    m.d.sync += [d_valid.eq(1), self.d.payload.eq(pack_value(self.contract["d"], {
+                        "refetch": (new < bt[-1]) & ~be[-1], "max_p": Mux(be[-1], 0, new), "err": be[-1]}))]
         return m

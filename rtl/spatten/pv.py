@@ -6,7 +6,12 @@ Streams (layouts :func:`attnforge.sim.contract.designs.pv`; golden :func:`attnfo
 :func:`attnforge.sim.spatten.cycle_model.pv_cycles`):
 
 * ``i``: ``S`` probabilities | ``S x max_d`` V values (row-major, rows beyond D zero) | count | last.
-* ``o``: ``max_d`` outputs (``out_frac`` fraction bits), one beat per job.
+* ``o``: ``max_d`` outputs (``out_frac`` fraction bits) | err, one beat per job.
+
+A job with a beat count above S or more than max_n rows in all (what the accumulators are sized for) is taken to
+its last beat and answered, when a job of as many beats would end, by
+outputs 0 and err=1 (only the last beat's err travels: the flag is sticky over the job's beats). Empty and
+short beats are legal anywhere: the top-k's output rows, which feed this unit in the pipeline, are such beats.
 """
 
 from __future__ import annotations
@@ -41,26 +46,29 @@ class PV(wiring.Component):
         m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload), adv.eq(~o_valid | self.o.ready),
                      self.i.ready.eq(adv)]
         prod = [[Signal(signed(PB + VB + 1), name=f"p{r}_{d}") for d in range(D)] for r in range(S)]
-        s1_valid, s1_last = Signal(), Signal()
+        s1_valid, s1_last, s1_err = Signal(), Signal(), Signal()
         acc = [Signal(signed(c.acc_bits), name=f"acc{d}") for d in range(D)]
         # an input register (probabilities masked by the count, V words), so the multiply is alone in its stage
-        s0_valid, s0_last = Signal(), Signal()
+        s0_valid, s0_last, s0_err = Signal(), Signal(), Signal()
         pm = [Signal(signed(PB + 1), name=f"pm{r}") for r in range(S)]
         vv = [Signal(signed(VB), name=f"vv{i}") for i in range(S * D)]
+        tot = Signal(range(c.max_n + 1))  # rows of the job so far
+        rej = Signal()  # an earlier beat of the job broke the row rule
+        bad = rej | (cnt > S) | (tot + cnt > c.max_n)  # empty and short beats are legal: top-k output rows
         with m.If(adv):
-            m.d.sync += [s0_valid.eq(self.i.valid), s1_valid.eq(s0_valid), s1_last.eq(s0_last)]
+            m.d.sync += [s0_valid.eq(self.i.valid), s1_valid.eq(s0_valid), s1_last.eq(s0_last), s1_err.eq(s0_err)]
             with m.If(self.i.valid):
-                m.d.sync += s0_last.eq(last)
+                m.d.sync += [s0_last.eq(last), s0_err.eq(bad), rej.eq(bad & ~last), tot.eq(Mux(last | bad, 0, tot + cnt))]
                 m.d.sync += [pm[r].eq(Mux(r < cnt, Cat(probs[r], Const(0, 1)).as_signed(), 0)) for r in range(S)]
                 m.d.sync += [vv[r * D + d].eq(beat.v[r][d]) for r in range(S) for d in range(D)]
             m.d.sync += [prod[r][d].eq(pm[r] * vv[r * D + d]) for r in range(S) for d in range(D)]
             # the column trees, one registered level per cycle (PV_TREE_PIPE in sim/spatten/fx_stream.py), then the
             # accumulators and the output register
             cols = [[prod[r][d] for r in range(S)] for d in range(D)]
-            tv, tl = s1_valid, s1_last
+            tv, tl, te = s1_valid, s1_last, s1_err
             for lvl in range(pv_tree_pipe(c)):
-                nv, nl = Signal(name=f"tv{lvl}"), Signal(name=f"tl{lvl}")
-                m.d.sync += [nv.eq(tv), nl.eq(tl)]
+                nv, nl, ne = Signal(name=f"tv{lvl}"), Signal(name=f"tl{lvl}"), Signal(name=f"te{lvl}")
+                m.d.sync += [nv.eq(tv), nl.eq(tl), ne.eq(te)]
                 nxt = []
                 for d in range(D):
                     vals = cols[d]
@@ -69,13 +77,15 @@ class PV(wiring.Component):
                     regs = [Signal(signed(c.acc_bits), name=f"col{d}_l{lvl}_{i}") for i in range(len(sums))]
                     m.d.sync += [r.eq(v) for r, v in zip(regs, sums, strict=True)]
                     nxt.append(regs)
-                cols, tv, tl = nxt, nv, nl
+                cols, tv, tl, te = nxt, nv, nl, ne
             with m.If(tv):
                 for d in range(D):
                     total = acc[d] + cols[d][0]
                     m.d.sync += acc[d].eq(Mux(tl, 0, total))
                     with m.If(tl):
-                        m.d.sync += o_lanes_r[d].eq(round_shift_const(total, c.prob_frac - c.out_frac))
+                        m.d.sync += o_lanes_r.o[d].eq(Mux(te, 0, round_shift_const(total, c.prob_frac - c.out_frac)))
+                with m.If(tl):
+                    m.d.sync += o_lanes_r.err.eq(te)
                 m.d.sync += o_valid.eq(tl)
             with m.Else():
                 m.d.sync += o_valid.eq(0)

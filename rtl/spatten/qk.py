@@ -7,8 +7,12 @@ Streams (layouts :func:`attnforge.sim.contract.designs.qk`; golden :func:`attnfo
 
 * ``q``: ``max_d`` query words | job (``n`` | ``log2 D``) -- one beat per job, before its keys.
 * ``k``: ``lanes`` K words per beat, keys back to back (``lanes / D`` keys per beat, zero padded at the end).
-* ``s``: ``S`` scores | count | last; every beat full except the last, so the softmax and the top-k downstream
-  never see a hole. With ``D > min_d`` one output beat gathers ``D / min_d`` input beats.
+* ``s``: ``S`` scores | count | last | err; every beat full except the last, so the softmax and the top-k
+  downstream never see a hole. With ``D > min_d`` one output beat gathers ``D / min_d`` input beats.
+
+A job the tree cannot run (n = 0, n > max_n, log2 D outside the tree's taps) is refused: its q beat is taken, none
+of its keys (their count depends on a D the tree may not have), and it is answered by one beat (count 0, last 1,
+err 1) that follows the previous job's beats down the pipeline, so the order of answers is the order of jobs.
 
 The product register, one register per adder-tree level up to log2 max_d, and the collector register stall
 together on output back-pressure.
@@ -78,8 +82,10 @@ class QK(wiring.Component):
         grp = Signal(range(max(2, c.max_d // c.min_d)))  # input beat within the current output beat
         busy = Signal()
         qv = view(self.contract["q"], self.q.payload)
-        m.d.comb += self.q.ready.eq(~busy)
-        with m.If(self.q.valid & ~busy):
+        bad = Signal()  # the job cannot be run: answered with one error beat, its keys are not taken
+        m.d.comb += bad.eq((qv.job.n == 0) | (qv.job.n > c.max_n) | (qv.job.dlog < dlogs[0]) | (qv.job.dlog > dlogs[-1]))
+        refuse = Signal()
+        with m.If(self.q.valid & ~busy & ~bad):
             m.d.sync += [busy.eq(1), dlog.eq(qv.job.dlog), grp.eq(0), left.eq(qv.job.n)]
             with m.Switch(qv.job.dlog):
                 for dl in dlogs:
@@ -90,10 +96,14 @@ class QK(wiring.Component):
         o_lanes = [Signal(signed(SB), name=f"o{i}") for i in range(S)]
         o_cnt = Signal(range(S + 1))
         o_last = Signal()
-        beat = {"scores": [Mux(i < o_cnt, o_lanes[i], 0) for i in range(S)], "count": o_cnt, "last": o_last}
+        o_err = Signal()
+        beat = {"scores": [Mux(i < o_cnt, o_lanes[i], 0) for i in range(S)], "count": o_cnt, "last": o_last,
+                "err": o_err}
         m.d.comb += [self.s.valid.eq(o_valid), self.s.payload.eq(pack_value(self.contract["s"], beat))]
         adv = Signal()
         m.d.comb += adv.eq(~o_valid | self.s.ready)
+        # a refused job enters the pipeline as an empty beat (count 0, last, err) behind the previous job's beats
+        m.d.comb += [self.q.ready.eq(~busy & (adv | ~bad)), refuse.eq(self.q.valid & ~busy & bad & adv)]
 
         # stage 1: broadcast Q (lane j multiplies q[j mod D]) and multiply
         kin = view(self.contract["k"], self.k.payload)
@@ -109,8 +119,11 @@ class QK(wiring.Component):
                     m.d.comb += [per.eq(L >> dl), ratio.eq((1 << dl) // c.min_d)]
         take = Signal()
         m.d.comb += [self.k.ready.eq(busy & adv), take.eq(self.k.valid & busy & adv)]
+        s1_err = Signal()
         with m.If(adv):
-            m.d.sync += s1_valid.eq(take)
+            m.d.sync += [s1_valid.eq(take | refuse), s1_err.eq(refuse)]
+        with m.If(refuse):
+            m.d.sync += [s1_cnt.eq(0), s1_end.eq(1), s1_last.eq(1), s1_grp.eq(0), s1_dlog.eq(dlogs[0])]
         with m.If(take):
             last_in = left <= per
             gk_new = Mux(grp == 0, 0, gk) + Mux(last_in, left, per)
@@ -122,8 +135,8 @@ class QK(wiring.Component):
                 m.d.sync += busy.eq(0)
             m.d.sync += [prod[j].eq(qb[j] * kin[j]) for j in range(L)]
 
-        taps, (t_valid, t_grp, t_end, t_last, t_cnt, t_dlog) = self._tree(
-            m, prod, (s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog), adv)
+        taps, (t_valid, t_grp, t_end, t_last, t_cnt, t_dlog, t_err) = self._tree(
+            m, prod, (s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog, s1_err), adv)
         # the collector
         with m.If(adv):
             m.d.sync += o_valid.eq(t_valid & t_end)
@@ -136,5 +149,5 @@ class QK(wiring.Component):
                                 with m.If(t_grp == i // g):
                                     m.d.sync += o_lanes[i].eq(taps[dl][i % g])
                 with m.If(t_end):
-                    m.d.sync += [o_last.eq(t_last), o_cnt.eq(t_cnt)]
+                    m.d.sync += [o_last.eq(t_last), o_cnt.eq(t_cnt), o_err.eq(t_err)]
         return m

@@ -10,7 +10,10 @@ cycles :func:`attnforge.sim.spatten.cycle_model.softmax_cycles`):
 
 * ``i``: row (``S`` scores | count | last) | alpha (alpha_q | alpha_sh: the exponent constant, read on a row's first
   beat). The row part is what the buffer stores.
-* ``o``: ``S`` probabilities (unsigned Q0.prob_frac) | count | last -- the same beat shape as the input.
+* ``o``: ``S`` probabilities (unsigned Q0.prob_frac) | count | last | err -- the input's beat shape plus ``err``.
+
+A row that breaks the row rule (a beat with count 0 or above S, a short beat before the last, more than max_n
+entries: the buffer's size) is taken up to its last beat, not computed, and answered by one beat with err=1.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ class _Regs:
     adv: Signal
     o_valid: Signal
     o_payload: Signal
+    tot: Signal
+    rej: Signal
+    refuse: Signal
 
 
 @dataclass
@@ -109,7 +115,10 @@ class Softmax(wiring.Component):
         with m.If(r.adv):
             m.d.sync += [r.o_valid.eq(exp.out_valid & in_norm),
                          r.o_payload.eq(pack_value(self.contract["o"], {"probs": exp.probs, "count": exp.out_count,
-                                                                        "last": exp.out_last}))]
+                                                                        "last": exp.out_last, "err": 0}))]
+        with m.If(r.refuse):  # after the datapath's update, so it wins: the answer to a refused row
+            m.d.sync += [r.o_valid.eq(1), r.o_payload.eq(self.contract["o"].pack(
+                {"probs": [], "count": 0, "last": 1, "err": 1}))]
         m.d.comb += self.i.ready.eq(in_load)  # continuous: see rtl/spatten/topk.py
         return m
 
@@ -119,7 +128,8 @@ class Softmax(wiring.Component):
         shapes: dict[str, int | range | Shape] = {
             "nb": range(depth + 1), "mx": signed(self.cfg.score_bits), "aq": fx.alpha_bits, "ash": fx.alpha_shift_bits,
             "den": fx.rd_bits, "iss": range(depth + 1), "pend": 1, "wait": range(vmax_levels(self.cfg.s) + 1),
-            "adv": 1, "o_valid": 1, "o_payload": len(self.o.payload)}
+            "adv": 1, "o_valid": 1, "o_payload": len(self.o.payload), "tot": range(self.cfg.max_n + 1), "rej": 1,
+            "refuse": 1}
         return _Regs(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
 
     # ---------------------------------------------------------------- the exponent pipeline
@@ -190,24 +200,43 @@ class Softmax(wiring.Component):
         with m.If(bv[-1]):
             m.d.sync += r.mx.eq(Mux(bfirst[-1] | (bm > r.mx), bm, r.mx))
 
+    def _beat_bad(self, row: Value, tot: Signal) -> Value:
+        """A beat that breaks the row rule (contract ``row_refusal``): count 0 or above S, short before the last
+        beat, or the row past max_n entries (the buffer's size)."""
+        _, cnt, last = self._unpack(row)
+        S = self.cfg.s
+        return (cnt == 0) | (cnt > S) | (~last & (cnt != S)) | (tot + cnt > self.cfg.max_n)
+
     # ---------------------------------------------------------------- the FSM
     def _fsm(self, m: Module, r: _Regs, wr: WritePort, rd: ReadPort, div: Reciprocal, exp: _Exp,
              iv: data.View) -> tuple[Value, Value]:
-        """LOAD (buffer the row, fold its maximum) -> MAX (wait for the last fold; skipped when the tree is one
+        """LOAD (buffer the row, fold its maximum; a row that breaks the row rule is taken to its last beat without
+        being buffered, then ERR holds its error beat until taken) -> MAX (wait for the last fold; skipped when the tree is one
         level) -> EXP (the exponentials' sum) -> DIV0, DIV1 (the reciprocal) -> NORM (the probabilities out).
         Returns whether it is in LOAD and in NORM."""
         lv = vmax_levels(self.cfg.s)  # MAX lasts lv - 1 cycles
         _, _, ilast = self._unpack(iv.row.as_value())
+        bad = Signal()
+        m.d.comb += bad.eq(r.rej | self._beat_bad(iv.row.as_value(), r.tot))
         with m.FSM() as fsm:
             with m.State("LOAD"):
-                with m.If(self.i.valid):
+                with m.If(self.i.valid & bad):
+                    m.d.sync += r.rej.eq(~ilast)
+                    with m.If(ilast):
+                        m.d.comb += r.refuse.eq(1)
+                        m.d.sync += [r.nb.eq(0), r.tot.eq(0)]
+                        m.next = "ERR"
+                with m.Elif(self.i.valid):
                     m.d.comb += wr.en.eq(1)
-                    m.d.sync += r.nb.eq(r.nb + 1)
+                    m.d.sync += [r.nb.eq(r.nb + 1), r.tot.eq(Mux(ilast, 0, r.tot + iv.row.count))]
                     with m.If(r.nb == 0):
                         m.d.sync += [r.aq.eq(iv.alpha.alpha_q), r.ash.eq(iv.alpha.alpha_sh)]
                     with m.If(ilast):
                         m.d.sync += [r.iss.eq(0), r.pend.eq(0), r.den.eq(0), r.wait.eq(max(0, lv - 2))]
                         m.next = "EXP" if lv == 1 else "MAX"
+            with m.State("ERR"):
+                with m.If(self.o.ready):
+                    m.next = "LOAD"
             with m.State("MAX"):
                 with m.If(r.wait == 0):
                     m.next = "EXP"

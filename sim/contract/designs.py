@@ -19,7 +19,8 @@ from attnforge.sim.contract.layout import Array, Field, Layout, Struct, flatten,
 from attnforge.sim.contract.memport import MemPort
 
 if TYPE_CHECKING:  # pragma: no cover
-    from attnforge.sim.contract.spatten_fx import SpattenFx
+    from attnforge.sim.contract.spatten_fx import ImportanceCfg, SpattenFx
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,22 @@ def alpha_word(fx: FixedPointConfig) -> Struct:
 def row_beat(name: str, elem: str, count: int, bits: int, signed: bool) -> Struct:
     """An S-lane row beat: ``count`` lanes, how many are valid, and whether it ends the row (every SpAtten row stream)."""
     return struct(name, lanes(elem, count, bits, signed), Field("count", count_bits(count)), Field("last", 1))
+
+
+def row_answer(name: str, elem: str, count: int, bits: int, signed: bool) -> Struct:
+    """An output row beat with ``err`` last (the highest bit, so a consumer that reads only the row beat keeps the
+    low bits): err=1 on the one beat (lanes 0, count 0, last 1) that answers a refused job."""
+    return struct(name, *row_beat(name, elem, count, bits, signed).fields, Field("err", 1))
+
+
+#: the rule every SpAtten row stream (``S`` lanes | count | last) refuses by; see :func:`row_refusal`
+ROW_RULE = ("a row whose beat has count 0 or above S, a count below S before its last beat, or more than {max_n} "
+            "entries in all is refused: its beats are taken up to the one with last=1 (the row's framing), nothing "
+            "of it is computed, and it is answered by one beat with err=1 (lanes 0, count 0, last 1)")
+
+
+def row_refusal(max_n: int) -> str:
+    return ROW_RULE.format(max_n=max_n)
 
 
 # ---------------------------------------------------------------- FuseMax
@@ -216,16 +233,21 @@ def qk(cfg: SpattenFx) -> Contract:
         "q": Stream(struct("q", lanes("q", cfg.max_d, cfg.word_bits, True), job), "in", "one per job, before its keys",
                     "max_d (head dimension, zero padded)"),
         "k": Stream(_k_line(cfg), "in", "K row-major, lanes/D keys per beat, zero padded", "lanes (K words)"),
-        "s": Stream(row_beat("s", "scores", cfg.s, cfg.score_bits, True), "out", "ceil(n/S) beats per job", "S (keys)"),
+        "s": Stream(row_answer("s", "scores", cfg.s, cfg.score_bits, True), "out",
+                    f"ceil(n/S) beats per job; a job with n = 0, n > {cfg.max_n} or log2 D outside "
+                    f"{cfg.min_d.bit_length() - 1}..{cfg.max_d.bit_length() - 1} is refused: its q beat is taken, none of "
+                    "its K beats (do not send them), and it is answered by one beat (count 0, last 1, err 1) in job order",
+                    "S (keys)"),
     }, words={"job": job})
 
 
 def softmax(cfg: SpattenFx) -> Contract:
     row = row_beat("row", "scores", cfg.s, cfg.score_bits, True)
     return Contract("softmax", {
-        "i": Stream(struct("i", row, alpha_word(cfg.fx)), "in", "ceil(n/S) beats per row; alpha read on the first",
-                    "S (keys)"),
-        "o": Stream(row_beat("o", "probs", cfg.s, cfg.prob_bits, False), "out", "ceil(n/S) beats per row", "S (keys)"),
+        "i": Stream(struct("i", row, alpha_word(cfg.fx)), "in", "ceil(n/S) beats per row; alpha read on the first; "
+                    + row_refusal(cfg.max_n), "S (keys)"),
+        "o": Stream(row_answer("o", "probs", cfg.s, cfg.prob_bits, False), "out",
+                    "ceil(n/S) beats per row (err 0); one beat with err 1 per refused row", "S (keys)"),
     }, words={"alpha": alpha_word(cfg.fx)})
 
 
@@ -235,9 +257,12 @@ def progquant(cfg: SpattenFx) -> Contract:
         "i": Stream(struct("i", lanes("msb", cfg.lanes, cfg.msb_bits, True), lanes("lsb", cfg.lanes, cfg.lsb_bits),
                            Field("use_lsb", 1)), "in", "one K buffer line per beat", "lanes (K words)"),
         "o": Stream(_k_line(cfg), "out", "one assembled K line per input beat", "lanes (K words)"),
-        "p": Stream(struct("p", probs, Field("thr", cfg.prob_bits)), "in", "ceil(n/S) beats per row; thr read on the first",
+        "p": Stream(struct("p", probs, Field("thr", cfg.prob_bits)), "in", "ceil(n/S) beats per row; thr read on the "
+                    f"first; a threshold above {1 << cfg.prob_frac} (1.0) refuses the row too; " + row_refusal(cfg.max_n),
                     "S (keys)"),
-        "d": Stream(struct("d", Field("refetch", 1), Field("max_p", cfg.prob_bits)), "out", "one decision per row"),
+        "d": Stream(struct("d", Field("refetch", 1), Field("max_p", cfg.prob_bits), Field("err", 1)), "out",
+                    "one decision per row; a refused row's: refetch 0, max_p 0, err 1, at the time a row of as many "
+                    "beats would have been decided"),
     }, words={"k_word": struct("word", Field("lsb", cfg.lsb_bits), Field("msb", cfg.msb_bits, True))})
 
 
@@ -249,9 +274,14 @@ def pv(cfg: SpattenFx) -> Contract:
     s = cfg.s
     return Contract("pv", {
         "i": Stream(struct("i", lanes("probs", s, cfg.prob_bits), _v_rows(cfg), Field("count", count_bits(s)),
-                           Field("last", 1)), "in", "ceil(kept/S) beats per job: S probabilities and their V rows",
+                           Field("last", 1)), "in",
+                    "ceil(kept/S) beats per job: S probabilities and their V rows (empty and short beats are legal: "
+                    f"top-k output rows); a job with a count above S or more than {cfg.max_n} rows in all is refused: "
+                    "its beats are taken up to last=1, and it is answered by one beat (outputs 0, err 1)",
                     "S (kept keys); V rows of max_d"),
-        "o": Stream(lanes("o", cfg.max_d, cfg.out_bits, True), "out", "one beat per job", "max_d (head dimension)"),
+        "o": Stream(struct("o", lanes("o", cfg.max_d, cfg.out_bits, True), Field("err", 1)), "out",
+                    "one beat per job (err 1, outputs 0: a refused job), when a job of as many beats would end",
+                    "max_d (head dimension)"),
     })
 
 
@@ -259,20 +289,85 @@ KIND_MSB, KIND_LSB, KIND_V = 0, 1, 2
 
 
 def spatten_pipeline(cfg: SpattenFx) -> Contract:
+    """Two queries in flight: the front (Q x K, softmax, decision) of one overlaps the back (top-k, V, prob x V) of
+    the previous, so K region requests (``kreq``) and V requests (``vreq``) are separate streams."""
     job = struct("job", *_qk_job(cfg), Field("kv", cfg.n_bits), Field("thr", cfg.prob_bits), alpha_word(cfg.fx))
-    req = struct("req", Field("kind", 2), lanes("indices", cfg.s, cfg.idx_bits), Field("count", count_bits(cfg.s)))
-    out = struct("o", lanes("out", cfg.max_d, cfg.out_bits, True), Field("refetch", 1), Field("max_p", cfg.prob_bits))
+    kreq = struct("kreq", Field("kind", 2))  # 2 bits: a 1-bit port is a scalar to cocotb
+    vreq = struct("vreq", lanes("indices", cfg.s, cfg.idx_bits), Field("count", count_bits(cfg.s)))
+    out = struct("o", lanes("out", cfg.max_d, cfg.out_bits, True), Field("refetch", 1), Field("max_p", cfg.prob_bits),
+                 Field("error", 1))
     return Contract("spatten-pipeline", {
-        "q": Stream(struct("q", lanes("q", cfg.max_d, cfg.word_bits, True), job), "in", "one per job",
-                    "max_d (head dimension)"),
-        "req": Stream(req, "out", "K MSB region, [K LSB region], then one V request per top-k output row",
-                      "S (V row indices)"),
+        "q": Stream(struct("q", lanes("q", cfg.max_d, cfg.word_bits, True), job), "in", "one per job; a job outside "
+                    f"1 <= kv <= n <= {cfg.max_n}, min_d <= 2**dlog <= max_d, thr <= 1.0 is consumed and answered "
+                    "with one o beat (error 1, everything else 0) in job order", "max_d (head dimension)"),
+        "kreq": Stream(kreq, "out", "K MSB region (kind 0), then the K LSB region (kind 1) when the row refetches"),
         "kmem": Stream(lanes("msb", cfg.lanes, cfg.msb_bits, True), "in",
                        "K region beats (LSB region: the kmem_lsb word in the low bits)", "lanes (K words)"),
+        "vreq": Stream(vreq, "out", "one V request per top-k output row (count may be 0)", "S (V row indices)"),
         "vmem": Stream(_v_rows(cfg), "in", "one beat per V request, rows in the request's index order", "S (V rows)"),
+        "p": Stream(row_beat("p", "probs", cfg.s, cfg.prob_bits, False), "out", "probability tap: ceil(n/S) beats "
+                    "per job, the final probabilities (after any LSB rerun) in key order, as the top-k reads them",
+                    "S (keys)"),
         "o": Stream(out, "out", "one per job", "max_d (head dimension)"),
     }, words={"job": job, "kmem_lsb": lanes("lsb", cfg.lanes, cfg.lsb_bits)},
-        enums={"kind": {"k_msb": KIND_MSB, "k_lsb": KIND_LSB, "v": KIND_V}})
+        enums={"kind": {"k_msb": KIND_MSB, "k_lsb": KIND_LSB}})
+
+
+#: importance job opcodes (the ``op`` field of the importance ``i`` stream and its ``r`` answer)
+IMP_OPS: dict[str, int] = {"clear": 0, "add_tokens": 1, "add_head": 2, "read_tokens": 3, "read_heads": 4}
+
+
+def importance(cfg: ImportanceCfg) -> Contract:
+    """Cascade-pruning accumulators: one input stream carries every job (so jobs keep their order), ``o`` is the
+    top-k engine's input stream (:func:`topk` ``i``, unsigned ``imp_bits`` scores), ``r`` answers every job once."""
+    fx, s = cfg.fx, cfg.s
+    ops = ", ".join(f"{k}={v}" for k, v in IMP_OPS.items())
+    i = struct("i", Field("op", 3), Field("n", cfg.n_bits), Field("k", cfg.n_bits), Field("dlog", fx.dlog_bits),
+               lanes("idx", s, cfg.idx_bits), lanes("probs", s, fx.prob_bits), lanes("out", fx.max_d, fx.out_bits, True))
+    return Contract("importance", {
+        "i": Stream(i, "in", f"op ({ops}), n, k, dlog read on a job's first beat. clear, add_head: 1 beat; add_tokens, "
+                    "read_tokens, read_heads: max(1, ceil(n/S)) beats, lane j of beat b is entry b*S+j (idx: token or "
+                    "head id; probs: add_tokens; out[0:D] and head idx[0]: add_head, D = 2**dlog). Refused (answered r "
+                    f"err=1, nothing changed, every beat of the job consumed, back to idle): op > 4; n = 0 or n > "
+                    f"{fx.max_n} (tokens) / {cfg.max_heads} (read_heads); read k = 0 or k > n; add_head D outside "
+                    f"{fx.min_d}..{fx.max_d} or head >= {cfg.max_heads}. A token lane whose id is >= {fx.max_n} (or a "
+                    f"head id >= {cfg.max_heads}) is not added (reads 0) and its job is answered err=1",
+                    "S (entries: tokens or heads)"),
+        "o": Stream(topk(s, cfg.max_entries, cfg.imp_bits, 0)["i"], "out",
+                    "read jobs only: ceil(n/S) beats in the top-k engine's input format (scores = the named "
+                    "accumulators, job n, k copied)", "S (entries)"),
+        "r": Stream(struct("r", Field("op", 3), Field("err", 1)), "out",
+                    "one beat per job, after its effect (a read's with its last o beat); err=1: refused or a lane "
+                    "out of range"),
+    }, enums={"op": dict(IMP_OPS)})
+
+
+def spatten_top(t: SpattenTopCfg) -> Contract:
+    """The whole accelerator: one layer descriptor per layer in, one output beat per (head, query) and one answer
+    per descriptor out, K/V/Q through one memory port (:mod:`attnforge.sim.contract.spatten_top`)."""
+    fx, mp = t.fx, t.mem
+    desc = struct("desc", Field("first", 1), Field("tokens", fx.n_bits), Field("heads", t.heads_n_bits),
+                  Field("kv", fx.n_bits), Field("thr", fx.prob_bits), alpha_word(fx.fx), Field("dlog", fx.dlog_bits),
+                  Field("stride", fx.n_bits), Field("q_base", t.addr_bits), Field("k_base", t.addr_bits),
+                  Field("l_base", t.addr_bits), Field("v_base", t.addr_bits))
+    out = struct("o", lanes("out", fx.max_d, fx.out_bits, True), Field("head", t.head_bits),
+                 Field("token", fx.idx_bits), Field("refetch", 1), Field("max_p", fx.prob_bits))
+    ans = struct("r", Field("err", 1), Field("tokens", fx.n_bits), Field("heads", t.heads_n_bits))
+    return Contract("spatten-top", {
+        "desc": Stream(desc, "in", "one per layer: first=1 clears the importance and starts from tokens 0..tokens-1 "
+                       "and heads 0..heads-1; later layers keep the top `tokens` tokens and `heads` heads by "
+                       "importance. Refused (answered r err=1, back to idle): tokens = 0 or above the alive count "
+                       f"(first: above {fx.max_n}), heads = 0 or above the alive count (first: above {t.max_heads}), "
+                       f"kv = 0 or kv > tokens, thr > 1.0, 2**dlog != {fx.max_d}, stride < tokens (first)"),
+        "mreq": Stream(mp.request(), "out", "Q rows (tag 0), K MSB/LSB runs of alive tokens (tag 1), V rows (tag 2)"),
+        "mresp": Stream(mp.response(), "in", "one row per beat"),
+        "o": Stream(out, "out", "one per (alive head, alive query), head by head, queries in token order",
+                    "max_d (head dimension)"),
+        "r": Stream(ans, "out", "one per descriptor, after its last o beat: err, tokens and heads alive in the layer"),
+    }, words={"desc": desc, "q_row": lanes("q", fx.max_d, fx.word_bits, True),
+              "k_msb_row": lanes("msb", fx.max_d, fx.msb_bits, True), "k_lsb_row": lanes("lsb", fx.max_d, fx.lsb_bits),
+              "v_row": lanes("row", fx.max_d, fx.v_bits, True)},
+        enums={"tag": {"q": 0, "k": 1, "v": 2}}, memports={"mem": ("mreq", "mresp")})
 
 
 # ---------------------------------------------------------------- test designs
@@ -301,6 +396,18 @@ def _fx(p: Mapping[str, int]) -> SpattenFx:
     return SpattenFx(lanes=p["lanes"], min_d=p["min_d"], max_d=p["max_d"], max_n=p["max_n"])
 
 
+def _top(p: Mapping[str, int]) -> SpattenTopCfg:
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
+
+    return SpattenTopCfg(_fx(p), p["max_heads"], p["max_layers"], p["addr_bits"])
+
+
+def _imp(p: Mapping[str, int]) -> ImportanceCfg:
+    from attnforge.sim.contract.spatten_fx import ImportanceCfg
+
+    return ImportanceCfg(_fx(p), p["max_heads"], p["max_queries"], p["max_layers"])
+
+
 _BY_NAME: dict[str, Callable[[Mapping[str, int]], Contract]] = {
     "pe": lambda p: pe(**p),
     "array2d": lambda p: array2d(**p),
@@ -313,7 +420,9 @@ _BY_NAME: dict[str, Callable[[Mapping[str, int]], Contract]] = {
     "progquant": lambda p: progquant(_fx(p)),
     "pv": lambda p: pv(_fx(p)),
     "spatten-pipeline": lambda p: spatten_pipeline(_fx(p)),
+    "importance": lambda p: importance(_imp(p)),
     "memtest": lambda p: memtest(**p),
+    "spatten-top": lambda p: spatten_top(_top(p)),
 }
 
 DESIGN_NAMES = tuple(_BY_NAME)

@@ -90,3 +90,72 @@ class SpattenFx:
 
     def keys_per_beat(self, d: int) -> int:
         return self.lanes // d
+
+
+@dataclass(frozen=True)
+class ImportanceCfg:
+    """Sizes of the cascade-pruning accumulators (``rtl/spatten/importance.py``) and the widths that follow from them.
+
+    Why these widths: a token accumulator receives one probability per (query, head, layer) -- the column sums of
+    the paper's Sec. III-A, cumulative over queries, heads and layers until a clear job -- and a head accumulator one
+    ``sum_f |out[f]|`` per (query, layer) (Sec. III-B). Both are bounded by the largest code each add can carry, so
+    ``imp_bits`` is the width of the larger bound and no sequence of at most ``max_queries`` x ``max_heads`` x
+    ``max_layers`` add jobs (each naming a token at most once) can overflow. The read-out feeds the top-k engine
+    unsigned ``imp_bits`` scores.
+    """
+
+    fx: SpattenFx = SpattenFx()
+    max_heads: int = 12  #: head accumulators (MiniLM and BERT-Base: 12)
+    max_queries: int = 64  #: queries per head and layer the widths are sized for
+    max_layers: int = 6  #: layers the scores accumulate over before a clear (MiniLM: 6)
+
+    def validate(self) -> None:
+        self.fx.validate()
+        for name, hi in (("max_heads", 256), ("max_queries", 1 << 16), ("max_layers", 256)):
+            v = getattr(self, name)
+            if not 1 <= v <= hi:
+                raise SpecError(name, f"{v} is outside 1..{hi}", f"1..{hi}")
+        if self.imp_bits > 62:
+            raise SpecError("max_queries", f"accumulators would need {self.imp_bits} bits (at most 62)")
+
+    @property
+    def s(self) -> int:
+        """Lanes per beat: the softmax's S (probabilities in) and the top-k's comparators (scores out)."""
+        return self.fx.s
+
+    @property
+    def token_bound(self) -> int:
+        """Largest token score: every (query, head, layer) adds at most the largest probability code."""
+        return self.max_queries * self.max_heads * self.max_layers * ((1 << self.fx.prob_bits) - 1)
+
+    @property
+    def head_bound(self) -> int:
+        """Largest head score: every (query, layer) adds at most max_d magnitudes of out_bits signed words."""
+        return self.max_queries * self.max_layers * self.fx.max_d * (1 << (self.fx.out_bits - 1))
+
+    @property
+    def imp_bits(self) -> int:
+        return max(self.token_bound, self.head_bound).bit_length()
+
+    @property
+    def max_entries(self) -> int:
+        """Entries a read-out job may name: the larger of the two accumulator arrays (the top-k's max_n)."""
+        return max(self.fx.max_n, self.max_heads)
+
+    @property
+    def idx_bits(self) -> int:
+        return max(1, (self.max_entries - 1).bit_length())
+
+    @property
+    def n_bits(self) -> int:
+        return max(1, self.max_entries.bit_length())
+
+    @property
+    def head_sum_bits(self) -> int:
+        """sum_f |out[f]| of one attention-output vector."""
+        return (self.fx.max_d * (1 << (self.fx.out_bits - 1))).bit_length()
+
+    @property
+    def abs_tree_pipe(self) -> int:
+        """Registered levels of the head path's adder tree (log2 max_d)."""
+        return self.fx.max_d.bit_length() - 1

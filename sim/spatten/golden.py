@@ -24,6 +24,7 @@ Cycle models of every block live here too (``*_cycles``); the cocotb benches ass
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +85,35 @@ def decide(probs: IntArray, threshold: int) -> tuple[bool, int]:
     """Progressive-quantization decision: (refetch LSBs?, max probability)."""
     mx = int(np.max(probs))
     return mx < threshold, mx
+
+
+# ---------------------------------------------------------------- what the blocks refuse
+# A refused job changes nothing and is answered by one error beat (the contract's ``err`` fields); the beats and
+# cycles of those answers are in :mod:`attnforge.sim.spatten.cycle_model` (``*_refused``).
+
+def qk_refused(n: int, dlog: int, cfg: SpattenFx) -> bool:
+    """Q x K cannot run a job with no keys, more keys than ``max_n``, or a head dimension the tree has no tap for."""
+    return not 1 <= n <= cfg.max_n or not cfg.min_d.bit_length() - 1 <= dlog <= cfg.max_d.bit_length() - 1
+
+
+def row_refused(counts: Sequence[int], cfg: SpattenFx) -> bool:
+    """The row streams' rule (softmax, decision): a row is beats of S lanes, each full but the last,
+    none empty, at most ``max_n`` entries in all (the buffers and accumulators are sized for that)."""
+    c = [int(x) for x in counts]
+    return (not c or any(x == 0 or x > cfg.s for x in c) or any(x != cfg.s for x in c[:-1])
+            or sum(c) > cfg.max_n)
+
+
+def pv_refused(counts: Sequence[int], cfg: SpattenFx) -> bool:
+    """prob x V takes the top-k's output rows, so empty and short beats are legal; it refuses a beat above S lanes
+    or more than ``max_n`` rows in all (what its accumulators are sized for)."""
+    c = [int(x) for x in counts]
+    return not c or any(x > cfg.s for x in c) or sum(c) > cfg.max_n
+
+
+def decision_refused(counts: Sequence[int], threshold: int, cfg: SpattenFx) -> bool:
+    """The decision also refuses a threshold above 1.0 (``check_job``'s range)."""
+    return row_refused(counts, cfg) or threshold > 1 << cfg.prob_frac
 
 
 def pv(probs: IntArray, v: IntArray, cfg: SpattenFx) -> IntArray:

@@ -1,0 +1,103 @@
+"""Bench of ``spatten-top`` through the fastbench (rtl/fastbench.py): descriptors and the memory image on the HDL
+side (the memory model answers the design's memory port), Python only before and after the run. A whole pass of
+several layers is millions of cycles at real sizes, which a per-cycle cocotb bench cannot afford.
+
+Checks per case: every ``o`` beat bit-exact with the golden (:mod:`attnforge.sim.spatten.top_golden`), in order,
+with its head and token labels, so the kept token and head sets of every layer equal the golden's; every ``r``
+answer (alive counts per layer); bad descriptors answered err=1 with the design idle again (a good pass right
+after). Rows carry ``rtl_cycles`` (first descriptor handshake to last output), the float errors of the pass
+against the numpy pruned model and the unpruned reference, and the memory traffic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from fast_jobs import spatten_top_job, spatten_top_minilm_job
+
+from attnforge.rtl.fastbench import FastJob, run_raw
+from attnforge.rtl.regress import cache_dir
+from attnforge.sim.contract import designs
+from attnforge.sim.contract.designs import _top
+
+
+def _workdir(job: FastJob, sim: str) -> Path:
+    """A folder kept per (parameters, simulator, case): the simulator's build is reused by the next run (the
+    stimulus and the memory image are read at run time, so only the wrapper's sizes key the build)."""
+    tag = hashlib.sha1(json.dumps([job.params, sim, job.label], sort_keys=True).encode()).hexdigest()[:10]
+    return cache_dir().parent / "fastbench-runs" / f"spatten-top-{tag}"
+
+
+def refused_descs(params: dict[str, int]) -> list[int]:
+    """One bad descriptor per check the controller makes (before any layer ran: no alive tokens or heads)."""
+    t = _top(params)
+    fx, lay = t.fx, designs.spatten_top(t)["desc"]
+    good = {"first": 1, "tokens": 4, "heads": 1, "kv": 2, "thr": 0, "alpha": {"alpha_q": 1, "alpha_sh": 1},
+            "dlog": fx.max_d.bit_length() - 1, "stride": 4, "q_base": 0, "k_base": 0, "l_base": 0, "v_base": 0}
+    bad = [{"tokens": 0}, {"tokens": fx.max_n + 1, "stride": fx.max_n + 1}, {"heads": 0}, {"heads": t.max_heads + 1},
+           {"kv": 0}, {"kv": 5}, {"thr": (1 << fx.prob_frac) + 1}, {"dlog": fx.max_d.bit_length() - 2},
+           {"stride": 3}, {"first": 0}]
+    return [lay.pack({**good, **b}) for b in bad]
+
+
+def run_top_case(params: dict[str, int], sim: str, label: str, refusals: bool = True, **kw: Any) -> dict[str, Any]:
+    """One pass through the RTL (bad descriptors first when ``refusals``), compared with the golden."""
+    job, exp, run = spatten_top_job(params, **kw)
+    t = _top(job.params)
+    lay = designs.spatten_top(t)
+    bad = refused_descs(job.params) if refusals else []
+    err = [lay["r"].pack({"err": 1, "tokens": 0, "heads": 0})] * len(bad)
+    job = FastJob(job.design, job.params, {"desc": bad + job.inputs["desc"]},
+                  {"o": len(exp["o"]), "r": len(err) + len(exp["r"])}, job.p_valid, job.p_ready, job.seed, job.label,
+                  job.memories, job.mem_timing)
+    t0 = time.perf_counter()
+    res = run_raw(job, sim, _workdir(job, sim))
+    o_bad = sum(a != b for a, b in zip(res.outputs["o"], exp["o"], strict=True))
+    r_ok = res.outputs["r"] == err + exp["r"]
+    passed = o_bad == 0 and r_ok
+    kept = [(int(lr.alive.size), int(lr.heads.size)) for lr in run.layers]
+    return {"design": "spatten-top", "workload": label, "passed": passed, "rtl_cycles": res.cycles, "sim_cycles": None,
+            "analytical_cycles": None, "max_abs_error": o_bad, "outputs": len(exp["o"]), "layers": len(run.layers),
+            "kept_tokens_heads": kept, "refused_descriptors": len(bad), "answers_ok": r_ok,
+            "mem_requests": res.extra.get("mem", {}).get("mem", {}).get("requests"),
+            "mem_beats": res.extra.get("mem", {}).get("mem", {}).get("beats"),
+            "cycles_simulated": res.total_cycles, "wall_s": time.perf_counter() - t0, "backpressure": False,
+            "error": None if passed else f"{o_bad} output beats differ; answers {'ok' if r_ok else 'DIFFER'}"}
+
+
+def run_minilm(sim: str) -> dict[str, Any]:
+    """All 6 MiniLM layers on the 128-token text (no refusals: the descriptors are the golden's), with the float
+    errors of the pass against the numpy pruned model and PyTorch's unpruned MiniLM."""
+    job, exp, run, cmp = spatten_top_minilm_job()
+    t0 = time.perf_counter()
+    res = run_raw(job, sim, _workdir(job, sim))
+    o_bad = sum(a != b for a, b in zip(res.outputs["o"], exp["o"], strict=True))
+    r_ok = res.outputs["r"] == exp["r"]
+    passed = o_bad == 0 and r_ok
+    return {"design": "spatten-top", "workload": job.label, "simulator": sim, "passed": passed,
+            "rtl_cycles": res.cycles, "sim_cycles": None, "analytical_cycles": None, "max_abs_error": o_bad,
+            "outputs": len(exp["o"]), "layers": len(run.layers), "answers_ok": r_ok,
+            "kept_tokens_heads": [(int(lr.alive.size), int(lr.heads.size)) for lr in run.layers],
+            "float_rel_error_vs_pruned": cmp.rel_err_pruned, "float_cos_vs_pruned": cmp.cos_pruned,
+            "float_rel_error_vs_unpruned": cmp.rel_err_dense, "float_cos_vs_unpruned": cmp.cos_dense,
+            "unpruned_reference": cmp.dense_source, "mem_requests": res.extra.get("mem", {}).get("mem", {}).get("requests"),
+            "cycles_simulated": res.total_cycles, "wall_s": time.perf_counter() - t0,
+            "error": None if passed else f"{o_bad} output beats differ; answers {'ok' if r_ok else 'DIFFER'}"}
+
+
+def rows(case: Any, sim: str) -> list[dict[str, Any]]:
+    """The regress entry point (rtl/regress.py dispatches fastbench designs here, a ``Case`` with parsed params):
+    workload ``minilm``: the whole model; otherwise one row per shape (layers, tokens) of a synthetic encoder."""
+    if "minilm" in (case.workloads or []):
+        return [run_minilm(sim)]
+    out = []
+    for layers, length in case.shapes or [(3, 16)]:
+        r = run_top_case(case.params, sim, f"synthetic {layers}x{length}", layers=layers, length=length,
+                         seed=case.seed)
+        r["simulator"] = sim
+        out.append(r)
+    return out

@@ -1,0 +1,227 @@
+"""SpAtten's cascade-pruning accumulators (paper Sec. III-A/B, Fig. 8): cumulative token importance (the attention
+probabilities of a token's column, summed over queries, heads and layers) and head importance (``sum_f |out[f]|``
+of a head's outputs), held on chip, read out in the top-k engine's input format so that a top wires importance ->
+top-k at a layer boundary.
+
+Streams (layouts :func:`attnforge.sim.contract.designs.importance`; golden and exact cycles
+:mod:`attnforge.sim.spatten.importance_golden`):
+
+* ``i``: every job on one stream, so a read always sees the adds before it: ``clear``, ``add_tokens`` (S softmax
+  probabilities per beat with their token ids), ``add_head`` (one attention-output vector and its head),
+  ``read_tokens`` / ``read_heads`` (S ids per beat: the entries to stream out, e.g. the currently kept tokens).
+* ``o``: read-out beats, the top-k ``i`` layout (``imp_bits`` unsigned scores, the job's n and k copied).
+* ``r``: one answer per job (op, err), raised once the job has taken effect; the next job is taken after it.
+
+The accumulators are registers, so S token lanes with arbitrary ids add in one cycle: each lane's id is decoded to
+a one-hot row (registered), a per-token delta (the sum of the lanes naming that token, so a repeated id in one beat
+adds twice, as the golden does) is registered, then added. A job the block cannot honour (see the contract) is
+consumed whole and answered err=1 without touching any accumulator: nothing waits on it and the block is idle
+again after the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Array, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import wiring
+
+from attnforge.rtl.common import contract_ports, pack_value, view
+from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.spatten_fx import ImportanceCfg
+
+OPS = contract.IMP_OPS
+
+
+@dataclass
+class _Job:
+    """The job as the current beat sees it (the first beat's fields, or the registers later beats read) and the
+    strobes the datapaths start from: ``take`` (a beat is taken), ``last`` (it is the job's last), ``lane_ok``."""
+
+    op: Value
+    skip: Value
+    first: Value
+    last: Value
+    lane_ok: list[Value]
+    take: Value
+
+
+@dataclass
+class _Answer:
+    """The answer register ``r`` and the job's running error flag (a lane out of range)."""
+
+    valid: Signal
+    op: Signal
+    err: Signal
+    job_err: Signal
+
+
+class Importance(wiring.Component):
+    def __init__(self, cfg: ImportanceCfg) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.contract = contract.importance(cfg)
+        super().__init__(contract_ports(self.contract))
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        c = self.cfg
+        IB = c.imp_bits
+        self.tok = [Signal(unsigned(IB), name=f"tok{t}") for t in range(c.fx.max_n)]
+        self.head = [Signal(unsigned(IB), name=f"head{h}") for h in range(c.max_heads)]
+        ans = _Answer(Signal(name="r_valid"), Signal(3, name="r_op"), Signal(name="r_err"), Signal(name="job_err"))
+        hold = Signal()  # the job's last beat is taken; its answer is pending
+        o_valid = Signal()
+        adv = Signal()
+        m.d.comb += [adv.eq(~o_valid | self.o.ready), self.i.ready.eq(~hold & adv), self.r.valid.eq(ans.valid),
+                     self.r.payload.eq(pack_value(self.contract["r"], {"op": ans.op, "err": ans.err}))]
+        with m.If(self.r.ready & ans.valid):
+            m.d.sync += [ans.valid.eq(0), hold.eq(0)]
+        job = self._control(m, hold, ans)
+        with m.If(job.take & job.skip & job.last):
+            m.d.sync += [ans.valid.eq(1), ans.err.eq(1)]
+        go = job.take & ~job.skip
+        with m.If(go & (job.op == OPS["clear"])):
+            m.d.sync += [x.eq(0) for x in self.tok + self.head]
+            m.d.sync += [ans.valid.eq(1), ans.err.eq(0)]
+        self._tokens(m, go & (job.op == OPS["add_tokens"]), job, ans)
+        self._heads(m, go & (job.op == OPS["add_head"]), ans)
+        self._read(m, go & ((job.op == OPS["read_tokens"]) | (job.op == OPS["read_heads"])), job, ans, o_valid, adv)
+        return m
+
+    # ---------------------------------------------------------------- job control
+    def _control(self, m: Module, hold: Signal, ans: _Answer) -> _Job:
+        """The first beat brings op, n, k, dlog and is checked; later beats of the job (``left`` still to take)
+        reuse the registers. Returns the current beat's view of the job."""
+        c, S = self.cfg, self.cfg.s
+        iv = view(self.contract["i"], self.i.payload)
+        in_job = Signal()
+        left = Signal(c.n_bits)
+        rem = Signal(c.n_bits)  # entries not yet taken
+        cur_op = Signal(3)
+        skip = Signal()
+        take = Signal()
+        m.d.comb += take.eq(self.i.valid & self.i.ready)
+        op, n = iv.op, iv.n
+        multi = (op == OPS["add_tokens"]) | (op == OPS["read_tokens"]) | (op == OPS["read_heads"])
+        beats = Signal(c.n_bits + 1)
+        m.d.comb += beats.eq(Mux(multi & (n != 0), (n + S - 1) >> (S.bit_length() - 1), 1))
+        bad = self._bad(iv)
+        f_op, f_skip = Mux(in_job, cur_op, op), Mux(in_job, skip, bad)
+        f_left, f_rem = Mux(in_job, left, beats - 1), Mux(in_job, rem, n)
+        last = f_left == 0
+        with m.If(take):
+            m.d.sync += [in_job.eq(~last), left.eq(f_left - 1), rem.eq(Mux(f_rem > S, f_rem - S, 0))]
+            with m.If(last):
+                m.d.sync += hold.eq(1)
+            with m.If(~in_job):
+                m.d.sync += [cur_op.eq(op), skip.eq(bad), ans.op.eq(op), ans.job_err.eq(0)]
+        return _Job(f_op, f_skip, ~in_job, last, [f_rem > j for j in range(S)], take)
+
+    def _bad(self, iv: object) -> Value:
+        """The refusal predicate on a first beat (``importance_golden.refused``)."""
+        c, fx = self.cfg, self.cfg.fx
+        op, n, k, dlog = iv.op, iv.n, iv.k, iv.dlog
+        lo, hi = fx.min_d.bit_length() - 1, fx.max_d.bit_length() - 1
+        n_tok = (n == 0) | (n > fx.max_n)
+        k_bad = (k == 0) | (k > n)
+        return Mux(op == OPS["clear"], 0,
+                   Mux(op == OPS["add_tokens"], n_tok,
+                       Mux(op == OPS["add_head"], (dlog < lo) | (dlog > hi) | (iv.idx[0] >= c.max_heads),
+                           Mux(op == OPS["read_tokens"], n_tok | k_bad,
+                               Mux(op == OPS["read_heads"], (n == 0) | (n > c.max_heads) | k_bad, 1)))))
+
+    # ---------------------------------------------------------------- token accumulation
+    def _tokens(self, m: Module, start: Value, job: _Job, ans: _Answer) -> None:
+        """Lane register; each lane's id decoded to a one-hot row (registered, so no comparator sits in front of
+        the adders); a registered per-token delta (the lanes naming the token, summed); then the add."""
+        c, S, PB, N = self.cfg, self.cfg.s, self.cfg.fx.prob_bits, self.cfg.fx.max_n
+        iv = view(self.contract["i"], self.i.payload)
+        v1, l1 = Signal(name="t1_valid"), Signal(name="t1_last")
+        ids = [Signal(c.idx_bits, name=f"t1_id{j}") for j in range(S)]
+        ps = [Signal(PB, name=f"t1_p{j}") for j in range(S)]
+        on = [Signal(name=f"t1_on{j}") for j in range(S)]
+        m.d.sync += [v1.eq(start), l1.eq(job.last)]
+        with m.If(start):
+            m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
+            m.d.sync += [x.eq(iv.probs[j]) for j, x in enumerate(ps)]
+            m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
+        v2, l2, e2 = Signal(name="t2_valid"), Signal(name="t2_last"), Signal(name="t2_err")
+        hot = [Signal(N, name=f"t2_hot{j}") for j in range(S)]
+        p2 = [Signal(PB, name=f"t2_p{j}") for j in range(S)]
+        m.d.sync += [v2.eq(v1), l2.eq(l1), e2.eq(sum(on[j] & (ids[j] >= N) for j in range(S)) != 0)]
+        for j in range(S):
+            m.d.sync += [hot[j].eq(Mux(on[j], (1 << ids[j])[:N], 0)), p2[j].eq(ps[j])]
+        v3, l3, e3 = Signal(name="t3_valid"), Signal(name="t3_last"), Signal(name="t3_err")
+        delta = [Signal(PB + (S - 1).bit_length(), name=f"delta{t}") for t in range(N)]
+        m.d.sync += [v3.eq(v2), l3.eq(l2), e3.eq(e2)]
+        for t, d in enumerate(delta):
+            m.d.sync += d.eq(sum(Mux(hot[j][t], p2[j], 0) for j in range(S)))
+        with m.If(v3):
+            m.d.sync += [x.eq(x + d) for x, d in zip(self.tok, delta, strict=True)]
+            m.d.sync += ans.job_err.eq(ans.job_err | e3)
+            with m.If(l3):
+                m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e3)]
+
+    # ---------------------------------------------------------------- head accumulation
+    def _heads(self, m: Module, start: Value, ans: _Answer) -> None:
+        """Beat register (lanes beyond D zeroed), magnitudes, the adder tree one registered level at a time, then
+        the head's accumulator and the answer."""
+        c, fx = self.cfg, self.cfg.fx
+        iv = view(self.contract["i"], self.i.payload)
+        v = Signal(name="h1_valid")
+        hid = Signal(c.idx_bits, name="h1_head")
+        lanes = [Signal(signed(fx.out_bits), name=f"h1_o{f}") for f in range(fx.max_d)]
+        m.d.sync += v.eq(start)
+        with m.If(start):
+            m.d.sync += hid.eq(iv.idx[0])
+            m.d.sync += [x.eq(Mux((f >> iv.dlog) == 0, iv.out[f], 0)) for f, x in enumerate(lanes)]
+        mags = [Signal(unsigned(fx.out_bits), name=f"h2_m{f}") for f in range(fx.max_d)]
+        m.d.sync += [x.eq(Mux(y < 0, -y, y)) for x, y in zip(mags, lanes, strict=True)]
+        level: list[Value] = list(mags)
+        valid, hreg = Signal(name="h2_valid"), Signal(c.idx_bits, name="h2_head")
+        m.d.sync += [valid.eq(v), hreg.eq(hid)]
+        for lvl in range(c.abs_tree_pipe):
+            nxt = [Signal(c.head_sum_bits, name=f"hs{lvl}_{i}") for i in range(len(level) // 2)]
+            m.d.sync += [x.eq(level[2 * i] + level[2 * i + 1]) for i, x in enumerate(nxt)]
+            nv, nh = Signal(name=f"hs{lvl}_valid"), Signal(c.idx_bits, name=f"hs{lvl}_head")
+            m.d.sync += [nv.eq(valid), nh.eq(hreg)]
+            level, valid, hreg = nxt, nv, nh
+        with m.If(valid):
+            for h, x in enumerate(self.head):
+                with m.If(hreg == h):
+                    m.d.sync += x.eq(x + level[0])
+            m.d.sync += [ans.valid.eq(1), ans.err.eq(0)]
+
+    # ---------------------------------------------------------------- read-out
+    def _read(self, m: Module, start: Value, job: _Job, ans: _Answer, o_valid: Signal, adv: Signal) -> None:
+        """Id register, then the output register (the named accumulators, 0 for an id out of range); both stall
+        with the output. The answer is raised with the last beat."""
+        c, S = self.cfg, self.cfg.s
+        iv = view(self.contract["i"], self.i.payload)
+        lay = self.contract["o"]
+        v1, l1, heads = Signal(name="rd_valid"), Signal(name="rd_last"), Signal(name="rd_heads")
+        ids = [Signal(c.idx_bits, name=f"rd_id{j}") for j in range(S)]
+        on = [Signal(name=f"rd_on{j}") for j in range(S)]
+        n, k = Signal(c.n_bits, name="rd_n"), Signal(c.n_bits, name="rd_k")
+        o_payload = Signal(lay.width)
+        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload)]
+        pad = 1 << c.idx_bits
+        tok = Array(self.tok + [Const(0, c.imp_bits)] * (pad - len(self.tok)))
+        hd = Array(self.head + [Const(0, c.imp_bits)] * (pad - len(self.head)))
+        with m.If(adv):
+            m.d.sync += [v1.eq(start), l1.eq(job.last), o_valid.eq(v1)]
+            with m.If(start):
+                m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
+                m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
+                m.d.sync += heads.eq(job.op == OPS["read_heads"])
+                with m.If(job.first):
+                    m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
+            with m.If(v1):
+                scores = [Mux(on[j], Mux(heads, hd[ids[j]], tok[ids[j]]), 0) for j in range(S)]
+                m.d.sync += o_payload.eq(pack_value(lay, {"scores": scores, "job": {"n": n, "k": k}}))
+                limit = Mux(heads, c.max_heads, c.fx.max_n)
+                e = sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0
+                m.d.sync += ans.job_err.eq(ans.job_err | e)
+                with m.If(l1):
+                    m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e)]

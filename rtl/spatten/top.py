@@ -1,0 +1,390 @@
+"""``spatten-top``: SpAtten as a whole accelerator (paper Fig. 8): one layer of multi-head attention per layer
+descriptor, all alive heads and queries, with cascade token and head pruning held on chip across layers.
+
+Parts (all registry blocks except the glue here): the two-queries-in-flight :class:`SpattenPipeline`, the
+:class:`Importance` accumulators, a :class:`TopK` engine for the layer-boundary token and head top-k, and three
+fetchers on one memory port (layouts :func:`attnforge.sim.contract.designs.spatten_top`; golden
+:mod:`attnforge.sim.spatten.top_golden`):
+
+* the **alive lists**: registers holding the original ids of the alive tokens (ascending) and heads;
+* the **controller**: takes a descriptor and checks it (a bad one is answered ``r`` err=1, back to idle); the first
+  layer clears the importance and starts from every token and head; a later one runs the boundary top-k when it
+  keeps fewer tokens (heads) than are alive: the importance block streams the alive tokens' scores into the top-k
+  and the kept positions compact the alive list in place (kept positions ascend, so a write never lands on an entry
+  still to be read); then every (head, query) runs, and ``r`` answers once every output and importance add is done;
+* the **Q fetcher** fetches the Q row of the next (head, token) into a 2-entry buffer (credit counted), which feeds
+  the pipeline's ``q`` with the layer's job word;
+* the **K fetcher** answers the pipeline's ``kreq``: it walks the alive list and requests runs of consecutive alive
+  tokens (one burst per run) from the MSB or LSB region of the front job's head; the rows go straight to ``kmem``;
+* the **V fetcher** answers ``vreq``: one row request per kept index (the alive list maps it to a token), the rows
+  gathered into one ``vmem`` beat per request (local V pruning: pruned rows are never requested);
+* the **importance feeder**: the pipeline's probability tap becomes ``add_tokens`` (ids from the alive list), its
+  output beat ``add_head``; the output beat also leaves on ``o`` with its head and token.
+
+Requests are granted K first, then V, then Q. Rows are addressed ``base + head * stride + token``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFO
+
+from attnforge.rtl.common import contract_ports, pack_value, view
+from attnforge.rtl.spatten.importance import Importance
+from attnforge.rtl.spatten.pipeline import SpattenPipeline
+from attnforge.rtl.spatten.topk import TopK
+from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.fixedpoint import clog2
+from attnforge.sim.contract.spatten_top import TAG_K, TAG_Q, TAG_V, SpattenTopCfg
+
+OPS = contract.IMP_OPS
+
+
+def _fit(x: Value, bits: int) -> Value:
+    """Zero-extend (or cut) to ``bits``: payload members take exactly their width."""
+    x = Value.cast(x)
+    return x[:bits] if len(x) >= bits else Cat(x, Const(0, bits - len(x)))
+
+
+@dataclass
+class _Lists:
+    """The alive token ids (``tok``, ``n`` of them) and head ids (``head``, ``h`` of them)."""
+
+    tok: Array
+    n: Signal
+    head: Array
+    h: Signal
+
+
+@dataclass
+class _Req:
+    """One fetcher's request: valid, address, length; ``grant`` is driven by the arbiter."""
+
+    valid: Signal
+    addr: Signal
+    len: Signal
+    grant: Signal
+
+
+class SpattenTop(wiring.Component):
+    def __init__(self, cfg: SpattenTopCfg) -> None:
+        self.cfg = cfg.validate()
+        self.contract = contract.spatten_top(cfg)
+        super().__init__(contract_ports(self.contract))
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        t, fx = self.cfg, self.cfg.fx
+        m.submodules.pipe = pipe = SpattenPipeline(fx)
+        m.submodules.imp = imp = Importance(t.imp)
+        m.submodules.topk = topk = TopK(comparators=fx.s, max_n=t.topk_n, data_bits=t.imp.imp_bits, signed_data=0)
+        wiring.connect(m, imp.o, topk.i)
+        m.d.comb += [imp.r.ready.eq(1)]
+        lists = _Lists(Array(Signal(fx.idx_bits, name=f"alive{i}") for i in range(fx.max_n)), Signal(fx.n_bits),
+                       Array(Signal(t.head_bits, name=f"ahead{i}") for i in range(t.max_heads)), Signal(t.heads_n_bits))
+        desc = Signal(self.contract["desc"].width)
+        dv = view(self.contract["desc"], desc)
+        reqs = {tag: _Req(Signal(name=f"r{tag}_valid"), Signal(t.addr_bits, name=f"r{tag}_addr"),
+                          Signal(t.len_bits, name=f"r{tag}_len"), Signal(name=f"r{tag}_grant")) for tag in (0, 1, 2)}
+        self._arbiter(m, reqs)
+        run = Signal()  # the controller is in RUN: the fetchers and the feeder work
+        qf_done, issued = Signal(), Signal(fx.n_bits + t.heads_n_bits + 1)
+        heads = self._qfetch(m, pipe, dv, lists, reqs[TAG_Q], run, qf_done, issued)
+        kready = self._kfetch(m, pipe, dv, lists, reqs[TAG_K], heads[0])
+        vready = self._vfetch(m, pipe, dv, lists, reqs[TAG_V], heads[1])
+        tag = view(self.contract["mresp"], self.mresp.payload).tag
+        m.d.comb += self.mresp.ready.eq(Mux(tag == TAG_K, kready, Mux(tag == TAG_V, vready, 1)))
+        feed_en = Signal()  # the controller is in RUN: the importance block takes the feeder's jobs
+        outs, fed, feed = self._outputs(m, pipe, imp, dv, lists, heads[2], feed_en)
+        self._controller(m, imp, topk, dv, desc, lists, (run, feed_en), (qf_done, issued, outs, fed), feed)
+        return m
+
+    # ---------------------------------------------------------------- memory port
+    def _arbiter(self, m: Module, reqs: dict[int, _Req]) -> None:
+        """Fixed priority K, V, Q; the response's tag routes it (see the fetchers)."""
+        lay = self.contract["mreq"]
+        order = [TAG_K, TAG_V, TAG_Q]
+        m.d.comb += self.mreq.valid.eq(sum(reqs[g].valid for g in order) != 0)
+        payload = pack_value(lay, {"addr": reqs[TAG_Q].addr, "len": reqs[TAG_Q].len, "tag": TAG_Q})
+        for g in reversed(order[:-1]):
+            payload = Mux(reqs[g].valid, pack_value(lay, {"addr": reqs[g].addr, "len": reqs[g].len, "tag": g}), payload)
+        m.d.comb += self.mreq.payload.eq(payload)
+        before: Value = 0
+        for g in order:
+            m.d.comb += reqs[g].grant.eq(reqs[g].valid & ~before & self.mreq.ready)
+            before = before | reqs[g].valid
+
+    def _resp(self, tag: int) -> tuple[Value, data.View]:
+        rv = view(self.contract["mresp"], self.mresp.payload)
+        return self.mresp.valid & (rv.tag == tag), rv
+
+    def _row_addr(self, base: Value, head: Value, token: Value, stride: Value) -> Value:
+        return (base + head * stride + token)[:self.cfg.addr_bits]
+
+    # ---------------------------------------------------------------- Q fetcher
+    def _qfetch(self, m: Module, pipe: SpattenPipeline, dv: data.View, lists: _Lists, req: _Req, run: Signal,
+                done: Signal, issued: Signal) -> tuple[Signal, SyncFIFO, SyncFIFO]:
+        """Q rows of (head hi, query pi) in order into a 2-entry buffer (credits: requests in flight + buffered
+        <= 2); the buffer feeds ``pipe.q``. Returns the front job's head and the FIFOs of (head, token) labels the
+        back (V fetcher) and the outputs read."""
+        t, fx = self.cfg, self.cfg.fx
+        hi, pi = Signal(t.heads_n_bits), Signal(fx.n_bits)
+        cred = Signal(range(3), init=2)
+        lab_w = t.head_bits + fx.idx_bits
+        m.submodules.qbuf = qbuf = SyncFIFO(width=fx.max_d * fx.word_bits + lab_w, depth=2)
+        m.submodules.qlab = qlab = SyncFIFO(width=lab_w, depth=2)  # labels of Q requests in flight
+        m.submodules.vlab = vlab = SyncFIFO(width=t.head_bits, depth=4)  # heads of jobs in the pipeline (V side)
+        m.submodules.olab = olab = SyncFIFO(width=lab_w, depth=4)  # (head, token) of jobs in the pipeline (outputs)
+        head, tok = lists.head[hi], lists.tok[pi]
+        busy = run & ~done
+        m.d.comb += [req.valid.eq(busy & (cred != 0) & qlab.w_rdy), req.len.eq(1),
+                     req.addr.eq(self._row_addr(dv.q_base, head, tok, dv.stride)),
+                     qlab.w_en.eq(req.grant), qlab.w_data.eq(head | (tok << t.head_bits))]
+        last_q = (pi + 1 == lists.n) & (hi + 1 == lists.h)
+        with m.If(req.grant):
+            m.d.sync += [pi.eq(Mux(pi + 1 == lists.n, 0, pi + 1)), hi.eq(Mux(pi + 1 == lists.n, hi + 1, hi))]
+            with m.If(last_q):
+                m.d.sync += done.eq(1)
+        rvalid, rv = self._resp(TAG_Q)
+        m.d.comb += [qbuf.w_en.eq(rvalid), qbuf.w_data.eq(Cat(rv.data[:fx.max_d * fx.word_bits], qlab.r_data)),
+                     qlab.r_en.eq(rvalid)]
+        qfire = pipe.q.valid & pipe.q.ready
+        job = {"n": lists.n, "dlog": dv.dlog, "kv": dv.kv, "thr": dv.thr, "alpha": dv.alpha}
+        m.d.comb += [pipe.q.valid.eq(qbuf.r_rdy & vlab.w_rdy & olab.w_rdy), qbuf.r_en.eq(qfire),
+                     pipe.q.payload.eq(pack_value(pipe.contract["q"], {"q": qbuf.r_data[:fx.max_d * fx.word_bits],
+                                                                       "job": job})),
+                     vlab.w_en.eq(qfire), olab.w_en.eq(qfire), olab.w_data.eq(qbuf.r_data[fx.max_d * fx.word_bits:]),
+                     vlab.w_data.eq(qbuf.r_data[fx.max_d * fx.word_bits:][:t.head_bits])]
+        m.d.sync += cred.eq(cred - req.grant + qfire)
+        front = Signal(t.head_bits)  # head of the pipeline's front job: its K requests
+        with m.If(qfire):
+            m.d.sync += [front.eq(qbuf.r_data[fx.max_d * fx.word_bits:][:t.head_bits]), issued.eq(issued + 1)]
+        with m.If(~run):
+            m.d.sync += [hi.eq(0), pi.eq(0), done.eq(0), issued.eq(0)]
+        return front, vlab, olab
+
+    # ---------------------------------------------------------------- K fetcher
+    def _kfetch(self, m: Module, pipe: SpattenPipeline, dv: data.View, lists: _Lists, req: _Req,
+                head: Signal) -> Value:
+        """Runs of consecutive alive tokens, one burst each (at most 2**len_bits - 1 rows), from the requested
+        region; the rows pass to ``kmem`` as they come (one key per beat: lanes == max_d)."""
+        t, fx = self.cfg, self.cfg.fx
+        on, lsb = Signal(), Signal()
+        pos, start, ln = Signal(fx.n_bits), Signal(fx.idx_bits), Signal(t.len_bits)
+        tok = lists.tok[pos]
+        more = pos < lists.n
+        ext = on & more & (ln != 0) & (tok == start + ln) & (ln != (1 << t.len_bits) - 1)
+        kv = view(pipe.contract["kreq"], pipe.kreq.payload)
+        m.d.comb += [pipe.kreq.ready.eq(~on), req.valid.eq(on & (ln != 0) & ~ext), req.len.eq(ln),
+                     req.addr.eq(self._row_addr(Mux(lsb, dv.l_base, dv.k_base), head, start,
+                                                dv.stride))]
+        with m.If(pipe.kreq.valid & ~on):
+            m.d.sync += [on.eq(1), lsb.eq(kv.kind == 1), pos.eq(0), ln.eq(0)]
+        with m.If(ext):
+            m.d.sync += [ln.eq(ln + 1), pos.eq(pos + 1)]
+        with m.Elif(on & (ln == 0) & more):
+            m.d.sync += [start.eq(tok), ln.eq(1), pos.eq(pos + 1)]
+        with m.Elif(req.grant):
+            with m.If(more):
+                m.d.sync += [start.eq(tok), ln.eq(1), pos.eq(pos + 1)]
+            with m.Else():
+                m.d.sync += [ln.eq(0), on.eq(0)]
+        rvalid, rv = self._resp(TAG_K)
+        m.d.comb += [pipe.kmem.valid.eq(rvalid), pipe.kmem.payload.eq(rv.data[:fx.lanes * fx.msb_bits])]
+        return pipe.kmem.ready
+
+    # ---------------------------------------------------------------- V fetcher
+    def _vfetch(self, m: Module, pipe: SpattenPipeline, dv: data.View, lists: _Lists, req: _Req,
+                vlab: SyncFIFO) -> Value:
+        """Issue side: one row request per kept index of the V request; collect side: the rows in order into one
+        ``vmem`` beat per request (a FIFO of counts links the two). Returns the collect side's ready."""
+        fx = self.cfg.fx
+        s = fx.s
+        pv = view(pipe.contract["vreq"], pipe.vreq.payload)
+        m.submodules.vcnt = vcnt = SyncFIFO(width=clog2(s + 1) + 1, depth=4)
+        on, j = Signal(), Signal(range(s + 1))
+        idx = Array(Signal(fx.idx_bits, name=f"vidx{i}") for i in range(s))
+        cnt = Signal(range(s + 1))
+        m.d.comb += [pipe.vreq.ready.eq(~on & vcnt.w_rdy), vcnt.w_en.eq(pipe.vreq.valid & ~on),
+                     vcnt.w_data.eq(pv.count)]
+        with m.If(pipe.vreq.valid & ~on):
+            m.d.sync += [on.eq(pv.count != 0), j.eq(0), cnt.eq(pv.count)]
+            m.d.sync += [idx[i].eq(pv.indices[i]) for i in range(s)]
+        m.d.comb += [req.valid.eq(on), req.len.eq(1),
+                     req.addr.eq(self._row_addr(dv.v_base, vlab.r_data, lists.tok[idx[j]], dv.stride))]
+        with m.If(req.grant):
+            m.d.sync += j.eq(j + 1)
+            with m.If(j + 1 == cnt):
+                m.d.sync += on.eq(0)
+        # collect
+        rowb = fx.max_d * fx.v_bits
+        rows = Signal(s * rowb)
+        col, got, full = Signal(), Signal(range(s + 1)), Signal()
+        need = Signal(range(s + 1))
+        rvalid, rv = self._resp(TAG_V)
+        m.d.comb += [vcnt.r_en.eq(~col & vcnt.r_rdy)]
+        with m.If(~col & vcnt.r_rdy):
+            m.d.sync += [col.eq(1), got.eq(0), need.eq(vcnt.r_data), rows.eq(0)]
+        with m.If(col & (got == need)):
+            m.d.sync += full.eq(1)
+        take = rvalid & col & (got != need) & ~full
+        with m.If(take):
+            m.d.sync += [rows.word_select(got, rowb).eq(rv.data[:rowb]), got.eq(got + 1)]
+        m.d.comb += [pipe.vmem.valid.eq(full), pipe.vmem.payload.eq(rows)]
+        with m.If(pipe.vmem.valid & pipe.vmem.ready):
+            m.d.sync += [full.eq(0), col.eq(0)]
+        m.d.comb += vlab.r_en.eq(pipe.o.valid & pipe.o.ready)  # the back's job is done: next head
+        return col & (got != need) & ~full
+
+    # ---------------------------------------------------------------- outputs and the importance feeder
+    def _outputs(self, m: Module, pipe: SpattenPipeline, imp: Importance, dv: data.View, lists: _Lists,
+                 olab: SyncFIFO, feed_en: Signal) -> tuple[Signal, Signal, tuple[Value, Value]]:
+        """``o`` beats with their labels; a copy of every output (and the tap) feeds the importance block:
+        add_tokens per tap row (ids from the alive list), then add_head per output. Returns the output and feed
+        counters of the layer and the feeder's (valid, beat) for the importance input."""
+        t, fx = self.cfg, self.cfg.fx
+        s = fx.s
+        po = view(pipe.contract["o"], pipe.o.payload)
+        m.submodules.ocopy = ocopy = SyncFIFO(width=fx.max_d * fx.out_bits + t.head_bits, depth=2)
+        lab_head, lab_tok = olab.r_data[:t.head_bits], olab.r_data[t.head_bits:]
+        ofire = pipe.o.valid & pipe.o.ready
+        m.d.comb += [self.o.valid.eq(pipe.o.valid & ocopy.w_rdy), pipe.o.ready.eq(self.o.ready & ocopy.w_rdy),
+                     self.o.payload.eq(pack_value(self.contract["o"], {
+                         "out": po.out, "head": lab_head, "token": lab_tok, "refetch": po.refetch, "max_p": po.max_p})),
+                     olab.r_en.eq(ofire), ocopy.w_en.eq(ofire),
+                     ocopy.w_data.eq(po.out.as_value() | (lab_head << (fx.max_d * fx.out_bits)))]
+        outs, fed = Signal(fx.n_bits + t.heads_n_bits + 1), Signal(fx.n_bits + t.heads_n_bits + 1)
+        with m.If(ofire):
+            m.d.sync += outs.eq(outs + 1)
+        tap = view(pipe.contract["p"], pipe.p.payload)
+        head_mode, beat = Signal(), Signal(fx.n_bits)
+        ilay = imp.contract["i"]
+        ib, nb = t.imp.idx_bits, t.imp.n_bits
+        ids = [_fit(lists.tok[(beat << clog2(s)) + j], ib) for j in range(s)]
+        tok_beat = pack_value(ilay, {"op": OPS["add_tokens"], "n": _fit(lists.n, nb), "k": 0, "dlog": dv.dlog,
+                                     "idx": ids, "probs": tap.probs, "out": 0})
+        head_beat = pack_value(ilay, {"op": OPS["add_head"], "n": 1, "k": 0, "dlog": dv.dlog,
+                                      "idx": [_fit(ocopy.r_data[fx.max_d * fx.out_bits:], ib)] + [0] * (s - 1),
+                                      "probs": 0, "out": ocopy.r_data[:fx.max_d * fx.out_bits]})
+        feed = (Mux(head_mode, ocopy.r_rdy, pipe.p.valid), Mux(head_mode, head_beat, tok_beat))
+        feed_fire = feed[0] & imp.i.ready & feed_en
+        m.d.comb += [pipe.p.ready.eq(~head_mode & imp.i.ready & feed_en),
+                     ocopy.r_en.eq(head_mode & imp.i.ready & feed_en)]
+        with m.If(feed_fire):
+            with m.If(head_mode):
+                m.d.sync += [head_mode.eq(0), fed.eq(fed + 1)]
+            with m.Else():
+                m.d.sync += beat.eq(beat + 1)
+                with m.If(tap.last):
+                    m.d.sync += [head_mode.eq(1), beat.eq(0)]
+        return outs, fed, feed
+
+    # ---------------------------------------------------------------- controller
+    def _bad(self, d: data.View, lists: _Lists) -> Value:
+        """The descriptor checks (the contract's desc stream lists them)."""
+        t, fx = self.cfg, self.cfg.fx
+        common = ((d.tokens == 0) | (d.heads == 0) | (d.kv == 0) | (d.kv > d.tokens) | (d.thr > (1 << fx.prob_frac))
+                  | (d.dlog != clog2(fx.max_d)))
+        first = (d.tokens > fx.max_n) | (d.heads > t.max_heads) | (d.stride < d.tokens)
+        later = (d.tokens > lists.n) | (d.heads > lists.h)
+        return common | Mux(d.first, first, later)
+
+    def _controller(self, m: Module, imp: Importance, topk: TopK, dv: data.View, desc: Signal, lists: _Lists,
+                    modes: tuple[Signal, Signal], counts: tuple[Signal, Signal, Signal, Signal],
+                    feed: tuple[Value, Value]) -> None:
+        """IDLE -> (ERR | CLEAR | boundary top-k for tokens, then heads) -> RUN -> DONE -> IDLE."""
+        t, fx = self.cfg, self.cfg.fx
+        s = fx.s
+        qf_done, issued, outs, fed = counts
+        run, feed_en = modes
+        dw = view(self.contract["desc"], self.desc.payload)
+        rd_beat, rd_heads = Signal(fx.n_bits), Signal()
+        ilay = imp.contract["i"]
+        n_rd = Mux(rd_heads, lists.h, lists.n)
+        ib, nb = t.imp.idx_bits, t.imp.n_bits
+        ids = [_fit(Mux(rd_heads, lists.head[((rd_beat << clog2(s)) + j)[:t.head_bits]],
+                        lists.tok[(rd_beat << clog2(s)) + j]), ib) for j in range(s)]
+        ctl_valid, ctl_beat = Signal(), Signal(ilay.width)
+        wpos = Signal(fx.n_bits)
+        self._compact(m, topk, lists, rd_heads, wpos)
+        tkv = view(topk.contract["o"], topk.o.payload)
+        m.d.comb += topk.o.ready.eq(1)
+        keep = Mux(rd_heads, dv.heads, dv.tokens)
+        # Comb outputs come from fsm.ongoing() in plain assignments after the FSM, never from inside a state:
+        # Icarus leaves an ``always @*`` block unevaluated (X) until one of its inputs changes.
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(self.desc.valid):
+                    m.d.sync += desc.eq(self.desc.payload)
+                    with m.If(self._bad(dw, lists)):
+                        m.next = "ERR"
+                    with m.Elif(dw.first):
+                        m.next = "CLEAR"
+                    with m.Else():
+                        m.d.sync += [rd_heads.eq(0), rd_beat.eq(0), wpos.eq(0)]
+                        m.next = "BOUND"
+            with m.State("ERR"):
+                with m.If(self.r.ready):
+                    m.next = "IDLE"
+            with m.State("CLEAR"):
+                with m.If(imp.i.ready):
+                    m.d.sync += [lists.n.eq(dv.tokens), lists.h.eq(dv.heads)]
+                    m.d.sync += [lists.tok[i].eq(i) for i in range(fx.max_n)]
+                    m.d.sync += [lists.head[i].eq(i) for i in range(t.max_heads)]
+                    m.next = "RUN"
+            with m.State("BOUND"):  # read the scores of one list into the top-k, or skip it
+                with m.If(keep == n_rd):
+                    with m.If(rd_heads):
+                        m.next = "RUN"
+                    with m.Else():
+                        m.d.sync += [rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
+                with m.Elif(imp.i.ready):
+                    m.d.sync += rd_beat.eq(rd_beat + 1)
+                    with m.If(((rd_beat + 1) << clog2(s)) >= n_rd):
+                        m.next = "TOPK"
+            with m.State("TOPK"):  # the compaction writes the kept ids; the list shrinks on the last beat
+                with m.If(topk.o.valid & tkv.last):
+                    with m.If(rd_heads):
+                        m.d.sync += lists.h.eq(dv.heads)
+                        m.next = "RUN"
+                    with m.Else():
+                        m.d.sync += [lists.n.eq(dv.tokens), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
+                        m.next = "BOUND"
+            with m.State("RUN"):
+                with m.If(qf_done & (outs == issued) & (fed == issued)):
+                    m.next = "DONE"
+            with m.State("DONE"):
+                m.d.sync += [outs.eq(0), fed.eq(0)]
+                with m.If(self.r.ready):
+                    m.next = "IDLE"
+        err_s, done_s, clear_s = fsm.ongoing("ERR"), fsm.ongoing("DONE"), fsm.ongoing("CLEAR")
+        read_s = fsm.ongoing("BOUND") & (keep != n_rd)
+        op = Mux(rd_heads, OPS["read_heads"], OPS["read_tokens"])
+        read_beat = pack_value(ilay, {"op": op, "n": _fit(n_rd, nb), "k": _fit(keep, nb), "dlog": 0, "idx": ids,
+                                      "probs": 0, "out": 0})
+        m.d.comb += [self.desc.ready.eq(fsm.ongoing("IDLE")), run.eq(fsm.ongoing("RUN")), feed_en.eq(fsm.ongoing("RUN")),
+                     self.r.valid.eq(err_s | done_s),
+                     self.r.payload.eq(pack_value(self.contract["r"], {"err": err_s, "tokens": lists.n,
+                                                                       "heads": lists.h})),
+                     ctl_valid.eq(clear_s | read_s), ctl_beat.eq(Mux(clear_s, OPS["clear"], read_beat))]
+        valid, beat = feed
+        m.d.comb += [imp.i.valid.eq(Mux(feed_en, valid, ctl_valid)), imp.i.payload.eq(Mux(feed_en, beat, ctl_beat))]
+
+    def _compact(self, m: Module, topk: TopK, lists: _Lists, heads: Signal, wpos: Signal) -> None:
+        """Each top-k output beat: the kept positions (ascending) pick their ids from the list, written at the
+        next free positions."""
+        t, fx = self.cfg, self.cfg.fx
+        tkv = view(topk.contract["o"], topk.o.payload)
+        fire = topk.o.valid
+        for j in range(fx.s):
+            pos = tkv.indices[j]
+            with m.If(fire & (j < tkv.count)):
+                with m.If(heads):
+                    m.d.sync += lists.head[(wpos + j)[:t.head_bits]].eq(lists.head[pos[:t.head_bits]])
+                with m.Else():
+                    m.d.sync += lists.tok[wpos + j].eq(lists.tok[pos])
+        with m.If(fire):
+            m.d.sync += wpos.eq(wpos + tkv.count)

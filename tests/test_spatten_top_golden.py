@@ -1,0 +1,139 @@
+"""The whole-accelerator golden (sim/spatten/top_golden.py): cascade pruning in fixed point, checked against the
+numpy pruned model and the unpruned reference, and its descriptor checks (what the top refuses)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attnforge.sim.contract.spatten_fx import SpattenFx
+from attnforge.sim.spatten import algorithm
+from attnforge.sim.spatten import top_golden as tg
+from attnforge.sim.spatten.realdata import minilm_path, synthetic_inputs
+from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.spatten_policy import Policy
+
+FX = SpattenFx(lanes=16, min_d=4, max_d=8, max_n=64)
+
+
+def _small(seed: int = 0, length: int = 40) -> tuple:
+    enc, xs = synthetic_inputs(layers=4, heads=4, d_model=32, d_ff=64, lengths=(length,), seed=seed)
+    return enc, xs[0]
+
+
+def test_unpruned_pass_tracks_dense_float():
+    """Every token, head and V row kept, threshold 1.0 (every row refetches, so K is full 12-bit): the only
+    difference from the float dense forward is 12-bit quantization, so the final states stay close."""
+    enc, x = _small()
+    n = x.shape[0]
+    layers = [tg.LayerCfg(n, enc.heads, n, 1 << FX.prob_frac)] * len(enc.layers)
+    run = tg.forward(enc, x, layers, FX)
+    dense = algorithm.forward(enc, x).hidden
+    rel = np.linalg.norm(run.hidden - dense) / np.linalg.norm(dense)
+    assert rel < 0.02, rel
+    assert all(lr.refetch.all() for lr in run.layers)
+
+
+def test_cascade_matches_numpy_pruned_model():
+    """Same schedule as the numpy pruned model: per-layer counts equal, token and head sets nested layer to layer
+    (cascade), the same final tokens as the float model, and the final states close to it."""
+    enc, x = _small(1)
+    pol = Policy(token_ratio=0.4, head_ratio=0.4, v_ratio=0.3, threshold=0.1)
+    sched = tg.schedule(pol, len(enc.layers), enc.heads, x.shape[0], FX)
+    run = tg.forward(enc, x, sched, FX)
+    assert [lr.alive.size for lr in run.layers] == [c.tokens for c in sched]
+    assert [lr.heads.size for lr in run.layers] == [c.heads for c in sched]
+    assert sched[-1].tokens < x.shape[0] and sched[-1].heads < enc.heads
+    for a, b in zip(run.layers, run.layers[1:], strict=False):
+        assert set(b.alive) <= set(a.alive) and set(b.heads) <= set(a.heads)
+    cmp = tg.compare(run, enc, x, pol)
+    assert cmp.counts_match and cmp.same_final_tokens
+    assert cmp.rel_err_pruned < 0.05, cmp
+
+
+def test_boundary_keeps_the_most_important():
+    """The token and head top-k at a boundary keep exactly the largest accumulated importances (earliest on ties),
+    whatever pivots the engine took; V rows kept per query are the kv largest probabilities."""
+    enc, x = _small(2)
+    pol = Policy(token_ratio=0.5, head_ratio=0.5, v_ratio=0.5)
+    run = tg.forward(enc, x, tg.schedule(pol, len(enc.layers), enc.heads, x.shape[0], FX), FX)
+    for prev, lr in zip(run.layers, run.layers[1:], strict=False):
+        for imp, before, after in ((prev.token_imp, prev.alive, lr.alive), (prev.head_imp, prev.heads, lr.heads)):
+            order = sorted(before.tolist(), key=lambda i: (-imp[i], i))[:after.size]
+            assert sorted(order) == after.tolist()
+    lr = run.layers[-1]
+    assert all(len(rows) == lr.cfg.kv for head in lr.kept_v for rows in head)
+
+
+def test_importance_is_cumulative():
+    """Token importance only grows, layer after layer, and only at alive tokens; head importance likewise."""
+    enc, x = _small(3)
+    pol = Policy(token_ratio=0.4, head_ratio=0.3)
+    run = tg.forward(enc, x, tg.schedule(pol, len(enc.layers), enc.heads, x.shape[0], FX), FX)
+    prev_t, prev_h = np.zeros_like(run.layers[0].token_imp), np.zeros_like(run.layers[0].head_imp)
+    for lr in run.layers:
+        grew = np.flatnonzero(lr.token_imp != prev_t)
+        assert set(grew) <= set(lr.alive) and (lr.token_imp >= prev_t).all()
+        assert set(np.flatnonzero(lr.head_imp != prev_h)) <= set(lr.heads)
+        prev_t, prev_h = lr.token_imp, lr.head_imp
+
+
+@pytest.mark.parametrize(("field", "cfg", "tokens", "heads", "d"), [
+    ("tokens", tg.LayerCfg(0, 4, 1, 0), 10, 4, 8),
+    ("tokens", tg.LayerCfg(11, 4, 1, 0), 10, 4, 8),
+    ("heads", tg.LayerCfg(10, 5, 1, 0), 10, 4, 8),
+    ("kv", tg.LayerCfg(10, 4, 11, 0), 10, 4, 8),
+    ("kv", tg.LayerCfg(10, 4, 0, 0), 10, 4, 8),
+    ("n", tg.LayerCfg(10, 4, 1, 0), 0, 4, 8),
+    ("n", tg.LayerCfg(10, 4, 1, 0), FX.max_n + 1, 4, 8),
+    ("heads", tg.LayerCfg(10, 4, 1, 0), 10, 9, 8),
+    ("d", tg.LayerCfg(10, 4, 1, 0), 10, 4, 6),
+    ("d", tg.LayerCfg(10, 4, 1, 0), 10, 4, 16),
+    ("threshold", tg.LayerCfg(10, 4, 1, (1 << FX.prob_frac) + 1), 10, 4, 8),
+])
+def test_bad_descriptors_refused(field, cfg, tokens, heads, d):
+    with pytest.raises(SpecError) as e:
+        tg.check_layer(cfg, tokens, heads, d, FX, max_heads=8)
+    assert e.value.field == field
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(minilm_path() is None, reason="needs the real extra (MiniLM)")
+def test_minilm_long_text():
+    """All 6 MiniLM layers on a >= 128-token text: the schedule's counts, the numpy pruned model's final tokens,
+    close to it in float, and the errors against PyTorch's unpruned MiniLM measured (pruning dominates them)."""
+    enc, x, ids = tg.text_input()
+    assert x.shape[0] >= 128
+    fx = SpattenFx(lanes=32, min_d=4, max_d=32, max_n=256)
+    pol = Policy(token_ratio=0.3, head_ratio=0.2, v_ratio=0.3, threshold=0.1)
+    run = tg.forward(enc, x, tg.schedule(pol, 6, enc.heads, x.shape[0], fx), fx)
+    cmp = tg.compare(run, enc, x, pol, ids)
+    assert cmp.counts_match and cmp.same_final_tokens and cmp.dense_source == "torch"
+    assert cmp.rel_err_pruned < 0.05 and cmp.cos_dense > 0.5, cmp
+
+
+def test_importance_matches_the_block_golden():
+    """Replaying every query's adds through the importance block's golden gives the same accumulators layer after
+    layer, and its read-out of the alive tokens (what the top wires into the top-k) picks the same survivors."""
+    from attnforge.sim.contract import designs
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
+    from attnforge.sim.spatten import importance_golden as ig
+    from attnforge.sim.spatten.topk_golden import hw_topk
+
+    enc, x = _small(4, length=20)
+    t = SpattenTopCfg(FX, max_heads=enc.heads, max_layers=len(enc.layers))
+    pol = Policy(token_ratio=0.4, head_ratio=0.4, v_ratio=0.3)
+    run = tg.forward(enc, x, tg.schedule(pol, len(enc.layers), enc.heads, x.shape[0], FX), FX)
+    st = ig.ImportanceState(t.imp)
+    lay = designs.topk(FX.s, t.imp.max_entries, t.imp.imp_bits, 0)["i"]
+    for lr, nxt in zip(run.layers, [*run.layers[1:], None], strict=True):
+        for hi, h in enumerate(lr.heads.tolist()):
+            for p in range(lr.alive.size):
+                st.run(ig.add_tokens(lr.alive.tolist(), lr.probs[hi, p].tolist()))
+                st.run(ig.add_head(h, lr.out[hi, p].tolist()))
+        assert st.tokens[:x.shape[0]].tolist() == lr.token_imp.tolist()
+        assert st.heads.tolist() == lr.head_imp.tolist()
+        if nxt is not None and nxt.token_topk is not None:
+            beats = st.run(ig.read_tokens(lr.alive.tolist(), nxt.cfg.tokens)).o
+            scores = [v for b in beats for v in lay.unpack(b)["scores"]][:lr.alive.size]
+            assert lr.alive[hw_topk(scores, nxt.cfg.tokens, FX.s).indices].tolist() == nxt.alive.tolist()

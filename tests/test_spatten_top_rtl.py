@@ -1,0 +1,35 @@
+"""spatten-top RTL against its golden through the fastbench: Icarus on a small synthetic pass (refused
+descriptors first), Verilator on all 6 MiniLM layers of a 128-token text. Both are long: slow set."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from attnforge.rtl.fastbench import simulators
+from attnforge.sim.spatten.realdata import minilm_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "rtl" / "benches"))
+from tb_spatten_top import run_minilm, run_top_case  # noqa: E402
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
+def test_small_pass_icarus():
+    """Ten bad descriptors answered err=1 (and idle again), then 2 pruned layers bit-exact with kept sets equal."""
+    row = run_top_case({}, "icarus", "synthetic 2x12", layers=2, length=12)
+    assert row["passed"], row
+    assert row["refused_descriptors"] == 10 and row["kept_tokens_heads"][-1] < row["kept_tokens_heads"][0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("verilator" not in simulators() or minilm_path() is None, reason="needs Verilator and MiniLM")
+def test_minilm_whole_model_verilator():
+    """All 6 layers, every alive head and query: outputs bit-exact (so kept tokens and heads per layer equal the
+    golden's), answers equal; the pass's float errors against the numpy pruned model and PyTorch's unpruned MiniLM."""
+    row = run_minilm("verilator")
+    assert row["passed"], row
+    assert row["layers"] == 6 and tuple(row["kept_tokens_heads"][0]) == (128, 12)
+    assert row["float_rel_error_vs_pruned"] < 0.05 and row["unpruned_reference"] == "torch"
