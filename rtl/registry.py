@@ -63,20 +63,20 @@ def _tile(**p: int) -> wiring.Component:
     return FuseMaxTile(rows=p["rows"], cols=p["cols"], e=p["e"], f=p["f"], max_keys=p["max_keys"])
 
 
-def _top(**p: int) -> wiring.Component:
+def _fm_top(**p: int) -> wiring.Component:
     from attnforge.rtl.fusemax_top import FuseMaxTop
 
     return FuseMaxTop(rows=p["rows"], cols=p["cols"], d=p["d"], max_keys=p["max_keys"], max_queries=p["max_queries"],
                       max_heads=p["max_heads"])
 
 
-def _top_golden(p: Mapping[str, int]) -> dict[str, object]:
+def _fm_top_golden(p: Mapping[str, int]) -> dict[str, object]:
     return {**_tile_golden({"rows": p["rows"], "e": p["d"], "f": p["d"], "max_keys": p["max_keys"]}),
             "per_tile": "attnforge.sim.fusemax.golden (every query tile of every head)",
             "cycles": "attnforge.sim.fusemax.top_cycle_model.top_schedule (exact, given the memory timing)"}
 
 
-def _top_check(p: Mapping[str, int]) -> None:
+def _fm_top_check(p: Mapping[str, int]) -> None:
     for k in ("rows", "cols"):
         if p[k] & (p[k] - 1):
             raise SpecError(f"--param {k}", f"{p[k]} must be a power of two")
@@ -212,27 +212,27 @@ _IMP_PARAMS = {**_FX_PARAMS, "max_heads": Param(12, 1, 256, "head accumulators")
                "max_layers": Param(6, 1, 256, "layers the scores accumulate over before a clear")}
 
 
-def _top_cfg(p: Mapping[str, int]) -> SpattenTopCfg:
+def _sp_top_cfg(p: Mapping[str, int]) -> SpattenTopCfg:
     from attnforge.sim.contract.spatten_top import SpattenTopCfg
 
     return SpattenTopCfg(_fx(p), p["max_heads"], p["max_layers"], p["addr_bits"])
 
 
-def _top_build(**p: int) -> wiring.Component:
+def _sp_top_build(**p: int) -> wiring.Component:
     from attnforge.rtl.spatten.top import SpattenTop
 
-    return SpattenTop(_top_cfg(p))
+    return SpattenTop(_sp_top_cfg(p))
 
 
-def _top_check(p: Mapping[str, int]) -> None:
+def _sp_top_check(p: Mapping[str, int]) -> None:
     try:
-        _top_cfg(p).validate()
+        _sp_top_cfg(p).validate()
     except SpecError as e:
         raise SpecError(f"--param {e.field}", e.problem, e.allowed) from None
 
 
-def _top_golden(p: Mapping[str, int]) -> dict[str, object]:
-    c = _top_cfg(p)
+def _sp_top_golden(p: Mapping[str, int]) -> dict[str, object]:
+    c = _sp_top_cfg(p)
     return {"model": "attnforge.sim.spatten.top_golden", "pipeline": _fx_golden(p), "imp_bits": c.imp.imp_bits,
             "memory_word_bits": c.mem.data_bits, "row_address": "base + head * stride + token"}
 
@@ -282,7 +282,7 @@ DESIGNS: dict[str, Design] = {
                            "max_keys": Param(64, 1, 1024, "longest key sequence (sizes the K/V banks)"),
                            "max_queries": Param(64, 1, 1 << 16, "longest query sequence"),
                            "max_heads": Param(16, 1, 256, "most heads per descriptor")},
-                          _top, _top_golden, _top_check),
+                          _fm_top, _fm_top_golden, _fm_top_check),
     "topk": Design("topk", "SpAtten top-k engine: quick-select (first-element pivot), FIFO_L/FIFO_R, zero eliminators, "
                    "order-preserving filter pass",
                    {"comparators": Param(16, 1, 64, "comparators per array = elements per beat (power of two)"),
@@ -304,8 +304,8 @@ DESIGNS: dict[str, Design] = {
                          "read out as the top-k engine's input", _IMP_PARAMS, _imp_build, _imp_golden, _imp_check),
     "spatten-top": Design("spatten-top", "SpAtten whole accelerator: one layer per descriptor, cascade token/head "
                           "pruning (importance + top-k at layer boundaries), K/V fetched for alive tokens and heads "
-                          "through a memory port, two queries in flight", _TOP_PARAMS, _top_build, _top_golden,
-                          _top_check),
+                          "through a memory port, two queries in flight", _TOP_PARAMS, _sp_top_build, _sp_top_golden,
+                          _sp_top_check),
     "memtest": Design("memtest", "test-only scripted requester on a memory port (checks the fastbench memory model)",
                       {"addr_bits": Param(8, 1, 24, "word address width"), "data_bits": Param(16, 1, 64, "word width"),
                        "len_bits": Param(4, 1, 8, "burst length width"), "tag_bits": Param(4, 1, 8, "tag width"),
