@@ -70,13 +70,13 @@ def test_utilization_target_in_cycle_model() -> None:
             assert s.mac_cycles == 4 * 2 * e
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sim", SIMS)
 #: the tops' whole-layer cases have their own slow tests (tests/test_fusemax_top.py, tests/test_spatten_top_rtl.py)
 #: with the assertions they need; running them here too would simulate the same layers twice
 WHOLE_LAYER_TOPS = ("fusemax-top", "spatten-top")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("case", [c for c in default_cases(slow=True)[len(default_cases()):]
                                   if c.design not in WHOLE_LAYER_TOPS], ids=lambda c: f"{c.design}-{c.seed}")
 def test_block_long(case: Case, sim: str) -> None:
