@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
+from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.fusemax.cycle_model import _step
 from attnforge.sim.memory.port import PortModel, achieved_bandwidth
 
