@@ -16,15 +16,18 @@ computes one query tile against every key tile of a head. Around it (docs/fusema
   beats leave on ``o`` straight from the engine.
 
 A descriptor is answered on ``st`` the cycle after it is taken: code 0 runs the layer; a refused one (zero size,
-above the maxima, d other than the engine's, M not a multiple of ``rows``, causal: the engine does neither yet)
-leaves the top idle. The exact schedule is :func:`attnforge.sim.fusemax.top_cycle_model.top_schedule`.
+above the maxima, d other than the engine's) leaves the top idle. M need not be a multiple of ``rows`` (the last key
+tile's padding goes to the engine as ``pad_keys``) and a causal layer passes its diagonal per query tile (query
+``i`` sits at position ``M - P + i``, so tile ``t`` gets ``diag = M - P + t * cols``). The engine takes the next
+tile's cfg right after a tile's last MAC beat, so query tiles overlap; the readers restart on that handshake.
+The exact schedule is :func:`attnforge.sim.fusemax.top_cycle_model.top_schedule`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Const, Module, Mux, Signal, unsigned
+from amaranth import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
@@ -32,6 +35,7 @@ from amaranth.lib.wiring import Out
 from attnforge.rtl.common import contract_ports, pack_value, view
 from attnforge.rtl.fusemax_tile import FuseMaxTile
 from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.designs import DIAG_BITS
 
 FREE, LOADING, FULL = range(3)  #: a bank's or a Q slot's state
 
@@ -52,6 +56,9 @@ class _Run:
     v_base: Signal
     alpha: Signal
     running: Signal
+    pad_keys: Signal  #: keys of the last key tile that are padding
+    causal: Signal
+    diag0: Signal  #: M - P: the causal diagonal of a head's first query tile
 
 
 class _Order:
@@ -148,32 +155,32 @@ class FuseMaxTop(wiring.Component):
         """Take a descriptor when idle, check it, answer on ``st`` the next cycle, and load the run's registers."""
         codes = contract.TOP_STATUS
         dsc = view(self.contract["desc"], self.desc.payload)
+        lr, lc = (self.rows - 1).bit_length(), (self.cols - 1).bit_length()
+        st_pending = Signal()
+        code = Signal(3)
         run = _Run(heads=Signal(_bits(self.max_heads), name="heads"), tq=Signal(_bits(self.max_tq), name="tq"),
                    tk=Signal(_bits(self.max_tk), name="tk"), q_base=Signal(self.mem.addr_bits, name="q_base"),
                    k_base=Signal(self.mem.addr_bits, name="k_base"), v_base=Signal(self.mem.addr_bits, name="v_base"),
-                   alpha=Signal(len(dsc.alpha.as_value()), name="alpha"), running=Signal(name="running"))
-        st_pending = Signal()
-        code = Signal(3)
-        lr, lc = (self.rows - 1).bit_length(), (self.cols - 1).bit_length()
+                   alpha=Signal(len(dsc.alpha.as_value()), name="alpha"), running=Signal(name="running"),
+                   pad_keys=Signal(max(1, lr), name="pad_keys"), causal=Signal(name="causal"),
+                   diag0=Signal(signed(DIAG_BITS), name="diag0"))
         with m.If((dsc.heads == 0) | (dsc.p == 0) | (dsc.m == 0)):
             m.d.comb += code.eq(codes["zero_size"])
         with m.Elif((dsc.heads > self.max_heads) | (dsc.p > self.max_queries) | (dsc.m > self.max_keys)):
             m.d.comb += code.eq(codes["above_max"])
         with m.Elif(dsc.d != self.d):
             m.d.comb += code.eq(codes["bad_d"])
-        with m.Elif(dsc.m[:lr].any() if lr else Const(0)):
-            m.d.comb += code.eq(codes["partial_keys"])
-        with m.Elif(dsc.causal):
-            m.d.comb += code.eq(codes["causal"])
         m.d.comb += [self.desc.ready.eq(~run.running & ~st_pending & ~self.perf.valid), self.busy.eq(run.running),
                      self.st.valid.eq(st_pending)]
         with m.If(self.st.valid & self.st.ready):
             m.d.sync += st_pending.eq(0)
         with m.If(self.desc.valid & self.desc.ready):
             m.d.sync += [st_pending.eq(1), self.st.payload.eq(code), run.running.eq(code == 0),
-                         run.heads.eq(dsc.heads), run.tq.eq((dsc.p + self.cols - 1) >> lc), run.tk.eq(dsc.m >> lr),
+                         run.heads.eq(dsc.heads), run.tq.eq((dsc.p + self.cols - 1) >> lc),
+                         run.tk.eq((dsc.m + self.rows - 1) >> lr),
                          run.q_base.eq(dsc.q_base), run.k_base.eq(dsc.k_base), run.v_base.eq(dsc.v_base),
-                         run.alpha.eq(dsc.alpha.as_value())]
+                         run.alpha.eq(dsc.alpha.as_value()), run.causal.eq(dsc.causal),
+                         run.pad_keys.eq((-dsc.m)[:max(1, lr)] if lr else 0), run.diag0.eq(dsc.m - dsc.p)]
         return run
 
     # ---------------------------------------------------------------- DMA: requests
@@ -278,7 +285,7 @@ class FuseMaxTop(wiring.Component):
             m.d.sync += [h.eq(0), t.eq(0), g0.eq(0), outs.eq(0), tiles_out.eq(0)]
         bank_full = Mux(h[0], bank[1], bank[0]) == FULL
         slot_full = Mux(g0, slot[1], slot[0]) == FULL
-        fx_cfg = self.contract_engine_cfg(run)
+        fx_cfg = self.contract_engine_cfg(run, run.diag0 + (t << (self.cols - 1).bit_length()))
         m.d.comb += [eng.cfg.valid.eq(run.running & (h < run.heads) & bank_full & slot_full),
                      eng.cfg.payload.eq(fx_cfg)]
         start = eng.cfg.valid & eng.cfg.ready
@@ -335,7 +342,9 @@ class FuseMaxTop(wiring.Component):
             with m.Else():
                 m.d.sync += bank[0].eq(FREE)
 
-    def contract_engine_cfg(self, run: _Run) -> object:
-        """The engine's cfg word: the head's key-tile count and the exponent constant."""
+    def contract_engine_cfg(self, run: _Run, diag: Value) -> object:
+        """The engine's cfg word of a query tile: the head's key-tile count, the exponent constant, the padding of
+        the last key tile, and (causal layers) the tile's diagonal."""
         eng_c = contract.fusemax_tile(self.rows, self.cols, self.d, self.d, self.max_keys)
-        return pack_value(eng_c["cfg"], {"n_tiles": run.tk, "alpha": run.alpha})
+        return pack_value(eng_c["cfg"], {"n_tiles": run.tk, "alpha": run.alpha, "pad_keys": run.pad_keys,
+                                         "causal": run.causal, "diag": diag})

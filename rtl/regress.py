@@ -220,9 +220,12 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
         Case("fusemax-tile", tile, workloads=["bert-base"] if quick else ["bert-base", "gpt2-small"],
              shapes=[(4, 16)] if quick else [(4, 16), (8, 32)]),
         Case("topk", {"comparators": 4, "max_n": 64}, shapes=[(6, 13), (4, 32)] if quick else [(6, 13), (4, 32), (8, 64)]),
-        Case("fusemax-top", TOP_SMALL, shapes=[(2, 16, 16)] if quick else [(2, 16, 16), (2, 13, 16)],
+        Case("fusemax-top", TOP_SMALL, shapes=[(2, 16, 16)] if quick else [(2, 16, 16), (2, 13, 16), (2, 13, 14)],
              testcases=["test_layers", "test_reset_midrun"] if quick else None),
     ]
+    if not quick:  # a causal layer: P < M (queries at the end of the keys), M not a multiple of rows
+        cases.append(Case("fusemax-top", TOP_SMALL, shapes=[(2, 16, 16), (1, 13, 22)], testcases=["test_layers"],
+                          extra={"causal": True}))
     cases.append(Case("spatten-top", {}, workloads=["synthetic"], shapes=[(2, 12)] if quick else [(2, 12), (3, 16)]))
     fx_wl = ["bert-base"] if quick else ["bert-base", "minilm"]
     cases += [Case(d, {}, workloads=fx_wl, shapes=[(4, 24)] if quick else [(4, 24), (4, 64)])

@@ -207,8 +207,8 @@ def _cycle_top(sc: Any) -> dict[str, Any]:
     base = INSTANCES.get(arch.name, {"max_keys": wl.m})
     params = _rtl_params(sc, "fusemax-top", {"rows": rows, "cols": cols, "d": wl.e, "max_keys": base["max_keys"],
                                              "max_queries": wl.p, "max_heads": min(256, wl.batch * wl.heads)})
-    if wl.m > params["max_keys"] or wl.m % params["rows"] or wl.e != wl.f or wl.e != params["d"]:
-        raise SpecError("--m", f"fusemax-top {params} takes M <= max_keys, a multiple of rows, and d_head = d "
+    if wl.m > params["max_keys"] or wl.e != wl.f or wl.e != params["d"]:
+        raise SpecError("--m", f"fusemax-top {params} takes M <= max_keys and d_head = d "
                         f"(got M={wl.m}, d_head={wl.e})")
     timing = _top_timing(arch, max(params["rows"], params["cols"]))
     s = top_schedule(params["rows"], params["cols"], params["d"], wl.batch * wl.heads, wl.p, wl.m, timing,

@@ -19,6 +19,7 @@ from attnforge.sim.fusemax.golden import (
     alpha_for,
     attention_fx,
     quantize_attention,
+    visible_keys,
     workload_head,
 )
 from attnforge.sim.fusemax.tile_jobs import head_beats
@@ -58,6 +59,7 @@ class TopLayer:
     floats: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     fx: FixedPointConfig
     params: dict[str, int]
+    vis: np.ndarray | None = None  #: [P, M] keys each query sees (causal layers; None: all)
 
 
 def quantize_layer(floats: list[tuple[np.ndarray, np.ndarray, np.ndarray]], fx: FixedPointConfig
@@ -71,16 +73,18 @@ def quantize_layer(floats: list[tuple[np.ndarray, np.ndarray, np.ndarray]], fx: 
 
 
 def top_layer(params: dict[str, int], heads: int, p: int, m: int, floats: list[tuple[np.ndarray, ...]] | None = None,
-              workload: str = "bert-base", seed: int = 0, bases: tuple[int, int, int] | None = None) -> TopLayer:
+              workload: str = "bert-base", seed: int = 0, bases: tuple[int, int, int] | None = None,
+              causal: bool = False) -> TopLayer:
     """The memory image and descriptor of one layer laid out as docs/fusemax.md §fusemax-top says (Q tiles padded
-    with zero queries), and the golden output: :func:`attention_fx` per head on the padded queries."""
+    with zero queries, the last K/V tile with zero keys), and the golden output: :func:`attention_fx` per head on the
+    padded queries; causal: query ``i`` at position ``M - P + i`` (diagonal ``M - P``), as the top sets it."""
     rows, cols, d = params["rows"], params["cols"], params["d"]
     fx = FixedPointConfig(e=d, f=d, rows=rows, max_keys=params["max_keys"])
     c = contract.fusemax_top(**params)
     if floats is None:
         floats = [workload_head(workload, p, m, d, d, seed=seed, head=h) for h in range(heads)]
     qas = quantize_layer([tuple(f) for f in floats], fx)
-    tq, tk = math.ceil(p / cols), m // rows
+    tq, tk = math.ceil(p / cols), math.ceil(m / rows)
     q_base, k_base, v_base = bases or (0, heads * tq * d, heads * tq * d + heads * tk * d)
     image: dict[int, int] = {}
     expect: list[int] = []
@@ -95,11 +99,13 @@ def top_layer(params: dict[str, int], heads: int, p: int, m: int, floats: list[t
             for e in range(d):
                 image[k_base + (h * tk + j) * d + e] = _word(lane, qa.k[j * rows:(j + 1) * rows, e])
                 image[v_base + (h * tk + j) * d + e] = _word(lane, qa.v[j * rows:(j + 1) * rows, e])
-        out, _ = attention_fx(replace(qa, q=qpad), fx)
+        out, _ = attention_fx(replace(qa, q=qpad), fx, causal, m - p)
         expect += [c["o"].pack([int(x) for x in out[t * cols:(t + 1) * cols, f]]) for t in range(tq) for f in range(d)]
-    desc = c["desc"].pack({"heads": heads, "p": p, "m": m, "d": d, "causal": 0, "q_base": q_base, "k_base": k_base,
+    desc = c["desc"].pack({"heads": heads, "p": p, "m": m, "d": d, "causal": int(causal), "q_base": q_base,
+                           "k_base": k_base,
                            "v_base": v_base, "alpha": {"alpha_q": qas[0].alpha_q, "alpha_sh": qas[0].alpha_sh}})
-    return TopLayer(desc, image, expect, qas, [tuple(f) for f in floats], fx, dict(params))
+    return TopLayer(desc, image, expect, qas, [tuple(f) for f in floats], fx, dict(params),
+                    visible_keys(p, m, True, m - p) if causal else None)
 
 
 def _word(lane: contract.Array, values: np.ndarray) -> int:
@@ -167,7 +173,7 @@ def fusemax_top_rows(case: Any, sim: str) -> list[dict[str, Any]]:
         res = run_raw(fusemax_top_job(layer, timing, label), sim, Path(cache_dir().parent / "fastbench-runs" / shape))
         sched = top_schedule(prm["rows"], prm["cols"], prm["d"], len(layer.heads), p, m, timing, prm["max_keys"])
         outs = top_outputs(layer, res.outputs["o"], p)
-        reps = [error_vs_float(dequantize_output(o, qa, layer.fx), *fl)
+        reps = [error_vs_float(dequantize_output(o, qa, layer.fx), *fl, layer.vis)
                 for o, qa, fl in zip(outs, layer.heads, layer.floats, strict=True)]
         worst = max(reps, key=lambda r: r.max_abs_rel_vmax)
         bad = sum(a != b for a, b in zip(res.outputs["o"], layer.expect, strict=True))

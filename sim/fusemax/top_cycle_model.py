@@ -9,9 +9,11 @@ query tiles (not cycles) and is exact:
   bank is free (visible the cycle after the last V beat its previous head read), a Q request until its slot is
   free (visible the cycle after the last Q beat read from it);
 * the memory answers by the rules of ``sim/contract/memport.py`` (:class:`attnforge.sim.memory.port.PortModel`);
-* a query tile starts (engine cfg handshake) at the earliest cycle at which the engine is idle (the cycle after the
-  previous tile's last output beat), its Q slot is full and its head's bank is full (each visible the cycle after
-  its last word arrives); from there the engine runs unstalled (:func:`_engine_cycles`);
+* a query tile starts (engine cfg handshake) at the earliest cycle at which the engine takes a cfg (the cycle
+  after the previous tile's last MAC beat: the pipelined engine overlaps the next tile's QK with this one's tail),
+  its Q slot is full and its head's bank is full (each visible the cycle after its last word arrives); from there
+  the engine runs as its own cycle model says for a start at that cycle (:func:`_engine_cycles`: its first SLNV
+  and reciprocal wait for the previous tile's output, which a late start shortens or hides);
 * the layer's cycles run from the descriptor handshake (cycle 0) to the last output beat.
 """
 
@@ -19,32 +21,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attnforge.sim.contract.fixedpoint import FixedPointConfig
 from attnforge.sim.contract.memport import MemTiming
-from attnforge.sim.fusemax.cycle_model import tile_schedule
+from attnforge.sim.fusemax.cycle_model import _step
 from attnforge.sim.memory.port import PortModel, achieved_bandwidth
 
 
 @dataclass(frozen=True)
 class EngineTile:
-    """What the top needs of one engine run: its cycles (cfg handshake = 0 to the last output beat), the cycle of
-    its last Q beat and of its last V beat, the first cycle the engine takes the next cfg (all relative to the cfg
-    handshake), and its MAC cycles."""
+    """What the top needs of one engine run, in cycles relative to its cfg handshake: its last output beat, its last
+    Q beat and last V beat, the first cycle the engine takes the next cfg, the cycle its output is over (the next
+    run's ``free``), and its MAC cycles."""
 
     cycles: int
     q_last: int
     v_last: int
     next_cfg: int
+    free: int
     mac_cycles: int
 
 
-def _engine_cycles(rows: int, cols: int, d: int, tk: int, max_keys: int) -> EngineTile:
-    """The tile engine as a black box, unstalled (the one place that reads the engine's own cycle model)."""
-    s = tile_schedule(rows, cols, d, d, tk, max_keys)
-    sv = [seg for seg in s.segments if seg.name == "SLNV"][-1]
-    qk0 = [seg for seg in s.segments if seg.name == "QK"][0]
-    # today's engine takes the next cfg once it is idle again: the cycle after its last output beat
-    return EngineTile(s.total_cycles, qk0.start + qk0.cycles - 1, sv.start + sv.cycles - 1, s.total_cycles + 1,
-                      s.mac_cycles)
+def _engine_cycles(rows: int, cols: int, d: int, tk: int, max_keys: int, rel_free: int = 0) -> EngineTile:
+    """One engine run started at its cfg handshake, the previous run's output over ``rel_free`` cycles after that
+    handshake (0 or less: already over). The engine's own cycle model (``_step``: one query tile of
+    :func:`attnforge.sim.fusemax.cycle_model.engine_run_cycles`, shift
+    invariant) is the one place that knows its timing; the top feeds it as that model
+    assumes, because its block-RAM readers restart on the cfg handshake and show a word every cycle from the next
+    (inputs always valid) and ``o`` goes straight out. Q beats are taken in cycles 1..E (the run's Q register file);
+    the last V beat is the run's last MAC beat, the cycle before the engine takes the next cfg."""
+    qw = FixedPointConfig(e=d, f=d, rows=rows, max_keys=max_keys).qw
+    nxt, free_after, last_out = _step(rows, d, d, tk, qw, rel_free)
+    return EngineTile(last_out, d, nxt - 1, nxt, nxt + free_after, tk * 2 * d)
 
 
 def request_order(heads: int, tq: int, tk: int) -> list[tuple[str, int, int]]:
@@ -65,12 +72,13 @@ def request_order(heads: int, tq: int, tk: int) -> list[tuple[str, int, int]]:
 
 @dataclass
 class TopSchedule:
-    """The whole layer: tile start cycles, request issue and last-beat cycles, and the totals."""
+    """The whole layer: per query tile its start cycle and engine run, request issue and last-beat cycles, and the
+    totals."""
 
     heads: int
     tq: int
     tk: int
-    engine: EngineTile
+    tiles: list[EngineTile] = field(repr=False)
     tile_starts: list[int] = field(repr=False)
     issues: list[int] = field(repr=False)
     lasts: list[int] = field(repr=False)
@@ -78,11 +86,11 @@ class TopSchedule:
     @property
     def total_cycles(self) -> int:
         """Descriptor handshake (cycle 0) to the last output beat."""
-        return self.tile_starts[-1] + self.engine.cycles
+        return self.tile_starts[-1] + self.tiles[-1].cycles
 
     @property
     def mac_cycles(self) -> int:
-        return len(self.tile_starts) * self.engine.mac_cycles
+        return sum(t.mac_cycles for t in self.tiles)
 
     @property
     def utilization(self) -> float:
@@ -91,26 +99,27 @@ class TopSchedule:
 
     @property
     def stall_cycles(self) -> int:
-        """Cycles the engine waited for data between tiles (beyond the one idle cycle between runs)."""
-        ends = [s + self.engine.next_cfg for s in self.tile_starts[:-1]]
+        """Cycles the engine could have taken the next cfg but waited for data (the first tile: from cycle 1)."""
+        ends = [s + t.next_cfg for s, t in zip(self.tile_starts[:-1], self.tiles[:-1], strict=True)]
         return self.tile_starts[0] - 1 + sum(s - e for s, e in zip(self.tile_starts[1:], ends, strict=True))
 
     def to_dict(self) -> dict[str, object]:
         return {"heads": self.heads, "tq": self.tq, "tk": self.tk, "cycles": self.total_cycles,
-                "tile_cycles": self.engine.cycles, "mac_cycles": self.mac_cycles, "utilization": self.utilization,
+                "tile_cycles": self.tiles[0].cycles, "mac_cycles": self.mac_cycles, "utilization": self.utilization,
                 "stall_cycles": self.stall_cycles, "requests": len(self.issues)}
 
 
 def top_schedule(rows: int, cols: int, d: int, heads: int, p: int, m: int, timing: MemTiming,
                  max_keys: int) -> TopSchedule:
-    """The exact schedule of one descriptor (heads, P queries, M keys) for an accepted descriptor."""
-    if m % rows or m < 1 or p < 1 or heads < 1:
-        raise ValueError("fusemax-top refuses this descriptor (zero sizes, or M not a multiple of rows)")
+    """The exact schedule of one accepted descriptor (heads, P queries, M keys; causal or not: the engine masks,
+    its timing is the same)."""
+    if m < 1 or p < 1 or heads < 1:
+        raise ValueError("fusemax-top refuses this descriptor (zero sizes)")
     port = PortModel(timing)
-    tq, tk = -(-p // cols), m // rows
-    eng = _engine_cycles(rows, cols, d, tk, max_keys)
+    tq, tk = -(-p // cols), -(-m // rows)
     order = request_order(heads, tq, tk)
     starts: list[int] = []  # engine cfg handshake per query tile, global index g = h * tq + t
+    tiles: list[EngineTile] = []
     q_done: dict[int, int] = {}  # last beat of Q tile g
     kv_done: dict[int, int] = {}  # last beat of head h's last V tile
     issues: list[int] = []
@@ -120,16 +129,21 @@ def top_schedule(rows: int, cols: int, d: int, heads: int, p: int, m: int, timin
         """Tile g's start; every tile before it, its Q and its head's K/V are earlier in the order."""
         while len(starts) <= g:
             i = len(starts)
-            prev = starts[-1] + eng.next_cfg if starts else 1
-            starts.append(max(prev, q_done[i] + 1, kv_done[i // tq] + 1))
+            prev = starts[-1] + tiles[-1].next_cfg if starts else 1
+            s = max(prev, q_done[i] + 1, kv_done[i // tq] + 1)
+            free = starts[-1] + tiles[-1].free - s if starts else 0
+            starts.append(s)
+            tiles.append(_engine_cycles(rows, cols, d, tk, max_keys, free))
         return starts[g]
 
     for kind, h, idx in order:
         ready = issues[-1] + 1 if issues else 1
         if kind == "q" and h * tq + idx >= 2:  # its slot: freed by tile g-2's last Q beat
-            ready = max(ready, start_of(h * tq + idx - 2) + eng.q_last + 1)
+            g = h * tq + idx - 2
+            ready = max(ready, start_of(g) + tiles[g].q_last + 1)
         if kind == "k" and idx == 0 and h >= 2:  # its bank: freed by head h-2's last tile's last V beat
-            ready = max(ready, start_of((h - 1) * tq - 1) + eng.v_last + 1)
+            g = (h - 1) * tq - 1
+            ready = max(ready, start_of(g) + tiles[g].v_last + 1)
         ready = port.earliest_accept(ready)  # the memory's slots (memport rule 1)
         _, last = port.accept(ready, d)
         issues.append(ready)
@@ -139,7 +153,7 @@ def top_schedule(rows: int, cols: int, d: int, heads: int, p: int, m: int, timin
         elif kind == "v" and idx == tk - 1:
             kv_done[h] = last
     start_of(heads * tq - 1)
-    return TopSchedule(heads, tq, tk, eng, starts, issues, lasts)
+    return TopSchedule(heads, tq, tk, tiles, starts, issues, lasts)
 
 
 # ---------------------------------------------------------------- the analytical fidelity, configured as the instance
@@ -152,10 +166,17 @@ INSTANCES: dict[str, dict[str, int]] = {
 
 
 def tile_fixed_cycles(rows: int, cols: int, d: int, max_keys: int) -> int:
-    """Cycles per query tile no array hides: the engine's run minus its MAC beats and output beats, plus the idle
-    cycle before the next cfg (cfg handshake, exposed softmax step, reciprocal; see :func:`_engine_cycles`)."""
-    eng = _engine_cycles(rows, cols, d, 1, max_keys)
-    return eng.cycles - eng.mac_cycles - d + 1
+    """Cycles per query tile no array hides: the engine's steady cfg-to-cfg period for tiles back to back against
+    ``max_keys / rows`` key tiles, minus their MAC beats. The output beats, the reciprocal and the next tile's
+    softmax steps overlap the MACs of the next tile (mapping fusemax-top puts AV with SLNV); what is left is the
+    wait of a tile's first SLNV for the previous tile's output (the RNV, output-pipeline and output-beat tail
+    that the next tile's first two QKs do not cover) and the cfg handshake."""
+    tk = max_keys // rows
+    eng, free = _engine_cycles(rows, cols, d, tk, max_keys), 0
+    for _ in range(4):  # the relative "free" of back-to-back tiles repeats after one or two tiles
+        free = eng.free - eng.next_cfg
+        eng = _engine_cycles(rows, cols, d, tk, max_keys, free)
+    return eng.next_cfg - eng.mac_cycles
 
 
 def instance_fields(rows: int, cols: int, d: int, max_keys: int, timing: MemTiming) -> dict[str, object]:
