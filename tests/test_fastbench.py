@@ -50,3 +50,17 @@ def test_wrapper_names_every_stream_and_refuses_bad_rates() -> None:
     bad = FastJob(job.design, job.params, job.inputs, job.outputs, p_valid=0.0)
     with pytest.raises(SpecError, match="p_valid"):
         wrapper_verilog("fusemax_tile", {"o": (64, "out")}, bad)
+
+
+@pytest.mark.slow
+def test_bench_rtl_runs_every_design_checked() -> None:
+    """``attnforge bench --rtl`` times the tile engine and both tops, raw and through cocotb, and every row is bit
+    exact (and cycle exact where an exact cycle model of the design exists)."""
+    from attnforge.bench_rtl import rtl_speed
+
+    rows = rtl_speed(["icarus"])
+    assert {(r["design"], r["mode"]) for r in rows} == {(d, m) for d in ("fusemax-tile", "fusemax-top", "spatten-top")
+                                                        for m in ("raw", "cocotb")}
+    assert all(r["bit_exact"] and r["cycles_match_model"] in (True, None) for r in rows), rows
+    assert all(r["cycles_match_model"] for r in rows if r["design"] != "spatten-top"), rows
+    assert pytest.raises(SpecError, rtl_speed, ["icarus"], designs=["nope"])
