@@ -218,46 +218,12 @@ def accuracy_row() -> tuple[list[Row], list[str]]:
     ], []
 
 
-#: Why a row is more than 15% off, each claim checked against the model (docs/spatten.md §Reproduce table).
+#: Why a row is more than 15% off, for the rows whose reason is not a measurement of this run (the others are
+#: computed in :func:`reproduce` from what bounds the run: docs/spatten.md §Reproduce table).
 EXPLANATIONS: dict[str, str] = {
-    "DRAM reduction, 30-benchmark mean (FP32 dense K+V)":
-        "22 of the 30 are BERT summarization passes, where every surviving token of a head moves its 16-bit Q in "
-        "(128 B) and its 12-bit output out (96 B) besides its 8-bit K and V (128 B): 352 B against the FP32 K+V "
-        "baseline's 512 B, so BERT's reduction is only ~1.45x its token reduction (BERT mean 2.2x, our settings keep "
-        "~72% of the tokens); the 8 GPT-2 generation benchmarks reach ~20x. The paper does not say which tensors "
-        "its 10x counts",
-    "throughput BERT (TFLOPS, executed FLOPs)":
-        "our pipeline keeps Q x K and prob x V busy on every 8-key line (no local V pruning in BERT, V fetched "
-        "whole), so BERT runs near the 2 TFLOPS roof; the paper's cycle-level RTL + Ramulator run has stalls "
-        "(buffer allocation, crossbar, per-query control) we do not model",
-    "throughput GPT-2 (TFLOPS, executed FLOPs)":
-        "the generation steps are bound by the local-V top-k engine (its busy cycles are 2.0-2.4x Q x K's on the "
-        "eight GPT-2 benchmarks, DRAM time 31-72% of the compute time) with DRAM at its peak rate; the paper's "
-        "RTL + Ramulator HBM adds DRAM timing our peak-bandwidth DRAM lacks",
-    "GPT-2-Medium attention latency, 32 steps (ms)":
-        "our GPT-2-Medium steps are bound by the local-V top-k engine with DRAM at its peak rate; SpAtten-e2e's 2.13 "
-        "ms comes from the RTL with Ramulator's HBM timing, which our peak-bandwidth DRAM does not model",
-    "GPT-2 token + local V pruning (dense / executed FLOPs)":
-        "our eight GPT-2 settings execute 3.1-5.8x fewer attention FLOPs than dense, and SpAtten's own GPT-2-Small "
-        "WikiText-2 trace alone executes 5.1x fewer (trace rows below), so the paper's 3.8x average counts "
-        "differently or comes from settings that prune less than its released traces",
     "GPT-2-Medium FC GFLOPs, if the 992-token prompt counted":
         "not a deviation: shows that Table IV's 19.3 GFLOPs cannot include the prompt (row above: the 32 generation "
         "steps alone give 19.3)",
-    "speedup breakdown: +token pruning":
-        "before the top-k engine step our top-k has one comparator, so the per-query local-V top-k (~3.1 n cycles "
-        "against n/8 for Q x K) costs more than pruning saves: a slowdown; the paper measured 1.1x",
-    "speedup breakdown: +top-k engine":
-        "the other side of the step above: with a 1-comparator engine the local-V top-k is ~3.1 n cycles per query "
-        "against n/8 for Q x K, so adding the 16-comparator engine recovers far more than the paper's 3x",
-    "speedup breakdown: +static quantization":
-        "after pruning our GPT-2 steps are bound by the local-V top-k engine (busy 2.0-2.4x Q x K), "
-        "not by DRAM (memory time 31-72% of the compute time), so fewer bits do not speed them up",
-    "speedup breakdown: +progressive quantization":
-        "as for static quantization: the steps are top-k bound, so the MSB-only fetch saves DRAM bytes but no time; "
-        "the GPT-2-Medium settings are static 12-bit K (no progressive step at all)",
-    "speedup breakdown: all techniques vs dedicated datapath":
-        "product of the steps above; the quantization steps that our top-k-bound steps cannot show",
     "accuracy proxy: cosine, BERT settings":
         "no fine-tuning (the paper fine-tunes ~2 GPU-hours per task after pruning) and the inputs are ~20 tokens "
         "(MiniLM sentences, or the seeded synthetic encoder without the [real] extra)",
@@ -269,14 +235,6 @@ EXPLANATIONS: dict[str, str] = {
         "MiniLM's attention (6 layers, 32-dim heads, a sentence-embedding model) is flatter than GPT-2's, and the "
         "seeded synthetic encoder (without the [real] extra) has no learned peaks at all; the real GPT-2 trace's "
         "own rate is 7.0% at threshold 0.05 and is what its benchmarks use",
-    "SpAtten1/8 effective throughput (GOP/s, dense-equivalent)":
-        "dense-equivalent GOP/s credits every pruned op, summed over the 30 benchmarks",
-    "A3 effective throughput (GOP/s)":
-        "our A3 fetches every K and V at 12 bits through 64 GB/s: on the GPT-2 benchmarks, whose time dominates the "
-        "sum, it is memory-bound (gpt2-small/PTB: 13.5M memory cycles against 1.4M compute); the paper's 221 is "
-        "A3's compute roof (128 GFLOPS) x its 1.73 approximation speedup, which ignores bandwidth",
-    "MNNFast effective throughput (GOP/s)":
-        "same bandwidth bound as A3 in our model; the paper used its own MNNFast simulator",
 }
 
 
