@@ -258,9 +258,10 @@ def _mem(t: Totals) -> float:
 def _bound_of(ts: list[Totals], label: str) -> str:
     """One phrase for a group of runs: DRAM time over compute, share of cycles waiting on DRAM, achieved HBM."""
     share = sum(t.memory_bound_cycles for t in ts) / sum(t.cycles for t in ts)
-    return (f"{label}: DRAM time {_span([_mem(t) for t in ts])}x the compute time, {share:.0%} of the cycles in "
-            f"layers that wait on DRAM, HBM delivering {_span([t.achieved_gbs for t in ts], '{:.0f}')} GB/s while "
-            f"it moves the bytes")
+    pct = f"{share:.0%}" if share >= 0.01 else f"{share:.1%}"
+    return (f"{label}: DRAM time {_span([_mem(t) for t in ts])}x the compute time, {pct} of the cycles in layers "
+            f"that wait on DRAM, HBM delivering {_span([t.achieved_gbs for t in ts], '{:.0f}')} GB/s while it moves "
+            "the bytes")
 
 
 def _headline_notes(benches: list[Benchmark], res: dict[str, Totals], red: dict[str, float], peak: float) -> dict[str, str]:
