@@ -41,7 +41,7 @@ class _Job:
 
     refetch: bool
     topk_cycles: int
-    rows_out: list[int]  #: kept count per top-k output row (one V request each)
+    rows_out: list[int]  #: kept count per top-k output row, one per input row (one V request each)
 
 
 @dataclass
@@ -83,8 +83,8 @@ class _Sim:
         for hi in range(lr.heads.size):
             for pi in range(lr.alive.size):
                 tk = hw_topk(lr.probs[hi, pi].tolist(), lr.cfg.kv, s)
-                k = len(tk.indices)
-                rows = [min(s, k - i) for i in range(0, k, s)] or [0]
+                n = lr.alive.size  # one output row per input row, its kept indices compacted (count may be 0)
+                rows = [sum(1 for i in tk.indices if r * s <= i < (r + 1) * s) for r in range(-(-n // s))]
                 jobs.append(_Job(bool(lr.refetch[hi, pi]), tk.cycles, rows))
         return jobs
 
@@ -154,7 +154,7 @@ def _run_layer(sim: _Sim, li: int, c0: int, imp_ready: int) -> tuple[int, int]: 
     v_on, v_j, v_cnt = False, 0, 0
     vcnt: deque[tuple[int, int]] = deque()  # (count, readable from)
     col, got, need, full = False, 0, 0, False
-    v_rows_done, v_rows_total = 0, 0
+    v_rows_done, v_rows_total, v_fired = 0, 0, 0
     # outputs / feeder
     outs = fed = 0
     ocopy: deque[int] = deque()
@@ -196,7 +196,7 @@ def _run_layer(sim: _Sim, li: int, c0: int, imp_ready: int) -> tuple[int, int]: 
             f_valid = bool(tap) and tap[0][0] <= c
         feed_fire = f_valid and imp_ok
         # vreq from top-k rows
-        vreq_ready = not v_on and len(vcnt) < 4
+        vreq_ready = not v_on and len(vcnt) < 4 and vreq_sent - v_fired < 4  # vcnt and pairs FIFOs
         vreq_fire = bool(topk_out) and topk_out[0][0] <= c and vreq_ready
         # vmem
         vmem_fire = full
@@ -285,6 +285,7 @@ def _run_layer(sim: _Sim, li: int, c0: int, imp_ready: int) -> tuple[int, int]: 
         if vmem_fire:
             full, col = False, False
             v_rows_done += 1
+            v_fired += 1
             if v_rows_done == v_rows_total:
                 o_at, o_pending = c + sim.pv_tail, True
         else:
