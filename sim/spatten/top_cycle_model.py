@@ -74,7 +74,7 @@ class _Sim:
         self.port = _Port(timing.validate())
         fx = self.fx
         self.front_tail = softmax_latency(fx) + qk_tree_pipe(fx) + decision_latency(fx) + 4
-        self.pv_tail = 3 + pv_tree_pipe(fx)
+        self.pv_tail = 4 + pv_tree_pipe(fx)
 
     # ---------------------------------------------------------------- one layer
     def layer_jobs(self, li: int) -> list[_Job]:
