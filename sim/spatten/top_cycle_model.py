@@ -143,7 +143,6 @@ def _run_layer(sim: _Sim, li: int, c0: int, imp_ready: int) -> tuple[int, int]: 
     issued = 0
     # front
     fstate, fjob, k_got, k_need, dec_at, pass2 = "IDLE", -1, 0, n, None, False
-    kreq_kind = 0
     # K fetcher
     k_on, k_pos, k_ln, k_start = False, 0, 0, 0
     # back
