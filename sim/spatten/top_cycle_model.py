@@ -74,7 +74,7 @@ class _Sim:
         self.port = _Port(timing.validate())
         fx = self.fx
         self.front_tail = softmax_latency(fx) + qk_tree_pipe(fx) + decision_latency(fx) + 4
-        self.pv_tail = 4 + pv_tree_pipe(fx)
+        self.pv_tail = 3 + pv_tree_pipe(fx)
 
     # ---------------------------------------------------------------- one layer
     def layer_jobs(self, li: int) -> list[_Job]:
@@ -176,6 +176,7 @@ def _run_layer(sim: _Sim, li: int, c0: int, imp_ready: int) -> tuple[int, int]: 
         # response offered
         tag = port.offered(c)
         v_ready = col and got != need and not full
+        fill = col and got == need  # the collector's registers as they stand this cycle
         resp_fire = tag is not None and (tag != TAG_V or v_ready)
         # pipeline q
         q_avail = bool(qbuf) and qbuf[0] <= c
@@ -288,7 +289,7 @@ def _run_layer(sim: _Sim, li: int, c0: int, imp_ready: int) -> tuple[int, int]: 
             if v_rows_done == v_rows_total:
                 o_at, o_pending = c + sim.pv_tail, True
         else:
-            if col and got == need:
+            if fill:
                 full = True
             if not col and vcnt and vcnt[0][1] <= c:
                 cnt, _ = vcnt.popleft()
