@@ -66,7 +66,7 @@ class _Port:
 
 
 class _Sim:
-    """The walk; one method per RTL part, all evaluated on the registers as they stand at the cycle."""
+    """What every layer's walk shares: the instance, the port, the pipeline stages' fixed latencies."""
 
     def __init__(self, run: TopRun, cfg: SpattenTopCfg, timing: MemTiming) -> None:
         self.run, self.cfg, self.fx = run, cfg, cfg.fx
@@ -93,117 +93,122 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _boundary(sim: _Sim, li: int, c: int, imp_ready: int) -> tuple[int, int]:
+    """BOUND/TOPK from the descriptor handshake ``c`` of a later layer: per list (tokens, then heads) one cycle to
+    skip it, or the read beats into the top-k (one per cycle the importance block is ready) and its last output.
+    Returns RUN's first cycle and the importance block's next ready cycle."""
+    lr = sim.run.layers[li]
+    prev = sim.run.layers[li - 1]
+    cur = c + 1
+    for n_rd, keep, tk in ((prev.alive.size, lr.cfg.tokens, lr.token_topk),
+                           (prev.heads.size, lr.heads.size, lr.head_topk)):
+        if keep == n_rd or tk is None:
+            cur += 1
+            continue
+        first = max(cur, imp_ready)
+        imp_ready = first + _ceil(n_rd, sim.s) - 1 + 3  # answered with the last read-out beat, 2 cycles on
+        cur = first + 2 + tk.cycles + 1  # the read-out reaches the top-k 2 cycles after the first read beat
+    return cur, imp_ready
+
+
 def top_cycles(run: TopRun, cfg: SpattenTopCfg, timing: MemTiming, refusals: int = 0) -> dict[str, int]:
-    """The fastbench ``cycles`` of a pass (``refusals`` bad descriptors first, each answered in 2 cycles), and the
-    memory port's request and beat counts."""
+    """The fastbench ``cycles`` of a pass (``refusals`` bad descriptors first, each answered in 2 cycles: IDLE ->
+    ERR -> IDLE), and the memory port's request and beat counts."""
     sim = _Sim(run, cfg, timing)
-    c = 2 * refusals  # cycle of the first good descriptor's handshake (the count starts at the first refusal)
-    prev_alive, prev_heads = None, None
+    c = 2 * refusals  # the first good descriptor's handshake (the count starts at the first refusal's)
     imp_ready = 0  # first cycle the importance block takes a beat
-    last = c
-    for li, lr in enumerate(run.layers):
-        # c: the descriptor handshake (IDLE with desc valid)
-        if li == 0:
-            clear = max(c + 1, imp_ready)  # CLEAR waits for imp.i.ready
-            imp_ready = clear + 2
-            run_start = clear + 1
+    done = c
+    for li in range(len(run.layers)):
+        if li == 0:  # CLEAR takes one importance beat, RUN the cycle after
+            clear = max(c + 1, imp_ready)
+            start, imp_ready = clear + 1, clear + 2
         else:
-            cur = c + 1
-            for n_rd, keep, tk in ((prev_alive, lr.cfg.tokens, lr.token_topk),
-                                   (prev_heads, lr.heads.size, lr.head_topk)):
-                if keep == n_rd or tk is None:
-                    cur += 1
-                    continue
-                beats = _ceil(n_rd, sim.s)
-                first = max(cur, imp_ready)  # BOUND: one read beat per ready cycle
-                last_in = first + beats - 1
-                imp_ready = last_in + 3
-                last_out = first + 2 + tk.cycles
-                cur = last_out + 1
-            run_start = cur
-        done, imp_ready = _run_layer(sim, li, run_start, imp_ready)
-        c = done + 1  # DONE's r handshake is ``done``; IDLE (the next descriptor's handshake) the cycle after
-        last = done
-        prev_alive, prev_heads = lr.alive.size, lr.heads.size
-    return {"cycles": last + 1, "requests": sim.port.requests, "beats": sim.port.beats}
+            start, imp_ready = _boundary(sim, li, c, imp_ready)
+        done, imp_ready = _Layer(sim, li, imp_ready).run(start)
+        c = done + 1  # DONE's r handshake is ``done``; IDLE takes the next descriptor the cycle after
+    return {"cycles": done + 1, "requests": sim.port.requests, "beats": sim.port.beats}
 
 
-def _run_layer(sim: _Sim, li: int, c0: int, imp_ready: int) -> tuple[int, int]:  # noqa: C901, PLR0912, PLR0915
-    """RUN from cycle ``c0``: every (head, query) of the layer; returns the cycle of the ``r`` handshake (DONE)
-    and the importance block's next ready cycle."""
-    lr, s, port = sim.run.layers[li], sim.s, sim.port
-    jobs = sim.layer_jobs(li)
-    alive = lr.alive.tolist()
-    n = len(alive)
-    nbs = _ceil(n, s)
-    total = len(jobs)
-    # Q fetcher
-    q_granted, cred, q_done = 0, 2, False
-    qbuf: deque[int] = deque()  # cycles from which each buffered Q row is readable
-    issued = 0
-    # front
-    fstate, fjob, k_got, k_need, dec_at, pass2 = "IDLE", -1, 0, n, None, False
-    # K fetcher
-    k_on, k_pos, k_ln, k_start = False, 0, 0, 0
-    # back
-    busy, bjob, t_rows_in, tap = False, -1, 0, deque()
-    t_first_in, t_on_from, topk_out, vreq_sent = None, 0, deque(), 0
-    o_at, o_pending = None, False
-    # V fetcher
-    v_on, v_j, v_cnt = False, 0, 0
-    vcnt: deque[tuple[int, int]] = deque()  # (count, readable from)
-    col, got, need, full = False, 0, 0, False
-    v_rows_done, v_rows_total, v_fired = 0, 0, 0
-    # outputs / feeder
-    outs = fed = 0
-    ocopy: deque[int] = deque()
-    head_mode = False
-    tap_sent = 0
-    done_cycle = None
-    c = c0
-    while True:
-        # ------------------------------------------------ combinational, at cycle c
-        pr = port.ready()
-        k_more = k_pos < n
-        k_ext = (k_on and k_more and k_ln != 0 and alive[k_pos] == k_start + k_ln
-                 and k_ln != (1 << sim.cfg.len_bits) - 1)
-        k_valid = k_on and k_ln != 0 and not k_ext
-        v_valid = v_on
-        q_valid = (not q_done) and cred != 0
-        k_grant = k_valid and pr
-        v_grant = v_valid and not k_valid and pr
-        q_grant = q_valid and not k_valid and not v_valid and pr
-        # response offered
-        tag = port.offered(c)
-        v_ready = col and got != need and not full
-        fill = col and got == need  # the collector's registers as they stand this cycle
-        resp_fire = tag is not None and (tag != TAG_V or v_ready)
-        # pipeline q
-        q_avail = bool(qbuf) and qbuf[0] <= c
-        q_fire = fstate == "IDLE" and q_avail and issued < total
-        # kreq
-        kreq_fire = fstate == "KREQ" and not k_on
-        # decision / hand
-        final_now = fstate == "PASS" and dec_at == c and (pass2 or not jobs[fjob].refetch)
-        hand = not busy and (final_now or fstate == "HAND")
-        # top-k input / tap
-        t_fire = busy and c >= t_on_from and t_rows_in < nbs and len(tap) < 2
-        # feeder
-        imp_ok = c >= imp_ready
-        if head_mode:
-            f_valid = bool(ocopy) and ocopy[0] <= c
+class _Layer:
+    """RUN of one layer: the registers of the fetchers, the pipeline's two halves, the collector and the feeder.
+    Each cycle :meth:`_comb` reads them as they stand, then the ``_edge`` methods update them."""
+
+    def __init__(self, sim: _Sim, li: int, imp_ready: int) -> None:
+        lr = sim.run.layers[li]
+        self.sim, self.port, self.s = sim, sim.port, sim.s
+        self.jobs = sim.layer_jobs(li)
+        self.alive = lr.alive.tolist()
+        self.n, self.total = len(self.alive), len(self.jobs)
+        self.nbs = _ceil(self.n, self.s)
+        self.imp_ready = imp_ready
+        self.q_granted, self.cred, self.q_done, self.issued = 0, 2, False, 0
+        self.qbuf: deque[int] = deque()  # cycles from which each buffered Q row is readable
+        self.fstate, self.fjob, self.k_got, self.dec_at, self.pass2 = "IDLE", -1, 0, None, False
+        self.k_on, self.k_pos, self.k_ln, self.k_start = False, 0, 0, 0
+        self.busy, self.bjob, self.t_rows_in, self.t_on_from = False, -1, 0, 0
+        self.tap: deque[tuple[int, bool]] = deque()  # (readable from, last row)
+        self.topk_out: deque[tuple[int, int]] = deque()  # (cycle the row is offered, kept count)
+        self.o_at: int | None = None
+        self.v_on, self.v_j, self.v_cnt, self.vreq_sent = False, 0, 0, 0
+        self.vcnt: deque[tuple[int, int]] = deque()  # (count, readable from)
+        self.col, self.got, self.need, self.full = False, 0, 0, False
+        self.v_rows_done, self.v_rows_total, self.v_fired = 0, 0, 0
+        self.outs, self.fed, self.head_mode = 0, 0, False
+        self.ocopy: deque[int] = deque()
+
+    def run(self, c0: int) -> tuple[int, int]:
+        """Walk from RUN's first cycle; returns the ``r`` handshake (DONE) and the importance block's next ready
+        cycle. RUN sees the last add_head's count the cycle after it, DONE the cycle after that."""
+        c = c0
+        while True:
+            g = self._comb(c)
+            self._port_edge(c, g)
+            self._kfetch_edge(g)
+            self._front_edge(c, g)
+            self._back_edge(c, g)
+            self._collect_edge(c, g)
+            self._feeder_edge(c, g)
+            if self.q_done and self.outs == self.issued == self.fed == self.total:
+                return c + 2, self.imp_ready
+            c += 1
+            if c - c0 > 100_000_000:
+                raise RuntimeError("spatten-top cycle model: no progress")
+
+    def _comb(self, c: int) -> dict[str, object]:
+        """The handshakes of cycle ``c`` (the RTL's combinational signals)."""
+        pr = self.port.ready()
+        k_more = self.k_pos < self.n
+        k_ext = (self.k_on and k_more and self.k_ln != 0 and self.alive[self.k_pos] == self.k_start + self.k_ln
+                 and self.k_ln != (1 << self.sim.cfg.len_bits) - 1)
+        k_valid = self.k_on and self.k_ln != 0 and not k_ext
+        q_valid = not self.q_done and self.cred != 0
+        tag = self.port.offered(c)
+        v_ready = self.col and self.got != self.need and not self.full
+        final = (self.fstate == "PASS" and self.dec_at == c
+                 and (self.pass2 or not self.jobs[self.fjob].refetch))
+        if self.head_mode:
+            f_valid = bool(self.ocopy) and self.ocopy[0] <= c
         else:
-            f_valid = bool(tap) and tap[0][0] <= c
-        feed_fire = f_valid and imp_ok
-        # vreq from top-k rows
-        vreq_ready = not v_on and len(vcnt) < 4 and vreq_sent - v_fired < 4  # vcnt and pairs FIFOs
-        vreq_fire = bool(topk_out) and topk_out[0][0] <= c and vreq_ready
-        # vmem
-        vmem_fire = full
-        # o
-        o_fire = o_pending and o_at is not None and c >= o_at and len(ocopy) < 2
-        # ------------------------------------------------ registers, at the edge
-        if resp_fire:
+            f_valid = bool(self.tap) and self.tap[0][0] <= c
+        vreq_ready = not self.v_on and len(self.vcnt) < 4 and self.vreq_sent - self.v_fired < 4  # vcnt, pairs
+        return {
+            "k_more": k_more, "k_ext": k_ext, "k_grant": k_valid and pr, "v_grant": self.v_on and not k_valid and pr,
+            "q_grant": q_valid and not k_valid and not self.v_on and pr, "tag": tag,
+            "resp": tag is not None and (tag != TAG_V or v_ready),
+            "fill": self.col and self.got == self.need,
+            "q_fire": self.fstate == "IDLE" and bool(self.qbuf) and self.qbuf[0] <= c,
+            "kreq": self.fstate == "KREQ" and not self.k_on, "final": final,
+            "hand": not self.busy and (final or self.fstate == "HAND"),
+            "t_fire": self.busy and c >= self.t_on_from and self.t_rows_in < self.nbs and len(self.tap) < 2,
+            "feed": f_valid and c >= self.imp_ready,
+            "vreq": bool(self.topk_out) and self.topk_out[0][0] <= c and vreq_ready,
+            "o": self.o_at is not None and c >= self.o_at and len(self.ocopy) < 2,
+        }
+
+    def _port_edge(self, c: int, g: dict) -> None:
+        """The memory model: the beat offered is taken (routed by its tag), the granted request is queued."""
+        port = self.port
+        if g["resp"]:
             ent = port.q[0]
             port.nxt = c + port.t.interval
             port.beats += 1
@@ -211,114 +216,106 @@ def _run_layer(sim: _Sim, li: int, c0: int, imp_ready: int) -> tuple[int, int]: 
             if ent[1] == 0:
                 port.q.popleft()
                 port.inflight -= 1
-            if tag == TAG_Q:
-                qbuf.append(c + 1)
-            elif tag == TAG_K:
-                k_got += 1
-                if k_got == k_need:
-                    dec_at = c + 2 * nbs + sim.front_tail
+            if g["tag"] == TAG_Q:
+                self.qbuf.append(c + 1)
+            elif g["tag"] == TAG_K:
+                self.k_got += 1
+                if self.k_got == self.n:
+                    self.dec_at = c + 2 * self.nbs + self.sim.front_tail
             else:
-                got += 1
-        grant = k_grant or v_grant or q_grant
-        if grant:
-            ln = k_ln if k_grant else 1
-            port.q.append([c + port.t.latency, ln, TAG_K if k_grant else TAG_V if v_grant else TAG_Q])
+                self.got += 1
+        if g["k_grant"] or g["v_grant"] or g["q_grant"]:
+            tag = TAG_K if g["k_grant"] else TAG_V if g["v_grant"] else TAG_Q
+            port.q.append([c + port.t.latency, self.k_ln if g["k_grant"] else 1, tag])
             port.inflight += 1
             port.requests += 1
-        # K fetcher
-        if kreq_fire:
-            k_on_n, k_pos_n, k_ln_n = True, 0, 0
+        if g["q_grant"]:
+            self.q_granted += 1
+            self.q_done = self.q_granted == self.total
+        self.cred += int(g["q_fire"]) - int(g["q_grant"])
+
+    def _kfetch_edge(self, g: dict) -> None:
+        """The K fetcher: a run grows one alive token per cycle; a grant starts the next run or ends the walk."""
+        on, pos, ln = self.k_on, self.k_pos, self.k_ln
+        if g["kreq"]:
+            self.k_on, self.k_pos, self.k_ln = True, 0, 0
+        if g["k_ext"]:
+            self.k_ln, self.k_pos = ln + 1, pos + 1
+        elif (on and ln == 0 and g["k_more"]) or (g["k_grant"] and g["k_more"]):
+            self.k_start, self.k_ln, self.k_pos = self.alive[pos], 1, pos + 1
+        elif g["k_grant"]:
+            self.k_ln, self.k_on = 0, False
+
+    def _front_edge(self, c: int, g: dict) -> None:
+        """The pipeline front's FSM: IDLE -> KREQ -> PASS (-> KREQ for the LSB pass) -> [HAND] -> IDLE."""
+        st = self.fstate
+        if st == "IDLE" and g["q_fire"]:
+            self.qbuf.popleft()
+            self.issued += 1
+            self.fjob, self.pass2, self.fstate, self.k_got, self.dec_at = self.fjob + 1, False, "KREQ", 0, None
+        elif st == "KREQ" and g["kreq"]:
+            self.fstate = "PASS"
+        elif st == "PASS" and self.dec_at == c:
+            if g["final"]:
+                self.fstate = "HAND" if self.busy else "IDLE"
+            else:
+                self.pass2, self.fstate, self.k_got, self.dec_at = True, "KREQ", 0, None
+        elif st == "HAND" and not self.busy:
+            self.fstate = "IDLE"
+
+    def _back_edge(self, c: int, g: dict) -> None:
+        """The back: top-k inputs (and tap rows), its output rows, one V request each, the V fetcher's grants,
+        the output beat, the hand-off."""
+        if g["t_fire"]:
+            self.tap.append((c + 1, self.t_rows_in == self.nbs - 1))
+            self.t_rows_in += 1
+            if self.t_rows_in == self.nbs:  # stalls while loading delay every later stage alike
+                last_out = c + self.jobs[self.bjob].topk_cycles - (self.nbs - 1)
+                rows = self.jobs[self.bjob].rows_out
+                self.topk_out.extend((last_out - (len(rows) - 1 - i), cnt) for i, cnt in enumerate(rows))
+        if g["vreq"]:
+            _, cnt = self.topk_out.popleft()
+            self.vcnt.append((cnt, c + 1))
+            self.v_on, self.v_j, self.v_cnt = cnt != 0, 0, cnt
+            self.vreq_sent += 1
+        elif g["v_grant"]:
+            self.v_j += 1
+            self.v_on = self.v_j != self.v_cnt
+        if g["o"]:
+            self.ocopy.append(c + 1)
+            self.outs += 1
+            self.busy, self.o_at = False, None
+        if g["hand"]:
+            self.busy, self.bjob, self.t_rows_in, self.t_on_from = True, self.bjob + 1, 0, c + 1
+            self.v_rows_done, self.v_rows_total = 0, len(self.jobs[self.bjob].rows_out)
+
+    def _collect_edge(self, c: int, g: dict) -> None:
+        """The V collector: a count from the FIFO, the rows as they come, the gathered beat into prob x V (its
+        output ``pv_tail`` cycles after the job's last beat)."""
+        if self.full:  # vmem fires: prob x V is always ready
+            self.full, self.col = False, False
+            self.v_rows_done += 1
+            self.v_fired += 1
+            if self.v_rows_done == self.v_rows_total:
+                self.o_at = c + self.sim.pv_tail
+            return
+        if g["fill"]:
+            self.full = True
+        if not self.col and self.vcnt and self.vcnt[0][1] <= c:
+            cnt, _ = self.vcnt.popleft()
+            self.col, self.got, self.need = True, 0, cnt
+
+    def _feeder_edge(self, c: int, g: dict) -> None:
+        """The importance feeder: tap rows as add_tokens beats, then the output copy as add_head."""
+        if not g["feed"]:
+            return
+        if self.head_mode:
+            self.ocopy.popleft()
+            self.head_mode = False
+            self.fed += 1
+            self.imp_ready = c + 4 + self.sim.cfg.imp.abs_tree_pipe  # answered 3 + levels on, ready after
         else:
-            k_on_n, k_pos_n, k_ln_n = k_on, k_pos, k_ln
-        if k_ext:
-            k_ln_n, k_pos_n = k_ln + 1, k_pos + 1
-        elif k_on and k_ln == 0 and k_more:
-            k_start, k_ln_n, k_pos_n = alive[k_pos], 1, k_pos + 1
-        elif k_grant:
-            if k_more:
-                k_start, k_ln_n, k_pos_n = alive[k_pos], 1, k_pos + 1
-            else:
-                k_ln_n, k_on_n = 0, False
-        k_on, k_pos, k_ln = k_on_n, k_pos_n, k_ln_n
-        # Q fetcher
-        if q_grant:
-            q_granted += 1
-            if q_granted == total:
-                q_done = True
-        cred = cred - int(q_grant) + int(q_fire)
-        # front FSM
-        if fstate == "IDLE" and q_fire:
-            qbuf.popleft()
-            issued += 1
-            fjob, pass2, fstate, k_got, dec_at = fjob + 1, False, "KREQ", 0, None
-        elif fstate == "KREQ" and kreq_fire:
-            fstate = "PASS"
-        elif fstate == "PASS" and dec_at == c:
-            if final_now:
-                fstate = "HAND" if busy else "IDLE"
-            else:
-                pass2, fstate, k_got, dec_at = True, "KREQ", 0, None
-        elif fstate == "HAND" and not busy:
-            fstate = "IDLE"
-        # back
-        if t_fire:
-            tap.append((c + 1, t_rows_in == nbs - 1))
-            if t_rows_in == 0:
-                t_first_in = c
-            t_rows_in += 1
-            if t_rows_in == nbs:
-                last_out = t_first_in + jobs[bjob].topk_cycles + (c - t_first_in - (nbs - 1))
-                rows = jobs[bjob].rows_out
-                for i, cnt in enumerate(rows):
-                    topk_out.append((last_out - (len(rows) - 1 - i), cnt))
-        if vreq_fire:
-            _, cnt = topk_out.popleft()
-            vcnt.append((cnt, c + 1))
-            if cnt:
-                v_on, v_j, v_cnt = True, 0, cnt
-            vreq_sent += 1
-        elif v_grant:
-            v_j += 1
-            if v_j == v_cnt:
-                v_on = False
-        # collect
-        if vmem_fire:
-            full, col = False, False
-            v_rows_done += 1
-            v_fired += 1
-            if v_rows_done == v_rows_total:
-                o_at, o_pending = c + sim.pv_tail, True
-        else:
-            if fill:
-                full = True
-            if not col and vcnt and vcnt[0][1] <= c:
-                cnt, _ = vcnt.popleft()
-                col, got, need = True, 0, cnt
-        # o and the feeder
-        if o_fire:
-            ocopy.append(c + 1)
-            outs += 1
-            busy, o_pending, o_at, t_first_in = False, False, None, None
-        if feed_fire:
-            if head_mode:
-                ocopy.popleft()
-                head_mode = False
-                fed += 1
-                imp_ready = c + 4 + sim.cfg.imp.abs_tree_pipe
-            else:
-                _, lastrow = tap.popleft()
-                tap_sent += 1
-                if lastrow:
-                    head_mode = True
-                    imp_ready = c + 5
-        if hand:
-            busy, bjob, t_rows_in, t_first_in, t_on_from = True, bjob + 1, 0, None, c + 1
-            v_rows_done, v_rows_total = 0, len(jobs[bjob].rows_out)
-        # RUN -> DONE
-        if done_cycle is None and q_done and outs == issued == fed == total:
-            done_cycle = c + 2
-        c += 1
-        if done_cycle is not None and c >= done_cycle:
-            return done_cycle, imp_ready
-        if c - c0 > 10_000_000:
-            raise RuntimeError("spatten-top cycle model: no progress")
+            _, last = self.tap.popleft()
+            if last:
+                self.head_mode = True
+                self.imp_ready = c + 5  # add_tokens answered 4 cycles after its last beat, ready after
