@@ -78,6 +78,8 @@ class _Sim:
 
     # ---------------------------------------------------------------- one layer
     def layer_jobs(self, li: int) -> list[_Job]:
+        """The layer's (head, query) jobs in the Q fetcher's order (heads outer, queries inner), with the
+        local-V top-k run on the final probabilities as the pipeline runs it."""
         lr, s = self.run.layers[li], self.s
         jobs = []
         for hi in range(lr.heads.size):
