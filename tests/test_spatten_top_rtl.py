@@ -1,5 +1,7 @@
 """spatten-top RTL against its golden through the fastbench: Icarus on a small synthetic pass (refused
-descriptors first), Verilator on all 6 MiniLM layers of a 128-token text. Both are long: slow set."""
+descriptors first), Verilator on all 6 MiniLM layers of a 128-token text (both long: slow set), each row's cycles
+equal to the cycle model's (attnforge.sim.spatten.top_cycle_model); and, fast, the cycle model's memory requests
+against the fetchers' rule."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ from pathlib import Path
 import pytest
 
 from attnforge.rtl.fastbench import simulators
+from attnforge.sim.contract.designs import _top
 from attnforge.sim.spatten.realdata import minilm_path
+from attnforge.sim.spatten.top_cycle_model import top_cycles
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "rtl" / "benches"))
+from fast_jobs import spatten_top_job  # noqa: E402
 from tb_spatten_top import run_minilm, run_top_case  # noqa: E402
 
 
@@ -22,6 +27,21 @@ def test_small_pass_icarus():
     row = run_top_case({}, "icarus", "synthetic 2x12", layers=2, length=12)
     assert row["passed"], row
     assert row["refused_descriptors"] == 10 and row["kept_tokens_heads"][-1] < row["kept_tokens_heads"][0]
+    # the cycle model (attnforge.sim.spatten.top_cycle_model) makes the same fetches and takes the same cycles
+    assert row["sim_mem_requests"] == row["mem_requests"]
+    assert row["sim_cycles"] == row["rtl_cycles"], row
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
+@pytest.mark.parametrize("kw", [{"v_ratio": 0.0, "seed": 5}, {"threshold": 1.0, "seed": 1},
+                                {"v_ratio": 0.5, "threshold": 1e-4, "seed": 3}])
+def test_cycle_model_exact_icarus(kw):
+    """Every V row kept; every row refetched; half the V rows pruned and none refetched (top-k output rows of
+    count 0 and 1): the cycle model equals the RTL's cycles on each."""
+    row = run_top_case({}, "icarus", "synthetic 2x8", layers=2, length=8, **kw)
+    assert row["passed"], row
+    assert row["sim_cycles"] == row["rtl_cycles"], row
 
 
 @pytest.mark.slow
@@ -33,3 +53,25 @@ def test_minilm_whole_model_verilator():
     assert row["passed"], row
     assert row["layers"] == 6 and tuple(row["kept_tokens_heads"][0]) == (128, 12)
     assert row["float_rel_error_vs_pruned"] < 0.05 and row["unpruned_reference"] == "torch"
+    assert row["sim_cycles"] == row["rtl_cycles"] and row["sim_mem_requests"] == row["mem_requests"], row
+
+
+def _runs(ids: list[int]) -> int:
+    return 1 + sum(1 for a, b in zip(ids, ids[1:], strict=False) if b != a + 1)
+
+
+def test_cycle_model_requests_are_the_fetchers():
+    """The walk's port carries exactly the top's fetches: one Q row per job, one K burst per run of consecutive
+    alive tokens per pass (two passes on a refetch), one V row per kept index."""
+    job, _, run = spatten_top_job({}, layers=2, length=8, seed=4)
+    t = _top(job.params)
+    got = top_cycles(run, t, job.mem_timing["mem"], refusals=3)
+    want = 0
+    for lr in run.layers:
+        alive = lr.alive.tolist()
+        for hi in range(lr.heads.size):
+            for pi in range(lr.alive.size):
+                want += 1 + _runs(alive) * (2 if lr.refetch[hi, pi] else 1) + len(lr.kept_v[hi][pi])
+    assert got["requests"] == want
+    # a refused descriptor is answered in 2 cycles (IDLE -> ERR -> IDLE), before the first good one
+    assert got["cycles"] == top_cycles(run, t, job.mem_timing["mem"])["cycles"] + 6

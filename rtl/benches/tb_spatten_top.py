@@ -5,7 +5,8 @@ several layers is millions of cycles at real sizes, which a per-cycle cocotb ben
 Checks per case: every ``o`` beat bit-exact with the golden (:mod:`attnforge.sim.spatten.top_golden`), in order,
 with its head and token labels, so the kept token and head sets of every layer equal the golden's; every ``r``
 answer (alive counts per layer); bad descriptors answered err=1 with the design idle again (a good pass right
-after). Rows carry ``rtl_cycles`` (first descriptor handshake to last output), the float errors of the pass
+after). Rows carry ``rtl_cycles`` (first descriptor handshake to last output), ``sim_cycles`` (the cycle model,
+:mod:`attnforge.sim.spatten.top_cycle_model`, on the golden run's facts), the float errors of the pass
 against the numpy pruned model and the unpruned reference, and the memory traffic.
 """
 
@@ -23,6 +24,7 @@ from attnforge.rtl.fastbench import FastJob, run_raw
 from attnforge.rtl.regress import cache_dir
 from attnforge.sim.contract import designs
 from attnforge.sim.contract.designs import _top
+from attnforge.sim.spatten.top_cycle_model import top_cycles
 
 
 def _workdir(job: FastJob, sim: str) -> Path:
@@ -60,7 +62,9 @@ def run_top_case(params: dict[str, int], sim: str, label: str, refusals: bool = 
     r_ok = res.outputs["r"] == err + exp["r"]
     passed = o_bad == 0 and r_ok
     kept = [(int(lr.alive.size), int(lr.heads.size)) for lr in run.layers]
-    return {"design": "spatten-top", "workload": label, "passed": passed, "rtl_cycles": res.cycles, "sim_cycles": None,
+    model = top_cycles(run, t, job.mem_timing["mem"], refusals=len(bad))
+    return {"design": "spatten-top", "workload": label, "passed": passed, "rtl_cycles": res.cycles,
+            "sim_cycles": model["cycles"], "sim_mem_requests": model["requests"],
             "analytical_cycles": None, "max_abs_error": o_bad, "outputs": len(exp["o"]), "layers": len(run.layers),
             "kept_tokens_heads": kept, "refused_descriptors": len(bad), "answers_ok": r_ok,
             "mem_requests": res.extra.get("mem", {}).get("mem", {}).get("requests"),
@@ -78,8 +82,10 @@ def run_minilm(sim: str) -> dict[str, Any]:
     o_bad = sum(a != b for a, b in zip(res.outputs["o"], exp["o"], strict=True))
     r_ok = res.outputs["r"] == exp["r"]
     passed = o_bad == 0 and r_ok
+    model = top_cycles(run, _top(job.params), job.mem_timing["mem"])
     return {"design": "spatten-top", "workload": job.label, "simulator": sim, "passed": passed,
-            "rtl_cycles": res.cycles, "sim_cycles": None, "analytical_cycles": None, "max_abs_error": o_bad,
+            "rtl_cycles": res.cycles, "sim_cycles": model["cycles"], "sim_mem_requests": model["requests"],
+            "analytical_cycles": None, "max_abs_error": o_bad,
             "outputs": len(exp["o"]), "layers": len(run.layers), "answers_ok": r_ok,
             "kept_tokens_heads": [(int(lr.alive.size), int(lr.heads.size)) for lr in run.layers],
             "float_rel_error_vs_pruned": cmp.rel_err_pruned, "float_cos_vs_pruned": cmp.cos_pruned,
