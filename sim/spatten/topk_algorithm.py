@@ -41,6 +41,20 @@ def check_k(n: int, k: int, field: str = "k") -> None:
         raise SpecError(field, f"k = {k} is outside [0, n] for n = {n}", f"0..{n}")
 
 
+def partition_round(cand: np.ndarray, pivot: float, target: int) -> tuple[np.ndarray | None, int, int]:
+    """One quick-select round as the engine runs it: candidates above the pivot go right, below go left, equal ones
+    are only counted. Returns the next candidates and 0-based target (``None`` when the pivot is the answer: the
+    (target+1)-th largest) and how many were above the pivot. Shared by :func:`quick_select` and the tie-aware
+    cycle expectation (:mod:`attnforge.sim.spatten.topk_cycles`)."""
+    right, left = cand[cand > pivot], cand[cand < pivot]
+    eq = cand.size - right.size - left.size
+    if right.size > target:
+        return right, target, right.size
+    if right.size + eq <= target:
+        return left, target - right.size - eq, right.size
+    return None, target, right.size
+
+
 def quick_select(x: np.ndarray, k: int, *, parallelism: int = 16, rng: np.random.Generator | None = None) -> TopK:
     """Top-k of a 1-D array with SpAtten's semantics.
 
@@ -61,21 +75,15 @@ def quick_select(x: np.ndarray, k: int, *, parallelism: int = 16, rng: np.random
     while True:
         m = cand.size
         pivot = cand[int(rng.integers(m))] if rng is not None else cand[0]
-        right = cand[cand > pivot]
-        left = cand[cand < pivot]
-        eq = m - right.size - left.size
         rounds += 1
         cycles += -(-m // parallelism) + ROUND_OVERHEAD_CYCLES
         compared += 2 * m
-        if right.size > target:
-            cand = right
-        elif right.size + eq <= target:
-            target -= right.size + eq
-            cand = left
-        else:
+        nxt, new_target, right_size = partition_round(cand, pivot, target)
+        if nxt is None:
             kth = float(pivot)
-            keep_equal = target - right.size + 1
+            keep_equal = target - right_size + 1
             break
+        cand, target = nxt, new_target
     # Filter pass over the buffered input: everything better than kth, plus the first keep_equal ties.
     better = a > kth
     equal = a == kth

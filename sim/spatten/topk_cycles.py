@@ -26,6 +26,7 @@ import numpy as np
 
 from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE
 from attnforge.sim.contract.spatten_fx import SpattenFx
+from attnforge.sim.spatten.topk_algorithm import partition_round
 
 #: Score spreads (std of Q.K / sqrt(D) per row) the engine's inputs are drawn from when no workload fixes one: the
 #: synthetic heads' temperatures of :func:`attnforge.sim.spatten.algorithm.synthetic_refetch_rate`, 0.5 to 4.
@@ -55,16 +56,10 @@ def _rounds(n: int, k: int, c: int, overhead: int, stds: tuple[float, ...], tria
                 later += -(-cand.size // c) + overhead
             first = False
             compared += cand.size
-            pivot = cand[rng.integers(cand.size)]
-            right, left = cand[cand > pivot], cand[cand < pivot]
-            eq = cand.size - right.size - left.size
-            if right.size > t:
-                cand = right
-            elif right.size + eq <= t:
-                t -= right.size + eq
-                cand = left
-            else:
+            nxt, t, _ = partition_round(cand, cand[rng.integers(cand.size)], t)
+            if nxt is None:
                 break
+            cand = nxt
     return later / trials, compared / trials
 
 
