@@ -104,3 +104,19 @@ async def refusal_then_good(h: Harness, label: str, pairs: list[tuple[Job, Job]]
                             exact: bool) -> None:
     """Each refused job followed by a good one, one run: the answers and (if ``exact``) the cycles of both."""
     await run_jobs(h, label, [j for pair in pairs for j in pair], first, last, exact)
+
+
+def refusal_test(setup: Callable[..., Any], mix: Callable[[int], list[tuple[Job, Job]]], first: str, last: str,
+                 doc: str) -> Any:
+    """The refusal test of a single-job datapath bench: ``mix(seed)`` gives (refused job, good job) pairs, run once
+    without stalls (answers and cycles exact) and once under random valid/ready stalls (answers exact)."""
+
+    async def test_refused_jobs(dut: Any) -> None:
+        h = await setup(dut)
+        await refusal_then_good(h, "refused", mix(config()["seed"] + 11), first, last, True)
+        h2 = await setup(dut, 0.6, 0.5)
+        await refusal_then_good(h2, "refused-stalls", mix(config()["seed"] + 12), first, last, False)
+
+    test_refused_jobs.__doc__ = doc
+    return cocotb.test()(test_refused_jobs)
+

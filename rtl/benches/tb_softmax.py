@@ -6,8 +6,8 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from tb_fx_common import bad_row_counts, fx_cfg, refusal_then_good, standard_tests
-from tb_harness import config, run_jobs
+from tb_fx_common import bad_row_counts, fx_cfg, refusal_test, standard_tests
+from tb_harness import run_jobs
 
 from attnforge.sim.spatten.cycle_model import (
     bad_row,
@@ -54,10 +54,6 @@ def _refused_mix(seed: int) -> list:
     return pairs
 
 
-@cocotb.test()
-async def test_refused_jobs(dut: Any) -> None:
-    """Rows that break the row rule are taken whole and answered by one error beat; the next row is exact."""
-    h = await _setup(dut)
-    await refusal_then_good(h, "refused", _refused_mix(config()["seed"] + 11), "i", "o", True)
-    h2 = await _setup(dut, 0.6, 0.5)
-    await refusal_then_good(h2, "refused-stalls", _refused_mix(config()["seed"] + 12), "i", "o", False)
+test_refused_jobs = refusal_test(
+    _setup, _refused_mix, "i", "o",
+    "Rows that break the row rule are taken whole and answered by one error beat; the next row is exact.")
