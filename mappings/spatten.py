@@ -20,6 +20,7 @@ from attnforge.sim.memory import dram
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
 from attnforge.sim.spatten.occupancy import JobCost, job_costs
 from attnforge.sim.spatten.pruning import kept_counts, layer_ratios
+from attnforge.sim.spatten.stalls import boundary_cycles, head_switch_cycles
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch, SpattenArch
 from attnforge.sim.specs.errors import SpecError
@@ -159,6 +160,32 @@ def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
     return np.maximum(0.0, last - own - dram.latency_ns(arch.hbm, 1.0))
 
 
+def _resident_heads(arch: SpattenArch, pol: Policy, *, keys: Num, m: Num, d: int, decode: bool) -> Num:
+    """Heads whose K/V the SRAMs hold at once in a summarization pass: 2 when a head fits one half of the double
+    buffer, 1 when it needs both, 0 when it is tiled (its K/V stream continuously, no head-level refill). Decode
+    streams each step's K/V through and is not modelled here: 0."""
+    total = np.asarray(keys if pol.fetch_pruned else m, dtype=np.float64)
+    if decode:
+        return np.zeros_like(total)
+    half, whole = _sram_keys(arch, d)
+    return np.where(total <= half, 2.0, np.where(total <= whole, 1.0, 0.0))
+
+
+def _stalls(arch: SpattenArch, pol: Policy, jc: JobCost, *, keys: Num, prev_keys: Num, heads: float, prev_heads: int,
+            m: Num, batch: Num, d: int, decode: bool, par: int, first: bool) -> tuple[Num, Num]:
+    """A layer's head-switch and layer-boundary cycles (:mod:`attnforge.sim.spatten.stalls`), over the batch. A
+    head's pipeline cycles are the layer's busiest module (or its serial query chain) over its heads."""
+    work = [_total(v) for v in jc.phase_work().values()]
+    per_head = np.max(np.stack(np.broadcast_arrays(*work)), axis=0) / np.maximum(batch * heads, 1e-300)
+    res = _resident_heads(arch, pol, keys=keys, m=m, d=d, decode=decode)
+    sw = head_switch_cycles(arch, head_cycles=per_head, keys=keys, heads=heads, resident=res)
+    if first or decode:
+        return batch * sw, np.zeros_like(np.asarray(keys, dtype=np.float64))
+    bd = boundary_cycles(arch, prev_keys=prev_keys, keys=keys, prev_heads=prev_heads, heads=int(heads),
+                         parallelism=par)
+    return batch * sw, batch * bd
+
+
 def _layer_kept(pol: Policy, mdl: Model, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Tokens and heads kept per layer: a policy's measured per-layer schedule, else the ramp over the layers
     that prune (paper section V-A)."""
@@ -221,7 +248,9 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         for a, v in jc.useful.items():
             useful[a] = useful[a] + _total(v)
         jc.charge(actions, topk_extra=batch * (cmp_tok + cmp_head), total=_total)
-        for k, v in {"latency": batch * _barrier(arch, jc, count),
+        sw, bd = _stalls(arch, pol, jc, keys=keys, prev_keys=prev_keys, heads=heads, prev_heads=prev_heads, m=m,
+                         batch=batch, d=d, decode=decode, par=par, first=li == 0)
+        for k, v in {"latency": batch * _barrier(arch, jc, count), "head_switch": sw, "boundary": bd,
                      "flops": 2 * (_total(jc.macs_qk) + _total(jc.macs_pv)),
                      "dense_flops": batch * mdl.heads * 4 * d * dense_pm, "lsb_bytes": _total(jc.lsb_bytes),
                      "bytes": lay_bytes, "rows": _total(count), "refetch_rows": _total(count * rho),
@@ -229,7 +258,9 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
                      "kept_val": _total(values * count) / np.maximum(_total(count), 1e-300) / m}.items():
             tot[k] = tot.get(k, 0.0) + v
         prev_keys, prev_heads = keys, int(heads)
-    stages.append(Stage("latency", [Phase("barriers", {}, exposed=tot["latency"])], 0.0))
+    stages.append(Stage("latency", [Phase("barriers", {}, exposed=tot["latency"]),
+                                    Phase("head switches", {}, exposed=tot["head_switch"]),
+                                    Phase("layer top-k", {}, exposed=tot["boundary"])], 0.0))
     extra: dict[str, Num] = {
         "tokens_kept": tot["kept_tok"] / mdl.layers,
         "heads_kept": float(np.mean(hk)) / mdl.heads,
@@ -238,6 +269,9 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         "lsb_dram_bytes": tot["lsb_bytes"],
         "dense_flops": tot["dense_flops"],
         "topk_parallelism": par,
+        "head_switch_cycles": tot["head_switch"],
+        "boundary_cycles": tot["boundary"],
+        "barrier_cycles": tot["latency"],
     }
     return Schedule(
         mapping=f"spatten:{pol.name}",

@@ -341,6 +341,13 @@ class SpattenModules(_Strict):
     #: Modules work on different queries at once (the paper's pipeline, FIFOs between the stages). False: the
     #: next query enters only when the last one left (our spatten-pipeline RTL).
     query_overlap: bool = True
+    #: A head's K/V SRAM half is refilled only after its last query's progressive-quant decision (the released
+    #: controller frees key-buffer lines there), so in a summarization pass the head after next waits for that
+    #: drain plus a fetch round trip. False: the next head's K/V is always there in time.
+    head_buffer_release: bool = False
+    #: Where a layer boundary prunes, the next layer's first K fetch waits for the token and head top-k (the
+    #: authors' BERT model adds the top-k cycles to each layer's). False: they run beside the pipe.
+    layer_topk_serial: bool = False
 
 
 class SpattenArch(Arch):
