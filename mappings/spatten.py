@@ -20,7 +20,7 @@ from attnforge.sim.memory import dram
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
 from attnforge.sim.spatten.occupancy import JobCost, job_costs
 from attnforge.sim.spatten.pruning import kept_counts, layer_ratios
-from attnforge.sim.spatten.stalls import boundary_cycles, head_switch_cycles
+from attnforge.sim.spatten.stalls import boundary_cycles, head_switch_cycles, resident_heads
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch, SpattenArch
 from attnforge.sim.specs.errors import SpecError
@@ -160,24 +160,14 @@ def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
     return np.maximum(0.0, last - own - dram.latency_ns(arch.hbm, 1.0))
 
 
-def _resident_heads(arch: SpattenArch, pol: Policy, *, keys: Num, m: Num, d: int, decode: bool) -> Num:
-    """Heads whose K/V the SRAMs hold at once in a summarization pass: 2 when a head fits one half of the double
-    buffer, 1 when it needs both, 0 when it is tiled (its K/V stream continuously, no head-level refill). Decode
-    streams each step's K/V through and is not modelled here: 0."""
-    total = np.asarray(keys if pol.fetch_pruned else m, dtype=np.float64)
-    if decode:
-        return np.zeros_like(total)
-    half, whole = _sram_keys(arch, d)
-    return np.where(total <= half, 2.0, np.where(total <= whole, 1.0, 0.0))
-
-
 def _stalls(arch: SpattenArch, pol: Policy, jc: JobCost, *, keys: Num, prev_keys: Num, heads: float, prev_heads: int,
             m: Num, batch: Num, d: int, decode: bool, par: int, first: bool) -> tuple[Num, Num]:
     """A layer's head-switch and layer-boundary cycles (:mod:`attnforge.sim.spatten.stalls`), over the batch. A
     head's pipeline cycles are the layer's busiest module (or its serial query chain) over its heads."""
     work = [_total(v) for v in jc.phase_work().values()]
     per_head = np.max(np.stack(np.broadcast_arrays(*work)), axis=0) / np.maximum(batch * heads, 1e-300)
-    res = _resident_heads(arch, pol, keys=keys, m=m, d=d, decode=decode)
+    held = np.asarray(keys if pol.fetch_pruned else m, dtype=np.float64)  # the K a head allocates
+    res = np.zeros_like(held) if decode else resident_heads(arch, held, d)  # decode streams K/V: not modelled
     sw = head_switch_cycles(arch, head_cycles=per_head, keys=keys, heads=heads, resident=res)
     if first or decode:
         return batch * sw, np.zeros_like(np.asarray(keys, dtype=np.float64))

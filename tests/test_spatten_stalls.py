@@ -7,13 +7,20 @@ import numpy as np
 import pytest
 
 from attnforge.sim.analytical.engine import evaluate_scenario
-from attnforge.sim.spatten.stalls import boundary_cycles, fetch_round_trip, head_switch_cycles, release_latency
+from attnforge.sim.spatten.stalls import (
+    boundary_cycles,
+    fetch_round_trip,
+    head_switch_cycles,
+    release_latency,
+    resident_heads,
+)
 from attnforge.sim.spatten.topk_algorithm import expected_topk
 from attnforge.sim.specs.arch import get_preset, load_arch
 from attnforge.sim.specs.scenario import Scenario
 from attnforge.sim.specs.spatten_policy import BERT
 
 NO_PRUNING = BERT.with_(name="bert unpruned", token_ratio=0.0, head_ratio=0.0)
+TWO = {"spatten.kv_buffer_allocations": 2}  # a plain double buffer: two heads' K resident
 
 
 def _run(model: str, seq: int, overrides: dict[str, object] | None = None, policy=NO_PRUNING):
@@ -34,7 +41,7 @@ def test_head_switch_is_linear_in_heads_beyond_the_resident_ones() -> None:
     assert head_switch_cycles(arch, head_cycles=22.0, keys=11.0, heads=12, resident=2.0) == pytest.approx(10 * one)
     assert head_switch_cycles(arch, head_cycles=22.0, keys=11.0, heads=2, resident=2.0) == 0
     assert head_switch_cycles(arch, head_cycles=22.0, keys=11.0, heads=12, resident=0.0) == 0  # tiled: streams
-    off = load_arch("spatten", {"spatten.head_buffer_release": False})
+    off = load_arch("spatten", {"spatten.kv_buffer_allocations": None})
     assert head_switch_cycles(off, head_cycles=22.0, keys=11.0, heads=12, resident=2.0) == 0
     # a head long enough to cover its predecessor's release and the refill hides the switch
     r = float(release_latency(arch, 11.0)) + fetch_round_trip(arch)
@@ -51,20 +58,32 @@ def test_release_latency_follows_the_softmax_latency() -> None:
     assert b - a == pytest.approx(10 * 10 / 2)
 
 
+def test_resident_heads_are_the_allocations_or_the_lines() -> None:
+    """The released ring allocator: 256 lines of 8 keys (D = 64), at most 16 allocations; a head over the whole
+    SRAM is tiled (0)."""
+    arch = get_preset("spatten")
+    assert resident_heads(arch, 11.0, 64) == 16  # 2 lines a head: the allocations bind
+    assert resident_heads(arch, 160.0, 64) == 12  # 20 lines a head: 256 // 20
+    assert resident_heads(arch, 1024.0, 64) == 2  # the paper's double buffer of 1024 tokens
+    assert resident_heads(arch, 4096.0, 64) == 0
+
+
 def test_head_switch_scales_with_heads_times_layers() -> None:
-    """Unpruned BERT at one short length: every layer has the same heads and keys, so the stall is
-    layers x (heads - 2) x one switch, and the pass's cycles grow by exactly that over the field turned off."""
-    base, large = _run("bert-base", 11), _run("bert-large", 11)
+    """Unpruned BERT at one short length on a two-head buffer: every layer has the same heads and keys, so the
+    stall is layers x (heads - 2) x one switch, and the pass's cycles grow by exactly that over no allocator. The
+    paper's 16 allocations hold every head of a short layer: no stall."""
+    base, large = _run("bert-base", 11, TWO), _run("bert-large", 11, TWO)
     sb, sl = _extra(base, "head_switch_cycles"), _extra(large, "head_switch_cycles")
     assert sb > 0 and sl / sb == pytest.approx((24 * 14) / (12 * 10))
-    off = _run("bert-base", 11, {"spatten.head_buffer_release": False})
+    assert _extra(_run("bert-base", 11), "head_switch_cycles") == 0
+    off = _run("bert-base", 11, {"spatten.kv_buffer_allocations": None})
     assert _extra(off, "head_switch_cycles") == 0
     assert float(np.sum(base.cycles)) - float(np.sum(off.cycles)) == pytest.approx(sb)
 
 
 def test_head_switch_vanishes_on_long_heads() -> None:
     """A 160-token head keeps Q x K busy far longer than a release plus a refill: no stall."""
-    assert _extra(_run("bert-base", 160), "head_switch_cycles") == 0
+    assert _extra(_run("bert-base", 160, TWO), "head_switch_cycles") == 0
 
 
 def test_boundary_waits_for_the_top_k_only_where_a_layer_prunes() -> None:
@@ -85,4 +104,13 @@ def test_boundary_waits_for_the_top_k_only_where_a_layer_prunes() -> None:
 def test_rtl_preset_has_no_head_or_layer_stalls() -> None:
     """spatten-rtl is our per-query pipeline: no K/V SRAM per head, no top-k between layers."""
     p = get_preset("spatten-rtl").spatten
-    assert not p.head_buffer_release and not p.layer_topk_serial
+    assert p.kv_buffer_allocations is None and p.decision_window is None and not p.layer_topk_serial
+
+
+def test_decision_window_bounds_short_queries_only() -> None:
+    """With W queries between allocation and decision, a query takes at least its decision latency / W: short
+    rows (2 Q x K beats against a ~100-cycle softmax) slow down, a 160-key row (20 beats) does not."""
+    short = float(np.sum(_run("bert-base", 11).cycles))
+    assert float(np.sum(_run("bert-base", 11, {"spatten.decision_window": 8}).cycles)) > 2 * short
+    long_ = float(np.sum(_run("bert-base", 160).cycles))
+    assert float(np.sum(_run("bert-base", 160, {"spatten.decision_window": 8}).cycles)) == pytest.approx(long_)

@@ -5,14 +5,16 @@ Short BERT inputs (tens of tokens) give a head only tens of cycles of Q x K, so 
 per layer, not per key, are a large share of the time. Two come from how the hardware holds K and decides what to
 fetch (docs/spatten.md §Stalls at head switches and layer boundaries):
 
-- **Head switch** (``head_buffer_release``). A head's K/V sit in one half of the double-buffered K and V SRAMs.
-  The released controller frees a request's key-buffer lines only at its progressive-quant decision
-  (``StageRequantizeOrRelease``: a refetching row recomputes Q x K from the same lines), and that decision needs
-  the row's whole probability row: the last query's scores leave the Q x K tree, pass the softmax (its pipeline
-  latency plus the FIFO pass over the row) and the max tree. Only then can the fetcher refill that half with the
-  head after next, and its first line arrives one DRAM round trip later. So head h + 2 starts no earlier than
-  head h's start + C + R + F (C: a head's pipeline cycles, R: that release latency, F: the fetch round trip), and
-  with B heads resident a layer of H heads costs (H - B) * max(0, (C + R + F) / B - C) cycles beyond H * C.
+- **Head switch** (``kv_buffer_allocations``). The released controller hands out the K SRAM's lines in a ring
+  (``BufferManager``: 256 lines of 512 12-bit words, at most 16 allocations), one allocation per batch of queries
+  that share K (a head of a summarization pass), and frees it only at the batch's last progressive-quant decision
+  (``StageRequantizeOrRelease``: a refetching row recomputes Q x K from the same lines). That decision needs the
+  last query's whole probability row: its scores leave the Q x K tree, pass the softmax (its pipeline latency
+  plus the FIFO pass over the row) and the max tree. With B heads resident (the allocations, or the lines over a
+  head's lines, whichever is fewer), head h + B is fetched only after head h drains that far, and its first line
+  arrives a DRAM round trip later: it starts no earlier than head h's start + C + R + F (C: a head's pipeline
+  cycles, R: that release latency, F: the fetch round trip), so a layer of H heads costs
+  (H - B) * max(0, (C + R + F) / B - C) cycles beyond H * C.
 - **Layer boundary** (``layer_topk_serial``). The next layer fetches only the tokens (and heads) the token and head
   top-k keep, and that top-k ranks the importance accumulated up to the layer's last query. Where a boundary
   prunes, the next layer's first K fetch waits for the top-k's selection rounds and then its own round trip (it can
@@ -44,14 +46,24 @@ def release_latency(arch: SpattenArch, keys: Num) -> Num:
     return p.qk_latency_cycles + p.softmax_latency_cycles + p.softmax_passes * beats + p.requant_latency_cycles
 
 
+def resident_heads(arch: SpattenArch, keys_held: Num, d: int) -> Num:
+    """Heads whose K the K SRAM holds at once: its lines (``kv_sram_bytes`` of ``qk_multipliers`` words of
+    ``word_bits``) over a head's lines (one line per ``qk_multipliers / d`` keys), at most the allocator's
+    ``kv_buffer_allocations``; 0 when a head's K exceeds the SRAM (tiled: K streams, no head-level refill)."""
+    p = arch.spatten
+    lines = p.kv_sram_bytes * 8 // (p.qk_multipliers * arch.word_bits)
+    per_head = np.maximum(np.ceil(np.asarray(keys_held, dtype=np.float64) * d / p.qk_multipliers), 1.0)
+    return np.minimum(float(p.kv_buffer_allocations or 0), np.floor(lines / per_head))
+
+
 def head_switch_cycles(arch: SpattenArch, *, head_cycles: Num, keys: Num, heads: float, resident: Num) -> Num:
     """Cycles a layer of ``heads`` heads waits at head switches, beyond ``heads * head_cycles``.
 
-    ``resident`` is how many heads' K/V the SRAMs hold at once (2 when a head fits one half of the double buffer,
-    1 when it needs both); 0 where no head-level refill happens (tiled heads stream their K/V continuously). Zero
-    when the arch does not hold a head's K/V until its decision (``head_buffer_release: false``)."""
+    ``resident`` is how many heads' K/V the SRAMs hold at once (:func:`resident_heads`); 0 where no head-level
+    refill happens (tiled heads stream their K/V continuously). Zero when the arch names no allocator
+    (``kv_buffer_allocations: null``)."""
     c = np.asarray(head_cycles, dtype=np.float64)
-    if not arch.spatten.head_buffer_release:
+    if arch.spatten.kv_buffer_allocations is None:
         return np.zeros_like(c)
     b = np.asarray(resident, dtype=np.float64)
     cycle = c + release_latency(arch, keys) + fetch_round_trip(arch)  # head start to the head-after-next's start
