@@ -114,3 +114,20 @@ def test_decision_window_bounds_short_queries_only() -> None:
     assert float(np.sum(_run("bert-base", 11, {"spatten.decision_window": 8}).cycles)) > 2 * short
     long_ = float(np.sum(_run("bert-base", 160).cycles))
     assert float(np.sum(_run("bert-base", 160, {"spatten.decision_window": 8}).cycles)) == pytest.approx(long_)
+
+
+def test_reproduce_bert_note_is_computed_from_the_runs() -> None:
+    """The BERT row's note names each fixed cost's share and the row with each term changed, from the runs."""
+    from attnforge.reports.spatten_paper import STALL_VARIANTS, bert_stall_note, bert_tflops, run_phase
+    from attnforge.workloads.spatten_benchmarks import benchmarks
+
+    two = [b for b in benchmarks() if b.name in ("bert-base/CoLA", "bert-base/RTE")]
+    assert len(two) == 2
+    res = {b.name: run_phase(b) for b in two}
+    note = bert_stall_note(two, res)
+    assert "layer boundaries" in note and "bert-base/CoLA" in note
+    for label, _ in STALL_VARIANTS:
+        assert label in note
+    # without the fixed costs the passes are faster; the released decision window makes them slower
+    plain = bert_tflops(two)
+    assert bert_tflops(two, STALL_VARIANTS[0][1]) > plain > bert_tflops(two, STALL_VARIANTS[1][1])
