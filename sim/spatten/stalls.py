@@ -3,7 +3,7 @@ pipeline does not see.
 
 Short BERT inputs (tens of tokens) give a head only tens of cycles of Q x K, so costs that are fixed per head or
 per layer, not per key, are a large share of the time. Two come from how the hardware holds K and decides what to
-fetch (docs/spatten.md §Stalls at head switches and layer boundaries):
+fetch (docs/spatten.md §BERT throughput: fixed costs per head and per layer, §Stalls):
 
 - **Head switch** (``kv_buffer_allocations``). The released controller hands out the K SRAM's lines in a ring
   (``BufferManager``: 256 lines of 512 12-bit words, at most 16 allocations), one allocation per batch of queries
@@ -19,6 +19,10 @@ fetch (docs/spatten.md §Stalls at head switches and layer boundaries):
   top-k keep, and that top-k ranks the importance accumulated up to the layer's last query. Where a boundary
   prunes, the next layer's first K fetch waits for the top-k's selection rounds and then its own round trip (it can
   no longer be issued ahead). The authors' BERT model (``bert.cpp`` ``run``) adds the top-k cycles to each layer's.
+
+The release latency R also bounds queries when the arch names a ``decision_window`` (queries admitted between K
+allocation and decision): :func:`attnforge.sim.spatten.occupancy.job_costs` charges each query at least
+(its Q x K beats + R) / window. The paper preset leaves it off (docs/spatten.md says why).
 """
 
 from __future__ import annotations
