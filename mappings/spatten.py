@@ -150,7 +150,8 @@ def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
     """Cycles a layer boundary exposes beyond the modules' busy time: the last query's trip through the pipe,
     less its own turn in the busiest module (already in the busy time) and less the first K fetch, which the
     fetcher issues ahead into the free half of the K SRAM (its addresses need only the kept-token list, not Q).
-    The token and head top-k run beside the pipe (paper section IV-A), so they add nothing here."""
+    The token and head top-k run beside the pipe (paper section IV-A), so they add nothing here; where a
+    summarization pass's boundary prunes, :func:`_stalls` charges the wait for them (``layer_topk_serial``)."""
     last = np.asarray(jc.latency, dtype=np.float64)[..., -1]
     n = np.maximum(np.asarray(count, dtype=np.float64)[..., -1], 1e-300)
     own = np.max(np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64)[..., -1] / n, np.shape(last))
@@ -222,8 +223,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         keys, heads = tok[li].astype(np.float64), float(hk[li])
         values, count, rho, jc, exposed = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
                                                       decode=decode, causal=causal, par=par, layer=li)
-        # The token/head top-k that decided this layer's survivors ran beside the pipe: counted as comparisons
-        # (energy), not as time.
+        # The token/head top-k that decided this layer's survivors: counted as comparisons (energy) here; as time
+        # only at a summarization pass's pruning boundary (_stalls).
         _, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
         _, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
         lay_busy = {a: _total(v) for a, v in jc.busy.items()}
