@@ -20,6 +20,7 @@ from attnforge.sim.memory import dram
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
 from attnforge.sim.spatten.occupancy import JobCost, job_costs
 from attnforge.sim.spatten.pruning import kept_counts, layer_ratios
+from attnforge.sim.spatten.stalls import boundary_cycles, head_switch_cycles, resident_heads
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch, SpattenArch
 from attnforge.sim.specs.errors import SpecError
@@ -149,7 +150,8 @@ def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
     """Cycles a layer boundary exposes beyond the modules' busy time: the last query's trip through the pipe,
     less its own turn in the busiest module (already in the busy time) and less the first K fetch, which the
     fetcher issues ahead into the free half of the K SRAM (its addresses need only the kept-token list, not Q).
-    The token and head top-k run beside the pipe (paper section IV-A), so they add nothing here."""
+    The token and head top-k run beside the pipe (paper section IV-A), so they add nothing here; where a
+    summarization pass's boundary prunes, :func:`_stalls` charges the wait for them (``layer_topk_serial``)."""
     last = np.asarray(jc.latency, dtype=np.float64)[..., -1]
     n = np.maximum(np.asarray(count, dtype=np.float64)[..., -1], 1e-300)
     own = np.max(np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64)[..., -1] / n, np.shape(last))
@@ -157,6 +159,22 @@ def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
     # the first K fetch's round trip (a contiguous region: row hits), in cycles of the HBM's 1 GHz command clock as
     # occupancy.job_costs counts it
     return np.maximum(0.0, last - own - dram.latency_ns(arch.hbm, 1.0))
+
+
+def _stalls(arch: SpattenArch, pol: Policy, jc: JobCost, *, keys: Num, prev_keys: Num, heads: float, prev_heads: int,
+            m: Num, batch: Num, d: int, decode: bool, par: int, first: bool) -> tuple[Num, Num]:
+    """A layer's head-switch and layer-boundary cycles (:mod:`attnforge.sim.spatten.stalls`), over the batch. A
+    head's pipeline cycles are the layer's busiest module (or its serial query chain) over its heads."""
+    work = [_total(v) for v in jc.phase_work().values()]
+    per_head = np.max(np.stack(np.broadcast_arrays(*work)), axis=0) / np.maximum(batch * heads, 1e-300)
+    held = np.asarray(keys if pol.fetch_pruned else m, dtype=np.float64)  # the K a head allocates
+    res = np.zeros_like(held) if decode else resident_heads(arch, held, d)  # decode streams K/V: not modelled
+    sw = head_switch_cycles(arch, head_cycles=per_head, keys=keys, heads=heads, resident=res)
+    if first or decode:
+        return batch * sw, np.zeros_like(np.asarray(keys, dtype=np.float64))
+    bd = boundary_cycles(arch, prev_keys=prev_keys, keys=keys, prev_heads=prev_heads, heads=int(heads),
+                         parallelism=par)
+    return batch * sw, batch * bd
 
 
 def _layer_kept(pol: Policy, mdl: Model, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +223,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         keys, heads = tok[li].astype(np.float64), float(hk[li])
         values, count, rho, jc, exposed = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
                                                       decode=decode, causal=causal, par=par, layer=li)
-        # The token/head top-k that decided this layer's survivors ran beside the pipe: counted as comparisons
-        # (energy), not as time.
+        # The token/head top-k that decided this layer's survivors: counted as comparisons (energy) here; as time
+        # only at a summarization pass's pruning boundary (_stalls).
         _, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
         _, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
         lay_busy = {a: _total(v) for a, v in jc.busy.items()}
@@ -221,7 +239,9 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         for a, v in jc.useful.items():
             useful[a] = useful[a] + _total(v)
         jc.charge(actions, topk_extra=batch * (cmp_tok + cmp_head), total=_total)
-        for k, v in {"latency": batch * _barrier(arch, jc, count),
+        sw, bd = _stalls(arch, pol, jc, keys=keys, prev_keys=prev_keys, heads=heads, prev_heads=prev_heads, m=m,
+                         batch=batch, d=d, decode=decode, par=par, first=li == 0)
+        for k, v in {"latency": batch * _barrier(arch, jc, count), "head_switch": sw, "boundary": bd,
                      "flops": 2 * (_total(jc.macs_qk) + _total(jc.macs_pv)),
                      "dense_flops": batch * mdl.heads * 4 * d * dense_pm, "lsb_bytes": _total(jc.lsb_bytes),
                      "bytes": lay_bytes, "rows": _total(count), "refetch_rows": _total(count * rho),
@@ -229,7 +249,9 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
                      "kept_val": _total(values * count) / np.maximum(_total(count), 1e-300) / m}.items():
             tot[k] = tot.get(k, 0.0) + v
         prev_keys, prev_heads = keys, int(heads)
-    stages.append(Stage("latency", [Phase("barriers", {}, exposed=tot["latency"])], 0.0))
+    stages.append(Stage("latency", [Phase("barriers", {}, exposed=tot["latency"]),
+                                    Phase("head switches", {}, exposed=tot["head_switch"]),
+                                    Phase("layer top-k", {}, exposed=tot["boundary"])], 0.0))
     extra: dict[str, Num] = {
         "tokens_kept": tot["kept_tok"] / mdl.layers,
         "heads_kept": float(np.mean(hk)) / mdl.heads,
@@ -238,6 +260,9 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         "lsb_dram_bytes": tot["lsb_bytes"],
         "dense_flops": tot["dense_flops"],
         "topk_parallelism": par,
+        "head_switch_cycles": tot["head_switch"],
+        "boundary_cycles": tot["boundary"],
+        "barrier_cycles": tot["latency"],
     }
     return Schedule(
         mapping=f"spatten:{pol.name}",

@@ -28,6 +28,7 @@ from attnforge.sim.analytical.schedule import DRAM_BYTES, Actions, Num
 from attnforge.sim.contract.spatten_fx import SpattenFx
 from attnforge.sim.memory import dram
 from attnforge.sim.spatten.cycle_model import pipeline_cycles_for
+from attnforge.sim.spatten.stalls import release_latency
 from attnforge.sim.spatten.topk_cycles import SYNTHETIC_SCORE_STD, engine_cycles_v, occupancy
 from attnforge.sim.specs.arch import Arch, SpattenArch, SpattenModules
 from attnforge.sim.specs.errors import SpecError
@@ -65,10 +66,15 @@ class JobCost:
     dram_efficiency: Num = 1.0  # achieved over peak bandwidth (what a Stage carries)
     #: Cycles of the jobs when the modules cannot overlap queries (None: they can; busy's maximum bounds them).
     serial: Num | None = None
+    #: Cycles the jobs need when only ``decision_window`` queries may be between allocation and decision at once
+    #: (None: no window).
+    window: Num | None = None
 
     def phase_work(self) -> dict[str, Num]:
         """What the jobs' pipeline phase waits for: each module's occupancy, or the serial chain of queries."""
-        return dict(self.busy) if self.serial is None else {"query": self.serial}
+        if self.serial is not None:
+            return {"query": self.serial}
+        return dict(self.busy) if self.window is None else {**self.busy, "decision window": self.window}
 
     def charge(self, actions: Actions, topk_extra: Num = 0.0, total: Callable[[Num], Num] = lambda v: v) -> None:
         """Add these jobs' energy actions (``SpattenArch.EMITS``, in its order) to ``actions``; ``total`` reduces
@@ -195,6 +201,8 @@ def job_costs(
         + fetch_lat + p.pv_latency_cycles + pv_one
     )
     serial = None
+    # A query is in the decision window from its first Q x K beat to its decision (sim/spatten/stalls.py).
+    window = None if p.decision_window is None else count * (qk_one + release_latency(arch, keys)) / p.decision_window
     if not p.query_overlap:
         one = _serial_cycles(p, keys=keys, values=values, d=d, refetch=refetch, select=select, filt=filt)
         serial, latency = count * one, one
@@ -212,4 +220,5 @@ def job_costs(
         dram_activates=tr.activates,
         dram_efficiency=dram.achieved_gb_s(arch.hbm, tr.row_hit_rate) / arch.hbm.peak_gb_s,
         serial=serial,
+        window=window,
     )

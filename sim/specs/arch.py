@@ -341,6 +341,18 @@ class SpattenModules(_Strict):
     #: Modules work on different queries at once (the paper's pipeline, FIFOs between the stages). False: the
     #: next query enters only when the last one left (our spatten-pipeline RTL).
     query_overlap: bool = True
+    #: Allocations the K (and V) SRAM holds at once: its lines go out in a ring, one allocation per head of a
+    #: summarization pass, each freed only at its last query's progressive-quant decision, so a head waits when
+    #: every allocation is taken (or the lines run out) until the oldest head drains and its refill returns. None:
+    #: no head-level wait.
+    kv_buffer_allocations: PositiveInt | None = None
+    #: Queries admitted between the K-buffer allocation and their progressive-quant decision (the released
+    #: controller's 16-entry request FIFO takes new queries while 8 entries are free): by Little's law a query then
+    #: takes at least its decision latency over this window. None: no such bound.
+    decision_window: PositiveInt | None = None
+    #: Where a layer boundary prunes, the next layer's first K fetch waits for the token and head top-k (the
+    #: authors' BERT model adds the top-k cycles to each layer's). False: they run beside the pipe.
+    layer_topk_serial: bool = False
 
 
 class SpattenArch(Arch):
