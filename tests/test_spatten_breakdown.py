@@ -65,3 +65,23 @@ def test_dram_reduction_counts_the_same_tensors_on_both_sides() -> None:
     assert bert.quant_reduction == pytest.approx(4.0, rel=1e-9)
     assert bert.pruning_reduction > 1.2
     assert math.isclose(bert.dram_reduction, bert.pruning_reduction * bert.quant_reduction, rel_tol=1e-12)
+
+
+def test_a_breakdown_step_trace_gives_tokens_not_widths(tmp_path) -> None:
+    """The GPT-2-Medium trace records the static step (K 8+4 fetched whole): its file keeps the trace's kept tokens
+    and heads but takes the widths of the trace's run config (K 8+4 progressive at 0.05, V 8-bit); without
+    ``trace_widths: false`` a width over a trace is refused as before."""
+    from attnforge.workloads.spatten_benchmarks import benchmark_files, load_benchmark
+
+    m = load_benchmark(next(f for f in benchmark_files() if f.name == "gpt2-medium-wikitext2.yaml")).policy
+    assert (m.k_msb, m.k_lsb, m.progressive, m.v_bits, m.threshold) == (8, 4, True, 8, 0.05)
+    assert m.lsb_refetch_layers is None and m.token_keep is not None and m.head_keep is not None
+    trace = "trace: summary-gpt2-medium-wikitext2-per0-hp-step5+dedic+glob_p+local_p+hp+topk+quant.csv\n"
+    head = "benchmark: x\nmodel: gpt2-medium\nlength: 992\n" + trace
+    for text, field in ((head + "policy: {quant: 8+4}\n", "policy.quant"),
+                        (head + "trace_widths: 'no'\npolicy: {}\n", "trace_widths"),
+                        (head + "trace_widths: false\npolicy: {v_ratio: 0.5}\n", "policy.v_ratio")):
+        f = tmp_path / "bad.yaml"
+        f.write_text(text)
+        with pytest.raises(SpecError, match=f"bad.yaml: {field}"):
+            load_benchmark(f)
