@@ -24,7 +24,7 @@ from attnforge.sim.spatten.stalls import boundary_cycles, head_switch_cycles, re
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch, SpattenArch
 from attnforge.sim.specs.errors import SpecError
-from attnforge.sim.specs.spatten_policy import QUERY_BITS, Policy, policy_for
+from attnforge.sim.specs.spatten_policy import Policy, policy_for
 from attnforge.workloads import Model
 
 
@@ -125,7 +125,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
     jc = job_costs(
         arch, count=count, keys=kq, values=values, d=d,
         k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
-        v_bits=pol.v_bits_fetched, q_bits=QUERY_BITS if pol.quantize else 12,
+        v_bits=pol.v_bits_fetched, q_bits=pol.q_bits_fetched,
         keys_fetched=fetched_k, values_fetched=fetched_v, topk_parallelism=par,
         span=np.asarray(m, dtype=np.float64)[..., None],
     )
@@ -244,7 +244,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         for k, v in {"latency": batch * _barrier(arch, jc, count), "head_switch": sw, "boundary": bd,
                      "flops": 2 * (_total(jc.macs_qk) + _total(jc.macs_pv)),
                      "dense_flops": batch * mdl.heads * 4 * d * dense_pm, "lsb_bytes": _total(jc.lsb_bytes),
-                     "bytes": lay_bytes, "rows": _total(count), "refetch_rows": _total(count * rho),
+                     "bytes": lay_bytes, "kv_bytes": lay_bytes - _total(jc.io_bytes),
+                     "kv_elements": _total(jc.kv_elements), "rows": _total(count), "refetch_rows": _total(count * rho),
                      "kept_tok": keys / m,
                      "kept_val": _total(values * count) / np.maximum(_total(count), 1e-300) / m}.items():
             tot[k] = tot.get(k, 0.0) + v
@@ -258,6 +259,10 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         "values_kept": tot["kept_val"] / mdl.layers,
         "lsb_refetch_rate": tot["refetch_rows"] / tot["rows"],
         "lsb_dram_bytes": tot["lsb_bytes"],
+        # K and V alone (MSBs, LSBs, V rows), and their elements: what pruning and quantization reduce, counted
+        # apart from Q in and the output (docs/spatten.md §DRAM reduction)
+        "kv_dram_bytes": tot["kv_bytes"],
+        "kv_elements": tot["kv_elements"],
         "dense_flops": tot["dense_flops"],
         "topk_parallelism": par,
         "head_switch_cycles": tot["head_switch"],

@@ -38,12 +38,17 @@ PROMPT, GENERATED = 992, 32
 PHASES: tuple[str, ...] = ("generate", "prompt", "both")
 
 BENCH_DIR = "spatten"
-_TOP = ("benchmark", "model", "dataset", "length", "generate", "trace", "policy", "sources")
+_TOP = ("benchmark", "model", "dataset", "length", "generate", "trace", "trace_widths", "policy", "sources")
 _POLICY = ("token_ratio", "token_unpruned_fraction", "head_ratio", "head_unpruned_fraction", "v_ratio", "quant",
            "v_bits", "threshold", "lsb_refetch_rate", "warmup_steps")
 #: Settings a trace records; a trace-backed file must not set them again.
 _FROM_TRACE = ("token_ratio", "head_ratio", "v_ratio", "quant", "v_bits", "threshold", "lsb_refetch_rate",
                "warmup_steps")
+#: With ``trace_widths: false`` (a trace recorded at one step of the paper's speedup breakdown, whose widths are not
+#: the benchmark's), these come from the file's policy section and the trace's own width fields are dropped.
+_WIDTHS = ("quant", "v_bits", "threshold", "lsb_refetch_rate")
+_TRACE_WIDTH_FIELDS = ("quantize", "k_msb", "k_lsb", "progressive", "v_bits", "threshold", "lsb_refetch_rate",
+                       "lsb_refetch_layers")
 _TRACE_COLUMNS = ("iteration_id", "layer_id", "head_id", "sentence_length_L", "key_fetch_num", "value_fetch_num",
                   "quant_key_bit", "quant_value_bit", "auto_requant_thres", "if_requant", "auto_requant_incre")
 
@@ -181,14 +186,18 @@ def load_benchmark(path: str | Path) -> Benchmark:
     kw = _policy(what, pol_raw, str(raw["benchmark"]))
     trace = raw.get("trace")
     if trace is not None:
-        twice = [k for k in pol_raw if k in _FROM_TRACE]
+        widths = raw.get("trace_widths", True)
+        if not isinstance(widths, bool):
+            raise SpecError(f"{what}: trace_widths", f"must be true or false, got {widths!r}")
+        twice = [k for k in pol_raw if k in _FROM_TRACE and (widths or k not in _WIDTHS)]
         if twice:
             raise SpecError(f"{what}: policy.{twice[0]}", f"is recorded by the trace {trace}; do not set it again")
         tp = trace_dir() / str(trace)
         if not tp.is_file():
             raise SpecError(f"{what}: trace", f"no packaged trace {trace!r}",
                             sorted(f.name for f in trace_dir().glob("*.csv")))
-        kw.update(trace_settings(tp, mdl.layers, mdl.heads))
+        ts = trace_settings(tp, mdl.layers, mdl.heads)
+        kw.update(ts if widths else {k: v for k, v in ts.items() if k not in _TRACE_WIDTH_FIELDS})
     try:
         pol = Policy(name=str(raw["benchmark"]), **kw)
     except SpecError as exc:

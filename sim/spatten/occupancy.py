@@ -55,6 +55,10 @@ class JobCost:
     useful: dict[str, Num]
     dram_bytes: Num
     lsb_bytes: Num
+    #: The part of dram_bytes that is Q in and attention_out out (the rest is K MSBs, K LSBs and V).
+    io_bytes: Num
+    #: K and V elements fetched (vectors x D, each counted once whatever its width or LSB refetch).
+    kv_elements: Num
     macs_qk: Num
     macs_pv: Num
     softmax_ops: Num
@@ -94,6 +98,8 @@ class _Streams:
 
     bytes: Num
     lsb_bytes: Num
+    io_bytes: Num
+    kv_elements: Num
     requests: Num
     activates: Num
 
@@ -119,7 +125,8 @@ def _streams(arch: SpattenArch, *, count: Num, d: int, k_bits: Num, lsb_bits: Nu
     act = (dram.stream_activates(h, kall, span, kb) + rho * dram.stream_activates(h, kall, span, lb)
            + dram.stream_activates(h, vall, span, vb)) / kv_reuse + qo / h.row_bytes
     return _Streams(bytes=count * (k_bytes + v_bytes + qo + lsb_bytes), lsb_bytes=count * lsb_bytes,
-                    requests=count * req, activates=count * act)
+                    io_bytes=count * qo, kv_elements=count * (kf + vf) * d, requests=count * req,
+                    activates=count * act)
 
 
 def _serial_cycles(p: SpattenModules, *, keys: Num, values: Num, d: int, refetch: Num, select: Num,
@@ -211,6 +218,8 @@ def job_costs(
         useful=useful,
         dram_bytes=st.bytes,
         lsb_bytes=st.lsb_bytes,
+        io_bytes=st.io_bytes,
+        kv_elements=st.kv_elements,
         macs_qk=count * keys * d * redo,
         macs_pv=count * values * d,
         softmax_ops=count * keys * redo,

@@ -98,6 +98,10 @@ def check_schedule(keep: object, field: str) -> tuple[float, ...]:
 NATIVE_BITS = 12
 #: Q arrives at 16 bits in every shipped trace (quant_query_bit).
 QUERY_BITS = 16
+#: The model's own FP32 tensors: the baseline of the paper's DRAM reductions (docs/spatten.md §DRAM reduction).
+FP32_BITS = 32
+#: Widths an unquantized fetch may have: the datapath's native word, half or single precision.
+RAW_BITS = (NATIVE_BITS, 16, FP32_BITS)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class Policy:
     v_ratio: local V pruning ratio per query row; quantize: K/V quantized (else NATIVE_BITS);
     k_msb + k_lsb: K setting, progressive = MSB first and LSB on demand (GPT-2), else static MSB+LSB (BERT);
     v_bits: static V width; threshold: max-probability threshold of the LSB decision;
+    raw_bits: bits per K, V and Q element fetched when not quantizing (NATIVE_BITS, or FP32_BITS to fetch the
+    model's FP32 tensors as they are);
     lsb_refetch_rate: fix the refetch fraction instead of measuring it with the golden model;
     topk_parallelism: comparators per top-k engine (None: the arch's); fetch_pruned: False models designs (A3,
     MNNFast) that fetch every K and V before deciding what to skip.
@@ -140,6 +146,7 @@ class Policy:
     #: Measured LSB refetch fraction per layer (a trace's; the first layers, whose attention is flattest, refetch
     #: most); None: lsb_refetch_rate, or the golden model's measurement, for every layer.
     lsb_refetch_layers: tuple[float, ...] | None = None
+    raw_bits: int = NATIVE_BITS
 
     def __post_init__(self) -> None:
         check_ratio(self.token_ratio, "token_ratio")
@@ -159,6 +166,8 @@ class Policy:
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise SpecError("warmup_steps", f"must be an integer >= 0, got {self.warmup_steps!r}")
         check_threshold(self.threshold, "threshold")
+        if self.raw_bits not in RAW_BITS:
+            raise SpecError("raw_bits", f"{self.raw_bits!r} is not an unquantized width", RAW_BITS)
         if self.quantize:
             if self.progressive:
                 check_bits(self.k_msb, self.k_lsb, "quant")
@@ -182,12 +191,17 @@ class Policy:
     def k_bits_static(self) -> int:
         """Bits per K element fetched up front: MSBs when progressive, the whole code otherwise."""
         if not self.quantize:
-            return NATIVE_BITS
+            return self.raw_bits
         return self.k_msb if self.progressive else self.k_msb + self.k_lsb
 
     @property
     def v_bits_fetched(self) -> int:
-        return self.v_bits if self.quantize else NATIVE_BITS
+        return self.v_bits if self.quantize else self.raw_bits
+
+    @property
+    def q_bits_fetched(self) -> int:
+        """Q's width in DRAM: 16 bits when quantizing (every shipped trace), else the unquantized width."""
+        return QUERY_BITS if self.quantize else self.raw_bits
 
 
 # ---- named settings -------------------------------------------------------------------------------------------
@@ -210,12 +224,23 @@ def auto_policy(causal: bool) -> Policy:
     return GPT2 if causal else BERT
 
 
+#: How the released hardware simulation fetches a trace row whose widths say "unquantized" (-1), the Fig. 20
+#: steps before quantization: the fetcher's bit-width converter takes 4-, 6- or 8-bit fields, so K comes as 8-bit
+#: MSBs plus its 4-bit LSBs fetched for every row (the requant threshold forced to its maximum, so every row is
+#: recomputed once) and V as 8 bits (docs/spatten.md §Speedup breakdown).
+UNQUANTIZED_FETCH: dict[str, object] = {"quantize": True, "progressive": True, "k_msb": 8, "k_lsb": LSB_BITS,
+                                        "v_bits": 8, "lsb_refetch_rate": 1.0}
+
+
 def breakdown_policies(base: Policy) -> list[tuple[str, Policy]]:
     """The cumulative steps of the paper's Fig. 20 speedup breakdown, each adding one technique to the last.
 
-    Before the top-k engine step the top-k runs on a single comparator (the paper's parallelism-1 engine).
+    Before the top-k engine step the top-k runs on a single comparator (the paper's parallelism-1 engine). Before
+    the quantization steps K and V are fetched as the released hardware fetches an unquantized trace
+    (:data:`UNQUANTIZED_FETCH`); the quantization steps then apply ``base``'s widths (static: the whole MSB+LSB
+    code and V at once; progressive: K's MSBs first, LSBs for the rows that need them).
     """
-    dense = Policy(name="dedicated datapath")
+    dense = Policy(name="dedicated datapath", **UNQUANTIZED_FETCH)
     tok = dense.with_(name="+token pruning", token_ratio=base.token_ratio, token_keep=base.token_keep,
                       token_unpruned_fraction=base.token_unpruned_fraction, warmup_steps=base.warmup_steps,
                       v_ratio=base.v_ratio, topk_parallelism=1)
@@ -223,7 +248,7 @@ def breakdown_policies(base: Policy) -> list[tuple[str, Policy]]:
                      head_unpruned_fraction=base.head_unpruned_fraction)
     topk = head.with_(name="+top-k engine", topk_parallelism=None)
     static = topk.with_(name="+static quantization", quantize=base.quantize, k_msb=base.k_msb, k_lsb=base.k_lsb,
-                        v_bits=base.v_bits, progressive=False)
+                        v_bits=base.v_bits, progressive=False, lsb_refetch_rate=None)
     prog = static.with_(name="+progressive quantization", progressive=base.progressive, threshold=base.threshold,
                         lsb_refetch_rate=base.lsb_refetch_rate, lsb_refetch_layers=base.lsb_refetch_layers)
     return [(p.name, p) for p in (dense, tok, head, topk, static, prog)]
