@@ -119,13 +119,13 @@ def check_instance(arch: Arch, *, d: int, tokens: int, heads: int, layers: int) 
     """What the top cannot run, refused in one line: another head dimension (it taps one key of ``max_d`` per
     beat), more tokens, heads or layers than its accumulators hold."""
     _, t = top_section(arch)
+    if d != t.max_d:
+        raise SpecError("d_head", f"{d}: arch {arch.name} runs head dimension {t.max_d} only (one key per beat)",
+                        [t.max_d])
     for name, got, most, field in (("tokens", tokens, t.max_n, "max_n"), ("heads", heads, t.max_heads, "max_heads"),
                                    ("layers", layers, t.max_layers, "max_layers")):
         if not 1 <= got <= most:
             raise SpecError(name, f"{got} outside 1..{most} (arch {arch.name} top.{field})", f"1..{most}")
-    if d != t.max_d:
-        raise SpecError("d_head", f"{d}: arch {arch.name} runs head dimension {t.max_d} only (one key per beat)",
-                        [t.max_d])
 
 
 def expected_runs(n: float, n0: float) -> float:
@@ -253,3 +253,12 @@ def layers_from_run(run: object, arch: Arch, *, measured_topk: bool = True) -> l
             topk = sel + filt
         out.append(TopLayer(n, int(lr.heads.size), kv, float(np.mean(lr.refetch)), topk))
     return out
+
+
+def analytical_top_cycles(run: object, cfg: SpattenTopCfg, timing: MemTiming, refusals: int = 0) -> float:
+    """The analytical model's cycles for a golden pass on an instance (what a regress row's
+    ``analytical_cycles`` holds): the arch of that instance (:func:`arch_for`), the pass's layers
+    (:func:`layers_from_run`), and 2 cycles per refused descriptor before it (IDLE -> ERR -> IDLE)."""
+    arch = arch_for(cfg, timing)
+    res = pass_cycles(arch, layers_from_run(run, arch), max_len=(1 << cfg.len_bits) - 1)
+    return float(res["cycles"]) + 2.0 * refusals  # type: ignore[arg-type]
