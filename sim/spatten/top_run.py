@@ -44,3 +44,52 @@ def golden_pass(*, layers: int, heads: int, d_head: int, tokens: int, fx: Spatte
         x = xs[0]
     run = tg.forward(enc, x, tg.schedule(policy, len(enc.layers), enc.heads, x.shape[0], fx), fx)
     return TopPass(run, enc.source, int(x.shape[0]), enc.heads)
+
+
+def agreement(arch_name: str, *, layers: int, heads: int, d_head: int, tokens: int, policy: Policy, real: bool,
+              seed: int = 0) -> dict[str, object]:
+    """The top's exact cycle model and the analytical model on one golden pass at a preset's instance: cycles of
+    both, per layer too (the analytical's per-layer RUN cycles against the cycle model's)."""
+    from attnforge.sim.contract.memport import MemTiming
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
+    from attnforge.sim.spatten.top_analytical import instance_fx, layers_from_run, pass_cycles
+    from attnforge.sim.spatten.top_cycle_model import top_cycles
+    from attnforge.sim.specs.arch import get_preset
+
+    arch = get_preset(arch_name)
+    t, fx = arch.top, instance_fx(arch)
+    assert t is not None
+    tp = golden_pass(layers=layers, heads=heads, d_head=d_head, tokens=tokens, fx=fx, policy=policy, real=real,
+                     seed=seed)
+    cfg = SpattenTopCfg(fx, t.max_heads, t.max_layers)
+    cyc = top_cycles(tp.run, cfg, MemTiming(t.mem_latency_cycles, t.mem_outstanding, t.mem_interval_cycles))
+    lays = layers_from_run(tp.run, arch)
+    ana = pass_cycles(arch, lays)
+    gauss = pass_cycles(arch, layers_from_run(tp.run, arch, measured_topk=False))
+    return {"arch": arch_name, "tensors": tp.source, "tokens": tokens, "layers": layers,
+            "kept": [(la.tokens, la.heads, la.kv) for la in lays], "cycle_model": cyc["cycles"],
+            "analytical": ana["cycles"], "analytical_gaussian_topk": gauss["cycles"]}
+
+
+def agreement_table(minilm: bool = True) -> str:
+    """Analytical against the exact cycle model on the quick regression's synthetic passes (spatten-top-small,
+    token/head ratio 0.4, V ratio 0.3) and, with ``minilm``, the whole-MiniLM run (spatten-top, 128 tokens of the
+    real text, token ratio 0.3, head ratio 0.2, V ratio 0.3; about a minute): ``python -m
+    attnforge.sim.spatten.top_run`` prints it (docs/spatten.md §Three fidelities)."""
+    syn = Policy(token_ratio=0.4, head_ratio=0.4, v_ratio=0.3, threshold=0.1)
+    rows = [agreement("spatten-top-small", layers=ly, heads=4, d_head=8, tokens=n, policy=syn, real=False)
+            for ly, n in ((2, 12), (3, 16), (6, 64))]
+    if minilm:
+        pol = Policy(token_ratio=0.3, head_ratio=0.2, v_ratio=0.3, threshold=0.1)
+        rows.append(agreement("spatten-top", layers=6, heads=12, d_head=32, tokens=128, policy=pol, real=True))
+    lines = ["| arch | tensors | layers x tokens | cycle model | analytical | dev | analytical, Gaussian top-k | dev |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        c, a, g = r["cycle_model"], r["analytical"], r["analytical_gaussian_topk"]
+        lines.append(f"| {r['arch']} | {r['tensors']} | {r['layers']} x {r['tokens']} | {c:,} | {a:,.0f} | "
+                     f"{a / c - 1:+.1%} | {g:,.0f} | {g / c - 1:+.1%} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(agreement_table())
