@@ -11,12 +11,13 @@ form over the layer's sizes, with the data-dependent inputs (refetch rate, top-k
 Per job, counting from the hand-off ``H`` at which the back takes query i and the front takes query i+1:
 
 * **front** (query i+1): the Q row is already buffered (the Q fetcher runs two queries ahead), so the K request
-  walk starts at ``H + 2``. The K fetcher walks the alive tokens one per cycle and issues one burst per run of
-  consecutive tokens; the pass ends with its last K beat at the latest of three bounds: the walk (``n`` cycles,
-  then the last run's latency and beats), the beats (one per I after the first run's latency) and the slots (R
-  runs, each holding a slot for L + r I cycles, O at a time). The refetch decision follows the last K beat after
-  the softmax's remaining passes and the fixed latencies (``qk + softmax + requant`` latency cycles). A job that
-  refetches LSBs repeats the pass (probability = the layer's refetch rate).
+  walk starts at ``H + 2``. The K fetcher walks the alive tokens one per cycle and requests one burst per run of
+  consecutive tokens, walking the next run only once the request went out; a request also needs one of the O
+  slots, each held L + r I cycles by a run of r tokens. So the requests follow each other E[max(r, (L + r I) /
+  O)] cycles apart (geometric run lengths), and the pass ends with the last run's latency and beats, or with the
+  beats themselves (one per I after the first run's latency) when those are later. The refetch decision follows
+  the last K beat after the softmax's remaining passes and the fixed latencies (``qk + softmax + requant``
+  latency cycles). A job that refetches LSBs repeats the pass (probability = the layer's refetch rate).
 * **back** (query i): the top-k takes the ``ceil(n/S)`` probability beats from ``H + 1``, its first output row
   leaves ``topk - (ceil(n/S) - 1)`` cycles after the first input, and each kept index becomes a one-beat V
   request. One-beat requests are bounded by Little's law: O slots each held L + I cycles, so ``kv`` requests take
@@ -144,17 +145,28 @@ class _Port:
         return max(self.interval, (self.latency + self.interval) / self.outstanding)
 
 
+def _run_interval(mean_run: float, slot: float) -> float:
+    """Expected cycles between two K requests while the walk and the slots both bound them: a request needs its
+    run walked (``r`` cycles, one alive token each, after the previous request went out) and a free slot (one
+    frees every ``slot`` cycles when all O are busy), so E[max(r, slot)]. Run lengths are geometric with mean
+    ``mean_run`` (tokens pruned evenly at random: each alive token's neighbour is alive independently), which
+    gives ``slot P(r <= m) + (1 - p)^m (m + 1/p)`` with ``p = 1/mean_run`` and ``m = floor(slot)``."""
+    p = 1.0 / max(mean_run, 1.0)
+    m = np.floor(slot)
+    tail = (1.0 - p) ** m
+    return float(slot * (1.0 - tail) + tail * (m + 1.0 / p))
+
+
 def _k_pass(p: _Port, n: float, runs: float, max_len: int) -> float:
-    """Cycles from the K request walk's start to the pass's last K beat: the latest of the walk, beat and slot
-    bounds (module docstring)."""
+    """Cycles from the K request walk's start to the pass's last K beat: the later of the request chain (one
+    request per run, :func:`_run_interval` apart, the last one's latency and beats after it) and the beats (one
+    per I after the first run's latency). A single run is walked whole, then fetched: ``n + L + n I``."""
     runs = max(runs, np.ceil(n / max_len))
     r = n / runs
-    hold = p.latency + r * p.interval
-    walk = n + p.latency + r * p.interval
+    hold = p.latency + r * p.interval  # a run's slot: its latency and its beats
+    chain = runs * (_run_interval(r, hold / p.outstanding) if runs > 1 else r) + hold
     beats = r + p.latency + n * p.interval
-    waves = np.floor((runs - 1) / p.outstanding)
-    slots = 1 + waves * hold + (runs - 1 - waves * p.outstanding) * r + hold
-    return float(max(walk, beats, slots)) + 1
+    return float(max(chain, beats)) + 1
 
 
 def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) -> dict[str, float]:
