@@ -87,7 +87,8 @@ def test_analytical_within_5pct_on_the_quick_regress_shapes(layers: int, length:
 
 def test_the_model_follows_the_port() -> None:
     """Memory-bound where the top is: a longer memory latency or fewer requests in flight slow the V fetch (one
-    request per kept row, Little's law) and so the pass; a faster port cannot make it faster than the front."""
+    request per kept row, Little's law) and so the pass; a faster port cannot make it faster than the front;
+    without the second query in flight the front and the back no longer overlap."""
     arch = get_preset("spatten-top")
     lay = [ta.TopLayer(tokens=64, heads=12, kv=45, refetch=0.05, topk_cycles=60.0)]
     base = ta.pass_cycles(arch, lay)["cycles"]
@@ -97,7 +98,9 @@ def test_the_model_follows_the_port() -> None:
                          lay)["cycles"]
     fast = ta.pass_cycles(arch.model_copy(update={"top": arch.top.model_copy(update={"mem_outstanding": 64})}),
                           lay)
-    assert slow > base and few > 1.5 * base
+    one = ta.pass_cycles(arch.model_copy(update={"top": arch.top.model_copy(update={"queries_in_flight": 1})}),
+                         lay)["cycles"]
+    assert slow > base and few > 1.5 * base and one > base  # one query in flight: front and back add up
     assert fast["layers"][0]["period"] >= fast["layers"][0]["front"]
 
 

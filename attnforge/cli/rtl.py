@@ -290,7 +290,7 @@ def _cycle_spatten_top(sc: Any) -> dict[str, Any]:
     encoder of its shape."""
     from attnforge.sim.contract.memport import MemTiming
     from attnforge.sim.contract.spatten_top import SpattenTopCfg
-    from attnforge.sim.spatten.top_analytical import instance_fx, layers_from_run, pass_cycles
+    from attnforge.sim.spatten.top_analytical import instance_fx, layers_from_run, pass_cycles, sequence_length
     from attnforge.sim.spatten.top_cycle_model import top_cycles
     from attnforge.sim.spatten.top_run import golden_pass
 
@@ -305,7 +305,8 @@ def _cycle_spatten_top(sc: Any) -> dict[str, Any]:
     if tp.tokens != wl.m:
         raise SpecError("--seq-len", f"the real text has {tp.tokens} tokens, fewer than {wl.m}", f"1..{tp.tokens}")
     cyc = top_cycles(tp.run, cfg, timing)
-    ana = pass_cycles(arch, layers_from_run(tp.run, arch), max_len=(1 << cfg.len_bits) - 1)
+    ana = pass_cycles(arch, layers_from_run(tp.run, arch), tokens=sequence_length(tp.run),
+                      max_len=(1 << cfg.len_bits) - 1)
     kept = [(int(lr.alive.size), int(lr.heads.size)) for lr in tp.run.layers]
     an = float(ana["cycles"])
     text = (f"spatten-top {arch.name} on {wl.name} ({tp.source}) {wl.m} tokens, {sc.model.layers} layers, policy "

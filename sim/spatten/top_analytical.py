@@ -180,7 +180,9 @@ def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) 
     f1 = FRONT_START + kpass + after_k
     f2 = f1 + 1 + kpass + after_k
     k_end = FRONT_START + kpass
-    v_start = lay.topk_cycles - nbs + 3 + p.latency  # first V request, then its latency
+    # the top-k's first output row leaves topk - (nbS - 1) cycles after its first input (H + 1), its V request
+    # the cycle after, the beat L later
+    v_start = lay.topk_cycles - nbs + 3 + p.latency
     v_time = kv * p.one_beat()
     back_tail = COLLECT + m.pv_latency_cycles + 1
     blocked = min(n * p.interval, max(0.0, k_end - v_start))  # the front's K beats inside the V window
@@ -189,7 +191,7 @@ def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) 
     if t.queries_in_flight == 2:
         period = rho * max(f2, back) + (1 - rho) * max(f1, back)
     else:
-        period = rho * f2 + (1 - rho) * f1 + back
+        period = rho * f2 + (1 - rho) * f1 + back - blocked  # no next front shares the port
     jobs = float(lay.tokens * lay.heads)
     first = 1 + p.latency + 1 + rho * f2 + (1 - rho) * f1
     return {"cycles": first + (jobs - 1) * period + last, "period": period, "front": f1, "back": back,
@@ -213,13 +215,15 @@ def _boundary(a: SpattenArch, prev: TopLayer, lay: TopLayer) -> float:
     return out
 
 
-def pass_cycles(arch: Arch, layers: Sequence[TopLayer], *, max_len: int = 255) -> dict[str, object]:
+def pass_cycles(arch: Arch, layers: Sequence[TopLayer], *, tokens: int | None = None,
+                max_len: int = 255) -> dict[str, object]:
     """Whole-pass cycles of the top (descriptor handshake of layer 0 to the last answer) and per-layer parts;
-    ``max_len``: the longest burst the port takes (``2**len_bits - 1``)."""
+    ``tokens``: the sequence's length (default: the first layer's alive tokens), over which pruned positions
+    break the K runs; ``max_len``: the longest burst the port takes (``2**len_bits - 1``)."""
     a, t = top_section(arch)
     if not layers:
         raise SpecError("layers", "a pass needs at least one layer")
-    n0 = layers[0].tokens
+    n0 = tokens or layers[0].tokens
     per = [_layer(a, t, lay, n0, max_len) for lay in layers]
     total = 2.0  # CLEAR, then RUN
     for i, part in enumerate(per):
@@ -267,10 +271,15 @@ def layers_from_run(run: object, arch: Arch, *, measured_topk: bool = True) -> l
     return out
 
 
+def sequence_length(run: object) -> int:
+    """Tokens of a golden pass's sequence (the importance accumulators hold one per original position)."""
+    return int(run.layers[0].token_imp.size)  # type: ignore[attr-defined]
+
+
 def analytical_top_cycles(run: object, cfg: SpattenTopCfg, timing: MemTiming, refusals: int = 0) -> float:
     """The analytical model's cycles for a golden pass on an instance (what a regress row's
     ``analytical_cycles`` holds): the arch of that instance (:func:`arch_for`), the pass's layers
     (:func:`layers_from_run`), and 2 cycles per refused descriptor before it (IDLE -> ERR -> IDLE)."""
     arch = arch_for(cfg, timing)
-    res = pass_cycles(arch, layers_from_run(run, arch), max_len=(1 << cfg.len_bits) - 1)
+    res = pass_cycles(arch, layers_from_run(run, arch), tokens=sequence_length(run), max_len=(1 << cfg.len_bits) - 1)
     return float(res["cycles"]) + 2.0 * refusals  # type: ignore[arg-type]

@@ -52,7 +52,7 @@ def agreement(arch_name: str, *, layers: int, heads: int, d_head: int, tokens: i
     both, per layer too (the analytical's per-layer RUN cycles against the cycle model's)."""
     from attnforge.sim.contract.memport import MemTiming
     from attnforge.sim.contract.spatten_top import SpattenTopCfg
-    from attnforge.sim.spatten.top_analytical import instance_fx, layers_from_run, pass_cycles
+    from attnforge.sim.spatten.top_analytical import instance_fx, layers_from_run, pass_cycles, sequence_length
     from attnforge.sim.spatten.top_cycle_model import top_cycles
     from attnforge.sim.specs.arch import get_preset
 
@@ -64,8 +64,9 @@ def agreement(arch_name: str, *, layers: int, heads: int, d_head: int, tokens: i
     cfg = SpattenTopCfg(fx, t.max_heads, t.max_layers)
     cyc = top_cycles(tp.run, cfg, MemTiming(t.mem_latency_cycles, t.mem_outstanding, t.mem_interval_cycles))
     lays = layers_from_run(tp.run, arch)
-    ana = pass_cycles(arch, lays)
-    gauss = pass_cycles(arch, layers_from_run(tp.run, arch, measured_topk=False))
+    n0 = sequence_length(tp.run)
+    ana = pass_cycles(arch, lays, tokens=n0)
+    gauss = pass_cycles(arch, layers_from_run(tp.run, arch, measured_topk=False), tokens=n0)
     return {"arch": arch_name, "tensors": tp.source, "tokens": tokens, "layers": layers,
             "kept": [(la.tokens, la.heads, la.kv) for la in lays], "cycle_model": cyc["cycles"],
             "analytical": ana["cycles"], "analytical_gaussian_topk": gauss["cycles"]}
