@@ -134,10 +134,27 @@ def test_cli_prints_cycle_model_beside_analytical(tmp_path: Path, capsys: pytest
     assert out["design"] == "spatten-top" and out["tensors"] == "synthetic:seed0"
     assert out["kept_tokens_heads"][0] == [16, 4] and out["kept_tokens_heads"][-1] < [16, 4]
     assert abs(out["analytical_cycles"] / out["cycles"] - 1) < 0.05
+    assert abs(out["analytical_engine_cycles"] / out["cycles"] - 1) < 0.05  # policy only, no tensors
     assert main(["simulate", "--accel", "spatten", "--arch", "spatten-top-small", "--workload", f"{models}:small",
                  "--seq-len", "16", "--batch", "1", "--fidelity", "cycle"]) == 0
     text = capsys.readouterr().out
     assert "cycle model:" in text and "analytical:" in text and "vs the cycle model" in text
+
+
+def test_analytical_engine_uses_the_top_model() -> None:
+    """``evaluate`` (the analytical fidelity) on a spatten-top arch is the top's model on the policy's layers, one
+    pass per sequence: twice the cycles for a batch of two; what the top cannot run is refused."""
+    from attnforge.sim.analytical.engine import evaluate
+    from attnforge.workloads import get_model
+
+    arch = get_preset("spatten-top")
+    one = float(evaluate("spatten", get_model("minilm"), p=32, m=32, batch=1, arch=arch).cycles)
+    two = float(evaluate("spatten", get_model("minilm"), p=32, m=32, batch=2, arch=arch).cycles)
+    assert two == pytest.approx(2 * one) and one > 0
+    with pytest.raises(SpecError, match="head dimension 32"):
+        evaluate("spatten", get_model("bert-base"), p=32, m=32, batch=1, arch=arch)
+    with pytest.raises(SpecError, match="encoder passes"):
+        evaluate("spatten", get_model("minilm"), p=1, m=32, batch=1, arch=arch, stage="decode")
 
 
 @pytest.mark.parametrize(("args", "field"), [

@@ -283,3 +283,60 @@ def analytical_top_cycles(run: object, cfg: SpattenTopCfg, timing: MemTiming, re
     arch = arch_for(cfg, timing)
     res = pass_cycles(arch, layers_from_run(run, arch), tokens=sequence_length(run), max_len=(1 << cfg.len_bits) - 1)
     return float(res["cycles"]) + 2.0 * refusals  # type: ignore[arg-type]
+
+
+def top_schedule(arch: Arch, *, model: object, m: np.ndarray, p: np.ndarray, batch: np.ndarray, tok: np.ndarray,
+                 heads: np.ndarray, v_ratio: float, refetch: object, decode: bool, causal: bool) -> object:
+    """The analytical engine's Schedule for an arch with a ``top`` section (called by mappings/spatten.py's
+    builder): one stage per layer whose phase lasts the layer's cycles (:func:`pass_cycles`), at every point of
+    the sweep, times the batch (one sequence per pass). Without a golden run the data-dependent inputs are the
+    policy's: its refetch rate per layer (``refetch(keys, layer)``) and the top-k engine's expectation on
+    Gaussian score rows. K/V/Q beats are the stage's DRAM traffic (one ``max_d``-wide word each)."""
+    from attnforge.sim.analytical.schedule import DRAM_BYTES, Actions, Phase, Schedule, Stage
+    from attnforge.sim.spatten.topk_cycles import engine_cycles
+
+    a, t = top_section(arch)
+    if decode or causal or np.any(np.asarray(p) != np.asarray(m)):
+        raise SpecError("--workload", "spatten-top runs encoder passes (prefill, no causal mask, P = M)")
+    mdl = model
+    d = int(mdl.d_head)  # type: ignore[attr-defined]
+    n_layers = int(mdl.layers)  # type: ignore[attr-defined]
+    check_instance(arch, d=d, tokens=int(np.max(m)), heads=int(np.max(heads)), layers=n_layers)
+    c = a.spatten.topk_comparators
+    word = t.max_d * 12 / 8
+    shape = np.shape(m)
+    per_layer = np.zeros((n_layers, *shape))
+    beats = np.zeros((n_layers, *shape))
+    macs_qk, macs_pv, elems = (np.zeros(shape) for _ in range(3))
+    for idx in np.ndindex(shape) if shape else [()]:
+        lays = []
+        for li in range(n_layers):
+            n = int(np.asarray(tok[li])[idx])
+            kv = max(1, int(np.floor(n * (1.0 - v_ratio) + 1e-9)))
+            rho = float(np.asarray(refetch(float(n), li)))  # type: ignore[operator]
+            sel, filt, _ = engine_cycles(n, kv, c, c)
+            lays.append(TopLayer(n, int(heads[li]), kv, rho, sel + filt))
+        res = pass_cycles(arch, lays, tokens=int(np.asarray(m)[idx]))
+        for li, (lay, part) in enumerate(zip(lays, res["layers"], strict=True)):  # type: ignore[arg-type]
+            per_layer[(li, *idx)] = part["cycles"] + (res["cycles"] - sum(q["cycles"] for q in res["layers"])) / n_layers  # type: ignore[index,union-attr]
+            beats[(li, *idx)] = part["memory_beats"]
+            jobs = lay.tokens * lay.heads
+            macs_qk[idx] += jobs * lay.tokens * d * (1 + lay.refetch)
+            macs_pv[idx] += jobs * lay.kv * d
+            elems[idx] += jobs * lay.tokens * (1 + lay.refetch)
+    b = np.asarray(batch, dtype=np.float64)
+    stages = [Stage(f"L{li:02d}", [Phase("pipeline", {"top": b * per_layer[li]})], b * beats[li] * word)
+              for li in range(n_layers)]
+    actions = Actions()
+    actions.add("qk", "mac", b * macs_qk)
+    actions.add("pv", "mac", b * macs_pv)
+    actions.add("softmax", "element", b * elems)
+    actions.add("fetcher", "byte", b * beats.sum(axis=0) * word)
+    actions.add(*DRAM_BYTES, b * beats.sum(axis=0) * word)
+    total = b * per_layer.sum(axis=0)
+    busy = {"qk": b * macs_qk / (a.spatten.qk_multipliers), "softmax": b * a.spatten.softmax_passes * elems /
+            a.spatten.softmax_lanes, "pv": b * macs_pv / a.spatten.pv_multipliers}
+    return Schedule(mapping="spatten-top", cascade="spatten", passes=1, stages=stages, busy=busy,
+                    useful=dict(busy), actions=actions, flops=2 * b * (macs_qk + macs_pv),
+                    compulsory_dram_bytes=b * beats.sum(axis=0) * word, tiles={},
+                    extra={"top_cycles": total})
