@@ -194,6 +194,12 @@ def _layer_kept(pol: Policy, mdl: Model, m: np.ndarray) -> tuple[np.ndarray, np.
     return tok, hk
 
 
+def _top_policy(pol: Policy, arch: SpattenArch) -> Policy:
+    """The policy as spatten-top runs it: K always as 8 MSB + 4 LSB with the LSB refetch on flat rows (its
+    hardware has no static mode), so the refetch rate follows the threshold even under a static-quant policy."""
+    return pol.with_(quantize=True, progressive=True, k_msb=8, k_lsb=4)
+
+
 def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | None = None) -> Schedule:
     """Schedule of one attention pass over all layers of ``shape.model`` (prefill: P queries; decode: 1 per step)."""
     acc.check_arch(arch)
@@ -211,6 +217,12 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     par = int(pol.topk_parallelism or arch.spatten.topk_comparators)
     tok, hk = _layer_kept(pol, mdl, m)
     causal = bool(shape.causal)
+    if arch.top is not None:  # an RTL instance of the whole accelerator: its own per-job chain through one port
+        from attnforge.sim.spatten.top_analytical import top_schedule
+
+        return top_schedule(arch, model=mdl, m=m, p=p, batch=batch, tok=tok, heads=hk, v_ratio=pol.v_ratio,
+                            refetch=lambda keys, li: refetch_rate(_top_policy(pol, arch), keys, d, li),
+                            decode=decode, causal=causal)  # type: ignore[return-value]
     stages: list[Stage] = []
     busy: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "topk", "pv")}
     useful: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "pv")}

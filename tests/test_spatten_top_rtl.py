@@ -1,6 +1,7 @@
 """spatten-top RTL against its golden through the fastbench: Icarus on a small synthetic pass (refused
 descriptors first), Verilator on all 6 MiniLM layers of a 128-token text (both long: slow set), each row's cycles
-equal to the cycle model's (attnforge.sim.spatten.top_cycle_model); and, fast, the cycle model's memory requests
+equal to the cycle model's (attnforge.sim.spatten.top_cycle_model) and within 5% of the analytical model's
+(attnforge.sim.spatten.top_analytical); and, fast, the cycle model's memory requests
 against the fetchers' rule."""
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def test_small_pass_icarus():
     # the cycle model (attnforge.sim.spatten.top_cycle_model) makes the same fetches and takes the same cycles
     assert row["sim_mem_requests"] == row["mem_requests"]
     assert row["sim_cycles"] == row["rtl_cycles"], row
+    # the analytical model (attnforge.sim.spatten.top_analytical) at the instance's arch, within 5%
+    assert abs(row["analytical_cycles"] / row["rtl_cycles"] - 1) < 0.05, row
 
 
 @pytest.mark.slow
@@ -54,6 +57,7 @@ def test_minilm_whole_model_verilator():
     assert row["layers"] == 6 and tuple(row["kept_tokens_heads"][0]) == (128, 12)
     assert row["float_rel_error_vs_pruned"] < 0.05 and row["unpruned_reference"] == "torch"
     assert row["sim_cycles"] == row["rtl_cycles"] and row["sim_mem_requests"] == row["mem_requests"], row
+    assert abs(row["analytical_cycles"] / row["rtl_cycles"] - 1) < 0.05, row  # the third fidelity, same row
 
 
 def _runs(ids: list[int]) -> int:

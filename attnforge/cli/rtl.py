@@ -164,7 +164,7 @@ def run_cycle(sc: Any, as_json: bool = False) -> int:
 
 def _cycle_point(sc: Any) -> dict[str, Any]:
     if sc.accelerator.family == "spatten":
-        return _cycle_spatten(sc)
+        return _cycle_spatten_top(sc) if getattr(sc.arch, "top", None) is not None else _cycle_spatten(sc)
     if getattr(sc.arch, "pipeline", None) is not None:
         return _cycle_top(sc)
     return _cycle_fusemax(sc)
@@ -268,6 +268,62 @@ def _cycle_spatten(sc: Any) -> dict[str, Any]:
     return {"fidelity": "cycle", "design": "spatten-pipeline", "params": params, "workload": wl.name,
             "batch": wl.batch, "heads": wl.heads, "p": wl.p, "m": wl.m, "threshold": pol.threshold, **res,
             **sc.describe(), "_text": text}
+
+
+def _top_check(sc: Any, wl: Any) -> None:
+    """What spatten-top cannot run, refused in one line: it runs one encoder sequence per pass (self-attention
+    over all tokens: P = M, no mask, batch 1) at the instance's head dimension and sizes."""
+    from attnforge.sim.spatten.top_analytical import check_instance
+
+    if wl.stage != "prefill" or wl.causal or wl.p != wl.m:
+        raise SpecError("--workload", f"spatten-top runs encoder passes (prefill, no causal mask, P = M); got "
+                        f"{wl.stage}, causal={wl.causal}, P={wl.p}, M={wl.m}")
+    if wl.batch != 1:
+        raise SpecError("--batch", f"spatten-top runs one sequence per pass, got {wl.batch}", [1])
+    check_instance(sc.arch, d=wl.e, tokens=wl.m, heads=wl.heads, layers=sc.model.layers)
+
+
+def _cycle_spatten_top(sc: Any) -> dict[str, Any]:
+    """An arch with a ``top`` section (spatten-top): the golden pass over every layer with cascade pruning (the
+    policy's schedule), the top's exact cycle model on its facts, and the analytical model beside it. MiniLM runs
+    on the real text when its weights are installed, any other model (or MiniLM without them) on a seeded
+    encoder of its shape."""
+    from attnforge.sim.contract.memport import MemTiming
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
+    from attnforge.sim.spatten.top_analytical import instance_fx, layers_from_run, pass_cycles, sequence_length
+    from attnforge.sim.spatten.top_cycle_model import top_cycles
+    from attnforge.sim.spatten.top_run import golden_pass
+
+    wl, arch, pol = _workload(sc), sc.arch, sc.policy
+    _top_check(sc, wl)
+    t, fx = arch.top, instance_fx(arch)
+    cfg = SpattenTopCfg(fx, t.max_heads, t.max_layers).validate()
+    timing = MemTiming(t.mem_latency_cycles, t.mem_outstanding, t.mem_interval_cycles).validate()
+    phase(f"spatten-top: golden pass over {sc.model.layers} layers x {wl.m} tokens, then its cycle model")
+    tp = golden_pass(layers=sc.model.layers, heads=wl.heads, d_head=wl.e, tokens=wl.m, fx=fx, policy=pol,
+                     real="minilm" in sc.model.name.lower(), seed=sc.seed, d_ff=sc.model.d_ff)
+    if tp.tokens != wl.m:
+        raise SpecError("--seq-len", f"the real text has {tp.tokens} tokens, fewer than {wl.m}", f"1..{tp.tokens}")
+    cyc = top_cycles(tp.run, cfg, timing)
+    ana = pass_cycles(arch, layers_from_run(tp.run, arch), tokens=sequence_length(tp.run),
+                      max_len=(1 << cfg.len_bits) - 1)
+    kept = [(int(lr.alive.size), int(lr.heads.size)) for lr in tp.run.layers]
+    an = float(ana["cycles"])
+    from attnforge.sim.analytical.engine import evaluate
+
+    eng = float(evaluate(sc.accelerator.name, sc.model, p=wl.p, m=wl.m, batch=1, arch=arch, policy=pol).cycles)
+    text = (f"spatten-top {arch.name} on {wl.name} ({tp.source}) {wl.m} tokens, {sc.model.layers} layers, policy "
+            f"token {pol.token_ratio} head {pol.head_ratio} V {pol.v_ratio} threshold {pol.threshold}, memory "
+            f"{vars(timing)}\n  kept (tokens, heads) per layer: {kept}\n"
+            f"  cycle model: {cyc['cycles']:,} cycles, {cyc['requests']:,} memory requests, {cyc['beats']:,} beats\n"
+            f"  analytical:  {an:,.0f} cycles ({an / cyc['cycles'] - 1:+.2%} vs the cycle model; refetch rate and "
+            f"top-k cycles measured on this pass)\n"
+            f"  analytical engine (policy only, no tensors): {eng:,.0f} cycles ({eng / cyc['cycles'] - 1:+.2%})")
+    return {"fidelity": "cycle", "design": "spatten-top", "arch": arch.name, "workload": wl.name,
+            "tensors": tp.source, "tokens": wl.m, "layers": sc.model.layers, "kept_tokens_heads": kept,
+            "memory": vars(timing), "cycles": cyc["cycles"], "mem_requests": cyc["requests"],
+            "mem_beats": cyc["beats"], "analytical_cycles": an, "analytical_engine_cycles": eng, **sc.describe(),
+            "_text": text}
 
 
 def cmd_topk_cycles(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ Checks per case: every ``o`` beat bit-exact with the golden (:mod:`attnforge.sim
 with its head and token labels, so the kept token and head sets of every layer equal the golden's; every ``r``
 answer (alive counts per layer); bad descriptors answered err=1 with the design idle again (a good pass right
 after). Rows carry ``rtl_cycles`` (first descriptor handshake to last output), ``sim_cycles`` (the cycle model,
-:mod:`attnforge.sim.spatten.top_cycle_model`, on the golden run's facts), the float errors of the pass
+:mod:`attnforge.sim.spatten.top_cycle_model`, on the golden run's facts), ``analytical_cycles`` (the analytical
+model, :mod:`attnforge.sim.spatten.top_analytical`, at the instance's arch), the float errors of the pass
 against the numpy pruned model and the unpruned reference, and the memory traffic.
 """
 
@@ -24,6 +25,7 @@ from attnforge.rtl.fastbench import FastJob, run_raw
 from attnforge.rtl.regress import cache_dir
 from attnforge.sim.contract import designs
 from attnforge.sim.contract.designs import _top
+from attnforge.sim.spatten.top_analytical import analytical_top_cycles
 from attnforge.sim.spatten.top_cycle_model import top_cycles
 
 
@@ -65,7 +67,8 @@ def run_top_case(params: dict[str, int], sim: str, label: str, refusals: bool = 
     model = top_cycles(run, t, job.mem_timing["mem"], refusals=len(bad))
     return {"design": "spatten-top", "workload": label, "passed": passed, "rtl_cycles": res.cycles,
             "sim_cycles": model["cycles"], "sim_mem_requests": model["requests"],
-            "analytical_cycles": None, "max_abs_error": o_bad, "outputs": len(exp["o"]), "layers": len(run.layers),
+            "analytical_cycles": analytical_top_cycles(run, t, job.mem_timing["mem"], refusals=len(bad)),
+            "max_abs_error": o_bad, "outputs": len(exp["o"]), "layers": len(run.layers),
             "kept_tokens_heads": kept, "refused_descriptors": len(bad), "answers_ok": r_ok,
             "mem_requests": res.extra.get("mem", {}).get("mem", {}).get("requests"),
             "mem_beats": res.extra.get("mem", {}).get("mem", {}).get("beats"),
@@ -85,7 +88,8 @@ def run_minilm(sim: str) -> dict[str, Any]:
     model = top_cycles(run, _top(job.params), job.mem_timing["mem"])
     return {"design": "spatten-top", "workload": job.label, "simulator": sim, "passed": passed,
             "rtl_cycles": res.cycles, "sim_cycles": model["cycles"], "sim_mem_requests": model["requests"],
-            "analytical_cycles": None, "max_abs_error": o_bad,
+            "analytical_cycles": analytical_top_cycles(run, _top(job.params), job.mem_timing["mem"]),
+            "max_abs_error": o_bad,
             "outputs": len(exp["o"]), "layers": len(run.layers), "answers_ok": r_ok,
             "kept_tokens_heads": [(int(lr.alive.size), int(lr.heads.size)) for lr in run.layers],
             "float_rel_error_vs_pruned": cmp.rel_err_pruned, "float_cos_vs_pruned": cmp.cos_pruned,

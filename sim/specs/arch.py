@@ -355,12 +355,38 @@ class SpattenModules(_Strict):
     layer_topk_serial: bool = False
 
 
+class SpattenTop(_Strict):
+    """An RTL instance of the whole SpAtten accelerator (``spatten-top``, docs/spatten.md §Three fidelities): its
+    size limits and the memory port it fetches Q, K and V through (sim/spatten/top_analytical.py reads them; the
+    datapath's sizes and block latencies are the ``spatten`` section's). One memory word is one token's row of
+    ``max_d`` values, so the port moves one K or V row per beat."""
+
+    #: Head dimension the instance runs (the top taps one key per Q x K beat, so qk_multipliers == max_d).
+    max_d: PositiveInt
+    #: Most tokens alive in a layer (alive list, importance accumulators, probability buffer).
+    max_n: PositiveInt
+    #: Most heads, and most layers per pass (the importance accumulators' sizes).
+    max_heads: PositiveInt
+    max_layers: PositiveInt
+    #: The memory port: cycles from a request to its first beat, requests in flight, cycles per beat.
+    mem_latency_cycles: PositiveInt
+    mem_outstanding: PositiveInt
+    mem_interval_cycles: PositiveInt = 1
+    #: Queries in flight: 2 when the pipeline's front (K fetch, Q x K, softmax, refetch decision) works on the
+    #: next query while its back (local-V top-k, V fetch, prob x V) finishes the last one; 1 when it does not.
+    queries_in_flight: Literal[1, 2] = 2
+    #: K and V are fetched again for every query (no on-chip K/V buffer to reuse across queries).
+    kv_fetch: Literal["per_query"] = "per_query"
+
+
 class SpattenArch(Arch):
     """SpAtten (HPCA 2021): its modules in a typed ``spatten:`` section (sim/spatten/occupancy.py reads them)."""
 
     family: Literal["spatten"] = "spatten"
     spatten: SpattenModules
     hbm: Hbm
+    #: An RTL instance of the whole accelerator (None: the paper's design, modelled by its modules alone).
+    top: SpattenTop | None = None
 
     #: The pairs mappings/spatten.py and sim/spatten/trace.py emit, in the order they emit them.
     EMITS: ClassVar[dict[str, tuple[str, ...]]] = {

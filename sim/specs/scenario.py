@@ -146,7 +146,10 @@ class Scenario:
             raise SpecError("--mapping", "cannot be honoured by --fidelity cycle (the RTL implements FuseMax's own "
                             "mapping)")
         fam = self.accelerator.family
-        top = self.accelerator.name == "fusemax-top"  # its arch is the RTL instance: --arch / --set size it
+        # fusemax-top's arch, or a SpAtten arch with a ``top`` section (spatten-top), is the RTL instance: --arch /
+        # --set size it
+        sp_top = getattr(self.arch, "top", None) is not None
+        top = self.accelerator.name == "fusemax-top" or sp_top
         if fam == "cascade" and self.accelerator.name != "fusemax" and not top:
             raise SpecError("--accel", f"--fidelity cycle models the FuseMax tile engine, the fusemax-top layer or the "
                             f"SpAtten pipeline RTL, not {self.accelerator.name!r}", ["fusemax", "fusemax-top", "spatten"])
@@ -165,10 +168,12 @@ class Scenario:
         if fam == "spatten" and self.policy is not None:
             base = policy_for(self.accelerator.policy or "auto", self.causal)
             changed = [k for k in policy_settings(self.policy) if getattr(self.policy, k) != getattr(base, k)]
-            extra = [k for k in changed if k not in ("threshold", "v_ratio")]
+            takes = ("threshold", "v_ratio", "token_ratio", "head_ratio") if sp_top else ("threshold", "v_ratio")
+            extra = [k for k in changed if k not in takes]
             if extra:
-                raise SpecError("--" + extra[0].replace("_", "-"), "cannot be honoured by --fidelity cycle (the "
-                                "one-query pipeline RTL takes only --threshold and --v-ratio)")
+                what = ("spatten-top RTL takes only --threshold, --v-ratio, --token-ratio and --head-ratio" if sp_top
+                        else "one-query pipeline RTL takes only --threshold and --v-ratio")
+                raise SpecError("--" + extra[0].replace("_", "-"), f"cannot be honoured by --fidelity cycle (the {what})")
 
     # ---- views ------------------------------------------------------------------------------------------------
     @property

@@ -29,11 +29,12 @@ from attnforge.sim.specs.arch import (
     RtlPipeline,
     SpattenArch,
     SpattenModules,
+    SpattenTop,
 )
 
 #: The models in page order: the shared fields, each family, then the sections they hold.
 MODELS: tuple[type[BaseModel], ...] = (Arch, CascadeArch, ComputeArray, OpCost, RegisterFile, Buffer, Dram,
-                                       RtlPipeline, SpattenArch, SpattenModules)
+                                       RtlPipeline, SpattenArch, SpattenModules, SpattenTop)
 
 #: What a field means where its class body has no ``#:`` comment for it (the comment wins once someone adds one).
 NOTES: dict[str, str] = {
