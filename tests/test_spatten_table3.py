@@ -14,6 +14,7 @@ from attnforge.reports.spatten_paper import (
     _table3_rows,
     compute_bound_gops,
     effective_gops,
+    energy_gopj,
     run_phase,
     table3_mean,
 )
@@ -22,10 +23,10 @@ from attnforge.sim.specs.spatten_policy import POLICIES
 from attnforge.workloads.spatten_benchmarks import benchmarks
 
 
-def _tot(dense: float, seconds: float, compute_cycles: float, flops: float | None = None) -> Totals:
-    """A run at 1 GHz: ``seconds`` of cycles, ``compute_cycles`` of them compute."""
-    return Totals(cycles=seconds * 1e9, dram_bytes=0.0, energy_j=0.0, flops=flops or dense, dense_flops=dense,
-                  fp32_dense_bytes=0.0, seconds=seconds, compute_cycles=compute_cycles)
+def _tot(dense: float, seconds: float, compute_cycles: float, flops: float | None = None, watts: float = 1.0) -> Totals:
+    """A run at 1 GHz: ``seconds`` of cycles, ``compute_cycles`` of them compute, at ``watts`` on average."""
+    return Totals(cycles=seconds * 1e9, dram_bytes=0.0, energy_j=watts * seconds, flops=flops or dense,
+                  dense_flops=dense, fp32_dense_bytes=0.0, seconds=seconds, compute_cycles=compute_cycles)
 
 
 def test_effective_counts_dense_ops_and_compute_bound_drops_dram_time() -> None:
@@ -33,6 +34,14 @@ def test_effective_counts_dense_ops_and_compute_bound_drops_dram_time() -> None:
     t = _tot(1e9, 0.01, 2e6, flops=1e8)
     assert effective_gops(t) == pytest.approx(100.0)
     assert compute_bound_gops(t) == pytest.approx(500.0)
+
+
+def test_energy_efficiency_is_mean_throughput_over_mean_power() -> None:
+    # 100 GOP/s at 0.5 W and 400 GOP/s at 2 W: 200 GOP/J each; the geometric means split as 200 GOP/s / 1 W.
+    runs = [_tot(1e9, 0.01, 1e7, watts=0.5), _tot(1e9, 0.0025, 2.5e6, watts=2.0)]
+    assert [energy_gopj(t) for t in runs] == pytest.approx([200.0, 200.0])
+    assert table3_mean(runs, energy_gopj) == pytest.approx(table3_mean(runs) / table3_mean(runs, lambda t: t.energy_j
+                                                                                            / t.seconds))
 
 
 def test_mean_is_geometric_and_speedup_is_the_ratio_of_means() -> None:
@@ -67,5 +76,7 @@ def test_rows_on_two_bert_benchmarks() -> None:
     assert a3_free > a3  # our A3 waits on DRAM even on BERT: it fetches every K and V before pruning
     assert got["SpAtten1/8 speedup over A3 (geometric mean of the 2)"] == pytest.approx(spat / a3)
     assert got["SpAtten1/8 speedup over MNNFast (geometric mean of the 2)"] == pytest.approx(spat / mnn)
+    gopj = got["A3 energy efficiency, geometric mean of the 2 (GOP/J, dense-equivalent)"]
+    assert 0 < gopj < a3 / 0.1  # a design of 128 multipliers and 2 HBM channels draws well over 0.1 W
     assert all(r.metric in notes for r in rows)
     assert "GPT-2" not in notes["SpAtten1/8 effective throughput, geometric mean of the 2 (GOP/s, dense-equivalent)"]
