@@ -545,7 +545,9 @@ def _table3_rows(benches: list[Benchmark]) -> tuple[list[Row], dict[str, str]]:
         paper_w = TABLE3_PAPER[name] / TABLE3_PAPER_GOPJ[name]
         notes[metric] = (f"{gm[name]:.0f} GOP/s at {table3_mean(ts, lambda t: t.energy_j / t.seconds):.2f} W "
                          f"(geometric means), against the paper's {TABLE3_PAPER[name]:.0f} GOP/s at {paper_w:.2f} W; "
-                         "every design here is charged SpAtten1/8's energy per action and its HBM")
+                         "every design here is charged SpAtten1/8's energy per action and its HBM, whose modules are "
+                         "not all busy at once (Table II's powers add up as if they were; docs/spatten.md §Energy and "
+                         "power)" + ("; the paper assumes MNNFast draws 1 W as an ASIC" if name == "MNNFast" else ""))
     a3_roof = table3_mean(tots["A3"], compute_bound_gops)
     metric = f"A3 throughput with DRAM ignored, geometric mean of the {len(benches)} (GOP/s, dense-equivalent)"
     rows.append(Row(metric, A3_ROOF_GFLOPS * A3_APPROX_SPEEDUP, a3_roof,
