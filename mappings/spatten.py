@@ -19,7 +19,7 @@ from attnforge.sim.analytical.schedule import Actions, Num, Phase, Schedule, Sta
 from attnforge.sim.memory import dram
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
 from attnforge.sim.spatten.occupancy import JobCost, job_costs
-from attnforge.sim.spatten.pruning import kept_counts, layer_ratios
+from attnforge.sim.spatten.pruning import kept_counts, layer_ratios, query_candidates
 from attnforge.sim.spatten.stalls import boundary_cycles, head_switch_cycles, resident_heads
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch, SpattenArch
@@ -100,7 +100,8 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
     Generation has one query per head, nothing to reuse."""
     queries = p if decode else np.maximum(1.0, np.floor(p * keys / m + 1e-9))  # pruned tokens leave as queries
     kq, share = _query_groups(keys, causal, decode)
-    values = np.maximum(1.0, np.floor(kq * (1.0 - pol.v_ratio) + 1e-9))
+    scored = query_candidates(kq, pol.query_key_keep)  # per-query key pruning (A3): fetched kq, scored fewer
+    values = np.maximum(1.0, np.floor(scored * (1.0 - pol.v_ratio) + 1e-9))
     count = (batch * heads * queries)[..., None] * share
     rho = np.asarray(refetch_rate(pol, keys, d, layer), dtype=np.float64)[..., None]  # per row length, as the layer's rows
     seen = kq if pol.fetch_pruned else np.asarray(m, dtype=np.float64)[..., None] * (kq / np.asarray(keys)[..., None])
@@ -123,7 +124,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         per_head = total[..., 0] * d * (pol.k_bits_static + pol.v_bits_fetched) / 8
         exposed = np.where((total[..., 0] > half) & ~tiled[..., 0], batch * heads * per_head, 0.0)
     jc = job_costs(
-        arch, count=count, keys=kq, values=values, d=d,
+        arch, count=count, keys=scored, values=values, d=d,
         k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
         v_bits=pol.v_bits_fetched, q_bits=pol.q_bits_fetched,
         keys_fetched=fetched_k, values_fetched=fetched_v, topk_parallelism=par,
@@ -217,6 +218,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     par = int(pol.topk_parallelism or arch.spatten.topk_comparators)
     tok, hk = _layer_kept(pol, mdl, m)
     causal = bool(shape.causal)
+    if arch.top is not None and pol.query_key_keep < 1.0:
+        raise SpecError(f"policy {pol.name}: query_key_keep", "spatten-top's RTL has no per-query key selection")
     if arch.top is not None:  # an RTL instance of the whole accelerator: its own per-job chain through one port
         from attnforge.sim.spatten.top_analytical import top_schedule
 

@@ -121,3 +121,14 @@ def local_v_keep(probs: np.ndarray, v_ratio: float) -> np.ndarray:
     order = np.argsort(-p, axis=-1, kind="stable")[..., :keep]
     np.put_along_axis(mask, order, True, axis=-1)
     return mask
+
+
+def query_candidates(keys: np.ndarray | float, keep: float) -> np.ndarray:
+    """Keys one query scores under per-query key pruning (A3's candidate selection): ``keep`` of the keys it
+    sees, rounded up and at least one. Unlike token pruning nothing cascades: the query itself stays, every
+    other query picks its own candidates, and all keys are still fetched for the search, so only the query's
+    Q x K, softmax and prob x V shrink (docs/spatten.md §Table III)."""
+    kk = np.asarray(keys, dtype=np.float64)
+    if keep >= 1.0:
+        return kk
+    return np.maximum(1.0, np.ceil(kk * keep - 1e-9))
