@@ -1,0 +1,68 @@
+"""A3 as A3 works (issue #13): per-query key pruning keeps every query and every fetched byte, cutting only the
+per-query Q x K, softmax and prob x V work; MNNFast prunes neither queries nor tokens either."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from attnforge.reports.spatten_paper import _evaluate
+from attnforge.sim.spatten.pruning import query_candidates
+from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.spatten_policy import A3, A3_APPROX_SPEEDUP, MNNFAST, Policy
+
+#: The exact pipeline A3 is compared with: the same fetch-everything design with every key scored.
+FETCH_ALL = Policy(name="fetch-all dense", fetch_pruned=False)
+
+
+def _run(pol: Policy, length: int, **kw: object) -> tuple[float, float, float, float]:
+    """Executed FLOPs, DRAM bytes, kept token share and kept head share of one BERT-Base pass on SpAtten1/8."""
+    s = _evaluate("spatten-1/8", "bert-base", [length], pol, **kw).schedule
+    return (float(np.sum(s.flops)), float(np.sum(s.compulsory_dram_bytes)), float(np.mean(s.extra["tokens_kept"])),
+            float(np.mean(s.extra["heads_kept"])))
+
+
+def test_a3_keeps_every_query_and_byte_and_scores_its_candidates_only() -> None:
+    # 128 keys, keep 1/1.73: each query scores ceil(128 / 1.73) = 74 keys and weighs 74 V rows; nothing else moves.
+    flops, nbytes, tok, heads = _run(A3, 128)
+    d_flops, d_bytes, d_tok, d_heads = _run(FETCH_ALL, 128)
+    assert (tok, heads) == (1.0, 1.0) == (d_tok, d_heads)
+    assert nbytes == pytest.approx(d_bytes, rel=1e-12)
+    assert flops / d_flops == pytest.approx(math.ceil(128 / A3_APPROX_SPEEDUP) / 128, rel=1e-12)
+
+
+def test_a3_generation_fetches_the_whole_cache_every_step() -> None:
+    # One query per step against 300 cached keys: the same bytes as scoring them all, 174 of 300 keys' work.
+    kw = {"causal": True, "stage": "decode"}
+    flops, nbytes, tok, _ = _run(A3, 300, **kw)
+    d_flops, d_bytes, _, _ = _run(FETCH_ALL, 300, **kw)
+    assert tok == 1.0
+    assert nbytes == pytest.approx(d_bytes, rel=1e-12)
+    assert flops / d_flops == pytest.approx(math.ceil(300 / A3_APPROX_SPEEDUP) / 300, rel=1e-12)
+
+
+@pytest.mark.parametrize("pol", [A3, MNNFAST], ids=["a3", "mnnfast"])
+def test_a3_and_mnnfast_never_drop_queries_or_tokens(pol: Policy) -> None:
+    assert (pol.token_ratio, pol.head_ratio, pol.token_keep, pol.head_keep) == (0.0, 0.0, None, None)
+    assert pol.fetch_pruned is False
+    _, _, tok, heads = _run(pol, 96, causal=True)
+    assert (tok, heads) == (1.0, 1.0)
+
+
+def test_candidates_round_up_and_keep_one() -> None:
+    assert query_candidates(np.array([10.0, 1.0]), 1.0).tolist() == [10.0, 1.0]
+    assert query_candidates(np.array([10.0, 1.0, 100.0]), 0.05).tolist() == [1.0, 1.0, 5.0]
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.5, -0.2, float("nan"), "many", True])
+def test_refused_keep_fractions(bad: object) -> None:
+    with pytest.raises(SpecError, match=r"query_key_keep.*outside \(0, 1\]|query_key_keep.*not a number"):
+        Policy(query_key_keep=bad, fetch_pruned=False)  # type: ignore[arg-type]
+
+
+def test_key_keep_needs_fetch_everything() -> None:
+    with pytest.raises(SpecError, match="query_key_keep.*fetch_pruned false") as err:
+        Policy(query_key_keep=0.5)
+    assert "\n" not in str(err.value)
