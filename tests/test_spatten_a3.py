@@ -66,3 +66,13 @@ def test_key_keep_needs_fetch_everything() -> None:
     with pytest.raises(SpecError, match="query_key_keep.*fetch_pruned false") as err:
         Policy(query_key_keep=0.5)
     assert "\n" not in str(err.value)
+
+
+def test_spatten_top_refuses_per_query_key_pruning() -> None:
+    # The whole-accelerator RTL instance scores every key of every query: one line saying so, not a silent dense run.
+    from attnforge.sim.analytical.engine import evaluate_scenario
+    from attnforge.sim.specs.scenario import Scenario
+
+    with pytest.raises(SpecError, match="query_key_keep.*no per-query key selection"):
+        evaluate_scenario(Scenario.build(accelerator="spatten", arch="spatten-top-small", workload="bert-base",
+                                         seq_lens=[32], batch=1, policy=A3))
