@@ -129,8 +129,10 @@ class SpattenTop(wiring.Component):
     def _qfetch(self, m: Module, pipe: SpattenPipeline, dv: data.View, lists: _Lists, req: _Req, run: Signal,
                 done: Signal, issued: Signal) -> tuple[Signal, SyncFIFO, SyncFIFO]:
         """Q rows of (head hi, query pi) in order into a 2-entry buffer (credits: requests in flight + buffered
-        <= 2); the buffer feeds ``pipe.q``. Returns the front job's head and the FIFOs of (head, token) labels the
-        back (V fetcher) and the outputs read."""
+        <= 2); the buffer feeds ``pipe.q``. ``done``: every Q row requested and handed to the pipeline (credits
+        back to 2) -- with few jobs (one query, one or two heads) every request is granted before any job issues,
+        so the requests alone would end the layer early. Returns the front job's head and the FIFOs of (head,
+        token) labels the back (V fetcher) and the outputs read."""
         t, fx = self.cfg, self.cfg.fx
         hi, qi = Signal(t.heads_n_bits), Signal(fx.n_bits)  # head, query (0..queries-1) of the next request
         pi = (lists.n - dv.queries + qi)[:fx.n_bits]  # the queries are the last ``queries`` alive tokens
@@ -141,7 +143,9 @@ class SpattenTop(wiring.Component):
         m.submodules.vlab = vlab = SyncFIFO(width=t.head_bits, depth=4)  # heads of jobs in the pipeline (V side)
         m.submodules.olab = olab = SyncFIFO(width=lab_w, depth=4)  # (head, token) of jobs in the pipeline (outputs)
         head, tok = lists.head[hi], lists.tok[pi]
-        busy = run & ~done
+        granted = Signal()  # every Q row of the layer requested
+        busy = run & ~granted
+        m.d.comb += done.eq(granted & (cred == 2))
         m.d.comb += [req.valid.eq(busy & (cred != 0) & qlab.w_rdy), req.len.eq(1),
                      req.addr.eq(self._row_addr(dv.q_base, head, tok, dv.stride)),
                      qlab.w_en.eq(req.grant), qlab.w_data.eq(head | (tok << t.head_bits))]
@@ -150,7 +154,7 @@ class SpattenTop(wiring.Component):
         with m.If(req.grant):
             m.d.sync += [qi.eq(Mux(wrap, 0, qi + 1)), hi.eq(Mux(wrap, hi + 1, hi))]
             with m.If(last_q):
-                m.d.sync += done.eq(1)
+                m.d.sync += granted.eq(1)
         rvalid, rv = self._resp(TAG_Q)
         m.d.comb += [qbuf.w_en.eq(rvalid), qbuf.w_data.eq(Cat(rv.data[:fx.max_d * fx.word_bits], qlab.r_data)),
                      qlab.r_en.eq(rvalid)]
@@ -166,7 +170,7 @@ class SpattenTop(wiring.Component):
         with m.If(qfire):
             m.d.sync += [front.eq(qbuf.r_data[fx.max_d * fx.word_bits:][:t.head_bits]), issued.eq(issued + 1)]
         with m.If(~run):
-            m.d.sync += [hi.eq(0), qi.eq(0), done.eq(0), issued.eq(0)]
+            m.d.sync += [hi.eq(0), qi.eq(0), granted.eq(0), issued.eq(0)]
         return front, vlab, olab
 
     # ---------------------------------------------------------------- K fetcher
