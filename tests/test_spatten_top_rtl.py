@@ -17,7 +17,9 @@ from attnforge.sim.spatten.top_cycle_model import top_cycles
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "rtl" / "benches"))
 from fast_jobs import spatten_top_job  # noqa: E402
-from tb_spatten_top import run_minilm, run_top_case  # noqa: E402
+from tb_spatten_top import run_decode_case, run_minilm, run_top_case  # noqa: E402
+
+from attnforge.sim.spatten.top_golden import LayerCfg  # noqa: E402
 
 
 @pytest.mark.slow
@@ -53,6 +55,20 @@ def test_minilm_whole_model_verilator():
     assert row["passed"], row
     assert row["layers"] == 6 and tuple(row["kept_tokens_heads"][0]) == (128, 12)
     assert row["float_rel_error_vs_pruned"] < 0.05 and row["unpruned_reference"] == "torch"
+    assert row["sim_cycles"] == row["rtl_cycles"] and row["sim_mem_requests"] == row["mem_requests"], row
+
+
+@pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
+def test_decode_step_icarus():
+    """A generation step (queries = 1) over 3 layers with token and head pruning, after the 12 bad descriptors
+    (queries = 0 and queries > tokens among them): one output per alive head and layer, bit-exact with the golden,
+    kept counts as described, cycles and memory requests equal to the cycle model's. Layer 1 has two jobs only,
+    both Q rows requested before either enters the pipeline: the layer must still wait for them."""
+    layers = [LayerCfg(24, 4, 8, 205, queries=1), LayerCfg(16, 2, 6, 205, queries=1), LayerCfg(9, 2, 4, 205, queries=1)]
+    row = run_decode_case({}, "icarus", layers)
+    assert row["passed"], row
+    assert row["refused_descriptors"] == 12 and row["outputs"] == 4 + 2 + 2
+    assert row["kept_tokens_heads"] == [(24, 4), (16, 2), (9, 2)]
     assert row["sim_cycles"] == row["rtl_cycles"] and row["sim_mem_requests"] == row["mem_requests"], row
 
 
