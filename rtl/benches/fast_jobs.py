@@ -299,28 +299,29 @@ def spatten_top_decode_job(params: dict[str, int] | None, layers: list, seed: in
     return job, {"o": hw.o, "r": hw.r}, run
 
 
-#: GPT-2-Small's attention (12 heads of dimension 64) with room for the WikiText-2 trace's 921+ alive tokens
-GPT2_TOP = {"lanes": 64, "min_d": 8, "max_d": 64, "max_n": 1024, "max_heads": 12, "max_layers": 12, "addr_bits": 20}
 #: the pruned, quantized GPT-2-Small WikiText-2 trace SpAtten's flow wrote (packaged with attnforge.workloads)
 GPT2_TRACE = "summary-gpt2-small-wikitext2-per8.csv"
 
 
-def spatten_top_gpt2_job(iteration: int = 1, params: dict[str, int] | None = None, latency: int = 20,
-                         outstanding: int = 8) -> tuple[FastJob, dict[str, list[int]], object, list]:
-    """One generation iteration of the GPT-2-Small trace (:func:`top_golden.trace_layers`) on GPT-2-Small's
-    shape with seeded tensors: the job, the expected beats, the golden run and the trace's descriptors."""
+def spatten_top_gpt2_job(iteration: int = 1, params: dict[str, int] | None = None, first_layer: int = 0,
+                         latency: int = 20, outstanding: int = 8) -> tuple[FastJob, dict[str, list[int]], object, list]:
+    """One generation iteration of the GPT-2-Small trace (:func:`top_golden.trace_layers`) from ``first_layer`` on
+    (its kept tokens become the first descriptor's), on GPT-2-Small's shape with seeded tensors: the job, the
+    expected beats, the golden run and the trace's descriptors."""
     from importlib import resources
 
     from attnforge.rtl.registry import parse_params
+    from attnforge.rtl.regress import TOP_GPT2
     from attnforge.sim.contract.designs import _top
     from attnforge.sim.spatten import top_golden as tg
 
-    t = _top(parse_params("spatten-top", params or GPT2_TOP))
+    p = params or TOP_GPT2
+    t = _top(parse_params("spatten-top", p))
     trace = resources.files("attnforge.workloads").joinpath("traces", GPT2_TRACE)
-    layers = tg.trace_layers(str(trace), iteration, t.fx)
-    job, exp, run = spatten_top_decode_job(params or GPT2_TOP, layers, seed=iteration, latency=latency,
-                                           outstanding=outstanding,
-                                           label=f"gpt2-small decode, iteration {iteration}")
+    layers = tg.trace_layers(str(trace), iteration, t.fx)[first_layer:]
+    job, exp, run = spatten_top_decode_job(p, layers, seed=iteration, latency=latency, outstanding=outstanding,
+                                           label=f"gpt2-small decode, iteration {iteration}, layers "
+                                                 f"{first_layer}-{first_layer + len(layers) - 1}")
     return job, exp, run, layers
 
 
