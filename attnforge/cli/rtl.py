@@ -81,6 +81,9 @@ def cmd_regress(args: argparse.Namespace) -> int:
     cases = default_cases(quick=args.quick, slow=args.slow or bool(args.workload))
     if args.workload:  # one workload's cases, the long set's included (e.g. spatten-top gpt2-decode)
         cases = [c for c in cases if args.workload in (c.workloads or [])]
+        if not cases:
+            raise SpecError("--workload", f"no regression case for {args.workload!r}",
+                            sorted({w for c in default_cases(slow=True) for w in c.workloads or []}))
     if args.design:
         cases = [c for c in cases if c.design == args.design]
         if not cases:
