@@ -208,6 +208,11 @@ TOP_BERT = {"rows": 8, "cols": 8, "d": 64, "max_keys": 512, "max_queries": 512, 
 TOP_MINILM = {"rows": 8, "cols": 8, "d": 32, "max_keys": 256, "max_queries": 256, "max_heads": 16}
 #: Whole layers of millions of cycles: the fastbench's raw driver, on Verilator only (Icarus would take hours).
 FAST_VERILATOR: dict[str, Any] = {"fastbench": True, "sims": ["verilator"]}
+#: spatten-top for GPT-2-Small's attention (12 heads of dimension 64) with room for the WikiText-2 trace's 921+ alive
+#: tokens of a generation step (workload ``gpt2-decode``: all 12 layers)
+TOP_GPT2 = {"lanes": 64, "min_d": 8, "max_d": 64, "max_n": 1024, "max_heads": 12, "max_layers": 12, "addr_bits": 20}
+#: the same with max_n 256: the trace's layers 2-11 (204 tokens and fewer; workload ``gpt2-decode-tail``)
+TOP_GPT2_TAIL = {**TOP_GPT2, "max_n": 256}
 
 
 def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
@@ -256,6 +261,8 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
         ]
         cases.append(Case("spatten-top", {"lanes": 32, "min_d": 4, "max_d": 32, "max_n": 128, "max_heads": 12,
                                           "max_layers": 6, "addr_bits": 20}, workloads=["minilm"]))
+        cases += [Case("spatten-top", TOP_GPT2, workloads=["gpt2-decode"], extra=FAST_VERILATOR),
+                  Case("spatten-top", TOP_GPT2_TAIL, workloads=["gpt2-decode-tail"], extra=FAST_VERILATOR)]
         big = {"lanes": 128, "min_d": 16, "max_d": 64, "max_n": 256}
         cases += [Case(d, big, workloads=["gpt2-small", "minilm"], shapes=[(4, 256), (4, 77)], seed=1)
                   for d in ("qk", "softmax", "progquant", "pv", "spatten-pipeline")]

@@ -90,6 +90,8 @@ def test_importance_is_cumulative():
     ("d", tg.LayerCfg(10, 4, 1, 0), 10, 4, 6),
     ("d", tg.LayerCfg(10, 4, 1, 0), 10, 4, 16),
     ("threshold", tg.LayerCfg(10, 4, 1, (1 << FX.prob_frac) + 1), 10, 4, 8),
+    ("queries", tg.LayerCfg(10, 4, 1, 0, queries=0), 10, 4, 8),
+    ("queries", tg.LayerCfg(10, 4, 1, 0, queries=11), 10, 4, 8),
 ])
 def test_bad_descriptors_refused(field, cfg, tokens, heads, d):
     with pytest.raises(SpecError) as e:
@@ -137,3 +139,31 @@ def test_importance_matches_the_block_golden():
             beats = st.run(ig.read_tokens(lr.alive.tolist(), nxt.cfg.tokens)).o
             scores = [v for b in beats for v in lay.unpack(b)["scores"]][:lr.alive.size]
             assert lr.alive[hw_topk(scores, nxt.cfg.tokens, FX.s).indices].tolist() == nxt.alive.tolist()
+
+
+def test_decode_step_one_query_per_head():
+    """A generation step: one query per (layer, alive head), the newest alive token; importance only from those
+    rows (token importance after layer 0 = the column sums over the heads' one probability row each); cascade
+    counts as the descriptors say, token sets nested."""
+    layers = [tg.LayerCfg(24, 4, 8, 205, queries=1), tg.LayerCfg(16, 3, 6, 205, queries=1),
+              tg.LayerCfg(9, 2, 4, 205, queries=1)]
+    run = tg.decode_step(layers, 4, 8, FX, seed=2)
+    assert [(lr.alive.size, lr.heads.size) for lr in run.layers] == [(24, 4), (16, 3), (9, 2)]
+    assert all(lr.out.shape[:2] == (lr.heads.size, 1) and lr.queries.tolist() == [23] for lr in run.layers)
+    lr0 = run.layers[0]
+    assert np.array_equal(lr0.token_imp, lr0.probs[:, 0].sum(axis=0))
+    assert all(np.isin(b.alive, a.alive).all() for a, b in zip(run.layers, run.layers[1:], strict=False))
+
+
+def test_trace_layers_are_the_trace_counts():
+    """GPT-2-Small WikiText-2, generation iteration 1: per layer the keys and V rows the trace fetched, 12 heads, one
+    query, the trace's requant threshold 0.05 in Q0.prob_frac."""
+    from importlib import resources
+
+    path = resources.files("attnforge.workloads").joinpath("traces", "summary-gpt2-small-wikitext2-per8.csv")
+    layers = tg.trace_layers(str(path), 1, FX)
+    assert [lc.tokens for lc in layers] == [921, 716] + [204] * 4 + [102] * 6
+    assert [lc.kv for lc in layers] == [184, 143] + [40] * 4 + [20] * 6
+    assert {(lc.heads, lc.n_queries, lc.threshold) for lc in layers} == {(12, 1, round(0.05 * (1 << FX.prob_frac)))}
+    with pytest.raises(SpecError):
+        tg.trace_layers(str(path), 99, FX)

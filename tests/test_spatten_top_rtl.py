@@ -18,16 +18,18 @@ from attnforge.sim.spatten.top_cycle_model import top_cycles
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "rtl" / "benches"))
 from fast_jobs import spatten_top_job  # noqa: E402
-from tb_spatten_top import run_minilm, run_top_case  # noqa: E402
+from tb_spatten_top import run_decode_case, run_minilm, run_top_case  # noqa: E402
+
+from attnforge.sim.spatten.top_golden import LayerCfg  # noqa: E402
 
 
 @pytest.mark.slow
 @pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
 def test_small_pass_icarus():
-    """Ten bad descriptors answered err=1 (and idle again), then 2 pruned layers bit-exact with kept sets equal."""
+    """Twelve bad descriptors answered err=1 (and idle again), then 2 pruned layers bit-exact with kept sets equal."""
     row = run_top_case({}, "icarus", "synthetic 2x12", layers=2, length=12)
     assert row["passed"], row
-    assert row["refused_descriptors"] == 10 and row["kept_tokens_heads"][-1] < row["kept_tokens_heads"][0]
+    assert row["refused_descriptors"] == 12 and row["kept_tokens_heads"][-1] < row["kept_tokens_heads"][0]
     # the cycle model (attnforge.sim.spatten.top_cycle_model) makes the same fetches and takes the same cycles
     assert row["sim_mem_requests"] == row["mem_requests"]
     assert row["sim_cycles"] == row["rtl_cycles"], row
@@ -60,6 +62,20 @@ def test_minilm_whole_model_verilator():
     assert abs(row["analytical_cycles"] / row["rtl_cycles"] - 1) < 0.05, row  # the third fidelity, same row
 
 
+@pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
+def test_decode_step_icarus():
+    """A generation step (queries = 1) over 3 layers with token and head pruning, after the 12 bad descriptors
+    (queries = 0 and queries > tokens among them): one output per alive head and layer, bit-exact with the golden,
+    kept counts as described, cycles and memory requests equal to the cycle model's. Layer 1 has two jobs only,
+    both Q rows requested before either enters the pipeline: the layer must still wait for them."""
+    layers = [LayerCfg(24, 4, 8, 205, queries=1), LayerCfg(16, 2, 6, 205, queries=1), LayerCfg(9, 2, 4, 205, queries=1)]
+    row = run_decode_case({}, "icarus", layers)
+    assert row["passed"], row
+    assert row["refused_descriptors"] == 12 and row["outputs"] == 4 + 2 + 2
+    assert row["kept_tokens_heads"] == [(24, 4), (16, 2), (9, 2)]
+    assert row["sim_cycles"] == row["rtl_cycles"] and row["sim_mem_requests"] == row["mem_requests"], row
+
+
 def _runs(ids: list[int]) -> int:
     return 1 + sum(1 for a, b in zip(ids, ids[1:], strict=False) if b != a + 1)
 
@@ -74,7 +90,7 @@ def test_cycle_model_requests_are_the_fetchers():
     for lr in run.layers:
         alive = lr.alive.tolist()
         for hi in range(lr.heads.size):
-            for pi in range(lr.alive.size):
+            for pi in range(lr.out.shape[1]):  # the query rows
                 want += 1 + _runs(alive) * (2 if lr.refetch[hi, pi] else 1) + len(lr.kept_v[hi][pi])
     assert got["requests"] == want
     # a refused descriptor is answered in 2 cycles (IDLE -> ERR -> IDLE), before the first good one

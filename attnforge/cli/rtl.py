@@ -78,7 +78,12 @@ def cmd_regress(args: argparse.Namespace) -> int:
         reason = available(s)
         if reason:
             raise SpecError("--sim", f"{s}: {reason}", SIMULATORS)
-    cases = default_cases(quick=args.quick, slow=args.slow)
+    cases = default_cases(quick=args.quick, slow=args.slow or bool(args.workload))
+    if args.workload:  # one workload's cases, the long set's included (e.g. spatten-top gpt2-decode)
+        cases = [c for c in cases if args.workload in (c.workloads or [])]
+        if not cases:
+            raise SpecError("--workload", f"no regression case for {args.workload!r}",
+                            sorted({w for c in default_cases(slow=True) for w in c.workloads or []}))
     if args.design:
         cases = [c for c in cases if c.design == args.design]
         if not cases:
@@ -125,6 +130,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--quick", action="store_true", help="the smallest set: one tile shape, one workload")
     g.add_argument("--slow", action="store_true", help="add the long set (more shapes and sizes)")
     g.add_argument("--design", default=None, help="only this design's cases")
+    g.add_argument("--workload", default=None, help="only the cases of this workload, from the long set too "
+                   "(e.g. gpt2-decode)")
     g.add_argument("--json", action="store_true", help="print the result rows as JSON")
     g.add_argument("--report", default="out/regress", help="folder for regress.md, regress.json and plots")
     g.add_argument("--backend", choices=("local", "ray"), default="local",

@@ -280,6 +280,51 @@ def spatten_top_minilm_job(token_ratio: float = 0.3, head_ratio: float = 0.2, v_
     return job, {"o": hw.o, "r": hw.r}, run, cmp
 
 
+def spatten_top_decode_job(params: dict[str, int] | None, layers: list, seed: int = 0, latency: int = 8,
+                           outstanding: int = 4, label: str = "") -> tuple[FastJob, dict[str, list[int]], object]:
+    """A generation step (``queries = 1``) on seeded tensors (:func:`top_golden.decode_step`) for the layer
+    descriptors ``layers`` (:class:`top_golden.LayerCfg`): the job, the expected o and r beats, the golden run."""
+    from attnforge.rtl.registry import parse_params
+    from attnforge.sim.contract.designs import _top
+    from attnforge.sim.spatten import top_golden as tg
+
+    p = parse_params("spatten-top", params or {})
+    t = _top(p)
+    heads, n = layers[0].heads, layers[0].tokens
+    run = tg.decode_step(layers, heads, t.fx.max_d, t.fx, seed=seed)
+    hw = tg.hw_run(run, t, n, heads)
+    job = FastJob("spatten-top", p, {"desc": hw.desc}, {"o": len(hw.o), "r": len(hw.r)}, seed=seed + 1,
+                  label=label or f"decode {len(layers)} layers x {n} tokens", memories={"mem": hw.memory},
+                  mem_timing={"mem": MemTiming(latency, outstanding, 1)})
+    return job, {"o": hw.o, "r": hw.r}, run
+
+
+#: the pruned, quantized GPT-2-Small WikiText-2 trace SpAtten's flow wrote (packaged with attnforge.workloads)
+GPT2_TRACE = "summary-gpt2-small-wikitext2-per8.csv"
+
+
+def spatten_top_gpt2_job(iteration: int = 1, params: dict[str, int] | None = None, first_layer: int = 0,
+                         latency: int = 20, outstanding: int = 8) -> tuple[FastJob, dict[str, list[int]], object, list]:
+    """One generation iteration of the GPT-2-Small trace (:func:`top_golden.trace_layers`) from ``first_layer`` on
+    (its kept tokens become the first descriptor's), on GPT-2-Small's shape with seeded tensors: the job, the
+    expected beats, the golden run and the trace's descriptors."""
+    from importlib import resources
+
+    from attnforge.rtl.registry import parse_params
+    from attnforge.rtl.regress import TOP_GPT2
+    from attnforge.sim.contract.designs import _top
+    from attnforge.sim.spatten import top_golden as tg
+
+    p = params or TOP_GPT2
+    t = _top(parse_params("spatten-top", p))
+    trace = resources.files("attnforge.workloads").joinpath("traces", GPT2_TRACE)
+    layers = tg.trace_layers(str(trace), iteration, t.fx)[first_layer:]
+    job, exp, run = spatten_top_decode_job(p, layers, seed=iteration, latency=latency, outstanding=outstanding,
+                                           label=f"gpt2-small decode, iteration {iteration}, layers "
+                                                 f"{first_layer}-{first_layer + len(layers) - 1}")
+    return job, exp, run, layers
+
+
 # ---------------------------------------------------------------- SpAtten blocks: refusal, then a good job
 
 def _fx_params(lanes: int, min_d: int, max_d: int, max_n: int) -> dict[str, int]:

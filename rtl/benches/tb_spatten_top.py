@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fast_jobs import spatten_top_job, spatten_top_minilm_job
+from fast_jobs import spatten_top_decode_job, spatten_top_gpt2_job, spatten_top_job, spatten_top_minilm_job
 
 from attnforge.rtl.fastbench import FastJob, run_raw
 from attnforge.rtl.regress import cache_dir
@@ -40,33 +40,63 @@ def refused_descs(params: dict[str, int]) -> list[int]:
     """One bad descriptor per check the controller makes (before any layer ran: no alive tokens or heads)."""
     t = _top(params)
     fx, lay = t.fx, designs.spatten_top(t)["desc"]
-    good = {"first": 1, "tokens": 4, "heads": 1, "kv": 2, "thr": 0, "alpha": {"alpha_q": 1, "alpha_sh": 1},
+    good = {"first": 1, "tokens": 4, "queries": 4, "heads": 1, "kv": 2, "thr": 0, "alpha": {"alpha_q": 1, "alpha_sh": 1},
             "dlog": fx.max_d.bit_length() - 1, "stride": 4, "q_base": 0, "k_base": 0, "l_base": 0, "v_base": 0}
     bad = [{"tokens": 0}, {"tokens": fx.max_n + 1, "stride": fx.max_n + 1}, {"heads": 0}, {"heads": t.max_heads + 1},
            {"kv": 0}, {"kv": 5}, {"thr": (1 << fx.prob_frac) + 1}, {"dlog": fx.max_d.bit_length() - 2},
-           {"stride": 3}, {"first": 0}]
+           {"stride": 3}, {"first": 0}, {"queries": 0}, {"queries": 5}]
     return [lay.pack({**good, **b}) for b in bad]
 
 
 def run_top_case(params: dict[str, int], sim: str, label: str, refusals: bool = True, **kw: Any) -> dict[str, Any]:
-    """One pass through the RTL (bad descriptors first when ``refusals``), compared with the golden."""
+    """One pass of the synthetic encoder through the RTL (bad descriptors first when ``refusals``)."""
     job, exp, run = spatten_top_job(params, **kw)
+    return run_job(job, exp, run, sim, label, refusals)
+
+
+def run_decode_case(params: dict[str, int] | None, sim: str, layers: list, refusals: bool = True,
+                    **kw: Any) -> dict[str, Any]:
+    """A generation step (``queries = 1``) on seeded tensors for the descriptors ``layers``."""
+    job, exp, run = spatten_top_decode_job(params, layers, **kw)
+    return run_job(job, exp, run, sim, job.label, refusals)
+
+
+def run_gpt2_decode(sim: str, iteration: int = 1, params: dict[str, int] | None = None,
+                    first_layer: int = 0) -> dict[str, Any]:
+    """One generation iteration of the GPT-2-Small WikiText-2 trace from ``first_layer`` on (the trace's kept counts
+    per layer, GPT-2-Small's 12 heads of dimension 64, seeded tensors), no refusals; the row adds the trace's
+    counts per layer and the query token of each layer (the newest alive token)."""
+    job, exp, run, layers = spatten_top_gpt2_job(iteration, params, first_layer)
+    row = run_job(job, exp, run, sim, job.label, False)
+    row["trace_tokens_heads_kv"] = [(lc.tokens, lc.heads, lc.kv) for lc in layers]
+    row["kept_v"] = [sorted({len(k) for h in lr.kept_v for k in h}) for lr in run.layers]
+    row["query_tokens"] = [int(lr.queries[0]) for lr in run.layers]
+    row["counts_match_trace"] = row["kept_tokens_heads"] == [(lc.tokens, lc.heads) for lc in layers]
+    row["refetched_rows"] = int(sum(lr.refetch.sum() for lr in run.layers))
+    return row
+
+
+def run_job(job: FastJob, exp: dict[str, list[int]], run: Any, sim: str, label: str,
+            refusals: bool = True) -> dict[str, Any]:
+    """A job through the RTL (bad descriptors first when ``refusals``), compared with the golden's beats, its
+    cycles and memory requests with the cycle model's."""
     t = _top(job.params)
     lay = designs.spatten_top(t)
     bad = refused_descs(job.params) if refusals else []
     err = [lay["r"].pack({"err": 1, "tokens": 0, "heads": 0})] * len(bad)
+    model = top_cycles(run, t, job.mem_timing["mem"], refusals=len(bad))
+    # a run twice the model's cycles is a hang: stop it there (fails fast) rather than at the simulator's timeout
     job = FastJob(job.design, job.params, {"desc": bad + job.inputs["desc"]},
                   {"o": len(exp["o"]), "r": len(err) + len(exp["r"])}, job.p_valid, job.p_ready, job.seed, job.label,
-                  job.memories, job.mem_timing)
+                  job.memories, job.mem_timing, max_cycles=2 * model["cycles"] + 1000)
     t0 = time.perf_counter()
     res = run_raw(job, sim, _workdir(job, sim))
     o_bad = sum(a != b for a, b in zip(res.outputs["o"], exp["o"], strict=True))
     r_ok = res.outputs["r"] == err + exp["r"]
     passed = o_bad == 0 and r_ok
     kept = [(int(lr.alive.size), int(lr.heads.size)) for lr in run.layers]
-    model = top_cycles(run, t, job.mem_timing["mem"], refusals=len(bad))
-    return {"design": "spatten-top", "workload": label, "passed": passed, "rtl_cycles": res.cycles,
-            "sim_cycles": model["cycles"], "sim_mem_requests": model["requests"],
+    return {"design": "spatten-top", "workload": label, "simulator": sim, "passed": passed,
+            "rtl_cycles": res.cycles, "sim_cycles": model["cycles"], "sim_mem_requests": model["requests"],
             "analytical_cycles": analytical_top_cycles(run, t, job.mem_timing["mem"], refusals=len(bad)),
             "max_abs_error": o_bad, "outputs": len(exp["o"]), "layers": len(run.layers),
             "kept_tokens_heads": kept, "refused_descriptors": len(bad), "answers_ok": r_ok,
@@ -101,9 +131,14 @@ def run_minilm(sim: str) -> dict[str, Any]:
 
 def rows(case: Any, sim: str) -> list[dict[str, Any]]:
     """The regress entry point (rtl/regress.py dispatches fastbench designs here, a ``Case`` with parsed params):
-    workload ``minilm``: the whole model; otherwise one row per shape (layers, tokens) of a synthetic encoder."""
+    workload ``minilm``: the whole model; ``gpt2-decode``: one generation iteration of the GPT-2-Small trace
+    (``-tail``: its layers 2-11); otherwise one row per shape (layers, tokens) of a synthetic encoder."""
     if "minilm" in (case.workloads or []):
         return [run_minilm(sim)]
+    if "gpt2-decode" in (case.workloads or []):
+        return [run_gpt2_decode(sim, params=case.params)]
+    if "gpt2-decode-tail" in (case.workloads or []):
+        return [run_gpt2_decode(sim, params=case.params, first_layer=2)]
     out = []
     for layers, length in case.shapes or [(3, 16)]:
         r = run_top_case(case.params, sim, f"synthetic {layers}x{length}", layers=layers, length=length,

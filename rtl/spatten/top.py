@@ -1,5 +1,5 @@
 """``spatten-top``: SpAtten as a whole accelerator (paper Fig. 8): one layer of multi-head attention per layer
-descriptor, all alive heads and queries, with cascade token and head pruning held on chip across layers.
+descriptor, all alive heads and the descriptor's queries, with cascade token and head pruning held on chip across layers.
 
 Parts (all registry blocks except the glue here): the two-queries-in-flight :class:`SpattenPipeline`, the
 :class:`Importance` accumulators, a :class:`TopK` engine for the layer-boundary token and head top-k, and three
@@ -12,8 +12,9 @@ fetchers on one memory port (layouts :func:`attnforge.sim.contract.designs.spatt
   keeps fewer tokens (heads) than are alive: the importance block streams the alive tokens' scores into the top-k
   and the kept positions compact the alive list in place (kept positions ascend, so a write never lands on an entry
   still to be read); then every (head, query) runs, and ``r`` answers once every output and importance add is done;
-* the **Q fetcher** fetches the Q row of the next (head, token) into a 2-entry buffer (credit counted), which feeds
-  the pipeline's ``q`` with the layer's job word;
+* the **Q fetcher** fetches the Q row of the next (head, query) -- the queries are the last ``queries`` alive
+  tokens: all of them for an encoder layer, the newest one for a generation step (paper Sec. II-A) -- into a
+  2-entry buffer (credit counted), which feeds the pipeline's ``q`` with the layer's job word;
 * the **K fetcher** answers the pipeline's ``kreq``: it walks the alive list and requests runs of consecutive alive
   tokens (one burst per run) from the MSB or LSB region of the front job's head; the rows go straight to ``kmem``;
 * the **V fetcher** answers ``vreq``: one row request per kept index (the alive list maps it to a token), the rows
@@ -128,10 +129,13 @@ class SpattenTop(wiring.Component):
     def _qfetch(self, m: Module, pipe: SpattenPipeline, dv: data.View, lists: _Lists, req: _Req, run: Signal,
                 done: Signal, issued: Signal) -> tuple[Signal, SyncFIFO, SyncFIFO]:
         """Q rows of (head hi, query pi) in order into a 2-entry buffer (credits: requests in flight + buffered
-        <= 2); the buffer feeds ``pipe.q``. Returns the front job's head and the FIFOs of (head, token) labels the
-        back (V fetcher) and the outputs read."""
+        <= 2); the buffer feeds ``pipe.q``. ``done``: every Q row requested and handed to the pipeline (credits
+        back to 2) -- with few jobs (one query, one or two heads) every request is granted before any job issues,
+        so the requests alone would end the layer early. Returns the front job's head and the FIFOs of (head,
+        token) labels the back (V fetcher) and the outputs read."""
         t, fx = self.cfg, self.cfg.fx
-        hi, pi = Signal(t.heads_n_bits), Signal(fx.n_bits)
+        hi, qi = Signal(t.heads_n_bits), Signal(fx.n_bits)  # head, query (0..queries-1) of the next request
+        pi = (lists.n - dv.queries + qi)[:fx.n_bits]  # the queries are the last ``queries`` alive tokens
         cred = Signal(range(3), init=2)
         lab_w = t.head_bits + fx.idx_bits
         m.submodules.qbuf = qbuf = SyncFIFO(width=fx.max_d * fx.word_bits + lab_w, depth=2)
@@ -139,15 +143,18 @@ class SpattenTop(wiring.Component):
         m.submodules.vlab = vlab = SyncFIFO(width=t.head_bits, depth=4)  # heads of jobs in the pipeline (V side)
         m.submodules.olab = olab = SyncFIFO(width=lab_w, depth=4)  # (head, token) of jobs in the pipeline (outputs)
         head, tok = lists.head[hi], lists.tok[pi]
-        busy = run & ~done
+        granted = Signal()  # every Q row of the layer requested
+        busy = run & ~granted
+        m.d.comb += done.eq(granted & (cred == 2))
         m.d.comb += [req.valid.eq(busy & (cred != 0) & qlab.w_rdy), req.len.eq(1),
                      req.addr.eq(self._row_addr(dv.q_base, head, tok, dv.stride)),
                      qlab.w_en.eq(req.grant), qlab.w_data.eq(head | (tok << t.head_bits))]
-        last_q = (pi + 1 == lists.n) & (hi + 1 == lists.h)
+        wrap = qi + 1 == dv.queries
+        last_q = wrap & (hi + 1 == lists.h)
         with m.If(req.grant):
-            m.d.sync += [pi.eq(Mux(pi + 1 == lists.n, 0, pi + 1)), hi.eq(Mux(pi + 1 == lists.n, hi + 1, hi))]
+            m.d.sync += [qi.eq(Mux(wrap, 0, qi + 1)), hi.eq(Mux(wrap, hi + 1, hi))]
             with m.If(last_q):
-                m.d.sync += done.eq(1)
+                m.d.sync += granted.eq(1)
         rvalid, rv = self._resp(TAG_Q)
         m.d.comb += [qbuf.w_en.eq(rvalid), qbuf.w_data.eq(Cat(rv.data[:fx.max_d * fx.word_bits], qlab.r_data)),
                      qlab.r_en.eq(rvalid)]
@@ -163,7 +170,7 @@ class SpattenTop(wiring.Component):
         with m.If(qfire):
             m.d.sync += [front.eq(qbuf.r_data[fx.max_d * fx.word_bits:][:t.head_bits]), issued.eq(issued + 1)]
         with m.If(~run):
-            m.d.sync += [hi.eq(0), pi.eq(0), done.eq(0), issued.eq(0)]
+            m.d.sync += [hi.eq(0), qi.eq(0), granted.eq(0), issued.eq(0)]
         return front, vlab, olab
 
     # ---------------------------------------------------------------- K fetcher
@@ -286,7 +293,8 @@ class SpattenTop(wiring.Component):
     def _bad(self, d: data.View, lists: _Lists) -> Value:
         """The descriptor checks (the contract's desc stream lists them)."""
         t, fx = self.cfg, self.cfg.fx
-        common = ((d.tokens == 0) | (d.heads == 0) | (d.kv == 0) | (d.kv > d.tokens) | (d.thr > (1 << fx.prob_frac))
+        common = ((d.tokens == 0) | (d.heads == 0) | (d.kv == 0) | (d.kv > d.tokens) | (d.queries == 0)
+                  | (d.queries > d.tokens) | (d.thr > (1 << fx.prob_frac))
                   | (d.dlog != clog2(fx.max_d)))
         first = (d.tokens > fx.max_n) | (d.heads > t.max_heads) | (d.stride < d.tokens)
         later = (d.tokens > lists.n) | (d.heads > lists.h)

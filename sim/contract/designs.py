@@ -346,8 +346,9 @@ def spatten_top(t: SpattenTopCfg) -> Contract:
     """The whole accelerator: one layer descriptor per layer in, one output beat per (head, query) and one answer
     per descriptor out, K/V/Q through one memory port (:mod:`attnforge.sim.contract.spatten_top`)."""
     fx, mp = t.fx, t.mem
-    desc = struct("desc", Field("first", 1), Field("tokens", fx.n_bits), Field("heads", t.heads_n_bits),
-                  Field("kv", fx.n_bits), Field("thr", fx.prob_bits), alpha_word(fx.fx), Field("dlog", fx.dlog_bits),
+    desc = struct("desc", Field("first", 1), Field("tokens", fx.n_bits), Field("queries", fx.n_bits),
+                  Field("heads", t.heads_n_bits), Field("kv", fx.n_bits), Field("thr", fx.prob_bits), alpha_word(fx.fx),
+                  Field("dlog", fx.dlog_bits),
                   Field("stride", fx.n_bits), Field("q_base", t.addr_bits), Field("k_base", t.addr_bits),
                   Field("l_base", t.addr_bits), Field("v_base", t.addr_bits))
     out = struct("o", lanes("out", fx.max_d, fx.out_bits, True), Field("head", t.head_bits),
@@ -356,12 +357,15 @@ def spatten_top(t: SpattenTopCfg) -> Contract:
     return Contract("spatten-top", {
         "desc": Stream(desc, "in", "one per layer: first=1 clears the importance and starts from tokens 0..tokens-1 "
                        "and heads 0..heads-1; later layers keep the top `tokens` tokens and `heads` heads by "
-                       "importance. Refused (answered r err=1, back to idle): tokens = 0 or above the alive count "
+                       "importance. The last `queries` alive tokens are the queries (queries = tokens: every "
+                       "token, as an encoder layer; 1: a generation step); only their rows add importance. Refused "
+                       "(answered r err=1, back to idle): tokens = 0 or above the alive count "
                        f"(first: above {fx.max_n}), heads = 0 or above the alive count (first: above {t.max_heads}), "
+                       "queries = 0 or queries > tokens, "
                        f"kv = 0 or kv > tokens, thr > 1.0, 2**dlog != {fx.max_d}, stride < tokens (first)"),
         "mreq": Stream(mp.request(), "out", "Q rows (tag 0), K MSB/LSB runs of alive tokens (tag 1), V rows (tag 2)"),
         "mresp": Stream(mp.response(), "in", "one row per beat"),
-        "o": Stream(out, "out", "one per (alive head, alive query), head by head, queries in token order",
+        "o": Stream(out, "out", "one per (alive head, query), head by head, queries in token order",
                     "max_d (head dimension)"),
         "r": Stream(ans, "out", "one per descriptor, after its last o beat: err, tokens and heads alive in the layer"),
     }, words={"desc": desc, "q_row": lanes("q", fx.max_d, fx.word_bits, True),

@@ -83,7 +83,7 @@ class _Sim:
         lr, s = self.run.layers[li], self.s
         jobs = []
         for hi in range(lr.heads.size):
-            for pi in range(lr.alive.size):
+            for pi in range(lr.out.shape[1]):  # the query rows
                 tk = hw_topk(lr.probs[hi, pi].tolist(), lr.cfg.kv, s)
                 n = lr.alive.size  # one output row per input row, its kept indices compacted (count may be 0)
                 rows = [sum(1 for i in tk.indices if r * s <= i < (r + 1) * s) for r in range(-(-n // s))]

@@ -16,7 +16,8 @@ Per layer ``l`` with its :class:`LayerCfg` (data, as the RTL's layer descriptor 
    the head importance. Both through :func:`hw_topk` (the top-k engine: first-element pivots, earliest ties);
 2. the host quantizes the layer's Q, K, V of the alive heads and tokens (one symmetric scale per tensor per
    layer, so one exponent constant ``alpha`` per layer descriptor);
-3. every alive head, every alive query (head by head, query by query as paper Sec. IV-A): the one-query pipeline
+3. every alive head, every query -- the last ``queries`` alive tokens: all of them in an encoder layer, the newest
+   in a generation step -- (head by head, query by query as paper Sec. IV-A): the one-query pipeline
    :func:`attnforge.sim.spatten.golden.pipeline` with ``kv`` V rows kept (local V pruning) and the threshold;
 4. token importance += the query's final probabilities (at the alive tokens' positions); head importance +=
    ``sum_f |out_f|`` of every output vector of the head (integer, unsigned).
@@ -28,6 +29,7 @@ run can be compared with the numpy pruned model and with PyTorch's unpruned Mini
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +47,8 @@ from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.spatten_policy import Policy
 
 IntArray = np.ndarray
+#: the host's float Q, K, V ([heads, tokens, d]) of a layer's alive tokens and heads
+Tensors = Callable[[IntArray, IntArray], tuple[np.ndarray, ...]]
 
 #: A real text of well over 128 MiniLM tokens (our own words) for whole-model runs.
 LONG_TEXT = (
@@ -65,12 +69,18 @@ LONG_TEXT = (
 @dataclass(frozen=True)
 class LayerCfg:
     """One layer descriptor: tokens and heads alive in the layer (after the boundary top-k), V rows kept per query
-    (local V pruning) and the LSB-refetch threshold (Q0.prob_frac)."""
+    (local V pruning), the LSB-refetch threshold (Q0.prob_frac) and the query rows: the last ``queries`` alive
+    tokens (None: every alive token, an encoder layer; 1: a generation step, paper Sec. II-A)."""
 
     tokens: int
     heads: int
     kv: int
     threshold: int
+    queries: int | None = None
+
+    @property
+    def n_queries(self) -> int:
+        return self.tokens if self.queries is None else self.queries
 
 
 def check_layer(lc: LayerCfg, alive_tokens: int, alive_heads: int, d: int, fx: SpattenFx, max_heads: int) -> None:
@@ -81,7 +91,8 @@ def check_layer(lc: LayerCfg, alive_tokens: int, alive_heads: int, d: int, fx: S
         raise SpecError("n", f"{alive_tokens} tokens outside 1..{fx.max_n}", f"1..{fx.max_n}")
     if not 1 <= alive_heads <= max_heads:
         raise SpecError("heads", f"{alive_heads} heads outside 1..{max_heads}", f"1..{max_heads}")
-    for name, k, n in (("tokens", lc.tokens, alive_tokens), ("heads", lc.heads, alive_heads), ("kv", lc.kv, lc.tokens)):
+    for name, k, n in (("tokens", lc.tokens, alive_tokens), ("heads", lc.heads, alive_heads), ("kv", lc.kv, lc.tokens),
+                       ("queries", lc.n_queries, lc.tokens)):
         if not 1 <= k <= n:
             raise SpecError(name, f"keep count {k} outside 1..{n}", f"1..{n}")
     if not 0 <= lc.threshold <= 1 << fx.prob_frac:
@@ -153,13 +164,18 @@ class LayerRun:
     token_topk: HwTopK | None  #: the boundary token top-k (None: nothing to prune)
     head_topk: HwTopK | None
     image: LayerImage
-    out: IntArray  #: [heads, tokens, d] attention outputs (out_frac fraction bits)
-    refetch: IntArray  #: [heads, tokens] bool: the query's row refetched LSBs
-    max_p: IntArray  #: [heads, tokens] first-pass max probability
+    out: IntArray  #: [heads, queries, d] attention outputs (out_frac fraction bits)
+    refetch: IntArray  #: [heads, queries] bool: the query's row refetched LSBs
+    max_p: IntArray  #: [heads, queries] first-pass max probability
     kept_v: list[list[list[int]]]  #: per head, per query: V rows fetched (indices into ``alive``)
-    probs: IntArray  #: [heads, tokens, tokens] final probabilities (what the importance block adds)
+    probs: IntArray  #: [heads, queries, tokens] final probabilities (what the importance block adds)
     token_imp: IntArray  #: token importance after the layer (original positions)
     head_imp: IntArray
+
+    @property
+    def queries(self) -> IntArray:
+        """Original positions of the query rows: the last ``queries`` alive tokens."""
+        return self.alive[self.alive.size - self.out.shape[1]:]
 
 
 @dataclass
@@ -186,17 +202,20 @@ def boundary(imp: Importance, alive: IntArray, heads: IntArray, lc: LayerCfg,
 
 def attend(img: LayerImage, lc: LayerCfg, alive: IntArray, heads: IntArray, imp: Importance,
            fx: SpattenFx) -> tuple[IntArray, IntArray, IntArray, list[list[list[int]]], IntArray]:
-    """Every alive head, every alive query through the one-query pipeline; importance updated as the hardware does."""
+    """Every alive head, every query row (the last ``queries`` alive tokens) through the one-query pipeline;
+    importance updated as the hardware does (from the query rows only)."""
     nh, n, d = img.q.shape
-    out = np.zeros((nh, n, d), np.int64)
-    refetch = np.zeros((nh, n), bool)
-    max_p = np.zeros((nh, n), np.int64)
-    probs = np.zeros((nh, n, n), np.int64)
+    nq = lc.n_queries
+    out = np.zeros((nh, nq, d), np.int64)
+    refetch = np.zeros((nh, nq), bool)
+    max_p = np.zeros((nh, nq), np.int64)
+    probs = np.zeros((nh, nq, n), np.int64)
     kept: list[list[list[int]]] = []
     for hi in range(nh):
         kept.append([])
-        for p in range(n):
-            job = QueryJob(img.q[hi, p], img.k[hi], img.v[hi], lc.kv, lc.threshold, img.alpha_q, img.alpha_sh)
+        for p in range(nq):
+            job = QueryJob(img.q[hi, n - nq + p], img.k[hi], img.v[hi], lc.kv, lc.threshold, img.alpha_q,
+                           img.alpha_sh)
             r = pipeline(job, fx)
             out[hi, p], refetch[hi, p], max_p[hi, p], probs[hi, p] = r.out, r.refetch, r.max_prob, r.probs
             kept[hi].append(r.kept)
@@ -214,6 +233,17 @@ def _host_tail(h: np.ndarray, ctx: np.ndarray, heads: IntArray, lw: LayerWeights
     return _layer_norm(h + algorithm.gelu(h @ lw.w1 + lw.b1) @ lw.w2 + lw.b2, lw.ln2_g, lw.ln2_b, enc.eps)
 
 
+def run_layer(imp: Importance, alive: IntArray, heads: IntArray, lc: LayerCfg, tensors: Tensors,
+              fx: SpattenFx) -> LayerRun:
+    """One descriptor on the accelerator: the boundary top-k, the host's quantization of the kept rows
+    (``tensors(alive, heads)`` gives the float Q, K, V as [heads, tokens, d]), the query rows' attention."""
+    alive, heads, tk, hk = boundary(imp, alive, heads, lc, fx.s)
+    img = quantize_layer(*tensors(alive, heads), fx)
+    out, refetch, max_p, kept, probs = attend(img, lc, alive, heads, imp, fx)
+    return LayerRun(lc, alive, heads, tk, hk, img, out, refetch, max_p, kept, probs, imp.tokens.copy(),
+                    imp.heads.copy())
+
+
 def forward(enc: Encoder, x: np.ndarray, layers: list[LayerCfg], fx: SpattenFx, d: int | None = None) -> TopRun:
     """Run the encoder on one embedded sentence with the accelerator doing attention (``d``: head dimension the
     accelerator sees; the first ``d`` channels of each head when below the model's, for small test instances)."""
@@ -227,21 +257,56 @@ def forward(enc: Encoder, x: np.ndarray, layers: list[LayerCfg], fx: SpattenFx, 
     run = TopRun()
     for lc, lw in zip(layers, enc.layers, strict=True):
         check_layer(lc, alive.size, heads.size, d, fx, enc.heads)
-        sel, heads, tk, hk = boundary(imp, alive, heads, lc, fx.s)
-        h, alive = h[np.searchsorted(alive, sel)], sel
-        n = alive.size
 
-        def split(y: np.ndarray, n: int = n, heads: IntArray = heads) -> np.ndarray:
-            return y.reshape(n, enc.heads, dh).transpose(1, 0, 2)[heads][..., :d]
+        def tensors(sel: IntArray, hs: IntArray, h: np.ndarray = h, alive: IntArray = alive,
+                    lw: LayerWeights = lw) -> tuple[np.ndarray, ...]:
+            x = h[np.searchsorted(alive, sel)]
+            return tuple((x @ w + b).reshape(sel.size, enc.heads, dh).transpose(1, 0, 2)[hs][..., :d]
+                         for w, b in ((lw.wq, lw.bq), (lw.wk, lw.bk), (lw.wv, lw.bv)))
 
-        img = quantize_layer(*(split(h @ w + b) for w, b in ((lw.wq, lw.bq), (lw.wk, lw.bk), (lw.wv, lw.bv))), fx)
-        out, refetch, max_p, kept, probs = attend(img, lc, alive, heads, imp, fx)
-        ctx = np.zeros((heads.size, n, dh))
-        ctx[..., :d] = out * img.scale_v / (1 << fx.out_frac)
+        lr = run_layer(imp, alive, heads, lc, tensors, fx)
+        h, alive, heads = h[np.searchsorted(alive, lr.alive)], lr.alive, lr.heads
+        ctx = np.zeros((heads.size, alive.size, dh))
+        ctx[..., :d] = lr.out * lr.image.scale_v / (1 << fx.out_frac)
         h = _host_tail(h, ctx, heads, lw, enc)
-        run.layers.append(LayerRun(lc, alive, heads, tk, hk, img, out, refetch, max_p, kept, probs,
-                                   imp.tokens.copy(), imp.heads.copy()))
+        run.layers.append(lr)
     run.hidden, run.alive = h, alive
+    return run
+
+
+def decode_step(layers: list[LayerCfg], heads: int, d: int, fx: SpattenFx, seed: int = 0,
+                salience: float = 1.5, sharpness: float = 1.5) -> TopRun:
+    """One generation step (one query per head: ``queries = 1`` in every descriptor) of a decoder whose K/V cache
+    holds ``layers[0].tokens`` alive tokens, the newest last, on seeded tensors (no model weights): per layer and
+    head K, V ~ N(0, 1) and the query ``sharpness`` x N(0, 1); every K row also carries ``salience`` x z_t along a
+    per-head direction the query leans to, z_t ~ N(0, 1) one per token for the whole model -- so some tokens are
+    attended in every layer, as the paper's cumulative importance presumes (Sec. III-A) -- and the newest token
+    the most salient (a decoder's query attends to its own token), so it stays alive and stays the query (the top
+    takes the last alive token). The first descriptor clears the importance (the top's ``first``), so the cascade
+    pruning of layers 1.. ranks tokens by what this step's queries attended."""
+    n = layers[0].tokens
+    z = np.random.default_rng([seed, 1 << 20]).standard_normal(n)
+    z[-1] = z.max() + 1.0
+    alive, hs = np.arange(n), np.arange(heads)
+    imp = Importance.zeros(n, heads)
+    run = TopRun()
+    for li, lc in enumerate(layers):
+        check_layer(lc, alive.size, hs.size, d, fx, heads)
+        rng = np.random.default_rng([seed, li])
+        u = rng.standard_normal((heads, 1, d))
+        u /= np.linalg.norm(u, axis=-1, keepdims=True)
+        k = rng.standard_normal((heads, n, d)) + salience * z[None, :, None] * u
+        v = rng.standard_normal((heads, n, d))
+        q = sharpness * rng.standard_normal((heads, n, d)) + sharpness * np.sqrt(d) / 4 * u
+
+        def tensors(sel: IntArray, sh: IntArray, q: np.ndarray = q, k: np.ndarray = k,
+                    v: np.ndarray = v) -> tuple[np.ndarray, ...]:
+            return tuple(a[sh][:, sel] for a in (q, k, v))
+
+        lr = run_layer(imp, alive, hs, lc, tensors, fx)
+        alive, hs = lr.alive, lr.heads
+        run.layers.append(lr)
+    run.alive = alive
     return run
 
 
@@ -343,13 +408,38 @@ def hw_run(run: TopRun, t: SpattenTopCfg, length: int, heads: int) -> HwRun:
             for pi, tok in enumerate(lr.alive.tolist()):
                 for r, (word, arr) in enumerate(rows):
                     mem[base + r * region + h * length + tok] = c.words[word].pack(arr[hi, pi].tolist())
-                outs.append(c["o"].pack({"out": lr.out[hi, pi].tolist(), "head": h, "token": tok,
-                                         "refetch": int(lr.refetch[hi, pi]), "max_p": int(lr.max_p[hi, pi])}))
+            for qi, tok in enumerate(lr.queries.tolist()):
+                outs.append(c["o"].pack({"out": lr.out[hi, qi].tolist(), "head": h, "token": tok,
+                                         "refetch": int(lr.refetch[hi, qi]), "max_p": int(lr.max_p[hi, qi])}))
         lc = lr.cfg
         desc.append(c["desc"].pack({
-            "first": int(li == 0), "tokens": lc.tokens, "heads": lc.heads, "kv": lc.kv, "thr": lc.threshold,
+            "first": int(li == 0), "tokens": lc.tokens, "queries": lc.n_queries, "heads": lc.heads, "kv": lc.kv,
+            "thr": lc.threshold,
             "alpha": {"alpha_q": img.alpha_q, "alpha_sh": img.alpha_sh}, "dlog": img.q.shape[-1].bit_length() - 1,
             "stride": length, "q_base": base, "k_base": base + region, "l_base": base + 2 * region,
             "v_base": base + 3 * region}))
         ans.append(c["r"].pack({"err": 0, "tokens": lc.tokens, "heads": lc.heads}))
     return HwRun(desc, mem, outs, ans)
+
+
+# ---------------------------------------------------------------- a generation step replayed from a SpAtten trace
+
+
+def trace_layers(path: str, iteration: int, fx: SpattenFx) -> list[LayerCfg]:
+    """Descriptors of one generation iteration of a SpAtten trace (one row per layer and head): per layer the
+    trace's keys fetched (tokens alive), heads with a row, V rows fetched and the requant threshold; one query.
+    The trace fixes only the counts; which tokens survive is the top's own top-k on its accumulated importance."""
+    from attnforge.sim.spatten.trace import load_trace
+
+    rows = load_trace(path).rows
+    it = rows[rows["iteration_id"].astype(int) == iteration]
+    if it.empty:
+        raise SpecError("iteration", f"no rows for iteration {iteration} in {path}")
+    out = []
+    for layer, g in it.groupby("layer_id", sort=True):
+        if g["key_fetch_num"].nunique() != 1 or g["value_fetch_num"].nunique() != 1:
+            raise SpecError("trace", f"layer {layer}: heads of one layer fetch different counts (per-head pruning)")
+        thr = int(math.floor(float(g["auto_requant_thres"].iloc[0]) * (1 << fx.prob_frac) + 0.5))
+        out.append(LayerCfg(int(g["key_fetch_num"].iloc[0]), int(g["head_id"].nunique()),
+                            int(g["value_fetch_num"].iloc[0]), thr, queries=1))
+    return out
