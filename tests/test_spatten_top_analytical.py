@@ -168,3 +168,15 @@ def test_cli_refuses_in_one_line(args: list[str], field: str, capsys: pytest.Cap
     assert main(["simulate", "--accel", "spatten", "--arch", "spatten-top", *args, "--fidelity", "cycle"]) == 2
     err = capsys.readouterr().err
     assert f"error: {field}" in err and "Traceback" not in err
+
+
+def test_generation_layers_count_one_job_per_head() -> None:
+    """A generation step (``queries = 1``) is one (head, query) job per alive head, not one per alive token: its
+    memory beats are those of ``heads`` jobs, and the layer is far shorter than the encoder layer of the same size."""
+    arch = get_preset("spatten-top")
+    enc = ta.TopLayer(64, 4, 16, 0.0, 40.0)
+    dec = ta.TopLayer(64, 4, 16, 0.0, 40.0, queries=1)
+    e, d = (ta.pass_cycles(arch, [lay])["layers"][0] for lay in (enc, dec))
+    assert e["jobs"] == 64 * 4 and d["jobs"] == 4
+    assert d["memory_beats"] * 64 == e["memory_beats"]
+    assert d["cycles"] < e["cycles"] / 10

@@ -67,6 +67,13 @@ class TopLayer:
     kv: int
     refetch: float
     topk_cycles: float
+    #: query rows per head (the last ``queries`` alive tokens): None = every alive token (an encoder layer), 1 = a
+    #: generation step; each (head, query row) is one job through the pipeline
+    queries: int | None = None
+
+    @property
+    def n_queries(self) -> int:
+        return self.tokens if self.queries is None else self.queries
 
 
 def top_section(arch: Arch) -> tuple[SpattenArch, SpattenTop]:
@@ -192,7 +199,7 @@ def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) 
         period = rho * max(f2, back) + (1 - rho) * max(f1, back)
     else:
         period = rho * f2 + (1 - rho) * f1 + back - blocked  # no next front shares the port
-    jobs = float(lay.tokens * lay.heads)
+    jobs = float(lay.n_queries * lay.heads)
     first = 1 + p.latency + 1 + rho * f2 + (1 - rho) * f1
     return {"cycles": first + (jobs - 1) * period + last, "period": period, "front": f1, "back": back,
             "memory_beats": jobs * (n * (1 + rho) + kv + 1), "jobs": jobs}
@@ -267,7 +274,7 @@ def layers_from_run(run: object, arch: Arch, *, measured_topk: bool = True) -> l
             std = score_std(img.q * img.scale_q, img.k * img.scale_k)
             sel, filt, _ = engine_cycles(n, kv, c, c, None, (round(std, 3),))
             topk = sel + filt
-        out.append(TopLayer(n, int(lr.heads.size), kv, float(np.mean(lr.refetch)), topk))
+        out.append(TopLayer(n, int(lr.heads.size), kv, float(np.mean(lr.refetch)), topk, lr.cfg.n_queries))
     return out
 
 
