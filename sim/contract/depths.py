@@ -106,3 +106,7 @@ def idx_bits(max_n: int) -> int:
 def n_bits(max_n: int) -> int:
     """Bits of a length (0..max_n)."""
     return max(1, max_n.bit_length())
+
+
+#: A registered stream slice (rtl/common.py SkidBuffer) delays every beat by one cycle when its consumer is ready.
+SKID_LATENCY = 1
