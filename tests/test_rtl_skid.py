@@ -10,7 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from attnforge.rtl.common import SkidBuffer
-from attnforge.sim.contract.depths import SKID_LATENCY
+from attnforge.sim.contract import SKID_LATENCY
 
 
 def _run(p_valid: float, p_ready: float, beats: int, seed: int) -> tuple[list[int], list[tuple[int, int]]]:
