@@ -140,8 +140,13 @@ class SpattenTop(wiring.Component):
         m.submodules.olab = olab = SyncFIFO(width=lab_w, depth=4)  # (head, token) of jobs in the pipeline (outputs)
         head, tok = lists.head[hi], lists.tok[pi]
         busy = run & ~done
+        # The Q row base of every head id, registered: the descriptor is taken at least two cycles before RUN
+        # (IDLE, then CLEAR or BOUND), so the bases are ready for the first request and no multiplier sits in front
+        # of the memory request (requests can leave back to back, so a base cannot follow ``hi`` a cycle late).
+        qrow = Array(Signal(t.addr_bits, name=f"qrow{h}") for h in range(t.max_heads))
+        m.d.sync += [qrow[h].eq(self._row_addr(dv.q_base, h, 0, dv.stride)) for h in range(t.max_heads)]
         m.d.comb += [req.valid.eq(busy & (cred != 0) & qlab.w_rdy), req.len.eq(1),
-                     req.addr.eq(self._row_addr(dv.q_base, head, tok, dv.stride)),
+                     req.addr.eq((qrow[head] + tok)[:t.addr_bits]),
                      qlab.w_en.eq(req.grant), qlab.w_data.eq(head | (tok << t.head_bits))]
         last_q = (pi + 1 == lists.n) & (hi + 1 == lists.h)
         with m.If(req.grant):
