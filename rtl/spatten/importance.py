@@ -81,12 +81,19 @@ class Importance(wiring.Component):
         with m.If(job.take & job.skip & job.last):
             m.d.sync += [ans.valid.eq(1), ans.err.eq(1)]
         go = job.take & ~job.skip
+        clr = Signal()  # a clear job was taken last cycle: the accumulators are zeroed now
+        m.d.sync += clr.eq(go & (job.op == OPS["clear"]))
         with m.If(go & (job.op == OPS["clear"])):
-            m.d.sync += [x.eq(0) for x in self.tok + self.head]
             m.d.sync += [ans.valid.eq(1), ans.err.eq(0)]
         self._tokens(m, go & (job.op == OPS["add_tokens"]), job, ans)
         self._heads(m, go & (job.op == OPS["add_head"]), ans)
         self._read(m, go & ((job.op == OPS["read_tokens"]) | (job.op == OPS["read_heads"])), job, ans, o_valid, adv)
+        # The zeroing follows the clear beat by one register, so the job checks on the input beat do not drive
+        # every accumulator's reset (the Fmax path otherwise). No job can see the difference: no add is in flight
+        # when a clear is taken (it waits for the previous answer), and the next job is taken at the earliest the
+        # cycle after the clear's answer, two cycles after the beat, its first read or add later still.
+        with m.If(clr):
+            m.d.sync += [x.eq(0) for x in self.tok + self.head]
         return m
 
     # ---------------------------------------------------------------- job control
