@@ -370,3 +370,34 @@ __all__ = [
     "vmax_pipelined",
     "vsum",
 ]
+
+
+class SkidBuffer(wiring.Component):
+    """A registered stream slice: ``valid``/``payload`` and ``ready`` each leave a register, so neither the
+    forward nor the backward handshake path runs through it combinationally (it cuts a long chain of blocks'
+    handshakes into two timing paths).
+
+    Why two entries: with only the output register, ``i.ready`` would have to follow ``o.ready`` in the same cycle
+    (or the slice would take a beat every other cycle); the second (skid) register catches the one beat the
+    producer sends in the cycle it cannot yet see the stall, so the slice passes one beat per cycle. Every beat
+    is one cycle later than without the slice (``SKID_LATENCY`` in the contract's depths) while the consumer
+    takes beats as they come; when the consumer stalls the slice holds up to two beats.
+    """
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        super().__init__({"i": In(stream.Signature(unsigned(width))), "o": Out(stream.Signature(unsigned(width)))})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        out_v, out_d = Signal(name="out_valid"), Signal(self.width, name="out_data")
+        sk_v, sk_d = Signal(name="skid_valid"), Signal(self.width, name="skid_data")
+        m.d.comb += [self.o.valid.eq(out_v), self.o.payload.eq(out_d), self.i.ready.eq(~sk_v)]
+        with m.If(self.o.ready | ~out_v):  # the output register takes the skid beat, else the input's
+            with m.If(sk_v):
+                m.d.sync += [out_v.eq(1), out_d.eq(sk_d), sk_v.eq(0)]
+            with m.Else():
+                m.d.sync += [out_v.eq(self.i.valid), out_d.eq(self.i.payload)]
+        with m.Elif(self.i.valid & ~sk_v):  # output stalled: the beat sent this cycle waits in the skid register
+            m.d.sync += [sk_v.eq(1), sk_d.eq(self.i.payload)]
+        return m

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Array, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 
 from attnforge.rtl.common import contract_ports, pack_value, view
@@ -81,12 +81,19 @@ class Importance(wiring.Component):
         with m.If(job.take & job.skip & job.last):
             m.d.sync += [ans.valid.eq(1), ans.err.eq(1)]
         go = job.take & ~job.skip
+        clr = Signal()  # a clear job was taken last cycle: the accumulators are zeroed now
+        m.d.sync += clr.eq(go & (job.op == OPS["clear"]))
         with m.If(go & (job.op == OPS["clear"])):
-            m.d.sync += [x.eq(0) for x in self.tok + self.head]
             m.d.sync += [ans.valid.eq(1), ans.err.eq(0)]
         self._tokens(m, go & (job.op == OPS["add_tokens"]), job, ans)
         self._heads(m, go & (job.op == OPS["add_head"]), ans)
         self._read(m, go & ((job.op == OPS["read_tokens"]) | (job.op == OPS["read_heads"])), job, ans, o_valid, adv)
+        # The zeroing follows the clear beat by one register, so the job checks on the input beat do not drive
+        # every accumulator's reset (the Fmax path otherwise). No job can see the difference: no add is in flight
+        # when a clear is taken (it waits for the previous answer), and the next job is taken at the earliest the
+        # cycle after the clear's answer, two cycles after the beat, its first read or add later still.
+        with m.If(clr):
+            m.d.sync += [x.eq(0) for x in self.tok + self.head]
         return m
 
     # ---------------------------------------------------------------- job control
@@ -196,7 +203,10 @@ class Importance(wiring.Component):
     # ---------------------------------------------------------------- read-out
     def _read(self, m: Module, start: Value, job: _Job, ans: _Answer, o_valid: Signal, adv: Signal) -> None:
         """Id register, then the output register (the named accumulators, 0 for an id out of range); both stall
-        with the output. The answer is raised with the last beat."""
+        with the output. The answer is raised with the last beat. Each lane's id is also kept decoded (one-hot
+        over the token and over the head accumulators, zero for a lane off or out of range): the read is then an
+        AND-OR over the accumulators, whose select bits each drive one accumulator's word, instead of a mux tree
+        whose binary select bits reach every accumulator (the Fmax path of the binary form)."""
         c, S = self.cfg, self.cfg.s
         iv = view(self.contract["i"], self.i.payload)
         lay = self.contract["o"]
@@ -206,22 +216,39 @@ class Importance(wiring.Component):
         n, k = Signal(c.n_bits, name="rd_n"), Signal(c.n_bits, name="rd_k")
         o_payload = Signal(lay.width)
         m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload)]
-        pad = 1 << c.idx_bits
-        tok = Array(self.tok + [Const(0, c.imp_bits)] * (pad - len(self.tok)))
-        hd = Array(self.head + [Const(0, c.imp_bits)] * (pad - len(self.head)))
+        sel_t = [Signal(len(self.tok), name=f"rd_st{j}") for j in range(S)]
+        sel_h = [Signal(len(self.head), name=f"rd_sh{j}") for j in range(S)]
+        is_h = job.op == OPS["read_heads"]
         with m.If(adv):
             m.d.sync += [v1.eq(start), l1.eq(job.last), o_valid.eq(v1)]
             with m.If(start):
                 m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
                 m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
-                m.d.sync += heads.eq(job.op == OPS["read_heads"])
+                m.d.sync += heads.eq(is_h)
+                m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, _onehot(iv.idx[j], len(self.tok)), 0))
+                             for j, x in enumerate(sel_t)]
+                m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, _onehot(iv.idx[j], len(self.head)), 0))
+                             for j, x in enumerate(sel_h)]
                 with m.If(job.first):
                     m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
             with m.If(v1):
-                scores = [Mux(on[j], Mux(heads, hd[ids[j]], tok[ids[j]]), 0) for j in range(S)]
+                scores = [_and_or(sel_t[j], self.tok) | _and_or(sel_h[j], self.head) for j in range(S)]
                 m.d.sync += o_payload.eq(pack_value(lay, {"scores": scores, "job": {"n": n, "k": k}}))
                 limit = Mux(heads, c.max_heads, c.fx.max_n)
                 e = sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0
                 m.d.sync += ans.job_err.eq(ans.job_err | e)
                 with m.If(l1):
                     m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e)]
+
+
+def _onehot(idx: Value, n: int) -> Value:
+    """``n`` bits, bit e set when ``idx == e`` (all zero for an index out of range)."""
+    return Cat(*(idx == e for e in range(n)))
+
+
+def _and_or(sel: Value, words: list[Signal]) -> Value:
+    """The word whose one-hot select bit is set (0 when none is)."""
+    out: Value = Const(0, len(words[0]))
+    for e, w in enumerate(words):
+        out = out | Mux(sel[e], w, 0)
+    return out

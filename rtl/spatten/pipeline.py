@@ -41,13 +41,13 @@ from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
-from attnforge.rtl.common import contract_ports, pack_value, view
+from attnforge.rtl.common import SkidBuffer, contract_ports, pack_value, view
 from attnforge.rtl.spatten.progquant import ProgQuant
 from attnforge.rtl.spatten.pv import PV
 from attnforge.rtl.spatten.qk import QK
 from attnforge.rtl.spatten.softmax import Softmax
 from attnforge.rtl.spatten.topk import TopK
-from attnforge.sim.contract import Struct
+from attnforge.sim.contract import SP_FRONT_SLICES, Struct
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.designs import KIND_LSB, KIND_MSB
 from attnforge.sim.contract.fixedpoint import clog2
@@ -56,8 +56,10 @@ from attnforge.sim.contract.spatten_fx import SpattenFx
 
 @dataclass
 class _Blocks:
-    """The chained blocks (registry components), the FIFO of kept probabilities waiting for their V rows and the
-    tap's output register FIFO."""
+    """The chained blocks (registry components), the FIFO of kept probabilities waiting for their V rows, the
+    tap's output register FIFO, and the front's registered stream slices: bit-width converter to Q x K (``k_sl``)
+    and Q x K to the softmax (``s_sl``), which cut the chain of ``ready`` from the softmax's state through Q x K's
+    and the converter's stall enables to ``kmem`` (SP_FRONT_SLICES in the contract counts them)."""
 
     qk: QK
     sm: Softmax
@@ -66,6 +68,8 @@ class _Blocks:
     pv: PV
     pairs: SyncFIFO
     tap: SyncFIFO
+    k_sl: SkidBuffer
+    s_sl: SkidBuffer
 
     @property
     def probs(self) -> Struct:
@@ -138,7 +142,10 @@ class SpattenPipeline(wiring.Component):
         m.submodules.pv = pv = PV(c)
         fr, bk = self._front_regs(), self._back_regs()
         kbank, pbuf, fifo, tap = self._storage(m, sm.contract["o"])
-        b = _Blocks(qk, sm, pq, topk, pv, fifo, tap)
+        m.submodules.k_sl = k_sl = SkidBuffer(len(pq.o.payload))
+        m.submodules.s_sl = s_sl = SkidBuffer(len(qk.s.payload))
+        assert SP_FRONT_SLICES == 2  # k_sl, s_sl
+        b = _Blocks(qk, sm, pq, topk, pv, fifo, tap, k_sl, s_sl)
         hand = Signal()  # this cycle the front hands its job and bank to the back
         self._qk_front(m, b, fr, kbank)
         self._scores(m, b, fr, pbuf[0])
@@ -202,16 +209,18 @@ class SpattenPipeline(wiring.Component):
                                         pack_value(pq_in, {"msb": self.kmem.payload, "lsb": 0, "use_lsb": 0})))
         with m.If(kfire):
             m.d.sync += fr.kcnt.eq(fr.kcnt + 1)
-        wiring.connect(m, pq.o, qk.k)
+        wiring.connect(m, pq.o, b.k_sl.i)
+        wiring.connect(m, b.k_sl.o, qk.k)
         m.d.comb += [self.kreq.valid.eq(fr.kreq),
                      self.kreq.payload.eq(pack_value(self.contract["kreq"], {"kind": fr.kreq_kind}))]
 
     def _scores(self, m: Module, b: _Blocks, fr: _Front, pb_wr: WritePort) -> None:
         """Q x K's scores into the softmax (with the job's alpha); its probabilities into the decision unit (with
         the threshold) and the front's bank of the prob buffer."""
-        qk, sm, pq, f = b.qk, b.sm, b.pq, fr.f
-        m.d.comb += [sm.i.valid.eq(qk.s.valid), qk.s.ready.eq(sm.i.ready),
-                     sm.i.payload.eq(pack_value(sm.contract["i"], {"row": qk.s.payload, "alpha": f.alpha}))]
+        qk, sm, pq, f, sl = b.qk, b.sm, b.pq, fr.f, b.s_sl
+        wiring.connect(m, qk.s, sl.i)
+        m.d.comb += [sm.i.valid.eq(sl.o.valid), sl.o.ready.eq(sm.i.ready),
+                     sm.i.payload.eq(pack_value(sm.contract["i"], {"row": sl.o.payload, "alpha": f.alpha}))]
         sfire = Signal()
         m.d.comb += [pq.p.valid.eq(sm.o.valid), sm.o.ready.eq(pq.p.ready), sfire.eq(sm.o.valid & sm.o.ready),
                      pq.p.payload.eq(pack_value(pq.contract["p"], {"row": sm.o.payload, "thr": f.thr})),

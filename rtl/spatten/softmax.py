@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth import Cat, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
@@ -50,7 +50,10 @@ FINE = 3  #: the exponent argument's rounding shift: coarse (multiples of 8) in 
 class _Regs:
     """The registers the FSM shares with the datapath: the row (``nb`` beats, maximum ``mx``, exponent constant
     ``aq``/``ash``), the denominator ``den``, the read position (``iss`` beats issued, ``pend``: a beat is being
-    read), the MAX countdown ``wait``; the output register and ``adv``, the exponent pipeline's one stall enable."""
+    read), the MAX countdown ``wait``; the output register and ``adv``, the exponent pipeline's one stall enable; the
+    row rule's state: ``tot`` entries so far, ``over`` (bit c: ``tot + c > max_n``, kept beside ``tot`` so the check
+    on a beat's count is a bit select, not an adder in the load path), ``rej`` (refusing the rest of a row) and
+    ``refuse`` (this cycle the refused row's last beat is taken)."""
 
     nb: Signal
     mx: Signal
@@ -64,6 +67,7 @@ class _Regs:
     o_valid: Signal
     o_payload: Signal
     tot: Signal
+    over: Signal
     rej: Signal
     refuse: Signal
 
@@ -116,9 +120,12 @@ class Softmax(wiring.Component):
             m.d.sync += [r.o_valid.eq(exp.out_valid & in_norm),
                          r.o_payload.eq(pack_value(self.contract["o"], {"probs": exp.probs, "count": exp.out_count,
                                                                         "last": exp.out_last, "err": 0}))]
-        with m.If(r.refuse):  # after the datapath's update, so it wins: the answer to a refused row
-            m.d.sync += [r.o_valid.eq(1), r.o_payload.eq(self.contract["o"].pack(
-                {"probs": [], "count": 0, "last": 1, "err": 1}))]
+        # The answer to a refused row: the payload register holds the error beat all through LOAD (no output is
+        # pending there), so ``refuse`` sets only the valid register and drives no wide fan-out (the Fmax path).
+        with m.If(in_load):
+            m.d.sync += r.o_payload.eq(self.contract["o"].pack({"probs": [], "count": 0, "last": 1, "err": 1}))
+        with m.If(r.refuse):  # after the datapath's update, so it wins
+            m.d.sync += r.o_valid.eq(1)
         m.d.comb += self.i.ready.eq(in_load)  # continuous: see rtl/spatten/topk.py
         return m
 
@@ -130,7 +137,13 @@ class Softmax(wiring.Component):
             "den": fx.rd_bits, "iss": range(depth + 1), "pend": 1, "wait": range(vmax_levels(self.cfg.s) + 1),
             "adv": 1, "o_valid": 1, "o_payload": len(self.o.payload), "tot": range(self.cfg.max_n + 1), "rej": 1,
             "refuse": 1}
-        return _Regs(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
+        sigs = {name: Signal(shape, name=name) for name, shape in shapes.items()}
+        over0 = sum(1 << c for c in range(self.cfg.s + 1) if c > self.cfg.max_n)  # tot = 0
+        return _Regs(**sigs, over=Signal(self.cfg.s + 1, name="over", init=over0))
+
+    def _over(self, tot: Value) -> Value:
+        """``over`` for a running total ``tot``: bit c is whether c more entries would pass max_n."""
+        return Cat(*(tot + c > self.cfg.max_n for c in range(self.cfg.s + 1)))
 
     # ---------------------------------------------------------------- the exponent pipeline
     def _exp_pipeline(self, m: Module, r: _Regs, rd_data: Value, recip: Value) -> _Exp:
@@ -200,12 +213,12 @@ class Softmax(wiring.Component):
         with m.If(bv[-1]):
             m.d.sync += r.mx.eq(Mux(bfirst[-1] | (bm > r.mx), bm, r.mx))
 
-    def _beat_bad(self, row: Value, tot: Signal) -> Value:
+    def _beat_bad(self, row: Value, over: Signal) -> Value:
         """A beat that breaks the row rule (contract ``row_refusal``): count 0 or above S, short before the last
-        beat, or the row past max_n entries (the buffer's size)."""
+        beat, or the row past max_n entries (the buffer's size; ``over`` precomputed, see :class:`_Regs`)."""
         _, cnt, last = self._unpack(row)
         S = self.cfg.s
-        return (cnt == 0) | (cnt > S) | (~last & (cnt != S)) | (tot + cnt > self.cfg.max_n)
+        return (cnt == 0) | (cnt > S) | (~last & (cnt != S)) | over.bit_select(cnt, 1)
 
     # ---------------------------------------------------------------- the FSM
     def _fsm(self, m: Module, r: _Regs, wr: WritePort, rd: ReadPort, div: Reciprocal, exp: _Exp,
@@ -217,18 +230,19 @@ class Softmax(wiring.Component):
         lv = vmax_levels(self.cfg.s)  # MAX lasts lv - 1 cycles
         _, _, ilast = self._unpack(iv.row.as_value())
         bad = Signal()
-        m.d.comb += bad.eq(r.rej | self._beat_bad(iv.row.as_value(), r.tot))
+        m.d.comb += bad.eq(r.rej | self._beat_bad(iv.row.as_value(), r.over))
         with m.FSM() as fsm:
             with m.State("LOAD"):
                 with m.If(self.i.valid & bad):
                     m.d.sync += r.rej.eq(~ilast)
                     with m.If(ilast):
                         m.d.comb += r.refuse.eq(1)
-                        m.d.sync += [r.nb.eq(0), r.tot.eq(0)]
+                        m.d.sync += [r.nb.eq(0), r.tot.eq(0), r.over.eq(r.over.init)]
                         m.next = "ERR"
                 with m.Elif(self.i.valid):
                     m.d.comb += wr.en.eq(1)
-                    m.d.sync += [r.nb.eq(r.nb + 1), r.tot.eq(Mux(ilast, 0, r.tot + iv.row.count))]
+                    nxt = Mux(ilast, 0, r.tot + iv.row.count)
+                    m.d.sync += [r.nb.eq(r.nb + 1), r.tot.eq(nxt), r.over.eq(self._over(nxt))]
                     with m.If(r.nb == 0):
                         m.d.sync += [r.aq.eq(iv.alpha.alpha_q), r.ash.eq(iv.alpha.alpha_sh)]
                     with m.If(ilast):

@@ -146,8 +146,13 @@ class SpattenTop(wiring.Component):
         granted = Signal()  # every Q row of the layer requested
         busy = run & ~granted
         m.d.comb += done.eq(granted & (cred == 2))
+        # The Q row base of every head id, registered: the descriptor is taken at least two cycles before RUN
+        # (IDLE, then CLEAR or BOUND), so the bases are ready for the first request and no multiplier sits in front
+        # of the memory request (requests can leave back to back, so a base cannot follow ``hi`` a cycle late).
+        qrow = Array(Signal(t.addr_bits, name=f"qrow{h}") for h in range(t.max_heads))
+        m.d.sync += [qrow[h].eq(self._row_addr(dv.q_base, h, 0, dv.stride)) for h in range(t.max_heads)]
         m.d.comb += [req.valid.eq(busy & (cred != 0) & qlab.w_rdy), req.len.eq(1),
-                     req.addr.eq(self._row_addr(dv.q_base, head, tok, dv.stride)),
+                     req.addr.eq((qrow[head] + tok)[:t.addr_bits]),
                      qlab.w_en.eq(req.grant), qlab.w_data.eq(head | (tok << t.head_bits))]
         wrap = qi + 1 == dv.queries
         last_q = wrap & (hi + 1 == lists.h)
@@ -185,9 +190,13 @@ class SpattenTop(wiring.Component):
         more = pos < lists.n
         ext = on & more & (ln != 0) & (tok == start + ln) & (ln != (1 << t.len_bits) - 1)
         kv = view(pipe.contract["kreq"], pipe.kreq.payload)
+        # The region's row base, registered: it is read two cycles after the kreq handshake at the earliest (the
+        # walk first loads ``start``), by then it holds this pass's region and the front job's head (set at its q
+        # handshake, before its kreq), so no multiplier sits in front of the memory request.
+        kbase = Signal(t.addr_bits)
+        m.d.sync += kbase.eq(self._row_addr(Mux(lsb, dv.l_base, dv.k_base), head, 0, dv.stride))
         m.d.comb += [pipe.kreq.ready.eq(~on), req.valid.eq(on & (ln != 0) & ~ext), req.len.eq(ln),
-                     req.addr.eq(self._row_addr(Mux(lsb, dv.l_base, dv.k_base), head, start,
-                                                dv.stride))]
+                     req.addr.eq((kbase + start)[:t.addr_bits])]
         with m.If(pipe.kreq.valid & ~on):
             m.d.sync += [on.eq(1), lsb.eq(kv.kind == 1), pos.eq(0), ln.eq(0)]
         with m.If(ext):
@@ -213,15 +222,19 @@ class SpattenTop(wiring.Component):
         pv = view(pipe.contract["vreq"], pipe.vreq.payload)
         m.submodules.vcnt = vcnt = SyncFIFO(width=clog2(s + 1) + 1, depth=4)
         on, j = Signal(), Signal(range(s + 1))
-        idx = Array(Signal(fx.idx_bits, name=f"vidx{i}") for i in range(s))
+        toks = Array(Signal(fx.idx_bits, name=f"vtok{i}") for i in range(s))  # the kept indices' token ids
         cnt = Signal(range(s + 1))
         m.d.comb += [pipe.vreq.ready.eq(~on & vcnt.w_rdy), vcnt.w_en.eq(pipe.vreq.valid & ~on),
                      vcnt.w_data.eq(pv.count)]
         with m.If(pipe.vreq.valid & ~on):
             m.d.sync += [on.eq(pv.count != 0), j.eq(0), cnt.eq(pv.count)]
-            m.d.sync += [idx[i].eq(pv.indices[i]) for i in range(s)]
-        m.d.comb += [req.valid.eq(on), req.len.eq(1),
-                     req.addr.eq(self._row_addr(dv.v_base, vlab.r_data, lists.tok[idx[j]], dv.stride))]
+            m.d.sync += [toks[i].eq(lists.tok[pv.indices[i]]) for i in range(s)]
+        # The back job's head row, registered: its head leads ``vlab`` from the previous job's output handshake
+        # on, many cycles before its first V request (hand-off, then the top-k), so no multiplier sits in front of
+        # the memory request.
+        vbase = Signal(self.cfg.addr_bits)
+        m.d.sync += vbase.eq(self._row_addr(dv.v_base, vlab.r_data, 0, dv.stride))
+        m.d.comb += [req.valid.eq(on), req.len.eq(1), req.addr.eq((vbase + toks[j])[:self.cfg.addr_bits])]
         with m.If(req.grant):
             m.d.sync += j.eq(j + 1)
             with m.If(j + 1 == cnt):

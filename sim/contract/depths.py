@@ -66,6 +66,13 @@ FILTER_PIPE = 3 + ZE_STAGES - 1
 SOFTMAX_EXP_PIPE = 7
 #: The normalize pass adds the partial products by the reciprocal and their sum.
 SOFTMAX_NORM_PIPE = SOFTMAX_EXP_PIPE + 2
+#: A registered stream slice (rtl/common.py SkidBuffer) delays every beat by one cycle while its consumer takes
+#: beats as they come (a stalled consumer finds up to two beats waiting in it).
+SKID_LATENCY = 1
+#: Registered stream slices in the SpAtten pipeline's front (rtl/spatten/pipeline.py): bit-width converter to Q x K
+#: and Q x K to the softmax. Neither link ever stalls (the softmax is loading whenever scores come, Q x K takes a K
+#: line per cycle), so each adds SKID_LATENCY to a pass.
+SP_FRONT_SLICES = 2
 
 
 def pe_acc_bits(in_bits: int, depth: int) -> int:

@@ -14,8 +14,10 @@ import numpy as np
 from numpy.typing import ArrayLike as Num
 
 from attnforge.sim.contract import (
+    SKID_LATENCY,
     SOFTMAX_EXP_PIPE,
     SOFTMAX_NORM_PIPE,
+    SP_FRONT_SLICES,
     decision_latency,
     lanes,
     pv_tree_pipe,
@@ -40,7 +42,7 @@ from attnforge.sim.specs.errors import SpecError
 
 __all__ = ["MemoryModel", "SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "assemble_cycles", "assemble_in_words", "back_cycles",
            "bad_row", "beat_word", "decision_cycles", "decision_in_words", "decision_latency", "decision_refused_row",
-           "decision_word", "front_cycles", "k_beats", "pipeline_cycles", "pipeline_cycles_for",
+           "decision_word", "front_cycles", "front_tail", "k_beats", "pipeline_cycles", "pipeline_cycles_for",
            "pipeline_out_word", "pipeline_q_beat",
            "pv_cycles", "pv_in_words", "pv_out_word", "pv_refused_job", "pv_tree_pipe", "qk_cycles", "qk_q_beat",
            "qk_refused_job", "qk_tree_pipe", "refused", "row_words", "score_beats", "softmax_cycles", "softmax_in_words",
@@ -307,17 +309,24 @@ class MemoryModel:
         return "vmem", [self.contract["vmem"].pack(_v_rows(v[idx]) if idx else [])]
 
 
+def front_tail(cfg: SpattenFx) -> int:
+    """Cycles of a front pass beyond its K beats and the softmax's two passes over the row (``2 nbS``), from the
+    handshake of its last K beat to its decision: one register in the bit-width converter, Q x K's product, tree
+    levels and collector, the softmax after its last input (:func:`softmax_cycles` less its load beats), the
+    decision's max tree and register, and the front's registered stream slices (``SP_FRONT_SLICES``)."""
+    return (softmax_latency(cfg) + qk_tree_pipe(cfg) + decision_latency(cfg) + 4
+            + SP_FRONT_SLICES * SKID_LATENCY)
+
+
 def front_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult) -> int:
     """From the query handshake to the front's final decision (the hand-off cycle when the back is idle).
 
     One pass (request at cycle 1, decision at ``T``): the K request leaves 1 cycle after the query, MSB beats arrive
-    from the next cycle, one register in the bit-width converter, Q x K's product, tree levels and collector, the
-    softmax after its last input (:func:`softmax_cycles` less its load beats), the decision's max tree and register:
-    ``T = nbK + 2 nbS + softmax_latency + qk_tree_pipe + decision_latency + 5``. A refetch repeats the pass from its
-    request (``2 T``)."""
+    from the next cycle, then :func:`front_tail`: ``T = nbK + 2 nbS + front_tail + 1``. A refetch repeats the pass
+    from its request (``2 T``)."""
     nbk = -(-job.n // cfg.keys_per_beat(job.d))
     nbs = -(-job.n // cfg.s)
-    t = nbk + 2 * nbs + softmax_latency(cfg) + qk_tree_pipe(cfg) + decision_latency(cfg) + 5
+    t = nbk + 2 * nbs + front_tail(cfg) + 1
     return 2 * t if res.refetch else t
 
 
@@ -342,7 +351,7 @@ def pipeline_cycles_for(n: Num, d: int, refetch: Num, topk: Num, cfg: SpattenFx)
     the mean) and the top-k cycles given; numpy-friendly, so the analytical model charges the RTL's own formula."""
     nbk = np.ceil(np.asarray(n, dtype=np.float64) / cfg.keys_per_beat(d))
     nbs = np.ceil(np.asarray(n, dtype=np.float64) / cfg.s)
-    t = nbk + 2 * nbs + softmax_latency(cfg) + qk_tree_pipe(cfg) + decision_latency(cfg) + 5
+    t = nbk + 2 * nbs + front_tail(cfg) + 1
     return (1.0 + np.asarray(refetch, dtype=np.float64)) * t + 1 + np.asarray(topk) + 4 + pv_tree_pipe(cfg)
 
 

@@ -12,8 +12,9 @@ the fastbench ``cycles`` (first descriptor handshake to the last ``o``/``r`` han
 Conventions (each stage's formula counts from its first input handshake to its last output handshake, the
 difference of the two cycles):
 
-* front: the decision comes ``2 nbS + softmax_latency + qk_tree_pipe + decision_latency + 4`` cycles after the
-  pass's last K beat (:func:`attnforge.sim.spatten.cycle_model.front_cycles` with its K beats answered at once);
+* front: the decision comes ``2 nbS + front_tail`` cycles after the pass's last K beat
+  (:func:`attnforge.sim.spatten.cycle_model.front_tail`; :func:`~attnforge.sim.spatten.cycle_model.front_cycles`
+  with its K beats answered at once);
 * back: the local-V top-k's last output row ``hw_topk(...).cycles`` after its first input, prob x V's output
   ``3 + pv_tree_pipe`` cycles after its last ``vmem`` beat (:func:`back_cycles`);
 * importance: ready again one cycle after its answer (add_tokens ``B + 3``, add_head ``3 + log2 max_d``,
@@ -25,10 +26,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from attnforge.sim.contract import decision_latency, pv_tree_pipe, qk_tree_pipe
+from attnforge.sim.contract import pv_tree_pipe
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
-from attnforge.sim.spatten.cycle_model import softmax_latency
+from attnforge.sim.spatten.cycle_model import front_tail
 from attnforge.sim.spatten.top_golden import TopRun
 from attnforge.sim.spatten.topk_golden import hw_topk
 
@@ -73,7 +74,7 @@ class _Sim:
         self.s = cfg.fx.s
         self.port = _Port(timing.validate())
         fx = self.fx
-        self.front_tail = softmax_latency(fx) + qk_tree_pipe(fx) + decision_latency(fx) + 4
+        self.front_tail = front_tail(fx)
         self.pv_tail = 3 + pv_tree_pipe(fx)
 
     # ---------------------------------------------------------------- one layer
