@@ -70,6 +70,9 @@ class TopLayer:
     #: query rows per head (the last ``queries`` alive tokens): None = every alive token (an encoder layer), 1 = a
     #: generation step; each (head, query row) is one job through the pipeline
     queries: int | None = None
+    #: cycles of the boundary top-k before this layer (first input to last output), on the token list and on the
+    #: head list; None = the engine's expectation on Gaussian rows (:func:`_boundary`)
+    boundary_topk: tuple[float | None, float | None] = (None, None)
 
     @property
     def n_queries(self) -> int:
@@ -205,20 +208,35 @@ def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) 
             "memory_beats": jobs * (n * (1 + rho) + kv + 1), "jobs": jobs}
 
 
-def _boundary(a: SpattenArch, prev: TopLayer, lay: TopLayer) -> float:
-    """Layer boundary: per list (tokens, then heads) 1 cycle when nothing is pruned, else the importance
-    read-out's first beat, the top-k (the engine's expected cycles on the previous alive count,
-    :func:`attnforge.sim.spatten.topk_cycles.engine_cycles`) and its answer."""
+def _boundary(a: SpattenArch, t: SpattenTop, prev: TopLayer, lay: TopLayer) -> float:
+    """Layer boundary, from the descriptor's handshake to RUN's first cycle: per list (tokens, then heads) 1 cycle
+    when nothing is pruned, else the importance read-out's first beat, the top-k and its answer. The top-k's
+    cycles are the layer's measured ones (``lay.boundary_topk``) or the engine's expectation on the previous alive
+    count (:func:`attnforge.sim.spatten.topk_cycles.engine_cycles`).
+
+    The first read-out waits for the importance block: the previous layer's last add_head is answered ``3 +
+    log2(max_d)`` cycles after its beat (the head path's adder tree is ``log2 max_d`` registered levels) and the
+    block takes a beat the cycle after, while the controller reaches DONE 2 cycles after that beat and IDLE, the
+    next descriptor and BOUND 1 cycle each: the read starts ``log2(max_d)`` cycles after BOUND's first cycle
+    (1 less when the token list was skipped first). The head list's read-out follows the token top-k, which takes
+    longer than the token read-out's answer, so it does not wait."""
     from attnforge.sim.spatten.topk_cycles import engine_cycles
 
     c = a.spatten.topk_comparators
-    out = 1.0
-    for keep, had in ((lay.tokens, prev.tokens), (lay.heads, prev.heads)):
+    levels = t.max_d.bit_length() - 1
+    out, waited = 1.0, False
+    pairs = ((lay.tokens, prev.tokens, lay.boundary_topk[0]), (lay.heads, prev.heads, lay.boundary_topk[1]))
+    for keep, had, measured in pairs:
         if keep >= had:
             out += 1.0
             continue
-        sel, filt, _ = engine_cycles(had, keep, c, c)
-        out += 2.0 + sel + filt + 1.0
+        if not waited:
+            out += max(0.0, levels - (out - 1.0))
+            waited = True
+        if measured is None:
+            sel, filt, _ = engine_cycles(had, keep, c, c)
+            measured = sel + filt
+        out += 2.0 + measured + 1.0
     return out
 
 
@@ -236,7 +254,7 @@ def pass_cycles(arch: Arch, layers: Sequence[TopLayer], *, tokens: int | None = 
     for i, part in enumerate(per):
         total += part["cycles"] + 1.0  # DONE -> IDLE
         if i:
-            total += _boundary(a, layers[i - 1], layers[i])
+            total += _boundary(a, t, layers[i - 1], layers[i])
     beats = sum(p["memory_beats"] for p in per)
     return {"cycles": total, "layers": per, "memory_beats": beats, "memory_cycles": beats * t.mem_interval_cycles}
 
@@ -274,7 +292,9 @@ def layers_from_run(run: object, arch: Arch, *, measured_topk: bool = True) -> l
             std = score_std(img.q * img.scale_q, img.k * img.scale_k)
             sel, filt, _ = engine_cycles(n, kv, c, c, None, (round(std, 3),))
             topk = sel + filt
-        out.append(TopLayer(n, int(lr.heads.size), kv, float(np.mean(lr.refetch)), topk, lr.cfg.n_queries))
+        bound = tuple(None if tk is None else float(tk.cycles) for tk in (lr.token_topk, lr.head_topk))
+        out.append(TopLayer(n, int(lr.heads.size), kv, float(np.mean(lr.refetch)), topk, lr.cfg.n_queries,
+                            bound if measured_topk else (None, None)))
     return out
 
 
