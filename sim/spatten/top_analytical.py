@@ -167,16 +167,46 @@ def _run_interval(mean_run: float, slot: float) -> float:
     return float(slot * (1.0 - tail) + tail * (m + 1.0 / p))
 
 
+def _k_requests(p: _Port, n: float, runs: float, max_len: int) -> tuple[float, float, float]:
+    """The K request walk of one pass: (cycles from its start to its last request, the runs, a run's slot
+    hold ``L + r I``). Requests are :func:`_run_interval` apart; a single run is walked whole first."""
+    runs = max(runs, np.ceil(n / max_len))
+    r = n / runs
+    hold = p.latency + r * p.interval  # a run's slot: its latency and its beats
+    span = runs * (_run_interval(r, hold / p.outstanding) if runs > 1 else r)
+    return float(span), float(runs), float(hold)
+
+
 def _k_pass(p: _Port, n: float, runs: float, max_len: int) -> float:
     """Cycles from the K request walk's start to the pass's last K beat: the later of the request chain (one
     request per run, :func:`_run_interval` apart, the last one's latency and beats after it) and the beats (one
     per I after the first run's latency). A single run is walked whole, then fetched: ``n + L + n I``."""
-    runs = max(runs, np.ceil(n / max_len))
-    r = n / runs
-    hold = p.latency + r * p.interval  # a run's slot: its latency and its beats
-    chain = runs * (_run_interval(r, hold / p.outstanding) if runs > 1 else r) + hold
-    beats = r + p.latency + n * p.interval
-    return float(max(chain, beats)) + 1
+    span, runs, hold = _k_requests(p, n, runs, max_len)
+    beats = n / runs + p.latency + n * p.interval
+    return float(max(span + hold, beats)) + 1
+
+
+def _contention(p: _Port, kv: float, v_first: float, k0: float, span: float, runs: float,
+                hold: float) -> tuple[float, float]:
+    """The back's V requests against the front's K request walk (K from ``k0`` for ``span`` cycles, ``runs``
+    requests each holding a slot ``hold`` cycles; V's first request at ``v_first``): (V requests granted while
+    K walks, K's request span with them). The port grants K before V, so V gets only the slot-cycles K leaves
+    free over the overlap (``O`` per cycle, less K's share), each V request holding one ``L + I`` cycles. Those
+    V slots are then missing to the K requests of the overlap: each waits for its run's walk or a free slot,
+    whichever is later (:func:`_run_interval`), and a slot now frees every ``(hold + V slot-cycles per run) / O``
+    cycles instead of ``hold / O``."""
+    overlap = max(0.0, k0 + span - max(v_first, k0))
+    if overlap <= 0.0 or runs <= 1:
+        return 0.0, span
+    v_hold = p.latency + p.interval
+    free = overlap * p.outstanding - runs * hold * overlap / span
+    fit = min(kv, max(0.0, free) / v_hold)
+    runs_ov = runs * overlap / span
+    r = hold - p.latency  # a run's beats (I = 1 word per token)
+    r = r / p.interval
+    base = _run_interval(r, hold / p.outstanding)
+    shared = _run_interval(r, (hold + fit * v_hold / runs_ov) / p.outstanding)
+    return fit, span + runs_ov * (shared - base)
 
 
 def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) -> dict[str, float]:
@@ -185,26 +215,34 @@ def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) 
     p = _Port(t.mem_latency_cycles, t.mem_outstanding, t.mem_interval_cycles)
     n, kv, rho = float(lay.tokens), float(lay.kv), float(lay.refetch)
     nbs = np.ceil(n / m.softmax_lanes)
-    kpass = _k_pass(p, n, expected_runs(n, n0), max_len)
+    runs0 = expected_runs(n, n0)
+    kpass = _k_pass(p, n, runs0, max_len)
+    span, runs, hold = _k_requests(p, n, runs0, max_len)
     after_k = (m.softmax_passes - 1) * nbs + m.qk_latency_cycles + m.softmax_latency_cycles + m.requant_latency_cycles
-    f1 = FRONT_START + kpass + after_k
-    f2 = f1 + 1 + kpass + after_k
-    k_end = FRONT_START + kpass
     # the top-k's first output row leaves topk - (nbS - 1) cycles after its first input (H + 1), its V request
     # the cycle after, the beat L later
     v_start = lay.topk_cycles - nbs + 3 + p.latency
     v_time = kv * p.one_beat()
+    fit, span_c = _contention(p, kv, v_start - p.latency, FRONT_START, span, runs, hold)
+    f1 = FRONT_START + kpass + after_k  # alone (a layer's first job)
+    f2 = f1 + 1 + kpass + after_k
+    kpass_c = kpass + span_c - span if span_c + hold + 1 > kpass else kpass
+    f1c = FRONT_START + kpass_c + after_k  # beside a back's V requests
+    f2c = f1c + 1 + kpass + after_k
+    k_end = FRONT_START + kpass_c
     back_tail = COLLECT + m.pv_latency_cycles + 1
     blocked = min(n * p.interval, max(0.0, k_end - v_start))  # the front's K beats inside the V window
-    back = v_start + v_time + blocked + back_tail
+    # V requests that did not fit beside K's follow its last request, one per one_beat
+    v_end = FRONT_START + span_c + (kv - fit) * p.one_beat() if fit < kv else 0.0
+    back = max(v_start + v_time + blocked, v_end + p.latency) + back_tail
     last = v_start + v_time + back_tail + 2  # no next front; the importance block answers add_head
     if t.queries_in_flight == 2:
-        period = rho * max(f2, back) + (1 - rho) * max(f1, back)
+        period = rho * max(f2c, back) + (1 - rho) * max(f1c, back)
     else:
         period = rho * f2 + (1 - rho) * f1 + back - blocked  # no next front shares the port
     jobs = float(lay.n_queries * lay.heads)
     first = 1 + p.latency + 1 + rho * f2 + (1 - rho) * f1
-    return {"cycles": first + (jobs - 1) * period + last, "period": period, "front": f1, "back": back,
+    return {"cycles": first + (jobs - 1) * period + last, "period": period, "front": f1c, "back": back,
             "memory_beats": jobs * (n * (1 + rho) + kv + 1), "jobs": jobs}
 
 
