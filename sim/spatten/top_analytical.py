@@ -23,14 +23,20 @@ Per job, counting from the hand-off ``H`` at which the back takes query i and th
   request. One-beat requests are bounded by Little's law: O slots each held L + I cycles, so ``kv`` requests take
   ``kv max(I, (L + I) / O)`` cycles after the first one's latency L. V responses queue behind the front's K
   responses (one in-order port), so the K beats that fall inside the V window stop it for their duration. The
-  output leaves ``pv_latency`` cycles after the last V beat (plus the collector's hand-over, 2 cycles).
+  port grants K before V: while the front's K requests walk, V gets only the slot-cycles K leaves free, the rest
+  of the V requests follow K's last request, and the front's K requests in turn wait for the slots V holds
+  (:func:`_contention`). The output leaves ``pv_latency`` cycles after the last V beat (plus the collector's
+  hand-over, 2 cycles).
 * **period**: with two queries in flight the next hand-off waits for the later of the two, so the expected period
   is ``rho max(F2, B) + (1 - rho) max(F1, B)`` (F1, F2: the front with one or two passes); with one query in
   flight it is their sum.
 
-Per layer: the first job's Q latency and front, ``jobs - 1`` periods, and the last job's back (no next front to
-share the port with) with the importance block's last answer. Between layers the boundary top-k reads the token
-and head importance (``ceil(n/S)`` beats each) and selects the survivors (the engine's expected cycles).
+Per layer: the first job's Q latency and front (alone on the port), ``jobs - 1`` periods, and the last job's back
+(no next front to share the port with) with the importance block's last answer. Between layers the boundary top-k
+reads the token and head importance (``ceil(n/S)`` beats each, once the importance block has answered the last
+add_head) and selects the survivors (the pass's measured top-k cycles, or the engine's expectation). A generation
+step (one job per alive head) has few periods per layer, so these per-layer and per-boundary terms weigh as much
+as the periods there.
 
 The expected number of K runs assumes pruning removes tokens evenly at random over the positions: of ``n`` alive
 tokens out of ``n0``, ``n - n (n - 1) / n0`` runs on average (one per alive token, less the expected number of
