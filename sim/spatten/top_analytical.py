@@ -192,6 +192,16 @@ def _k_pass(p: _Port, n: float, runs: float, max_len: int) -> float:
     return float(max(span + hold, beats)) + 1
 
 
+def _released_in_walk(mean_run: float, slot: float) -> float:
+    """Expected V grants per K request while K is slot-bound: a run of ``r`` tokens is walked ``r - 1`` cycles
+    after the previous K grant, and a slot released in that time goes to V (K is not asking). Releases come one
+    per ``slot`` cycles at times set by earlier grants, taken as random: ``E[1 - exp(-(r - 1) / slot)]`` over
+    geometric run lengths of mean ``mean_run``, ``sum_k p (1 - p)^(k-1) (1 - exp(-(k-1)/slot))`` in closed form
+    ``1 - p / (1 - (1 - p) exp(-1/slot))``."""
+    p = 1.0 / max(mean_run, 1.0)
+    return float(1.0 - p / (1.0 - (1.0 - p) * np.exp(-1.0 / max(slot, 1e-9))))
+
+
 def _contention(p: _Port, kv: float, v_first: float, k0: float, span: float, runs: float,
                 hold: float) -> tuple[float, float]:
     """The back's V requests against the front's K request walk (K from ``k0`` for ``span`` cycles, ``runs``
@@ -206,10 +216,9 @@ def _contention(p: _Port, kv: float, v_first: float, k0: float, span: float, run
         return 0.0, span
     v_hold = p.latency + p.interval
     free = overlap * p.outstanding - runs * hold * overlap / span
-    fit = min(kv, max(0.0, free) / v_hold)
     runs_ov = runs * overlap / span
-    r = hold - p.latency  # a run's beats (I = 1 word per token)
-    r = r / p.interval
+    r = (hold - p.latency) / p.interval  # a run's tokens
+    fit = min(kv, max(max(0.0, free) / v_hold, runs_ov * _released_in_walk(r, hold / p.outstanding)))
     base = _run_interval(r, hold / p.outstanding)
     shared = _run_interval(r, (hold + fit * v_hold / runs_ov) / p.outstanding)
     return fit, span + runs_ov * (shared - base)
