@@ -207,7 +207,9 @@ def _contention(p: _Port, kv: float, v_first: float, k0: float, span: float, run
     """The back's V requests against the front's K request walk (K from ``k0`` for ``span`` cycles, ``runs``
     requests each holding a slot ``hold`` cycles; V's first request at ``v_first``): (V requests granted while
     K walks, K's request span with them). The port grants K before V, so V gets only the slot-cycles K leaves
-    free over the overlap (``O`` per cycle, less K's share), each V request holding one ``L + I`` cycles. Those
+    free over the overlap (``O`` per cycle, less K's share), each V request holding one ``L + I`` cycles, or,
+    where K is slot-bound and leaves none, the slots released while K walks a run (:func:`_released_in_walk`),
+    whichever gives more. Those
     V slots are then missing to the K requests of the overlap: each waits for its run's walk or a free slot,
     whichever is later (:func:`_run_interval`), and a slot now frees every ``(hold + V slot-cycles per run) / O``
     cycles instead of ``hold / O``."""
