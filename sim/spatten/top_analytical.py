@@ -23,14 +23,20 @@ Per job, counting from the hand-off ``H`` at which the back takes query i and th
   request. One-beat requests are bounded by Little's law: O slots each held L + I cycles, so ``kv`` requests take
   ``kv max(I, (L + I) / O)`` cycles after the first one's latency L. V responses queue behind the front's K
   responses (one in-order port), so the K beats that fall inside the V window stop it for their duration. The
-  output leaves ``pv_latency`` cycles after the last V beat (plus the collector's hand-over, 2 cycles).
+  port grants K before V: while the front's K requests walk, V gets only the slot-cycles K leaves free, the rest
+  of the V requests follow K's last request, and the front's K requests in turn wait for the slots V holds
+  (:func:`_contention`). The output leaves ``pv_latency`` cycles after the last V beat (plus the collector's
+  hand-over, 2 cycles).
 * **period**: with two queries in flight the next hand-off waits for the later of the two, so the expected period
   is ``rho max(F2, B) + (1 - rho) max(F1, B)`` (F1, F2: the front with one or two passes); with one query in
   flight it is their sum.
 
-Per layer: the first job's Q latency and front, ``jobs - 1`` periods, and the last job's back (no next front to
-share the port with) with the importance block's last answer. Between layers the boundary top-k reads the token
-and head importance (``ceil(n/S)`` beats each) and selects the survivors (the engine's expected cycles).
+Per layer: the first job's Q latency and front (alone on the port), ``jobs - 1`` periods, and the last job's back
+(no next front to share the port with) with the importance block's last answer. Between layers the boundary top-k
+reads the token and head importance (``ceil(n/S)`` beats each, once the importance block has answered the last
+add_head) and selects the survivors (the pass's measured top-k cycles, or the engine's expectation). A generation
+step (one job per alive head) has few periods per layer, so these per-layer and per-boundary terms weigh as much
+as the periods there.
 
 The expected number of K runs assumes pruning removes tokens evenly at random over the positions: of ``n`` alive
 tokens out of ``n0``, ``n - n (n - 1) / n0`` runs on average (one per alive token, less the expected number of
@@ -70,6 +76,9 @@ class TopLayer:
     #: query rows per head (the last ``queries`` alive tokens): None = every alive token (an encoder layer), 1 = a
     #: generation step; each (head, query row) is one job through the pipeline
     queries: int | None = None
+    #: cycles of the boundary top-k before this layer (first input to last output), on the token list and on the
+    #: head list; None = the engine's expectation on Gaussian rows (:func:`_boundary`)
+    boundary_topk: tuple[float | None, float | None] = (None, None)
 
     @property
     def n_queries(self) -> int:
@@ -164,16 +173,57 @@ def _run_interval(mean_run: float, slot: float) -> float:
     return float(slot * (1.0 - tail) + tail * (m + 1.0 / p))
 
 
+def _k_requests(p: _Port, n: float, runs: float, max_len: int) -> tuple[float, float, float]:
+    """The K request walk of one pass: (cycles from its start to its last request, the runs, a run's slot
+    hold ``L + r I``). Requests are :func:`_run_interval` apart; a single run is walked whole first."""
+    runs = max(runs, np.ceil(n / max_len))
+    r = n / runs
+    hold = p.latency + r * p.interval  # a run's slot: its latency and its beats
+    span = runs * (_run_interval(r, hold / p.outstanding) if runs > 1 else r)
+    return float(span), float(runs), float(hold)
+
+
 def _k_pass(p: _Port, n: float, runs: float, max_len: int) -> float:
     """Cycles from the K request walk's start to the pass's last K beat: the later of the request chain (one
     request per run, :func:`_run_interval` apart, the last one's latency and beats after it) and the beats (one
     per I after the first run's latency). A single run is walked whole, then fetched: ``n + L + n I``."""
-    runs = max(runs, np.ceil(n / max_len))
-    r = n / runs
-    hold = p.latency + r * p.interval  # a run's slot: its latency and its beats
-    chain = runs * (_run_interval(r, hold / p.outstanding) if runs > 1 else r) + hold
-    beats = r + p.latency + n * p.interval
-    return float(max(chain, beats)) + 1
+    span, runs, hold = _k_requests(p, n, runs, max_len)
+    beats = n / runs + p.latency + n * p.interval
+    return float(max(span + hold, beats)) + 1
+
+
+def _released_in_walk(mean_run: float, slot: float) -> float:
+    """Expected V grants per K request while K is slot-bound: a run of ``r`` tokens is walked ``r - 1`` cycles
+    after the previous K grant, and a slot released in that time goes to V (K is not asking). Releases come one
+    per ``slot`` cycles at times set by earlier grants, taken as random: ``E[1 - exp(-(r - 1) / slot)]`` over
+    geometric run lengths of mean ``mean_run``, ``sum_k p (1 - p)^(k-1) (1 - exp(-(k-1)/slot))`` in closed form
+    ``1 - p / (1 - (1 - p) exp(-1/slot))``."""
+    p = 1.0 / max(mean_run, 1.0)
+    return float(1.0 - p / (1.0 - (1.0 - p) * np.exp(-1.0 / max(slot, 1e-9))))
+
+
+def _contention(p: _Port, kv: float, v_first: float, k0: float, span: float, runs: float,
+                hold: float) -> tuple[float, float]:
+    """The back's V requests against the front's K request walk (K from ``k0`` for ``span`` cycles, ``runs``
+    requests each holding a slot ``hold`` cycles; V's first request at ``v_first``): (V requests granted while
+    K walks, K's request span with them). The port grants K before V, so V gets only the slot-cycles K leaves
+    free over the overlap (``O`` per cycle, less K's share), each V request holding one ``L + I`` cycles, or,
+    where K is slot-bound and leaves none, the slots released while K walks a run (:func:`_released_in_walk`),
+    whichever gives more. Those
+    V slots are then missing to the K requests of the overlap: each waits for its run's walk or a free slot,
+    whichever is later (:func:`_run_interval`), and a slot now frees every ``(hold + V slot-cycles per run) / O``
+    cycles instead of ``hold / O``."""
+    overlap = max(0.0, k0 + span - max(v_first, k0))
+    if overlap <= 0.0 or runs <= 1:
+        return 0.0, span
+    v_hold = p.latency + p.interval
+    free = overlap * p.outstanding - runs * hold * overlap / span
+    runs_ov = runs * overlap / span
+    r = (hold - p.latency) / p.interval  # a run's tokens
+    fit = min(kv, max(max(0.0, free) / v_hold, runs_ov * _released_in_walk(r, hold / p.outstanding)))
+    base = _run_interval(r, hold / p.outstanding)
+    shared = _run_interval(r, (hold + fit * v_hold / runs_ov) / p.outstanding)
+    return fit, span + runs_ov * (shared - base)
 
 
 def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) -> dict[str, float]:
@@ -182,43 +232,66 @@ def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) 
     p = _Port(t.mem_latency_cycles, t.mem_outstanding, t.mem_interval_cycles)
     n, kv, rho = float(lay.tokens), float(lay.kv), float(lay.refetch)
     nbs = np.ceil(n / m.softmax_lanes)
-    kpass = _k_pass(p, n, expected_runs(n, n0), max_len)
+    runs0 = expected_runs(n, n0)
+    kpass = _k_pass(p, n, runs0, max_len)
+    span, runs, hold = _k_requests(p, n, runs0, max_len)
     after_k = (m.softmax_passes - 1) * nbs + m.qk_latency_cycles + m.softmax_latency_cycles + m.requant_latency_cycles
-    f1 = FRONT_START + kpass + after_k
-    f2 = f1 + 1 + kpass + after_k
-    k_end = FRONT_START + kpass
     # the top-k's first output row leaves topk - (nbS - 1) cycles after its first input (H + 1), its V request
     # the cycle after, the beat L later
     v_start = lay.topk_cycles - nbs + 3 + p.latency
     v_time = kv * p.one_beat()
+    fit, span_c = _contention(p, kv, v_start - p.latency, FRONT_START, span, runs, hold)
+    f1 = FRONT_START + kpass + after_k  # alone (a layer's first job)
+    f2 = f1 + 1 + kpass + after_k
+    kpass_c = kpass + span_c - span if span_c + hold + 1 > kpass else kpass
+    f1c = FRONT_START + kpass_c + after_k  # beside a back's V requests
+    f2c = f1c + 1 + kpass + after_k
+    k_end = FRONT_START + kpass_c
     back_tail = COLLECT + m.pv_latency_cycles + 1
     blocked = min(n * p.interval, max(0.0, k_end - v_start))  # the front's K beats inside the V window
-    back = v_start + v_time + blocked + back_tail
+    # V requests that did not fit beside K's follow its last request, one per one_beat
+    v_end = FRONT_START + span_c + (kv - fit) * p.one_beat() if fit < kv else 0.0
+    back = max(v_start + v_time + blocked, v_end + p.latency) + back_tail
     last = v_start + v_time + back_tail + 2  # no next front; the importance block answers add_head
     if t.queries_in_flight == 2:
-        period = rho * max(f2, back) + (1 - rho) * max(f1, back)
+        period = rho * max(f2c, back) + (1 - rho) * max(f1c, back)
     else:
         period = rho * f2 + (1 - rho) * f1 + back - blocked  # no next front shares the port
     jobs = float(lay.n_queries * lay.heads)
     first = 1 + p.latency + 1 + rho * f2 + (1 - rho) * f1
-    return {"cycles": first + (jobs - 1) * period + last, "period": period, "front": f1, "back": back,
+    return {"cycles": first + (jobs - 1) * period + last, "period": period, "front": f1c, "back": back,
             "memory_beats": jobs * (n * (1 + rho) + kv + 1), "jobs": jobs}
 
 
-def _boundary(a: SpattenArch, prev: TopLayer, lay: TopLayer) -> float:
-    """Layer boundary: per list (tokens, then heads) 1 cycle when nothing is pruned, else the importance
-    read-out's first beat, the top-k (the engine's expected cycles on the previous alive count,
-    :func:`attnforge.sim.spatten.topk_cycles.engine_cycles`) and its answer."""
+def _boundary(a: SpattenArch, t: SpattenTop, prev: TopLayer, lay: TopLayer) -> float:
+    """Layer boundary, from the descriptor's handshake to RUN's first cycle: per list (tokens, then heads) 1 cycle
+    when nothing is pruned, else the importance read-out's first beat, the top-k and its answer. The top-k's
+    cycles are the layer's measured ones (``lay.boundary_topk``) or the engine's expectation on the previous alive
+    count (:func:`attnforge.sim.spatten.topk_cycles.engine_cycles`).
+
+    The first read-out waits for the importance block: the previous layer's last add_head is answered ``3 +
+    log2(max_d)`` cycles after its beat (the head path's adder tree is ``log2 max_d`` registered levels) and the
+    block takes a beat the cycle after, while the controller reaches DONE 2 cycles after that beat and IDLE, the
+    next descriptor and BOUND 1 cycle each: the read starts ``log2(max_d)`` cycles after BOUND's first cycle
+    (1 less when the token list was skipped first). The head list's read-out follows the token top-k, which takes
+    longer than the token read-out's answer, so it does not wait."""
     from attnforge.sim.spatten.topk_cycles import engine_cycles
 
     c = a.spatten.topk_comparators
-    out = 1.0
-    for keep, had in ((lay.tokens, prev.tokens), (lay.heads, prev.heads)):
+    levels = t.max_d.bit_length() - 1
+    out, waited = 1.0, False
+    pairs = ((lay.tokens, prev.tokens, lay.boundary_topk[0]), (lay.heads, prev.heads, lay.boundary_topk[1]))
+    for keep, had, measured in pairs:
         if keep >= had:
             out += 1.0
             continue
-        sel, filt, _ = engine_cycles(had, keep, c, c)
-        out += 2.0 + sel + filt + 1.0
+        if not waited:
+            out += max(0.0, levels - (out - 1.0))
+            waited = True
+        if measured is None:
+            sel, filt, _ = engine_cycles(had, keep, c, c)
+            measured = sel + filt
+        out += 2.0 + measured + 1.0
     return out
 
 
@@ -236,7 +309,7 @@ def pass_cycles(arch: Arch, layers: Sequence[TopLayer], *, tokens: int | None = 
     for i, part in enumerate(per):
         total += part["cycles"] + 1.0  # DONE -> IDLE
         if i:
-            total += _boundary(a, layers[i - 1], layers[i])
+            total += _boundary(a, t, layers[i - 1], layers[i])
     beats = sum(p["memory_beats"] for p in per)
     return {"cycles": total, "layers": per, "memory_beats": beats, "memory_cycles": beats * t.mem_interval_cycles}
 
@@ -274,7 +347,9 @@ def layers_from_run(run: object, arch: Arch, *, measured_topk: bool = True) -> l
             std = score_std(img.q * img.scale_q, img.k * img.scale_k)
             sel, filt, _ = engine_cycles(n, kv, c, c, None, (round(std, 3),))
             topk = sel + filt
-        out.append(TopLayer(n, int(lr.heads.size), kv, float(np.mean(lr.refetch)), topk, lr.cfg.n_queries))
+        bound = tuple(None if tk is None else float(tk.cycles) for tk in (lr.token_topk, lr.head_topk))
+        out.append(TopLayer(n, int(lr.heads.size), kv, float(np.mean(lr.refetch)), topk, lr.cfg.n_queries,
+                            bound if measured_topk else (None, None)))
     return out
 
 
