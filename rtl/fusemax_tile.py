@@ -344,12 +344,18 @@ class FuseMaxTile(wiring.Component):
         return unit.e
 
     def _rescale(self, m: Module, run: Value, factor: Value, add: Value, name: str) -> tuple[list, Value]:
-        """``round_shift(run * factor, p_frac) + add`` in ``FM_ACC_PIPE`` free-running stages (partial products,
-        their sum plus the rounding half, shift and add): the statements of the first two and the last stage's
-        value, for ``run``/``factor`` of two cycles earlier and ``add`` of the cycle before (the caller delays)."""
-        pp, pp_sum = split_mul(run, factor, f"{name}_m")
-        acc = Signal(signed(len(run) + len(factor) + 2), name=f"{name}_sum")
-        return [*pp, acc.eq(pp_sum + (1 << (self.fx.p_frac - 1)))], (acc >> self.fx.p_frac) + add
+        """``round_shift(run * factor, p_frac) + add`` in ``FM_ACC_PIPE`` free-running stages (operand registers,
+        partial products, their sum plus the rounding half, shift and add): the statements of the first three and
+        the last stage's value, for ``run``/``factor`` of ``FM_ACC_PIPE - 1`` cycles earlier and ``add`` of the cycle
+        before (the caller delays). The operand registers keep the PRM buffer's parity select and the route to
+        the DSPs apart (on ECP5 the two together were the critical path)."""
+        run_r = Signal.like(Value.cast(run), name=f"{name}_run")
+        fac_r = Signal.like(Value.cast(factor), name=f"{name}_fac")
+        pp, pp_sum = split_mul(run_r, fac_r, f"{name}_m")
+        acc = Signal(signed(len(run_r) + len(fac_r) + 2), name=f"{name}_sum")
+        assert FM_ACC_PIPE == 4, "operand registers, partial products, their sum, shift and add"
+        return [run_r.eq(run), fac_r.eq(factor), *pp, acc.eq(pp_sum + (1 << (self.fx.p_frac - 1)))], \
+            (acc >> self.fx.p_frac) + add
 
     def _rd(self, m: Module, seq: _Seq, sln: list[_Grid], prm: list[list[Signal]], sln_w: Value) -> None:
         """RD = round(RD * PRM) + SLD per lane, ``fm_tree_levels + FM_ACC_PIPE`` cycles after the SLN write; the last
@@ -365,7 +371,7 @@ class FuseMaxTile(wiring.Component):
         rd = [Signal(fx.rd_bits, name=f"rd_{c}") for c in range(C)]
         for c in range(C):
             sld = vsum_pipelined(m, [Mux(par, sln[1][r][c], sln[0][r][c]) for r in range(R)], fx.rd_bits, f"sld{c}")
-            sld_d = delay(m, sld, 2, f"sld{c}")[2]
+            sld_d = delay(m, sld, FM_ACC_PIPE - 1, f"sld{c}")[-1]
             stmts, nxt = self._rescale(m, rd[c], Mux(par, prm[1][c], prm[0][c]), sld_d, f"rd{c}")
             m.d.sync += stmts
             with m.If(v[-1]):
@@ -389,16 +395,16 @@ class FuseMaxTile(wiring.Component):
         fx, R, C, F = self.fx, self.rows, self.cols, self.f
         tl = fm_tree_levels(R)
         rnv = [[Signal(signed(fx.rnv_bits), name=f"rnv_{f}_{c}") for c in range(C)] for f in range(F)]
-        depth = tl + 1 + FM_ACC_PIPE - 1  # tree, read, partial products, sum: the write is the stage after
+        depth = tl + 1 + FM_ACC_PIPE - 1  # tree, read, operands, partial products, sum: the write is the stage after
         v = delay(m, mac.valid & ~mac.qk, depth, "rn_v")
         fi = delay(m, mac.f, depth, "rn_f")
-        par = delay(m, mac.par, tl + 1, "rn_par")[tl + 1]  # as the partial products read PRM
+        par = delay(m, mac.par, tl + 1, "rn_par")[tl + 1]  # as the operand register reads PRM
         end = delay(m, mac.end, depth, "rn_end")
         for c in range(C):
             slnv = vsum_pipelined(m, [mac.prod[r][c] for r in range(R)], signed(fx.rnv_bits), f"slnv{c}")
             cur = Signal(signed(fx.rnv_bits), name=f"rnr_{c}")
             m.d.sync += cur.eq(Array(rnv[f][c] for f in range(F))[fi[tl]])  # read stage
-            stmts, nxt = self._rescale(m, cur, Mux(par, prm[1][c], prm[0][c]), delay(m, slnv, 3, f"slnv{c}")[3],
+            stmts, nxt = self._rescale(m, cur, Mux(par, prm[1][c], prm[0][c]), delay(m, slnv, FM_ACC_PIPE, f"slnv{c}")[-1],
                                        f"rn{c}")
             m.d.sync += stmts
             for f in range(F):

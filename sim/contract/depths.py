@@ -21,8 +21,9 @@ PE_PIPE = 3
 #: Exponent unit stages behind its distance register: partial products by alpha, their sum, coarse and fine
 #: rounding shift, ROM, shifter (the last one writes the tile engine's SLN / PRM buffer).
 FM_EXP_PIPE = 6
-#: Rescale of a running sum (RD, RNV): partial products by PRM, their sum plus the rounding half, shift and add.
-FM_ACC_PIPE = 3
+#: Rescale of a running sum (RD, RNV): operand registers (the running sum and PRM), partial products by PRM, their
+#: sum plus the rounding half, shift and add.
+FM_ACC_PIPE = 4
 #: Output beat: RNV read, partial products by 1/RD, their sum plus the rounding half, shift (the output register).
 FM_OUT_PIPE = 4
 
