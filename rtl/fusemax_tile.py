@@ -6,14 +6,15 @@ trees) feed the 1D array (``cols`` lanes), which keeps RM, PRM, RD and RNV per q
 reciprocal and multiply.
 
 The MAC order is FuseMax's: ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2), SLNV(n-1)``, one beat a cycle.
-Every stage is a free-running pipeline with a register after each DSP, carry chain or tree level (the depths are
-named in :mod:`attnforge.sim.contract.depths`), its data tagged by a delayed valid bit: the MAC (``PE_PIPE``
-registers, as :class:`attnforge.rtl.pe.PE`), the softmax step of a key tile (registered max tree, RM, distances,
-the split exponent unit: ``fm_sm_latency``) running while the MACs do the next tile's QK, the column trees, the
-rescales of RD and RNV by PRM (``FM_ACC_PIPE``), the reciprocal (started as soon as the last RD is final, so it
-overlaps the last SLNV) and the output multiply (``FM_OUT_PIPE``). SLN and PRM are double-buffered by key tile
-parity, so a tile's softmax can finish while the previous tile's SLNV still reads its SLN. The schedule and its
-cycle count are :func:`attnforge.sim.fusemax.cycle_model.tile_schedule`, which must equal this RTL exactly.
+Every stage is a free-running pipeline with a register after each DSP, carry chain or tree level (the depths are named
+in :mod:`attnforge.sim.contract.depths`), its data tagged by a delayed valid bit: the MAC (an operand-select register,
+then ``PE_PIPE`` registers as :class:`attnforge.rtl.pe.PE`: ``FM_MAC_PIPE``), the softmax step of a key tile
+(registered max tree, RM, distances, the split exponent unit: ``fm_sm_latency``) running while the MACs do the next
+tile's QK, the column trees, the rescales of RD and RNV by PRM (``FM_ACC_PIPE``), the reciprocal (started as soon as
+the last RD is final, so it overlaps the last SLNV) and the output multiply (``FM_OUT_PIPE``). SLN and PRM are
+double-buffered by key tile parity, so a tile's softmax can finish while the previous tile's SLNV still reads its SLN.
+The schedule and its cycle count are :func:`attnforge.sim.fusemax.cycle_model.tile_schedule`, which must equal this
+RTL exactly.
 
 Streams (layouts: :func:`attnforge.sim.contract.designs.fusemax_tile`; packed lanes, lane 0 lowest):
 
@@ -50,6 +51,7 @@ from attnforge.rtl.pe import mac_pipeline
 from attnforge.sim.contract import (
     FM_ACC_PIPE,
     FM_EXP_PIPE,
+    FM_MAC_PIPE,
     FM_OUT_PIPE,
     PE_PIPE,
     fm_min_e,
@@ -106,7 +108,7 @@ class _Seq:
 
 @dataclass
 class _MacOut:
-    """The MAC pipeline's products ``PE_PIPE`` cycles after the beat was taken, and the beat's tags then."""
+    """The MAC pipeline's products ``FM_MAC_PIPE`` cycles after the beat was taken, and the beat's tags then."""
 
     prod: _Grid
     valid: Value
@@ -242,22 +244,29 @@ class FuseMaxTile(wiring.Component):
         return [Mux(bypass, q_in[c], Array(qrf[e][c] for e in range(E))[seq.cnt]) for c in range(C)]
 
     def _mac_array(self, m: Module, seq: _Seq, q_cur: list[Value], sln: list[_Grid]) -> _MacOut:
-        """The 2D array's MACs, each the PE block's multiply (:func:`attnforge.rtl.pe.mac_pipeline`, ``PE_PIPE``
-        registers): QK multiplies Q by K, SLNV multiplies the tile's SLN by V; the accumulate is the next stage
+        """The 2D array's MACs behind an operand-select register, each the PE block's multiply
+        (:func:`attnforge.rtl.pe.mac_pipeline`, ``PE_PIPE`` registers; ``FM_MAC_PIPE`` in all): QK multiplies Q by
+        K, SLNV multiplies the tile's SLN by V; the accumulate is the next stage
         (:meth:`_capture`) and the column tree (:meth:`_rnv`). The beat's tags travel alongside."""
         R, C = self.rows, self.cols
         k_in = [view(self.contract["k"], self.k.payload)[i] for i in range(R)]
         v_in = [view(self.contract["v"], self.v.payload)[i] for i in range(R)]
         par = seq.sv_next[0]
+        # the operand-select stage (the first of FM_MAC_PIPE): Q per column, K or V per row, the segment and parity
+        q_sel = [Signal(signed(self.fx.in_bits), name=f"qsel_{c}") for c in range(C)]
+        b_sel = [Signal(signed(self.fx.in_bits), name=f"bsel_{r}") for r in range(R)]
+        qk_sel, par_sel = Signal(name="qk_sel"), Signal(name="par_sel")
+        m.d.sync += [*(q_sel[c].eq(q_cur[c]) for c in range(C)), qk_sel.eq(seq.is_qk), par_sel.eq(par),
+                     *(b_sel[r].eq(Mux(seq.is_qk, k_in[r], v_in[r])) for r in range(R))]  # QK: K[e, m0]; SLNV: V[m0, f]
         prods: _Grid = []
         for r in range(R):
-            b_in = Mux(seq.is_qk, k_in[r], v_in[r])  # QK: K[e, m0]; SLNV: V[m0, f]
-            sln_r = [Mux(par, sln[1][r][c], sln[0][r][c]) for c in range(C)]
-            a_in = [Mux(seq.is_qk, q_cur[c], sln_r[c]) for c in range(C)]  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
-            prods.append([mac_pipeline(m, a_in[c], b_in, f"mac_{r}_{c}") for c in range(C)])
+            sln_r = [Mux(par_sel, sln[1][r][c], sln[0][r][c]) for c in range(C)]
+            a_in = [Mux(qk_sel, q_sel[c], sln_r[c]) for c in range(C)]  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
+            prods.append([mac_pipeline(m, a_in[c], b_sel[r], f"mac_{r}_{c}") for c in range(C)])
+        assert FM_MAC_PIPE == 1 + PE_PIPE, "the operand-select stage above, then the PE's MAC pipeline"
         tags = [seq.qk_fire | seq.sv_fire, seq.is_qk, seq.cnt == 0, seq.qk_last, seq.cnt, par, seq.run_end]
         names = ["t_valid", "t_qk", "t_first", "t_last", "t_f", "t_par", "t_end"]
-        d = [delay(m, t, PE_PIPE, n)[PE_PIPE] for t, n in zip(tags, names, strict=True)]
+        d = [delay(m, t, FM_MAC_PIPE, n)[FM_MAC_PIPE] for t, n in zip(tags, names, strict=True)]
         return _MacOut(prods, *d)
 
     def _visible(self, seq: _Seq) -> list[list[Value]]:
@@ -273,7 +282,7 @@ class FuseMaxTile(wiring.Component):
 
     def _capture(self, m: Module, seq: _Seq, mac: _MacOut) -> tuple[_Grid, list[list[Signal]], Signal]:
         """QK accumulates into ``acc``; the last beat's sum goes to S (with the tile's visibility mask) and pulses
-        ``s_valid``, ``PE_PIPE + 1`` cycles after the last K beat."""
+        ``s_valid``, ``FM_MAC_PIPE + 1`` cycles after the last K beat."""
         fx, R, C = self.fx, self.rows, self.cols
         s_reg: _Grid = []
         vis_now = self._visible(seq)
