@@ -98,6 +98,7 @@ class _Seq:
     sv_fire: Signal  #: an SLNV beat: the MACs take a V beat
     sln_full: list[Signal]  #: per parity: the SLN buffer holds a tile's probabilities not yet multiplied into RNV
     seen: list[Signal]  #: per query lane: a visible key has been seen (else RM is -inf and PRM is 0)
+    qk0: Signal  #: ``qk_next == 0`` as its own register (the K handshake reads it; no comparator on that path)
     # derived once (each use must share the one expression), set by :meth:`FuseMaxTile._handshakes` / _segments
     first_qk: Value = field(init=False)  #: the current QK segment is QK0, which also takes the Q beats
     q_have: Value = field(init=False)  #: Q beat ``cnt`` is already in the register file
@@ -165,7 +166,7 @@ class FuseMaxTile(wiring.Component):
             "rnv_done": 1, "inv_done": 1, "tail": 1, "rd_pend": 1, "qk_fire": 1, "sv_fire": 1}
         seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()},  # type: ignore[arg-type]
                    sln_full=[Signal(name=f"sln_full{i}") for i in range(2)],
-                   seen=[Signal(name=f"seen_{c}") for c in range(C)])
+                   seen=[Signal(name=f"seen_{c}") for c in range(C)], qk0=Signal(init=1, name="qk0"))
         m.d.comb += [self.cfg.ready.eq(seq.state == IDLE), self.busy.eq((seq.state != IDLE) | seq.tail)]
         # A run of no key tiles, of more than the counters were sized for, or a last tile of padding only, is
         # refused: the cfg is consumed, the engine stays idle and says so on ``error``.
@@ -177,7 +178,7 @@ class FuseMaxTile(wiring.Component):
                          seq.pad_keys.eq(cfg_in.pad_keys), seq.causal.eq(cfg_in.causal), seq.diag.eq(cfg_in.diag),
                          *(getattr(seq, n).eq(0) for n in ("cnt", "qk_next", "sv_next", "q_cnt", "cap_tile", "cap_base",
                                                            "sm_par", "rd_tile")),
-                         seq.is_qk.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
+                         seq.is_qk.eq(1), seq.qk0.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
         self._handshakes(m, seq)
         self._segments(m, seq)
         return seq
@@ -187,7 +188,7 @@ class FuseMaxTile(wiring.Component):
         stream, so a driver may send all of Q before K); K in a QK segment (in QK0 once Q beat ``cnt`` is stored
         or offered); V in an SLNV segment once the tile's SLN buffer is full, and in a run's first SLNV segment once
         the previous run's tail is over (its output still reads RNV)."""
-        seq.first_qk = seq.qk_next == 0
+        seq.first_qk = seq.qk0  # == (qk_next == 0): both set by the cfg, left by the first QK's last beat
         seq.q_have = seq.q_cnt > seq.cnt
         qk_seg = (seq.state == RUN) & seq.is_qk
         sv_seg = (seq.state == RUN) & ~seq.is_qk
@@ -211,7 +212,7 @@ class FuseMaxTile(wiring.Component):
         with m.If(seq.qk_fire | seq.sv_fire):
             m.d.sync += seq.cnt.eq(seq.cnt + 1)
         with m.If(seq.qk_last):
-            m.d.sync += [seq.cnt.eq(0), seq.qk_next.eq(seq.qk_next + 1),
+            m.d.sync += [seq.cnt.eq(0), seq.qk_next.eq(seq.qk_next + 1), seq.qk0.eq(0),
                          seq.is_qk.eq(seq.first_qk & (seq.n_tiles > 1))]
         with m.If(seq.sv_last):
             m.d.sync += [seq.cnt.eq(0), seq.sv_next.eq(seq.sv_next + 1), seq.is_qk.eq(seq.qk_next < seq.n_tiles)]
