@@ -6,14 +6,15 @@ trees) feed the 1D array (``cols`` lanes), which keeps RM, PRM, RD and RNV per q
 reciprocal and multiply.
 
 The MAC order is FuseMax's: ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2), SLNV(n-1)``, one beat a cycle.
-Every stage is a free-running pipeline with a register after each DSP, carry chain or tree level (the depths are
-named in :mod:`attnforge.sim.contract.depths`), its data tagged by a delayed valid bit: the MAC (``PE_PIPE``
-registers, as :class:`attnforge.rtl.pe.PE`), the softmax step of a key tile (registered max tree, RM, distances,
-the split exponent unit: ``fm_sm_latency``) running while the MACs do the next tile's QK, the column trees, the
-rescales of RD and RNV by PRM (``FM_ACC_PIPE``), the reciprocal (started as soon as the last RD is final, so it
-overlaps the last SLNV) and the output multiply (``FM_OUT_PIPE``). SLN and PRM are double-buffered by key tile
-parity, so a tile's softmax can finish while the previous tile's SLNV still reads its SLN. The schedule and its
-cycle count are :func:`attnforge.sim.fusemax.cycle_model.tile_schedule`, which must equal this RTL exactly.
+Every stage is a free-running pipeline with a register after each DSP, carry chain or tree level (the depths are named
+in :mod:`attnforge.sim.contract.depths`), its data tagged by a delayed valid bit: the MAC (an operand-select register,
+then ``PE_PIPE`` registers as :class:`attnforge.rtl.pe.PE`: ``FM_MAC_PIPE``), the softmax step of a key tile
+(registered max tree, RM, distances, the split exponent unit: ``fm_sm_latency``) running while the MACs do the next
+tile's QK, the column trees, the rescales of RD and RNV by PRM (``FM_ACC_PIPE``), the reciprocal (started as soon as
+the last RD is final, so it overlaps the last SLNV) and the output multiply (``FM_OUT_PIPE``). SLN and PRM are
+double-buffered by key tile parity, so a tile's softmax can finish while the previous tile's SLNV still reads its SLN.
+The schedule and its cycle count are :func:`attnforge.sim.fusemax.cycle_model.tile_schedule`, which must equal this
+RTL exactly.
 
 Streams (layouts: :func:`attnforge.sim.contract.designs.fusemax_tile`; packed lanes, lane 0 lowest):
 
@@ -50,6 +51,7 @@ from attnforge.rtl.pe import mac_pipeline
 from attnforge.sim.contract import (
     FM_ACC_PIPE,
     FM_EXP_PIPE,
+    FM_MAC_PIPE,
     FM_OUT_PIPE,
     PE_PIPE,
     fm_min_e,
@@ -96,6 +98,7 @@ class _Seq:
     sv_fire: Signal  #: an SLNV beat: the MACs take a V beat
     sln_full: list[Signal]  #: per parity: the SLN buffer holds a tile's probabilities not yet multiplied into RNV
     seen: list[Signal]  #: per query lane: a visible key has been seen (else RM is -inf and PRM is 0)
+    qk0: Signal  #: ``qk_next == 0`` as its own register (the K handshake reads it; no comparator on that path)
     # derived once (each use must share the one expression), set by :meth:`FuseMaxTile._handshakes` / _segments
     first_qk: Value = field(init=False)  #: the current QK segment is QK0, which also takes the Q beats
     q_have: Value = field(init=False)  #: Q beat ``cnt`` is already in the register file
@@ -106,7 +109,7 @@ class _Seq:
 
 @dataclass
 class _MacOut:
-    """The MAC pipeline's products ``PE_PIPE`` cycles after the beat was taken, and the beat's tags then."""
+    """The MAC pipeline's products ``FM_MAC_PIPE`` cycles after the beat was taken, and the beat's tags then."""
 
     prod: _Grid
     valid: Value
@@ -163,7 +166,7 @@ class FuseMaxTile(wiring.Component):
             "rnv_done": 1, "inv_done": 1, "tail": 1, "rd_pend": 1, "qk_fire": 1, "sv_fire": 1}
         seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()},  # type: ignore[arg-type]
                    sln_full=[Signal(name=f"sln_full{i}") for i in range(2)],
-                   seen=[Signal(name=f"seen_{c}") for c in range(C)])
+                   seen=[Signal(name=f"seen_{c}") for c in range(C)], qk0=Signal(init=1, name="qk0"))
         m.d.comb += [self.cfg.ready.eq(seq.state == IDLE), self.busy.eq((seq.state != IDLE) | seq.tail)]
         # A run of no key tiles, of more than the counters were sized for, or a last tile of padding only, is
         # refused: the cfg is consumed, the engine stays idle and says so on ``error``.
@@ -175,7 +178,7 @@ class FuseMaxTile(wiring.Component):
                          seq.pad_keys.eq(cfg_in.pad_keys), seq.causal.eq(cfg_in.causal), seq.diag.eq(cfg_in.diag),
                          *(getattr(seq, n).eq(0) for n in ("cnt", "qk_next", "sv_next", "q_cnt", "cap_tile", "cap_base",
                                                            "sm_par", "rd_tile")),
-                         seq.is_qk.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
+                         seq.is_qk.eq(1), seq.qk0.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
         self._handshakes(m, seq)
         self._segments(m, seq)
         return seq
@@ -185,7 +188,7 @@ class FuseMaxTile(wiring.Component):
         stream, so a driver may send all of Q before K); K in a QK segment (in QK0 once Q beat ``cnt`` is stored
         or offered); V in an SLNV segment once the tile's SLN buffer is full, and in a run's first SLNV segment once
         the previous run's tail is over (its output still reads RNV)."""
-        seq.first_qk = seq.qk_next == 0
+        seq.first_qk = seq.qk0  # == (qk_next == 0): both set by the cfg, left by the first QK's last beat
         seq.q_have = seq.q_cnt > seq.cnt
         qk_seg = (seq.state == RUN) & seq.is_qk
         sv_seg = (seq.state == RUN) & ~seq.is_qk
@@ -209,7 +212,7 @@ class FuseMaxTile(wiring.Component):
         with m.If(seq.qk_fire | seq.sv_fire):
             m.d.sync += seq.cnt.eq(seq.cnt + 1)
         with m.If(seq.qk_last):
-            m.d.sync += [seq.cnt.eq(0), seq.qk_next.eq(seq.qk_next + 1),
+            m.d.sync += [seq.cnt.eq(0), seq.qk_next.eq(seq.qk_next + 1), seq.qk0.eq(0),
                          seq.is_qk.eq(seq.first_qk & (seq.n_tiles > 1))]
         with m.If(seq.sv_last):
             m.d.sync += [seq.cnt.eq(0), seq.sv_next.eq(seq.sv_next + 1), seq.is_qk.eq(seq.qk_next < seq.n_tiles)]
@@ -242,22 +245,29 @@ class FuseMaxTile(wiring.Component):
         return [Mux(bypass, q_in[c], Array(qrf[e][c] for e in range(E))[seq.cnt]) for c in range(C)]
 
     def _mac_array(self, m: Module, seq: _Seq, q_cur: list[Value], sln: list[_Grid]) -> _MacOut:
-        """The 2D array's MACs, each the PE block's multiply (:func:`attnforge.rtl.pe.mac_pipeline`, ``PE_PIPE``
-        registers): QK multiplies Q by K, SLNV multiplies the tile's SLN by V; the accumulate is the next stage
+        """The 2D array's MACs behind an operand-select register, each the PE block's multiply
+        (:func:`attnforge.rtl.pe.mac_pipeline`, ``PE_PIPE`` registers; ``FM_MAC_PIPE`` in all): QK multiplies Q by
+        K, SLNV multiplies the tile's SLN by V; the accumulate is the next stage
         (:meth:`_capture`) and the column tree (:meth:`_rnv`). The beat's tags travel alongside."""
         R, C = self.rows, self.cols
         k_in = [view(self.contract["k"], self.k.payload)[i] for i in range(R)]
         v_in = [view(self.contract["v"], self.v.payload)[i] for i in range(R)]
         par = seq.sv_next[0]
+        # the operand-select stage (the first of FM_MAC_PIPE): Q per column, K or V per row, the segment and parity
+        q_sel = [Signal(signed(self.fx.in_bits), name=f"qsel_{c}") for c in range(C)]
+        b_sel = [Signal(signed(self.fx.in_bits), name=f"bsel_{r}") for r in range(R)]
+        qk_sel, par_sel = Signal(name="qk_sel"), Signal(name="par_sel")
+        m.d.sync += [*(q_sel[c].eq(q_cur[c]) for c in range(C)), qk_sel.eq(seq.is_qk), par_sel.eq(par),
+                     *(b_sel[r].eq(Mux(seq.is_qk, k_in[r], v_in[r])) for r in range(R))]  # QK: K[e, m0]; SLNV: V[m0, f]
         prods: _Grid = []
         for r in range(R):
-            b_in = Mux(seq.is_qk, k_in[r], v_in[r])  # QK: K[e, m0]; SLNV: V[m0, f]
-            sln_r = [Mux(par, sln[1][r][c], sln[0][r][c]) for c in range(C)]
-            a_in = [Mux(seq.is_qk, q_cur[c], sln_r[c]) for c in range(C)]  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
-            prods.append([mac_pipeline(m, a_in[c], b_in, f"mac_{r}_{c}") for c in range(C)])
+            sln_r = [Mux(par_sel, sln[1][r][c], sln[0][r][c]) for c in range(C)]
+            a_in = [Mux(qk_sel, q_sel[c], sln_r[c]) for c in range(C)]  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
+            prods.append([mac_pipeline(m, a_in[c], b_sel[r], f"mac_{r}_{c}") for c in range(C)])
+        assert FM_MAC_PIPE == 1 + PE_PIPE, "the operand-select stage above, then the PE's MAC pipeline"
         tags = [seq.qk_fire | seq.sv_fire, seq.is_qk, seq.cnt == 0, seq.qk_last, seq.cnt, par, seq.run_end]
         names = ["t_valid", "t_qk", "t_first", "t_last", "t_f", "t_par", "t_end"]
-        d = [delay(m, t, PE_PIPE, n)[PE_PIPE] for t, n in zip(tags, names, strict=True)]
+        d = [delay(m, t, FM_MAC_PIPE, n)[FM_MAC_PIPE] for t, n in zip(tags, names, strict=True)]
         return _MacOut(prods, *d)
 
     def _visible(self, seq: _Seq) -> list[list[Value]]:
@@ -273,7 +283,7 @@ class FuseMaxTile(wiring.Component):
 
     def _capture(self, m: Module, seq: _Seq, mac: _MacOut) -> tuple[_Grid, list[list[Signal]], Signal]:
         """QK accumulates into ``acc``; the last beat's sum goes to S (with the tile's visibility mask) and pulses
-        ``s_valid``, ``PE_PIPE + 1`` cycles after the last K beat."""
+        ``s_valid``, ``FM_MAC_PIPE + 1`` cycles after the last K beat."""
         fx, R, C = self.fx, self.rows, self.cols
         s_reg: _Grid = []
         vis_now = self._visible(seq)
@@ -344,12 +354,18 @@ class FuseMaxTile(wiring.Component):
         return unit.e
 
     def _rescale(self, m: Module, run: Value, factor: Value, add: Value, name: str) -> tuple[list, Value]:
-        """``round_shift(run * factor, p_frac) + add`` in ``FM_ACC_PIPE`` free-running stages (partial products,
-        their sum plus the rounding half, shift and add): the statements of the first two and the last stage's
-        value, for ``run``/``factor`` of two cycles earlier and ``add`` of the cycle before (the caller delays)."""
-        pp, pp_sum = split_mul(run, factor, f"{name}_m")
-        acc = Signal(signed(len(run) + len(factor) + 2), name=f"{name}_sum")
-        return [*pp, acc.eq(pp_sum + (1 << (self.fx.p_frac - 1)))], (acc >> self.fx.p_frac) + add
+        """``round_shift(run * factor, p_frac) + add`` in ``FM_ACC_PIPE`` free-running stages (operand registers,
+        partial products, their sum plus the rounding half, shift and add): the statements of the first three and
+        the last stage's value, for ``run``/``factor`` of ``FM_ACC_PIPE - 1`` cycles earlier and ``add`` of the cycle
+        before (the caller delays). The operand registers keep the PRM buffer's parity select and the route to
+        the DSPs apart (on ECP5 the two together were the critical path)."""
+        run_r = Signal.like(Value.cast(run), name=f"{name}_run")
+        fac_r = Signal.like(Value.cast(factor), name=f"{name}_fac")
+        pp, pp_sum = split_mul(run_r, fac_r, f"{name}_m")
+        acc = Signal(signed(len(run_r) + len(fac_r) + 2), name=f"{name}_sum")
+        assert FM_ACC_PIPE == 4, "operand registers, partial products, their sum, shift and add"
+        return [run_r.eq(run), fac_r.eq(factor), *pp, acc.eq(pp_sum + (1 << (self.fx.p_frac - 1)))], \
+            (acc >> self.fx.p_frac) + add
 
     def _rd(self, m: Module, seq: _Seq, sln: list[_Grid], prm: list[list[Signal]], sln_w: Value) -> None:
         """RD = round(RD * PRM) + SLD per lane, ``fm_tree_levels + FM_ACC_PIPE`` cycles after the SLN write; the last
@@ -365,7 +381,7 @@ class FuseMaxTile(wiring.Component):
         rd = [Signal(fx.rd_bits, name=f"rd_{c}") for c in range(C)]
         for c in range(C):
             sld = vsum_pipelined(m, [Mux(par, sln[1][r][c], sln[0][r][c]) for r in range(R)], fx.rd_bits, f"sld{c}")
-            sld_d = delay(m, sld, 2, f"sld{c}")[2]
+            sld_d = delay(m, sld, FM_ACC_PIPE - 1, f"sld{c}")[-1]
             stmts, nxt = self._rescale(m, rd[c], Mux(par, prm[1][c], prm[0][c]), sld_d, f"rd{c}")
             m.d.sync += stmts
             with m.If(v[-1]):
@@ -389,16 +405,16 @@ class FuseMaxTile(wiring.Component):
         fx, R, C, F = self.fx, self.rows, self.cols, self.f
         tl = fm_tree_levels(R)
         rnv = [[Signal(signed(fx.rnv_bits), name=f"rnv_{f}_{c}") for c in range(C)] for f in range(F)]
-        depth = tl + 1 + FM_ACC_PIPE - 1  # tree, read, partial products, sum: the write is the stage after
+        depth = tl + 1 + FM_ACC_PIPE - 1  # tree, read, operands, partial products, sum: the write is the stage after
         v = delay(m, mac.valid & ~mac.qk, depth, "rn_v")
         fi = delay(m, mac.f, depth, "rn_f")
-        par = delay(m, mac.par, tl + 1, "rn_par")[tl + 1]  # as the partial products read PRM
+        par = delay(m, mac.par, tl + 1, "rn_par")[tl + 1]  # as the operand register reads PRM
         end = delay(m, mac.end, depth, "rn_end")
         for c in range(C):
             slnv = vsum_pipelined(m, [mac.prod[r][c] for r in range(R)], signed(fx.rnv_bits), f"slnv{c}")
             cur = Signal(signed(fx.rnv_bits), name=f"rnr_{c}")
             m.d.sync += cur.eq(Array(rnv[f][c] for f in range(F))[fi[tl]])  # read stage
-            stmts, nxt = self._rescale(m, cur, Mux(par, prm[1][c], prm[0][c]), delay(m, slnv, 3, f"slnv{c}")[3],
+            stmts, nxt = self._rescale(m, cur, Mux(par, prm[1][c], prm[0][c]), delay(m, slnv, FM_ACC_PIPE, f"slnv{c}")[-1],
                                        f"rn{c}")
             m.d.sync += stmts
             for f in range(F):

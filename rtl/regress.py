@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attnforge.sim.contract import fm_min_e, fm_min_f
 from attnforge.sim.specs.errors import SpecError
 
 #: The cocotb benches ship inside the package (``attnforge.rtl.benches``), so an installed attnforge runs them too.
@@ -249,7 +250,7 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
             Case("fusemax-tile", {"rows": 8, "cols": 8, "e": 32, "f": 32, "max_keys": 64},
                  workloads=["minilm"], shapes=[(16, 49)], seed=3),
             # the shortest heads the engine takes (fm_min_e / fm_min_f at 4 rows), one key tile, three query tiles
-            Case("fusemax-tile", {"rows": 4, "cols": 4, "e": 5, "f": 6, "max_keys": 64},
+            Case("fusemax-tile", {"rows": 4, "cols": 4, "e": fm_min_e(4), "f": fm_min_f(4), "max_keys": 64},
                  workloads=["bert-base"], shapes=[(12, 16), (4, 3)], seed=4),
             Case("topk", {"comparators": 16, "max_n": 256}, workloads=["bert-base", "gpt2-small"],
                  shapes=[(6, 256), (6, 200), (6, 37)], seed=1),

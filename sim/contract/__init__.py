@@ -11,6 +11,7 @@ from attnforge.sim.contract.depths import (
     FILTER_PIPE,
     FM_ACC_PIPE,
     FM_EXP_PIPE,
+    FM_MAC_PIPE,
     FM_OUT_PIPE,
     OP_BITS,
     PE_PIPE,
@@ -37,8 +38,9 @@ from attnforge.sim.contract.designs import DESIGN_NAMES, Contract, Stream, for_d
 from attnforge.sim.contract.layout import Array, Field, Layout, Struct, flatten, lanes, pack, struct, unpack
 
 __all__ = [
-    "FILTER_PIPE", "FM_ACC_PIPE", "FM_EXP_PIPE", "FM_OUT_PIPE", "OP_BITS", "PE_PIPE", "ROUND_PIPE", "SOFTMAX_EXP_PIPE",
-    "SOFTMAX_NORM_PIPE", "SKID_LATENCY", "SP_FRONT_SLICES", "fm_min_e", "fm_min_f", "fm_sm_latency", "fm_tree_levels",
+    "FILTER_PIPE", "FM_ACC_PIPE", "FM_EXP_PIPE", "FM_MAC_PIPE", "FM_OUT_PIPE", "OP_BITS", "PE_PIPE", "ROUND_PIPE",
+    "SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "SKID_LATENCY", "SP_FRONT_SLICES", "fm_min_e", "fm_min_f", "fm_sm_latency",
+    "fm_tree_levels",
     "ZE_STAGES", "count_bits", "decision_latency", "idx_bits", "n_bits", "pe_acc_bits", "pv_tree_pipe", "qk_tree_pipe",
     "vmax_levels", "DESIGN_NAMES", "Contract", "Stream", "for_design", "Array", "Field", "Layout", "Struct", "flatten",
     "lanes", "pack", "struct", "unpack",

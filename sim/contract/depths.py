@@ -18,11 +18,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Registers in front of the PE's accumulator (operands, product, retimed product): rtl/pe.py builds this many.
 PE_PIPE = 3
+#: The tile engine's MAC: an operand-select register per column (Q from its register file or the stream) and per
+#: row (K or V), then the PE's MAC pipeline (``PE_PIPE``). The select register keeps the Q register file's read mux
+#: (indexed by the beat counter) and the QK/SLNV operand mux apart (on ECP5 the two were the critical path).
+FM_MAC_PIPE = 1 + PE_PIPE
 #: Exponent unit stages behind its distance register: partial products by alpha, their sum, coarse and fine
 #: rounding shift, ROM, shifter (the last one writes the tile engine's SLN / PRM buffer).
 FM_EXP_PIPE = 6
-#: Rescale of a running sum (RD, RNV): partial products by PRM, their sum plus the rounding half, shift and add.
-FM_ACC_PIPE = 3
+#: Rescale of a running sum (RD, RNV): operand registers (the running sum and PRM), partial products by PRM, their
+#: sum plus the rounding half, shift and add.
+FM_ACC_PIPE = 4
 #: Output beat: RNV read, partial products by 1/RD, their sum plus the rounding half, shift (the output register).
 FM_OUT_PIPE = 4
 

@@ -6,11 +6,11 @@ follows, so the count is exact (the cocotb regressions assert equality). Every l
 
 * cycle 0 accepts the ``cfg`` beat; the first K (and Q) beat is taken in cycle 1;
 * the 2D array's MACs run ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2), SLNV(n-1)``, one beat a cycle
-  (E beats per QK, F per SLNV). Tile j's scores are in the S register ``PE_PIPE + 1`` cycles after its last QK
+  (E beats per QK, F per SLNV). Tile j's scores are in the S register ``FM_MAC_PIPE + 1`` cycles after its last QK
   beat, and its probabilities SLN ``fm_sm_latency(rows)`` cycles later (max tree, RM, distances, exponent unit);
   SLNV(j) starts once they are there, which the next tile's QK hides when E is long enough (else the MACs wait);
 * RD is final ``fm_tree_levels + FM_ACC_PIPE`` cycles after the last SLN, and the reciprocal (``qw`` iterations
-  plus a hand-off) starts then, overlapping the last SLNV; RNV is final ``PE_PIPE + fm_tree_levels + 1 +
+  plus a hand-off) starts then, overlapping the last SLNV; RNV is final ``FM_MAC_PIPE + fm_tree_levels + 1 +
   FM_ACC_PIPE`` cycles after the last SLNV beat;
 * once both are final, the F output beats leave the ``FM_OUT_PIPE``-stage output pipeline one per cycle.
 
@@ -24,7 +24,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from attnforge.sim.contract import FM_ACC_PIPE, FM_OUT_PIPE, PE_PIPE, fm_min_e, fm_min_f, fm_sm_latency, fm_tree_levels
+from attnforge.sim.contract import (
+    FM_ACC_PIPE,
+    FM_MAC_PIPE,
+    FM_OUT_PIPE,
+    PE_PIPE,
+    fm_min_e,
+    fm_min_f,
+    fm_sm_latency,
+    fm_tree_levels,
+)
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
 __all__ = ["PE_PIPE", "Segment", "TileSchedule", "array2d_cycles", "attention_cycles",
@@ -102,7 +111,7 @@ def _timeline(rows: int, e: int, f: int, n_tiles: int, qw: int, t0: int, free: i
     """One query tile's segments in absolute cycles: cfg taken at ``t0``; ``free``: the first cycle in which the
     previous tile's output is over (its last output beat taken), before which this tile's first SLNV beat and its
     reciprocal wait (they overwrite RNV and 1/RD, which that output still reads); 0 when there is none."""
-    sln_after_qk = PE_PIPE + 1 + fm_sm_latency(rows)  # last QK beat -> SLN visible
+    sln_after_qk = FM_MAC_PIPE + 1 + fm_sm_latency(rows)  # last QK beat -> SLN visible
     segs: list[Segment] = []
     t = t0
 
@@ -122,7 +131,7 @@ def _timeline(rows: int, e: int, f: int, n_tiles: int, qw: int, t0: int, free: i
             add("SLNV", j - 1, max(t, sln_ready[j - 1], free if j == 1 else 0), f, True)
     add("SLNV", n_tiles - 1, max(t, sln_ready[-1], free if n_tiles == 1 else 0), f, True)
     recip_done = max(sln_ready[-1] + fm_tree_levels(rows) + FM_ACC_PIPE, free) + qw + 1
-    rnv_ready = t - 1 + PE_PIPE + fm_tree_levels(rows) + 1 + FM_ACC_PIPE
+    rnv_ready = t - 1 + FM_MAC_PIPE + fm_tree_levels(rows) + 1 + FM_ACC_PIPE
     add("OUT", -1, max(recip_done, rnv_ready) + FM_OUT_PIPE, f, False)
     return segs
 
