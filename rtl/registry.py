@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from amaranth.lib import wiring
 
@@ -111,11 +111,20 @@ def _fx(p: Mapping[str, int]) -> SpattenFx:
     return SpattenFx(lanes=p["lanes"], min_d=p["min_d"], max_d=p["max_d"], max_n=p["max_n"])
 
 
-def _fx_check(p: Mapping[str, int]) -> None:
-    try:
-        _fx(p).validate()
-    except SpecError as e:
-        raise SpecError(f"--param {e.field}", e.problem, e.allowed) from None
+def _validated(cfg_of: Callable[[Mapping[str, int]], Any]) -> Callable[[Mapping[str, int]], None]:
+    """A registry check from a config builder: the config's own ``validate()``, its error renamed to the CLI's
+    ``--param`` field, so one rule serves the library and the command line."""
+
+    def check(p: Mapping[str, int]) -> None:
+        try:
+            cfg_of(p).validate()
+        except SpecError as e:
+            raise SpecError(f"--param {e.field}", e.problem, e.allowed) from None
+
+    return check
+
+
+_fx_check = _validated(_fx)
 
 
 def _fx_build(cls: str) -> Callable[..., wiring.Component]:
@@ -191,11 +200,7 @@ def _imp_build(**p: int) -> wiring.Component:
     return Importance(_imp_cfg(p))
 
 
-def _imp_check(p: Mapping[str, int]) -> None:
-    try:
-        _imp_cfg(p).validate()
-    except SpecError as e:
-        raise SpecError(f"--param {e.field}", e.problem, e.allowed) from None
+_imp_check = _validated(_imp_cfg)
 
 
 def _imp_golden(p: Mapping[str, int]) -> dict[str, object]:
@@ -224,11 +229,7 @@ def _sp_top_build(**p: int) -> wiring.Component:
     return SpattenTop(_sp_top_cfg(p))
 
 
-def _sp_top_check(p: Mapping[str, int]) -> None:
-    try:
-        _sp_top_cfg(p).validate()
-    except SpecError as e:
-        raise SpecError(f"--param {e.field}", e.problem, e.allowed) from None
+_sp_top_check = _validated(_sp_top_cfg)
 
 
 def _sp_top_golden(p: Mapping[str, int]) -> dict[str, object]:
