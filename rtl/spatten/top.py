@@ -38,6 +38,7 @@ from attnforge.rtl.spatten.importance import Importance
 from attnforge.rtl.spatten.pipeline import SpattenPipeline
 from attnforge.rtl.spatten.topk import TopK
 from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.depths import SP_Q_REQ_REG
 from attnforge.sim.contract.fixedpoint import clog2
 from attnforge.sim.contract.spatten_top import TAG_K, TAG_Q, TAG_V, SpattenTopCfg
 
@@ -151,9 +152,16 @@ class SpattenTop(wiring.Component):
         # of the memory request (requests can leave back to back, so a base cannot follow ``hi`` a cycle late).
         qrow = Array(Signal(t.addr_bits, name=f"qrow{h}") for h in range(t.max_heads))
         m.d.sync += [qrow[h].eq(self._row_addr(dv.q_base, h, 0, dv.stride)) for h in range(t.max_heads)]
-        m.d.comb += [req.valid.eq(busy & (cred != 0) & qlab.w_rdy), req.len.eq(1),
-                     req.addr.eq((qrow[head] + tok)[:t.addr_bits]),
-                     qlab.w_en.eq(req.grant), qlab.w_data.eq(head | (tok << t.head_bits))]
+        # The request itself is registered (SP_Q_REQ_REG): address and label are computed from (hi, qi) a cycle
+        # ahead, so neither the alive-list lookups nor the row-base adder sit in front of the memory request. The
+        # register holds the current (hi, qi)'s request from the cycle after they (or the lists, before RUN) last
+        # changed: ``fresh`` is low on RUN's first cycle and the cycle after each grant.
+        assert SP_Q_REQ_REG == 1, "one request register: the cycle models count SP_Q_REQ_REG"
+        fresh, addr_r, lab_r = Signal(), Signal(t.addr_bits), Signal(lab_w)
+        m.d.sync += [fresh.eq(run & ~req.grant), addr_r.eq((qrow[head] + tok)[:t.addr_bits]),
+                     lab_r.eq(head | (tok << t.head_bits))]
+        m.d.comb += [req.valid.eq(busy & fresh & (cred != 0) & qlab.w_rdy), req.len.eq(1), req.addr.eq(addr_r),
+                     qlab.w_en.eq(req.grant), qlab.w_data.eq(lab_r)]
         wrap = qi + 1 == dv.queries
         last_q = wrap & (hi + 1 == lists.h)
         with m.If(req.grant):

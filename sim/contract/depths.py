@@ -78,6 +78,10 @@ SKID_LATENCY = 1
 #: and Q x K to the softmax. Neither link ever stalls (the softmax is loading whenever scores come, Q x K takes a K
 #: line per cycle), so each adds SKID_LATENCY to a pass.
 SP_FRONT_SLICES = 2
+#: spatten-top's Q fetcher registers its memory request (address and label computed a cycle ahead, rtl/spatten/top.py
+#: ``_qfetch``): a Q request leaves at the earliest this many cycles after RUN's first cycle or after the previous
+#: Q grant.
+SP_Q_REQ_REG = 1
 
 
 def pe_acc_bits(in_bits: int, depth: int) -> int:

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnforge.sim.contract.depths import SP_Q_REQ_REG
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_fx import SpattenFx
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
@@ -261,7 +262,7 @@ def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) 
     else:
         period = rho * f2 + (1 - rho) * f1 + back - blocked  # no next front shares the port
     jobs = float(lay.n_queries * lay.heads)
-    first = 1 + p.latency + 1 + rho * f2 + (1 - rho) * f1
+    first = SP_Q_REQ_REG + 1 + p.latency + 1 + rho * f2 + (1 - rho) * f1  # the first Q request waits its register
     return {"cycles": first + (jobs - 1) * period + last, "period": period, "front": f1c, "back": back,
             "memory_beats": jobs * (n * (1 + rho) + kv + 1), "jobs": jobs}
 

@@ -27,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from attnforge.sim.contract import pv_tree_pipe
+from attnforge.sim.contract.depths import SP_Q_REQ_REG
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
 from attnforge.sim.spatten.cycle_model import front_tail
@@ -145,6 +146,7 @@ class _Layer:
         self.nbs = _ceil(self.n, self.s)
         self.imp_ready = imp_ready
         self.q_granted, self.cred, self.q_done, self.issued = 0, 2, False, 0
+        self.q_from = 0  #: first cycle the Q request register holds the next (head, query)'s request
         self.qbuf: deque[int] = deque()  # cycles from which each buffered Q row is readable
         self.fstate, self.fjob, self.k_got, self.dec_at, self.pass2 = "IDLE", -1, 0, None, False
         self.k_on, self.k_pos, self.k_ln, self.k_start = False, 0, 0, 0
@@ -163,6 +165,7 @@ class _Layer:
         """Walk from RUN's first cycle; returns the ``r`` handshake (DONE) and the importance block's next ready
         cycle. RUN sees the last add_head's count the cycle after it, DONE the cycle after that."""
         c = c0
+        self.q_from = c0 + SP_Q_REQ_REG  # the Q request register holds RUN's first request from then on
         while True:
             g = self._comb(c)
             self._port_edge(c, g)
@@ -184,7 +187,7 @@ class _Layer:
         k_ext = (self.k_on and k_more and self.k_ln != 0 and self.alive[self.k_pos] == self.k_start + self.k_ln
                  and self.k_ln != (1 << self.sim.cfg.len_bits) - 1)
         k_valid = self.k_on and self.k_ln != 0 and not k_ext
-        q_valid = not self.q_done and self.cred != 0
+        q_valid = not self.q_done and self.cred != 0 and c >= self.q_from
         tag = self.port.offered(c)
         v_ready = self.col and self.got != self.need and not self.full
         final = (self.fstate == "PASS" and self.dec_at == c
@@ -233,6 +236,7 @@ class _Layer:
             port.inflight += 1
             port.requests += 1
         if g["q_grant"]:
+            self.q_from = c + 1 + SP_Q_REQ_REG  # the next (head, query)'s request is registered first
             self.q_granted += 1
             self.q_done = self.q_granted == self.total
         self.cred += int(g["q_fire"]) - int(g["q_grant"])
