@@ -82,6 +82,10 @@ SP_FRONT_SLICES = 2
 #: ``_qfetch``): a Q request leaves at the earliest this many cycles after RUN's first cycle or after the previous
 #: Q grant.
 SP_Q_REQ_REG = 1
+#: Registered stream slices (SkidBuffer) on spatten-top's importance input, after the mux of the controller's and
+#: the feeder's beats: each beat reaches the block SKID_LATENCY later, and the slice holds up to two beats the
+#: block is not ready for (the top's cycle model walks it).
+SP_IMP_SLICES = 1
 
 
 def pe_acc_bits(in_bits: int, depth: int) -> int:
