@@ -86,6 +86,9 @@ SP_Q_REQ_REG = 1
 #: the feeder's beats: each beat reaches the block SKID_LATENCY later, and the slice holds up to two beats the
 #: block is not ready for (the top's cycle model walks it).
 SP_IMP_SLICES = 1
+#: The importance block's read-out gather is registered (rtl/spatten/importance.py ``_read``: partial AND-ORs over
+#: groups of accumulators): each read beat leaves this many cycles later, and the read's answer with it.
+IMP_GATHER_PIPE = 1
 
 
 def pe_acc_bits(in_bits: int, depth: int) -> int:

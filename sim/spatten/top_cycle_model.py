@@ -18,7 +18,8 @@ difference of the two cycles):
 * back: the local-V top-k's last output row ``hw_topk(...).cycles`` after its first input, prob x V's output
   ``3 + pv_tree_pipe`` cycles after its last ``vmem`` beat (:func:`back_cycles`);
 * importance: ready again one cycle after its answer (add_tokens ``B + 3``, add_head ``3 + log2 max_d``,
-  read ``B + 1``, clear 1 cycle after the first beat); read-out beats reach the top-k 2 cycles after their input.
+  read ``B + 1 + IMP_GATHER_PIPE``, clear 1 cycle after the first beat); read-out beats reach the top-k
+  ``2 + IMP_GATHER_PIPE`` cycles after their input; its input is a registered slice (:class:`_ImpIn`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from attnforge.sim.contract import pv_tree_pipe
-from attnforge.sim.contract.depths import SKID_LATENCY, SP_IMP_SLICES, SP_Q_REQ_REG
+from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_IMP_SLICES, SP_Q_REQ_REG
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
 from attnforge.sim.spatten.cycle_model import front_tail
@@ -78,8 +79,9 @@ class _ImpIn:
         self.ready_at = 0  #: first cycle the block takes a beat
         self.at = 0  #: next cycle not yet walked
         #: cycles from a job's last beat taken to the block's next ready (answered, then ready the cycle after):
-        #: add_tokens 4 + 1, add_head ``head_ready``, clear 1 + 1, read 2 + 1; a job's other beats: the next cycle
-        self.after = {"tok_last": 5, "head": head_ready, "clear": 2, "read_last": 3}
+        #: add_tokens 4 + 1, add_head ``head_ready``, clear 1 + 1, read 2 + gather + 1; a job's other beats: the
+        #: next cycle
+        self.after = {"tok_last": 5, "head": head_ready, "clear": 2, "read_last": 3 + IMP_GATHER_PIPE}
 
     def room(self, c: int) -> bool:
         """The slice's ready in cycle ``c`` (its occupancy at the start of that cycle), walked up to ``c``."""
@@ -173,8 +175,8 @@ def _boundary(sim: _Sim, li: int, c: int) -> int:
             cur = at + 1
             ents.append(ent)
         # the block takes the read beats on consecutive cycles once it took the first (the top-k's formula assumes
-        # its input one row per cycle); the read-out reaches the top-k 2 cycles after each take
-        cur = _taken(sim.imp, ents[0]) + 2 + tk.cycles + 1
+        # its input one row per cycle); the read-out reaches the top-k 2 + gather cycles after each take
+        cur = _taken(sim.imp, ents[0]) + 2 + IMP_GATHER_PIPE + tk.cycles + 1
     return cur
 
 
