@@ -202,7 +202,13 @@ class SpattenTop(wiring.Component):
         pos, start, ln = Signal(fx.n_bits), Signal(fx.idx_bits), Signal(t.len_bits)
         tok = lists.tok[pos]
         more = pos < lists.n
-        ext = on & more & (ln != 0) & (tok == start + ln) & (ln != (1 << t.len_bits) - 1)
+        # A run grows while the next alive token follows the previous one: ``tok[p] == tok[p-1] + 1`` for every
+        # position, registered (the list holds still in RUN and its first K request comes many cycles after RUN's
+        # first), so the run test is a one-bit lookup, not an id lookup, an adder and a compare in front of the
+        # memory request (same cycles: tok[pos] == start + ln exactly when position pos continues the run).
+        follows = Signal(fx.max_n)
+        m.d.sync += follows.eq(Cat(Const(0, 1), *(lists.tok[p] == lists.tok[p - 1] + 1 for p in range(1, fx.max_n))))
+        ext = on & more & (ln != 0) & follows.bit_select(pos, 1) & (ln != (1 << t.len_bits) - 1)
         kv = view(pipe.contract["kreq"], pipe.kreq.payload)
         # The region's row base, registered: it is read two cycles after the kreq handshake at the earliest (the
         # walk first loads ``start``), by then it holds this pass's region and the front job's head (set at its q
