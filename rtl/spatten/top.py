@@ -242,19 +242,20 @@ class SpattenTop(wiring.Component):
         pv = view(pipe.contract["vreq"], pipe.vreq.payload)
         m.submodules.vcnt = vcnt = SyncFIFO(width=clog2(s + 1) + 1, depth=4)
         on, j = Signal(), Signal(range(s + 1))
-        toks = Array(Signal(fx.idx_bits, name=f"vtok{i}") for i in range(s))  # the kept indices' token ids
         cnt = Signal(range(s + 1))
+        # The back job's head row, registered: its head leads ``vlab`` from the previous job's output handshake
+        # on, many cycles before its V request (hand-off, then the top-k), so no multiplier sits in front of the
+        # memory request; the kept indices' row addresses (that base plus the alive list's token id) are taken
+        # with the V request, so neither the id lookup nor the adder sits there either.
+        vbase = Signal(self.cfg.addr_bits)
+        m.d.sync += vbase.eq(self._row_addr(dv.v_base, vlab.r_data, 0, dv.stride))
+        addrs = Array(Signal(self.cfg.addr_bits, name=f"vaddr{i}") for i in range(s))
         m.d.comb += [pipe.vreq.ready.eq(~on & vcnt.w_rdy), vcnt.w_en.eq(pipe.vreq.valid & ~on),
                      vcnt.w_data.eq(pv.count)]
         with m.If(pipe.vreq.valid & ~on):
             m.d.sync += [on.eq(pv.count != 0), j.eq(0), cnt.eq(pv.count)]
-            m.d.sync += [toks[i].eq(lists.tok[pv.indices[i]]) for i in range(s)]
-        # The back job's head row, registered: its head leads ``vlab`` from the previous job's output handshake
-        # on, many cycles before its first V request (hand-off, then the top-k), so no multiplier sits in front of
-        # the memory request.
-        vbase = Signal(self.cfg.addr_bits)
-        m.d.sync += vbase.eq(self._row_addr(dv.v_base, vlab.r_data, 0, dv.stride))
-        m.d.comb += [req.valid.eq(on), req.len.eq(1), req.addr.eq((vbase + toks[j])[:self.cfg.addr_bits])]
+            m.d.sync += [addrs[i].eq((vbase + lists.tok[pv.indices[i]])[:self.cfg.addr_bits]) for i in range(s)]
+        m.d.comb += [req.valid.eq(on), req.len.eq(1), req.addr.eq(addrs[j])]
         with m.If(req.grant):
             m.d.sync += j.eq(j + 1)
             with m.If(j + 1 == cnt):
