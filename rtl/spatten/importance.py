@@ -149,11 +149,11 @@ class Importance(wiring.Component):
         ids = [Signal(c.idx_bits, name=f"t1_id{j}") for j in range(S)]
         ps = [Signal(PB, name=f"t1_p{j}") for j in range(S)]
         on = [Signal(name=f"t1_on{j}") for j in range(S)]
+        # the data registers load every beat (no enable): the next stage reads them only the cycle after a start
         m.d.sync += [v1.eq(start), l1.eq(job.last)]
-        with m.If(start):
-            m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
-            m.d.sync += [x.eq(iv.probs[j]) for j, x in enumerate(ps)]
-            m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
+        m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
+        m.d.sync += [x.eq(iv.probs[j]) for j, x in enumerate(ps)]
+        m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
         v2, l2, e2 = Signal(name="t2_valid"), Signal(name="t2_last"), Signal(name="t2_err")
         hot = [Signal(N, name=f"t2_hot{j}") for j in range(S)]
         p2 = [Signal(PB, name=f"t2_p{j}") for j in range(S)]
@@ -180,10 +180,9 @@ class Importance(wiring.Component):
         v = Signal(name="h1_valid")
         hid = Signal(c.idx_bits, name="h1_head")
         lanes = [Signal(signed(fx.out_bits), name=f"h1_o{f}") for f in range(fx.max_d)]
-        m.d.sync += v.eq(start)
-        with m.If(start):
-            m.d.sync += hid.eq(iv.idx[0])
-            m.d.sync += [x.eq(Mux((f >> iv.dlog) == 0, iv.out[f], 0)) for f, x in enumerate(lanes)]
+        m.d.sync += v.eq(start)  # the data registers load every beat (no enable): read only after a start
+        m.d.sync += hid.eq(iv.idx[0])
+        m.d.sync += [x.eq(Mux((f >> iv.dlog) == 0, iv.out[f], 0)) for f, x in enumerate(lanes)]
         mags = [Signal(unsigned(fx.out_bits), name=f"h2_m{f}") for f in range(fx.max_d)]
         m.d.sync += [x.eq(Mux(y < 0, -y, y)) for x, y in zip(mags, lanes, strict=True)]
         level: list[Value] = list(mags)
@@ -227,16 +226,17 @@ class Importance(wiring.Component):
         parts = [[Signal(c.imp_bits, name=f"rd_part{j}_{g}") for g in range(n_parts)] for j in range(S)]
         with m.If(adv):
             m.d.sync += [v1.eq(start), l1.eq(job.last), v2.eq(v1), l2.eq(l1), o_valid.eq(v2)]
-            with m.If(start):
-                m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
-                m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
-                m.d.sync += heads.eq(is_h)
-                m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, _onehot(iv.idx[j], len(self.tok)), 0))
-                             for j, x in enumerate(sel_t)]
-                m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, _onehot(iv.idx[j], len(self.head)), 0))
-                             for j, x in enumerate(sel_h)]
-                with m.If(job.first):
-                    m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
+            # the id registers load on every advance (not only on a start: the job checks stay off their
+            # enables); the gather reads them only after a start
+            m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
+            m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
+            m.d.sync += heads.eq(is_h)
+            m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, _onehot(iv.idx[j], len(self.tok)), 0))
+                         for j, x in enumerate(sel_t)]
+            m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, _onehot(iv.idx[j], len(self.head)), 0))
+                         for j, x in enumerate(sel_h)]
+            with m.If(start & job.first):
+                m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
             with m.If(v1):  # the gather stage (IMP_GATHER_PIPE): one partial AND-OR per group of accumulators
                 for j in range(S):
                     words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok, *self.head], strict=True))
