@@ -28,6 +28,7 @@ from amaranth.lib import wiring
 
 from attnforge.rtl.common import contract_ports, pack_value, view
 from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.depths import IMP_GATHER_PIPE
 from attnforge.sim.contract.spatten_fx import ImportanceCfg
 
 OPS = contract.IMP_OPS
@@ -148,11 +149,11 @@ class Importance(wiring.Component):
         ids = [Signal(c.idx_bits, name=f"t1_id{j}") for j in range(S)]
         ps = [Signal(PB, name=f"t1_p{j}") for j in range(S)]
         on = [Signal(name=f"t1_on{j}") for j in range(S)]
+        # the data registers load every beat (no enable): the next stage reads them only the cycle after a start
         m.d.sync += [v1.eq(start), l1.eq(job.last)]
-        with m.If(start):
-            m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
-            m.d.sync += [x.eq(iv.probs[j]) for j, x in enumerate(ps)]
-            m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
+        m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
+        m.d.sync += [x.eq(iv.probs[j]) for j, x in enumerate(ps)]
+        m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
         v2, l2, e2 = Signal(name="t2_valid"), Signal(name="t2_last"), Signal(name="t2_err")
         hot = [Signal(N, name=f"t2_hot{j}") for j in range(S)]
         p2 = [Signal(PB, name=f"t2_p{j}") for j in range(S)]
@@ -179,10 +180,9 @@ class Importance(wiring.Component):
         v = Signal(name="h1_valid")
         hid = Signal(c.idx_bits, name="h1_head")
         lanes = [Signal(signed(fx.out_bits), name=f"h1_o{f}") for f in range(fx.max_d)]
-        m.d.sync += v.eq(start)
-        with m.If(start):
-            m.d.sync += hid.eq(iv.idx[0])
-            m.d.sync += [x.eq(Mux((f >> iv.dlog) == 0, iv.out[f], 0)) for f, x in enumerate(lanes)]
+        m.d.sync += v.eq(start)  # the data registers load every beat (no enable): read only after a start
+        m.d.sync += hid.eq(iv.idx[0])
+        m.d.sync += [x.eq(Mux((f >> iv.dlog) == 0, iv.out[f], 0)) for f, x in enumerate(lanes)]
         mags = [Signal(unsigned(fx.out_bits), name=f"h2_m{f}") for f in range(fx.max_d)]
         m.d.sync += [x.eq(Mux(y < 0, -y, y)) for x, y in zip(mags, lanes, strict=True)]
         level: list[Value] = list(mags)
@@ -202,8 +202,9 @@ class Importance(wiring.Component):
 
     # ---------------------------------------------------------------- read-out
     def _read(self, m: Module, start: Value, job: _Job, ans: _Answer, o_valid: Signal, adv: Signal) -> None:
-        """Id register, then the output register (the named accumulators, 0 for an id out of range); both stall
-        with the output. The answer is raised with the last beat. Each lane's id is also kept decoded (one-hot
+        """Id register, the gather register (partial AND-ORs over groups of accumulators, ``IMP_GATHER_PIPE``),
+        then the output register (the named accumulators, 0 for an id out of range); all stall with the output.
+        The answer is raised with the last beat. Each lane's id is also kept decoded (one-hot
         over the token and over the head accumulators, zero for a lane off or out of range): the read is then an
         AND-OR over the accumulators, whose select bits each drive one accumulator's word, instead of a mux tree
         whose binary select bits reach every accumulator (the Fmax path of the binary form)."""
@@ -219,26 +220,52 @@ class Importance(wiring.Component):
         sel_t = [Signal(len(self.tok), name=f"rd_st{j}") for j in range(S)]
         sel_h = [Signal(len(self.head), name=f"rd_sh{j}") for j in range(S)]
         is_h = job.op == OPS["read_heads"]
+        v2, l2, e2 = Signal(name="rd2_valid"), Signal(name="rd2_last"), Signal(name="rd2_err")
+        assert IMP_GATHER_PIPE == 1, "one gather register: the golden's read cycles count IMP_GATHER_PIPE"
+        n_parts = len(_groups(self.tok + self.head))
+        parts = [[Signal(c.imp_bits, name=f"rd_part{j}_{g}") for g in range(n_parts)] for j in range(S)]
         with m.If(adv):
-            m.d.sync += [v1.eq(start), l1.eq(job.last), o_valid.eq(v1)]
-            with m.If(start):
-                m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
-                m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
-                m.d.sync += heads.eq(is_h)
-                m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, _onehot(iv.idx[j], len(self.tok)), 0))
-                             for j, x in enumerate(sel_t)]
-                m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, _onehot(iv.idx[j], len(self.head)), 0))
-                             for j, x in enumerate(sel_h)]
-                with m.If(job.first):
-                    m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
-            with m.If(v1):
-                scores = [_and_or(sel_t[j], self.tok) | _and_or(sel_h[j], self.head) for j in range(S)]
-                m.d.sync += o_payload.eq(pack_value(lay, {"scores": scores, "job": {"n": n, "k": k}}))
+            m.d.sync += [v1.eq(start), l1.eq(job.last), v2.eq(v1), l2.eq(l1), o_valid.eq(v2)]
+            # the id registers load on every advance (not only on a start: the job checks stay off their
+            # enables); the gather reads them only after a start
+            m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
+            m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
+            m.d.sync += heads.eq(is_h)
+            m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, _onehot(iv.idx[j], len(self.tok)), 0))
+                         for j, x in enumerate(sel_t)]
+            m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, _onehot(iv.idx[j], len(self.head)), 0))
+                         for j, x in enumerate(sel_h)]
+            with m.If(start & job.first):
+                m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
+            with m.If(v1):  # the gather stage (IMP_GATHER_PIPE): one partial AND-OR per group of accumulators
+                for j in range(S):
+                    words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok, *self.head], strict=True))
+                    m.d.sync += [p.eq(_and_or(Cat(*(b for b, _ in grp)), [w for _, w in grp]))
+                                 for p, grp in zip(parts[j], _groups(words), strict=True)]
                 limit = Mux(heads, c.max_heads, c.fx.max_n)
-                e = sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0
-                m.d.sync += ans.job_err.eq(ans.job_err | e)
-                with m.If(l1):
-                    m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e)]
+                m.d.sync += e2.eq(sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0)
+            with m.If(v2):
+                scores = [_or(parts[j]) for j in range(S)]
+                m.d.sync += o_payload.eq(pack_value(lay, {"scores": scores, "job": {"n": n, "k": k}}))
+                m.d.sync += ans.job_err.eq(ans.job_err | e2)
+                with m.If(l2):
+                    m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e2)]
+
+
+#: Accumulators per partial AND-OR of the read-out's gather stage (a LUT4-sized OR of AND terms per bit).
+_GATHER_GROUP = 4
+
+
+def _groups(items: list) -> list[list]:
+    """``items`` in consecutive groups of ``_GATHER_GROUP`` (the last may be shorter)."""
+    return [items[i:i + _GATHER_GROUP] for i in range(0, len(items), _GATHER_GROUP)]
+
+
+def _or(words: list[Signal]) -> Value:
+    out: Value = Const(0, len(words[0]))
+    for w in words:
+        out = out | w
+    return out
 
 
 def _onehot(idx: Value, n: int) -> Value:

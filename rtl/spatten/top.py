@@ -33,11 +33,12 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 
-from attnforge.rtl.common import contract_ports, pack_value, view
+from attnforge.rtl.common import SkidBuffer, contract_ports, pack_value, view
 from attnforge.rtl.spatten.importance import Importance
 from attnforge.rtl.spatten.pipeline import SpattenPipeline
 from attnforge.rtl.spatten.topk import TopK
 from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.depths import SP_IMP_SLICES, SP_Q_REQ_REG
 from attnforge.sim.contract.fixedpoint import clog2
 from attnforge.sim.contract.spatten_top import TAG_K, TAG_Q, TAG_V, SpattenTopCfg
 
@@ -84,6 +85,11 @@ class SpattenTop(wiring.Component):
         m.submodules.topk = topk = TopK(comparators=fx.s, max_n=t.topk_n, data_bits=t.imp.imp_bits, signed_data=0)
         wiring.connect(m, imp.o, topk.i)
         m.d.comb += [imp.r.ready.eq(1)]
+        # The importance input is a registered stream slice (SP_IMP_SLICES): the controller's and the feeder's
+        # muxes and alive-list lookups end at its register instead of running into the block's job checks.
+        assert SP_IMP_SLICES == 1, "one slice: the top's cycle model walks one"
+        m.submodules.imp_sl = imp_sl = SkidBuffer(len(imp.i.payload))
+        wiring.connect(m, imp_sl.o, imp.i)
         lists = _Lists(Array(Signal(fx.idx_bits, name=f"alive{i}") for i in range(fx.max_n)), Signal(fx.n_bits),
                        Array(Signal(t.head_bits, name=f"ahead{i}") for i in range(t.max_heads)), Signal(t.heads_n_bits))
         desc = Signal(self.contract["desc"].width)
@@ -99,8 +105,9 @@ class SpattenTop(wiring.Component):
         tag = view(self.contract["mresp"], self.mresp.payload).tag
         m.d.comb += self.mresp.ready.eq(Mux(tag == TAG_K, kready, Mux(tag == TAG_V, vready, 1)))
         feed_en = Signal()  # the controller is in RUN: the importance block takes the feeder's jobs
-        outs, fed, feed = self._outputs(m, pipe, imp, dv, lists, heads[2], feed_en)
-        self._controller(m, imp, topk, dv, desc, lists, (run, feed_en), (qf_done, issued, outs, fed), feed)
+        outs, fed, feed = self._outputs(m, pipe, imp_sl.i, imp.contract["i"], dv, lists, heads[2], feed_en)
+        self._controller(m, (imp_sl.i, imp.contract["i"]), topk, dv, desc, lists, (run, feed_en),
+                         (qf_done, issued, outs, fed), feed)
         return m
 
     # ---------------------------------------------------------------- memory port
@@ -151,9 +158,16 @@ class SpattenTop(wiring.Component):
         # of the memory request (requests can leave back to back, so a base cannot follow ``hi`` a cycle late).
         qrow = Array(Signal(t.addr_bits, name=f"qrow{h}") for h in range(t.max_heads))
         m.d.sync += [qrow[h].eq(self._row_addr(dv.q_base, h, 0, dv.stride)) for h in range(t.max_heads)]
-        m.d.comb += [req.valid.eq(busy & (cred != 0) & qlab.w_rdy), req.len.eq(1),
-                     req.addr.eq((qrow[head] + tok)[:t.addr_bits]),
-                     qlab.w_en.eq(req.grant), qlab.w_data.eq(head | (tok << t.head_bits))]
+        # The request itself is registered (SP_Q_REQ_REG): address and label are computed from (hi, qi) a cycle
+        # ahead, so neither the alive-list lookups nor the row-base adder sit in front of the memory request. The
+        # register holds the current (hi, qi)'s request from the cycle after they (or the lists, before RUN) last
+        # changed: ``fresh`` is low on RUN's first cycle and the cycle after each grant.
+        assert SP_Q_REQ_REG == 1, "one request register: the cycle models count SP_Q_REQ_REG"
+        fresh, addr_r, lab_r = Signal(), Signal(t.addr_bits), Signal(lab_w)
+        m.d.sync += [fresh.eq(run & ~req.grant), addr_r.eq((qrow[head] + tok)[:t.addr_bits]),
+                     lab_r.eq(head | (tok << t.head_bits))]
+        m.d.comb += [req.valid.eq(busy & fresh & (cred != 0) & qlab.w_rdy), req.len.eq(1), req.addr.eq(addr_r),
+                     qlab.w_en.eq(req.grant), qlab.w_data.eq(lab_r)]
         wrap = qi + 1 == dv.queries
         last_q = wrap & (hi + 1 == lists.h)
         with m.If(req.grant):
@@ -188,7 +202,13 @@ class SpattenTop(wiring.Component):
         pos, start, ln = Signal(fx.n_bits), Signal(fx.idx_bits), Signal(t.len_bits)
         tok = lists.tok[pos]
         more = pos < lists.n
-        ext = on & more & (ln != 0) & (tok == start + ln) & (ln != (1 << t.len_bits) - 1)
+        # A run grows while the next alive token follows the previous one: ``tok[p] == tok[p-1] + 1`` for every
+        # position, registered (the list holds still in RUN and its first K request comes many cycles after RUN's
+        # first), so the run test is a one-bit lookup, not an id lookup, an adder and a compare in front of the
+        # memory request (same cycles: tok[pos] == start + ln exactly when position pos continues the run).
+        follows = Signal(fx.max_n)
+        m.d.sync += follows.eq(Cat(Const(0, 1), *(lists.tok[p] == lists.tok[p - 1] + 1 for p in range(1, fx.max_n))))
+        ext = on & more & (ln != 0) & follows.bit_select(pos, 1) & (ln != (1 << t.len_bits) - 1)
         kv = view(pipe.contract["kreq"], pipe.kreq.payload)
         # The region's row base, registered: it is read two cycles after the kreq handshake at the earliest (the
         # walk first loads ``start``), by then it holds this pass's region and the front job's head (set at its q
@@ -222,19 +242,20 @@ class SpattenTop(wiring.Component):
         pv = view(pipe.contract["vreq"], pipe.vreq.payload)
         m.submodules.vcnt = vcnt = SyncFIFO(width=clog2(s + 1) + 1, depth=4)
         on, j = Signal(), Signal(range(s + 1))
-        toks = Array(Signal(fx.idx_bits, name=f"vtok{i}") for i in range(s))  # the kept indices' token ids
         cnt = Signal(range(s + 1))
+        # The back job's head row, registered: its head leads ``vlab`` from the previous job's output handshake
+        # on, many cycles before its V request (hand-off, then the top-k), so no multiplier sits in front of the
+        # memory request; the kept indices' row addresses (that base plus the alive list's token id) are taken
+        # with the V request, so neither the id lookup nor the adder sits there either.
+        vbase = Signal(self.cfg.addr_bits)
+        m.d.sync += vbase.eq(self._row_addr(dv.v_base, vlab.r_data, 0, dv.stride))
+        addrs = Array(Signal(self.cfg.addr_bits, name=f"vaddr{i}") for i in range(s))
         m.d.comb += [pipe.vreq.ready.eq(~on & vcnt.w_rdy), vcnt.w_en.eq(pipe.vreq.valid & ~on),
                      vcnt.w_data.eq(pv.count)]
         with m.If(pipe.vreq.valid & ~on):
             m.d.sync += [on.eq(pv.count != 0), j.eq(0), cnt.eq(pv.count)]
-            m.d.sync += [toks[i].eq(lists.tok[pv.indices[i]]) for i in range(s)]
-        # The back job's head row, registered: its head leads ``vlab`` from the previous job's output handshake
-        # on, many cycles before its first V request (hand-off, then the top-k), so no multiplier sits in front of
-        # the memory request.
-        vbase = Signal(self.cfg.addr_bits)
-        m.d.sync += vbase.eq(self._row_addr(dv.v_base, vlab.r_data, 0, dv.stride))
-        m.d.comb += [req.valid.eq(on), req.len.eq(1), req.addr.eq((vbase + toks[j])[:self.cfg.addr_bits])]
+            m.d.sync += [addrs[i].eq((vbase + lists.tok[pv.indices[i]])[:self.cfg.addr_bits]) for i in range(s)]
+        m.d.comb += [req.valid.eq(on), req.len.eq(1), req.addr.eq(addrs[j])]
         with m.If(req.grant):
             m.d.sync += j.eq(j + 1)
             with m.If(j + 1 == cnt):
@@ -260,8 +281,8 @@ class SpattenTop(wiring.Component):
         return col & (got != need) & ~full
 
     # ---------------------------------------------------------------- outputs and the importance feeder
-    def _outputs(self, m: Module, pipe: SpattenPipeline, imp: Importance, dv: data.View, lists: _Lists,
-                 olab: SyncFIFO, feed_en: Signal) -> tuple[Signal, Signal, tuple[Value, Value]]:
+    def _outputs(self, m: Module, pipe: SpattenPipeline, imp_i: object, ilay: data.Layout, dv: data.View,
+                 lists: _Lists, olab: SyncFIFO, feed_en: Signal) -> tuple[Signal, Signal, tuple[Value, Value]]:
         """``o`` beats with their labels; a copy of every output (and the tap) feeds the importance block:
         add_tokens per tap row (ids from the alive list), then add_head per output. Returns the output and feed
         counters of the layer and the feeder's (valid, beat) for the importance input."""
@@ -281,7 +302,6 @@ class SpattenTop(wiring.Component):
             m.d.sync += outs.eq(outs + 1)
         tap = view(pipe.contract["p"], pipe.p.payload)
         head_mode, beat = Signal(), Signal(fx.n_bits)
-        ilay = imp.contract["i"]
         ib, nb = t.imp.idx_bits, t.imp.n_bits
         ids = [_fit(lists.tok[(beat << clog2(s)) + j], ib) for j in range(s)]
         tok_beat = pack_value(ilay, {"op": OPS["add_tokens"], "n": _fit(lists.n, nb), "k": 0, "dlog": dv.dlog,
@@ -290,9 +310,9 @@ class SpattenTop(wiring.Component):
                                       "idx": [_fit(ocopy.r_data[fx.max_d * fx.out_bits:], ib)] + [0] * (s - 1),
                                       "probs": 0, "out": ocopy.r_data[:fx.max_d * fx.out_bits]})
         feed = (Mux(head_mode, ocopy.r_rdy, pipe.p.valid), Mux(head_mode, head_beat, tok_beat))
-        feed_fire = feed[0] & imp.i.ready & feed_en
-        m.d.comb += [pipe.p.ready.eq(~head_mode & imp.i.ready & feed_en),
-                     ocopy.r_en.eq(head_mode & imp.i.ready & feed_en)]
+        feed_fire = feed[0] & imp_i.ready & feed_en
+        m.d.comb += [pipe.p.ready.eq(~head_mode & imp_i.ready & feed_en),
+                     ocopy.r_en.eq(head_mode & imp_i.ready & feed_en)]
         with m.If(feed_fire):
             with m.If(head_mode):
                 m.d.sync += [head_mode.eq(0), fed.eq(fed + 1)]
@@ -313,17 +333,18 @@ class SpattenTop(wiring.Component):
         later = (d.tokens > lists.n) | (d.heads > lists.h)
         return common | Mux(d.first, first, later)
 
-    def _controller(self, m: Module, imp: Importance, topk: TopK, dv: data.View, desc: Signal, lists: _Lists,
-                    modes: tuple[Signal, Signal], counts: tuple[Signal, Signal, Signal, Signal],
+    def _controller(self, m: Module, imp_in: tuple[object, data.Layout], topk: TopK, dv: data.View, desc: Signal,
+                    lists: _Lists, modes: tuple[Signal, Signal], counts: tuple[Signal, Signal, Signal, Signal],
                     feed: tuple[Value, Value]) -> None:
-        """IDLE -> (ERR | CLEAR | boundary top-k for tokens, then heads) -> RUN -> DONE -> IDLE."""
+        """IDLE -> (ERR | CLEAR | boundary top-k for tokens, then heads) -> RUN -> DONE -> IDLE. ``imp_in``: the
+        importance input (its slice's) and its layout."""
         t, fx = self.cfg, self.cfg.fx
         s = fx.s
         qf_done, issued, outs, fed = counts
         run, feed_en = modes
+        imp_i, ilay = imp_in
         dw = view(self.contract["desc"], self.desc.payload)
         rd_beat, rd_heads = Signal(fx.n_bits), Signal()
-        ilay = imp.contract["i"]
         n_rd = Mux(rd_heads, lists.h, lists.n)
         ib, nb = t.imp.idx_bits, t.imp.n_bits
         ids = [_fit(Mux(rd_heads, lists.head[((rd_beat << clog2(s)) + j)[:t.head_bits]],
@@ -351,7 +372,7 @@ class SpattenTop(wiring.Component):
                 with m.If(self.r.ready):
                     m.next = "IDLE"
             with m.State("CLEAR"):
-                with m.If(imp.i.ready):
+                with m.If(imp_i.ready):
                     m.d.sync += [lists.n.eq(dv.tokens), lists.h.eq(dv.heads)]
                     m.d.sync += [lists.tok[i].eq(i) for i in range(fx.max_n)]
                     m.d.sync += [lists.head[i].eq(i) for i in range(t.max_heads)]
@@ -362,7 +383,7 @@ class SpattenTop(wiring.Component):
                         m.next = "RUN"
                     with m.Else():
                         m.d.sync += [rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
-                with m.Elif(imp.i.ready):
+                with m.Elif(imp_i.ready):
                     m.d.sync += rd_beat.eq(rd_beat + 1)
                     with m.If(((rd_beat + 1) << clog2(s)) >= n_rd):
                         m.next = "TOPK"
@@ -392,7 +413,7 @@ class SpattenTop(wiring.Component):
                                                                        "heads": lists.h})),
                      ctl_valid.eq(clear_s | read_s), ctl_beat.eq(Mux(clear_s, OPS["clear"], read_beat))]
         valid, beat = feed
-        m.d.comb += [imp.i.valid.eq(Mux(feed_en, valid, ctl_valid)), imp.i.payload.eq(Mux(feed_en, beat, ctl_beat))]
+        m.d.comb += [imp_i.valid.eq(Mux(feed_en, valid, ctl_valid)), imp_i.payload.eq(Mux(feed_en, beat, ctl_beat))]
 
     def _compact(self, m: Module, topk: TopK, lists: _Lists, heads: Signal, wpos: Signal) -> None:
         """Each top-k output beat: the kept positions (ascending) pick their ids from the list, written at the

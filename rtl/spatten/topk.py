@@ -417,13 +417,16 @@ class TopK(wiring.Component):
                      ops.pivot.eq(Mux(ctl.in_row == 0, i_lanes[0], ctl.pivot))]
         for j in range(self.C):
             m.d.comb += ops.mask[j].eq(ctl.in_base + j < n_cur)
+        # The job registers load from every first beat, refused or not (a refused job never reads them: its
+        # beats leave ``in_row`` at 0, where ``n_cur`` and the pivot come from the input), so the refusal check
+        # stays off their enables (in spatten-top that check's net to them was the Fmax path).
+        with m.If(self.i.valid & (ctl.in_row == 0)):
+            m.d.sync += [ctl.n.eq(i_n), ctl.t.eq(i_k - 1), ctl.pivot.eq(i_lanes[0])]
         with m.If(self.i.valid & bad):
             self._refuse(m, ctl, i_n, fl)
         with m.Elif(self.i.valid):
             m.d.comb += [ops.valid.eq(1), o_wr.en.eq(1)]
             m.d.sync += [ctl.in_row.eq(ctl.in_row + 1), ctl.in_base.eq(ctl.in_base + self.C)]
-            with m.If(ctl.in_row == 0):
-                m.d.sync += [ctl.n.eq(i_n), ctl.t.eq(i_k - 1), ctl.pivot.eq(i_lanes[0])]
             with m.If(ctl.in_base + self.C >= n_cur):
                 m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
                 m.next = "DRAIN"

@@ -78,6 +78,17 @@ SKID_LATENCY = 1
 #: and Q x K to the softmax. Neither link ever stalls (the softmax is loading whenever scores come, Q x K takes a K
 #: line per cycle), so each adds SKID_LATENCY to a pass.
 SP_FRONT_SLICES = 2
+#: spatten-top's Q fetcher registers its memory request (address and label computed a cycle ahead, rtl/spatten/top.py
+#: ``_qfetch``): a Q request leaves at the earliest this many cycles after RUN's first cycle or after the previous
+#: Q grant.
+SP_Q_REQ_REG = 1
+#: Registered stream slices (SkidBuffer) on spatten-top's importance input, after the mux of the controller's and
+#: the feeder's beats: each beat reaches the block SKID_LATENCY later, and the slice holds up to two beats the
+#: block is not ready for (the top's cycle model walks it).
+SP_IMP_SLICES = 1
+#: The importance block's read-out gather is registered (rtl/spatten/importance.py ``_read``: partial AND-ORs over
+#: groups of accumulators): each read beat leaves this many cycles later, and the read's answer with it.
+IMP_GATHER_PIPE = 1
 
 
 def pe_acc_bits(in_bits: int, depth: int) -> int:

@@ -21,7 +21,8 @@ add_tokens              ``B + 3``: B beats, then the lane register, the one-hot 
                         delta register; the accumulators take the delta and the answer is raised in that cycle
 add_head                ``3 + log2 max_d``: the beat register, the magnitude register, one register per adder-tree
                         level, then the head accumulator and the answer
-read_tokens/read_heads  ``B + 1``: the id register, then the output register (the answer goes with the last beat)
+read_tokens/read_heads  ``B + 1 + IMP_GATHER_PIPE``: the id register, the gather register (partial AND-ORs), then
+                        the output register (the answer goes with the last beat)
 ======================  ========================================================================================
 """
 
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from attnforge.sim.contract import designs as contract
+from attnforge.sim.contract.depths import IMP_GATHER_PIPE
 from attnforge.sim.contract.spatten_fx import ImportanceCfg
 from attnforge.sim.specs.errors import SpecError
 
@@ -164,7 +166,7 @@ class ImportanceState:
             cycles = 3 + self.cfg.abs_tree_pipe
         else:
             o, err = self._read(job, c)
-            cycles = beats + 1
+            cycles = beats + 1 + IMP_GATHER_PIPE
         self._check_width()
         return ImpResult(o, r_lay.pack({"op": job.op, "err": int(err)}), cycles, err)
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_IMP_SLICES, SP_Q_REQ_REG
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_fx import SpattenFx
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
@@ -261,7 +262,7 @@ def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) 
     else:
         period = rho * f2 + (1 - rho) * f1 + back - blocked  # no next front shares the port
     jobs = float(lay.n_queries * lay.heads)
-    first = 1 + p.latency + 1 + rho * f2 + (1 - rho) * f1
+    first = SP_Q_REQ_REG + 1 + p.latency + 1 + rho * f2 + (1 - rho) * f1  # the first Q request waits its register
     return {"cycles": first + (jobs - 1) * period + last, "period": period, "front": f1c, "back": back,
             "memory_beats": jobs * (n * (1 + rho) + kv + 1), "jobs": jobs}
 
@@ -277,7 +278,8 @@ def _boundary(a: SpattenArch, t: SpattenTop, prev: TopLayer, lay: TopLayer) -> f
     block takes a beat the cycle after, while the controller reaches DONE 2 cycles after that beat and IDLE, the
     next descriptor and BOUND 1 cycle each: the read starts ``log2(max_d)`` cycles after BOUND's first cycle
     (1 less when the token list was skipped first). The head list's read-out follows the token top-k, which takes
-    longer than the token read-out's answer, so it does not wait."""
+    longer than the token read-out's answer, so it does not wait. Each read beat reaches the block through its
+    input slice (``SP_IMP_SLICES``) and leaves through its gather register (``IMP_GATHER_PIPE``)."""
     from attnforge.sim.spatten.topk_cycles import engine_cycles
 
     c = a.spatten.topk_comparators
@@ -294,7 +296,8 @@ def _boundary(a: SpattenArch, t: SpattenTop, prev: TopLayer, lay: TopLayer) -> f
         if measured is None:
             sel, filt, _ = engine_cycles(had, keep, c, c)
             measured = sel + filt
-        out += 2.0 + measured + 1.0
+        # the read beats pass the importance input slice, then the block's gather register
+        out += SP_IMP_SLICES * SKID_LATENCY + 2.0 + IMP_GATHER_PIPE + measured + 1.0
     return out
 
 

@@ -18,7 +18,8 @@ difference of the two cycles):
 * back: the local-V top-k's last output row ``hw_topk(...).cycles`` after its first input, prob x V's output
   ``3 + pv_tree_pipe`` cycles after its last ``vmem`` beat (:func:`back_cycles`);
 * importance: ready again one cycle after its answer (add_tokens ``B + 3``, add_head ``3 + log2 max_d``,
-  read ``B + 1``, clear 1 cycle after the first beat); read-out beats reach the top-k 2 cycles after their input.
+  read ``B + 1 + IMP_GATHER_PIPE``, clear 1 cycle after the first beat); read-out beats reach the top-k
+  ``2 + IMP_GATHER_PIPE`` cycles after their input; its input is a registered slice (:class:`_ImpIn`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from attnforge.sim.contract import pv_tree_pipe
+from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_IMP_SLICES, SP_Q_REQ_REG
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
 from attnforge.sim.spatten.cycle_model import front_tail
@@ -66,6 +68,48 @@ class _Port:
         return None
 
 
+class _ImpIn:
+    """The importance block behind its input slice (rtl/common.py SkidBuffer): the slice takes a beat while it
+    holds fewer than two (its ready is a register), the block takes the oldest one from the cycle after it entered
+    on, while the block is ready; a taken beat sets when the block is ready again (the job's answer)."""
+
+    def __init__(self, head_ready: int) -> None:
+        assert SP_IMP_SLICES == 1 and SKID_LATENCY == 1, "the walk models one two-entry slice"
+        self.q: deque[list] = deque()  #: [entered, kind, taken] per beat in the slice
+        self.ready_at = 0  #: first cycle the block takes a beat
+        self.at = 0  #: next cycle not yet walked
+        #: cycles from a job's last beat taken to the block's next ready (answered, then ready the cycle after):
+        #: add_tokens 4 + 1, add_head ``head_ready``, clear 1 + 1, read 2 + gather + 1; a job's other beats: the
+        #: next cycle
+        self.after = {"tok_last": 5, "head": head_ready, "clear": 2, "read_last": 3 + IMP_GATHER_PIPE}
+
+    def room(self, c: int) -> bool:
+        """The slice's ready in cycle ``c`` (its occupancy at the start of that cycle), walked up to ``c``."""
+        while self.at < c:
+            self._step(self.at, None)
+        return len(self.q) < 2
+
+    def cycle(self, c: int, kind: str | None = None) -> list | None:
+        """Walk up to cycle ``c``, then cycle ``c`` with a beat of ``kind`` offered (taken when the slice has
+        room). Returns the beat's entry if the slice took it."""
+        self.room(c)
+        return self._step(c, kind)
+
+    def _step(self, c: int, kind: str | None) -> list | None:
+        room = len(self.q) < 2
+        if self.q and self.q[0][0] < c and c >= self.ready_at:
+            ent = self.q.popleft()
+            ent[2] = c
+            if ent[1] in self.after:
+                self.ready_at = c + self.after[ent[1]]
+        ent = None
+        if kind is not None and room:
+            ent = [c, kind, None]
+            self.q.append(ent)
+        self.at = c + 1
+        return ent
+
+
 class _Sim:
     """What every layer's walk shares: the instance, the port, the pipeline stages' fixed latencies."""
 
@@ -76,6 +120,7 @@ class _Sim:
         fx = self.fx
         self.front_tail = front_tail(fx)
         self.pv_tail = 3 + pv_tree_pipe(fx)
+        self.imp = _ImpIn(4 + cfg.imp.abs_tree_pipe)  # add_head answered 3 + levels on, ready after
 
     # ---------------------------------------------------------------- one layer
     def layer_jobs(self, li: int) -> list[_Job]:
@@ -96,10 +141,25 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _boundary(sim: _Sim, li: int, c: int, imp_ready: int) -> tuple[int, int]:
+def _push(imp: _ImpIn, c: int, kind: str) -> tuple[int, list]:
+    """The controller offers one beat from cycle ``c`` until the slice takes it. Returns the cycle it was taken
+    and its slice entry."""
+    while (ent := imp.cycle(c, kind)) is None:
+        c += 1
+    return c, ent
+
+
+def _taken(imp: _ImpIn, ent: list) -> int:
+    """Walk the slice until the block takes ``ent`` (no beat offered meanwhile); returns that cycle."""
+    while ent[2] is None:
+        imp.cycle(imp.at)
+    return ent[2]
+
+
+def _boundary(sim: _Sim, li: int, c: int) -> int:
     """BOUND/TOPK from the descriptor handshake ``c`` of a later layer: per list (tokens, then heads) one cycle to
-    skip it, or the read beats into the top-k (one per cycle the importance block is ready) and its last output.
-    Returns RUN's first cycle and the importance block's next ready cycle."""
+    skip it, or the read beats into the top-k (one per cycle the importance input slice has room) and its last
+    output. Returns RUN's first cycle."""
     lr = sim.run.layers[li]
     prev = sim.run.layers[li - 1]
     cur = c + 1
@@ -108,10 +168,16 @@ def _boundary(sim: _Sim, li: int, c: int, imp_ready: int) -> tuple[int, int]:
         if keep == n_rd or tk is None:
             cur += 1
             continue
-        first = max(cur, imp_ready)
-        imp_ready = first + _ceil(n_rd, sim.s) - 1 + 3  # answered with the last read-out beat, 2 cycles on
-        cur = first + 2 + tk.cycles + 1  # the read-out reaches the top-k 2 cycles after the first read beat
-    return cur, imp_ready
+        beats = _ceil(n_rd, sim.s)
+        ents = []
+        for b in range(beats):
+            at, ent = _push(sim.imp, cur, "read_last" if b == beats - 1 else "read")
+            cur = at + 1
+            ents.append(ent)
+        # the block takes the read beats on consecutive cycles once it took the first (the top-k's formula assumes
+        # its input one row per cycle); the read-out reaches the top-k 2 + gather cycles after each take
+        cur = _taken(sim.imp, ents[0]) + 2 + IMP_GATHER_PIPE + tk.cycles + 1
+    return cur
 
 
 def top_cycles(run: TopRun, cfg: SpattenTopCfg, timing: MemTiming, refusals: int = 0) -> dict[str, int]:
@@ -119,15 +185,13 @@ def top_cycles(run: TopRun, cfg: SpattenTopCfg, timing: MemTiming, refusals: int
     ERR -> IDLE), and the memory port's request and beat counts."""
     sim = _Sim(run, cfg, timing)
     c = 2 * refusals  # the first good descriptor's handshake (the count starts at the first refusal's)
-    imp_ready = 0  # first cycle the importance block takes a beat
     done = c
     for li in range(len(run.layers)):
-        if li == 0:  # CLEAR takes one importance beat, RUN the cycle after
-            clear = max(c + 1, imp_ready)
-            start, imp_ready = clear + 1, clear + 2
+        if li == 0:  # CLEAR offers one importance beat, RUN the cycle after the slice takes it
+            start = _push(sim.imp, c + 1, "clear")[0] + 1
         else:
-            start, imp_ready = _boundary(sim, li, c, imp_ready)
-        done, imp_ready = _Layer(sim, li, imp_ready).run(start)
+            start = _boundary(sim, li, c)
+        done = _Layer(sim, li).run(start)
         c = done + 1  # DONE's r handshake is ``done``; IDLE takes the next descriptor the cycle after
     return {"cycles": done + 1, "requests": sim.port.requests, "beats": sim.port.beats}
 
@@ -136,15 +200,16 @@ class _Layer:
     """RUN of one layer: the registers of the fetchers, the pipeline's two halves, the collector and the feeder.
     Each cycle :meth:`_comb` reads them as they stand, then the ``_edge`` methods update them."""
 
-    def __init__(self, sim: _Sim, li: int, imp_ready: int) -> None:
+    def __init__(self, sim: _Sim, li: int) -> None:
         lr = sim.run.layers[li]
         self.sim, self.port, self.s = sim, sim.port, sim.s
         self.jobs = sim.layer_jobs(li)
         self.alive = lr.alive.tolist()
         self.n, self.total = len(self.alive), len(self.jobs)
         self.nbs = _ceil(self.n, self.s)
-        self.imp_ready = imp_ready
+        self.imp = sim.imp
         self.q_granted, self.cred, self.q_done, self.issued = 0, 2, False, 0
+        self.q_from = 0  #: first cycle the Q request register holds the next (head, query)'s request
         self.qbuf: deque[int] = deque()  # cycles from which each buffered Q row is readable
         self.fstate, self.fjob, self.k_got, self.dec_at, self.pass2 = "IDLE", -1, 0, None, False
         self.k_on, self.k_pos, self.k_ln, self.k_start = False, 0, 0, 0
@@ -163,6 +228,7 @@ class _Layer:
         """Walk from RUN's first cycle; returns the ``r`` handshake (DONE) and the importance block's next ready
         cycle. RUN sees the last add_head's count the cycle after it, DONE the cycle after that."""
         c = c0
+        self.q_from = c0 + SP_Q_REQ_REG  # the Q request register holds RUN's first request from then on
         while True:
             g = self._comb(c)
             self._port_edge(c, g)
@@ -172,7 +238,7 @@ class _Layer:
             self._collect_edge(c, g)
             self._feeder_edge(c, g)
             if self.q_done and self.outs == self.issued == self.fed == self.total:
-                return c + 2, self.imp_ready
+                return c + 2
             c += 1
             if c - c0 > 100_000_000:
                 raise RuntimeError("spatten-top cycle model: no progress")
@@ -184,7 +250,7 @@ class _Layer:
         k_ext = (self.k_on and k_more and self.k_ln != 0 and self.alive[self.k_pos] == self.k_start + self.k_ln
                  and self.k_ln != (1 << self.sim.cfg.len_bits) - 1)
         k_valid = self.k_on and self.k_ln != 0 and not k_ext
-        q_valid = not self.q_done and self.cred != 0
+        q_valid = not self.q_done and self.cred != 0 and c >= self.q_from
         tag = self.port.offered(c)
         v_ready = self.col and self.got != self.need and not self.full
         final = (self.fstate == "PASS" and self.dec_at == c
@@ -203,7 +269,7 @@ class _Layer:
             "kreq": self.fstate == "KREQ" and not self.k_on, "final": final,
             "hand": not self.busy and (final or self.fstate == "HAND"),
             "t_fire": self.busy and c >= self.t_on_from and self.t_rows_in < self.nbs and len(self.tap) < 2,
-            "feed": f_valid and c >= self.imp_ready,
+            "feed": f_valid and self.imp.room(c),
             "vreq": bool(self.topk_out) and self.topk_out[0][0] <= c and vreq_ready,
             "o": self.o_at is not None and c >= self.o_at and len(self.ocopy) < 2,
         }
@@ -233,6 +299,7 @@ class _Layer:
             port.inflight += 1
             port.requests += 1
         if g["q_grant"]:
+            self.q_from = c + 1 + SP_Q_REQ_REG  # the next (head, query)'s request is registered first
             self.q_granted += 1
             self.q_done = self.q_granted == self.total
         self.cred += int(g["q_fire"]) - int(g["q_grant"])
@@ -309,16 +376,19 @@ class _Layer:
             self.col, self.got, self.need = True, 0, cnt
 
     def _feeder_edge(self, c: int, g: dict) -> None:
-        """The importance feeder: tap rows as add_tokens beats, then the output copy as add_head."""
+        """The importance feeder: tap rows as add_tokens beats, then the output copy as add_head, into the
+        importance input slice (which walks its cycle ``c`` here, beat or not)."""
         if not g["feed"]:
+            self.imp.cycle(c)
             return
         if self.head_mode:
             self.ocopy.popleft()
             self.head_mode = False
             self.fed += 1
-            self.imp_ready = c + 4 + self.sim.cfg.imp.abs_tree_pipe  # answered 3 + levels on, ready after
+            kind = "head"
         else:
             _, last = self.tap.popleft()
+            kind = "tok_last" if last else "tok"
             if last:
                 self.head_mode = True
-                self.imp_ready = c + 5  # add_tokens answered 4 cycles after its last beat, ready after
+        assert self.imp.cycle(c, kind) is not None
