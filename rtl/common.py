@@ -139,8 +139,9 @@ def split_mul(a: Value, b: Value, name: str, operand_regs: bool = False, product
 
     Each flag adds one register stage (one cycle) for Fmax, because yosys leaves the ECP5 MULT18X18D's own registers
     unused and a register -> DSP -> register path is then mostly routing: ``operand_regs`` gives every partial
-    product its own copy of its two operand pieces (fan-out one, so the placer can put it next to its DSP),
-    ``product_regs`` registers each partial product a second time (one copy next to the DSP, one next to the adder,
+    product its own copy of its two operand pieces (yosys may merge the copies of one piece: then one register per
+    piece that drives only that piece's DSPs, off whatever mux or fan-out feeds it, so the placer can put it next to
+    them), ``product_regs`` registers each partial product a second time (one copy next to the DSP, one next to the adder,
     as ``PE_PIPE``'s retimed product). Both off (the default): one register stage, the partial products."""
     def pieces(v: Value) -> list[tuple[int, Value]]:
         v = Value.cast(v)
