@@ -131,11 +131,18 @@ def split_product(a: Value, b: Value, name: str) -> tuple[list, Value]:
     return stmts, sum(terms[1:], terms[0])
 
 
-def split_mul(a: Value, b: Value, name: str) -> tuple[list, Value]:
+def split_mul(a: Value, b: Value, name: str, operand_regs: bool = False, product_regs: bool = False) -> tuple[list, Value]:
     """``a * b`` for a pipelined datapath, both operands cut into DSP-sized pieces (the top piece of a signed operand
     signed, the others unsigned): the statements that register every partial product (the caller adds them to its
     sync domain) and the value that adds the registered pieces back (the caller registers it in the next stage).
-    Unlike :func:`split_product` it takes signed and wide operands on both sides (RNV x PRM, RNV x 1/RD)."""
+    Unlike :func:`split_product` it takes signed and wide operands on both sides (RNV x PRM, RNV x 1/RD).
+
+    Each flag adds one register stage (one cycle) for Fmax, because yosys leaves the ECP5 MULT18X18D's own registers
+    unused and a register -> DSP -> register path is then mostly routing: ``operand_regs`` gives every partial
+    product its own copy of its two operand pieces (yosys may merge the copies of one piece: then one register per
+    piece that drives only that piece's DSPs, off whatever mux or fan-out feeds it, so the placer can put it next to
+    them), ``product_regs`` registers each partial product a second time (one copy next to the DSP, one next to the adder,
+    as ``PE_PIPE``'s retimed product). Both off (the default): one register stage, the partial products."""
     def pieces(v: Value) -> list[tuple[int, Value]]:
         v = Value.cast(v)
         out = []
@@ -144,11 +151,24 @@ def split_mul(a: Value, b: Value, name: str) -> tuple[list, Value]:
             out.append((off, p.as_signed() if v.shape().signed and off + DSP_A_BITS >= len(v) else p))
         return out
 
+    def reg(v: Value, reg_name: str) -> tuple[list, Value]:
+        r = Signal(v.shape(), name=reg_name)
+        return [r.eq(v)], r
+
     stmts, terms = [], []
     for oa, pa in pieces(a):
         for ob, pb in pieces(b):
-            r = Signal(signed(len(pa) + len(pb) + 1), name=f"{name}_pp{oa}_{ob}")
-            stmts.append(r.eq(pa * pb))
+            pp_name = f"{name}_pp{oa}_{ob}"
+            if operand_regs:
+                (sa, pa_r), (sb, pb_r) = reg(pa, f"{pp_name}_a"), reg(pb, f"{pp_name}_b")
+                stmts += [*sa, *sb]
+            else:
+                pa_r, pb_r = pa, pb
+            r = Signal(signed(len(pa) + len(pb) + 1), name=pp_name)
+            stmts.append(r.eq(pa_r * pb_r))
+            if product_regs:
+                s_, r = reg(r, f"{pp_name}_r")
+                stmts += s_
             terms.append(r << (oa + ob) if oa + ob else r)
     return stmts, sum(terms[1:], terms[0])
 

@@ -357,15 +357,13 @@ class FuseMaxTile(wiring.Component):
         """``round_shift(run * factor, p_frac) + add`` in ``FM_ACC_PIPE`` free-running stages (operand registers,
         partial products, their sum plus the rounding half, shift and add): the statements of the first three and
         the last stage's value, for ``run``/``factor`` of ``FM_ACC_PIPE - 1`` cycles earlier and ``add`` of the cycle
-        before (the caller delays). The operand registers keep the PRM buffer's parity select and the route to
-        the DSPs apart (on ECP5 the two together were the critical path)."""
-        run_r = Signal.like(Value.cast(run), name=f"{name}_run")
-        fac_r = Signal.like(Value.cast(factor), name=f"{name}_fac")
-        pp, pp_sum = split_mul(run_r, fac_r, f"{name}_m")
-        acc = Signal(signed(len(run_r) + len(fac_r) + 2), name=f"{name}_sum")
+        before (the caller delays). The operand registers (one copy per DSP) keep the PRM buffer's parity select and
+        the route to the DSPs apart (on ECP5 the two together were the critical path). No second product register:
+        one more stage here would raise ``fm_min_f`` (f >= 9 at 8 rows, the default f is 8)."""
+        pp, pp_sum = split_mul(run, factor, f"{name}_m", operand_regs=True)
+        acc = Signal(signed(len(Value.cast(run)) + len(Value.cast(factor)) + 2), name=f"{name}_sum")
         assert FM_ACC_PIPE == 4, "operand registers, partial products, their sum, shift and add"
-        return [run_r.eq(run), fac_r.eq(factor), *pp, acc.eq(pp_sum + (1 << (self.fx.p_frac - 1)))], \
-            (acc >> self.fx.p_frac) + add
+        return [*pp, acc.eq(pp_sum + (1 << (self.fx.p_frac - 1)))], (acc >> self.fx.p_frac) + add
 
     def _rd(self, m: Module, seq: _Seq, sln: list[_Grid], prm: list[list[Signal]], sln_w: Value) -> None:
         """RD = round(RD * PRM) + SLD per lane, ``fm_tree_levels + FM_ACC_PIPE`` cycles after the SLN write; the last
@@ -426,7 +424,8 @@ class FuseMaxTile(wiring.Component):
 
     def _output(self, m: Module, seq: _Seq, rnv: list[list[Signal]]) -> None:
         """AV = RNV * (1 / RD): once RNV and the reciprocal are final, F beats through the ``FM_OUT_PIPE``-stage
-        output pipeline (RNV read, partial products, their sum plus the rounding half, shift), which stalls as a
+        output pipeline (RNV read, operand copies per DSP, partial products, their copies, their sum plus the rounding
+        half, shift; the reciprocal holds 1/RD throughout, so its copies cost no cycle of their own), which stalls as a
         whole while the output is not taken; then back to IDLE."""
         fx, C, F = self.fx, self.cols, self.f
         inv = lanes(self._recip.q, C, fx.qw, is_signed=False)
@@ -434,15 +433,15 @@ class FuseMaxTile(wiring.Component):
         f_out = Signal(range(F + 1))
         out_cnt = Signal(range(F + 1))
         go = seq.tail & seq.rnv_done & (seq.inv_done | self._recip.done) & (f_out < F)
-        va, vb, vc = (Signal(name=n) for n in ("o_va", "o_vb", "o_vc"))
+        vs = [Signal(name=f"o_v{i}") for i in range(FM_OUT_PIPE - 1)]  # valid of each stage before the output
         payload = Signal(len(self.o.payload))
         sh = fx.rb - fx.out_frac
         outs = []
         with m.If(adv):
-            m.d.sync += [va.eq(go), vb.eq(va), vc.eq(vb), self.o.valid.eq(vc)]
+            m.d.sync += [vs[0].eq(go), *(b.eq(a) for a, b in zip(vs, vs[1:], strict=False)), self.o.valid.eq(vs[-1])]
             for c in range(C):
                 rd_ = Signal(signed(fx.rnv_bits), name=f"o_rnv{c}")
-                pp, pp_sum = split_mul(rd_, inv[c], f"o{c}")
+                pp, pp_sum = split_mul(rd_, inv[c], f"o{c}", operand_regs=True, product_regs=True)
                 osum = Signal(signed(fx.rnv_bits + fx.qw + 2), name=f"o_sum{c}")
                 m.d.sync += [rd_.eq(Array(rnv[f][c] for f in range(F))[f_out]), *pp,
                              osum.eq(pp_sum + (1 << (sh - 1)))]
@@ -455,4 +454,4 @@ class FuseMaxTile(wiring.Component):
             m.d.sync += out_cnt.eq(out_cnt + 1)
             with m.If(out_cnt == F - 1):  # the tail is over: ready for the next run's
                 m.d.sync += [seq.tail.eq(0), f_out.eq(0), out_cnt.eq(0), seq.rnv_done.eq(0), seq.inv_done.eq(0)]
-        assert FM_OUT_PIPE == 4, "the output pipeline above has four registers"
+        assert FM_OUT_PIPE == 6, "RNV read, operand copies, partial products, their copies, sum, shift"

@@ -59,6 +59,10 @@ class _Run:
     pad_keys: Signal  #: keys of the last key tile that are padding
     causal: Signal
     diag0: Signal  #: M - P: the causal diagonal of a head's first query tile
+    #: query tiles of the layer (heads * tq), registered the cycle after the descriptor (the multiply, a DSP, was on
+    #: the critical path of the request valid on ECP5). Nothing reads it in the run's first cycle: the first request
+    #: is always head 0's first K tile, and no tile has been output yet.
+    total_q: Signal
 
 
 class _Order:
@@ -74,13 +78,11 @@ class _Order:
         self.thresh = Signal(gb + 1, name=f"{name}_thresh")
         self.adv = Signal(name=f"{name}_adv")
         self.run = run
-        total_q = Signal(gb + 1, name=f"{name}_total_q")
-        m.d.comb += total_q.eq(run.heads * run.tq)
         self.is_kv = (self.kv_h < run.heads) & (self.q_g >= self.thresh)
         self.kv_first = self.kv_j == 0
         self.kv_is_v = self.kv_j >= run.tk
         self.kv_last = self.kv_j == 2 * run.tk - 1
-        self.q_left = self.q_g < total_q
+        self.q_left = self.q_g < run.total_q
         self.done = ~self.is_kv & ~self.q_left
         with m.If(self.adv & self.is_kv):
             m.d.sync += self.kv_j.eq(Mux(self.kv_last, 0, self.kv_j + 1))
@@ -163,7 +165,9 @@ class FuseMaxTop(wiring.Component):
                    k_base=Signal(self.mem.addr_bits, name="k_base"), v_base=Signal(self.mem.addr_bits, name="v_base"),
                    alpha=Signal(len(dsc.alpha.as_value()), name="alpha"), running=Signal(name="running"),
                    pad_keys=Signal(max(1, lr), name="pad_keys"), causal=Signal(name="causal"),
-                   diag0=Signal(signed(DIAG_BITS), name="diag0"))
+                   diag0=Signal(signed(DIAG_BITS), name="diag0"),
+                   total_q=Signal(_bits(self.max_heads * self.max_tq) + 1, name="total_q"))
+        m.d.sync += run.total_q.eq(run.heads * run.tq)
         with m.If((dsc.heads == 0) | (dsc.p == 0) | (dsc.m == 0)):
             m.d.comb += code.eq(codes["zero_size"])
         with m.Elif((dsc.heads > self.max_heads) | (dsc.p > self.max_queries) | (dsc.m > self.max_keys)):
@@ -303,7 +307,7 @@ class FuseMaxTop(wiring.Component):
                          t.eq(Mux(tile_end, 0, t + 1)), h.eq(h + tile_end)]
         self._frees(m, qr, vr, g0, last_head_tile, running_bank, bank, slot)
         layer_done = Signal()  #: the layer's last output beat
-        m.d.comb += layer_done.eq(self.o.valid & self.o.ready & (outs == d - 1) & (tiles_out + 1 == run.heads * run.tq))
+        m.d.comb += layer_done.eq(self.o.valid & self.o.ready & (outs == d - 1) & (tiles_out + 1 == run.total_q))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += outs.eq(Mux(outs == d - 1, 0, outs + 1))
             with m.If(outs == d - 1):

@@ -25,11 +25,13 @@ FM_MAC_PIPE = 1 + PE_PIPE
 #: Exponent unit stages behind its distance register: partial products by alpha, their sum, coarse and fine
 #: rounding shift, ROM, shifter (the last one writes the tile engine's SLN / PRM buffer).
 FM_EXP_PIPE = 6
-#: Rescale of a running sum (RD, RNV): operand registers (the running sum and PRM), partial products by PRM, their
-#: sum plus the rounding half, shift and add.
+#: Rescale of a running sum (RD, RNV): operand registers (the running sum and PRM, one copy per DSP), partial
+#: products by PRM, their sum plus the rounding half, shift and add.
 FM_ACC_PIPE = 4
-#: Output beat: RNV read, partial products by 1/RD, their sum plus the rounding half, shift (the output register).
-FM_OUT_PIPE = 4
+#: Output beat: RNV read, operand copies per DSP, partial products by 1/RD, their second register, their sum plus the
+#: rounding half, shift (the output register). The copies on both sides of the DSP (rtl/common.py ``split_mul``) let
+#: the placer put one register next to it: on ECP5 a bare register -> DSP -> register path is mostly routing.
+FM_OUT_PIPE = 6
 
 
 def fm_tree_levels(rows: int) -> int:
