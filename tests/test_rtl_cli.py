@@ -23,7 +23,8 @@ def test_rtl_list(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize("design", ["pe", "array2d", "vector1d", "fusemax-tile"])
 def test_rtl_export_writes_verilog_and_manifest(design: str, tmp_path: Path) -> None:
-    params = ["rows=8", "cols=8"] if design in ("array2d", "fusemax-tile") else []
+    # non-default sizes, so the test sees its parameters arrive; the tile at 2 x 8 elaborates in a fraction of 8 x 8's time
+    params = {"array2d": ["rows=8", "cols=8"], "fusemax-tile": ["rows=8", "cols=2"]}.get(design, [])
     args = ["rtl", design, "-o", str(tmp_path)] + [x for p in params for x in ("--param", p)]
     assert main(args) == 0
     top = design.replace("-", "_")
@@ -37,7 +38,7 @@ def test_rtl_export_writes_verilog_and_manifest(design: str, tmp_path: Path) -> 
         assert p["name"] in v
     if design == "fusemax-tile":
         assert man["parameters"]["rows"] == 8
-        assert names["k__payload"]["width"] == 8 * 8
+        assert names["k__payload"]["width"] == 8 * 8 and names["q__payload"]["width"] == 2 * 8
         assert man["golden"]["fixed_point"]["rows"] == 8
 
 
