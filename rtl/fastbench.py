@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attnforge.rtl import verilator_flags as vflags
 from attnforge.rtl.fastmem import memory_hex, memport_conns, memport_rtl
 from attnforge.sim.contract.memport import MemPort, MemTiming
 from attnforge.sim.specs.errors import SpecError
@@ -288,8 +289,9 @@ def _build_raw(sim: str, workdir: Path, dut: Path) -> list[str]:
     env = {**os.environ, "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
     env.pop("VERILATOR_ROOT", None)
     obj = workdir / "obj_raw"
-    cmd = [str(verilator_bin() / "verilator"), "--binary", "--timing", "-Wno-fatal", "-O3", "--top-module", "fb_raw",
-           "-CFLAGS", "-fcoroutines", "--Mdir", str(obj), "-o", "fb_raw", *srcs]
+    cmd = [str(verilator_bin() / "verilator"), "--binary", "--timing", "-Wno-fatal", *vflags.FASTBENCH_ARGS,
+           "-j", vflags.build_jobs(), "--top-module", "fb_raw", "-CFLAGS", "-fcoroutines", "--Mdir", str(obj),
+           "-o", "fb_raw", *srcs]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode:
         raise RuntimeError(f"verilator build failed: {res.stdout[-1500:]}{res.stderr[-1500:]}")
@@ -314,7 +316,8 @@ def run_cocotb(job: FastJob, sim: str, workdir: Path) -> FastResult:
     try:
         runner.build(sources=[workdir / "fb_clocked.v", workdir / "fb_top.v", dut], hdl_toplevel="fb_clocked",
                      build_dir=workdir / "cocotb_build", timescale=("1ns", "1ps"),
-                     build_args=["-Wno-fatal", "-O3", "--timing", "-CFLAGS", "-fcoroutines"] if sim == "verilator" else [],
+                     build_args=["-Wno-fatal", *vflags.FASTBENCH_ARGS, "--timing", "-CFLAGS", "-fcoroutines"]
+                     if sim == "verilator" else [],
                      always=False, log_file=workdir / "build.log")
     finally:
         os.environ.pop("MAKEFLAGS", None) if saved is None else os.environ.__setitem__("MAKEFLAGS", saved)

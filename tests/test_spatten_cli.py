@@ -59,9 +59,14 @@ def test_cli_knobs_take_effect(capsys):
 
 
 @pytest.mark.slow
-def test_reproduce_spatten_json(capsys):
+def test_reproduce_spatten_json(capsys, monkeypatch: pytest.MonkeyPatch):
+    """The reproduce table as JSON on stdout, and (one ~50 s run serving both checks) its phase lines on stderr."""
+    monkeypatch.setenv("ATTNFORGE_PROGRESS", "1")
     assert main(["reproduce", "spatten", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    for part in ("30 benchmarks", "speedup breakdown", "Table III", "traces", "accuracy proxy"):
+        assert part in err
+    rows = json.loads(out)
     names = {r["metric"]: r for r in rows}
     assert names["DRAM reduction, 30-benchmark mean (FP32 dense K+V)"]["paper"] == 10.0
     assert all({"metric", "paper", "ours"} <= set(r) for r in rows)

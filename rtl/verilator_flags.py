@@ -1,0 +1,34 @@
+"""Verilator build settings, one place for every build attnforge makes (docs/toolchain.md §Verilator build time).
+
+Why two profiles: a Verilator run is build time plus simulation time, and the two kinds of bench weigh them
+differently. Measured on the 2-core machine (``pv`` at 128 lanes, 675 kB of Verilog; ``spatten-top`` for MiniLM,
+5.2 MB): Verilator's ``merge_cond`` pass alone took 48 s of a 49 s verilation of ``pv`` and 49 s of 72 s for
+``spatten-top`` (it is superlinear in the size of one C++ function), and gcc then spent 65 s / 125 s at -Os on the
+huge evaluation functions.
+
+* Per-cycle cocotb benches (``attnforge regress`` cases other than whole layers): Python awaits every clock edge
+  (a few thousand cycles/s), so the model's own speed hardly shows; the build is what waits. Without
+  ``merge_cond`` and with gcc at -O0, ``pv`` builds in 24 s instead of 114 s and ``fusemax-tile`` (8x8) in 41 s
+  instead of 135 s; their benches ran 9.4 s / 15.6 s instead of 9.2 s / 7.3 s.
+* Whole-layer runs (the fastbench, raw or cocotb): millions of cycles, so the model's speed matters too. Splitting
+  the evaluation into C++ functions of at most 2000 statements keeps ``merge_cond`` and gcc linear: MiniLM's
+  ``spatten-top`` built in 89 s and ran its six layers in 43 s, against 197 s + 35 s unsplit (-O0 builds in 68 s
+  but runs 420 s; splits of 200 and 1000 statements ran 92 s and 54 s).
+"""
+
+from __future__ import annotations
+
+import os
+
+#: extra Verilator arguments of a per-cycle cocotb bench build (after ``-Wno-fatal``)
+PERCYCLE_ARGS: tuple[str, ...] = ("-fno-merge-cond",)
+#: make variables of that build: gcc without optimisation
+PERCYCLE_MAKE = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+#: Verilator arguments of a whole-layer (fastbench) build
+FASTBENCH_ARGS: tuple[str, ...] = ("-O3", "--output-split-cfuncs", "2000")
+
+
+def build_jobs() -> str:
+    """Parallel C++ compile jobs for a raw ``--binary`` build (cocotb's runner already passes its own ``-j``)."""
+    return str(os.cpu_count() or 1)
+
