@@ -21,13 +21,16 @@ def _need(sim: str) -> None:
         pytest.skip(f"{sim}: {available(sim)}")
 
 
-#: (simulator, queries, keys): a short run on Icarus in the fast set; a BERT-Base-shaped head (256 x 256, 68k
-#: cycles) on Verilator in the slow set.
-RUNS = [("icarus", 8, 32), pytest.param("verilator", 256, 256, marks=pytest.mark.slow)]
+#: (simulator, queries, keys): a short run on Icarus in the fast set; a longer head (64 x 64) on Verilator in the
+#: slow set (whole layers of millions of cycles run there too: tests/test_fusemax_top.py, tests/test_spatten_top_rtl.py)
+#: The cocotb driver on Icarus is slow-marked: the fast set runs it in tests/test_memport_rtl.py.
+RUNS = [pytest.param(run_raw, "icarus", 8, 32, id="raw-icarus-8-32"),
+        pytest.param(run_cocotb, "icarus", 8, 32, marks=pytest.mark.slow, id="cocotb-icarus-8-32"),
+        *(pytest.param(run, "verilator", 64, 64, marks=pytest.mark.slow, id=f"{name}-verilator-64-64")
+          for run, name in ((run_raw, "raw"), (run_cocotb, "cocotb")))]
 
 
-@pytest.mark.parametrize("sim,queries,keys", RUNS)
-@pytest.mark.parametrize("run", [run_raw, run_cocotb], ids=["raw", "cocotb"])
+@pytest.mark.parametrize("run,sim,queries,keys", RUNS)
 def test_tile_run_is_bit_and_cycle_exact(run, sim: str, queries: int, keys: int, tmp_path: Path) -> None:
     _need(sim)
     job, expect, model = fusemax_tile_job(queries=queries, keys=keys)

@@ -99,20 +99,22 @@ def test_cli_cycle_fidelity_prints_both() -> None:
 
 def test_small_layer_three_fidelities() -> None:
     """2 heads x 16 queries x 16 keys, d 8, 4x4 on Icarus: bit exact, RTL cycles == cycle model, analytical
-    within 5%, the MAC count from the RTL's own counter == the model's."""
+    within 5%, the MAC count from the RTL's own counter == the model's; then (same run) M = 14, not a multiple of
+    rows: the last key tile's padding masked by the engine, still bit and cycle exact."""
     _require("icarus")
-    rows = run_case(Case("fusemax-top", TOP_SMALL, shapes=[(2, 16, 16)], testcases=["test_layers"]), "icarus")
-    assert rows and all(r["passed"] for r in rows), rows
+    rows = run_case(Case("fusemax-top", TOP_SMALL, shapes=[(2, 16, 16), (2, 8, 14)], testcases=["test_layers"]),
+                    "icarus")
+    assert len(rows) == 2 and all(r["passed"] for r in rows), rows
     for r in rows:
-        assert r["rtl_cycles"] == r["sim_cycles"]
-        assert abs(r["analytical_cycles"] / r["rtl_cycles"] - 1) < 0.05
-        assert r["mismatched_beats"] == 0 and r["float_max_abs_error"] <= r["float_bound"]
+        assert r["rtl_cycles"] == r["sim_cycles"] and r["mismatched_beats"] == 0
+        assert r["float_max_abs_error"] <= r["float_bound"]
+    assert abs(rows[0]["analytical_cycles"] / rows[0]["rtl_cycles"] - 1) < 0.05
 
 
-@pytest.mark.parametrize("causal,shapes", [(False, [(2, 8, 14)]), (True, [(2, 16, 16), (1, 13, 22)])])
+@pytest.mark.parametrize("causal,shapes", [(True, [(1, 16, 16), (1, 13, 22)])])
 def test_partial_keys_and_causal(causal: bool, shapes: list[tuple[int, int, int]]) -> None:
-    """M not a multiple of rows (the last key tile's padding masked by the engine) and causal layers (diagonal
-    M - P + t * cols per query tile) on Icarus: bit exact vs the golden, RTL cycles == the cycle model."""
+    """Causal layers (diagonal M - P + t * cols per query tile), P = M and P < M with M not a multiple of rows, on
+    Icarus: bit exact vs the golden, RTL cycles == the cycle model."""
     _require("icarus")
     rows = run_case(Case("fusemax-top", TOP_SMALL, shapes=shapes, testcases=["test_layers"],
                          extra={"causal": causal}), "icarus")

@@ -18,6 +18,7 @@ def test_real_probabilities_are_rows_that_sum_to_one():
     assert run.probs[0].max() > 0.3  # real heads are peaked, unlike random weights
 
 
+@pytest.mark.slow  # loads transformers and torch (~10 s); the numpy forward above runs in the fast set
 def test_matches_transformers_forward():
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")

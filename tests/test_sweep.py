@@ -11,7 +11,7 @@ import pytest
 
 from attnforge.cli.main import main
 from attnforge.sim.specs.errors import SpecError
-from attnforge.sweep_runner import SweepSpec, expand, get_backend, load_spec, local_backend, pareto_mask, run_sweep
+from attnforge.sweep_runner import SweepSpec, expand, load_spec, local_backend, pareto_mask, run_sweep
 from attnforge.sweep_store import part_suffix
 
 SPEC = """
@@ -73,14 +73,6 @@ def test_resume_loses_nothing_and_recomputes_nothing(spec: SweepSpec, tmp_path: 
 def test_process_pool_matches_in_process(spec: SweepSpec, tmp_path: Path) -> None:
     a = run_sweep(spec, tmp_path / "a", local_backend(1), progress=False)
     b = run_sweep(spec, tmp_path / "b", local_backend(2), progress=False)
-    pd.testing.assert_frame_equal(_frame(a), _frame(b))
-
-
-@pytest.mark.slow
-def test_ray_backend_matches_local(spec: SweepSpec, tmp_path: Path) -> None:
-    pytest.importorskip("ray")
-    a = run_sweep(spec, tmp_path / "local", local_backend(2), progress=False)
-    b = run_sweep(spec, tmp_path / "ray", get_backend("ray", workers=2), progress=False)
     pd.testing.assert_frame_equal(_frame(a), _frame(b))
 
 

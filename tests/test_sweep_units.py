@@ -140,8 +140,8 @@ def test_bench_json_shapes(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.slow
 def test_million_point_grid_local_and_ray(tmp_path: Path) -> None:
-    """A 1M-point grid completes on the local backend (past the default --max-points when asked) and on Ray, with
-    identical CSVs."""
+    """A 1M-point grid completes on the local backend (past the default --max-points when asked) and on Ray (the
+    backend ``sweep --backend ray --workers 2`` gets), with identical CSVs."""
     from attnforge.bench_sweep import sweep_spec
 
     spec = sweep_spec(1_000_000)
@@ -149,7 +149,7 @@ def test_million_point_grid_local_and_ray(tmp_path: Path) -> None:
     local = run_sweep(spec, tmp_path / "local", local_backend(1), progress=False, max_points=n)
     assert len(local) == n >= 1_000_000
     pytest.importorskip("ray")
-    from attnforge.sweep_runner import ray_backend
+    from attnforge.sweep_runner import get_backend
 
-    run_sweep(spec, tmp_path / "ray", ray_backend(num_cpus=2), progress=False, max_points=n)
+    run_sweep(spec, tmp_path / "ray", get_backend("ray", workers=2), progress=False, max_points=n)
     assert (tmp_path / "local" / "results.csv").read_bytes() == (tmp_path / "ray" / "results.csv").read_bytes()
