@@ -38,9 +38,15 @@ QUICK_SIMS = ("icarus",)
 LONG_SIMS = ("verilator",)
 
 
+#: SpAtten blocks that spatten-pipeline's quick case runs inside it (bit and cycle exact against the same golden):
+#: their own quick cases run in the slow set, which keeps the README's test command under 3 minutes on 2 cores
+IN_PIPELINE = ("qk", "softmax", "progquant", "pv")
+
+
 @pytest.mark.parametrize("sim", QUICK_SIMS)
-@pytest.mark.parametrize("case", [c for c in default_cases(quick=True) if c.design not in FAST_BENCHES],
-                         ids=lambda c: c.design)  # fastbench designs: their own tests (tests/test_spatten_top_rtl.py)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.design, marks=[pytest.mark.slow] if c.design in IN_PIPELINE
+                                               else []) for c in default_cases(quick=True)
+                                  if c.design not in FAST_BENCHES])  # fastbench designs: their own tests
 def test_block_quick(case: Case, sim: str) -> None:
     _require(sim)
     rows = run_case(case, sim)
