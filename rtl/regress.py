@@ -266,12 +266,12 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
                                           "max_layers": 6, "addr_bits": 20}, workloads=["minilm"]))
         cases += [Case("spatten-top", TOP_GPT2, workloads=["gpt2-decode"], extra=FAST_VERILATOR),
                   Case("spatten-top", TOP_GPT2_TAIL, workloads=["gpt2-decode-tail"], extra=FAST_VERILATOR)]
-        # the pipeline at GPT-2's head size (64 lanes as in the GPT-2 spatten-top instance) holds qk, softmax,
-        # progquant and pv at these parameters, so one build checks all four on long rows; each alone runs its own
-        # bench at its default size on full-length rows, so both simulators see every bench
+        # the pipeline at 128 lanes holds qk, softmax, progquant and pv at these parameters, so one build checks
+        # all four on long rows; each alone runs its own bench at its default size on full-length rows, so both
+        # simulators see every bench
         cases += [Case(d, {}, workloads=["gpt2-small", "minilm"], shapes=[(4, 64), (4, 37)], seed=1)
                   for d in ("qk", "softmax", "progquant", "pv")]
-        big = {"lanes": 64, "min_d": 8, "max_d": 64, "max_n": 256}
+        big = {"lanes": 128, "min_d": 16, "max_d": 64, "max_n": 256}
         cases.append(Case("spatten-pipeline", big, workloads=["gpt2-small", "minilm"], shapes=[(4, 256), (4, 77)],
                           seed=1))
         cases.append(Case("importance", {**big, "max_heads": 16, "max_queries": 256, "max_layers": 24},
