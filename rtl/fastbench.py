@@ -229,7 +229,7 @@ def _streams(job: FastJob) -> tuple[str, dict[str, tuple[int, str]], Ports, Path
     """Export the DUT into a folder keyed by (design, params); return its top, stream widths, memory ports and
     Verilog. The job's inputs and outputs name every stream but the memory ports' (the memory model answers those)."""
     from attnforge.rtl.export import export
-    from attnforge.rtl.regress import cache_dir
+    from attnforge.rtl.regress import cache_dir, folder_lock
     from attnforge.sim.contract.designs import for_design
 
     contract = for_design(job.design, job.params)
@@ -245,7 +245,8 @@ def _streams(job: FastJob) -> tuple[str, dict[str, tuple[int, str]], Ports, Path
         raise SpecError("fastbench", f"{job.design}: memories/mem_timing name no memory port", sorted(ports))
     tag = hashlib.sha1(json.dumps([job.design, job.params], sort_keys=True).encode()).hexdigest()[:10]
     folder = cache_dir().parent / "fastbench" / f"{job.design}-{tag}"
-    manifest = export(job.design, job.params, folder / "src")
+    with folder_lock(folder):  # another worker may be writing the same instance's Verilog
+        manifest = export(job.design, job.params, folder / "src")
     return str(manifest["top"]), streams, ports, (folder / "src" / str(manifest["verilog"])).resolve()
 
 
@@ -261,7 +262,15 @@ def _prepare(job: FastJob, workdir: Path, top_file: str, top_text: str) -> tuple
 
 
 def run_raw(job: FastJob, sim: str, workdir: Path) -> FastResult:
-    """Build the wrapper under a plain Verilog top with ``sim`` and run it; the wall time covers the run only."""
+    """Build the wrapper under a plain Verilog top with ``sim`` and run it; the wall time covers the run only.
+    Runs sharing ``workdir`` (same case on two test workers) take turns."""
+    from attnforge.rtl.regress import folder_lock
+
+    with folder_lock(workdir):
+        return _run_raw(job, sim, workdir)
+
+
+def _run_raw(job: FastJob, sim: str, workdir: Path) -> FastResult:
     dut, ports = _prepare(job, workdir, "fb_raw.v", RAW_TOP)
     exe = _build_raw(sim, workdir, dut)
     t0 = time.perf_counter()
@@ -300,7 +309,14 @@ def _build_raw(sim: str, workdir: Path, dut: Path) -> list[str]:
 
 def run_cocotb(job: FastJob, sim: str, workdir: Path) -> FastResult:
     """The same wrapper under the self-clocked top as a cocotb toplevel: one await on ``done``, outputs read back
-    in bulk."""
+    in bulk. Runs sharing ``workdir`` take turns."""
+    from attnforge.rtl.regress import folder_lock
+
+    with folder_lock(workdir):
+        return _run_cocotb(job, sim, workdir)
+
+
+def _run_cocotb(job: FastJob, sim: str, workdir: Path) -> FastResult:
     from cocotb_tools.runner import get_runner
 
     from attnforge.rtl.regress import BENCHES, IMPORT_ROOT, sim_environment

@@ -236,11 +236,13 @@ class FuseMaxTile(wiring.Component):
         C, E = self.cols, self.e
         q_in = [view(self.contract["q"], self.q.payload)[i] for i in range(C)]
         qrf = [[Signal(signed(self.fx.in_bits), name=f"q_{e}_{c}") for c in range(C)] for e in range(E)]
-        with m.If(self.q.valid & self.q.ready):
-            with m.Switch(seq.q_cnt):
-                for e in range(E):
-                    with m.Case(e):
-                        m.d.sync += [qrf[e][c].eq(q_in[c]) for c in range(C)]
+        # One enable per row, not a Switch: Amaranth emits a signal's process with the whole Switch in it, so a
+        # Switch over E rows gave each of the E x C registers a case of every q_cnt value (3/4 of an 8x8, d 64
+        # engine's Verilog); the write decoder in hardware is the same.
+        fire = self.q.valid & self.q.ready
+        for e in range(E):
+            with m.If(fire & (seq.q_cnt == e)):
+                m.d.sync += [qrf[e][c].eq(q_in[c]) for c in range(C)]
         bypass = seq.first_qk & ~seq.q_have
         return [Mux(bypass, q_in[c], Array(qrf[e][c] for e in range(E))[seq.cnt]) for c in range(C)]
 

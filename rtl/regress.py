@@ -8,13 +8,14 @@ JSON in ``ATTNFORGE_TB``, and reads back the rows the bench recorded plus cocotb
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,18 +94,26 @@ def _build_dir(root: Path, sim: str, design: str, params: dict[str, int]) -> Pat
 def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = None) -> list[dict[str, Any]]:
     """:func:`_run_case` holding the build folder's lock: parallel test workers and regress processes share built
     simulators (same design and parameters, same folder) but never build or run in one folder at once."""
-    import fcntl
-
     from attnforge.rtl.registry import parse_params
 
     params = parse_params(case.design, case.params)
     if case.extra.get("fastbench") or case.design in ALWAYS_FAST:
         return _run_fast_case(case, sim)
-    bdir = _build_dir(Path(build_root) if build_root else cache_dir(), sim, case.design, params)
-    bdir.parent.mkdir(parents=True, exist_ok=True)
-    with open(bdir.with_name(bdir.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with folder_lock(_build_dir(Path(build_root) if build_root else cache_dir(), sim, case.design, params)):
         return _run_case(case, sim, build_root)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock file (beside it) for the block: pytest-xdist workers and parallel regress processes
+    share build and work folders (same design, parameters and case), and two runs writing one folder's inputs,
+    sources or simulator at once corrupt each other's run. Processes that need the folder take turns."""
+    import fcntl
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 #: designs whose bench runs through the fastbench (HDL-side stimulus and memory) rather than a per-cycle cocotb
