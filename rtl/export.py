@@ -9,6 +9,7 @@ can slice the flat payloads and reproduce the arithmetic.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -37,16 +38,22 @@ def top_name(design: str) -> str:
 
 
 def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: str | Path) -> dict[str, object]:
-    """Write ``<top>.v`` and ``<top>.json`` into ``out_dir``; returns the manifest."""
+    """Write ``<top>.v`` and ``<top>.json`` into ``out_dir``; returns the manifest. A folder that already holds this
+    design's export at these parameters, made from the same generator sources (``source_key``), is reused as it is:
+    elaborating a whole top takes Amaranth 20-30 s, and a whole-model run exports its instance once per layer."""
+    p = parse_params(design, params)
+    name = top_name(design)
+    out = Path(out_dir)
+    vpath, mpath = out / f"{name}.v", out / f"{name}.json"
+    key = hashlib.sha256(json.dumps([design, p, source_key()], sort_keys=True).encode()).hexdigest()
+    cached = _reusable(vpath, mpath, key)
+    if cached is not None:
+        return cached
     from amaranth.back import verilog
 
-    p = parse_params(design, params)
     comp = build(design, p)
-    name = top_name(design)
     text = verilog.convert(comp, name=name, emit_src=False)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    vpath = out / f"{name}.v"
     _write_if_changed(vpath, text)
     d = get_design(design)
     manifest: dict[str, object] = {
@@ -54,9 +61,37 @@ def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: s
         "ports": ports(comp), **for_design(design, p).to_json(), "golden": d.golden(p), "clock": "clk (posedge)",
         "reset": "rst (synchronous, active high)",
         "payload_packing": "lane i in bits [i*w, (i+1)*w), two's complement", "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "source_key": key,
     }
-    _write_if_changed(out / f"{name}.json", json.dumps(manifest, indent=2))
+    _write_if_changed(mpath, json.dumps(manifest, indent=2))
     return manifest
+
+
+@functools.cache
+def source_key() -> str:
+    """A hash of everything the Verilog is generated from: the RTL generators, the hardware contract and the
+    Amaranth version (an edit to any of them changes it, so no stale export is ever reused)."""
+    import amaranth
+
+    here = Path(__file__).resolve().parent
+    # rtl/ and sim/contract/ sit side by side both in the source tree and installed (attnforge/rtl, attnforge/sim)
+    files = sorted([*here.rglob("*.py"), *(here.parent / "sim" / "contract").glob("*.py")])
+    h = hashlib.sha256(amaranth.__version__.encode())
+    for f in files:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def _reusable(vpath: Path, mpath: Path, key: str) -> dict[str, object] | None:
+    """The manifest of an export made with ``key`` whose Verilog is intact, else None."""
+    try:
+        manifest = json.loads(mpath.read_text())
+        if manifest.get("source_key") == key and \
+                hashlib.sha256(vpath.read_bytes()).hexdigest() == manifest.get("sha256"):
+            return manifest
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _write_if_changed(path: Path, text: str) -> None:
