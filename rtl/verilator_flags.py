@@ -19,9 +19,14 @@ huge evaluation functions.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 #: extra Verilator arguments of a per-cycle cocotb bench build (after ``-Wno-fatal``)
 PERCYCLE_ARGS: tuple[str, ...] = ("-fno-merge-cond",)
+#: what replaces cocotb's ``--public-flat-rw`` in that build: the per-cycle benches drive and read the top's ports
+#: only, so only the top module is made public (``pv``-sized pipeline at 128 lanes: build 72 s -> 66 s; ``pe``: 11 s
+#: -> 7.5 s); without any public marking cocotb cannot reach the ports at all
+PERCYCLE_PUBLIC: tuple[str, ...] = ("--public-depth", "1")
 #: make variables of that build: gcc without optimisation
 PERCYCLE_MAKE = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 #: Verilator arguments of a whole-layer (fastbench) build
@@ -32,3 +37,18 @@ def build_jobs() -> str:
     """Parallel C++ compile jobs for a raw ``--binary`` build (cocotb's runner already passes its own ``-j``)."""
     return str(os.cpu_count() or 1)
 
+
+
+def replace_public_flat(runner: Any, replacement: tuple[str, ...] = ()) -> None:
+    """Make a cocotb Verilator runner build with ``replacement`` instead of ``--public-flat-rw``: that flag makes
+    every signal of the design public to VPI, which blocks Verilator's optimisations (measured 4.6x slower on
+    fusemax-tile) and enlarges the C++ it compiles. Guarded: if cocotb stops passing the flag, nothing changes."""
+    build = runner._build_command
+
+    def lean() -> list[Any]:
+        cmds = build()
+        if "--public-flat-rw" in cmds[0]:
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"] + list(replacement)
+        return cmds
+
+    runner._build_command = lean
