@@ -18,3 +18,25 @@ def test_cache_folder_differs_per_checkout(monkeypatch: pytest.MonkeyPatch, tmp_
     assert other != here and other.parent != here.parent
     monkeypatch.setattr(regress.sys, "prefix", str(tmp_path / "another-venv"))
     assert regress.cache_dir() not in (here, other)
+
+
+def test_export_is_reused_only_when_nothing_it_comes_from_changed(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    """A second export of the same design and parameters into the same folder is the first one's files (no
+    elaboration); other parameters, a damaged Verilog file or other generator sources elaborate again."""
+    from attnforge.rtl import export as ex
+
+    first = ex.export("pe", {"depth": 16}, tmp_path)
+    calls: list[str] = []
+    real_build = ex.build
+    monkeypatch.setattr(ex, "build", lambda d, p: calls.append(d) or real_build(d, p))
+    assert ex.export("pe", {"depth": 16}, tmp_path) == first and calls == []
+    other = ex.export("pe", {"depth": 32}, tmp_path)
+    assert calls == ["pe"] and other["source_key"] != first["source_key"]
+    ex.export("pe", {"depth": 16}, tmp_path)  # the folder now holds depth 32: depth 16 again elaborates
+    vfile = tmp_path / str(first["verilog"])
+    vfile.write_text(vfile.read_text() + "// edited\n")
+    assert ex.export("pe", {"depth": 16}, tmp_path)["sha256"] == first["sha256"] and calls == ["pe"] * 3
+    monkeypatch.setattr(ex, "source_key", lambda: "another generator")
+    ex.export("pe", {"depth": 16}, tmp_path)
+    assert calls == ["pe"] * 4
