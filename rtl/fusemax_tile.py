@@ -237,7 +237,7 @@ class FuseMaxTile(wiring.Component):
         q_in = [view(self.contract["q"], self.q.payload)[i] for i in range(C)]
         qrf = [[Signal(signed(self.fx.in_bits), name=f"q_{e}_{c}") for c in range(C)] for e in range(E)]
         # One enable per row, not a Switch: Amaranth emits a signal's process with the whole Switch in it, so a
-        # Switch over E rows gave each of the E x C registers a case of every q_cnt value (3/4 of an 8x8, d 64
+        # Switch over E rows gave each of the E x C registers a case of every q_cnt value (a third of an 8x8, d 64
         # engine's Verilog); the write decoder in hardware is the same.
         fire = self.q.valid & self.q.ready
         for e in range(E):
