@@ -202,10 +202,12 @@ def delay(m: Module, value: Value, n: int, name: str) -> list[Value]:
 
 def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value, cfg: FixedPointConfig, name: str) -> Value:
     """The exponent unit as ``FM_EXP_PIPE`` - 1 free-running register stages behind the (registered) distance ``d``:
-    partial products by alpha, their sum, coarse and fine rounding shift, ROM; returns the shifter's output
+    operand copies per DSP, partial products by alpha, their second register (:func:`split_mul`'s two flags: on
+    ECP5 a bare register -> DSP -> register path was the tile's critical path, 4-6 ns of routing on each side of the
+    DSP's 3.9), their sum, coarse and fine rounding shift, ROM; returns the shifter's output
     (combinational), which is ``2**(-d * alpha)`` for the distance of ``FM_EXP_PIPE - 1`` cycles ago: the caller's
     register on it is the last stage. Same arithmetic as :func:`exp_unit` (:func:`round_shift_var` in two steps)."""
-    pp, pp_sum = split_product(d, alpha_q, f"{name}_da")
+    pp, pp_sum = split_mul(d, alpha_q, f"{name}_da", operand_regs=True, product_regs=True)
     prod = Signal(len(d) + len(alpha_q), name=f"{name}_prod")
     xc = Signal(len(prod), name=f"{name}_xc")
     xrb = Signal(name=f"{name}_xrb")

@@ -22,9 +22,10 @@ PE_PIPE = 3
 #: row (K or V), then the PE's MAC pipeline (``PE_PIPE``). The select register keeps the Q register file's read mux
 #: (indexed by the beat counter) and the QK/SLNV operand mux apart (on ECP5 the two were the critical path).
 FM_MAC_PIPE = 1 + PE_PIPE
-#: Exponent unit stages behind its distance register: partial products by alpha, their sum, coarse and fine
-#: rounding shift, ROM, shifter (the last one writes the tile engine's SLN / PRM buffer).
-FM_EXP_PIPE = 6
+#: Exponent unit stages behind its distance register: operand copies per DSP, partial products by alpha, their second
+#: register, their sum, coarse and fine rounding shift, ROM, shifter (the last one writes the tile engine's SLN / PRM
+#: buffer). The copies on both sides of the DSP are there for the same reason as FM_OUT_PIPE's.
+FM_EXP_PIPE = 8
 #: Rescale of a running sum (RD, RNV): operand registers (the running sum and PRM, one copy per DSP), partial
 #: products by PRM, their sum plus the rounding half, shift and add.
 FM_ACC_PIPE = 4
