@@ -117,25 +117,11 @@ def vmax(values: Sequence[Value]) -> Value:
 DSP_A_BITS = 17
 
 
-def split_product(a: Value, b: Value, name: str) -> tuple[list, Value]:
-    """``a * b`` for a pipelined datapath: ``a`` cut into DSP-sized pieces whose products are registered by the
-    returned statements (the caller adds them to its sync domain, under its stall enable), and the value that adds
-    the registered pieces back (the caller registers it in the next stage). Without the cut, yosys maps a wide
-    product to several DSPs plus a carry chain in one cycle."""
-    stmts, terms = [], []
-    for off in range(0, len(a), DSP_A_BITS):
-        piece = a[off:off + DSP_A_BITS]
-        r = Signal(len(piece) + len(b), name=f"{name}_pp{off}")
-        stmts.append(r.eq(piece * b))
-        terms.append(r << off if off else r)
-    return stmts, sum(terms[1:], terms[0])
-
-
 def split_mul(a: Value, b: Value, name: str, operand_regs: bool = False, product_regs: bool = False) -> tuple[list, Value]:
     """``a * b`` for a pipelined datapath, both operands cut into DSP-sized pieces (the top piece of a signed operand
     signed, the others unsigned): the statements that register every partial product (the caller adds them to its
     sync domain) and the value that adds the registered pieces back (the caller registers it in the next stage).
-    Unlike :func:`split_product` it takes signed and wide operands on both sides (RNV x PRM, RNV x 1/RD).
+    Without the cut, yosys maps a wide product to several DSPs plus a carry chain in one cycle.
 
     Each flag adds one register stage (one cycle) for Fmax, because yosys leaves the ECP5 MULT18X18D's own registers
     unused and a register -> DSP -> register path is then mostly routing: ``operand_regs`` gives every partial
@@ -370,7 +356,6 @@ __all__ = [
     "round_shift_coarse",
     "round_shift_fine",
     "DSP_A_BITS",
-    "split_product",
     "split_mul",
     "vsum_pipelined",
     "delay",

@@ -16,12 +16,12 @@ short beats are legal anywhere: the top-k's output rows, which feed this unit in
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 
-from attnforge.rtl.common import contract_ports, round_shift_const, view
+from attnforge.rtl.common import contract_ports, round_shift_const, split_mul, view
+from attnforge.sim.contract import PV_MUL_PIPE, pv_tree_pipe
 from attnforge.sim.contract import designs as contract
-from attnforge.sim.contract import pv_tree_pipe
 from attnforge.sim.contract.spatten_fx import SpattenFx
 
 
@@ -45,10 +45,9 @@ class PV(wiring.Component):
         adv = Signal()
         m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload), adv.eq(~o_valid | self.o.ready),
                      self.i.ready.eq(adv)]
-        prod = [[Signal(signed(PB + VB + 1), name=f"p{r}_{d}") for d in range(D)] for r in range(S)]
-        s1_valid, s1_last, s1_err = Signal(), Signal(), Signal()
         acc = [Signal(signed(c.acc_bits), name=f"acc{d}") for d in range(D)]
-        # an input register (probabilities masked by the count, V words), so the multiply is alone in its stage
+        # an input register (probabilities masked by the count, V words), then split_mul's operand copies and two
+        # product registers, so that each DSP has a register on both sides (PV_MUL_PIPE in all)
         s0_valid, s0_last, s0_err = Signal(), Signal(), Signal()
         pm = [Signal(signed(PB + 1), name=f"pm{r}") for r in range(S)]
         vv = [Signal(signed(VB), name=f"vv{i}") for i in range(S * D)]
@@ -56,16 +55,26 @@ class PV(wiring.Component):
         rej = Signal()  # an earlier beat of the job broke the row rule
         bad = rej | (cnt > S) | (tot + cnt > c.max_n)  # empty and short beats are legal: top-k output rows
         with m.If(adv):
-            m.d.sync += [s0_valid.eq(self.i.valid), s1_valid.eq(s0_valid), s1_last.eq(s0_last), s1_err.eq(s0_err)]
+            m.d.sync += s0_valid.eq(self.i.valid)
             with m.If(self.i.valid):
                 m.d.sync += [s0_last.eq(last), s0_err.eq(bad), rej.eq(bad & ~last), tot.eq(Mux(last | bad, 0, tot + cnt))]
                 m.d.sync += [pm[r].eq(Mux(r < cnt, Cat(probs[r], Const(0, 1)).as_signed(), 0)) for r in range(S)]
                 m.d.sync += [vv[r * D + d].eq(beat.v[r][d]) for r in range(S) for d in range(D)]
-            m.d.sync += [prod[r][d].eq(pm[r] * vv[r * D + d]) for r in range(S) for d in range(D)]
-            # the column trees, one registered level per cycle (PV_TREE_PIPE in sim/spatten/fx_stream.py), then the
+            prod = [[Value.cast(0)] * D for _ in range(S)]
+            for r in range(S):
+                for d in range(D):
+                    stmts, prod[r][d] = split_mul(pm[r], vv[r * D + d], f"p{r}_{d}", operand_regs=True,
+                                                  product_regs=True)
+                    m.d.sync += stmts
+            tags = [(s0_valid, s0_last, s0_err)]
+            for k in range(1, PV_MUL_PIPE):
+                nxt_t = (Signal(name=f"mv{k}"), Signal(name=f"ml{k}"), Signal(name=f"me{k}"))
+                m.d.sync += [x.eq(y) for x, y in zip(nxt_t, tags[-1], strict=True)]
+                tags.append(nxt_t)
+            # the column trees, one registered level per cycle (pv_tree_pipe in the contract), then the
             # accumulators and the output register
             cols = [[prod[r][d] for r in range(S)] for d in range(D)]
-            tv, tl, te = s1_valid, s1_last, s1_err
+            tv, tl, te = tags[-1]
             for lvl in range(pv_tree_pipe(c)):
                 nv, nl, ne = Signal(name=f"tv{lvl}"), Signal(name=f"tl{lvl}"), Signal(name=f"te{lvl}")
                 m.d.sync += [nv.eq(tv), nl.eq(tl), ne.eq(te)]

@@ -33,7 +33,7 @@ from attnforge.rtl.common import (
     round_shift_coarse,
     round_shift_const,
     round_shift_fine,
-    split_product,
+    split_mul,
     view,
     vmax_levels,
     vmax_pipelined,
@@ -147,9 +147,10 @@ class Softmax(wiring.Component):
 
     # ---------------------------------------------------------------- the exponent pipeline
     def _exp_pipeline(self, m: Module, r: _Regs, rd_data: Value, recip: Value) -> _Exp:
-        """The exponent pipeline, shared by both passes: distance, partial products by alpha, their sum, coarse and
-        fine rounding shift, ROM, shifter (and in NORM the partial products by the reciprocal and their sum), one
-        register each (SOFTMAX_EXP_PIPE / SOFTMAX_NORM_PIPE in sim/spatten/fx_stream.py count them). It advances
+        """The exponent pipeline, shared by both passes: distance, operand copies, partial products by alpha, their
+        second register, their sum, coarse and fine rounding shift, ROM, shifter (and in NORM the operand copies, the
+        partial products by the reciprocal, their second register and their sum), one
+        register each (SOFTMAX_EXP_PIPE / SOFTMAX_NORM_PIPE in the contract count them). It advances
         with ``adv``, which is 1 outside NORM (no output is pending there), so output back-pressure in NORM stalls
         it as a whole. The beat's valid, count and last flag travel alongside in ``v*``, ``c*``, ``l*``."""
         c, fx = self.cfg, self.cfg.fx
@@ -187,8 +188,8 @@ class Softmax(wiring.Component):
         q = Signal(fx.prob_bits + fx.qw, name=f"q{j}")
         lut, sh, zero = exp2_rom(m, targ, fx, f"exp{j}")
         m.d.sync += [rom.eq(lut), rsh.eq(sh), rzero.eq(zero)]
-        pp_regs, pp_sum = split_product(dist, r.aq, f"da{j}")
-        qq_regs, qq_sum = split_product(recip, e, f"er{j}")
+        pp_regs, pp_sum = split_mul(dist, r.aq, f"da{j}", operand_regs=True, product_regs=True)
+        qq_regs, qq_sum = split_mul(recip, e, f"er{j}", operand_regs=True, product_regs=True)
         m.d.sync += [*pp_regs, *qq_regs]
         m.d.sync += [dist.eq(r.mx - score), prod.eq(pp_sum),
                      *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, r.ash, FINE), strict=True)),

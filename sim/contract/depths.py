@@ -69,11 +69,18 @@ ZE_STAGES = 3
 ROUND_PIPE = 2 + ZE_STAGES
 #: Top-k filter pass: flags, tie prefix sum, keep flags, then the zero eliminator without its output register.
 FILTER_PIPE = 3 + ZE_STAGES - 1
-#: Softmax exponent pipeline: distance, partial products by alpha, their sum, coarse and fine rounding shift, ROM,
-#: shifter.
-SOFTMAX_EXP_PIPE = 7
-#: The normalize pass adds the partial products by the reciprocal and their sum.
-SOFTMAX_NORM_PIPE = SOFTMAX_EXP_PIPE + 2
+#: Softmax exponent pipeline: distance, operand copies per DSP, partial products by alpha, their second register,
+#: their sum, coarse and fine rounding shift, ROM, shifter. The copies on both sides of the DSPs (rtl/common.py
+#: ``split_mul``) let the placer put one register next to each: on ECP5 a bare register -> DSP -> register path was
+#: the whole top's critical path (the normalizing multiply: 5.4 + 4.7 ns of routing around the DSP's 3.9).
+SOFTMAX_EXP_PIPE = 9
+#: The normalize pass adds the operand copies, the partial products by the reciprocal, their second register and
+#: their sum.
+SOFTMAX_NORM_PIPE = SOFTMAX_EXP_PIPE + 4
+#: Prob x V from an input beat to its column trees: the input register (probabilities masked by the count, V words),
+#: operand copies per DSP, the products, their second register (the same cut as SOFTMAX_EXP_PIPE's; prob x V's
+#: DSP routes limited the SpAtten pipeline to 89.83 MHz on ECP5).
+PV_MUL_PIPE = 4
 #: A registered stream slice (rtl/common.py SkidBuffer) delays every beat by one cycle while its consumer takes
 #: beats as they come (a stalled consumer finds up to two beats waiting in it).
 SKID_LATENCY = 1

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike as Num
 
 from attnforge.sim.contract import (
+    PV_MUL_PIPE,
     SKID_LATENCY,
     SOFTMAX_EXP_PIPE,
     SOFTMAX_NORM_PIPE,
@@ -222,8 +223,9 @@ def _v_rows(v: np.ndarray) -> list[list[int]]:
 
 
 def pv_cycles(beats: int, cfg: SpattenFx) -> int:
-    """Input register, product register, the column-tree levels, then the accumulators and the output register."""
-    return beats + 2 + pv_tree_pipe(cfg)
+    """The input register, operand copies and two product registers (``PV_MUL_PIPE``), the column-tree levels,
+    then the accumulators and the output register."""
+    return beats + PV_MUL_PIPE + pv_tree_pipe(cfg)
 
 
 def pv_out_word(out: Sequence[int], cfg: SpattenFx) -> int:
@@ -333,8 +335,9 @@ def front_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult) -> int:
 def back_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult) -> int:
     """From the hand-off to the output handshake: the prob buffer streams into the top-k from the next cycle
     (:func:`attnforge.sim.spatten.topk_golden.cycles`), the last V request is answered 1 cycle later, and prob x V
-    adds its input and product registers, tree levels and output register: ``1 + topk + 4 + pv_tree_pipe``."""
-    return 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + 4 + pv_tree_pipe(cfg)
+    adds its input, operand and product registers, tree levels and output register:
+    ``1 + topk + PV_MUL_PIPE + 2 + pv_tree_pipe``."""
+    return 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + PV_MUL_PIPE + 2 + pv_tree_pipe(cfg)
 
 
 def pipeline_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult | None = None) -> int:
@@ -352,7 +355,7 @@ def pipeline_cycles_for(n: Num, d: int, refetch: Num, topk: Num, cfg: SpattenFx)
     nbk = np.ceil(np.asarray(n, dtype=np.float64) / cfg.keys_per_beat(d))
     nbs = np.ceil(np.asarray(n, dtype=np.float64) / cfg.s)
     t = nbk + 2 * nbs + front_tail(cfg) + 1
-    return (1.0 + np.asarray(refetch, dtype=np.float64)) * t + 1 + np.asarray(topk) + 4 + pv_tree_pipe(cfg)
+    return (1.0 + np.asarray(refetch, dtype=np.float64)) * t + 1 + np.asarray(topk) + PV_MUL_PIPE + 2 + pv_tree_pipe(cfg)
 
 
 def stream_cycles(jobs: Sequence[QueryJob], cfg: SpattenFx,

@@ -109,8 +109,8 @@ def arch_fields(cfg: SpattenTopCfg, timing: MemTiming) -> dict[str, object]:
     ``2 nbS + softmax_latency + qk_tree_pipe + decision_latency + 4`` cycles later (the exponent and normalize
     passes, the Q x K tree and its 4 registers -- converter, product, collector, tap -- the two registered stream
     slices of the front (``SP_FRONT_SLICES``, converter to Q x K and Q x K to the softmax), the softmax's fixed
-    cycles and the max tree), prob x V's output ``3 + pv_tree_pipe`` after its last V beat."""
-    from attnforge.sim.contract import decision_latency, pv_tree_pipe, qk_tree_pipe
+    cycles and the max tree), prob x V's output ``PV_MUL_PIPE + 1 + pv_tree_pipe`` after its last V beat."""
+    from attnforge.sim.contract import PV_MUL_PIPE, decision_latency, pv_tree_pipe, qk_tree_pipe
     from attnforge.sim.contract.depths import SKID_LATENCY, SP_FRONT_SLICES
     from attnforge.sim.spatten.cycle_model import softmax_latency
 
@@ -121,7 +121,7 @@ def arch_fields(cfg: SpattenTopCfg, timing: MemTiming) -> dict[str, object]:
         "spatten.softmax_lanes": fx.s, "spatten.topk_comparators": fx.s, "spatten.softmax_passes": 3,
         "spatten.qk_latency_cycles": qk_tree_pipe(fx) + 4 + SP_FRONT_SLICES * SKID_LATENCY,
         "spatten.softmax_latency_cycles": softmax_latency(fx),
-        "spatten.requant_latency_cycles": decision_latency(fx), "spatten.pv_latency_cycles": 3 + pv_tree_pipe(fx),
+        "spatten.requant_latency_cycles": decision_latency(fx), "spatten.pv_latency_cycles": PV_MUL_PIPE + 1 + pv_tree_pipe(fx),
         "dram.bandwidth_gib_s": word / timing.interval * 1e9 / 2**30,
         "top.max_d": fx.max_d, "top.max_n": fx.max_n, "top.max_heads": cfg.max_heads,
         "top.max_layers": cfg.max_layers, "top.mem_latency_cycles": timing.latency,

@@ -16,7 +16,7 @@ difference of the two cycles):
   (:func:`attnforge.sim.spatten.cycle_model.front_tail`; :func:`~attnforge.sim.spatten.cycle_model.front_cycles`
   with its K beats answered at once);
 * back: the local-V top-k's last output row ``hw_topk(...).cycles`` after its first input, prob x V's output
-  ``3 + pv_tree_pipe`` cycles after its last ``vmem`` beat (:func:`back_cycles`);
+  ``PV_MUL_PIPE + 1 + pv_tree_pipe`` cycles after its last ``vmem`` beat (:func:`back_cycles`);
 * importance: ready again one cycle after its answer (add_tokens ``B + 3``, add_head ``3 + log2 max_d``,
   read ``B + 1 + IMP_GATHER_PIPE``, clear 1 cycle after the first beat); read-out beats reach the top-k
   ``2 + IMP_GATHER_PIPE`` cycles after their input; its input is a registered slice (:class:`_ImpIn`).
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from attnforge.sim.contract import pv_tree_pipe
+from attnforge.sim.contract import PV_MUL_PIPE, pv_tree_pipe
 from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_IMP_SLICES, SP_Q_REQ_REG
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
@@ -119,7 +119,7 @@ class _Sim:
         self.port = _Port(timing.validate())
         fx = self.fx
         self.front_tail = front_tail(fx)
-        self.pv_tail = 3 + pv_tree_pipe(fx)
+        self.pv_tail = PV_MUL_PIPE + 1 + pv_tree_pipe(fx)
         self.imp = _ImpIn(4 + cfg.imp.abs_tree_pipe)  # add_head answered 3 + levels on, ready after
 
     # ---------------------------------------------------------------- one layer
