@@ -142,7 +142,12 @@ class SpattenTop(wiring.Component):
         token) labels the back (V fetcher) and the outputs read."""
         t, fx = self.cfg, self.cfg.fx
         hi, qi = Signal(t.heads_n_bits), Signal(fx.n_bits)  # head, query (0..queries-1) of the next request
-        pi = (lists.n - dv.queries + qi)[:fx.n_bits]  # the queries are the last ``queries`` alive tokens
+        # The queries are the last ``queries`` alive tokens: list position ``pi`` = n - queries + qi, kept as a
+        # counter beside ``qi`` (loaded outside RUN from the registered descriptor, whose ``tokens`` is the list's
+        # length ``n`` throughout RUN), so no subtract or add sits in front of the alive-list lookup (on ECP5 the
+        # two carry chains, the lookup and the row adder were the whole top's critical path).
+        pbase = (dv.tokens - dv.queries)[:fx.n_bits]
+        pi = Signal(fx.n_bits, name="q_pos")
         cred = Signal(range(3), init=2)
         lab_w = t.head_bits + fx.idx_bits
         m.submodules.qbuf = qbuf = SyncFIFO(width=fx.max_d * fx.word_bits + lab_w, depth=2)
@@ -171,7 +176,7 @@ class SpattenTop(wiring.Component):
         wrap = qi + 1 == dv.queries
         last_q = wrap & (hi + 1 == lists.h)
         with m.If(req.grant):
-            m.d.sync += [qi.eq(Mux(wrap, 0, qi + 1)), hi.eq(Mux(wrap, hi + 1, hi))]
+            m.d.sync += [qi.eq(Mux(wrap, 0, qi + 1)), pi.eq(Mux(wrap, pbase, pi + 1)), hi.eq(Mux(wrap, hi + 1, hi))]
             with m.If(last_q):
                 m.d.sync += granted.eq(1)
         rvalid, rv = self._resp(TAG_Q)
@@ -189,7 +194,7 @@ class SpattenTop(wiring.Component):
         with m.If(qfire):
             m.d.sync += [front.eq(qbuf.r_data[fx.max_d * fx.word_bits:][:t.head_bits]), issued.eq(issued + 1)]
         with m.If(~run):
-            m.d.sync += [hi.eq(0), qi.eq(0), granted.eq(0), issued.eq(0)]
+            m.d.sync += [hi.eq(0), qi.eq(0), pi.eq(pbase), granted.eq(0), issued.eq(0)]
         return front, vlab, olab
 
     # ---------------------------------------------------------------- K fetcher
