@@ -1,22 +1,33 @@
-"""2D PE array (rows x cols), output stationary, built from :class:`rtl.pe.PE` instances.
+"""2D PE array (rows x cols), output stationary, built from :class:`attnforge.rtl.pe.PECore` instances.
 
-Each input beat broadcasts ``a[r]`` along row ``r`` and ``b[c]`` down column ``c`` (FuseMax's QK: K rows over
-the m0 rank, Q columns over p0), so PE(r, c) accumulates ``sum_e a[e, r] * b[e, c]``. The beat flagged
-``last`` ends the accumulation; the array then drains one row per output beat (``cols`` lanes of ``acc_bits``).
+Two layers, as for the PE:
+
+* :class:`Array2DCore`, the grid: ``rows`` x ``cols`` :class:`attnforge.rtl.pe.PECore` submodules, ``row[r]``
+  broadcast along row ``r`` and ``col[c]`` down column ``c``, so PE(r, c) multiplies ``row[r] * col[c]``; optionally
+  a per-PE ``local`` operand that replaces the column one (FuseMax's SLNV multiplies each PE's own probability by
+  the V row). One ``acc_en`` / ``first`` pair drives every accumulator, so the caller keeps one tag line for the
+  whole grid. The FuseMax tile engine's 2D array is an :class:`Array2DCore`.
+* :class:`Array2D`, the stream block: an :class:`Array2DCore` with the PE's tag line and handshake. Each input beat
+  broadcasts ``a[r]`` along row ``r`` and ``b[c]`` down column ``c`` (FuseMax's QK: K rows over the m0 rank, Q
+  columns over p0), so PE(r, c) accumulates ``sum_e a[e, r] * b[e, c]``. The beat flagged ``last`` ends the
+  accumulation; the array then drains one row per output beat (``cols`` lanes of ``acc_bits``), and takes no input
+  until the last row has been taken.
 """
 
 from __future__ import annotations
 
 from functools import reduce
 
-from amaranth import Cat, Module, Signal, Value
+from amaranth import Cat, Module, Mux, ShapeCastable, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from attnforge.rtl.common import pack_value, stream_of, view
-from attnforge.rtl.pe import PE
+from attnforge.rtl.pe import PECore, stream_tags
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract import pe_acc_bits
+
+__all__ = ["Array2D", "Array2DCore", "vor"]
 
 
 def vor(values: list[Value]) -> Value:
@@ -24,8 +35,41 @@ def vor(values: list[Value]) -> Value:
     return reduce(lambda a, b: a | b, values)
 
 
+class Array2DCore(wiring.Component):
+    """``rows`` x ``cols`` free-running :class:`attnforge.rtl.pe.PECore` instances with row and column operand
+    broadcast. ``prod[r][c]``, ``acc[r][c]`` and ``sum[r][c]`` are PE(r, c)'s ports; ``acc_en`` and ``first`` reach
+    every PE and describe the products now on ``prod`` (``PE_PIPE`` cycles after their operands). With ``local``,
+    ``local_sel`` makes PE(r, c) take ``local[r][c]`` instead of ``col[c]`` (a mux in front of its operand
+    register, no register of its own)."""
+
+    def __init__(self, rows: int, cols: int, row_shape: ShapeCastable, col_shape: ShapeCastable,
+                 acc_shape: ShapeCastable, local: bool = False) -> None:
+        self.rows, self.cols, self.local_ports = rows, cols, local
+        self.row_shape, self.col_shape, self.acc_shape = row_shape, col_shape, acc_shape
+        prod_shape = PECore.product_shape(row_shape, col_shape)
+        members = {
+            "row": In(row_shape).array(rows), "col": In(col_shape).array(cols), "acc_en": In(1), "first": In(1),
+            "prod": Out(prod_shape).array(rows, cols), "acc": Out(acc_shape).array(rows, cols),
+            "sum": Out(acc_shape).array(rows, cols),
+        }
+        if local:
+            members |= {"local": In(col_shape).array(rows, cols), "local_sel": In(1)}
+        super().__init__(members)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        for r in range(self.rows):
+            for c in range(self.cols):
+                m.submodules[f"pe_{r}_{c}"] = pe = PECore(self.row_shape, self.col_shape, self.acc_shape)
+                col = Mux(self.local_sel, self.local[r][c], self.col[c]) if self.local_ports else self.col[c]
+                m.d.comb += [pe.a.eq(self.row[r]), pe.b.eq(col), pe.acc_en.eq(self.acc_en), pe.first.eq(self.first),
+                             self.prod[r][c].eq(pe.prod), self.acc[r][c].eq(pe.acc), self.sum[r][c].eq(pe.sum)]
+        return m
+
+
 class Array2D(wiring.Component):
-    """Output-stationary int8 MAC array with a stream of (a-vector, b-vector, last) in and result rows out."""
+    """Output-stationary int8 MAC array with a stream of (a-vector, b-vector, last) in and result rows out: an
+    :class:`Array2DCore` behind one tag line and a handshake."""
 
     def __init__(self, rows: int = 4, cols: int = 4, in_bits: int = 8, depth: int = 64) -> None:
         self.rows, self.cols, self.in_bits, self.depth = rows, cols, in_bits, depth
@@ -35,27 +79,28 @@ class Array2D(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        w, R, C = self.in_bits, self.rows, self.cols
-        pes = [[PE(w, self.depth) for _ in range(C)] for _ in range(R)]
-        all_ready = Signal()
+        R, C = self.rows, self.cols
         beat = view(self.contract["i"], self.i.payload)
-        pe_beat = pes[0][0].contract["i"]
-        m.d.comb += all_ready.eq(Cat(*(pe.i.ready for row in pes for pe in row)).all())
-        m.d.comb += self.i.ready.eq(all_ready)
+        m.submodules.grid = grid = Array2DCore(R, C, signed(self.in_bits), signed(self.in_bits), signed(self.acc_bits))
+        tags = stream_tags(m, self.i.valid & self.i.ready, beat.last)
+        # One result flag per row: a row's flag drops as the row is taken, and input waits for all of them (and
+        # for a last beat still in the pipeline), so a new run cannot overwrite a row before it has been offered.
+        pending = [Signal(name=f"pending_{r}") for r in range(R)]
         row_sel = Signal(range(R))
-        row_words = []
-        for r in range(R):
-            for c in range(C):
-                pe = pes[r][c]
-                m.submodules[f"pe_{r}_{c}"] = pe
-                m.d.comb += [pe.i.payload.eq(pack_value(pe_beat, {"a": beat.a[r], "b": beat.b[c], "last": beat.last})),
-                             pe.i.valid.eq(self.i.valid & all_ready), pe.o.ready.eq(self.o.ready & (row_sel == r))]
-            row_words.append(pack_value(self.contract["o"], [pes[r][c].o.payload for c in range(C)]))
+        sel = [row_sel == r for r in range(R)]
+        m.d.comb += [self.i.ready.eq(~Cat(*pending).any() & ~tags.busy), grid.acc_en.eq(tags.valid),
+                     grid.first.eq(tags.first), *(grid.row[r].eq(beat.a[r]) for r in range(R)),
+                     *(grid.col[c].eq(beat.b[c]) for c in range(C))]
+        row_words = [pack_value(self.contract["o"], [grid.acc[r][c] for c in range(C)]) for r in range(R)]
         # AND-OR selection rather than an indexed Array: Amaranth emits the latter as an `always @*` case
         # statement, which Icarus leaves at X until one of its inputs changes (none does right after reset).
-        sel = [row_sel == r for r in range(R)]
-        m.d.comb += [self.o.valid.eq(Cat(*(sel[r] & pes[r][0].o.valid for r in range(R))).any()),
+        m.d.comb += [self.o.valid.eq(Cat(*(sel[r] & pending[r] for r in range(R))).any()),
                      self.o.payload.eq(vor([row_words[r] & sel[r].replicate(len(row_words[r])) for r in range(R)]))]
+        with m.If(tags.valid):
+            m.d.sync += [p.eq(tags.last) for p in pending]
+        for r in range(R):
+            with m.If(self.o.ready & sel[r] & pending[r]):
+                m.d.sync += pending[r].eq(0)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += row_sel.eq(0 if R == 1 else (row_sel + 1) % R)
         return m

@@ -3,12 +3,16 @@
 Binding (docs/fusemax.md §Cascade, §Mapping): the 2D array (``rows`` keys x ``cols`` queries, one MAC per PE) runs QK and
 SLNV; each PE also owns an exponent unit for SLN, and the column reductions (LM max tree, SLD and SLNV adder
 trees) feed the 1D array (``cols`` lanes), which keeps RM, PRM, RD and RNV per query and does the final
-reciprocal and multiply.
+reciprocal and multiply. The 2D array is built from the verified blocks: a submodule
+:class:`attnforge.rtl.array2d.Array2DCore` (the ``array2d`` design's grid) of :class:`attnforge.rtl.pe.PECore`
+instances (the ``pe`` design's datapath), K or V broadcast along the rows, Q down the columns, and in SLNV each
+PE's own SLN in place of Q. The operand-select register in front of it, the one tag line for the whole grid, the S
+register and the visibility mask are the tile's.
 
 The MAC order is FuseMax's: ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2), SLNV(n-1)``, one beat a cycle.
 Every stage is a free-running pipeline with a register after each DSP, carry chain or tree level (the depths are named
 in :mod:`attnforge.sim.contract.depths`), its data tagged by a delayed valid bit: the MAC (an operand-select register,
-then ``PE_PIPE`` registers as :class:`attnforge.rtl.pe.PE`: ``FM_MAC_PIPE``), the softmax step of a key tile
+then the ``PE_PIPE`` registers of :class:`attnforge.rtl.pe.PECore`: ``FM_MAC_PIPE``), the softmax step of a key tile
 (registered max tree, RM, distances, the split exponent unit: ``fm_sm_latency``) running while the MACs do the next
 tile's QK, the column trees, the rescales of RD and RNV by PRM (``FM_ACC_PIPE``), the reciprocal (started as soon as
 the last RD is final, so it overlaps the last SLNV) and the output multiply (``FM_OUT_PIPE``). SLN and PRM are
@@ -35,6 +39,7 @@ from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
+from attnforge.rtl.array2d import Array2DCore
 from attnforge.rtl.common import (
     ExpPipe,
     Reciprocal,
@@ -47,7 +52,6 @@ from attnforge.rtl.common import (
     vmax_pipelined,
     vsum_pipelined,
 )
-from attnforge.rtl.pe import mac_pipeline
 from attnforge.sim.contract import (
     FM_ACC_PIPE,
     FM_EXP_PIPE,
@@ -112,6 +116,7 @@ class _MacOut:
     """The MAC pipeline's products ``FM_MAC_PIPE`` cycles after the beat was taken, and the beat's tags then."""
 
     prod: _Grid
+    sum: _Grid  #: QK: the accumulator plus this product (the run's sum on its last beat)
     valid: Value
     qk: Value
     first: Value
@@ -247,30 +252,35 @@ class FuseMaxTile(wiring.Component):
         return [Mux(bypass, q_in[c], Array(qrf[e][c] for e in range(E))[seq.cnt]) for c in range(C)]
 
     def _mac_array(self, m: Module, seq: _Seq, q_cur: list[Value], sln: list[_Grid]) -> _MacOut:
-        """The 2D array's MACs behind an operand-select register, each the PE block's multiply
-        (:func:`attnforge.rtl.pe.mac_pipeline`, ``PE_PIPE`` registers; ``FM_MAC_PIPE`` in all): QK multiplies Q by
-        K, SLNV multiplies the tile's SLN by V; the accumulate is the next stage
-        (:meth:`_capture`) and the column tree (:meth:`_rnv`). The beat's tags travel alongside."""
-        R, C = self.rows, self.cols
+        """The 2D array (:class:`attnforge.rtl.array2d.Array2DCore`, ``rows`` x ``cols`` of the PE block's
+        :class:`attnforge.rtl.pe.PECore`) behind an operand-select register: ``FM_MAC_PIPE`` in all. QK multiplies
+        K (row operand) by Q (column operand), SLNV multiplies V by the tile's SLN (each PE's local operand); the
+        accumulators take QK products only (:meth:`_capture` reads their sums), SLNV products go to the column tree
+        (:meth:`_rnv`). The beat's tags travel alongside, one tag line for the whole grid."""
+        fx, R, C = self.fx, self.rows, self.cols
         k_in = [view(self.contract["k"], self.k.payload)[i] for i in range(R)]
         v_in = [view(self.contract["v"], self.v.payload)[i] for i in range(R)]
         par = seq.sv_next[0]
         # the operand-select stage (the first of FM_MAC_PIPE): Q per column, K or V per row, the segment and parity
-        q_sel = [Signal(signed(self.fx.in_bits), name=f"qsel_{c}") for c in range(C)]
-        b_sel = [Signal(signed(self.fx.in_bits), name=f"bsel_{r}") for r in range(R)]
+        q_sel = [Signal(signed(fx.in_bits), name=f"qsel_{c}") for c in range(C)]
+        b_sel = [Signal(signed(fx.in_bits), name=f"bsel_{r}") for r in range(R)]
         qk_sel, par_sel = Signal(name="qk_sel"), Signal(name="par_sel")
         m.d.sync += [*(q_sel[c].eq(q_cur[c]) for c in range(C)), qk_sel.eq(seq.is_qk), par_sel.eq(par),
                      *(b_sel[r].eq(Mux(seq.is_qk, k_in[r], v_in[r])) for r in range(R))]  # QK: K[e, m0]; SLNV: V[m0, f]
-        prods: _Grid = []
-        for r in range(R):
-            sln_r = [Mux(par_sel, sln[1][r][c], sln[0][r][c]) for c in range(C)]
-            a_in = [Mux(qk_sel, q_sel[c], sln_r[c]) for c in range(C)]  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
-            prods.append([mac_pipeline(m, a_in[c], b_sel[r], f"mac_{r}_{c}") for c in range(C)])
+        # the column operand is Q (signed) or SLN (unsigned): one shape that holds both
+        col_shape = signed(max(fx.in_bits, fx.prob_bits + 1))
+        m.submodules.grid = grid = Array2DCore(R, C, signed(fx.in_bits), col_shape, signed(fx.score_bits), local=True)
+        m.d.comb += [*(grid.row[r].eq(b_sel[r]) for r in range(R)), *(grid.col[c].eq(q_sel[c]) for c in range(C)),
+                     grid.local_sel.eq(~qk_sel),  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
+                     *(grid.local[r][c].eq(Mux(par_sel, sln[1][r][c], sln[0][r][c])) for r in range(R) for c in range(C))]
         assert FM_MAC_PIPE == 1 + PE_PIPE, "the operand-select stage above, then the PE's MAC pipeline"
         tags = [seq.qk_fire | seq.sv_fire, seq.is_qk, seq.cnt == 0, seq.qk_last, seq.cnt, par, seq.run_end]
         names = ["t_valid", "t_qk", "t_first", "t_last", "t_f", "t_par", "t_end"]
         d = [delay(m, t, FM_MAC_PIPE, n)[FM_MAC_PIPE] for t, n in zip(tags, names, strict=True)]
-        return _MacOut(prods, *d)
+        out = _MacOut([[grid.prod[r][c] for c in range(C)] for r in range(R)],
+                      [[grid.sum[r][c] for c in range(C)] for r in range(R)], *d)
+        m.d.comb += [grid.acc_en.eq(out.valid & out.qk), grid.first.eq(out.first)]  # QK sums only, from each run's first
+        return out
 
     def _visible(self, seq: _Seq) -> list[list[Value]]:
         """Per PE: the key of the tile being captured is visible to the query lane -- not padding of the last key
@@ -284,8 +294,9 @@ class FuseMaxTile(wiring.Component):
         return vis
 
     def _capture(self, m: Module, seq: _Seq, mac: _MacOut) -> tuple[_Grid, list[list[Signal]], Signal]:
-        """QK accumulates into ``acc``; the last beat's sum goes to S (with the tile's visibility mask) and pulses
-        ``s_valid``, ``FM_MAC_PIPE + 1`` cycles after the last K beat."""
+        """QK accumulates in the PEs (:meth:`_mac_array`); the last beat's sum goes to S (with the tile's visibility
+        mask) and pulses ``s_valid``, ``FM_MAC_PIPE + 1`` cycles after the last K beat. S is the tile's, not the PE's:
+        it holds a key tile's scores for the softmax step while the accumulators already sum the next tile's."""
         fx, R, C = self.fx, self.rows, self.cols
         s_reg: _Grid = []
         vis_now = self._visible(seq)
@@ -296,13 +307,9 @@ class FuseMaxTile(wiring.Component):
         for r in range(R):
             row = []
             for c in range(C):
-                acc = Signal(signed(fx.score_bits), name=f"acc_{r}_{c}")
                 s = Signal(signed(fx.score_bits), name=f"s_{r}_{c}")
-                nxt = Mux(mac.first, 0, acc) + mac.prod[r][c]
-                with m.If(mac.valid & mac.qk):
-                    m.d.sync += acc.eq(nxt)
                 with m.If(cap):
-                    m.d.sync += [s.eq(nxt), vis_s[r][c].eq(vis_now[r][c])]
+                    m.d.sync += [s.eq(mac.sum[r][c]), vis_s[r][c].eq(vis_now[r][c])]
                 row.append(s)
             s_reg.append(row)
         with m.If(cap):

@@ -1,15 +1,23 @@
 """MAC processing element: the 2D array's unit of work (QK and SLNV are both multiply-accumulates).
 
-Input stream beats carry ``a | b << in_bits | last << 2*in_bits``; the PE accumulates ``a * b`` exactly in an
-``acc_bits``-wide register sized for ``depth`` products (no overflow possible) and, after the beat flagged
-``last``, offers the sum on its output stream ``PE_PIPE`` cycles later (operands, product and a retimed product are
-registered first, for Fmax). Input is refused while a result waits, which is what gives the 2D array (built from these PEs) its
-drain-then-accumulate rhythm.
+Two layers, so that every 2D array in the toolkit runs the same verified MAC:
+
+* :class:`PECore`, the datapath: ``PE_PIPE`` free-running registers (operands, product, retimed product, for Fmax)
+  in front of an accumulator that adds the product when told to and restarts at a run's first product. It never
+  stalls and carries no tags: the caller delays its beat tags alongside (one tag line can serve a whole array).
+  :class:`attnforge.rtl.array2d.Array2DCore` is a grid of them, and the FuseMax tile engine's 2D array is that grid.
+* :class:`PE`, the stream block: a :class:`PECore` with its tag line and handshake. Input beats carry
+  ``a | b << in_bits | last << 2*in_bits``; the PE accumulates ``a * b`` exactly in an ``acc_bits``-wide register
+  sized for ``depth`` products (no overflow possible) and, after the beat flagged ``last``, offers the sum on its
+  output stream ``PE_PIPE`` cycles later. Input is refused while a result waits, which is what gives the stream 2D
+  array its drain-then-accumulate rhythm.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed
+from dataclasses import dataclass
+
+from amaranth import Cat, Module, Mux, Shape, ShapeCastable, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,31 +25,79 @@ from attnforge.rtl.common import stream_of, view
 from attnforge.sim.contract import PE_PIPE, pe_acc_bits
 from attnforge.sim.contract import designs as contract
 
-__all__ = ["PE", "mac_pipeline", "pe_acc_bits"]
+__all__ = ["PE", "PECore", "StreamTags", "pe_acc_bits", "stream_tags"]
 
 
-def mac_pipeline(m: Module, a: Value, b: Value, name: str) -> Signal:
-    """The MAC's multiply as ``PE_PIPE`` free-running registers, one per ECP5 DSP boundary: the operands (the
-    broadcast across a 2D array is a long route on its own), the product (multiply alone), then retimed copies of
-    the product (yosys does not absorb the product register into the MULT18X18D, and in an 8x8 array nextpnr
-    placed the DSP far from the accumulator: two hops let each register sit near its end). Returns the product of
-    the operands of ``PE_PIPE`` cycles ago; the accumulate (carry chain alone) is the caller's next stage, and the
-    caller tracks validity alongside. The PE and the FuseMax tile engine's 2D array share it, so ``PE_PIPE`` in
-    :mod:`attnforge.sim.contract` is one number for both and for their cycle models."""
-    a_r = Signal(Value.cast(a).shape(), name=f"{name}_a")
-    b_r = Signal(Value.cast(b).shape(), name=f"{name}_b")
-    width = len(a_r) + len(b_r)
-    data = Signal(signed(width), name=f"{name}_p")
-    m.d.sync += [a_r.eq(a), b_r.eq(b), data.eq(a_r * b_r)]
-    for i in range(2, PE_PIPE):
-        nxt = Signal(signed(width), name=f"{name}_p{i}")
-        m.d.sync += nxt.eq(data)
-        data = nxt
-    return data
+class PECore(wiring.Component):
+    """The MAC datapath, free-running: ``prod`` is ``a * b`` of ``PE_PIPE`` cycles ago, one register per ECP5 DSP
+    boundary: the operands (the broadcast across a 2D array is a long route on its own), the product (multiply
+    alone), then retimed copies of the product (yosys does not absorb the product register into the MULT18X18D, and
+    in an 8x8 array nextpnr placed the DSP far from the accumulator: two hops let each register sit near its end).
+    The accumulate (carry chain alone) is the next stage: with ``acc_en``, ``acc`` takes ``sum``, which is ``prod``
+    plus ``acc`` (plus 0 when ``first``: the product opens a new run). ``acc_en`` and ``first`` describe the
+    product now on ``prod``, so the caller delays its tags by ``PE_PIPE``; the PE stream block, the stream 2D array
+    and the FuseMax tile engine all build on this one core, so ``PE_PIPE`` in :mod:`attnforge.sim.contract` is one
+    number for all of them and for their cycle models. ``sum`` is combinational (the tile engine captures a run's
+    last sum into its S register in the same cycle as ``acc``)."""
+
+    def __init__(self, a_shape: ShapeCastable, b_shape: ShapeCastable, acc_shape: ShapeCastable) -> None:
+        assert PE_PIPE >= 2, "operand registers and a product register at least"
+        self.prod_shape = self.product_shape(a_shape, b_shape)
+        super().__init__({
+            "a": In(a_shape), "b": In(b_shape), "acc_en": In(1), "first": In(1),
+            "prod": Out(self.prod_shape), "acc": Out(acc_shape), "sum": Out(acc_shape),
+        })
+
+    @staticmethod
+    def product_shape(a_shape: ShapeCastable, b_shape: ShapeCastable) -> Shape:
+        """The shape of ``prod``: signed, wide enough for any product of the operand shapes."""
+        return signed(Shape.cast(a_shape).width + Shape.cast(b_shape).width)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        a_r, b_r = Signal.like(self.a, name="a_r"), Signal.like(self.b, name="b_r")
+        m.d.sync += [a_r.eq(self.a), b_r.eq(self.b)]
+        data: Value = a_r * b_r
+        for i in range(1, PE_PIPE):  # the product register, its retimed copies; the last of them is the port
+            reg = self.prod if i == PE_PIPE - 1 else Signal(self.prod_shape, name=f"p{i}")
+            m.d.sync += reg.eq(data)
+            data = reg
+        m.d.comb += self.sum.eq(Mux(self.first, 0, self.acc) + self.prod)
+        with m.If(self.acc_en):
+            m.d.sync += self.acc.eq(self.sum)
+        return m
+
+
+@dataclass
+class StreamTags:
+    """A stream block's beat tags as they leave the ``PE_PIPE`` tag line, beside the product they describe."""
+
+    valid: Value  #: a beat's product is on the cores' ``prod``
+    last: Value  #: ... and it is its run's last
+    first: Value  #: ... and its run's first
+    busy: Value  #: a run's last beat is somewhere in the line (the stream refuses input meanwhile)
+
+
+def stream_tags(m: Module, fire: Value, last: Value) -> StreamTags:
+    """The tag line of a stream MAC block (the PE, the stream 2D array): valid, last and first ride ``PE_PIPE``
+    free-running registers beside the :class:`PECore`'s data registers, which need no enables (what they hold is
+    used only under the matching valid bit). A beat is its run's first when the previous taken beat was a last."""
+    fresh = Signal(init=1)
+    valid = [Signal(name=f"s{i}_valid") for i in range(PE_PIPE)]
+    lasts = [Signal(name=f"s{i}_last") for i in range(PE_PIPE)]
+    freshes = [Signal(name=f"s{i}_fresh") for i in range(PE_PIPE)]
+    m.d.sync += valid[0].eq(fire)
+    with m.If(fire):
+        m.d.sync += [lasts[0].eq(last), freshes[0].eq(fresh), fresh.eq(last)]
+    for i in range(1, PE_PIPE):
+        m.d.sync += [valid[i].eq(valid[i - 1]), lasts[i].eq(lasts[i - 1]), freshes[i].eq(freshes[i - 1])]
+    busy = Cat(*(v & la for v, la in zip(valid, lasts, strict=True))).any()
+    return StreamTags(valid[-1], lasts[-1], freshes[-1], busy)
 
 
 class PE(wiring.Component):
-    """Signed MAC PE with stream in (a, b, last) and stream out (accumulated sum)."""
+    """Signed MAC PE with stream in (a, b, last) and stream out (accumulated sum): a :class:`PECore` behind a
+    handshake."""
 
     def __init__(self, in_bits: int = 8, depth: int = 64) -> None:
         self.in_bits, self.depth = in_bits, depth
@@ -52,27 +108,17 @@ class PE(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         beat = view(self.contract["i"], self.i.payload)
-        a, b, last = beat.a, beat.b, beat.last
-        acc = Signal(signed(self.acc_bits))
-        fresh = Signal(init=1)
+        a, b = Value.cast(beat.a), Value.cast(beat.b)
+        m.submodules.core = core = PECore(a.shape(), b.shape(), signed(self.acc_bits))
         pending = Signal()
-        # The pipeline never stalls (the accumulator takes a product every cycle), so the data registers need
-        # no enables: what they hold is used only under the matching valid bit.
-        data = mac_pipeline(m, a, b, "mac")
-        valid = [Signal(name=f"s{i}_valid") for i in range(PE_PIPE)]
-        lasts = [Signal(name=f"s{i}_last") for i in range(PE_PIPE)]
-        freshes = [Signal(name=f"s{i}_fresh") for i in range(PE_PIPE)]
+        fire = self.i.valid & self.i.ready
+        tags = stream_tags(m, fire, beat.last)
         # While a run's last beat is still in the pipeline the input is refused, so a new run's first beat
         # cannot overwrite the sum before it has been offered.
-        busy = Cat(*(v & la for v, la in zip(valid, lasts, strict=True))).any()
-        m.d.comb += [self.i.ready.eq(~pending & ~busy), self.o.valid.eq(pending), self.o.payload.eq(acc)]
-        m.d.sync += valid[0].eq(self.i.valid & self.i.ready)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [lasts[0].eq(last), freshes[0].eq(fresh), fresh.eq(last)]
-        for i in range(1, PE_PIPE):
-            m.d.sync += [valid[i].eq(valid[i - 1]), lasts[i].eq(lasts[i - 1]), freshes[i].eq(freshes[i - 1])]
-        with m.If(valid[-1]):
-            m.d.sync += [acc.eq(Mux(freshes[-1], 0, acc) + data), pending.eq(lasts[-1])]
+        m.d.comb += [self.i.ready.eq(~pending & ~tags.busy), self.o.valid.eq(pending), self.o.payload.eq(core.acc),
+                     core.a.eq(a), core.b.eq(b), core.acc_en.eq(tags.valid), core.first.eq(tags.first)]
+        with m.If(tags.valid):
+            m.d.sync += pending.eq(tags.last)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += pending.eq(0)
         return m
