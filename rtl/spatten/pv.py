@@ -19,7 +19,7 @@ from __future__ import annotations
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 
-from attnforge.rtl.common import contract_ports, round_shift_const, split_mul, view
+from attnforge.rtl.common import SkidBuffer, contract_ports, round_shift_const, split_mul, view
 from attnforge.sim.contract import PV_MUL_PIPE, pv_tree_pipe
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.spatten_fx import SpattenFx
@@ -39,12 +39,16 @@ class PV(wiring.Component):
         beat = view(self.contract["i"], self.i.payload)
         probs, cnt, last = beat.probs, beat.count, beat.last
 
-        o_valid = Signal()
-        o_payload = Signal(len(self.o.payload))
-        o_lanes_r = view(self.contract["o"], o_payload)
+        # The output register is a SkidBuffer's: the pipeline advances while its skid register is free, so the
+        # stall enable of every pipeline register leaves a register instead of following ``o.ready`` through the
+        # consumer's logic (on ECP5 that chain into the enables was the whole top's critical path). A result
+        # leaves the cycle after its last stage as before; a stalled consumer finds up to two results waiting.
+        m.submodules.oreg = oreg = SkidBuffer(len(self.o.payload))
+        res = Signal(len(self.o.payload))
+        res_lanes = view(self.contract["o"], res)
         adv = Signal()
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload), adv.eq(~o_valid | self.o.ready),
-                     self.i.ready.eq(adv)]
+        m.d.comb += [self.o.valid.eq(oreg.o.valid), self.o.payload.eq(oreg.o.payload), oreg.o.ready.eq(self.o.ready),
+                     adv.eq(oreg.i.ready), self.i.ready.eq(adv)]
         acc = [Signal(signed(c.acc_bits), name=f"acc{d}") for d in range(D)]
         # an input register (probabilities masked by the count, V words), then split_mul's operand copies and two
         # product registers, so that each DSP has a register on both sides (PV_MUL_PIPE in all)
@@ -87,15 +91,10 @@ class PV(wiring.Component):
                     m.d.sync += [r.eq(v) for r, v in zip(regs, sums, strict=True)]
                     nxt.append(regs)
                 cols, tv, tl, te = nxt, nv, nl, ne
+            totals = [acc[d] + cols[d][0] for d in range(D)]
             with m.If(tv):
-                for d in range(D):
-                    total = acc[d] + cols[d][0]
-                    m.d.sync += acc[d].eq(Mux(tl, 0, total))
-                    with m.If(tl):
-                        m.d.sync += o_lanes_r.o[d].eq(Mux(te, 0, round_shift_const(total, c.prob_frac - c.out_frac)))
-                with m.If(tl):
-                    m.d.sync += o_lanes_r.err.eq(te)
-                m.d.sync += o_valid.eq(tl)
-            with m.Else():
-                m.d.sync += o_valid.eq(0)
+                m.d.sync += [acc[d].eq(Mux(tl, 0, totals[d])) for d in range(D)]
+        m.d.comb += [*(res_lanes.o[d].eq(Mux(te, 0, round_shift_const(totals[d], c.prob_frac - c.out_frac)))
+                       for d in range(D)),
+                     res_lanes.err.eq(te), oreg.i.valid.eq(adv & tv & tl), oreg.i.payload.eq(res)]
         return m
