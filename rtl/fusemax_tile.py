@@ -8,6 +8,11 @@ reciprocal and multiply. The 2D array is built from the verified blocks: a submo
 instances (the ``pe`` design's datapath), K or V broadcast along the rows, Q down the columns, and in SLNV each
 PE's own SLN in place of Q. The operand-select register in front of it, the one tag line for the whole grid, the S
 register and the visibility mask are the tile's.
+The 1D array is built the same way: a submodule :class:`attnforge.rtl.vector1d.Vector1DCore` of ``cols`` lanes (the
+operator units the ``vector1d`` design is built from): per lane the PRM :class:`attnforge.rtl.common.ExpPipe`, the
+:class:`attnforge.rtl.vector1d.MulRound` rescales of RD and RNV and the output multiply, and one shared
+:class:`attnforge.rtl.common.Reciprocal`. The max trees, RM, the distance registers, the PRM and RNV storage, RD, the
+tag lines and the output register are the tile's.
 
 The MAC order is FuseMax's: ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2), SLNV(n-1)``, one beat a cycle.
 Every stage is a free-running pipeline with a register after each DSP, carry chain or tree level (the depths are named

@@ -1,37 +1,51 @@
 """1D vector unit: FuseMax's 1D array (running max, exp, add, rescale-multiply, reciprocal), ``width`` lanes.
 
-One input beat is an operation on all lanes: ``op | a lanes | b lanes`` (the contract's
-:func:`attnforge.sim.contract.designs.vector1d`; an exp command's b lanes hold the alpha word); the output beat is
-the lane results. max/add/mul/exp take one cycle and stream back to back; recip runs the shared restoring
-divider (``qw`` cycles) and blocks new input meanwhile. Opcodes and semantics are :data:`attnforge.sim.fusemax.golden.VEC_OPS`
-and :func:`attnforge.sim.fusemax.golden.vector1d`.
-"""
+Two layers, as for the PE and the 2D array (:mod:`attnforge.rtl.pe`, :mod:`attnforge.rtl.array2d`), so that the
+stream block and the FuseMax tile engine run the same verified operators:
 
+* the operator units, free-running (no tags, no handshake; the caller delays its tags alongside):
+  :class:`MulRound`, the pipelined ``round_shift(a * b, shift) + add`` (the rescale of a running sum by a factor,
+  ``FM_ACC_PIPE``, and the output multiply of ``FM_OUT_PIPE``), the pipelined exponent unit
+  :class:`attnforge.rtl.common.ExpPipe` (``FM_EXP_PIPE``) and the restoring divider
+  :class:`attnforge.rtl.common.Reciprocal`. :class:`Vector1DCore` is ``width`` lanes of them, the tile engine's 1D
+  array (PRM exponent, RD and RNV rescales, output multiply, one shared reciprocal).
+* :class:`Vector1D`, the stream block (design ``vector1d``). One input beat is an operation on all lanes:
+  ``op | a lanes | b lanes`` (the contract's :func:`attnforge.sim.contract.designs.vector1d`; an exp command's b
+  lanes hold the alpha word); the output beat is the lane results, in command order. mul is a :class:`MulRound`,
+  exp a distance register and an :class:`attnforge.rtl.common.ExpPipe`, recip the shared
+  :class:`attnforge.rtl.common.Reciprocal`; max and add are one comparator or adder. Each op has its own latency
+  (:func:`attnforge.sim.contract.depths.vec_latency`: 1, 4, 9 and ``qw + 2`` cycles), ops of one kind stream back
+  to back, and a command waits while its result would overtake or land on an older one's; the exact count is
+  :func:`attnforge.sim.fusemax.cycle_model.vector1d_cycles`. Opcodes and semantics are
+  :data:`attnforge.sim.fusemax.golden.VEC_OPS` and :func:`attnforge.sim.fusemax.golden.vector1d`.
+"""
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Shape, ShapeCastable, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Shape, ShapeCastable, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from attnforge.rtl.common import (
     ExpPipe,
     Reciprocal,
-    exp_unit,
     lanes,
     pack_value,
-    round_shift_const,
     split_mul,
     stream_of,
+    sync_en,
     view,
 )
-from attnforge.sim.contract import FM_ACC_PIPE, FM_OUT_PIPE
+from attnforge.sim.contract import FM_ACC_PIPE, FM_OUT_PIPE, vec_latency
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.designs import VEC_OPS
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
 
 class Vector1D(wiring.Component):
-    """``width``-lane 1D array with a command stream in and a result stream out."""
+    """``width``-lane 1D array with a command stream in and a result stream out, built from the pipelined units of
+    the tile engine's 1D array: per lane a :class:`MulRound` for mul and an :class:`attnforge.rtl.common.ExpPipe`
+    (behind a distance register) for exp, one shared :class:`attnforge.rtl.common.Reciprocal`; max and add are one
+    adder or comparator into the output register."""
 
     def __init__(self, width: int = 4, data_bits: int = 40, max_keys: int = 256) -> None:
         self.width, self.data_bits, self.max_keys = width, data_bits, max_keys
@@ -42,41 +56,81 @@ class Vector1D(wiring.Component):
         super().__init__({"i": In(stream_of(self.contract["i"])), "o": Out(stream_of(self.contract["o"]))})
 
     def elaborate(self, platform: object) -> Module:
+        """The output register ``res`` is every op's last stage; the whole datapath advances when it is free or being
+        taken (``adv``), so a stalled output holds every unit still. A beat is taken only when its result cannot
+        collide with, or overtake, an older one still in a unit (:func:`_may_issue`); a recip only into an empty
+        datapath, and nothing else until its quotient is in ``res``."""
         m = Module()
         cfg, W, D = self.cfg, self.width, self.data_bits
         beat = view(self.contract["i"], self.i.payload)
-        op, a, b = beat.op, [beat.a[i] for i in range(W)], [beat.b[i] for i in range(W)]
-        alpha = self.contract.words["exp_operand"]
+        is_op = {name: beat.op == code for name, code in VEC_OPS.items()}
         m.submodules.recip = recip = Reciprocal(W, D, cfg)
         res = [Signal(signed(D), name=f"res{i}") for i in range(W)]
-        pending = Signal()
-        is_recip = op == VEC_OPS["recip"]
-        fire = self.i.valid & self.i.ready
-        m.d.comb += [self.i.ready.eq((~pending | self.o.ready) & ~recip.busy & ~recip.done),
-                     self.o.valid.eq(pending), self.o.payload.eq(pack_value(self.contract["o"], res))]
+        pending = Signal()  # res holds a result not yet taken
+        adv, fire = Signal(), Signal()
+        mul_t = _tag_line(m, fire & is_op["mul"], vec_latency("mul", cfg.qw) - 1, adv, "mul_t")
+        exp_t = _tag_line(m, fire & is_op["exp"], vec_latency("exp", cfg.qw) - 1, adv, "exp_t")
+        lines = {"mul": mul_t, "exp": exp_t}
+        one_cycle = ~is_op["mul"] & ~is_op["exp"] & ~is_op["recip"]  # max, add (and an undefined opcode)
+        may = Mux(is_op["mul"], _may_issue(lines, vec_latency("mul", cfg.qw)),
+                  is_op["exp"] | _may_issue(lines, 1))  # an exp is the longest: it never overtakes
+        m.d.comb += [adv.eq(~pending | self.o.ready), fire.eq(self.i.valid & self.i.ready),
+                     self.i.ready.eq(adv & ~recip.busy & ~recip.done & may),
+                     self.o.valid.eq(pending), self.o.payload.eq(pack_value(self.contract["o"], res)),
+                     recip.start.eq(fire & is_op["recip"]), recip.d.eq(beat.a.as_value())]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += pending.eq(0)
-        m.d.comb += [recip.start.eq(fire & is_recip), recip.d.eq(beat.a.as_value())]
-        with m.If(recip.done):
-            m.d.sync += pending.eq(1)
-            for i in range(W):
-                m.d.sync += res[i].eq(recip.q[i * cfg.qw:(i + 1) * cfg.qw])
-        with m.If(fire & ~is_recip):
-            m.d.sync += pending.eq(1)
         for i in range(W):
-            al = view(alpha, b[i][:alpha.width])
-            e = exp_unit(m, a[i].as_unsigned()[:cfg.d_bits], al.alpha_q, al.alpha_sh, cfg, f"exp{i}")
-            with m.If(fire):
-                with m.Switch(op):
-                    with m.Case(VEC_OPS["max"]):
-                        m.d.sync += res[i].eq(Mux(a[i] > b[i], a[i], b[i]))
-                    with m.Case(VEC_OPS["add"]):
-                        m.d.sync += res[i].eq(a[i] + b[i])
-                    with m.Case(VEC_OPS["mul"]):
-                        m.d.sync += res[i].eq(round_shift_const(a[i] * b[i], cfg.p_frac))
-                    with m.Case(VEC_OPS["exp"]):
-                        m.d.sync += res[i].eq(e)
+            a, b = beat.a[i], beat.b[i]
+            mul, e = self._lane_units(m, i, a, b, adv)
+            with m.If(adv):
+                with m.If(fire & one_cycle):
+                    m.d.sync += res[i].eq(Mux(is_op["add"], a + b, Mux(a > b, a, b)))
+                with m.If(mul_t[-1]):
+                    m.d.sync += res[i].eq(mul)
+                with m.If(exp_t[-1]):
+                    m.d.sync += res[i].eq(e)
+            with m.If(recip.done):
+                m.d.sync += res[i].eq(recip.q[i * cfg.qw:(i + 1) * cfg.qw])
+        with m.If(adv & ((fire & one_cycle) | mul_t[-1] | exp_t[-1]) | recip.done):
+            m.d.sync += pending.eq(1)
         return m
+
+    def _lane_units(self, m: Module, i: int, a: Value, b: Value, adv: Value) -> tuple[Value, Value]:
+        """Lane ``i``'s mul and exp units, fed from the command beat and advancing with the output: the product
+        ``round_shift(a * b, p_frac)`` of ``vec_latency('mul') - 1`` advancing cycles earlier (the tile's rescale
+        with nothing added) and the exponential of the ``a`` of ``vec_latency('exp') - 1`` cycles earlier, its
+        alpha word from the same beat's ``b`` (the unit delays its shift amount alongside)."""
+        cfg = self.cfg
+        m.submodules[f"mul{i}"] = mul = MulRound(signed(self.data_bits), signed(self.data_bits), cfg.p_frac, stall=True)
+        al = view(self.contract.words["exp_operand"], b[:self.contract.words["exp_operand"].width])
+        dist = Signal(cfg.d_bits, name=f"dist{i}")  # the distance register in front of the exponent unit
+        with m.If(adv):
+            m.d.sync += dist.eq(a.as_unsigned()[:cfg.d_bits])
+        m.submodules[f"exp{i}"] = unit = ExpPipe(cfg, cfg.d_bits, per_beat=True, stall=True)
+        m.d.comb += [mul.a.eq(a), mul.b.eq(b), mul.en.eq(adv), unit.d.eq(dist), unit.alpha_q.eq(al.alpha_q),
+                     unit.alpha_sh.eq(al.alpha_sh), unit.en.eq(adv)]
+        return mul.res, unit.e
+
+
+def _tag_line(m: Module, value: Value, n: int, en: Value, name: str) -> list[Signal]:
+    """``n`` registers that carry a one-bit tag along a stalling pipeline: element ``k - 1`` is the tag of ``k``
+    advancing cycles ago (the last one: the op's result is on its unit's output now)."""
+    line: list[Signal] = []
+    for k in range(1, n + 1):
+        r = Signal(name=f"{name}{k}")
+        with m.If(en):
+            m.d.sync += r.eq(line[-1] if line else value)
+        line.append(r)
+    return line
+
+
+def _may_issue(lines: dict[str, list[Signal]], latency: int) -> Value:
+    """Whether an op of ``latency`` may be taken now: no older op in a unit has ``latency`` or more advancing cycles
+    to go (its result would land on, or after, the new one's). A tag at element ``k - 1`` of a line of ``n`` has
+    ``n + 1 - k`` cycles to go."""
+    busy = [line[k - 1] for line in lines.values() for k in range(1, len(line) + 2 - latency)]
+    return ~Cat(*busy).any() if busy else Const(1)
 
 
 class MulRound(wiring.Component):
@@ -124,12 +178,7 @@ class MulRound(wiring.Component):
         m = Module()
         pp, pp_sum = split_mul(self.a, self.b, "m", operand_regs=self.operand_regs, product_regs=self.product_regs)
         acc = Signal(self.sum_shape, name="sum")
-        stmts = [*pp, acc.eq(pp_sum + (1 << (self.shift - 1)))]
-        if self.stall:
-            with m.If(self.en):
-                m.d.sync += stmts
-        else:
-            m.d.sync += stmts
+        sync_en(m, self.en if self.stall else None, [*pp, acc.eq(pp_sum + (1 << (self.shift - 1)))])
         scaled = acc >> self.shift
         m.d.comb += self.res.eq(scaled + self.add if "add" in self.signature.members else scaled)
         return m
