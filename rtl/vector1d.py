@@ -59,7 +59,8 @@ class Vector1D(wiring.Component):
         """The output register ``res`` is every op's last stage; the whole datapath advances when it is free or being
         taken (``adv``), so a stalled output holds every unit still. A beat is taken only when its result cannot
         collide with, or overtake, an older one still in a unit (:func:`_may_issue`); a recip only into an empty
-        datapath, and nothing else until its quotient is in ``res``."""
+        datapath, and nothing else until its quotient is in ``res``. So ``i.ready`` depends on the offered opcode
+        (the beat must be held while it is offered, as the stream rules require anyway)."""
         m = Module()
         cfg, W, D = self.cfg, self.width, self.data_bits
         beat = view(self.contract["i"], self.i.payload)
