@@ -195,7 +195,10 @@ class Vector1DCore(wiring.Component):
     * ``rd``: a :class:`MulRound` rescale of the running denominator, ``rd_next[i] = round_shift(rd_run[i] *
       rd_factor[i], p_frac) + rd_add[i]`` for run and factor of ``FM_ACC_PIPE - 1`` cycles earlier and the add of
       now; ``rnv``: the same for a running numerator (signed, ``rnv_bits``). Two units, because FuseMax rescales RD
-      and RNV by the same PRM in overlapping cycles (RD after a tile's SLN, RNV during its SLNV).
+      and RNV by the same PRM in overlapping cycles (RD after a tile's SLN, RNV during its SLNV). Their operand copies
+      (one per DSP) keep the PRM buffer's parity select and the route to the DSPs apart (on ECP5 the two together
+      were the critical path); they have no second product register, because one more stage would raise ``fm_min_f``
+      (f >= 9 at 8 rows, where the default f is 8).
     * ``out``: the output multiply :class:`MulRound`, ``out_res[i] = round_shift(out_a[i] * out_b[i], rb - out_frac)``
       of ``FM_OUT_PIPE - 2`` advancing cycles earlier (operand copies, partial products, their copies, sum), every
       stage held while ``out_en`` is low.
@@ -203,7 +206,9 @@ class Vector1DCore(wiring.Component):
     And one :class:`attnforge.rtl.common.Reciprocal` over all lanes (``recip_d``, ``recip_start``, ``recip_q``,
     ``recip_done``): the restoring divider is iterative, so one shared unit costs no throughput (FuseMax divides
     once per query tile). The core holds no state of the algorithm (RM, PRM, RD, RNV and their valid tags are the
-    caller's), so a stream block or another schedule can reuse it with its own sequencing."""
+    caller's, as a :class:`attnforge.rtl.pe.PECore`'s tags are). :class:`Vector1D` builds on the same unit classes,
+    not on this core: its operands are ``data_bits``-wide signed lanes and it needs one multiplier per lane, not
+    three."""
 
     def __init__(self, width: int, fx: FixedPointConfig) -> None:
         self.width, self.fx = width, fx
