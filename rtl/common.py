@@ -186,13 +186,19 @@ def delay(m: Module, value: Value, n: int, name: str) -> list[Value]:
     return out
 
 
-def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value, cfg: FixedPointConfig, name: str) -> Value:
+def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value | tuple[Value, Value], cfg: FixedPointConfig, name: str,
+             en: Value | None = None) -> Value:
     """The exponent unit as ``FM_EXP_PIPE`` - 1 free-running register stages behind the (registered) distance ``d``:
     operand copies per DSP, partial products by alpha, their second register (:func:`split_mul`'s two flags: on
     ECP5 a bare register -> DSP -> register path was the tile's critical path, 4-6 ns of routing on each side of the
     DSP's 3.9), their sum, coarse and fine rounding shift, ROM; returns the shifter's output
     (combinational), which is ``2**(-d * alpha)`` for the distance of ``FM_EXP_PIPE - 1`` cycles ago: the caller's
-    register on it is the last stage. Same arithmetic as :func:`exp_unit` (:func:`round_shift_var` in two steps)."""
+    register on it is the last stage. Same arithmetic as :func:`exp_unit` (:func:`round_shift_var` in two steps).
+
+    ``alpha_sh`` is read by the coarse and the fine shift stage, 4 and 5 cycles after ``d``: a run constant, or a pair
+    (the value for the coarse stage, for the fine stage) where the constant changes from beat to beat. With ``en``
+    every register waits for it (a pipeline that stalls as a whole)."""
+    sh_coarse, sh_fine = alpha_sh if isinstance(alpha_sh, tuple) else (alpha_sh, alpha_sh)
     pp, pp_sum = split_mul(d, alpha_q, f"{name}_da", operand_regs=True, product_regs=True)
     prod = Signal(len(d) + len(alpha_q), name=f"{name}_prod")
     xc = Signal(len(prod), name=f"{name}_xc")
@@ -202,10 +208,19 @@ def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value, cfg: FixedPoi
     rsh = Signal(clog2(cfg.p_frac + 1), name=f"{name}_rsh")
     rzero = Signal(name=f"{name}_rzero")
     lut, sh, zero = exp2_rom(m, targ, cfg, name)
-    m.d.sync += [*pp, prod.eq(pp_sum), *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, alpha_sh, EXP_FINE),
-                                                                  strict=True)),
-                 targ.eq(round_shift_fine(xc, xrb, alpha_sh, EXP_FINE)), rom.eq(lut), rsh.eq(sh), rzero.eq(zero)]
+    sync_en(m, en, [*pp, prod.eq(pp_sum), *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, sh_coarse, EXP_FINE),
+                                                                     strict=True)),
+                    targ.eq(round_shift_fine(xc, xrb, sh_fine, EXP_FINE)), rom.eq(lut), rsh.eq(sh), rzero.eq(zero)])
     return exp2_scale(rom, rsh, rzero)
+
+
+def sync_en(m: Module, en: Value | None, stmts: list) -> None:
+    """Add ``stmts`` to the sync domain, under ``en`` when there is one (no enable logic at all without)."""
+    if en is None:
+        m.d.sync += stmts
+    else:
+        with m.If(en):
+            m.d.sync += stmts
 
 
 class ExpPipe(wiring.Component):
@@ -213,18 +228,32 @@ class ExpPipe(wiring.Component):
     the ``alpha_q`` / ``alpha_sh`` inputs, which are run constants). In an array of exponent units one shared
     constant register drives every shifter and multiplier (on ECP5 its routing alone took 11.7 ns at 4x4); with
     the hierarchy kept in synthesis (``--keep-hierarchy``) each unit's copy stays next to it. ``e`` is the
-    exponential of the ``d`` of ``FM_EXP_PIPE - 1`` cycles earlier, as for :func:`exp_pipe`."""
+    exponential of the ``d`` of ``FM_EXP_PIPE - 1`` cycles earlier, as for :func:`exp_pipe`.
 
-    def __init__(self, cfg: FixedPointConfig, d_bits: int) -> None:
-        self.cfg = cfg
-        super().__init__({"d": In(d_bits), "alpha_q": In(cfg.alpha_bits), "alpha_sh": In(cfg.alpha_shift_bits),
-                          "e": Out(cfg.prob_bits)})
+    Two options for a stream block that feeds it a new constant with every beat (the 1D vector unit's exp command):
+    ``per_beat`` delays ``alpha_sh`` alongside the product to the two shift stages that read it (without, it is a run
+    constant, read as it is now), and ``stall`` adds an ``en`` input that holds every register (the unit then counts
+    advancing cycles, not cycles)."""
+
+    def __init__(self, cfg: FixedPointConfig, d_bits: int, *, per_beat: bool = False, stall: bool = False) -> None:
+        self.cfg, self.per_beat, self.stall = cfg, per_beat, stall
+        members = {"d": In(d_bits), "alpha_q": In(cfg.alpha_bits), "alpha_sh": In(cfg.alpha_shift_bits),
+                   "e": Out(cfg.prob_bits)}
+        super().__init__(members | ({"en": In(1)} if stall else {}))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        en = self.en if self.stall else None
         aq, ash = Signal.like(self.alpha_q, name="aq"), Signal.like(self.alpha_sh, name="ash")
-        m.d.sync += [aq.eq(self.alpha_q), ash.eq(self.alpha_sh)]
-        m.d.comb += self.e.eq(exp_pipe(m, self.d, aq, ash, self.cfg, "x"))
+        sync_en(m, en, [aq.eq(self.alpha_q), ash.eq(self.alpha_sh)])
+        sh: Value | tuple[Value, Value] = ash
+        if self.per_beat:  # ash is aligned with d; the coarse shift reads it 4 cycles later, the fine one 5
+            line = [ash]
+            for k in range(1, 6):
+                line.append(Signal.like(ash, name=f"ash_d{k}"))
+                sync_en(m, en, [line[k].eq(line[k - 1])])
+            sh = (line[4], line[5])
+        m.d.comb += self.e.eq(exp_pipe(m, self.d, aq, sh, self.cfg, "x", en))
         return m
 
 
@@ -360,6 +389,7 @@ __all__ = [
     "vsum_pipelined",
     "delay",
     "exp_pipe",
+    "sync_en",
     "ExpPipe",
     "EXP_FINE",
     "Reciprocal",

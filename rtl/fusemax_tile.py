@@ -8,6 +8,11 @@ reciprocal and multiply. The 2D array is built from the verified blocks: a submo
 instances (the ``pe`` design's datapath), K or V broadcast along the rows, Q down the columns, and in SLNV each
 PE's own SLN in place of Q. The operand-select register in front of it, the one tag line for the whole grid, the S
 register and the visibility mask are the tile's.
+The 1D array is built the same way: a submodule :class:`attnforge.rtl.vector1d.Vector1DCore` of ``cols`` lanes (the
+operator units the ``vector1d`` design is built from): per lane the PRM :class:`attnforge.rtl.common.ExpPipe`, the
+:class:`attnforge.rtl.vector1d.MulRound` rescales of RD and RNV and the output multiply, and one shared
+:class:`attnforge.rtl.common.Reciprocal`. The max trees, RM, the distance registers, the PRM and RNV storage, RD, the
+tag lines and the output register are the tile's.
 
 The MAC order is FuseMax's: ``QK0, QK1, SLNV0, QK2, SLNV1, ..., QK(n-1), SLNV(n-2), SLNV(n-1)``, one beat a cycle.
 Every stage is a free-running pipeline with a register after each DSP, carry chain or tree level (the depths are named
@@ -42,16 +47,14 @@ from amaranth.lib.wiring import Out
 from attnforge.rtl.array2d import Array2DCore
 from attnforge.rtl.common import (
     ExpPipe,
-    Reciprocal,
     contract_ports,
     delay,
-    lanes,
     pack_value,
-    split_mul,
     view,
     vmax_pipelined,
     vsum_pipelined,
 )
+from attnforge.rtl.vector1d import Vector1DCore
 from attnforge.sim.contract import (
     FM_ACC_PIPE,
     FM_EXP_PIPE,
@@ -149,6 +152,7 @@ class FuseMaxTile(wiring.Component):
         softmax step (SLN, PRM), RD and the reciprocal, SLNV into RNV, and the output pipeline."""
         m = Module()
         seq = self._sequencer(m)
+        self._vec = self._vector_core(m, seq)
         sln, prm = self._buffers()
         mac = self._mac_array(m, seq, self._q_operands(m, seq), sln)
         s_reg, vis_s, s_valid = self._capture(m, seq, mac)
@@ -234,6 +238,15 @@ class FuseMaxTile(wiring.Component):
         sln = [[[Signal(fx.prob_bits, name=f"sln{b}_{r}_{c}") for c in range(C)] for r in range(R)] for b in range(2)]
         prm = [[Signal(fx.prob_bits, name=f"prm{b}_{c}") for c in range(C)] for b in range(2)]
         return sln, prm
+
+    def _vector_core(self, m: Module, seq: _Seq) -> Vector1DCore:
+        """The 1D array's datapath (:class:`attnforge.rtl.vector1d.Vector1DCore`, ``cols`` lanes): per lane the PRM
+        exponent unit, the RD and RNV rescales and the output multiply, and the shared reciprocal. Its operand and
+        tag registers, RM, PRM, RD and RNV stay the tile's (:meth:`_softmax_step`, :meth:`_rd`, :meth:`_rnv`,
+        :meth:`_output` drive its ports); here only the run's exponent constant reaches every lane."""
+        m.submodules.vec = vec = Vector1DCore(self.cols, self.fx)
+        m.d.comb += [vec.alpha_q.eq(seq.alpha_q), vec.alpha_sh.eq(seq.alpha_sh)]
+        return vec
 
     def _q_operands(self, m: Module, seq: _Seq) -> list[Value]:
         """The Q operand per column: from the register file (row ``cnt``), which the ``q`` stream fills in beat
@@ -339,7 +352,8 @@ class FuseMaxTile(wiring.Component):
             seen_before = delay(m, seq.seen[c], FM_EXP_PIPE + 1, f"seen{c}")[-1]  # as at the RM stage
             dp = Signal(fx.d_bits, name=f"dp_{c}")
             m.d.sync += dp.eq((rm - rm_prev).as_unsigned()[:fx.d_bits])  # distance stage (free-running)
-            e_prm = self._exp(m, seq, dp, f"eprm{c}")
+            m.d.comb += self._vec.exp_d[c].eq(dp)
+            e_prm = self._vec.exp[c]
             for b in range(2):
                 with m.If(sv[wr_at] & (seq.sm_par == b)):
                     m.d.sync += prm[b][c].eq(Mux(seen_before, e_prm, 0))
@@ -356,23 +370,11 @@ class FuseMaxTile(wiring.Component):
         return sv[wr_at]
 
     def _exp(self, m: Module, seq: _Seq, d: Signal, name: str) -> Value:
-        """One exponent unit (per PE for SLN, per lane for PRM), its own module with its own copy of the run's
-        exponent constant (see :class:`attnforge.rtl.common.ExpPipe`)."""
+        """One exponent unit per PE for SLN (the lanes' PRM units are the 1D array's), its own module with its own
+        copy of the run's exponent constant (see :class:`attnforge.rtl.common.ExpPipe`)."""
         m.submodules[name] = unit = ExpPipe(self.fx, len(d))
         m.d.comb += [unit.d.eq(d), unit.alpha_q.eq(seq.alpha_q), unit.alpha_sh.eq(seq.alpha_sh)]
         return unit.e
-
-    def _rescale(self, m: Module, run: Value, factor: Value, add: Value, name: str) -> tuple[list, Value]:
-        """``round_shift(run * factor, p_frac) + add`` in ``FM_ACC_PIPE`` free-running stages (operand registers,
-        partial products, their sum plus the rounding half, shift and add): the statements of the first three and
-        the last stage's value, for ``run``/``factor`` of ``FM_ACC_PIPE - 1`` cycles earlier and ``add`` of the cycle
-        before (the caller delays). The operand registers (one copy per DSP) keep the PRM buffer's parity select and
-        the route to the DSPs apart (on ECP5 the two together were the critical path). No second product register:
-        one more stage here would raise ``fm_min_f`` (f >= 9 at 8 rows, the default f is 8)."""
-        pp, pp_sum = split_mul(run, factor, f"{name}_m", operand_regs=True)
-        acc = Signal(signed(len(Value.cast(run)) + len(Value.cast(factor)) + 2), name=f"{name}_sum")
-        assert FM_ACC_PIPE == 4, "operand registers, partial products, their sum, shift and add"
-        return [*pp, acc.eq(pp_sum + (1 << (self.fx.p_frac - 1)))], (acc >> self.fx.p_frac) + add
 
     def _rd(self, m: Module, seq: _Seq, sln: list[_Grid], prm: list[list[Signal]], sln_w: Value) -> None:
         """RD = round(RD * PRM) + SLD per lane, ``fm_tree_levels + FM_ACC_PIPE`` cycles after the SLN write; the last
@@ -388,11 +390,11 @@ class FuseMaxTile(wiring.Component):
         rd = [Signal(fx.rd_bits, name=f"rd_{c}") for c in range(C)]
         for c in range(C):
             sld = vsum_pipelined(m, [Mux(par, sln[1][r][c], sln[0][r][c]) for r in range(R)], fx.rd_bits, f"sld{c}")
-            sld_d = delay(m, sld, FM_ACC_PIPE - 1, f"sld{c}")[-1]
-            stmts, nxt = self._rescale(m, rd[c], Mux(par, prm[1][c], prm[0][c]), sld_d, f"rd{c}")
-            m.d.sync += stmts
+            m.d.comb += [self._vec.rd_run[c].eq(rd[c]), self._vec.rd_factor[c].eq(Mux(par, prm[1][c], prm[0][c])),
+                         self._vec.rd_add[c].eq(delay(m, sld, FM_ACC_PIPE - 1, f"sld{c}")[-1]),
+                         self._vec.recip_d[c].eq(rd[c])]
             with m.If(v[-1]):
-                m.d.sync += rd[c].eq(nxt)
+                m.d.sync += rd[c].eq(self._vec.rd_next[c])
         with m.If(v[-1]):
             m.d.sync += seq.rd_tile.eq(seq.rd_tile + 1)
         with m.If(v[-1] & (seq.rd_tile + 1 == seq.n_tiles)):
@@ -400,10 +402,8 @@ class FuseMaxTile(wiring.Component):
         start = seq.rd_pend & ~seq.tail  # the previous tail's output reads 1/RD until it is over
         with m.If(start):
             m.d.sync += seq.rd_pend.eq(0)
-        m.submodules.recip = recip = Reciprocal(C, fx.rd_bits, fx)
-        m.d.comb += [recip.start.eq(start), recip.d.eq(Cat(*rd))]
-        self._recip = recip
-        with m.If(recip.done):
+        m.d.comb += self._vec.recip_start.eq(start)
+        with m.If(self._vec.recip_done):
             m.d.sync += seq.inv_done.eq(1)
 
     def _rnv(self, m: Module, seq: _Seq, mac: _MacOut, prm: list[list[Signal]]) -> list[list[Signal]]:
@@ -421,12 +421,11 @@ class FuseMaxTile(wiring.Component):
             slnv = vsum_pipelined(m, [mac.prod[r][c] for r in range(R)], signed(fx.rnv_bits), f"slnv{c}")
             cur = Signal(signed(fx.rnv_bits), name=f"rnr_{c}")
             m.d.sync += cur.eq(Array(rnv[f][c] for f in range(F))[fi[tl]])  # read stage
-            stmts, nxt = self._rescale(m, cur, Mux(par, prm[1][c], prm[0][c]), delay(m, slnv, FM_ACC_PIPE, f"slnv{c}")[-1],
-                                       f"rn{c}")
-            m.d.sync += stmts
+            m.d.comb += [self._vec.rnv_run[c].eq(cur), self._vec.rnv_factor[c].eq(Mux(par, prm[1][c], prm[0][c])),
+                         self._vec.rnv_add[c].eq(delay(m, slnv, FM_ACC_PIPE, f"slnv{c}")[-1])]
             for f in range(F):
                 with m.If(v[depth] & (fi[depth] == f)):
-                    m.d.sync += rnv[f][c].eq(nxt)
+                    m.d.sync += rnv[f][c].eq(self._vec.rnv_next[c])
         with m.If(v[depth] & end[depth]):
             m.d.sync += seq.rnv_done.eq(1)
         return rnv
@@ -437,25 +436,21 @@ class FuseMaxTile(wiring.Component):
         half, shift; the reciprocal holds 1/RD throughout, so its copies cost no cycle of their own), which stalls as a
         whole while the output is not taken; then back to IDLE."""
         fx, C, F = self.fx, self.cols, self.f
-        inv = lanes(self._recip.q, C, fx.qw, is_signed=False)
         adv = ~self.o.valid | self.o.ready
         f_out = Signal(range(F + 1))
         out_cnt = Signal(range(F + 1))
-        go = seq.tail & seq.rnv_done & (seq.inv_done | self._recip.done) & (f_out < F)
+        go = seq.tail & seq.rnv_done & (seq.inv_done | self._vec.recip_done) & (f_out < F)
         vs = [Signal(name=f"o_v{i}") for i in range(FM_OUT_PIPE - 1)]  # valid of each stage before the output
         payload = Signal(len(self.o.payload))
-        sh = fx.rb - fx.out_frac
-        outs = []
+        vec = self._vec
+        m.d.comb += vec.out_en.eq(adv)  # the multiply's stages advance with the rest of the output pipeline
         with m.If(adv):
             m.d.sync += [vs[0].eq(go), *(b.eq(a) for a, b in zip(vs, vs[1:], strict=False)), self.o.valid.eq(vs[-1])]
             for c in range(C):
                 rd_ = Signal(signed(fx.rnv_bits), name=f"o_rnv{c}")
-                pp, pp_sum = split_mul(rd_, inv[c], f"o{c}", operand_regs=True, product_regs=True)
-                osum = Signal(signed(fx.rnv_bits + fx.qw + 2), name=f"o_sum{c}")
-                m.d.sync += [rd_.eq(Array(rnv[f][c] for f in range(F))[f_out]), *pp,
-                             osum.eq(pp_sum + (1 << (sh - 1)))]
-                outs.append((osum >> sh)[:fx.out_bits])
-            m.d.sync += payload.eq(pack_value(self.contract["o"], outs))
+                m.d.sync += rd_.eq(Array(rnv[f][c] for f in range(F))[f_out])
+                m.d.comb += [vec.out_a[c].eq(rd_), vec.out_b[c].eq(vec.recip_q[c])]
+            m.d.sync += payload.eq(pack_value(self.contract["o"], [vec.out_res[c][:fx.out_bits] for c in range(C)]))
             with m.If(go):
                 m.d.sync += f_out.eq(f_out + 1)
         m.d.comb += self.o.payload.eq(payload)
@@ -463,4 +458,4 @@ class FuseMaxTile(wiring.Component):
             m.d.sync += out_cnt.eq(out_cnt + 1)
             with m.If(out_cnt == F - 1):  # the tail is over: ready for the next run's
                 m.d.sync += [seq.tail.eq(0), f_out.eq(0), out_cnt.eq(0), seq.rnv_done.eq(0), seq.inv_done.eq(0)]
-        assert FM_OUT_PIPE == 6, "RNV read, operand copies, partial products, their copies, sum, shift"
+        assert FM_OUT_PIPE == 6, "RNV read, the core's operand copies, partial products, their copies, sum; shift"

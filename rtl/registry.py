@@ -265,7 +265,8 @@ DESIGNS: dict[str, Design] = {
                       {"rows": Param(4, 1, 64, "PE rows (keys, M0)"), "cols": Param(4, 1, 64, "PE columns (queries, P0)"),
                        "in_bits": Param(8, 2, 16, "operand width"), "depth": Param(64, 1, 1 << 16, "longest accumulation")},
                       _array, _acc_golden),
-    "vector1d": Design("vector1d", "1D vector unit: max, add, Q1.15 multiply, exp2 unit, reciprocal (restoring divider)",
+    "vector1d": Design("vector1d", "1D vector unit: max, add, pipelined Q1.15 multiply and exp2 unit (the tile's 1D operators), "
+                       "reciprocal (restoring divider)",
                        {"width": Param(4, 1, 64, "lanes (queries, P0)"), "data_bits": Param(40, 24, 64, "lane width"),
                         "max_keys": Param(256, 1, 1024, "softmax denominators the reciprocal is sized for")},
                        _vector, _vec_golden, _vec_check),

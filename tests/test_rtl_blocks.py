@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from attnforge.rtl.regress import FAST_BENCHES, Case, available, default_cases, run_case
-from attnforge.sim.fusemax.cycle_model import tile_schedule
+from attnforge.sim.contract import FM_ACC_PIPE, FM_EXP_PIPE, vec_latency
+from attnforge.sim.fusemax.cycle_model import tile_schedule, vector1d_cycles
 
 SIMS = ("icarus", "verilator")
 
@@ -69,6 +70,20 @@ def test_failure_is_reported(tmp_path: Path) -> None:
     case = Case("pe", {"depth": 64}, workloads=["no-such-model"], shapes=[(12, 64)], testcases=["test_workloads"])
     rows = run_case(case, "icarus", tmp_path)
     assert rows and not all(r["passed"] for r in rows)
+
+
+def test_vector1d_cycle_model_orders_results() -> None:
+    """The 1D unit's results leave in command order, each ``vec_latency`` after its command: a short op after a
+    long one waits until it cannot overtake it, a recip waits for an empty datapath and blocks until its quotient."""
+    qw = 25
+    assert vec_latency("max", qw) == 1 and vec_latency("mul", qw) == FM_ACC_PIPE
+    assert vec_latency("exp", qw) == 1 + FM_EXP_PIPE and vec_latency("recip", qw) == qw + 2
+    assert vector1d_cycles(["max"] * 5, qw) == 5  # one a cycle
+    assert vector1d_cycles(["mul"] * 5, qw) == 4 + FM_ACC_PIPE
+    assert vector1d_cycles(["exp", "max"], qw) == 1 + FM_EXP_PIPE + 1  # the max waits for the exp's result
+    assert vector1d_cycles(["exp", "mul"], qw) == 1 + FM_EXP_PIPE + 1  # the mul's result lands right after it
+    assert vector1d_cycles(["max", "exp"], qw) == 1 + 1 + FM_EXP_PIPE  # a longer op follows at once
+    assert vector1d_cycles(["mul", "recip", "max"], qw) == FM_ACC_PIPE + qw + 2 + 1
 
 
 def test_utilization_target_in_cycle_model() -> None:

@@ -57,3 +57,58 @@ def test_two_cycle_rounding_shift_equals_golden(shape) -> None:
     sim.add_testbench(tb)
     sim.run()
     assert not bad
+
+
+@pytest.mark.parametrize(("a_shape", "b_shape", "add", "product_regs", "stall"), [
+    (unsigned(30), unsigned(16), unsigned(30), False, False),  # RD's rescale: unsigned run, two DSP pieces
+    (signed(40), unsigned(16), signed(40), False, False),  # RNV's: signed run, three pieces
+    (signed(40), unsigned(20), None, True, True),  # the output multiply: second product register, stalls
+], ids=["rd", "rnv", "out"])
+def test_mul_round_pipeline_equals_golden(a_shape, b_shape, add, product_regs, stall) -> None:
+    """The 1D array's pipelined multiply (:class:`attnforge.rtl.vector1d.MulRound`): ``res`` is
+    ``round_shift(a * b, shift) + add`` for the operands of ``latency`` advancing cycles earlier and today's ``add``,
+    and a low ``en`` holds every stage (a stalled stage must neither lose nor repeat an operand)."""
+    from attnforge.rtl.vector1d import MulRound
+
+    shift = 15
+    dut = MulRound(a_shape, b_shape, shift, add, product_regs=product_regs, stall=stall)
+    assert dut.latency == 3 + int(product_regs)
+    rng = np.random.default_rng(7)
+    n = 60
+
+    def draw(shape) -> list[int]:
+        lo, hi = (-(1 << (shape.width - 1)), 1 << (shape.width - 1)) if shape.signed else (0, 1 << shape.width)
+        return [int(x) for x in rng.integers(lo, hi, n)]
+
+    a, b = draw(a_shape), draw(b_shape)
+    adds = draw(add) if add is not None else [0] * n
+    ens = [bool(x) for x in rng.integers(0, 2, 4 * n)] if stall else [True] * (4 * n)
+    bad: list[tuple[int, int, int]] = []
+
+    async def tb(ctx) -> None:
+        taken = 0  # operand pairs the pipeline has taken (one per advancing cycle)
+        for en in ens:
+            if stall:
+                ctx.set(dut.en, en)
+            if en:
+                k = taken - dut.latency  # the pair whose result is on ``res`` now
+                if 0 <= k < n:
+                    if add is not None:
+                        ctx.set(dut.add, adds[k])
+                    want = int(round_shift(np.array([a[k] * b[k]], np.int64), shift)[0]) + adds[k]
+                    if ctx.get(dut.res) != want:
+                        bad.append((k, ctx.get(dut.res), want))
+                ctx.set(dut.a, a[min(taken, n - 1)])
+                ctx.set(dut.b, b[min(taken, n - 1)])
+                taken += 1
+            else:
+                ctx.set(dut.a, 0)  # what is offered while stalled must not enter
+                ctx.set(dut.b, 0)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert sum(ens) >= n + dut.latency, "every pair's result was checked"
+    assert not bad

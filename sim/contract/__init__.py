@@ -33,6 +33,7 @@ from attnforge.sim.contract.depths import (
     pe_acc_bits,
     pv_tree_pipe,
     qk_tree_pipe,
+    vec_latency,
     vmax_levels,
 )
 from attnforge.sim.contract.designs import DESIGN_NAMES, Contract, Stream, for_design
@@ -43,6 +44,6 @@ __all__ = [
     "PV_MUL_PIPE", "SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "SKID_LATENCY", "SP_FRONT_SLICES", "fm_min_e", "fm_min_f",
     "fm_sm_latency", "fm_tree_levels",
     "ZE_STAGES", "count_bits", "decision_latency", "idx_bits", "n_bits", "pe_acc_bits", "pv_tree_pipe", "qk_tree_pipe",
-    "vmax_levels", "DESIGN_NAMES", "Contract", "Stream", "for_design", "Array", "Field", "Layout", "Struct", "flatten",
-    "lanes", "pack", "struct", "unpack",
+    "vec_latency", "vmax_levels", "DESIGN_NAMES", "Contract", "Stream", "for_design", "Array", "Field", "Layout",
+    "Struct", "flatten", "lanes", "pack", "struct", "unpack",
 ]

@@ -61,6 +61,15 @@ def fm_min_e(rows: int) -> int:
 #: Opcode bits of the 1D vector unit's command beat.
 OP_BITS = 3
 
+
+def vec_latency(op: str, qw: int) -> int:
+    """1D vector unit (rtl/vector1d.py ``Vector1D``), cycles from an op's command handshake to its result in the
+    output register, which is every op's last stage: max and add one (the comparator or adder); mul the tile's
+    rescale pipeline with nothing added (operand copies per DSP, partial products, their sum plus the rounding half,
+    shift: ``FM_ACC_PIPE``); exp a distance register, then the tile's exponent unit (``FM_EXP_PIPE``); recip the
+    restoring divider (start, ``qw`` iterations, done hand-off)."""
+    return {"mul": FM_ACC_PIPE, "exp": 1 + FM_EXP_PIPE, "recip": qw + 2}.get(op, 1)
+
 # ---------------------------------------------------------------- SpAtten
 
 #: Register stages of the pipelined zero eliminator with its output registered (one fewer without).

@@ -33,6 +33,7 @@ from attnforge.sim.contract import (
     fm_min_f,
     fm_sm_latency,
     fm_tree_levels,
+    vec_latency,
 )
 from attnforge.sim.contract.fixedpoint import FixedPointConfig
 
@@ -217,5 +218,16 @@ def array2d_cycles(rows: int, lengths: list[int]) -> int:
 
 
 def vector1d_cycles(ops: list[str], qw: int) -> int:
-    """1D unit: one-cycle ops stream back to back; recip takes qw iterations + start + done hand-off."""
-    return sum(qw + 2 if op == "recip" else 1 for op in ops)
+    """1D unit, from the first command handshake to the last result's (the output always taken): one command a
+    cycle, each op's result ``vec_latency`` cycles after its command, in command order. So a command waits until its
+    result can land after every older one (an exp, the longest, never waits; a max after an exp waits for it), a
+    recip until every older result is out (the divider writes the output register directly), and every command
+    after a recip until its quotient is."""
+    issue, last, barrier = -1, 0, 0  # the previous command's cycle; the newest result's; the last recip's
+    for op in ops:
+        lat = vec_latency(op, qw)
+        issue = max(issue + 1, barrier, last if op == "recip" else last - lat + 1)
+        last = issue + lat
+        if op == "recip":
+            barrier = last
+    return last
