@@ -175,13 +175,14 @@ def vsum_pipelined(m: Module, values: Sequence[Value], shape: object, name: str)
     return vals[0]
 
 
-def delay(m: Module, value: Value, n: int, name: str) -> list[Value]:
-    """``value`` and its copies delayed 1..n cycles (free-running registers): element ``k`` is ``value`` as it was
-    ``k`` cycles ago. The tags (valid, flags, indices) that travel alongside a pipeline's data."""
+def delay(m: Module, value: Value, n: int, name: str, en: Value | None = None) -> list[Value]:
+    """``value`` and its copies delayed 1..n cycles: element ``k`` is ``value`` as it was ``k`` cycles ago (``k``
+    advancing cycles with ``en``, for a pipeline that stalls as a whole; free-running registers without). The tags
+    (valid, flags, indices) that travel alongside a pipeline's data."""
     out: list[Value] = [value]
     for k in range(1, n + 1):
         r = Signal.like(Value.cast(value), name=f"{name}_d{k}")
-        m.d.sync += r.eq(out[-1])
+        sync_en(m, en, [r.eq(out[-1])])
         out.append(r)
     return out
 

@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 from attnforge.rtl.common import (
     ExpPipe,
     Reciprocal,
+    delay,
     lanes,
     pack_value,
     split_mul,
@@ -69,8 +70,9 @@ class Vector1D(wiring.Component):
         res = [Signal(signed(D), name=f"res{i}") for i in range(W)]
         pending = Signal()  # res holds a result not yet taken
         adv, fire = Signal(), Signal()
-        mul_t = _tag_line(m, fire & is_op["mul"], vec_latency("mul", cfg.qw) - 1, adv, "mul_t")
-        exp_t = _tag_line(m, fire & is_op["exp"], vec_latency("exp", cfg.qw) - 1, adv, "exp_t")
+        # one-bit tags beside each unit: the last is high when the op's result is on its unit's output
+        mul_t = delay(m, fire & is_op["mul"], vec_latency("mul", cfg.qw) - 1, "mul_t", adv)[1:]
+        exp_t = delay(m, fire & is_op["exp"], vec_latency("exp", cfg.qw) - 1, "exp_t", adv)[1:]
         lines = {"mul": mul_t, "exp": exp_t}
         one_cycle = ~is_op["mul"] & ~is_op["exp"] & ~is_op["recip"]  # max, add (and an undefined opcode)
         may = Mux(is_op["mul"], _may_issue(lines, vec_latency("mul", cfg.qw)),
@@ -113,17 +115,6 @@ class Vector1D(wiring.Component):
                      unit.alpha_sh.eq(al.alpha_sh), unit.en.eq(adv)]
         return mul.res, unit.e
 
-
-def _tag_line(m: Module, value: Value, n: int, en: Value, name: str) -> list[Signal]:
-    """``n`` registers that carry a one-bit tag along a stalling pipeline: element ``k - 1`` is the tag of ``k``
-    advancing cycles ago (the last one: the op's result is on its unit's output now)."""
-    line: list[Signal] = []
-    for k in range(1, n + 1):
-        r = Signal(name=f"{name}{k}")
-        with m.If(en):
-            m.d.sync += r.eq(line[-1] if line else value)
-        line.append(r)
-    return line
 
 
 def _may_issue(lines: dict[str, list[Signal]], latency: int) -> Value:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 
-from attnforge.rtl.common import SkidBuffer, contract_ports, round_shift_const, split_mul, view
+from attnforge.rtl.common import SkidBuffer, contract_ports, delay, round_shift_const, split_mul, view
 from attnforge.sim.contract import PV_MUL_PIPE, pv_tree_pipe
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.spatten_fx import SpattenFx
@@ -70,11 +70,9 @@ class PV(wiring.Component):
                     stmts, prod[r][d] = split_mul(pm[r], vv[r * D + d], f"p{r}_{d}", operand_regs=True,
                                                   product_regs=True)
                     m.d.sync += stmts
-            tags = [(s0_valid, s0_last, s0_err)]
-            for k in range(1, PV_MUL_PIPE):
-                nxt_t = (Signal(name=f"mv{k}"), Signal(name=f"ml{k}"), Signal(name=f"me{k}"))
-                m.d.sync += [x.eq(y) for x, y in zip(nxt_t, tags[-1], strict=True)]
-                tags.append(nxt_t)
+            # the tags ride beside the multiplies (these statements are under ``adv`` too)
+            tags = [tuple(delay(m, t, PV_MUL_PIPE - 1, n)[-1] for t, n in ((s0_valid, "mv"), (s0_last, "ml"),
+                                                                              (s0_err, "me")))]
             # the column trees, one registered level per cycle (pv_tree_pipe in the contract), then the
             # accumulators and the output register
             cols = [[prod[r][d] for r in range(S)] for d in range(D)]
