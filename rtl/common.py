@@ -15,6 +15,7 @@ from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, ValueCastabl
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from attnforge.rtl.dsp import registered_product, sync_en
 from attnforge.sim.contract import Array, Contract, Field, Layout, Struct, vmax_levels
 from attnforge.sim.contract.fixedpoint import FixedPointConfig, clog2, exp2_table
 
@@ -117,18 +118,19 @@ def vmax(values: Sequence[Value]) -> Value:
 DSP_A_BITS = 17
 
 
-def split_mul(a: Value, b: Value, name: str, operand_regs: bool = False, product_regs: bool = False) -> tuple[list, Value]:
+def split_mul(m: Module, a: Value, b: Value, name: str, *, operand_regs: bool = False, product_regs: bool = False,
+              en: Value | None = None) -> Value:
     """``a * b`` for a pipelined datapath, both operands cut into DSP-sized pieces (the top piece of a signed operand
-    signed, the others unsigned): the statements that register every partial product (the caller adds them to its
-    sync domain) and the value that adds the registered pieces back (the caller registers it in the next stage).
-    Without the cut, yosys maps a wide product to several DSPs plus a carry chain in one cycle.
+    signed, the others unsigned), each partial product a :func:`attnforge.rtl.dsp.registered_product` (its registers
+    added to ``m``, advancing with ``en`` when given); returns the value that adds the registered pieces back (the
+    caller registers it in the next stage). Without the cut, yosys maps a wide product to several DSPs plus a carry
+    chain in one cycle.
 
-    Each flag adds one register stage (one cycle) for Fmax, because yosys leaves the ECP5 MULT18X18D's own registers
-    unused and a register -> DSP -> register path is then mostly routing: ``operand_regs`` gives every partial
-    product its own copy of its two operand pieces (yosys may merge the copies of one piece: then one register per
-    piece that drives only that piece's DSPs, off whatever mux or fan-out feeds it, so the placer can put it next to
-    them), ``product_regs`` registers each partial product a second time (one copy next to the DSP, one next to the adder,
-    as ``PE_PIPE``'s retimed product). Both off (the default): one register stage, the partial products."""
+    Each flag adds one register stage (one cycle) for Fmax: ``operand_regs`` gives every partial product its own copy
+    of its two operand pieces (off whatever mux or fan-out feeds it), ``product_regs`` registers each partial product
+    a second time. In plain Amaranth yosys leaves these registers in the fabric; elaborated for synthesis
+    (:func:`attnforge.rtl.dsp.dsp_primitives`) the operand and product registers are the DSP's own input and output
+    registers. Both off (the default): one register stage, the partial products."""
     def pieces(v: Value) -> list[tuple[int, Value]]:
         v = Value.cast(v)
         out = []
@@ -137,26 +139,12 @@ def split_mul(a: Value, b: Value, name: str, operand_regs: bool = False, product
             out.append((off, p.as_signed() if v.shape().signed and off + DSP_A_BITS >= len(v) else p))
         return out
 
-    def reg(v: Value, reg_name: str) -> tuple[list, Value]:
-        r = Signal(v.shape(), name=reg_name)
-        return [r.eq(v)], r
-
-    stmts, terms = [], []
+    terms: list[Value] = []
     for oa, pa in pieces(a):
         for ob, pb in pieces(b):
-            pp_name = f"{name}_pp{oa}_{ob}"
-            if operand_regs:
-                (sa, pa_r), (sb, pb_r) = reg(pa, f"{pp_name}_a"), reg(pb, f"{pp_name}_b")
-                stmts += [*sa, *sb]
-            else:
-                pa_r, pb_r = pa, pb
-            r = Signal(signed(len(pa) + len(pb) + 1), name=pp_name)
-            stmts.append(r.eq(pa_r * pb_r))
-            if product_regs:
-                s_, r = reg(r, f"{pp_name}_r")
-                stmts += s_
+            r = registered_product(m, pa, pb, f"{name}_pp{oa}_{ob}", in_regs=operand_regs, pipe_reg=product_regs, en=en)
             terms.append(r << (oa + ob) if oa + ob else r)
-    return stmts, sum(terms[1:], terms[0])
+    return sum(terms[1:], terms[0])
 
 
 def vsum_pipelined(m: Module, values: Sequence[Value], shape: object, name: str) -> Value:
@@ -200,7 +188,7 @@ def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value | tuple[Value,
     (the value for the coarse stage, for the fine stage) where the constant changes from beat to beat. With ``en``
     every register waits for it (a pipeline that stalls as a whole)."""
     sh_coarse, sh_fine = alpha_sh if isinstance(alpha_sh, tuple) else (alpha_sh, alpha_sh)
-    pp, pp_sum = split_mul(d, alpha_q, f"{name}_da", operand_regs=True, product_regs=True)
+    pp_sum = split_mul(m, d, alpha_q, f"{name}_da", operand_regs=True, product_regs=True, en=en)
     prod = Signal(len(d) + len(alpha_q), name=f"{name}_prod")
     xc = Signal(len(prod), name=f"{name}_xc")
     xrb = Signal(name=f"{name}_xrb")
@@ -209,19 +197,10 @@ def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value | tuple[Value,
     rsh = Signal(clog2(cfg.p_frac + 1), name=f"{name}_rsh")
     rzero = Signal(name=f"{name}_rzero")
     lut, sh, zero = exp2_rom(m, targ, cfg, name)
-    sync_en(m, en, [*pp, prod.eq(pp_sum), *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, sh_coarse, EXP_FINE),
+    sync_en(m, en, [prod.eq(pp_sum), *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, sh_coarse, EXP_FINE),
                                                                      strict=True)),
                     targ.eq(round_shift_fine(xc, xrb, sh_fine, EXP_FINE)), rom.eq(lut), rsh.eq(sh), rzero.eq(zero)])
     return exp2_scale(rom, rsh, rzero)
-
-
-def sync_en(m: Module, en: Value | None, stmts: list) -> None:
-    """Add ``stmts`` to the sync domain, under ``en`` when there is one (no enable logic at all without)."""
-    if en is None:
-        m.d.sync += stmts
-    else:
-        with m.If(en):
-            m.d.sync += stmts
 
 
 class ExpPipe(wiring.Component):
@@ -437,5 +416,10 @@ class SkidBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += [out_v.eq(self.i.valid), out_d.eq(self.i.payload)]
         with m.Elif(self.i.valid & ~sk_v):  # output stalled: the beat sent this cycle waits in the skid register
-            m.d.sync += [sk_v.eq(1), sk_d.eq(self.i.payload)]
+            m.d.sync += sk_v.eq(1)
+        # the skid register copies the input whenever it is empty, so only its valid flag depends on the input's
+        # valid (with the data enable on ``i.valid``, the producer's valid logic drove every data bit's clock enable:
+        # on ECP5 that fan-out ended spatten-top's critical path)
+        with m.If(~sk_v):
+            m.d.sync += sk_d.eq(self.i.payload)
         return m

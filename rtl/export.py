@@ -37,29 +37,35 @@ def top_name(design: str) -> str:
     return design.replace("-", "_")
 
 
-def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: str | Path) -> dict[str, object]:
+def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: str | Path,
+           dsp: str | None = None) -> dict[str, object]:
     """Write ``<top>.v`` and ``<top>.json`` into ``out_dir``; returns the manifest. A folder that already holds this
     design's export at these parameters, made from the same generator sources (``source_key``), is reused as it is:
-    elaborating a whole top takes Amaranth 20-30 s, and a whole-model run exports its instance once per layer."""
+    elaborating a whole top takes Amaranth 20-30 s, and a whole-model run exports its instance once per layer.
+    ``dsp`` (e.g. ``"ecp5"``) writes every multiplier as that FPGA's DSP primitive with its own registers
+    (:mod:`attnforge.rtl.dsp`), for a vendor synthesis flow; such Verilog needs the vendor's simulation library."""
+    from attnforge.rtl.dsp import dsp_primitives
+
     p = parse_params(design, params)
     name = top_name(design)
     out = Path(out_dir)
     vpath, mpath = out / f"{name}.v", out / f"{name}.json"
-    key = hashlib.sha256(json.dumps([design, p, source_key()], sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([design, p, source_key(), dsp], sort_keys=True).encode()).hexdigest()
     cached = _reusable(vpath, mpath, key)
     if cached is not None:
         return cached
     from amaranth.back import verilog
 
     comp = build(design, p)
-    text = verilog.convert(comp, name=name, emit_src=False)
+    with dsp_primitives(dsp):
+        text = verilog.convert(comp, name=name, emit_src=False)
     out.mkdir(parents=True, exist_ok=True)
     _write_if_changed(vpath, text)
     d = get_design(design)
     manifest: dict[str, object] = {
         "design": design, "top": name, "verilog": vpath.name, "description": d.description, "parameters": p,
         "ports": ports(comp), **for_design(design, p).to_json(), "golden": d.golden(p), "clock": "clk (posedge)",
-        "reset": "rst (synchronous, active high)",
+        "reset": "rst (synchronous, active high)", "dsp_primitives": dsp,
         "payload_packing": "lane i in bits [i*w, (i+1)*w), two's complement", "sha256": hashlib.sha256(text.encode()).hexdigest(),
         "source_key": key,
     }

@@ -87,14 +87,12 @@ class _Seq:
     alpha_sh: Signal
     pad_keys: Signal  #: padding keys at the end of the last key tile
     causal: Signal
-    diag: Signal  #: causal: key m is visible to lane c iff m <= diag + c
     is_qk: Signal  #: current MAC segment: QK (1) or SLNV (0)
     cnt: Signal  #: beat within the segment
     qk_next: Signal  #: key tile of the current/next QK segment
     sv_next: Signal  #: key tile of the current/next SLNV segment
     q_cnt: Signal  #: Q beats taken (the Q stream runs ahead of K into the register file)
     cap_tile: Signal  #: key tile whose scores the S register captures next
-    cap_base: Signal  #: its first key (cap_tile * rows), for the causal mask
     sm_par: Signal  #: SLN / PRM buffer the next softmax step writes
     rd_tile: Signal  #: key tile of the next RD update
     rnv_done: Signal  #: the tail's last SLNV beat has been folded into RNV
@@ -106,6 +104,9 @@ class _Seq:
     sln_full: list[Signal]  #: per parity: the SLN buffer holds a tile's probabilities not yet multiplied into RNV
     seen: list[Signal]  #: per query lane: a visible key has been seen (else RM is -inf and PRM is 0)
     qk0: Signal  #: ``qk_next == 0`` as its own register (the K handshake reads it; no comparator on that path)
+    #: per query lane c, for the causal mask (key m is visible to lane c iff m <= diag + c): ``diag + c`` minus the
+    #: first key of the tile S captures next
+    lim: list[Signal]
     # derived once (each use must share the one expression), set by :meth:`FuseMaxTile._handshakes` / _segments
     first_qk: Value = field(init=False)  #: the current QK segment is QK0, which also takes the Q beats
     q_have: Value = field(init=False)  #: Q beat ``cnt`` is already in the register file
@@ -169,13 +170,15 @@ class FuseMaxTile(wiring.Component):
         cfg_in = view(self.contract["cfg"], self.cfg.payload)
         shapes: dict[str, object] = {
             "state": range(2), "n_tiles": kb, "alpha_q": self.fx.alpha_bits, "alpha_sh": self.fx.alpha_shift_bits,
-            "pad_keys": len(cfg_in.pad_keys), "causal": 1, "diag": signed(DIAG_BITS), "is_qk": 1,
+            "pad_keys": len(cfg_in.pad_keys), "causal": 1, "is_qk": 1,
             "cnt": range(max(E, F) + 1), "qk_next": kb + 1, "sv_next": kb + 1, "q_cnt": range(E + 1),
-            "cap_tile": kb + 1, "cap_base": range(self.max_keys + self.rows + 1), "sm_par": 1, "rd_tile": kb + 1,
+            "cap_tile": kb + 1, "sm_par": 1, "rd_tile": kb + 1,
             "rnv_done": 1, "inv_done": 1, "tail": 1, "rd_pend": 1, "qk_fire": 1, "sv_fire": 1}
         seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()},  # type: ignore[arg-type]
                    sln_full=[Signal(name=f"sln_full{i}") for i in range(2)],
-                   seen=[Signal(name=f"seen_{c}") for c in range(C)], qk0=Signal(init=1, name="qk0"))
+                   seen=[Signal(name=f"seen_{c}") for c in range(C)], qk0=Signal(init=1, name="qk0"),
+                   lim=[Signal(signed(max(DIAG_BITS, (self.max_keys + self.rows + C).bit_length()) + 2), name=f"lim_{c}")
+                        for c in range(C)])
         m.d.comb += [self.cfg.ready.eq(seq.state == IDLE), self.busy.eq((seq.state != IDLE) | seq.tail)]
         # A run of no key tiles, of more than the counters were sized for, or a last tile of padding only, is
         # refused: the cfg is consumed, the engine stays idle and says so on ``error``.
@@ -184,8 +187,9 @@ class FuseMaxTile(wiring.Component):
         with m.If(self.cfg.valid & self.cfg.ready & ~refuse):
             m.d.sync += [seq.state.eq(RUN), seq.n_tiles.eq(cfg_in.n_tiles),
                          seq.alpha_q.eq(cfg_in.alpha.alpha_q), seq.alpha_sh.eq(cfg_in.alpha.alpha_sh),
-                         seq.pad_keys.eq(cfg_in.pad_keys), seq.causal.eq(cfg_in.causal), seq.diag.eq(cfg_in.diag),
-                         *(getattr(seq, n).eq(0) for n in ("cnt", "qk_next", "sv_next", "q_cnt", "cap_tile", "cap_base",
+                         seq.pad_keys.eq(cfg_in.pad_keys), seq.causal.eq(cfg_in.causal),
+                         *(lim.eq(cfg_in.diag + c) for c, lim in enumerate(seq.lim)),
+                         *(getattr(seq, n).eq(0) for n in ("cnt", "qk_next", "sv_next", "q_cnt", "cap_tile",
                                                            "sm_par", "rd_tile")),
                          seq.is_qk.eq(1), seq.qk0.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
         self._handshakes(m, seq)
@@ -266,7 +270,8 @@ class FuseMaxTile(wiring.Component):
 
     def _mac_array(self, m: Module, seq: _Seq, q_cur: list[Value], sln: list[_Grid]) -> _MacOut:
         """The 2D array (:class:`attnforge.rtl.array2d.Array2DCore`, ``rows`` x ``cols`` of the PE block's
-        :class:`attnforge.rtl.pe.PECore`) behind an operand-select register: ``FM_MAC_PIPE`` in all. QK multiplies
+        :class:`attnforge.rtl.pe.PECore`) behind an operand-select register per row and per PE: ``FM_MAC_PIPE`` in
+        all. QK multiplies
         K (row operand) by Q (column operand), SLNV multiplies V by the tile's SLN (each PE's local operand); the
         accumulators take QK products only (:meth:`_capture` reads their sums), SLNV products go to the column tree
         (:meth:`_rnv`). The beat's tags travel alongside, one tag line for the whole grid."""
@@ -274,18 +279,19 @@ class FuseMaxTile(wiring.Component):
         k_in = [view(self.contract["k"], self.k.payload)[i] for i in range(R)]
         v_in = [view(self.contract["v"], self.v.payload)[i] for i in range(R)]
         par = seq.sv_next[0]
-        # the operand-select stage (the first of FM_MAC_PIPE): Q per column, K or V per row, the segment and parity
-        q_sel = [Signal(signed(fx.in_bits), name=f"qsel_{c}") for c in range(C)]
+        # the operand-select stage (the first of FM_MAC_PIPE): K or V per row; per PE, Q of its column (QK) or its
+        # SLN of the parity buffer (SLNV), so that nothing but a route lies between this register and the PE's
+        # operand register (the DSP's own input register in synthesis)
         b_sel = [Signal(signed(fx.in_bits), name=f"bsel_{r}") for r in range(R)]
-        qk_sel, par_sel = Signal(name="qk_sel"), Signal(name="par_sel")
-        m.d.sync += [*(q_sel[c].eq(q_cur[c]) for c in range(C)), qk_sel.eq(seq.is_qk), par_sel.eq(par),
-                     *(b_sel[r].eq(Mux(seq.is_qk, k_in[r], v_in[r])) for r in range(R))]  # QK: K[e, m0]; SLNV: V[m0, f]
         # the column operand is Q (signed) or SLN (unsigned): one shape that holds both
         col_shape = signed(max(fx.in_bits, fx.prob_bits + 1))
+        o_sel = [[Signal(col_shape, name=f"osel_{r}_{c}") for c in range(C)] for r in range(R)]
+        m.d.sync += [*(b_sel[r].eq(Mux(seq.is_qk, k_in[r], v_in[r])) for r in range(R)),  # QK: K[e, m0]; SLNV: V[m0, f]
+                     *(o_sel[r][c].eq(Mux(seq.is_qk, q_cur[c], Mux(par, sln[1][r][c], sln[0][r][c])))  # Q[e, p0] / SLN
+                       for r in range(R) for c in range(C))]
         m.submodules.grid = grid = Array2DCore(R, C, signed(fx.in_bits), col_shape, signed(fx.score_bits), local=True)
-        m.d.comb += [*(grid.row[r].eq(b_sel[r]) for r in range(R)), *(grid.col[c].eq(q_sel[c]) for c in range(C)),
-                     grid.local_sel.eq(~qk_sel),  # QK: Q[e, p0]; SLNV: SLN[m0, p0]
-                     *(grid.local[r][c].eq(Mux(par_sel, sln[1][r][c], sln[0][r][c])) for r in range(R) for c in range(C))]
+        m.d.comb += [*(grid.row[r].eq(b_sel[r]) for r in range(R)),
+                     *(grid.local[r][c].eq(o_sel[r][c]) for r in range(R) for c in range(C))]
         assert FM_MAC_PIPE == 1 + PE_PIPE, "the operand-select stage above, then the PE's MAC pipeline"
         tags = [seq.qk_fire | seq.sv_fire, seq.is_qk, seq.cnt == 0, seq.qk_last, seq.cnt, par, seq.run_end]
         names = ["t_valid", "t_qk", "t_first", "t_last", "t_f", "t_par", "t_end"]
@@ -297,13 +303,15 @@ class FuseMaxTile(wiring.Component):
 
     def _visible(self, seq: _Seq) -> list[list[Value]]:
         """Per PE: the key of the tile being captured is visible to the query lane -- not padding of the last key
-        tile, and with ``causal``, key ``cap_base + r <= diag + c``."""
+        tile, and with ``causal``, key ``cap_tile * rows + r <= diag + c``, i.e. ``lim[c] >= r`` (one comparison with
+        a constant per PE; computing ``diag + c - cap_base`` here put two carry chains in front of it, the tile's
+        critical path on ECP5)."""
         R, C = self.rows, self.cols
         last = seq.cap_tile == seq.n_tiles - 1
         vis = []
         for r in range(R):
             not_pad = ~last | (seq.pad_keys < R - r)
-            vis.append([not_pad & (~seq.causal | (seq.diag + c - seq.cap_base >= r)) for c in range(C)])
+            vis.append([not_pad & (~seq.causal | (seq.lim[c] >= r)) for c in range(C)])
         return vis
 
     def _capture(self, m: Module, seq: _Seq, mac: _MacOut) -> tuple[_Grid, list[list[Signal]], Signal]:
@@ -326,7 +334,7 @@ class FuseMaxTile(wiring.Component):
                 row.append(s)
             s_reg.append(row)
         with m.If(cap):
-            m.d.sync += [seq.cap_tile.eq(seq.cap_tile + 1), seq.cap_base.eq(seq.cap_base + R)]
+            m.d.sync += [seq.cap_tile.eq(seq.cap_tile + 1), *(lim.eq(lim - R) for lim in seq.lim)]
         return s_reg, vis_s, s_valid
 
     def _softmax_step(self, m: Module, seq: _Seq, s_reg: _Grid, vis_s: list[list[Signal]], s_valid: Signal,
@@ -424,7 +432,11 @@ class FuseMaxTile(wiring.Component):
             m.d.comb += [self._vec.rnv_run[c].eq(cur), self._vec.rnv_factor[c].eq(Mux(par, prm[1][c], prm[0][c])),
                          self._vec.rnv_add[c].eq(delay(m, slnv, FM_ACC_PIPE, f"slnv{c}")[-1])]
             for f in range(F):
-                with m.If(v[depth] & (fi[depth] == f)):
+                # the write enable decoded a stage early into its own register per (f, c): decoding the row index
+                # at the write put a LUT and an 8.6 ns route to F x C x rnv_bits clock enables on ECP5
+                we = Signal(name=f"rnv_we_{f}_{c}")
+                m.d.sync += we.eq(v[depth - 1] & (fi[depth - 1] == f))
+                with m.If(we):
                     m.d.sync += rnv[f][c].eq(self._vec.rnv_next[c])
         with m.If(v[depth] & end[depth]):
             m.d.sync += seq.rnv_done.eq(1)

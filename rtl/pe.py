@@ -22,6 +22,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from attnforge.rtl.common import stream_of, view
+from attnforge.rtl.dsp import registered_product
 from attnforge.sim.contract import PE_PIPE, pe_acc_bits
 from attnforge.sim.contract import designs as contract
 
@@ -41,7 +42,7 @@ class PECore(wiring.Component):
     last sum into its S register in the same cycle as ``acc``)."""
 
     def __init__(self, a_shape: ShapeCastable, b_shape: ShapeCastable, acc_shape: ShapeCastable) -> None:
-        assert PE_PIPE >= 2, "operand registers and a product register at least"
+        assert PE_PIPE == 3, "operand registers, a product register and its copy: the DSP's three stages"
         self.prod_shape = self.product_shape(a_shape, b_shape)
         super().__init__({
             "a": In(a_shape), "b": In(b_shape), "acc_en": In(1), "first": In(1),
@@ -55,13 +56,8 @@ class PECore(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        a_r, b_r = Signal.like(self.a, name="a_r"), Signal.like(self.b, name="b_r")
-        m.d.sync += [a_r.eq(self.a), b_r.eq(self.b)]
-        data: Value = a_r * b_r
-        for i in range(1, PE_PIPE):  # the product register, its retimed copies; the last of them is the port
-            reg = self.prod if i == PE_PIPE - 1 else Signal(self.prod_shape, name=f"p{i}")
-            m.d.sync += reg.eq(data)
-            data = reg
+        # operand registers, product register, its retimed copy: one DSP's three register stages (rtl/dsp.py)
+        m.d.comb += self.prod.eq(registered_product(m, self.a, self.b, "mul", in_regs=True, pipe_reg=True))
         m.d.comb += self.sum.eq(Mux(self.first, 0, self.acc) + self.prod)
         with m.If(self.acc_en):
             m.d.sync += self.acc.eq(self.sum)

@@ -92,6 +92,8 @@ class SynthResult:
     dsp_inference: bool = True  #: False: synthesized with -nodsp (multipliers in LUTs)
     hierarchy_kept: bool = False  #: True: synthesized with -noflatten (no register merging across submodules)
     router: str = "router1"  #: nextpnr's router
+    seed: int | None = None  #: nextpnr's placer seed (None: its default)
+    dsp_registers: bool = False  #: True: multipliers written as DSP primitives with their own registers (rtl/dsp.py)
 
 
 def _tool(name: str) -> list[str]:
@@ -107,10 +109,17 @@ def _count(cells: Mapping[str, int], names: tuple[str, ...]) -> int:
 
 def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target: str = "ecp5",
                freq_mhz: float = 100.0, keep: Path | None = None, dsp: bool = True,
-               keep_hierarchy: bool = False, router: str = "router1") -> SynthResult:
-    """Verilog from the same generator -> yosys -> nextpnr; utilisation and Fmax from their JSON reports."""
+               keep_hierarchy: bool = False, router: str = "router1", dsp_regs: bool = True,
+               seed: int | None = None) -> SynthResult:
+    """Verilog from the same generator -> yosys -> nextpnr; utilisation and Fmax from their JSON reports. With
+    ``dsp`` and ``dsp_regs`` on a target that has a primitive for it (ECP5), every multiplier is written as the DSP
+    primitive with its own input and output registers (:mod:`attnforge.rtl.dsp`): same stages, but nextpnr
+    then times the register -> DSP paths inside the block instead of through the fabric. ``seed``: nextpnr's
+    placer seed (its default when None); the same netlist placed with other seeds shows how much of an Fmax
+    difference between two designs is placement noise."""
     from amaranth.back import verilog
 
+    from attnforge.rtl.dsp import DSP_TARGETS, dsp_primitives
     from attnforge.rtl.registry import build, parse_params
 
     if target not in TARGETS:
@@ -119,13 +128,17 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         raise SpecError("--router", f"unknown router {router!r}", ROUTERS)
     if freq_mhz <= 0:
         raise SpecError("--freq", f"must be positive, got {freq_mhz}")
+    if seed is not None and not 0 <= seed < 2**31:
+        raise SpecError("--seed", f"must be in 0..{2**31 - 1}, got {seed}")
     t = TARGETS[target]
     p = parse_params(design, params)
     top = OutOfContext(build(design, p))
+    prim = target if dsp and dsp_regs and target in DSP_TARGETS else None
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        (d / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
+        with dsp_primitives(prim):
+            (d / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
         # YoWASP tools run in a WASI sandbox: relative paths only (docs/toolchain.md §Synthesis).
         nodsp = "" if dsp else " -nodsp"  # multipliers in LUTs: no DSP-to-register routes on the critical path
         # -noflatten: each submodule is optimised on its own, so identical registers in sibling PEs (the same
@@ -143,6 +156,8 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
                "--report", "report.json", "--timing-allow-fail", "--quiet", "--router", router]
         if t["speed"]:
             pnr += ["--speed", t["speed"]]
+        if seed is not None:
+            pnr += ["--seed", str(seed)]
         phase(f"synth {design}: {t['tool'].removeprefix('yowasp-')} place and route ({router}), seconds to minutes")
         pr = subprocess.run(pnr, cwd=d, capture_output=True, text=True)
         fits, note, fmax = True, "", 0.0
@@ -165,7 +180,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         ff=_count(cells, ff_names), dsp=_count(cells, _DSP[target]), bram=_count(cells, _BRAM[target]),
         fmax_mhz=round(fmax, 2), freq_mhz=freq_mhz, met_timing=fits and fmax >= freq_mhz,
         wrapper_ff=top.in_bits + top.out_bits + 1, seconds=time.perf_counter() - t0, fits=fits, note=note,
-        dsp_inference=dsp, hierarchy_kept=keep_hierarchy, router=router,
+        dsp_inference=dsp, hierarchy_kept=keep_hierarchy, router=router, dsp_registers=prim is not None, seed=seed,
     )
 
 

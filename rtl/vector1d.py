@@ -168,9 +168,10 @@ class MulRound(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        pp, pp_sum = split_mul(self.a, self.b, "m", operand_regs=self.operand_regs, product_regs=self.product_regs)
+        en = self.en if self.stall else None
+        pp_sum = split_mul(m, self.a, self.b, "m", operand_regs=self.operand_regs, product_regs=self.product_regs, en=en)
         acc = Signal(self.sum_shape, name="sum")
-        sync_en(m, self.en if self.stall else None, [*pp, acc.eq(pp_sum + (1 << (self.shift - 1)))])
+        sync_en(m, en, [acc.eq(pp_sum + (1 << (self.shift - 1)))])
         scaled = acc >> self.shift
         m.d.comb += self.res.eq(scaled + self.add if "add" in self.signature.members else scaled)
         return m

@@ -49,11 +49,23 @@ def test_rtl_export_writes_verilog_and_manifest(design: str, tmp_path: Path) -> 
     (["rtl", "array2d", "--param", "rows=0", "-o", "x"], "out of range"),
     (["rtl", "fusemax-tile", "--param", "e=3", "-o", "x"], "softmax"),
     (["rtl", "fusemax-tile", "--param", "max_keys=30", "-o", "x"], "multiple of rows"),
+    (["rtl", "pe", "--dsp", "virtex", "-o", "x"], "unknown DSP target"),
 ])
 def test_rtl_user_errors_exit_2(args: list[str], msg: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1
+
+
+def test_rtl_export_with_dsp_primitives(tmp_path: Path) -> None:
+    """``--dsp ecp5``: the PE's multiply is a MULT18X18D with its input and output registers (its second product
+    register stays in the fabric), and the manifest says so; the plain export has none."""
+    assert main(["rtl", "pe", "--dsp", "ecp5", "-o", str(tmp_path / "prim")]) == 0
+    assert main(["rtl", "pe", "-o", str(tmp_path / "plain")]) == 0
+    prim, plain = ((tmp_path / d / "pe.v").read_text() for d in ("prim", "plain"))
+    assert prim.count("MULT18X18D ") == 1 and "MULT18X18D" not in plain
+    assert all(f'.REG_{r}_CLK("CLK0")' in prim for r in ("INPUTA", "INPUTB", "OUTPUT"))
+    assert json.loads((tmp_path / "prim" / "pe.json").read_text())["dsp_primitives"] == "ecp5"
 
 
 def test_parse_params_defaults() -> None:

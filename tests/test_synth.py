@@ -28,7 +28,7 @@ def test_out_of_context_shell_counts_every_port_bit() -> None:
 @pytest.mark.parametrize(
     ("kw", "field"),
     [({"target": "virtex"}, "--target"), ({"freq_mhz": 0}, "--freq"), ({"design": "nope"}, "design"),
-     ({"router": "router9"}, "--router")],
+     ({"router": "router9"}, "--router"), ({"seed": -1}, "--seed")],
 )
 def test_bad_synth_input(kw: dict, field: str) -> None:
     args = {"design": "pe", "params": None, "target": "ecp5", "freq_mhz": 100.0} | kw
@@ -84,3 +84,19 @@ def test_keep_hierarchy_keeps_one_operand_register_per_pe(capsys: pytest.Capture
     # flattened, the PEs of a row share one copy of their (identical) operand registers: 2x2 PEs x 16 operand bits
     # against 2 rows x 8 + 2 columns x 8
     assert kept["ff"] - flat["ff"] >= 4 * 16 - 32 and kept["dsp"] == flat["dsp"] == 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_tools(), reason="yowasp tools not installed (pip install 'attnforge[synth]')")
+def test_dsp_registers_move_the_pipeline_into_the_dsp(capsys: pytest.CaptureFixture[str]) -> None:
+    """ECP5 default: the PE's operand and product registers are the MULT18X18D's own (fewer fabric FFs, and the
+    register -> DSP -> register paths leave the fabric); ``--no-dsp-regs`` keeps yosys's plain mapping."""
+    runs = {}
+    for flags in ([], ["--no-dsp-regs"]):
+        assert main(["synth", "pe", "--target", "ecp5", "--json", *flags]) == 0
+        runs[bool(flags)] = json.loads(capsys.readouterr().out)
+    inside, plain = runs[False], runs[True]
+    assert inside["dsp_registers"] and not plain["dsp_registers"]
+    assert inside["dsp"] == plain["dsp"] == 1
+    assert plain["ff"] - inside["ff"] >= 2 * 8, "at least the two 8-bit operand registers moved into the DSP"
+    assert inside["fmax_mhz"] > plain["fmax_mhz"]

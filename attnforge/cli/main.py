@@ -362,7 +362,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         print(f"[{time.perf_counter() - t0:6.1f}s] synth {i}/{len(runs)} {args.design} {' '.join(params)}: Verilog export, "
               f"yosys, nextpnr ({args.target}) ...", file=sys.stderr, flush=True)
         results.append(synthesize(args.design, params, args.target, args.freq, dsp=not args.no_dsp,
-                                  keep_hierarchy=args.keep_hierarchy, router=args.router))
+                                  keep_hierarchy=args.keep_hierarchy, router=args.router,
+                                  dsp_regs=not args.no_dsp_regs, seed=args.seed))
         print(f"[{time.perf_counter() - t0:6.1f}s] synth {i}/{len(runs)} done ({results[-1].seconds:.0f} s)",
               file=sys.stderr, flush=True)
     rows = [to_json(r) for r in results]
@@ -535,11 +536,16 @@ def _add_synth_command(sub: Any, fmt: Any) -> None:
     sy.add_argument("--target", default="ecp5", help="ecp5 (LFE5U-85F) or ice40 (iCE40 UP5K)")
     sy.add_argument("--freq", type=float, default=100.0, help="target clock in MHz (default 100)")
     sy.add_argument("--no-dsp", action="store_true", help="map multipliers to LUTs (yosys -nodsp) instead of DSP blocks")
+    sy.add_argument("--no-dsp-regs", action="store_true", help="leave the DSP blocks' own registers unused (yosys's "
+                    "plain mapping: the pipeline registers around each multiplier stay in the fabric); default on ECP5: "
+                    "every multiplier is a MULT18X18D with its own input and output registers")
     sy.add_argument("--router", default="router1", help="nextpnr router: router1 (default) or router2 (faster on "
                     "congested designs such as spatten-pipeline)")
     sy.add_argument("--keep-hierarchy", action="store_true",
                     help="synthesize without flattening (yosys -noflatten): no merging of identical registers across "
                     "submodules, e.g. one operand register per PE next to its DSP")
+    sy.add_argument("--seed", type=int, default=None, help="nextpnr placer seed (default: nextpnr's); rerun with "
+                    "a few seeds to see the placement noise in Fmax")
     sy.add_argument("--sweep", default=None, help="PARAM=V1,V2,... (PARAM+PARAM2=... sweeps both together)")
     sy.add_argument("--out", "-o", default=None, help="folder for synth.csv (and synth.png for a sweep)")
     sy.add_argument("--json", action="store_true")

@@ -42,7 +42,7 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     output_dir(args.out, "--out")
     t0 = time.perf_counter()
     phase(f"rtl {args.design}: elaborating and writing Verilog (Amaranth -> yosys; ~4 s the first time, then ~0.3 s)")
-    manifest = export(args.design, args.param or [], args.out)
+    manifest = export(args.design, args.param or [], args.out, dsp=args.dsp)
     if args.json:
         print(json.dumps(finite_json(manifest), indent=2, allow_nan=False))
     else:
@@ -122,6 +122,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--param", "-p", action="append", metavar="NAME=INT", help="a constructor parameter, e.g. rows=8")
     r.add_argument("--out", "-o", default=None, help="output folder")
     r.add_argument("--json", action="store_true", help="print the manifest")
+    r.add_argument("--dsp", default=None, metavar="TARGET", help="write every multiplier as this FPGA's DSP primitive "
+                   "with its own registers, for a vendor flow (ecp5: MULT18X18D); default: plain Verilog")
     r.set_defaults(func=cmd_rtl)
 
     g = sub.add_parser("regress", help="cocotb regressions of every RTL block against the golden model",

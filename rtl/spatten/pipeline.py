@@ -47,7 +47,7 @@ from attnforge.rtl.spatten.pv import PV
 from attnforge.rtl.spatten.qk import QK
 from attnforge.rtl.spatten.softmax import Softmax
 from attnforge.rtl.spatten.topk import TopK
-from attnforge.sim.contract import SP_FRONT_SLICES, Struct
+from attnforge.sim.contract import SP_BACK_SLICES, SP_FRONT_SLICES, Struct
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.designs import KIND_LSB, KIND_MSB
 from attnforge.sim.contract.fixedpoint import clog2
@@ -70,6 +70,7 @@ class _Blocks:
     tap: SyncFIFO
     k_sl: SkidBuffer
     s_sl: SkidBuffer
+    o_sl: SkidBuffer  #: the top-k's output rows to the V side (SP_BACK_SLICES)
 
     @property
     def probs(self) -> Struct:
@@ -144,8 +145,10 @@ class SpattenPipeline(wiring.Component):
         kbank, pbuf, fifo, tap = self._storage(m, sm.contract["o"])
         m.submodules.k_sl = k_sl = SkidBuffer(len(pq.o.payload))
         m.submodules.s_sl = s_sl = SkidBuffer(len(qk.s.payload))
-        assert SP_FRONT_SLICES == 2  # k_sl, s_sl
-        b = _Blocks(qk, sm, pq, topk, pv, fifo, tap, k_sl, s_sl)
+        m.submodules.o_sl = o_sl = SkidBuffer(len(topk.o.payload))
+        assert SP_FRONT_SLICES == 2 and SP_BACK_SLICES == 1  # k_sl, s_sl; o_sl
+        wiring.connect(m, topk.o, o_sl.i)
+        b = _Blocks(qk, sm, pq, topk, pv, fifo, tap, k_sl, s_sl, o_sl)
         hand = Signal()  # this cycle the front hands its job and bank to the back
         self._qk_front(m, b, fr, kbank)
         self._scores(m, b, fr, pbuf[0])
@@ -251,14 +254,14 @@ class SpattenPipeline(wiring.Component):
     def _v_side(self, m: Module, b: _Blocks, bk: _Back) -> None:
         """One V request per top-k output row, whose kept probabilities wait in the pairs FIFO; the V rows meet
         their probabilities in prob x V; its output is ours (or the error beat of a refused job)."""
-        topk, pv, fifo, probs = b.topk, b.pv, b.pairs, b.probs
-        tv = view(topk.contract["o"], topk.o.payload)
+        topk, rows, pv, fifo, probs = b.topk, b.o_sl.o, b.pv, b.pairs, b.probs
+        tv = view(topk.contract["o"], rows.payload)
         m.d.comb += [fifo.w_data.eq(pack_value(probs, {"probs": tv.values, "count": tv.count, "last": tv.last,
                                                             "err": 0})),
-                     self.vreq.valid.eq(topk.o.valid & fifo.w_rdy),
+                     self.vreq.valid.eq(rows.valid & fifo.w_rdy),
                      self.vreq.payload.eq(pack_value(self.contract["vreq"], {"indices": tv.indices, "count": tv.count})),
-                     topk.o.ready.eq(self.vreq.ready & fifo.w_rdy),
-                     fifo.w_en.eq(topk.o.valid & self.vreq.ready)]
+                     rows.ready.eq(self.vreq.ready & fifo.w_rdy),
+                     fifo.w_en.eq(rows.valid & self.vreq.ready)]
         fp = view(probs, fifo.r_data)
         m.d.comb += [pv.i.valid.eq(self.vmem.valid & fifo.r_rdy), self.vmem.ready.eq(pv.i.ready & fifo.r_rdy),
                      fifo.r_en.eq(self.vmem.valid & pv.i.ready),

@@ -16,7 +16,7 @@ short beats are legal anywhere: the top-k's output rows, which feed this unit in
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
 from attnforge.rtl.common import SkidBuffer, contract_ports, delay, round_shift_const, split_mul, view
@@ -58,18 +58,14 @@ class PV(wiring.Component):
         tot = Signal(range(c.max_n + 1))  # rows of the job so far
         rej = Signal()  # an earlier beat of the job broke the row rule
         bad = rej | (cnt > S) | (tot + cnt > c.max_n)  # empty and short beats are legal: top-k output rows
+        prod = [[split_mul(m, pm[r], vv[r * D + d], f"p{r}_{d}", operand_regs=True, product_regs=True, en=adv)
+                 for d in range(D)] for r in range(S)]
         with m.If(adv):
             m.d.sync += s0_valid.eq(self.i.valid)
             with m.If(self.i.valid):
                 m.d.sync += [s0_last.eq(last), s0_err.eq(bad), rej.eq(bad & ~last), tot.eq(Mux(last | bad, 0, tot + cnt))]
                 m.d.sync += [pm[r].eq(Mux(r < cnt, Cat(probs[r], Const(0, 1)).as_signed(), 0)) for r in range(S)]
                 m.d.sync += [vv[r * D + d].eq(beat.v[r][d]) for r in range(S) for d in range(D)]
-            prod = [[Value.cast(0)] * D for _ in range(S)]
-            for r in range(S):
-                for d in range(D):
-                    stmts, prod[r][d] = split_mul(pm[r], vv[r * D + d], f"p{r}_{d}", operand_regs=True,
-                                                  product_regs=True)
-                    m.d.sync += stmts
             # the tags ride beside the multiplies (these statements are under ``adv`` too)
             tags = [tuple(delay(m, t, PV_MUL_PIPE - 1, n)[-1] for t, n in ((s0_valid, "mv"), (s0_last, "ml"),
                                                                               (s0_err, "me")))]

@@ -24,6 +24,7 @@ from amaranth import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 
 from attnforge.rtl.common import contract_ports, pack_value, view
+from attnforge.rtl.dsp import registered_product
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.spatten_fx import SpattenFx
 
@@ -107,7 +108,6 @@ class QK(wiring.Component):
 
         # stage 1: broadcast Q (lane j multiplies q[j mod D]) and multiply
         kin = view(self.contract["k"], self.k.payload)
-        prod = [Signal(signed(2 * W), name=f"p{j}") for j in range(L)]
         s1_valid, s1_grp, s1_end, s1_last = Signal(), Signal.like(grp), Signal(), Signal()
         s1_cnt = Signal(range(S + 1))
         s1_dlog = Signal.like(dlog)  # the next job's q may arrive while this beat is still in stage 2
@@ -133,8 +133,9 @@ class QK(wiring.Component):
             m.d.sync += grp.eq(Mux(last_in | (grp == ratio - 1), 0, grp + 1))
             with m.If(last_in):
                 m.d.sync += busy.eq(0)
-            m.d.sync += [prod[j].eq(qb[j] * kin[j]) for j in range(L)]
 
+        # the product register of each lane, loaded with the beat it takes: the DSP's own output register in synthesis
+        prod = [registered_product(m, qb[j], kin[j], f"p{j}", in_regs=False, pipe_reg=False, en=take) for j in range(L)]
         taps, (t_valid, t_grp, t_end, t_last, t_cnt, t_dlog, t_err) = self._tree(
             m, prod, (s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog, s1_err), adv)
         # the collector

@@ -188,9 +188,8 @@ class Softmax(wiring.Component):
         q = Signal(fx.prob_bits + fx.qw, name=f"q{j}")
         lut, sh, zero = exp2_rom(m, targ, fx, f"exp{j}")
         m.d.sync += [rom.eq(lut), rsh.eq(sh), rzero.eq(zero)]
-        pp_regs, pp_sum = split_mul(dist, r.aq, f"da{j}", operand_regs=True, product_regs=True)
-        qq_regs, qq_sum = split_mul(recip, e, f"er{j}", operand_regs=True, product_regs=True)
-        m.d.sync += [*pp_regs, *qq_regs]
+        pp_sum = split_mul(m, dist, r.aq, f"da{j}", operand_regs=True, product_regs=True)
+        qq_sum = split_mul(m, recip, e, f"er{j}", operand_regs=True, product_regs=True)
         m.d.sync += [dist.eq(r.mx - score), prod.eq(pp_sum),
                      *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, r.ash, FINE), strict=True)),
                      targ.eq(round_shift_fine(xc, xrb, r.ash, FINE)),

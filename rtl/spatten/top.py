@@ -100,8 +100,9 @@ class SpattenTop(wiring.Component):
         run = Signal()  # the controller is in RUN: the fetchers and the feeder work
         qf_done, issued = Signal(), Signal(fx.n_bits + t.heads_n_bits + 1)
         heads = self._qfetch(m, pipe, dv, lists, reqs[TAG_Q], run, qf_done, issued)
-        kready = self._kfetch(m, pipe, dv, lists, reqs[TAG_K], heads[0])
-        vready = self._vfetch(m, pipe, dv, lists, reqs[TAG_V], heads[1])
+        hoff = self._head_offsets(m, dv)
+        kready = self._kfetch(m, pipe, dv, lists, reqs[TAG_K], heads[0], hoff)
+        vready = self._vfetch(m, pipe, dv, lists, reqs[TAG_V], heads[1], hoff)
         tag = view(self.contract["mresp"], self.mresp.payload).tag
         m.d.comb += self.mresp.ready.eq(Mux(tag == TAG_K, kready, Mux(tag == TAG_V, vready, 1)))
         feed_en = Signal()  # the controller is in RUN: the importance block takes the feeder's jobs
@@ -129,8 +130,14 @@ class SpattenTop(wiring.Component):
         rv = view(self.contract["mresp"], self.mresp.payload)
         return self.mresp.valid & (rv.tag == tag), rv
 
-    def _row_addr(self, base: Value, head: Value, token: Value, stride: Value) -> Value:
-        return (base + head * stride + token)[:self.cfg.addr_bits]
+    def _head_offsets(self, m: Module, dv: data.View) -> Array:
+        """``h * stride`` for every head h, registered (the descriptor holds still in RUN): the K and V fetchers
+        look their head's row offset up instead of multiplying (on ECP5 the V fetcher's head label, read from its
+        LUT-RAM FIFO, through a multiplier and the base adder was spatten-top's critical path)."""
+        t = self.cfg
+        hoff = Array(Signal(t.addr_bits, name=f"hoff{h}") for h in range(t.max_heads))
+        m.d.sync += [hoff[h].eq((h * dv.stride)[:t.addr_bits]) for h in range(t.max_heads)]
+        return hoff
 
     # ---------------------------------------------------------------- Q fetcher
     def _qfetch(self, m: Module, pipe: SpattenPipeline, dv: data.View, lists: _Lists, req: _Req, run: Signal,
@@ -162,7 +169,7 @@ class SpattenTop(wiring.Component):
         # (IDLE, then CLEAR or BOUND), so the bases are ready for the first request and no multiplier sits in front
         # of the memory request (requests can leave back to back, so a base cannot follow ``hi`` a cycle late).
         qrow = Array(Signal(t.addr_bits, name=f"qrow{h}") for h in range(t.max_heads))
-        m.d.sync += [qrow[h].eq(self._row_addr(dv.q_base, h, 0, dv.stride)) for h in range(t.max_heads)]
+        m.d.sync += [qrow[h].eq((dv.q_base + h * dv.stride)[:t.addr_bits]) for h in range(t.max_heads)]
         # The request itself is registered (SP_Q_REQ_REG): address and label are computed from (hi, qi) a cycle
         # ahead, so neither the alive-list lookups nor the row-base adder sit in front of the memory request. The
         # register holds the current (hi, qi)'s request from the cycle after they (or the lists, before RUN) last
@@ -199,7 +206,7 @@ class SpattenTop(wiring.Component):
 
     # ---------------------------------------------------------------- K fetcher
     def _kfetch(self, m: Module, pipe: SpattenPipeline, dv: data.View, lists: _Lists, req: _Req,
-                head: Signal) -> Value:
+                head: Signal, hoff: Array) -> Value:
         """Runs of consecutive alive tokens, one burst each (at most 2**len_bits - 1 rows), from the requested
         region; the rows pass to ``kmem`` as they come (one key per beat: lanes == max_d)."""
         t, fx = self.cfg, self.cfg.fx
@@ -219,7 +226,7 @@ class SpattenTop(wiring.Component):
         # walk first loads ``start``), by then it holds this pass's region and the front job's head (set at its q
         # handshake, before its kreq), so no multiplier sits in front of the memory request.
         kbase = Signal(t.addr_bits)
-        m.d.sync += kbase.eq(self._row_addr(Mux(lsb, dv.l_base, dv.k_base), head, 0, dv.stride))
+        m.d.sync += kbase.eq((Mux(lsb, dv.l_base, dv.k_base) + hoff[head])[:t.addr_bits])
         m.d.comb += [pipe.kreq.ready.eq(~on), req.valid.eq(on & (ln != 0) & ~ext), req.len.eq(ln),
                      req.addr.eq((kbase + start)[:t.addr_bits])]
         with m.If(pipe.kreq.valid & ~on):
@@ -239,7 +246,7 @@ class SpattenTop(wiring.Component):
 
     # ---------------------------------------------------------------- V fetcher
     def _vfetch(self, m: Module, pipe: SpattenPipeline, dv: data.View, lists: _Lists, req: _Req,
-                vlab: SyncFIFO) -> Value:
+                vlab: SyncFIFO, hoff: Array) -> Value:
         """Issue side: one row request per kept index of the V request; collect side: the rows in order into one
         ``vmem`` beat per request (a FIFO of counts links the two). Returns the collect side's ready."""
         fx = self.cfg.fx
@@ -253,7 +260,7 @@ class SpattenTop(wiring.Component):
         # memory request; the kept indices' row addresses (that base plus the alive list's token id) are taken
         # with the V request, so neither the id lookup nor the adder sits there either.
         vbase = Signal(self.cfg.addr_bits)
-        m.d.sync += vbase.eq(self._row_addr(dv.v_base, vlab.r_data, 0, dv.stride))
+        m.d.sync += vbase.eq((dv.v_base + hoff[vlab.r_data])[:self.cfg.addr_bits])
         addrs = Array(Signal(self.cfg.addr_bits, name=f"vaddr{i}") for i in range(s))
         m.d.comb += [pipe.vreq.ready.eq(~on & vcnt.w_rdy), vcnt.w_en.eq(pipe.vreq.valid & ~on),
                      vcnt.w_data.eq(pv.count)]

@@ -20,6 +20,7 @@ from attnforge.sim.contract.depths import (
     SKID_LATENCY,
     SOFTMAX_EXP_PIPE,
     SOFTMAX_NORM_PIPE,
+    SP_BACK_SLICES,
     SP_FRONT_SLICES,
     ZE_STAGES,
     count_bits,
@@ -41,7 +42,8 @@ from attnforge.sim.contract.layout import Array, Field, Layout, Struct, flatten,
 
 __all__ = [
     "FILTER_PIPE", "FM_ACC_PIPE", "FM_EXP_PIPE", "FM_MAC_PIPE", "FM_OUT_PIPE", "OP_BITS", "PE_PIPE", "ROUND_PIPE",
-    "PV_MUL_PIPE", "SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "SKID_LATENCY", "SP_FRONT_SLICES", "fm_min_e", "fm_min_f",
+    "PV_MUL_PIPE", "SOFTMAX_EXP_PIPE", "SOFTMAX_NORM_PIPE", "SKID_LATENCY", "SP_BACK_SLICES",
+    "SP_FRONT_SLICES", "fm_min_e", "fm_min_f",
     "fm_sm_latency", "fm_tree_levels",
     "ZE_STAGES", "count_bits", "decision_latency", "idx_bits", "n_bits", "pe_acc_bits", "pv_tree_pipe", "qk_tree_pipe",
     "vec_latency", "vmax_levels", "DESIGN_NAMES", "Contract", "Stream", "for_design", "Array", "Field", "Layout",

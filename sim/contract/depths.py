@@ -97,6 +97,13 @@ SKID_LATENCY = 1
 #: and Q x K to the softmax. Neither link ever stalls (the softmax is loading whenever scores come, Q x K takes a K
 #: line per cycle), so each adds SKID_LATENCY to a pass.
 SP_FRONT_SLICES = 2
+#: Registered stream slices in the SpAtten pipeline's back: the local-V top-k's output rows to the V side (V request,
+#: kept-pairs FIFO). It cuts the V side's ready (the V fetcher's count FIFO, the pairs FIFO) from the top-k's stall
+#: enable, which holds its whole filter pipeline (on ECP5 that chain was spatten-top's critical path). Each output
+#: row reaches the V side SKID_LATENCY later; while the V side stalls the slice holds two rows, which the top-k would
+#: otherwise have held in its own pipeline, so the rows reach the V side in the same order as before, each no earlier
+#: than one cycle after the one before.
+SP_BACK_SLICES = 1
 #: spatten-top's Q fetcher registers its memory request (address and label computed a cycle ahead, rtl/spatten/top.py
 #: ``_qfetch``): a Q request leaves at the earliest this many cycles after RUN's first cycle or after the previous
 #: Q grant.

@@ -18,6 +18,7 @@ from attnforge.sim.contract import (
     SKID_LATENCY,
     SOFTMAX_EXP_PIPE,
     SOFTMAX_NORM_PIPE,
+    SP_BACK_SLICES,
     SP_FRONT_SLICES,
     decision_latency,
     lanes,
@@ -335,9 +336,10 @@ def front_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult) -> int:
 def back_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult) -> int:
     """From the hand-off to the output handshake: the prob buffer streams into the top-k from the next cycle
     (:func:`attnforge.sim.spatten.topk_golden.cycles`), the last V request is answered 1 cycle later, and prob x V
-    adds its input, operand and product registers, tree levels and output register:
-    ``1 + topk + PV_MUL_PIPE + 2 + pv_tree_pipe``."""
-    return 1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + PV_MUL_PIPE + 2 + pv_tree_pipe(cfg)
+    adds its input, operand and product registers, tree levels and output register, the top-k's output slice one
+    cycle (``SP_BACK_SLICES``): ``1 + topk + SP_BACK_SLICES + PV_MUL_PIPE + 2 + pv_tree_pipe``."""
+    return (1 + hw_topk(res.probs.tolist(), job.kv, cfg.s).cycles + SP_BACK_SLICES * SKID_LATENCY + PV_MUL_PIPE + 2
+            + pv_tree_pipe(cfg))
 
 
 def pipeline_cycles(job: QueryJob, cfg: SpattenFx, res: PipelineResult | None = None) -> int:
@@ -355,7 +357,8 @@ def pipeline_cycles_for(n: Num, d: int, refetch: Num, topk: Num, cfg: SpattenFx)
     nbk = np.ceil(np.asarray(n, dtype=np.float64) / cfg.keys_per_beat(d))
     nbs = np.ceil(np.asarray(n, dtype=np.float64) / cfg.s)
     t = nbk + 2 * nbs + front_tail(cfg) + 1
-    return (1.0 + np.asarray(refetch, dtype=np.float64)) * t + 1 + np.asarray(topk) + PV_MUL_PIPE + 2 + pv_tree_pipe(cfg)
+    return ((1.0 + np.asarray(refetch, dtype=np.float64)) * t + 1 + np.asarray(topk) + SP_BACK_SLICES * SKID_LATENCY
+            + PV_MUL_PIPE + 2 + pv_tree_pipe(cfg))
 
 
 def stream_cycles(jobs: Sequence[QueryJob], cfg: SpattenFx,

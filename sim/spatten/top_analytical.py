@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_IMP_SLICES, SP_Q_REQ_REG
+from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_BACK_SLICES, SP_IMP_SLICES, SP_Q_REQ_REG
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_fx import SpattenFx
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
@@ -240,9 +240,9 @@ def _layer(a: SpattenArch, t: SpattenTop, lay: TopLayer, n0: int, max_len: int) 
     kpass = _k_pass(p, n, runs0, max_len)
     span, runs, hold = _k_requests(p, n, runs0, max_len)
     after_k = (m.softmax_passes - 1) * nbs + m.qk_latency_cycles + m.softmax_latency_cycles + m.requant_latency_cycles
-    # the top-k's first output row leaves topk - (nbS - 1) cycles after its first input (H + 1), its V request
-    # the cycle after, the beat L later
-    v_start = lay.topk_cycles - nbs + 3 + p.latency
+    # the top-k's first output row leaves topk - (nbS - 1) cycles after its first input (H + 1), its output slice
+    # one cycle later (SP_BACK_SLICES), its V request the cycle after, the beat L later
+    v_start = lay.topk_cycles - nbs + 3 + SP_BACK_SLICES * SKID_LATENCY + p.latency
     v_time = kv * p.one_beat()
     fit, span_c = _contention(p, kv, v_start - p.latency, FRONT_START, span, runs, hold)
     f1 = FRONT_START + kpass + after_k  # alone (a layer's first job)

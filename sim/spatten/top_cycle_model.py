@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from attnforge.sim.contract import PV_MUL_PIPE, pv_tree_pipe
-from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_IMP_SLICES, SP_Q_REQ_REG
+from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_BACK_SLICES, SP_IMP_SLICES, SP_Q_REQ_REG
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
 from attnforge.sim.spatten.cycle_model import front_tail
@@ -340,7 +340,8 @@ class _Layer:
             self.tap.append((c + 1, self.t_rows_in == self.nbs - 1))
             self.t_rows_in += 1
             if self.t_rows_in == self.nbs:  # stalls while loading delay every later stage alike
-                last_out = c + self.jobs[self.bjob].topk_cycles - (self.nbs - 1)
+                # the last row leaves the top-k's output slice (SP_BACK_SLICES) one cycle after the top-k
+                last_out = c + self.jobs[self.bjob].topk_cycles - (self.nbs - 1) + SP_BACK_SLICES * SKID_LATENCY
                 rows = self.jobs[self.bjob].rows_out
                 self.topk_out.extend((last_out - (len(rows) - 1 - i), cnt) for i, cnt in enumerate(rows))
         if g["vreq"]:
