@@ -322,10 +322,15 @@ class FuseMaxTop(wiring.Component):
         lay = self.contract["perf"]
         cyc, macs = Signal(lay["cycles"].width, name="perf_cyc"), Signal(lay["mac_cycles"].width, name="perf_macs")
         m.d.comb += self.perf.payload.eq(pack_value(lay, {"cycles": cyc, "mac_cycles": macs}))
+        # the engine's MAC flag registered before the counter adds it (its handshake logic then ends at a register:
+        # on ECP5 it ran on into this counter's carry chain); the layer's last MAC is long before its last output
+        # beat, so the count is complete when it is reported
+        mac_r = Signal(name="perf_mac_r")
+        m.d.sync += mac_r.eq(eng.mac_active)
         with m.If(self.desc.valid & self.desc.ready):
             m.d.sync += [cyc.eq(1), macs.eq(0)]
         with m.Elif(run.running & ~layer_done):
-            m.d.sync += [cyc.eq(cyc + 1), macs.eq(macs + eng.mac_active)]
+            m.d.sync += [cyc.eq(cyc + 1), macs.eq(macs + mac_r)]
         with m.If(self.perf.valid & self.perf.ready):
             m.d.sync += self.perf.valid.eq(0)
         with m.If(layer_done):
