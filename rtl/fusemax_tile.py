@@ -92,6 +92,7 @@ class _Seq:
     qk_next: Signal  #: key tile of the current/next QK segment
     sv_next: Signal  #: key tile of the current/next SLNV segment
     q_cnt: Signal  #: Q beats taken (the Q stream runs ahead of K into the register file)
+    q_lead: Signal  #: in QK0, ``q_cnt - cnt``: how far the Q beats are ahead of the K beats
     cap_tile: Signal  #: key tile whose scores the S register captures next
     sm_par: Signal  #: SLN / PRM buffer the next softmax step writes
     rd_tile: Signal  #: key tile of the next RD update
@@ -171,7 +172,7 @@ class FuseMaxTile(wiring.Component):
         shapes: dict[str, object] = {
             "state": range(2), "n_tiles": kb, "alpha_q": self.fx.alpha_bits, "alpha_sh": self.fx.alpha_shift_bits,
             "pad_keys": len(cfg_in.pad_keys), "causal": 1, "is_qk": 1,
-            "cnt": range(max(E, F) + 1), "qk_next": kb + 1, "sv_next": kb + 1, "q_cnt": range(E + 1),
+            "cnt": range(max(E, F) + 1), "qk_next": kb + 1, "sv_next": kb + 1, "q_cnt": range(E + 1), "q_lead": range(E + 1),
             "cap_tile": kb + 1, "sm_par": 1, "rd_tile": kb + 1,
             "rnv_done": 1, "inv_done": 1, "tail": 1, "rd_pend": 1, "qk_fire": 1, "sv_fire": 1}
         seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()},  # type: ignore[arg-type]
@@ -189,7 +190,7 @@ class FuseMaxTile(wiring.Component):
                          seq.alpha_q.eq(cfg_in.alpha.alpha_q), seq.alpha_sh.eq(cfg_in.alpha.alpha_sh),
                          seq.pad_keys.eq(cfg_in.pad_keys), seq.causal.eq(cfg_in.causal),
                          *(lim.eq(cfg_in.diag + c) for c, lim in enumerate(seq.lim)),
-                         *(getattr(seq, n).eq(0) for n in ("cnt", "qk_next", "sv_next", "q_cnt", "cap_tile",
+                         *(getattr(seq, n).eq(0) for n in ("cnt", "qk_next", "sv_next", "q_cnt", "q_lead", "cap_tile",
                                                            "sm_par", "rd_tile")),
                          seq.is_qk.eq(1), seq.qk0.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
         self._handshakes(m, seq)
@@ -202,7 +203,9 @@ class FuseMaxTile(wiring.Component):
         or offered); V in an SLNV segment once the tile's SLN buffer is full, and in a run's first SLNV segment once
         the previous run's tail is over (its output still reads RNV)."""
         seq.first_qk = seq.qk0  # == (qk_next == 0): both set by the cfg, left by the first QK's last beat
-        seq.q_have = seq.q_cnt > seq.cnt
+        # ``q_cnt > cnt`` as a register of its own (the difference, kept in QK0, the only segment that reads it):
+        # the compare sat at the head of the K handshake, which on ECP5 ran on into the top's buffer read
+        seq.q_have = seq.q_lead != 0
         qk_seg = (seq.state == RUN) & seq.is_qk
         sv_seg = (seq.state == RUN) & ~seq.is_qk
         m.d.comb += [
@@ -212,10 +215,13 @@ class FuseMaxTile(wiring.Component):
             self.v.ready.eq(sv_seg & Mux(seq.sv_next[0], seq.sln_full[1], seq.sln_full[0])
                             & ((seq.sv_next != 0) | ~seq.tail)),
         ]
-        with m.If(self.q.valid & self.q.ready):
+        q_fire = self.q.valid & self.q.ready
+        with m.If(q_fire):
             m.d.sync += seq.q_cnt.eq(seq.q_cnt + 1)
         m.d.comb += [seq.qk_fire.eq(self.k.valid & self.k.ready), seq.sv_fire.eq(self.v.valid & self.v.ready),
                      self.mac_active.eq(seq.qk_fire | seq.sv_fire)]
+        with m.If(seq.first_qk & (q_fire | seq.qk_fire)):  # never in the cfg cycle, whose load resets it
+            m.d.sync += seq.q_lead.eq(seq.q_lead + q_fire - seq.qk_fire)
 
     def _segments(self, m: Module, seq: _Seq) -> None:
         """The segment order: QK0, QK1, SV0, QK2, SV1, ..., QK(n-1), SV(n-2), SV(n-1); then the tail."""
