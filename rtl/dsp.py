@@ -62,22 +62,18 @@ def registered_product(m: Module, a: Value, b: Value, name: str, *, in_regs: boo
     operands need, as :func:`attnforge.rtl.common.split_mul` sums it."""
     a, b = Value.cast(a), Value.cast(b)
     out = Signal(signed(len(a) + len(b) + 1), name=name)
-    stmts = []
+    prod = Signal(out.shape(), name=f"{name}_p") if pipe_reg else out  # the product register
+    stmts = [out.eq(prod)] if pipe_reg else []  # its second register, in the fabric in both forms
     if dsp_target() == "ecp5" and max(_signed_bits(a), _signed_bits(b)) <= ECP5_MUL_BITS:
-        prod = Signal(out.shape(), name=f"{name}_p") if pipe_reg else out
         _ecp5_mult(m, a, b, prod, name, in_regs=in_regs, en=en)
-        if pipe_reg:
-            sync_en(m, en, [out.eq(prod)])
-        return out
-    if in_regs:
-        a_r, b_r = Signal.like(a, name=f"{name}_a"), Signal.like(b, name=f"{name}_b")
-        stmts += [a_r.eq(a), b_r.eq(b)]
-        a, b = a_r, b_r
-    prod = Signal(out.shape(), name=f"{name}_p") if pipe_reg else out
-    stmts.append(prod.eq(a * b))
-    if pipe_reg:
-        stmts.append(out.eq(prod))
-    sync_en(m, en, stmts)
+    else:
+        if in_regs:
+            a_r, b_r = Signal.like(a, name=f"{name}_a"), Signal.like(b, name=f"{name}_b")
+            stmts += [a_r.eq(a), b_r.eq(b)]
+            a, b = a_r, b_r
+        stmts.append(prod.eq(a * b))
+    if stmts:
+        sync_en(m, en, stmts)
     return out
 
 
