@@ -259,20 +259,29 @@ class FuseMaxTile(wiring.Component):
         return vec
 
     def _q_operands(self, m: Module, seq: _Seq) -> list[Value]:
-        """The Q operand per column: from the register file (row ``cnt``), which the ``q`` stream fills in beat
-        order; straight from the stream (bypass) in QK0 while Q beat ``cnt`` is only being offered."""
+        """The Q operand per column: the query tile's E rows in a ring of registers that turns one row per QK beat
+        (a QK segment reads rows 0..E-1 in order, so after a segment the ring is where it started), filled by the
+        ``q`` stream in beat order; straight from the stream (bypass) in QK0 while Q beat ``cnt`` is only being
+        offered.
+
+        Why a ring: a register file read at row ``cnt`` put the counter's fan-out to every row and an E:1 mux in
+        front of the per-PE operand registers (the fusemax-top Fmax path on ECP5). The ring turns a cycle late
+        (``turn``: last cycle's QK beat, a register, so no handshake fans out to the ring), so row ``cnt`` is its
+        entry ``turn``; a Q beat ``q_lead`` rows ahead of ``cnt`` lands at entry ``q_lead`` after this cycle's
+        turn."""
         C, E = self.cols, self.e
         q_in = [view(self.contract["q"], self.q.payload)[i] for i in range(C)]
-        qrf = [[Signal(signed(self.fx.in_bits), name=f"q_{e}_{c}") for c in range(C)] for e in range(E)]
-        # One enable per row, not a Switch: Amaranth emits a signal's process with the whole Switch in it, so a
-        # Switch over E rows gave each of the E x C registers a case of every q_cnt value (a third of an 8x8, d 64
-        # engine's Verilog); the write decoder in hardware is the same.
+        ring = [[Signal(signed(self.fx.in_bits), name=f"q_{e}_{c}") for c in range(C)] for e in range(E)]
+        turn = Signal(name="q_turn")
+        m.d.sync += turn.eq(seq.qk_fire)
         fire = self.q.valid & self.q.ready
         for e in range(E):
-            with m.If(fire & (seq.q_cnt == e)):
-                m.d.sync += [qrf[e][c].eq(q_in[c]) for c in range(C)]
+            nxt = ring[(e + 1) % E]
+            m.d.sync += [ring[e][c].eq(Mux(turn, nxt[c], ring[e][c])) for c in range(C)]
+            with m.If(fire & (seq.q_lead == e)):  # after the turn above, so the write wins
+                m.d.sync += [ring[e][c].eq(q_in[c]) for c in range(C)]
         bypass = seq.first_qk & ~seq.q_have
-        return [Mux(bypass, q_in[c], Array(qrf[e][c] for e in range(E))[seq.cnt]) for c in range(C)]
+        return [Mux(bypass, q_in[c], Mux(turn, ring[1 % E][c], ring[0][c])) for c in range(C)]
 
     def _mac_array(self, m: Module, seq: _Seq, q_cur: list[Value], sln: list[_Grid]) -> _MacOut:
         """The 2D array (:class:`attnforge.rtl.array2d.Array2DCore`, ``rows`` x ``cols`` of the PE block's

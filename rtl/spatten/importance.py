@@ -156,15 +156,21 @@ class Importance(wiring.Component):
         m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
         v2, l2, e2 = Signal(name="t2_valid"), Signal(name="t2_last"), Signal(name="t2_err")
         hot = [Signal(N, name=f"t2_hot{j}") for j in range(S)]
-        p2 = [Signal(PB, name=f"t2_p{j}") for j in range(S)]
         m.d.sync += [v2.eq(v1), l2.eq(l1), e2.eq(sum(on[j] & (ids[j] >= N) for j in range(S)) != 0)]
-        for j in range(S):
-            m.d.sync += [hot[j].eq(Mux(on[j], (1 << ids[j])[:N], 0)), p2[j].eq(ps[j])]
+        m.d.sync += [hot[j].eq(Mux(on[j], (1 << ids[j])[:N], 0)) for j in range(S)]
+        # One copy of each lane's probability per group of tokens, zero unless the lane names a token of the group:
+        # a single register fanned out to every token's adder was the ECP5 Fmax path (6 ns of routing); the masks
+        # keep the copies distinct, so synthesis does not merge them back into one.
+        groups = _token_groups(N)
+        p2 = [[Signal(PB, name=f"t2_p{g}_{j}") for j in range(S)] for g in range(len(groups))]
+        for g, (lo, hi) in enumerate(groups):
+            m.d.sync += [p2[g][j].eq(Mux(on[j] & (ids[j] >= lo) & (ids[j] < hi), ps[j], 0)) for j in range(S)]
         v3, l3, e3 = Signal(name="t3_valid"), Signal(name="t3_last"), Signal(name="t3_err")
         delta = [Signal(PB + (S - 1).bit_length(), name=f"delta{t}") for t in range(N)]
         m.d.sync += [v3.eq(v2), l3.eq(l2), e3.eq(e2)]
-        for t, d in enumerate(delta):
-            m.d.sync += d.eq(sum(Mux(hot[j][t], p2[j], 0) for j in range(S)))
+        for g, (lo, hi) in enumerate(groups):
+            for t in range(lo, hi):
+                m.d.sync += delta[t].eq(sum(Mux(hot[j][t], p2[g][j], 0) for j in range(S)))
         with m.If(v3):
             m.d.sync += [x.eq(x + d) for x, d in zip(self.tok, delta, strict=True)]
             m.d.sync += ans.job_err.eq(ans.job_err | e3)
@@ -254,6 +260,16 @@ class Importance(wiring.Component):
 
 #: Accumulators per partial AND-OR of the read-out's gather stage (a LUT4-sized OR of AND terms per bit).
 _GATHER_GROUP = 4
+
+
+#: Copies of each token lane's probability register in the accumulation (each feeds a contiguous group of tokens).
+_TOKEN_COPIES = 4
+
+
+def _token_groups(n: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` token ranges, one per probability copy: ``_TOKEN_COPIES`` near-equal groups (fewer if n is)."""
+    k = min(_TOKEN_COPIES, n)
+    return [(g * n // k, (g + 1) * n // k) for g in range(k)]
 
 
 def _groups(items: list) -> list[list]:
