@@ -63,37 +63,53 @@ class _Run:
     #: the critical path of the request valid on ECP5). Nothing reads it in the run's first cycle: the first request
     #: is always head 0's first K tile, and no tile has been output yet.
     total_q: Signal
+    first: Signal  #: the cycle after a descriptor was taken (the run's registers hold it)
 
 
 class _Order:
     """The DMA's request order, walked once by the issue side and once by the response side (responses return in
     request order): K/V of head h (Tk K requests then Tk V requests) goes next once ``q_done`` Q requests have
-    gone, with ``q_done`` = 0 for head 0 and ``(h-1)*Tq + min(2, Tq)`` after; otherwise the next Q tile."""
+    gone, with ``q_done`` = 0 for head 0 and ``(h-1)*Tq + min(2, Tq)`` after; otherwise the next Q tile.
+
+    Every flag the request valid and the write enables read is a register or a sign bit, kept up to date as the
+    walk advances, so no comparator sits between the order's counters and the handshakes (on ECP5 the compares
+    ``kv_h < heads`` and ``q_g >= thresh`` ran on through the request valid into the buffers' state): ``kv_left``
+    counts the heads whose K/V are still to request, ``lead`` is ``q_g - thresh`` (K/V may go once it is not
+    negative), ``q_rem`` counts the Q tiles still to request, and ``kv_first``/``kv_is_v``/``kv_last`` are the
+    position of ``kv_j`` in the head's 2 Tk requests."""
 
     def __init__(self, m: Module, run: _Run, name: str, max_heads: int, max_tk: int, max_q: int) -> None:
         hb, jb, gb = _bits(max_heads), _bits(2 * max_tk), _bits(max_heads * max_q)
         self.kv_h = Signal(hb + 1, name=f"{name}_kv_h")  #: head of the next K/V request
+        self.kv_left = Signal(hb + 1, name=f"{name}_kv_left")  #: heads - kv_h
         self.kv_j = Signal(jb, name=f"{name}_kv_j")  #: request within that head's K/V (K tiles, then V tiles)
         self.q_g = Signal(gb + 1, name=f"{name}_q_g")  #: next Q request, counted over the whole layer
-        self.thresh = Signal(gb + 1, name=f"{name}_thresh")
+        self.q_rem = Signal(gb + 1, name=f"{name}_q_rem")  #: total_q - q_g (loaded the cycle after the descriptor)
+        self.lead = Signal(signed(gb + 2), name=f"{name}_lead")  #: q_g minus the Q requests due before the next K/V
         self.adv = Signal(name=f"{name}_adv")
+        self.kv_first = Signal(init=1, name=f"{name}_kv_first")
+        self.kv_is_v = Signal(name=f"{name}_kv_is_v")
+        self.kv_last = Signal(name=f"{name}_kv_last")
         self.run = run
-        self.is_kv = (self.kv_h < run.heads) & (self.q_g >= self.thresh)
-        self.kv_first = self.kv_j == 0
-        self.kv_is_v = self.kv_j >= run.tk
-        self.kv_last = self.kv_j == 2 * run.tk - 1
-        self.q_left = self.q_g < run.total_q
-        self.done = ~self.is_kv & ~self.q_left
-        with m.If(self.adv & self.is_kv):
-            m.d.sync += self.kv_j.eq(Mux(self.kv_last, 0, self.kv_j + 1))
+        self.is_kv = (self.kv_left != 0) & ~self.lead[-1]
+        self.q_left = self.q_rem != 0
+        kv_adv, q_adv = self.adv & self.is_kv, self.adv & ~self.is_kv
+        with m.If(run.first):  # no Q request is possible yet: head 0's K/V go first
+            m.d.sync += self.q_rem.eq(run.heads * run.tq)
+        with m.If(kv_adv):
+            nj = self.kv_j + 1
+            m.d.sync += [self.kv_j.eq(Mux(self.kv_last, 0, nj)), self.kv_first.eq(self.kv_last),
+                         self.kv_is_v.eq(~self.kv_last & (self.kv_is_v | (nj == run.tk))),
+                         self.kv_last.eq(~self.kv_last & (nj == (run.tk << 1) - 1))]
             with m.If(self.kv_last):
-                m.d.sync += [self.kv_h.eq(self.kv_h + 1),
-                             self.thresh.eq(Mux(self.kv_h == 0, Mux(run.tq > 1, 2, 1), self.thresh + run.tq))]
-        with m.Elif(self.adv):
-            m.d.sync += self.q_g.eq(self.q_g + 1)
+                m.d.sync += [self.kv_h.eq(self.kv_h + 1), self.kv_left.eq(self.kv_left - 1),
+                             self.lead.eq(self.lead - Mux(self.kv_h == 0, Mux(run.tq > 1, 2, 1), run.tq))]
+        with m.If(q_adv):
+            m.d.sync += [self.q_g.eq(self.q_g + 1), self.q_rem.eq(self.q_rem - 1), self.lead.eq(self.lead + 1)]
 
-    def reset(self, m: Module) -> None:
-        m.d.sync += [self.kv_h.eq(0), self.kv_j.eq(0), self.q_g.eq(0), self.thresh.eq(0)]
+    def reset(self, m: Module, heads: Value) -> None:
+        m.d.sync += [self.kv_h.eq(0), self.kv_left.eq(heads), self.kv_j.eq(0), self.q_g.eq(0), self.lead.eq(0),
+                     self.kv_first.eq(1), self.kv_is_v.eq(0), self.kv_last.eq(0)]
 
 
 class _Reader:
@@ -166,8 +182,9 @@ class FuseMaxTop(wiring.Component):
                    alpha=Signal(len(dsc.alpha.as_value()), name="alpha"), running=Signal(name="running"),
                    pad_keys=Signal(max(1, lr), name="pad_keys"), causal=Signal(name="causal"),
                    diag0=Signal(signed(DIAG_BITS), name="diag0"),
-                   total_q=Signal(_bits(self.max_heads * self.max_tq) + 1, name="total_q"))
-        m.d.sync += run.total_q.eq(run.heads * run.tq)
+                   total_q=Signal(_bits(self.max_heads * self.max_tq) + 1, name="total_q"),
+                   first=Signal(name="run_first"))
+        m.d.sync += [run.total_q.eq(run.heads * run.tq), run.first.eq(self.desc.valid & self.desc.ready)]
         with m.If((dsc.heads == 0) | (dsc.p == 0) | (dsc.m == 0)):
             m.d.comb += code.eq(codes["zero_size"])
         with m.Elif((dsc.heads > self.max_heads) | (dsc.p > self.max_queries) | (dsc.m > self.max_keys)):
@@ -194,7 +211,7 @@ class FuseMaxTop(wiring.Component):
         order = _Order(m, run, "iss", self.max_heads, self.max_tk, self.max_tq)
         k_addr, v_addr, q_addr = (Signal(self.mem.addr_bits, name=n) for n in ("k_addr", "v_addr", "q_addr"))
         with m.If(self.desc.valid & self.desc.ready):
-            order.reset(m)
+            order.reset(m, view(self.contract["desc"], self.desc.payload).heads)
             m.d.sync += [k_addr.eq(view(self.contract["desc"], self.desc.payload).k_base),
                          v_addr.eq(view(self.contract["desc"], self.desc.payload).v_base),
                          q_addr.eq(view(self.contract["desc"], self.desc.payload).q_base)]
@@ -235,7 +252,7 @@ class FuseMaxTop(wiring.Component):
         beat = Signal(range(d), name="rsp_beat")
         wptr = Signal(range(kv_words + 1), name="rsp_wptr")  #: word within the bank's K (or V) half
         with m.If(self.desc.valid & self.desc.ready):
-            order.reset(m)
+            order.reset(m, view(self.contract["desc"], self.desc.payload).heads)
             m.d.sync += [beat.eq(0), wptr.eq(0)]
         rsp = view(self.contract["mresp"], self.mresp.payload)
         fire = self.mresp.valid & self.mresp.ready
