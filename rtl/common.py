@@ -163,6 +163,21 @@ def vsum_pipelined(m: Module, values: Sequence[Value], shape: object, name: str)
     return vals[0]
 
 
+def onehot(idx: Value, n: int) -> Value:
+    """``n`` bits, bit e set when ``idx == e`` (all zero for an index out of range)."""
+    return Cat(*(idx == e for e in range(n)))
+
+
+def and_or(sel: Value, words: Sequence[Value]) -> Value:
+    """The word whose one-hot select bit is set (0 when none is). Why not a mux indexed by a counter: each select
+    bit drives one word's AND terms, where a binary index's bits each reach every word through a decoder (on ECP5
+    such reads, a counter's fan-out then a mux tree, were the Fmax paths of both tops)."""
+    out: Value = Const(0, len(words[0]))
+    for e, w in enumerate(words):
+        out = out | Mux(sel[e], w, 0)
+    return out
+
+
 def delay(m: Module, value: Value, n: int, name: str, en: Value | None = None) -> list[Value]:
     """``value`` and its copies delayed 1..n cycles: element ``k`` is ``value`` as it was ``k`` cycles ago (``k``
     advancing cycles with ``en``, for a pipeline that stalls as a whole; free-running registers without). The tags
@@ -357,6 +372,8 @@ class Reciprocal(wiring.Component):
 
 
 __all__ = [
+    "and_or",
+    "onehot",
     "contract_ports",
     "pack_value",
     "stream_of",

@@ -40,15 +40,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
+from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from attnforge.rtl.array2d import Array2DCore
 from attnforge.rtl.common import (
     ExpPipe,
+    and_or,
     contract_ports,
     delay,
+    onehot,
     pack_value,
     view,
     vmax_pipelined,
@@ -440,10 +442,16 @@ class FuseMaxTile(wiring.Component):
         fi = delay(m, mac.f, depth, "rn_f")
         par = delay(m, mac.par, tl + 1, "rn_par")[tl + 1]  # as the operand register reads PRM
         end = delay(m, mac.end, depth, "rn_end")
+        # the read stage's row, one-hot (decoded a stage early, a register per row: the read is then an AND-OR
+        # that no decoder sits in front of)
+        f_hot: Value = onehot(fi[0], F)  # one row: no tree level, the read is in the MAC's output stage
+        if tl:
+            f_hot = Signal(F, name="rn_fhot")
+            m.d.sync += f_hot.eq(onehot(fi[tl - 1], F))
         for c in range(C):
             slnv = vsum_pipelined(m, [mac.prod[r][c] for r in range(R)], signed(fx.rnv_bits), f"slnv{c}")
             cur = Signal(signed(fx.rnv_bits), name=f"rnr_{c}")
-            m.d.sync += cur.eq(Array(rnv[f][c] for f in range(F))[fi[tl]])  # read stage
+            m.d.sync += cur.eq(and_or(f_hot, [rnv[f][c] for f in range(F)]))  # read stage
             m.d.comb += [self._vec.rnv_run[c].eq(cur), self._vec.rnv_factor[c].eq(Mux(par, prm[1][c], prm[0][c])),
                          self._vec.rnv_add[c].eq(delay(m, slnv, FM_ACC_PIPE, f"slnv{c}")[-1])]
             for f in range(F):
@@ -465,6 +473,7 @@ class FuseMaxTile(wiring.Component):
         fx, C, F = self.fx, self.cols, self.f
         adv = ~self.o.valid | self.o.ready
         f_out = Signal(range(F + 1))
+        f_hot = Signal(F, init=1, name="o_fhot")  # row f_out one-hot: the RNV read is an AND-OR, no decoder
         out_cnt = Signal(range(F + 1))
         go = seq.tail & seq.rnv_done & (seq.inv_done | self._vec.recip_done) & (f_out < F)
         vs = [Signal(name=f"o_v{i}") for i in range(FM_OUT_PIPE - 1)]  # valid of each stage before the output
@@ -475,14 +484,14 @@ class FuseMaxTile(wiring.Component):
             m.d.sync += [vs[0].eq(go), *(b.eq(a) for a, b in zip(vs, vs[1:], strict=False)), self.o.valid.eq(vs[-1])]
             for c in range(C):
                 rd_ = Signal(signed(fx.rnv_bits), name=f"o_rnv{c}")
-                m.d.sync += rd_.eq(Array(rnv[f][c] for f in range(F))[f_out])
+                m.d.sync += rd_.eq(and_or(f_hot, [rnv[f][c] for f in range(F)]))
                 m.d.comb += [vec.out_a[c].eq(rd_), vec.out_b[c].eq(vec.recip_q[c])]
             m.d.sync += payload.eq(pack_value(self.contract["o"], [vec.out_res[c][:fx.out_bits] for c in range(C)]))
             with m.If(go):
-                m.d.sync += f_out.eq(f_out + 1)
+                m.d.sync += [f_out.eq(f_out + 1), f_hot.eq(f_hot << 1)]
         m.d.comb += self.o.payload.eq(payload)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += out_cnt.eq(out_cnt + 1)
             with m.If(out_cnt == F - 1):  # the tail is over: ready for the next run's
-                m.d.sync += [seq.tail.eq(0), f_out.eq(0), out_cnt.eq(0), seq.rnv_done.eq(0), seq.inv_done.eq(0)]
+                m.d.sync += [seq.tail.eq(0), f_out.eq(0), f_hot.eq(1), out_cnt.eq(0), seq.rnv_done.eq(0), seq.inv_done.eq(0)]
         assert FM_OUT_PIPE == 6, "RNV read, the core's operand copies, partial products, their copies, sum; shift"

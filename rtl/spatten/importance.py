@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 
-from attnforge.rtl.common import contract_ports, pack_value, view
+from attnforge.rtl.common import and_or, contract_ports, onehot, pack_value, view
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.depths import IMP_GATHER_PIPE
 from attnforge.sim.contract.spatten_fx import ImportanceCfg
@@ -237,16 +237,16 @@ class Importance(wiring.Component):
             m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
             m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
             m.d.sync += heads.eq(is_h)
-            m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, _onehot(iv.idx[j], len(self.tok)), 0))
+            m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, onehot(iv.idx[j], len(self.tok)), 0))
                          for j, x in enumerate(sel_t)]
-            m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, _onehot(iv.idx[j], len(self.head)), 0))
+            m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, onehot(iv.idx[j], len(self.head)), 0))
                          for j, x in enumerate(sel_h)]
             with m.If(start & job.first):
                 m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
             with m.If(v1):  # the gather stage (IMP_GATHER_PIPE): one partial AND-OR per group of accumulators
                 for j in range(S):
                     words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok, *self.head], strict=True))
-                    m.d.sync += [p.eq(_and_or(Cat(*(b for b, _ in grp)), [w for _, w in grp]))
+                    m.d.sync += [p.eq(and_or(Cat(*(b for b, _ in grp)), [w for _, w in grp]))
                                  for p, grp in zip(parts[j], _groups(words), strict=True)]
                 limit = Mux(heads, c.max_heads, c.fx.max_n)
                 m.d.sync += e2.eq(sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0)
@@ -281,17 +281,4 @@ def _or(words: list[Signal]) -> Value:
     out: Value = Const(0, len(words[0]))
     for w in words:
         out = out | w
-    return out
-
-
-def _onehot(idx: Value, n: int) -> Value:
-    """``n`` bits, bit e set when ``idx == e`` (all zero for an index out of range)."""
-    return Cat(*(idx == e for e in range(n)))
-
-
-def _and_or(sel: Value, words: list[Signal]) -> Value:
-    """The word whose one-hot select bit is set (0 when none is)."""
-    out: Value = Const(0, len(words[0]))
-    for e, w in enumerate(words):
-        out = out | Mux(sel[e], w, 0)
     return out
