@@ -213,14 +213,20 @@ class SpattenTop(wiring.Component):
         on, lsb = Signal(), Signal()
         pos, start, ln = Signal(fx.n_bits), Signal(fx.idx_bits), Signal(t.len_bits)
         tok = lists.tok[pos]
-        more = pos < lists.n
+        # ``pos < n`` kept as a register beside ``pos`` (set with every change of ``pos``; the list holds still
+        # while a pass walks it): the compare ran on through the request valid and the arbiter into the Q
+        # fetcher's enables (an ECP5 Fmax path)
+        more = Signal(name="kf_more")
+        ahead = pos + 1 < lists.n
         # A run grows while the next alive token follows the previous one: ``tok[p] == tok[p-1] + 1`` for every
         # position, registered (the list holds still in RUN and its first K request comes many cycles after RUN's
         # first), so the run test is a one-bit lookup, not an id lookup, an adder and a compare in front of the
         # memory request (same cycles: tok[pos] == start + ln exactly when position pos continues the run).
         follows = Signal(fx.max_n)
         m.d.sync += follows.eq(Cat(Const(0, 1), *(lists.tok[p] == lists.tok[p - 1] + 1 for p in range(1, fx.max_n))))
-        ext = on & more & (ln != 0) & follows.bit_select(pos, 1) & (ln != (1 << t.len_bits) - 1)
+        fol = Signal(name="kf_follows")  # follows[pos], kept beside ``pos`` as ``more`` is (no mux before the valid)
+        ext = on & more & (ln != 0) & fol & (ln != (1 << t.len_bits) - 1)
+        fol_ahead = follows.bit_select(pos + 1, 1)
         kv = view(pipe.contract["kreq"], pipe.kreq.payload)
         # The region's row base, registered: it is read two cycles after the kreq handshake at the earliest (the
         # walk first loads ``start``), by then it holds this pass's region and the front job's head (set at its q
@@ -230,14 +236,14 @@ class SpattenTop(wiring.Component):
         m.d.comb += [pipe.kreq.ready.eq(~on), req.valid.eq(on & (ln != 0) & ~ext), req.len.eq(ln),
                      req.addr.eq((kbase + start)[:t.addr_bits])]
         with m.If(pipe.kreq.valid & ~on):
-            m.d.sync += [on.eq(1), lsb.eq(kv.kind == 1), pos.eq(0), ln.eq(0)]
+            m.d.sync += [on.eq(1), lsb.eq(kv.kind == 1), pos.eq(0), more.eq(lists.n != 0), fol.eq(0), ln.eq(0)]
         with m.If(ext):
-            m.d.sync += [ln.eq(ln + 1), pos.eq(pos + 1)]
+            m.d.sync += [ln.eq(ln + 1), pos.eq(pos + 1), more.eq(ahead), fol.eq(fol_ahead)]
         with m.Elif(on & (ln == 0) & more):
-            m.d.sync += [start.eq(tok), ln.eq(1), pos.eq(pos + 1)]
+            m.d.sync += [start.eq(tok), ln.eq(1), pos.eq(pos + 1), more.eq(ahead), fol.eq(fol_ahead)]
         with m.Elif(req.grant):
             with m.If(more):
-                m.d.sync += [start.eq(tok), ln.eq(1), pos.eq(pos + 1)]
+                m.d.sync += [start.eq(tok), ln.eq(1), pos.eq(pos + 1), more.eq(ahead), fol.eq(fol_ahead)]
             with m.Else():
                 m.d.sync += [ln.eq(0), on.eq(0)]
         rvalid, rv = self._resp(TAG_K)
