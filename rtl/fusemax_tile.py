@@ -95,6 +95,7 @@ class _Seq:
     sv_next: Signal  #: key tile of the current/next SLNV segment
     q_cnt: Signal  #: Q beats taken (the Q stream runs ahead of K into the register file)
     q_lead: Signal  #: in QK0, ``q_cnt - cnt``: how far the Q beats are ahead of the K beats
+    q_open: Signal  #: ``state == RUN and q_cnt < E``, a register: the ``q`` stream's ready
     cap_tile: Signal  #: key tile whose scores the S register captures next
     sm_par: Signal  #: SLN / PRM buffer the next softmax step writes
     rd_tile: Signal  #: key tile of the next RD update
@@ -175,7 +176,7 @@ class FuseMaxTile(wiring.Component):
             "state": range(2), "n_tiles": kb, "alpha_q": self.fx.alpha_bits, "alpha_sh": self.fx.alpha_shift_bits,
             "pad_keys": len(cfg_in.pad_keys), "causal": 1, "is_qk": 1,
             "cnt": range(max(E, F) + 1), "qk_next": kb + 1, "sv_next": kb + 1, "q_cnt": range(E + 1), "q_lead": range(E + 1),
-            "cap_tile": kb + 1, "sm_par": 1, "rd_tile": kb + 1,
+            "q_open": 1, "cap_tile": kb + 1, "sm_par": 1, "rd_tile": kb + 1,
             "rnv_done": 1, "inv_done": 1, "tail": 1, "rd_pend": 1, "qk_fire": 1, "sv_fire": 1}
         seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()},  # type: ignore[arg-type]
                    sln_full=[Signal(name=f"sln_full{i}") for i in range(2)],
@@ -188,7 +189,7 @@ class FuseMaxTile(wiring.Component):
         refuse = (cfg_in.n_tiles == 0) | (cfg_in.n_tiles > self.max_keys // self.rows) | (cfg_in.pad_keys >= self.rows)
         m.d.sync += self.error.eq(self.cfg.valid & self.cfg.ready & refuse)
         with m.If(self.cfg.valid & self.cfg.ready & ~refuse):
-            m.d.sync += [seq.state.eq(RUN), seq.n_tiles.eq(cfg_in.n_tiles),
+            m.d.sync += [seq.state.eq(RUN), seq.q_open.eq(1), seq.n_tiles.eq(cfg_in.n_tiles),
                          seq.alpha_q.eq(cfg_in.alpha.alpha_q), seq.alpha_sh.eq(cfg_in.alpha.alpha_sh),
                          seq.pad_keys.eq(cfg_in.pad_keys), seq.causal.eq(cfg_in.causal),
                          *(lim.eq(cfg_in.diag + c) for c, lim in enumerate(seq.lim)),
@@ -212,7 +213,9 @@ class FuseMaxTile(wiring.Component):
         sv_seg = (seq.state == RUN) & ~seq.is_qk
         m.d.comb += [
             self.k.ready.eq(qk_seg & (~seq.first_qk | seq.q_have | self.q.valid)),
-            self.q.ready.eq((seq.state == RUN) & (seq.q_cnt < self.e)),
+            # a register (the run's state and q_cnt < E decided a beat early): the ready and the Q ring's write
+            # enables then hang off it and the producer's valid only (their compare was an ECP5 Fmax path)
+            self.q.ready.eq(seq.q_open),
             # a Mux, not an Array: Icarus leaves an Array's `always @*` at X until an input changes
             self.v.ready.eq(sv_seg & Mux(seq.sv_next[0], seq.sln_full[1], seq.sln_full[0])
                             & ((seq.sv_next != 0) | ~seq.tail)),
@@ -220,6 +223,8 @@ class FuseMaxTile(wiring.Component):
         q_fire = self.q.valid & self.q.ready
         with m.If(q_fire):
             m.d.sync += seq.q_cnt.eq(seq.q_cnt + 1)
+            with m.If(seq.q_cnt == self.e - 1):
+                m.d.sync += seq.q_open.eq(0)
         m.d.comb += [seq.qk_fire.eq(self.k.valid & self.k.ready), seq.sv_fire.eq(self.v.valid & self.v.ready),
                      self.mac_active.eq(seq.qk_fire | seq.sv_fire)]
         with m.If(seq.first_qk & (q_fire | seq.qk_fire)):  # never in the cfg cycle, whose load resets it

@@ -116,7 +116,7 @@ class _Filter:
     o_valid: Signal
     o_payload: Signal
     adv: Signal
-    #: the output is a refused job's error beat (a constant word selected at the output, so the refusal check on an
+    #: the output is a refused job's error beat (its two flag bits set at the output, so the refusal check on an
     #: input beat does not reach the output register's every bit: on ECP5 in spatten-top that fan-out was 5 ns)
     err: Signal
 
@@ -297,8 +297,10 @@ class TopK(wiring.Component):
                      last=Signal(name="f_last"), base=Signal(range(self.max_n + self.C + 1), name="f_base"),
                      o_valid=Signal(name="o_valid"), o_payload=Signal(len(self.o.payload), name="o_payload"),
                      adv=Signal(name="adv"), err=Signal(name="o_err"))
+        # The output register is zero between jobs (cleared as a job's last beat is taken, zero from reset), so an
+        # error beat is that zero word with ``last`` and ``error`` set: only those two bits see ``err``
         err_word = self.contract["o"].pack({"values": [], "indices": [], "count": 0, "last": 1, "error": 1})
-        m.d.comb += [self.o.valid.eq(fl.o_valid), self.o.payload.eq(Mux(fl.err, err_word, fl.o_payload))]
+        m.d.comb += [self.o.valid.eq(fl.o_valid), self.o.payload.eq(fl.o_payload | Mux(fl.err, err_word, 0))]
         m.d.comb += fl.adv.eq(~fl.o_valid | self.o.ready)
         assert FILTER_PIPE == 3 + ZE_STAGES - 1
         g, g_bet, g_eq = self._filter_flags(m, o_rd.data, ctl, fl)
@@ -392,7 +394,7 @@ class TopK(wiring.Component):
                 self._run(m, ctl, ops, rd_word)
             with m.State("FILTER"):
                 with m.If(self.o.ready & fl.o_valid & view(self.contract["o"], fl.o_payload).last):
-                    m.d.sync += ctl.src.eq(0)
+                    m.d.sync += [ctl.src.eq(0), fl.o_payload.eq(0)]
                     m.next = "LOAD"
                 with m.If(fl.adv):
                     m.d.comb += o_rd.en.eq(1)
