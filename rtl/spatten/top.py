@@ -443,13 +443,17 @@ class SpattenTop(wiring.Component):
         # statements do). An Array target indexed by a signal elaborates, for every entry and lane, a case over every
         # index value: for max_n 128 that was half of the exported Verilog (5.2 MB -> 2.5 MB), at max_n 1024 200 MB
         # that Verilator could not build (12.7 MB now), for the same decoder in hardware.
-        lanes = [(lists.tok, fx.max_n, ~heads, lambda v: v), (lists.head, t.max_heads, heads, lambda v: v[:t.head_bits])]
-        for lst, size, on, cut in lanes:
+        # ``wpos + j == i`` is tested as ``wpos == i - j`` (a compare with a constant, no adder before the enables;
+        # the head list's positions wrap at head_bits as its truncated sum did)
+        hb = t.head_bits
+        lanes = [(lists.tok, fx.max_n, ~heads, lambda v: v, lambda i, j: (wpos == i - j) if i >= j else 0),
+                 (lists.head, t.max_heads, heads, lambda v: v[:hb], lambda i, j: wpos[:hb] == (i - j) % (1 << hb))]
+        for lst, size, on, cut, at in lanes:
             picked = [Signal.like(lst[0], name=f"{'head' if lst is lists.head else 'tok'}_pick{j}") for j in range(fx.s)]
             m.d.comb += [picked[j].eq(lst[cut(tkv.indices[j])]) for j in range(fx.s)]
             for i in range(size):
                 for j in range(fx.s):
-                    with m.If(fire & on & (j < tkv.count) & (cut(wpos + j) == i)):
+                    with m.If(fire & on & (j < tkv.count) & at(i, j)):
                         m.d.sync += lst[i].eq(picked[j])
         with m.If(fire):
             m.d.sync += wpos.eq(wpos + tkv.count)
