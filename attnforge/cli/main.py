@@ -361,7 +361,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     for i, params in enumerate(runs, 1):
         print(f"[{time.perf_counter() - t0:6.1f}s] synth {i}/{len(runs)} {args.design} {' '.join(params)}: Verilog export, "
               f"yosys, nextpnr ({args.target}) ...", file=sys.stderr, flush=True)
-        results.append(synthesize(args.design, params, args.target, args.freq, dsp=not args.no_dsp,
+        keep = None if args.keep is None else Path(args.keep) / (f"point-{i}" if len(runs) > 1 else "")
+        results.append(synthesize(args.design, params, args.target, args.freq, keep=keep, dsp=not args.no_dsp,
                                   keep_hierarchy=args.keep_hierarchy, router=args.router,
                                   dsp_regs=not args.no_dsp_regs, seed=args.seed))
         print(f"[{time.perf_counter() - t0:6.1f}s] synth {i}/{len(runs)} done ({results[-1].seconds:.0f} s)",
@@ -372,8 +373,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
         from attnforge.reports.synth_plots import plot_synth
 
-        pd.DataFrame([{**{k: v for k, v in r.items() if k != "params"}, **r["params"]} for r in rows]).to_csv(
-            out / "synth.csv", index=False)
+        pd.DataFrame([_synth_csv_row(r) for r in rows]).to_csv(out / "synth.csv", index=False)
         print(f"wrote {out / 'synth.csv'}", file=sys.stderr)
         if len(rows) > 1:
             plot_synth(rows, args.sweep.partition("=")[0].split("+")[0], out / "synth.png")
@@ -387,7 +387,18 @@ def cmd_synth(args: argparse.Namespace) -> int:
         note = f" {r.note}" if r.note else ""
         print(f"{r.design} [{ps}] on {r.part}: {r.lut} LUT, {r.ff} FF (wrapper {r.wrapper_ff}), {r.dsp} DSP, "
               f"{r.bram} BRAM, Fmax {r.fmax_mhz:.1f} MHz -> {status} {r.freq_mhz:g} MHz ({r.seconds:.0f} s){note}")
+        if r.critical_path:
+            cp = r.critical_path
+            print(f"  worst path: {cp['from']} -> {cp['to']}, {cp['delay_ns']:.2f} ns ({cp['logic_ns']:.2f} logic, "
+                  f"{cp['routing_ns']:.2f} routing over {cp['nets']} nets)")
     return 0
+
+
+def _synth_csv_row(r: dict[str, Any]) -> dict[str, Any]:
+    """One CSV row of a synthesis result: parameters and the worst path's fields as their own columns."""
+    cp = r.get("critical_path") or {}
+    flat = {k: v for k, v in r.items() if k not in ("params", "critical_path")}
+    return {**flat, **r["params"], **{f"path_{k}": v for k, v in cp.items()}}
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -548,6 +559,8 @@ def _add_synth_command(sub: Any, fmt: Any) -> None:
                     "a few seeds to see the placement noise in Fmax")
     sy.add_argument("--sweep", default=None, help="PARAM=V1,V2,... (PARAM+PARAM2=... sweeps both together)")
     sy.add_argument("--out", "-o", default=None, help="folder for synth.csv (and synth.png for a sweep)")
+    sy.add_argument("--keep", default=None, metavar="DIR", help="keep the tools' files in DIR (DIR/point-N for a "
+                    "sweep): top.v, yosys's stat.json, nextpnr's report.json with its critical paths")
     sy.add_argument("--json", action="store_true")
     sy.set_defaults(func=cmd_synth)
 
