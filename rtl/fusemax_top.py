@@ -64,6 +64,8 @@ class _Run:
     #: is always head 0's first K tile, and no tile has been output yet.
     total_q: Signal
     first: Signal  #: the cycle after a descriptor was taken (the run's registers hold it)
+    #: heads * tq as one product (combinational), which total_q and both orders' q_rem load: one multiplier
+    q_tiles: Signal
 
 
 class _Order:
@@ -95,7 +97,7 @@ class _Order:
         self.q_left = self.q_rem != 0
         kv_adv, q_adv = self.adv & self.is_kv, self.adv & ~self.is_kv
         with m.If(run.first):  # no Q request is possible yet: head 0's K/V go first
-            m.d.sync += self.q_rem.eq(run.heads * run.tq)
+            m.d.sync += self.q_rem.eq(run.q_tiles)
         with m.If(kv_adv):
             nj = self.kv_j + 1
             m.d.sync += [self.kv_j.eq(Mux(self.kv_last, 0, nj)), self.kv_first.eq(self.kv_last),
@@ -183,8 +185,10 @@ class FuseMaxTop(wiring.Component):
                    pad_keys=Signal(max(1, lr), name="pad_keys"), causal=Signal(name="causal"),
                    diag0=Signal(signed(DIAG_BITS), name="diag0"),
                    total_q=Signal(_bits(self.max_heads * self.max_tq) + 1, name="total_q"),
-                   first=Signal(name="run_first"))
-        m.d.sync += [run.total_q.eq(run.heads * run.tq), run.first.eq(self.desc.valid & self.desc.ready)]
+                   first=Signal(name="run_first"), q_tiles=Signal(_bits(self.max_heads * self.max_tq) + 1,
+                                                                   name="q_tiles"))
+        m.d.comb += run.q_tiles.eq(run.heads * run.tq)
+        m.d.sync += [run.total_q.eq(run.q_tiles), run.first.eq(self.desc.valid & self.desc.ready)]
         with m.If((dsc.heads == 0) | (dsc.p == 0) | (dsc.m == 0)):
             m.d.comb += code.eq(codes["zero_size"])
         with m.Elif((dsc.heads > self.max_heads) | (dsc.p > self.max_queries) | (dsc.m > self.max_keys)):

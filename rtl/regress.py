@@ -269,13 +269,13 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
                                           "max_layers": 6, "addr_bits": 20}, workloads=["minilm"]))
         cases += [Case("spatten-top", TOP_GPT2, workloads=["gpt2-decode"], extra=FAST_VERILATOR),
                   Case("spatten-top", TOP_GPT2_TAIL, workloads=["gpt2-decode-tail"], extra=FAST_VERILATOR)]
-        # the pipeline at 128 lanes holds qk, softmax, progquant and pv at these parameters, so one build checks
-        # all four on long rows; each alone runs its own bench at its default size on full-length rows, so both
-        # simulators see every bench
+        # the pipeline at 64 lanes holds qk, softmax, progquant and pv at these parameters, so one build checks
+        # all four on long rows (GPT-2's D = 64 one key per beat, MiniLM's D = 32 two); each alone runs its own
+        # bench at its default size on full-length rows, so both simulators see every bench
         cases += [Case(d, {}, workloads=["gpt2-small", "minilm"], shapes=[(4, 64), (4, 37)], seed=1)
                   for d in ("qk", "softmax", "progquant", "pv")]
-        big = {"lanes": 128, "min_d": 16, "max_d": 64, "max_n": 256}
-        cases.append(Case("spatten-pipeline", big, workloads=["gpt2-small", "minilm"], shapes=[(4, 256), (4, 77)],
+        big = {"lanes": 64, "min_d": 16, "max_d": 64, "max_n": 256}
+        cases.append(Case("spatten-pipeline", big, workloads=["gpt2-small", "minilm"], shapes=[(2, 256), (2, 77)],
                           seed=1))
         cases.append(Case("importance", {**big, "max_heads": 16, "max_queries": 256, "max_layers": 24},
                           workloads=["gpt2-small", "minilm"], shapes=[(4, 256)], seed=1))

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -93,6 +93,7 @@ class SynthResult:
     hierarchy_kept: bool = False  #: True: synthesized with -noflatten (no register merging across submodules)
     router: str = "router1"  #: nextpnr's router
     seed: int | None = None  #: nextpnr's placer seed (None: its default)
+    pnr_args: tuple[str, ...] = ()  #: extra nextpnr options (placer and router settings)
     dsp_registers: bool = False  #: True: multipliers written as DSP primitives with their own registers (rtl/dsp.py)
     #: the worst register-to-register path nextpnr reported (:func:`critical_path`); None when it reported none
     critical_path: dict[str, object] | None = None
@@ -126,6 +127,27 @@ def critical_path(report: Mapping[str, object]) -> dict[str, object] | None:
             "nets": sum(1 for s in segs if s.get("type") == "routing")}
 
 
+#: nextpnr options that attnforge sets itself (or that change what its report means): refused in ``pnr_args``
+_PNR_OWN = ("--json", "--report", "--freq", "--package", "--speed", "--seed", "--router", "--quiet", "--sdc",
+            "--timing-allow-fail", "--pack-only", "--write", "--textcfg", "--pcf", "--lpf", "--asc")
+
+
+def check_pnr_args(args: Sequence[str]) -> list[str]:
+    """Extra nextpnr options as a list, each option (``--name`` or ``--name=value``, a value may follow as its own
+    item) not one attnforge sets or reads back: those have their own settings (``--seed``, ``--router``,
+    ``--freq``) or would change the report behind the result."""
+    out = [str(a) for a in args]
+    for a in out:
+        name = a.split("=", 1)[0]
+        if name.startswith("-") and (name in _PNR_OWN or name in ("--up5k", "--85k", "--25k", "--45k", "--12k")):
+            raise SpecError("--pnr-arg", f"{name} is set by attnforge (use its own option or --target)",
+                            ["placer/router settings such as --tmg-ripup, --placer-heap-timingweight N"])
+    if out and not out[0].startswith("--"):
+        raise SpecError("--pnr-arg", f"expected a nextpnr option starting with --, got {out[0]!r}",
+                        ["--tmg-ripup", "--placer-heap-timingweight 20"])
+    return out
+
+
 def _tool(name: str) -> list[str]:
     exe = shutil.which(name) or str(Path(sys.executable).with_name(name))
     if not Path(exe).exists():
@@ -140,13 +162,14 @@ def _count(cells: Mapping[str, int], names: tuple[str, ...]) -> int:
 def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target: str = "ecp5",
                freq_mhz: float = 100.0, keep: Path | None = None, dsp: bool = True,
                keep_hierarchy: bool = False, router: str = "router1", dsp_regs: bool = True,
-               seed: int | None = None) -> SynthResult:
+               seed: int | None = None, pnr_args: Sequence[str] = ()) -> SynthResult:
     """Verilog from the same generator -> yosys -> nextpnr; utilisation and Fmax from their JSON reports. With
     ``dsp`` and ``dsp_regs`` on a target that has a primitive for it (ECP5), every multiplier is written as the DSP
     primitive with its own input and output registers (:mod:`attnforge.rtl.dsp`): same stages, but nextpnr
     then times the register -> DSP paths inside the block instead of through the fabric. ``seed``: nextpnr's
     placer seed (its default when None); the same netlist placed with other seeds shows how much of an Fmax
-    difference between two designs is placement noise."""
+    difference between two designs is placement noise. ``pnr_args``: more nextpnr options (its placer and router
+    settings, e.g. ``--tmg-ripup``), checked by :func:`check_pnr_args`."""
     from amaranth.back import verilog
 
     from attnforge.rtl.dsp import DSP_TARGETS, dsp_primitives
@@ -160,6 +183,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         raise SpecError("--freq", f"must be positive, got {freq_mhz}")
     if seed is not None and not 0 <= seed < 2**31:
         raise SpecError("--seed", f"must be in 0..{2**31 - 1}, got {seed}")
+    pnr_extra = check_pnr_args(pnr_args)
     t = TARGETS[target]
     p = parse_params(design, params)
     top = OutOfContext(build(design, p))
@@ -188,6 +212,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
             pnr += ["--speed", t["speed"]]
         if seed is not None:
             pnr += ["--seed", str(seed)]
+        pnr += pnr_extra
         phase(f"synth {design}: {t['tool'].removeprefix('yowasp-')} place and route ({router}), seconds to minutes")
         pr = subprocess.run(pnr, cwd=d, capture_output=True, text=True)
         fits, note, fmax, path = True, "", 0.0, None
@@ -212,7 +237,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         fmax_mhz=round(fmax, 2), freq_mhz=freq_mhz, met_timing=fits and fmax >= freq_mhz,
         wrapper_ff=top.in_bits + top.out_bits + 1, seconds=time.perf_counter() - t0, fits=fits, note=note,
         dsp_inference=dsp, hierarchy_kept=keep_hierarchy, router=router, dsp_registers=prim is not None, seed=seed,
-        critical_path=path,
+        critical_path=path, pnr_args=tuple(pnr_extra),
     )
 
 

@@ -103,7 +103,7 @@ WHOLE_LAYER_TOPS = ("fusemax-top", "spatten-top")
 
 
 #: the four SpAtten blocks' long cases are at their default size, and spatten-pipeline's long case runs all four at
-#: 128 lanes on Verilator: these run on Icarus (33 s for the four against 111-126 s of Verilator builds and runs), so
+#: 64 lanes on Verilator: these run on Icarus (33 s for the four against 111-126 s of Verilator builds and runs), so
 #: each block's own bench still meets both simulators (Verilator through the pipeline's bench, which holds them)
 LONG_ON_ICARUS = IN_PIPELINE
 

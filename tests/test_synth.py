@@ -28,7 +28,8 @@ def test_out_of_context_shell_counts_every_port_bit() -> None:
 @pytest.mark.parametrize(
     ("kw", "field"),
     [({"target": "virtex"}, "--target"), ({"freq_mhz": 0}, "--freq"), ({"design": "nope"}, "design"),
-     ({"router": "router9"}, "--router"), ({"seed": -1}, "--seed")],
+     ({"router": "router9"}, "--router"), ({"seed": -1}, "--seed"), ({"pnr_args": ["--seed", "3"]}, "--pnr-arg"),
+     ({"pnr_args": ["--freq=20"]}, "--pnr-arg"), ({"pnr_args": ["tmg-ripup"]}, "--pnr-arg")],
 )
 def test_bad_synth_input(kw: dict, field: str) -> None:
     args = {"design": "pe", "params": None, "target": "ecp5", "freq_mhz": 100.0} | kw
@@ -92,9 +93,11 @@ def test_impossible_clock_is_reported_not_hidden(capsys: pytest.CaptureFixture[s
 @pytest.mark.slow
 @pytest.mark.skipif(not _have_tools(), reason="yowasp tools not installed (pip install 'attnforge[synth]')")
 def test_no_dsp_maps_multipliers_to_luts(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["synth", "pe", "--no-dsp", "--freq", "50", "--json"]) == 0
+    assert main(["synth", "pe", "--no-dsp", "--freq", "50", "--json", "--pnr-arg=--placer-heap-timingweight 20",
+                 "--pnr-arg=--tmg-ripup"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["dsp"] == 0 and r["dsp_inference"] is False and r["lut"] > 35
+    assert r["pnr_args"] == ["--placer-heap-timingweight", "20", "--tmg-ripup"]
 
 
 @pytest.mark.slow

@@ -364,7 +364,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         keep = None if args.keep is None else Path(args.keep) / (f"point-{i}" if len(runs) > 1 else "")
         results.append(synthesize(args.design, params, args.target, args.freq, keep=keep, dsp=not args.no_dsp,
                                   keep_hierarchy=args.keep_hierarchy, router=args.router,
-                                  dsp_regs=not args.no_dsp_regs, seed=args.seed))
+                                  dsp_regs=not args.no_dsp_regs, seed=args.seed,
+                                  pnr_args=[w for a in args.pnr_arg or [] for w in a.split()]))
         print(f"[{time.perf_counter() - t0:6.1f}s] synth {i}/{len(runs)} done ({results[-1].seconds:.0f} s)",
               file=sys.stderr, flush=True)
     rows = [to_json(r) for r in results]
@@ -557,6 +558,9 @@ def _add_synth_command(sub: Any, fmt: Any) -> None:
                     "submodules, e.g. one operand register per PE next to its DSP")
     sy.add_argument("--seed", type=int, default=None, help="nextpnr placer seed (default: nextpnr's); rerun with "
                     "a few seeds to see the placement noise in Fmax")
+    sy.add_argument("--pnr-arg", action="append", metavar="OPTION", help="another nextpnr option, e.g. "
+                    "--pnr-arg=--tmg-ripup or --pnr-arg='--placer-heap-timingweight 20' (repeatable; placer and "
+                    "router settings: what attnforge sets itself is refused)")
     sy.add_argument("--sweep", default=None, help="PARAM=V1,V2,... (PARAM+PARAM2=... sweeps both together)")
     sy.add_argument("--out", "-o", default=None, help="folder for synth.csv (and synth.png for a sweep)")
     sy.add_argument("--keep", default=None, metavar="DIR", help="keep the tools' files in DIR (DIR/point-N for a "
