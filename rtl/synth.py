@@ -111,7 +111,8 @@ def _signal(cell: str) -> str:
 
 def critical_path(report: Mapping[str, object]) -> dict[str, object] | None:
     """The longest clock-to-clock path of a nextpnr ``report.json``: the signal it starts and ends at, its total,
-    logic and routing delay (ns) and its number of nets. Why: past ~80 MHz the tops' limit moves between control
+    logic and routing delay (ns) and its number of routed nets (carry-chain hops, which cost nothing, not
+    counted). Why: past ~80 MHz the tops' limit moves between control
     nets from one run to the next (docs/results.md), so a figure without its path says little; the path names
     what to fix and shows whether routing or logic dominates."""
     paths = [cp for cp in report.get("critical_paths", []) or []  # type: ignore[union-attr]
@@ -124,12 +125,13 @@ def critical_path(report: Mapping[str, object]) -> dict[str, object] | None:
     total = sum(s["delay"] for s in segs)
     return {"from": _signal(segs[0]["from"]["cell"]), "to": _signal(segs[-1]["to"]["cell"]),
             "delay_ns": round(total, 3), "logic_ns": round(total - routing, 3), "routing_ns": round(routing, 3),
-            "nets": sum(1 for s in segs if s.get("type") == "routing")}
+            "nets": sum(1 for s in segs if s.get("type") == "routing" and s["delay"] > 0)}
 
 
 #: nextpnr options that attnforge sets itself (or that change what its report means): refused in ``pnr_args``
 _PNR_OWN = ("--json", "--report", "--freq", "--package", "--speed", "--seed", "--router", "--quiet", "--sdc",
-            "--timing-allow-fail", "--pack-only", "--write", "--textcfg", "--pcf", "--lpf", "--asc")
+            "--timing-allow-fail", "--pack-only", "--write", "--textcfg", "--pcf", "--lpf", "--asc",
+            "--up5k", "--12k", "--25k", "--45k", "--85k")
 
 
 def check_pnr_args(args: Sequence[str]) -> list[str]:
@@ -139,7 +141,7 @@ def check_pnr_args(args: Sequence[str]) -> list[str]:
     out = [str(a) for a in args]
     for a in out:
         name = a.split("=", 1)[0]
-        if name.startswith("-") and (name in _PNR_OWN or name in ("--up5k", "--85k", "--25k", "--45k", "--12k")):
+        if name in _PNR_OWN:
             raise SpecError("--pnr-arg", f"{name} is set by attnforge (use its own option or --target)",
                             ["placer/router settings such as --tmg-ripup, --placer-heap-timingweight N"])
     if out and not out[0].startswith("--"):

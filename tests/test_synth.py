@@ -51,7 +51,8 @@ def test_critical_path_names_the_worst_clock_to_clock_path() -> None:
     ff, lut = "dut.cnt_TRELLIS_FF_Q", "dut.sel_TRELLIS_FF_Q_DI_LUT4_Z"
     short = [_seg("clk-to-q", 0.5, ff, ff), _seg("routing", 1.0, ff, lut)]
     worst = [_seg("clk-to-q", 0.5, ff, ff), _seg("routing", 3.25, ff, lut), _seg("logic", 0.75, lut, lut),
-             _seg("routing", 1.5, lut, "dut.out$x_TRELLIS_FF_Q"), _seg("setup", 0.25, "dut.out", "dut.out")]
+             _seg("routing", 0.0, lut, lut), _seg("routing", 1.5, lut, "dut.out$x_TRELLIS_FF_Q"),
+             _seg("setup", 0.25, "dut.out", "dut.out")]
     rep = {"critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": short},
                               {"from": "<async>", "to": "posedge clk", "path": worst * 3},
                               {"from": "posedge clk", "to": "posedge clk", "path": worst}]}
