@@ -12,25 +12,25 @@ if str(ROOT) not in sys.path:
 
 
 #: The slow set's longest tests with their seconds in a fresh-clone CI run (`.ci/run`'s `--durations=15`, at
-#: 5549144; the SpAtten pipeline and importance cases since cut to 64 lanes, estimated), started first:
-#: pytest-xdist hands the first tests out round-robin and the rest on demand, so the two workers share the long ones
-#: and do not end with one of them alone on a late 200-s test. Only the order changes, never what runs.
+#: 2e7585b; the sweep and bench-rtl tests, not in that list, from the run before), started first: pytest-xdist hands
+#: the first tests out round-robin and the rest on demand, so the two workers share the long ones and do not end
+#: with one of them alone on a late 200-s test. Only the order changes, never what runs.
 LONGEST_FIRST: dict[str, int] = {
-    "test_spatten_top_rtl.py::test_minilm_whole_model_verilator": 216,
-    "test_fusemax_top.py::test_bert_layer_verilator": 194,
-    "test_fusemax_top.py::test_minilm_real_layers_verilator": 94,
-    "test_rtl_blocks.py::test_block_long[spatten-pipeline-1-verilator]": 90,
-    "test_rtl_blocks.py::test_block_long[fusemax-tile-2-verilator]": 67,
-    "test_rtl_blocks.py::test_block_long[importance-1-verilator]": 60,
-    "test_fastbench.py::test_tile_run_is_bit_and_cycle_exact[cocotb-verilator-64-64]": 53,
-    "test_rtl_blocks.py::test_block_long[fusemax-tile-4-verilator]": 48,
-    "test_spatten_cli.py::test_reproduce_spatten_json": 43,
+    "test_spatten_top_rtl.py::test_minilm_whole_model_verilator": 222,
+    "test_fusemax_top.py::test_bert_layer_verilator": 182,
+    "test_fusemax_top.py::test_minilm_real_layers_verilator": 89,
+    "test_rtl_blocks.py::test_block_long[spatten-pipeline-1-verilator]": 84,
+    "test_rtl_blocks.py::test_block_long[fusemax-tile-2-verilator]": 63,
+    "test_rtl_blocks.py::test_block_long[importance-1-verilator]": 61,
+    "test_fastbench.py::test_tile_run_is_bit_and_cycle_exact[cocotb-verilator-64-64]": 43,
+    "test_rtl_blocks.py::test_block_long[fusemax-tile-4-verilator]": 49,
+    "test_spatten_cli.py::test_reproduce_spatten_json": 78,
     "test_sweep_units.py::test_million_point_grid_local_and_ray": 39,
-    "test_rtl_blocks.py::test_block_long[array2d-1-verilator]": 37,
+    "test_rtl_blocks.py::test_block_long[array2d-1-verilator]": 26,
     "test_fastbench.py::test_bench_rtl_runs_every_design_checked": 37,
-    "test_rtl_blocks.py::test_block_long[topk-1-verilator]": 33,
-    "test_rtl_blocks.py::test_block_long[vector1d-1-verilator]": 33,
-    "test_packaging.py::test_wheel_works_from_an_empty_folder": 27,
+    "test_rtl_blocks.py::test_block_long[topk-1-verilator]": 41,
+    "test_rtl_blocks.py::test_block_long[vector1d-1-verilator]": 35,
+    "test_packaging.py::test_wheel_works_from_an_empty_folder": 30,
 }
 
 

@@ -42,6 +42,12 @@ def test_bad_sweep_argument(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--sweep" in capsys.readouterr().err
 
 
+def test_bad_keep_folder_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("")
+    assert main(["synth", "pe", "--keep", str(tmp_path / "file" / "sub")]) == 2
+    assert "--keep" in capsys.readouterr().err
+
+
 def _seg(kind: str, delay: float, a: str, b: str) -> dict:
     return {"type": kind, "delay": delay, "from": {"cell": a, "port": "Q"}, "to": {"cell": b, "port": "A"}}
 

@@ -347,6 +347,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from attnforge.rtl.synth import synthesize, to_json
 
     out = _output_dir(args.out) if args.out else None
+    keep_root = _output_dir(args.keep, "--keep") if args.keep else None
     base = list(args.param or [])
     runs: list[list[str]] = [base]
     if args.sweep:
@@ -361,7 +362,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     for i, params in enumerate(runs, 1):
         print(f"[{time.perf_counter() - t0:6.1f}s] synth {i}/{len(runs)} {args.design} {' '.join(params)}: Verilog export, "
               f"yosys, nextpnr ({args.target}) ...", file=sys.stderr, flush=True)
-        keep = None if args.keep is None else Path(args.keep) / (f"point-{i}" if len(runs) > 1 else "")
+        keep = None if keep_root is None else keep_root / (f"point-{i}" if len(runs) > 1 else "")
         results.append(synthesize(args.design, params, args.target, args.freq, keep=keep, dsp=not args.no_dsp,
                                   keep_hierarchy=args.keep_hierarchy, router=args.router,
                                   dsp_regs=not args.no_dsp_regs, seed=args.seed,
