@@ -145,8 +145,11 @@ def test_expected_runs_of_alive_tokens() -> None:
 
 def test_refuses_what_the_top_cannot_run() -> None:
     arch = get_preset("spatten-top")
-    with pytest.raises(SpecError, match="head dimension 32"):
+    with pytest.raises(SpecError, match=r"taps head dimensions \[4, 8, 16, 32\]"):
         ta.check_instance(arch, d=64, tokens=32, heads=12, layers=6)
+    with pytest.raises(SpecError, match="d_head"):
+        ta.check_instance(arch, d=24, tokens=32, heads=12, layers=6)
+    ta.check_instance(arch, d=16, tokens=32, heads=12, layers=6)  # a lower tap: one key per beat, upper lanes zero
     with pytest.raises(SpecError, match="top.max_n"):
         ta.check_instance(arch, d=32, tokens=129, heads=12, layers=6)
     with pytest.raises(SpecError, match="top.max_layers"):
@@ -184,7 +187,7 @@ def test_analytical_engine_uses_the_top_model() -> None:
     one = float(evaluate("spatten", get_model("minilm"), p=32, m=32, batch=1, arch=arch).cycles)
     two = float(evaluate("spatten", get_model("minilm"), p=32, m=32, batch=2, arch=arch).cycles)
     assert two == pytest.approx(2 * one) and one > 0
-    with pytest.raises(SpecError, match="head dimension 32"):
+    with pytest.raises(SpecError, match=r"taps head dimensions \[4, 8, 16, 32\]"):
         evaluate("spatten", get_model("bert-base"), p=32, m=32, batch=1, arch=arch)
     with pytest.raises(SpecError, match="encoder passes"):
         evaluate("spatten", get_model("minilm"), p=1, m=32, batch=1, arch=arch, stage="decode")

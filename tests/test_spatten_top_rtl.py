@@ -26,10 +26,11 @@ from attnforge.sim.spatten.top_golden import LayerCfg  # noqa: E402
 @pytest.mark.slow
 @pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
 def test_small_pass_icarus():
-    """Twelve bad descriptors answered err=1 (and idle again), then 2 pruned layers bit-exact with kept sets equal."""
+    """Thirteen bad descriptors answered err=1 (and idle again), then 2 pruned layers bit-exact with kept sets
+    equal."""
     row = run_top_case({}, "icarus", "synthetic 2x12", layers=2, length=12)
     assert row["passed"], row
-    assert row["refused_descriptors"] == 12 and row["kept_tokens_heads"][-1] < row["kept_tokens_heads"][0]
+    assert row["refused_descriptors"] == 13 and row["kept_tokens_heads"][-1] < row["kept_tokens_heads"][0]
     # the cycle model (attnforge.sim.spatten.top_cycle_model) makes the same fetches and takes the same cycles
     assert row["sim_mem_requests"] == row["mem_requests"]
     assert row["sim_cycles"] == row["rtl_cycles"], row
@@ -39,11 +40,12 @@ def test_small_pass_icarus():
 
 @pytest.mark.slow
 @pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
-@pytest.mark.parametrize("kw", [{"v_ratio": 0.0, "seed": 5}, {"threshold": 1.0, "seed": 1},
+@pytest.mark.parametrize("kw", [{"v_ratio": 0.0, "seed": 5}, {"threshold": 1.0, "seed": 1, "d": 4, "junk": 2},
                                 {"v_ratio": 0.5, "threshold": 1e-4, "seed": 3}])
 def test_cycle_model_exact_icarus(kw):
-    """Every V row kept; every row refetched; half the V rows pruned and none refetched (top-k output rows of
-    count 0 and 1): the cycle model equals the RTL's cycles on each."""
+    """Every V row kept; every row refetched (head dimension 4 on the max_d = 8 instance, random codes in the
+    rows' upper lanes); half the V rows pruned and none refetched (top-k output rows of count 0 and 1): the cycle
+    model equals the RTL's cycles on each."""
     row = run_top_case({}, "icarus", "synthetic 2x8", layers=2, length=8, **kw)
     assert row["passed"], row
     assert row["sim_cycles"] == row["rtl_cycles"], row
@@ -64,14 +66,16 @@ def test_minilm_whole_model_verilator():
 
 @pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
 def test_decode_step_icarus():
-    """A generation step (queries = 1) over 3 layers with token and head pruning, after the 12 bad descriptors
-    (queries = 0 and queries > tokens among them): one output per alive head and layer, bit-exact with the golden,
-    kept counts as described, cycles and memory requests equal to the cycle model's. Layer 1 has two jobs only,
-    both Q rows requested before either enters the pipeline: the layer must still wait for them."""
+    """A generation step (queries = 1) over 3 layers with token and head pruning, after the 13 bad descriptors
+    (queries = 0, queries > tokens and head dimensions outside the tree's taps among them): one output per alive
+    head and layer, bit-exact with the golden, kept counts as described, cycles and memory requests equal to the
+    cycle model's. Heads of dimension 4 on the max_d = 8 instance, whose rows' upper lanes hold random codes the
+    top must ignore (the outputs' upper lanes are zero). Layer 1 has two jobs only, both Q rows requested before
+    either enters the pipeline: the layer must still wait for them."""
     layers = [LayerCfg(24, 4, 8, 205, queries=1), LayerCfg(16, 2, 6, 205, queries=1), LayerCfg(9, 2, 4, 205, queries=1)]
-    row = run_decode_case({}, "icarus", layers)
+    row = run_decode_case({}, "icarus", layers, d=4, junk=3)
     assert row["passed"], row
-    assert row["refused_descriptors"] == 12 and row["outputs"] == 4 + 2 + 2
+    assert row["refused_descriptors"] == 13 and row["outputs"] == 4 + 2 + 2
     assert row["kept_tokens_heads"] == [(24, 4), (16, 2), (9, 2)]
     assert row["sim_cycles"] == row["rtl_cycles"] and row["sim_mem_requests"] == row["mem_requests"], row
 

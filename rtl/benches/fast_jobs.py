@@ -227,9 +227,11 @@ def top_outputs(layer: TopLayer, beats: list[int], p: int) -> list[np.ndarray]:
 
 def spatten_top_job(params: dict[str, int] | None = None, layers: int = 3, length: int = 24, seed: int = 0,
                     token_ratio: float = 0.4, head_ratio: float = 0.4, v_ratio: float = 0.3, threshold: float = 0.1,
-                    latency: int = 8, outstanding: int = 4) -> tuple[FastJob, dict[str, list[int]], object]:
-    """A small synthetic encoder (head dimension = max_d) through the whole-accelerator golden: the job (descriptors,
-    memory image), the expected o and r beats, and the golden run."""
+                    latency: int = 8, outstanding: int = 4, d: int | None = None,
+                    junk: int | None = None) -> tuple[FastJob, dict[str, list[int]], object]:
+    """A small synthetic encoder (head dimension ``d``, default max_d) through the whole-accelerator golden: the
+    job (descriptors, memory image; ``junk``: a seed for random codes in the rows' lanes past ``d``), the expected
+    o and r beats, and the golden run."""
     from attnforge.rtl.registry import parse_params
     from attnforge.sim.contract.designs import _top
     from attnforge.sim.contract.memport import MemTiming
@@ -239,14 +241,15 @@ def spatten_top_job(params: dict[str, int] | None = None, layers: int = 3, lengt
 
     p = parse_params("spatten-top", params or {})
     t = _top(p)
-    heads = t.max_heads
-    enc, xs = synthetic_inputs(layers=layers, heads=heads, d_model=heads * t.fx.max_d, d_ff=4 * heads * t.fx.max_d,
+    heads, d = t.max_heads, d or t.fx.max_d
+    enc, xs = synthetic_inputs(layers=layers, heads=heads, d_model=heads * d, d_ff=4 * heads * d,
                                lengths=(length,), seed=seed)
     pol = Policy(token_ratio=token_ratio, head_ratio=head_ratio, v_ratio=v_ratio, threshold=threshold)
     run = tg.forward(enc, xs[0], tg.schedule(pol, layers, heads, length, t.fx), t.fx)
-    hw = tg.hw_run(run, t, length, heads)
+    hw = tg.hw_run(run, t, length, heads, junk=junk)
+    dims = "" if d == t.fx.max_d else f", head dimension {d}"
     job = FastJob("spatten-top", p, {"desc": hw.desc}, {"o": len(hw.o), "r": len(hw.r)}, seed=seed + 1,
-                  label=f"synthetic {layers} layers x {length} tokens", memories={"mem": hw.memory},
+                  label=f"synthetic {layers} layers x {length} tokens{dims}", memories={"mem": hw.memory},
                   mem_timing={"mem": MemTiming(latency, outstanding, 1)})
     return job, {"o": hw.o, "r": hw.r}, run
 
@@ -256,17 +259,19 @@ MINILM_TOP = {"lanes": 32, "min_d": 4, "max_d": 32, "max_n": 128, "max_heads": 1
 
 
 def spatten_top_minilm_job(token_ratio: float = 0.3, head_ratio: float = 0.2, v_ratio: float = 0.3,
-                           threshold: float = 0.1, latency: int = 20,
-                           outstanding: int = 8) -> tuple[FastJob, dict[str, list[int]], object, object]:
-    """All 6 MiniLM layers on the >= 128-token text (the ``real`` extra): the job, the expected beats, the golden
-    run and its float comparison (numpy pruned model, PyTorch unpruned)."""
+                           threshold: float = 0.1, latency: int = 20, outstanding: int = 8,
+                           params: dict[str, int] | None = None) -> tuple[FastJob, dict[str, list[int]], object, object]:
+    """All 6 MiniLM layers on the >= 128-token text (the ``real`` extra) on the instance ``params`` (default
+    :data:`MINILM_TOP`; e.g. GPT-2's max_d = 64 instance runs MiniLM's 32-dim heads with its upper lanes zeroed):
+    the job, the expected beats, the golden run and its float comparison (numpy pruned model, PyTorch
+    unpruned)."""
     from attnforge.rtl.registry import parse_params
     from attnforge.sim.contract.designs import _top
     from attnforge.sim.contract.memport import MemTiming
     from attnforge.sim.spatten import top_golden as tg
     from attnforge.sim.specs.spatten_policy import Policy
 
-    p = parse_params("spatten-top", MINILM_TOP)
+    p = parse_params("spatten-top", params or MINILM_TOP)
     t = _top(p)
     enc, x, ids = tg.text_input()
     x, ids = x[:t.fx.max_n], ids[:t.fx.max_n]
@@ -281,9 +286,11 @@ def spatten_top_minilm_job(token_ratio: float = 0.3, head_ratio: float = 0.2, v_
 
 
 def spatten_top_decode_job(params: dict[str, int] | None, layers: list, seed: int = 0, latency: int = 8,
-                           outstanding: int = 4, label: str = "") -> tuple[FastJob, dict[str, list[int]], object]:
-    """A generation step (``queries = 1``) on seeded tensors (:func:`top_golden.decode_step`) for the layer
-    descriptors ``layers`` (:class:`top_golden.LayerCfg`): the job, the expected o and r beats, the golden run."""
+                           outstanding: int = 4, label: str = "", d: int | None = None,
+                           junk: int | None = None) -> tuple[FastJob, dict[str, list[int]], object]:
+    """A generation step (``queries = 1``) on seeded tensors (:func:`top_golden.decode_step`, head dimension ``d``,
+    default max_d) for the layer descriptors ``layers`` (:class:`top_golden.LayerCfg`): the job (``junk`` as in
+    :func:`spatten_top_job`), the expected o and r beats, the golden run."""
     from attnforge.rtl.registry import parse_params
     from attnforge.sim.contract.designs import _top
     from attnforge.sim.spatten import top_golden as tg
@@ -291,8 +298,8 @@ def spatten_top_decode_job(params: dict[str, int] | None, layers: list, seed: in
     p = parse_params("spatten-top", params or {})
     t = _top(p)
     heads, n = layers[0].heads, layers[0].tokens
-    run = tg.decode_step(layers, heads, t.fx.max_d, t.fx, seed=seed)
-    hw = tg.hw_run(run, t, n, heads)
+    run = tg.decode_step(layers, heads, d or t.fx.max_d, t.fx, seed=seed)
+    hw = tg.hw_run(run, t, n, heads, junk=junk)
     job = FastJob("spatten-top", p, {"desc": hw.desc}, {"o": len(hw.o), "r": len(hw.r)}, seed=seed + 1,
                   label=label or f"decode {len(layers)} layers x {n} tokens", memories={"mem": hw.memory},
                   mem_timing={"mem": MemTiming(latency, outstanding, 1)})

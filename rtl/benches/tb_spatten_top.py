@@ -43,8 +43,10 @@ def refused_descs(params: dict[str, int]) -> list[int]:
     good = {"first": 1, "tokens": 4, "queries": 4, "heads": 1, "kv": 2, "thr": 0, "alpha": {"alpha_q": 1, "alpha_sh": 1},
             "dlog": fx.max_d.bit_length() - 1, "stride": 4, "q_base": 0, "k_base": 0, "l_base": 0, "v_base": 0}
     bad = [{"tokens": 0}, {"tokens": fx.max_n + 1, "stride": fx.max_n + 1}, {"heads": 0}, {"heads": t.max_heads + 1},
-           {"kv": 0}, {"kv": 5}, {"thr": (1 << fx.prob_frac) + 1}, {"dlog": fx.max_d.bit_length() - 2},
+           {"kv": 0}, {"kv": 5}, {"thr": (1 << fx.prob_frac) + 1}, {"dlog": fx.max_d.bit_length()},
            {"stride": 3}, {"first": 0}, {"queries": 0}, {"queries": 5}]
+    if fx.min_d > 1:  # a head dimension below the tree's lowest tap
+        bad.insert(8, {"dlog": fx.min_d.bit_length() - 2})
     return [lay.pack({**good, **b}) for b in bad]
 
 
@@ -106,10 +108,11 @@ def run_job(job: FastJob, exp: dict[str, list[int]], run: Any, sim: str, label: 
             "error": None if passed else f"{o_bad} output beats differ; answers {'ok' if r_ok else 'DIFFER'}"}
 
 
-def run_minilm(sim: str) -> dict[str, Any]:
+def run_minilm(sim: str, params: dict[str, int] | None = None) -> dict[str, Any]:
     """All 6 MiniLM layers on the 128-token text (no refusals: the descriptors are the golden's), with the float
-    errors of the pass against the numpy pruned model and PyTorch's unpruned MiniLM."""
-    job, exp, run, cmp = spatten_top_minilm_job()
+    errors of the pass against the numpy pruned model and PyTorch's unpruned MiniLM; ``params``: the instance
+    (default ``MINILM_TOP``)."""
+    job, exp, run, cmp = spatten_top_minilm_job(params=params)
     t0 = time.perf_counter()
     res = run_raw(job, sim, _workdir(job, sim))
     o_bad = sum(a != b for a, b in zip(res.outputs["o"], exp["o"], strict=True))
@@ -134,7 +137,7 @@ def rows(case: Any, sim: str) -> list[dict[str, Any]]:
     workload ``minilm``: the whole model; ``gpt2-decode``: one generation iteration of the GPT-2-Small trace
     (``-tail``: its layers 2-11); otherwise one row per shape (layers, tokens) of a synthetic encoder."""
     if "minilm" in (case.workloads or []):
-        return [run_minilm(sim)]
+        return [run_minilm(sim, params=case.params)]
     if "gpt2-decode" in (case.workloads or []):
         return [run_gpt2_decode(sim, params=case.params)]
     if "gpt2-decode-tail" in (case.workloads or []):

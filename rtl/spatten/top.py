@@ -99,14 +99,18 @@ class SpattenTop(wiring.Component):
         self._arbiter(m, reqs)
         run = Signal()  # the controller is in RUN: the fetchers and the feeder work
         qf_done, issued = Signal(), Signal(fx.n_bits + t.heads_n_bits + 1)
-        heads = self._qfetch(m, pipe, dv, lists, reqs[TAG_Q], run, qf_done, issued)
+        # Lanes below the layer's head dimension 2**dlog, registered (the descriptor holds still from IDLE to DONE
+        # and the first Q row comes back cycles after it is taken): Q rows and outputs are masked with it.
+        lane_on = Signal(fx.max_d)
+        m.d.sync += lane_on.eq(Cat(*((f >> dv.dlog) == 0 for f in range(fx.max_d))))
+        heads = self._qfetch(m, pipe, dv, lists, reqs[TAG_Q], run, qf_done, issued, lane_on)
         hoff = self._head_offsets(m, dv)
         kready = self._kfetch(m, pipe, dv, lists, reqs[TAG_K], heads[0], hoff)
         vready = self._vfetch(m, pipe, dv, lists, reqs[TAG_V], heads[1], hoff)
         tag = view(self.contract["mresp"], self.mresp.payload).tag
         m.d.comb += self.mresp.ready.eq(Mux(tag == TAG_K, kready, Mux(tag == TAG_V, vready, 1)))
         feed_en = Signal()  # the controller is in RUN: the importance block takes the feeder's jobs
-        outs, fed, feed = self._outputs(m, pipe, imp_sl.i, imp.contract["i"], dv, lists, heads[2], feed_en)
+        outs, fed, feed = self._outputs(m, pipe, imp_sl.i, imp.contract["i"], dv, lists, heads[2], feed_en, lane_on)
         self._controller(m, (imp_sl.i, imp.contract["i"]), topk, dv, desc, lists, (run, feed_en),
                          (qf_done, issued, outs, fed), feed)
         return m
@@ -141,7 +145,7 @@ class SpattenTop(wiring.Component):
 
     # ---------------------------------------------------------------- Q fetcher
     def _qfetch(self, m: Module, pipe: SpattenPipeline, dv: data.View, lists: _Lists, req: _Req, run: Signal,
-                done: Signal, issued: Signal) -> tuple[Signal, SyncFIFO, SyncFIFO]:
+                done: Signal, issued: Signal, lane_on: Signal) -> tuple[Signal, SyncFIFO, SyncFIFO]:
         """Q rows of (head hi, query pi) in order into a 2-entry buffer (credits: requests in flight + buffered
         <= 2); the buffer feeds ``pipe.q``. ``done``: every Q row requested and handed to the pipeline (credits
         back to 2) -- with few jobs (one query, one or two heads) every request is granted before any job issues,
@@ -187,10 +191,13 @@ class SpattenTop(wiring.Component):
             with m.If(last_q):
                 m.d.sync += granted.eq(1)
         rvalid, rv = self._resp(TAG_Q)
-        m.d.comb += [qbuf.w_en.eq(rvalid), qbuf.w_data.eq(Cat(rv.data[:fx.max_d * fx.word_bits], qlab.r_data)),
-                     qlab.r_en.eq(rvalid)]
+        qrow_in = Cat(*(rv.data.word_select(f, fx.word_bits) & lane_on[f].replicate(fx.word_bits)
+                        for f in range(fx.max_d)))
+        m.d.comb += [qbuf.w_en.eq(rvalid), qbuf.w_data.eq(Cat(qrow_in, qlab.r_data)), qlab.r_en.eq(rvalid)]
         qfire = pipe.q.valid & pipe.q.ready
-        job = {"n": lists.n, "dlog": dv.dlog, "kv": dv.kv, "thr": dv.thr, "alpha": dv.alpha}
+        # The tree is always tapped at max_d (one key per beat): a head dimension D below it runs with the query's
+        # lanes D.. zeroed above, so those lanes of every key add nothing, whatever the memory holds there.
+        job = {"n": lists.n, "dlog": clog2(fx.max_d), "kv": dv.kv, "thr": dv.thr, "alpha": dv.alpha}
         m.d.comb += [pipe.q.valid.eq(qbuf.r_rdy & vlab.w_rdy & olab.w_rdy), qbuf.r_en.eq(qfire),
                      pipe.q.payload.eq(pack_value(pipe.contract["q"], {"q": qbuf.r_data[:fx.max_d * fx.word_bits],
                                                                        "job": job})),
@@ -300,7 +307,8 @@ class SpattenTop(wiring.Component):
 
     # ---------------------------------------------------------------- outputs and the importance feeder
     def _outputs(self, m: Module, pipe: SpattenPipeline, imp_i: object, ilay: data.Layout, dv: data.View,
-                 lists: _Lists, olab: SyncFIFO, feed_en: Signal) -> tuple[Signal, Signal, tuple[Value, Value]]:
+                 lists: _Lists, olab: SyncFIFO, feed_en: Signal,
+                 lane_on: Signal) -> tuple[Signal, Signal, tuple[Value, Value]]:
         """``o`` beats with their labels; a copy of every output (and the tap) feeds the importance block:
         add_tokens per tap row (ids from the alive list), then add_head per output. Returns the output and feed
         counters of the layer and the feeder's (valid, beat) for the importance input."""
@@ -310,11 +318,14 @@ class SpattenTop(wiring.Component):
         m.submodules.ocopy = ocopy = SyncFIFO(width=fx.max_d * fx.out_bits + t.head_bits, depth=2)
         lab_head, lab_tok = olab.r_data[:t.head_bits], olab.r_data[t.head_bits:]
         ofire = pipe.o.valid & pipe.o.ready
+        # output lanes past the head dimension are zero (their V lanes may hold anything)
+        out = Cat(*(po.out.as_value().word_select(f, fx.out_bits) & lane_on[f].replicate(fx.out_bits)
+                    for f in range(fx.max_d)))
         m.d.comb += [self.o.valid.eq(pipe.o.valid & ocopy.w_rdy), pipe.o.ready.eq(self.o.ready & ocopy.w_rdy),
                      self.o.payload.eq(pack_value(self.contract["o"], {
-                         "out": po.out, "head": lab_head, "token": lab_tok, "refetch": po.refetch, "max_p": po.max_p})),
+                         "out": out, "head": lab_head, "token": lab_tok, "refetch": po.refetch, "max_p": po.max_p})),
                      olab.r_en.eq(ofire), ocopy.w_en.eq(ofire),
-                     ocopy.w_data.eq(po.out.as_value() | (lab_head << (fx.max_d * fx.out_bits)))]
+                     ocopy.w_data.eq(out | (lab_head << (fx.max_d * fx.out_bits)))]
         outs, fed = Signal(fx.n_bits + t.heads_n_bits + 1), Signal(fx.n_bits + t.heads_n_bits + 1)
         with m.If(ofire):
             m.d.sync += outs.eq(outs + 1)
@@ -346,7 +357,7 @@ class SpattenTop(wiring.Component):
         t, fx = self.cfg, self.cfg.fx
         common = ((d.tokens == 0) | (d.heads == 0) | (d.kv == 0) | (d.kv > d.tokens) | (d.queries == 0)
                   | (d.queries > d.tokens) | (d.thr > (1 << fx.prob_frac))
-                  | (d.dlog != clog2(fx.max_d)))
+                  | (d.dlog < clog2(fx.min_d)) | (d.dlog > clog2(fx.max_d)))
         first = (d.tokens > fx.max_n) | (d.heads > t.max_heads) | (d.stride < d.tokens)
         later = (d.tokens > lists.n) | (d.heads > lists.h)
         return common | Mux(d.first, first, later)

@@ -362,11 +362,13 @@ def spatten_top(t: SpattenTopCfg) -> Contract:
                        "(answered r err=1, back to idle): tokens = 0 or above the alive count "
                        f"(first: above {fx.max_n}), heads = 0 or above the alive count (first: above {t.max_heads}), "
                        "queries = 0 or queries > tokens, "
-                       f"kv = 0 or kv > tokens, thr > 1.0, 2**dlog != {fx.max_d}, stride < tokens (first)"),
+                       f"kv = 0 or kv > tokens, thr > 1.0, 2**dlog outside {fx.min_d}..{fx.max_d}, stride < tokens "
+                       "(first). A head dimension 2**dlog below max_d runs one key per beat as max_d does: the Q "
+                       "rows' lanes from 2**dlog up are zeroed (K and V lanes there may hold anything)"),
         "mreq": Stream(mp.request(), "out", "Q rows (tag 0), K MSB/LSB runs of alive tokens (tag 1), V rows (tag 2)"),
         "mresp": Stream(mp.response(), "in", "one row per beat"),
-        "o": Stream(out, "out", "one per (alive head, query), head by head, queries in token order",
-                    "max_d (head dimension)"),
+        "o": Stream(out, "out", "one per (alive head, query), head by head, queries in token order; lanes from "
+                    "2**dlog up are zero", "max_d (head dimension)"),
         "r": Stream(ans, "out", "one per descriptor, after its last o beat: err, tokens and heads alive in the layer"),
     }, words={"desc": desc, "q_row": lanes("q", fx.max_d, fx.word_bits, True),
               "k_msb_row": lanes("msb", fx.max_d, fx.msb_bits, True), "k_lsb_row": lanes("lsb", fx.max_d, fx.lsb_bits),

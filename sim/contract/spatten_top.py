@@ -5,7 +5,9 @@ Why the memory word is one row of ``max_d`` values: the top fetches K and V only
 arbitrary positions, so a word must hold one token's row (a Q row or V row of 12-bit words, a K row's MSB or LSB
 codes in the low bits). Rows are addressed ``base + head * stride + token`` (the host's layout of one layer), so a
 pruned token or head is simply never addressed. The top taps the head dimension as one key per Q x K beat, so it
-is built with ``lanes == max_d`` and runs layers whose head dimension is ``max_d`` (another is refused).
+is built with ``lanes == max_d``; a layer whose head dimension D is a smaller tap (``min_d <= D < max_d``, a power
+of two) runs at max_d's cost, the Q lanes from D up zeroed and the outputs' too, so the rows' upper lanes may hold
+anything (the host lays rows out at max_d words either way).
 """
 
 from __future__ import annotations

@@ -137,12 +137,14 @@ def arch_for(cfg: SpattenTopCfg, timing: MemTiming) -> Arch:
 
 
 def check_instance(arch: Arch, *, d: int, tokens: int, heads: int, layers: int) -> None:
-    """What the top cannot run, refused in one line: another head dimension (it taps one key of ``max_d`` per
-    beat), more tokens, heads or layers than its accumulators hold."""
+    """What the top cannot run, refused in one line: a head dimension its Q x K tree has no tap for (a power of
+    two from ``min_d`` to ``max_d``; one below ``max_d`` runs at ``max_d``'s cost, one key per beat with the
+    query's upper lanes zeroed), more tokens, heads or layers than its accumulators hold."""
     _, t = top_section(arch)
-    if d != t.max_d:
-        raise SpecError("d_head", f"{d}: arch {arch.name} runs head dimension {t.max_d} only (one key per beat)",
-                        [t.max_d])
+    fx = instance_fx(arch)
+    taps = [1 << i for i in range(fx.max_d.bit_length()) if fx.min_d <= 1 << i]
+    if d not in taps:
+        raise SpecError("d_head", f"{d}: arch {arch.name}'s Q x K tree taps head dimensions {taps} only", taps)
     for name, got, most, field in (("tokens", tokens, t.max_n, "max_n"), ("heads", heads, t.max_heads, "max_heads"),
                                    ("layers", layers, t.max_layers, "max_layers")):
         if not 1 <= got <= most:

@@ -390,14 +390,24 @@ class HwRun:
     r: list[int]
 
 
-def hw_run(run: TopRun, t: SpattenTopCfg, length: int, heads: int) -> HwRun:
+def hw_run(run: TopRun, t: SpattenTopCfg, length: int, heads: int, junk: int | None = None) -> HwRun:
     """Lay a golden run out as the host would: per layer four regions (Q, K MSB, K LSB, V) of ``heads x length``
-    rows, row ``head * length + token``; rows of pruned tokens and heads stay zero (never fetched)."""
+    rows, row ``head * length + token``; rows of pruned tokens and heads stay zero (never fetched). A head
+    dimension D below ``max_d`` fills lanes 0..D-1 of each row; ``junk`` (a seed) fills the lanes above with random
+    codes instead of zeros, which the top must ignore (its outputs' upper lanes are zero either way)."""
     from attnforge.sim.contract import designs
 
     c, fx = designs.spatten_top(t), t.fx
     region = heads * length
     mem = [0] * (len(run.layers) * 4 * region)
+    rng = None if junk is None else np.random.default_rng([junk, 7])
+
+    def row(word: str, vals: list[int]) -> int:
+        lay = c.words[word]
+        if rng is not None and len(vals) < lay.count:
+            vals = vals + rng.integers(0, 1 << lay.elem.width, lay.count - len(vals)).tolist()
+        return lay.pack(vals)
+
     desc, outs, ans = [], [], []
     for li, lr in enumerate(run.layers):
         base = li * 4 * region
@@ -407,7 +417,7 @@ def hw_run(run: TopRun, t: SpattenTopCfg, length: int, heads: int) -> HwRun:
         for hi, h in enumerate(lr.heads.tolist()):
             for pi, tok in enumerate(lr.alive.tolist()):
                 for r, (word, arr) in enumerate(rows):
-                    mem[base + r * region + h * length + tok] = c.words[word].pack(arr[hi, pi].tolist())
+                    mem[base + r * region + h * length + tok] = row(word, arr[hi, pi].tolist())
             for qi, tok in enumerate(lr.queries.tolist()):
                 outs.append(c["o"].pack({"out": lr.out[hi, qi].tolist(), "head": h, "token": tok,
                                          "refetch": int(lr.refetch[hi, qi]), "max_p": int(lr.max_p[hi, qi])}))

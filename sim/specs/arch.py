@@ -361,7 +361,8 @@ class SpattenTop(_Strict):
     datapath's sizes and block latencies are the ``spatten`` section's). One memory word is one token's row of
     ``max_d`` values, so the port moves one K or V row per beat."""
 
-    #: Head dimension the instance runs (the top taps one key per Q x K beat, so qk_multipliers == max_d).
+    #: Largest head dimension the instance runs (the top taps one key per Q x K beat, so qk_multipliers ==
+    #: max_d); a smaller power of two down to min_d runs at max_d's cost, the upper lanes zeroed.
     max_d: PositiveInt
     #: Most tokens alive in a layer (alive list, importance accumulators, probability buffer).
     max_n: PositiveInt
