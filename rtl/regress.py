@@ -21,24 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from attnforge.rtl import verilator_flags as vflags
+from attnforge.rtl.cache import IMPORT_ROOT, cache_dir
 from attnforge.sim.contract import fm_min_e, fm_min_f
 from attnforge.sim.specs.errors import SpecError
 
 #: The cocotb benches ship inside the package (``attnforge.rtl.benches``), so an installed attnforge runs them too.
 BENCHES = Path(__file__).resolve().parent / "benches"
-#: The folder that holds the ``attnforge`` package (site-packages, or the checkout): the simulator's Python must
-#: import attnforge from there.
-IMPORT_ROOT = Path(__import__("attnforge").__file__).resolve().parent.parent
-
-
-def cache_dir() -> Path:
-    """Where built simulators live: ``$ATTNFORGE_CACHE`` or ``~/.cache/attnforge``, never inside the package, one
-    folder per checkout and Python environment: a simulator's Makefile and objects hold absolute paths into both
-    (the exported sources, cocotb's shared objects), so a build made by another clone or venv sharing the cache must
-    never be reused (it fails to rebuild, or runs the other checkout's design)."""
-    base = os.environ.get("ATTNFORGE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "attnforge")
-    key = hashlib.sha1(json.dumps([str(IMPORT_ROOT), sys.prefix]).encode()).hexdigest()[:10]
-    return Path(base) / f"checkout-{key}" / "rtl-build"
 SIMULATORS = ("icarus", "verilator")
 
 

@@ -12,7 +12,8 @@ if str(ROOT) not in sys.path:
 
 
 #: The slow set's longest tests with their seconds in a fresh-clone CI run (`.ci/run`'s `--durations=15`, at
-#: 2e7585b; the sweep and bench-rtl tests, not in that list, from the run before), started first: pytest-xdist hands
+#: 2e7585b; the sweep and bench-rtl tests, not in that list, from the run before), and the fast set's longest, each
+#: set's started first: pytest-xdist hands
 #: the first tests out round-robin and the rest on demand, so the two workers share the long ones and do not end
 #: with one of them alone on a late 200-s test. Only the order changes, never what runs.
 LONGEST_FIRST: dict[str, int] = {
@@ -31,6 +32,17 @@ LONGEST_FIRST: dict[str, int] = {
     "test_rtl_blocks.py::test_block_long[topk-1-verilator]": 41,
     "test_rtl_blocks.py::test_block_long[vector1d-1-verilator]": 35,
     "test_packaging.py::test_wheel_works_from_an_empty_folder": 30,
+    # the fast set's longest (`pytest -m "not slow" -n 2 --durations=40` on this 2-core machine)
+    "test_docs_commands.py::test_guide_commands_run": 22,
+    "test_rtl_blocks.py::test_block_quick[fusemax-tile-icarus]": 15,
+    "test_rtl_blocks.py::test_block_quick[spatten-pipeline-icarus]": 14,
+    "test_fusemax_top.py::test_small_layer_three_fidelities": 13,
+    "test_spatten_top_rtl.py::test_decode_step_icarus": 13,
+    "test_rtl_blocks.py::test_block_quick[importance-icarus]": 11,
+    "test_sweep.py::test_cli_sweep_then_report": 8,
+    "test_rtl_topk.py::test_topk_quick[icarus]": 7,
+    "test_mapfiles.py::test_cli_simulate_and_compare_with_mapping_files": 7,
+    "test_fastbench.py::test_tile_run_is_bit_and_cycle_exact[raw-icarus-8-32]": 7,
 }
 
 

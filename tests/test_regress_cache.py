@@ -6,37 +6,52 @@ from pathlib import Path
 
 import pytest
 
-from attnforge.rtl import regress
+from attnforge.rtl import cache, regress
 
 
 def test_cache_folder_differs_per_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ATTNFORGE_CACHE", str(tmp_path))
     here = regress.cache_dir()
     assert here.is_relative_to(tmp_path) and here.name == "rtl-build"
-    monkeypatch.setattr(regress, "IMPORT_ROOT", tmp_path / "another-clone")
+    monkeypatch.setattr(cache, "IMPORT_ROOT", tmp_path / "another-clone")
     other = regress.cache_dir()
     assert other != here and other.parent != here.parent
-    monkeypatch.setattr(regress.sys, "prefix", str(tmp_path / "another-venv"))
+    monkeypatch.setattr(cache.sys, "prefix", str(tmp_path / "another-venv"))
     assert regress.cache_dir() not in (here, other)
 
 
 def test_export_is_reused_only_when_nothing_it_comes_from_changed(monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
     """A second export of the same design and parameters into the same folder is the first one's files (no
-    elaboration); other parameters, a damaged Verilog file or other generator sources elaborate again."""
+    elaboration); other parameters, a damaged Verilog file or other generator sources elaborate again. With the
+    export store on, an export made once is copied into any other folder without elaborating, and a damaged stored
+    copy is never used."""
     from attnforge.rtl import export as ex
 
-    first = ex.export("pe", {"depth": 16}, tmp_path)
+    monkeypatch.setenv("ATTNFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ATTNFORGE_EXPORT_STORE", "0")
+    out = tmp_path / "out"
+    first = ex.export("pe", {"depth": 16}, out)
     calls: list[str] = []
     real_build = ex.build
     monkeypatch.setattr(ex, "build", lambda d, p: calls.append(d) or real_build(d, p))
-    assert ex.export("pe", {"depth": 16}, tmp_path) == first and calls == []
-    other = ex.export("pe", {"depth": 32}, tmp_path)
+    assert ex.export("pe", {"depth": 16}, out) == first and calls == []
+    other = ex.export("pe", {"depth": 32}, out)
     assert calls == ["pe"] and other["source_key"] != first["source_key"]
-    ex.export("pe", {"depth": 16}, tmp_path)  # the folder now holds depth 32: depth 16 again elaborates
-    vfile = tmp_path / str(first["verilog"])
+    ex.export("pe", {"depth": 16}, out)  # the folder now holds depth 32: depth 16 again elaborates
+    vfile = out / str(first["verilog"])
     vfile.write_text(vfile.read_text() + "// edited\n")
-    assert ex.export("pe", {"depth": 16}, tmp_path)["sha256"] == first["sha256"] and calls == ["pe"] * 3
+    assert ex.export("pe", {"depth": 16}, out)["sha256"] == first["sha256"] and calls == ["pe"] * 3
     monkeypatch.setattr(ex, "source_key", lambda: "another generator")
-    ex.export("pe", {"depth": 16}, tmp_path)
+    ex.export("pe", {"depth": 16}, out)
     assert calls == ["pe"] * 4
+    # the store: one elaboration serves every folder; a damaged stored Verilog file elaborates again
+    monkeypatch.setenv("ATTNFORGE_EXPORT_STORE", "1")
+    stored = ex.export("pe", {"depth": 8}, tmp_path / "a")
+    assert calls == ["pe"] * 5
+    assert ex.export("pe", {"depth": 8}, tmp_path / "b") == stored and calls == ["pe"] * 5
+    assert (tmp_path / "b" / str(stored["verilog"])).read_text() == (tmp_path / "a" / str(stored["verilog"])).read_text()
+    (kept,) = (tmp_path / "cache").rglob(str(stored["verilog"]))
+    kept.write_text(kept.read_text() + "// edited\n")
+    assert ex.export("pe", {"depth": 8}, tmp_path / "c")["sha256"] == stored["sha256"] and calls == ["pe"] * 6
+    assert ex.export("pe", {"depth": 8}, tmp_path / "d") == stored and calls == ["pe"] * 6  # stored again, whole

@@ -45,10 +45,16 @@ LONG_SIMS = ("verilator",)
 IN_PIPELINE = ("qk", "softmax", "progquant", "pv")
 
 
+#: designs whose own test module runs a superset of their quick case on the same simulator and build
+#: (tests/test_rtl_topk.py::test_topk_quick: the default set's top-k case, the quick one's shapes and one more)
+OWN_QUICK = ("topk",)
+
+
 @pytest.mark.parametrize("sim", QUICK_SIMS)
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.design, marks=[pytest.mark.slow] if c.design in IN_PIPELINE
                                                else []) for c in default_cases(quick=True)
-                                  if c.design not in FAST_BENCHES])  # fastbench designs: their own tests
+                                  # fastbench designs and OWN_QUICK: their own tests
+                                  if c.design not in FAST_BENCHES and c.design not in OWN_QUICK])
 def test_block_quick(case: Case, sim: str) -> None:
     _require(sim)
     rows = run_case(case, sim)
