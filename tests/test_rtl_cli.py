@@ -96,3 +96,27 @@ def test_regress_json_quick_single_design(capsys: pytest.CaptureFixture[str]) ->
     rows = json.loads(capsys.readouterr().out)
     keys = {"design", "workload", "simulator", "passed", "rtl_cycles", "sim_cycles", "max_abs_error"}
     assert rows and all(keys <= set(r) for r in rows) and all(r["passed"] for r in rows)
+
+
+def test_regress_params_replace_the_cases_own() -> None:
+    """``regress --design D -p NAME=INT``: each selected case at the given parameters over its own, checked."""
+    from attnforge.cli.rtl import _with_params
+    from attnforge.rtl.regress import default_cases
+
+    cases = [c for c in default_cases(slow=True) if c.design == "spatten-top" and "minilm" in (c.workloads or [])]
+    (case,) = _with_params(cases, "spatten-top", ["lanes=64", "min_d=8", "max_d=64"])
+    assert case.params["max_d"] == 64 and case.params["max_n"] == 128 and case.workloads == ["minilm"]
+    assert cases[0].params["max_d"] == 32  # the default set itself is unchanged
+
+
+@pytest.mark.parametrize(("args", "msg"), [
+    (["regress", "-p", "max_d=16"], "give --design"),
+    (["regress", "--design", "spatten-top", "-p", "maxd=16"], "no parameter"),
+    (["regress", "--design", "spatten-top", "-p", "max_d=17"], "power of two"),
+])
+def test_regress_param_errors(args: list[str], msg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    if available("icarus"):
+        pytest.skip("icarus not installed")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1

@@ -22,7 +22,9 @@ EPILOG_RTL = """examples:
 EPILOG_REGRESS = """examples:
   attnforge regress --quick                  # every block on Icarus, one tile shape
   attnforge regress --sim verilator --json   # rows: design, workload, simulator, passed, rtl_cycles, sim_cycles, ...
-  attnforge regress --sim all --slow         # the long set on both simulators"""
+  attnforge regress --sim all --slow         # the long set on both simulators
+  attnforge regress --sim verilator --design spatten-top --workload minilm -p lanes=64 -p min_d=8 -p max_d=64
+                                             # MiniLM's 32-dim heads on GPT-2's max_d = 64 instance"""
 
 
 def cmd_rtl(args: argparse.Namespace) -> int:
@@ -88,6 +90,8 @@ def cmd_regress(args: argparse.Namespace) -> int:
         cases = [c for c in cases if c.design == args.design]
         if not cases:
             raise SpecError("--design", f"no regression case for {args.design!r}", sorted({c.design for c in default_cases()}))
+    if args.param:
+        cases = _with_params(cases, args.design, args.param)
     t0 = time.perf_counter()
 
     def progress(sim: str, case: Any, got: list[dict[str, Any]]) -> None:
@@ -112,6 +116,20 @@ def cmd_regress(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _with_params(cases: list[Any], design: str | None, items: list[str]) -> list[Any]:
+    """The selected cases at other RTL parameters: ``NAME=INT`` items over each case's own (e.g. the whole-MiniLM
+    spatten-top case on GPT-2's max_d = 64 instance), every merged set checked as ``attnforge rtl`` checks it."""
+    import dataclasses
+
+    from attnforge.rtl.registry import parse_params
+
+    if not design:
+        raise SpecError("--param", "RTL parameters belong to one design: give --design too")
+    parse_params(design, items)  # one error for a malformed or unknown item, before any case
+    over = {k.strip(): v.strip() for k, _, v in (str(i).partition("=") for i in items)}
+    return [dataclasses.replace(c, params=parse_params(design, {**c.params, **over})) for c in cases]
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``rtl`` and ``regress`` subcommands."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -134,6 +152,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--design", default=None, help="only this design's cases")
     g.add_argument("--workload", default=None, help="only the cases of this workload, from the long set too "
                    "(e.g. gpt2-decode)")
+    g.add_argument("--param", "-p", action="append", metavar="NAME=INT", help="with --design: run its cases at "
+                   "this RTL parameter instead of their own (repeatable), e.g. max_d=64")
     g.add_argument("--json", action="store_true", help="print the result rows as JSON")
     g.add_argument("--report", default="out/regress", help="folder for regress.md, regress.json and plots")
     g.add_argument("--backend", choices=("local", "ray"), default="local",
