@@ -92,6 +92,9 @@ def test_importance_is_cumulative():
     ("threshold", tg.LayerCfg(10, 4, 1, (1 << FX.prob_frac) + 1), 10, 4, 8),
     ("queries", tg.LayerCfg(10, 4, 1, 0, queries=0), 10, 4, 8),
     ("queries", tg.LayerCfg(10, 4, 1, 0, queries=11), 10, 4, 8),
+    ("tokens", tg.LayerCfg(1, 4, 1, 0, queries=1, keep_last=True), 10, 4, 8),  # only the newest kept
+    ("tokens", tg.LayerCfg(1, 4, 1, 0, queries=1, restart=10), 0, 0, 8),
+    ("n", tg.LayerCfg(4, 4, 1, 0, queries=1, restart=FX.max_n + 1), 0, 0, 8),
 ])
 def test_bad_descriptors_refused(field, cfg, tokens, heads, d):
     with pytest.raises(SpecError) as e:
@@ -153,6 +156,27 @@ def test_decode_step_one_query_per_head():
     lr0 = run.layers[0]
     assert np.array_equal(lr0.token_imp, lr0.probs[:, 0].sum(axis=0))
     assert all(np.isin(b.alive, a.alive).all() for a, b in zip(run.layers, run.layers[1:], strict=False))
+
+
+def test_iterations_carry_importance_and_keep_the_newest_token():
+    """A second generation iteration restarts from its context (one token longer) with the importance of the
+    first kept: its first layer keeps the newest token (the new query, no importance yet) and the top
+    ``tokens - 1`` of the others by the carried importance; ``keep_last`` keeps it in the later layers too, so
+    every layer's query is the newest token. Without the carry the importance would be zero and the top-k would
+    keep the earliest tokens."""
+    it0 = [tg.LayerCfg(20, 4, 8, 205, queries=1), tg.LayerCfg(12, 2, 6, 205, queries=1, keep_last=True)]
+    it1 = [tg.LayerCfg(14, 4, 8, 205, queries=1, restart=21), tg.LayerCfg(9, 2, 5, 205, queries=1, keep_last=True)]
+    run = tg.decode_steps([it0, it1], 4, 8, FX, seed=0)
+    carried = run.layers[1].token_imp
+    r0 = run.layers[2]
+    want = tg.hw_topk(carried[:20].tolist(), 13, FX.s).indices
+    assert r0.alive.tolist() == sorted(want) + [20] and r0.alive.tolist() != list(range(13)) + [20]
+    assert [lr.queries.tolist() for lr in run.layers] == [[19], [19], [20], [20]]
+    delta = np.zeros(carried.size, np.int64)  # the layer adds its queries' probabilities on top of the carry
+    delta[r0.alive] = r0.probs[:, 0].sum(axis=0)
+    assert np.array_equal(r0.token_imp, carried + delta) and carried[20] == 0 < r0.token_imp[20]
+    with pytest.raises(SpecError, match="restart"):
+        tg.decode_steps([it1], 4, 8, FX)
 
 
 def test_trace_layers_are_the_trace_counts():

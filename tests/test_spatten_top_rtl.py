@@ -26,11 +26,11 @@ from attnforge.sim.spatten.top_golden import LayerCfg  # noqa: E402
 @pytest.mark.slow
 @pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
 def test_small_pass_icarus():
-    """Thirteen bad descriptors answered err=1 (and idle again), then 2 pruned layers bit-exact with kept sets
+    """Seventeen bad descriptors answered err=1 (and idle again), then 2 pruned layers bit-exact with kept sets
     equal."""
     row = run_top_case({}, "icarus", "synthetic 2x12", layers=2, length=12)
     assert row["passed"], row
-    assert row["refused_descriptors"] == 13 and row["kept_tokens_heads"][-1] < row["kept_tokens_heads"][0]
+    assert row["refused_descriptors"] == 17 and row["kept_tokens_heads"][-1] < row["kept_tokens_heads"][0]
     # the cycle model (attnforge.sim.spatten.top_cycle_model) makes the same fetches and takes the same cycles
     assert row["sim_mem_requests"] == row["mem_requests"]
     assert row["sim_cycles"] == row["rtl_cycles"], row
@@ -66,18 +66,22 @@ def test_minilm_whole_model_verilator():
 
 @pytest.mark.skipif("icarus" not in simulators(), reason="needs Icarus")
 def test_decode_step_icarus():
-    """A generation step (queries = 1) over 3 layers with token and head pruning, after the 13 bad descriptors
+    """A generation step (queries = 1) over 3 layers with token and head pruning, after the 17 bad descriptors
     (queries = 0, queries > tokens and head dimensions outside the tree's taps among them): one output per alive
     head and layer, bit-exact with the golden, kept counts as described, cycles and memory requests equal to the
     cycle model's. Heads of dimension 4 on the max_d = 8 instance, whose rows' upper lanes hold random codes the
     top must ignore (the outputs' upper lanes are zero). Layer 1 has two jobs only, both Q rows requested before
-    either enters the pipeline: the layer must still wait for them."""
+    either enters the pipeline: the layer must still wait for them. Then a second iteration with the importance
+    carried (``carry``: the list restarts from the 25-token context, the newest token kept beside the top 17 of the
+    others by the accumulated importance, and kept again in the next layer), the analytical within 5%."""
     layers = [LayerCfg(24, 4, 8, 205, queries=1), LayerCfg(16, 2, 6, 205, queries=1), LayerCfg(9, 2, 4, 205, queries=1)]
-    row = run_decode_case({}, "icarus", layers, d=4, junk=3)
+    later = [[LayerCfg(18, 4, 8, 205, queries=1, restart=25), LayerCfg(12, 2, 5, 205, queries=1, keep_last=True)]]
+    row = run_decode_case({}, "icarus", layers, d=4, junk=3, later=later)
     assert row["passed"], row
-    assert row["refused_descriptors"] == 13 and row["outputs"] == 4 + 2 + 2
-    assert row["kept_tokens_heads"] == [(24, 4), (16, 2), (9, 2)]
+    assert row["refused_descriptors"] == 17 and row["outputs"] == 4 + 2 + 2 + 4 + 2
+    assert row["kept_tokens_heads"] == [(24, 4), (16, 2), (9, 2), (18, 4), (12, 2)]
     assert row["sim_cycles"] == row["rtl_cycles"] and row["sim_mem_requests"] == row["mem_requests"], row
+    assert abs(row["analytical_cycles"] / row["rtl_cycles"] - 1) < 0.05, row
 
 
 def _runs(ids: list[int]) -> int:

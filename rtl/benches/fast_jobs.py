@@ -287,21 +287,26 @@ def spatten_top_minilm_job(token_ratio: float = 0.3, head_ratio: float = 0.2, v_
 
 def spatten_top_decode_job(params: dict[str, int] | None, layers: list, seed: int = 0, latency: int = 8,
                            outstanding: int = 4, label: str = "", d: int | None = None,
-                           junk: int | None = None) -> tuple[FastJob, dict[str, list[int]], object]:
-    """A generation step (``queries = 1``) on seeded tensors (:func:`top_golden.decode_step`, head dimension ``d``,
-    default max_d) for the layer descriptors ``layers`` (:class:`top_golden.LayerCfg`): the job (``junk`` as in
-    :func:`spatten_top_job`), the expected o and r beats, the golden run."""
+                           junk: int | None = None,
+                           later: list[list] | None = None) -> tuple[FastJob, dict[str, list[int]], object]:
+    """A generation step (``queries = 1``) on seeded tensors (:func:`top_golden.decode_steps`, head dimension
+    ``d``, default max_d) for the layer descriptors ``layers`` (:class:`top_golden.LayerCfg`), then the iterations
+    ``later`` with the importance carried: the job (``junk`` as in :func:`spatten_top_job`), the expected o and r
+    beats, the golden run."""
     from attnforge.rtl.registry import parse_params
     from attnforge.sim.contract.designs import _top
     from attnforge.sim.spatten import top_golden as tg
 
     p = parse_params("spatten-top", params or {})
     t = _top(p)
-    heads, n = layers[0].heads, layers[0].tokens
-    run = tg.decode_step(layers, heads, d or t.fx.max_d, t.fx, seed=seed)
+    iterations = [layers, *(later or [])]
+    heads = layers[0].heads
+    n = max([layers[0].tokens] + [it[0].restart for it in iterations[1:]])
+    run = tg.decode_steps(iterations, heads, d or t.fx.max_d, t.fx, seed=seed)
     hw = tg.hw_run(run, t, n, heads, junk=junk)
+    steps = f"{len(iterations)} iterations x " if later else ""
     job = FastJob("spatten-top", p, {"desc": hw.desc}, {"o": len(hw.o), "r": len(hw.r)}, seed=seed + 1,
-                  label=label or f"decode {len(layers)} layers x {n} tokens", memories={"mem": hw.memory},
+                  label=label or f"decode {steps}{len(layers)} layers x {n} tokens", memories={"mem": hw.memory},
                   mem_timing={"mem": MemTiming(latency, outstanding, 1)})
     return job, {"o": hw.o, "r": hw.r}, run
 

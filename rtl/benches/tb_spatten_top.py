@@ -40,11 +40,17 @@ def refused_descs(params: dict[str, int]) -> list[int]:
     """One bad descriptor per check the controller makes (before any layer ran: no alive tokens or heads)."""
     t = _top(params)
     fx, lay = t.fx, designs.spatten_top(t)["desc"]
-    good = {"first": 1, "tokens": 4, "queries": 4, "heads": 1, "kv": 2, "thr": 0, "alpha": {"alpha_q": 1, "alpha_sh": 1},
-            "dlog": fx.max_d.bit_length() - 1, "stride": 4, "q_base": 0, "k_base": 0, "l_base": 0, "v_base": 0}
-    bad = [{"tokens": 0}, {"tokens": fx.max_n + 1, "stride": fx.max_n + 1}, {"heads": 0}, {"heads": t.max_heads + 1},
+    good = {"first": 1, "carry": 0, "ctx": 4, "tokens": 4, "queries": 4, "heads": 1, "kv": 2, "thr": 0,
+            "alpha": {"alpha_q": 1, "alpha_sh": 1}, "dlog": fx.max_d.bit_length() - 1, "stride": 4, "q_base": 0,
+            "k_base": 0, "l_base": 0, "v_base": 0}
+    over = fx.max_n + 1
+    bad = [{"tokens": 0}, {"tokens": over, "ctx": over, "stride": over}, {"heads": 0}, {"heads": t.max_heads + 1},
            {"kv": 0}, {"kv": 5}, {"thr": (1 << fx.prob_frac) + 1}, {"dlog": fx.max_d.bit_length()},
-           {"stride": 3}, {"first": 0}, {"queries": 0}, {"queries": 5}]
+           {"stride": 3}, {"first": 0}, {"queries": 0}, {"queries": 5},
+           # a first descriptor's context: without carry it is the tokens; with carry at most max_n, at least the
+           # tokens, and more than one token kept beside the newest unless the context is one token
+           {"ctx": 5}, {"carry": 1, "ctx": over, "stride": over}, {"carry": 1, "ctx": 3},
+           {"carry": 1, "tokens": 1, "queries": 1, "kv": 1}]
     if fx.min_d > 1:  # a head dimension below the tree's lowest tap
         bad.insert(8, {"dlog": fx.min_d.bit_length() - 2})
     return [lay.pack({**good, **b}) for b in bad]

@@ -359,8 +359,13 @@ class SpattenTop(wiring.Component):
                   | (d.queries > d.tokens) | (d.thr > (1 << fx.prob_frac))
                   | (d.dlog < clog2(fx.min_d)) | (d.dlog > clog2(fx.max_d)))
         first = (d.tokens > fx.max_n) | (d.heads > t.max_heads) | (d.stride < d.tokens)
-        later = (d.tokens > lists.n) | (d.heads > lists.h)
-        return common | Mux(d.first, first, later)
+        # carry keeps the list's last token (the newest, a decoder's query) and tokens - 1 others by importance:
+        # tokens = 1 only where one token is there (the top-k takes no k = 0 job)
+        carry = ((d.ctx > fx.max_n) | (d.tokens > d.ctx) | ((d.tokens == 1) & (d.ctx != 1))
+                 | (d.stride < d.ctx))
+        later = ((d.tokens > lists.n) | (d.heads > lists.h) | (d.ctx != 0)
+                 | (d.carry & (d.tokens == 1) & (lists.n != 1)))
+        return common | Mux(d.first, first | Mux(d.carry, carry, d.ctx != d.tokens), later)
 
     def _controller(self, m: Module, imp_in: tuple[object, data.Layout], topk: TopK, dv: data.View, desc: Signal,
                     lists: _Lists, modes: tuple[Signal, Signal], counts: tuple[Signal, Signal, Signal, Signal],
@@ -374,7 +379,9 @@ class SpattenTop(wiring.Component):
         imp_i, ilay = imp_in
         dw = view(self.contract["desc"], self.desc.payload)
         rd_beat, rd_heads = Signal(fx.n_bits), Signal()
-        n_rd = Mux(rd_heads, lists.h, lists.n)
+        # with carry the token top-k leaves out the list's last entry, the newest token (appended after it)
+        n_rd = Mux(rd_heads, lists.h, lists.n - dv.carry)
+        newest = lists.tok[(lists.n - 1)[:fx.n_bits]]
         ib, nb = t.imp.idx_bits, t.imp.n_bits
         ids = [_fit(Mux(rd_heads, lists.head[((rd_beat << clog2(s)) + j)[:t.head_bits]],
                         lists.tok[(rd_beat << clog2(s)) + j]), ib) for j in range(s)]
@@ -383,7 +390,7 @@ class SpattenTop(wiring.Component):
         self._compact(m, topk, lists, rd_heads, wpos)
         tkv = view(topk.contract["o"], topk.o.payload)
         m.d.comb += topk.o.ready.eq(1)
-        keep = Mux(rd_heads, dv.heads, dv.tokens)
+        keep = Mux(rd_heads, dv.heads, dv.tokens - dv.carry)
         # Comb outputs come from fsm.ongoing() in plain assignments after the FSM, never from inside a state:
         # Icarus leaves an ``always @*`` block unevaluated (X) until one of its inputs changes.
         with m.FSM() as fsm:
@@ -392,10 +399,14 @@ class SpattenTop(wiring.Component):
                     m.d.sync += desc.eq(self.desc.payload)
                     with m.If(self._bad(dw, lists)):
                         m.next = "ERR"
-                    with m.Elif(dw.first):
+                    with m.Elif(dw.first & ~dw.carry):
                         m.next = "CLEAR"
                     with m.Else():
                         m.d.sync += [rd_heads.eq(0), rd_beat.eq(0), wpos.eq(0)]
+                        with m.If(dw.first):  # a carried iteration: the lists restart, the importance stays
+                            m.d.sync += [lists.n.eq(dw.ctx), lists.h.eq(dw.heads)]
+                            m.d.sync += [lists.tok[i].eq(i) for i in range(fx.max_n)]
+                            m.d.sync += [lists.head[i].eq(i) for i in range(t.max_heads)]
                         m.next = "BOUND"
             with m.State("ERR"):
                 with m.If(self.r.ready):
@@ -423,6 +434,10 @@ class SpattenTop(wiring.Component):
                         m.next = "RUN"
                     with m.Else():
                         m.d.sync += [lists.n.eq(dv.tokens), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
+                        # carry: the list's last token after the tokens - 1 kept ones (the compaction wrote below it)
+                        for i in range(fx.max_n):
+                            with m.If(dv.carry & (dv.tokens == i + 1)):
+                                m.d.sync += lists.tok[i].eq(newest)
                         m.next = "BOUND"
             with m.State("RUN"):
                 with m.If(qf_done & (outs == issued) & (fed == issued)):

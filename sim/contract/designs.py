@@ -346,7 +346,8 @@ def spatten_top(t: SpattenTopCfg) -> Contract:
     """The whole accelerator: one layer descriptor per layer in, one output beat per (head, query) and one answer
     per descriptor out, K/V/Q through one memory port (:mod:`attnforge.sim.contract.spatten_top`)."""
     fx, mp = t.fx, t.mem
-    desc = struct("desc", Field("first", 1), Field("tokens", fx.n_bits), Field("queries", fx.n_bits),
+    desc = struct("desc", Field("first", 1), Field("carry", 1), Field("ctx", fx.n_bits),
+                  Field("tokens", fx.n_bits), Field("queries", fx.n_bits),
                   Field("heads", t.heads_n_bits), Field("kv", fx.n_bits), Field("thr", fx.prob_bits), alpha_word(fx.fx),
                   Field("dlog", fx.dlog_bits),
                   Field("stride", fx.n_bits), Field("q_base", t.addr_bits), Field("k_base", t.addr_bits),
@@ -356,11 +357,19 @@ def spatten_top(t: SpattenTopCfg) -> Contract:
     ans = struct("r", Field("err", 1), Field("tokens", fx.n_bits), Field("heads", t.heads_n_bits))
     return Contract("spatten-top", {
         "desc": Stream(desc, "in", "one per layer: first=1 clears the importance and starts from tokens 0..tokens-1 "
-                       "and heads 0..heads-1; later layers keep the top `tokens` tokens and `heads` heads by "
-                       "importance. The last `queries` alive tokens are the queries (queries = tokens: every "
-                       "token, as an encoder layer; 1: a generation step); only their rows add importance. Refused "
-                       "(answered r err=1, back to idle): tokens = 0 or above the alive count "
-                       f"(first: above {fx.max_n}), heads = 0 or above the alive count (first: above {t.max_heads}), "
+                       "and heads 0..heads-1 (carry=0, ctx = tokens); first=1 with carry=1 starts a later generation "
+                       "iteration: the importance accumulated so far is kept (GPT-2's scores accumulate across "
+                       "iterations, paper Sec. III-A), the token list restarts from the context 0..ctx-1, whose "
+                       "newest token ctx-1 (the new query) is always kept and the top tokens-1 of the others by "
+                       "importance beside it, heads 0..heads-1; later layers (first=0, ctx=0) keep the top "
+                       "`tokens` tokens and `heads` heads by importance, with carry=1 the list's last token (the "
+                       "newest, a decoder's query) and the top tokens-1 of the others. The last `queries` alive tokens are the "
+                       "queries (queries = tokens: every token, as an encoder layer; 1: a generation step); only "
+                       "their rows add importance. Refused (answered r err=1, back to idle): tokens = 0 or above the "
+                       f"alive count (first: above {fx.max_n}), heads = 0 or above the alive count (first: above "
+                       f"{t.max_heads}), first without carry and ctx != tokens, carry with ctx above {fx.max_n}, "
+                       "tokens above ctx, tokens = 1 below ctx or stride < ctx, first=0 with ctx set or with carry "
+                       "and tokens = 1 below the alive count, "
                        "queries = 0 or queries > tokens, "
                        f"kv = 0 or kv > tokens, thr > 1.0, 2**dlog outside {fx.min_d}..{fx.max_d}, stride < tokens "
                        "(first). A head dimension 2**dlog below max_d runs one key per beat as max_d does: the Q "

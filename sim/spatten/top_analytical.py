@@ -80,6 +80,11 @@ class TopLayer:
     #: cycles of the boundary top-k before this layer (first input to last output), on the token list and on the
     #: head list; None = the engine's expectation on Gaussian rows (:func:`_boundary`)
     boundary_topk: tuple[float | None, float | None] = (None, None)
+    #: a carried generation iteration's first layer: the context its token list restarts from (the newest token
+    #: kept, the top ``tokens - 1`` of the other ``restart - 1`` by importance; heads restart whole)
+    restart: int | None = None
+    #: a later layer that keeps the alive list's last token outside its token top-k (the descriptor's ``carry``)
+    keep_last: bool = False
 
     @property
     def n_queries(self) -> int:
@@ -287,7 +292,12 @@ def _boundary(a: SpattenArch, t: SpattenTop, prev: TopLayer, lay: TopLayer) -> f
     c = a.spatten.topk_comparators
     levels = t.max_d.bit_length() - 1
     out, waited = 1.0, False
-    pairs = ((lay.tokens, prev.tokens, lay.boundary_topk[0]), (lay.heads, prev.heads, lay.boundary_topk[1]))
+    if lay.restart is not None:
+        pairs = ((lay.tokens - 1, lay.restart - 1, lay.boundary_topk[0]), (lay.heads, lay.heads, None))
+    else:
+        last = int(lay.keep_last)
+        pairs = ((lay.tokens - last, prev.tokens - last, lay.boundary_topk[0]),
+                 (lay.heads, prev.heads, lay.boundary_topk[1]))
     for keep, had, measured in pairs:
         if keep >= had:
             out += 1.0
@@ -312,7 +322,10 @@ def pass_cycles(arch: Arch, layers: Sequence[TopLayer], *, tokens: int | None = 
     if not layers:
         raise SpecError("layers", "a pass needs at least one layer")
     n0 = tokens or layers[0].tokens
-    per = [_layer(a, t, lay, n0, max_len) for lay in layers]
+    per = []
+    for lay in layers:  # a carried iteration's context is the sequence its pruned positions break runs of
+        n0 = lay.restart or n0
+        per.append(_layer(a, t, lay, n0, max_len))
     total = 2.0  # CLEAR, then RUN
     for i, part in enumerate(per):
         total += part["cycles"] + 1.0  # DONE -> IDLE
@@ -357,7 +370,7 @@ def layers_from_run(run: object, arch: Arch, *, measured_topk: bool = True) -> l
             topk = sel + filt
         bound = tuple(None if tk is None else float(tk.cycles) for tk in (lr.token_topk, lr.head_topk))
         out.append(TopLayer(n, int(lr.heads.size), kv, float(np.mean(lr.refetch)), topk, lr.cfg.n_queries,
-                            bound if measured_topk else (None, None)))
+                            bound if measured_topk else (None, None), lr.cfg.restart, lr.cfg.keep_last))
     return out
 
 

@@ -157,14 +157,19 @@ def _taken(imp: _ImpIn, ent: list) -> int:
 
 
 def _boundary(sim: _Sim, li: int, c: int) -> int:
-    """BOUND/TOPK from the descriptor handshake ``c`` of a later layer: per list (tokens, then heads) one cycle to
-    skip it, or the read beats into the top-k (one per cycle the importance input slice has room) and its last
-    output. Returns RUN's first cycle."""
+    """BOUND/TOPK from the descriptor handshake ``c`` of a later layer or a carried iteration's first: per list
+    (tokens, then heads) one cycle to skip it, or the read beats into the top-k (one per cycle the importance
+    input slice has room) and its last output. Returns RUN's first cycle."""
     lr = sim.run.layers[li]
     prev = sim.run.layers[li - 1]
     cur = c + 1
-    for n_rd, keep, tk in ((prev.alive.size, lr.cfg.tokens, lr.token_topk),
-                           (prev.heads.size, lr.heads.size, lr.head_topk)):
+    carry = int(lr.cfg.carry)  # the list's last token is kept outside the top-k
+    if lr.cfg.restart is not None:  # a carried iteration: the whole context; heads restart whole
+        lists = ((lr.cfg.restart - 1, lr.cfg.tokens - 1, lr.token_topk), (lr.heads.size, lr.heads.size, None))
+    else:
+        lists = ((prev.alive.size - carry, lr.cfg.tokens - carry, lr.token_topk),
+                 (prev.heads.size, lr.heads.size, lr.head_topk))
+    for n_rd, keep, tk in lists:
         if keep == n_rd or tk is None:
             cur += 1
             continue

@@ -77,6 +77,17 @@ class LayerCfg:
     kv: int
     threshold: int
     queries: int | None = None
+    #: a later generation iteration's first layer (the descriptor's ``carry`` with ``first``): the context length
+    #: the token list restarts from, the importance carried over; its newest token ctx-1 (the new query) is kept
+    restart: int | None = None
+    #: a later layer's ``carry``: the alive list's last token (the newest, a decoder's query) is kept beside the
+    #: top ``tokens - 1`` of the others, whatever its importance
+    keep_last: bool = False
+
+    @property
+    def carry(self) -> bool:
+        """The descriptor's ``carry`` bit."""
+        return self.restart is not None or self.keep_last
 
     @property
     def n_queries(self) -> int:
@@ -87,6 +98,10 @@ def check_layer(lc: LayerCfg, alive_tokens: int, alive_heads: int, d: int, fx: S
     """The descriptor checks the hardware makes before it starts a layer (it answers a failing one with an error):
     k = 0, k above what is alive, sizes above the configured maxima, a head dimension the adder tree cannot tap."""
     fx.check_d(d)
+    if lc.restart is not None:
+        alive_tokens, alive_heads = lc.restart, lc.heads
+    if lc.carry and lc.tokens == 1 and alive_tokens != 1:
+        raise SpecError("tokens", "carry keeps the newest token and at least one other", "2..")
     if not 1 <= alive_tokens <= fx.max_n:
         raise SpecError("n", f"{alive_tokens} tokens outside 1..{fx.max_n}", f"1..{fx.max_n}")
     if not 1 <= alive_heads <= max_heads:
@@ -189,9 +204,17 @@ class TopRun:
 
 def boundary(imp: Importance, alive: IntArray, heads: IntArray, lc: LayerCfg,
              comparators: int) -> tuple[IntArray, IntArray, HwTopK | None, HwTopK | None]:
-    """The layer-boundary top-k runs: token importance of the alive tokens, head importance of the alive heads."""
+    """The layer-boundary top-k runs: token importance of the alive tokens, head importance of the alive heads.
+    A carried iteration (``lc.restart``) starts from the whole context; with ``carry`` (a restart, or a later
+    layer's ``keep_last``) the list's last token, the newest (a decoder's query, whose importance may be far
+    below the older tokens'), is kept beside the top ``tokens - 1`` of the others."""
     tk = hk = None
-    if lc.tokens < alive.size:
+    if lc.restart is not None:
+        alive, heads = np.arange(lc.restart), np.arange(lc.heads)
+    if lc.carry and lc.tokens < alive.size:
+        tk = hw_topk(imp.tokens[alive[:-1]].tolist(), lc.tokens - 1, comparators)
+        alive = np.append(alive[:-1][tk.indices], alive[-1])
+    elif lc.tokens < alive.size:
         tk = hw_topk(imp.tokens[alive].tolist(), lc.tokens, comparators)
         alive = alive[tk.indices]
     if lc.heads < heads.size:
@@ -284,28 +307,46 @@ def decode_step(layers: list[LayerCfg], heads: int, d: int, fx: SpattenFx, seed:
     the most salient (a decoder's query attends to its own token), so it stays alive and stays the query (the top
     takes the last alive token). The first descriptor clears the importance (the top's ``first``), so the cascade
     pruning of layers 1.. ranks tokens by what this step's queries attended."""
-    n = layers[0].tokens
+    return decode_steps([layers], heads, d, fx, seed, salience, sharpness)
+
+
+def decode_steps(iterations: list[list[LayerCfg]], heads: int, d: int, fx: SpattenFx, seed: int = 0,
+                 salience: float = 1.5, sharpness: float = 1.5) -> TopRun:
+    """Several generation iterations, one after the other, with the importance carried across them (GPT-2's
+    scores accumulate over iterations, paper Sec. III-A): the first iteration as :func:`decode_step`; each later
+    one starts from its context (``restart`` of its first descriptor, the top's ``carry``: the newest token, the
+    new query, kept beside the top ``tokens - 1`` of the others by the importance accumulated so far), then prunes
+    in cascade. Layer ``l`` of every iteration reads one K/V cache (the same seeded rows per token), and every
+    generated token is the most salient, as the newest token of :func:`decode_step` is."""
+    if iterations[0][0].restart is not None:
+        raise SpecError("restart", "the first iteration starts from a cleared importance (no restart)")
+    for it in iterations[1:]:
+        if it[0].restart is None:
+            raise SpecError("restart", "every later iteration's first descriptor restarts from its context")
+    n0 = iterations[0][0].tokens
+    n = max([n0] + [it[0].restart for it in iterations[1:]])  # type: ignore[list-item]
     z = np.random.default_rng([seed, 1 << 20]).standard_normal(n)
-    z[-1] = z.max() + 1.0
-    alive, hs = np.arange(n), np.arange(heads)
+    z[n0 - 1:] = z.max() + 1.0
+    alive, hs = np.arange(n0), np.arange(heads)
     imp = Importance.zeros(n, heads)
     run = TopRun()
-    for li, lc in enumerate(layers):
-        check_layer(lc, alive.size, hs.size, d, fx, heads)
-        rng = np.random.default_rng([seed, li])
-        u = rng.standard_normal((heads, 1, d))
-        u /= np.linalg.norm(u, axis=-1, keepdims=True)
-        k = rng.standard_normal((heads, n, d)) + salience * z[None, :, None] * u
-        v = rng.standard_normal((heads, n, d))
-        q = sharpness * rng.standard_normal((heads, n, d)) + sharpness * np.sqrt(d) / 4 * u
+    for layers in iterations:
+        for li, lc in enumerate(layers):
+            check_layer(lc, alive.size, hs.size, d, fx, heads)
+            rng = np.random.default_rng([seed, li])
+            u = rng.standard_normal((heads, 1, d))
+            u /= np.linalg.norm(u, axis=-1, keepdims=True)
+            k = rng.standard_normal((heads, n, d)) + salience * z[None, :, None] * u
+            v = rng.standard_normal((heads, n, d))
+            q = sharpness * rng.standard_normal((heads, n, d)) + sharpness * np.sqrt(d) / 4 * u
 
-        def tensors(sel: IntArray, sh: IntArray, q: np.ndarray = q, k: np.ndarray = k,
-                    v: np.ndarray = v) -> tuple[np.ndarray, ...]:
-            return tuple(a[sh][:, sel] for a in (q, k, v))
+            def tensors(sel: IntArray, sh: IntArray, q: np.ndarray = q, k: np.ndarray = k,
+                        v: np.ndarray = v) -> tuple[np.ndarray, ...]:
+                return tuple(a[sh][:, sel] for a in (q, k, v))
 
-        lr = run_layer(imp, alive, hs, lc, tensors, fx)
-        alive, hs = lr.alive, lr.heads
-        run.layers.append(lr)
+            lr = run_layer(imp, alive, hs, lc, tensors, fx)
+            alive, hs = lr.alive, lr.heads
+            run.layers.append(lr)
     run.alive = alive
     return run
 
@@ -422,8 +463,11 @@ def hw_run(run: TopRun, t: SpattenTopCfg, length: int, heads: int, junk: int | N
                 outs.append(c["o"].pack({"out": lr.out[hi, qi].tolist(), "head": h, "token": tok,
                                          "refetch": int(lr.refetch[hi, qi]), "max_p": int(lr.max_p[hi, qi])}))
         lc = lr.cfg
+        first = li == 0 or lc.restart is not None
         desc.append(c["desc"].pack({
-            "first": int(li == 0), "tokens": lc.tokens, "queries": lc.n_queries, "heads": lc.heads, "kv": lc.kv,
+            "first": int(first), "carry": int(lc.carry),
+            "ctx": lc.restart if lc.restart is not None else (lc.tokens if first else 0), "tokens": lc.tokens,
+            "queries": lc.n_queries, "heads": lc.heads, "kv": lc.kv,
             "thr": lc.threshold,
             "alpha": {"alpha_q": img.alpha_q, "alpha_sh": img.alpha_sh}, "dlog": img.q.shape[-1].bit_length() - 1,
             "stride": length, "q_base": base, "k_base": base + region, "l_base": base + 2 * region,
