@@ -316,10 +316,12 @@ GPT2_TRACE = "summary-gpt2-small-wikitext2-per8.csv"
 
 
 def spatten_top_gpt2_job(iteration: int = 1, params: dict[str, int] | None = None, first_layer: int = 0,
-                         latency: int = 20, outstanding: int = 8) -> tuple[FastJob, dict[str, list[int]], object, list]:
-    """One generation iteration of the GPT-2-Small trace (:func:`top_golden.trace_layers`) from ``first_layer`` on
-    (its kept tokens become the first descriptor's), on GPT-2-Small's shape with seeded tensors: the job, the
-    expected beats, the golden run and the trace's descriptors."""
+                         latency: int = 20, outstanding: int = 8,
+                         iterations: int = 1) -> tuple[FastJob, dict[str, list[int]], object, list]:
+    """Generation iterations of the GPT-2-Small trace (:func:`top_golden.trace_layers`) from ``first_layer`` on
+    (the first iteration's kept tokens become its first descriptor's), on GPT-2-Small's shape with seeded tensors:
+    the job, the expected beats, the golden run and the trace's descriptors. Each later iteration carries the
+    importance (its context one token longer, the newest token kept in every layer: :func:`carried`)."""
     from importlib import resources
 
     from attnforge.rtl.registry import parse_params
@@ -331,10 +333,22 @@ def spatten_top_gpt2_job(iteration: int = 1, params: dict[str, int] | None = Non
     t = _top(parse_params("spatten-top", p))
     trace = resources.files("attnforge.workloads").joinpath("traces", GPT2_TRACE)
     layers = tg.trace_layers(str(trace), iteration, t.fx)[first_layer:]
+    later = [carried(tg.trace_layers(str(trace), iteration + i, t.fx)[first_layer:], layers[0].tokens + i)
+             for i in range(1, iterations)]
+    its = f"iterations {iteration}-{iteration + iterations - 1}" if iterations > 1 else f"iteration {iteration}"
     job, exp, run = spatten_top_decode_job(p, layers, seed=iteration, latency=latency, outstanding=outstanding,
-                                           label=f"gpt2-small decode, iteration {iteration}, layers "
-                                                 f"{first_layer}-{first_layer + len(layers) - 1}")
-    return job, exp, run, layers
+                                           label=f"gpt2-small decode, {its}, layers "
+                                                 f"{first_layer}-{first_layer + len(layers) - 1}", later=later)
+    return job, exp, run, [*layers, *(lc for it in later for lc in it)]
+
+
+def carried(layers: list, context: int) -> list:
+    """A later generation iteration's descriptors: its first restarts from ``context`` tokens with the importance
+    carried, every later one keeps the newest token (the query) beside its top-k (the top's ``carry``)."""
+    import dataclasses
+
+    return [dataclasses.replace(lc, restart=context) if i == 0 else dataclasses.replace(lc, keep_last=True)
+            for i, lc in enumerate(layers)]
 
 
 # ---------------------------------------------------------------- SpAtten blocks: refusal, then a good job

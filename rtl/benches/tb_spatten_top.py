@@ -70,11 +70,12 @@ def run_decode_case(params: dict[str, int] | None, sim: str, layers: list, refus
 
 
 def run_gpt2_decode(sim: str, iteration: int = 1, params: dict[str, int] | None = None,
-                    first_layer: int = 0) -> dict[str, Any]:
-    """One generation iteration of the GPT-2-Small WikiText-2 trace from ``first_layer`` on (the trace's kept counts
-    per layer, GPT-2-Small's 12 heads of dimension 64, seeded tensors), no refusals; the row adds the trace's
-    counts per layer and the query token of each layer (the newest alive token)."""
-    job, exp, run, layers = spatten_top_gpt2_job(iteration, params, first_layer)
+                    first_layer: int = 0, iterations: int = 1) -> dict[str, Any]:
+    """Generation iterations of the GPT-2-Small WikiText-2 trace from ``first_layer`` on (the trace's kept counts
+    per layer, GPT-2-Small's 12 heads of dimension 64, seeded tensors; later iterations carry the importance), no
+    refusals; the row adds the trace's counts per layer and the query token of each layer (the newest alive
+    token)."""
+    job, exp, run, layers = spatten_top_gpt2_job(iteration, params, first_layer, iterations=iterations)
     row = run_job(job, exp, run, sim, job.label, False)
     row["trace_tokens_heads_kv"] = [(lc.tokens, lc.heads, lc.kv) for lc in layers]
     row["kept_v"] = [sorted({len(k) for h in lr.kept_v for k in h}) for lr in run.layers]
@@ -148,6 +149,8 @@ def rows(case: Any, sim: str) -> list[dict[str, Any]]:
         return [run_gpt2_decode(sim, params=case.params)]
     if "gpt2-decode-tail" in (case.workloads or []):
         return [run_gpt2_decode(sim, params=case.params, first_layer=2)]
+    if "gpt2-decode-iters" in (case.workloads or []):
+        return [run_gpt2_decode(sim, params=case.params, first_layer=2, iterations=3)]
     out = []
     for layers, length in case.shapes or [(3, 16)]:
         r = run_top_case(case.params, sim, f"synthetic {layers}x{length}", layers=layers, length=length,
