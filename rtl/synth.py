@@ -41,6 +41,9 @@ _DSP = {"ecp5": ("MULT18X18D", "ALU54B"), "ice40": ("SB_MAC16",)}
 #: nextpnr routers: router1 (the default, used for the README table) and router2 (much faster on congested designs:
 #: the SpAtten pipeline routes in minutes with it and did not finish in 45 minutes with router1)
 ROUTERS: tuple[str, ...] = ("router1", "router2")
+#: nextpnr placers: heap (its default, analytic), static (electrostatic; on fusemax-top 4x4 its first run placed as
+#: well as the best of eight heap runs across seeds and netlist revisions, docs/results.md) and sa (annealing, slow)
+PLACERS: tuple[str, ...] = ("heap", "static", "sa")
 _BRAM = {"ecp5": ("DP16KD", "PDPW16KD"), "ice40": ("SB_RAM40_4K", "SB_SPRAM256KA")}
 
 
@@ -92,6 +95,7 @@ class SynthResult:
     dsp_inference: bool = True  #: False: synthesized with -nodsp (multipliers in LUTs)
     hierarchy_kept: bool = False  #: True: synthesized with -noflatten (no register merging across submodules)
     router: str = "router1"  #: nextpnr's router
+    placer: str = "heap"  #: nextpnr's placer
     seed: int | None = None  #: nextpnr's placer seed (None: its default)
     pnr_args: tuple[str, ...] = ()  #: extra nextpnr options (placer and router settings)
     dsp_registers: bool = False  #: True: multipliers written as DSP primitives with their own registers (rtl/dsp.py)
@@ -129,7 +133,7 @@ def critical_path(report: Mapping[str, object]) -> dict[str, object] | None:
 
 
 #: nextpnr options that attnforge sets itself (or that change what its report means): refused in ``pnr_args``
-_PNR_OWN = ("--json", "--report", "--freq", "--package", "--speed", "--seed", "--router", "--quiet", "--sdc",
+_PNR_OWN = ("--json", "--report", "--freq", "--package", "--speed", "--seed", "--router", "--placer", "--quiet", "--sdc",
             "--timing-allow-fail", "--pack-only", "--write", "--textcfg", "--pcf", "--lpf", "--asc",
             "--up5k", "--12k", "--25k", "--45k", "--85k")
 
@@ -137,7 +141,7 @@ _PNR_OWN = ("--json", "--report", "--freq", "--package", "--speed", "--seed", "-
 def check_pnr_args(args: Sequence[str]) -> list[str]:
     """Extra nextpnr options as a list, each option (``--name`` or ``--name=value``, a value may follow as its own
     item) not one attnforge sets or reads back: those have their own settings (``--seed``, ``--router``,
-    ``--freq``) or would change the report behind the result."""
+    ``--placer``, ``--freq``) or would change the report behind the result."""
     out = [str(a) for a in args]
     for a in out:
         name = a.split("=", 1)[0]
@@ -164,14 +168,14 @@ def _count(cells: Mapping[str, int], names: tuple[str, ...]) -> int:
 def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target: str = "ecp5",
                freq_mhz: float = 100.0, keep: Path | None = None, dsp: bool = True,
                keep_hierarchy: bool = False, router: str = "router1", dsp_regs: bool = True,
-               seed: int | None = None, pnr_args: Sequence[str] = ()) -> SynthResult:
+               seed: int | None = None, pnr_args: Sequence[str] = (), placer: str = "heap") -> SynthResult:
     """Verilog from the same generator -> yosys -> nextpnr; utilisation and Fmax from their JSON reports. With
     ``dsp`` and ``dsp_regs`` on a target that has a primitive for it (ECP5), every multiplier is written as the DSP
     primitive with its own input and output registers (:mod:`attnforge.rtl.dsp`): same stages, but nextpnr
     then times the register -> DSP paths inside the block instead of through the fabric. ``seed``: nextpnr's
     placer seed (its default when None); the same netlist placed with other seeds shows how much of an Fmax
     difference between two designs is placement noise. ``pnr_args``: more nextpnr options (its placer and router
-    settings, e.g. ``--tmg-ripup``), checked by :func:`check_pnr_args`."""
+    settings, e.g. ``--tmg-ripup``), checked by :func:`check_pnr_args`; ``placer``: one of :data:`PLACERS`."""
     from amaranth.back import verilog
 
     from attnforge.rtl.dsp import DSP_TARGETS, dsp_primitives
@@ -181,6 +185,8 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         raise SpecError("--target", f"unknown target {target!r}", TARGETS)
     if router not in ROUTERS:
         raise SpecError("--router", f"unknown router {router!r}", ROUTERS)
+    if placer not in PLACERS:
+        raise SpecError("--placer", f"unknown placer {placer!r}", PLACERS)
     if freq_mhz <= 0:
         raise SpecError("--freq", f"must be positive, got {freq_mhz}")
     if seed is not None and not 0 <= seed < 2**31:
@@ -209,13 +215,14 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         stat = json.loads((d / "stat.json").read_text())
         cells = stat.get("design", {}).get("num_cells_by_type", {})
         pnr = [*_tool(t["tool"]), t["device"], "--package", t["package"], "--json", "top.json", "--freq", f"{freq_mhz:g}",
-               "--report", "report.json", "--timing-allow-fail", "--quiet", "--router", router]
+               "--report", "report.json", "--timing-allow-fail", "--quiet", "--router", router, "--placer", placer]
         if t["speed"]:
             pnr += ["--speed", t["speed"]]
         if seed is not None:
             pnr += ["--seed", str(seed)]
         pnr += pnr_extra
-        phase(f"synth {design}: {t['tool'].removeprefix('yowasp-')} place and route ({router}), seconds to minutes")
+        phase(f"synth {design}: {t['tool'].removeprefix('yowasp-')} place ({placer}) and route ({router}), seconds to "
+              "minutes")
         pr = subprocess.run(pnr, cwd=d, capture_output=True, text=True)
         fits, note, fmax, path = True, "", 0.0, None
         if pr.returncode != 0 or not (d / "report.json").exists():
@@ -238,7 +245,8 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         ff=_count(cells, ff_names), dsp=_count(cells, _DSP[target]), bram=_count(cells, _BRAM[target]),
         fmax_mhz=round(fmax, 2), freq_mhz=freq_mhz, met_timing=fits and fmax >= freq_mhz,
         wrapper_ff=top.in_bits + top.out_bits + 1, seconds=time.perf_counter() - t0, fits=fits, note=note,
-        dsp_inference=dsp, hierarchy_kept=keep_hierarchy, router=router, dsp_registers=prim is not None, seed=seed,
+        dsp_inference=dsp, hierarchy_kept=keep_hierarchy, router=router, placer=placer,
+        dsp_registers=prim is not None, seed=seed,
         critical_path=path, pnr_args=tuple(pnr_extra),
     )
 

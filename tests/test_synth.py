@@ -28,7 +28,8 @@ def test_out_of_context_shell_counts_every_port_bit() -> None:
 @pytest.mark.parametrize(
     ("kw", "field"),
     [({"target": "virtex"}, "--target"), ({"freq_mhz": 0}, "--freq"), ({"design": "nope"}, "design"),
-     ({"router": "router9"}, "--router"), ({"seed": -1}, "--seed"), ({"pnr_args": ["--seed", "3"]}, "--pnr-arg"),
+     ({"router": "router9"}, "--router"), ({"placer": "magic"}, "--placer"),
+     ({"pnr_args": ["--placer", "sa"]}, "--pnr-arg"), ({"seed": -1}, "--seed"), ({"pnr_args": ["--seed", "3"]}, "--pnr-arg"),
      ({"pnr_args": ["--freq=20"]}, "--pnr-arg"), ({"pnr_args": ["tmg-ripup"]}, "--pnr-arg")],
 )
 def test_bad_synth_input(kw: dict, field: str) -> None:

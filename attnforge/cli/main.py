@@ -364,7 +364,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
               f"yosys, nextpnr ({args.target}) ...", file=sys.stderr, flush=True)
         keep = None if keep_root is None else keep_root / (f"point-{i}" if len(runs) > 1 else "")
         results.append(synthesize(args.design, params, args.target, args.freq, keep=keep, dsp=not args.no_dsp,
-                                  keep_hierarchy=args.keep_hierarchy, router=args.router,
+                                  keep_hierarchy=args.keep_hierarchy, router=args.router, placer=args.placer,
                                   dsp_regs=not args.no_dsp_regs, seed=args.seed,
                                   pnr_args=[w for a in args.pnr_arg or [] for w in a.split()]))
         print(f"[{time.perf_counter() - t0:6.1f}s] synth {i}/{len(runs)} done ({results[-1].seconds:.0f} s)",
@@ -554,6 +554,8 @@ def _add_synth_command(sub: Any, fmt: Any) -> None:
                     "every multiplier is a MULT18X18D with its own input and output registers")
     sy.add_argument("--router", default="router1", help="nextpnr router: router1 (default) or router2 (faster on "
                     "congested designs such as spatten-pipeline)")
+    sy.add_argument("--placer", default="heap", help="nextpnr placer: heap (default, nextpnr's), static "
+                    "(electrostatic) or sa (annealing, slow)")
     sy.add_argument("--keep-hierarchy", action="store_true",
                     help="synthesize without flattening (yosys -noflatten): no merging of identical registers across "
                     "submodules, e.g. one operand register per PE next to its DSP")
