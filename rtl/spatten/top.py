@@ -379,9 +379,13 @@ class SpattenTop(wiring.Component):
         imp_i, ilay = imp_in
         dw = view(self.contract["desc"], self.desc.payload)
         rd_beat, rd_heads = Signal(fx.n_bits), Signal()
-        # with carry the token top-k leaves out the list's last entry, the newest token (appended after it)
+        # with carry the token top-k leaves out the list's last entry, the newest token: its id is kept aside while
+        # the token list is read (``newest``), and written after the kept ones the cycle after the top-k's last
+        # beat (``put``), while the head list is read or skipped (no cycle added; no top-k output bit and no list
+        # lookup in front of the list's registers)
         n_rd = Mux(rd_heads, lists.h, lists.n - dv.carry)
-        newest = lists.tok[(lists.n - 1)[:fx.n_bits]]
+        newest, put = Signal(fx.idx_bits), Signal()
+        m.d.sync += put.eq(0)
         ib, nb = t.imp.idx_bits, t.imp.n_bits
         ids = [_fit(Mux(rd_heads, lists.head[((rd_beat << clog2(s)) + j)[:t.head_bits]],
                         lists.tok[(rd_beat << clog2(s)) + j]), ib) for j in range(s)]
@@ -418,6 +422,8 @@ class SpattenTop(wiring.Component):
                     m.d.sync += [lists.head[i].eq(i) for i in range(t.max_heads)]
                     m.next = "RUN"
             with m.State("BOUND"):  # read the scores of one list into the top-k, or skip it
+                with m.If(~rd_heads):
+                    m.d.sync += newest.eq(lists.tok[(lists.n - 1)[:fx.n_bits]])
                 with m.If(keep == n_rd):
                     with m.If(rd_heads):
                         m.next = "RUN"
@@ -433,11 +439,8 @@ class SpattenTop(wiring.Component):
                         m.d.sync += lists.h.eq(dv.heads)
                         m.next = "RUN"
                     with m.Else():
-                        m.d.sync += [lists.n.eq(dv.tokens), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
-                        # carry: the list's last token after the tokens - 1 kept ones (the compaction wrote below it)
-                        for i in range(fx.max_n):
-                            with m.If(dv.carry & (dv.tokens == i + 1)):
-                                m.d.sync += lists.tok[i].eq(newest)
+                        m.d.sync += [lists.n.eq(dv.tokens), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0),
+                                     put.eq(dv.carry)]
                         m.next = "BOUND"
             with m.State("RUN"):
                 with m.If(qf_done & (outs == issued) & (fed == issued)):
@@ -446,6 +449,9 @@ class SpattenTop(wiring.Component):
                 m.d.sync += [outs.eq(0), fed.eq(0)]
                 with m.If(self.r.ready):
                     m.next = "IDLE"
+        for i in range(fx.max_n):  # carry: the newest token after the tokens - 1 kept ones
+            with m.If(put & (dv.tokens == i + 1)):
+                m.d.sync += lists.tok[i].eq(newest)
         err_s, done_s, clear_s = fsm.ongoing("ERR"), fsm.ongoing("DONE"), fsm.ongoing("CLEAR")
         read_s = fsm.ongoing("BOUND") & (keep != n_rd)
         op = Mux(rd_heads, OPS["read_heads"], OPS["read_tokens"])
