@@ -408,18 +408,14 @@ class SpattenTop(wiring.Component):
                     with m.Else():
                         m.d.sync += [rd_heads.eq(0), rd_beat.eq(0), wpos.eq(0)]
                         with m.If(dw.first):  # a carried iteration: the lists restart, the importance stays
-                            m.d.sync += [lists.n.eq(dw.ctx), lists.h.eq(dw.heads)]
-                            m.d.sync += [lists.tok[i].eq(i) for i in range(fx.max_n)]
-                            m.d.sync += [lists.head[i].eq(i) for i in range(t.max_heads)]
+                            self._restart(m, lists, dw.ctx, dw.heads)
                         m.next = "BOUND"
             with m.State("ERR"):
                 with m.If(self.r.ready):
                     m.next = "IDLE"
             with m.State("CLEAR"):
                 with m.If(imp_i.ready):
-                    m.d.sync += [lists.n.eq(dv.tokens), lists.h.eq(dv.heads)]
-                    m.d.sync += [lists.tok[i].eq(i) for i in range(fx.max_n)]
-                    m.d.sync += [lists.head[i].eq(i) for i in range(t.max_heads)]
+                    self._restart(m, lists, dv.tokens, dv.heads)
                     m.next = "RUN"
             with m.State("BOUND"):  # read the scores of one list into the top-k, or skip it
                 with m.If(~rd_heads):
@@ -464,6 +460,12 @@ class SpattenTop(wiring.Component):
                      ctl_valid.eq(clear_s | read_s), ctl_beat.eq(Mux(clear_s, OPS["clear"], read_beat))]
         valid, beat = feed
         m.d.comb += [imp_i.valid.eq(Mux(feed_en, valid, ctl_valid)), imp_i.payload.eq(Mux(feed_en, beat, ctl_beat))]
+
+    def _restart(self, m: Module, lists: _Lists, tokens: Value, heads: Value) -> None:
+        """The alive lists from scratch: tokens 0..tokens-1 and heads 0..heads-1 (a first descriptor)."""
+        m.d.sync += [lists.n.eq(tokens), lists.h.eq(heads)]
+        m.d.sync += [lists.tok[i].eq(i) for i in range(self.cfg.fx.max_n)]
+        m.d.sync += [lists.head[i].eq(i) for i in range(self.cfg.max_heads)]
 
     def _compact(self, m: Module, topk: TopK, lists: _Lists, heads: Signal, wpos: Signal) -> None:
         """Each top-k output beat: the kept positions (ascending) pick their ids from the list, written at the
