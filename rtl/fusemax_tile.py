@@ -108,6 +108,10 @@ class _Seq:
     sln_full: list[Signal]  #: per parity: the SLN buffer holds a tile's probabilities not yet multiplied into RNV
     seen: list[Signal]  #: per query lane: a visible key has been seen (else RM is -inf and PRM is 0)
     qk0: Signal  #: ``qk_next == 0`` as its own register (the K handshake reads it; no comparator on that path)
+    #: ``qk0 and q_lead == 0`` as its own register: in QK0, Q beat ``cnt`` is not in the ring yet and comes straight
+    #: from the stream. The K handshake and every column's Q operand select read it (on ECP5 the AND and the compare
+    #: in front of that fan-out were the fusemax-top critical path: qk0 -> the per-PE operand registers)
+    byp: Signal
     #: per query lane c, for the causal mask (key m is visible to lane c iff m <= diag + c): ``diag + c`` minus the
     #: first key of the tile S captures next
     lim: list[Signal]
@@ -177,7 +181,7 @@ class FuseMaxTile(wiring.Component):
             "pad_keys": len(cfg_in.pad_keys), "causal": 1, "is_qk": 1,
             "cnt": range(max(E, F) + 1), "qk_next": kb + 1, "sv_next": kb + 1, "q_cnt": range(E + 1), "q_lead": range(E + 1),
             "q_open": 1, "cap_tile": kb + 1, "sm_par": 1, "rd_tile": kb + 1,
-            "rnv_done": 1, "inv_done": 1, "tail": 1, "rd_pend": 1, "qk_fire": 1, "sv_fire": 1}
+            "rnv_done": 1, "inv_done": 1, "tail": 1, "rd_pend": 1, "qk_fire": 1, "sv_fire": 1, "byp": 1}
         seq = _Seq(**{name: Signal(shape, name=name) for name, shape in shapes.items()},  # type: ignore[arg-type]
                    sln_full=[Signal(name=f"sln_full{i}") for i in range(2)],
                    seen=[Signal(name=f"seen_{c}") for c in range(C)], qk0=Signal(init=1, name="qk0"),
@@ -195,7 +199,7 @@ class FuseMaxTile(wiring.Component):
                          *(lim.eq(cfg_in.diag + c) for c, lim in enumerate(seq.lim)),
                          *(getattr(seq, n).eq(0) for n in ("cnt", "qk_next", "sv_next", "q_cnt", "q_lead", "cap_tile",
                                                            "sm_par", "rd_tile")),
-                         seq.is_qk.eq(1), seq.qk0.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
+                         seq.is_qk.eq(1), seq.qk0.eq(1), seq.byp.eq(1), *(s.eq(0) for s in seq.sln_full + seq.seen)]
         self._handshakes(m, seq)
         self._segments(m, seq)
         return seq
@@ -212,7 +216,7 @@ class FuseMaxTile(wiring.Component):
         qk_seg = (seq.state == RUN) & seq.is_qk
         sv_seg = (seq.state == RUN) & ~seq.is_qk
         m.d.comb += [
-            self.k.ready.eq(qk_seg & (~seq.first_qk | seq.q_have | self.q.valid)),
+            self.k.ready.eq(qk_seg & (~seq.byp | self.q.valid)),  # ~byp == ~first_qk | q_have
             # a register (the run's state and q_cnt < E decided a beat early): the ready and the Q ring's write
             # enables then hang off it and the producer's valid only (their compare was an ECP5 Fmax path)
             self.q.ready.eq(seq.q_open),
@@ -228,7 +232,8 @@ class FuseMaxTile(wiring.Component):
         m.d.comb += [seq.qk_fire.eq(self.k.valid & self.k.ready), seq.sv_fire.eq(self.v.valid & self.v.ready),
                      self.mac_active.eq(seq.qk_fire | seq.sv_fire)]
         with m.If(seq.first_qk & (q_fire | seq.qk_fire)):  # never in the cfg cycle, whose load resets it
-            m.d.sync += seq.q_lead.eq(seq.q_lead + q_fire - seq.qk_fire)
+            lead = seq.q_lead + q_fire - seq.qk_fire
+            m.d.sync += [seq.q_lead.eq(lead), seq.byp.eq(lead[:len(seq.q_lead)] == 0)]  # QK0's last beat: below
 
     def _segments(self, m: Module, seq: _Seq) -> None:
         """The segment order: QK0, QK1, SV0, QK2, SV1, ..., QK(n-1), SV(n-2), SV(n-1); then the tail."""
@@ -238,7 +243,7 @@ class FuseMaxTile(wiring.Component):
         with m.If(seq.qk_fire | seq.sv_fire):
             m.d.sync += seq.cnt.eq(seq.cnt + 1)
         with m.If(seq.qk_last):
-            m.d.sync += [seq.cnt.eq(0), seq.qk_next.eq(seq.qk_next + 1), seq.qk0.eq(0),
+            m.d.sync += [seq.cnt.eq(0), seq.qk_next.eq(seq.qk_next + 1), seq.qk0.eq(0), seq.byp.eq(0),
                          seq.is_qk.eq(seq.first_qk & (seq.n_tiles > 1))]
         with m.If(seq.sv_last):
             m.d.sync += [seq.cnt.eq(0), seq.sv_next.eq(seq.sv_next + 1), seq.is_qk.eq(seq.qk_next < seq.n_tiles)]
@@ -287,8 +292,7 @@ class FuseMaxTile(wiring.Component):
             m.d.sync += [ring[e][c].eq(Mux(turn, nxt[c], ring[e][c])) for c in range(C)]
             with m.If(fire & (seq.q_lead == e)):  # after the turn above, so the write wins
                 m.d.sync += [ring[e][c].eq(q_in[c]) for c in range(C)]
-        bypass = seq.first_qk & ~seq.q_have
-        return [Mux(bypass, q_in[c], Mux(turn, ring[1 % E][c], ring[0][c])) for c in range(C)]
+        return [Mux(seq.byp, q_in[c], Mux(turn, ring[1 % E][c], ring[0][c])) for c in range(C)]
 
     def _mac_array(self, m: Module, seq: _Seq, q_cur: list[Value], sln: list[_Grid]) -> _MacOut:
         """The 2D array (:class:`attnforge.rtl.array2d.Array2DCore`, ``rows`` x ``cols`` of the PE block's

@@ -298,6 +298,9 @@ class FuseMaxTop(wiring.Component):
         cb = _bits(kv_words)
         h = Signal(_bits(self.max_heads) + 1, name="l_h")
         t = Signal(_bits(self.max_tq), name="l_t")
+        # ``h < heads`` as a register (a head is left to launch): the compare sat in front of the launch, whose
+        # fan-out (the engine's cfg load, the three readers' restarts) was the fusemax-top critical path on ECP5
+        more = Signal(name="l_more")
         g0 = Signal(name="l_slot")  #: the slot of the next tile (global tile index mod 2)
         last_head_tile = Signal(name="l_head_last")  #: the tile in the engine is its head's last: its V frees the bank
         running_bank = Signal(name="l_bank")
@@ -306,12 +309,12 @@ class FuseMaxTop(wiring.Component):
         kr = _Reader(m, kmem, "kr", 2 * kv_words, cb)
         vr = _Reader(m, vmem, "vr", 2 * kv_words, cb)
         qr = _Reader(m, qmem, "qr", 2 * d, _bits(d))
-        with m.If(self.desc.valid & self.desc.ready):
-            m.d.sync += [h.eq(0), t.eq(0), g0.eq(0), outs.eq(0), tiles_out.eq(0)]
+        with m.If(self.desc.valid & self.desc.ready):  # a run has a head (or is refused: running stays 0)
+            m.d.sync += [h.eq(0), t.eq(0), g0.eq(0), outs.eq(0), tiles_out.eq(0), more.eq(1)]
         bank_full = Mux(h[0], bank[1], bank[0]) == FULL
         slot_full = Mux(g0, slot[1], slot[0]) == FULL
         fx_cfg = self.contract_engine_cfg(run, run.diag0 + (t << (self.cols - 1).bit_length()))
-        m.d.comb += [eng.cfg.valid.eq(run.running & (h < run.heads) & bank_full & slot_full),
+        m.d.comb += [eng.cfg.valid.eq(run.running & more & bank_full & slot_full),
                      eng.cfg.payload.eq(fx_cfg)]
         start = eng.cfg.valid & eng.cfg.ready
         for r, base, n in ((kr, Mux(h[0], kv_words, 0), run.tk * d), (vr, Mux(h[0], kv_words, 0), run.tk * d),
@@ -326,6 +329,8 @@ class FuseMaxTop(wiring.Component):
             tile_end = t == run.tq - 1
             m.d.sync += [g0.eq(~g0), last_head_tile.eq(tile_end), running_bank.eq(h[0]),
                          t.eq(Mux(tile_end, 0, t + 1)), h.eq(h + tile_end)]
+            with m.If(tile_end):
+                m.d.sync += more.eq(h + 1 < run.heads)
         self._frees(m, qr, vr, g0, last_head_tile, running_bank, bank, slot)
         layer_done = Signal()  #: the layer's last output beat
         m.d.comb += layer_done.eq(self.o.valid & self.o.ready & (outs == d - 1) & (tiles_out + 1 == run.total_q))

@@ -258,7 +258,9 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
         cases += [Case("spatten-top", TOP_GPT2, workloads=["gpt2-decode"], extra=FAST_VERILATOR),
                   Case("spatten-top", TOP_GPT2_TAIL, workloads=["gpt2-decode-tail"], extra=FAST_VERILATOR),
                   # three iterations of the trace's layers 2-11, the importance carried from one to the next
-                  Case("spatten-top", TOP_GPT2_TAIL, workloads=["gpt2-decode-iters"], extra=FAST_VERILATOR)]
+                  Case("spatten-top", TOP_GPT2_TAIL, workloads=["gpt2-decode-iters"], extra=FAST_VERILATOR),
+                  # the trace's whole generation: 32 iterations of all 12 layers, from the unpruned first one
+                  Case("spatten-top", TOP_GPT2, workloads=["gpt2-generation"], extra=FAST_VERILATOR)]
         # the pipeline at 64 lanes holds qk, softmax, progquant and pv at these parameters, so one build checks
         # all four on long rows (GPT-2's D = 64 one key per beat, MiniLM's D = 32 two); each alone runs its own
         # bench at its default size on full-length rows, so both simulators see every bench

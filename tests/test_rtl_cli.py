@@ -115,8 +115,6 @@ def test_regress_params_replace_the_cases_own() -> None:
     (["regress", "--design", "spatten-top", "-p", "max_d=17"], "power of two"),
 ])
 def test_regress_param_errors(args: list[str], msg: str, capsys: pytest.CaptureFixture[str]) -> None:
-    if available("icarus"):
-        pytest.skip("icarus not installed")
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1

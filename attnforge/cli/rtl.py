@@ -75,11 +75,6 @@ def cmd_regress(args: argparse.Namespace) -> int:
         import cocotb_tools.runner  # noqa: F401 - only to fail early, in one line, where cocotb is missing
     except ImportError:
         raise SpecError("regress", "cocotb is not installed (pip install 'attnforge[rtl]' or pip install cocotb)") from None
-    sims = list(SIMULATORS) if args.sim == "all" else [args.sim]
-    for s in sims:
-        reason = available(s)
-        if reason:
-            raise SpecError("--sim", f"{s}: {reason}", SIMULATORS)
     cases = default_cases(quick=args.quick, slow=args.slow or bool(args.workload))
     if args.workload:  # one workload's cases, the long set's included (e.g. spatten-top gpt2-decode)
         cases = [c for c in cases if args.workload in (c.workloads or [])]
@@ -92,6 +87,11 @@ def cmd_regress(args: argparse.Namespace) -> int:
             raise SpecError("--design", f"no regression case for {args.design!r}", sorted({c.design for c in default_cases()}))
     if args.param:
         cases = _with_params(cases, args.design, args.param)
+    sims = list(SIMULATORS) if args.sim == "all" else [args.sim]
+    for s in sims:  # after the selection: a wrong --design or --param is named even where no simulator is
+        reason = available(s)
+        if reason:
+            raise SpecError("--sim", f"{s}: {reason}", SIMULATORS)
     t0 = time.perf_counter()
 
     def progress(sim: str, case: Any, got: list[dict[str, Any]]) -> None:

@@ -139,10 +139,16 @@ def run_minilm(sim: str, params: dict[str, int] | None = None) -> dict[str, Any]
             "error": None if passed else f"{o_bad} output beats differ; answers {'ok' if r_ok else 'DIFFER'}"}
 
 
+#: generation steps of the paper's GPT-2 benchmarks (a 992-token prompt, then 32 tokens): the trace's iterations
+GPT2_STEPS = 32
+
+
 def rows(case: Any, sim: str) -> list[dict[str, Any]]:
     """The regress entry point (rtl/regress.py dispatches fastbench designs here, a ``Case`` with parsed params):
     workload ``minilm``: the whole model; ``gpt2-decode``: one generation iteration of the GPT-2-Small trace
-    (``-tail``: its layers 2-11); otherwise one row per shape (layers, tokens) of a synthetic encoder."""
+    (``-tail``: its layers 2-11; ``-iters``: three iterations of those); ``gpt2-generation``: the trace's whole
+    generation (its 32 iterations, all 12 layers, the importance carried from the first unpruned one on);
+    otherwise one row per shape (layers, tokens) of a synthetic encoder."""
     if "minilm" in (case.workloads or []):
         return [run_minilm(sim, params=case.params)]
     if "gpt2-decode" in (case.workloads or []):
@@ -151,6 +157,8 @@ def rows(case: Any, sim: str) -> list[dict[str, Any]]:
         return [run_gpt2_decode(sim, params=case.params, first_layer=2)]
     if "gpt2-decode-iters" in (case.workloads or []):
         return [run_gpt2_decode(sim, params=case.params, first_layer=2, iterations=3)]
+    if "gpt2-generation" in (case.workloads or []):
+        return [run_gpt2_decode(sim, iteration=0, params=case.params, iterations=GPT2_STEPS)]
     out = []
     for layers, length in case.shapes or [(3, 16)]:
         r = run_top_case(case.params, sim, f"synthetic {layers}x{length}", layers=layers, length=length,
