@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, ValueCastable, signed, unsigned
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Shape, Signal, Value, ValueCastable, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -413,6 +413,36 @@ __all__ = [
     "vmax_pipelined",
     "vsum",
 ]
+
+
+class LocalReg(Elaboratable):
+    """One register in a module of its own: ``q`` is ``d`` of the cycle before.
+
+    Why a module: yosys merges registers with the same input inside a module (opt_merge; a ``keep`` attribute on
+    the wire does not stop it), so copies of a high-fan-out control register made in one module end up one register
+    again, its net spanning every lane. Under synthesis without flattening (``attnforge synth --keep-hierarchy``)
+    each ``LocalReg`` stays a register of its own, which the placer puts next to the lane that reads it. In
+    simulation it is a plain register."""
+
+    def __init__(self, shape: int, name: str) -> None:
+        self.d = Signal(shape, name=f"{name}_d")
+        self.q = Signal(shape, name=f"{name}_q")
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.d.sync += self.q.eq(self.d)
+        return m
+
+
+def local_copies(m: Module, value: Value, n: int, name: str) -> list[Signal]:
+    """``n`` copies of ``value`` registered (one cycle later), each a :class:`LocalReg` of its own: one per lane that
+    reads it, in place of one register whose fan-out spans the lanes."""
+    out = []
+    for i in range(n):
+        m.submodules[f"{name}{i}"] = r = LocalReg(len(Value.cast(value)), f"{name}{i}")
+        m.d.comb += r.d.eq(value)
+        out.append(r.q)
+    return out
 
 
 class SkidBuffer(wiring.Component):

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import Out
 
 from attnforge.rtl.array2d import Array2DCore
@@ -50,6 +51,7 @@ from attnforge.rtl.common import (
     and_or,
     contract_ports,
     delay,
+    local_copies,
     onehot,
     pack_value,
     view,
@@ -452,15 +454,15 @@ class FuseMaxTile(wiring.Component):
         par = delay(m, mac.par, tl + 1, "rn_par")[tl + 1]  # as the operand register reads PRM
         end = delay(m, mac.end, depth, "rn_end")
         # the read stage's row, one-hot (decoded a stage early, a register per row: the read is then an AND-OR
-        # that no decoder sits in front of)
-        f_hot: Value = onehot(fi[0], F)  # one row: no tree level, the read is in the MAC's output stage
+        # that no decoder sits in front of), one copy per lane (its own module: one register's fan-out to every
+        # lane's read was the fusemax-top critical path on ECP5, 11.3 ns of routing)
+        f_hot: list[Value] = [onehot(fi[0], F)] * C  # one row: no tree level, the read is in the MAC's output stage
         if tl:
-            f_hot = Signal(F, name="rn_fhot")
-            m.d.sync += f_hot.eq(onehot(fi[tl - 1], F))
+            f_hot = local_copies(m, onehot(fi[tl - 1], F), C, "rn_fhot")
         for c in range(C):
             slnv = vsum_pipelined(m, [mac.prod[r][c] for r in range(R)], signed(fx.rnv_bits), f"slnv{c}")
             cur = Signal(signed(fx.rnv_bits), name=f"rnr_{c}")
-            m.d.sync += cur.eq(and_or(f_hot, [rnv[f][c] for f in range(F)]))  # read stage
+            m.d.sync += cur.eq(and_or(f_hot[c], [rnv[f][c] for f in range(F)]))  # read stage
             m.d.comb += [self._vec.rnv_run[c].eq(cur), self._vec.rnv_factor[c].eq(Mux(par, prm[1][c], prm[0][c])),
                          self._vec.rnv_add[c].eq(delay(m, slnv, FM_ACC_PIPE, f"slnv{c}")[-1])]
             for f in range(F):
@@ -477,29 +479,38 @@ class FuseMaxTile(wiring.Component):
     def _output(self, m: Module, seq: _Seq, rnv: list[list[Signal]]) -> None:
         """AV = RNV * (1 / RD): once RNV and the reciprocal are final, F beats through the ``FM_OUT_PIPE``-stage
         output pipeline (RNV read, operand copies per DSP, partial products, their copies, their sum plus the rounding
-        half, shift; the reciprocal holds 1/RD throughout, so its copies cost no cycle of their own), which stalls as a
-        whole while the output is not taken; then back to IDLE."""
+        half, shift; the reciprocal holds 1/RD throughout, so its copies cost no cycle of their own); then back to
+        IDLE.
+
+        The pipeline never stalls: its last stage writes a FIFO whose head is ``o``, and a beat starts only on a
+        credit (``room``: the FIFO's entries less the beats in flight or waiting), so a stalled output holds nothing
+        but the start. A stalling pipeline put ``o.ready`` through a LUT onto every output multiply's DSP clock enable
+        (on ECP5 a 4.6-4.9 ns route, the fusemax-top critical path). The FIFO write is where the output register was,
+        so the cycles are the same while ``o`` is taken; the credits cover a beat from its start to the cycle after
+        it is taken, so beats start back to back then."""
         fx, C, F = self.fx, self.cols, self.f
-        adv = ~self.o.valid | self.o.ready
+        depth = FM_OUT_PIPE + 1
+        m.submodules.ofifo = fifo = SyncFIFO(width=len(self.o.payload), depth=depth)
+        room = Signal(range(depth + 1), init=depth, name="o_room")
+        o_fire = self.o.valid & self.o.ready
         f_out = Signal(range(F + 1))
         f_hot = Signal(F, init=1, name="o_fhot")  # row f_out one-hot: the RNV read is an AND-OR, no decoder
         out_cnt = Signal(range(F + 1))
-        go = seq.tail & seq.rnv_done & (seq.inv_done | self._vec.recip_done) & (f_out < F)
+        go = seq.tail & seq.rnv_done & (seq.inv_done | self._vec.recip_done) & (f_out < F) & (room != 0)
         vs = [Signal(name=f"o_v{i}") for i in range(FM_OUT_PIPE - 1)]  # valid of each stage before the output
-        payload = Signal(len(self.o.payload))
         vec = self._vec
-        m.d.comb += vec.out_en.eq(adv)  # the multiply's stages advance with the rest of the output pipeline
-        with m.If(adv):
-            m.d.sync += [vs[0].eq(go), *(b.eq(a) for a, b in zip(vs, vs[1:], strict=False)), self.o.valid.eq(vs[-1])]
-            for c in range(C):
-                rd_ = Signal(signed(fx.rnv_bits), name=f"o_rnv{c}")
-                m.d.sync += rd_.eq(and_or(f_hot, [rnv[f][c] for f in range(F)]))
-                m.d.comb += [vec.out_a[c].eq(rd_), vec.out_b[c].eq(vec.recip_q[c])]
-            m.d.sync += payload.eq(pack_value(self.contract["o"], [vec.out_res[c][:fx.out_bits] for c in range(C)]))
-            with m.If(go):
-                m.d.sync += [f_out.eq(f_out + 1), f_hot.eq(f_hot << 1)]
-        m.d.comb += self.o.payload.eq(payload)
-        with m.If(self.o.valid & self.o.ready):
+        m.d.comb += vec.out_en.eq(1)  # the multiply's stages advance every cycle, as the rest of the pipeline
+        m.d.sync += [vs[0].eq(go), *(b.eq(a) for a, b in zip(vs, vs[1:], strict=False)), room.eq(room - go + o_fire)]
+        for c in range(C):
+            rd_ = Signal(signed(fx.rnv_bits), name=f"o_rnv{c}")
+            m.d.sync += rd_.eq(and_or(f_hot, [rnv[f][c] for f in range(F)]))
+            m.d.comb += [vec.out_a[c].eq(rd_), vec.out_b[c].eq(vec.recip_q[c])]
+        with m.If(go):
+            m.d.sync += [f_out.eq(f_out + 1), f_hot.eq(f_hot << 1)]
+        m.d.comb += [fifo.w_en.eq(vs[-1]),
+                     fifo.w_data.eq(pack_value(self.contract["o"], [vec.out_res[c][:fx.out_bits] for c in range(C)])),
+                     self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data), fifo.r_en.eq(self.o.ready)]
+        with m.If(o_fire):
             m.d.sync += out_cnt.eq(out_cnt + 1)
             with m.If(out_cnt == F - 1):  # the tail is over: ready for the next run's
                 m.d.sync += [seq.tail.eq(0), f_out.eq(0), f_hot.eq(1), out_cnt.eq(0), seq.rnv_done.eq(0), seq.inv_done.eq(0)]
