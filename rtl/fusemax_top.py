@@ -37,14 +37,7 @@ from attnforge.rtl.fusemax_tile import FuseMaxTile
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.designs import DIAG_BITS
 
-FREE, LOADING, FULL = range(3)  #: a bank's or a Q slot's state (3 never occurs)
-
-
-def _full(state: Value) -> Value:
-    """``state == FULL`` as its one bit (FULL is the only state with bit 1 set): the launch's valid reads two of
-    them, and the whole two-bit compares put one LUT level more in front of its fan-out (on ECP5 the launch into
-    the readers' BRAM addresses was a fusemax-top critical path)."""
-    return state[1]
+FREE, LOADING, FULL = range(3)  #: a bank's or a Q slot's state
 
 
 def _bits(n: int) -> int:
@@ -318,8 +311,8 @@ class FuseMaxTop(wiring.Component):
         qr = _Reader(m, qmem, "qr", 2 * d, _bits(d))
         with m.If(self.desc.valid & self.desc.ready):  # a run has a head (or is refused: running stays 0)
             m.d.sync += [h.eq(0), t.eq(0), g0.eq(0), outs.eq(0), tiles_out.eq(0), more.eq(1)]
-        bank_full = Mux(h[0], _full(bank[1]), _full(bank[0]))
-        slot_full = Mux(g0, _full(slot[1]), _full(slot[0]))
+        bank_full = Mux(h[0], bank[1], bank[0]) == FULL
+        slot_full = Mux(g0, slot[1], slot[0]) == FULL
         fx_cfg = self.contract_engine_cfg(run, run.diag0 + (t << (self.cols - 1).bit_length()))
         m.d.comb += [eng.cfg.valid.eq(run.running & more & bank_full & slot_full),
                      eng.cfg.payload.eq(fx_cfg)]

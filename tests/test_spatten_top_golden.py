@@ -179,6 +179,26 @@ def test_iterations_carry_importance_and_keep_the_newest_token():
         tg.decode_steps([it1], 4, 8, FX)
 
 
+def test_iterations_share_each_layers_kv_cache():
+    """Layer l of every iteration reads one K/V cache: the host writes a token's codes once (one scale per layer
+    over the whole cache), so the memory image of three iterations is the size of one, each later iteration's rows
+    the same words; a layout beyond the top's address bits is refused (the top's addresses would wrap)."""
+    from attnforge.sim.contract.spatten_top import SpattenTopCfg
+
+    it0 = [tg.LayerCfg(20, 4, 8, 205, queries=1), tg.LayerCfg(12, 2, 6, 205, queries=1, keep_last=True)]
+    later = [[tg.LayerCfg(14, 4, 8, 205, queries=1, restart=20 + i),
+              tg.LayerCfg(9, 2, 5, 205, queries=1, keep_last=True)] for i in (1, 2)]
+    run = tg.decode_steps([it0, *later], 4, 8, FX, seed=0)
+    for li in (0, 1):  # one scale and exponent constant per layer for all iterations, whatever is alive
+        imgs = [lr.image for lr in run.layers[li::2]]
+        assert len({(i.scale_q, i.scale_k, i.scale_v, i.alpha_q, i.alpha_sh) for i in imgs}) == 1
+    t = SpattenTopCfg(fx=SpattenFx(lanes=8, min_d=4, max_d=8, max_n=64), max_heads=4, addr_bits=12)
+    hw = tg.hw_run(run, t, 22, 4)
+    assert len(hw.memory) == 2 * 4 * 4 * 22  # two layers' regions, not six
+    with pytest.raises(SpecError, match="addr_bits"):
+        tg.hw_run(run, SpattenTopCfg(fx=t.fx, max_heads=4, addr_bits=9), 22, 4)
+
+
 def test_trace_layers_are_the_trace_counts():
     """GPT-2-Small WikiText-2, generation iteration 1: per layer the keys and V rows the trace fetched, 12 heads, one
     query, the trace's requant threshold 0.05 in Q0.prob_frac."""

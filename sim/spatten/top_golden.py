@@ -28,6 +28,7 @@ run can be compared with the numpy pruned model and with PyTorch's unpruned Mini
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -257,11 +258,12 @@ def _host_tail(h: np.ndarray, ctx: np.ndarray, heads: IntArray, lw: LayerWeights
 
 
 def run_layer(imp: Importance, alive: IntArray, heads: IntArray, lc: LayerCfg, tensors: Tensors,
-              fx: SpattenFx) -> LayerRun:
+              fx: SpattenFx, image: Callable[[IntArray, IntArray], LayerImage] | None = None) -> LayerRun:
     """One descriptor on the accelerator: the boundary top-k, the host's quantization of the kept rows
-    (``tensors(alive, heads)`` gives the float Q, K, V as [heads, tokens, d]), the query rows' attention."""
+    (``tensors(alive, heads)`` gives the float Q, K, V as [heads, tokens, d]; ``image(alive, heads)``, where given,
+    the codes the host wrote earlier), the query rows' attention."""
     alive, heads, tk, hk = boundary(imp, alive, heads, lc, fx.s)
-    img = quantize_layer(*tensors(alive, heads), fx)
+    img = image(alive, heads) if image else quantize_layer(*tensors(alive, heads), fx)
     out, refetch, max_p, kept, probs = attend(img, lc, alive, heads, imp, fx)
     return LayerRun(lc, alive, heads, tk, hk, img, out, refetch, max_p, kept, probs, imp.tokens.copy(),
                     imp.heads.copy())
@@ -330,25 +332,41 @@ def decode_steps(iterations: list[list[LayerCfg]], heads: int, d: int, fx: Spatt
     alive, hs = np.arange(n0), np.arange(heads)
     imp = Importance.zeros(n, heads)
     run = TopRun()
+    caches: dict[int, tuple[tuple[np.ndarray, ...], LayerImage]] = {}
     for layers in iterations:
         for li, lc in enumerate(layers):
             check_layer(lc, alive.size, hs.size, d, fx, heads)
-            rng = np.random.default_rng([seed, li])
-            u = rng.standard_normal((heads, 1, d))
-            u /= np.linalg.norm(u, axis=-1, keepdims=True)
-            k = rng.standard_normal((heads, n, d)) + salience * z[None, :, None] * u
-            v = rng.standard_normal((heads, n, d))
-            q = sharpness * rng.standard_normal((heads, n, d)) + sharpness * np.sqrt(d) / 4 * u
+            if li not in caches:
+                caches[li] = _decoder_layer(np.random.default_rng([seed, li]), z, heads, d, fx, salience, sharpness)
+            (q, k, v), full = caches[li]
 
             def tensors(sel: IntArray, sh: IntArray, q: np.ndarray = q, k: np.ndarray = k,
                         v: np.ndarray = v) -> tuple[np.ndarray, ...]:
                 return tuple(a[sh][:, sel] for a in (q, k, v))
 
-            lr = run_layer(imp, alive, hs, lc, tensors, fx)
+            def image(sel: IntArray, sh: IntArray, full: LayerImage = full) -> LayerImage:
+                return dataclasses.replace(full, q=full.q[sh][:, sel], k=full.k[sh][:, sel], v=full.v[sh][:, sel])
+
+            lr = run_layer(imp, alive, hs, lc, tensors, fx, image)
             alive, hs = lr.alive, lr.heads
             run.layers.append(lr)
     run.alive = alive
     return run
+
+
+def _decoder_layer(rng: np.random.Generator, z: np.ndarray, heads: int, d: int, fx: SpattenFx, salience: float,
+                   sharpness: float) -> tuple[tuple[np.ndarray, ...], LayerImage]:
+    """One decoder layer's seeded Q, K, V for every token of the context ([heads, n, d], :func:`decode_steps`) and
+    their codes as the host writes them into the layer's K/V cache: one scale per tensor over the whole cache,
+    each token's rows written once and read by every later iteration (a scale over the alive rows alone would
+    rewrite the cache whenever pruning changed the maximum)."""
+    n = z.size
+    u = rng.standard_normal((heads, 1, d))
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    k = rng.standard_normal((heads, n, d)) + salience * z[None, :, None] * u
+    v = rng.standard_normal((heads, n, d))
+    q = sharpness * rng.standard_normal((heads, n, d)) + sharpness * np.sqrt(d) / 4 * u
+    return (q, k, v), quantize_layer(q, k, v, fx)
 
 
 # ---------------------------------------------------------------- float comparisons
@@ -431,16 +449,32 @@ class HwRun:
     r: list[int]
 
 
+def _layer_slots(run: TopRun) -> list[int]:
+    """Each layer's position in its generation iteration (a carried iteration's first layer restarts at 0)."""
+    out: list[int] = []
+    for li, lr in enumerate(run.layers):
+        out.append(0 if li == 0 or lr.cfg.restart is not None else out[-1] + 1)
+    return out
+
+
 def hw_run(run: TopRun, t: SpattenTopCfg, length: int, heads: int, junk: int | None = None) -> HwRun:
     """Lay a golden run out as the host would: per layer four regions (Q, K MSB, K LSB, V) of ``heads x length``
-    rows, row ``head * length + token``; rows of pruned tokens and heads stay zero (never fetched). A head
+    rows, row ``head * length + token``; rows of pruned tokens and heads stay zero (never fetched). Layer ``l`` of
+    every generation iteration reads the same regions (one K/V cache per layer, as a decoder keeps it: the rows of
+    a token are the same in every iteration, :func:`decode_steps`, which is checked here), so the image does not
+    grow with the iterations; a layout beyond the top's ``addr_bits`` is refused (the addresses would wrap). A head
     dimension D below ``max_d`` fills lanes 0..D-1 of each row; ``junk`` (a seed) fills the lanes above with random
     codes instead of zeros, which the top must ignore (its outputs' upper lanes are zero either way)."""
     from attnforge.sim.contract import designs
 
     c, fx = designs.spatten_top(t), t.fx
     region = heads * length
-    mem = [0] * (len(run.layers) * 4 * region)
+    slots = _layer_slots(run)
+    size = (max(slots) + 1) * 4 * region
+    if size > 1 << t.addr_bits:
+        raise SpecError("addr_bits", f"{max(slots) + 1} layers x 4 regions x {heads} heads x {length} rows are "
+                        f"{size} rows, beyond the {1 << t.addr_bits} the top's {t.addr_bits} address bits reach")
+    mem = [0] * size
     rng = None if junk is None else np.random.default_rng([junk, 7])
 
     def row(word: str, vals: list[int]) -> int:
@@ -451,14 +485,18 @@ def hw_run(run: TopRun, t: SpattenTopCfg, length: int, heads: int, junk: int | N
 
     desc, outs, ans = [], [], []
     for li, lr in enumerate(run.layers):
-        base = li * 4 * region
+        base = slots[li] * 4 * region
         img = lr.image
         msb, lsb = split_k(img.k, fx)
         rows = (("q_row", img.q), ("k_msb_row", msb), ("k_lsb_row", lsb), ("v_row", img.v))
         for hi, h in enumerate(lr.heads.tolist()):
             for pi, tok in enumerate(lr.alive.tolist()):
                 for r, (word, arr) in enumerate(rows):
-                    mem[base + r * region + h * length + tok] = row(word, arr[hi, pi].tolist())
+                    at = base + r * region + h * length + tok
+                    val = row(word, arr[hi, pi].tolist())
+                    if mem[at] and mem[at] != val and junk is None:
+                        raise AssertionError(f"layer {li}: row {at} differs from an earlier iteration's")
+                    mem[at] = mem[at] or val
             for qi, tok in enumerate(lr.queries.tolist()):
                 outs.append(c["o"].pack({"out": lr.out[hi, qi].tolist(), "head": h, "token": tok,
                                          "refetch": int(lr.refetch[hi, qi]), "max_p": int(lr.max_p[hi, qi])}))
