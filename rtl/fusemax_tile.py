@@ -286,16 +286,15 @@ class FuseMaxTile(wiring.Component):
         C, E = self.cols, self.e
         q_in = [view(self.contract["q"], self.q.payload)[i] for i in range(C)]
         ring = [[Signal(signed(self.fx.in_bits), name=f"q_{e}_{c}") for c in range(C)] for e in range(E)]
-        # one turn register per column (its own module: one register's fan-out to every column's ring and operand
-        # selects was the 8x4 fusemax-top critical path on ECP5, 10.6 ns of routing)
-        turn = local_copies(m, seq.qk_fire, C, "q_turn")
+        turn = Signal(name="q_turn")
+        m.d.sync += turn.eq(seq.qk_fire)
         fire = self.q.valid & self.q.ready
         for e in range(E):
             nxt = ring[(e + 1) % E]
-            m.d.sync += [ring[e][c].eq(Mux(turn[c], nxt[c], ring[e][c])) for c in range(C)]
+            m.d.sync += [ring[e][c].eq(Mux(turn, nxt[c], ring[e][c])) for c in range(C)]
             with m.If(fire & (seq.q_lead == e)):  # after the turn above, so the write wins
                 m.d.sync += [ring[e][c].eq(q_in[c]) for c in range(C)]
-        return [Mux(seq.byp, q_in[c], Mux(turn[c], ring[1 % E][c], ring[0][c])) for c in range(C)]
+        return [Mux(seq.byp, q_in[c], Mux(turn, ring[1 % E][c], ring[0][c])) for c in range(C)]
 
     def _mac_array(self, m: Module, seq: _Seq, q_cur: list[Value], sln: list[_Grid]) -> _MacOut:
         """The 2D array (:class:`attnforge.rtl.array2d.Array2DCore`, ``rows`` x ``cols`` of the PE block's
@@ -394,15 +393,10 @@ class FuseMaxTile(wiring.Component):
             for b in range(2):
                 with m.If(sv[wr_at] & (seq.sm_par == b)):
                     m.d.sync += prm[b][c].eq(Mux(seen_before, e_prm, 0))
-            # the run's exponent constant for this column's units: a copy of its own (a LocalReg), a cycle behind
-            # the cfg's registers, which is early enough: a run's first exponent is a whole QK segment after its cfg.
-            # One register feeding every PE's unit was the 8x4 fusemax-top critical path on ECP5 (12.7 ns of routing)
-            al = local_copies(m, Cat(seq.alpha_q, seq.alpha_sh), 1, f"alpha{c}_")[0]
-            alpha = (al[:len(seq.alpha_q)], al[len(seq.alpha_q):])
             for r in range(R):
                 dist = Signal(fx.d_bits, name=f"dist_{r}_{c}")
                 m.d.sync += dist.eq((rm - s_reg[r][c]).as_unsigned()[:fx.d_bits])
-                e_sln = self._exp(m, alpha, dist, f"esln{r}_{c}")
+                e_sln = self._exp(m, seq, dist, f"esln{r}_{c}")
                 for b in range(2):
                     with m.If(sv[wr_at] & (seq.sm_par == b)):
                         m.d.sync += sln[b][r][c].eq(Mux(vis[r][c][wr_at], e_sln, 0))
@@ -411,11 +405,11 @@ class FuseMaxTile(wiring.Component):
                 m.d.sync += [seq.sm_par.eq(1 - b), seq.sln_full[b].eq(1)]
         return sv[wr_at]
 
-    def _exp(self, m: Module, alpha: tuple[Value, Value], d: Signal, name: str) -> Value:
+    def _exp(self, m: Module, seq: _Seq, d: Signal, name: str) -> Value:
         """One exponent unit per PE for SLN (the lanes' PRM units are the 1D array's), its own module with its own
-        copy of the run's exponent constant ``alpha`` (see :class:`attnforge.rtl.common.ExpPipe`)."""
+        copy of the run's exponent constant (see :class:`attnforge.rtl.common.ExpPipe`)."""
         m.submodules[name] = unit = ExpPipe(self.fx, len(d))
-        m.d.comb += [unit.d.eq(d), unit.alpha_q.eq(alpha[0]), unit.alpha_sh.eq(alpha[1])]
+        m.d.comb += [unit.d.eq(d), unit.alpha_q.eq(seq.alpha_q), unit.alpha_sh.eq(seq.alpha_sh)]
         return unit.e
 
     def _rd(self, m: Module, seq: _Seq, sln: list[_Grid], prm: list[list[Signal]], sln_w: Value) -> None:
