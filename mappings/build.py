@@ -455,7 +455,7 @@ def _pipeline_stages(arch: CascadeArch, x: _Extents, e: int, f: int) -> list[Sta
     pl = arch.pipeline
     if pl is None:
         return []
-    tail = x.bh * x.p_tiles * pl.tile_fixed_cycles + pl.mem_latency_cycles
+    tail = x.bh * x.p_tiles * pl.fixed_cycles(x.m1) + pl.drain_cycles + pl.mem_latency_cycles
     fill = (x.pad["m"] * (e + f) + x.p0 * e) * arch.word_bytes
     return [Stage("tile-tail", [Phase("fixed", {}, tail)], 0.0), Stage("fill", [], fill)]
 

@@ -165,18 +165,37 @@ INSTANCES: dict[str, dict[str, int]] = {
 }
 
 
-def tile_fixed_cycles(rows: int, cols: int, d: int, max_keys: int) -> int:
+def tile_fixed_cycles(rows: int, cols: int, d: int, max_keys: int, tk: int | None = None) -> int:
     """Cycles per query tile no array hides: the engine's steady cfg-to-cfg period for tiles back to back against
-    ``max_keys / rows`` key tiles, minus their MAC beats. The output beats, the reciprocal and the next tile's
-    softmax steps overlap the MACs of the next tile (mapping fusemax-top puts AV with SLNV); what is left is the
-    wait of a tile's first SLNV for the previous tile's output (the RNV, output-pipeline and output-beat tail
-    that the next tile's first two QKs do not cover) and the cfg handshake."""
-    tk = max_keys // rows
+    ``tk`` key tiles (default ``max_keys / rows``), minus their MAC beats. The output beats, the reciprocal and the
+    next tile's softmax steps overlap the MACs of the next tile (mapping fusemax-top puts AV with SLNV); what is
+    left is the wait of a tile's first SLNV for the previous tile's output (the RNV, output-pipeline and
+    output-beat tail that the next tile's first two QKs do not cover) and the cfg handshake."""
+    tk = max_keys // rows if tk is None else tk
     eng, free = _engine_cycles(rows, cols, d, tk, max_keys), 0
     for _ in range(4):  # the relative "free" of back-to-back tiles repeats after one or two tiles
         free = eng.free - eng.next_cfg
         eng = _engine_cycles(rows, cols, d, tk, max_keys, free)
     return eng.next_cfg - eng.mac_cycles
+
+
+def fixed_by_key_tiles(rows: int, cols: int, d: int, max_keys: int) -> list[int]:
+    """:func:`tile_fixed_cycles` for runs of 1, 2, ... key tiles, up to the last count where it differs from the
+    steady value at ``max_keys / rows``: a layer of few key tiles exposes a different part of the previous tile's
+    tail (at 8x4, d 8: 22 cycles at one key tile, 11 at two, 35 at eight), which one constant overstated by a
+    quarter on a 16-key layer."""
+    steady = tile_fixed_cycles(rows, cols, d, max_keys)
+    out = [tile_fixed_cycles(rows, cols, d, max_keys, tk) for tk in range(1, max_keys // rows)]
+    while out and out[-1] == steady:
+        out.pop()
+    return out
+
+
+def drain_cycles(rows: int, cols: int, d: int, max_keys: int) -> int:
+    """The last output tile's cycles after the engine could take the next cfg: its RNV, reciprocal, output pipeline
+    and output beats, which a layer exposes once (the same for any number of key tiles)."""
+    eng = _engine_cycles(rows, cols, d, max_keys // rows, max_keys)
+    return eng.cycles - eng.next_cfg
 
 
 def instance_fields(rows: int, cols: int, d: int, max_keys: int, timing: MemTiming) -> dict[str, object]:
@@ -188,6 +207,8 @@ def instance_fields(rows: int, cols: int, d: int, max_keys: int, timing: MemTimi
             "buffer.bytes": 2 * 2 * max_keys * d + 2 * cols * d,
             "dram.bandwidth_gib_s": word * 100e6 * achieved_bandwidth(timing, d) / 2**30,
             "pipeline.tile_fixed_cycles": tile_fixed_cycles(rows, cols, d, max_keys),
+            "pipeline.tile_fixed_by_key_tiles": fixed_by_key_tiles(rows, cols, d, max_keys),
+            "pipeline.drain_cycles": drain_cycles(rows, cols, d, max_keys),
             "pipeline.mem_latency_cycles": timing.latency, "pipeline.mem_outstanding": timing.outstanding}
 
 

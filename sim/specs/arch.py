@@ -28,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -140,10 +141,22 @@ class RtlPipeline(_Strict):
 
     #: Cycles per output tile that no array hides (cfg handshake, last softmax step, reciprocal, back to idle).
     tile_fixed_cycles: NonNegativeInt
+    #: The same for a layer of 1, 2, ... key tiles where it differs (few key tiles expose another part of the
+    #: previous tile's tail); from the end of the list on, ``tile_fixed_cycles``.
+    tile_fixed_by_key_tiles: tuple[NonNegativeInt, ...] = ()
+    #: The layer's last output tile after the engine could take another cfg (RNV, reciprocal, output pipeline and
+    #: output beats): no next tile hides it, so a layer exposes it once.
+    drain_cycles: NonNegativeInt = 0
     #: Cycles from a memory request to its first word (the testbench memory model's latency).
     mem_latency_cycles: PositiveInt
     #: Memory requests in flight (the memory model's slots; used by the cycle fidelity).
     mem_outstanding: PositiveInt = 4
+
+    def fixed_cycles(self, key_tiles: Any) -> Any:
+        """Fixed cycles per output tile for runs of ``key_tiles`` key tiles (a number or an array)."""
+        table = np.asarray([*self.tile_fixed_by_key_tiles, self.tile_fixed_cycles])
+        got = table[np.clip(np.ceil(np.asarray(key_tiles)).astype(int), 1, table.size) - 1]
+        return got.item() if got.ndim == 0 else got
 
 
 @dataclass(frozen=True)
