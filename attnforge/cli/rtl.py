@@ -229,7 +229,7 @@ def _cycle_top(sc: Any) -> dict[str, Any]:
     """An arch describing a fusemax-top instance (it has a ``pipeline`` section): the top's exact cycle model for
     the whole layer (B x H heads through one descriptor), beside the analytical model on the same arch."""
     from attnforge.sim.analytical.engine import evaluate
-    from attnforge.sim.fusemax.top_cycle_model import INSTANCES, top_schedule
+    from attnforge.sim.fusemax.top_cycle_model import INSTANCES, instance_fields, top_schedule
 
     wl, arch = _workload(sc), sc.arch
     rows, cols = arch.arrays["2d"].rows, arch.arrays["2d"].cols
@@ -242,12 +242,17 @@ def _cycle_top(sc: Any) -> dict[str, Any]:
     timing = _top_timing(arch, max(params["rows"], params["cols"]))
     s = top_schedule(params["rows"], params["cols"], params["d"], wl.batch * wl.heads, wl.p, wl.m, timing,
                      params["max_keys"])
-    ana = float(evaluate(sc.accelerator.name, sc.model, p=wl.p, m=wl.m, batch=wl.batch, arch=arch,
-                         mapping=sc.mapping).cycles)
+    # the analytical model configured as the instance the cycle model runs: the arch's pipeline latencies are the
+    # engine's at this head dimension (a preset's are its own d's, e.g. d 8 for fusemax-top-4x4)
+    fields = instance_fields(params["rows"], params["cols"], params["d"], params["max_keys"], timing)
+    pl = arch.pipeline.model_copy(update={k.split(".", 1)[1]: v for k, v in fields.items() if k.startswith("pipeline.")})
+    ana = float(evaluate(sc.accelerator.name, sc.model, p=wl.p, m=wl.m, batch=wl.batch,
+                         arch=arch.model_copy(update={"pipeline": pl}), mapping=sc.mapping).cycles)
     text = (f"fusemax-top {params} on {wl.name} B={wl.batch} H={wl.heads} P={wl.p} M={wl.m}, memory {vars(timing)}\n"
             f"  cycle model: {s.total_cycles:,} cycles, 2D MAC utilization {s.utilization:.3f}, "
             f"{s.stall_cycles:,} cycles waiting for data\n"
-            f"  analytical:  {ana:,.0f} cycles ({ana / s.total_cycles - 1:+.2%} vs the cycle model)")
+            f"  analytical:  {ana:,.0f} cycles ({ana / s.total_cycles - 1:+.2%} vs the cycle model; the arch's "
+            f"pipeline latencies at d {params['d']}: {pl.tile_fixed_cycles} per output tile, drain {pl.drain_cycles})")
     return {"fidelity": "cycle", "design": "fusemax-top", "params": params, "workload": wl.name, "batch": wl.batch,
             "heads": wl.heads, "p": wl.p, "m": wl.m, "memory": vars(timing), **s.to_dict(), "analytical_cycles": ana,
             **sc.describe(), "_text": text}
