@@ -101,5 +101,5 @@ def test_cycle_model_requests_are_the_fetchers():
             for pi in range(lr.out.shape[1]):  # the query rows
                 want += 1 + _runs(alive) * (2 if lr.refetch[hi, pi] else 1) + len(lr.kept_v[hi][pi])
     assert got["requests"] == want
-    # a refused descriptor is answered in 2 cycles (IDLE -> ERR -> IDLE), before the first good one
-    assert got["cycles"] == top_cycles(run, t, job.mem_timing["mem"])["cycles"] + 6
+    # a refused descriptor is answered in 3 cycles (IDLE -> CHECK -> ERR -> IDLE), before the first good one
+    assert got["cycles"] == top_cycles(run, t, job.mem_timing["mem"])["cycles"] + 9

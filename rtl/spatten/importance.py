@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
 
 from attnforge.rtl.common import and_or, contract_ports, onehot, pack_value, view
 from attnforge.sim.contract import designs as contract
@@ -72,9 +73,8 @@ class Importance(wiring.Component):
         self.head = [Signal(unsigned(IB), name=f"head{h}") for h in range(c.max_heads)]
         ans = _Answer(Signal(name="r_valid"), Signal(3, name="r_op"), Signal(name="r_err"), Signal(name="job_err"))
         hold = Signal()  # the job's last beat is taken; its answer is pending
-        o_valid = Signal()
-        adv = Signal()
-        m.d.comb += [adv.eq(~o_valid | self.o.ready), self.i.ready.eq(~hold & adv), self.r.valid.eq(ans.valid),
+        room = Signal(init=1)  # the read-out's output FIFO has a free entry for every beat in flight and one more
+        m.d.comb += [self.i.ready.eq(~hold & room), self.r.valid.eq(ans.valid),
                      self.r.payload.eq(pack_value(self.contract["r"], {"op": ans.op, "err": ans.err}))]
         with m.If(self.r.ready & ans.valid):
             m.d.sync += [ans.valid.eq(0), hold.eq(0)]
@@ -88,7 +88,7 @@ class Importance(wiring.Component):
             m.d.sync += [ans.valid.eq(1), ans.err.eq(0)]
         self._tokens(m, go & (job.op == OPS["add_tokens"]), job, ans)
         self._heads(m, go & (job.op == OPS["add_head"]), ans)
-        self._read(m, go & ((job.op == OPS["read_tokens"]) | (job.op == OPS["read_heads"])), job, ans, o_valid, adv)
+        self._read(m, go & ((job.op == OPS["read_tokens"]) | (job.op == OPS["read_heads"])), job, ans, room)
         # The zeroing follows the clear beat by one register, so the job checks on the input beat do not drive
         # every accumulator's reset (the Fmax path otherwise). No job can see the difference: no add is in flight
         # when a clear is taken (it waits for the previous answer), and the next job is taken at the earliest the
@@ -207,13 +207,17 @@ class Importance(wiring.Component):
             m.d.sync += [ans.valid.eq(1), ans.err.eq(0)]
 
     # ---------------------------------------------------------------- read-out
-    def _read(self, m: Module, start: Value, job: _Job, ans: _Answer, o_valid: Signal, adv: Signal) -> None:
+    def _read(self, m: Module, start: Value, job: _Job, ans: _Answer, room: Signal) -> None:
         """Id register, the gather register (partial AND-ORs over groups of accumulators, ``IMP_GATHER_PIPE``),
-        then the output register (the named accumulators, 0 for an id out of range); all stall with the output.
-        The answer is raised with the last beat. Each lane's id is also kept decoded (one-hot
-        over the token and over the head accumulators, zero for a lane off or out of range): the read is then an
-        AND-OR over the accumulators, whose select bits each drive one accumulator's word, instead of a mux tree
-        whose binary select bits reach every accumulator (the Fmax path of the binary form)."""
+        then a FIFO where the output register was (its head is ``o``, readable the cycle after the write, as the
+        register was). The stages never stall: a beat is taken only on a credit (``room``: the FIFO can hold every
+        beat in flight and one more), so ``o.ready`` only pops the FIFO and reaches none of the stages' enables (on
+        ECP5 the top-k's ready ran through the stall into every gather register's enable: spatten-top's critical
+        path). With a consumer that takes a beat per cycle the timing is the register's. The answer is raised with
+        the last beat. Each lane's id is also kept decoded (one-hot over the token and over the head accumulators,
+        zero for a lane off or out of range): the read is then an AND-OR over the accumulators, whose select bits
+        each drive one accumulator's word, instead of a mux tree whose binary select bits reach every accumulator
+        (the Fmax path of the binary form)."""
         c, S = self.cfg, self.cfg.s
         iv = view(self.contract["i"], self.i.payload)
         lay = self.contract["o"]
@@ -221,41 +225,42 @@ class Importance(wiring.Component):
         ids = [Signal(c.idx_bits, name=f"rd_id{j}") for j in range(S)]
         on = [Signal(name=f"rd_on{j}") for j in range(S)]
         n, k = Signal(c.n_bits, name="rd_n"), Signal(c.n_bits, name="rd_k")
-        o_payload = Signal(lay.width)
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o_payload)]
         sel_t = [Signal(len(self.tok), name=f"rd_st{j}") for j in range(S)]
         sel_h = [Signal(len(self.head), name=f"rd_sh{j}") for j in range(S)]
         is_h = job.op == OPS["read_heads"]
         v2, l2, e2 = Signal(name="rd2_valid"), Signal(name="rd2_last"), Signal(name="rd2_err")
         assert IMP_GATHER_PIPE == 1, "one gather register: the golden's read cycles count IMP_GATHER_PIPE"
+        depth = IMP_GATHER_PIPE + 3  # a beat holds its credit from its take to the cycle after its pop
+        m.submodules.rd_fifo = fifo = SyncFIFO(width=lay.width, depth=depth)
+        credits = Signal(range(depth + 1), init=depth)
+        pop = fifo.r_rdy & self.o.ready
+        m.d.sync += [credits.eq(credits - start + pop), room.eq(credits - start + pop != 0)]
+        m.d.comb += [self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data), fifo.r_en.eq(self.o.ready)]
+        m.d.sync += [v1.eq(start), l1.eq(job.last), v2.eq(v1), l2.eq(l1)]
+        # the id registers load on every cycle (not only on a start: the job checks stay off their enables); the
+        # gather reads them only after a start
+        m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
+        m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
+        m.d.sync += heads.eq(is_h)
+        m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, onehot(iv.idx[j], len(self.tok)), 0)) for j, x in enumerate(sel_t)]
+        m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, onehot(iv.idx[j], len(self.head)), 0)) for j, x in enumerate(sel_h)]
+        with m.If(start & job.first):
+            m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
         n_parts = len(_groups(self.tok + self.head))
         parts = [[Signal(c.imp_bits, name=f"rd_part{j}_{g}") for g in range(n_parts)] for j in range(S)]
-        with m.If(adv):
-            m.d.sync += [v1.eq(start), l1.eq(job.last), v2.eq(v1), l2.eq(l1), o_valid.eq(v2)]
-            # the id registers load on every advance (not only on a start: the job checks stay off their
-            # enables); the gather reads them only after a start
-            m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
-            m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
-            m.d.sync += heads.eq(is_h)
-            m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, onehot(iv.idx[j], len(self.tok)), 0))
-                         for j, x in enumerate(sel_t)]
-            m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, onehot(iv.idx[j], len(self.head)), 0))
-                         for j, x in enumerate(sel_h)]
-            with m.If(start & job.first):
-                m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
-            with m.If(v1):  # the gather stage (IMP_GATHER_PIPE): one partial AND-OR per group of accumulators
-                for j in range(S):
-                    words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok, *self.head], strict=True))
-                    m.d.sync += [p.eq(and_or(Cat(*(b for b, _ in grp)), [w for _, w in grp]))
-                                 for p, grp in zip(parts[j], _groups(words), strict=True)]
-                limit = Mux(heads, c.max_heads, c.fx.max_n)
-                m.d.sync += e2.eq(sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0)
-            with m.If(v2):
-                scores = [_or(parts[j]) for j in range(S)]
-                m.d.sync += o_payload.eq(pack_value(lay, {"scores": scores, "job": {"n": n, "k": k}}))
-                m.d.sync += ans.job_err.eq(ans.job_err | e2)
-                with m.If(l2):
-                    m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e2)]
+        with m.If(v1):  # the gather stage (IMP_GATHER_PIPE): one partial AND-OR per group of accumulators
+            for j in range(S):
+                words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok, *self.head], strict=True))
+                m.d.sync += [p.eq(and_or(Cat(*(b for b, _ in grp)), [w for _, w in grp]))
+                             for p, grp in zip(parts[j], _groups(words), strict=True)]
+            limit = Mux(heads, c.max_heads, c.fx.max_n)
+            m.d.sync += e2.eq(sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0)
+        scores = [_or(parts[j]) for j in range(S)]
+        m.d.comb += [fifo.w_en.eq(v2), fifo.w_data.eq(pack_value(lay, {"scores": scores, "job": {"n": n, "k": k}}))]
+        with m.If(v2):
+            m.d.sync += ans.job_err.eq(ans.job_err | e2)
+            with m.If(l2):
+                m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e2)]
 
 
 #: Accumulators per partial AND-OR of the read-out's gather stage (a LUT4-sized OR of AND terms per bit).

@@ -136,7 +136,7 @@ class SpattenPipeline(wiring.Component):
         the V side), then the two FSMs; in this order because the FSMs' ``sync`` statements must come last."""
         m = Module()
         c = self.cfg
-        m.submodules.qk = qk = QK(c)
+        m.submodules.qk = qk = QK(c, refuse=False)  # _refused below stops every job QK would refuse
         m.submodules.sm = sm = Softmax(c)
         m.submodules.pq = pq = ProgQuant(c)
         m.submodules.topk = topk = TopK(comparators=c.s, max_n=c.max_n, data_bits=c.prob_bits, signed_data=0)

@@ -13,6 +13,11 @@ Streams (layouts :func:`attnforge.sim.contract.designs.qk`; golden :func:`attnfo
 A job the tree cannot run (n = 0, n > max_n, log2 D outside the tree's taps) is refused: its q beat is taken, none
 of its keys (their count depends on a D the tree may not have), and it is answered by one beat (count 0, last 1,
 err 1) that follows the previous job's beats down the pipeline, so the order of answers is the order of jobs.
+``QK(cfg, refuse=False)`` leaves that path out, for a parent that refuses every such job before it reaches the
+block (:class:`attnforge.rtl.spatten.pipeline.SpattenPipeline` checks each job in its IDLE state): the query's
+``ready`` is then ``not busy`` alone, where the refusal made it wait for the pipeline to advance, which tied it to
+the output's back-pressure (on ECP5 that chain, from the scores' stream slice through ``ready`` to the parent's
+query register, was a critical path of spatten-top).
 
 The product register, one register per adder-tree level up to log2 max_d, and the collector register stall
 together on output back-pressure.
@@ -30,9 +35,10 @@ from attnforge.sim.contract.spatten_fx import SpattenFx
 
 
 class QK(wiring.Component):
-    def __init__(self, cfg: SpattenFx) -> None:
+    def __init__(self, cfg: SpattenFx, refuse: bool = True) -> None:
         cfg.validate()
         self.cfg = cfg
+        self.refuse = refuse  #: whether the block refuses jobs it cannot run (see the module docstring)
         self.contract = contract.qk(cfg)
         super().__init__(contract_ports(self.contract))
 
@@ -84,7 +90,9 @@ class QK(wiring.Component):
         busy = Signal()
         qv = view(self.contract["q"], self.q.payload)
         bad = Signal()  # the job cannot be run: answered with one error beat, its keys are not taken
-        m.d.comb += bad.eq((qv.job.n == 0) | (qv.job.n > c.max_n) | (qv.job.dlog < dlogs[0]) | (qv.job.dlog > dlogs[-1]))
+        if self.refuse:
+            m.d.comb += bad.eq((qv.job.n == 0) | (qv.job.n > c.max_n) | (qv.job.dlog < dlogs[0])
+                               | (qv.job.dlog > dlogs[-1]))
         refuse = Signal()
         with m.If(self.q.valid & ~busy & ~bad):
             m.d.sync += [busy.eq(1), dlog.eq(qv.job.dlog), grp.eq(0), left.eq(qv.job.n)]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from amaranth import Cat, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
 from attnforge.rtl.common import (
@@ -50,10 +51,10 @@ FINE = 3  #: the exponent argument's rounding shift: coarse (multiples of 8) in 
 class _Regs:
     """The registers the FSM shares with the datapath: the row (``nb`` beats, maximum ``mx``, exponent constant
     ``aq``/``ash``), the denominator ``den``, the read position (``iss`` beats issued, ``pend``: a beat is being
-    read), the MAX countdown ``wait``; the output register and ``adv``, the exponent pipeline's one stall enable; the
-    row rule's state: ``tot`` entries so far, ``over`` (bit c: ``tot + c > max_n``, kept beside ``tot`` so the check
-    on a beat's count is a bit select, not an adder in the load path), ``rej`` (refusing the rest of a row) and
-    ``refuse`` (this cycle the refused row's last beat is taken)."""
+    read), the MAX countdown ``wait``; the output FIFO's credits (``room``: NORM may issue a beat) and ``err_v``
+    (the error beat is offered); the row rule's state: ``tot`` entries so far, ``over`` (bit c: ``tot + c >
+    max_n``, kept beside ``tot`` so the check on a beat's count is a bit select, not an adder in the load path),
+    ``rej`` (refusing the rest of a row) and ``refuse`` (this cycle the refused row's last beat is taken)."""
 
     nb: Signal
     mx: Signal
@@ -63,9 +64,8 @@ class _Regs:
     iss: Signal
     pend: Signal
     wait: Signal
-    adv: Signal
-    o_valid: Signal
-    o_payload: Signal
+    room: Signal
+    err_v: Signal
     tot: Signal
     over: Signal
     rej: Signal
@@ -103,7 +103,7 @@ class Softmax(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         """The row buffer and the divider, the exponent pipeline, the row maximum, the FSM over the passes, and the
-        output register; in this order, the order the ``comb`` defaults and their overrides must keep."""
+        output FIFO; in this order, the order the ``comb`` defaults and their overrides must keep."""
         m = Module()
         depth = max(2, -(-self.cfg.max_n // self.cfg.s))
         m.submodules.buf = buf = Memory(shape=unsigned(self.beat_bits), depth=depth, init=[])
@@ -112,22 +112,39 @@ class Softmax(wiring.Component):
         r = self._registers(depth)
         exp = self._exp_pipeline(m, r, rd.data, div.q[:self.cfg.fx.qw])
         iv = view(self.contract["i"], self.i.payload)
-        m.d.comb += [self.o.valid.eq(r.o_valid), self.o.payload.eq(r.o_payload), wr.data.eq(iv.row.as_value()),
-                     wr.addr.eq(r.nb), div.d.eq(r.den), rd.en.eq(0)]  # read ports default to enabled
+        m.d.comb += [wr.data.eq(iv.row.as_value()), wr.addr.eq(r.nb), div.d.eq(r.den),
+                     rd.en.eq(0)]  # read ports default to enabled
         self._row_max(m, r, iv.row.as_value())
-        in_load, in_norm = self._fsm(m, r, wr, rd, div, exp, iv)
-        with m.If(r.adv):
-            m.d.sync += [r.o_valid.eq(exp.out_valid & in_norm),
-                         r.o_payload.eq(pack_value(self.contract["o"], {"probs": exp.probs, "count": exp.out_count,
-                                                                        "last": exp.out_last, "err": 0}))]
-        # The answer to a refused row: the payload register holds the error beat all through LOAD (no output is
-        # pending there), so ``refuse`` sets only the valid register and drives no wide fan-out (the Fmax path).
-        with m.If(in_load):
-            m.d.sync += r.o_payload.eq(self.contract["o"].pack({"probs": [], "count": 0, "last": 1, "err": 1}))
-        with m.If(r.refuse):  # after the datapath's update, so it wins
-            m.d.sync += r.o_valid.eq(1)
+        out, issue = self._output(m, r)
+        in_load, in_norm = self._fsm(m, r, wr, rd, div, exp, iv, (out, issue))
+        m.d.comb += [out.w_en.eq(exp.out_valid & in_norm),
+                     out.w_data.eq(pack_value(self.contract["o"], {"probs": exp.probs, "count": exp.out_count,
+                                                                   "last": exp.out_last, "err": 0}))]
+        with m.If(r.refuse):  # the answer to a refused row: its error beat, offered until taken (ERR)
+            m.d.sync += r.err_v.eq(1)
         m.d.comb += self.i.ready.eq(in_load)  # continuous: see rtl/spatten/topk.py
         return m
+
+    def _output(self, m: Module, r: _Regs) -> tuple[SyncFIFO, Signal]:
+        """The output FIFO, where the output register was (its head is ``o``, readable the cycle after the write, as
+        the register was), and NORM's credits: a beat is issued into the exponent pipeline only when the FIFO can
+        hold it and every beat ahead of it (``room``), so the pipeline never stalls and ``o.ready`` reaches none of
+        its registers' enables (on ECP5 the stall enable's fan-out over every lane's registers, DSPs included, was
+        9 ns of routing on spatten-top's critical path). A beat holds its credit from its issue to the cycle after
+        its pop: ``SOFTMAX_NORM_PIPE + 3`` credits issue one beat per cycle while ``o`` is taken as it comes,
+        the timing of the stalling register. The error beat of a refused row is offered from ``err_v`` (the FIFO is
+        empty from LOAD to ERR)."""
+        depth = SOFTMAX_NORM_PIPE + 3
+        lay = self.contract["o"]
+        m.submodules.out = out = SyncFIFO(width=lay.width, depth=depth)
+        credits = Signal(range(depth + 1), init=depth)
+        pop = out.r_rdy & self.o.ready
+        issue = Signal(name="issue")  # set by NORM
+        m.d.sync += [credits.eq(credits - issue + pop), r.room.eq(credits - issue + pop != 0)]
+        err = lay.pack({"probs": [], "count": 0, "last": 1, "err": 1})
+        m.d.comb += [self.o.valid.eq(out.r_rdy | r.err_v), self.o.payload.eq(Mux(r.err_v, err, out.r_data)),
+                     out.r_en.eq(self.o.ready)]
+        return out, issue
 
     def _registers(self, depth: int) -> _Regs:
         """The registers of :class:`_Regs`, each named as its field."""
@@ -135,9 +152,10 @@ class Softmax(wiring.Component):
         shapes: dict[str, int | range | Shape] = {
             "nb": range(depth + 1), "mx": signed(self.cfg.score_bits), "aq": fx.alpha_bits, "ash": fx.alpha_shift_bits,
             "den": fx.rd_bits, "iss": range(depth + 1), "pend": 1, "wait": range(vmax_levels(self.cfg.s) + 1),
-            "adv": 1, "o_valid": 1, "o_payload": len(self.o.payload), "tot": range(self.cfg.max_n + 1), "rej": 1,
+            "room": 1, "err_v": 1, "tot": range(self.cfg.max_n + 1), "rej": 1,
             "refuse": 1}
         sigs = {name: Signal(shape, name=name) for name, shape in shapes.items()}
+        sigs["room"] = Signal(name="room", init=1)  # every credit is free after reset
         over0 = sum(1 << c for c in range(self.cfg.s + 1) if c > self.cfg.max_n)  # tot = 0
         return _Regs(**sigs, over=Signal(self.cfg.s + 1, name="over", init=over0))
 
@@ -150,21 +168,19 @@ class Softmax(wiring.Component):
         """The exponent pipeline, shared by both passes: distance, operand copies, partial products by alpha, their
         second register, their sum, coarse and fine rounding shift, ROM, shifter (and in NORM the operand copies, the
         partial products by the reciprocal, their second register and their sum), one
-        register each (SOFTMAX_EXP_PIPE / SOFTMAX_NORM_PIPE in the contract count them). It advances
-        with ``adv``, which is 1 outside NORM (no output is pending there), so output back-pressure in NORM stalls
-        it as a whole. The beat's valid, count and last flag travel alongside in ``v*``, ``c*``, ``l*``."""
+        register each (SOFTMAX_EXP_PIPE / SOFTMAX_NORM_PIPE in the contract count them). It never stalls: NORM
+        issues a beat only on a credit of the output FIFO (:meth:`_output`). The beat's valid, count and last flag
+        travel alongside in ``v*``, ``c*``, ``l*``."""
         c, fx = self.cfg, self.cfg.fx
-        m.d.comb += r.adv.eq(~r.o_valid | self.o.ready)
         sc, cnt, last = self._unpack(rd_data)
         n_st = SOFTMAX_NORM_PIPE
         vs = [Signal(name=f"v{k}") for k in range(n_st)]
         cs = [Signal(count_bits(c.s), name=f"c{k}") for k in range(n_st)]
         ls = [Signal(name=f"l{k}") for k in range(n_st)]
-        with m.If(r.adv):
-            m.d.sync += [vs[0].eq(r.pend), cs[0].eq(cnt), ls[0].eq(last)]
-            m.d.sync += [x.eq(y) for k in range(1, n_st) for x, y in ((vs[k], vs[k - 1]), (cs[k], cs[k - 1]),
-                                                                     (ls[k], ls[k - 1]))]
-            lanes_eq = [self._exp_lane(m, j, sc[j], cs[SOFTMAX_EXP_PIPE - 2], r, recip) for j in range(c.s)]
+        m.d.sync += [vs[0].eq(r.pend), cs[0].eq(cnt), ls[0].eq(last)]
+        m.d.sync += [x.eq(y) for k in range(1, n_st) for x, y in ((vs[k], vs[k - 1]), (cs[k], cs[k - 1]),
+                                                                 (ls[k], ls[k - 1]))]
+        lanes_eq = [self._exp_lane(m, j, sc[j], cs[SOFTMAX_EXP_PIPE - 2], r, recip) for j in range(c.s)]
         esum = Signal(fx.rd_bits)
         m.d.comb += esum.eq(sum(e for e, _ in lanes_eq))
         probs = [round_shift_const(q, fx.rb - c.prob_frac)[:c.prob_bits] for _, q in lanes_eq]
@@ -173,7 +189,7 @@ class Softmax(wiring.Component):
 
     def _exp_lane(self, m: Module, j: int, score: Value, count: Signal, r: _Regs,
                   recip: Value) -> tuple[Signal, Signal]:
-        """Lane ``j`` of the exponent pipeline (its statements go under the caller's ``adv``): returns the
+        """Lane ``j`` of the exponent pipeline (its registers load every cycle): returns the
         exponential (0 beyond the beat's ``count``) and its product by the reciprocal."""
         fx = self.cfg.fx
         dist = Signal(fx.d_bits, name=f"dist{j}")
@@ -222,12 +238,13 @@ class Softmax(wiring.Component):
 
     # ---------------------------------------------------------------- the FSM
     def _fsm(self, m: Module, r: _Regs, wr: WritePort, rd: ReadPort, div: Reciprocal, exp: _Exp,
-             iv: data.View) -> tuple[Value, Value]:
+             iv: data.View, output: tuple[SyncFIFO, Signal]) -> tuple[Value, Value]:
         """LOAD (buffer the row, fold its maximum; a row that breaks the row rule is taken to its last beat without
         being buffered, then ERR holds its error beat until taken) -> MAX (wait for the last fold; skipped when the tree is one
         level) -> EXP (the exponentials' sum) -> DIV0, DIV1 (the reciprocal) -> NORM (the probabilities out).
         Returns whether it is in LOAD and in NORM."""
         lv = vmax_levels(self.cfg.s)  # MAX lasts lv - 1 cycles
+        out, issue = output
         _, _, ilast = self._unpack(iv.row.as_value())
         bad = Signal()
         m.d.comb += bad.eq(r.rej | self._beat_bad(iv.row.as_value(), r.over))
@@ -250,6 +267,7 @@ class Softmax(wiring.Component):
                         m.next = "EXP" if lv == 1 else "MAX"
             with m.State("ERR"):
                 with m.If(self.o.ready):
+                    m.d.sync += r.err_v.eq(0)
                     m.next = "LOAD"
             with m.State("MAX"):
                 with m.If(r.wait == 0):
@@ -270,12 +288,13 @@ class Softmax(wiring.Component):
                 with m.If(div.done):
                     m.d.sync += [r.iss.eq(0), r.pend.eq(0)]
                     m.next = "NORM"
-            with m.State("NORM"):
-                m.d.comb += rd.addr.eq(r.iss)
-                with m.If(self.o.ready & r.o_valid & view(self.contract["o"], r.o_payload).last):
+            with m.State("NORM"):  # a beat is issued on a credit of the output FIFO
+                m.d.comb += [rd.addr.eq(r.iss), rd.en.eq(1)]
+                with m.If(self.o.ready & out.r_rdy & view(self.contract["o"], out.r_data).last):
                     m.d.sync += r.nb.eq(0)
                     m.next = "LOAD"
-                with m.If(r.adv):
-                    m.d.comb += rd.en.eq(1)
-                    m.d.sync += [r.pend.eq(r.iss < r.nb), r.iss.eq(Mux(r.iss < r.nb, r.iss + 1, r.iss))]
+                m.d.sync += [r.pend.eq(issue), r.iss.eq(r.iss + issue)]
+        # outside the FSM body: a continuous assignment (Icarus leaves an ``always @*`` unevaluated until an input
+        # changes, see rtl/spatten/topk.py)
+        m.d.comb += issue.eq(fsm.ongoing("NORM") & (r.iss < r.nb) & r.room)
         return fsm.ongoing("LOAD"), fsm.ongoing("NORM")

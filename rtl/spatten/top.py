@@ -7,7 +7,8 @@ fetchers on one memory port (layouts :func:`attnforge.sim.contract.designs.spatt
 :mod:`attnforge.sim.spatten.top_golden`):
 
 * the **alive lists**: registers holding the original ids of the alive tokens (ascending) and heads;
-* the **controller**: takes a descriptor and checks it (a bad one is answered ``r`` err=1, back to idle); the first
+* the **controller**: takes a descriptor and checks it (the verdict registered: one CHECK cycle; a bad one is
+  answered ``r`` err=1, back to idle); the first
   layer clears the importance and starts from every token and head; a later one runs the boundary top-k when it
   keeps fewer tokens (heads) than are alive: the importance block streams the alive tokens' scores into the top-k
   and the kept positions compact the alive list in place (kept positions ascend, so a write never lands on an entry
@@ -38,7 +39,7 @@ from attnforge.rtl.spatten.importance import Importance
 from attnforge.rtl.spatten.pipeline import SpattenPipeline
 from attnforge.rtl.spatten.topk import TopK
 from attnforge.sim.contract import designs as contract
-from attnforge.sim.contract.depths import SP_IMP_SLICES, SP_Q_REQ_REG
+from attnforge.sim.contract.depths import SP_COMPACT_REG, SP_DESC_REG, SP_IMP_SLICES, SP_Q_REQ_REG, SP_TOPK_SLICES
 from attnforge.sim.contract.fixedpoint import clog2
 from attnforge.sim.contract.spatten_top import TAG_K, TAG_Q, TAG_V, SpattenTopCfg
 
@@ -83,7 +84,12 @@ class SpattenTop(wiring.Component):
         m.submodules.pipe = pipe = SpattenPipeline(fx)
         m.submodules.imp = imp = Importance(t.imp)
         m.submodules.topk = topk = TopK(comparators=fx.s, max_n=t.topk_n, data_bits=t.imp.imp_bits, signed_data=0)
-        wiring.connect(m, imp.o, topk.i)
+        # The boundary top-k takes the importance read-out through a registered stream slice (SP_TOPK_SLICES): on
+        # ECP5 the read-out's storage ran through the top-k's first-beat job checks into its buffer's write enable.
+        assert SP_TOPK_SLICES == 1, "one slice: the top's cycle models count SP_TOPK_SLICES"
+        m.submodules.topk_sl = topk_sl = SkidBuffer(len(imp.o.payload))
+        wiring.connect(m, imp.o, topk_sl.i)
+        wiring.connect(m, topk_sl.o, topk.i)
         m.d.comb += [imp.r.ready.eq(1)]
         # The importance input is a registered stream slice (SP_IMP_SLICES): the controller's and the feeder's
         # muxes and alive-list lookups end at its register instead of running into the block's job checks.
@@ -391,25 +397,31 @@ class SpattenTop(wiring.Component):
                         lists.tok[(rd_beat << clog2(s)) + j]), ib) for j in range(s)]
         ctl_valid, ctl_beat = Signal(), Signal(ilay.width)
         wpos = Signal(fx.n_bits)
-        self._compact(m, topk, lists, rd_heads, wpos)
-        tkv = view(topk.contract["o"], topk.o.payload)
+        done_last = self._compact(m, topk, lists, rd_heads, wpos)
         m.d.comb += topk.o.ready.eq(1)
         keep = Mux(rd_heads, dv.heads, dv.tokens - dv.carry)
+        # The descriptor's checks are registered beside it (SP_DESC_REG, one CHECK cycle per descriptor): on ECP5
+        # the checks' compares on the input payload ran into the next state and every alive-list register's enable
+        # (a carried iteration's restart), a critical path of the top.
+        assert SP_DESC_REG == 1, "one CHECK cycle: the cycle models count SP_DESC_REG"
+        bad = Signal()
         # Comb outputs come from fsm.ongoing() in plain assignments after the FSM, never from inside a state:
         # Icarus leaves an ``always @*`` block unevaluated (X) until one of its inputs changes.
         with m.FSM() as fsm:
-            with m.State("IDLE"):
+            with m.State("IDLE"):  # the descriptor and its checks' verdict into registers (SP_DESC_REG)
                 with m.If(self.desc.valid):
-                    m.d.sync += desc.eq(self.desc.payload)
-                    with m.If(self._bad(dw, lists)):
-                        m.next = "ERR"
-                    with m.Elif(dw.first & ~dw.carry):
-                        m.next = "CLEAR"
-                    with m.Else():
-                        m.d.sync += [rd_heads.eq(0), rd_beat.eq(0), wpos.eq(0)]
-                        with m.If(dw.first):  # a carried iteration: the lists restart, the importance stays
-                            self._restart(m, lists, dw.ctx, dw.heads)
-                        m.next = "BOUND"
+                    m.d.sync += [desc.eq(self.desc.payload), bad.eq(self._bad(dw, lists))]
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(bad):
+                    m.next = "ERR"
+                with m.Elif(dv.first & ~dv.carry):
+                    m.next = "CLEAR"
+                with m.Else():
+                    m.d.sync += [rd_heads.eq(0), rd_beat.eq(0), wpos.eq(0)]
+                    with m.If(dv.first):  # a carried iteration: the lists restart, the importance stays
+                        self._restart(m, lists, dv.ctx, dv.heads)
+                    m.next = "BOUND"
             with m.State("ERR"):
                 with m.If(self.r.ready):
                     m.next = "IDLE"
@@ -429,8 +441,8 @@ class SpattenTop(wiring.Component):
                     m.d.sync += rd_beat.eq(rd_beat + 1)
                     with m.If(((rd_beat + 1) << clog2(s)) >= n_rd):
                         m.next = "TOPK"
-            with m.State("TOPK"):  # the compaction writes the kept ids; the list shrinks on the last beat
-                with m.If(topk.o.valid & tkv.last):
+            with m.State("TOPK"):  # the compaction writes the kept ids; the list shrinks with the last beat's write
+                with m.If(done_last):
                     with m.If(rd_heads):
                         m.d.sync += lists.h.eq(dv.heads)
                         m.next = "RUN"
@@ -467,27 +479,37 @@ class SpattenTop(wiring.Component):
         m.d.sync += [lists.tok[i].eq(i) for i in range(self.cfg.fx.max_n)]
         m.d.sync += [lists.head[i].eq(i) for i in range(self.cfg.max_heads)]
 
-    def _compact(self, m: Module, topk: TopK, lists: _Lists, heads: Signal, wpos: Signal) -> None:
-        """Each top-k output beat: the kept positions (ascending) pick their ids from the list, written at the
-        next free positions."""
+    def _compact(self, m: Module, topk: TopK, lists: _Lists, heads: Signal, wpos: Signal) -> Signal:
+        """Each top-k output beat: the kept positions (ascending) pick their ids from the list into registers
+        (``SP_COMPACT_REG``), written the cycle after at the next free positions. Returns a register that is high
+        in the cycle the job's last beat is written. Kept positions ascend and a beat's write positions are below
+        the next beat's kept positions, so the pick of one beat never reads what the write before it changes.
+        On ECP5 the pick's mux, the position compares and every list entry's write enable in one cycle from the
+        top-k's output register were a critical path of the top."""
         t, fx = self.cfg, self.cfg.fx
+        assert SP_COMPACT_REG == 1, "one pick register: the top's cycle models count SP_COMPACT_REG"
         tkv = view(topk.contract["o"], topk.o.payload)
         fire = topk.o.valid
-        # Written element by element: entry i takes lane j's id when ``wpos + j == i`` (later lanes win, as later
+        # the pick stage: ids, the beat's count and its first write position
+        wv, wlast, wcount, wat = Signal(), Signal(), Signal.like(tkv.count), Signal.like(wpos)
+        m.d.sync += [wv.eq(fire), wlast.eq(fire & tkv.last), wcount.eq(tkv.count), wat.eq(wpos)]
+        with m.If(fire):
+            m.d.sync += wpos.eq(wpos + tkv.count)
+        # Written element by element: entry i takes lane j's id when ``wat + j == i`` (later lanes win, as later
         # statements do). An Array target indexed by a signal elaborates, for every entry and lane, a case over every
         # index value: for max_n 128 that was half of the exported Verilog (5.2 MB -> 2.5 MB), at max_n 1024 200 MB
         # that Verilator could not build (12.7 MB now), for the same decoder in hardware.
-        # ``wpos + j == i`` is tested as ``wpos == i - j`` (a compare with a constant, no adder before the enables;
+        # ``wat + j == i`` is tested as ``wat == i - j`` (a compare with a constant, no adder before the enables;
         # the head list's positions wrap at head_bits as its truncated sum did)
         hb = t.head_bits
-        lanes = [(lists.tok, fx.max_n, ~heads, lambda v: v, lambda i, j: (wpos == i - j) if i >= j else 0),
-                 (lists.head, t.max_heads, heads, lambda v: v[:hb], lambda i, j: wpos[:hb] == (i - j) % (1 << hb))]
+        lanes = [(lists.tok, fx.max_n, ~heads, lambda v: v, lambda i, j: (wat == i - j) if i >= j else 0),
+                 (lists.head, t.max_heads, heads, lambda v: v[:hb], lambda i, j: wat[:hb] == (i - j) % (1 << hb))]
         for lst, size, on, cut, at in lanes:
-            picked = [Signal.like(lst[0], name=f"{'head' if lst is lists.head else 'tok'}_pick{j}") for j in range(fx.s)]
-            m.d.comb += [picked[j].eq(lst[cut(tkv.indices[j])]) for j in range(fx.s)]
+            name = "head" if lst is lists.head else "tok"
+            picked = [Signal.like(lst[0], name=f"{name}_pick{j}") for j in range(fx.s)]
+            m.d.sync += [picked[j].eq(lst[cut(tkv.indices[j])]) for j in range(fx.s)]
             for i in range(size):
                 for j in range(fx.s):
-                    with m.If(fire & on & (j < tkv.count) & at(i, j)):
+                    with m.If(wv & on & (j < wcount) & at(i, j)):
                         m.d.sync += lst[i].eq(picked[j])
-        with m.If(fire):
-            m.d.sync += wpos.eq(wpos + tkv.count)
+        return wlast

@@ -108,6 +108,16 @@ SP_BACK_SLICES = 1
 #: ``_qfetch``): a Q request leaves at the earliest this many cycles after RUN's first cycle or after the previous
 #: Q grant.
 SP_Q_REQ_REG = 1
+#: spatten-top's controller registers each descriptor with its checks' verdict and decides in a CHECK state the
+#: cycle after (rtl/spatten/top.py ``_controller``): every descriptor, refused or not, costs this many cycles more
+#: between its handshake and the state it leads to.
+SP_DESC_REG = 1
+#: spatten-top's boundary top-k takes the importance read-out through this many registered stream slices
+#: (SkidBuffer): each boundary top-k's input, and so its output, is SKID_LATENCY cycles later per slice.
+SP_TOPK_SLICES = 1
+#: spatten-top's list compaction picks a boundary top-k output beat's kept ids into registers and writes them the
+#: cycle after (rtl/spatten/top.py ``_compact``): each boundary top-k ends this many cycles later.
+SP_COMPACT_REG = 1
 #: Registered stream slices (SkidBuffer) on spatten-top's importance input, after the mux of the controller's and
 #: the feeder's beats: each beat reaches the block SKID_LATENCY later, and the slice holds up to two beats the
 #: block is not ready for (the top's cycle model walks it).

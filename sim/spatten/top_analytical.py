@@ -51,7 +51,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_BACK_SLICES, SP_IMP_SLICES, SP_Q_REQ_REG
+from attnforge.sim.contract.depths import (
+    IMP_GATHER_PIPE,
+    SKID_LATENCY,
+    SP_BACK_SLICES,
+    SP_COMPACT_REG,
+    SP_DESC_REG,
+    SP_IMP_SLICES,
+    SP_Q_REQ_REG,
+    SP_TOPK_SLICES,
+)
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_fx import SpattenFx
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
@@ -283,15 +292,15 @@ def _boundary(a: SpattenArch, t: SpattenTop, prev: TopLayer, lay: TopLayer) -> f
     The first read-out waits for the importance block: the previous layer's last add_head is answered ``3 +
     log2(max_d)`` cycles after its beat (the head path's adder tree is ``log2 max_d`` registered levels) and the
     block takes a beat the cycle after, while the controller reaches DONE 2 cycles after that beat and IDLE, the
-    next descriptor and BOUND 1 cycle each: the read starts ``log2(max_d)`` cycles after BOUND's first cycle
-    (1 less when the token list was skipped first). The head list's read-out follows the token top-k, which takes
+    next descriptor, CHECK (``SP_DESC_REG``) and BOUND 1 cycle each: the read starts ``log2(max_d) + 1`` cycles
+    after the descriptor's handshake at the earliest. The head list's read-out follows the token top-k, which takes
     longer than the token read-out's answer, so it does not wait. Each read beat reaches the block through its
     input slice (``SP_IMP_SLICES``) and leaves through its gather register (``IMP_GATHER_PIPE``)."""
     from attnforge.sim.spatten.topk_cycles import engine_cycles
 
     c = a.spatten.topk_comparators
     levels = t.max_d.bit_length() - 1
-    out, waited = 1.0, False
+    out, waited = 1.0 + SP_DESC_REG, False  # BOUND's first cycle, after the descriptor's CHECK cycle
     if lay.restart is not None:
         pairs = ((lay.tokens - 1, lay.restart - 1, lay.boundary_topk[0]), (lay.heads, lay.heads, None))
     else:
@@ -309,7 +318,8 @@ def _boundary(a: SpattenArch, t: SpattenTop, prev: TopLayer, lay: TopLayer) -> f
             sel, filt, _ = engine_cycles(had, keep, c, c)
             measured = sel + filt
         # the read beats pass the importance input slice, then the block's gather register
-        out += SP_IMP_SLICES * SKID_LATENCY + 2.0 + IMP_GATHER_PIPE + measured + 1.0
+        # (and the top-k's input slice, ``SP_TOPK_SLICES``), the list compaction's pick register (``SP_COMPACT_REG``)
+        out += (SP_IMP_SLICES + SP_TOPK_SLICES) * SKID_LATENCY + 2.0 + IMP_GATHER_PIPE + measured + SP_COMPACT_REG + 1.0
     return out
 
 
@@ -326,7 +336,7 @@ def pass_cycles(arch: Arch, layers: Sequence[TopLayer], *, tokens: int | None = 
     for lay in layers:  # a carried iteration's context is the sequence its pruned positions break runs of
         n0 = lay.restart or n0
         per.append(_layer(a, t, lay, n0, max_len))
-    total = 2.0  # CLEAR, then RUN
+    total = 2.0 + SP_DESC_REG  # CHECK, CLEAR, then RUN
     for i, part in enumerate(per):
         total += part["cycles"] + 1.0  # DONE -> IDLE
         if i:
@@ -382,10 +392,11 @@ def sequence_length(run: object) -> int:
 def analytical_top_cycles(run: object, cfg: SpattenTopCfg, timing: MemTiming, refusals: int = 0) -> float:
     """The analytical model's cycles for a golden pass on an instance (what a regress row's
     ``analytical_cycles`` holds): the arch of that instance (:func:`arch_for`), the pass's layers
-    (:func:`layers_from_run`), and 2 cycles per refused descriptor before it (IDLE -> ERR -> IDLE)."""
+    (:func:`layers_from_run`), and 2 + ``SP_DESC_REG`` cycles per refused descriptor before it (IDLE -> CHECK ->
+    ERR -> IDLE)."""
     arch = arch_for(cfg, timing)
     res = pass_cycles(arch, layers_from_run(run, arch), tokens=sequence_length(run), max_len=(1 << cfg.len_bits) - 1)
-    return float(res["cycles"]) + 2.0 * refusals  # type: ignore[arg-type]
+    return float(res["cycles"]) + (2.0 + SP_DESC_REG) * refusals  # type: ignore[arg-type]
 
 
 def top_schedule(arch: Arch, *, model: object, m: np.ndarray, p: np.ndarray, batch: np.ndarray, tok: np.ndarray,

@@ -28,7 +28,16 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from attnforge.sim.contract import PV_MUL_PIPE, pv_tree_pipe
-from attnforge.sim.contract.depths import IMP_GATHER_PIPE, SKID_LATENCY, SP_BACK_SLICES, SP_IMP_SLICES, SP_Q_REQ_REG
+from attnforge.sim.contract.depths import (
+    IMP_GATHER_PIPE,
+    SKID_LATENCY,
+    SP_BACK_SLICES,
+    SP_COMPACT_REG,
+    SP_DESC_REG,
+    SP_IMP_SLICES,
+    SP_Q_REQ_REG,
+    SP_TOPK_SLICES,
+)
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
 from attnforge.sim.spatten.cycle_model import front_tail
@@ -159,10 +168,11 @@ def _taken(imp: _ImpIn, ent: list) -> int:
 def _boundary(sim: _Sim, li: int, c: int) -> int:
     """BOUND/TOPK from the descriptor handshake ``c`` of a later layer or a carried iteration's first: per list
     (tokens, then heads) one cycle to skip it, or the read beats into the top-k (one per cycle the importance
-    input slice has room) and its last output. Returns RUN's first cycle."""
+    input slice has room) and its last output. BOUND starts after the CHECK cycle (``SP_DESC_REG``). Returns RUN's
+    first cycle."""
     lr = sim.run.layers[li]
     prev = sim.run.layers[li - 1]
-    cur = c + 1
+    cur = c + 1 + SP_DESC_REG
     carry = int(lr.cfg.carry)  # the list's last token is kept outside the top-k
     if lr.cfg.restart is not None:  # a carried iteration: the whole context; heads restart whole
         lists = ((lr.cfg.restart - 1, lr.cfg.tokens - 1, lr.token_topk), (lr.heads.size, lr.heads.size, None))
@@ -181,19 +191,20 @@ def _boundary(sim: _Sim, li: int, c: int) -> int:
             ents.append(ent)
         # the block takes the read beats on consecutive cycles once it took the first (the top-k's formula assumes
         # its input one row per cycle); the read-out reaches the top-k 2 + gather cycles after each take
-        cur = _taken(sim.imp, ents[0]) + 2 + IMP_GATHER_PIPE + tk.cycles + 1
+        # its top-k's input slice and the compaction's pick register delay the last write
+        cur = _taken(sim.imp, ents[0]) + 2 + IMP_GATHER_PIPE + SP_TOPK_SLICES * SKID_LATENCY + tk.cycles + SP_COMPACT_REG + 1
     return cur
 
 
 def top_cycles(run: TopRun, cfg: SpattenTopCfg, timing: MemTiming, refusals: int = 0) -> dict[str, int]:
-    """The fastbench ``cycles`` of a pass (``refusals`` bad descriptors first, each answered in 2 cycles: IDLE ->
-    ERR -> IDLE), and the memory port's request and beat counts."""
+    """The fastbench ``cycles`` of a pass (``refusals`` bad descriptors first, each answered in 2 +
+    ``SP_DESC_REG`` cycles: IDLE -> CHECK -> ERR -> IDLE), and the memory port's request and beat counts."""
     sim = _Sim(run, cfg, timing)
-    c = 2 * refusals  # the first good descriptor's handshake (the count starts at the first refusal's)
+    c = (2 + SP_DESC_REG) * refusals  # the first good descriptor's handshake (the count starts at the first refusal's)
     done = c
     for li in range(len(run.layers)):
-        if li == 0:  # CLEAR offers one importance beat, RUN the cycle after the slice takes it
-            start = _push(sim.imp, c + 1, "clear")[0] + 1
+        if li == 0:  # CHECK, then CLEAR offers one importance beat, RUN the cycle after the slice takes it
+            start = _push(sim.imp, c + 1 + SP_DESC_REG, "clear")[0] + 1
         else:
             start = _boundary(sim, li, c)
         done = _Layer(sim, li).run(start)
