@@ -104,7 +104,9 @@ class _Front:
 @dataclass
 class _Back:
     """The back's registers, loaded at the hand-off: ``busy``; the job's ``n``, ``kv``, ``err``, its result
-    (``refetch``, ``max_p``); its prob buffer ``bank`` of ``rows`` rows, ``trd`` read into the top-k while ``t_on``."""
+    (``refetch``, ``max_p``); its prob buffer ``bank`` of ``rows`` rows, ``trd`` read into the top-k while ``t_on``;
+    ``t_more``: ``t_on and trd < rows``, kept as a register beside ``trd`` (the compare ran through the top-k's input
+    valid into its first-beat job checks: a critical path of spatten-top on ECP5)."""
 
     busy: Signal
     n: Signal
@@ -116,6 +118,7 @@ class _Back:
     rows: Signal
     trd: Signal
     t_on: Signal
+    t_more: Signal
 
 
 _Port = tuple[WritePort, ReadPort]  #: a buffer's write port and read port
@@ -171,7 +174,7 @@ class SpattenPipeline(wiring.Component):
         c, pdepth = self.cfg, self.pdepth
         shapes: dict[str, int | range] = {
             "busy": 1, "n": c.n_bits, "kv": c.n_bits, "err": 1, "refetch": 1, "max_p": c.prob_bits, "bank": 1,
-            "rows": range(pdepth + 1), "trd": range(pdepth + 1), "t_on": 1}
+            "rows": range(pdepth + 1), "trd": range(pdepth + 1), "t_on": 1, "t_more": 1}
         return _Back(**{name: Signal(shape, name=f"b_{name}") for name, shape in shapes.items()})
 
     def _storage(self, m: Module, probs: Struct) -> tuple[_Port, _Port, SyncFIFO, SyncFIFO]:
@@ -237,7 +240,7 @@ class SpattenPipeline(wiring.Component):
         prefetches (the hand-off cycle already addresses row 0 of the bank being handed over)."""
         topk, tap, s = b.topk, b.tap, self.cfg.s
         tfire = Signal()
-        m.d.comb += [topk.i.valid.eq(bk.t_on & (bk.trd < bk.rows) & tap.w_rdy),
+        m.d.comb += [topk.i.valid.eq(bk.t_more & tap.w_rdy),
                      tfire.eq(topk.i.valid & topk.i.ready),
                      pb_rd.addr.eq(Mux(hand, self._addr(Const(0, self.rbits), fr.bank),
                                        self._addr(Mux(tfire, bk.trd + 1, bk.trd), bk.bank))),
@@ -249,7 +252,7 @@ class SpattenPipeline(wiring.Component):
                                                         "count": Mux(last, bk.n - (bk.trd << clog2(s)), s)})),
                      self.p.valid.eq(tap.r_rdy), self.p.payload.eq(tap.r_data), tap.r_en.eq(self.p.ready)]
         with m.If(tfire):
-            m.d.sync += bk.trd.eq(bk.trd + 1)
+            m.d.sync += [bk.trd.eq(bk.trd + 1), bk.t_more.eq(bk.trd + 1 < bk.rows)]
 
     def _v_side(self, m: Module, b: _Blocks, bk: _Back) -> None:
         """One V request per top-k output row, whose kept probabilities wait in the pairs FIFO; the V rows meet
@@ -327,9 +330,9 @@ class SpattenPipeline(wiring.Component):
     def _back_ctl(self, m: Module, fr: _Front, bk: _Back, hand: Signal, max_p: Value) -> None:
         """The hand-off loads the back (and flips the front's bank); the output handshake frees it."""
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += [bk.busy.eq(0), bk.t_on.eq(0), bk.err.eq(0)]
+            m.d.sync += [bk.busy.eq(0), bk.t_on.eq(0), bk.t_more.eq(0), bk.err.eq(0)]
         with m.If(hand):
             f = fr.f
             m.d.sync += [bk.busy.eq(1), bk.err.eq(fr.err), bk.n.eq(f.n), bk.kv.eq(f.kv), bk.refetch.eq(fr.pass2),
                          bk.max_p.eq(max_p), bk.bank.eq(fr.bank), bk.rows.eq(fr.pcnt), bk.trd.eq(0),
-                         bk.t_on.eq(~fr.err), fr.bank.eq(~fr.bank)]
+                         bk.t_on.eq(~fr.err), bk.t_more.eq(~fr.err & (fr.pcnt != 0)), fr.bank.eq(~fr.bank)]

@@ -30,6 +30,7 @@ from attnforge.rtl.common import (
     contract_ports,
     exp2_rom,
     exp2_scale,
+    local_copies,
     pack_value,
     round_shift_coarse,
     round_shift_const,
@@ -205,10 +206,13 @@ class Softmax(wiring.Component):
         lut, sh, zero = exp2_rom(m, targ, fx, f"exp{j}")
         m.d.sync += [rom.eq(lut), rsh.eq(sh), rzero.eq(zero)]
         pp_sum = split_mul(m, dist, r.aq, f"da{j}", operand_regs=True, product_regs=True)
+        # the lane's own copy of the exponent constant's shift (loaded in LOAD, first read in EXP, cycles later): on
+        # ECP5 one register routed to every lane's rounding shifter was spatten-top's critical path (6 ns of route)
+        ash = local_copies(m, r.ash, 1, f"ash_l{j}_")[0]
         qq_sum = split_mul(m, recip, e, f"er{j}", operand_regs=True, product_regs=True)
         m.d.sync += [dist.eq(r.mx - score), prod.eq(pp_sum),
-                     *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, r.ash, FINE), strict=True)),
-                     targ.eq(round_shift_fine(xc, xrb, r.ash, FINE)),
+                     *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, ash, FINE), strict=True)),
+                     targ.eq(round_shift_fine(xc, xrb, ash, FINE)),
                      e.eq(Mux(j < count, exp2_scale(rom, rsh, rzero), 0)),
                      q.eq(qq_sum)]
         return e, q
