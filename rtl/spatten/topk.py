@@ -376,11 +376,13 @@ class TopK(wiring.Component):
             with m.State("LOAD"):
                 self._load(m, ctl, ops, o_wr, fl)
             with m.State("SKIP"):  # the rest of a refused job's beats: consumed, never stored or compared
+                m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0)]
                 with m.If(self.i.valid):
                     m.d.sync += ctl.skip.eq(ctl.skip - 1)
                     with m.If(ctl.skip == 1):
                         self._answer_error(m, fl)
             with m.State("REFUSE"):  # the error beat is on the output: back to idle once it is taken
+                m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0)]
                 with m.If(self.o.ready & fl.o_valid):
                     m.d.sync += [fl.o_valid.eq(0), fl.err.eq(0)]
                     m.next = "LOAD"
@@ -428,14 +430,19 @@ class TopK(wiring.Component):
         # stays off their enables (in spatten-top that check's net to them was the Fmax path).
         with m.If(self.i.valid & (ctl.in_row == 0)):
             m.d.sync += [ctl.n.eq(i_n), ctl.t.eq(i_k - 1), ctl.pivot.eq(i_lanes[0])]
-        with m.If(self.i.valid & bad):
-            self._refuse(m, ctl, i_n, fl)
-        with m.Elif(self.i.valid):
-            m.d.comb += [ops.valid.eq(1), o_wr.en.eq(1)]
+        # Every LOAD beat is stored and counted, a refused first beat too (SKIP and REFUSE put the write position
+        # back to 0 and nothing reads what it wrote), so the refusal check stays off the buffer's write enable and
+        # the position registers' enables (on ECP5, in spatten-top, the check's compares ran into them).
+        with m.If(self.i.valid):
+            m.d.comb += o_wr.en.eq(1)
             m.d.sync += [ctl.in_row.eq(ctl.in_row + 1), ctl.in_base.eq(ctl.in_base + self.C)]
             with m.If(ctl.in_base + self.C >= n_cur):
                 m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
                 m.next = "DRAIN"
+        with m.If(self.i.valid & bad):  # after the above: its state wins
+            self._refuse(m, ctl, i_n, fl)
+        with m.Elif(self.i.valid):
+            m.d.comb += ops.valid.eq(1)
 
     def _refuse(self, m: Module, ctl: _Ctl, i_n: Value, fl: _Filter) -> None:
         """A refused job is consumed whole, ``max(1, ceil(n/C))`` beats, so the stream stays in step, without
