@@ -62,10 +62,13 @@ class PV(wiring.Component):
                  for d in range(D)] for r in range(S)]
         with m.If(adv):
             m.d.sync += s0_valid.eq(self.i.valid)
+            # the operand registers load on every advance, a beat or not (``s0_valid`` low drops what they hold
+            # before it reaches an accumulator), so the input's valid reaches none of their enables (on ECP5 its
+            # fan-out over every operand register was a critical path of spatten-top)
+            m.d.sync += [pm[r].eq(Mux(r < cnt, Cat(probs[r], Const(0, 1)).as_signed(), 0)) for r in range(S)]
+            m.d.sync += [vv[r * D + d].eq(beat.v[r][d]) for r in range(S) for d in range(D)]
             with m.If(self.i.valid):
                 m.d.sync += [s0_last.eq(last), s0_err.eq(bad), rej.eq(bad & ~last), tot.eq(Mux(last | bad, 0, tot + cnt))]
-                m.d.sync += [pm[r].eq(Mux(r < cnt, Cat(probs[r], Const(0, 1)).as_signed(), 0)) for r in range(S)]
-                m.d.sync += [vv[r * D + d].eq(beat.v[r][d]) for r in range(S) for d in range(D)]
             # the tags ride beside the multiplies (these statements are under ``adv`` too)
             tags = [tuple(delay(m, t, PV_MUL_PIPE - 1, n)[-1] for t, n in ((s0_valid, "mv"), (s0_last, "ml"),
                                                                               (s0_err, "me")))]

@@ -400,6 +400,9 @@ class SpattenTop(wiring.Component):
         done_last = self._compact(m, topk, lists, rd_heads, wpos)
         m.d.comb += topk.o.ready.eq(1)
         keep = Mux(rd_heads, dv.heads, dv.tokens - dv.carry)
+        # the list keeps what it has (``keep == n_rd``), compared without the subtractions (the carried token is
+        # taken from both sides): on ECP5 the subtractor's carry chain ran into the importance input's valid
+        same = Mux(rd_heads, dv.heads == lists.h, dv.tokens == lists.n)
         # The descriptor's checks are registered beside it (SP_DESC_REG, one CHECK cycle per descriptor): on ECP5
         # the checks' compares on the input payload ran into the next state and every alive-list register's enable
         # (a carried iteration's restart), a critical path of the top.
@@ -432,7 +435,7 @@ class SpattenTop(wiring.Component):
             with m.State("BOUND"):  # read the scores of one list into the top-k, or skip it
                 with m.If(~rd_heads):
                     m.d.sync += newest.eq(lists.tok[(lists.n - 1)[:fx.n_bits]])
-                with m.If(keep == n_rd):
+                with m.If(same):
                     with m.If(rd_heads):
                         m.next = "RUN"
                     with m.Else():
@@ -461,7 +464,7 @@ class SpattenTop(wiring.Component):
             with m.If(put & (dv.tokens == i + 1)):
                 m.d.sync += lists.tok[i].eq(newest)
         err_s, done_s, clear_s = fsm.ongoing("ERR"), fsm.ongoing("DONE"), fsm.ongoing("CLEAR")
-        read_s = fsm.ongoing("BOUND") & (keep != n_rd)
+        read_s = fsm.ongoing("BOUND") & ~same
         op = Mux(rd_heads, OPS["read_heads"], OPS["read_tokens"])
         read_beat = pack_value(ilay, {"op": op, "n": _fit(n_rd, nb), "k": _fit(keep, nb), "dlog": 0, "idx": ids,
                                       "probs": 0, "out": 0})
