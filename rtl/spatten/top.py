@@ -296,20 +296,28 @@ class SpattenTop(wiring.Component):
         rows = Signal(s * rowb)
         col, got, full = Signal(), Signal(range(s + 1)), Signal()
         need = Signal(range(s + 1))
+        # ``got != need`` kept as a register beside ``got`` (``want``) and the row slot to write as a one-hot
+        # register (``slot``): the compare and the slot decoder ran into every gathered row's write enable (on ECP5
+        # a critical path of spatten-top)
+        want, slot = Signal(name="v_want"), Signal(s, name="v_slot")
         rvalid, rv = self._resp(TAG_V)
         m.d.comb += [vcnt.r_en.eq(~col & vcnt.r_rdy)]
         with m.If(~col & vcnt.r_rdy):
-            m.d.sync += [col.eq(1), got.eq(0), need.eq(vcnt.r_data), rows.eq(0)]
-        with m.If(col & (got == need)):
+            m.d.sync += [col.eq(1), got.eq(0), need.eq(vcnt.r_data), rows.eq(0), want.eq(vcnt.r_data != 0),
+                         slot.eq(1)]
+        with m.If(col & ~want):
             m.d.sync += full.eq(1)
-        take = rvalid & col & (got != need) & ~full
+        take = rvalid & col & want & ~full
         with m.If(take):
-            m.d.sync += [rows.word_select(got, rowb).eq(rv.data[:rowb]), got.eq(got + 1)]
+            m.d.sync += [got.eq(got + 1), want.eq(got + 1 != need), slot.eq(slot << 1)]
+            for i in range(s):
+                with m.If(slot[i]):
+                    m.d.sync += rows.word_select(i, rowb).eq(rv.data[:rowb])
         m.d.comb += [pipe.vmem.valid.eq(full), pipe.vmem.payload.eq(rows)]
         with m.If(pipe.vmem.valid & pipe.vmem.ready):
             m.d.sync += [full.eq(0), col.eq(0)]
         m.d.comb += vlab.r_en.eq(pipe.o.valid & pipe.o.ready)  # the back's job is done: next head
-        return col & (got != need) & ~full
+        return col & want & ~full
 
     # ---------------------------------------------------------------- outputs and the importance feeder
     def _outputs(self, m: Module, pipe: SpattenPipeline, imp_i: object, ilay: data.Layout, dv: data.View,
