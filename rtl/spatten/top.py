@@ -303,8 +303,9 @@ class SpattenTop(wiring.Component):
         rvalid, rv = self._resp(TAG_V)
         m.d.comb += [vcnt.r_en.eq(~col & vcnt.r_rdy)]
         with m.If(~col & vcnt.r_rdy):
-            m.d.sync += [col.eq(1), got.eq(0), need.eq(vcnt.r_data), rows.eq(0), want.eq(vcnt.r_data != 0),
-                         slot.eq(1)]
+            # the rows are not cleared: prob x V zeroes the probabilities past the beat's count, so rows past it
+            # (last job's) add nothing (the clear's enable over every row bit was a critical path on ECP5)
+            m.d.sync += [col.eq(1), got.eq(0), need.eq(vcnt.r_data), want.eq(vcnt.r_data != 0), slot.eq(1)]
         with m.If(col & ~want):
             m.d.sync += full.eq(1)
         take = rvalid & col & want & ~full
