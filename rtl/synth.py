@@ -226,9 +226,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         pr = subprocess.run(pnr, cwd=d, capture_output=True, text=True)
         fits, note, fmax, path = True, "", 0.0, None
         if pr.returncode != 0 or not (d / "report.json").exists():
-            fits = False
-            lines = [ln for ln in (pr.stderr + pr.stdout).splitlines() if "ERROR" in ln] or (pr.stderr + pr.stdout).splitlines()
-            note = lines[-1].strip() if lines else "nextpnr failed"
+            fits, note = pnr_failure(pr.stderr + pr.stdout)
         else:
             rep = json.loads((d / "report.json").read_text())
             fmaxes = [v.get("achieved", 0.0) for v in rep.get("fmax", {}).values()]
@@ -249,6 +247,19 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         dsp_registers=prim is not None, seed=seed,
         critical_path=path, pnr_args=tuple(pnr_extra),
     )
+
+
+def pnr_failure(log: str) -> tuple[bool, str]:
+    """Whether a failed nextpnr run still fitted the device, and the line that says why it failed. A design that
+    was placed but whose routing failed fits: nextpnr's static placer has put the (unconstrained) clock input on a
+    pin with no route to the global clock network (``Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN'``, seen on
+    spatten-top at two seeds), which another seed or placer avoids; anything else (too many cells, a tool error)
+    is reported as not fitting."""
+    lines = [ln for ln in log.splitlines() if "ERROR" in ln] or log.splitlines()
+    note = lines[-1].strip() if lines else "nextpnr failed"
+    if "Failed to route" in note:
+        return True, f"{note} (placed, not routed: another --seed or --placer usually routes)"
+    return False, note
 
 
 def to_json(r: SynthResult) -> dict[str, object]:

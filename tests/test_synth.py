@@ -138,3 +138,17 @@ def test_dsp_registers_move_the_pipeline_into_the_dsp(capsys: pytest.CaptureFixt
     assert inside["dsp"] == plain["dsp"] == 1
     assert plain["ff"] - inside["ff"] >= 2 * 8, "at least the two 8-bit operand registers moved into the DSP"
     assert inside["fmax_mhz"] > plain["fmax_mhz"]
+
+
+def test_a_routing_failure_is_named_not_called_a_misfit() -> None:
+    """nextpnr's error when the placer put the clock on a pin with no route to the clock network (a seed-dependent
+    failure seen on spatten-top): the design fits, the note says what failed and what to try; a capacity error
+    stays a misfit."""
+    from attnforge.rtl.synth import pnr_failure
+
+    fits, note = pnr_failure("Info: routing\nERROR: Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN', from "
+                             "X15/Y0/JPADDIB_PIO to X0/Y0/G_CLKI_TDCC0.\n")
+    assert fits and "Failed to route" in note and "--seed" in note
+    fits, note = pnr_failure("ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'MULT18X18D'")
+    assert not fits and "MULT18X18D" in note
+    assert pnr_failure("") == (False, "nextpnr failed")
