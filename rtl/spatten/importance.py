@@ -234,7 +234,11 @@ class Importance(wiring.Component):
         m.submodules.rd_fifo = fifo = SyncFIFO(width=lay.width, depth=depth)
         credits = Signal(range(depth + 1), init=depth)
         pop = fifo.r_rdy & self.o.ready
-        m.d.sync += [credits.eq(credits - start + pop), room.eq(credits - start + pop != 0)]
+        # A beat is counted a cycle after its take (``v1``, the take registered), so the job checks behind the
+        # take stay off ``room``'s input (on ECP5 that path measured 98.36 MHz alone); the one beat that may be
+        # taken but not yet counted is reserved: a take needs two credits left. While the output is taken as it
+        # comes, two credits are always left (depth 4).
+        m.d.sync += [credits.eq(credits - v1 + pop), room.eq(credits - v1 + pop >= 2)]
         m.d.comb += [self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data), fifo.r_en.eq(self.o.ready)]
         m.d.sync += [v1.eq(start), l1.eq(job.last), v2.eq(v1), l2.eq(l1)]
         # the id registers load on every cycle (not only on a start: the job checks stay off their enables); the
