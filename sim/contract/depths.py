@@ -127,6 +127,15 @@ SP_IMP_SLICES = 1
 IMP_GATHER_PIPE = 1
 
 
+def sp_boundary_tail() -> int:
+    """spatten-top's boundary top-k beyond the top-k's own cycles, from the importance block taking the first read
+    beat to RUN (or the next list's BOUND): the read-out reaches the top-k ``2 + IMP_GATHER_PIPE`` cycles after
+    its take and passes the top-k's input slices (``SP_TOPK_SLICES``); the compaction writes the last output row a
+    cycle after it (``SP_COMPACT_REG``), and the controller leaves TOPK with that write. Both spatten-top models
+    (the cycle walk and the analytical one) charge it from here."""
+    return 2 + IMP_GATHER_PIPE + SP_TOPK_SLICES * SKID_LATENCY + SP_COMPACT_REG + 1
+
+
 def pe_acc_bits(in_bits: int, depth: int) -> int:
     """Bits for the exact sum of ``depth`` products of two signed ``in_bits`` numbers."""
     return 2 * in_bits + clog2(depth)

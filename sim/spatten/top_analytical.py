@@ -52,14 +52,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnforge.sim.contract.depths import (
-    IMP_GATHER_PIPE,
     SKID_LATENCY,
     SP_BACK_SLICES,
-    SP_COMPACT_REG,
     SP_DESC_REG,
     SP_IMP_SLICES,
     SP_Q_REQ_REG,
-    SP_TOPK_SLICES,
+    sp_boundary_tail,
 )
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_fx import SpattenFx
@@ -317,9 +315,9 @@ def _boundary(a: SpattenArch, t: SpattenTop, prev: TopLayer, lay: TopLayer) -> f
         if measured is None:
             sel, filt, _ = engine_cycles(had, keep, c, c)
             measured = sel + filt
-        # the read beats pass the importance input slice, then the block's gather register
-        # (and the top-k's input slice, ``SP_TOPK_SLICES``), the list compaction's pick register (``SP_COMPACT_REG``)
-        out += (SP_IMP_SLICES + SP_TOPK_SLICES) * SKID_LATENCY + 2.0 + IMP_GATHER_PIPE + measured + SP_COMPACT_REG + 1.0
+        # the read beats pass the importance input slice, then the contract's boundary tail (the block's gather
+        # register, the top-k's input slice, the list compaction's pick register)
+        out += SP_IMP_SLICES * SKID_LATENCY + measured + sp_boundary_tail()
     return out
 
 

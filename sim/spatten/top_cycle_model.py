@@ -32,11 +32,10 @@ from attnforge.sim.contract.depths import (
     IMP_GATHER_PIPE,
     SKID_LATENCY,
     SP_BACK_SLICES,
-    SP_COMPACT_REG,
     SP_DESC_REG,
     SP_IMP_SLICES,
     SP_Q_REQ_REG,
-    SP_TOPK_SLICES,
+    sp_boundary_tail,
 )
 from attnforge.sim.contract.memport import MemTiming
 from attnforge.sim.contract.spatten_top import SpattenTopCfg
@@ -190,9 +189,9 @@ def _boundary(sim: _Sim, li: int, c: int) -> int:
             cur = at + 1
             ents.append(ent)
         # the block takes the read beats on consecutive cycles once it took the first (the top-k's formula assumes
-        # its input one row per cycle); the read-out reaches the top-k 2 + gather cycles after each take
-        # its top-k's input slice and the compaction's pick register delay the last write
-        cur = _taken(sim.imp, ents[0]) + 2 + IMP_GATHER_PIPE + SP_TOPK_SLICES * SKID_LATENCY + tk.cycles + SP_COMPACT_REG + 1
+        # its input one row per cycle); the read-out, the top-k's input slice and the compaction's pick register
+        # add the contract's boundary tail
+        cur = _taken(sim.imp, ents[0]) + tk.cycles + sp_boundary_tail()
     return cur
 
 
