@@ -46,7 +46,8 @@ class _Ctl:
     Job: ``n`` scores, ``t`` the 0-based target within the candidates. Round: ``pivot``, ``cand`` candidates in
     buffer ``src``; LOAD's write position (``in_row``, ``in_base``), RUN's issue (``iss_*``) and process
     (``proc_base``, ``pending``) positions; ``drain`` counts the DRAIN state down. The packers count the elements
-    they keep (``cnt_r``, ``cnt_l``) and the ties (``cnt_eq``); the filter pass keeps the values above ``kth`` and
+    they keep (``cnt_r``, ``cnt_l``) and keep the decision's two differences as registers (``slack_r = t - cnt_r``,
+    ``slack_l = t - cnt_r - ties``), so FLUSH decides on their sign bits; the filter pass keeps the values above ``kth`` and
     counts ``rem``, the ties still to keep, down. ``flush``: the packers write their partial rows (FLUSH);
     ``restart``: they start the next round (also FLUSH). ``skip``: beats of a refused job still to consume (SKIP).
     """
@@ -64,7 +65,8 @@ class _Ctl:
     pending: Signal
     cnt_r: Signal
     cnt_l: Signal
-    cnt_eq: Signal
+    slack_r: Signal
+    slack_l: Signal
     kth: Signal
     rem: Signal
     drain: Signal
@@ -190,7 +192,8 @@ class TopK(wiring.Component):
         shapes: dict[str, Shape | range | int] = {
             "n": n_rng, "t": n_rng, "pivot": self.dshape, "cand": n_rng, "src": range(3),
             "in_base": base_rng, "in_row": row_rng, "iss_base": base_rng, "iss_row": row_rng, "proc_base": base_rng,
-            "pending": 1, "cnt_r": n_rng, "cnt_l": n_rng, "cnt_eq": n_rng, "kth": self.dshape, "rem": n_rng,
+            "pending": 1, "cnt_r": n_rng, "cnt_l": n_rng, "slack_r": signed(self.NB + 1), "slack_l": signed(self.NB + 1),
+            "kth": self.dshape, "rem": n_rng,
             "drain": range(ROUND_PIPE), "flush": 1, "restart": 1, "skip": self.NB}
         return _Ctl(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
 
@@ -262,10 +265,11 @@ class TopK(wiring.Component):
             m.d.comb += out.data[p].eq(Mux(ctl.flush, buf, comb2[:W]))
             with m.If(ctl.restart):
                 m.d.sync += [pcnt.eq(0), out.row[p].eq(0), cnt_tot.eq(0)]
+        # t - cnt_r and t - cnt_r - ties, counted down as the rows arrive (t is fixed within a round): FLUSH decides
+        # on their sign bits instead of an add and two compares (that chain into the pivot's and the target's
+        # muxes was the engine's Fmax path, 99.5 MHz on ECP5). FLUSH sets them for the next round (_decide).
         with m.If(z.valid):
-            m.d.sync += ctl.cnt_eq.eq(ctl.cnt_eq + z.n_eq)
-        with m.If(ctl.restart):
-            m.d.sync += ctl.cnt_eq.eq(0)
+            m.d.sync += [ctl.slack_r.eq(ctl.slack_r - z.counts[0]), ctl.slack_l.eq(ctl.slack_l - (z.counts[0] + z.n_eq))]
         return out
 
     def _fifo_ports(self, m: Module, bufs: list[_Port], ctl: _Ctl, pk: _Packed) -> Signal:
@@ -429,7 +433,8 @@ class TopK(wiring.Component):
         # beats leave ``in_row`` at 0, where ``n_cur`` and the pivot come from the input), so the refusal check
         # stays off their enables (in spatten-top that check's net to them was the Fmax path).
         with m.If(self.i.valid & (ctl.in_row == 0)):
-            m.d.sync += [ctl.n.eq(i_n), ctl.t.eq(i_k - 1), ctl.pivot.eq(i_lanes[0])]
+            m.d.sync += [ctl.n.eq(i_n), ctl.t.eq(i_k - 1), ctl.pivot.eq(i_lanes[0]), ctl.slack_r.eq(i_k - 1),
+                         ctl.slack_l.eq(i_k - 1)]
         # Every LOAD beat is stored and counted, a refused first beat too (SKIP and REFUSE put the write position
         # back to 0 and nothing reads what it wrote), so the refusal check stays off the buffer's write enable and
         # the position registers' enables (on ECP5, in spatten-top, the check's compares ran into them).
@@ -468,15 +473,16 @@ class TopK(wiring.Component):
         m.d.comb += ctl.restart.eq(1)
         m.d.sync += [ctl.iss_row.eq(0), ctl.iss_base.eq(0), ctl.proc_base.eq(0), ctl.pending.eq(0),
                      ctl.in_row.eq(0), ctl.in_base.eq(0)]
-        with m.If(ctl.cnt_r > ctl.t):
-            m.d.sync += [ctl.src.eq(Mux(ctl.src == 2, 0, ctl.src + 1)), ctl.cand.eq(ctl.cnt_r), ctl.pivot.eq(firsts[0])]
+        with m.If(ctl.slack_r < 0):  # |R| > t
+            m.d.sync += [ctl.src.eq(Mux(ctl.src == 2, 0, ctl.src + 1)), ctl.cand.eq(ctl.cnt_r), ctl.pivot.eq(firsts[0]),
+                         ctl.slack_r.eq(ctl.t), ctl.slack_l.eq(ctl.t)]
             m.next = "RUN"
-        with m.Elif(ctl.cnt_r + ctl.cnt_eq <= ctl.t):
+        with m.Elif(ctl.slack_l >= 0):  # |R| + eq <= t
             m.d.sync += [ctl.src.eq(Mux(ctl.src == 0, 2, ctl.src - 1)), ctl.cand.eq(ctl.cnt_l), ctl.pivot.eq(firsts[1]),
-                         ctl.t.eq(ctl.t - ctl.cnt_r - ctl.cnt_eq)]
+                         ctl.t.eq(ctl.slack_l), ctl.slack_r.eq(ctl.slack_l)]
             m.next = "RUN"
         with m.Else():
-            m.d.sync += [ctl.kth.eq(ctl.pivot), ctl.rem.eq(ctl.t - ctl.cnt_r + 1), fl.issue.eq(0), fl.s1.eq(0),
+            m.d.sync += [ctl.kth.eq(ctl.pivot), ctl.rem.eq(ctl.slack_r + 1), fl.issue.eq(0), fl.s1.eq(0),
                          fl.base.eq(0), fl.o_valid.eq(0)]
             m.next = "FILTER"
 
