@@ -215,9 +215,9 @@ class Importance(wiring.Component):
         ECP5 the top-k's ready ran through the stall into every gather register's enable: spatten-top's critical
         path). With a consumer that takes a beat per cycle the timing is the register's. The answer is raised with
         the last beat. Each lane's id is also kept decoded (one-hot over the token and over the head accumulators,
-        zero for a lane off or out of range): the read is then an AND-OR over the accumulators, whose select bits
-        each drive one accumulator's word, instead of a mux tree whose binary select bits reach every accumulator
-        (the Fmax path of the binary form)."""
+        zero out of range; a lane past the count is zeroed at the output): the read is then an AND-OR over the
+        accumulators, whose select bits each drive one accumulator's word, instead of a mux tree whose binary select
+        bits reach every accumulator (the Fmax path of the binary form)."""
         c, S = self.cfg, self.cfg.s
         iv = view(self.contract["i"], self.i.payload)
         lay = self.contract["o"]
@@ -246,20 +246,26 @@ class Importance(wiring.Component):
         m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
         m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
         m.d.sync += heads.eq(is_h)
-        m.d.sync += [x.eq(Mux(job.lane_ok[j] & ~is_h, onehot(iv.idx[j], len(self.tok)), 0)) for j, x in enumerate(sel_t)]
-        m.d.sync += [x.eq(Mux(job.lane_ok[j] & is_h, onehot(iv.idx[j], len(self.head)), 0)) for j, x in enumerate(sel_h)]
+        # the lanes past the job's count are zeroed at the output (``on2``), not in the selects: the count's compare
+        # on the input beat ran into every select register (on ECP5 a critical path of spatten-top)
+        m.d.sync += [x.eq(Mux(is_h, 0, onehot(iv.idx[j], len(self.tok)))) for j, x in enumerate(sel_t)]
+        m.d.sync += [x.eq(Mux(is_h, onehot(iv.idx[j], len(self.head)), 0)) for j, x in enumerate(sel_h)]
+        on2 = [Signal(name=f"rd2_on{j}") for j in range(S)]
+        m.d.sync += [x.eq(y) for x, y in zip(on2, on, strict=True)]
         with m.If(start & job.first):
             m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
         n_parts = len(_groups(self.tok + self.head))
         parts = [[Signal(c.imp_bits, name=f"rd_part{j}_{g}") for g in range(n_parts)] for j in range(S)]
-        with m.If(v1):  # the gather stage (IMP_GATHER_PIPE): one partial AND-OR per group of accumulators
-            for j in range(S):
-                words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok, *self.head], strict=True))
-                m.d.sync += [p.eq(and_or(Cat(*(b for b, _ in grp)), [w for _, w in grp]))
-                             for p, grp in zip(parts[j], _groups(words), strict=True)]
-            limit = Mux(heads, c.max_heads, c.fx.max_n)
-            m.d.sync += e2.eq(sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0)
-        scores = [_or(parts[j]) for j in range(S)]
+        # The gather stage (IMP_GATHER_PIPE): one partial AND-OR per group of accumulators. Its registers load
+        # every cycle (only ``v2`` beats are written on, and their selects were loaded with the take), so the
+        # take's register drives no enable over them (on ECP5 that fan-out routed 8 ns in spatten-top).
+        for j in range(S):
+            words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok, *self.head], strict=True))
+            m.d.sync += [p.eq(and_or(Cat(*(b for b, _ in grp)), [w for _, w in grp]))
+                         for p, grp in zip(parts[j], _groups(words), strict=True)]
+        limit = Mux(heads, c.max_heads, c.fx.max_n)
+        m.d.sync += e2.eq(sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0)
+        scores = [Mux(on2[j], _or(parts[j]), 0) for j in range(S)]
         m.d.comb += [fifo.w_en.eq(v2), fifo.w_data.eq(pack_value(lay, {"scores": scores, "job": {"n": n, "k": k}}))]
         with m.If(v2):
             m.d.sync += ans.job_err.eq(ans.job_err | e2)

@@ -75,13 +75,14 @@ class _Regs:
 
 @dataclass
 class _Exp:
-    """The exponent pipeline's results: the EXP pass's exponentials (their sum ``esum``, valid with ``valid``,
-    ``last`` on the row's last beat) and the NORM pass's probabilities with the beat's count, last flag and valid at
-    the pipeline's end."""
+    """The exponent pipeline's results: the EXP pass's exponentials (``valid``, ``last`` on the row's last beat;
+    their sum ``esum`` a register, valid a cycle later with ``sum_valid``) and the NORM pass's probabilities with the
+    beat's count, last flag and valid at the pipeline's end."""
 
     valid: Signal
     last: Signal
     esum: Signal
+    sum_valid: Signal
     probs: list[Value]
     out_valid: Signal
     out_count: Signal
@@ -113,8 +114,12 @@ class Softmax(wiring.Component):
         r = self._registers(depth)
         exp = self._exp_pipeline(m, r, rd.data, div.q[:self.cfg.fx.qw])
         iv = view(self.contract["i"], self.i.payload)
-        m.d.comb += [wr.data.eq(iv.row.as_value()), wr.addr.eq(r.nb), div.d.eq(r.den),
-                     rd.en.eq(0)]  # read ports default to enabled
+        # the divider takes the last beat's sum from its register (DIV0 is the cycle that sum lands in ``den``)
+        m.d.comb += [wr.data.eq(iv.row.as_value()), wr.addr.eq(r.nb), div.d.eq(r.den + exp.esum),
+                     # the buffer is read at ``iss`` on every cycle: only EXP and NORM issue (``pend``), and the
+                     # pipeline drops what else is read, so the FSM's state reaches no read-data enable (on ECP5 that
+                     # enable's route over the read register was a critical path of spatten-top)
+                     rd.en.eq(1), rd.addr.eq(r.iss)]
         self._row_max(m, r, iv.row.as_value())
         out, issue = self._output(m, r)
         in_load, in_norm = self._fsm(m, r, wr, rd, div, exp, iv, (out, issue))
@@ -182,10 +187,14 @@ class Softmax(wiring.Component):
         m.d.sync += [x.eq(y) for k in range(1, n_st) for x, y in ((vs[k], vs[k - 1]), (cs[k], cs[k - 1]),
                                                                  (ls[k], ls[k - 1]))]
         lanes_eq = [self._exp_lane(m, j, sc[j], cs[SOFTMAX_EXP_PIPE - 2], r, recip) for j in range(c.s)]
-        esum = Signal(fx.rd_bits)
-        m.d.comb += esum.eq(sum(e for e, _ in lanes_eq))
+        # the beat's sum registered (every cycle) before it is added to ``den``: the lanes' adder tree and the
+        # accumulating add in one cycle were a critical path of spatten-top on ECP5. No cycle is added: the last
+        # beat's sum is added in DIV0, straight into the divider's input (see :meth:`elaborate`).
+        esum, sum_valid = Signal(fx.rd_bits, name="esum"), Signal(name="esum_valid")
+        m.d.sync += [esum.eq(sum(e for e, _ in lanes_eq)), sum_valid.eq(vs[SOFTMAX_EXP_PIPE - 1])]
         probs = [round_shift_const(q, fx.rb - c.prob_frac)[:c.prob_bits] for _, q in lanes_eq]
-        return _Exp(valid=vs[SOFTMAX_EXP_PIPE - 1], last=ls[SOFTMAX_EXP_PIPE - 1], esum=esum, probs=probs,
+        return _Exp(valid=vs[SOFTMAX_EXP_PIPE - 1], last=ls[SOFTMAX_EXP_PIPE - 1], esum=esum, sum_valid=sum_valid,
+                    probs=probs,
                     out_valid=vs[-1], out_count=cs[-1], out_last=ls[-1])  # e[] is valid with the EXP_PIPE taps
 
     def _exp_lane(self, m: Module, j: int, score: Value, count: Signal, r: _Regs,
@@ -279,12 +288,11 @@ class Softmax(wiring.Component):
                 with m.Else():
                     m.d.sync += r.wait.eq(r.wait - 1)
             with m.State("EXP"):
-                m.d.comb += [rd.addr.eq(r.iss), rd.en.eq(1)]
                 m.d.sync += [r.pend.eq(r.iss < r.nb), r.iss.eq(Mux(r.iss < r.nb, r.iss + 1, r.iss))]
-                with m.If(exp.valid):
+                with m.If(exp.sum_valid):  # the beats' sums, a cycle after their exponentials; the last in DIV0
                     m.d.sync += r.den.eq(r.den + exp.esum)
-                    with m.If(exp.last):
-                        m.next = "DIV0"
+                with m.If(exp.valid & exp.last):
+                    m.next = "DIV0"
             with m.State("DIV0"):
                 m.d.comb += div.start.eq(1)
                 m.next = "DIV1"
@@ -293,7 +301,6 @@ class Softmax(wiring.Component):
                     m.d.sync += [r.iss.eq(0), r.pend.eq(0)]
                     m.next = "NORM"
             with m.State("NORM"):  # a beat is issued on a credit of the output FIFO
-                m.d.comb += [rd.addr.eq(r.iss), rd.en.eq(1)]
                 with m.If(self.o.ready & out.r_rdy & view(self.contract["o"], out.r_data).last):
                     m.d.sync += r.nb.eq(0)
                     m.next = "LOAD"

@@ -311,9 +311,15 @@ class SpattenTop(wiring.Component):
         take = rvalid & col & want & ~full
         with m.If(take):
             m.d.sync += [got.eq(got + 1), want.eq(got + 1 != need), slot.eq(slot << 1)]
-            for i in range(s):
-                with m.If(slot[i]):
-                    m.d.sync += rows.word_select(i, rowb).eq(rv.data[:rowb])
+        # The row is written a cycle after its take, from a register of the response and a one-hot register of
+        # the slot and the take, so each row's write enable is a register's output and the take's logic stays off
+        # its fan-out (on ECP5 the enable net over a row's bits, next to the prob x V multipliers, was a critical
+        # path of spatten-top). Same cycles: ``full`` rises two cycles after the last take, the row lands one after.
+        wen, wdat = Signal(s, name="v_wen"), Signal(rowb, name="v_wdat")
+        m.d.sync += [wen.eq(Mux(take, slot, 0)), wdat.eq(rv.data[:rowb])]
+        for i in range(s):
+            with m.If(wen[i]):
+                m.d.sync += rows.word_select(i, rowb).eq(wdat)
         m.d.comb += [pipe.vmem.valid.eq(full), pipe.vmem.payload.eq(rows)]
         with m.If(pipe.vmem.valid & pipe.vmem.ready):
             m.d.sync += [full.eq(0), col.eq(0)]
