@@ -423,6 +423,10 @@ class SpattenTop(wiring.Component):
         # (a carried iteration's restart), a critical path of the top.
         assert SP_DESC_REG == 1, "one CHECK cycle: the cycle models count SP_DESC_REG"
         bad = Signal()
+        # RUN and CLEAR as registers beside the state (set on each transition into the state, cleared on the way
+        # out): they select the importance input's payload, a mux over every bit of its slice's two registers, and
+        # the state's decode in front of that fan-out was a critical path of spatten-top on ECP5
+        in_run, in_clear = Signal(name="in_run"), Signal(name="in_clear")
         # Comb outputs come from fsm.ongoing() in plain assignments after the FSM, never from inside a state:
         # Icarus leaves an ``always @*`` block unevaluated (X) until one of its inputs changes.
         with m.FSM() as fsm:
@@ -434,6 +438,7 @@ class SpattenTop(wiring.Component):
                 with m.If(bad):
                     m.next = "ERR"
                 with m.Elif(dv.first & ~dv.carry):
+                    m.d.sync += in_clear.eq(1)
                     m.next = "CLEAR"
                 with m.Else():
                     m.d.sync += [rd_heads.eq(0), rd_beat.eq(0), wpos.eq(0)]
@@ -446,12 +451,14 @@ class SpattenTop(wiring.Component):
             with m.State("CLEAR"):
                 with m.If(imp_i.ready):
                     self._restart(m, lists, dv.tokens, dv.heads)
+                    m.d.sync += [in_clear.eq(0), in_run.eq(1)]
                     m.next = "RUN"
             with m.State("BOUND"):  # read the scores of one list into the top-k, or skip it
                 with m.If(~rd_heads):
                     m.d.sync += newest.eq(lists.tok[(lists.n - 1)[:fx.n_bits]])
                 with m.If(same):
                     with m.If(rd_heads):
+                        m.d.sync += in_run.eq(1)
                         m.next = "RUN"
                     with m.Else():
                         m.d.sync += [rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
@@ -462,7 +469,7 @@ class SpattenTop(wiring.Component):
             with m.State("TOPK"):  # the compaction writes the kept ids; the list shrinks with the last beat's write
                 with m.If(done_last):
                     with m.If(rd_heads):
-                        m.d.sync += lists.h.eq(dv.heads)
+                        m.d.sync += [lists.h.eq(dv.heads), in_run.eq(1)]
                         m.next = "RUN"
                     with m.Else():
                         m.d.sync += [lists.n.eq(dv.tokens), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0),
@@ -470,6 +477,7 @@ class SpattenTop(wiring.Component):
                         m.next = "BOUND"
             with m.State("RUN"):
                 with m.If(qf_done & (outs == issued) & (fed == issued)):
+                    m.d.sync += in_run.eq(0)
                     m.next = "DONE"
             with m.State("DONE"):
                 m.d.sync += [outs.eq(0), fed.eq(0)]
@@ -478,12 +486,12 @@ class SpattenTop(wiring.Component):
         for i in range(fx.max_n):  # carry: the newest token after the tokens - 1 kept ones
             with m.If(put & (dv.tokens == i + 1)):
                 m.d.sync += lists.tok[i].eq(newest)
-        err_s, done_s, clear_s = fsm.ongoing("ERR"), fsm.ongoing("DONE"), fsm.ongoing("CLEAR")
+        err_s, done_s, clear_s = fsm.ongoing("ERR"), fsm.ongoing("DONE"), in_clear
         read_s = fsm.ongoing("BOUND") & ~same
         op = Mux(rd_heads, OPS["read_heads"], OPS["read_tokens"])
         read_beat = pack_value(ilay, {"op": op, "n": _fit(n_rd, nb), "k": _fit(keep, nb), "dlog": 0, "idx": ids,
                                       "probs": 0, "out": 0})
-        m.d.comb += [self.desc.ready.eq(fsm.ongoing("IDLE")), run.eq(fsm.ongoing("RUN")), feed_en.eq(fsm.ongoing("RUN")),
+        m.d.comb += [self.desc.ready.eq(fsm.ongoing("IDLE")), run.eq(in_run), feed_en.eq(in_run),
                      self.r.valid.eq(err_s | done_s),
                      self.r.payload.eq(pack_value(self.contract["r"], {"err": err_s, "tokens": lists.n,
                                                                        "heads": lists.h})),

@@ -20,7 +20,8 @@ sum -> shifter -> packer -> LUT-RAM path ran at 34 MHz): a round registers the c
 flags and three zero-eliminator stages in front of the packers (``ROUND_PIPE``; a DRAIN state waits for it before
 the flush), and the packers' FIFO writes are registered (the read ports are transparent, so the flush row can be
 read back in the next cycle); the filter pass registers the flags, the tie prefix sum, the keep flags and two
-zero-eliminator stages (``FILTER_PIPE``), all stalled together by the output handshake.
+zero-eliminator stages (``FILTER_PIPE``) and never stalls: its rows go to an output FIFO where the output register
+was, and a row is read only on a credit of that FIFO (so the consumer's ready reaches none of the pass's enables).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 
 from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
 from attnforge.rtl.common import contract_ports, pack_value, view
@@ -109,17 +111,16 @@ class _Packed:
 @dataclass
 class _Filter:
     """The filter pass's read position (``issue`` rows issued; ``s1``/``last``/``base``: the row being read), the
-    output register, and ``adv``, the one stall enable of the whole filter pipeline (the output is free)."""
+    output FIFO and ``room``, its credit: a row may be read (the FIFO can hold it and every row in flight)."""
 
     issue: Signal
     s1: Signal
     last: Signal
     base: Signal
-    o_valid: Signal
-    o_payload: Signal
-    adv: Signal
-    #: the output is a refused job's error beat (its two flag bits set at the output, so the refusal check on an
-    #: input beat does not reach the output register's every bit: on ECP5 in spatten-top that fan-out was 5 ns)
+    fifo: SyncFIFO
+    room: Signal
+    read: Signal  #: a row is read this cycle (FILTER, a credit, rows left)
+    #: the output is a refused job's error beat (offered while set; the FIFO is empty between jobs)
     err: Signal
 
 
@@ -294,21 +295,27 @@ class TopK(wiring.Component):
 
     # ---------------------------------------------------------------- the filter pass datapath
     def _filter(self, m: Module, o_rd: ReadPort, ctl: _Ctl) -> _Filter:
-        """The order-preserving filter pass over the original buffer. Every stage advances on ``adv`` (one stall
-        enable for the whole pipeline); FILTER_PIPE stages between the read data and the output register: flags,
-        tie prefix sum, keep flags, 2 zero-eliminator stages."""
+        """The order-preserving filter pass over the original buffer: FILTER_PIPE stages between the read data and
+        the output FIFO (flags, tie prefix sum, keep flags, 2 zero-eliminator stages), loading every cycle. The
+        FIFO's head is ``o``, readable the cycle after the write, as the output register was; a row holds its
+        credit from its read to its pop (FILTER_PIPE + 3 cycles), so FILTER_PIPE + 3 credits read a row per cycle
+        while ``o`` is taken as it comes: the stalling register's timing. On ECP5, in spatten-top, that register's stall
+        enable (the local-V top-k's output slice's ready) over the pass's every stage was a critical path."""
+        depth = FILTER_PIPE + 3
         fl = _Filter(issue=Signal(range(self.depth + 1), name="f_issue"), s1=Signal(name="f_s1"),
                      last=Signal(name="f_last"), base=Signal(range(self.max_n + self.C + 1), name="f_base"),
-                     o_valid=Signal(name="o_valid"), o_payload=Signal(len(self.o.payload), name="o_payload"),
-                     adv=Signal(name="adv"), err=Signal(name="o_err"))
-        # The output register is zero between jobs (cleared as a job's last beat is taken, zero from reset), so an
-        # error beat is that zero word with ``last`` and ``error`` set: only those two bits see ``err``
+                     fifo=SyncFIFO(width=len(self.o.payload), depth=depth), room=Signal(name="f_room", init=1),
+                     read=Signal(name="f_read"), err=Signal(name="o_err"))
+        m.submodules.ofifo = fl.fifo
+        credits = Signal(range(depth + 1), init=depth)
+        pop = fl.fifo.r_rdy & self.o.ready
+        m.d.sync += [credits.eq(credits - fl.read + pop), fl.room.eq(credits - fl.read + pop != 0)]
         err_word = self.contract["o"].pack({"values": [], "indices": [], "count": 0, "last": 1, "error": 1})
-        m.d.comb += [self.o.valid.eq(fl.o_valid), self.o.payload.eq(fl.o_payload | Mux(fl.err, err_word, 0))]
-        m.d.comb += fl.adv.eq(~fl.o_valid | self.o.ready)
+        m.d.comb += [self.o.valid.eq(fl.fifo.r_rdy | fl.err), self.o.payload.eq(Mux(fl.err, err_word, fl.fifo.r_data)),
+                     fl.fifo.r_en.eq(self.o.ready)]
         assert FILTER_PIPE == 3 + ZE_STAGES - 1
         g, g_bet, g_eq = self._filter_flags(m, o_rd.data, ctl, fl)
-        i, i_keep = self._filter_keep(m, g, g_bet, g_eq, ctl, fl.adv)
+        i, i_keep = self._filter_keep(m, g, g_bet, g_eq, ctl)
         self._filter_emit(m, i, i_keep, fl)
         return fl
 
@@ -319,17 +326,15 @@ class TopK(wiring.Component):
         g = _Row.create("g", C * self.B, fl.base)
         g_bet = Signal(C)
         g_eq = Signal(C)
-        with m.If(fl.adv):
-            m.d.sync += [g.valid.eq(fl.s1), g.word.eq(rd_data), g.base.eq(fl.base), g.last.eq(fl.last)]
-            for j in range(C):
-                fmask = fl.base + j < ctl.n
-                m.d.sync += [g_bet[j].eq(fmask & (fvals[j] > ctl.kth)), g_eq[j].eq(fmask & (fvals[j] == ctl.kth))]
-            with m.If(fl.s1):
-                m.d.sync += fl.base.eq(fl.base + C)
+        m.d.sync += [g.valid.eq(fl.s1), g.word.eq(rd_data), g.base.eq(fl.base), g.last.eq(fl.last)]
+        for j in range(C):
+            fmask = fl.base + j < ctl.n
+            m.d.sync += [g_bet[j].eq(fmask & (fvals[j] > ctl.kth)), g_eq[j].eq(fmask & (fvals[j] == ctl.kth))]
+        with m.If(fl.s1):
+            m.d.sync += fl.base.eq(fl.base + C)
         return g, g_bet, g_eq
 
-    def _filter_keep(self, m: Module, g: _Row, g_bet: Signal, g_eq: Signal, ctl: _Ctl,
-                     adv: Signal) -> tuple[_Row, Signal]:
+    def _filter_keep(self, m: Module, g: _Row, g_bet: Signal, g_eq: Signal, ctl: _Ctl) -> tuple[_Row, Signal]:
         """Stage h: the ties before each lane (prefix sum) and in the row; stage i: the keep flags. A tie is kept
         while fewer than ``rem`` ties came before it (rem = keep - ties already seen, floored at 0)."""
         C = self.C
@@ -340,33 +345,28 @@ class TopK(wiring.Component):
         h_eq = Signal(C)
         h_excl = [Signal.like(e, name=f"h_excl{j}") for j, e in enumerate(eq_excl)]
         h_neq = Signal.like(g_neq)
-        with m.If(adv):
-            m.d.sync += [h.valid.eq(g.valid), h.last.eq(g.last), h.word.eq(g.word), h.base.eq(g.base),
-                         h_bet.eq(g_bet), h_eq.eq(g_eq), h_neq.eq(g_neq)]
-            m.d.sync += [x.eq(e) for x, e in zip(h_excl, eq_excl, strict=True)]
+        m.d.sync += [h.valid.eq(g.valid), h.last.eq(g.last), h.word.eq(g.word), h.base.eq(g.base),
+                     h_bet.eq(g_bet), h_eq.eq(g_eq), h_neq.eq(g_neq)]
+        m.d.sync += [x.eq(e) for x, e in zip(h_excl, eq_excl, strict=True)]
         i = _Row.create("i", C * self.B, g.base)
         i_keep = Signal(C)
-        with m.If(adv):
-            m.d.sync += [i.valid.eq(h.valid), i.last.eq(h.last), i.word.eq(h.word), i.base.eq(h.base)]
-            for j in range(C):
-                m.d.sync += i_keep[j].eq(h_bet[j] | (h_eq[j] & (h_excl[j] < ctl.rem)))
-            with m.If(h.valid):
-                m.d.sync += ctl.rem.eq(Mux(h_neq >= ctl.rem, 0, ctl.rem - h_neq))
+        m.d.sync += [i.valid.eq(h.valid), i.last.eq(h.last), i.word.eq(h.word), i.base.eq(h.base)]
+        for j in range(C):
+            m.d.sync += i_keep[j].eq(h_bet[j] | (h_eq[j] & (h_excl[j] < ctl.rem)))
+        with m.If(h.valid):
+            m.d.sync += ctl.rem.eq(Mux(h_neq >= ctl.rem, 0, ctl.rem - h_neq))
         return i, i_keep
 
     def _filter_emit(self, m: Module, i: _Row, i_keep: Signal, fl: _Filter) -> None:
-        """The kept (value, index) pairs compacted by a zero eliminator into the output register."""
+        """The kept (value, index) pairs compacted by a zero eliminator into the output FIFO."""
         C, B, IB = self.C, self.B, self.IB
         lc = (C - 1).bit_length()  # i.base is a multiple of C: lane j's index is i.base with j in the low bits
         pairs = [Cat(i.word[j * B:(j + 1) * B], Cat(Const(j, lc), i.base[lc:])[:IB]) for j in range(C)]
         ze_o, c_o, side_o = zero_eliminate_pipelined(m, [i_keep[j] for j in range(C)], pairs, B + IB, "zeo",
-                                                     en=fl.adv, side=Cat(i.valid, i.last), reg_out=False)
+                                                     side=Cat(i.valid, i.last), reg_out=False)
         out_word = pack_value(self.contract["o"], {"values": [x[:B] for x in ze_o], "indices": [x[B:] for x in ze_o],
                                                    "count": c_o, "last": side_o[1], "error": 0})
-        with m.If(fl.adv):
-            m.d.sync += fl.o_valid.eq(side_o[0])
-            with m.If(side_o[0]):
-                m.d.sync += fl.o_payload.eq(out_word)
+        m.d.comb += [fl.fifo.w_en.eq(side_o[0]), fl.fifo.w_data.eq(out_word)]
 
     # ---------------------------------------------------------------- the FSM
     def _fsm(self, m: Module, ctl: _Ctl, ops: _Operands, orig: _Port, rd_word: Signal, firsts: list[Signal],
@@ -387,8 +387,8 @@ class TopK(wiring.Component):
                         self._answer_error(m, fl)
             with m.State("REFUSE"):  # the error beat is on the output: back to idle once it is taken
                 m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0)]
-                with m.If(self.o.ready & fl.o_valid):
-                    m.d.sync += [fl.o_valid.eq(0), fl.err.eq(0)]
+                with m.If(self.o.ready):
+                    m.d.sync += fl.err.eq(0)
                     m.next = "LOAD"
             with m.State("DRAIN"):  # the last row is still in the comparator / zero-eliminator pipeline
                 m.d.sync += ctl.drain.eq(ctl.drain - 1)
@@ -398,21 +398,19 @@ class TopK(wiring.Component):
                 self._decide(m, ctl, firsts, fl)
             with m.State("RUN"):
                 self._run(m, ctl, ops, rd_word)
-            with m.State("FILTER"):
-                with m.If(self.o.ready & fl.o_valid & view(self.contract["o"], fl.o_payload).last):
-                    m.d.sync += [ctl.src.eq(0), fl.o_payload.eq(0)]
+            with m.State("FILTER"):  # a row is read on a credit of the output FIFO
+                with m.If(self.o.ready & fl.fifo.r_rdy & view(self.contract["o"], fl.fifo.r_data).last):
+                    m.d.sync += ctl.src.eq(0)
                     m.next = "LOAD"
-                with m.If(fl.adv):
-                    m.d.comb += o_rd.en.eq(1)
-                    with m.If(fl.issue * self.C < ctl.n):
-                        m.d.sync += [fl.issue.eq(fl.issue + 1), fl.s1.eq(1),
-                                     fl.last.eq((fl.issue + 1) * self.C >= ctl.n)]
-                    with m.Else():
-                        m.d.sync += fl.s1.eq(0)
+                m.d.comb += o_rd.en.eq(1)
+                with m.If(fl.read):
+                    m.d.sync += [fl.issue.eq(fl.issue + 1), fl.last.eq((fl.issue + 1) * self.C >= ctl.n)]
+                m.d.sync += fl.s1.eq(fl.read)
         # outside the FSM body so they are continuous assignments: Icarus never evaluates an ``always @*`` whose
         # inputs keep their initial values, which left ``i.ready`` (and the packers' write data, through ``flush``)
         # X until the first state change
-        m.d.comb += [self.i.ready.eq(fsm.ongoing("LOAD") | fsm.ongoing("SKIP")), ctl.flush.eq(fsm.ongoing("FLUSH"))]
+        m.d.comb += [self.i.ready.eq(fsm.ongoing("LOAD") | fsm.ongoing("SKIP")), ctl.flush.eq(fsm.ongoing("FLUSH")),
+                     fl.read.eq(fsm.ongoing("FILTER") & fl.room & (fl.issue * self.C < ctl.n))]
 
     def _load(self, m: Module, ctl: _Ctl, ops: _Operands, o_wr: WritePort, fl: _Filter) -> None:
         """LOAD: round 1 runs on the input stream while it is written to the original buffer; the first beat
@@ -464,7 +462,7 @@ class TopK(wiring.Component):
     def _answer_error(self, m: Module, fl: _Filter) -> None:
         """Raise the error beat (the output shows the constant error word while ``err`` is set; the filter pass is
         idle between jobs) and wait for it to be taken."""
-        m.d.sync += [fl.o_valid.eq(1), fl.err.eq(1)]
+        m.d.sync += fl.err.eq(1)
         m.next = "REFUSE"
 
     def _decide(self, m: Module, ctl: _Ctl, firsts: list[Signal], fl: _Filter) -> None:
@@ -483,7 +481,7 @@ class TopK(wiring.Component):
             m.next = "RUN"
         with m.Else():
             m.d.sync += [ctl.kth.eq(ctl.pivot), ctl.rem.eq(ctl.slack_r + 1), fl.issue.eq(0), fl.s1.eq(0),
-                         fl.base.eq(0), fl.o_valid.eq(0)]
+                         fl.base.eq(0)]
             m.next = "FILTER"
 
     def _run(self, m: Module, ctl: _Ctl, ops: _Operands, rd_word: Signal) -> None:
