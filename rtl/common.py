@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from amaranth import Cat, Const, Elaboratable, Module, Mux, Shape, Signal, Value, ValueCastable, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from attnforge.rtl.dsp import registered_product, sync_en
@@ -478,4 +479,32 @@ class SkidBuffer(wiring.Component):
         # on ECP5 that fan-out ended spatten-top's critical path)
         with m.If(~sk_v):
             m.d.sync += sk_d.eq(self.i.payload)
+        return m
+
+
+class HeadRegFIFO(wiring.Component):
+    """A FIFO with :class:`amaranth.lib.fifo.SyncFIFO`'s ports and timing (an entry written to an empty queue is
+    readable the next cycle) whose head is a register: ``r_data`` leaves a flip-flop, so the LUT-RAM read sits in
+    front of that register instead of in front of the consumer's logic (on ECP5 the LUT-RAM read and its route into
+    spatten-top's list compaction were a critical path). A write goes straight to the head when the head is free
+    after this cycle and the body is empty; otherwise to the body, whose first entry moves up when the head is taken.
+    ``depth`` entries in all: the head and ``depth - 1`` in the body (the head is empty only while the body is)."""
+
+    def __init__(self, width: int, depth: int) -> None:
+        if depth < 2:
+            raise ValueError(f"HeadRegFIFO needs depth >= 2, got {depth}")
+        self.width, self.depth = width, depth
+        super().__init__({"w_en": In(1), "w_data": In(width), "w_rdy": Out(1),
+                          "r_en": In(1), "r_data": Out(width), "r_rdy": Out(1)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.body = body = SyncFIFO(width=self.width, depth=self.depth - 1)
+        head_v, head = Signal(name="head_valid"), Signal(self.width, name="head")
+        free = ~head_v | self.r_en  # the head is empty after this cycle unless refilled
+        direct = free & ~body.r_rdy  # a write now goes straight to the head
+        m.d.comb += [self.r_data.eq(head), self.r_rdy.eq(head_v), self.w_rdy.eq(body.w_rdy | direct),
+                     body.w_en.eq(self.w_en & ~direct), body.w_data.eq(self.w_data), body.r_en.eq(free)]
+        with m.If(free):
+            m.d.sync += [head_v.eq(body.r_rdy | self.w_en), head.eq(Mux(body.r_rdy, body.r_data, self.w_data))]
         return m
