@@ -1,6 +1,7 @@
 """The registered stream slice (rtl/common.py SkidBuffer) alone, in the Amaranth simulator: random valid and ready
 on both sides must keep every beat, in order; with both sides always willing it passes one beat per cycle, one
-cycle late (the latency the contract counts as SKID_LATENCY)."""
+cycle late (the latency the contract counts as SKID_LATENCY); the same for slices wider than one data chunk (each
+chunk with its own copies of the valid flags)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from attnforge.rtl.common import SkidBuffer
 from attnforge.sim.contract import SKID_LATENCY
 
 
-def _run(p_valid: float, p_ready: float, beats: int, seed: int) -> tuple[list[int], list[tuple[int, int]]]:
+def _run(p_valid: float, p_ready: float, beats: int, seed: int,
+         width: int = 16) -> tuple[list[int], list[tuple[int, int]]]:
     """Drive ``beats`` words through the slice; returns the words out and the (in, out) handshake cycles."""
-    dut = SkidBuffer(16)
+    dut = SkidBuffer(width)
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     rng = random.Random(seed)
-    words = [rng.randrange(1 << 16) for _ in range(beats)]
+    words = [rng.randrange(1 << width) for _ in range(beats)]
     got: list[int] = []
     t_in: list[int] = []
     t_out: list[int] = []
@@ -57,3 +59,12 @@ def test_skid_full_throughput_one_cycle_late() -> None:
     got, times = _run(1.0, 1.0, 64, 7)
     assert len(got) == 64
     assert times == [(k, k + SKID_LATENCY) for k in range(64)]
+
+
+@pytest.mark.parametrize("width", [33, 100])
+def test_wide_skid_chunks_keep_every_beat_in_order(width: int) -> None:
+    """Wider than one chunk: each chunk's copies of the valid flags must select as the flags do."""
+    got, _ = _run(0.7, 0.5, 150, 11 + width, width)
+    assert len(got) == 150
+    got, times = _run(1.0, 1.0, 40, 5, width)
+    assert times == [(k, k + SKID_LATENCY) for k in range(40)]
