@@ -32,7 +32,7 @@ from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsi
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
-from attnforge.rtl.common import HeadRegFIFO, contract_ports, pack_value, view
+from attnforge.rtl.common import HeadRegFIFO, contract_ports, local_copies, pack_value, view
 from attnforge.rtl.spatten.zero_elim import ZE_STAGES, popcount, prefix_sum, zero_eliminate_pipelined
 from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE, count_bits, idx_bits, n_bits
 from attnforge.sim.contract import designs as contract
@@ -241,30 +241,47 @@ class TopK(wiring.Component):
             first = Signal(self.dshape, name=f"pk_first{p}")
             out.first.append(first)
             comb2 = Signal(2 * W, name=f"pk_comb{p}")
-            # balanced mux tree on the bits of pcnt, one continuous assignment: a ``Switch`` becomes an ``always @*``
-            # that Icarus leaves X while its inputs keep their initial values (all-zero kept scores)
-            opts: list[Value] = [Cat(buf[:c0 * B], *ze, Const(0, (C - c0) * B)) if c0 else Cat(*ze, Const(0, W))
-                                 for c0 in range(C)]
-            for bit in range(len(pcnt)):
-                opts = [Mux(pcnt[bit], opts[i + 1], opts[i]) for i in range(0, len(opts), 2)]
-            m.d.comb += comb2.eq(opts[0])
             tot = Signal(range(2 * C + 1), name=f"pk_tot{p}")
             m.d.comb += tot.eq(pcnt + c)
+            # pcnt's next value, also loaded into a copy of pcnt per output lane (a LocalReg each, equal to pcnt in
+            # every cycle): each lane's mux reads its own copy, so no pcnt bit's route spans the packer (on ECP5 one
+            # such route took 6.9 ns in spatten-top)
+            pc_next = Signal.like(pcnt, name=f"pk_cnt_next{p}")
+            # (If/Else, not one Mux: Icarus sees ``z.valid`` X until the FSM's first state change, and a Mux on an X
+            # select would make pcnt X where ``if`` takes the else branch, as the register's enable did before)
+            with m.If(z.valid):
+                m.d.comb += pc_next.eq(Mux(tot >= C, tot - C, tot))
+            with m.Else():
+                m.d.comb += pc_next.eq(pcnt)
+            with m.If(ctl.restart):
+                m.d.comb += pc_next.eq(0)
+            m.d.sync += pcnt.eq(pc_next)
+            sels = local_copies(m, pc_next, 2 * C, f"pk_sel{p}_")
+            # per output lane k, a balanced mux tree on the bits of its copy (Mux, one continuous assignment: a
+            # ``Switch`` becomes an ``always @*`` that Icarus leaves X while its inputs keep their initial values)
+            lanes: list[Value] = []
+            for k in range(2 * C):
+                opts = [buf[k * B:(k + 1) * B] if k < c0 else ze[k - c0] if k - c0 < C else Const(0, B)
+                        for c0 in range(C)]
+                for bit in range(len(pcnt)):
+                    opts = [Mux(sels[k][bit], opts[i + 1], opts[i]) for i in range(0, len(opts), 2)]
+                lanes.append(opts[0])
+            m.d.comb += comb2.eq(Cat(*lanes))
             with m.If(z.valid):
                 m.d.sync += cnt_tot.eq(cnt_tot + c)
                 with m.If((cnt_tot == 0) & (c != 0)):
                     m.d.sync += first.eq(ze[0])
                 with m.If(tot >= C):
                     m.d.comb += out.en[p].eq(1)
-                    m.d.sync += [buf.eq(comb2[W:]), pcnt.eq(tot - C), out.row[p].eq(out.row[p] + 1)]
+                    m.d.sync += [buf.eq(comb2[W:]), out.row[p].eq(out.row[p] + 1)]
                 with m.Else():
-                    m.d.sync += [buf.eq(comb2[:W]), pcnt.eq(tot)]
+                    m.d.sync += buf.eq(comb2[:W])
             with m.If(ctl.flush & (pcnt != 0)):
                 m.d.comb += out.en[p].eq(1)
             # the data does not wait for ``tot >= C`` (only the write enable does): off the critical path
             m.d.comb += out.data[p].eq(Mux(ctl.flush, buf, comb2[:W]))
             with m.If(ctl.restart):
-                m.d.sync += [pcnt.eq(0), out.row[p].eq(0), cnt_tot.eq(0)]
+                m.d.sync += [out.row[p].eq(0), cnt_tot.eq(0)]
         # t - cnt_r and t - cnt_r - ties, counted down as the rows arrive (t is fixed within a round): FLUSH decides
         # on their sign bits instead of an add and two compares (that chain into the pivot's and the target's
         # muxes was the engine's Fmax path, 99.5 MHz on ECP5). FLUSH sets them for the next round (_decide).
@@ -327,9 +344,13 @@ class TopK(wiring.Component):
         g_bet = Signal(C)
         g_eq = Signal(C)
         m.d.sync += [g.valid.eq(fl.s1), g.word.eq(rd_data), g.base.eq(fl.base), g.last.eq(fl.last)]
+        # a copy of the k-th value per lane, a cycle behind it (a LocalReg each): FLUSH sets ``kth``, the first
+        # row is read in FILTER's first cycle and compared in the next, when the copies hold it. On ECP5 one
+        # ``kth`` register's route to every lane's comparators was a critical path of spatten-top.
+        kths = [x.as_signed() if self.signed_data else x for x in local_copies(m, ctl.kth, C, "kth_l")]
         for j in range(C):
             fmask = fl.base + j < ctl.n
-            m.d.sync += [g_bet[j].eq(fmask & (fvals[j] > ctl.kth)), g_eq[j].eq(fmask & (fvals[j] == ctl.kth))]
+            m.d.sync += [g_bet[j].eq(fmask & (fvals[j] > kths[j])), g_eq[j].eq(fmask & (fvals[j] == kths[j]))]
         with m.If(fl.s1):
             m.d.sync += fl.base.eq(fl.base + C)
         return g, g_bet, g_eq
@@ -410,6 +431,7 @@ class TopK(wiring.Component):
         # inputs keep their initial values, which left ``i.ready`` (and the packers' write data, through ``flush``)
         # X until the first state change
         m.d.comb += [self.i.ready.eq(fsm.ongoing("LOAD") | fsm.ongoing("SKIP")), ctl.flush.eq(fsm.ongoing("FLUSH")),
+                     ctl.restart.eq(fsm.ongoing("FLUSH")),
                      fl.read.eq(fsm.ongoing("FILTER") & fl.room & (fl.issue * self.C < ctl.n))]
 
     def _load(self, m: Module, ctl: _Ctl, ops: _Operands, o_wr: WritePort, fl: _Filter) -> None:
@@ -468,7 +490,6 @@ class TopK(wiring.Component):
     def _decide(self, m: Module, ctl: _Ctl, firsts: list[Signal], fl: _Filter) -> None:
         """FLUSH: the packers write their partial rows and the round's decision is made (0-based target t):
         |R| > t -> R; |R| + eq <= t -> t -= |R| + eq, L; else k-th = pivot, keep t - |R| + 1 ties, filter."""
-        m.d.comb += ctl.restart.eq(1)
         m.d.sync += [ctl.iss_row.eq(0), ctl.iss_base.eq(0), ctl.proc_base.eq(0), ctl.pending.eq(0),
                      ctl.in_row.eq(0), ctl.in_base.eq(0)]
         with m.If(ctl.slack_r < 0):  # |R| > t
