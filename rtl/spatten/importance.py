@@ -142,7 +142,8 @@ class Importance(wiring.Component):
     # ---------------------------------------------------------------- token accumulation
     def _tokens(self, m: Module, start: Value, job: _Job, ans: _Answer) -> None:
         """Lane register; each lane's id decoded to a one-hot row (registered, so no comparator sits in front of
-        the adders); a registered per-token delta (the lanes naming the token, summed); then the add."""
+        the adders); a registered per-token delta in two halves (the lanes naming the token, summed); then the
+        add."""
         c, S, PB, N = self.cfg, self.cfg.s, self.cfg.fx.prob_bits, self.cfg.fx.max_n
         iv = view(self.contract["i"], self.i.payload)
         v1, l1 = Signal(name="t1_valid"), Signal(name="t1_last")
@@ -166,13 +167,19 @@ class Importance(wiring.Component):
         for g, (lo, hi) in enumerate(groups):
             m.d.sync += [p2[g][j].eq(Mux(on[j] & (ids[j] >= lo) & (ids[j] < hi), ps[j], 0)) for j in range(S)]
         v3, l3, e3 = Signal(name="t3_valid"), Signal(name="t3_last"), Signal(name="t3_err")
-        delta = [Signal(PB + (S - 1).bit_length(), name=f"delta{t}") for t in range(N)]
+        # Each token's delta in two halves (the lanes' first and second half, summed apart), added to the
+        # accumulator together: the adds are split two and two between the stages instead of the 8-lane sum in one
+        # (on ECP5 that sum was a critical path of spatten-top); no cycle is added.
+        halves = [range(0, (S + 1) // 2), range((S + 1) // 2, S)]
+        delta = [[Signal(PB + max(1, len(h)).bit_length(), name=f"delta{t}_{i}") for i, h in enumerate(halves)]
+                 for t in range(N)]
         m.d.sync += [v3.eq(v2), l3.eq(l2), e3.eq(e2)]
         for g, (lo, hi) in enumerate(groups):
             for t in range(lo, hi):
-                m.d.sync += delta[t].eq(sum(Mux(hot[j][t], p2[g][j], 0) for j in range(S)))
+                m.d.sync += [d.eq(sum((Mux(hot[j][t], p2[g][j], 0) for j in h), Const(0, PB)))
+                             for d, h in zip(delta[t], halves, strict=True)]
         with m.If(v3):
-            m.d.sync += [x.eq(x + d) for x, d in zip(self.tok, delta, strict=True)]
+            m.d.sync += [x.eq(x + d[0] + d[1]) for x, d in zip(self.tok, delta, strict=True)]
             m.d.sync += ans.job_err.eq(ans.job_err | e3)
             with m.If(l3):
                 m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e3)]
