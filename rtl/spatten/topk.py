@@ -60,6 +60,7 @@ class _Ctl:
     src: Signal
     in_base: Signal
     in_row: Signal
+    row0: Signal  #: ``in_row == 0``, kept as a register beside it (the job's first beat is the input's)
     iss_base: Signal
     iss_row: Signal
     proc_base: Signal
@@ -195,7 +196,8 @@ class TopK(wiring.Component):
             "pending": 1, "cnt_r": n_rng, "cnt_l": n_rng, "slack_r": signed(self.NB + 1), "slack_l": signed(self.NB + 1),
             "kth": self.dshape, "rem": n_rng,
             "drain": range(ROUND_PIPE), "flush": 1, "restart": 1, "skip": self.NB}
-        return _Ctl(**{name: Signal(shape, name=name) for name, shape in shapes.items()})
+        return _Ctl(**{name: Signal(shape, name=name) for name, shape in shapes.items()},
+                    row0=Signal(name="row0", init=1))
 
     # ---------------------------------------------------------------- the round datapath
     def _compare(self, m: Module, ops: _Operands) -> _Compacted:
@@ -401,13 +403,13 @@ class TopK(wiring.Component):
             with m.State("LOAD"):
                 self._load(m, ctl, ops, o_wr, fl)
             with m.State("SKIP"):  # the rest of a refused job's beats: consumed, never stored or compared
-                m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0)]
+                m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0), ctl.row0.eq(1)]
                 with m.If(self.i.valid):
                     m.d.sync += ctl.skip.eq(ctl.skip - 1)
                     with m.If(ctl.skip == 1):
                         self._answer_error(m, fl)
             with m.State("REFUSE"):  # the error beat is on the output: back to idle once it is taken
-                m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0)]
+                m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0), ctl.row0.eq(1)]
                 with m.If(self.o.ready):
                     m.d.sync += fl.err.eq(0)
                     m.next = "LOAD"
@@ -443,16 +445,16 @@ class TopK(wiring.Component):
         i_lanes = self._lanes(i_row)
         i_n, i_k = iv.job.n, iv.job.k
         bad = Signal(name="job_bad")
-        m.d.comb += bad.eq((ctl.in_row == 0) & ((i_n == 0) | (i_n > self.max_n) | (i_k == 0) | (i_k > i_n)))
+        m.d.comb += bad.eq(ctl.row0 & ((i_n == 0) | (i_n > self.max_n) | (i_k == 0) | (i_k > i_n)))
         n_cur = Signal(range(self.max_n + 1))
-        m.d.comb += [n_cur.eq(Mux(ctl.in_row == 0, i_n, ctl.n)), ops.word.eq(i_row),
-                     ops.pivot.eq(Mux(ctl.in_row == 0, i_lanes[0], ctl.pivot))]
+        m.d.comb += [n_cur.eq(Mux(ctl.row0, i_n, ctl.n)), ops.word.eq(i_row),
+                     ops.pivot.eq(Mux(ctl.row0, i_lanes[0], ctl.pivot))]
         for j in range(self.C):
             m.d.comb += ops.mask[j].eq(ctl.in_base + j < n_cur)
         # The job registers load from every first beat, refused or not (a refused job never reads them: its
         # beats leave ``in_row`` at 0, where ``n_cur`` and the pivot come from the input), so the refusal check
         # stays off their enables (in spatten-top that check's net to them was the Fmax path).
-        with m.If(self.i.valid & (ctl.in_row == 0)):
+        with m.If(self.i.valid & ctl.row0):
             m.d.sync += [ctl.n.eq(i_n), ctl.t.eq(i_k - 1), ctl.pivot.eq(i_lanes[0]), ctl.slack_r.eq(i_k - 1),
                          ctl.slack_l.eq(i_k - 1)]
         # Every LOAD beat is stored and counted, a refused first beat too (SKIP and REFUSE put the write position
@@ -460,7 +462,7 @@ class TopK(wiring.Component):
         # the position registers' enables (on ECP5, in spatten-top, the check's compares ran into them).
         with m.If(self.i.valid):
             m.d.comb += o_wr.en.eq(1)
-            m.d.sync += [ctl.in_row.eq(ctl.in_row + 1), ctl.in_base.eq(ctl.in_base + self.C)]
+            m.d.sync += [ctl.in_row.eq(ctl.in_row + 1), ctl.in_base.eq(ctl.in_base + self.C), ctl.row0.eq(0)]
             with m.If(ctl.in_base + self.C >= n_cur):
                 m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
                 m.next = "DRAIN"
@@ -491,7 +493,7 @@ class TopK(wiring.Component):
         """FLUSH: the packers write their partial rows and the round's decision is made (0-based target t):
         |R| > t -> R; |R| + eq <= t -> t -= |R| + eq, L; else k-th = pivot, keep t - |R| + 1 ties, filter."""
         m.d.sync += [ctl.iss_row.eq(0), ctl.iss_base.eq(0), ctl.proc_base.eq(0), ctl.pending.eq(0),
-                     ctl.in_row.eq(0), ctl.in_base.eq(0)]
+                     ctl.in_row.eq(0), ctl.in_base.eq(0), ctl.row0.eq(1)]
         with m.If(ctl.slack_r < 0):  # |R| > t
             m.d.sync += [ctl.src.eq(Mux(ctl.src == 2, 0, ctl.src + 1)), ctl.cand.eq(ctl.cnt_r), ctl.pivot.eq(firsts[0]),
                          ctl.slack_r.eq(ctl.t), ctl.slack_l.eq(ctl.t)]
