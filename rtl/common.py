@@ -520,3 +520,13 @@ class HeadRegFIFO(wiring.Component):
         with m.If(free):
             m.d.sync += [head_v.eq(body.r_rdy | self.w_en), head.eq(Mux(body.r_rdy, body.r_data, self.w_data))]
         return m
+
+
+def credit_room(m: Module, depth: int, used: Value, freed: Value, room: Signal, reserve: int = 1) -> None:
+    """The credit count of a never-stalling pipeline in front of a ``depth``-entry output FIFO: ``used`` takes a
+    credit (a beat that will need an entry), ``freed`` gives one back (a pop); ``room`` (a register the caller
+    owns, init 1) is whether at least ``reserve`` credits are left after this cycle's changes. A producer issues
+    only on ``room``, so the consumer's ready reaches the FIFO's read side and no pipeline register's enable.
+    ``reserve`` 2 covers a beat taken but counted a cycle late (a registered ``used``)."""
+    credits = Signal(range(depth + 1), init=depth, name=f"{room.name}_credits")
+    m.d.sync += [credits.eq(credits - used + freed), room.eq(credits - used + freed >= reserve)]

@@ -27,7 +27,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 
-from attnforge.rtl.common import and_or, contract_ports, onehot, pack_value, view
+from attnforge.rtl.common import and_or, contract_ports, credit_room, onehot, pack_value, view
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.depths import IMP_GATHER_PIPE
 from attnforge.sim.contract.spatten_fx import ImportanceCfg
@@ -239,13 +239,12 @@ class Importance(wiring.Component):
         assert IMP_GATHER_PIPE == 1, "one gather register: the golden's read cycles count IMP_GATHER_PIPE"
         depth = IMP_GATHER_PIPE + 3  # a beat holds its credit from its take to the cycle after its pop
         m.submodules.rd_fifo = fifo = SyncFIFO(width=lay.width, depth=depth)
-        credits = Signal(range(depth + 1), init=depth)
         pop = fifo.r_rdy & self.o.ready
         # A beat is counted a cycle after its take (``v1``, the take registered), so the job checks behind the
         # take stay off ``room``'s input (on ECP5 that path measured 98.36 MHz alone); the one beat that may be
         # taken but not yet counted is reserved: a take needs two credits left. While the output is taken as it
         # comes, two credits are always left (depth 4).
-        m.d.sync += [credits.eq(credits - v1 + pop), room.eq(credits - v1 + pop >= 2)]
+        credit_room(m, depth, v1, pop, room, reserve=2)
         m.d.comb += [self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data), fifo.r_en.eq(self.o.ready)]
         m.d.sync += [v1.eq(start), l1.eq(job.last), v2.eq(v1), l2.eq(l1)]
         # the id registers load on every cycle (not only on a start: the job checks stay off their enables); the

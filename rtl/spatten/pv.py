@@ -21,7 +21,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 
-from attnforge.rtl.common import contract_ports, delay, split_mul, view
+from attnforge.rtl.common import contract_ports, credit_room, delay, split_mul, view
 from attnforge.sim.contract import PV_MUL_PIPE, pv_tree_pipe
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.spatten_fx import SpattenFx
@@ -46,17 +46,16 @@ class PV(wiring.Component):
         # credit (``room``: the FIFO holds every result in flight and one more). So ``o.ready`` pops the FIFO only
         # and reaches no pipeline register's enable, the DSPs' clock enables included (on ECP5 the stall enable's
         # fan-out over them was a critical path of spatten-top). A result holds its credit from its job's last
-        # beat to the cycle after its pop: ``pv_cycles`` + 2 credits take a one-beat job per cycle while ``o`` is
+        # beat to its pop: PV_MUL_PIPE + the tree levels + 3 credits take a one-beat job per cycle while ``o`` is
         # taken as it comes, the timing of the stalling output register.
         depth = PV_MUL_PIPE + pv_tree_pipe(c) + 3
         m.submodules.ofifo = ofifo = SyncFIFO(width=len(self.o.payload), depth=depth)
         res = Signal(len(self.o.payload))
         res_lanes = view(self.contract["o"], res)
-        credits = Signal(range(depth + 1), init=depth)
         room = Signal(name="room", init=1)
         issue = self.i.valid & room & last  # a job's last beat is taken: its result will need an entry
         pop = ofifo.r_rdy & self.o.ready
-        m.d.sync += [credits.eq(credits - issue + pop), room.eq(credits - issue + pop != 0)]
+        credit_room(m, depth, issue, pop, room)
         m.d.comb += [self.o.valid.eq(ofifo.r_rdy), self.o.payload.eq(ofifo.r_data), ofifo.r_en.eq(self.o.ready),
                      self.i.ready.eq(room)]
         take = self.i.valid & room

@@ -28,6 +28,7 @@ from amaranth.lib.memory import Memory, ReadPort, WritePort
 from attnforge.rtl.common import (
     Reciprocal,
     contract_ports,
+    credit_room,
     exp2_rom,
     exp2_scale,
     local_copies,
@@ -143,10 +144,9 @@ class Softmax(wiring.Component):
         depth = SOFTMAX_NORM_PIPE + 3
         lay = self.contract["o"]
         m.submodules.out = out = SyncFIFO(width=lay.width, depth=depth)
-        credits = Signal(range(depth + 1), init=depth)
         pop = out.r_rdy & self.o.ready
         issue = Signal(name="issue")  # set by NORM
-        m.d.sync += [credits.eq(credits - issue + pop), r.room.eq(credits - issue + pop != 0)]
+        credit_room(m, depth, issue, pop, r.room)
         err = lay.pack({"probs": [], "count": 0, "last": 1, "err": 1})
         m.d.comb += [self.o.valid.eq(out.r_rdy | r.err_v), self.o.payload.eq(Mux(r.err_v, err, out.r_data)),
                      out.r_en.eq(self.o.ready)]

@@ -32,7 +32,7 @@ from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsi
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
-from attnforge.rtl.common import HeadRegFIFO, contract_ports, local_copies, pack_value, view
+from attnforge.rtl.common import HeadRegFIFO, contract_ports, credit_room, local_copies, pack_value, view
 from attnforge.rtl.spatten.zero_elim import ZE_STAGES, popcount, prefix_sum, zero_eliminate_pipelined
 from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE, count_bits, idx_bits, n_bits
 from attnforge.sim.contract import designs as contract
@@ -316,19 +316,18 @@ class TopK(wiring.Component):
         """The order-preserving filter pass over the original buffer: FILTER_PIPE stages between the read data and
         the output FIFO (flags, tie prefix sum, keep flags, 2 zero-eliminator stages), loading every cycle. The
         FIFO's head (a register: :class:`HeadRegFIFO`) is ``o``, readable the cycle after the write, as the output
-        register was; a row holds its
-        credit from its read to its pop (FILTER_PIPE + 3 cycles), so FILTER_PIPE + 3 credits read a row per cycle
-        while ``o`` is taken as it comes: the stalling register's timing. On ECP5, in spatten-top, that register's stall
-        enable (the local-V top-k's output slice's ready) over the pass's every stage was a critical path."""
+        register was; a row holds its credit from its read to its pop (FILTER_PIPE + 3 cycles), so FILTER_PIPE + 3
+        credits read a row per cycle while ``o`` is taken as it comes: the stalling register's timing. On ECP5, in
+        spatten-top, that register's stall enable (the local-V top-k's output slice's ready) over the pass's every
+        stage was a critical path."""
         depth = FILTER_PIPE + 3
         fl = _Filter(issue=Signal(range(self.depth + 1), name="f_issue"), s1=Signal(name="f_s1"),
                      last=Signal(name="f_last"), base=Signal(range(self.max_n + self.C + 1), name="f_base"),
                      fifo=HeadRegFIFO(len(self.o.payload), depth), room=Signal(name="f_room", init=1),
                      read=Signal(name="f_read"), err=Signal(name="o_err"))
         m.submodules.ofifo = fl.fifo
-        credits = Signal(range(depth + 1), init=depth)
         pop = fl.fifo.r_rdy & self.o.ready
-        m.d.sync += [credits.eq(credits - fl.read + pop), fl.room.eq(credits - fl.read + pop != 0)]
+        credit_room(m, depth, fl.read, pop, fl.room)
         err_word = self.contract["o"].pack({"values": [], "indices": [], "count": 0, "last": 1, "error": 1})
         m.d.comb += [self.o.valid.eq(fl.fifo.r_rdy | fl.err), self.o.payload.eq(Mux(fl.err, err_word, fl.fifo.r_data)),
                      fl.fifo.r_en.eq(self.o.ready)]
