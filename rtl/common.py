@@ -530,3 +530,34 @@ def credit_room(m: Module, depth: int, used: Value, freed: Value, room: Signal, 
     ``reserve`` 2 covers a beat taken but counted a cycle late (a registered ``used``)."""
     credits = Signal(range(depth + 1), init=depth, name=f"{room.name}_credits")
     m.d.sync += [credits.eq(credits - used + freed), room.eq(credits - used + freed >= reserve)]
+
+
+class OneHotFSM:
+    """A state machine kept as one flip-flop per state (``state``, the first state's bit set at reset).
+
+    Why not ``m.FSM()``: Amaranth encodes its states in binary and yosys cannot recode them (its ``fsm`` pass
+    rejects Amaranth's state register: "incomplete input selection tree root"), so every state test is a decode of
+    several bits in front of the enables it drives; in spatten-top on ECP5 the top-k's state decode and its route
+    into the job registers' enables was the critical path. Here a state test is one flip-flop. Use it as ``m.FSM``
+    is used: one ``with m.If(fsm.ongoing(s))`` per state body (the states exclude each other, so no Elif chain is
+    needed) and :meth:`next` where ``m.next = s`` would be; a later :meth:`next` in the same cycle wins, as a later
+    ``m.next`` does."""
+
+    def __init__(self, states: Sequence[str], name: str) -> None:
+        if len(set(states)) != len(states) or not states:
+            raise ValueError(f"OneHotFSM {name!r} needs distinct state names, got {list(states)}")
+        self.states = tuple(states)
+        self.state = Signal(len(states), init=1, name=name)
+
+    def _index(self, state: str) -> int:
+        if state not in self.states:
+            raise ValueError(f"OneHotFSM: no state {state!r}; states are {', '.join(self.states)}")
+        return self.states.index(state)
+
+    def ongoing(self, state: str) -> Value:
+        """Whether the machine is in ``state``: its flip-flop."""
+        return self.state[self._index(state)]
+
+    def next(self, m: Module, state: str) -> None:
+        """Enter ``state`` at the next clock edge (under the conditions this is called in)."""
+        m.d.sync += self.state.eq(1 << self._index(state))

@@ -8,11 +8,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from amaranth import Module
+from amaranth import Module, Signal
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.sim import Simulator
 
-from attnforge.rtl.common import HeadRegFIFO
+from attnforge.rtl.common import HeadRegFIFO, credit_room
 
 
 def _pair(width: int, depth: int) -> tuple[Module, HeadRegFIFO, SyncFIFO]:
@@ -55,3 +55,29 @@ def test_headreg_fifo_matches_syncfifo(depth: int, p_write: float, p_read: float
 def test_headreg_fifo_refuses_depth_below_two() -> None:
     with pytest.raises(ValueError, match="depth >= 2"):
         HeadRegFIFO(8, 1)
+
+
+@pytest.mark.parametrize(("depth", "seed"), [(2, 0), (3, 1), (6, 2)])
+def test_credit_room_tracks_syncfifo_w_rdy(depth: int, seed: int) -> None:
+    """``credit_room`` (reserve 1) counting a FIFO's writes and reads is its ``w_rdy`` as a register: the spatten
+    pipeline's tap uses it in place of the FIFO's level compare, so every cycle must agree."""
+    m = Module()
+    m.submodules.ref = ref = SyncFIFO(width=4, depth=depth)
+    room = Signal(name="room", init=1)
+    credit_room(m, depth, ref.w_en & ref.w_rdy, ref.r_en & ref.r_rdy, room)
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    rng = random.Random(seed)
+    full = {"cycles": 0}
+
+    async def tb(ctx) -> None:
+        for _ in range(300):
+            assert ctx.get(room) == ctx.get(ref.w_rdy)
+            full["cycles"] += 1 - ctx.get(ref.w_rdy)
+            ctx.set(ref.w_en, ctx.get(room) and rng.random() < 0.7)
+            ctx.set(ref.r_en, rng.random() < 0.5)
+            await ctx.tick()
+
+    sim.add_testbench(tb)
+    sim.run()
+    assert full["cycles"] > 10  # the FIFO filled up, so a wrong count would have shown

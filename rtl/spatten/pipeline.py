@@ -41,7 +41,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
-from attnforge.rtl.common import SkidBuffer, contract_ports, pack_value, view
+from attnforge.rtl.common import OneHotFSM, SkidBuffer, contract_ports, credit_room, pack_value, view
 from attnforge.rtl.spatten.progquant import ProgQuant
 from attnforge.rtl.spatten.pv import PV
 from attnforge.rtl.spatten.qk import QK
@@ -240,7 +240,12 @@ class SpattenPipeline(wiring.Component):
         prefetches (the hand-off cycle already addresses row 0 of the bank being handed over)."""
         topk, tap, s = b.topk, b.tap, self.cfg.s
         tfire = Signal()
-        m.d.comb += [topk.i.valid.eq(bk.t_more & tap.w_rdy),
+        # the tap's free entry as a register (the FIFO's own ``w_rdy`` is a compare of its level, and on ECP5 that
+        # compare's route into the top-k's input handshake was a spatten-top critical path): the same value a
+        # cycle after every write and read, since ``credit_room`` counts exactly the FIFO's writes and reads
+        t_room = Signal(name="tap_room", init=1)
+        credit_room(m, tap.depth, tfire, tap.r_rdy & tap.r_en, t_room)
+        m.d.comb += [topk.i.valid.eq(bk.t_more & t_room),
                      tfire.eq(topk.i.valid & topk.i.ready),
                      pb_rd.addr.eq(Mux(hand, self._addr(Const(0, self.rbits), fr.bank),
                                        self._addr(Mux(tfire, bk.trd + 1, bk.trd), bk.bank))),
@@ -291,41 +296,41 @@ class SpattenPipeline(wiring.Component):
         dv = view(b.pq.contract["d"], b.pq.d.payload)
         final = Signal()
         m.d.comb += final.eq(b.pq.d.valid & (fr.pass2 | ~dv.refetch))
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                with m.If(self.q.valid):
-                    m.d.sync += [fr.qwords.eq(qv.q.as_value()), fr.pass2.eq(0), fr.job.eq(qv.job.as_value()),
-                                 fr.kcnt.eq(0), fr.pcnt.eq(0), fr.refetch.eq(0), fr.max_p.eq(0)]
-                    with m.If(self._refused(qv.job)):
-                        m.d.sync += fr.err.eq(1)
-                        m.next = "HAND"
+        st = OneHotFSM(("IDLE", "KREQ", "PASS", "HAND"), "fsm_state")
+        with m.If(st.ongoing("IDLE")):
+            with m.If(self.q.valid):
+                m.d.sync += [fr.qwords.eq(qv.q.as_value()), fr.pass2.eq(0), fr.job.eq(qv.job.as_value()),
+                             fr.kcnt.eq(0), fr.pcnt.eq(0), fr.refetch.eq(0), fr.max_p.eq(0)]
+                with m.If(self._refused(qv.job)):
+                    m.d.sync += fr.err.eq(1)
+                    st.next(m, "HAND")
+                with m.Else():
+                    m.d.sync += [fr.err.eq(0), fr.q_pending.eq(1), fr.kreq.eq(1), fr.kreq_kind.eq(KIND_MSB)]
+                    st.next(m, "KREQ")
+        with m.If(st.ongoing("KREQ")):
+            with m.If(self.kreq.ready):
+                m.d.sync += [fr.kreq.eq(0), fr.k_on.eq(1)]
+                st.next(m, "PASS")
+        with m.If(st.ongoing("PASS")):
+            with m.If(b.pq.d.valid):
+                m.d.sync += [fr.k_on.eq(0), fr.kcnt.eq(0)]
+                with m.If(~fr.pass2):
+                    m.d.sync += [fr.refetch.eq(dv.refetch), fr.max_p.eq(dv.max_p)]
+                with m.If(final):
+                    with m.If(bk.busy):
+                        st.next(m, "HAND")
                     with m.Else():
-                        m.d.sync += [fr.err.eq(0), fr.q_pending.eq(1), fr.kreq.eq(1), fr.kreq_kind.eq(KIND_MSB)]
-                        m.next = "KREQ"
-            with m.State("KREQ"):
-                with m.If(self.kreq.ready):
-                    m.d.sync += [fr.kreq.eq(0), fr.k_on.eq(1)]
-                    m.next = "PASS"
-            with m.State("PASS"):
-                with m.If(b.pq.d.valid):
-                    m.d.sync += [fr.k_on.eq(0), fr.kcnt.eq(0)]
-                    with m.If(~fr.pass2):
-                        m.d.sync += [fr.refetch.eq(dv.refetch), fr.max_p.eq(dv.max_p)]
-                    with m.If(final):
-                        with m.If(bk.busy):
-                            m.next = "HAND"
-                        with m.Else():
-                            m.next = "IDLE"
-                    with m.Else():
-                        m.d.sync += [fr.pass2.eq(1), fr.q_pending.eq(1), fr.pcnt.eq(0), fr.kreq.eq(1),
-                                     fr.kreq_kind.eq(KIND_LSB)]
-                        m.next = "KREQ"
-            with m.State("HAND"):
-                with m.If(~bk.busy):
-                    m.next = "IDLE"
-        m.d.comb += [self.q.ready.eq(fsm.ongoing("IDLE")),  # continuous: see rtl/spatten/topk.py
-                     hand.eq(~bk.busy & ((fsm.ongoing("PASS") & final) | fsm.ongoing("HAND")))]
-        return Mux(fsm.ongoing("PASS") & ~fr.pass2, dv.max_p, fr.max_p)
+                        st.next(m, "IDLE")
+                with m.Else():
+                    m.d.sync += [fr.pass2.eq(1), fr.q_pending.eq(1), fr.pcnt.eq(0), fr.kreq.eq(1),
+                                 fr.kreq_kind.eq(KIND_LSB)]
+                    st.next(m, "KREQ")
+        with m.If(st.ongoing("HAND")):
+            with m.If(~bk.busy):
+                st.next(m, "IDLE")
+        m.d.comb += [self.q.ready.eq(st.ongoing("IDLE")),  # continuous: see rtl/spatten/topk.py
+                     hand.eq(~bk.busy & ((st.ongoing("PASS") & final) | st.ongoing("HAND")))]
+        return Mux(st.ongoing("PASS") & ~fr.pass2, dv.max_p, fr.max_p)
 
     def _back_ctl(self, m: Module, fr: _Front, bk: _Back, hand: Signal, max_p: Value) -> None:
         """The hand-off loads the back (and flips the front's bank); the output handshake frees it."""

@@ -26,6 +26,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
 from attnforge.rtl.common import (
+    OneHotFSM,
     Reciprocal,
     contract_ports,
     credit_room,
@@ -261,51 +262,51 @@ class Softmax(wiring.Component):
         _, _, ilast = self._unpack(iv.row.as_value())
         bad = Signal()
         m.d.comb += bad.eq(r.rej | self._beat_bad(iv.row.as_value(), r.over))
-        with m.FSM() as fsm:
-            with m.State("LOAD"):
-                with m.If(self.i.valid & bad):
-                    m.d.sync += r.rej.eq(~ilast)
-                    with m.If(ilast):
-                        m.d.comb += r.refuse.eq(1)
-                        m.d.sync += [r.nb.eq(0), r.tot.eq(0), r.over.eq(r.over.init)]
-                        m.next = "ERR"
-                with m.Elif(self.i.valid):
-                    m.d.comb += wr.en.eq(1)
-                    nxt = Mux(ilast, 0, r.tot + iv.row.count)
-                    m.d.sync += [r.nb.eq(r.nb + 1), r.tot.eq(nxt), r.over.eq(self._over(nxt))]
-                    with m.If(r.nb == 0):
-                        m.d.sync += [r.aq.eq(iv.alpha.alpha_q), r.ash.eq(iv.alpha.alpha_sh)]
-                    with m.If(ilast):
-                        m.d.sync += [r.iss.eq(0), r.pend.eq(0), r.den.eq(0), r.wait.eq(max(0, lv - 2))]
-                        m.next = "EXP" if lv == 1 else "MAX"
-            with m.State("ERR"):
-                with m.If(self.o.ready):
-                    m.d.sync += r.err_v.eq(0)
-                    m.next = "LOAD"
-            with m.State("MAX"):
-                with m.If(r.wait == 0):
-                    m.next = "EXP"
-                with m.Else():
-                    m.d.sync += r.wait.eq(r.wait - 1)
-            with m.State("EXP"):
-                m.d.sync += [r.pend.eq(r.iss < r.nb), r.iss.eq(Mux(r.iss < r.nb, r.iss + 1, r.iss))]
-                with m.If(exp.sum_valid):  # the beats' sums, a cycle after their exponentials; the last in DIV0
-                    m.d.sync += r.den.eq(r.den + exp.esum)
-                with m.If(exp.valid & exp.last):
-                    m.next = "DIV0"
-            with m.State("DIV0"):
-                m.d.comb += div.start.eq(1)
-                m.next = "DIV1"
-            with m.State("DIV1"):
-                with m.If(div.done):
-                    m.d.sync += [r.iss.eq(0), r.pend.eq(0)]
-                    m.next = "NORM"
-            with m.State("NORM"):  # a beat is issued on a credit of the output FIFO
-                with m.If(self.o.ready & out.r_rdy & view(self.contract["o"], out.r_data).last):
-                    m.d.sync += r.nb.eq(0)
-                    m.next = "LOAD"
-                m.d.sync += [r.pend.eq(issue), r.iss.eq(r.iss + issue)]
+        st = OneHotFSM(("LOAD", "ERR", "MAX", "EXP", "DIV0", "DIV1", "NORM"), "fsm_state")
+        with m.If(st.ongoing("LOAD")):
+            with m.If(self.i.valid & bad):
+                m.d.sync += r.rej.eq(~ilast)
+                with m.If(ilast):
+                    m.d.comb += r.refuse.eq(1)
+                    m.d.sync += [r.nb.eq(0), r.tot.eq(0), r.over.eq(r.over.init)]
+                    st.next(m, "ERR")
+            with m.Elif(self.i.valid):
+                m.d.comb += wr.en.eq(1)
+                nxt = Mux(ilast, 0, r.tot + iv.row.count)
+                m.d.sync += [r.nb.eq(r.nb + 1), r.tot.eq(nxt), r.over.eq(self._over(nxt))]
+                with m.If(r.nb == 0):
+                    m.d.sync += [r.aq.eq(iv.alpha.alpha_q), r.ash.eq(iv.alpha.alpha_sh)]
+                with m.If(ilast):
+                    m.d.sync += [r.iss.eq(0), r.pend.eq(0), r.den.eq(0), r.wait.eq(max(0, lv - 2))]
+                    st.next(m, "EXP" if lv == 1 else "MAX")
+        with m.If(st.ongoing("ERR")):
+            with m.If(self.o.ready):
+                m.d.sync += r.err_v.eq(0)
+                st.next(m, "LOAD")
+        with m.If(st.ongoing("MAX")):
+            with m.If(r.wait == 0):
+                st.next(m, "EXP")
+            with m.Else():
+                m.d.sync += r.wait.eq(r.wait - 1)
+        with m.If(st.ongoing("EXP")):
+            m.d.sync += [r.pend.eq(r.iss < r.nb), r.iss.eq(Mux(r.iss < r.nb, r.iss + 1, r.iss))]
+            with m.If(exp.sum_valid):  # the beats' sums, a cycle after their exponentials; the last in DIV0
+                m.d.sync += r.den.eq(r.den + exp.esum)
+            with m.If(exp.valid & exp.last):
+                st.next(m, "DIV0")
+        with m.If(st.ongoing("DIV0")):
+            m.d.comb += div.start.eq(1)
+            st.next(m, "DIV1")
+        with m.If(st.ongoing("DIV1")):
+            with m.If(div.done):
+                m.d.sync += [r.iss.eq(0), r.pend.eq(0)]
+                st.next(m, "NORM")
+        with m.If(st.ongoing("NORM")):  # a beat is issued on a credit of the output FIFO
+            with m.If(self.o.ready & out.r_rdy & view(self.contract["o"], out.r_data).last):
+                m.d.sync += r.nb.eq(0)
+                st.next(m, "LOAD")
+            m.d.sync += [r.pend.eq(issue), r.iss.eq(r.iss + issue)]
         # outside the FSM body: a continuous assignment (Icarus leaves an ``always @*`` unevaluated until an input
         # changes, see rtl/spatten/topk.py)
-        m.d.comb += issue.eq(fsm.ongoing("NORM") & (r.iss < r.nb) & r.room)
-        return fsm.ongoing("LOAD"), fsm.ongoing("NORM")
+        m.d.comb += issue.eq(st.ongoing("NORM") & (r.iss < r.nb) & r.room)
+        return st.ongoing("LOAD"), st.ongoing("NORM")

@@ -34,7 +34,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 
-from attnforge.rtl.common import SkidBuffer, contract_ports, pack_value, view
+from attnforge.rtl.common import OneHotFSM, SkidBuffer, contract_ports, pack_value, view
 from attnforge.rtl.spatten.importance import Importance
 from attnforge.rtl.spatten.pipeline import SpattenPipeline
 from attnforge.rtl.spatten.topk import TopK
@@ -423,75 +423,69 @@ class SpattenTop(wiring.Component):
         # (a carried iteration's restart), a critical path of the top.
         assert SP_DESC_REG == 1, "one CHECK cycle: the cycle models count SP_DESC_REG"
         bad = Signal()
-        # RUN and CLEAR as registers beside the state (set on each transition into the state, cleared on the way
-        # out): they select the importance input's payload, a mux over every bit of its slice's two registers, and
-        # the state's decode in front of that fan-out was a critical path of spatten-top on ECP5
-        in_run, in_clear = Signal(name="in_run"), Signal(name="in_clear")
-        # Comb outputs come from fsm.ongoing() in plain assignments after the FSM, never from inside a state:
-        # Icarus leaves an ``always @*`` block unevaluated (X) until one of its inputs changes.
-        with m.FSM() as fsm:
-            with m.State("IDLE"):  # the descriptor and its checks' verdict into registers (SP_DESC_REG)
-                with m.If(self.desc.valid):
-                    m.d.sync += [desc.eq(self.desc.payload), bad.eq(self._bad(dw, lists))]
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                with m.If(bad):
-                    m.next = "ERR"
-                with m.Elif(dv.first & ~dv.carry):
-                    m.d.sync += in_clear.eq(1)
-                    m.next = "CLEAR"
+        # One flip-flop per state (OneHotFSM): RUN and CLEAR select the importance input's payload, a mux over every
+        # bit of its slice's two registers, and a binary state's decode in front of that fan-out was a critical path
+        # of spatten-top on ECP5. Comb outputs come from ``st.ongoing()`` in plain assignments after the states,
+        # never from inside a state: Icarus leaves an ``always @*`` block unevaluated (X) until an input changes.
+        st = OneHotFSM(("IDLE", "CHECK", "ERR", "CLEAR", "BOUND", "TOPK", "RUN", "DONE"), "fsm_state")
+        with m.If(st.ongoing("IDLE")):  # the descriptor and its checks' verdict into registers (SP_DESC_REG)
+            with m.If(self.desc.valid):
+                m.d.sync += [desc.eq(self.desc.payload), bad.eq(self._bad(dw, lists))]
+                st.next(m, "CHECK")
+        with m.If(st.ongoing("CHECK")):
+            with m.If(bad):
+                st.next(m, "ERR")
+            with m.Elif(dv.first & ~dv.carry):
+                st.next(m, "CLEAR")
+            with m.Else():
+                m.d.sync += [rd_heads.eq(0), rd_beat.eq(0), wpos.eq(0)]
+                with m.If(dv.first):  # a carried iteration: the lists restart, the importance stays
+                    self._restart(m, lists, dv.ctx, dv.heads)
+                st.next(m, "BOUND")
+        with m.If(st.ongoing("ERR")):
+            with m.If(self.r.ready):
+                st.next(m, "IDLE")
+        with m.If(st.ongoing("CLEAR")):
+            with m.If(imp_i.ready):
+                self._restart(m, lists, dv.tokens, dv.heads)
+                st.next(m, "RUN")
+        with m.If(st.ongoing("BOUND")):  # read the scores of one list into the top-k, or skip it
+            with m.If(~rd_heads):
+                m.d.sync += newest.eq(lists.tok[(lists.n - 1)[:fx.n_bits]])
+            with m.If(same):
+                with m.If(rd_heads):
+                    st.next(m, "RUN")
                 with m.Else():
-                    m.d.sync += [rd_heads.eq(0), rd_beat.eq(0), wpos.eq(0)]
-                    with m.If(dv.first):  # a carried iteration: the lists restart, the importance stays
-                        self._restart(m, lists, dv.ctx, dv.heads)
-                    m.next = "BOUND"
-            with m.State("ERR"):
-                with m.If(self.r.ready):
-                    m.next = "IDLE"
-            with m.State("CLEAR"):
-                with m.If(imp_i.ready):
-                    self._restart(m, lists, dv.tokens, dv.heads)
-                    m.d.sync += [in_clear.eq(0), in_run.eq(1)]
-                    m.next = "RUN"
-            with m.State("BOUND"):  # read the scores of one list into the top-k, or skip it
-                with m.If(~rd_heads):
-                    m.d.sync += newest.eq(lists.tok[(lists.n - 1)[:fx.n_bits]])
-                with m.If(same):
-                    with m.If(rd_heads):
-                        m.d.sync += in_run.eq(1)
-                        m.next = "RUN"
-                    with m.Else():
-                        m.d.sync += [rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
-                with m.Elif(imp_i.ready):
-                    m.d.sync += rd_beat.eq(rd_beat + 1)
-                    with m.If(((rd_beat + 1) << clog2(s)) >= n_rd):
-                        m.next = "TOPK"
-            with m.State("TOPK"):  # the compaction writes the kept ids; the list shrinks with the last beat's write
-                with m.If(done_last):
-                    with m.If(rd_heads):
-                        m.d.sync += [lists.h.eq(dv.heads), in_run.eq(1)]
-                        m.next = "RUN"
-                    with m.Else():
-                        m.d.sync += [lists.n.eq(dv.tokens), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0),
-                                     put.eq(dv.carry)]
-                        m.next = "BOUND"
-            with m.State("RUN"):
-                with m.If(qf_done & (outs == issued) & (fed == issued)):
-                    m.d.sync += in_run.eq(0)
-                    m.next = "DONE"
-            with m.State("DONE"):
-                m.d.sync += [outs.eq(0), fed.eq(0)]
-                with m.If(self.r.ready):
-                    m.next = "IDLE"
+                    m.d.sync += [rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
+            with m.Elif(imp_i.ready):
+                m.d.sync += rd_beat.eq(rd_beat + 1)
+                with m.If(((rd_beat + 1) << clog2(s)) >= n_rd):
+                    st.next(m, "TOPK")
+        with m.If(st.ongoing("TOPK")):  # the compaction writes the kept ids; the list shrinks with the last beat's write
+            with m.If(done_last):
+                with m.If(rd_heads):
+                    m.d.sync += lists.h.eq(dv.heads)
+                    st.next(m, "RUN")
+                with m.Else():
+                    m.d.sync += [lists.n.eq(dv.tokens), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0),
+                                 put.eq(dv.carry)]
+                    st.next(m, "BOUND")
+        with m.If(st.ongoing("RUN")):
+            with m.If(qf_done & (outs == issued) & (fed == issued)):
+                st.next(m, "DONE")
+        with m.If(st.ongoing("DONE")):
+            m.d.sync += [outs.eq(0), fed.eq(0)]
+            with m.If(self.r.ready):
+                st.next(m, "IDLE")
         for i in range(fx.max_n):  # carry: the newest token after the tokens - 1 kept ones
             with m.If(put & (dv.tokens == i + 1)):
                 m.d.sync += lists.tok[i].eq(newest)
-        err_s, done_s, clear_s = fsm.ongoing("ERR"), fsm.ongoing("DONE"), in_clear
-        read_s = fsm.ongoing("BOUND") & ~same
+        err_s, done_s, clear_s = st.ongoing("ERR"), st.ongoing("DONE"), st.ongoing("CLEAR")
+        read_s = st.ongoing("BOUND") & ~same
         op = Mux(rd_heads, OPS["read_heads"], OPS["read_tokens"])
         read_beat = pack_value(ilay, {"op": op, "n": _fit(n_rd, nb), "k": _fit(keep, nb), "dlog": 0, "idx": ids,
                                       "probs": 0, "out": 0})
-        m.d.comb += [self.desc.ready.eq(fsm.ongoing("IDLE")), run.eq(in_run), feed_en.eq(in_run),
+        m.d.comb += [self.desc.ready.eq(st.ongoing("IDLE")), run.eq(st.ongoing("RUN")), feed_en.eq(st.ongoing("RUN")),
                      self.r.valid.eq(err_s | done_s),
                      self.r.payload.eq(pack_value(self.contract["r"], {"err": err_s, "tokens": lists.n,
                                                                        "heads": lists.h})),

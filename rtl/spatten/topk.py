@@ -32,7 +32,7 @@ from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsi
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
-from attnforge.rtl.common import HeadRegFIFO, contract_ports, credit_room, local_copies, pack_value, view
+from attnforge.rtl.common import HeadRegFIFO, OneHotFSM, contract_ports, credit_room, local_copies, pack_value, view
 from attnforge.rtl.spatten.zero_elim import ZE_STAGES, popcount, prefix_sum, zero_eliminate_pipelined
 from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE, count_bits, idx_bits, n_bits
 from attnforge.sim.contract import designs as contract
@@ -75,6 +75,8 @@ class _Ctl:
     flush: Signal
     restart: Signal
     skip: Signal
+    #: the FSM, one flip-flop per state: LOAD (idle / round 1 on the input), SKIP, REFUSE, DRAIN, FLUSH, RUN, FILTER
+    st: OneHotFSM
 
 
 @dataclass
@@ -197,7 +199,8 @@ class TopK(wiring.Component):
             "kth": self.dshape, "rem": n_rng,
             "drain": range(ROUND_PIPE), "flush": 1, "restart": 1, "skip": self.NB}
         return _Ctl(**{name: Signal(shape, name=name) for name, shape in shapes.items()},
-                    row0=Signal(name="row0", init=1))
+                    row0=Signal(name="row0", init=1),
+                    st=OneHotFSM(("LOAD", "SKIP", "REFUSE", "DRAIN", "FLUSH", "RUN", "FILTER"), "fsm_state"))
 
     # ---------------------------------------------------------------- the round datapath
     def _compare(self, m: Module, ops: _Operands) -> _Compacted:
@@ -398,42 +401,39 @@ class TopK(wiring.Component):
         o_wr, o_rd = orig
         i_row = view(self.contract["i"], self.i.payload).scores.as_value()
         m.d.comb += [o_wr.addr.eq(ctl.in_row), o_wr.data.eq(i_row), o_rd.addr.eq(fl.issue), o_rd.en.eq(0)]
-        with m.FSM() as fsm:
-            with m.State("LOAD"):
-                self._load(m, ctl, ops, o_wr, fl)
-            with m.State("SKIP"):  # the rest of a refused job's beats: consumed, never stored or compared
-                m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0), ctl.row0.eq(1)]
-                with m.If(self.i.valid):
-                    m.d.sync += ctl.skip.eq(ctl.skip - 1)
-                    with m.If(ctl.skip == 1):
-                        self._answer_error(m, fl)
-            with m.State("REFUSE"):  # the error beat is on the output: back to idle once it is taken
-                m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0), ctl.row0.eq(1)]
-                with m.If(self.o.ready):
-                    m.d.sync += fl.err.eq(0)
-                    m.next = "LOAD"
-            with m.State("DRAIN"):  # the last row is still in the comparator / zero-eliminator pipeline
-                m.d.sync += ctl.drain.eq(ctl.drain - 1)
-                with m.If(ctl.drain == 0):
-                    m.next = "FLUSH"
-            with m.State("FLUSH"):
-                self._decide(m, ctl, firsts, fl)
-            with m.State("RUN"):
-                self._run(m, ctl, ops, rd_word)
-            with m.State("FILTER"):  # a row is read on a credit of the output FIFO
-                with m.If(self.o.ready & fl.fifo.r_rdy & view(self.contract["o"], fl.fifo.r_data).last):
-                    m.d.sync += ctl.src.eq(0)
-                    m.next = "LOAD"
-                m.d.comb += o_rd.en.eq(1)
-                with m.If(fl.read):
-                    m.d.sync += [fl.issue.eq(fl.issue + 1), fl.last.eq((fl.issue + 1) * self.C >= ctl.n)]
-                m.d.sync += fl.s1.eq(fl.read)
-        # outside the FSM body so they are continuous assignments: Icarus never evaluates an ``always @*`` whose
-        # inputs keep their initial values, which left ``i.ready`` (and the packers' write data, through ``flush``)
-        # X until the first state change
-        m.d.comb += [self.i.ready.eq(fsm.ongoing("LOAD") | fsm.ongoing("SKIP")), ctl.flush.eq(fsm.ongoing("FLUSH")),
-                     ctl.restart.eq(fsm.ongoing("FLUSH")),
-                     fl.read.eq(fsm.ongoing("FILTER") & fl.room & (fl.issue * self.C < ctl.n))]
+        st = ctl.st
+        with m.If(st.ongoing("LOAD")):
+            self._load(m, ctl, ops, o_wr, fl)
+        with m.If(st.ongoing("SKIP")):  # the rest of a refused job's beats: consumed, never stored or compared
+            m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0), ctl.row0.eq(1)]
+            with m.If(self.i.valid):
+                m.d.sync += ctl.skip.eq(ctl.skip - 1)
+                with m.If(ctl.skip == 1):
+                    self._answer_error(m, ctl, fl)
+        with m.If(st.ongoing("REFUSE")):  # the error beat is on the output: back to idle once it is taken
+            m.d.sync += [ctl.in_row.eq(0), ctl.in_base.eq(0), ctl.row0.eq(1)]
+            with m.If(self.o.ready):
+                m.d.sync += fl.err.eq(0)
+                st.next(m, "LOAD")
+        with m.If(st.ongoing("DRAIN")):  # the last row is still in the comparator / zero-eliminator pipeline
+            m.d.sync += ctl.drain.eq(ctl.drain - 1)
+            with m.If(ctl.drain == 0):
+                st.next(m, "FLUSH")
+        with m.If(st.ongoing("FLUSH")):
+            self._decide(m, ctl, firsts, fl)
+        with m.If(st.ongoing("RUN")):
+            self._run(m, ctl, ops, rd_word)
+        with m.If(st.ongoing("FILTER")):  # a row is read on a credit of the output FIFO
+            with m.If(self.o.ready & fl.fifo.r_rdy & view(self.contract["o"], fl.fifo.r_data).last):
+                m.d.sync += ctl.src.eq(0)
+                st.next(m, "LOAD")
+            m.d.comb += o_rd.en.eq(1)
+            with m.If(fl.read):
+                m.d.sync += [fl.issue.eq(fl.issue + 1), fl.last.eq((fl.issue + 1) * self.C >= ctl.n)]
+            m.d.sync += fl.s1.eq(fl.read)
+        m.d.comb += [self.i.ready.eq(st.ongoing("LOAD") | st.ongoing("SKIP")), ctl.flush.eq(st.ongoing("FLUSH")),
+                     ctl.restart.eq(st.ongoing("FLUSH")),
+                     fl.read.eq(st.ongoing("FILTER") & fl.room & (fl.issue * self.C < ctl.n))]
 
     def _load(self, m: Module, ctl: _Ctl, ops: _Operands, o_wr: WritePort, fl: _Filter) -> None:
         """LOAD: round 1 runs on the input stream while it is written to the original buffer; the first beat
@@ -464,7 +464,7 @@ class TopK(wiring.Component):
             m.d.sync += [ctl.in_row.eq(ctl.in_row + 1), ctl.in_base.eq(ctl.in_base + self.C), ctl.row0.eq(0)]
             with m.If(ctl.in_base + self.C >= n_cur):
                 m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
-                m.next = "DRAIN"
+                ctl.st.next(m, "DRAIN")
         with m.If(self.i.valid & bad):  # after the above: its state wins
             self._refuse(m, ctl, i_n, fl)
         with m.Elif(self.i.valid):
@@ -478,15 +478,15 @@ class TopK(wiring.Component):
         m.d.comb += beats.eq((i_n + self.C - 1) >> (self.C - 1).bit_length())
         with m.If(beats > 1):
             m.d.sync += ctl.skip.eq(beats - 1)
-            m.next = "SKIP"
+            ctl.st.next(m, "SKIP")
         with m.Else():
-            self._answer_error(m, fl)
+            self._answer_error(m, ctl, fl)
 
-    def _answer_error(self, m: Module, fl: _Filter) -> None:
+    def _answer_error(self, m: Module, ctl: _Ctl, fl: _Filter) -> None:
         """Raise the error beat (the output shows the constant error word while ``err`` is set; the filter pass is
         idle between jobs) and wait for it to be taken."""
         m.d.sync += fl.err.eq(1)
-        m.next = "REFUSE"
+        ctl.st.next(m, "REFUSE")
 
     def _decide(self, m: Module, ctl: _Ctl, firsts: list[Signal], fl: _Filter) -> None:
         """FLUSH: the packers write their partial rows and the round's decision is made (0-based target t):
@@ -496,15 +496,15 @@ class TopK(wiring.Component):
         with m.If(ctl.slack_r < 0):  # |R| > t
             m.d.sync += [ctl.src.eq(Mux(ctl.src == 2, 0, ctl.src + 1)), ctl.cand.eq(ctl.cnt_r), ctl.pivot.eq(firsts[0]),
                          ctl.slack_r.eq(ctl.t), ctl.slack_l.eq(ctl.t)]
-            m.next = "RUN"
+            ctl.st.next(m, "RUN")
         with m.Elif(ctl.slack_l >= 0):  # |R| + eq <= t
             m.d.sync += [ctl.src.eq(Mux(ctl.src == 0, 2, ctl.src - 1)), ctl.cand.eq(ctl.cnt_l), ctl.pivot.eq(firsts[1]),
                          ctl.t.eq(ctl.slack_l), ctl.slack_r.eq(ctl.slack_l)]
-            m.next = "RUN"
+            ctl.st.next(m, "RUN")
         with m.Else():
             m.d.sync += [ctl.kth.eq(ctl.pivot), ctl.rem.eq(ctl.slack_r + 1), fl.issue.eq(0), fl.s1.eq(0),
                          fl.base.eq(0)]
-            m.next = "FILTER"
+            ctl.st.next(m, "FILTER")
 
     def _run(self, m: Module, ctl: _Ctl, ops: _Operands, rd_word: Signal) -> None:
         """RUN: a later round reads the source FIFO, one row issued per cycle and processed in the next."""
@@ -519,4 +519,4 @@ class TopK(wiring.Component):
             m.d.sync += ctl.proc_base.eq(ctl.proc_base + self.C)
             with m.If(ctl.proc_base + self.C >= ctl.cand):
                 m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
-                m.next = "DRAIN"
+                ctl.st.next(m, "DRAIN")
