@@ -529,7 +529,16 @@ def credit_room(m: Module, depth: int, used: Value, freed: Value, room: Signal, 
     only on ``room``, so the consumer's ready reaches the FIFO's read side and no pipeline register's enable.
     ``reserve`` 2 covers a beat taken but counted a cycle late (a registered ``used``)."""
     credits = Signal(range(depth + 1), init=depth, name=f"{room.name}_credits")
-    m.d.sync += [credits.eq(credits - used + freed), room.eq(credits - used + freed >= reserve)]
+    m.d.sync += credits.eq(credits - used + freed)
+
+    def at_least(c: int) -> Value:  # ``credits >= c`` as equalities (LUTs, not a carry chain)
+        return Cat(Const(0, 1), *(credits == v for v in range(max(c, 0), depth + 1))).any()
+
+    # ``credits - used + freed >= reserve`` with the late inputs (``used``, ``freed``: a consumer's ready, a FIFO's
+    # level) only choosing among compares of the register: the add and compare in front of ``room`` were a carry
+    # chain after the softmax output FIFO's level in spatten-top, a critical path on ECP5
+    m.d.sync += room.eq(Mux(used & ~freed, at_least(reserve + 1), Mux(freed & ~used, at_least(reserve - 1),
+                                                                       at_least(reserve))))
 
 
 class OneHotFSM:

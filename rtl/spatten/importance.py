@@ -69,8 +69,14 @@ class Importance(wiring.Component):
         m = Module()
         c = self.cfg
         IB = c.imp_bits
-        self.tok = [Signal(unsigned(IB), name=f"tok{t}") for t in range(c.fx.max_n)]
-        self.head = [Signal(unsigned(IB), name=f"head{h}") for h in range(c.max_heads)]
+        # Every accumulator in _ACC_COPIES copies that take the same updates, each gathered by its own group of
+        # read-out lanes (``tok``/``head`` name copy 0): one register read by all S lanes' gathers routed 4-9 ns
+        # on ECP5 in spatten-top (the lanes' gather registers sit apart, beside their output lanes).
+        self.tok_c = [[Signal(unsigned(IB), name=f"tok{t}_c{i}") for t in range(c.fx.max_n)] for i in range(_ACC_COPIES)]
+        self.head_c = [[Signal(unsigned(IB), name=f"head{h}_c{i}") for h in range(c.max_heads)]
+                       for i in range(_ACC_COPIES)]
+        self.tok, self.head = self.tok_c[0], self.head_c[0]
+        acc_all = [x for copy in (*self.tok_c, *self.head_c) for x in copy]
         ans = _Answer(Signal(name="r_valid"), Signal(3, name="r_op"), Signal(name="r_err"), Signal(name="job_err"))
         hold = Signal()  # the job's last beat is taken; its answer is pending
         room = Signal(init=1)  # the read-out's output FIFO has a free entry for every beat in flight and one more
@@ -94,7 +100,7 @@ class Importance(wiring.Component):
         # when a clear is taken (it waits for the previous answer), and the next job is taken at the earliest the
         # cycle after the clear's answer, two cycles after the beat, its first read or add later still.
         with m.If(clr):
-            m.d.sync += [x.eq(0) for x in self.tok + self.head]
+            m.d.sync += [x.eq(0) for x in acc_all]
         return m
 
     # ---------------------------------------------------------------- job control
@@ -179,7 +185,8 @@ class Importance(wiring.Component):
                 m.d.sync += [d.eq(sum((Mux(hot[j][t], p2[g][j], 0) for j in h), Const(0, PB)))
                              for d, h in zip(delta[t], halves, strict=True)]
         with m.If(v3):
-            m.d.sync += [x.eq(x + d[0] + d[1]) for x, d in zip(self.tok, delta, strict=True)]
+            for tok in self.tok_c:
+                m.d.sync += [x.eq(x + d[0] + d[1]) for x, d in zip(tok, delta, strict=True)]
             m.d.sync += ans.job_err.eq(ans.job_err | e3)
             with m.If(l3):
                 m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e3)]
@@ -208,9 +215,9 @@ class Importance(wiring.Component):
             m.d.sync += [nv.eq(valid), nh.eq(hreg)]
             level, valid, hreg = nxt, nv, nh
         with m.If(valid):
-            for h, x in enumerate(self.head):
+            for h in range(c.max_heads):
                 with m.If(hreg == h):
-                    m.d.sync += x.eq(x + level[0])
+                    m.d.sync += [copy[h].eq(copy[h] + level[0]) for copy in self.head_c]
             m.d.sync += [ans.valid.eq(1), ans.err.eq(0)]
 
     # ---------------------------------------------------------------- read-out
@@ -266,7 +273,8 @@ class Importance(wiring.Component):
         # every cycle (only ``v2`` beats are written on, and their selects were loaded with the take), so the
         # take's register drives no enable over them (on ECP5 that fan-out routed 8 ns in spatten-top).
         for j in range(S):
-            words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok, *self.head], strict=True))
+            copy = j * _ACC_COPIES // S  # the accumulator copy this lane's group gathers from
+            words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok_c[copy], *self.head_c[copy]], strict=True))
             m.d.sync += [p.eq(and_or(Cat(*(b for b, _ in grp)), [w for _, w in grp]))
                          for p, grp in zip(parts[j], _groups(words), strict=True)]
         limit = Mux(heads, c.max_heads, c.fx.max_n)
@@ -277,6 +285,10 @@ class Importance(wiring.Component):
             m.d.sync += ans.job_err.eq(ans.job_err | e2)
             with m.If(l2):
                 m.d.sync += [ans.valid.eq(1), ans.err.eq(ans.job_err | e2)]
+
+
+#: Copies of every token and head accumulator, each read by a contiguous group of the read-out's lanes.
+_ACC_COPIES = 2
 
 
 #: Accumulators per partial AND-OR of the read-out's gather stage (a LUT4-sized OR of AND terms per bit).

@@ -60,6 +60,9 @@ class _Lists:
     n: Signal
     head: Array
     h: Signal
+    #: ``n - 1`` kept as a register beside ``n`` (the newest token's position): ``n`` also drives the answer port,
+    #: and on ECP5 its route and the subtraction in front of the 16-way read of ``tok`` were a critical path
+    n_last: Signal
 
 
 @dataclass
@@ -97,7 +100,8 @@ class SpattenTop(wiring.Component):
         m.submodules.imp_sl = imp_sl = SkidBuffer(len(imp.i.payload))
         wiring.connect(m, imp_sl.o, imp.i)
         lists = _Lists(Array(Signal(fx.idx_bits, name=f"alive{i}") for i in range(fx.max_n)), Signal(fx.n_bits),
-                       Array(Signal(t.head_bits, name=f"ahead{i}") for i in range(t.max_heads)), Signal(t.heads_n_bits))
+                       Array(Signal(t.head_bits, name=f"ahead{i}") for i in range(t.max_heads)), Signal(t.heads_n_bits),
+                       Signal(fx.n_bits, name="alive_last"))
         desc = Signal(self.contract["desc"].width)
         dv = view(self.contract["desc"], desc)
         reqs = {tag: _Req(Signal(name=f"r{tag}_valid"), Signal(t.addr_bits, name=f"r{tag}_addr"),
@@ -451,7 +455,7 @@ class SpattenTop(wiring.Component):
                 st.next(m, "RUN")
         with m.If(st.ongoing("BOUND")):  # read the scores of one list into the top-k, or skip it
             with m.If(~rd_heads):
-                m.d.sync += newest.eq(lists.tok[(lists.n - 1)[:fx.n_bits]])
+                m.d.sync += newest.eq(lists.tok[lists.n_last])
             with m.If(same):
                 with m.If(rd_heads):
                     st.next(m, "RUN")
@@ -467,7 +471,7 @@ class SpattenTop(wiring.Component):
                     m.d.sync += lists.h.eq(dv.heads)
                     st.next(m, "RUN")
                 with m.Else():
-                    m.d.sync += [lists.n.eq(dv.tokens), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0),
+                    m.d.sync += [lists.n.eq(dv.tokens), lists.n_last.eq(dv.tokens - 1), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0),
                                  put.eq(dv.carry)]
                     st.next(m, "BOUND")
         with m.If(st.ongoing("RUN")):
@@ -495,7 +499,7 @@ class SpattenTop(wiring.Component):
 
     def _restart(self, m: Module, lists: _Lists, tokens: Value, heads: Value) -> None:
         """The alive lists from scratch: tokens 0..tokens-1 and heads 0..heads-1 (a first descriptor)."""
-        m.d.sync += [lists.n.eq(tokens), lists.h.eq(heads)]
+        m.d.sync += [lists.n.eq(tokens), lists.n_last.eq(tokens - 1), lists.h.eq(heads)]
         m.d.sync += [lists.tok[i].eq(i) for i in range(self.cfg.fx.max_n)]
         m.d.sync += [lists.head[i].eq(i) for i in range(self.cfg.max_heads)]
 
