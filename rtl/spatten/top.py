@@ -34,7 +34,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 
-from attnforge.rtl.common import OneHotFSM, SkidBuffer, contract_ports, pack_value, view
+from attnforge.rtl.common import OneHotFSM, SkidBuffer, contract_ports, local_copies, pack_value, view
 from attnforge.rtl.spatten.importance import Importance
 from attnforge.rtl.spatten.pipeline import SpattenPipeline
 from attnforge.rtl.spatten.topk import TopK
@@ -285,11 +285,18 @@ class SpattenTop(wiring.Component):
         vbase = Signal(self.cfg.addr_bits)
         m.d.sync += vbase.eq((dv.v_base + hoff[vlab.r_data])[:self.cfg.addr_bits])
         addrs = Array(Signal(self.cfg.addr_bits, name=f"vaddr{i}") for i in range(s))
+        # Each address lane looks the kept index up in its own copy of the alive list (a LocalReg a cycle behind
+        # the list, placed beside the lane): one list read by every lane's 16-way mux routed 6 ns on ECP5. A
+        # cycle behind is never seen: the list is written only at layer boundaries, and a V request needs a
+        # query's Q and K fetched and its scores through the softmax and the top-k after RUN is entered.
+        ib = fx.idx_bits
+        alive = [Array(c[t * ib:(t + 1) * ib] for t in range(fx.max_n))
+                 for c in local_copies(m, Cat(*lists.tok), s, "alive_v")]
         m.d.comb += [pipe.vreq.ready.eq(~on & vcnt.w_rdy), vcnt.w_en.eq(pipe.vreq.valid & ~on),
                      vcnt.w_data.eq(pv.count)]
         with m.If(pipe.vreq.valid & ~on):
             m.d.sync += [on.eq(pv.count != 0), j.eq(0), cnt.eq(pv.count)]
-            m.d.sync += [addrs[i].eq((vbase + lists.tok[pv.indices[i]])[:self.cfg.addr_bits]) for i in range(s)]
+            m.d.sync += [addrs[i].eq((vbase + alive[i][pv.indices[i]])[:self.cfg.addr_bits]) for i in range(s)]
         m.d.comb += [req.valid.eq(on), req.len.eq(1), req.addr.eq(addrs[j])]
         with m.If(req.grant):
             m.d.sync += j.eq(j + 1)
