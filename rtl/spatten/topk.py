@@ -419,6 +419,10 @@ class TopK(wiring.Component):
             m.d.sync += ctl.drain.eq(ctl.drain - 1)
             with m.If(ctl.drain == 0):
                 st.next(m, "FLUSH")
+        # DRAIN's count is set in every other state, not on the last row's beat: that beat's compares (the input's
+        # valid and ``n``) stay off the counter's enable (on ECP5 a spatten-top critical path)
+        with m.Else():
+            m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
         with m.If(st.ongoing("FLUSH")):
             self._decide(m, ctl, firsts, fl)
         with m.If(st.ongoing("RUN")):
@@ -452,10 +456,13 @@ class TopK(wiring.Component):
             m.d.comb += ops.mask[j].eq(ctl.in_base + j < n_cur)
         # The job registers load from every first beat, refused or not (a refused job never reads them: its
         # beats leave ``in_row`` at 0, where ``n_cur`` and the pivot come from the input), so the refusal check
-        # stays off their enables (in spatten-top that check's net to them was the Fmax path).
+        # stays off their enables (in spatten-top that check's net to them was the Fmax path). So does SKIP's
+        # count of a refused job's other beats (read only in SKIP).
+        beats = Signal(self.NB, name="job_beats")
+        m.d.comb += beats.eq((i_n + self.C - 1) >> (self.C - 1).bit_length())
         with m.If(self.i.valid & ctl.row0):
             m.d.sync += [ctl.n.eq(i_n), ctl.t.eq(i_k - 1), ctl.pivot.eq(i_lanes[0]), ctl.slack_r.eq(i_k - 1),
-                         ctl.slack_l.eq(i_k - 1)]
+                         ctl.slack_l.eq(i_k - 1), ctl.skip.eq(beats - 1)]
         # Every LOAD beat is stored and counted, a refused first beat too (SKIP and REFUSE put the write position
         # back to 0 and nothing reads what it wrote), so the refusal check stays off the buffer's write enable and
         # the position registers' enables (on ECP5, in spatten-top, the check's compares ran into them).
@@ -463,21 +470,18 @@ class TopK(wiring.Component):
             m.d.comb += o_wr.en.eq(1)
             m.d.sync += [ctl.in_row.eq(ctl.in_row + 1), ctl.in_base.eq(ctl.in_base + self.C), ctl.row0.eq(0)]
             with m.If(ctl.in_base + self.C >= n_cur):
-                m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
                 ctl.st.next(m, "DRAIN")
         with m.If(self.i.valid & bad):  # after the above: its state wins
-            self._refuse(m, ctl, i_n, fl)
+            self._refuse(m, ctl, beats, fl)
         with m.Elif(self.i.valid):
             m.d.comb += ops.valid.eq(1)
 
-    def _refuse(self, m: Module, ctl: _Ctl, i_n: Value, fl: _Filter) -> None:
-        """A refused job is consumed whole, ``max(1, ceil(n/C))`` beats, so the stream stays in step, without
-        reaching the comparators or the buffers; its answer is one error beat (count 0, last 1) raised with its
-        last beat. Without this a job with k = 0, k > n or n = 0 left the engine waiting forever."""
-        beats = Signal(self.NB, name="job_beats")
-        m.d.comb += beats.eq((i_n + self.C - 1) >> (self.C - 1).bit_length())
+    def _refuse(self, m: Module, ctl: _Ctl, beats: Value, fl: _Filter) -> None:
+        """A refused job is consumed whole, ``max(1, ceil(n/C))`` beats (``beats``; SKIP counts the other
+        ``beats - 1``, loaded with the job registers), so the stream stays in step, without reaching the
+        comparators or the buffers; its answer is one error beat (count 0, last 1) raised with its last beat.
+        Without this a job with k = 0, k > n or n = 0 left the engine waiting forever."""
         with m.If(beats > 1):
-            m.d.sync += ctl.skip.eq(beats - 1)
             ctl.st.next(m, "SKIP")
         with m.Else():
             self._answer_error(m, ctl, fl)
@@ -518,5 +522,4 @@ class TopK(wiring.Component):
         with m.If(ctl.pending):
             m.d.sync += ctl.proc_base.eq(ctl.proc_base + self.C)
             with m.If(ctl.proc_base + self.C >= ctl.cand):
-                m.d.sync += ctl.drain.eq(ROUND_PIPE - 1)
                 ctl.st.next(m, "DRAIN")
