@@ -457,8 +457,11 @@ class SpattenTop(wiring.Component):
             with m.If(self.r.ready):
                 st.next(m, "IDLE")
         with m.If(st.ongoing("CLEAR")):
+            # the lists restart on every CLEAR cycle, not on the clear beat's take: the same values each time, read
+            # by no one before RUN, and the importance slice's ready stays off the lists' enables (on ECP5 that
+            # ready's route into every alive-list register was a spatten-top critical path)
+            self._restart(m, lists, dv.tokens, dv.heads)
             with m.If(imp_i.ready):
-                self._restart(m, lists, dv.tokens, dv.heads)
                 st.next(m, "RUN")
         with m.If(st.ongoing("BOUND")):  # read the scores of one list into the top-k, or skip it
             with m.If(~rd_heads):
