@@ -259,27 +259,32 @@ class Importance(wiring.Component):
         m.d.sync += [x.eq(iv.idx[j]) for j, x in enumerate(ids)]
         m.d.sync += [x.eq(job.lane_ok[j]) for j, x in enumerate(on)]
         m.d.sync += heads.eq(is_h)
-        # the lanes past the job's count are zeroed at the output (``on2``), not in the selects: the count's compare
-        # on the input beat ran into every select register (on ECP5 a critical path of spatten-top)
-        m.d.sync += [x.eq(Mux(is_h, 0, onehot(iv.idx[j], len(self.tok)))) for j, x in enumerate(sel_t)]
-        m.d.sync += [x.eq(Mux(is_h, onehot(iv.idx[j], len(self.head)), 0)) for j, x in enumerate(sel_h)]
-        on2 = [Signal(name=f"rd2_on{j}") for j in range(S)]
-        m.d.sync += [x.eq(y) for x, y in zip(on2, on, strict=True)]
+        # the lanes past the job's count are zeroed at the output (``on2_t``, ``on2_h``), not in the selects: the
+        # count's compare on the input beat ran into every select register (on ECP5 a critical path of
+        # spatten-top); so is the other list's half (a token read's head gathers and a head read's token gathers):
+        # the op's decode ran into every select register too
+        m.d.sync += [x.eq(onehot(iv.idx[j], len(self.tok))) for j, x in enumerate(sel_t)]
+        m.d.sync += [x.eq(onehot(iv.idx[j], len(self.head))) for j, x in enumerate(sel_h)]
+        on2_t = [Signal(name=f"rd2_ont{j}") for j in range(S)]
+        on2_h = [Signal(name=f"rd2_onh{j}") for j in range(S)]
+        m.d.sync += [x.eq(y & ~heads) for x, y in zip(on2_t, on, strict=True)]
+        m.d.sync += [x.eq(y & heads) for x, y in zip(on2_h, on, strict=True)]
         with m.If(start & job.first):
             m.d.sync += [n.eq(iv.n), k.eq(iv.k)]
-        n_parts = len(_groups(self.tok + self.head))
-        parts = [[Signal(c.imp_bits, name=f"rd_part{j}_{g}") for g in range(n_parts)] for j in range(S)]
+        n_tp, n_hp = len(_groups(self.tok)), len(_groups(self.head))
+        parts = [[Signal(c.imp_bits, name=f"rd_part{j}_{g}") for g in range(n_tp + n_hp)] for j in range(S)]
         # The gather stage (IMP_GATHER_PIPE): one partial AND-OR per group of accumulators. Its registers load
         # every cycle (only ``v2`` beats are written on, and their selects were loaded with the take), so the
         # take's register drives no enable over them (on ECP5 that fan-out routed 8 ns in spatten-top).
         for j in range(S):
             copy = j * _ACC_COPIES // S  # the accumulator copy this lane's group gathers from
-            words = list(zip(Cat(sel_t[j], sel_h[j]), [*self.tok_c[copy], *self.head_c[copy]], strict=True))
+            grps = (_groups(list(zip(sel_t[j], self.tok_c[copy], strict=True)))
+                    + _groups(list(zip(sel_h[j], self.head_c[copy], strict=True))))
             m.d.sync += [p.eq(and_or(Cat(*(b for b, _ in grp)), [w for _, w in grp]))
-                         for p, grp in zip(parts[j], _groups(words), strict=True)]
+                         for p, grp in zip(parts[j], grps, strict=True)]
         limit = Mux(heads, c.max_heads, c.fx.max_n)
         m.d.sync += e2.eq(sum(on[j] & (ids[j] >= limit) for j in range(S)) != 0)
-        scores = [Mux(on2[j], _or(parts[j]), 0) for j in range(S)]
+        scores = [Mux(on2_t[j], _or(parts[j][:n_tp]), 0) | Mux(on2_h[j], _or(parts[j][n_tp:]), 0) for j in range(S)]
         m.d.comb += [fifo.w_en.eq(v2), fifo.w_data.eq(pack_value(lay, {"scores": scores, "job": {"n": n, "k": k}}))]
         with m.If(v2):
             m.d.sync += ans.job_err.eq(ans.job_err | e2)

@@ -73,6 +73,7 @@ class _Regs:
     over: Signal
     rej: Signal
     refuse: Signal
+    load_beat: Signal  #: a beat is taken in LOAD this cycle (written to the row buffer, refused or not)
 
 
 @dataclass
@@ -117,14 +118,15 @@ class Softmax(wiring.Component):
         exp = self._exp_pipeline(m, r, rd.data, div.q[:self.cfg.fx.qw])
         iv = view(self.contract["i"], self.i.payload)
         # the divider takes the last beat's sum from its register (DIV0 is the cycle that sum lands in ``den``)
-        m.d.comb += [wr.data.eq(iv.row.as_value()), wr.addr.eq(r.nb), div.d.eq(r.den + exp.esum),
+        self._buffer_write(m, r, wr, iv.row.as_value())
+        m.d.comb += [div.d.eq(r.den + exp.esum),
                      # the buffer is read at ``iss`` on every cycle: only EXP and NORM issue (``pend``), and the
                      # pipeline drops what else is read, so the FSM's state reaches no read-data enable (on ECP5 that
                      # enable's route over the read register was a critical path of spatten-top)
                      rd.en.eq(1), rd.addr.eq(r.iss)]
         self._row_max(m, r, iv.row.as_value())
         out, issue = self._output(m, r)
-        in_load, in_norm = self._fsm(m, r, wr, rd, div, exp, iv, (out, issue))
+        in_load, in_norm = self._fsm(m, r, rd, div, exp, iv, (out, issue))
         m.d.comb += [out.w_en.eq(exp.out_valid & in_norm),
                      out.w_data.eq(pack_value(self.contract["o"], {"probs": exp.probs, "count": exp.out_count,
                                                                    "last": exp.out_last, "err": 0}))]
@@ -160,7 +162,7 @@ class Softmax(wiring.Component):
             "nb": range(depth + 1), "mx": signed(self.cfg.score_bits), "aq": fx.alpha_bits, "ash": fx.alpha_shift_bits,
             "den": fx.rd_bits, "iss": range(depth + 1), "pend": 1, "wait": range(vmax_levels(self.cfg.s) + 1),
             "room": 1, "err_v": 1, "tot": range(self.cfg.max_n + 1), "rej": 1,
-            "refuse": 1}
+            "refuse": 1, "load_beat": 1}
         sigs = {name: Signal(shape, name=name) for name, shape in shapes.items()}
         sigs["room"] = Signal(name="room", init=1)  # every credit is free after reset
         over0 = sum(1 << c for c in range(self.cfg.s + 1) if c > self.cfg.max_n)  # tot = 0
@@ -251,7 +253,20 @@ class Softmax(wiring.Component):
         return (cnt == 0) | (cnt > S) | (~last & (cnt != S)) | over.bit_select(cnt, 1)
 
     # ---------------------------------------------------------------- the FSM
-    def _fsm(self, m: Module, r: _Regs, wr: WritePort, rd: ReadPort, div: Reciprocal, exp: _Exp,
+    def _buffer_write(self, m: Module, r: _Regs, wr: WritePort, row: Value) -> None:
+        """Every beat taken in LOAD is written at ``nb``, a refused one too (``nb`` does not move on it and is back
+        at 0 after a refused row: nothing reads what it wrote), so the row rule's checks stay off the write
+        enable. The write is registered (a cycle later) when the row maximum's tree has a level: MAX then lasts at
+        least a cycle, so the last beat lands before EXP's first read. On ECP5 the enable's route to the LUT-RAM
+        slices behind the input's valid was a critical path of spatten-top."""
+        if vmax_levels(self.cfg.s) >= 2:
+            en, addr, data = Signal(name="buf_we"), Signal.like(r.nb, name="buf_wa"), Signal(len(row), name="buf_wd")
+            m.d.sync += [en.eq(r.load_beat), addr.eq(r.nb), data.eq(row)]
+        else:
+            en, addr, data = r.load_beat, r.nb, row
+        m.d.comb += [wr.en.eq(en), wr.addr.eq(addr), wr.data.eq(data)]
+
+    def _fsm(self, m: Module, r: _Regs, rd: ReadPort, div: Reciprocal, exp: _Exp,
              iv: data.View, output: tuple[SyncFIFO, Signal]) -> tuple[Value, Value]:
         """LOAD (buffer the row, fold its maximum; a row that breaks the row rule is taken to its last beat without
         being buffered, then ERR holds its error beat until taken) -> MAX (wait for the last fold; skipped when the tree is one
@@ -264,6 +279,7 @@ class Softmax(wiring.Component):
         m.d.comb += bad.eq(r.rej | self._beat_bad(iv.row.as_value(), r.over))
         st = OneHotFSM(("LOAD", "ERR", "MAX", "EXP", "DIV0", "DIV1", "NORM"), "fsm_state")
         with m.If(st.ongoing("LOAD")):
+            m.d.comb += r.load_beat.eq(self.i.valid)
             with m.If(self.i.valid & bad):
                 m.d.sync += r.rej.eq(~ilast)
                 with m.If(ilast):
@@ -271,7 +287,6 @@ class Softmax(wiring.Component):
                     m.d.sync += [r.nb.eq(0), r.tot.eq(0), r.over.eq(r.over.init)]
                     st.next(m, "ERR")
             with m.Elif(self.i.valid):
-                m.d.comb += wr.en.eq(1)
                 nxt = Mux(ilast, 0, r.tot + iv.row.count)
                 m.d.sync += [r.nb.eq(r.nb + 1), r.tot.eq(nxt), r.over.eq(self._over(nxt))]
                 with m.If(r.nb == 0):
