@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from attnforge.sim.spatten.golden import (
     float_reference,
     pipeline,
     qk,
+    row_refused,
     softmax,
     split_k,
     workload_jobs,
@@ -145,3 +147,17 @@ def test_topk_cycles_cli() -> None:
     rows = json.loads(r.stdout)
     assert [x["n"] for x in rows] == [16, 64] and rows[1]["mean"] > rows[0]["mean"]
     assert _cli("topk-cycles", "--comparators", "6").returncode == 2
+
+
+@pytest.mark.parametrize(("lanes", "min_d", "max_n"), [(2, 2, 64), (4, 2, 16), (16, 4, 64), (8, 2, 13)])
+def test_bench_bad_rows_break_the_row_rule(lanes: int, min_d: int, max_n: int) -> None:
+    """The benches' malformed rows (rtl/benches/tb_fx_common.bad_row_counts) are all refused by the row rule, at
+    S = 1 too (where a count above S and a short beat cannot be written: they are left out, not sent as good rows)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rtl" / "benches"))
+    from tb_fx_common import bad_row_counts
+
+    cfg = SpattenFx(lanes=lanes, min_d=min_d, max_d=min_d, max_n=max_n)
+    counts = bad_row_counts(cfg)
+    assert len(counts) >= 3
+    assert all(row_refused(c, cfg) for c in counts), counts
+    assert all(max(c) <= (1 << cfg.s.bit_length()) - 1 for c in counts)  # each count fits the beat's field

@@ -97,7 +97,12 @@ def bad_row_counts(cfg: SpattenFx) -> list[list[int]]:
     empty beat at the end, a count above S, a short beat before the last, and one entry more than max_n."""
     s = cfg.s
     over = [s] * (cfg.max_n // s) + [cfg.max_n % s + 1]
-    return [[0], [s, 0], [min(s + 1, (1 << s.bit_length()) - 1)], [max(1, s - 1), s], over]
+    counts = [[0], [s, 0], over]
+    if s + 1 <= (1 << s.bit_length()) - 1:  # the count field can say more than S (not at S = 1: one bit)
+        counts.append([s + 1])
+    if s > 1:  # a beat can be short (at S = 1 every non-empty beat is full)
+        counts.append([s - 1, s])
+    return counts
 
 
 async def refusal_then_good(h: Harness, label: str, pairs: list[tuple[Job, Job]], first: str, last: str,
