@@ -500,12 +500,14 @@ class HeadRegFIFO(wiring.Component):
     front of that register instead of in front of the consumer's logic (on ECP5 the LUT-RAM read and its route into
     spatten-top's list compaction were a critical path). A write goes straight to the head when the head is free
     after this cycle and the body is empty; otherwise to the body, whose first entry moves up when the head is taken.
-    ``depth`` entries in all: the head and ``depth - 1`` in the body (the head is empty only while the body is)."""
+    ``depth`` entries in all: the head and ``depth - 1`` in the body (the head is empty only while the body is).
+    With ``zero_empty`` the head is zeroed when the queue empties, so ``r_data`` is 0 whenever ``r_rdy`` is low: a
+    consumer can then OR a few flag bits into an idle output instead of a mux over every bit."""
 
-    def __init__(self, width: int, depth: int) -> None:
+    def __init__(self, width: int, depth: int, zero_empty: bool = False) -> None:
         if depth < 2:
             raise ValueError(f"HeadRegFIFO needs depth >= 2, got {depth}")
-        self.width, self.depth = width, depth
+        self.width, self.depth, self.zero_empty = width, depth, zero_empty
         super().__init__({"w_en": In(1), "w_data": In(width), "w_rdy": Out(1),
                           "r_en": In(1), "r_data": Out(width), "r_rdy": Out(1)})
 
@@ -518,7 +520,8 @@ class HeadRegFIFO(wiring.Component):
         m.d.comb += [self.r_data.eq(head), self.r_rdy.eq(head_v), self.w_rdy.eq(body.w_rdy | direct),
                      body.w_en.eq(self.w_en & ~direct), body.w_data.eq(self.w_data), body.r_en.eq(free)]
         with m.If(free):
-            m.d.sync += [head_v.eq(body.r_rdy | self.w_en), head.eq(Mux(body.r_rdy, body.r_data, self.w_data))]
+            refill = Mux(self.w_en, self.w_data, 0) if self.zero_empty else self.w_data
+            m.d.sync += [head_v.eq(body.r_rdy | self.w_en), head.eq(Mux(body.r_rdy, body.r_data, refill))]
         return m
 
 

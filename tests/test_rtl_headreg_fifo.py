@@ -15,17 +15,22 @@ from amaranth.sim import Simulator
 from attnforge.rtl.common import HeadRegFIFO, credit_room
 
 
-def _pair(width: int, depth: int) -> tuple[Module, HeadRegFIFO, SyncFIFO]:
+def _pair(width: int, depth: int, zero_empty: bool = False) -> tuple[Module, HeadRegFIFO, SyncFIFO]:
     m = Module()
-    m.submodules.dut = dut = HeadRegFIFO(width, depth)
+    m.submodules.dut = dut = HeadRegFIFO(width, depth, zero_empty)
     m.submodules.ref = ref = SyncFIFO(width=width, depth=depth)
     return m, dut, ref
 
 
-@pytest.mark.parametrize(("depth", "p_write", "p_read", "seed"),
-                         [(2, 0.5, 0.5, 0), (4, 0.9, 0.3, 1), (8, 0.3, 0.9, 2), (5, 1.0, 1.0, 3), (3, 0.8, 0.7, 4)])
-def test_headreg_fifo_matches_syncfifo(depth: int, p_write: float, p_read: float, seed: int) -> None:
-    m, dut, ref = _pair(12, depth)
+@pytest.mark.parametrize(("depth", "p_write", "p_read", "seed", "zero_empty"),
+                         [(2, 0.5, 0.5, 0, False), (4, 0.9, 0.3, 1, False), (8, 0.3, 0.9, 2, False),
+                          (5, 1.0, 1.0, 3, False), (3, 0.8, 0.7, 4, False), (2, 0.5, 0.5, 5, True),
+                          (4, 0.3, 0.9, 6, True)])
+def test_headreg_fifo_matches_syncfifo(depth: int, p_write: float, p_read: float, seed: int,
+                                       zero_empty: bool) -> None:
+    """Same ``r_rdy``, ``r_data`` and ``w_rdy`` as SyncFIFO every cycle; with ``zero_empty``, ``r_data`` is also 0
+    whenever nothing is readable (the top-k ORs its error flags into that idle output)."""
+    m, dut, ref = _pair(12, depth, zero_empty)
     sim = Simulator(m)
     sim.add_clock(1e-6)
     rng = random.Random(seed)
@@ -37,6 +42,8 @@ def test_headreg_fifo_matches_syncfifo(depth: int, p_write: float, p_read: float
             assert ctx.get(dut.r_rdy) == ctx.get(ref.r_rdy)
             if ctx.get(ref.r_rdy):
                 assert ctx.get(dut.r_data) == ctx.get(ref.r_data)
+            elif zero_empty:
+                assert ctx.get(dut.r_data) == 0
             w = ctx.get(ref.w_rdy) and rng.random() < p_write
             r = rng.random() < p_read
             data = rng.randrange(1 << 12)

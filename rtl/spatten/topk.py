@@ -326,13 +326,15 @@ class TopK(wiring.Component):
         depth = FILTER_PIPE + 3
         fl = _Filter(issue=Signal(range(self.depth + 1), name="f_issue"), s1=Signal(name="f_s1"),
                      last=Signal(name="f_last"), base=Signal(range(self.max_n + self.C + 1), name="f_base"),
-                     fifo=HeadRegFIFO(len(self.o.payload), depth), room=Signal(name="f_room", init=1),
+                     fifo=HeadRegFIFO(len(self.o.payload), depth, zero_empty=True), room=Signal(name="f_room", init=1),
                      read=Signal(name="f_read"), err=Signal(name="o_err"))
         m.submodules.ofifo = fl.fifo
         pop = fl.fifo.r_rdy & self.o.ready
         credit_room(m, depth, fl.read, pop, fl.room)
         err_word = self.contract["o"].pack({"values": [], "indices": [], "count": 0, "last": 1, "error": 1})
-        m.d.comb += [self.o.valid.eq(fl.fifo.r_rdy | fl.err), self.o.payload.eq(Mux(fl.err, err_word, fl.fifo.r_data)),
+        # the error beat is the empty FIFO's zero head with its flag bits set (the FIFO is empty between jobs): on
+        # ECP5 a mux over every payload bit put ``err``'s fan-out in front of spatten-top's list compaction
+        m.d.comb += [self.o.valid.eq(fl.fifo.r_rdy | fl.err), self.o.payload.eq(fl.fifo.r_data | Mux(fl.err, err_word, 0)),
                      fl.fifo.r_en.eq(self.o.ready)]
         assert FILTER_PIPE == 3 + ZE_STAGES - 1
         g, g_bet, g_eq = self._filter_flags(m, o_rd.data, ctl, fl)
