@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFO
 
-from attnforge.rtl.common import contract_ports, credit_room, delay, split_mul, view
+from attnforge.rtl.common import HeadRegFIFO, contract_ports, credit_room, delay, split_mul, view
 from attnforge.sim.contract import PV_MUL_PIPE, pv_tree_pipe
 from attnforge.sim.contract import designs as contract
 from attnforge.sim.contract.spatten_fx import SpattenFx
@@ -49,7 +48,9 @@ class PV(wiring.Component):
         # beat to its pop: PV_MUL_PIPE + the tree levels + 3 credits take a one-beat job per cycle while ``o`` is
         # taken as it comes, the timing of the stalling output register.
         depth = PV_MUL_PIPE + pv_tree_pipe(c) + 3
-        m.submodules.ofifo = ofifo = SyncFIFO(width=len(self.o.payload), depth=depth)
+        # its head in a register (HeadRegFIFO, SyncFIFO's timing): on ECP5 the LUT-RAM read behind the read
+        # address register routed 7 ns into spatten-top's output FIFO
+        m.submodules.ofifo = ofifo = HeadRegFIFO(len(self.o.payload), depth)
         res = Signal(len(self.o.payload))
         res_lanes = view(self.contract["o"], res)
         room = Signal(name="room", init=1)

@@ -179,11 +179,15 @@ class SpattenTop(wiring.Component):
         granted = Signal()  # every Q row of the layer requested
         busy = run & ~granted
         m.d.comb += done.eq(granted & (cred == 2))
-        # The Q row base of every head id, registered: the descriptor is taken at least two cycles before RUN
-        # (IDLE, then CLEAR or BOUND), so the bases are ready for the first request and no multiplier sits in front
-        # of the memory request (requests can leave back to back, so a base cannot follow ``hi`` a cycle late).
+        # The Q row base of every head id, in two free-running registers (``h * stride``, then the base added):
+        # the descriptor register is loaded at least three cycles before RUN (it leaves IDLE, then CHECK, then
+        # CLEAR or BOUND), so the bases are ready for the first request and no multiplier sits in front of the
+        # memory request (requests can leave back to back, so a base cannot follow ``hi`` a cycle late); the
+        # product and the add in one cycle were a critical path of spatten-top on ECP5.
+        qoff = [Signal(t.addr_bits, name=f"qoff{h}") for h in range(t.max_heads)]
         qrow = Array(Signal(t.addr_bits, name=f"qrow{h}") for h in range(t.max_heads))
-        m.d.sync += [qrow[h].eq((dv.q_base + h * dv.stride)[:t.addr_bits]) for h in range(t.max_heads)]
+        m.d.sync += [qoff[h].eq((h * dv.stride)[:t.addr_bits]) for h in range(t.max_heads)]
+        m.d.sync += [qrow[h].eq((dv.q_base + qoff[h])[:t.addr_bits]) for h in range(t.max_heads)]
         # The request itself is registered (SP_Q_REQ_REG): address and label are computed from (hi, qi) a cycle
         # ahead, so neither the alive-list lookups nor the row-base adder sit in front of the memory request. The
         # register holds the current (hi, qi)'s request from the cycle after they (or the lists, before RUN) last
