@@ -6,6 +6,7 @@ no cycle of a design."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from amaranth import Module, Signal
@@ -22,6 +23,21 @@ def _pair(width: int, depth: int, zero_empty: bool = False) -> tuple[Module, Hea
     return m, dut, ref
 
 
+def _run(m: Module, cycles: int, step: Callable[[object], None]) -> None:
+    """Clock ``m`` for ``cycles`` cycles in the Amaranth simulator, ``step(ctx)`` (the checks, then the next
+    inputs) before every edge."""
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+
+    async def tb(ctx) -> None:
+        for _ in range(cycles):
+            step(ctx)
+            await ctx.tick()
+
+    sim.add_testbench(tb)
+    sim.run()
+
+
 @pytest.mark.parametrize(("depth", "p_write", "p_read", "seed", "zero_empty"),
                          [(2, 0.5, 0.5, 0, False), (4, 0.9, 0.3, 1, False), (8, 0.3, 0.9, 2, False),
                           (5, 1.0, 1.0, 3, False), (3, 0.8, 0.7, 4, False), (2, 0.5, 0.5, 5, True),
@@ -31,31 +47,26 @@ def test_headreg_fifo_matches_syncfifo(depth: int, p_write: float, p_read: float
     """Same ``r_rdy``, ``r_data`` and ``w_rdy`` as SyncFIFO every cycle; with ``zero_empty``, ``r_data`` is also 0
     whenever nothing is readable (the top-k ORs its error flags into that idle output)."""
     m, dut, ref = _pair(12, depth, zero_empty)
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
     rng = random.Random(seed)
     seen = {"reads": 0}
 
-    async def tb(ctx) -> None:
-        for _ in range(400):
-            assert ctx.get(dut.w_rdy) == ctx.get(ref.w_rdy)
-            assert ctx.get(dut.r_rdy) == ctx.get(ref.r_rdy)
-            if ctx.get(ref.r_rdy):
-                assert ctx.get(dut.r_data) == ctx.get(ref.r_data)
-            elif zero_empty:
-                assert ctx.get(dut.r_data) == 0
-            w = ctx.get(ref.w_rdy) and rng.random() < p_write
-            r = rng.random() < p_read
-            data = rng.randrange(1 << 12)
-            for f in (dut, ref):
-                ctx.set(f.w_en, w)
-                ctx.set(f.w_data, data)
-                ctx.set(f.r_en, r)
-            seen["reads"] += int(r and ctx.get(ref.r_rdy))
-            await ctx.tick()
+    def step(ctx) -> None:
+        assert ctx.get(dut.w_rdy) == ctx.get(ref.w_rdy)
+        assert ctx.get(dut.r_rdy) == ctx.get(ref.r_rdy)
+        if ctx.get(ref.r_rdy):
+            assert ctx.get(dut.r_data) == ctx.get(ref.r_data)
+        elif zero_empty:
+            assert ctx.get(dut.r_data) == 0
+        w = ctx.get(ref.w_rdy) and rng.random() < p_write
+        r = rng.random() < p_read
+        data = rng.randrange(1 << 12)
+        for f in (dut, ref):
+            ctx.set(f.w_en, w)
+            ctx.set(f.w_data, data)
+            ctx.set(f.r_en, r)
+        seen["reads"] += int(r and ctx.get(ref.r_rdy))
 
-    sim.add_testbench(tb)
-    sim.run()
+    _run(m, 400, step)
     assert seen["reads"] > 50  # the comparison saw real traffic
 
 
@@ -72,19 +83,14 @@ def test_credit_room_tracks_syncfifo_w_rdy(depth: int, seed: int) -> None:
     m.submodules.ref = ref = SyncFIFO(width=4, depth=depth)
     room = Signal(name="room", init=1)
     credit_room(m, depth, ref.w_en & ref.w_rdy, ref.r_en & ref.r_rdy, room)
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
     rng = random.Random(seed)
     full = {"cycles": 0}
 
-    async def tb(ctx) -> None:
-        for _ in range(300):
-            assert ctx.get(room) == ctx.get(ref.w_rdy)
-            full["cycles"] += 1 - ctx.get(ref.w_rdy)
-            ctx.set(ref.w_en, ctx.get(room) and rng.random() < 0.7)
-            ctx.set(ref.r_en, rng.random() < 0.5)
-            await ctx.tick()
+    def step(ctx) -> None:
+        assert ctx.get(room) == ctx.get(ref.w_rdy)
+        full["cycles"] += 1 - ctx.get(ref.w_rdy)
+        ctx.set(ref.w_en, ctx.get(room) and rng.random() < 0.7)
+        ctx.set(ref.r_en, rng.random() < 0.5)
 
-    sim.add_testbench(tb)
-    sim.run()
+    _run(m, 300, step)
     assert full["cycles"] > 10  # the FIFO filled up, so a wrong count would have shown
