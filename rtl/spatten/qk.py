@@ -15,16 +15,12 @@ of its keys (their count depends on a D the tree may not have), and it is answer
 err 1) that follows the previous job's beats down the pipeline, so the order of answers is the order of jobs.
 ``QK(cfg, refuse=False)`` leaves that path out, for a parent that refuses every such job before it reaches the
 block (:class:`attnforge.rtl.spatten.pipeline.SpattenPipeline` checks each job in its IDLE state): the query's
-``ready`` is then ``not busy`` alone, where the refusal made it wait for an output credit, which tied it to
+``ready`` is then ``not busy`` alone, where the refusal made it wait for the pipeline to advance, which tied it to
 the output's back-pressure (on ECP5 that chain, from the scores' stream slice through ``ready`` to the parent's
 query register, was a critical path of spatten-top).
 
-The product register, one register per adder-tree level up to log2 max_d and the collector never stall: an output
-beat goes to a FIFO where the output register was (its head a register: readable the cycle after the write, as
-the register was), and a key beat is taken only on a credit of that FIFO (``room``: it can hold every beat in
-flight and one more). So the scores' ``ready`` only pops the FIFO and reaches no pipeline register's enable (on
-ECP5 that stall's route from the scores' stream slice over the pipeline was a critical path of spatten-top); with
-a consumer that takes a beat per cycle the timing is the stalling register's.
+The product register, one register per adder-tree level up to log2 max_d, and the collector register stall
+together on output back-pressure.
 """
 
 from __future__ import annotations
@@ -32,10 +28,9 @@ from __future__ import annotations
 from amaranth import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 
-from attnforge.rtl.common import HeadRegFIFO, contract_ports, credit_room, pack_value, view
+from attnforge.rtl.common import contract_ports, pack_value, view
 from attnforge.rtl.dsp import registered_product
 from attnforge.sim.contract import designs as contract
-from attnforge.sim.contract import qk_tree_pipe
 from attnforge.sim.contract.spatten_fx import SpattenFx
 
 
@@ -52,8 +47,8 @@ class QK(wiring.Component):
         """log2 of every head dimension the adder tree serves (min_d .. max_d)."""
         return list(range(self.cfg.min_d.bit_length() - 1, self.cfg.max_d.bit_length()))
 
-    def _tree(self, m: Module, prod: list[Signal], meta0: tuple[Signal, ...]) -> tuple[dict[int, list[Value]],
-                                                                                  tuple[Signal, ...]]:
+    def _tree(self, m: Module, prod: list[Signal], meta0: tuple[Signal, ...],
+              adv: Value) -> tuple[dict[int, list[Value]], tuple[Signal, ...]]:
         """The adder tree, one registered level per cycle up to log2 max_d (``qk_tree_pipe`` in the contract), the
         beat's metadata carried alongside. A tap at a lower level (D < max_d) is delayed to leave the tree together
         with the top level. Returns the D-way sums per log2 D, and the metadata at the top."""
@@ -65,14 +60,16 @@ class QK(wiring.Component):
             prev = tree[-1]
             nxt = [Signal(signed(SB), name=f"t{lvl}_{i}") for i in range(len(prev) // 2)]
             stage = tuple(Signal.like(x, name=f"{x.name}_t{lvl}") for x in meta[-1])
-            m.d.sync += [x.eq(prev[2 * i] + prev[2 * i + 1]) for i, x in enumerate(nxt)]
-            m.d.sync += [x.eq(y) for x, y in zip(stage, meta[-1], strict=True)]
+            with m.If(adv):
+                m.d.sync += [x.eq(prev[2 * i] + prev[2 * i + 1]) for i, x in enumerate(nxt)]
+                m.d.sync += [x.eq(y) for x, y in zip(stage, meta[-1], strict=True)]
             tree.append(nxt)
             meta.append(stage)
             for dl in dlogs:
                 if dl < lvl:  # carry the lower taps along, one register per level
                     held = [Signal(signed(SB), name=f"tap{dl}_{lvl}_{i}") for i in range(L >> dl)]
-                    m.d.sync += [x.eq(y) for x, y in zip(held, taps[dl], strict=True)]
+                    with m.If(adv):
+                        m.d.sync += [x.eq(y) for x, y in zip(held, taps[dl], strict=True)]
                     taps[dl] = held
                 elif dl == lvl:
                     taps[dl] = nxt
@@ -104,14 +101,18 @@ class QK(wiring.Component):
                     with m.Case(dl):
                         m.d.sync += [qb[j].eq(qv.q[j % (1 << dl)]) for j in range(L)]
 
-        depth = qk_tree_pipe(c) + 4  # a beat's credit is held from its last key's take to its pop
-        m.submodules.ofifo = ofifo = HeadRegFIFO(len(self.s.payload), depth)
-        room = Signal(name="room", init=1)
-        used = Signal()  # a key beat that ends an output beat is taken, or a refused job enters: one credit
-        credit_room(m, depth, used, ofifo.r_rdy & self.s.ready, room)
-        m.d.comb += [self.s.valid.eq(ofifo.r_rdy), self.s.payload.eq(ofifo.r_data), ofifo.r_en.eq(self.s.ready)]
+        o_valid = Signal()
+        o_lanes = [Signal(signed(SB), name=f"o{i}") for i in range(S)]
+        o_cnt = Signal(range(S + 1))
+        o_last = Signal()
+        o_err = Signal()
+        beat = {"scores": [Mux(i < o_cnt, o_lanes[i], 0) for i in range(S)], "count": o_cnt, "last": o_last,
+                "err": o_err}
+        m.d.comb += [self.s.valid.eq(o_valid), self.s.payload.eq(pack_value(self.contract["s"], beat))]
+        adv = Signal()
+        m.d.comb += adv.eq(~o_valid | self.s.ready)
         # a refused job enters the pipeline as an empty beat (count 0, last, err) behind the previous job's beats
-        m.d.comb += [self.q.ready.eq(~busy & (room | ~bad)), refuse.eq(self.q.valid & ~busy & bad & room)]
+        m.d.comb += [self.q.ready.eq(~busy & (adv | ~bad)), refuse.eq(self.q.valid & ~busy & bad & adv)]
 
         # stage 1: broadcast Q (lane j multiplies q[j mod D]) and multiply
         kin = view(self.contract["k"], self.k.payload)
@@ -125,14 +126,14 @@ class QK(wiring.Component):
                 with m.Case(dl):
                     m.d.comb += [per.eq(L >> dl), ratio.eq((1 << dl) // c.min_d)]
         take = Signal()
-        m.d.comb += [self.k.ready.eq(busy & room), take.eq(self.k.valid & busy & room)]
+        m.d.comb += [self.k.ready.eq(busy & adv), take.eq(self.k.valid & busy & adv)]
         s1_err = Signal()
-        m.d.sync += [s1_valid.eq(take | refuse), s1_err.eq(refuse)]
+        with m.If(adv):
+            m.d.sync += [s1_valid.eq(take | refuse), s1_err.eq(refuse)]
         with m.If(refuse):
             m.d.sync += [s1_cnt.eq(0), s1_end.eq(1), s1_last.eq(1), s1_grp.eq(0), s1_dlog.eq(dlogs[0])]
-        last_in = left <= per
-        m.d.comb += used.eq((take & (last_in | (grp == ratio - 1))) | refuse)
         with m.If(take):
+            last_in = left <= per
             gk_new = Mux(grp == 0, 0, gk) + Mux(last_in, left, per)
             m.d.sync += [gk.eq(gk_new), s1_cnt.eq(gk_new), s1_dlog.eq(dlog)]
             m.d.sync += [left.eq(Mux(last_in, 0, left - per)), s1_grp.eq(grp),
@@ -144,22 +145,18 @@ class QK(wiring.Component):
         # the product register of each lane, loaded with the beat it takes: the DSP's own output register in synthesis
         prod = [registered_product(m, qb[j], kin[j], f"p{j}", in_regs=False, pipe_reg=False, en=take) for j in range(L)]
         taps, (t_valid, t_grp, t_end, t_last, t_cnt, t_dlog, t_err) = self._tree(
-            m, prod, (s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog, s1_err))
-        # the collector: the beat's lanes as they stand after this cycle's group (``col_n``), written to the FIFO
-        # with the beat's last group, in the cycle the output register used to load it
-        col = [Signal(signed(SB), name=f"col{i}") for i in range(S)]
-        col_n = [Signal(signed(SB), name=f"coln{i}") for i in range(S)]
-        m.d.comb += [x.eq(y) for x, y in zip(col_n, col, strict=True)]
-        with m.If(t_valid):
-            with m.Switch(t_dlog):
-                for dl in self._dlogs:
-                    with m.Case(dl):
-                        g = L >> dl
-                        for i in range(S):
-                            with m.If(t_grp == i // g):
-                                m.d.comb += col_n[i].eq(taps[dl][i % g])
-        m.d.sync += [x.eq(y) for x, y in zip(col, col_n, strict=True)]
-        beat = {"scores": [Mux(i < t_cnt, col_n[i], 0) for i in range(S)], "count": t_cnt, "last": t_last,
-                "err": t_err}
-        m.d.comb += [ofifo.w_en.eq(t_valid & t_end), ofifo.w_data.eq(pack_value(self.contract["s"], beat))]
+            m, prod, (s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog, s1_err), adv)
+        # the collector
+        with m.If(adv):
+            m.d.sync += o_valid.eq(t_valid & t_end)
+            with m.If(t_valid):
+                with m.Switch(t_dlog):
+                    for dl in self._dlogs:
+                        with m.Case(dl):
+                            g = L >> dl
+                            for i in range(S):
+                                with m.If(t_grp == i // g):
+                                    m.d.sync += o_lanes[i].eq(taps[dl][i % g])
+                with m.If(t_end):
+                    m.d.sync += [o_last.eq(t_last), o_cnt.eq(t_cnt), o_err.eq(t_err)]
         return m
