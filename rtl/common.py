@@ -192,7 +192,7 @@ def delay(m: Module, value: Value, n: int, name: str, en: Value | None = None) -
 
 
 def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value | tuple[Value, Value], cfg: FixedPointConfig, name: str,
-             en: Value | None = None) -> Value:
+             en: Value | None = None, kill: Value | None = None) -> Value:
     """The exponent unit as ``FM_EXP_PIPE`` - 1 free-running register stages behind the (registered) distance ``d``:
     operand copies per DSP, partial products by alpha, their second register (:func:`split_mul`'s two flags: on
     ECP5 a bare register -> DSP -> register path was the tile's critical path, 4-6 ns of routing on each side of the
@@ -202,7 +202,12 @@ def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value | tuple[Value,
 
     ``alpha_sh`` is read by the coarse and the fine shift stage, 4 and 5 cycles after ``d``: a run constant, or a pair
     (the value for the coarse stage, for the fine stage) where the constant changes from beat to beat. With ``en``
-    every register waits for it (a pipeline that stalls as a whole)."""
+    every register waits for it (a pipeline that stalls as a whole).
+
+    An underflow (argument past the ROM's range) and ``kill`` (read with the ROM stage's inputs, ``FM_EXP_PIPE - 2``
+    cycles after ``d``: a caller's "this result is 0", e.g. a hidden key) zero the ROM register and its round bit,
+    so the last stage is the fine shift and its rounding add alone: a zero select after that add, and the caller's
+    own one in front of its register, were two LUT levels and their routes on fusemax-top's ECP5 critical path."""
     sh_coarse, sh_fine = alpha_sh if isinstance(alpha_sh, tuple) else (alpha_sh, alpha_sh)
     pp_sum = split_mul(m, d, alpha_q, f"{name}_da", operand_regs=True, product_regs=True, en=en)
     prod = Signal(len(d) + len(alpha_q), name=f"{name}_prod")
@@ -212,17 +217,18 @@ def exp_pipe(m: Module, d: Value, alpha_q: Value, alpha_sh: Value | tuple[Value,
     rom = Signal(cfg.prob_bits, name=f"{name}_rom")
     rrb = Signal(name=f"{name}_rrb")
     rsh = Signal(clog2(cfg.p_frac + 1), name=f"{name}_rsh")
-    rzero = Signal(name=f"{name}_rzero")
     lut, sh, zero = exp2_rom(m, targ, cfg, name)
+    z = zero if kill is None else zero | kill
     # the ROM stage also takes the coarse part of the result's rounding shift (same split as the argument's): the
     # whole variable shift, its rounding add and the zero select after the ROM register were the ECP5 Fmax path
     # of fusemax-top once the operand reads were fixed (10.9 ns)
     sync_en(m, en, [prod.eq(pp_sum), *(x.eq(v) for x, v in zip((xc, xrb), round_shift_coarse(prod, sh_coarse, EXP_FINE),
                                                                      strict=True)),
                     targ.eq(round_shift_fine(xc, xrb, sh_fine, EXP_FINE)),
-                    *(x.eq(v) for x, v in zip((rom, rrb), round_shift_coarse(lut, sh, EXP_SCALE_FINE), strict=True)),
-                    rsh.eq(sh), rzero.eq(zero)])
-    return Mux(rzero, 0, round_shift_fine(rom, rrb, rsh, EXP_SCALE_FINE))
+                    *(x.eq(Mux(z, 0, v)) for x, v in zip((rom, rrb), round_shift_coarse(lut, sh, EXP_SCALE_FINE),
+                                                           strict=True)),
+                    rsh.eq(sh)])
+    return round_shift_fine(rom, rrb, rsh, EXP_SCALE_FINE)  # 0 >> s plus a 0 round bit is 0
 
 
 class ExpPipe(wiring.Component):
@@ -235,13 +241,16 @@ class ExpPipe(wiring.Component):
     Two options for a stream block that feeds it a new constant with every beat (the 1D vector unit's exp command):
     ``per_beat`` delays ``alpha_sh`` alongside the product to the two shift stages that read it (without, it is a run
     constant, read as it is now), and ``stall`` adds an ``en`` input that holds every register (the unit then counts
-    advancing cycles, not cycles)."""
+    advancing cycles, not cycles). ``kill`` adds a ``kill`` input that makes the result 0, read ``FM_EXP_PIPE - 2``
+    cycles after ``d`` (see :func:`exp_pipe`): a caller that zeroes some results (the tile engine's hidden keys)
+    keeps its select off the output."""
 
-    def __init__(self, cfg: FixedPointConfig, d_bits: int, *, per_beat: bool = False, stall: bool = False) -> None:
-        self.cfg, self.per_beat, self.stall = cfg, per_beat, stall
+    def __init__(self, cfg: FixedPointConfig, d_bits: int, *, per_beat: bool = False, stall: bool = False,
+                 kill: bool = False) -> None:
+        self.cfg, self.per_beat, self.stall, self.has_kill = cfg, per_beat, stall, kill
         members = {"d": In(d_bits), "alpha_q": In(cfg.alpha_bits), "alpha_sh": In(cfg.alpha_shift_bits),
                    "e": Out(cfg.prob_bits)}
-        super().__init__(members | ({"en": In(1)} if stall else {}))
+        super().__init__(members | ({"en": In(1)} if stall else {}) | ({"kill": In(1)} if kill else {}))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -255,7 +264,7 @@ class ExpPipe(wiring.Component):
                 line.append(Signal.like(ash, name=f"ash_d{k}"))
                 sync_en(m, en, [line[k].eq(line[k - 1])])
             sh = (line[4], line[5])
-        m.d.comb += self.e.eq(exp_pipe(m, self.d, aq, sh, self.cfg, "x", en))
+        m.d.comb += self.e.eq(exp_pipe(m, self.d, aq, sh, self.cfg, "x", en, self.kill if self.has_kill else None))
         return m
 
 

@@ -396,20 +396,22 @@ class FuseMaxTile(wiring.Component):
             for r in range(R):
                 dist = Signal(fx.d_bits, name=f"dist_{r}_{c}")
                 m.d.sync += dist.eq((rm - s_reg[r][c]).as_unsigned()[:fx.d_bits])
-                e_sln = self._exp(m, seq, dist, f"esln{r}_{c}")
+                # a hidden key's SLN is 0: the unit zeroes it at its ROM stage, a cycle before the write
+                e_sln = self._exp(m, seq, dist, f"esln{r}_{c}", ~vis[r][c][wr_at - 1])
                 for b in range(2):
                     with m.If(sv[wr_at] & (seq.sm_par == b)):
-                        m.d.sync += sln[b][r][c].eq(Mux(vis[r][c][wr_at], e_sln, 0))
+                        m.d.sync += sln[b][r][c].eq(e_sln)
         for b in range(2):
             with m.If(sv[wr_at] & (seq.sm_par == b)):
                 m.d.sync += [seq.sm_par.eq(1 - b), seq.sln_full[b].eq(1)]
         return sv[wr_at]
 
-    def _exp(self, m: Module, seq: _Seq, d: Signal, name: str) -> Value:
+    def _exp(self, m: Module, seq: _Seq, d: Signal, name: str, kill: Value) -> Value:
         """One exponent unit per PE for SLN (the lanes' PRM units are the 1D array's), its own module with its own
-        copy of the run's exponent constant (see :class:`attnforge.rtl.common.ExpPipe`)."""
-        m.submodules[name] = unit = ExpPipe(self.fx, len(d))
-        m.d.comb += [unit.d.eq(d), unit.alpha_q.eq(seq.alpha_q), unit.alpha_sh.eq(seq.alpha_sh)]
+        copy of the run's exponent constant (see :class:`attnforge.rtl.common.ExpPipe`); ``kill`` zeroes the
+        result, read at the unit's ROM stage."""
+        m.submodules[name] = unit = ExpPipe(self.fx, len(d), kill=True)
+        m.d.comb += [unit.d.eq(d), unit.alpha_q.eq(seq.alpha_q), unit.alpha_sh.eq(seq.alpha_sh), unit.kill.eq(kill)]
         return unit.e
 
     def _rd(self, m: Module, seq: _Seq, sln: list[_Grid], prm: list[list[Signal]], sln_w: Value) -> None:

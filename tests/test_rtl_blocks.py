@@ -127,3 +127,18 @@ def test_block_long(case: Case, sim: str) -> None:
     if sim not in case.extra.get("sims", SIMS):
         pytest.skip(f"{case.design} runs on {case.extra['sims']} only")
     _check_rows(run_case(case, sim))
+
+
+@pytest.mark.slow
+def test_softmax_one_score_per_beat() -> None:
+    """At one score per beat (S = 1: lanes 2, D 2) the softmax's row buffer is written straight from the load beat,
+    not through the register every wider instance has (``vmax_levels(1)`` leaves MAX no cycle to hide it): the
+    quick case at that instance, bit and cycle exact, refusals included."""
+    _require("icarus")
+    from attnforge.cli.rtl import _with_params
+
+    quick = [c for c in default_cases(quick=True) if c.design == "softmax"]
+    (case,) = _with_params(quick, "softmax", ["lanes=2", "min_d=2", "max_d=2"])
+    rows = run_case(case, "icarus")
+    _check_rows(rows)
+    assert len(rows) >= 5 and any("reset" in r["workload"] for r in rows)
