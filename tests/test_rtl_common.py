@@ -112,3 +112,50 @@ def test_mul_round_pipeline_equals_golden(a_shape, b_shape, add, product_regs, s
     sim.run()
     assert sum(ens) >= n + dut.latency, "every pair's result was checked"
     assert not bad
+
+
+@pytest.mark.parametrize("with_kill", [False, True], ids=["plain", "kill"])
+def test_exp_pipe_equals_golden_and_kill_zeroes(with_kill: bool) -> None:
+    """:class:`attnforge.rtl.common.ExpPipe` behind a register: ``FM_EXP_PIPE`` cycles after a distance, the golden
+    exponent unit's value, 0 where the argument underflows (distances up to the width's top) and 0 where ``kill``
+    was high ``FM_EXP_PIPE - 2`` cycles after the distance (the ROM stage reads it), whatever the distance."""
+    from amaranth import Module as Mod
+
+    from attnforge.rtl.common import ExpPipe
+    from attnforge.sim.contract import FM_EXP_PIPE
+    from attnforge.sim.contract.fixedpoint import FixedPointConfig, choose_alpha
+    from attnforge.sim.fusemax.golden import exp_unit
+
+    cfg = FixedPointConfig(e=8, f=8, rows=4, max_keys=64)
+    aq, ash = choose_alpha(1.0 / np.sqrt(8) / np.log(2), cfg.tf, cfg.alpha_bits, (1 << cfg.alpha_shift_bits) - 1)
+    rng = np.random.default_rng(3)
+    n = 200
+    ds = [int(x) for x in rng.integers(0, 1 << cfg.d_bits, n)]
+    ds[:8] = [0, 1, 2, 3, (1 << cfg.d_bits) - 1, 0, 5, 0]  # 1.0, small distances and the underflowing top
+    kills = [bool(x) for x in rng.integers(0, 2, n)] if with_kill else [False] * n
+    m = Mod()
+    m.submodules.unit = unit = ExpPipe(cfg, cfg.d_bits, kill=with_kill)
+    d, e = Signal(cfg.d_bits), Signal(cfg.prob_bits)
+    dr = Signal(cfg.d_bits)
+    m.d.sync += [dr.eq(d), e.eq(unit.e)]  # the registered distance in front, the caller's register behind
+    m.d.comb += [unit.d.eq(dr), unit.alpha_q.eq(aq), unit.alpha_sh.eq(ash)]
+    want = [0 if k else int(exp_unit(np.array([x]), aq, ash, cfg)[0]) for x, k in zip(ds, kills, strict=True)]
+    got: list[int] = []
+
+    async def tb(ctx) -> None:
+        for t in range(n + FM_EXP_PIPE + 2):
+            ctx.set(d, ds[t] if t < n else 0)
+            if with_kill:  # the distance taken at t (registered: in d at t + 1) meets kill at t + FM_EXP_PIPE - 1
+                j = t - (FM_EXP_PIPE - 1)
+                ctx.set(unit.kill, kills[j] if 0 <= j < n else 0)
+            await ctx.tick()
+            if t >= FM_EXP_PIPE:
+                got.append(ctx.get(e))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got[:n] == want
+    assert want[4] == 0 and int(exp_unit(np.array([0]), aq, ash, cfg)[0]) == 1 << cfg.p_frac
+    assert not with_kill or 0 < sum(kills) < n
