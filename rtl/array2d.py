@@ -42,11 +42,12 @@ class Array2DCore(wiring.Component):
     the column operand is per PE: PE(r, c) takes ``local[r][c]`` (no ``col`` ports), for a caller that selects
     each PE's operand into its own register. (A select here, between a shared register and the PE's operand
     register, which in synthesis is the DSP's own input register, put two LUT levels and two 4-5 ns routes on the
-    FuseMax top's critical path on ECP5.)"""
+    FuseMax top's critical path on ECP5.) With ``tag_reg`` every PE registers its own ``acc_en`` / ``first``
+    (:class:`attnforge.rtl.pe.PECore`), which the caller then gives a cycle early."""
 
     def __init__(self, rows: int, cols: int, row_shape: ShapeCastable, col_shape: ShapeCastable,
-                 acc_shape: ShapeCastable, local: bool = False) -> None:
-        self.rows, self.cols, self.local_ports = rows, cols, local
+                 acc_shape: ShapeCastable, local: bool = False, tag_reg: bool = False) -> None:
+        self.rows, self.cols, self.local_ports, self.tag_reg = rows, cols, local, tag_reg
         self.row_shape, self.col_shape, self.acc_shape = row_shape, col_shape, acc_shape
         prod_shape = PECore.product_shape(row_shape, col_shape)
         members = {
@@ -61,7 +62,8 @@ class Array2DCore(wiring.Component):
         m = Module()
         for r in range(self.rows):
             for c in range(self.cols):
-                m.submodules[f"pe_{r}_{c}"] = pe = PECore(self.row_shape, self.col_shape, self.acc_shape)
+                m.submodules[f"pe_{r}_{c}"] = pe = PECore(self.row_shape, self.col_shape, self.acc_shape,
+                                                          tag_reg=self.tag_reg)
                 col = self.local[r][c] if self.local_ports else self.col[c]
                 m.d.comb += [pe.a.eq(self.row[r]), pe.b.eq(col), pe.acc_en.eq(self.acc_en), pe.first.eq(self.first),
                              self.prod[r][c].eq(pe.prod), self.acc[r][c].eq(pe.acc), self.sum[r][c].eq(pe.sum)]

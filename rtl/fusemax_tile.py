@@ -317,16 +317,19 @@ class FuseMaxTile(wiring.Component):
         m.d.sync += [*(b_sel[r].eq(Mux(seq.is_qk, k_in[r], v_in[r])) for r in range(R)),  # QK: K[e, m0]; SLNV: V[m0, f]
                      *(o_sel[r][c].eq(Mux(seq.is_qk, q_cur[c], Mux(par, sln[1][r][c], sln[0][r][c])))  # Q[e, p0] / SLN
                        for r in range(R) for c in range(C))]
-        m.submodules.grid = grid = Array2DCore(R, C, signed(fx.in_bits), col_shape, signed(fx.score_bits), local=True)
+        m.submodules.grid = grid = Array2DCore(R, C, signed(fx.in_bits), col_shape, signed(fx.score_bits), local=True,
+                                               tag_reg=True)
         m.d.comb += [*(grid.row[r].eq(b_sel[r]) for r in range(R)),
                      *(grid.local[r][c].eq(o_sel[r][c]) for r in range(R) for c in range(C))]
         assert FM_MAC_PIPE == 1 + PE_PIPE, "the operand-select stage above, then the PE's MAC pipeline"
         tags = [seq.qk_fire | seq.sv_fire, seq.is_qk, seq.cnt == 0, seq.qk_last, seq.cnt, par, seq.run_end]
         names = ["t_valid", "t_qk", "t_first", "t_last", "t_f", "t_par", "t_end"]
-        d = [delay(m, t, FM_MAC_PIPE, n)[FM_MAC_PIPE] for t, n in zip(tags, names, strict=True)]
+        lines = [delay(m, t, FM_MAC_PIPE, n) for t, n in zip(tags, names, strict=True)]
         out = _MacOut([[grid.prod[r][c] for c in range(C)] for r in range(R)],
-                      [[grid.sum[r][c] for c in range(C)] for r in range(R)], *d)
-        m.d.comb += [grid.acc_en.eq(out.valid & out.qk), grid.first.eq(out.first)]  # QK sums only, from each run's first
+                      [[grid.sum[r][c] for c in range(C)] for r in range(R)], *(ln[FM_MAC_PIPE] for ln in lines))
+        # QK sums only, from each run's first; a cycle early, for the PEs' own tag registers
+        early = {n: ln[FM_MAC_PIPE - 1] for n, ln in zip(names, lines, strict=True)}
+        m.d.comb += [grid.acc_en.eq(early["t_valid"] & early["t_qk"]), grid.first.eq(early["t_first"])]
         return out
 
     def _visible(self, seq: _Seq) -> list[list[Value]]:

@@ -39,10 +39,17 @@ class PECore(wiring.Component):
     product now on ``prod``, so the caller delays its tags by ``PE_PIPE``; the PE stream block, the stream 2D array
     and the FuseMax tile engine all build on this one core, so ``PE_PIPE`` in :mod:`attnforge.sim.contract` is one
     number for all of them and for their cycle models. ``sum`` is combinational (the tile engine captures a run's
-    last sum into its S register in the same cycle as ``acc``)."""
+    last sum into its S register in the same cycle as ``acc``).
 
-    def __init__(self, a_shape: ShapeCastable, b_shape: ShapeCastable, acc_shape: ShapeCastable) -> None:
+    With ``tag_reg`` the PE registers ``acc_en`` and ``first`` itself: the caller gives them a cycle early (delayed
+    by ``PE_PIPE - 1``), and each PE's accumulator reads its own copy. In an array, one shared tag register in front
+    of every accumulator was a die-spanning route into the accumulate's carry chain (fusemax-top at 8x4 on ECP5:
+    8.8 ns of routing from it to one PE); a copy per PE leaves that route a whole cycle to itself."""
+
+    def __init__(self, a_shape: ShapeCastable, b_shape: ShapeCastable, acc_shape: ShapeCastable,
+                 tag_reg: bool = False) -> None:
         assert PE_PIPE == 3, "operand registers, a product register and its copy: the DSP's three stages"
+        self.tag_reg = tag_reg
         self.prod_shape = self.product_shape(a_shape, b_shape)
         super().__init__({
             "a": In(a_shape), "b": In(b_shape), "acc_en": In(1), "first": In(1),
@@ -58,8 +65,12 @@ class PECore(wiring.Component):
         m = Module()
         # operand registers, product register, its retimed copy: one DSP's three register stages (rtl/dsp.py)
         m.d.comb += self.prod.eq(registered_product(m, self.a, self.b, "mul", in_regs=True, pipe_reg=True))
-        m.d.comb += self.sum.eq(Mux(self.first, 0, self.acc) + self.prod)
-        with m.If(self.acc_en):
+        acc_en, first = self.acc_en, self.first
+        if self.tag_reg:  # this PE's own copies, a cycle behind the ports
+            acc_en, first = Signal(name="acc_en_r"), Signal(name="first_r")
+            m.d.sync += [acc_en.eq(self.acc_en), first.eq(self.first)]
+        m.d.comb += self.sum.eq(Mux(first, 0, self.acc) + self.prod)
+        with m.If(acc_en):
             m.d.sync += self.acc.eq(self.sum)
         return m
 
