@@ -86,7 +86,7 @@ class SynthResult:
     dsp: int
     bram: int
     fmax_mhz: float
-    freq_mhz: float
+    freq_mhz: float  #: the clock the design must meet (``met_timing`` is ``fmax_mhz >= freq_mhz``)
     met_timing: bool
     wrapper_ff: int
     seconds: float
@@ -101,6 +101,8 @@ class SynthResult:
     dsp_registers: bool = False  #: True: multipliers written as DSP primitives with their own registers (rtl/dsp.py)
     #: the worst register-to-register path nextpnr reported (:func:`critical_path`); None when it reported none
     critical_path: dict[str, object] | None = None
+    #: the clock nextpnr's timing-driven placer and router aimed at, when set above ``freq_mhz`` (None: ``freq_mhz``)
+    pnr_freq_mhz: float | None = None
 
 
 #: where nextpnr's cell names stop naming the design's signal (the rest names the cells it was packed into)
@@ -168,14 +170,19 @@ def _count(cells: Mapping[str, int], names: tuple[str, ...]) -> int:
 def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target: str = "ecp5",
                freq_mhz: float = 100.0, keep: Path | None = None, dsp: bool = True,
                keep_hierarchy: bool = False, router: str = "router1", dsp_regs: bool = True,
-               seed: int | None = None, pnr_args: Sequence[str] = (), placer: str = "heap") -> SynthResult:
+               seed: int | None = None, pnr_args: Sequence[str] = (), placer: str = "heap",
+               pnr_freq_mhz: float | None = None) -> SynthResult:
     """Verilog from the same generator -> yosys -> nextpnr; utilisation and Fmax from their JSON reports. With
     ``dsp`` and ``dsp_regs`` on a target that has a primitive for it (ECP5), every multiplier is written as the DSP
     primitive with its own input and output registers (:mod:`attnforge.rtl.dsp`): same stages, but nextpnr
     then times the register -> DSP paths inside the block instead of through the fabric. ``seed``: nextpnr's
     placer seed (its default when None); the same netlist placed with other seeds shows how much of an Fmax
     difference between two designs is placement noise. ``pnr_args``: more nextpnr options (its placer and router
-    settings, e.g. ``--tmg-ripup``), checked by :func:`check_pnr_args`; ``placer``: one of :data:`PLACERS`."""
+    settings, e.g. ``--tmg-ripup``), checked by :func:`check_pnr_args`; ``placer``: one of :data:`PLACERS`.
+    ``pnr_freq_mhz``: the clock nextpnr aims at, at least ``freq_mhz`` (default: ``freq_mhz``). Asking the
+    timing-driven placer and router for more than the clock the design needs (over-constraining) is the usual
+    way to close timing on a congested device; the result still reports the Fmax nextpnr's timing analysis
+    achieved and whether it meets ``freq_mhz``."""
     from amaranth.back import verilog
 
     from attnforge.rtl.dsp import DSP_TARGETS, dsp_primitives
@@ -187,8 +194,11 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         raise SpecError("--router", f"unknown router {router!r}", ROUTERS)
     if placer not in PLACERS:
         raise SpecError("--placer", f"unknown placer {placer!r}", PLACERS)
-    if freq_mhz <= 0:
+    if not freq_mhz > 0:
         raise SpecError("--freq", f"must be positive, got {freq_mhz}")
+    if pnr_freq_mhz is not None and not pnr_freq_mhz >= freq_mhz:
+        raise SpecError("--pnr-freq", f"must be at least --freq ({freq_mhz:g} MHz), got {pnr_freq_mhz:g}",
+                        "e.g. --freq 100 --pnr-freq 110")
     if seed is not None and not 0 <= seed < 2**31:
         raise SpecError("--seed", f"must be in 0..{2**31 - 1}, got {seed}")
     pnr_extra = check_pnr_args(pnr_args)
@@ -214,7 +224,8 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
             raise SpecError("synth", f"yosys failed for {design}: {(ys.stderr or ys.stdout).strip().splitlines()[-1:]}")
         stat = json.loads((d / "stat.json").read_text())
         cells = stat.get("design", {}).get("num_cells_by_type", {})
-        pnr = [*_tool(t["tool"]), t["device"], "--package", t["package"], "--json", "top.json", "--freq", f"{freq_mhz:g}",
+        pnr = [*_tool(t["tool"]), t["device"], "--package", t["package"], "--json", "top.json",
+               "--freq", f"{pnr_freq_mhz or freq_mhz:g}",
                "--report", "report.json", "--timing-allow-fail", "--quiet", "--router", router, "--placer", placer]
         if t["speed"]:
             pnr += ["--speed", t["speed"]]
@@ -245,7 +256,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         wrapper_ff=top.in_bits + top.out_bits + 1, seconds=time.perf_counter() - t0, fits=fits, note=note,
         dsp_inference=dsp, hierarchy_kept=keep_hierarchy, router=router, placer=placer,
         dsp_registers=prim is not None, seed=seed,
-        critical_path=path, pnr_args=tuple(pnr_extra),
+        critical_path=path, pnr_args=tuple(pnr_extra), pnr_freq_mhz=pnr_freq_mhz,
     )
 
 

@@ -30,7 +30,8 @@ def test_out_of_context_shell_counts_every_port_bit() -> None:
     [({"target": "virtex"}, "--target"), ({"freq_mhz": 0}, "--freq"), ({"design": "nope"}, "design"),
      ({"router": "router9"}, "--router"), ({"placer": "magic"}, "--placer"),
      ({"pnr_args": ["--placer", "sa"]}, "--pnr-arg"), ({"seed": -1}, "--seed"), ({"pnr_args": ["--seed", "3"]}, "--pnr-arg"),
-     ({"pnr_args": ["--freq=20"]}, "--pnr-arg"), ({"pnr_args": ["tmg-ripup"]}, "--pnr-arg")],
+     ({"pnr_args": ["--freq=20"]}, "--pnr-arg"), ({"pnr_args": ["tmg-ripup"]}, "--pnr-arg"),
+     ({"pnr_freq_mhz": 50.0}, "--pnr-freq"), ({"freq_mhz": float("nan")}, "--freq")],
 )
 def test_bad_synth_input(kw: dict, field: str) -> None:
     args = {"design": "pe", "params": None, "target": "ecp5", "freq_mhz": 100.0} | kw
@@ -96,6 +97,19 @@ def test_impossible_clock_is_reported_not_hidden(capsys: pytest.CaptureFixture[s
     assert main(["synth", "pe", "--freq", "2000", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["met_timing"] is False and 0 < r["fmax_mhz"] < 2000
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_tools(), reason="yowasp tools not installed (pip install 'attnforge[synth]')")
+def test_pnr_freq_is_what_nextpnr_aims_at_and_freq_what_is_judged(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """``--pnr-freq`` reaches nextpnr (its report's constraint), ``met_timing`` is still judged against ``--freq``."""
+    assert main(["synth", "pe", "--freq", "50", "--pnr-freq", "400", "--json", "--keep", str(tmp_path)]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["pnr_freq_mhz"] == 400 and r["freq_mhz"] == 50
+    assert r["met_timing"] is (r["fmax_mhz"] >= 50) and r["fmax_mhz"] < 400
+    (clk,) = json.loads((tmp_path / "report.json").read_text())["fmax"].values()
+    assert clk["constraint"] == 400
 
 
 @pytest.mark.slow
