@@ -78,9 +78,7 @@ class _Order:
     ``kv_h < heads`` and ``q_g >= thresh`` ran on through the request valid into the buffers' state): ``kv_left``
     counts the heads whose K/V are still to request, ``lead`` is ``q_g - thresh`` (K/V may go once it is not
     negative), ``q_rem`` counts the Q tiles still to request, and ``kv_first``/``kv_is_v``/``kv_last`` are the
-    position of ``kv_j`` in the head's 2 Tk requests; ``kv_nz`` and ``q_nz`` say ``kv_left != 0`` and ``q_rem != 0``
-    as registers (their compares were the first two LUT levels of fusemax-top's worst path at 8x4: the K/V count
-    into a Q slot's state)."""
+    position of ``kv_j`` in the head's 2 Tk requests."""
 
     def __init__(self, m: Module, run: _Run, name: str, max_heads: int, max_tk: int, max_q: int) -> None:
         hb, jb, gb = _bits(max_heads), _bits(2 * max_tk), _bits(max_heads * max_q)
@@ -95,13 +93,11 @@ class _Order:
         self.kv_is_v = Signal(name=f"{name}_kv_is_v")
         self.kv_last = Signal(name=f"{name}_kv_last")
         self.run = run
-        self.kv_nz = Signal(name=f"{name}_kv_nz")
-        self.q_nz = Signal(name=f"{name}_q_nz")
-        self.is_kv = self.kv_nz & ~self.lead[-1]
-        self.q_left = self.q_nz
+        self.is_kv = (self.kv_left != 0) & ~self.lead[-1]
+        self.q_left = self.q_rem != 0
         kv_adv, q_adv = self.adv & self.is_kv, self.adv & ~self.is_kv
         with m.If(run.first):  # no Q request is possible yet: head 0's K/V go first
-            m.d.sync += [self.q_rem.eq(run.q_tiles), self.q_nz.eq(run.q_tiles != 0)]
+            m.d.sync += self.q_rem.eq(run.q_tiles)
         with m.If(kv_adv):
             nj = self.kv_j + 1
             m.d.sync += [self.kv_j.eq(Mux(self.kv_last, 0, nj)), self.kv_first.eq(self.kv_last),
@@ -109,15 +105,13 @@ class _Order:
                          self.kv_last.eq(~self.kv_last & (nj == (run.tk << 1) - 1))]
             with m.If(self.kv_last):
                 m.d.sync += [self.kv_h.eq(self.kv_h + 1), self.kv_left.eq(self.kv_left - 1),
-                             self.kv_nz.eq(self.kv_left != 1),
                              self.lead.eq(self.lead - Mux(self.kv_h == 0, Mux(run.tq > 1, 2, 1), run.tq))]
         with m.If(q_adv):
-            m.d.sync += [self.q_g.eq(self.q_g + 1), self.q_rem.eq(self.q_rem - 1), self.q_nz.eq(self.q_rem != 1),
-                         self.lead.eq(self.lead + 1)]
+            m.d.sync += [self.q_g.eq(self.q_g + 1), self.q_rem.eq(self.q_rem - 1), self.lead.eq(self.lead + 1)]
 
     def reset(self, m: Module, heads: Value) -> None:
-        m.d.sync += [self.kv_h.eq(0), self.kv_left.eq(heads), self.kv_nz.eq(heads != 0), self.kv_j.eq(0), self.q_g.eq(0),
-                     self.lead.eq(0), self.kv_first.eq(1), self.kv_is_v.eq(0), self.kv_last.eq(0)]
+        m.d.sync += [self.kv_h.eq(0), self.kv_left.eq(heads), self.kv_j.eq(0), self.q_g.eq(0), self.lead.eq(0),
+                     self.kv_first.eq(1), self.kv_is_v.eq(0), self.kv_last.eq(0)]
 
 
 class _Reader:
