@@ -260,7 +260,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
                      "flops": 2 * (_total(jc.macs_qk) + _total(jc.macs_pv)),
                      "dense_flops": batch * mdl.heads * 4 * d * dense_pm, "lsb_bytes": _total(jc.lsb_bytes),
                      "bytes": lay_bytes, "kv_bytes": lay_bytes - _total(jc.io_bytes),
-                     "kv_elements": _total(jc.kv_elements), "rows": _total(count), "refetch_rows": _total(count * rho),
+                     "kv_elements": _total(jc.kv_elements), "k_bytes": _total(jc.k_bytes),
+                     "k_elements": _total(jc.k_elements), "rows": _total(count), "refetch_rows": _total(count * rho),
                      "kept_tok": keys / m,
                      "kept_val": _total(values * count) / np.maximum(_total(count), 1e-300) / m}.items():
             tot[k] = tot.get(k, 0.0) + v
@@ -278,6 +279,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         # apart from Q in and the output (docs/spatten.md §DRAM reduction)
         "kv_dram_bytes": tot["kv_bytes"],
         "kv_elements": tot["kv_elements"],
+        "k_dram_bytes": tot["k_bytes"],
+        "k_elements": tot["k_elements"],
         "dense_flops": tot["dense_flops"],
         "topk_parallelism": par,
         "head_switch_cycles": tot["head_switch"],

@@ -168,3 +168,20 @@ def test_cycle_fidelity_honours_the_causal_mask() -> None:
            for c in (True, False)}  # rows=6: a few rows suffice, the gap is ~2x
     assert out[True]["cycles_per_query_mean"] < out[False]["cycles_per_query_mean"]
     assert out[True]["kept_values"] < out[False]["kept_values"] == 128
+
+
+def test_k_alone_quantization_is_32_bits_over_the_msbs_and_refetched_lsbs() -> None:
+    """The paper's 5.1x (32 / (6 + 0.059 x 4)) is K alone: a policy with one refetch rate for every row gives that
+    exactly; SpAtten's GPT-2-Small trace refetches most in layers 0-1, which keep the most keys, so its K bytes
+    carry more LSBs than its per-row rate says."""
+    from attnforge.reports.spatten_paper import run_phase
+
+    files = {f.name: f for f in benchmark_files()}
+    for name, msb in (("gpt2-small-ptb.yaml", 6), ("gpt2-medium-ptb.yaml", 8)):
+        b = load_benchmark(files[name])
+        rate = b.policy.lsb_refetch_rate
+        assert run_phase(b).k_quant_reduction == pytest.approx(32 / (msb + 4 * rate), rel=1e-9)
+    wt2 = load_benchmark(files["gpt2-small-wikitext2.yaml"])
+    flat = wt2.policy.with_(lsb_refetch_layers=None, lsb_refetch_rate=0.0701)  # the trace's rate, on every row
+    assert run_phase(wt2, policy=flat).k_quant_reduction == pytest.approx(32 / (6 + 4 * 0.0701), rel=1e-9)
+    assert run_phase(wt2).k_quant_reduction < 0.95 * 32 / (6 + 4 * 0.0701)

@@ -59,6 +59,10 @@ class JobCost:
     io_bytes: Num
     #: K and V elements fetched (vectors x D, each counted once whatever its width or LSB refetch).
     kv_elements: Num
+    #: K alone: its MSB and LSB bytes and its elements (what progressive quantization acts on, docs/spatten.md
+    #: §DRAM reduction).
+    k_bytes: Num
+    k_elements: Num
     macs_qk: Num
     macs_pv: Num
     softmax_ops: Num
@@ -100,6 +104,8 @@ class _Streams:
     lsb_bytes: Num
     io_bytes: Num
     kv_elements: Num
+    k_bytes: Num
+    k_elements: Num
     requests: Num
     activates: Num
 
@@ -125,7 +131,8 @@ def _streams(arch: SpattenArch, *, count: Num, d: int, k_bits: Num, lsb_bits: Nu
     act = (dram.stream_activates(h, kall, span, kb) + rho * dram.stream_activates(h, kall, span, lb)
            + dram.stream_activates(h, vall, span, vb)) / kv_reuse + qo / h.row_bytes
     return _Streams(bytes=count * (k_bytes + v_bytes + qo + lsb_bytes), lsb_bytes=count * lsb_bytes,
-                    io_bytes=count * qo, kv_elements=count * (kf + vf) * d, requests=count * req,
+                    io_bytes=count * qo, kv_elements=count * (kf + vf) * d, k_bytes=count * (k_bytes + lsb_bytes),
+                    k_elements=count * kf * d, requests=count * req,
                     activates=count * act)
 
 
@@ -220,6 +227,8 @@ def job_costs(
         lsb_bytes=st.lsb_bytes,
         io_bytes=st.io_bytes,
         kv_elements=st.kv_elements,
+        k_bytes=st.k_bytes,
+        k_elements=st.k_elements,
         macs_qk=count * keys * d * redo,
         macs_pv=count * values * d,
         softmax_ops=count * keys * redo,
