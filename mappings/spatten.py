@@ -107,6 +107,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
     seen = kq if pol.fetch_pruned else np.asarray(m, dtype=np.float64)[..., None] * (kq / np.asarray(keys)[..., None])
     seen_v = values if pol.fetch_pruned else seen
     exposed: Num = 0.0
+    reuse: Num = 1.0
     if decode:
         fetched_k, fetched_v = seen, seen_v
     else:
@@ -116,8 +117,11 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         g = _group_size(arch, seen, q * share)
         union = 1.0 - (1.0 - seen_v / seen) ** g  # V rows kept by at least one query of the group
         tiled = total > whole
-        fetched_k = np.where(tiled, seen / g, total / q)
-        fetched_v = np.where(tiled, seen * union / g, total / q)
+        # One fetch serves several queries: a resident head's K/V all its queries, a streamed tile its group's. The
+        # job is charged the shared stream's bytes and row activates divided by the queries sharing it.
+        fetched_k = np.where(tiled, seen, total)
+        fetched_v = np.where(tiled, seen * union, total)
+        reuse = np.where(tiled, g, q)
         # Resident heads past one half: the next head's K/V cannot be prefetched behind this head, so its load is
         # exposed (bytes the engine times on their own, so the schedule stays independent of clock and bandwidth).
         # Tiled heads stream continuously (the next group's first tile is issued ahead), nothing to expose.
@@ -127,7 +131,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         arch, count=count, keys=scored, values=values, d=d,
         k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
         v_bits=pol.v_bits_fetched, q_bits=pol.q_bits_fetched,
-        keys_fetched=fetched_k, values_fetched=fetched_v, topk_parallelism=par,
+        keys_fetched=fetched_k, values_fetched=fetched_v, topk_parallelism=par, kv_reuse=reuse,
         span=np.asarray(m, dtype=np.float64)[..., None],
     )
     return values, count, rho, jc, exposed

@@ -90,7 +90,7 @@ def _crossover_keys(accel: str, k_bits: int, v_bits: int) -> float:
     Past the K/V SRAM, groups of G = H / L queries (H: the scores one half of the K SRAM holds, at 12 bits) share
     each streamed K/V tile, so a query streams L * (K + V bytes per key) / G = L^2 (K + V) / H bytes while Q x K
     spends L / (keys per cycle) cycles on it: the stream outlasts Q x K once L > H * B / ((K + V) * keys per cycle),
-    B the HBM's achieved bytes per cycle on these sequential (row-hit) streams."""
+    B the HBM's achieved bytes per cycle on these sequential streams (one row activate per row_bytes)."""
     from attnforge.mappings.catalog import get_accelerator
     from attnforge.sim.memory import dram
     from attnforge.sim.specs.arch import SpattenArch, load_arch
@@ -99,7 +99,8 @@ def _crossover_keys(accel: str, k_bits: int, v_bits: int) -> float:
     assert isinstance(arch, SpattenArch)
     half_scores = arch.spatten.kv_sram_bytes / 2 / 1.5
     keys_per_cycle = arch.spatten.qk_multipliers / 64
-    bytes_per_cycle = dram.achieved_gb_s(arch.hbm, 1.0) * 1e9 / arch.clock_hz
+    hit = 1.0 - arch.hbm.request_bytes / arch.hbm.row_bytes
+    bytes_per_cycle = dram.achieved_gb_s(arch.hbm, hit) * 1e9 / arch.clock_hz
     return half_scores * bytes_per_cycle / (keys_per_cycle * 64 * (k_bits + v_bits) / 8)
 
 
@@ -117,7 +118,10 @@ def test_prefill_has_no_cliff_past_the_kv_sram() -> None:
         assert 8192 < cross < 16384  # the sweep covers both regimes
         f = np.maximum(1.0, lens / cross)
         expected = 4.0 * f[1:] / f[:-1]
-        assert np.all(ratios > 0.97 * expected) and np.all(ratios < 1.05 * expected), (ratios, expected)
+        # Pruned BERT layers hold fewer keys than L and stay compute-bound longer, so past L* the pruned model grows
+        # less than the one-L estimate: for it the estimate bounds from above only, the quadratic 4x from below.
+        low = expected if accel == "spatten-dense" else np.full_like(expected, 4.0)
+        assert np.all(ratios > 0.97 * low) and np.all(ratios < 1.05 * expected), (ratios, expected)
         assert ratios[2] < 4.1  # 2048 -> 4096: into tiled mode, no jump
 
 

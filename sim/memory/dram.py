@@ -62,10 +62,11 @@ def stream_activates(hbm: Hbm, vectors: Num, span_vectors: Num, vector_bytes: Nu
 
 
 def latency_ns(hbm: Hbm, hit_rate: Num) -> Num:
-    """Mean time a request is in flight: the fetcher/crossbar/controller path, the column access and burst, and for
-    a miss the precharge of the open row and the activate of the new one."""
+    """Mean time a request is in flight between the fetcher's issue and its response: the controller's queue and
+    scheduler at the fetcher's load, the column access and burst, and for a miss the precharge of the open row and
+    the activate of the new one."""
     hit = np.clip(np.asarray(hit_rate, dtype=np.float64), 0.0, 1.0)
-    base = hbm.path_ns + hbm.t_cl_ns + hbm.t_burst_ns
+    base = hbm.controller_ns + hbm.t_cl_ns + hbm.t_burst_ns
     return base + (1.0 - hit) * (hbm.t_rp_ns + hbm.t_rcd_ns)
 
 

@@ -297,9 +297,10 @@ class Hbm(_Strict):
     ``outstanding`` the requests the fetcher keeps in flight per channel; the arch's ``dram.bandwidth_gib_s`` is
     the pin rate the rooflines use and, when it differs from ``channels x channel_gb_s``, scales the achieved
     bandwidth in proportion (more or fewer channels of this kind), so bandwidth sweeps stay linear;
-    ``row_bytes`` one channel's row (page)
-    across its pseudo-channels; ``path_ns`` the fixed part of a request's round trip outside the DRAM core
-    (address FIFO, crossbars, AXI stages, controller queue).
+    ``row_bytes`` the bytes of one channel's address space that one row activation serves (the controller's
+    address mapping decides it); ``controller_ns`` the time a request spends in the memory controller's queue and
+    scheduler and in the driver's hand-off with the fetcher's ``outstanding`` requests in flight, beyond the column
+    access and the burst (calibrated on Ramulator 2.0: docs/spatten.md §Memory system).
     """
 
     channels: PositiveInt
@@ -309,7 +310,7 @@ class Hbm(_Strict):
     request_bytes: PositiveInt
     outstanding: PositiveInt
     row_bytes: PositiveInt
-    path_ns: float = Field(ge=0)
+    controller_ns: float = Field(ge=0)
     t_cl_ns: float = Field(ge=0)
     t_rcd_ns: float = Field(ge=0)
     t_rp_ns: float = Field(ge=0)

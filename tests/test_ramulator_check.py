@@ -1,0 +1,45 @@
+"""The Ramulator side-by-side harness (sim/memory/ramulator_check.py): its streams, crossbar and errors. Ramulator
+itself is not installed in CI; the comparison it makes is quoted in docs/spatten.md §Memory system."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attnforge.sim.memory import dram, ramulator_check
+from attnforge.sim.specs.arch import get_preset
+
+
+def test_crossbar_rotates_transactions_over_the_channels() -> None:
+    h = get_preset("spatten").hbm
+    per = ramulator_check.crossbar(np.arange(4 * h.channels) * h.request_bytes, h)
+    assert len(per) == h.channels
+    for addrs in per:  # each channel sees its own transactions contiguously, from 0
+        assert addrs.tolist() == [0, 32, 64, 96]
+
+
+def test_streams_issue_the_requests_our_model_charges() -> None:
+    """With whole-transaction vectors the streams' addresses are exactly the requests our model counts, so the
+    comparison is of the memory system alone; in-order kept vectors, each head's K and V in their own regions."""
+    h = get_preset("spatten").hbm
+    for s in ramulator_check.streams(h):
+        assert len(s.addresses) == pytest.approx(s.requests)
+        assert len(np.unique(s.addresses)) == len(s.addresses)
+    seq = ramulator_check.sequential(h, 1024)
+    assert seq.activates == pytest.approx(1024 * h.request_bytes / h.row_bytes)
+
+
+def test_ours_side_is_the_hbm_formula() -> None:
+    h = get_preset("spatten").hbm
+    hit = 1 - h.request_bytes / h.row_bytes
+    assert ramulator_check.ours_gb_s(h, 16_000, 16_000 * (1 - hit)) == pytest.approx(float(dram.achieved_gb_s(h, hit)))
+
+
+def test_without_ramulator_one_error_and_ours_only_runs(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    assert ramulator_check.main(["--ramulator", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "libramulator.so" in err and "Traceback" not in err
+    assert ramulator_check.main(["--arch", "fusemax", "--ours-only"]) == 2
+    assert ramulator_check.main(["--ours-only"]) == 0
+    out = capsys.readouterr().out
+    assert "in-order stream" in out and "scattered" in out
