@@ -125,6 +125,7 @@ def test_override_unknown_field(key):
         load_arch("fusemax", overrides={key: 1})
     assert "no such field" in str(ei.value)
     assert key in str(ei.value)
+    assert ei.value.allowed  # the names that level does have
 
 
 def test_override_invalid_value():

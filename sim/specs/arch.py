@@ -514,6 +514,11 @@ def _parse_text(text: str, origin: str) -> dict:
 _ARCH_KEYS = "name, clock_mhz, dram, energy and a family section (arrays + buffer, or spatten)"
 
 
+def _names(node: object) -> list[str] | None:
+    """The fields an override could have named at this level (None past a leaf)."""
+    return sorted(str(k) for k in node) if isinstance(node, dict) else None
+
+
 def _apply_overrides(raw: dict, overrides: dict[str, object]) -> dict:
     """A copy of ``raw`` with the overrides set; only the dicts on each override's path are copied (``raw`` itself,
     possibly a cached preset, is never changed)."""
@@ -523,12 +528,12 @@ def _apply_overrides(raw: dict, overrides: dict[str, object]) -> dict:
         parts = key.split(".")
         for p in parts[:-1]:
             if not isinstance(node, dict) or p not in node:
-                raise SpecError(f"arch override {key}", f"no such field {p!r}")
+                raise SpecError(f"arch override {key}", f"no such field {p!r}", _names(node))
             if isinstance(node[p], dict):
                 node[p] = dict(node[p])
             node = node[p]
         if not isinstance(node, dict) or parts[-1] not in node:
-            raise SpecError(f"arch override {key}", f"no such field {parts[-1]!r}")
+            raise SpecError(f"arch override {key}", f"no such field {parts[-1]!r}", _names(node))
         node[parts[-1]] = copy.deepcopy(val)
     return out
 
