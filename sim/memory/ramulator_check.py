@@ -33,6 +33,9 @@ from attnforge.sim.specs.errors import SpecError
 
 HERE = Path(__file__).resolve().parent / "ramulator"
 CONFIG = HERE / "spatten_hbm2.yaml"
+#: The last side-by-side run (``--json`` output with Ramulator 2.0 at commit 14a52ce), the table docs/spatten.md
+#: quotes; tests/test_ramulator_check.py checks our side still gives what it recorded.
+MEASURED = HERE / "measured.json"
 
 
 @dataclass(frozen=True)
