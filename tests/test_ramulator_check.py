@@ -40,6 +40,8 @@ def test_without_ramulator_one_error_and_ours_only_runs(capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "libramulator.so" in err and "Traceback" not in err
     assert ramulator_check.main(["--arch", "fusemax", "--ours-only"]) == 2
+    assert ramulator_check.main(["--ours-only", "--set", "hbm.path_ns=24"]) == 2  # names controller_ns instead
+    assert "controller_ns" in capsys.readouterr().err
     assert ramulator_check.main(["--ours-only"]) == 0
     out = capsys.readouterr().out
     assert "in-order stream" in out and "scattered" in out
@@ -53,9 +55,7 @@ def test_recorded_run_is_our_current_model() -> None:
 
     rec = json.loads(ramulator_check.MEASURED.read_text())
     h = get_preset("spatten").hbm
-    now = [ramulator_check.compare(h, s, None, h.outstanding) for s in ramulator_check.streams(h)]
-    seq = ramulator_check.sequential(h, 32_000)
-    now += [ramulator_check.compare(h, seq, None, n) for n in (8, 32)]
+    now = ramulator_check.rows(h, None)
     assert [r["stream"] for r in now] == [r["stream"] for r in rec]
     for a, b in zip(now, rec, strict=True):
         assert a["ours_gb_s"] == pytest.approx(b["ours_gb_s"], rel=1e-6), a["stream"]

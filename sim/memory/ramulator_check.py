@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from attnforge.sim.memory import dram
-from attnforge.sim.specs.arch import Hbm, SpattenArch, get_preset
+from attnforge.sim.specs.arch import Hbm, SpattenArch, load_arch
 from attnforge.sim.specs.errors import SpecError
 
 HERE = Path(__file__).resolve().parent / "ramulator"
@@ -162,6 +162,13 @@ def compare(hbm: Hbm, stream: Stream, driver: Path | None, pending: int) -> dict
     return row
 
 
+def rows(hbm: Hbm, driver: Path | None) -> list[dict[str, object]]:
+    """The whole table: every stream at the arch's requests in flight, then the in-order stream at 8 and 32."""
+    out = [compare(hbm, s, driver, hbm.outstanding) for s in streams(hbm)]
+    seq = sequential(hbm, 32_000)
+    return out + [compare(hbm, seq, driver, n) for n in (8, 32) if n != hbm.outstanding]
+
+
 def table(rows: list[dict[str, object]]) -> str:
     """The rows as text: our GB/s beside Ramulator's, and the deviation."""
     lines = [f"{'stream':<72} {'pend':>4} {'ours GB/s':>9} {'hit':>5} {'Ramulator':>9} {'hit':>5} {'lat ns':>6} "
@@ -182,10 +189,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="a built Ramulator 2.0 tree (default $RAMULATOR2_DIR)")
     ap.add_argument("--ours-only", action="store_true", help="our model's side only (no Ramulator needed)")
     ap.add_argument("--arch", default="spatten", help="the arch whose hbm section is compared (default spatten)")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override an arch field for our side, e.g. hbm.row_bytes=2048 (repeatable)")
     ap.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     args = ap.parse_args(argv)
+    from attnforge.cli.args import overrides
+
     try:
-        arch = get_preset(args.arch)
+        arch = load_arch(args.arch, overrides(args.set))
         if not isinstance(arch, SpattenArch):
             raise SpecError("--arch", f"{args.arch} has no hbm section", ["spatten", "spatten-1-8"])
         if not args.ours_only and args.ramulator is None:
@@ -195,11 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(f"ramulator_check: error: {exc}", file=sys.stderr)
         return 2
-    h = arch.hbm
-    rows = [compare(h, s, driver, h.outstanding) for s in streams(h)]
-    seq = sequential(h, 32_000)
-    rows += [compare(h, seq, driver, n) for n in (8, 32) if n != h.outstanding]
-    print(json.dumps(rows, indent=1) if args.json else table(rows))
+    out = rows(arch.hbm, driver)
+    print(json.dumps(out, indent=1) if args.json else table(out))
     return 0
 
 
