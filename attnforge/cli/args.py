@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from attnforge.sim.specs.arch import parse_overrides as overrides
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.scenario import DEFAULT_GENERATE, PHASES, POLICY_KNOBS, Scenario
 from attnforge.workloads import parse_length
@@ -23,22 +24,6 @@ def lengths(text: str | None, default: str = "4096") -> list[int]:
     if not any(items):
         raise SpecError("--seq-len", f"no length in {raw!r}", "e.g. 4096, 4k, 1M or 1k,4k")
     return [parse_length(t) for t in items if t]
-
-
-def overrides(items: Sequence[str] | None) -> dict[str, object]:
-    """``--set KEY=VALUE`` (YAML values: numbers, lists, strings) -> {dotted key: value}."""
-    import yaml
-
-    out: dict[str, object] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SpecError("--set", f"expected KEY=VALUE, got {item!r}", "e.g. buffer.bytes=8388608, clock_mhz=1000")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = yaml.safe_load(v)
-        except (yaml.YAMLError, RecursionError, ValueError, OverflowError):
-            raise SpecError(f"--set {k.strip()}", f"cannot read the value {v!r}") from None
-    return out
 
 
 def int_params(items: Sequence[str] | None, flag: str, example: str) -> dict[str, int]:

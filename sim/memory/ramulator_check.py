@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from attnforge.sim.memory import dram
-from attnforge.sim.specs.arch import Hbm, SpattenArch, load_arch
+from attnforge.sim.specs.arch import Hbm, SpattenArch, load_arch, parse_overrides
 from attnforge.sim.specs.errors import SpecError
 
 HERE = Path(__file__).resolve().parent / "ramulator"
@@ -193,10 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="override an arch field for our side, e.g. hbm.row_bytes=2048 (repeatable)")
     ap.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     args = ap.parse_args(argv)
-    from attnforge.cli.args import overrides
-
     try:
-        arch = load_arch(args.arch, overrides(args.set))
+        arch = load_arch(args.arch, parse_overrides(args.set))
         if not isinstance(arch, SpattenArch):
             raise SpecError("--arch", f"{args.arch} has no hbm section", ["spatten", "spatten-1-8"])
         if not args.ours_only and args.ramulator is None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import math
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -512,6 +513,23 @@ def _parse_text(text: str, origin: str) -> dict:
 
 
 _ARCH_KEYS = "name, clock_mhz, dram, energy and a family section (arrays + buffer, or spatten)"
+
+
+def parse_overrides(items: Sequence[str] | None) -> dict[str, object]:
+    """``--set KEY=VALUE`` (YAML values: numbers, lists, strings) -> {dotted key: value}, for :func:`load_arch`;
+    every front end that takes ``--set`` reads it here."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpecError("--set", f"expected KEY=VALUE, got {item!r}", "e.g. buffer.bytes=8388608, clock_mhz=1000")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except (yaml.YAMLError, RecursionError, ValueError, OverflowError):
+            raise SpecError(f"--set {k.strip()}", f"cannot read the value {v!r}") from None
+    return out
 
 
 def _names(node: object) -> list[str] | None:
