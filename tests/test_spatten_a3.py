@@ -76,3 +76,19 @@ def test_spatten_top_refuses_per_query_key_pruning() -> None:
     with pytest.raises(SpecError, match="query_key_keep.*no per-query key selection"):
         evaluate_scenario(Scenario.build(accelerator="spatten", arch="spatten-top-small", workload="bert-base",
                                          seq_lens=[32], batch=1, policy=A3))
+
+
+def test_table3_energy_at_constant_power_scales_table2_to_spatten_1_8() -> None:
+    """Table III's energy column is a throughput over a constant power (A3's 269 GOP/J is a roof-times-speedup
+    throughput, no run, over 0.82 W): SpAtten1/8's power is Table II's chip with logic and SRAM scaled by the
+    multipliers (128 of 1024) and DRAM by the bandwidth (64 of 512 GB/s)."""
+    from attnforge.reports.spatten_paper import TABLE2_W, _constant_power_row
+
+    rows: list = []
+    notes: dict[str, str] = {}
+    _constant_power_row(400.0, rows, notes)
+    (row,) = rows
+    watts = sum(TABLE2_W.values()) / 8
+    assert watts == pytest.approx(1.039, abs=1e-3)  # (1.36 + 1.24 + 5.71) / 8; the paper rounds to 8.30 W
+    assert row.ours == pytest.approx(400.0 / watts) and row.paper == 382.0
+    assert f"{watts:.2f} W" in row.metric and "0.94 W" in notes[row.metric]

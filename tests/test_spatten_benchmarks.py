@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from attnforge.reports.spatten_paper import warmup_policy
 from attnforge.sim.analytical.engine import evaluate_scenario
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.scenario import Scenario
@@ -50,9 +51,15 @@ def test_trace_backed_settings_are_the_trace_s() -> None:
     p = load_benchmark(next(f for f in benchmark_files() if f.name == "gpt2-small-wikitext2.yaml")).policy
     assert [round(k * 1024) for k in p.token_keep] == [921, 716, 204, 204, 204, 204, 102, 102, 102, 102, 102, 102]
     assert (p.k_msb, p.k_lsb, p.v_bits, p.progressive, p.threshold) == (6, 4, 6, True, 0.05)
-    assert p.lsb_refetch_rate == pytest.approx(0.0701, abs=5e-4)
+    # The 31 pruned steps refetch 6.1% of their rows; the unpruned first step, whose rows spread over 993 keys,
+    # refetches every head of layers 0-2 (35% overall): the warm-up step is charged its own rates.
+    assert p.lsb_refetch_rate == pytest.approx(0.0609, abs=5e-4)
     assert p.warmup_steps == 1
     assert min(p.lsb_refetch_layers[:2]) > 0.3 > max(p.lsb_refetch_layers[2:])  # the flat first layers refetch most
+    assert p.warmup_lsb_refetch_layers[:3] == (1.0, 1.0, 1.0) and max(p.warmup_lsb_refetch_layers[3:]) < 0.5
+    warm = warmup_policy(p)
+    assert warm.lsb_refetch_layers == p.warmup_lsb_refetch_layers and warm.token_keep is None
+    assert warm.lsb_refetch_rate == pytest.approx(np.mean(p.warmup_lsb_refetch_layers))
     m = load_benchmark(next(f for f in benchmark_files() if f.name == "gpt2-medium-wikitext2.yaml")).policy
     assert [round(h * 16) for h in m.head_keep][-8:] == [13] * 6 + [10] * 2
 
@@ -186,6 +193,20 @@ def test_k_alone_quantization_is_32_bits_over_the_msbs_and_refetched_lsbs() -> N
         rate = b.policy.lsb_refetch_rate
         assert run_phase(b).k_quant_reduction == pytest.approx(32 / (msb + 4 * rate), rel=1e-9)
     wt2 = load_benchmark(files["gpt2-small-wikitext2.yaml"])
-    flat = wt2.policy.with_(lsb_refetch_layers=None, lsb_refetch_rate=0.0701)  # the trace's rate, on every row
-    assert run_phase(wt2, policy=flat).k_quant_reduction == pytest.approx(32 / (6 + 4 * 0.0701), rel=1e-9)
-    assert run_phase(wt2).k_quant_reduction < 0.95 * 32 / (6 + 4 * 0.0701)
+    rate = wt2.policy.lsb_refetch_rate  # the trace's pruned steps' rate, on every row of every step
+    flat = wt2.policy.with_(lsb_refetch_layers=None, warmup_lsb_refetch_layers=None, lsb_refetch_rate=rate)
+    assert run_phase(wt2, policy=flat).k_quant_reduction == pytest.approx(32 / (6 + 4 * rate), rel=1e-9)
+    assert run_phase(wt2).k_quant_reduction < 0.95 * 32 / (6 + 4 * rate)
+
+
+def test_trace_refetch_rows_split_the_unpruned_first_step() -> None:
+    """SpAtten's GPT-2-Small trace: 7.0% of all its rows refetch LSBs, 6.1% of the pruned steps' rows; the first
+    step (every key kept, rows over 993 keys) refetches 35%, which the all-steps row's note says."""
+    from attnforge.reports.spatten_paper import SMALL_TRACE, TRACE_DIR, _refetch_rows
+    from attnforge.sim.spatten.trace import load_trace
+
+    measured: dict[str, str] = {}
+    everywhere, pruned = _refetch_rows("GPT-2-Small", load_trace(TRACE_DIR / SMALL_TRACE).rows, measured)
+    assert everywhere.ours == pytest.approx(0.0701, abs=5e-4) and pruned.ours == pytest.approx(0.0609, abs=5e-4)
+    assert "31 pruned steps" in pruned.metric and everywhere.paper == pruned.paper == 0.059
+    assert "35% of them refetch" in measured[everywhere.metric] and "993 keys" in measured[everywhere.metric]

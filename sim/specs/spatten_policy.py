@@ -164,6 +164,10 @@ class Policy:
     #: Measured LSB refetch fraction per layer (a trace's; the first layers, whose attention is flattest, refetch
     #: most); None: lsb_refetch_rate, or the golden model's measurement, for every layer.
     lsb_refetch_layers: tuple[float, ...] | None = None
+    #: The same per layer for the warm-up steps, which keep every token: over ~1000 keys the rows are flatter and
+    #: refetch more (SpAtten's GPT-2-Small trace: 35% in its unpruned first step, 6.1% in the pruned ones);
+    #: None: the warm-up steps refetch as lsb_refetch_layers says.
+    warmup_lsb_refetch_layers: tuple[float, ...] | None = None
     raw_bits: int = NATIVE_BITS
     #: Per-query key keep fraction (A3): 1.0 scores every key.
     query_key_keep: float = 1.0
@@ -178,11 +182,12 @@ class Policy:
             keep = getattr(self, fld)
             if keep is not None:
                 object.__setattr__(self, fld, check_schedule(keep, fld))
-        if self.lsb_refetch_layers is not None:
-            rates = tuple(float(r) for r in self.lsb_refetch_layers)
-            if not rates or any(not (0.0 <= r <= 1.0) for r in rates):
-                raise SpecError("lsb_refetch_layers", "must be fractions in [0, 1], one per layer")
-            object.__setattr__(self, "lsb_refetch_layers", rates)
+        for fld in ("lsb_refetch_layers", "warmup_lsb_refetch_layers"):
+            if getattr(self, fld) is not None:
+                rates = tuple(float(r) for r in getattr(self, fld))
+                if not rates or any(not (0.0 <= r <= 1.0) for r in rates):
+                    raise SpecError(fld, "must be fractions in [0, 1], one per layer")
+                object.__setattr__(self, fld, rates)
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise SpecError("warmup_steps", f"must be an integer >= 0, got {self.warmup_steps!r}")
         check_threshold(self.threshold, "threshold")
@@ -271,7 +276,8 @@ def breakdown_policies(base: Policy) -> list[tuple[str, Policy]]:
     static = topk.with_(name="+static quantization", quantize=base.quantize, k_msb=base.k_msb, k_lsb=base.k_lsb,
                         v_bits=base.v_bits, progressive=False, lsb_refetch_rate=None)
     prog = static.with_(name="+progressive quantization", progressive=base.progressive, threshold=base.threshold,
-                        lsb_refetch_rate=base.lsb_refetch_rate, lsb_refetch_layers=base.lsb_refetch_layers)
+                        lsb_refetch_rate=base.lsb_refetch_rate, lsb_refetch_layers=base.lsb_refetch_layers,
+                        warmup_lsb_refetch_layers=base.warmup_lsb_refetch_layers)
     return [(p.name, p) for p in (dense, tok, head, topk, static, prog)]
 
 # A3 and MNNFast as the SpAtten paper describes them (section V-B): they fetch all of Q, K and V before deciding
