@@ -172,6 +172,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return reproduce_spatten(args)
     if args.paper != "fusemax":
         raise SpecError("reproduce", f"unknown paper {args.paper!r}", ["fusemax", "spatten"])
+    if args.per_benchmark or args.out:
+        raise SpecError("--per-benchmark" if args.per_benchmark else "--out",
+                        "only `reproduce spatten` has a per-benchmark table (FuseMax's figures are per workload "
+                        "and sequence length: `attnforge compare` gives those)", ["spatten"])
     from attnforge.reports.fusemax_paper import format_rows, reproduce
 
     t0 = time.perf_counter()
@@ -473,7 +477,13 @@ def _add_listing_commands(sub: Any, fmt: Any) -> None:
 
     r = sub.add_parser("reproduce", help="a paper's headline results beside ours")
     r.add_argument("paper", choices=["fusemax", "spatten"], help="which paper")
-    r.add_argument("--json", action="store_true", help="a list of {metric, paper, ours}")
+    r.add_argument("--json", action="store_true", help="a list of {metric, paper, ours} (with --per-benchmark: "
+                   "one record per benchmark)")
+    r.add_argument("--per-benchmark", action="store_true",
+                   help="spatten: the 30 benchmarks one by one (latency, FLOPs, DRAM and its reduction, power, "
+                        "SpAtten1/8 vs A3 and MNNFast) instead of the headline table; ~20 s")
+    r.add_argument("--out", type=Path, metavar="FILE.csv|FILE.parquet",
+                   help="with --per-benchmark: also write the table to this CSV or Parquet file")
     r.set_defaults(func=cmd_reproduce)
 
 

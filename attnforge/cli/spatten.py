@@ -122,9 +122,34 @@ def run_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def per_benchmark(args: argparse.Namespace) -> int:
+    """`reproduce spatten --per-benchmark`: the 30 benchmarks one by one, printed and optionally written."""
+    from attnforge.reports.spatten_per_benchmark import column_help, format_table, per_benchmark, write
+
+    if args.out is not None and args.out.suffix not in (".csv", ".parquet"):  # refuse before the 20 s of runs
+        raise SpecError("--out", f"cannot write {args.out.name}: the table is written as CSV or Parquet",
+                        [".csv", ".parquet"])
+    t0 = time.perf_counter()
+    df = per_benchmark()
+    if args.out is not None:
+        write(df, args.out)
+    if args.json:
+        print(json.dumps(finite_json(df.to_dict("records")), indent=2, allow_nan=False))
+        return 0
+    print(format_table(df))
+    print("\ncolumns (docs/spatten.md §Per-benchmark results):\n" + column_help())
+    print(f"\n{len(df)} benchmarks x 4 designs in {time.perf_counter() - t0:.1f} s"
+          + (f"; wrote {args.out}" if args.out is not None else ""))
+    return 0
+
+
 def reproduce_spatten(args: argparse.Namespace) -> int:
     from attnforge.reports.spatten_paper import format_rows, reproduce
 
+    if args.per_benchmark:
+        return per_benchmark(args)
+    if args.out is not None:
+        raise SpecError("--out", "writes the per-benchmark table: add --per-benchmark", ["--per-benchmark"])
     t0 = time.perf_counter()
     rows, notes = reproduce()
     if args.json:

@@ -1,0 +1,140 @@
+"""SpAtten's 30 benchmarks one by one: what each run takes, moves and draws, and SpAtten1/8 beside A3 and MNNFast.
+
+Why a table per benchmark: the paper's headline figures are means (geometric, §V-A) over the 30 benchmarks, and its
+figures report the benchmarks one by one. A researcher comparing a design with SpAtten needs the same split: which
+task is memory-bound, how much of its DRAM reduction is pruning and how much quantization, what it draws. The rows
+come from the same runs (:func:`attnforge.reports.spatten_paper.run_phase`) that ``attnforge reproduce spatten``
+averages, so the table's geometric means are the headline rows (a test holds them equal).
+
+``attnforge reproduce spatten --per-benchmark [--out FILE.csv|FILE.parquet]``; docs/spatten.md §Per-benchmark
+results says what each column is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attnforge.reports.spatten_paper import TABLE3_ACCELS, Totals, run_phase
+from attnforge.sim.specs.errors import SpecError
+from attnforge.sim.specs.progress import phase
+from attnforge.sim.specs.spatten_policy import POLICIES
+from attnforge.workloads.spatten_benchmarks import Benchmark, benchmarks
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the table: its name (CSV header), what it measures, and how it is computed from a run."""
+
+    name: str
+    meaning: str
+    value: Callable[[Totals], float]
+    fmt: str = "{:.3g}"
+
+
+#: SpAtten's own run of a benchmark (the paper's chip, the benchmark's policy): one column each.
+SPATTEN_COLUMNS: tuple[Column, ...] = (
+    Column("latency_ms", "attention time: the BERT pass, or GPT-2's 32 generation steps", lambda t: t.seconds * 1e3,
+           "{:.4g}"),
+    Column("executed_gflop", "attention FLOPs executed after pruning (LSB recomputes included)",
+           lambda t: t.flops / 1e9),
+    Column("dense_gflop", "the same attention unpruned", lambda t: t.dense_flops / 1e9),
+    Column("tflops", "executed FLOPs over time (the paper's V-C throughput)", lambda t: t.tflops),
+    Column("effective_tflops", "dense FLOPs over time (pruned work counted as done)",
+           lambda t: t.effective_gops / 1e3),
+    Column("tokens_kept", "mean fraction of the tokens a pass keeps", lambda t: t.tokens_kept, "{:.2f}"),
+    Column("dram_mb", "bytes read from HBM (K MSBs and LSBs, kept V, Q), MB", lambda t: t.dram_bytes / 1e6),
+    Column("dram_reduction", "FP32 dense K+V over the K+V bytes moved (the paper's DRAM reduction)",
+           lambda t: t.dram_reduction),
+    Column("pruning_reduction", "its pruning part: dense K+V elements over those fetched",
+           lambda t: t.pruning_reduction),
+    Column("quant_reduction", "its quantization part: fetched elements at 32 bits over their bytes",
+           lambda t: t.quant_reduction),
+    Column("hbm_gb_s", "GB/s the HBM delivers while it moves the bytes", lambda t: t.achieved_gbs, "{:.0f}"),
+    Column("memory_bound", "fraction of the cycles in layers whose DRAM time exceeds their compute",
+           lambda t: t.memory_bound_share, "{:.2f}"),
+    Column("energy_mj", "energy: actions x energy per action, plus static power", lambda t: t.energy_j * 1e3),
+    Column("power_w", "average power (energy over time)", lambda t: t.energy_j / t.seconds, "{:.2f}"),
+)
+
+
+def _design_columns() -> tuple[tuple[str, str], ...]:
+    """Per Table III design (SpAtten1/8, A3, MNNFast on SpAtten1/8's resources): its dense-equivalent GOP/s."""
+    return tuple((name, f"{name.lower().replace('/', '_')}_gops")
+                 for name, _, _ in TABLE3_ACCELS)
+
+
+def benchmark_row(b: Benchmark) -> dict[str, object]:
+    """One benchmark: SpAtten's run, then each Table III design's dense-equivalent GOP/s and SpAtten1/8's speedups."""
+    t = run_phase(b)
+    row: dict[str, object] = {"benchmark": b.name, "model": b.model, "dataset": b.dataset,
+                              "run": f"{b.generate} generation steps" if b.generative else "one pass",
+                              "length": b.length}
+    row.update({c.name: float(c.value(t)) for c in SPATTEN_COLUMNS})
+    gops = {}
+    for (name, accel, pol), (_, col) in zip(TABLE3_ACCELS, _design_columns(), strict=True):
+        run = run_phase(b, accel=accel, policy=POLICIES[pol] if pol else None)
+        gops[name] = run.effective_gops
+        row[col] = gops[name]
+    for other in ("A3", "MNNFast"):
+        row[f"speedup_vs_{other.lower()}"] = gops["SpAtten1/8"] / gops[other]
+    return row
+
+
+def per_benchmark(benches: list[Benchmark] | None = None) -> pd.DataFrame:
+    """The table: one row per benchmark, in the order of the benchmark files (BERT tasks, then GPT-2)."""
+    benches = benchmarks() if benches is None else benches
+    out = []
+    for i, b in enumerate(benches):
+        phase(f"per-benchmark: {i + 1}/{len(benches)} {b.name} (SpAtten, SpAtten1/8, A3, MNNFast)")
+        out.append(benchmark_row(b))
+    return pd.DataFrame(out)
+
+
+def geometric_means(df: pd.DataFrame) -> dict[str, float]:
+    """Geometric mean of every numeric column over the rows (the paper's averaging, §V-A)."""
+    return {c: float(np.exp(np.mean(np.log(df[c].to_numpy(dtype=np.float64)))))
+            for c in df.columns if pd.api.types.is_float_dtype(df[c]) and (df[c] > 0).all()}
+
+
+def column_help() -> str:
+    """What each column means (``--per-benchmark`` prints it under the table)."""
+    cols = [(c.name, c.meaning) for c in SPATTEN_COLUMNS]
+    cols += [(col, f"{name}'s dense-equivalent GOP/s (Table III's resources: 128 multipliers, 64 GB/s)")
+             for name, col in _design_columns()]
+    cols += [("speedup_vs_a3", "SpAtten1/8 over A3"), ("speedup_vs_mnnfast", "SpAtten1/8 over MNNFast")]
+    w = max(len(n) for n, _ in cols)
+    return "\n".join(f"  {n:<{w}}  {m}" for n, m in cols)
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """The table as text, with the geometric means of the numeric columns as a last line."""
+    fmts = {c.name: c.fmt for c in SPATTEN_COLUMNS}
+    shown = df.drop(columns=["model", "dataset", "run"])
+    means = geometric_means(shown)
+    body = [[str(v) if not isinstance(v, float) else fmts.get(c, "{:.3g}").format(v) for c, v in r.items()]
+            for r in shown.to_dict("records")]
+    body.append(["geometric mean", ""] + [fmts.get(c, "{:.3g}").format(means[c]) if c in means else ""
+                                           for c in shown.columns[2:]])
+    head = list(shown.columns)
+    widths = [max(len(head[i]), *(len(r[i]) for r in body)) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    return "\n".join([line(head), *(line(r) for r in body)])
+
+
+def write(df: pd.DataFrame, path: Path) -> None:
+    """CSV or Parquet by the file's suffix; anything else is one clear error."""
+    if path.suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif path.suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        raise SpecError("--out", f"cannot write {path.name}: the table is written as CSV or Parquet",
+                        [".csv", ".parquet"])

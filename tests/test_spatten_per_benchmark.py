@@ -1,0 +1,84 @@
+"""`reproduce spatten --per-benchmark`: each row is the same run the headline means average, the table writes as CSV
+and Parquet, and the options a path cannot honour are refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from attnforge.cli.main import main
+from attnforge.reports import spatten_per_benchmark as pb
+from attnforge.reports.spatten_paper import run_phase
+from attnforge.sim.specs.spatten_policy import POLICIES
+from attnforge.workloads.spatten_benchmarks import benchmarks
+
+NAMES = ("bert-base/CoLA", "bert-large/SQuAD1.1", "gpt2-small/PTB")
+
+
+@pytest.fixture(scope="module")
+def three() -> pd.DataFrame:
+    return pb.per_benchmark([b for b in benchmarks() if b.name in NAMES])
+
+
+def test_rows_are_the_runs_the_headline_averages(three: pd.DataFrame) -> None:
+    by = {b.name: b for b in benchmarks()}
+    for r in three.to_dict("records"):
+        b = by[r["benchmark"]]
+        t = run_phase(b)
+        assert r["latency_ms"] == pytest.approx(t.seconds * 1e3, rel=1e-12)
+        assert r["dram_reduction"] == pytest.approx(r["pruning_reduction"] * r["quant_reduction"], rel=1e-9)
+        assert r["power_w"] == pytest.approx(r["energy_mj"] / r["latency_ms"], rel=1e-9)
+        a3 = run_phase(b, accel="a3", policy=POLICIES["a3"]).effective_gops
+        assert r["a3_gops"] == pytest.approx(a3, rel=1e-12)
+        assert r["speedup_vs_a3"] == pytest.approx(r["spatten1_8_gops"] / a3, rel=1e-12)
+        assert r["run"] == ("32 generation steps" if b.generative else "one pass")
+    # GPT-2 generation waits on HBM; a short BERT pass is compute-bound for most of its cycles
+    gpt = three.set_index("benchmark").loc["gpt2-small/PTB"]
+    assert gpt["memory_bound"] > 0.5 and gpt["speedup_vs_a3"] > 3
+
+
+def test_table_text_ends_with_geometric_means(three: pd.DataFrame) -> None:
+    text = pb.format_table(three)
+    last = text.splitlines()[-1]
+    assert last.startswith("geometric mean")
+    gm = pb.geometric_means(three)
+    expect = float(np.exp(np.mean(np.log(three["spatten1_8_gops"]))))
+    assert gm["spatten1_8_gops"] == pytest.approx(expect) and "length" not in gm
+    assert all(c.name in pb.column_help() for c in pb.SPATTEN_COLUMNS)
+
+
+def test_writes_csv_and_parquet_and_refuses_other_suffixes(three: pd.DataFrame, tmp_path: Path) -> None:
+    for suffix, read in ((".csv", pd.read_csv), (".parquet", pd.read_parquet)):
+        pb.write(three, tmp_path / f"t{suffix}")
+        back = read(tmp_path / f"t{suffix}")
+        assert list(back.columns) == list(three.columns)
+        assert np.allclose(back["latency_ms"], three["latency_ms"])
+    with pytest.raises(Exception, match="CSV or Parquet"):
+        pb.write(three, tmp_path / "t.xlsx")
+
+
+def test_cli_per_benchmark(capsys, monkeypatch, tmp_path: Path) -> None:
+    subset = [b for b in benchmarks() if b.name in NAMES[:1]]
+    monkeypatch.setattr(pb, "benchmarks", lambda: subset)
+    out = tmp_path / "t.csv"
+    assert main(["reproduce", "spatten", "--per-benchmark", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "bert-base/CoLA" in text and "geometric mean" in text and f"wrote {out}" in text
+    assert pd.read_csv(out)["benchmark"].tolist() == ["bert-base/CoLA"]
+    assert main(["reproduce", "spatten", "--per-benchmark", "--json"]) == 0
+    (rec,) = json.loads(capsys.readouterr().out)
+    assert rec["benchmark"] == "bert-base/CoLA" and rec["latency_ms"] > 0
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["reproduce", "spatten", "--out", "t.csv"], "add --per-benchmark"),
+    (["reproduce", "fusemax", "--per-benchmark"], "only `reproduce spatten`"),
+    (["reproduce", "spatten", "--per-benchmark", "--out", "t.xlsx"], "CSV or Parquet"),
+])
+def test_cli_refuses_what_it_cannot_honour(capsys, args: list[str], match: str) -> None:
+    assert main(args) == 2
+    assert match in capsys.readouterr().err
