@@ -166,7 +166,8 @@ def _evaluate(accel: str, model: str, lens: list[int], policy: Policy, **kw: obj
 def warmup_policy(policy: Policy) -> Policy:
     """The settings of a generation step before token pruning starts: every token kept, and the warm-up steps' own
     LSB refetch rates where the policy has them (rows over every key are flatter); the rest unchanged."""
-    warm = policy.with_(name=f"{policy.name} warm-up", token_ratio=0.0, token_keep=None)
+    warm = policy.with_(name=f"{policy.name} warm-up", token_ratio=0.0, token_keep=None, warmup_steps=0,
+                        warmup_lsb_refetch_layers=None)
     rates = policy.warmup_lsb_refetch_layers
     if rates is None:
         return warm
@@ -189,13 +190,16 @@ def run_phase(bench: Benchmark, phase: str | None = None, accel: str = "spatten"
         raise SpecError("phase", f"unknown phase {ph!r}", PHASES)
     evs: list[Evaluation] = []
     lens: list[np.ndarray] = []
+    # Each part runs one policy on all its points (a Scenario refuses warm-up steps it cannot split): the prompt
+    # and the pruned generation steps the steady settings, the warm-up steps their own.
+    steady = pol.with_(warmup_steps=0, warmup_lsb_refetch_layers=None)
     if ph in ("prompt", "both"):
-        evs.append(_evaluate(accel, bench.model, [bench.length], pol, causal=True))
+        evs.append(_evaluate(accel, bench.model, [bench.length], steady, causal=True))
         lens.append(np.asarray(bench.length))
     if ph in ("generate", "both"):
         ctx = [bench.length + 1 + i for i in range(bench.generate)]
         warm = min(pol.warmup_steps, len(ctx))
-        for part, sp in ((ctx[:warm], warmup_policy(pol)), (ctx[warm:], pol)):
+        for part, sp in ((ctx[:warm], warmup_policy(pol)), (ctx[warm:], steady)):
             if part:
                 evs.append(_evaluate(accel, bench.model, part, sp, causal=True, stage="decode"))
                 lens.append(np.asarray(part))

@@ -210,3 +210,14 @@ def test_trace_refetch_rows_split_the_unpruned_first_step() -> None:
     assert everywhere.ours == pytest.approx(0.0701, abs=5e-4) and pruned.ours == pytest.approx(0.0609, abs=5e-4)
     assert "31 pruned steps" in pruned.metric and everywhere.paper == pruned.paper == 0.059
     assert "35% of them refetch" in measured[everywhere.metric] and "993 keys" in measured[everywhere.metric]
+
+
+def test_scenario_refuses_warm_up_steps_it_cannot_split() -> None:
+    """A Scenario runs one policy on every point, so a benchmark policy with unpruned warm-up steps is refused
+    (run_phase splits them off) rather than run as if every step pruned."""
+    p = load_benchmark(next(f for f in benchmark_files() if f.name == "gpt2-small-wikitext2.yaml")).policy
+    sc = Scenario.build(accelerator="spatten", workload="gpt2-small", seq_lens=[992], batch=1, policy=p,
+                        phase="generate")
+    with pytest.raises(SpecError, match="warm-up steps cannot be honoured"):
+        evaluate_scenario(sc)
+    evaluate_scenario(sc.with_(policy=p.with_(warmup_steps=0)))
