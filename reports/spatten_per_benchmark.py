@@ -138,3 +138,39 @@ def write(df: pd.DataFrame, path: Path) -> None:
     else:
         raise SpecError("--out", f"cannot write {path.name}: the table is written as CSV or Parquet",
                         [".csv", ".parquet"])
+
+
+def plot(df: pd.DataFrame, path: Path) -> Path:
+    """Two panels over the benchmarks: SpAtten1/8's speedup over A3 and MNNFast, and SpAtten's DRAM reduction split
+    into its pruning and quantization parts (log scale; the dashed lines are the geometric means)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from attnforge.reports.plots import log_axes
+
+    if path.suffix not in (".png", ".svg", ".pdf"):
+        raise SpecError("--plot", f"cannot draw {path.name}: the figure is written as PNG, SVG or PDF",
+                        [".png", ".svg", ".pdf"])
+    x = np.arange(len(df))
+    fig, axes = plt.subplots(2, 1, figsize=(max(8.0, 0.36 * len(df) + 2), 7.5), sharex=True)
+    means = geometric_means(df)
+    panels = (("SpAtten1/8 speedup (x)", (("speedup_vs_a3", "over A3"), ("speedup_vs_mnnfast", "over MNNFast"))),
+              ("DRAM reduction vs FP32 K+V (x)", (("pruning_reduction", "pruning"), ("quant_reduction", "quantization"),
+                                                  ("dram_reduction", "both"))))
+    for ax, (label, cols) in zip(axes, panels, strict=True):
+        width = 0.8 / len(cols)
+        for i, (col, name) in enumerate(cols):
+            bars = ax.bar(x + (i - (len(cols) - 1) / 2) * width, df[col], width, label=name)
+            ax.axhline(means[col], color=bars.patches[0].get_facecolor(), ls="--", lw=0.8)
+        log_axes(ax, x=False, y=True)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", which="both", alpha=0.3)
+        ax.legend(fontsize=8, ncol=len(cols))
+    axes[-1].set_xticks(x, df["benchmark"], rotation=70, ha="right", fontsize=7)
+    axes[0].set_title("SpAtten's 30 benchmarks (attnforge reproduce spatten --per-benchmark)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

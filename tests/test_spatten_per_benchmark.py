@@ -64,10 +64,11 @@ def test_writes_csv_and_parquet_and_refuses_other_suffixes(three: pd.DataFrame, 
 def test_cli_per_benchmark(capsys, monkeypatch, tmp_path: Path) -> None:
     subset = [b for b in benchmarks() if b.name in NAMES[:1]]
     monkeypatch.setattr(pb, "benchmarks", lambda: subset)
-    out = tmp_path / "t.csv"
-    assert main(["reproduce", "spatten", "--per-benchmark", "--out", str(out)]) == 0
+    out, fig = tmp_path / "t.csv", tmp_path / "t.png"
+    assert main(["reproduce", "spatten", "--per-benchmark", "--out", str(out), "--plot", str(fig)]) == 0
     text = capsys.readouterr().out
-    assert "bert-base/CoLA" in text and "geometric mean" in text and f"wrote {out}" in text
+    assert "bert-base/CoLA" in text and "geometric mean" in text and f"wrote {out}, {fig}" in text
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pd.read_csv(out)["benchmark"].tolist() == ["bert-base/CoLA"]
     assert main(["reproduce", "spatten", "--per-benchmark", "--json"]) == 0
     (rec,) = json.loads(capsys.readouterr().out)
@@ -78,6 +79,9 @@ def test_cli_per_benchmark(capsys, monkeypatch, tmp_path: Path) -> None:
     (["reproduce", "spatten", "--out", "t.csv"], "add --per-benchmark"),
     (["reproduce", "fusemax", "--per-benchmark"], "only `reproduce spatten`"),
     (["reproduce", "spatten", "--per-benchmark", "--out", "t.xlsx"], "CSV or Parquet"),
+    (["reproduce", "spatten", "--per-benchmark", "--plot", "t.txt"], "PNG, SVG or PDF"),
+    (["reproduce", "spatten", "--plot", "t.png"], "add --per-benchmark"),
+    (["reproduce", "fusemax", "--plot", "t.png"], "only `reproduce spatten`"),
 ])
 def test_cli_refuses_what_it_cannot_honour(capsys, args: list[str], match: str) -> None:
     assert main(args) == 2

@@ -124,22 +124,30 @@ def run_trace(args: argparse.Namespace) -> int:
 
 def per_benchmark(args: argparse.Namespace) -> int:
     """`reproduce spatten --per-benchmark`: the 30 benchmarks one by one, printed and optionally written."""
-    from attnforge.reports.spatten_per_benchmark import column_help, format_table, per_benchmark, write
+    from attnforge.reports.spatten_per_benchmark import column_help, format_table, per_benchmark, plot, write
 
-    if args.out is not None and args.out.suffix not in (".csv", ".parquet"):  # refuse before the 20 s of runs
+    # refuse a file we cannot write before the ~20 s of runs
+    if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
         raise SpecError("--out", f"cannot write {args.out.name}: the table is written as CSV or Parquet",
                         [".csv", ".parquet"])
+    if args.plot is not None and args.plot.suffix not in (".png", ".svg", ".pdf"):
+        raise SpecError("--plot", f"cannot draw {args.plot.name}: the figure is written as PNG, SVG or PDF",
+                        [".png", ".svg", ".pdf"])
     t0 = time.perf_counter()
     df = per_benchmark()
+    wrote = []
     if args.out is not None:
         write(df, args.out)
+        wrote.append(str(args.out))
+    if args.plot is not None:
+        wrote.append(str(plot(df, args.plot)))
     if args.json:
         print(json.dumps(finite_json(df.to_dict("records")), indent=2, allow_nan=False))
         return 0
     print(format_table(df))
     print("\ncolumns (docs/spatten.md §Per-benchmark results):\n" + column_help())
     print(f"\n{len(df)} benchmarks x 4 designs in {time.perf_counter() - t0:.1f} s"
-          + (f"; wrote {args.out}" if args.out is not None else ""))
+          + (f"; wrote {', '.join(wrote)}" if wrote else ""))
     return 0
 
 
@@ -148,8 +156,9 @@ def reproduce_spatten(args: argparse.Namespace) -> int:
 
     if args.per_benchmark:
         return per_benchmark(args)
-    if args.out is not None:
-        raise SpecError("--out", "writes the per-benchmark table: add --per-benchmark", ["--per-benchmark"])
+    for opt, val in (("--out", args.out), ("--plot", args.plot)):
+        if val is not None:
+            raise SpecError(opt, "belongs to the per-benchmark table: add --per-benchmark", ["--per-benchmark"])
     t0 = time.perf_counter()
     rows, notes = reproduce()
     if args.json:
