@@ -129,12 +129,22 @@ def format_table(df: pd.DataFrame) -> str:
     return "\n".join([line(head), *(line(r) for r in body)])
 
 
+def _saving(what: str, path: Path, save: Callable[[Path], object]) -> None:
+    """Save to ``path``, making its folder; a file system refusal (permissions, a file where a folder should be)
+    is one clear error naming the option, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save(path)
+    except OSError as exc:
+        raise SpecError(what, f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def write(df: pd.DataFrame, path: Path) -> None:
     """CSV or Parquet by the file's suffix; anything else is one clear error."""
     if path.suffix == ".csv":
-        df.to_csv(path, index=False)
+        _saving("--out", path, lambda p: df.to_csv(p, index=False))
     elif path.suffix == ".parquet":
-        df.to_parquet(path, index=False)
+        _saving("--out", path, lambda p: df.to_parquet(p, index=False))
     else:
         raise SpecError("--out", f"cannot write {path.name}: the table is written as CSV or Parquet",
                         [".csv", ".parquet"])
@@ -171,6 +181,8 @@ def plot(df: pd.DataFrame, path: Path) -> Path:
     axes[-1].set_xticks(x, df["benchmark"], rotation=70, ha="right", fontsize=7)
     axes[0].set_title("SpAtten's 30 benchmarks (attnforge reproduce spatten --per-benchmark)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        _saving("--plot", path, lambda p: fig.savefig(p, dpi=120))
+    finally:
+        plt.close(fig)
     return path

@@ -13,6 +13,7 @@ import pytest
 from attnforge.cli.main import main
 from attnforge.reports import spatten_per_benchmark as pb
 from attnforge.reports.spatten_paper import run_phase
+from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.spatten_policy import POLICIES
 from attnforge.workloads.spatten_benchmarks import benchmarks
 
@@ -59,6 +60,12 @@ def test_writes_csv_and_parquet_and_refuses_other_suffixes(three: pd.DataFrame, 
         assert np.allclose(back["latency_ms"], three["latency_ms"])
     with pytest.raises(Exception, match="CSV or Parquet"):
         pb.write(three, tmp_path / "t.xlsx")
+    pb.write(three, tmp_path / "new" / "dir" / "t.csv")  # the folder is made
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SpecError, match="cannot write"):  # a file where the folder should be
+        pb.write(three, tmp_path / "file" / "t.csv")
+    with pytest.raises(SpecError, match="cannot write"):
+        pb.plot(three, tmp_path / "file" / "t.png")
 
 
 def test_cli_per_benchmark(capsys, monkeypatch, tmp_path: Path) -> None:
