@@ -4,7 +4,8 @@ Why a table per benchmark: the paper's headline figures are means (geometric, §
 figures report the benchmarks one by one. A researcher comparing a design with SpAtten needs the same split: which
 task is memory-bound, how much of its DRAM reduction is pruning and how much quantization, what it draws. The rows
 come from the same runs (:func:`attnforge.reports.spatten_paper.run_phase`) that ``attnforge reproduce spatten``
-averages, so the table's geometric means are the headline rows (a test holds them equal).
+averages, so the table's geometric means are the headline rows (tests/test_spatten_per_benchmark.py holds each row
+to those runs).
 
 ``attnforge reproduce spatten --per-benchmark [--out FILE.csv|FILE.parquet]``; docs/spatten.md §Per-benchmark
 results says what each column is.
