@@ -7,6 +7,7 @@ The small public API (everything else is reachable, but may move between release
     results = attnforge.simulate(sc)            # list of Result, each carrying its Scenario
     df = attnforge.to_frame(results)            # one pandas row per point
     df = attnforge.sweep("example", "out/sweep")  # a packaged or user sweep spec -> DataFrame
+    df = attnforge.spatten_benchmarks()         # SpAtten's 30 paper benchmarks, one row each
 
 Installed, the repository's top-level folders live under this one import name (``attnforge.sim``,
 ``attnforge.rtl``, ``attnforge.mappings``, ``attnforge.workloads``, ``attnforge.reports``). Run from a checkout
@@ -26,13 +27,14 @@ if (_ROOT / "pyproject.toml").is_file() and (_ROOT / "sim" / "__init__.py").is_f
 from attnforge.sim.specs.version import __version__  # noqa: E402 - after the path extension, which it needs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from attnforge.api import simulate, sweep, to_frame
+    from attnforge.api import simulate, spatten_benchmarks, sweep, to_frame
     from attnforge.sim.specs.scenario import Scenario
 
 _LAZY = {
     "Scenario": ("attnforge.sim.specs.scenario", "Scenario"),
     "simulate": ("attnforge.api", "simulate"),
     "sweep": ("attnforge.api", "sweep"),
+    "spatten_benchmarks": ("attnforge.api", "spatten_benchmarks"),
     "to_frame": ("attnforge.api", "to_frame"),
 }
 
@@ -47,4 +49,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'attnforge' has no attribute {name!r}")
 
 
-__all__ = ["Scenario", "__version__", "simulate", "sweep", "to_frame"]
+__all__ = ["Scenario", "__version__", "simulate", "spatten_benchmarks", "sweep", "to_frame"]

@@ -93,3 +93,13 @@ def test_cli_per_benchmark(capsys, monkeypatch, tmp_path: Path) -> None:
 def test_cli_refuses_what_it_cannot_honour(capsys, args: list[str], match: str) -> None:
     assert main(args) == 2
     assert match in capsys.readouterr().err
+
+
+def test_api_names_benchmarks_and_refuses_unknown_ones() -> None:
+    import attnforge
+
+    df = attnforge.spatten_benchmarks(["gpt2-small/PTB"])
+    assert df["benchmark"].tolist() == ["gpt2-small/PTB"] and df["memory_bound"].iloc[0] > 0.5
+    with pytest.raises(SpecError, match="unknown benchmark 'gpt2-small/ptb'") as exc:
+        attnforge.spatten_benchmarks(["gpt2-small/ptb"])
+    assert "gpt2-small/PTB" in str(exc.value)
