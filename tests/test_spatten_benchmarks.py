@@ -220,4 +220,6 @@ def test_scenario_refuses_warm_up_steps_it_cannot_split() -> None:
                         phase="generate")
     with pytest.raises(SpecError, match="warm-up steps cannot be honoured"):
         evaluate_scenario(sc)
-    evaluate_scenario(sc.with_(policy=p.with_(warmup_steps=0)))
+    with pytest.raises(SpecError, match="warmup_steps is 0"):  # warm-up rates without warm-up steps
+        p.with_(warmup_steps=0)
+    evaluate_scenario(sc.with_(policy=p.with_(warmup_steps=0, warmup_lsb_refetch_layers=None)))

@@ -190,6 +190,8 @@ class Policy:
                 object.__setattr__(self, fld, rates)
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise SpecError("warmup_steps", f"must be an integer >= 0, got {self.warmup_steps!r}")
+        if self.warmup_lsb_refetch_layers is not None and not self.warmup_steps:
+            raise SpecError("warmup_lsb_refetch_layers", "are the warm-up steps' rates, but warmup_steps is 0")
         check_threshold(self.threshold, "threshold")
         check_key_keep(self.query_key_keep, self.fetch_pruned)
         if self.raw_bits not in RAW_BITS:
