@@ -223,3 +223,19 @@ def test_scenario_refuses_warm_up_steps_it_cannot_split() -> None:
     with pytest.raises(SpecError, match="warmup_steps is 0"):  # warm-up rates without warm-up steps
         p.with_(warmup_steps=0)
     evaluate_scenario(sc.with_(policy=p.with_(warmup_steps=0, warmup_lsb_refetch_layers=None)))
+
+
+@pytest.mark.parametrize(("name", "trace", "rel"), [("gpt2-medium/WikiText-2", "MEDIUM_TRACE", 1e-3),
+                                                    ("gpt2-small/WikiText-2", "SMALL_TRACE", 0.02)])
+def test_trace_backed_benchmark_prunes_as_its_trace(name: str, trace: str, rel: float) -> None:
+    """A benchmark file built from SpAtten's trace, every head kept (a trace has no rows for its pruned heads, so its
+    dense count leaves them out), executes as many fewer FLOPs than dense as the trace replay does: the per-layer
+    kept tokens, V and refetch rates the file takes from the trace are the trace's work, not an estimate of it."""
+    from attnforge.reports import spatten_paper as sp
+    from attnforge.sim.spatten.trace import load_trace, trace_schedule
+    from attnforge.sim.specs.arch import get_preset
+
+    b = next(b for b in benchmarks() if b.name == name)
+    t = sp.run_phase(b, policy=sp.without_heads(b.policy))
+    s, _ = trace_schedule(load_trace(sp.TRACE_DIR / getattr(sp, trace)), get_preset("spatten"))
+    assert t.dense_flops / t.flops == pytest.approx(float(s.extra["dense_flops"]) / float(s.flops), rel=rel)
