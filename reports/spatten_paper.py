@@ -22,10 +22,10 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+from attnforge.reports import spatten_arch
 from attnforge.reports.paper import Row
 from attnforge.reports.paper import format_rows as _format_rows
 from attnforge.sim.analytical.engine import Evaluation, evaluate_scenario, run_schedule
-from attnforge.sim.specs.arch import get_preset
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.progress import phase
 from attnforge.sim.specs.scenario import Scenario
@@ -158,9 +158,12 @@ def _memory_bound_cycles(ev: Evaluation) -> float:
     return out
 
 
-def _evaluate(accel: str, model: str, lens: list[int], policy: Policy, **kw: object) -> Evaluation:
+def _evaluate(accel: str, model: str, lens: list[int], policy: Policy, overrides: dict[str, object] | None = None,
+              **kw: object) -> Evaluation:
+    """One Scenario of the reproduction, with the run's arch overrides (reports/spatten_arch.py), then ``overrides``."""
+    ov = {**spatten_arch.current(), **(overrides or {})}
     return evaluate_scenario(Scenario.build(accelerator=accel, workload=model, seq_lens=lens, batch=1, policy=policy,
-                                            **kw))  # type: ignore[arg-type]
+                                            overrides=ov or None, **kw))  # type: ignore[arg-type]
 
 
 def without_heads(policy: Policy) -> Policy:
@@ -240,7 +243,7 @@ def _trace_rows() -> tuple[list[Row], list[str], dict[str, str]]:
     notes: list[str] = []
     measured: dict[str, str] = {}
     fpb: dict[str, float] = {}
-    arch = get_preset("spatten")
+    arch = spatten_arch.arch()
     for label, pruned, base in (("GPT-2-Small", SMALL_TRACE, SMALL_BASE), ("GPT-2-Medium", MEDIUM_TRACE, MEDIUM_BASE)):
         if not (TRACE_DIR / pruned).exists() or not (TRACE_DIR / base).exists():
             notes.append(f"{label} trace rows skipped: {TRACE_DIR} not present")
@@ -579,7 +582,7 @@ def _table3_rows(benches: list[Benchmark]) -> tuple[list[Row], dict[str, str]]:
     """Paper Table III: SpAtten1/8, A3 and MNNFast at equal multipliers (128) and bandwidth (64 GB/s), each a
     geometric mean of dense-equivalent GOP/s over the 30 benchmarks, the speedups the abstract quotes, and A3's
     DRAM-free throughput beside its bandwidth-bound one (docs/spatten.md §Table III says why each is counted so)."""
-    peak = get_preset("spatten-1-8").dram.bandwidth_gib_s * 2**30 / 1e9
+    peak = spatten_arch.arch("spatten-1-8").dram.bandwidth_gib_s * 2**30 / 1e9
     tots = {name: [run_phase(b, accel=accel, policy=POLICY_REGISTRY[pol] if pol else None) for b in benches]
             for name, accel, pol in TABLE3_ACCELS}
     gm = {name: table3_mean(ts) for name, ts in tots.items()}
@@ -594,7 +597,7 @@ def _table3_rows(benches: list[Benchmark]) -> tuple[list[Row], dict[str, str]]:
     metric = f"A3 throughput with DRAM ignored, geometric mean of the {len(benches)} (GOP/s, dense-equivalent)"
     rows.append(Row(metric, A3_ROOF_GFLOPS * A3_APPROX_SPEEDUP, a3_roof,
                     "paper Table III (128 GFLOPS roof x 1.73 speedup)"))
-    arch = get_preset("spatten-1-8")
+    arch = spatten_arch.arch("spatten-1-8")
     mults = arch.spatten.qk_multipliers + arch.spatten.pv_multipliers
     notes[metric] = (f"the same quantity as the paper's (no DRAM time), from our A3 model: its {mults} multipliers "
                      f"give {2 * mults * arch.clock_hz / 1e9:.0f} GOP/s counting a multiply-add as 2 ops, as "
@@ -650,7 +653,7 @@ def _constant_power_row(gops: float, rows: list[Row], notes: dict[str, str]) -> 
     269 GOP/J is its 221 GOP/s (a roof times a speedup, no run) over 0.82 W, so the table's energy column cannot
     come from activity; SpAtten1/8's power is taken as Table II's chip scaled to its resources (logic and SRAM by
     the multipliers, DRAM by the bandwidth), with every module drawing its Table II power all the time."""
-    full, eighth = get_preset("spatten"), get_preset("spatten-1-8")
+    full, eighth = spatten_arch.arch(), spatten_arch.arch("spatten-1-8")
     m_frac = ((eighth.spatten.qk_multipliers + eighth.spatten.pv_multipliers)
               / (full.spatten.qk_multipliers + full.spatten.pv_multipliers))
     bw_frac = eighth.dram.bandwidth_gib_s / full.dram.bandwidth_gib_s
@@ -703,7 +706,7 @@ def _gpt2_rows(benches: list[Benchmark], res: dict[str, Totals],
     gpt = [b for b in benches if b.generative]
     prompt = [run_phase(b, "prompt") for b in gpt]
     gen = [res[b.name] for b in gpt]
-    peak = get_preset("spatten").dram.bandwidth_gib_s * 2**30 / 1e9
+    peak = spatten_arch.arch().dram.bandwidth_gib_s * 2**30 / 1e9
     ratios = [tok[b.name].dense_flops / tok[b.name].flops for b in gpt]
     notes = {
         "GPT-2-Medium attention latency, 32 steps (ms)": _latency_note(nohead, 2.13, peak),
@@ -817,7 +820,7 @@ def reproduce() -> tuple[list[Row], list[str]]:
             _geo([r.flops / r.seconds / 1e12 for r in gpt]), "paper V-C (averaging not stated)"),
     ]
     phase("reproduce spatten: GPT-2 beside Table IV, and the prompt phase apart")
-    peak = get_preset("spatten").dram.bandwidth_gib_s * 2**30 / 1e9
+    peak = spatten_arch.arch().dram.bandwidth_gib_s * 2**30 / 1e9
     measured = _headline_notes(benches, res, tok, peak)
     phase("reproduce spatten: BERT fixed costs, each term changed (docs/spatten.md §Stalls)")
     notes.append(bert_stall_note(benches))
@@ -832,7 +835,7 @@ def reproduce() -> tuple[list[Row], list[str]]:
     tr3, tn3 = _table3_rows(benches)
     rows += tr3
     measured.update(tn3)
-    rows.append(Row("SpAtten area (mm2)", 18.71, get_preset("spatten").area_mm2(), "paper Table II"))
+    rows.append(Row("SpAtten area (mm2)", 18.71, spatten_arch.arch().area_mm2(), "paper Table II"))
     phase("reproduce spatten: replaying SpAtten's own GPT-2 traces")
     tr, tn, trn = _trace_rows()
     rows += tr

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from attnforge.reports.spatten_arch import arch as spatten_arch
 from attnforge.sim.analytical.engine import run_schedule
 from attnforge.sim.spatten.trace import Trace, load_trace, trace_schedule
-from attnforge.sim.specs.arch import Arch, load_arch
+from attnforge.sim.specs.arch import Arch
 
 TRACE = Path(__file__).resolve().parent.parent / "workloads" / "traces" / "summary-gpt2-small-wikitext2-per8.csv"
 #: Paper Fig. 19a: overall GFLOPS of one GPT-2 task against comparators per top-k array.
@@ -68,15 +69,15 @@ def sweeps(trace_path: Path = TRACE, comparators: tuple[int, ...] = tuple(PAPER_
     tr = load_trace(trace_path)
     out: dict[str, list[Point]] = {"comparators": [], "sram": [], "channels": [], "widths": []}
     for c in comparators:
-        out["comparators"].append(run(tr, load_arch("spatten", {"spatten.topk_comparators": c}), f"{c}"))
+        out["comparators"].append(run(tr, spatten_arch("spatten", {"spatten.topk_comparators": c}), f"{c}"))
     for kb in sram_kb:
-        out["sram"].append(run(tr, load_arch("spatten", {"spatten.kv_sram_bytes": kb * 196608 // 196}),
+        out["sram"].append(run(tr, spatten_arch("spatten", {"spatten.kv_sram_bytes": kb * 196608 // 196}),
                                f"{kb} KB"))
     for ch in channels:
-        arch = load_arch("spatten", {"hbm.channels": ch, "dram.bandwidth_gib_s": ch * 32e9 / 2**30})
+        arch = spatten_arch("spatten", {"hbm.channels": ch, "dram.bandwidth_gib_s": ch * 32e9 / 2**30})
         out["channels"].append(run(tr, arch, f"{ch} ch"))
     for b in widths:
-        out["widths"].append(run(_widths(tr, b, b), load_arch("spatten"), f"K{b}/V{b}"))
+        out["widths"].append(run(_widths(tr, b, b), spatten_arch(), f"K{b}/V{b}"))
     return out
 
 
@@ -119,11 +120,11 @@ def power_report(trace_paths: list[Path] | None = None) -> str:
     for path in paths:
         if "step1" in path.name or "ptb-per0" in path.name:
             continue  # unpruned baselines
-        p = run(load_trace(path), load_arch("spatten"), path.stem.removeprefix("summary-"))
+        p = run(load_trace(path), spatten_arch(), path.stem.removeprefix("summary-"))
         lines.append(f"  {p.label[:48]:<48} {p.power_w:6.2f} W  {p.gflops:6.0f} GFLOPS  {p.bound}-bound, HBM "
                      f"{p.dram_gb_s:.0f} GB/s achieved, {p.avg_dram_gb_s:.0f} GB/s average")
     for model, n in (("bert-base", 25), ("bert-base", 160), ("bert-large", 160)):
-        ev = evaluate("spatten", get_model(model), p=n, m=n, batch=1, policy=BERT)
+        ev = evaluate("spatten", get_model(model), p=n, m=n, batch=1, policy=BERT, arch=spatten_arch())
         w = float(np.sum(ev.energy_j)) / float(np.sum(ev.latency_s))
         lines.append(f"  {f'{model} seq {n} (BERT policy)':<48} {w:6.2f} W")
     return "\n".join(lines)

@@ -3,6 +3,8 @@ itself is not installed in CI; the comparison it makes is quoted in docs/spatten
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,11 @@ def test_without_ramulator_one_error_and_ours_only_runs(capsys: pytest.CaptureFi
     assert ramulator_check.main(["--ours-only"]) == 0
     out = capsys.readouterr().out
     assert "in-order stream" in out and "scattered" in out
+    assert ramulator_check.main(["--ours-only", "--pending", "0"]) == 2
+    assert "--pending" in capsys.readouterr().err
+    assert ramulator_check.main(["--ours-only", "--pending", "20", "--json"]) == 0
+    extra = json.loads(capsys.readouterr().out)[-1]
+    assert extra["pending"] == 20 and extra["ours_gb_s"] == pytest.approx(256.0)  # the pseudo-channels' bus
 
 
 def test_recorded_run_is_our_current_model() -> None:

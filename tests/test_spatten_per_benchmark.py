@@ -103,3 +103,27 @@ def test_api_names_benchmarks_and_refuses_unknown_ones() -> None:
     with pytest.raises(SpecError, match="unknown benchmark 'gpt2-small/ptb'") as exc:
         attnforge.spatten_benchmarks(["gpt2-small/ptb"])
     assert "gpt2-small/PTB" in str(exc.value)
+
+
+def test_set_overrides_every_spatten_arch_of_the_run(capsys, monkeypatch) -> None:
+    """`reproduce spatten --set`: the runs see the changed field (a faster HBM controller shortens a memory-bound
+    GPT-2 run), the output says so, and nothing stays changed after the run."""
+    from attnforge.reports import spatten_arch
+
+    subset = [b for b in benchmarks() if b.name == "gpt2-small/PTB"]
+    monkeypatch.setattr(pb, "benchmarks", lambda: subset)
+    runs = {}
+    for args in ([], ["--set", "hbm.controller_ns=10"]):
+        assert main(["reproduce", "spatten", "--per-benchmark", "--json", *args]) == 0
+        (runs[bool(args)],) = json.loads(capsys.readouterr().out)
+    assert runs[True]["latency_ms"] < 0.9 * runs[False]["latency_ms"]
+    assert runs[True]["arch_overrides"] == "hbm.controller_ns=10" and "arch_overrides" not in runs[False]
+    assert runs[True]["spatten1_8_gops"] > runs[False]["spatten1_8_gops"]  # SpAtten1/8 (Table III) sees it too
+    assert spatten_arch.current() == {} and spatten_arch.arch().hbm.controller_ns == 27
+    with spatten_arch.overridden({"hbm.outstanding": 20}):
+        assert spatten_arch.arch("spatten-1-8").hbm.outstanding == 20
+        assert spatten_arch.arch(extra={"hbm.outstanding": 8}).hbm.outstanding == 8  # a sweep's own field wins
+    assert main(["reproduce", "spatten", "--set", "hbm.nope=1"]) == 2
+    assert "no such field 'nope'" in capsys.readouterr().err
+    assert main(["reproduce", "fusemax", "--set", "hbm.outstanding=20"]) == 2
+    assert "--set" in capsys.readouterr().err

@@ -172,6 +172,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return reproduce_spatten(args)
     if args.paper != "fusemax":
         raise SpecError("reproduce", f"unknown paper {args.paper!r}", ["fusemax", "spatten"])
+    if args.set:
+        raise SpecError("--set", "changes the SpAtten archs of `reproduce spatten`; the FuseMax reproduction runs the "
+                        "paper's own configurations (`attnforge simulate --set` or a sweep for what-ifs)", ["spatten"])
     if args.per_benchmark or args.out or args.plot:
         raise SpecError("--per-benchmark" if args.per_benchmark else "--out" if args.out else "--plot",
                         "only `reproduce spatten` has a per-benchmark table (FuseMax's figures are per workload "
@@ -484,6 +487,9 @@ def _add_listing_commands(sub: Any, fmt: Any) -> None:
                         "SpAtten1/8 vs A3 and MNNFast) instead of the headline table; ~20 s")
     r.add_argument("--out", type=Path, metavar="FILE.csv|FILE.parquet",
                    help="with --per-benchmark: also write the table to this CSV or Parquet file")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="spatten: change an arch field on every SpAtten arch of the run (what-if), e.g. "
+                        "hbm.outstanding=20; repeatable")
     r.add_argument("--plot", type=Path, metavar="FILE.png|.svg|.pdf",
                    help="with --per-benchmark: draw SpAtten1/8's speedups and the DRAM reduction per benchmark")
     r.set_defaults(func=cmd_reproduce)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from attnforge.reports import spatten_arch
 from attnforge.sim.specs.errors import SpecError, finite_json
 
 
@@ -135,6 +136,8 @@ def per_benchmark(args: argparse.Namespace) -> int:
                         [".png", ".svg", ".pdf"])
     t0 = time.perf_counter()
     df = per_benchmark()
+    if spatten_arch.current():  # a saved table says which arch it ran on
+        df["arch_overrides"] = "; ".join(f"{k}={v}" for k, v in spatten_arch.current().items())
     wrote = []
     if args.out is not None:
         write(df, args.out)
@@ -144,7 +147,9 @@ def per_benchmark(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(finite_json(df.to_dict("records")), indent=2, allow_nan=False))
         return 0
-    print(format_table(df))
+    if spatten_arch.describe():
+        print(spatten_arch.describe())
+    print(format_table(df.drop(columns=["arch_overrides"], errors="ignore")))
     print("\ncolumns (docs/spatten.md §Per-benchmark results):\n" + column_help())
     print(f"\n{len(df)} benchmarks x 4 designs in {time.perf_counter() - t0:.1f} s"
           + (f"; wrote {', '.join(wrote)}" if wrote else ""))
@@ -152,19 +157,31 @@ def per_benchmark(args: argparse.Namespace) -> int:
 
 
 def reproduce_spatten(args: argparse.Namespace) -> int:
+    """`reproduce spatten`: the headline table (or --per-benchmark's), on the presets or with --set overrides."""
+    from attnforge.sim.specs.arch import parse_overrides
+
+    with spatten_arch.overridden(parse_overrides(args.set)):
+        if args.per_benchmark:
+            return per_benchmark(args)
+        return _headline(args)
+
+
+def _headline(args: argparse.Namespace) -> int:
     from attnforge.reports.spatten_paper import format_rows, reproduce
 
-    if args.per_benchmark:
-        return per_benchmark(args)
     for opt, val in (("--out", args.out), ("--plot", args.plot)):
         if val is not None:
             raise SpecError(opt, "belongs to the per-benchmark table: add --per-benchmark", ["--per-benchmark"])
     t0 = time.perf_counter()
     rows, notes = reproduce()
+    ov = spatten_arch.current()
     if args.json:
         print(json.dumps(finite_json([{"metric": r.metric, "paper": r.paper, "ours": r.ours, "source": r.source,
-                                       "note": r.note} for r in rows]), indent=2, allow_nan=False))
+                                       "note": r.note, **({"arch_overrides": ov} if ov else {})} for r in rows]),
+                         indent=2, allow_nan=False))
     else:
+        if ov:
+            print(spatten_arch.describe())
         print(format_rows(rows, notes))
         from attnforge.reports.spatten_sensitivity import report as sensitivity_report
 

@@ -162,11 +162,12 @@ def compare(hbm: Hbm, stream: Stream, driver: Path | None, pending: int) -> dict
     return row
 
 
-def rows(hbm: Hbm, driver: Path | None) -> list[dict[str, object]]:
-    """The whole table: every stream at the arch's requests in flight, then the in-order stream at 8 and 32."""
+def rows(hbm: Hbm, driver: Path | None, pending: tuple[int, ...] = (8, 32)) -> list[dict[str, object]]:
+    """The whole table: every stream at the arch's requests in flight, then the in-order stream at each of
+    ``pending`` (how the two models move apart as the fetcher allows more or fewer requests in flight)."""
     out = [compare(hbm, s, driver, hbm.outstanding) for s in streams(hbm)]
     seq = sequential(hbm, 32_000)
-    return out + [compare(hbm, seq, driver, n) for n in (8, 32) if n != hbm.outstanding]
+    return out + [compare(hbm, seq, driver, n) for n in pending if n != hbm.outstanding]
 
 
 def table(rows: list[dict[str, object]]) -> str:
@@ -191,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="spatten", help="the arch whose hbm section is compared (default spatten)")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override an arch field for our side, e.g. hbm.row_bytes=2048 (repeatable)")
+    ap.add_argument("--pending", type=int, action="append", metavar="N",
+                    help="requests in flight per channel for the in-order stream's extra rows (default 8 and 32; "
+                         "repeatable)")
     ap.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     args = ap.parse_args(argv)
     try:
@@ -200,11 +204,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.ours_only and args.ramulator is None:
             raise SpecError("--ramulator", "no Ramulator 2.0 tree given (or $RAMULATOR2_DIR); --ours-only runs "
                             "without it", ["a built Ramulator 2.0 tree"])
+        pending = tuple(args.pending or (8, 32))
+        if any(n < 1 for n in pending):
+            raise SpecError("--pending", f"requests in flight must be >= 1, got {min(pending)}", ["1, 2, ..."])
         driver = None if args.ours_only else build_driver(Path(args.ramulator))
     except SpecError as exc:
         print(f"ramulator_check: error: {exc}", file=sys.stderr)
         return 2
-    out = rows(arch.hbm, driver)
+    out = rows(arch.hbm, driver, pending)
     print(json.dumps(out, indent=1) if args.json else table(out))
     return 0
 
