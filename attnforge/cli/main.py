@@ -489,7 +489,7 @@ def _add_listing_commands(sub: Any, fmt: Any) -> None:
                    help="with --per-benchmark: also write the table to this CSV or Parquet file")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="spatten: change an arch field on every SpAtten arch of the run (what-if), e.g. "
-                        "hbm.outstanding=20; repeatable")
+                        "hbm.controller_ns=23; repeatable")
     r.add_argument("--plot", type=Path, metavar="FILE.png|.svg|.pdf",
                    help="with --per-benchmark: draw SpAtten1/8's speedups and the DRAM reduction per benchmark")
     r.set_defaults(func=cmd_reproduce)
