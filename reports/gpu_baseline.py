@@ -3,7 +3,7 @@
 The data is a suite run of :mod:`attnforge.gpu_suite` (``attnforge reference --suite ...``); the committed
 ``reports/gpu_reference.json`` is the H100 run of both papers' workloads. Each FuseMax point is simulated at the batch
 it was measured at (the suite cuts the batch above 64K tokens to fit the GPU), each SpAtten point as the whole
-model's attention with the paper's pruning and quantization settings (``reports.spatten_paper``).
+model's attention with the paper's pruning and quantization settings (``reports.spatten_runs``).
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def simulate_point(p: MeasuredPoint) -> dict[str, float]:
 
         return {a: run(Scenario.build(accelerator=a, workload=p.model, seq_lens=[p.seq], batch=p.batch,
                                       causal=False))[0].latency_s for a in FUSEMAX_ACCELS}
-    from attnforge.reports.spatten_paper import BERT, gpt2_policy, run_benchmark
+    from attnforge.reports.spatten_runs import gpt2_policy, run_benchmark
+    from attnforge.sim.specs.spatten_policy import BERT
     from attnforge.workloads.spatten_benchmarks import PROMPT
 
     gpt2 = p.model.startswith("gpt2")

@@ -3,7 +3,7 @@
 Why a table per benchmark: the paper's headline figures are means (geometric, §V-A) over the 30 benchmarks, and its
 figures report the benchmarks one by one. A researcher comparing a design with SpAtten needs the same split: which
 task is memory-bound, how much of its DRAM reduction is pruning and how much quantization, what it draws. The rows
-come from the same runs (:func:`attnforge.reports.spatten_paper.run_phase`) that ``attnforge reproduce spatten``
+come from the same runs (:func:`attnforge.reports.spatten_runs.run_phase`) that ``attnforge reproduce spatten``
 averages, so the table's geometric means are the headline rows (tests/test_spatten_per_benchmark.py holds each row
 to those runs).
 
@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attnforge.reports.spatten_paper import TABLE3_ACCELS, Totals, run_phase
+from attnforge.reports.spatten_runs import Totals, run_phase
+from attnforge.reports.spatten_table3 import TABLE3_ACCELS
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.progress import phase
 from attnforge.sim.specs.spatten_policy import POLICIES

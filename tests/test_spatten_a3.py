@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from attnforge.reports.spatten_paper import _evaluate
+from attnforge.reports.spatten_runs import evaluate_run
 from attnforge.sim.spatten.pruning import query_candidates
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.spatten_policy import A3, A3_APPROX_SPEEDUP, MNNFAST, Policy
@@ -19,7 +19,7 @@ FETCH_ALL = Policy(name="fetch-all dense", fetch_pruned=False)
 
 def _run(pol: Policy, length: int, **kw: object) -> tuple[float, float, float, float]:
     """Executed FLOPs, DRAM bytes, kept token share and kept head share of one BERT-Base pass on SpAtten1/8."""
-    s = _evaluate("spatten-1/8", "bert-base", [length], pol, **kw).schedule
+    s = evaluate_run("spatten-1/8", "bert-base", [length], pol, **kw).schedule
     return (float(np.sum(s.flops)), float(np.sum(s.compulsory_dram_bytes)), float(np.mean(s.extra["tokens_kept"])),
             float(np.mean(s.extra["heads_kept"])))
 
@@ -82,7 +82,7 @@ def test_table3_energy_at_constant_power_scales_table2_to_spatten_1_8() -> None:
     """Table III's energy column is a throughput over a constant power (A3's 269 GOP/J is a roof-times-speedup
     throughput, no run, over 0.82 W): SpAtten1/8's power is Table II's chip with logic and SRAM scaled by the
     multipliers (128 of 1024) and DRAM by the bandwidth (64 of 512 GB/s)."""
-    from attnforge.reports.spatten_paper import TABLE2_W, _constant_power_row
+    from attnforge.reports.spatten_table3 import TABLE2_W, _constant_power_row
 
     rows: list = []
     notes: dict[str, str] = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attnforge.reports.spatten_paper import warmup_policy
+from attnforge.reports.spatten_runs import warmup_policy
 from attnforge.sim.analytical.engine import evaluate_scenario
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.scenario import Scenario
@@ -157,7 +157,7 @@ def test_phase_option() -> None:
 
 
 def test_gpt2_benchmark_is_generation_and_prompt_is_apart() -> None:
-    from attnforge.reports.spatten_paper import run_phase
+    from attnforge.reports.spatten_runs import run_phase
 
     b = load_benchmark(next(f for f in benchmark_files() if f.name == "gpt2-small-ptb.yaml"))
     gen, prompt, both = run_phase(b), run_phase(b, "prompt"), run_phase(b, "both")
@@ -185,7 +185,7 @@ def test_k_alone_quantization_is_32_bits_over_the_msbs_and_refetched_lsbs() -> N
     """The paper's 5.1x (32 / (6 + 0.059 x 4)) is K alone: a policy with one refetch rate for every row gives that
     exactly; SpAtten's GPT-2-Small trace refetches most in layers 0-1, which keep the most keys, so its K bytes
     carry more LSBs than its per-row rate says."""
-    from attnforge.reports.spatten_paper import run_phase
+    from attnforge.reports.spatten_runs import run_phase
 
     files = {f.name: f for f in benchmark_files()}
     for name, msb in (("gpt2-small-ptb.yaml", 6), ("gpt2-medium-ptb.yaml", 8)):
@@ -232,10 +232,11 @@ def test_trace_backed_benchmark_prunes_as_its_trace(name: str, trace: str, rel: 
     dense count leaves them out), executes as many fewer FLOPs than dense as the trace replay does: the per-layer
     kept tokens, V and refetch rates the file takes from the trace are the trace's work, not an estimate of it."""
     from attnforge.reports import spatten_paper as sp
+    from attnforge.reports.spatten_runs import run_phase, without_heads
     from attnforge.sim.spatten.trace import load_trace, trace_schedule
     from attnforge.sim.specs.arch import get_preset
 
     b = next(b for b in benchmarks() if b.name == name)
-    t = sp.run_phase(b, policy=sp.without_heads(b.policy))
+    t = run_phase(b, policy=without_heads(b.policy))
     s, _ = trace_schedule(load_trace(sp.TRACE_DIR / getattr(sp, trace)), get_preset("spatten"))
     assert t.dense_flops / t.flops == pytest.approx(float(s.extra["dense_flops"]) / float(s.flops), rel=rel)

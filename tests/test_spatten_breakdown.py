@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from attnforge.reports.spatten_paper import run_benchmark
+from attnforge.reports.spatten_runs import run_benchmark
 from attnforge.sim.analytical.engine import evaluate_scenario
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.scenario import Scenario

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnforge.reports.spatten_paper import _bound_of, _evaluate, _mem, _memory_bound_cycles, _sum
+from attnforge.reports.spatten_runs import bound_phrase, dram_bound_cycles, evaluate_run, mem_ratio, sum_runs
 from attnforge.sim.specs.arch import get_preset
 from attnforge.sim.specs.spatten_policy import GPT2
 from attnforge.workloads import get_model
@@ -12,8 +12,8 @@ from attnforge.workloads import get_model
 
 def _decode(ctx: int):
     mdl = get_model("gpt2-small")
-    ev = _evaluate("spatten", "gpt2-small", [ctx], GPT2, causal=True, stage="decode")
-    return ev, _sum([ev], mdl.d_head, mdl.layers, mdl.heads, [np.asarray(ctx)])
+    ev = evaluate_run("spatten", "gpt2-small", [ctx], GPT2, causal=True, stage="decode")
+    return ev, sum_runs([ev], mdl.d_head, mdl.layers, mdl.heads, [np.asarray(ctx)])
 
 
 def test_bound_measures_follow_the_stage_times() -> None:
@@ -21,11 +21,11 @@ def test_bound_measures_follow_the_stage_times() -> None:
     the memory-bound cycles are exactly the stages whose time is their DRAM time."""
     ev_long, long_ = _decode(16384)
     _, short = _decode(256)
-    assert _mem(long_) > _mem(short)
+    assert mem_ratio(long_) > mem_ratio(short)
     assert long_.memory_bound_share > short.memory_bound_share
     stage_sum = sum(float(np.sum(v)) for v in ev_long.stage_cycles.values())
-    assert 0.0 < _memory_bound_cycles(ev_long) <= stage_sum * (1 + 1e-12)
+    assert 0.0 < dram_bound_cycles(ev_long) <= stage_sum * (1 + 1e-12)
     peak = get_preset("spatten").dram.bandwidth_gib_s * 2**30 / 1e9
     assert 0.0 < long_.achieved_gbs <= peak  # the HBM model delivers at most its pins
-    text = _bound_of([long_], "long")
+    text = bound_phrase([long_], "long")
     assert f"{long_.memory_bound_share:.0%} of the cycles" in text and "GB/s" in text

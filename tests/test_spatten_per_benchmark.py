@@ -12,7 +12,7 @@ import pytest
 
 from attnforge.cli.main import main
 from attnforge.reports import spatten_per_benchmark as pb
-from attnforge.reports.spatten_paper import run_phase
+from attnforge.reports.spatten_runs import run_phase
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.spatten_policy import POLICIES
 from attnforge.workloads.spatten_benchmarks import benchmarks

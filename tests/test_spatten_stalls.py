@@ -118,7 +118,8 @@ def test_decision_window_bounds_short_queries_only() -> None:
 
 def test_reproduce_bert_note_is_computed_from_the_runs() -> None:
     """The BERT row's note names each fixed cost's share and the row with each term changed, from the runs."""
-    from attnforge.reports.spatten_paper import STALL_VARIANTS, _bert_note, bert_stall_note, bert_tflops, run_phase
+    from attnforge.reports.spatten_paper import STALL_VARIANTS, _bert_note, bert_stall_note, bert_tflops
+    from attnforge.reports.spatten_runs import run_phase
     from attnforge.workloads.spatten_benchmarks import benchmarks
 
     two = [b for b in benchmarks() if b.name in ("bert-base/CoLA", "bert-base/RTE")]

@@ -6,22 +6,20 @@ import math
 
 import pytest
 
-from attnforge.reports.spatten_paper import (
-    A3_APPROX_SPEEDUP,
+from attnforge.reports.spatten_runs import Totals, run_phase
+from attnforge.reports.spatten_table3 import (
     A3_ROOF_GFLOPS,
     MNNFAST_ASSUMED_W,
     TABLE3_PAPER,
     TABLE3_PAPER_GOPJ,
-    Totals,
     _table3_rows,
     compute_bound_gops,
     effective_gops,
     energy_gopj,
-    run_phase,
     table3_mean,
 )
 from attnforge.sim.specs.arch import get_preset
-from attnforge.sim.specs.spatten_policy import POLICIES
+from attnforge.sim.specs.spatten_policy import A3_APPROX_SPEEDUP, POLICIES
 from attnforge.workloads.spatten_benchmarks import benchmarks
 
 

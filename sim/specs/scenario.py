@@ -138,10 +138,10 @@ class Scenario:
         """Refuse, in one line, any option this fidelity and accelerator family would otherwise ignore."""
         if self.policy is not None and self.policy.warmup_steps:
             # A Scenario runs one policy on every point; the unpruned warm-up steps of a generative benchmark run
-            # apart, with their own policy (reports.spatten_paper.run_phase does the split).
+            # apart, with their own policy (reports.spatten_runs.run_phase does the split).
             raise SpecError("policy.warmup_steps", f"{self.policy.warmup_steps} warm-up steps cannot be honoured by "
                             "one Scenario (one policy on every point): run the benchmark with run_phase "
-                            "(attnforge.reports.spatten_paper), which runs its warm-up steps apart, or give 0")
+                            "(attnforge.reports.spatten_runs), which runs its warm-up steps apart, or give 0")
         if self.fidelity == "analytical":
             if self.rtl_params:
                 raise SpecError("--rtl-param", "sizes an RTL instance; it needs --fidelity cycle")
