@@ -41,6 +41,8 @@ def test_spatten_eighth_alias_and_slower():
     (["--head-ratio", "-0.2"], "head_ratio"),
     (["--threshold", "0"], "threshold"),
     (["--quant", "5+4"], "quant"),
+    (["--lsb-refetch-rate", "1.5"], "lsb_refetch_rate"),
+    (["--quant", "8", "--lsb-refetch-rate", "0.1"], "static quantization"),  # nothing refetches: refused, not ignored
 ])
 def test_cli_bad_knobs(capsys, args, match):
     rc = main(["simulate", "--accel", "spatten", "--workload", "gpt2-small", "--seq-len", "256", *args])
@@ -56,6 +58,14 @@ def test_cli_knobs_take_effect(capsys):
     assert main([*base, "--token-ratio", "0.9"]) == 0
     hi = json.loads(capsys.readouterr().out)
     assert hi["tokens_kept"] < lo["tokens_kept"] and hi["dram_bytes"] < lo["dram_bytes"]
+    # the refetch fraction, measured on synthetic attention by default, can be fixed (SpAtten's trace: 6.1%)
+    assert main(base) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert main([*base, "--lsb-refetch-rate", "0.061"]) == 0
+    fixed = json.loads(capsys.readouterr().out)
+    assert fixed["lsb_refetch_rate"] == pytest.approx(0.061) and measured["lsb_refetch_rate"] > 0.061
+    assert fixed["lsb_dram_bytes"] < measured["lsb_dram_bytes"] and fixed["dram_bytes"] < measured["dram_bytes"]
+    assert fixed["tokens_kept"] == measured["tokens_kept"]
 
 
 @pytest.mark.slow

@@ -83,6 +83,10 @@ def add_spatten_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quant", default=None, help="K setting: MSB+LSB (progressive, e.g. 6+4) or a static width (8)")
     g.add_argument("--threshold", type=float, default=None, help="LSB refetch threshold on the max probability, (0, 1]")
     g.add_argument("--topk-parallelism", type=int, default=None, help="comparators per top-k engine (default: arch)")
+    g.add_argument("--lsb-refetch-rate", type=float, default=None, metavar="F",
+                   help="fraction of query rows that refetch K's LSBs, [0, 1] (progressive --quant only; default: "
+                        "measured by the golden model on seeded synthetic attention, 23-42%% at GPT-2 lengths, where "
+                        "SpAtten's real GPT-2-Small trace refetches 6.1%%)")
 
 
 def add_fidelity_options(p: argparse.ArgumentParser) -> None:

@@ -32,7 +32,8 @@ FIDELITIES: tuple[str, ...] = ("analytical", "cycle")
 #: means anything, and the counts stay well inside float64's exact integer range (2**53) for every schedule.
 MAX_SIZE = 1 << 30
 #: SpAtten algorithm knobs a Scenario takes as a policy override (a mapping of these names to values).
-POLICY_KNOBS: tuple[str, ...] = ("token_ratio", "head_ratio", "v_ratio", "quant", "threshold", "topk_parallelism")
+POLICY_KNOBS: tuple[str, ...] = ("token_ratio", "head_ratio", "v_ratio", "quant", "threshold", "topk_parallelism",
+                                 "lsb_refetch_rate")
 #: Phases of a generative run (a causal model given a prompt of --seq-len tokens): the causal summarization pass
 #: over the prompt, or the generation steps (one query each against a cache growing from the prompt length + 1).
 PHASES: tuple[str, ...] = ("prompt", "generate")
@@ -382,11 +383,17 @@ def apply_knobs(base: Policy, knobs: Mapping[str, Any]) -> Policy:
         if k == "quant":
             msb, lsb = parse_setting(str(v))
             kw.update(quantize=True, k_msb=msb, k_lsb=lsb, progressive=lsb > 0, lsb_refetch_rate=None)
+        elif k == "lsb_refetch_rate":  # one rate for every layer, after --quant (which would reset it)
+            kw.update(lsb_refetch_rate=v, lsb_refetch_layers=None)
         else:
             kw[k] = v
     if not kw:
         return base
-    return base.with_(name=f"{base.name}+custom", **kw)
+    out = base.with_(name=f"{base.name}+custom", **kw)
+    if "lsb_refetch_rate" in kw and not (out.quantize and out.progressive and out.k_lsb):
+        raise SpecError("--lsb-refetch-rate", f"policy {base.name} fetches K whole (static quantization): no row "
+                        "refetches LSBs; give a progressive --quant such as 6+4")
+    return out
 
 
 def policy_settings(pol: Policy) -> dict[str, Any]:
