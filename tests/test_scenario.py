@@ -124,6 +124,9 @@ def test_trace_replay_by_name_and_refusals(capsys):
     assert r["cycles"] > 0 and r["arch"] == "spatten" and r["attnforge_version"] == attnforge.__version__
     _refused(capsys, ["simulate", "--trace", "gpt2-small-wikitext2-per8", "--seq-len", "1k"], "--seq-len")
     _refused(capsys, ["simulate", "--trace", "no-such-trace"], "no trace")
+    # every policy knob but the comparators is the trace's own: refused, the newest included
+    for knob, val in (("--token-ratio", "0.5"), ("--threshold", "0.2"), ("--lsb-refetch-rate", "0.5")):
+        _refused(capsys, ["simulate", "--trace", "gpt2-small-wikitext2-per8", knob, val], knob)
 
 
 def test_version_flag(capsys):

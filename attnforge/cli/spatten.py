@@ -14,6 +14,7 @@ from typing import Any
 
 from attnforge.reports import spatten_arch
 from attnforge.sim.specs.errors import SpecError, finite_json
+from attnforge.sim.specs.scenario import POLICY_KNOBS
 
 
 def _find_baseline(trace_path: Path, layers: int, heads: int) -> Path | None:
@@ -34,10 +35,11 @@ def _find_baseline(trace_path: Path, layers: int, heads: int) -> Path | None:
     return None
 
 
-#: Options that shape a run which a trace already fixes (its model, lengths, pruning and bit widths): with
-#: --trace they are refused rather than ignored. --topk-parallelism, --arch and --set still apply.
-_TRACE_FIXES = ("workload", "seq_len", "batch", "p", "m", "causal", "stage", "scope", "tile", "token_ratio",
-                "head_ratio", "v_ratio", "quant", "threshold", "cycle_rows", "rtl_param")
+#: Options that shape a run which a trace already fixes (its model, lengths, pruning, bit widths and refetch
+#: decisions): with --trace they are refused rather than ignored; every policy knob but --topk-parallelism is one,
+#: so a new knob is refused here without being listed. --topk-parallelism, --arch and --set still apply.
+_TRACE_FIXES = ("workload", "seq_len", "batch", "p", "m", "causal", "stage", "scope", "tile", "cycle_rows",
+                "rtl_param", *(k for k in POLICY_KNOBS if k != "topk_parallelism"))
 
 
 def _trace_scenario(args: argparse.Namespace, trace: Any) -> Any:
