@@ -66,6 +66,8 @@ def test_cli_knobs_take_effect(capsys):
     assert fixed["lsb_refetch_rate"] == pytest.approx(0.061) and measured["lsb_refetch_rate"] > 0.061
     assert fixed["lsb_dram_bytes"] < measured["lsb_dram_bytes"] and fixed["dram_bytes"] < measured["dram_bytes"]
     assert fixed["tokens_kept"] == measured["tokens_kept"]
+    assert main([*base, "--quant", "8"]) == 0  # a static width alone is no refetch knob: nothing to refuse
+    assert json.loads(capsys.readouterr().out)["lsb_refetch_rate"] == 0.0
 
 
 @pytest.mark.slow

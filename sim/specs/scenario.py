@@ -390,7 +390,7 @@ def apply_knobs(base: Policy, knobs: Mapping[str, Any]) -> Policy:
     if not kw:
         return base
     out = base.with_(name=f"{base.name}+custom", **kw)
-    if "lsb_refetch_rate" in kw and not (out.quantize and out.progressive and out.k_lsb):
+    if knobs.get("lsb_refetch_rate") is not None and not (out.quantize and out.progressive and out.k_lsb):
         raise SpecError("--lsb-refetch-rate", f"policy {base.name} fetches K whole (static quantization): no row "
                         "refetches LSBs; give a progressive --quant such as 6+4")
     return out
