@@ -44,16 +44,9 @@ def sweep(spec: str | Path, out: str | Path, *, backend: str = "local", workers:
 
 
 def spatten_benchmarks(names: Sequence[str] | None = None) -> pd.DataFrame:
-    """SpAtten's paper benchmarks one by one (all 30, or those named, e.g. ``["gpt2-small/PTB"]``): the table of
-    ``attnforge reproduce spatten --per-benchmark``, one row per benchmark (docs/spatten.md §Per-benchmark results)."""
-    from attnforge.reports.spatten_per_benchmark import per_benchmark
-    from attnforge.workloads.spatten_benchmarks import benchmarks
+    """SpAtten's paper benchmarks one by one (all 30, or those matching ``names``: exact names or shell patterns such
+    as ``["gpt2-*"]``): the table of ``attnforge reproduce spatten --per-benchmark``, one row per benchmark
+    (docs/spatten.md §Per-benchmark results)."""
+    from attnforge.reports.spatten_per_benchmark import per_benchmark, select
 
-    every = benchmarks()
-    if names is None:
-        return per_benchmark(every)
-    known = {b.name: b for b in every}
-    for n in names:
-        if n not in known:
-            raise SpecError("benchmark", f"unknown benchmark {n!r}", list(known))
-    return per_benchmark([known[n] for n in names])
+    return per_benchmark(select(names))

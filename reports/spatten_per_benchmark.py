@@ -13,7 +13,8 @@ results says what each column is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fnmatch
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,19 @@ def benchmark_row(b: Benchmark) -> dict[str, object]:
     for other in ("A3", "MNNFast"):
         row[f"speedup_vs_{other.lower()}"] = gops["SpAtten1/8"] / gops[other]
     return row
+
+
+def select(patterns: Sequence[str] | None) -> list[Benchmark]:
+    """The benchmarks whose names match any of ``patterns`` (shell-style: ``gpt2-*``, ``bert-base/SQuAD*``), in file
+    order; all of them for None. A pattern that matches nothing is one error listing the names."""
+    every = benchmarks()
+    if not patterns:
+        return every
+    names = [b.name for b in every]
+    for pat in patterns:
+        if not fnmatch.filter(names, pat):
+            raise SpecError("benchmark", f"{pat!r} matches no benchmark", names)
+    return [b for b in every if any(fnmatch.fnmatchcase(b.name, p) for p in patterns)]
 
 
 def per_benchmark(benches: list[Benchmark] | None = None) -> pd.DataFrame:

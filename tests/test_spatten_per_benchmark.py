@@ -68,16 +68,15 @@ def test_writes_csv_and_parquet_and_refuses_other_suffixes(three: pd.DataFrame, 
         pb.plot(three, tmp_path / "file" / "t.png")
 
 
-def test_cli_per_benchmark(capsys, monkeypatch, tmp_path: Path) -> None:
-    subset = [b for b in benchmarks() if b.name in NAMES[:1]]
-    monkeypatch.setattr(pb, "benchmarks", lambda: subset)
+def test_cli_per_benchmark(capsys, tmp_path: Path) -> None:
     out, fig = tmp_path / "t.csv", tmp_path / "t.png"
-    assert main(["reproduce", "spatten", "--per-benchmark", "--out", str(out), "--plot", str(fig)]) == 0
+    assert main(["reproduce", "spatten", "--per-benchmark", "--benchmark", "bert-base/CoLA", "--out", str(out),
+                 "--plot", str(fig)]) == 0
     text = capsys.readouterr().out
     assert "bert-base/CoLA" in text and "geometric mean" in text and f"wrote {out}, {fig}" in text
     assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pd.read_csv(out)["benchmark"].tolist() == ["bert-base/CoLA"]
-    assert main(["reproduce", "spatten", "--per-benchmark", "--json"]) == 0
+    assert main(["reproduce", "spatten", "--per-benchmark", "--json", "--benchmark", "bert-base/CoLA"]) == 0
     (rec,) = json.loads(capsys.readouterr().out)
     assert rec["benchmark"] == "bert-base/CoLA" and rec["latency_ms"] > 0
 
@@ -89,6 +88,8 @@ def test_cli_per_benchmark(capsys, monkeypatch, tmp_path: Path) -> None:
     (["reproduce", "spatten", "--per-benchmark", "--plot", "t.txt"], "PNG, SVG or PDF"),
     (["reproduce", "spatten", "--plot", "t.png"], "add --per-benchmark"),
     (["reproduce", "fusemax", "--plot", "t.png"], "only `reproduce spatten`"),
+    (["reproduce", "spatten", "--benchmark", "gpt2-*"], "add --per-benchmark"),
+    (["reproduce", "spatten", "--per-benchmark", "--benchmark", "gpt3-*"], "'gpt3-*' matches no benchmark"),
 ])
 def test_cli_refuses_what_it_cannot_honour(capsys, args: list[str], match: str) -> None:
     assert main(args) == 2
@@ -100,21 +101,23 @@ def test_api_names_benchmarks_and_refuses_unknown_ones() -> None:
 
     df = attnforge.spatten_benchmarks(["gpt2-small/PTB"])
     assert df["benchmark"].tolist() == ["gpt2-small/PTB"] and df["memory_bound"].iloc[0] > 0.5
-    with pytest.raises(SpecError, match="unknown benchmark 'gpt2-small/ptb'") as exc:
+    with pytest.raises(SpecError, match="'gpt2-small/ptb' matches no benchmark") as exc:  # names are case-sensitive
         attnforge.spatten_benchmarks(["gpt2-small/ptb"])
     assert "gpt2-small/PTB" in str(exc.value)
+    assert [b.name for b in pb.select(["gpt2-small/*", "bert-large/SQuAD*"])] == [
+        "bert-large/SQuAD1.1", "bert-large/SQuAD2.0", "gpt2-small/1BW", "gpt2-small/PTB", "gpt2-small/WikiText-103",
+        "gpt2-small/WikiText-2"]  # file order, each once
+    assert len(pb.select(None)) == 30
 
 
-def test_set_overrides_every_spatten_arch_of_the_run(capsys, monkeypatch) -> None:
+def test_set_overrides_every_spatten_arch_of_the_run(capsys) -> None:
     """`reproduce spatten --set`: the runs see the changed field (a faster HBM controller shortens a memory-bound
     GPT-2 run), the output says so, and nothing stays changed after the run."""
     from attnforge.reports import spatten_arch
 
-    subset = [b for b in benchmarks() if b.name == "gpt2-small/PTB"]
-    monkeypatch.setattr(pb, "benchmarks", lambda: subset)
     runs = {}
     for args in ([], ["--set", "hbm.controller_ns=10"]):
-        assert main(["reproduce", "spatten", "--per-benchmark", "--json", *args]) == 0
+        assert main(["reproduce", "spatten", "--per-benchmark", "--json", "--benchmark", "gpt2-small/PTB", *args]) == 0
         (runs[bool(args)],) = json.loads(capsys.readouterr().out)
     assert runs[True]["latency_ms"] < 0.9 * runs[False]["latency_ms"]
     assert runs[True]["arch_overrides"] == "hbm.controller_ns=10" and "arch_overrides" not in runs[False]

@@ -175,8 +175,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.set:
         raise SpecError("--set", "changes the SpAtten archs of `reproduce spatten`; the FuseMax reproduction runs the "
                         "paper's own configurations (`attnforge simulate --set` or a sweep for what-ifs)", ["spatten"])
-    if args.per_benchmark or args.out or args.plot:
-        raise SpecError("--per-benchmark" if args.per_benchmark else "--out" if args.out else "--plot",
+    if args.per_benchmark or args.out or args.plot or args.benchmark:
+        raise SpecError("--per-benchmark" if args.per_benchmark else "--out" if args.out else
+                        "--plot" if args.plot else "--benchmark",
                         "only `reproduce spatten` has a per-benchmark table (FuseMax's figures are per workload "
                         "and sequence length: `attnforge compare` gives those)", ["spatten"])
     from attnforge.reports.fusemax_paper import format_rows, reproduce
@@ -487,6 +488,9 @@ def _add_listing_commands(sub: Any, fmt: Any) -> None:
                         "SpAtten1/8 vs A3 and MNNFast) instead of the headline table; ~20 s")
     r.add_argument("--out", type=Path, metavar="FILE.csv|FILE.parquet",
                    help="with --per-benchmark: also write the table to this CSV or Parquet file")
+    r.add_argument("--benchmark", action="append", metavar="NAME|PATTERN",
+                   help="with --per-benchmark: only these benchmarks (a name such as gpt2-small/PTB or a shell "
+                        "pattern such as 'gpt2-*'; repeatable)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="spatten: change an arch field on every SpAtten arch of the run (what-if), e.g. "
                         "hbm.controller_ns=23; repeatable")

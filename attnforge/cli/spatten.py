@@ -127,7 +127,7 @@ def run_trace(args: argparse.Namespace) -> int:
 
 def per_benchmark(args: argparse.Namespace) -> int:
     """`reproduce spatten --per-benchmark`: the 30 benchmarks one by one, printed and optionally written."""
-    from attnforge.reports.spatten_per_benchmark import column_help, format_table, per_benchmark, plot, write
+    from attnforge.reports.spatten_per_benchmark import column_help, format_table, per_benchmark, plot, select, write
 
     # refuse a file we cannot write before the ~20 s of runs
     if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
@@ -137,7 +137,7 @@ def per_benchmark(args: argparse.Namespace) -> int:
         raise SpecError("--plot", f"cannot draw {args.plot.name}: the figure is written as PNG, SVG or PDF",
                         [".png", ".svg", ".pdf"])
     t0 = time.perf_counter()
-    df = per_benchmark()
+    df = per_benchmark(select(args.benchmark))
     if spatten_arch.current():  # a saved table says which arch it ran on
         df["arch_overrides"] = "; ".join(f"{k}={v}" for k, v in spatten_arch.current().items())
     wrote = []
@@ -171,7 +171,7 @@ def reproduce_spatten(args: argparse.Namespace) -> int:
 def _headline(args: argparse.Namespace) -> int:
     from attnforge.reports.spatten_paper import format_rows, reproduce
 
-    for opt, val in (("--out", args.out), ("--plot", args.plot)):
+    for opt, val in (("--out", args.out), ("--plot", args.plot), ("--benchmark", args.benchmark)):
         if val is not None:
             raise SpecError(opt, "belongs to the per-benchmark table: add --per-benchmark", ["--per-benchmark"])
     t0 = time.perf_counter()
