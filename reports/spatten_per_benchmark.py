@@ -155,15 +155,27 @@ def _saving(what: str, path: Path, save: Callable[[Path], object]) -> None:
         raise SpecError(what, f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+#: What each output can be written as, by suffix (the table: pandas' writers; the figure: matplotlib's).
+TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
+FIGURE_SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf")
+
+
+def check_outputs(out: Path | None, fig: Path | None) -> None:
+    """Refuse a table or figure file this module cannot write, before any benchmark runs (one error each)."""
+    if out is not None and out.suffix not in TABLE_SUFFIXES:
+        raise SpecError("--out", f"cannot write {out.name}: the table is written as CSV or Parquet", TABLE_SUFFIXES)
+    if fig is not None and fig.suffix not in FIGURE_SUFFIXES:
+        raise SpecError("--plot", f"cannot draw {fig.name}: the figure is written as PNG, SVG or PDF",
+                        FIGURE_SUFFIXES)
+
+
 def write(df: pd.DataFrame, path: Path) -> None:
     """CSV or Parquet by the file's suffix; anything else is one clear error."""
+    check_outputs(path, None)
     if path.suffix == ".csv":
         _saving("--out", path, lambda p: df.to_csv(p, index=False))
-    elif path.suffix == ".parquet":
-        _saving("--out", path, lambda p: df.to_parquet(p, index=False))
     else:
-        raise SpecError("--out", f"cannot write {path.name}: the table is written as CSV or Parquet",
-                        [".csv", ".parquet"])
+        _saving("--out", path, lambda p: df.to_parquet(p, index=False))
 
 
 def plot(df: pd.DataFrame, path: Path) -> Path:
@@ -176,9 +188,7 @@ def plot(df: pd.DataFrame, path: Path) -> Path:
 
     from attnforge.reports.plots import log_axes
 
-    if path.suffix not in (".png", ".svg", ".pdf"):
-        raise SpecError("--plot", f"cannot draw {path.name}: the figure is written as PNG, SVG or PDF",
-                        [".png", ".svg", ".pdf"])
+    check_outputs(None, path)
     x = np.arange(len(df))
     fig, axes = plt.subplots(2, 1, figsize=(max(8.0, 0.36 * len(df) + 2), 7.5), sharex=True)
     means = geometric_means(df)

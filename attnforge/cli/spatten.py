@@ -127,15 +127,17 @@ def run_trace(args: argparse.Namespace) -> int:
 
 def per_benchmark(args: argparse.Namespace) -> int:
     """`reproduce spatten --per-benchmark`: the 30 benchmarks one by one, printed and optionally written."""
-    from attnforge.reports.spatten_per_benchmark import column_help, format_table, per_benchmark, plot, select, write
+    from attnforge.reports.spatten_per_benchmark import (
+        check_outputs,
+        column_help,
+        format_table,
+        per_benchmark,
+        plot,
+        select,
+        write,
+    )
 
-    # refuse a file we cannot write before the ~20 s of runs
-    if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
-        raise SpecError("--out", f"cannot write {args.out.name}: the table is written as CSV or Parquet",
-                        [".csv", ".parquet"])
-    if args.plot is not None and args.plot.suffix not in (".png", ".svg", ".pdf"):
-        raise SpecError("--plot", f"cannot draw {args.plot.name}: the figure is written as PNG, SVG or PDF",
-                        [".png", ".svg", ".pdf"])
+    check_outputs(args.out, args.plot)  # before the ~20 s of runs
     t0 = time.perf_counter()
     df = per_benchmark(select(args.benchmark))
     if spatten_arch.current():  # a saved table says which arch it ran on
