@@ -51,13 +51,15 @@ def test_without_ramulator_one_error_and_ours_only_runs(capsys: pytest.CaptureFi
     assert "--pending" in capsys.readouterr().err
     assert ramulator_check.main(["--ours-only", "--pending", "20", "--json"]) == 0
     extra = json.loads(capsys.readouterr().out)[-1]
-    assert extra["pending"] == 20 and extra["ours_gb_s"] == pytest.approx(256.0)  # the pseudo-channels' bus
+    at16 = ramulator_check.ours_gb_s(get_preset("spatten").hbm, 32_000, 2_000)
+    assert extra["pending"] == 20 and at16 < extra["ours_gb_s"] < 256.0  # more in flight, short of the buses' 256
 
 
 def test_recorded_run_is_our_current_model() -> None:
     """The recorded Ramulator run (the table docs/spatten.md quotes) was made with the HBM model as it is: our side
-    of every row is unchanged, and the rows the docs call agreeing agree (in-order streams at 16 and 32 pending,
-    the calibration and a check; the dense decode layer)."""
+    of every row is unchanged, the calibration row (in-order at 16 pending, which sets ``controller_ns``) agrees
+    to 0.1%, and the rows the docs call agreeing agree within 2% (in-order streams at 16, 20, 24 and 32 pending:
+    the closed queue's growth of latency with load; the dense decode layer)."""
     import json
 
     rec = json.loads(ramulator_check.MEASURED.read_text())
@@ -67,5 +69,6 @@ def test_recorded_run_is_our_current_model() -> None:
     for a, b in zip(now, rec, strict=True):
         assert a["ours_gb_s"] == pytest.approx(b["ours_gb_s"], rel=1e-6), a["stream"]
     agree = [r for r in rec if r["stream"].startswith("in-order") and r["pending"] >= 16 or "90%" in r["stream"]]
-    assert len(agree) == 3
+    assert len(agree) == 5
+    assert abs(rec[0]["ours_gb_s"] / rec[0]["ramulator_gb_s"] - 1) < 1e-3
     assert all(abs(r["ours_gb_s"] / r["ramulator_gb_s"] - 1) < 0.02 for r in agree)

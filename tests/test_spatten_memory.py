@@ -44,15 +44,23 @@ def test_expected_topk_cycles_match_the_rtl_on_real_rows() -> None:
 
 
 def test_hbm_bandwidth_follows_outstanding_requests_and_row_hits() -> None:
-    """Little's law: fewer outstanding requests or more row misses mean less bandwidth; never above the pins."""
+    """The closed queue: fewer outstanding requests or more row misses mean less bandwidth, never above the
+    pseudo-channels' buses; one request alone sees the unloaded latency; Little's law holds at every load."""
     h = get_preset("spatten").hbm
     hit, miss = dram.achieved_gb_s(h, 1.0), dram.achieved_gb_s(h, 0.0)
     assert miss < hit <= h.peak_gb_s
-    assert float(dram.achieved_gb_s(h.model_copy(update={"outstanding": 4}), 1.0)) < hit
-    lat = h.controller_ns + h.t_cl_ns + h.t_burst_ns
-    little = h.channels * h.outstanding * h.request_bytes / lat
     bus = h.channels * h.pseudo_channels * h.request_bytes / h.t_burst_ns
-    assert hit == pytest.approx(min(little, bus, h.peak_gb_s))
+    rates = [float(dram.achieved_gb_s(h.model_copy(update={"outstanding": n}), 0.9)) for n in (1, 4, 8, 16, 256)]
+    assert rates == sorted(rates) and rates[-1] == pytest.approx(bus, rel=1e-3) and rates[-2] < bus
+    one = h.model_copy(update={"outstanding": 1})
+    for x in (1.0, 0.5, 0.0):
+        alone = h.controller_ns + h.t_cl_ns + h.t_burst_ns / h.pseudo_channels + (1 - x) * h.t_rc_ns
+        assert float(dram.latency_ns(one, x)) == pytest.approx(alone)
+        # Little's law per channel: requests in flight = throughput x latency
+        per_ch = float(dram.achieved_gb_s(h, x)) / h.channels / h.request_bytes
+        assert per_ch * float(dram.latency_ns(h, x)) == pytest.approx(h.outstanding)
+    lat = [float(dram.latency_ns(h.model_copy(update={"outstanding": n}), 1.0)) for n in (1, 8, 16, 32)]
+    assert lat == sorted(lat) and lat[-1] > 1.9 * lat[0]  # queueing: the latency grows with the load (32 -> 64 ns)
 
 
 def test_row_activates_follow_the_layout() -> None:

@@ -13,6 +13,7 @@ import pytest
 from attnforge.cli.main import main
 from attnforge.reports import spatten_per_benchmark as pb
 from attnforge.reports.spatten_runs import run_phase
+from attnforge.sim.specs.arch import get_preset
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.spatten_policy import POLICIES
 from attnforge.workloads.spatten_benchmarks import benchmarks
@@ -122,7 +123,7 @@ def test_set_overrides_every_spatten_arch_of_the_run(capsys) -> None:
     assert runs[True]["latency_ms"] < 0.9 * runs[False]["latency_ms"]
     assert runs[True]["arch_overrides"] == "hbm.controller_ns=10" and "arch_overrides" not in runs[False]
     assert runs[True]["spatten1_8_gops"] > runs[False]["spatten1_8_gops"]  # SpAtten1/8 (Table III) sees it too
-    assert spatten_arch.current() == {} and spatten_arch.arch().hbm.controller_ns == 27
+    assert spatten_arch.current() == {} and spatten_arch.arch().hbm.controller_ns == get_preset("spatten").hbm.controller_ns
     with spatten_arch.overridden({"hbm.outstanding": 20}):
         assert spatten_arch.arch("spatten-1-8").hbm.outstanding == 20
         assert spatten_arch.arch(extra={"hbm.outstanding": 8}).hbm.outstanding == 8  # a sweep's own field wins

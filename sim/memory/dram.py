@@ -3,10 +3,11 @@ row-buffer locality of the K/V layout, and DRAM energy from reads, activates and
 
 Why not a peak bandwidth: SpAtten's fetcher issues one 32-byte request per address and allows a bounded number of
 requests in flight per channel (16 in the released simulator's DRAM driver). By Little's law a channel then delivers
-at most ``outstanding x request_bytes / latency`` bytes per ns, and the latency depends on whether the request hits
-the open row (column access only) or misses it (precharge + activate first). With HBM2 timings this caps a channel
-well below its 32 GB/s pin rate, which is why the paper's GPT-2 steps are memory-bound (0.43 TFLOPS) although Q x K
-could eat 512 B/cycle. The figures and their sources are in docs/spatten.md §Memory system.
+``outstanding x request_bytes / latency`` bytes per ns, and the latency is itself set by the load: the requests
+queue for the pseudo-channels' data buses and, on row misses, for their banks (a closed queue, solved exactly by
+mean-value analysis). With HBM2 timings this caps a channel well below its 32 GB/s pin rate, which is why the paper's
+GPT-2 steps are memory-bound (0.43 TFLOPS) although Q x K could eat 512 B/cycle. The figures and their sources are
+in docs/spatten.md §Memory system.
 
 Energy is Accelergy-style: the arch's table prices ``dram.byte`` (array read, on-die movement and I/O of a byte)
 and ``dram.activate`` (one row activation); :meth:`Hbm.background_w` is drawn for the whole run.
@@ -61,21 +62,43 @@ def stream_activates(hbm: Hbm, vectors: Num, span_vectors: Num, vector_bytes: Nu
     return np.where(np.asarray(vectors) > 0, touched, 0.0)
 
 
+def _closed_queue(hbm: Hbm, hit_rate: Num) -> tuple[np.ndarray, np.ndarray]:
+    """Requests per ns one channel serves, and their mean push-to-pop latency in ns, with the fetcher's
+    ``outstanding`` requests always in flight: exact mean-value analysis of a closed queueing network.
+
+    Why a closed queue and not Little's law on a fixed latency: the fetcher refills a slot as soon as a response
+    leaves, so the channel always holds ``outstanding`` requests, and the time each waits grows with how many
+    others it queues behind. Three stations: a fixed delay (``controller_ns`` of controller and driver hand-off,
+    plus the column access ``t_cl_ns``), the data bus (the pseudo-channels together move one request per
+    ``t_burst_ns / pseudo_channels``), and ``banks`` banks, where a row miss holds its bank for a row cycle
+    (``t_rc_ns``: precharge, activate and the read before the next activate). The recursion adds one request at a
+    time: each station's response time is its demand times (1 + the queue the previous population left there)."""
+    miss = 1.0 - np.clip(np.asarray(hit_rate, dtype=np.float64), 0.0, 1.0)
+    delay = hbm.controller_ns + hbm.t_cl_ns
+    bus = hbm.t_burst_ns / hbm.pseudo_channels
+    bank = miss * hbm.t_rc_ns / hbm.banks  # each bank's demand: a request finds its row closed with this chance
+    q_bus = np.zeros_like(miss)
+    q_bank = np.zeros_like(miss)
+    for n in range(1, hbm.outstanding + 1):
+        r_bus, r_bank = bus * (1.0 + q_bus), bank * (1.0 + q_bank)
+        resp = r_bus + hbm.banks * r_bank
+        rate = n / (delay + resp)
+        q_bus, q_bank = rate * r_bus, rate * r_bank
+    return rate, delay + resp
+
+
 def latency_ns(hbm: Hbm, hit_rate: Num) -> Num:
-    """Mean time a request is in flight between the fetcher's issue and its response: the controller's queue and
-    scheduler at the fetcher's load, the column access and burst, and for a miss the precharge of the open row and
-    the activate of the new one."""
-    hit = np.clip(np.asarray(hit_rate, dtype=np.float64), 0.0, 1.0)
-    base = hbm.controller_ns + hbm.t_cl_ns + hbm.t_burst_ns
-    return base + (1.0 - hit) * (hbm.t_rp_ns + hbm.t_rcd_ns)
+    """Mean time a request is in flight between the fetcher's issue and its response, with the fetcher's
+    ``outstanding`` requests in flight: the controller's fixed share, the column access, and the waits for the
+    data bus and, on a row miss, for the bank's row cycle (:func:`_closed_queue`)."""
+    return _closed_queue(hbm, hit_rate)[1]
 
 
 def achieved_gb_s(hbm: Hbm, hit_rate: Num) -> Num:
-    """Sustained GB/s of all channels: per channel the least of its pin rate, its pseudo-channels' data buses (each
-    busy ``t_burst_ns`` per request, whatever the request's size) and Little's law on the outstanding requests."""
-    little = hbm.outstanding * hbm.request_bytes / latency_ns(hbm, hit_rate)  # bytes per ns = GB/s
-    bus = hbm.pseudo_channels * hbm.request_bytes / hbm.t_burst_ns if hbm.t_burst_ns else np.inf
-    return hbm.channels * np.minimum(np.minimum(hbm.channel_gb_s, bus), little)
+    """Sustained GB/s of all channels: per channel the closed queue's rate (which the pseudo-channels' data buses
+    bound, each busy ``t_burst_ns`` per request whatever its size) in 32-byte requests, at most the pin rate."""
+    rate = _closed_queue(hbm, hit_rate)[0]  # requests per ns
+    return hbm.channels * np.minimum(hbm.channel_gb_s, rate * hbm.request_bytes)
 
 
 def traffic(hbm: Hbm, clock_hz: float, requests: Num, activates: Num, nbytes: Num) -> Traffic:

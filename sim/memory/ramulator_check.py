@@ -1,11 +1,11 @@
 """Ramulator 2.0 beside attnforge's HBM model, on request streams of the kind SpAtten's fetcher issues.
 
-Why: the HBM model (sim/memory/dram.py) is a formula, Little's law on the fetcher's requests in flight with a
-latency that grows with row misses. SpAtten's own RTL simulation measured its HBM with Ramulator 2.0 (one instance
-per channel, at most 16 requests pending in each; docs/spatten.md §Memory system). This module replays the same
-address streams through both, so the formula's two calibrated constants (``hbm.row_bytes``, the bytes of one
-channel that one activate serves, and ``hbm.controller_ns``, the controller's share of a request's latency at that
-load) can be checked, and re-measured, against the simulator itself.
+Why: the HBM model (sim/memory/dram.py) is a formula, a closed queue of the fetcher's requests in flight, whose
+latency grows with the load on the data buses and with row misses. SpAtten's own RTL simulation measured its HBM
+with Ramulator 2.0 (one instance per channel, at most 16 requests pending in each; docs/spatten.md §Memory system).
+This module replays the same address streams through both, so the formula's two calibrated constants
+(``hbm.row_bytes``, the bytes of one channel that one activate serves, and ``hbm.controller_ns``, the controller's
+fixed share of a request's latency) can be checked, and re-measured, against the simulator itself.
 
 Ramulator is not a dependency: build it once (docs/spatten.md §Memory system gives the commands) and run
 ``python -m attnforge.sim.memory.ramulator_check --ramulator DIR``. Without it this module still generates the
@@ -162,7 +162,7 @@ def compare(hbm: Hbm, stream: Stream, driver: Path | None, pending: int) -> dict
     return row
 
 
-def rows(hbm: Hbm, driver: Path | None, pending: tuple[int, ...] = (8, 32)) -> list[dict[str, object]]:
+def rows(hbm: Hbm, driver: Path | None, pending: tuple[int, ...] = (8, 20, 24, 32)) -> list[dict[str, object]]:
     """The whole table: every stream at the arch's requests in flight, then the in-order stream at each of
     ``pending`` (how the two models move apart as the fetcher allows more or fewer requests in flight)."""
     out = [compare(hbm, s, driver, hbm.outstanding) for s in streams(hbm)]
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override an arch field for our side, e.g. hbm.row_bytes=2048 (repeatable)")
     ap.add_argument("--pending", type=int, action="append", metavar="N",
-                    help="requests in flight per channel for the in-order stream's extra rows (default 8 and 32; "
+                    help="requests in flight per channel for the in-order stream's extra rows (default 8, 20, 24, 32; "
                          "repeatable)")
     ap.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     args = ap.parse_args(argv)
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.ours_only and args.ramulator is None:
             raise SpecError("--ramulator", "no Ramulator 2.0 tree given (or $RAMULATOR2_DIR); --ours-only runs "
                             "without it", ["a built Ramulator 2.0 tree"])
-        pending = tuple(args.pending or (8, 32))
+        pending = tuple(args.pending or (8, 20, 24, 32))
         if any(n < 1 for n in pending):
             raise SpecError("--pending", f"requests in flight must be >= 1, got {min(pending)}", ["1, 2, ..."])
         driver = None if args.ours_only else build_driver(Path(args.ramulator))

@@ -299,9 +299,10 @@ class Hbm(_Strict):
     the pin rate the rooflines use and, when it differs from ``channels x channel_gb_s``, scales the achieved
     bandwidth in proportion (more or fewer channels of this kind), so bandwidth sweeps stay linear;
     ``row_bytes`` the bytes of one channel's address space that one row activation serves (the controller's
-    address mapping decides it); ``controller_ns`` the time a request spends in the memory controller's queue and
-    scheduler and in the driver's hand-off with the fetcher's ``outstanding`` requests in flight, beyond the column
-    access and the burst (calibrated on Ramulator 2.0: docs/spatten.md §Memory system).
+    address mapping decides it); ``controller_ns`` the fixed time a request spends in the memory controller and
+    the driver's hand-off, beyond the column access and its waits for the data bus and its bank, which the closed
+    queue of sim/memory/dram.py works out from the load (calibrated on Ramulator 2.0: docs/spatten.md §Memory
+    system).
     """
 
     channels: PositiveInt
@@ -311,10 +312,14 @@ class Hbm(_Strict):
     request_bytes: PositiveInt
     outstanding: PositiveInt
     row_bytes: PositiveInt
+    #: Banks per channel (all pseudo-channels'): a row miss waits for its bank's row cycle (``t_rc_ns``).
+    banks: PositiveInt
     controller_ns: float = Field(ge=0)
     t_cl_ns: float = Field(ge=0)
     t_rcd_ns: float = Field(ge=0)
     t_rp_ns: float = Field(ge=0)
+    #: Row cycle: a bank's time from one activate to the next (precharge, activate, the read), held by a miss.
+    t_rc_ns: float = Field(ge=0)
     t_burst_ns: float = Field(ge=0)
     #: Standby and refresh power of one channel, drawn whether or not it moves data.
     background_w_per_channel: float = Field(ge=0)
