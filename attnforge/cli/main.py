@@ -493,7 +493,7 @@ def _add_listing_commands(sub: Any, fmt: Any) -> None:
                         "pattern such as 'gpt2-*'; repeatable)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="spatten: change an arch field on every SpAtten arch of the run (what-if), e.g. "
-                        "hbm.controller_ns=23; repeatable")
+                        "hbm.outstanding=20; repeatable")
     r.add_argument("--plot", type=Path, metavar="FILE.png|.svg|.pdf",
                    help="with --per-benchmark: draw SpAtten1/8's speedups and the DRAM reduction per benchmark")
     r.set_defaults(func=cmd_reproduce)
