@@ -36,10 +36,15 @@ def _cell(v: object) -> tuple[str, str]:
     return str(v), str(v)
 
 
+def _long_text(col: pd.Series) -> bool:
+    """A text column with sentences in it (a paper row's note): wrapped in its cell rather than one long line."""
+    return not pd.api.types.is_numeric_dtype(col) and bool(col.astype(str).str.len().gt(80).any())
+
+
 def _table(tid: str, title: str, df: pd.DataFrame, cols: list[str], swept: list[str], note: str = "") -> dict:
     cols = list(dict.fromkeys([*[c for c in swept if c in df.columns], *[c for c in cols if c in df.columns]]))
     meta = [{"name": c, "cls": ("swept " if c in swept else "") + ("" if pd.api.types.is_numeric_dtype(df[c])
-             and not pd.api.types.is_bool_dtype(df[c]) else "txt"),
+             and not pd.api.types.is_bool_dtype(df[c]) else "txt" + (" wrap" if _long_text(df[c]) else "")),
              "type": "num" if pd.api.types.is_numeric_dtype(df[c]) else "str"} for c in cols]
     rows = [[_cell(v) for v in rec] for rec in df[cols].itertuples(index=False, name=None)]
     return {"id": tid, "title": title, "note": note, "columns": meta, "rows": rows}
@@ -48,8 +53,6 @@ def _table(tid: str, title: str, df: pd.DataFrame, cols: list[str], swept: list[
 def write_report(run_dir: Path, out: Path | None = None, max_rows: int = 500) -> Path:
     """Render results.csv (from `compare -o` or `sweep`) and every PNG in the folder into report.html: one
     self-contained page (inline CSS, JS and images), readable offline."""
-    import jinja2
-
     from attnforge.reports.plots import pareto_groups, pareto_png
 
     run_dir = Path(run_dir)
@@ -88,17 +91,53 @@ def write_report(run_dir: Path, out: Path | None = None, max_rows: int = 500) ->
                   for label, sub in pareto_groups(df)]
     images = [{"name": png.name, "title": png.stem.replace("_", " "), "data": base64.b64encode(png.read_bytes()).decode()}
               for png in sorted(run_dir.glob("*.png"))]
+    return render(out, "RUN_DIR", name=run_dir.name, source=str(csv), rows=len(df), swept=swept, spec=spec_text, tables=tables,
+                  panels=panels, images=images, texts=[])
+
+
+def render(out: Path, field: str, **page: object) -> Path:
+    """Render the one page template (sortable, filterable tables; inline images; preformatted texts) to ``out``;
+    a file-system refusal is one SpecError on ``field`` (the option that named the file) naming the file."""
+    import jinja2
+
     env = jinja2.Environment(loader=jinja2.PackageLoader("attnforge.reports", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.globals["zip"] = zip
-    page = env.get_template("report.html.j2").render(
-        name=run_dir.name, source=str(csv), rows=len(df), swept=swept, spec=spec_text, tables=tables, panels=panels,
-        images=images)
+    html = env.get_template("report.html.j2").render(**page)
     try:
-        out.write_text(page, encoding="utf-8")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(html, encoding="utf-8")
     except OSError as exc:
-        raise SpecError("RUN_DIR", f"cannot write {out}: {exc.strerror or exc}") from None
+        raise SpecError(field, f"cannot write {out}: {exc.strerror or exc}") from None
     return out
+
+
+#: What an HTML page's file name may end with.
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def check_html(path: Path | None) -> None:
+    """Refuse a --html name that is not an .html file, or whose folder cannot be made, before any long run."""
+    if path is None:
+        return
+    if Path(path).suffix.lower() not in HTML_SUFFIXES:
+        raise SpecError("--html", f"{path}: the page is written as HTML", [f"FILE{x}" for x in HTML_SUFFIXES])
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpecError("--html", f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_page(out: Path, title: str, command: str, tables: list[tuple[str, pd.DataFrame, str]],
+               images: list[tuple[str, bytes]] = (), texts: list[tuple[str, str]] = ()) -> Path:
+    """One self-contained page of any tables (title, frame, note), PNG images and preformatted texts, e.g. a paper
+    reproduction's (`attnforge reproduce ... --html`), in the same layout as `attnforge report`."""
+    out = Path(out)
+    check_html(out)
+    frames = [_table(f"t{i}", title_, df, list(df.columns), [], note) for i, (title_, df, note) in enumerate(tables)]
+    pics = [{"name": t, "title": t, "data": base64.b64encode(png).decode()} for t, png in images]
+    return render(out, "--html", name=title, source=command, what="rows", rows=sum(len(df) for _, df, _ in tables), swept=[],
+                  spec=None, tables=frames, panels=[], images=pics, texts=[{"title": t, "body": b} for t, b in texts])
 
 
 #: Columns the summary computes with; each must be numeric when present.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import pandas as pd
+
 
 @dataclass(frozen=True)
 class Row:
@@ -41,3 +43,11 @@ def format_rows(rows: list[Row], notes: list[str] | None = None, see: str = "") 
         lines += [f"* {r.metric}: {r.note or (f'see {see}' if see else 'unexplained')}" for r in flagged]
     lines += [f"note: {n}" for n in notes or []]
     return "\n".join(lines)
+
+
+def rows_frame(rows: list[Row]) -> pd.DataFrame:
+    """The rows as a table for CSV or HTML: the deviation in percent (empty where the paper gives no figure), whether
+    it is over 15%, and the note that explains it."""
+    return pd.DataFrame([{"metric": r.metric, "paper": r.paper, "ours": r.ours,
+                          "deviation_pct": float("nan") if math.isnan(r.paper) else 100 * r.deviation,
+                          "over_15pct": r.flagged, "source": r.source, "note": r.note} for r in rows])

@@ -117,6 +117,11 @@ def geometric_means(df: pd.DataFrame) -> dict[str, float]:
             for c in df.columns if pd.api.types.is_float_dtype(df[c]) and (df[c] > 0).all()}
 
 
+def with_means(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with its geometric means as a last row named "geometric mean" (for CSV-like and HTML views)."""
+    return pd.concat([df, pd.DataFrame([{"benchmark": "geometric mean", **geometric_means(df)}])], ignore_index=True)
+
+
 def column_help() -> str:
     """What each column means (``--per-benchmark`` prints it under the table)."""
     cols = [(c.name, c.meaning) for c in SPATTEN_COLUMNS]
@@ -205,7 +210,8 @@ def plot(df: pd.DataFrame, path: Path) -> Path:
         ax.grid(axis="y", which="both", alpha=0.3)
         ax.legend(fontsize=8, ncol=len(cols))
     axes[-1].set_xticks(x, df["benchmark"], rotation=70, ha="right", fontsize=7)
-    axes[0].set_title("SpAtten's 30 benchmarks (attnforge reproduce spatten --per-benchmark)")
+    axes[0].set_title(f"SpAtten's {len(df)} benchmark{'s' if len(df) != 1 else ''} "
+                      "(attnforge reproduce spatten --per-benchmark)")
     fig.tight_layout()
     try:
         _saving("--plot", path, lambda p: fig.savefig(p, dpi=120))

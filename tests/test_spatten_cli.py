@@ -4,6 +4,7 @@ import json
 
 import pytest
 from helpers import simulate
+from markupsafe import escape
 
 from attnforge.cli.main import main
 from attnforge.workloads import make_workload
@@ -71,10 +72,12 @@ def test_cli_knobs_take_effect(capsys):
 
 
 @pytest.mark.slow
-def test_reproduce_spatten_json(capsys, monkeypatch: pytest.MonkeyPatch):
-    """The reproduce table as JSON on stdout, and (one ~50 s run serving both checks) its phase lines on stderr."""
+def test_reproduce_spatten_json(capsys, monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """The reproduce table as JSON on stdout, its phase lines on stderr, and its HTML page (one ~50 s run serving
+    the three checks): every row, its note, and the sensitivity sweeps."""
     monkeypatch.setenv("ATTNFORGE_PROGRESS", "1")
-    assert main(["reproduce", "spatten", "--json"]) == 0
+    page = tmp_path / "sub" / "spatten.html"
+    assert main(["reproduce", "spatten", "--json", "--html", str(page)]) == 0
     out, err = capsys.readouterr()
     for part in ("30 benchmarks", "speedup breakdown", "Table III", "traces", "accuracy proxy"):
         assert part in err
@@ -83,3 +86,7 @@ def test_reproduce_spatten_json(capsys, monkeypatch: pytest.MonkeyPatch):
     assert names["DRAM reduction, 30-benchmark mean (FP32 dense K+V)"]["paper"] == 10.0
     assert all({"metric", "paper", "ours"} <= set(r) for r in rows)
     assert all(r["note"] for r in rows if r["paper"] and abs(r["ours"] - r["paper"]) / r["paper"] > 0.15)
+    html = page.read_text()
+    assert "sensitivity" in html and "over_15pct" in html and html.count("<tr>") == len(rows) + 1  # and the header
+    flagged = [r for r in rows if r["paper"] and abs(r["ours"] - r["paper"]) / r["paper"] > 0.15]
+    assert all(escape(r["note"]) in html for r in flagged)

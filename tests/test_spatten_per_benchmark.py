@@ -131,3 +131,24 @@ def test_set_overrides_every_spatten_arch_of_the_run(capsys) -> None:
     assert "no such field 'nope'" in capsys.readouterr().err
     assert main(["reproduce", "fusemax", "--set", "hbm.outstanding=20"]) == 2
     assert "--set" in capsys.readouterr().err
+
+
+def test_html_pages_of_the_reproductions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`reproduce ... --html`: FuseMax's rows and one SpAtten benchmark's row (with its geometric means and the
+    figure inline) as self-contained pages; a name that is not .html, or a folder that cannot be made, is one error
+    before anything runs."""
+    from attnforge.reports.fusemax_paper import reproduce
+
+    assert main(["reproduce", "fusemax", "--html", str(tmp_path / "fm.html")]) == 0
+    page = (tmp_path / "fm.html").read_text()
+    assert all(r.metric in page for r in reproduce()) and "over_15pct" in page
+    out = tmp_path / "pb" / "one.html"
+    assert main(["reproduce", "spatten", "--per-benchmark", "--benchmark", "bert-base/CoLA", "--html", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    page = out.read_text()
+    assert "bert-base/CoLA" in page and "geometric mean" in page and page.count("data:image/png;base64,") == 1
+    assert "--benchmark &#39;bert-base/CoLA&#39;" in page  # the command to rerun, in the header
+    for bad in (tmp_path / "x.txt", tmp_path / "fm.html" / "x.html"):
+        assert main(["reproduce", "spatten", "--per-benchmark", "--html", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert "--html" in err and "Traceback" not in err

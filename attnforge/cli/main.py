@@ -181,15 +181,23 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                         "only `reproduce spatten` has a per-benchmark table (FuseMax's figures are per workload "
                         "and sequence length: `attnforge compare` gives those)", ["spatten"])
     from attnforge.reports.fusemax_paper import format_rows, reproduce
+    from attnforge.reports.html import check_html, write_page
+    from attnforge.reports.paper import rows_frame
 
+    check_html(args.html)
     t0 = time.perf_counter()
     rows = reproduce()
+    if args.html is not None:
+        write_page(args.html, "reproduce fusemax", "attnforge reproduce fusemax",
+                   [("FuseMax (MICRO 2024) beside ours", rows_frame(rows), "Deviations over 15% are over_15pct; "
+                     "docs/fusemax.md explains each figure.")])
     if args.json:
         print(json.dumps(finite_json([{"metric": r.metric, "paper": r.paper, "ours": r.ours, "source": r.source}
                                       for r in rows]), indent=2, allow_nan=False))
     else:
         print(format_rows(rows))
-        print(f"\n24 points x {{attention, end-to-end}} in {time.perf_counter() - t0:.2f} s")
+        print(f"\n24 points x {{attention, end-to-end}} in {time.perf_counter() - t0:.2f} s"
+              + (f"; wrote {args.html}" if args.html is not None else ""))
     return 0
 
 
@@ -496,6 +504,8 @@ def _add_listing_commands(sub: Any, fmt: Any) -> None:
                         "hbm.outstanding=20; repeatable")
     r.add_argument("--plot", type=Path, metavar="FILE.png|.svg|.pdf",
                    help="with --per-benchmark: draw SpAtten1/8's speedups and the DRAM reduction per benchmark")
+    r.add_argument("--html", type=Path, metavar="FILE.html",
+                   help="also write the tables (and the per-benchmark figure) as one self-contained HTML page")
     r.set_defaults(func=cmd_reproduce)
 
 

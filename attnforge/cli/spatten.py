@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from attnforge.reports import spatten_arch
+from attnforge.reports.html import check_html, write_page
 from attnforge.sim.specs.errors import SpecError, finite_json
 from attnforge.sim.specs.scenario import POLICY_KNOBS
 
@@ -138,6 +139,7 @@ def per_benchmark(args: argparse.Namespace) -> int:
     )
 
     check_outputs(args.out, args.plot)  # before the ~20 s of runs
+    check_html(args.html)
     t0 = time.perf_counter()
     df = per_benchmark(select(args.benchmark))
     if spatten_arch.current():  # a saved table says which arch it ran on
@@ -148,6 +150,8 @@ def per_benchmark(args: argparse.Namespace) -> int:
         wrote.append(str(args.out))
     if args.plot is not None:
         wrote.append(str(plot(df, args.plot)))
+    if args.html is not None:
+        wrote.append(str(_per_benchmark_page(df, args, column_help())))
     if args.json:
         print(json.dumps(finite_json(df.to_dict("records")), indent=2, allow_nan=False))
         return 0
@@ -158,6 +162,41 @@ def per_benchmark(args: argparse.Namespace) -> int:
     print(f"\n{len(df)} benchmarks x 4 designs in {time.perf_counter() - t0:.1f} s"
           + (f"; wrote {', '.join(wrote)}" if wrote else ""))
     return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that made a page, for its header (what to rerun)."""
+    parts = ["attnforge reproduce spatten", *(["--per-benchmark"] if args.per_benchmark else [])]
+    parts += [f"--benchmark '{b}'" for b in args.benchmark or []] + [f"--set {kv}" for kv in args.set or []]
+    return " ".join(parts)
+
+
+def _per_benchmark_page(df: Any, args: argparse.Namespace, columns: str) -> Path:
+    """The per-benchmark table and its figure (drawn into a temporary PNG) as one HTML page."""
+    import tempfile
+
+    from attnforge.reports.spatten_per_benchmark import plot, with_means
+
+    with tempfile.TemporaryDirectory() as tmp:
+        png = plot(df, Path(tmp) / "per_benchmark.png").read_bytes()
+    over = spatten_arch.describe()
+    return write_page(args.html, "reproduce spatten --per-benchmark", _command(args),
+                      [("SpAtten per benchmark (geometric means last)", with_means(df), over or "")],
+                      images=[("SpAtten1/8's speedups and SpAtten's DRAM reduction per benchmark", png)],
+                      texts=[("Columns (docs/spatten.md §Per-benchmark results)", columns)])
+
+
+def _headline_page(args: argparse.Namespace, rows: list[Any], notes: list[str], sensitivity: str) -> Path:
+    """The headline table, its notes, the sensitivity sweeps and the power runs as one HTML page."""
+    from attnforge.reports.paper import rows_frame
+
+    note = "Deviations over 15% are over_15pct, each with its note; docs/spatten.md §Reproduce table explains them."
+    texts = [("Notes", "\n".join(notes))] if notes else []
+    texts.append(("Sensitivity and average power", sensitivity.strip("\n")))
+    over = spatten_arch.describe()
+    return write_page(args.html, "reproduce spatten", _command(args),
+                      [("SpAtten (HPCA 2021) beside ours", rows_frame(rows), f"{over} {note}" if over else note)],
+                      texts=texts)
 
 
 def reproduce_spatten(args: argparse.Namespace) -> int:
@@ -172,13 +211,18 @@ def reproduce_spatten(args: argparse.Namespace) -> int:
 
 def _headline(args: argparse.Namespace) -> int:
     from attnforge.reports.spatten_paper import format_rows, reproduce
+    from attnforge.reports.spatten_sensitivity import report as sensitivity_report
 
     for opt, val in (("--out", args.out), ("--plot", args.plot), ("--benchmark", args.benchmark)):
         if val is not None:
             raise SpecError(opt, "belongs to the per-benchmark table: add --per-benchmark", ["--per-benchmark"])
+    check_html(args.html)
     t0 = time.perf_counter()
     rows, notes = reproduce()
     ov = spatten_arch.current()
+    sensitivity = sensitivity_report() if args.html is not None or not args.json else ""
+    if args.html is not None:
+        _headline_page(args, rows, notes, sensitivity)
     if args.json:
         print(json.dumps(finite_json([{"metric": r.metric, "paper": r.paper, "ours": r.ours, "source": r.source,
                                        "note": r.note, **({"arch_overrides": ov} if ov else {})} for r in rows]),
@@ -187,8 +231,7 @@ def _headline(args: argparse.Namespace) -> int:
         if ov:
             print(spatten_arch.describe())
         print(format_rows(rows, notes))
-        from attnforge.reports.spatten_sensitivity import report as sensitivity_report
-
-        print(sensitivity_report())
-        print(f"\n30 benchmarks, breakdown, Table III, trace replays, sensitivity and power in {time.perf_counter() - t0:.1f} s")
+        print(sensitivity)
+        print(f"\n30 benchmarks, breakdown, Table III, trace replays, sensitivity and power in {time.perf_counter() - t0:.1f} s"
+              + (f"; wrote {args.html}" if args.html is not None else ""))
     return 0
