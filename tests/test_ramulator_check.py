@@ -72,3 +72,16 @@ def test_recorded_run_is_our_current_model() -> None:
     assert len(agree) == 5
     assert abs(rec[0]["ours_gb_s"] / rec[0]["ramulator_gb_s"] - 1) < 1e-3
     assert all(abs(r["ours_gb_s"] / r["ramulator_gb_s"] - 1) < 0.02 for r in agree)
+
+
+def test_calibrate_derives_the_presets_controller_delay(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--calibrate` finds, from the recorded in-order row, the controller delay the preset carries (to 0.05 ns),
+    and the bisection it runs returns a delay that gives back the bandwidth asked for."""
+    h = get_preset("spatten").hbm
+    assert ramulator_check.main(["--ours-only", "--calibrate"]) == 0
+    found = float(capsys.readouterr().out.split("controller_ns = ")[1].split(" ns")[0])
+    assert found == pytest.approx(h.controller_ns, abs=0.05)
+    c = ramulator_check.calibrate_controller_ns(h, 150.0, 0.5)
+    assert float(dram.achieved_gb_s(h.model_copy(update={"controller_ns": c}), 0.5)) == pytest.approx(150.0, rel=1e-6)
+    assert ramulator_check.main(["--ours-only", "--calibrate", "--set", "hbm.outstanding=12"]) == 2
+    assert "no in-order row at 12" in capsys.readouterr().err

@@ -170,6 +170,35 @@ def rows(hbm: Hbm, driver: Path | None, pending: tuple[int, ...] = (8, 20, 24, 3
     return out + [compare(hbm, seq, driver, n) for n in pending if n != hbm.outstanding]
 
 
+def calibrate_controller_ns(hbm: Hbm, gb_s: float, hit: float) -> float:
+    """The ``controller_ns`` at which our HBM delivers ``gb_s`` on a stream of row-hit rate ``hit`` (bisection: the
+    bandwidth falls as the fixed delay grows); how the preset's value is derived from Ramulator's in-order row."""
+    lo, hi = 0.0, 1000.0
+    if float(dram.achieved_gb_s(hbm.model_copy(update={"controller_ns": lo}), hit)) < gb_s:
+        raise SpecError("--calibrate", f"{gb_s:.1f} GB/s is above what this HBM gives with no controller delay",
+                        ["a bandwidth the buses and banks allow"])
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        fast = float(dram.achieved_gb_s(hbm.model_copy(update={"controller_ns": mid}), hit)) > gb_s
+        lo, hi = (mid, hi) if fast else (lo, mid)
+    return (lo + hi) / 2
+
+
+def calibration(hbm: Hbm, driver: Path | None) -> str:
+    """One line: the controller delay that puts our in-order stream at Ramulator's, measured now (with a driver)
+    or as recorded in measured.json."""
+    if driver is None:
+        rec = next(r for r in json.loads(MEASURED.read_text()) if r["stream"].startswith("in-order")
+                   and r["pending"] == hbm.outstanding)
+        gb_s, hit, where = float(rec["ramulator_gb_s"]), float(rec["ramulator_row_hit"]), f"recorded in {MEASURED.name}"
+    else:
+        row = compare(hbm, sequential(hbm, 32_000), driver, hbm.outstanding)
+        gb_s, hit, where = float(row["ramulator_gb_s"]), float(row["ramulator_row_hit"]), "measured now"
+    c = calibrate_controller_ns(hbm, gb_s, hit)
+    return (f"controller_ns = {c:.2f} ns puts our in-order stream at Ramulator 2.0's {gb_s:.1f} GB/s (row hit "
+            f"{hit:.2f}, {hbm.outstanding} requests in flight, {where}); the arch has {hbm.controller_ns}")
+
+
 def table(rows: list[dict[str, object]]) -> str:
     """The rows as text: our GB/s beside Ramulator's, and the deviation."""
     lines = [f"{'stream':<72} {'pend':>4} {'ours GB/s':>9} {'hit':>5} {'Ramulator':>9} {'hit':>5} {'lat ns':>6} "
@@ -196,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="requests in flight per channel for the in-order stream's extra rows (default 8, 20, 24, 32; "
                          "repeatable)")
     ap.add_argument("--json", action="store_true", help="one JSON list instead of the table")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="print the hbm.controller_ns that matches Ramulator's in-order stream (with --ours-only: "
+                         "the recorded run) instead of the table")
     args = ap.parse_args(argv)
     try:
         arch = load_arch(args.arch, parse_overrides(args.set))
@@ -211,6 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(f"ramulator_check: error: {exc}", file=sys.stderr)
         return 2
+    if args.calibrate:
+        try:
+            print(calibration(arch.hbm, driver))
+        except (SpecError, StopIteration) as exc:
+            msg = exc if isinstance(exc, SpecError) else f"no in-order row at {arch.hbm.outstanding} in flight recorded"
+            print(f"ramulator_check: error: {msg}", file=sys.stderr)
+            return 2
+        return 0
     out = rows(arch.hbm, driver, pending)
     print(json.dumps(out, indent=1) if args.json else table(out))
     return 0
