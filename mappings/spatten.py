@@ -266,6 +266,7 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
                      "bytes": lay_bytes, "kv_bytes": lay_bytes - _total(jc.io_bytes),
                      "kv_elements": _total(jc.kv_elements), "k_bytes": _total(jc.k_bytes),
                      "k_elements": _total(jc.k_elements), "rows": _total(count), "refetch_rows": _total(count * rho),
+                     "requests": _total(jc.dram_requests), "activates": _total(jc.dram_activates),
                      "kept_tok": keys / m,
                      "kept_val": _total(values * count) / np.maximum(_total(count), 1e-300) / m}.items():
             tot[k] = tot.get(k, 0.0) + v
@@ -286,6 +287,10 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         "k_dram_bytes": tot["k_bytes"],
         "k_elements": tot["k_elements"],
         "dense_flops": tot["dense_flops"],
+        # 32-byte HBM requests and row activates of the whole run: its row-hit rate, which sets the achieved
+        # bandwidth (sim/memory/dram.py)
+        "dram_requests": tot["requests"],
+        "dram_activates": tot["activates"],
         "topk_parallelism": par,
         "head_switch_cycles": tot["head_switch"],
         "boundary_cycles": tot["boundary"],

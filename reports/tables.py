@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from attnforge.sim.analytical.result import Result
@@ -117,6 +118,18 @@ def action_table(r: Result) -> str:
     return "\n".join(lines)
 
 
+def _hbm_line(r: Result) -> str:
+    """What the memory system delivered, for models that count HBM requests (SpAtten): the bandwidth while DRAM
+    traffic moves and the row-hit rate that, with the requests in flight, sets it."""
+    req, act = r.extra.get("dram_requests"), r.extra.get("dram_activates")
+    if req is None or act is None or not r.memory_cycles or not r.cycles or not float(np.sum(req)):
+        return ""
+    moving_s = r.memory_cycles * r.latency_s / r.cycles
+    hit = 1.0 - float(np.sum(act)) / float(np.sum(req))
+    return (f"HBM: {r.dram_bytes / moving_s / 1e9:.0f} GB/s while DRAM traffic moves ({r.dram_bytes / r.latency_s / 1e9:.0f} "
+            f"GB/s over the run), {float(np.sum(req)):.4g} requests of 32 B, row hits {hit:.1%}")
+
+
 def breakdown_table(r: Result) -> str:
     """Energy by component and cycles by stage for one result."""
     lines = [f"energy breakdown ({r.accelerator}, {r.workload}, seq {_len(r.seq_len)}):"]
@@ -128,6 +141,8 @@ def breakdown_table(r: Result) -> str:
     lines.append(f"average power: {_si(r.avg_power_w, 'W')} (energy {_si(r.energy_j, 'J')} over "
                  f"{duration(r.latency_s)})")
     lines.append("cycles by stage: " + ", ".join(f"{k} {v:.4g}" for k, v in r.stage_cycles.items()))
+    if hbm := _hbm_line(r):
+        lines.append(hbm)
     lines.append(
         f"bound: {r.bound} (the schedule's compute takes {r.compute_cycles:.4g} cycles, its DRAM traffic "
         f"{r.memory_cycles:.4g}; padded and exposed cycles count as compute)"

@@ -90,3 +90,20 @@ def test_reproduce_spatten_json(capsys, monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert "sensitivity" in html and "over_15pct" in html and html.count("<tr>") == len(rows) + 1  # and the header
     flagged = [r for r in rows if r["paper"] and abs(r["ours"] - r["paper"]) / r["paper"] > 0.15]
     assert all(escape(r["note"]) in html for r in flagged)
+
+
+def test_simulate_reports_what_the_hbm_delivered(capsys) -> None:
+    """`simulate --accel spatten` says what the memory system delivered: its requests and row activates (JSON)
+    and, in the text, the bandwidth while traffic moves (under the pins, above the run's average) and the row hits."""
+    args = ["simulate", "--accel", "spatten", "--workload", "gpt2-small", "--stage", "decode", "--seq-len", "1k",
+            "--batch", "1"]
+    assert main([*args, "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    r = r[0] if isinstance(r, list) else r
+    assert 0 < r["dram_activates"] < r["dram_requests"]
+    assert r["dram_requests"] * 32 >= r["dram_bytes"]  # whole 32-byte transactions
+    assert main(args) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("HBM:"))
+    moving, average = (float(x.split(" GB/s")[0].split()[-1]) for x in line.split("(", 1))
+    assert average < moving < 512
+    assert f"row hits {1 - r['dram_activates'] / r['dram_requests']:.1%}" in line
