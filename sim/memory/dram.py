@@ -82,7 +82,7 @@ def _closed_queue(hbm: Hbm, hit_rate: Num) -> tuple[np.ndarray, np.ndarray]:
     for n in range(1, hbm.outstanding + 1):
         r_bus, r_bank = bus * (1.0 + q_bus), bank * (1.0 + q_bank)
         resp = r_bus + hbm.banks * r_bank
-        rate = n / (delay + resp)
+        rate = n / np.maximum(delay + resp, 1e-12)  # an arch with every timing at 0: the pins alone bound it
         q_bus, q_bank = rate * r_bus, rate * r_bank
     return rate, delay + resp
 
