@@ -58,6 +58,8 @@ SPATTEN_COLUMNS: tuple[Column, ...] = (
     Column("quant_reduction", "its quantization part: fetched elements at 32 bits over their bytes",
            lambda t: t.quant_reduction),
     Column("hbm_gb_s", "GB/s the HBM delivers while it moves the bytes", lambda t: t.achieved_gbs, "{:.0f}"),
+    Column("hbm_row_hit", "fraction of the 32-byte HBM requests that find their row open", lambda t: t.row_hit_rate,
+           "{:.2f}"),
     Column("memory_bound", "fraction of the cycles in layers whose DRAM time exceeds their compute",
            lambda t: t.memory_bound_share, "{:.2f}"),
     Column("energy_mj", "energy: actions x energy per action, plus static power", lambda t: t.energy_j * 1e3),

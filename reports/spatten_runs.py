@@ -40,6 +40,9 @@ class Totals:
     #: K alone (MSBs and LSBs): what progressive quantization acts on.
     k_dram_bytes: float = 0.0
     k_elements: float = 0.0
+    #: 32-byte HBM requests and the row activates among them (their ratio sets the achieved bandwidth).
+    dram_requests: float = 0.0
+    dram_activates: float = 0.0
     #: What bounds the run, for the deviation notes: summed compute and DRAM cycles, the cycles of the stages
     #: (layers) whose DRAM time exceeds their compute, busy cycles per module, tokens kept (mean over passes).
     compute_cycles: float = 0.0
@@ -80,6 +83,11 @@ class Totals:
         return self.k_elements * 4 / self.k_dram_bytes
 
     @property
+    def row_hit_rate(self) -> float:
+        """Fraction of the HBM requests that found their row open (no activate)."""
+        return 1.0 - self.dram_activates / self.dram_requests if self.dram_requests else float("nan")
+
+    @property
     def memory_bound_share(self) -> float:
         """Fraction of the cycles spent in stages that wait on DRAM."""
         return self.memory_bound_cycles / self.cycles
@@ -110,6 +118,8 @@ def sum_runs(evs: list[Evaluation], d: int, layers: int, heads: int, kv_lens: li
         kv_elements=sum(float(np.sum(e.schedule.extra["kv_elements"])) for e in evs),
         k_dram_bytes=sum(float(np.sum(e.schedule.extra["k_dram_bytes"])) for e in evs),
         k_elements=sum(float(np.sum(e.schedule.extra["k_elements"])) for e in evs),
+        dram_requests=sum(float(np.sum(e.schedule.extra.get("dram_requests", 0.0))) for e in evs),
+        dram_activates=sum(float(np.sum(e.schedule.extra.get("dram_activates", 0.0))) for e in evs),
         compute_cycles=sum(float(np.sum(e.compute_cycles)) for e in evs),
         memory_cycles=sum(float(np.sum(e.memory_cycles)) for e in evs),
         memory_bound_cycles=sum(dram_bound_cycles(e) for e in evs),
