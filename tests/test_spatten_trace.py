@@ -79,6 +79,9 @@ def test_cli_trace_replay(capsys):
     assert out["baseline_trace"] == SMALL_BASE.stem
     assert out["dram_reduction_vs_baseline"] > 5 and out["speedup_vs_baseline"] > 2
     assert out["cycles"] > 0 and out["energy_j"] > 0
+    # what the HBM delivered: under the pins, at the row-hit rate of the requests the replay counted
+    assert 100 < out["hbm_gb_s"] < 512 and 0 < out["dram_activates"] < out["dram_requests"]
+    assert out["hbm_row_hit"] == 1 - out["dram_activates"] / out["dram_requests"]
 
 
 def test_cli_bad_trace_is_one_line(tmp_path, capsys):

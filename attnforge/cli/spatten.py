@@ -99,6 +99,9 @@ def run_trace(args: argparse.Namespace) -> int:
         "tflops": float(sched.flops) / float(ev.latency_s) / 1e12,
         "bound": "compute" if float(ev.compute_cycles) >= float(ev.memory_cycles) else "memory",
         "dram_reduction_vs_fp32_dense": summ.dram_bytes_fp32_dense / dram,
+        # what the HBM delivered: bytes over the time DRAM traffic takes, and the requests' row-hit rate
+        "hbm_gb_s": dram / (float(ev.memory_cycles) / float(ev.cycles) * float(ev.latency_s)) / 1e9,
+        "hbm_row_hit": 1.0 - float(sched.extra["dram_activates"]) / float(sched.extra["dram_requests"]),
         **{k: float(v) for k, v in sched.extra.items()},
         **{k: v for k, v in sc.describe().items() if k not in ("accelerator", "policy", "policy_settings")},
     }

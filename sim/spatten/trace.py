@@ -219,6 +219,7 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
             "heads_kept": float(len(df) / (summary.iterations * summary.layers * (df["head_id"].max() + 1))),
             "lsb_refetch_rate": summary.lsb_refetch_rate, "lsb_dram_bytes": lsb,
             "dense_flops": float(np.sum(4 * d0 * lens)),
+            "dram_requests": float(np.sum(jc.dram_requests)), "dram_activates": float(np.sum(jc.dram_activates)),
         },
     )
     return sched, summary
