@@ -101,6 +101,17 @@ def achieved_gb_s(hbm: Hbm, hit_rate: Num) -> Num:
     return hbm.channels * np.minimum(hbm.channel_gb_s, rate * hbm.request_bytes)
 
 
+def outstanding_for(hbm: Hbm, speedup: float, hit_rate: float, most: int = 256) -> int | None:
+    """The fewest requests in flight per channel at which this HBM delivers ``speedup`` times what it delivers with
+    its own ``outstanding`` on streams of this row-hit rate; None when even ``most`` do not (the buses bound it).
+    For reading a memory-bound gap as a fetcher or driver that keeps more requests in flight."""
+    base = float(achieved_gb_s(hbm, hit_rate))
+    for n in range(1, most + 1):
+        if float(achieved_gb_s(hbm.model_copy(update={"outstanding": n}), hit_rate)) >= speedup * base:
+            return n
+    return None
+
+
 def traffic(hbm: Hbm, clock_hz: float, requests: Num, activates: Num, nbytes: Num) -> Traffic:
     """Time of a batch of streams at the achieved bandwidth their row-hit rate allows (cycles at ``clock_hz``);
     requests move whole 32-byte transactions, so the pins carry requests x 32 bytes."""
@@ -112,7 +123,7 @@ def traffic(hbm: Hbm, clock_hz: float, requests: Num, activates: Num, nbytes: Nu
     return Traffic(bytes=nbytes, requests=req, activates=act, cycles=cycles)
 
 
-__all__ = ["Traffic", "achieved_gb_s", "latency_ns", "stream_activates", "stream_requests", "traffic"]
+__all__ = ["Traffic", "achieved_gb_s", "latency_ns", "outstanding_for", "stream_activates", "stream_requests", "traffic"]
 
 
 def bandwidth_table(arch_name: str = "spatten") -> str:
