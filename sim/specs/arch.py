@@ -316,8 +316,6 @@ class Hbm(_Strict):
     banks: PositiveInt
     controller_ns: float = Field(ge=0)
     t_cl_ns: float = Field(ge=0)
-    t_rcd_ns: float = Field(ge=0)
-    t_rp_ns: float = Field(ge=0)
     #: Row cycle: a bank's time from one activate to the next (precharge, activate, the read), held by a miss.
     t_rc_ns: float = Field(ge=0)
     t_burst_ns: float = Field(ge=0)
