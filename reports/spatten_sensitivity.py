@@ -21,6 +21,8 @@ from attnforge.sim.spatten.trace import Trace, load_trace, trace_schedule
 from attnforge.sim.specs.arch import Arch
 
 TRACE = Path(__file__).resolve().parent.parent / "workloads" / "traces" / "summary-gpt2-small-wikitext2-per8.csv"
+#: The memory-bound trace (GPT-2-Medium, its static step): where the HBM's requests in flight show.
+MEMORY_TRACE = TRACE.parent / "summary-gpt2-medium-wikitext2-per0-hp-step5+dedic+glob_p+local_p+hp+topk+quant.csv"
 #: Paper Fig. 19a: overall GFLOPS of one GPT-2 task against comparators per top-k array.
 PAPER_COMPARATORS: dict[int, float] = {1: 168, 2: 299, 4: 485, 8: 653, 16: 776, 32: 771}
 #: Paper Fig. 19b: GFLOPS against the K (and V) SRAM size in KB.
@@ -64,10 +66,12 @@ def _widths(trace: Trace, k_bits: int, v_bits: int) -> Trace:
 
 def sweeps(trace_path: Path = TRACE, comparators: tuple[int, ...] = tuple(PAPER_COMPARATORS),
            sram_kb: tuple[int, ...] = tuple(PAPER_SRAM_KB), channels: tuple[int, ...] = (4, 8, 16, 32),
-           widths: tuple[int, ...] = (12, 8, 6, 4)) -> dict[str, list[Point]]:
-    """The four sweeps on the trace: comparators, SRAM size, HBM channels, K/V widths (K and V at one width)."""
+           widths: tuple[int, ...] = (12, 8, 6, 4), pending: tuple[int, ...] = (8, 12, 16, 20, 32),
+           pending_trace: Path = MEMORY_TRACE) -> dict[str, list[Point]]:
+    """The sweeps on the trace: comparators, SRAM size, HBM channels, K/V widths (K and V at one width); and the
+    HBM's requests in flight per channel on the memory-bound ``pending_trace``."""
     tr = load_trace(trace_path)
-    out: dict[str, list[Point]] = {"comparators": [], "sram": [], "channels": [], "widths": []}
+    out: dict[str, list[Point]] = {"comparators": [], "sram": [], "channels": [], "widths": [], "pending": []}
     for c in comparators:
         out["comparators"].append(run(tr, spatten_arch("spatten", {"spatten.topk_comparators": c}), f"{c}"))
     for kb in sram_kb:
@@ -78,6 +82,9 @@ def sweeps(trace_path: Path = TRACE, comparators: tuple[int, ...] = tuple(PAPER_
         out["channels"].append(run(tr, arch, f"{ch} ch"))
     for b in widths:
         out["widths"].append(run(_widths(tr, b, b), spatten_arch(), f"K{b}/V{b}"))
+    mem = load_trace(pending_trace) if pending else None
+    for n in pending:
+        out["pending"].append(run(mem, spatten_arch("spatten", {"hbm.outstanding": n}), f"{n}"))
     return out
 
 
@@ -105,6 +112,12 @@ def format_report(sw: dict[str, list[Point]]) -> str:
     lines.append(f"  {'K/V bits':<12} {'':>11} {'ours rel':>9} {'':>9}  (paper Fig. 20: static quantization 1.6x, "
                  "progressive a further 1.7x)")
     lines += [f"  {p.label:<12} {p.gflops:>11.0f} {rel[p.label]:>9.3f} {'':>9}  {p.bound}" for p in sw["widths"]]
+    if sw.get("pending") and any(p.label == "16" for p in sw["pending"]):
+        rel = _rel(sw["pending"], "16")
+        lines.append(f"  {'in flight':<12} {'':>11} {'ours rel':>9} {'':>9}  bound, HBM GB/s (GPT-2-Medium trace; the "
+                     "released driver allows 16 requests per channel: docs/spatten.md §Memory system)")
+        lines += [f"  {p.label:<12} {p.gflops:>11.0f} {rel[p.label]:>9.3f} {'':>9}  {p.bound}, {p.dram_gb_s:.0f}"
+                  for p in sw["pending"]]
     return "\n".join(lines)
 
 

@@ -83,7 +83,8 @@ def test_sensitivity_follows_the_paper() -> None:
     generation; fewer HBM channels slow the memory-bound steps; narrower K/V speed them up."""
     from attnforge.reports.spatten_sensitivity import sweeps
 
-    sw = sweeps(comparators=(1, 4, 8, 16, 32), sram_kb=(196, 784), channels=(4, 16), widths=(12, 6))
+    sw = sweeps(comparators=(1, 4, 8, 16, 32), sram_kb=(196, 784), channels=(4, 16), widths=(12, 6),
+                pending=(8, 16, 32))
     g = {p.label: p.gflops for p in sw["comparators"]}
     assert g["1"] < g["4"] < g["8"] < g["16"]
     assert g["16"] / g["8"] > 1.05 and g["32"] / g["16"] < 1.08  # paper: +19%, -1%
@@ -94,6 +95,10 @@ def test_sensitivity_follows_the_paper() -> None:
     assert ch["4 ch"].bound == "memory" and ch["4 ch"].gflops < 0.5 * ch["16 ch"].gflops
     w = {p.label: p.gflops for p in sw["widths"]}
     assert w["K6/V6"] > 1.3 * w["K12/V12"]
+    # requests in flight on the memory-bound Medium trace: more is faster, up to the pseudo-channels' buses
+    pend = [sw["pending"][i] for i in range(3)]
+    assert pend[0].gflops < pend[1].gflops < pend[2].gflops and pend[1].bound == "memory"
+    assert pend[2].dram_gb_s <= 256.0 * 1.001
 
 
 def test_cycle_fidelity_reports_the_analytical_beside_it(capsys: pytest.CaptureFixture[str]) -> None:
