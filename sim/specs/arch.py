@@ -310,7 +310,8 @@ class Hbm(_Strict):
     pseudo_channels: PositiveInt
     channel_gb_s: PositiveFloat
     request_bytes: PositiveInt
-    outstanding: PositiveInt
+    #: Requests the fetcher keeps in flight per channel (the closed queue solves one population at a time: at most 4096).
+    outstanding: int = Field(ge=1, le=4096)
     row_bytes: PositiveInt
     #: Banks per channel (all pseudo-channels'): a row miss waits for its bank's row cycle (``t_rc_ns``).
     banks: PositiveInt
