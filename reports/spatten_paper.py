@@ -235,7 +235,7 @@ def _latency_note(nohead: list[Totals], paper_ms: float, peak: float) -> str:
     ours = float(np.mean([t.seconds for t in nohead])) * 1e3
     bw = sum(t.dram_bytes for t in nohead) / sum(t.memory_cycles / (t.cycles / t.seconds) for t in nohead) / 1e9
     hbm = spatten_arch.arch().hbm
-    hit = 1.0 - sum(t.dram_activates for t in nohead) / max(sum(t.dram_requests for t in nohead), 1e-30)
+    hit = dram.row_hit(sum(t.dram_requests for t in nohead), sum(t.dram_activates for t in nohead))
     n = dram.outstanding_for(hbm, ours / paper_ms, hit)
     inflight = (f"our HBM delivers that with {n} requests in flight per channel; the released driver allows "
                 f"{hbm.outstanding}" if n else "more than our HBM's buses deliver")

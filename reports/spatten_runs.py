@@ -16,6 +16,7 @@ import numpy as np
 
 from attnforge.reports import spatten_arch
 from attnforge.sim.analytical.engine import Evaluation, evaluate_scenario
+from attnforge.sim.memory import dram
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.scenario import Scenario
 from attnforge.sim.specs.spatten_policy import GPT2, Policy
@@ -85,7 +86,7 @@ class Totals:
     @property
     def row_hit_rate(self) -> float:
         """Fraction of the HBM requests that found their row open (no activate)."""
-        return 1.0 - self.dram_activates / self.dram_requests if self.dram_requests else float("nan")
+        return dram.row_hit(self.dram_requests, self.dram_activates)
 
     @property
     def memory_bound_share(self) -> float:
@@ -95,7 +96,7 @@ class Totals:
     @property
     def achieved_gbs(self) -> float:
         """GB/s the DRAM delivers while it moves this run's bytes (the HBM model's efficiency x the peak)."""
-        return self.dram_bytes / (self.memory_cycles / (self.cycles / self.seconds)) / 1e9
+        return dram.delivered_gb_s(self.dram_bytes, self.memory_cycles, self.cycles, self.seconds)
 
 
 def sum_runs(evs: list[Evaluation], d: int, layers: int, heads: int, kv_lens: list[np.ndarray]) -> Totals:

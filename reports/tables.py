@@ -121,13 +121,15 @@ def action_table(r: Result) -> str:
 def _hbm_line(r: Result) -> str:
     """What the memory system delivered, for models that count HBM requests (SpAtten): the bandwidth while DRAM
     traffic moves and the row-hit rate that, with the requests in flight, sets it."""
+    from attnforge.sim.memory.dram import delivered_gb_s, row_hit
+
     req, act = r.extra.get("dram_requests"), r.extra.get("dram_activates")
     if req is None or act is None or not r.memory_cycles or not r.cycles or not float(np.sum(req)):
         return ""
-    moving_s = r.memory_cycles * r.latency_s / r.cycles
-    hit = 1.0 - float(np.sum(act)) / float(np.sum(req))
-    return (f"HBM: {r.dram_bytes / moving_s / 1e9:.0f} GB/s while DRAM traffic moves ({r.dram_bytes / r.latency_s / 1e9:.0f} "
-            f"GB/s over the run), {float(np.sum(req)):.4g} requests of 32 B, row hits {hit:.1%}")
+    req, act = float(np.sum(req)), float(np.sum(act))
+    moving = delivered_gb_s(r.dram_bytes, r.memory_cycles, r.cycles, r.latency_s)
+    return (f"HBM: {moving:.0f} GB/s while DRAM traffic moves ({r.dram_bytes / r.latency_s / 1e9:.0f} GB/s over the "
+            f"run), {req:.4g} requests of 32 B, row hits {row_hit(req, act):.1%}")
 
 
 def breakdown_table(r: Result) -> str:

@@ -85,3 +85,10 @@ def test_calibrate_derives_the_presets_controller_delay(capsys: pytest.CaptureFi
     assert float(dram.achieved_gb_s(h.model_copy(update={"controller_ns": c}), 0.5)) == pytest.approx(150.0, rel=1e-6)
     assert ramulator_check.main(["--ours-only", "--calibrate", "--set", "hbm.outstanding=12"]) == 2
     assert "no in-order row at 12" in capsys.readouterr().err
+
+
+def test_calibrate_refuses_the_tables_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """--calibrate prints one line: --json and --pending, which shape the table, are refused with it, not ignored."""
+    for extra in (["--json"], ["--pending", "20"]):
+        assert ramulator_check.main(["--ours-only", "--calibrate", *extra]) == 2
+        assert "--calibrate" in capsys.readouterr().err

@@ -140,3 +140,11 @@ def test_outstanding_for_inverts_the_closed_queue() -> None:
             for k in (n - 1, n)]
     assert gain[0] < 1.1 <= gain[1]
     assert dram.outstanding_for(h, 10.0, 0.9) is None
+
+
+def test_delivered_bandwidth_and_row_hits_of_a_run() -> None:
+    """The two figures every report of a run's HBM prints: bytes over the time its memory cycles take, and the
+    share of requests without an activate; a run that moved nothing gives NaN, not a division error."""
+    assert dram.delivered_gb_s(2e6, 1e4, 2e4, 2e-5) == pytest.approx(2e6 / 1e-5 / 1e9)
+    assert dram.row_hit(100.0, 25.0) == 0.75
+    assert np.isnan(dram.row_hit(0.0, 0.0)) and np.isnan(dram.delivered_gb_s(0.0, 0.0, 1.0, 1.0))

@@ -81,6 +81,7 @@ def _replay(trace: Any, sc: Any) -> tuple[Any, Any, Any]:
 
 def run_trace(args: argparse.Namespace) -> int:
     """`simulate --trace FILE|NAME`: SpAtten's own decisions replayed through the engine, beside an unpruned trace."""
+    from attnforge.sim.memory.dram import delivered_gb_s, row_hit
     from attnforge.sim.spatten.trace import load_trace
     from attnforge.workloads import trace_path
 
@@ -100,8 +101,8 @@ def run_trace(args: argparse.Namespace) -> int:
         "bound": "compute" if float(ev.compute_cycles) >= float(ev.memory_cycles) else "memory",
         "dram_reduction_vs_fp32_dense": summ.dram_bytes_fp32_dense / dram,
         # what the HBM delivered: bytes over the time DRAM traffic takes, and the requests' row-hit rate
-        "hbm_gb_s": dram / (float(ev.memory_cycles) / float(ev.cycles) * float(ev.latency_s)) / 1e9,
-        "hbm_row_hit": 1.0 - float(sched.extra["dram_activates"]) / float(sched.extra["dram_requests"]),
+        "hbm_gb_s": delivered_gb_s(dram, float(ev.memory_cycles), float(ev.cycles), float(ev.latency_s)),
+        "hbm_row_hit": row_hit(float(sched.extra["dram_requests"]), float(sched.extra["dram_activates"])),
         **{k: float(v) for k, v in sched.extra.items()},
         **{k: v for k, v in sc.describe().items() if k not in ("accelerator", "policy", "policy_settings")},
     }

@@ -112,6 +112,17 @@ def outstanding_for(hbm: Hbm, speedup: float, hit_rate: float, most: int = 256) 
     return None
 
 
+def row_hit(requests: float, activates: float) -> float:
+    """Share of a run's 32-byte requests that found their row open; NaN for a run that read nothing."""
+    return 1.0 - activates / requests if requests else float("nan")
+
+
+def delivered_gb_s(nbytes: float, memory_cycles: float, cycles: float, seconds: float) -> float:
+    """GB/s a run's DRAM traffic moved at while it moved: its bytes over the time its memory cycles take (what the
+    achieved bandwidth of its streams gave), as against bytes over the whole run."""
+    return nbytes / (memory_cycles * seconds / cycles) / 1e9 if memory_cycles and cycles else float("nan")
+
+
 def traffic(hbm: Hbm, clock_hz: float, requests: Num, activates: Num, nbytes: Num) -> Traffic:
     """Time of a batch of streams at the achieved bandwidth their row-hit rate allows (cycles at ``clock_hz``);
     requests move whole 32-byte transactions, so the pins carry requests x 32 bytes."""
@@ -123,7 +134,8 @@ def traffic(hbm: Hbm, clock_hz: float, requests: Num, activates: Num, nbytes: Nu
     return Traffic(bytes=nbytes, requests=req, activates=act, cycles=cycles)
 
 
-__all__ = ["Traffic", "achieved_gb_s", "latency_ns", "outstanding_for", "stream_activates", "stream_requests", "traffic"]
+__all__ = ["Traffic", "achieved_gb_s", "delivered_gb_s", "latency_ns", "outstanding_for", "row_hit", "stream_activates",
+           "stream_requests", "traffic"]
 
 
 def bandwidth_table(arch_name: str = "spatten") -> str:

@@ -162,7 +162,11 @@ def compare(hbm: Hbm, stream: Stream, driver: Path | None, pending: int) -> dict
     return row
 
 
-def rows(hbm: Hbm, driver: Path | None, pending: tuple[int, ...] = (8, 20, 24, 32)) -> list[dict[str, object]]:
+#: Requests in flight per channel at which the table adds the in-order stream (the closed queue's range of loads).
+PENDING: tuple[int, ...] = (8, 20, 24, 32)
+
+
+def rows(hbm: Hbm, driver: Path | None, pending: tuple[int, ...] = PENDING) -> list[dict[str, object]]:
     """The whole table: every stream at the arch's requests in flight, then the in-order stream at each of
     ``pending`` (how the two models move apart as the fetcher allows more or fewer requests in flight)."""
     out = [compare(hbm, s, driver, hbm.outstanding) for s in streams(hbm)]
@@ -236,7 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.ours_only and args.ramulator is None:
             raise SpecError("--ramulator", "no Ramulator 2.0 tree given (or $RAMULATOR2_DIR); --ours-only runs "
                             "without it", ["a built Ramulator 2.0 tree"])
-        pending = tuple(args.pending or (8, 20, 24, 32))
+        pending = tuple(args.pending or PENDING)
+        if args.calibrate and (args.json or args.pending):
+            raise SpecError("--calibrate", "prints one line from the in-order row at the arch's requests in flight; "
+                            "--json and --pending belong to the table", ["--calibrate alone, or the table's options"])
         if any(n < 1 for n in pending):
             raise SpecError("--pending", f"requests in flight must be >= 1, got {min(pending)}", ["1, 2, ..."])
         driver = None if args.ours_only else build_driver(Path(args.ramulator))
