@@ -240,3 +240,19 @@ def test_trace_backed_benchmark_prunes_as_its_trace(name: str, trace: str, rel: 
     t = run_phase(b, policy=without_heads(b.policy))
     s, _ = trace_schedule(load_trace(sp.TRACE_DIR / getattr(sp, trace)), get_preset("spatten"))
     assert t.dense_flops / t.flops == pytest.approx(float(s.extra["dense_flops"]) / float(s.flops), rel=rel)
+
+
+def test_medium_trace_is_set_beside_the_paper_at_the_step_it_records() -> None:
+    """SpAtten's GPT-2-Medium trace is Fig. 20's static step (its file name says so), so beside its 0.43 TFLOPS row
+    (the final design) it gets a row at the paper's throughput for that step, 0.43 over progressive's 1.7x: same
+    replay, same throughput; the GPT-2-Small trace (the final setting) gets none."""
+    from attnforge.reports import spatten_paper as sp
+
+    assert "step5" in sp.MEDIUM_TRACE and sp.MEDIUM_TRACE.endswith("+quant.csv")
+    rows, _, measured = sp._trace_rows()
+    by = {r.metric: r for r in rows}
+    final = by["trace GPT-2-Medium: throughput (TFLOPS)"]
+    static = next(r for m, r in by.items() if m.startswith("trace GPT-2-Medium: throughput against"))
+    assert static.ours == final.ours and static.paper == pytest.approx(0.43 / 1.7)
+    assert not any(m.startswith("trace GPT-2-Small: throughput against") for m in by)
+    assert "0.43 / 1.7" in measured[final.metric]
