@@ -83,12 +83,22 @@ def test_calibrate_derives_the_presets_controller_delay(capsys: pytest.CaptureFi
     assert found == pytest.approx(h.controller_ns, abs=0.05)
     c = ramulator_check.calibrate_controller_ns(h, 150.0, 0.5)
     assert float(dram.achieved_gb_s(h.model_copy(update={"controller_ns": c}), 0.5)) == pytest.approx(150.0, rel=1e-6)
-    assert ramulator_check.main(["--ours-only", "--calibrate", "--set", "hbm.outstanding=12"]) == 2
-    assert "no in-order row at 12" in capsys.readouterr().err
+    assert ramulator_check.main(["--ours-only", "--calibrate", "--set", "hbm.outstanding=10"]) == 2
+    assert "no in-order row at 10" in capsys.readouterr().err
 
 
 def test_calibrate_refuses_the_tables_options(capsys: pytest.CaptureFixture[str]) -> None:
     """--calibrate prints one line: --json and --pending, which shape the table, are refused with it, not ignored."""
-    for extra in (["--json"], ["--pending", "20"]):
+    for extra in (["--json"], ["--pending", "20"], ["--event"]):
         assert ramulator_check.main(["--ours-only", "--calibrate", *extra]) == 2
         assert "--calibrate" in capsys.readouterr().err
+
+
+def test_table_shows_the_event_replay_beside_ramulator() -> None:
+    """The recorded run carries the event replay's columns (``--event``): the table prints them between ours and
+    Ramulator's, and without them it keeps its old columns."""
+    rec = json.loads(ramulator_check.MEASURED.read_text())
+    text = ramulator_check.table(rec)
+    assert "event GB/s" in text and "ev ch mean" in text and len(text.splitlines()) == len(rec) + 1
+    plain = [{k: v for k, v in r.items() if not k.startswith("event_")} for r in rec]
+    assert "event GB/s" not in ramulator_check.table(plain)

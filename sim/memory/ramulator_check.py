@@ -3,7 +3,8 @@
 Why: the HBM model (sim/memory/dram.py) is a formula, a closed queue of the fetcher's requests in flight, whose
 latency grows with the load on the data buses and with row misses. SpAtten's own RTL simulation measured its HBM
 with Ramulator 2.0 (one instance per channel, at most 16 requests pending in each; docs/spatten.md §Memory system).
-This module replays the same address streams through both, so the formula's two calibrated constants
+This module replays the same address streams through both (and, with ``--event``, through the event-level replay
+of sim/memory/hbm_events.py, which needs no Ramulator), so the formula's two calibrated constants
 (``hbm.row_bytes``, the bytes of one channel that one activate serves, and ``hbm.controller_ns``, the controller's
 fixed share of a request's latency) can be checked, and re-measured, against the simulator itself.
 
@@ -27,14 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from attnforge.sim.memory import dram
+from attnforge.sim.memory import dram, hbm_events
 from attnforge.sim.specs.arch import Hbm, SpattenArch, load_arch, parse_overrides
 from attnforge.sim.specs.errors import SpecError
 
 HERE = Path(__file__).resolve().parent / "ramulator"
 CONFIG = HERE / "spatten_hbm2.yaml"
-#: The last side-by-side run (``--json`` output with Ramulator 2.0 at commit 14a52ce), the table docs/spatten.md
-#: quotes; tests/test_ramulator_check.py checks our side still gives what it recorded.
+#: The last side-by-side run (``--event --json`` output with Ramulator 2.0 at commit 14a52ce), the table
+#: docs/spatten.md quotes; tests/test_ramulator_check.py checks our side still gives what it recorded, and
+#: tests/test_hbm_events.py that the event replay gives Ramulator's figures.
 MEASURED = HERE / "measured.json"
 
 
@@ -144,13 +146,27 @@ def run_channel(driver: Path, addresses: np.ndarray, pending: int) -> dict[str, 
     return out
 
 
-def compare(hbm: Hbm, stream: Stream, driver: Path | None, pending: int) -> dict[str, object]:
+def event_fields(hbm: Hbm, stream: Stream, pending: int) -> dict[str, float]:
+    """The event-level replay's side of a row (sim/memory/hbm_events.py), named as Ramulator's are."""
+    timing = hbm_events.Hbm2Timing.from_hbm(hbm)
+    runs = [hbm_events.replay(a, pending, timing) for a in crossbar(stream.addresses, hbm) if len(a)]
+    reqs = sum(r.requests for r in runs)
+    return {"event_gb_s": reqs * hbm.request_bytes / max(r.cycles for r in runs),
+            "event_channel_mean_gb_s": reqs * hbm.request_bytes / float(np.mean([r.cycles for r in runs])),
+            "event_row_hit": 1 - sum(r.activates for r in runs) / reqs,
+            "event_latency_ns": float(np.mean([r.mean_latency for r in runs]))}
+
+
+def compare(hbm: Hbm, stream: Stream, driver: Path | None, pending: int, event: bool = False) -> dict[str, object]:
     """One table row: Ramulator over the 16 channels (they run in parallel: the slowest sets the time) beside our
-    model on the requests and activates it charges, and on Ramulator's own activates."""
+    model on the requests and activates it charges, and on Ramulator's own activates; with ``event``, the
+    event-level replay of the same per-channel streams too."""
     row: dict[str, object] = {"stream": stream.name, "pending": pending, "requests": len(stream.addresses),
                               "ours_requests": stream.requests, "ours_row_hit": 1 - stream.activates / stream.requests}
     h = hbm.model_copy(update={"outstanding": pending})
     row["ours_gb_s"] = ours_gb_s(h, stream.requests, stream.activates)
+    if event:
+        row.update(event_fields(hbm, stream, pending))
     if driver is None:
         return row
     runs = [run_channel(driver, a, pending) for a in crossbar(stream.addresses, hbm) if len(a)]
@@ -163,15 +179,16 @@ def compare(hbm: Hbm, stream: Stream, driver: Path | None, pending: int) -> dict
 
 
 #: Requests in flight per channel at which the table adds the in-order stream (the closed queue's range of loads).
-PENDING: tuple[int, ...] = (8, 20, 24, 32)
+PENDING: tuple[int, ...] = (1, 4, 8, 12, 20, 24, 32)
 
 
-def rows(hbm: Hbm, driver: Path | None, pending: tuple[int, ...] = PENDING) -> list[dict[str, object]]:
+def rows(hbm: Hbm, driver: Path | None, pending: tuple[int, ...] = PENDING,
+         event: bool = False) -> list[dict[str, object]]:
     """The whole table: every stream at the arch's requests in flight, then the in-order stream at each of
     ``pending`` (how the two models move apart as the fetcher allows more or fewer requests in flight)."""
-    out = [compare(hbm, s, driver, hbm.outstanding) for s in streams(hbm)]
+    out = [compare(hbm, s, driver, hbm.outstanding, event) for s in streams(hbm)]
     seq = sequential(hbm, 32_000)
-    return out + [compare(hbm, seq, driver, n) for n in pending if n != hbm.outstanding]
+    return out + [compare(hbm, seq, driver, n, event) for n in pending if n != hbm.outstanding]
 
 
 def calibrate_controller_ns(hbm: Hbm, gb_s: float, hit: float) -> float:
@@ -204,16 +221,20 @@ def calibration(hbm: Hbm, driver: Path | None) -> str:
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    """The rows as text: our GB/s beside Ramulator's, and the deviation."""
-    lines = [f"{'stream':<72} {'pend':>4} {'ours GB/s':>9} {'hit':>5} {'Ramulator':>9} {'hit':>5} {'lat ns':>6} "
-             f"{'dev':>6} {'ours@its act':>12} {'Ram. ch mean':>12}"]
+    """The rows as text: our GB/s beside Ramulator's, and the deviation; the event replay's columns when run."""
+    event = any("event_gb_s" in r for r in rows)
+    lines = [f"{'stream':<72} {'pend':>4} {'ours GB/s':>9} {'hit':>5}"
+             + (f" {'event GB/s':>10} {'hit':>5} {'lat ns':>6} {'ev ch mean':>10}" if event else "")
+             + f" {'Ramulator':>9} {'hit':>5} {'lat ns':>6} {'dev':>6} {'ours@its act':>12} {'Ram. ch mean':>12}"]
     for r in rows:
         ram = r.get("ramulator_gb_s")
+        mid = ("" if not event else f" {r['event_gb_s']:>10.1f} {r['event_row_hit']:>5.2f} "
+               f"{r['event_latency_ns']:>6.1f} {r['event_channel_mean_gb_s']:>10.1f}")
         tail = ("" if ram is None else
                 f" {ram:>9.1f} {r['ramulator_row_hit']:>5.2f} {r['ramulator_latency_ns']:>6.1f} "
                 f"{r['ours_gb_s'] / ram - 1:>+6.1%} {r['ours_on_its_activates_gb_s']:>12.1f} "
                 f"{r['ramulator_channel_mean_gb_s']:>12.1f}")
-        lines.append(f"{r['stream']:<72} {r['pending']:>4} {r['ours_gb_s']:>9.1f} {r['ours_row_hit']:>5.2f}{tail}")
+        lines.append(f"{r['stream']:<72} {r['pending']:>4} {r['ours_gb_s']:>9.1f} {r['ours_row_hit']:>5.2f}{mid}{tail}")
     return "\n".join(lines)
 
 
@@ -226,8 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override an arch field for our side, e.g. hbm.row_bytes=2048 (repeatable)")
     ap.add_argument("--pending", type=int, action="append", metavar="N",
-                    help="requests in flight per channel for the in-order stream's extra rows (default 8, 20, 24, 32; "
+                    help="requests in flight per channel for the in-order stream's extra rows (default 1, 4, 8, 12, 20, 24, 32; "
                          "repeatable)")
+    ap.add_argument("--event", action="store_true",
+                    help="also replay every stream through the event-level HBM2 model (sim/memory/hbm_events.py), "
+                         "which needs no Ramulator; ~30 s")
     ap.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     ap.add_argument("--calibrate", action="store_true",
                     help="print the hbm.controller_ns that matches Ramulator's in-order stream (with --ours-only: "
@@ -241,9 +265,10 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecError("--ramulator", "no Ramulator 2.0 tree given (or $RAMULATOR2_DIR); --ours-only runs "
                             "without it", ["a built Ramulator 2.0 tree"])
         pending = tuple(args.pending or PENDING)
-        if args.calibrate and (args.json or args.pending):
+        if args.calibrate and (args.json or args.pending or args.event):
             raise SpecError("--calibrate", "prints one line from the in-order row at the arch's requests in flight; "
-                            "--json and --pending belong to the table", ["--calibrate alone, or the table's options"])
+                            "--json, --pending and --event belong to the table",
+                            ["--calibrate alone, or the table's options"])
         if any(n < 1 for n in pending):
             raise SpecError("--pending", f"requests in flight must be >= 1, got {min(pending)}", ["1, 2, ..."])
         driver = None if args.ours_only else build_driver(Path(args.ramulator))
@@ -258,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ramulator_check: error: {msg}", file=sys.stderr)
             return 2
         return 0
-    out = rows(arch.hbm, driver, pending)
+    out = rows(arch.hbm, driver, pending, args.event)
     print(json.dumps(out, indent=1) if args.json else table(out))
     return 0
 
