@@ -1,0 +1,196 @@
+"""SpAtten's DRAM address streams for one of its traces, replayed through the event-level HBM2 model.
+
+Why: the analytical model charges a trace's K and V fetches to the closed queue of sim/memory/dram.py by their
+request count and row-hit rate alone. Which addresses the kept keys have decides how the requests spread over the
+16 channels, their pseudo-channels and banks, and the traces do not record it. This module builds the address
+streams two ways and replays them through :mod:`attnforge.sim.memory.hbm_events` (Ramulator 2.0's cycles):
+
+* ``released``: what SpAtten's released RTL simulation fetches (``SpAttenController.scala``, ``TestSpAtten.scala``):
+  the kept-key indices come from a score buffer filled at elaboration (line ``i``: 32 of the 64 keys from ``32 i``,
+  picked by ``scala.util.Random`` seeded 1, sorted), the same lines for every head; fetch counts rounded up to 8;
+  K widths 10 and 12 (and -1) fetched as 8-bit MSBs plus a 4-bit LSB refetch on every row, V at 8 bits; 6-bit K and
+  V fetched for a pair of rows at once (96 B a key); each row's K, LSBs and V at the bench's base addresses.
+* ``spread``: the same widths and layout, with each layer's kept keys spread uniformly over the context (one set
+  per step and layer: token pruning is global) and each head's kept V a random subset of them.
+
+Each row's requests are issued in order (K, LSBs, V, then the next row) with the driver's requests in flight per
+channel; channels run independently and the slowest sets the time (as ramulator_check charges Ramulator's).
+``python -m attnforge.sim.memory.trace_streams TRACE`` prints the GB/s beside the closed queue's on the same
+requests; docs/spatten.md §Memory system quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attnforge.sim.memory import dram, hbm_events
+from attnforge.sim.memory.ramulator_check import crossbar, ours_gb_s
+from attnforge.sim.specs.arch import Hbm, SpattenArch, get_preset
+from attnforge.sim.specs.errors import SpecError
+
+#: TestSpAtten's base addresses: row ``i`` of the bench's request list reads its K, LSBs and V here + i x 64 KB.
+K_BASE, LSB_BASE, V_BASE, ROW_STRIDE = 0xAB10000, 0xAB20000, 0xCD10000, 0x10000
+PORTS = 32  # numMatrixFetcherChannel: one score-buffer line holds one index per fetcher port
+D = 64
+POSITIONS = ("released", "spread")
+
+
+class JavaRandom:
+    """``java.util.Random`` (48-bit LCG), which ``scala.util.Random`` wraps: the score buffer is filled from it."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = (seed ^ 0x5DEECE66D) & ((1 << 48) - 1)
+
+    def _next(self, bits: int) -> int:
+        self.seed = (self.seed * 0x5DEECE66D + 0xB) & ((1 << 48) - 1)
+        return self.seed >> (48 - bits)
+
+    def next_int(self, bound: int) -> int:
+        r, m = self._next(31), bound - 1
+        if bound & m == 0:
+            return (bound * r) >> 31
+        u = r
+        while True:
+            r = u % bound
+            if u - r + m < (1 << 31):  # Java's int overflow test
+                return r
+            u = self._next(31)
+
+    def shuffle(self, xs: list[int]) -> list[int]:
+        """``scala.util.Random.shuffle``: swap position n - 1 with a random one below n, n from the end down to 2."""
+        buf = list(xs)
+        for n in range(len(buf), 1, -1):
+            k = self.next_int(n)
+            buf[n - 1], buf[k] = buf[k], buf[n - 1]
+        return buf
+
+
+def score_buffer(lines: int, seed: int = 1) -> np.ndarray:
+    """The released controller's score buffer: line ``i`` holds 32 of the keys ``32 i .. 32 i + 63``, sorted."""
+    rng = JavaRandom(seed)
+    return np.array([np.sort(rng.shuffle(list(range(2 * PORTS)))[:PORTS]) + PORTS * i for i in range(lines)])
+
+
+def released_keys(n: int, buffer: np.ndarray) -> np.ndarray:
+    """The indices a row that fetches ``n`` keys reads: the first ``ceil(n / 32)`` lines, the last one partly."""
+    lines = -(-n // PORTS)
+    if lines > len(buffer):
+        raise SpecError("key_fetch_num", f"{n} keys need {lines} score-buffer lines, more than {len(buffer)}",
+                        [f"at most {len(buffer) * PORTS}"])
+    return buffer[:lines].ravel()[:n]
+
+
+@dataclass(frozen=True)
+class RowWidths:
+    """How the released bench fetches one trace row: K and V bits, whether LSBs are refetched, the fused pair."""
+
+    k_bits: int
+    v_bits: int
+    lsb: bool
+
+    @classmethod
+    def of(cls, k_bits: int, v_bits: int, if_requant: bool) -> RowWidths:
+        lsb = bool(if_requant) or k_bits in (-1, 10, 12)  # widths it cannot fetch whole: 8 MSBs + refetched LSBs
+        return cls(8 if k_bits in (-1, 10, 12) else k_bits, 8 if v_bits in (-1, 10, 12) else v_bits, lsb)
+
+    def vector_bytes(self, bits: int) -> int:
+        return D * bits * (2 if bits == 6 else 1) // 8  # 6-bit rows are fetched in pairs: both heads' vectors
+
+
+def _vectors(base: int, idx: np.ndarray, vector_bytes: int) -> np.ndarray:
+    starts = base + np.asarray(idx, dtype=np.int64)[:, None] * vector_bytes
+    return (starts + np.arange(0, vector_bytes, 32)[None, :]).ravel()
+
+
+@dataclass
+class Streams:
+    """A trace's requests in issue order, and the requests and activates the closed queue charges for them."""
+
+    addresses: np.ndarray
+    requests: float
+    activates: float
+
+
+def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0) -> Streams:
+    """Every row's K, LSB and V requests in order (module docstring); 6-bit pairs fetch K and V once per pair."""
+    if positions not in POSITIONS:
+        raise SpecError("--positions", f"{positions!r} is not a way to place kept keys", POSITIONS)
+    rng, buf, shared = np.random.default_rng(seed), score_buffer(256), {}
+    parts: list[np.ndarray] = []
+    req = act = 0.0
+    for rid, r in enumerate(rows.itertuples(index=False)):
+        w = RowWidths.of(int(r.quant_key_bit), int(r.quant_value_bit), bool(r.if_requant))
+        kn, vn, ctx = -(-int(r.key_fetch_num) // 8) * 8, -(-int(r.value_fetch_num) // 8) * 8, int(r.sentence_length_L)
+        if positions == "released":
+            keys = released_keys(kn, buf)
+        else:
+            keys = shared.setdefault((int(r.iteration_id), int(r.layer_id)),
+                                     np.sort(rng.choice(ctx, min(kn, ctx), replace=False)))
+        vals = np.sort(rng.choice(keys, min(vn, len(keys)), replace=False))
+        paired_second = w.k_bits == 6 and rid % 2 == 1  # its K and V came with the first row of the pair
+        fetches = [] if paired_second else [(K_BASE, keys, w.vector_bytes(w.k_bits))]
+        fetches += [(LSB_BASE, keys, D * 4 // 8)] if w.lsb else []
+        fetches += [] if paired_second and w.v_bits == 6 else [(V_BASE, vals, w.vector_bytes(w.v_bits))]
+        for base, idx, vb in fetches:
+            parts.append(_vectors(base + ROW_STRIDE * rid, idx, vb))
+            req += float(dram.stream_requests(hbm, len(idx), vb))
+            act += float(dram.stream_activates(hbm, len(idx), ctx, vb))
+    return Streams(np.concatenate(parts) if parts else np.zeros(0, np.int64), req, act)
+
+
+def replay_trace(rows: pd.DataFrame, hbm: Hbm, positions: str, outstanding: int | None = None) -> dict[str, float]:
+    """The event replay of a trace's streams (all channels) beside the closed queue on the same requests."""
+    s = build(rows, hbm, positions)
+    n = outstanding or hbm.outstanding
+    timing = hbm_events.Hbm2Timing.from_hbm(hbm)
+    gb, mean, acts = hbm_events.channels_gb_s(crossbar(s.addresses, hbm), n, timing)
+    h = hbm.model_copy(update={"outstanding": n})
+    return {"requests": float(len(s.addresses)), "event_gb_s": gb, "event_channel_mean_gb_s": mean,
+            "event_row_hit": 1 - acts / len(s.addresses), "ours_gb_s": ours_gb_s(h, s.requests, s.activates),
+            "ours_row_hit": 1 - s.activates / s.requests}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from attnforge.sim.spatten.trace import load_trace
+
+    ap = argparse.ArgumentParser(prog="python -m attnforge.sim.memory.trace_streams", description=__doc__.split("\n")[0])
+    ap.add_argument("trace", type=Path, help="a SpAtten trace CSV (workloads/traces/)")
+    ap.add_argument("--steps", default="16", help="generation steps (iteration_id) to replay, comma-separated "
+                    "(default 16: ~0.5 M requests take ~1 min in Python)")
+    ap.add_argument("--positions", action="append", choices=POSITIONS, help="where the kept keys lie (default both)")
+    ap.add_argument("--outstanding", type=int, help="requests in flight per channel (default the arch's, 16)")
+    args = ap.parse_args(argv)
+    try:
+        try:
+            steps = [int(x) for x in args.steps.split(",")]
+        except ValueError:
+            raise SpecError("--steps", f"{args.steps!r} is not a comma-separated list of steps", ["16", "0,16,31"]) from None
+        if args.outstanding is not None and args.outstanding < 1:
+            raise SpecError("--outstanding", f"requests in flight must be >= 1, got {args.outstanding}", ["1, 2, ..."])
+        trace = load_trace(args.trace)
+        rows = trace.rows[trace.rows["iteration_id"].astype(int).isin(steps)]
+        if rows.empty:
+            raise SpecError("--steps", f"{trace.name} has no rows at step(s) {args.steps}",
+                            sorted(set(trace.rows["iteration_id"].astype(int))))
+        arch = get_preset("spatten")
+        assert isinstance(arch, SpattenArch)
+        print(f"{trace.name}, step(s) {args.steps}: {len(rows)} rows")
+        print(f"{'positions':<10} {'requests':>9} {'event GB/s':>10} {'ch mean':>8} {'hit':>5} {'ours GB/s':>9} {'hit':>5}")
+        for pos in args.positions or POSITIONS:
+            r = replay_trace(rows, arch.hbm, pos, args.outstanding)
+            print(f"{pos:<10} {r['requests']:>9.0f} {r['event_gb_s']:>10.1f} {r['event_channel_mean_gb_s']:>8.1f} "
+                  f"{r['event_row_hit']:>5.2f} {r['ours_gb_s']:>9.1f} {r['ours_row_hit']:>5.2f}")
+    except (SpecError, ValueError) as exc:
+        print(f"trace_streams: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

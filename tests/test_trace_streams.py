@@ -1,0 +1,96 @@
+"""A trace's DRAM address streams (sim/memory/trace_streams.py): the released bench's score buffer, widths and
+layout, the spread placement, and the replay's CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from attnforge.sim.memory import trace_streams as ts
+from attnforge.sim.spatten.trace import COLUMNS
+from attnforge.sim.specs.arch import get_preset
+from attnforge.sim.specs.errors import SpecError
+
+#: The released controller's first two score-buffer lines, printed by the JVM itself (java.util.Random seeded 1,
+#: the shuffle of scala.util.Random, the first 32 of 0..63 sorted, line i offset by 32 i).
+JVM_LINES = [
+    [1, 3, 5, 6, 7, 9, 11, 17, 19, 20, 25, 26, 29, 30, 31, 32, 33, 35, 36, 37, 39, 41, 44, 45, 49, 50, 54, 55, 57,
+     58, 61, 62],
+    [33, 34, 35, 36, 39, 40, 41, 43, 44, 45, 46, 48, 50, 51, 53, 57, 61, 65, 67, 68, 69, 71, 74, 75, 80, 81, 82, 83,
+     85, 89, 90, 92],
+]
+
+
+def test_score_buffer_is_the_jvms() -> None:
+    """java.util.Random's first ints for seeds 0 and 1 are the documented ones, and the score buffer's lines are
+    what the JVM prints for the released controller's initialiser."""
+    for seed, first in ((0, -1155484576), (1, -1155869325)):
+        v = ts.JavaRandom(seed)._next(32)
+        assert (v - (1 << 32) if v >= 1 << 31 else v) == first
+    assert ts.score_buffer(2).tolist() == JVM_LINES
+
+
+def test_released_keys_read_whole_lines_then_part_of_the_last() -> None:
+    buf = ts.score_buffer(4)
+    assert ts.released_keys(40, buf).tolist() == JVM_LINES[0] + JVM_LINES[1][:8]
+    with pytest.raises(SpecError, match="score-buffer lines"):
+        ts.released_keys(4 * 32 + 1, buf)
+
+
+def test_widths_as_the_bench_maps_them() -> None:
+    """12-, 10-bit and unquantized K are fetched as 8-bit MSBs plus LSBs on every row; 6-bit vectors come in pairs
+    (96 B a key: both rows' vectors)."""
+    assert ts.RowWidths.of(12, 8, False) == ts.RowWidths(8, 8, True)
+    assert ts.RowWidths.of(-1, -1, False) == ts.RowWidths(8, 8, True)
+    six = ts.RowWidths.of(6, 6, False)
+    assert not six.lsb and six.vector_bytes(6) == 96 and six.vector_bytes(8) == 64
+
+
+def _rows(k_bits: int, requant: list[bool], keys: int = 40, values: int = 12) -> pd.DataFrame:
+    n = len(requant)
+    return pd.DataFrame({"iteration_id": [5] * n, "layer_id": [0] * n, "head_id": list(range(n)),
+                         "embedding_length_D": [64] * n, "sentence_length_L": [200] * n, "key_fetch_num": [keys] * n,
+                         "quant_key_bit": [k_bits] * n, "quant_query_bit": [16] * n, "auto_requant_thres": [0.05] * n,
+                         "if_requant": requant, "auto_requant_incre": [4] * n, "value_fetch_num": [values] * n,
+                         "quant_value_bit": [k_bits] * n, "if_accumulate_importance": [True] * n,
+                         "if_rescale_previous_importance": [False] * n, "if_topk": [False] * n, "topk": [-1] * n})
+
+
+def test_a_six_bit_pair_fetches_k_and_v_once_and_lsbs_per_row() -> None:
+    """Two 6-bit rows (a fused pair): K (40 keys x 3 requests) and V (16 x 3, rounded up to 8) once, at the first
+    row's bases; the LSBs (32 B a key) of the row that refetches, at its own base."""
+    hbm = get_preset("spatten").hbm
+    s = ts.build(_rows(6, [False, True]), hbm, "released")
+    assert len(s.addresses) == 40 * 3 + 16 * 3 + 40 and s.requests == len(s.addresses)
+    lsb = s.addresses[(s.addresses >= ts.LSB_BASE) & (s.addresses < ts.LSB_BASE + 2 * ts.ROW_STRIDE)]
+    assert len(lsb) == 40 and lsb.min() >= ts.LSB_BASE + ts.ROW_STRIDE  # row 1's region
+    k = s.addresses[(s.addresses >= ts.K_BASE) & (s.addresses < ts.K_BASE + ts.ROW_STRIDE)]
+    assert sorted(set((k - ts.K_BASE) // 96)) == sorted(set(JVM_LINES[0] + JVM_LINES[1][:8]))
+
+
+def test_spread_keys_are_shared_by_a_layers_heads() -> None:
+    hbm = get_preset("spatten").hbm
+    s = ts.build(_rows(8, [False, False]), hbm, "spread")
+    k = [s.addresses[(s.addresses >= ts.K_BASE + i * ts.ROW_STRIDE) & (s.addresses < ts.K_BASE + (i + 1) * ts.ROW_STRIDE)]
+         - ts.K_BASE - i * ts.ROW_STRIDE for i in (0, 1)]
+    assert np.array_equal(k[0], k[1]) and k[0].max() > 40 * 64  # the same set, spread beyond the first 40 keys
+    with pytest.raises(SpecError, match="--positions"):
+        ts.build(_rows(8, [False]), hbm, "clustered")
+
+
+def test_replay_and_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The replay reports the event model's GB/s beside the closed queue's on the same requests; the CLI names a
+    step the trace lacks and refuses zero requests in flight, each in one line."""
+    hbm = get_preset("spatten").hbm
+    r = ts.replay_trace(_rows(8, [False, True, False]), hbm, "released")
+    assert r["requests"] > 0 and 0 < r["event_gb_s"] <= r["event_channel_mean_gb_s"] <= 512
+    csv = tmp_path / "t.csv"
+    _rows(8, [False, True])[list(COLUMNS)].to_csv(csv, index=False)
+    assert ts.main([str(csv), "--steps", "5", "--positions", "released"]) == 0
+    assert "released" in capsys.readouterr().out
+    assert ts.main([str(csv), "--steps", "7"]) == 2
+    assert "no rows at step(s) 7" in capsys.readouterr().err
+    assert ts.main([str(csv), "--steps", "a"]) == 2 and "comma-separated" in capsys.readouterr().err
+    assert ts.main([str(csv), "--outstanding", "0"]) == 2
+    assert "--outstanding" in capsys.readouterr().err
