@@ -57,7 +57,9 @@ def crossbar(addresses: np.ndarray, hbm: Hbm) -> list[np.ndarray]:
     return [(tx[tx % hbm.channels == c] // hbm.channels) * hbm.request_bytes for c in range(hbm.channels)]
 
 
-def _vectors(base: int, idx: np.ndarray, vector_bytes: int, request_bytes: int) -> np.ndarray:
+def vector_addresses(base: int, idx: np.ndarray, vector_bytes: int, request_bytes: int = 32) -> np.ndarray:
+    """The request addresses of vectors ``idx`` of a region at ``base`` (``index x vector_bytes + base``, the RTL's
+    layout), each vector split into its 32-byte transactions, in index order."""
     starts = base + np.asarray(idx, dtype=np.int64)[:, None] * vector_bytes
     return (starts + np.arange(0, vector_bytes, request_bytes)[None, :]).ravel()
 
@@ -79,7 +81,7 @@ def decode(hbm: Hbm, heads: int, keys: int, kept: float, v_kept: float, vector_b
     for h in range(heads):
         v_idx = np.sort(rng.choice(k_idx, max(1, round(len(k_idx) * v_kept)), replace=False))
         for base, idx in ((h * region, k_idx), ((1 << 30) + h * region, v_idx)):
-            parts.append(_vectors(base, idx, vector_bytes, hbm.request_bytes))
+            parts.append(vector_addresses(base, idx, vector_bytes, hbm.request_bytes))
             req += float(dram.stream_requests(hbm, len(idx), vector_bytes))
             act += float(dram.stream_activates(hbm, len(idx), keys, vector_bytes))
     name = f"decode: {heads} heads, {kept:.0%} of {keys} keys, V {v_kept:.0%} of those, {vector_bytes} B vectors"

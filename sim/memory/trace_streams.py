@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from attnforge.sim.memory import dram, hbm_events
-from attnforge.sim.memory.ramulator_check import crossbar, ours_gb_s
+from attnforge.sim.memory.ramulator_check import crossbar, ours_gb_s, vector_addresses
 from attnforge.sim.specs.arch import Hbm, SpattenArch, get_preset
 from attnforge.sim.specs.errors import SpecError
 
@@ -103,11 +103,6 @@ class RowWidths:
         return D * bits * (2 if bits == 6 else 1) // 8  # 6-bit rows are fetched in pairs: both heads' vectors
 
 
-def _vectors(base: int, idx: np.ndarray, vector_bytes: int) -> np.ndarray:
-    starts = base + np.asarray(idx, dtype=np.int64)[:, None] * vector_bytes
-    return (starts + np.arange(0, vector_bytes, 32)[None, :]).ravel()
-
-
 @dataclass
 class Streams:
     """A trace's requests in issue order, and the requests and activates the closed queue charges for them."""
@@ -138,7 +133,7 @@ def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0) -> Stream
         fetches += [(LSB_BASE, keys, D * 4 // 8)] if w.lsb else []
         fetches += [] if paired_second and w.v_bits == 6 else [(V_BASE, vals, w.vector_bytes(w.v_bits))]
         for base, idx, vb in fetches:
-            parts.append(_vectors(base + ROW_STRIDE * rid, idx, vb))
+            parts.append(vector_addresses(base + ROW_STRIDE * rid, idx, vb, hbm.request_bytes))
             req += float(dram.stream_requests(hbm, len(idx), vb))
             act += float(dram.stream_activates(hbm, len(idx), ctx, vb))
     return Streams(np.concatenate(parts) if parts else np.zeros(0, np.int64), req, act)
