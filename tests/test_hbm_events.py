@@ -93,3 +93,10 @@ def test_every_recorded_row_gives_ramulators_cycles() -> None:
     rows = json.loads(ramulator_check.MEASURED.read_text())
     assert len(rows) == 12 and {r["pending"] for r in rows} == {1, 4, 8, 12, 16, 20, 24, 32}
     _check_rows(rows)
+
+
+def test_warm_banks_pay_a_precharge_first() -> None:
+    """Warm, every bank holds another row: a lone read pays precharge (nRP), activate (nRCD) and the read (nCL +
+    nBL), 1 + 7 + 7 + 11 = 26 cycles, where a cold bank skips the precharge (19)."""
+    assert replay(np.array([0]), 1, warm=True).mean_latency == 1 + 7 + 7 + 11
+    assert replay(np.array([0]), 1).mean_latency == 1 + 7 + 11

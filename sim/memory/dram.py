@@ -87,17 +87,29 @@ def _closed_queue(hbm: Hbm, hit_rate: Num) -> tuple[np.ndarray, np.ndarray]:
     return rate, delay + resp
 
 
+def _served(hbm: Hbm, hit_rate: Num) -> tuple[np.ndarray, np.ndarray]:
+    """Requests per ns one channel serves, and their mean latency in ns, by the arch's ``hbm.model``: the closed
+    queue, or the event-level replay's table (:mod:`attnforge.sim.memory.hbm_table`), whose latency follows from
+    its throughput by Little's law (the channel always holds ``outstanding`` requests)."""
+    if hbm.model == "replay":
+        from attnforge.sim.memory import hbm_table
+
+        rate = hbm_table.channel_gb_s(hbm, hit_rate) / hbm.request_bytes
+        return rate, hbm.outstanding / np.maximum(rate, 1e-12)
+    return _closed_queue(hbm, hit_rate)
+
+
 def latency_ns(hbm: Hbm, hit_rate: Num) -> Num:
     """Mean time a request is in flight between the fetcher's issue and its response, with the fetcher's
     ``outstanding`` requests in flight: the controller's fixed share, the column access, and the waits for the
     data bus and, on a row miss, for the bank's row cycle (:func:`_closed_queue`)."""
-    return _closed_queue(hbm, hit_rate)[1]
+    return _served(hbm, hit_rate)[1]
 
 
 def achieved_gb_s(hbm: Hbm, hit_rate: Num) -> Num:
     """Sustained GB/s of all channels: per channel the closed queue's rate (which the pseudo-channels' data buses
     bound, each busy ``t_burst_ns`` per request whatever its size) in 32-byte requests, at most the pin rate."""
-    rate = _closed_queue(hbm, hit_rate)[0]  # requests per ns
+    rate = _served(hbm, hit_rate)[0]  # requests per ns
     return hbm.channels * np.minimum(hbm.channel_gb_s, rate * hbm.request_bytes)
 
 

@@ -118,9 +118,13 @@ class _Channel:
     ``allowed[(node, cmd)]`` is the earliest cycle ``cmd`` may issue at ``node`` (Ramulator's timing constraints,
     each a latency from a preceding command at one level); the four-activate window is kept per pseudo-channel."""
 
-    def __init__(self, t: Hbm2Timing) -> None:
+    def __init__(self, t: Hbm2Timing, warm: bool = False) -> None:
         self.t = t
-        self.open: dict[tuple[int, int, int], int] = {}
+        #: Open row per bank. Warm: every bank holds a row no request names (-1), so a stream's first visit to a bank
+        #: pays a precharge as it does in the middle of a long run, not the cheaper activate of a cold start.
+        self.open: dict[tuple[int, int, int], int] = {
+            (pc, bg, b): -1 for pc in range(t.pseudo_channels) for bg in range(t.bank_groups)
+            for b in range(t.banks_per_group)} if warm else {}
         self.allowed: dict[tuple, int] = {}
         self.faw: dict[int, deque[int]] = {}
         self.activates = 0
@@ -192,15 +196,17 @@ def _schedule(active: list[_Request], queue: list[_Request], ch: _Channel, clk: 
     return r, min(soon_a, soon_q)
 
 
-def replay(addresses: np.ndarray, outstanding: int, timing: Hbm2Timing | None = None) -> Replay:
-    """Replay one channel's byte addresses, issued in order with at most ``outstanding`` pending (push to pop)."""
+def replay(addresses: np.ndarray, outstanding: int, timing: Hbm2Timing | None = None, warm: bool = False) -> Replay:
+    """Replay one channel's byte addresses, issued in order with at most ``outstanding`` pending (push to pop);
+    ``warm`` starts with every bank's row open on a row the stream does not use (a long run's steady state),
+    otherwise every bank is closed (as Ramulator starts)."""
     t = timing or Hbm2Timing()
     addrs = [int(a) for a in np.asarray(addresses, dtype=np.int64)]
     if outstanding < 1:
         raise ValueError(f"outstanding must be at least 1 request in flight, got {outstanding}")
     if any(a < 0 or a % t.request_bytes for a in addrs):
         raise ValueError(f"addresses must be non-negative multiples of the {t.request_bytes}-byte request")
-    n, ch = len(addrs), _Channel(t)
+    n, ch = len(addrs), _Channel(t, warm)
     queue: list[_Request] = []
     active: list[_Request] = []
     data: deque[tuple[int, int]] = deque()  # (depart, idx): reads in issue order, each nCL + nBL after its RD
@@ -236,10 +242,11 @@ def replay(addresses: np.ndarray, outstanding: int, timing: Hbm2Timing | None = 
     return Replay(requests=n, cycles=clk, activates=ch.activates, mean_latency=latency / n if n else 0.0)
 
 
-def channels_gb_s(per_channel: list[np.ndarray], outstanding: int, timing: Hbm2Timing) -> tuple[float, float, int]:
+def channels_gb_s(per_channel: list[np.ndarray], outstanding: int, timing: Hbm2Timing,
+                  warm: bool = False) -> tuple[float, float, int]:
     """All channels replayed side by side: GB/s when the slowest sets the time, GB/s of the channels' mean time,
     and the activates summed (the figures ramulator_check reads from Ramulator)."""
-    runs = [replay(a, outstanding, timing) for a in per_channel if len(a)]
+    runs = [replay(a, outstanding, timing, warm) for a in per_channel if len(a)]
     reqs = sum(r.requests for r in runs)
     return (reqs * timing.request_bytes / max(r.cycles for r in runs),
             reqs * timing.request_bytes / float(np.mean([r.cycles for r in runs])), sum(r.activates for r in runs))

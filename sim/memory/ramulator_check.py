@@ -271,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecError("--calibrate", "prints one line from the in-order row at the arch's requests in flight; "
                             "--json, --pending and --event belong to the table",
                             ["--calibrate alone, or the table's options"])
+        if args.calibrate and arch.hbm.model != "closed-queue":
+            raise SpecError("--calibrate", "derives the closed queue's controller_ns; hbm.model is "
+                            f"{arch.hbm.model!r}, which has no such constant", ["hbm.model=closed-queue"])
         if any(n < 1 for n in pending):
             raise SpecError("--pending", f"requests in flight must be >= 1, got {min(pending)}", ["1, 2, ..."])
         driver = None if args.ours_only else build_driver(Path(args.ramulator))

@@ -322,6 +322,9 @@ class Hbm(_Strict):
     t_burst_ns: float = Field(ge=0)
     #: Standby and refresh power of one channel, drawn whether or not it moves data.
     background_w_per_channel: float = Field(ge=0)
+    #: How achieved bandwidth follows from load and row hits: the closed queue (mean-value analysis, any timings)
+    #: or the event-level replay's table (Ramulator 2.0's cycles; the preset's HBM2 timings only). sim/memory/.
+    model: Literal["closed-queue", "replay"] = "closed-queue"
 
     @property
     def peak_gb_s(self) -> float:
