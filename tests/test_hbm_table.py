@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from attnforge.sim.memory import dram, hbm_table
+from attnforge.sim.memory import dram, hbm_table, replay_table
 from attnforge.sim.specs.arch import get_preset, load_arch, parse_overrides
 from attnforge.sim.specs.errors import SpecError
 
@@ -23,8 +23,8 @@ def test_table_is_what_the_replay_measures_now() -> None:
     data = json.loads(hbm_table.TABLE.read_text())
     row = next(r for r in data["rows"] if r["density"] == 0.3)
     h = get_preset("spatten").hbm
-    assert hbm_table.measure(h, 0.3, 16) == pytest.approx(row["gb_s"][data["outstanding"].index(16)], rel=1e-12)
-    assert hbm_table.family_stream(h, 0.3)[1] == pytest.approx(row["hit"], rel=1e-12)
+    assert replay_table.measure(h, 0.3, 16) == pytest.approx(row["gb_s"][data["outstanding"].index(16)], rel=1e-12)
+    assert replay_table.family_stream(h, 0.3)[1] == pytest.approx(row["hit"], rel=1e-12)
 
 
 def test_replay_model_reads_the_table() -> None:
@@ -54,6 +54,6 @@ def test_replay_model_refuses_timings_it_was_not_measured_with() -> None:
 
 
 def test_table_cli_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert hbm_table.main([]) == 0
+    assert replay_table.main([]) == 0
     out = capsys.readouterr().out
     assert "requests in flight" in out and len(out.splitlines()) == 2 + len(json.loads(hbm_table.TABLE.read_text())["rows"])

@@ -32,7 +32,8 @@ def test_streams_issue_the_requests_our_model_charges() -> None:
 
 
 def test_ours_side_is_the_hbm_formula() -> None:
-    h = get_preset("spatten").hbm
+    """The 'ours' columns are the closed queue, whatever model the preset's HBM uses."""
+    h = get_preset("spatten").hbm.model_copy(update={"model": "closed-queue"})
     hit = 1 - h.request_bytes / h.row_bytes
     assert ramulator_check.ours_gb_s(h, 16_000, 16_000 * (1 - hit)) == pytest.approx(float(dram.achieved_gb_s(h, hit)))
 
@@ -77,7 +78,7 @@ def test_recorded_run_is_our_current_model() -> None:
 def test_calibrate_derives_the_presets_controller_delay(capsys: pytest.CaptureFixture[str]) -> None:
     """`--calibrate` finds, from the recorded in-order row, the controller delay the preset carries (to 0.05 ns),
     and the bisection it runs returns a delay that gives back the bandwidth asked for."""
-    h = get_preset("spatten").hbm
+    h = get_preset("spatten").hbm.model_copy(update={"model": "closed-queue"})
     assert ramulator_check.main(["--ours-only", "--calibrate"]) == 0
     found = float(capsys.readouterr().out.split("controller_ns = ")[1].split(" ns")[0])
     assert found == pytest.approx(h.controller_ns, abs=0.05)
@@ -85,6 +86,8 @@ def test_calibrate_derives_the_presets_controller_delay(capsys: pytest.CaptureFi
     assert float(dram.achieved_gb_s(h.model_copy(update={"controller_ns": c}), 0.5)) == pytest.approx(150.0, rel=1e-6)
     assert ramulator_check.main(["--ours-only", "--calibrate", "--set", "hbm.outstanding=10"]) == 2
     assert "no in-order row at 10" in capsys.readouterr().err
+    assert ramulator_check.main(["--ours-only", "--set", "hbm.model=replay"]) == 2  # ours is the closed queue
+    assert "hbm.model cannot be set here" in capsys.readouterr().err
 
 
 def test_calibrate_refuses_the_tables_options(capsys: pytest.CaptureFixture[str]) -> None:

@@ -46,7 +46,7 @@ def test_expected_topk_cycles_match_the_rtl_on_real_rows() -> None:
 def test_hbm_bandwidth_follows_outstanding_requests_and_row_hits() -> None:
     """The closed queue: fewer outstanding requests or more row misses mean less bandwidth, never above the
     pseudo-channels' buses; one request alone sees the unloaded latency; Little's law holds at every load."""
-    h = get_preset("spatten").hbm
+    h = get_preset("spatten").hbm.model_copy(update={"model": "closed-queue"})
     hit, miss = dram.achieved_gb_s(h, 1.0), dram.achieved_gb_s(h, 0.0)
     assert miss < hit <= h.peak_gb_s
     bus = h.channels * h.pseudo_channels * h.request_bytes / h.t_burst_ns

@@ -17,12 +17,12 @@ the table at its streams' hit rate, interpolating linearly in hit rate and in re
 
 What it assumes: channels equally loaded (as the closed queue does: the slowest channel of an unevenly pruned layer
 is not charged), and HBM2_2Gbps timings with SpAtten's organisation; an arch whose ``hbm`` timings differ is refused.
-``python -m attnforge.sim.memory.hbm_table --write`` regenerates ``ramulator/replay_table.json`` (~2 min).
+``python -m attnforge.sim.memory.replay_table --write`` regenerates ``ramulator/replay_table.json`` (~3 min) and
+prints it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict
 from functools import lru_cache
@@ -35,52 +35,6 @@ from attnforge.sim.specs.arch import Hbm, get_preset
 from attnforge.sim.specs.errors import SpecError
 
 TABLE = Path(__file__).resolve().parent / "ramulator" / "replay_table.json"
-#: Requests in flight per channel the table is measured at; above the last the buses bound it (held there).
-OUTSTANDING: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64)
-#: Kept fractions of a head's keys: 1.0 is the in-order stream; 0.0 stands for scattered requests (every one a miss).
-DENSITIES: tuple[float, ...] = (1.0, 0.9, 0.75, 0.6, 0.45, 0.3, 0.2, 0.15, 0.1, 0.0)
-KEYS, VECTOR_BYTES, REQUESTS = 1024, 64, 16_384
-
-
-def family_stream(hbm: Hbm, density: float, seed: int = 0) -> tuple[np.ndarray, float]:
-    """One stream of the family: heads of ``KEYS`` 64-byte keys, each keeping its own random ``density`` share in
-    ascending order, until ~``REQUESTS`` requests; and the row-hit rate the analytical model's formula gives it.
-    Density 0 is the scattered stream: requests at random addresses of 1 GiB (every one its own row)."""
-    from attnforge.sim.memory import dram
-    from attnforge.sim.memory.ramulator_check import scattered, vector_addresses
-
-    if density <= 0:
-        return scattered(hbm, REQUESTS, seed=seed).addresses, 0.0
-    rng = np.random.default_rng(seed)
-    kept = max(1, round(KEYS * density))
-    per_head = kept * VECTOR_BYTES // hbm.request_bytes
-    heads = max(1, REQUESTS // per_head)
-    region = -(-KEYS * VECTOR_BYTES // 65536) * 65536
-    parts = [vector_addresses(h * region, np.sort(rng.choice(KEYS, kept, replace=False)), VECTOR_BYTES,
-                              hbm.request_bytes) for h in range(heads)]
-    req = float(dram.stream_requests(hbm, kept, VECTOR_BYTES))
-    hit = 1.0 - float(dram.stream_activates(hbm, kept, KEYS, VECTOR_BYTES)) / req
-    return np.concatenate(parts), hit
-
-
-def measure(hbm: Hbm, density: float, outstanding: int) -> float:
-    """The channels' mean GB/s of one family stream at ``outstanding`` requests in flight (the event replay, banks
-    warm)."""
-    from attnforge.sim.memory.ramulator_check import crossbar
-
-    addrs, _ = family_stream(hbm, density)
-    timing = hbm_events.Hbm2Timing.from_hbm(hbm)
-    return hbm_events.channels_gb_s(crossbar(addrs, hbm), outstanding, timing, warm=True)[1]
-
-
-def build(hbm: Hbm) -> dict[str, object]:
-    """The whole table (``--write``): per density, the model's hit rate and the GB/s at each requests-in-flight."""
-    rows = []
-    for d in DENSITIES:
-        _, hit = family_stream(hbm, d)
-        rows.append({"density": d, "hit": hit, "gb_s": [measure(hbm, d, n) for n in OUTSTANDING]})
-    return {"timing": asdict(hbm_events.Hbm2Timing.from_hbm(hbm)), "channels": hbm.channels,
-            "outstanding": list(OUTSTANDING), "rows": rows}
 
 
 @lru_cache(maxsize=1)
@@ -95,11 +49,19 @@ def _load() -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
     return data["timing"], np.array(data["outstanding"], dtype=np.float64), uniq, gbs
 
 
+@lru_cache(maxsize=1)
+def _closed_queue_constant() -> float:
+    return get_preset("spatten").hbm.controller_ns  # type: ignore[attr-defined]
+
+
 def check_timing(hbm: Hbm) -> None:
-    """Refuse an arch whose HBM is not the one the table was measured on (its timings or organisation differ)."""
+    """Refuse an arch whose HBM is not the one the table was measured on (its timings or organisation differ), or
+    that changes the closed queue's own constant, which the replay has no use for (a change would be ignored)."""
     timing, *_ = _load()
     ours = asdict(hbm_events.Hbm2Timing.from_hbm(hbm))
     diff = sorted(k for k in timing if timing[k] != ours.get(k))
+    if hbm.controller_ns != _closed_queue_constant():
+        diff.append("controller_ns (the closed queue's constant)")
     if diff:
         raise SpecError("hbm.model", f"'replay' has a table for SpAtten's HBM2 only; this arch changes {', '.join(diff)}",
                         ["closed-queue (any timings)", "replay (the preset's HBM2 timings, any channels and outstanding)"])
@@ -112,22 +74,3 @@ def channel_gb_s(hbm: Hbm, hit_rate: object) -> np.ndarray:
     n = min(float(hbm.outstanding), ns[-1])
     at_n = np.array([np.interp(n, ns, gbs[i]) for i in range(len(hits))])
     return np.interp(np.clip(np.asarray(hit_rate, dtype=np.float64), 0.0, 1.0), hits, at_n)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m attnforge.sim.memory.hbm_table", description=__doc__.split("\n")[0])
-    ap.add_argument("--write", action="store_true", help=f"re-measure the table and write {TABLE.name}")
-    args = ap.parse_args(argv)
-    hbm = get_preset("spatten").hbm  # type: ignore[attr-defined]
-    if args.write:
-        TABLE.write_text(json.dumps(build(hbm), indent=1) + "\n")
-    _, ns, hits, gbs = _load()
-    print(f"GB/s of SpAtten's {hbm.channels} channels (event replay, channel mean) by row-hit rate and requests in flight")
-    print(f"{'hit':>6} " + " ".join(f"{int(n):>6}" for n in ns))
-    for h, row in zip(hits, gbs, strict=True):
-        print(f"{h:>6.3f} " + " ".join(f"{g * hbm.channels:>6.1f}" for g in row))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

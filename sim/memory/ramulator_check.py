@@ -107,7 +107,10 @@ def streams(hbm: Hbm) -> list[Stream]:
 
 
 def ours_gb_s(hbm: Hbm, requests: float, activates: float) -> float:
-    """GB/s our model gives a batch of requests with this many row activates (all channels together)."""
+    """GB/s the closed queue gives a batch of requests with this many row activates (all channels together). Always
+    the closed queue (``hbm.model: closed-queue``): it is the model with a calibrated constant to check; the
+    replay's table is the event replay's own figures (the ``--event`` columns, sim/memory/hbm_table.py)."""
+    hbm = hbm.model_copy(update={"model": "closed-queue"})
     tr = dram.traffic(hbm, 1e9, requests, activates, requests * hbm.request_bytes)
     return requests * hbm.request_bytes / float(tr.cycles)
 
@@ -197,6 +200,7 @@ def calibrate_controller_ns(hbm: Hbm, gb_s: float, hit: float) -> float:
     """The ``controller_ns`` at which our HBM delivers ``gb_s`` on a stream of row-hit rate ``hit`` (bisection: the
     bandwidth falls as the fixed delay grows); how the preset's value is derived from Ramulator's in-order row."""
     lo, hi = 0.0, 1000.0
+    hbm = hbm.model_copy(update={"model": "closed-queue"})
     if float(dram.achieved_gb_s(hbm.model_copy(update={"controller_ns": lo}), hit)) < gb_s:
         raise SpecError("--calibrate", f"{gb_s:.1f} GB/s is above what this HBM gives with no controller delay",
                         ["a bandwidth the buses and banks allow"])
@@ -271,9 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecError("--calibrate", "prints one line from the in-order row at the arch's requests in flight; "
                             "--json, --pending and --event belong to the table",
                             ["--calibrate alone, or the table's options"])
-        if args.calibrate and arch.hbm.model != "closed-queue":
-            raise SpecError("--calibrate", "derives the closed queue's controller_ns; hbm.model is "
-                            f"{arch.hbm.model!r}, which has no such constant", ["hbm.model=closed-queue"])
+        if any(o.split("=")[0].strip() == "hbm.model" for o in args.set or []):
+            raise SpecError("--set", "the 'ours' columns are the closed queue whatever hbm.model says (the replay is "
+                            "the --event columns), so hbm.model cannot be set here", ["other hbm fields"])
         if any(n < 1 for n in pending):
             raise SpecError("--pending", f"requests in flight must be >= 1, got {min(pending)}", ["1, 2, ..."])
         driver = None if args.ours_only else build_driver(Path(args.ramulator))
