@@ -151,15 +151,16 @@ __all__ = ["Traffic", "achieved_gb_s", "delivered_gb_s", "latency_ns", "outstand
 
 
 def bandwidth_table(arch_name: str = "spatten") -> str:
-    """Achieved GB/s of an arch's HBM against row-hit rate and outstanding requests per channel
+    """The closed queue's achieved GB/s of an arch's HBM against row-hit rate and outstanding requests per channel
     (``python -m attnforge.sim.memory.dram``; docs/spatten.md §Memory system)."""
     from attnforge.sim.specs.arch import SpattenArch, get_preset
 
     arch = get_preset(arch_name)
     assert isinstance(arch, SpattenArch)
-    h = arch.hbm
+    h = arch.hbm.model_copy(update={"model": "closed-queue"})  # the replay's table: python -m ...replay_table
     hits = (1.0, 0.9, 0.5, 0.0)
-    lines = [f"{arch_name}: {h.channels} channels, peak {h.peak_gb_s:.0f} GB/s; achieved GB/s by row-hit rate",
+    lines = [f"{arch_name}: {h.channels} channels, peak {h.peak_gb_s:.0f} GB/s; the closed queue's achieved GB/s by "
+             "row-hit rate",
              f"{'outstanding':>11} " + " ".join(f"{f'hit {x:.0%}':>9}" for x in hits)]
     for n in (4, 8, 16, 32, 64):
         hn = h.model_copy(update={"outstanding": n})
