@@ -85,6 +85,7 @@ def test_replay_and_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     hbm = get_preset("spatten").hbm
     r = ts.replay_trace(_rows(8, [False, True, False]), hbm, "released")
     assert r["requests"] > 0 and 0 < r["event_gb_s"] <= r["event_channel_mean_gb_s"] <= 512
+    assert 0 < r["table_gb_s"] <= 512 and 0 < r["ours_gb_s"] <= 512
     csv = tmp_path / "t.csv"
     _rows(8, [False, True])[list(COLUMNS)].to_csv(csv, index=False)
     assert ts.main([str(csv), "--steps", "5", "--positions", "released"]) == 0

@@ -11,9 +11,9 @@ order from its own 64 KB-aligned region, a fresh random kept set per head so tha
 at several densities and requests in flight, every bank starting open on another row (a long run's steady state,
 where a stream's first visit to a bank pays a precharge: Ramulator's cold start gives the 32,000-request in-order
 stream 210.7 GB/s at 16 in flight, the same stream warm 203.4, and it tends to ~205 as the stream grows); each
-stream is keyed by the row-hit rate the analytical model's own
-formula (:func:`dram.stream_activates`) gives it, and the table holds the channels' mean GB/s. The model then reads
-the table at its streams' hit rate, interpolating linearly in hit rate and in requests in flight.
+stream is keyed by the row-hit rate the analytical model's own formula (:func:`dram.stream_activates`) gives it,
+and the table holds the channels' mean GB/s. The model then reads the table at its streams' hit rate,
+interpolating linearly in hit rate and in requests in flight.
 
 What it assumes: channels equally loaded (as the closed queue does: the slowest channel of an unevenly pruned layer
 is not charged), and HBM2_2Gbps timings with SpAtten's organisation; an arch whose ``hbm`` timings differ is refused.

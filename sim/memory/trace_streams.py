@@ -15,8 +15,8 @@ streams two ways and replays them through :mod:`attnforge.sim.memory.hbm_events`
 
 Each row's requests are issued in order (K, LSBs, V, then the next row) with the driver's requests in flight per
 channel; channels run independently and the slowest sets the time (as ramulator_check charges Ramulator's).
-``python -m attnforge.sim.memory.trace_streams TRACE`` prints the GB/s beside the closed queue's on the same
-requests; docs/spatten.md §Memory system quotes it.
+``python -m attnforge.sim.memory.trace_streams TRACE`` prints the GB/s beside what the analytical model's two HBM
+models (the closed queue and the replay's table) give the same requests; docs/spatten.md §Memory system quotes it.
 """
 
 from __future__ import annotations
@@ -140,15 +140,18 @@ def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0) -> Stream
 
 
 def replay_trace(rows: pd.DataFrame, hbm: Hbm, positions: str, outstanding: int | None = None) -> dict[str, float]:
-    """The event replay of a trace's streams (all channels) beside the closed queue on the same requests."""
+    """The event replay of a trace's streams (all channels) beside the closed queue and the replay's table (which
+    assumes evenly loaded channels) on the same requests and row activates."""
     s = build(rows, hbm, positions)
     n = outstanding or hbm.outstanding
     timing = hbm_events.Hbm2Timing.from_hbm(hbm)
     gb, mean, acts = hbm_events.channels_gb_s(crossbar(s.addresses, hbm), n, timing)
     h = hbm.model_copy(update={"outstanding": n})
+    table = h.model_copy(update={"model": "replay"})
+    cycles = float(dram.traffic(table, 1e9, s.requests, s.activates, s.requests * hbm.request_bytes).cycles)
     return {"requests": float(len(s.addresses)), "event_gb_s": gb, "event_channel_mean_gb_s": mean,
             "event_row_hit": 1 - acts / len(s.addresses), "ours_gb_s": ours_gb_s(h, s.requests, s.activates),
-            "ours_row_hit": 1 - s.activates / s.requests}
+            "table_gb_s": s.requests * hbm.request_bytes / cycles, "ours_row_hit": 1 - s.activates / s.requests}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         arch = get_preset("spatten")
         assert isinstance(arch, SpattenArch)
         print(f"{trace.name}, step(s) {args.steps}: {len(rows)} rows")
-        print(f"{'positions':<10} {'requests':>9} {'event GB/s':>10} {'ch mean':>8} {'hit':>5} {'ours GB/s':>9} {'hit':>5}")
+        print(f"{'positions':<10} {'requests':>9} {'event GB/s':>10} {'ch mean':>8} {'hit':>5} {'closed queue':>12} "
+              f"{'replay table':>12} {'hit':>5}")
         for pos in args.positions or POSITIONS:
             r = replay_trace(rows, arch.hbm, pos, args.outstanding)
             print(f"{pos:<10} {r['requests']:>9.0f} {r['event_gb_s']:>10.1f} {r['event_channel_mean_gb_s']:>8.1f} "
-                  f"{r['event_row_hit']:>5.2f} {r['ours_gb_s']:>9.1f} {r['ours_row_hit']:>5.2f}")
+                  f"{r['event_row_hit']:>5.2f} {r['ours_gb_s']:>12.1f} {r['table_gb_s']:>12.1f} {r['ours_row_hit']:>5.2f}")
     except (SpecError, ValueError) as exc:
         print(f"trace_streams: error: {exc}", file=sys.stderr)
         return 2
