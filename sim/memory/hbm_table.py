@@ -10,7 +10,7 @@ family of streams like the ones the analytical model charges (each head's kept 6
 order from its own 64 KB-aligned region, a fresh random kept set per head so that the channels carry equal shares),
 at several densities and requests in flight, every bank starting open on another row (a long run's steady state,
 where a stream's first visit to a bank pays a precharge: Ramulator's cold start gives the 32,000-request in-order
-stream 210.7 GB/s at 16 in flight, the same stream warm 203.4, and it tends to ~205 as the stream grows); each
+stream 210.7 GB/s at 16 in flight, the same stream warm 203.4: tests/test_hbm_events.py); each
 stream is keyed by the row-hit rate the analytical model's own formula (:func:`dram.stream_activates`) gives it,
 and the table holds the channels' mean GB/s. The model then reads the table at its streams' hit rate,
 interpolating linearly in hit rate and in requests in flight.
