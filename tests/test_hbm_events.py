@@ -110,6 +110,6 @@ def test_in_order_stream_warm_is_the_tables_steady_state() -> None:
     hbm = get_preset("spatten").hbm
     seq = ramulator_check.sequential(hbm, 32_000)
     per = ramulator_check.crossbar(seq.addresses, hbm)
-    cold = hbm_events.channels_gb_s(per, 16, Hbm2Timing.from_hbm(hbm))[1]
-    warm = hbm_events.channels_gb_s(per, 16, Hbm2Timing.from_hbm(hbm), warm=True)[1]
+    cold = hbm_events.channels(per, 16, Hbm2Timing.from_hbm(hbm)).channel_mean_gb_s
+    warm = hbm_events.channels(per, 16, Hbm2Timing.from_hbm(hbm), warm=True).channel_mean_gb_s
     assert round(cold, 1) == 210.7 and round(warm, 1) == 203.4

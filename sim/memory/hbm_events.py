@@ -78,10 +78,6 @@ class Replay:
     activates: int
     mean_latency: float
 
-    @property
-    def gb_s(self) -> float:
-        return 0.0 if not self.cycles else self.requests * 32.0 / self.cycles
-
 
 @dataclass
 class _Request:
@@ -242,14 +238,31 @@ def replay(addresses: np.ndarray, outstanding: int, timing: Hbm2Timing | None = 
     return Replay(requests=n, cycles=clk, activates=ch.activates, mean_latency=latency / n if n else 0.0)
 
 
-def channels_gb_s(per_channel: list[np.ndarray], outstanding: int, timing: Hbm2Timing,
-                  warm: bool = False) -> tuple[float, float, int]:
-    """All channels replayed side by side: GB/s when the slowest sets the time, GB/s of the channels' mean time,
-    and the activates summed (the figures ramulator_check reads from Ramulator)."""
+@dataclass(frozen=True)
+class Channels:
+    """All channels replayed side by side, summed as ramulator_check sums Ramulator's: GB/s when the slowest sets
+    the time, GB/s of the channels' mean time, requests, activates, and the mean push-to-pop latency."""
+
+    gb_s: float
+    channel_mean_gb_s: float
+    requests: int
+    activates: int
+    latency_ns: float
+
+    @property
+    def row_hit(self) -> float:
+        return 1.0 - self.activates / self.requests if self.requests else float("nan")
+
+
+def channels(per_channel: list[np.ndarray], outstanding: int, timing: Hbm2Timing, warm: bool = False) -> Channels:
+    """Replay each channel's addresses (:func:`replay`) and sum them; channels that get no request are left out."""
     runs = [replay(a, outstanding, timing, warm) for a in per_channel if len(a)]
     reqs = sum(r.requests for r in runs)
-    return (reqs * timing.request_bytes / max(r.cycles for r in runs),
-            reqs * timing.request_bytes / float(np.mean([r.cycles for r in runs])), sum(r.activates for r in runs))
+    moved = reqs * timing.request_bytes
+    return Channels(gb_s=moved / max(r.cycles for r in runs),
+                    channel_mean_gb_s=moved / float(np.mean([r.cycles for r in runs])), requests=reqs,
+                    activates=sum(r.activates for r in runs),
+                    latency_ns=float(np.mean([r.mean_latency for r in runs])))
 
 
-__all__ = ["Hbm2Timing", "Replay", "channels_gb_s", "map_address", "replay"]
+__all__ = ["Channels", "Hbm2Timing", "Replay", "channels", "map_address", "replay"]

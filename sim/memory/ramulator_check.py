@@ -153,13 +153,9 @@ def run_channel(driver: Path, addresses: np.ndarray, pending: int) -> dict[str, 
 
 def event_fields(hbm: Hbm, stream: Stream, pending: int) -> dict[str, float]:
     """The event-level replay's side of a row (sim/memory/hbm_events.py), named as Ramulator's are."""
-    timing = hbm_events.Hbm2Timing.from_hbm(hbm)
-    runs = [hbm_events.replay(a, pending, timing) for a in crossbar(stream.addresses, hbm) if len(a)]
-    reqs = sum(r.requests for r in runs)
-    return {"event_gb_s": reqs * hbm.request_bytes / max(r.cycles for r in runs),
-            "event_channel_mean_gb_s": reqs * hbm.request_bytes / float(np.mean([r.cycles for r in runs])),
-            "event_row_hit": 1 - sum(r.activates for r in runs) / reqs,
-            "event_latency_ns": float(np.mean([r.mean_latency for r in runs]))}
+    ch = hbm_events.channels(crossbar(stream.addresses, hbm), pending, hbm_events.Hbm2Timing.from_hbm(hbm))
+    return {"event_gb_s": ch.gb_s, "event_channel_mean_gb_s": ch.channel_mean_gb_s, "event_row_hit": ch.row_hit,
+            "event_latency_ns": ch.latency_ns}
 
 
 def compare(hbm: Hbm, stream: Stream, driver: Path | None, pending: int, event: bool = False) -> dict[str, object]:

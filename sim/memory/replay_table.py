@@ -47,7 +47,7 @@ def measure(hbm: Hbm, density: float, outstanding: int) -> float:
     warm)."""
     addrs, _ = family_stream(hbm, density)
     timing = hbm_events.Hbm2Timing.from_hbm(hbm)
-    return hbm_events.channels_gb_s(crossbar(addrs, hbm), outstanding, timing, warm=True)[1]
+    return hbm_events.channels(crossbar(addrs, hbm), outstanding, timing, warm=True).channel_mean_gb_s
 
 
 def build(hbm: Hbm) -> dict[str, object]:

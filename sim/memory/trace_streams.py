@@ -145,12 +145,12 @@ def replay_trace(rows: pd.DataFrame, hbm: Hbm, positions: str, outstanding: int 
     s = build(rows, hbm, positions)
     n = outstanding or hbm.outstanding
     timing = hbm_events.Hbm2Timing.from_hbm(hbm)
-    gb, mean, acts = hbm_events.channels_gb_s(crossbar(s.addresses, hbm), n, timing)
+    ch = hbm_events.channels(crossbar(s.addresses, hbm), n, timing)
     h = hbm.model_copy(update={"outstanding": n})
     table = h.model_copy(update={"model": "replay"})
     cycles = float(dram.traffic(table, 1e9, s.requests, s.activates, s.requests * hbm.request_bytes).cycles)
-    return {"requests": float(len(s.addresses)), "event_gb_s": gb, "event_channel_mean_gb_s": mean,
-            "event_row_hit": 1 - acts / len(s.addresses), "ours_gb_s": ours_gb_s(h, s.requests, s.activates),
+    return {"requests": float(len(s.addresses)), "event_gb_s": ch.gb_s, "event_channel_mean_gb_s": ch.channel_mean_gb_s,
+            "event_row_hit": ch.row_hit, "ours_gb_s": ours_gb_s(h, s.requests, s.activates),
             "table_gb_s": s.requests * hbm.request_bytes / cycles, "ours_row_hit": 1 - s.activates / s.requests}
 
 
