@@ -79,6 +79,36 @@ def test_spread_keys_are_shared_by_a_layers_heads() -> None:
         ts.build(_rows(8, [False]), hbm, "clustered")
 
 
+def test_disjoint_layout_keeps_each_rows_regions_apart() -> None:
+    """Under the bench's bases row 0's LSBs lie where row 1's K does; the disjoint layout gives K, LSBs and V their
+    own areas, each row's regions 256 KB apart; an unknown layout is refused by name."""
+    hbm = get_preset("spatten").hbm
+    rel = ts.build(_rows(8, [True, True]), hbm, "spread")
+    row1_k = (rel.addresses >= ts.K_BASE + ts.ROW_STRIDE) & (rel.addresses < ts.K_BASE + 2 * ts.ROW_STRIDE)
+    assert row1_k.sum() == 40 * 2 + 40  # row 1's K (40 keys x 2 requests) and row 0's LSBs (40 x 1)
+    dis = ts.build(_rows(8, [True, True]), hbm, "spread", layout="disjoint")
+    assert len(dis.addresses) == len(rel.addresses) == 2 * (40 * 2 + 40 + 16 * 2)
+    area = dis.addresses >> 28
+    assert [int((area == a).sum()) for a in (0, 1, 2)] == [2 * 80, 2 * 40, 2 * 32]
+    assert set((dis.addresses[area == 0] >> 18).tolist()) == {0, 1}
+    with pytest.raises(SpecError, match="--layout"):
+        ts.build(_rows(8, [False]), hbm, "spread", layout="interleaved")
+
+
+def test_the_model_charges_each_row_at_its_own_hit_rate() -> None:
+    """The table charges a trace row by row (as the analytical model does), not the step's requests at their
+    pooled hit rate: a dense row beside sparse ones takes the sum of their own times."""
+    hbm = get_preset("spatten").hbm.model_copy(update={"model": "replay"})
+    rows = pd.concat([_rows(8, [False], keys=200, values=200), _rows(8, [False], keys=8, values=8)], ignore_index=True)
+    rows.loc[1, "layer_id"] = 1  # its own kept set (spread keys are one set per layer)
+    s = ts.build(rows, hbm, "spread")
+    per_row = [ts.charged_gb_s(hbm, ts.build(rows.iloc[[i]], hbm, "spread")) for i in (0, 1)]
+    want = s.requests / sum(q / g for q, g in zip(s.row_requests, per_row, strict=True))
+    assert ts.charged_gb_s(hbm, s) == pytest.approx(want, rel=1e-9)
+    pooled = ts.Streams(s.addresses, np.array([s.requests]), np.array([s.activates]))
+    assert ts.charged_gb_s(hbm, pooled) != pytest.approx(want, rel=1e-3)
+
+
 def test_replay_and_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     """The replay reports the event model's GB/s beside the closed queue's on the same requests; the CLI names a
     step the trace lacks and refuses zero requests in flight, each in one line."""
@@ -93,5 +123,7 @@ def test_replay_and_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert ts.main([str(csv), "--steps", "7"]) == 2
     assert "no rows at step(s) 7" in capsys.readouterr().err
     assert ts.main([str(csv), "--steps", "a"]) == 2 and "comma-separated" in capsys.readouterr().err
+    assert ts.main([str(csv), "--steps", "5", "--positions", "spread", "--layout", "disjoint"]) == 0
+    assert "disjoint layout" in capsys.readouterr().out
     assert ts.main([str(csv), "--outstanding", "0"]) == 2
     assert "--outstanding" in capsys.readouterr().err

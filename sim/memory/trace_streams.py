@@ -14,9 +14,12 @@ streams two ways and replays them through :mod:`attnforge.sim.memory.hbm_events`
   per step and layer: token pruning is global) and each head's kept V a random subset of them.
 
 Each row's requests are issued in order (K, LSBs, V, then the next row) with the driver's requests in flight per
-channel; channels run independently and the slowest sets the time (as ramulator_check charges Ramulator's).
+channel; channels run independently and the slowest sets the time (as ramulator_check charges Ramulator's). Each
+row's regions lie at the bench's base addresses, or (``--layout disjoint``) in regions that never overlap: where
+the KV cache lies is a choice of the software, and it moves the delivered bandwidth by ~5% (docs/spatten.md).
 ``python -m attnforge.sim.memory.trace_streams TRACE`` prints the GB/s beside what the analytical model's two HBM
-models (the closed queue and the replay's table) give the same requests; docs/spatten.md §Memory system quotes it.
+models (the closed queue and the replay's table) charge for the same requests, row by row as the model charges a
+trace; docs/spatten.md §Memory system quotes it.
 """
 
 from __future__ import annotations
@@ -30,12 +33,19 @@ import numpy as np
 import pandas as pd
 
 from attnforge.sim.memory import dram, hbm_events
-from attnforge.sim.memory.ramulator_check import crossbar, ours_gb_s, vector_addresses
+from attnforge.sim.memory.ramulator_check import crossbar, vector_addresses
 from attnforge.sim.specs.arch import Hbm, SpattenArch, get_preset
 from attnforge.sim.specs.errors import SpecError
 
 #: TestSpAtten's base addresses: row ``i`` of the bench's request list reads its K, LSBs and V here + i x 64 KB.
 K_BASE, LSB_BASE, V_BASE, ROW_STRIDE = 0xAB10000, 0xAB20000, 0xCD10000, 0x10000
+#: Where each row's K, LSB and V regions lie: the bench's bases (64 KB apart per row, so a 6-bit pair's 97 KB of K
+#: overlaps the next row's region, and row i's LSBs lie where row i + 1's K does), or disjoint regions, each row's
+#: 256 KB apart (the same banks, other rows) with K, LSBs and V in their own 256 MB areas.
+LAYOUTS: dict[str, tuple[int, int, int, int]] = {
+    "released": (K_BASE, LSB_BASE, V_BASE, ROW_STRIDE),
+    "disjoint": (0, 1 << 28, 2 << 28, 1 << 18),
+}
 PORTS = 32  # numMatrixFetcherChannel: one score-buffer line holds one index per fetcher port
 D = 64
 POSITIONS = ("released", "spread")
@@ -105,20 +115,32 @@ class RowWidths:
 
 @dataclass
 class Streams:
-    """A trace's requests in issue order, and the requests and activates the closed queue charges for them."""
+    """A trace's requests in issue order, and per trace row the requests and activates the analytical model charges
+    for them (it charges each row, one head's query, at that row's own row-hit rate: sim/spatten/trace.py)."""
 
     addresses: np.ndarray
-    requests: float
-    activates: float
+    row_requests: np.ndarray
+    row_activates: np.ndarray
+
+    @property
+    def requests(self) -> float:
+        return float(self.row_requests.sum())
+
+    @property
+    def activates(self) -> float:
+        return float(self.row_activates.sum())
 
 
-def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0) -> Streams:
+def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0, layout: str = "released") -> Streams:
     """Every row's K, LSB and V requests in order (module docstring); 6-bit pairs fetch K and V once per pair."""
     if positions not in POSITIONS:
         raise SpecError("--positions", f"{positions!r} is not a way to place kept keys", POSITIONS)
+    if layout not in LAYOUTS:
+        raise SpecError("--layout", f"{layout!r} is not a K/V layout", list(LAYOUTS))
+    k_base, lsb_base, v_base, stride = LAYOUTS[layout]
     rng, buf, shared = np.random.default_rng(seed), score_buffer(256), {}
     parts: list[np.ndarray] = []
-    req = act = 0.0
+    req, act = np.zeros(len(rows)), np.zeros(len(rows))
     for rid, r in enumerate(rows.itertuples(index=False)):
         w = RowWidths.of(int(r.quant_key_bit), int(r.quant_value_bit), bool(r.if_requant))
         kn, vn, ctx = -(-int(r.key_fetch_num) // 8) * 8, -(-int(r.value_fetch_num) // 8) * 8, int(r.sentence_length_L)
@@ -129,29 +151,38 @@ def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0) -> Stream
                                      np.sort(rng.choice(ctx, min(kn, ctx), replace=False)))
         vals = np.sort(rng.choice(keys, min(vn, len(keys)), replace=False))
         paired_second = w.k_bits == 6 and rid % 2 == 1  # its K and V came with the first row of the pair
-        fetches = [] if paired_second else [(K_BASE, keys, w.vector_bytes(w.k_bits))]
-        fetches += [(LSB_BASE, keys, D * 4 // 8)] if w.lsb else []
-        fetches += [] if paired_second and w.v_bits == 6 else [(V_BASE, vals, w.vector_bytes(w.v_bits))]
+        fetches = [] if paired_second else [(k_base, keys, w.vector_bytes(w.k_bits))]
+        fetches += [(lsb_base, keys, D * 4 // 8)] if w.lsb else []
+        fetches += [] if paired_second and w.v_bits == 6 else [(v_base, vals, w.vector_bytes(w.v_bits))]
         for base, idx, vb in fetches:
-            parts.append(vector_addresses(base + ROW_STRIDE * rid, idx, vb, hbm.request_bytes))
-            req += float(dram.stream_requests(hbm, len(idx), vb))
-            act += float(dram.stream_activates(hbm, len(idx), ctx, vb))
+            parts.append(vector_addresses(base + stride * rid, idx, vb, hbm.request_bytes))
+            req[rid] += float(dram.stream_requests(hbm, len(idx), vb))
+            act[rid] += float(dram.stream_activates(hbm, len(idx), ctx, vb))
     return Streams(np.concatenate(parts) if parts else np.zeros(0, np.int64), req, act)
 
 
-def replay_trace(rows: pd.DataFrame, hbm: Hbm, positions: str, outstanding: int | None = None) -> dict[str, float]:
-    """The event replay of a trace's streams (all channels) beside the closed queue and the replay's table (which
-    assumes evenly loaded channels) on the same requests and row activates."""
-    s = build(rows, hbm, positions)
+def charged_gb_s(hbm: Hbm, s: Streams) -> float:
+    """GB/s an analytical HBM model (``hbm.model``) gives these streams, each trace row's requests charged at its own
+    row-hit rate as the model charges a trace, the rows' times added (all channels together)."""
+    keep = s.row_requests > 0
+    cycles = dram.traffic(hbm, 1e9, s.row_requests[keep], s.row_activates[keep], s.row_requests[keep] * hbm.request_bytes).cycles
+    return s.requests * hbm.request_bytes / max(float(np.sum(cycles)), 1e-30)
+
+
+def replay_trace(rows: pd.DataFrame, hbm: Hbm, positions: str, outstanding: int | None = None,
+                 layout: str = "released") -> dict[str, float]:
+    """The event replay of a trace's streams (all channels) beside what the analytical model's two HBM models (the
+    closed queue, the replay's table: both assume evenly loaded channels) charge for the same requests and row
+    activates, row by row as the model charges a trace."""
+    s = build(rows, hbm, positions, layout=layout)
     n = outstanding or hbm.outstanding
     timing = hbm_events.Hbm2Timing.from_hbm(hbm)
     ch = hbm_events.channels(crossbar(s.addresses, hbm), n, timing)
     h = hbm.model_copy(update={"outstanding": n})
-    table = h.model_copy(update={"model": "replay"})
-    cycles = float(dram.traffic(table, 1e9, s.requests, s.activates, s.requests * hbm.request_bytes).cycles)
     return {"requests": float(len(s.addresses)), "event_gb_s": ch.gb_s, "event_channel_mean_gb_s": ch.channel_mean_gb_s,
-            "event_row_hit": ch.row_hit, "ours_gb_s": ours_gb_s(h, s.requests, s.activates),
-            "table_gb_s": s.requests * hbm.request_bytes / cycles, "ours_row_hit": 1 - s.activates / s.requests}
+            "event_row_hit": ch.row_hit, "ours_gb_s": charged_gb_s(h.model_copy(update={"model": "closed-queue"}), s),
+            "table_gb_s": charged_gb_s(h.model_copy(update={"model": "replay"}), s),
+            "ours_row_hit": 1 - s.activates / s.requests}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(default 16: ~0.5 M requests take ~1 min in Python)")
     ap.add_argument("--positions", action="append", choices=POSITIONS, help="where the kept keys lie (default both)")
     ap.add_argument("--outstanding", type=int, help="requests in flight per channel (default the arch's, 16)")
+    ap.add_argument("--layout", choices=list(LAYOUTS), default="released",
+                    help="where each row's K, LSB and V regions lie (default the released bench's base addresses)")
     args = ap.parse_args(argv)
     try:
         try:
@@ -178,11 +211,11 @@ def main(argv: list[str] | None = None) -> int:
                             sorted(set(trace.rows["iteration_id"].astype(int))))
         arch = get_preset("spatten")
         assert isinstance(arch, SpattenArch)
-        print(f"{trace.name}, step(s) {args.steps}: {len(rows)} rows")
+        print(f"{trace.name}, step(s) {args.steps}: {len(rows)} rows, {args.layout} layout")
         print(f"{'positions':<10} {'requests':>9} {'event GB/s':>10} {'ch mean':>8} {'hit':>5} {'closed queue':>12} "
               f"{'replay table':>12} {'hit':>5}")
         for pos in args.positions or POSITIONS:
-            r = replay_trace(rows, arch.hbm, pos, args.outstanding)
+            r = replay_trace(rows, arch.hbm, pos, args.outstanding, args.layout)
             print(f"{pos:<10} {r['requests']:>9.0f} {r['event_gb_s']:>10.1f} {r['event_channel_mean_gb_s']:>8.1f} "
                   f"{r['event_row_hit']:>5.2f} {r['ours_gb_s']:>12.1f} {r['table_gb_s']:>12.1f} {r['ours_row_hit']:>5.2f}")
     except (SpecError, ValueError) as exc:
