@@ -39,6 +39,19 @@ def test_vector_size_does_not_move_the_table(vector_bytes: int) -> None:
     assert got == pytest.approx(row["gb_s"][data["outstanding"].index(16)], rel=0.005)
 
 
+def test_vector_bytes_cli_compares_with_the_table(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``--vector-bytes`` prints the re-measured family beside the stored table (here the stored one itself: 0.0%
+    everywhere), and refuses to write it."""
+    stored = json.loads(hbm_table.TABLE.read_text())
+    monkeypatch.setattr(replay_table, "build", lambda hbm, vector_bytes=64: stored)
+    assert replay_table.main(["--vector-bytes", "96"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "96-byte keys" in out[0] and len(out) == 2 + len(stored["rows"]) and all(x.endswith("0.0%") for x in out[2:])
+    with pytest.raises(SystemExit):
+        replay_table.main(["--vector-bytes", "96", "--write"])
+
+
 def test_replay_model_reads_the_table() -> None:
     """At a measured point the model gives the table's GB/s; between hit rates and requests in flight it
     interpolates; beyond the table's last requests in flight it holds; latency is Little's law on the rate."""

@@ -109,6 +109,36 @@ def test_the_model_charges_each_row_at_its_own_hit_rate() -> None:
     assert ts.charged_gb_s(hbm, pooled) != pytest.approx(want, rel=1e-3)
 
 
+def test_one_kind_of_stream_alone() -> None:
+    """``streams`` keeps the kinds asked for, with the same kept keys; a kind the rows never fetch is refused."""
+    hbm = get_preset("spatten").hbm
+    rows = _rows(8, [True, False])
+    full = ts.build(rows, hbm, "spread")
+    parts = {k: ts.build(rows, hbm, "spread", streams=(k,)) for k in ts.STREAMS}
+    assert sum(len(p.addresses) for p in parts.values()) == len(full.addresses)
+    assert np.array_equal(np.sort(np.concatenate([p.addresses for p in parts.values()])), np.sort(full.addresses))
+    with pytest.raises(SpecError, match="no LSB requests"):
+        ts.replay_trace(_rows(8, [False]), hbm, "spread", streams=("LSB",))
+
+
+def test_a_barrier_per_layer_waits_for_each_layers_slowest_channel() -> None:
+    """One layer: the barrier changes nothing (its replay, banks warm). Two layers of few kept keys each: each
+    waits for its own slowest channel, which the whole step, whose channels run on into the next layer, does not."""
+    hbm = get_preset("spatten").hbm
+    one = _rows(8, [False, False], keys=24, values=8)
+    s = ts.build(one, hbm, "spread")
+    timing = ts.hbm_events.Hbm2Timing.from_hbm(hbm)
+    ch = ts.hbm_events.channels(ts.crossbar(s.addresses, hbm), 16, timing, warm=True)
+    assert ts.layer_barriers(one, s, hbm, 16) == pytest.approx((ch.gb_s, ch.channel_mean_gb_s), rel=1e-12)
+    two = pd.concat([one, one.assign(layer_id=1)], ignore_index=True)
+    s2 = ts.build(two, hbm, "spread")
+    whole = ts.hbm_events.channels(ts.crossbar(s2.addresses, hbm), 16, timing, warm=True)
+    slowest, _ = ts.layer_barriers(two, s2, hbm, 16)
+    assert slowest < whole.gb_s
+    r = ts.replay_trace(two, hbm, "spread", layers=True)
+    assert r["event_gb_s"] == pytest.approx(slowest, rel=1e-12)
+
+
 def test_replay_and_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     """The replay reports the event model's GB/s beside the closed queue's on the same requests; the CLI names a
     step the trace lacks and refuses zero requests in flight, each in one line."""
@@ -125,5 +155,10 @@ def test_replay_and_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert ts.main([str(csv), "--steps", "a"]) == 2 and "comma-separated" in capsys.readouterr().err
     assert ts.main([str(csv), "--steps", "5", "--positions", "spread", "--layout", "disjoint"]) == 0
     assert "disjoint layout" in capsys.readouterr().out
+    assert ts.main([str(csv), "--steps", "5", "--positions", "spread", "--layers"]) == 0
+    assert "a barrier per layer" in capsys.readouterr().out
+    assert ts.main([str(csv), "--steps", "5", "--positions", "spread", "--streams", "V"]) == 0
+    assert "streams V" in capsys.readouterr().out
+    assert ts.main([str(csv), "--steps", "5", "--streams", "K,Q"]) == 2 and "'K,Q'" in capsys.readouterr().err
     assert ts.main([str(csv), "--outstanding", "0"]) == 2
     assert "--outstanding" in capsys.readouterr().err

@@ -49,6 +49,7 @@ LAYOUTS: dict[str, tuple[int, int, int, int]] = {
 PORTS = 32  # numMatrixFetcherChannel: one score-buffer line holds one index per fetcher port
 D = 64
 POSITIONS = ("released", "spread")
+STREAMS = ("K", "LSB", "V")
 
 
 class JavaRandom:
@@ -121,6 +122,7 @@ class Streams:
     addresses: np.ndarray
     row_requests: np.ndarray
     row_activates: np.ndarray
+    row_ends: np.ndarray | None = None  # where each row's addresses end in ``addresses``
 
     @property
     def requests(self) -> float:
@@ -131,8 +133,12 @@ class Streams:
         return float(self.row_activates.sum())
 
 
-def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0, layout: str = "released") -> Streams:
-    """Every row's K, LSB and V requests in order (module docstring); 6-bit pairs fetch K and V once per pair."""
+def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0, layout: str = "released",
+          streams: tuple[str, ...] = STREAMS) -> Streams:
+    """Every row's K, LSB and V requests in order (module docstring); 6-bit pairs fetch K and V once per pair.
+    ``streams`` keeps only some kinds (the kept keys are drawn the same), to see what each costs alone."""
+    if not streams or set(streams) - set(STREAMS):
+        raise SpecError("--streams", f"{','.join(streams)!r} is not a set of stream kinds", list(STREAMS))
     if positions not in POSITIONS:
         raise SpecError("--positions", f"{positions!r} is not a way to place kept keys", POSITIONS)
     if layout not in LAYOUTS:
@@ -140,7 +146,7 @@ def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0, layout: s
     k_base, lsb_base, v_base, stride = LAYOUTS[layout]
     rng, buf, shared = np.random.default_rng(seed), score_buffer(256), {}
     parts: list[np.ndarray] = []
-    req, act = np.zeros(len(rows)), np.zeros(len(rows))
+    req, act, ends = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows), np.int64)
     for rid, r in enumerate(rows.itertuples(index=False)):
         w = RowWidths.of(int(r.quant_key_bit), int(r.quant_value_bit), bool(r.if_requant))
         kn, vn, ctx = -(-int(r.key_fetch_num) // 8) * 8, -(-int(r.value_fetch_num) // 8) * 8, int(r.sentence_length_L)
@@ -151,14 +157,36 @@ def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0, layout: s
                                      np.sort(rng.choice(ctx, min(kn, ctx), replace=False)))
         vals = np.sort(rng.choice(keys, min(vn, len(keys)), replace=False))
         paired_second = w.k_bits == 6 and rid % 2 == 1  # its K and V came with the first row of the pair
-        fetches = [] if paired_second else [(k_base, keys, w.vector_bytes(w.k_bits))]
-        fetches += [(lsb_base, keys, D * 4 // 8)] if w.lsb else []
-        fetches += [] if paired_second and w.v_bits == 6 else [(v_base, vals, w.vector_bytes(w.v_bits))]
-        for base, idx, vb in fetches:
+        fetches = [] if paired_second else [("K", k_base, keys, w.vector_bytes(w.k_bits))]
+        fetches += [("LSB", lsb_base, keys, D * 4 // 8)] if w.lsb else []
+        fetches += [] if paired_second and w.v_bits == 6 else [("V", v_base, vals, w.vector_bytes(w.v_bits))]
+        for base, idx, vb in (f[1:] for f in fetches if f[0] in streams):
             parts.append(vector_addresses(base + stride * rid, idx, vb, hbm.request_bytes))
             req[rid] += float(dram.stream_requests(hbm, len(idx), vb))
             act[rid] += float(dram.stream_activates(hbm, len(idx), ctx, vb))
-    return Streams(np.concatenate(parts) if parts else np.zeros(0, np.int64), req, act)
+        ends[rid] = sum(len(p) for p in parts)
+    return Streams(np.concatenate(parts) if parts else np.zeros(0, np.int64), req, act, ends)
+
+
+def layer_barriers(rows: pd.DataFrame, s: Streams, hbm: Hbm, outstanding: int) -> tuple[float, float]:
+    """GB/s when each (step, layer) must finish its fetches before the next starts (a decode layer's kept keys are
+    known only after the layer before it: cascade token pruning), so every layer waits for its own slowest
+    channel: bytes over the summed layer times, with the slowest channel and with the channels' mean. Banks start
+    each layer as the previous one left them (warm)."""
+    assert s.row_ends is not None
+    timing = hbm_events.Hbm2Timing.from_hbm(hbm)
+    key = rows["iteration_id"].astype(int).to_numpy() * 10_000 + rows["layer_id"].astype(int).to_numpy()
+    cuts = np.flatnonzero(np.diff(key)) + 1
+    starts = np.concatenate([[0], s.row_ends[cuts - 1]])
+    stops = np.concatenate([s.row_ends[cuts - 1], [len(s.addresses)]])
+    moved = slowest = mean = 0.0
+    for a, b in zip(starts, stops, strict=True):
+        if b <= a:
+            continue
+        ch = hbm_events.channels(crossbar(s.addresses[a:b], hbm), outstanding, timing, warm=True)
+        nbytes = (b - a) * hbm.request_bytes
+        moved, slowest, mean = moved + nbytes, slowest + nbytes / ch.gb_s, mean + nbytes / ch.channel_mean_gb_s
+    return moved / max(slowest, 1e-30), moved / max(mean, 1e-30)
 
 
 def charged_gb_s(hbm: Hbm, s: Streams) -> float:
@@ -170,16 +198,20 @@ def charged_gb_s(hbm: Hbm, s: Streams) -> float:
 
 
 def replay_trace(rows: pd.DataFrame, hbm: Hbm, positions: str, outstanding: int | None = None,
-                 layout: str = "released") -> dict[str, float]:
-    """The event replay of a trace's streams (all channels) beside what the analytical model's two HBM models (the
-    closed queue, the replay's table: both assume evenly loaded channels) charge for the same requests and row
-    activates, row by row as the model charges a trace."""
-    s = build(rows, hbm, positions, layout=layout)
+                 layout: str = "released", layers: bool = False, streams: tuple[str, ...] = STREAMS) -> dict[str, float]:
+    """The event replay of a trace's streams (all channels, the whole selection at once or, with ``layers``, layer
+    by layer: :func:`layer_barriers`) beside what the analytical model's two HBM models (the closed queue, the
+    replay's table: both assume evenly loaded channels) charge for the same requests and row activates, row by row
+    as the model charges a trace."""
+    s = build(rows, hbm, positions, layout=layout, streams=streams)
+    if not len(s.addresses):
+        raise SpecError("--streams", f"the selected rows fetch no {','.join(streams)} requests", list(STREAMS))
     n = outstanding or hbm.outstanding
     timing = hbm_events.Hbm2Timing.from_hbm(hbm)
     ch = hbm_events.channels(crossbar(s.addresses, hbm), n, timing)
+    gb_s, mean_gb_s = layer_barriers(rows, s, hbm, n) if layers else (ch.gb_s, ch.channel_mean_gb_s)
     h = hbm.model_copy(update={"outstanding": n})
-    return {"requests": float(len(s.addresses)), "event_gb_s": ch.gb_s, "event_channel_mean_gb_s": ch.channel_mean_gb_s,
+    return {"requests": float(len(s.addresses)), "event_gb_s": gb_s, "event_channel_mean_gb_s": mean_gb_s,
             "event_row_hit": ch.row_hit, "ours_gb_s": charged_gb_s(h.model_copy(update={"model": "closed-queue"}), s),
             "table_gb_s": charged_gb_s(h.model_copy(update={"model": "replay"}), s),
             "ours_row_hit": 1 - s.activates / s.requests}
@@ -196,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--outstanding", type=int, help="requests in flight per channel (default the arch's, 16)")
     ap.add_argument("--layout", choices=list(LAYOUTS), default="released",
                     help="where each row's K, LSB and V regions lie (default the released bench's base addresses)")
+    ap.add_argument("--layers", action="store_true",
+                    help="each layer waits for its own slowest channel (the next layer's kept keys are known only "
+                         "then); default the whole selection replayed at once")
+    ap.add_argument("--streams", default=",".join(STREAMS),
+                    help="which kinds of request to replay, comma-separated (default all: K,LSB,V)")
     args = ap.parse_args(argv)
     try:
         try:
@@ -211,11 +248,14 @@ def main(argv: list[str] | None = None) -> int:
                             sorted(set(trace.rows["iteration_id"].astype(int))))
         arch = get_preset("spatten")
         assert isinstance(arch, SpattenArch)
-        print(f"{trace.name}, step(s) {args.steps}: {len(rows)} rows, {args.layout} layout")
+        kinds = tuple(x.strip() for x in args.streams.split(",") if x.strip())
+        barrier = ", a barrier per layer" if args.layers else ""
+        print(f"{trace.name}, step(s) {args.steps}: {len(rows)} rows, {args.layout} layout{barrier}, "
+              f"streams {','.join(kinds)}")
         print(f"{'positions':<10} {'requests':>9} {'event GB/s':>10} {'ch mean':>8} {'hit':>5} {'closed queue':>12} "
               f"{'replay table':>12} {'hit':>5}")
         for pos in args.positions or POSITIONS:
-            r = replay_trace(rows, arch.hbm, pos, args.outstanding, args.layout)
+            r = replay_trace(rows, arch.hbm, pos, args.outstanding, args.layout, args.layers, kinds)
             print(f"{pos:<10} {r['requests']:>9.0f} {r['event_gb_s']:>10.1f} {r['event_channel_mean_gb_s']:>8.1f} "
                   f"{r['event_row_hit']:>5.2f} {r['ours_gb_s']:>12.1f} {r['table_gb_s']:>12.1f} {r['ours_row_hit']:>5.2f}")
     except (SpecError, ValueError) as exc:
