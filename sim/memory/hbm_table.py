@@ -43,7 +43,7 @@ def _load() -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
     data = json.loads(TABLE.read_text())
     rows = sorted(data["rows"], key=lambda r: r["hit"])
     hits = np.array([r["hit"] for r in rows])
-    # Several densities can share a hit rate (the formula caps activates at one per request): keep the mean.
+    # Densities that share a hit rate (none in the stored table) would be averaged.
     uniq = np.unique(hits)
     gbs = np.array([np.mean([r["gb_s"] for r in rows if r["hit"] == h], axis=0) for h in uniq]) / data["channels"]
     return data["timing"], np.array(data["outstanding"], dtype=np.float64), uniq, gbs
