@@ -129,11 +129,11 @@ def test_a_barrier_per_layer_waits_for_each_layers_slowest_channel() -> None:
     s = ts.build(one, hbm, "spread")
     timing = ts.hbm_events.Hbm2Timing.from_hbm(hbm)
     ch = ts.hbm_events.channels(ts.crossbar(s.addresses, hbm), 16, timing, warm=True)
-    assert ts.layer_barriers(one, s, hbm, 16) == pytest.approx((ch.gb_s, ch.channel_mean_gb_s), rel=1e-12)
+    assert ts.layer_barriers(one, s, hbm, 16) == pytest.approx((ch.gb_s, ch.channel_mean_gb_s, ch.row_hit), rel=1e-12)
     two = pd.concat([one, one.assign(layer_id=1)], ignore_index=True)
     s2 = ts.build(two, hbm, "spread")
     whole = ts.hbm_events.channels(ts.crossbar(s2.addresses, hbm), 16, timing, warm=True)
-    slowest, _ = ts.layer_barriers(two, s2, hbm, 16)
+    slowest, _, _ = ts.layer_barriers(two, s2, hbm, 16)
     assert slowest < whole.gb_s
     r = ts.replay_trace(two, hbm, "spread", layers=True)
     assert r["event_gb_s"] == pytest.approx(slowest, rel=1e-12)

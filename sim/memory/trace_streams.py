@@ -147,6 +147,7 @@ def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0, layout: s
     rng, buf, shared = np.random.default_rng(seed), score_buffer(256), {}
     parts: list[np.ndarray] = []
     req, act, ends = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows), np.int64)
+    issued = 0
     for rid, r in enumerate(rows.itertuples(index=False)):
         w = RowWidths.of(int(r.quant_key_bit), int(r.quant_value_bit), bool(r.if_requant))
         kn, vn, ctx = -(-int(r.key_fetch_num) // 8) * 8, -(-int(r.value_fetch_num) // 8) * 8, int(r.sentence_length_L)
@@ -162,31 +163,34 @@ def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0, layout: s
         fetches += [] if paired_second and w.v_bits == 6 else [("V", v_base, vals, w.vector_bytes(w.v_bits))]
         for base, idx, vb in (f[1:] for f in fetches if f[0] in streams):
             parts.append(vector_addresses(base + stride * rid, idx, vb, hbm.request_bytes))
+            issued += len(parts[-1])
             req[rid] += float(dram.stream_requests(hbm, len(idx), vb))
             act[rid] += float(dram.stream_activates(hbm, len(idx), ctx, vb))
-        ends[rid] = sum(len(p) for p in parts)
+        ends[rid] = issued
     return Streams(np.concatenate(parts) if parts else np.zeros(0, np.int64), req, act, ends)
 
 
-def layer_barriers(rows: pd.DataFrame, s: Streams, hbm: Hbm, outstanding: int) -> tuple[float, float]:
+def layer_barriers(rows: pd.DataFrame, s: Streams, hbm: Hbm, outstanding: int) -> tuple[float, float, float]:
     """GB/s when each (step, layer) must finish its fetches before the next starts (a decode layer's kept keys are
     known only after the layer before it: cascade token pruning), so every layer waits for its own slowest
-    channel: bytes over the summed layer times, with the slowest channel and with the channels' mean. Banks start
-    each layer as the previous one left them (warm)."""
+    channel: bytes over the summed layer times, with the slowest channel and with the channels' mean; and the row
+    hits. Banks start each layer as the previous one left them (warm)."""
     assert s.row_ends is not None
     timing = hbm_events.Hbm2Timing.from_hbm(hbm)
     key = rows["iteration_id"].astype(int).to_numpy() * 10_000 + rows["layer_id"].astype(int).to_numpy()
     cuts = np.flatnonzero(np.diff(key)) + 1
     starts = np.concatenate([[0], s.row_ends[cuts - 1]])
     stops = np.concatenate([s.row_ends[cuts - 1], [len(s.addresses)]])
-    moved = slowest = mean = 0.0
+    moved = slowest = mean = activates = 0.0
     for a, b in zip(starts, stops, strict=True):
         if b <= a:
             continue
         ch = hbm_events.channels(crossbar(s.addresses[a:b], hbm), outstanding, timing, warm=True)
         nbytes = (b - a) * hbm.request_bytes
         moved, slowest, mean = moved + nbytes, slowest + nbytes / ch.gb_s, mean + nbytes / ch.channel_mean_gb_s
-    return moved / max(slowest, 1e-30), moved / max(mean, 1e-30)
+        activates += ch.activates
+    hit = 1.0 - activates * hbm.request_bytes / max(moved, 1e-30)
+    return moved / max(slowest, 1e-30), moved / max(mean, 1e-30), hit
 
 
 def charged_gb_s(hbm: Hbm, s: Streams) -> float:
@@ -207,12 +211,14 @@ def replay_trace(rows: pd.DataFrame, hbm: Hbm, positions: str, outstanding: int 
     if not len(s.addresses):
         raise SpecError("--streams", f"the selected rows fetch no {','.join(streams)} requests", list(STREAMS))
     n = outstanding or hbm.outstanding
-    timing = hbm_events.Hbm2Timing.from_hbm(hbm)
-    ch = hbm_events.channels(crossbar(s.addresses, hbm), n, timing)
-    gb_s, mean_gb_s = layer_barriers(rows, s, hbm, n) if layers else (ch.gb_s, ch.channel_mean_gb_s)
+    if layers:
+        gb_s, mean_gb_s, hit = layer_barriers(rows, s, hbm, n)
+    else:
+        ch = hbm_events.channels(crossbar(s.addresses, hbm), n, hbm_events.Hbm2Timing.from_hbm(hbm))
+        gb_s, mean_gb_s, hit = ch.gb_s, ch.channel_mean_gb_s, ch.row_hit
     h = hbm.model_copy(update={"outstanding": n})
     return {"requests": float(len(s.addresses)), "event_gb_s": gb_s, "event_channel_mean_gb_s": mean_gb_s,
-            "event_row_hit": ch.row_hit, "ours_gb_s": charged_gb_s(h.model_copy(update={"model": "closed-queue"}), s),
+            "event_row_hit": hit, "ours_gb_s": charged_gb_s(h.model_copy(update={"model": "closed-queue"}), s),
             "table_gb_s": charged_gb_s(h.model_copy(update={"model": "replay"}), s),
             "ours_row_hit": 1 - s.activates / s.requests}
 
