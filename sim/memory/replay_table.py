@@ -29,9 +29,10 @@ def family_stream(hbm: Hbm, density: float, seed: int = 0, vector_bytes: int = V
     share in ascending order, until ~``REQUESTS`` requests; and the row-hit rate the analytical model's formula gives
     it. Density 0 is the scattered stream: requests at random addresses of 1 GiB (every one its own row).
 
-    The table is measured with 64-byte keys only: at one density, 32- and 96-byte keys (4-bit LSB planes, 6-bit
-    pairs) get the formula hit rate within 0.1% and the GB/s within 2.7% and 1.2% at 1-64 in flight (``--vector-bytes 32``;
-    tests/test_hbm_table.py holds one cell), since a vector's transactions are consecutive chunks of one stripe."""
+    The table is measured with 64-byte keys only: read at their own formula hit rate, it gives 96-byte keys (6-bit
+    pairs) within 1.8% and 32-byte keys (4-bit LSB planes) within 2.3% of their replay at 1-64 in flight, down to 5%
+    kept (at 2% kept, a 32-byte key being one request, 5.4% less than the replay): ``--vector-bytes 32``;
+    tests/test_hbm_table.py holds one cell. A vector's transactions are consecutive chunks of one stripe."""
     if density <= 0:
         return scattered(hbm, REQUESTS, seed=seed).addresses, 0.0
     rng = np.random.default_rng(seed)
