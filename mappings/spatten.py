@@ -151,6 +151,24 @@ def _efficiency(jc: JobCost) -> Num:
     return np.where(time > 0, _total(nbytes) / np.maximum(time, 1e-300), 1.0)
 
 
+def _layer_imbalance(arch: SpattenArch, pol: Policy, jc: JobCost, *, rho: Num, heads: float, batch: Num, d: int,
+                     decode: bool) -> Num:
+    """The busiest channel's share over the mean for one layer under ``hbm.layer_barrier`` (each layer waits for
+    its busiest channel: dram.channel_imbalance). A sequence's heads read K (and the LSBs, where they refetch) for
+    the same kept tokens; in a generation step each head keeps its own V rows, in a prefill pass a head's resident
+    V covers the same kept tokens as its K. Vectors per head: the layer's fetched K and V over its heads."""
+    per = np.maximum(np.asarray(batch, dtype=np.float64) * heads * d, 1e-30)
+    k_vec = _total(jc.k_elements) / per
+    v_vec = (_total(jc.kv_elements) - _total(jc.k_elements)) / per
+    kb, vb, lb = d * pol.k_bits_static / 8, d * pol.v_bits_fetched / 8, d * max(pol.k_lsb, 1) / 8
+    kp, vp = float(dram.paired(d, kb)), float(dram.paired(d, vb))
+    lsb_heads = heads * np.mean(np.asarray(rho, dtype=np.float64), axis=-1) if pol.progressive else 0.0
+    shared = [(heads / kp, k_vec, kb * kp), (lsb_heads, k_vec, lb)]
+    values = (heads / vp, v_vec, vb * vp)
+    return dram.channel_imbalance(arch.hbm, shared if decode else [*shared, values], [values] if decode else [],
+                                  sequences=batch)
+
+
 def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
     """Cycles a layer boundary exposes beyond the modules' busy time: the last query's trip through the pipe,
     less its own turn in the busiest module (already in the busy time) and less the first K fetch, which the
@@ -249,6 +267,8 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         lay_busy = {a: _total(v) for a, v in jc.busy.items()}
         lay_bytes = _total(jc.dram_bytes)
         eff = _efficiency(jc)
+        if arch.hbm.layer_barrier:
+            eff = eff / _layer_imbalance(arch, pol, jc, rho=rho, heads=heads, batch=batch, d=d, decode=decode)
         stages.append(Stage(f"L{li:02d}", [Phase("pipeline", {a: _total(v) for a, v in jc.phase_work().items()})],
                             lay_bytes - exposed, eff))
         if np.any(np.asarray(exposed) > 0):

@@ -251,6 +251,19 @@ def bert_stall_note(benches: list[Benchmark]) -> str:
     return f"throughput BERT with one fixed-cost term changed (TFLOPS; docs/spatten.md §BERT throughput): {alt}"
 
 
+def barrier_note(benches: list[Benchmark]) -> str:
+    """The GPT-2 rows with a barrier per layer (``hbm.layer_barrier``): what the busiest channel of each layer's
+    shared kept set would cost if the channels could not run on into the next layer's requests."""
+    gpt = [b for b in benches if b.generative]
+    with spatten_arch.overridden({**spatten_arch.current(), "hbm.layer_barrier": True}):
+        runs = [run_phase(b) for b in gpt]
+        medium = [run_phase(b, policy=without_heads(b.policy)) for b in gpt if b.model == "gpt2-medium"]
+    tput = sum(r.flops for r in runs) / sum(r.seconds for r in runs) / 1e12
+    ms = float(np.mean([r.seconds for r in medium])) * 1e3
+    return (f"GPT-2 with a barrier per layer (hbm.layer_barrier=true: each layer waits for its busiest channel; "
+            f"docs/spatten.md §Memory system): throughput {tput:.3f} TFLOPS, GPT-2-Medium attention latency {ms:.2f} ms")
+
+
 def _latency_note(nohead: list[Totals], paper_ms: float, peak: float) -> str:
     ours = float(np.mean([t.seconds for t in nohead])) * 1e3
     bw = sum(t.dram_bytes for t in nohead) / sum(t.memory_cycles / (t.cycles / t.seconds) for t in nohead) / 1e9
@@ -483,6 +496,7 @@ def reproduce() -> tuple[list[Row], list[str]]:
     measured = _headline_notes(benches, res, tok, peak)
     phase("reproduce spatten: BERT fixed costs, each term changed (docs/spatten.md §Stalls)")
     notes.append(bert_stall_note(benches))
+    notes.append(barrier_note(benches))
     gr, gn = _gpt2_rows(benches, res, tok)
     rows += gr
     measured.update(gn)

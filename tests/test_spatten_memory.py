@@ -73,6 +73,63 @@ def test_row_activates_follow_the_layout() -> None:
     assert dense < sparse <= 1.0
 
 
+def test_sparse_row_activates_fill_rows_like_balls_into_bins() -> None:
+    """A sparse stream's activates are the rows its requests fill at random: a few vectors in one row's span share
+    its activate; one vector of c requests opens c rows (one per channel); never more activates than requests."""
+    h = get_preset("spatten").hbm
+    rows = 4096 * 64 / (h.row_bytes * h.channels)  # 32 rows per channel
+    share = 64 * 2 / h.channels  # 64 vectors of 64 B: 8 requests per channel
+    want = h.channels * rows * (1 - (1 - 1 / rows) ** share)
+    assert float(dram.stream_activates(h, 64, 4096, 64)) == pytest.approx(want, rel=1e-12)
+    assert float(dram.stream_activates(h, 1, 4096, 96)) == 3.0
+    assert float(dram.stream_activates(h, 0, 4096, 64)) == 0.0
+    assert float(dram.stream_activates(h, 10, 10**6, 64)) <= float(dram.stream_requests(h, 10, 64))
+
+
+def _simulated_imbalance(shared: int, kept: int, own: int, own_kept: int, vector_bytes: int, trials: int = 1500) -> float:
+    """The busiest channel over the mean, by drawing kept sets: ``shared`` heads read one random set of ``kept`` of
+    1024 vectors, ``own`` heads each their own ``own_kept``; 32-byte chunks rotate over 16 channels."""
+    rng = np.random.default_rng(1)
+    c = vector_bytes // 32
+    out = []
+    for _ in range(trials):
+        load = np.zeros(16)
+        for k, n in [(shared, kept)] + [(1, own_kept)] * own:
+            idx = rng.choice(1024, n, replace=False)
+            np.add.at(load, ((idx[:, None] * c + np.arange(c)) % 16).ravel(), k)
+        out.append(load.max() / load.mean())
+    return float(np.mean(out))
+
+
+@pytest.mark.parametrize("vector_bytes", [32, 64])
+def test_channel_imbalance_is_the_busiest_channels_expected_share(vector_bytes: int) -> None:
+    """dram.channel_imbalance against kept sets drawn at random: a layer's 12 heads sharing 200 kept keys, each
+    with its own 40 V rows; within 3%. A shared set costs more than the same requests from independent sets."""
+    h = get_preset("spatten").hbm
+    f = float(dram.channel_imbalance(h, [(12, 200, vector_bytes)], [(12, 40, vector_bytes)]))
+    assert f == pytest.approx(_simulated_imbalance(12, 200, 12, 40, vector_bytes), rel=0.03)
+    apart = float(dram.channel_imbalance(h, [(1, 200, vector_bytes)], [(11, 200, vector_bytes), (12, 40, vector_bytes)]))
+    assert 1.0 < apart < f
+    assert float(dram.channel_imbalance(h, [(12, 200, 512)], [])) == pytest.approx(1.0)  # a vector on every channel
+
+
+def test_layer_barrier_charges_the_busiest_channel() -> None:
+    """``hbm.layer_barrier``: a memory-bound decode step slows by its layers' imbalance; off (the presets) nothing
+    changes; a compute-bound BERT pass barely moves."""
+    from attnforge.sim.analytical.engine import evaluate_scenario
+    from attnforge.sim.specs.scenario import Scenario
+
+    def cycles(workload: str, length: int, stage: str, barrier: bool) -> float:
+        sc = Scenario.build(accelerator="spatten", workload=workload, seq_lens=length, batch=1, stage=stage,
+                            overrides={"hbm.layer_barrier": barrier})
+        return float(np.sum(evaluate_scenario(sc).cycles))
+
+    on, off = cycles("gpt2-small", 1024, "decode", True), cycles("gpt2-small", 1024, "decode", False)
+    assert 1.02 < on / off < 1.3
+    bert_on, bert_off = cycles("bert-base", 128, "prefill", True), cycles("bert-base", 128, "prefill", False)
+    assert 1.0 <= bert_on / bert_off < 1.02
+
+
 def test_hbm_fields_are_validated() -> None:
     with pytest.raises(SpecError, match="outstanding"):
         load_arch("spatten", {"hbm.outstanding": 0})

@@ -22,6 +22,7 @@ stream's address span covers. Every quantity is a numpy expression (one call cov
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -70,6 +71,45 @@ def stream_activates(hbm: Hbm, vectors: Num, span_vectors: Num, vector_bytes: Nu
     filled = -rows * np.expm1(share * np.log1p(-1.0 / np.maximum(rows, 2.0)))
     touched = used * np.minimum(np.where(rows > 1.0, filled, 1.0), np.maximum(share, 0.0))
     return np.where(np.asarray(vectors) > 0, touched, 0.0)
+
+
+def paired(d: int, vector_bytes: Num) -> Num:
+    """2 where the fetcher reads a pair of heads' vectors as one (6-bit rows: both heads' vectors at an index in
+    three 32-byte requests, as SpAtten's released fetcher does; sim/memory/trace_streams.py), else 1."""
+    return np.where(np.isclose(np.asarray(vector_bytes, dtype=np.float64), d * 6 / 8), 2.0, 1.0)
+
+
+def channel_imbalance(hbm: Hbm, shared: list[tuple[Num, Num, Num]], independent: list[tuple[Num, Num, Num]],
+                      sequences: Num = 1.0) -> Num:
+    """The expected busiest channel's requests over the mean channel's, for one layer's streams.
+
+    ``shared`` holds (copies, vectors, vector_bytes): ``copies`` streams reading the same random kept set (a layer's
+    heads, whose kept tokens cascade token pruning makes common, so every copy lands on the same channels);
+    ``independent`` holds (streams, vectors, vector_bytes), each stream its own random set (local V pruning's rows
+    per head); ``sequences`` repeats the whole layer with sets of its own (a batch).
+
+    Why: consecutive 32-byte requests rotate over the channels, so a kept vector of c requests loads c neighbouring
+    channels, which ones set by its index. One stream's load on a channel is then about Bin(vectors, c / channels):
+    a shared set adds copies^2 times that variance, independent sets add theirs once. The busiest channel lies z
+    standard deviations above the mean, z the expected maximum of channels / c independent normals (Blom's
+    approximation; c of the first shared stream, the K MSBs, which dominate). Checked against the event replay
+    layer by layer (``trace_streams --layers``): tests/test_spatten_memory.py."""
+    mean: Num = 0.0
+    var: Num = 0.0
+    for group, square in ((shared, True), (independent, False)):
+        for copies, vectors, vector_bytes in group:
+            c = np.asarray(vector_bytes, dtype=np.float64) / hbm.request_bytes
+            p = np.clip(c / hbm.channels, 0.0, 1.0)
+            k = np.asarray(copies, dtype=np.float64)
+            n = np.asarray(vectors, dtype=np.float64)
+            mean = mean + k * n * c / hbm.channels
+            var = var + (k * k if square else k) * n * p * (1.0 - p)
+    c0 = np.asarray(shared[0][2] if shared else independent[0][2], dtype=np.float64) / hbm.request_bytes
+    bins = np.clip(hbm.channels / np.maximum(c0, 1.0), 1.0, hbm.channels)
+    z = np.vectorize(lambda m: NormalDist().inv_cdf((m - 0.375) / (m + 0.25)) if m > 1 else 0.0)(bins)
+    seq = np.asarray(sequences, dtype=np.float64)
+    sd = np.sqrt(seq * np.asarray(var, dtype=np.float64))
+    return 1.0 + z * sd / np.maximum(seq * np.asarray(mean, dtype=np.float64), 1e-30)
 
 
 def _closed_queue(hbm: Hbm, hit_rate: Num) -> tuple[np.ndarray, np.ndarray]:

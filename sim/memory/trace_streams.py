@@ -193,6 +193,17 @@ def layer_barriers(rows: pd.DataFrame, s: Streams, hbm: Hbm, outstanding: int) -
     return moved / max(slowest, 1e-30), moved / max(mean, 1e-30), hit
 
 
+def model_barrier(rows: pd.DataFrame, s: Streams, hbm: Hbm) -> float:
+    """What ``hbm.layer_barrier`` charges these rows: each layer's busiest-channel factor
+    (:func:`dram.channel_imbalance` through the trace model's layer grouping), weighted by the layer's requests."""
+    from attnforge.sim.spatten.trace import layer_imbalance
+
+    f = layer_imbalance(hbm, rows, D)
+    key = pd.MultiIndex.from_arrays([rows["iteration_id"].to_numpy(), rows["layer_id"].to_numpy()])
+    per_layer = pd.Series(s.row_requests, index=key).groupby(level=[0, 1]).sum()
+    return float((per_layer * f.reindex(per_layer.index)).sum() / max(per_layer.sum(), 1e-30))
+
+
 def charged_gb_s(hbm: Hbm, s: Streams) -> float:
     """GB/s an analytical HBM model (``hbm.model``) gives these streams, each trace row's requests charged at its own
     row-hit rate as the model charges a trace, the rows' times added (all channels together)."""
@@ -217,7 +228,8 @@ def replay_trace(rows: pd.DataFrame, hbm: Hbm, positions: str, outstanding: int 
         ch = hbm_events.channels(crossbar(s.addresses, hbm), n, hbm_events.Hbm2Timing.from_hbm(hbm))
         gb_s, mean_gb_s, hit = ch.gb_s, ch.channel_mean_gb_s, ch.row_hit
     h = hbm.model_copy(update={"outstanding": n})
-    return {"requests": float(len(s.addresses)), "event_gb_s": gb_s, "event_channel_mean_gb_s": mean_gb_s,
+    extra = {"event_barrier": mean_gb_s / gb_s, "model_barrier": model_barrier(rows, s, hbm)} if layers else {}
+    return {**extra, "requests": float(len(s.addresses)), "event_gb_s": gb_s, "event_channel_mean_gb_s": mean_gb_s,
             "event_row_hit": hit, "ours_gb_s": charged_gb_s(h.model_copy(update={"model": "closed-queue"}), s),
             "table_gb_s": charged_gb_s(h.model_copy(update={"model": "replay"}), s),
             "ours_row_hit": 1 - s.activates / s.requests}
@@ -264,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             r = replay_trace(rows, arch.hbm, pos, args.outstanding, args.layout, args.layers, kinds)
             print(f"{pos:<10} {r['requests']:>9.0f} {r['event_gb_s']:>10.1f} {r['event_channel_mean_gb_s']:>8.1f} "
                   f"{r['event_row_hit']:>5.2f} {r['ours_gb_s']:>12.1f} {r['table_gb_s']:>12.1f} {r['ours_row_hit']:>5.2f}")
+            if args.layers:
+                print(f"{'':<10} a barrier per layer: replay x{r['event_barrier']:.3f} (channel mean over slowest), "
+                      f"the model's hbm.layer_barrier x{r['model_barrier']:.3f}")
     except (SpecError, ValueError) as exc:
         print(f"trace_streams: error: {exc}", file=sys.stderr)
         return 2

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from attnforge.sim.analytical.schedule import Actions, Phase, Schedule, Stage
+from attnforge.sim.memory import dram
 from attnforge.sim.spatten.occupancy import check_arch, job_costs
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
-from attnforge.sim.specs.arch import Arch
+from attnforge.sim.specs.arch import Arch, Hbm
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.spatten_policy import NATIVE_BITS
 
@@ -157,6 +158,27 @@ class TraceSummary:
     dram_bytes_fp32_dense: float
 
 
+def layer_imbalance(hbm: Hbm, df: pd.DataFrame, d: int) -> pd.Series:
+    """Per (iteration, layer): the busiest channel's share over the mean under a barrier per layer. A layer's rows
+    (its heads) read K, and the LSBs where they refetch, for the same kept tokens; each keeps its own V rows."""
+    rows = pd.DataFrame({
+        "it": df["iteration_id"].to_numpy(), "layer": df["layer_id"].to_numpy(),
+        "keys": df["key_fetch_num"].to_numpy(dtype=np.float64), "values": df["value_fetch_num"].to_numpy(dtype=np.float64),
+        "kb": d * _bits(df["quant_key_bit"]) / 8, "vb": d * _bits(df["quant_value_bit"]) / 8,
+        "lb": d * np.maximum(df["auto_requant_incre"].to_numpy(dtype=np.float64), 0.0) / 8,
+        "rq": df["if_requant"].to_numpy(dtype=np.float64), "n": 1.0,
+    })
+    g = rows.groupby(["it", "layer"], sort=True).agg(
+        n=("n", "sum"), rq=("rq", "sum"), keys=("keys", "mean"), values=("values", "mean"), kb=("kb", "mean"),
+        vb=("vb", "mean"), lb=("lb", "mean"))
+    lb = np.maximum(g["lb"].to_numpy(), 1e-9)  # a layer that never refetches: no LSB stream (zero copies)
+    n, keys = g["n"].to_numpy(), g["keys"].to_numpy()
+    kp, vp = (dram.paired(d, g[c].to_numpy()) for c in ("kb", "vb"))
+    f = dram.channel_imbalance(hbm, [(n / kp, keys, g["kb"].to_numpy() * kp), (g["rq"].to_numpy(), keys, lb)],
+                               [(n / vp, g["values"].to_numpy(), g["vb"].to_numpy() * vp)])
+    return pd.Series(np.asarray(f, dtype=np.float64), index=g.index)
+
+
 def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None) -> tuple[Schedule, TraceSummary]:
     """Every row through the per-query pipeline model; one Stage per (iteration, layer) and a latency stage."""
     modules = check_arch(arch)
@@ -187,6 +209,8 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     })
     g = frame.groupby(["it", "layer"], sort=True)
     sums = g[["qk", "softmax", "topk", "pv", "bytes", "mem", "tk"]].sum()
+    if arch.hbm.layer_barrier:  # each layer waits for its busiest channel (dram.channel_imbalance)
+        sums["mem"] = sums["mem"] * layer_imbalance(arch.hbm, df, d0).reindex(sums.index).to_numpy()
     lat = g["lat"].max()
     # One Stage per (iteration, layer), built from whole columns (no per-row index lookups).
     its, lays = (sums.index.get_level_values(i).tolist() for i in (0, 1))

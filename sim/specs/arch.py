@@ -325,6 +325,11 @@ class Hbm(_Strict):
     #: How achieved bandwidth follows from load and row hits: the closed queue (mean-value analysis, any timings)
     #: or the event-level replay's table (Ramulator 2.0's cycles; the preset's HBM2 timings only). sim/memory/.
     model: Literal["closed-queue", "replay"] = "closed-queue"
+    #: Whether each layer's K/V fetches finish on every channel before the next layer's begin (a decode layer's
+    #: kept keys are known only after the layer before it), so a layer waits for its most loaded channel
+    #: (sim/memory/dram.py ``channel_imbalance``). Off in the presets: SpAtten's released bench streams all layers'
+    #: rows without a break, and the paper's figures come from it (docs/spatten.md §Memory system).
+    layer_barrier: bool = False
 
     @property
     def peak_gb_s(self) -> float:
