@@ -242,6 +242,9 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     causal = bool(shape.causal)
     if arch.top is not None and pol.query_key_keep < 1.0:
         raise SpecError(f"policy {pol.name}: query_key_keep", "spatten-top's RTL has no per-query key selection")
+    if arch.top is not None and arch.hbm.layer_barrier:
+        raise SpecError("hbm.layer_barrier", "spatten-top's memory is its own port (the arch's top.memory), not the "
+                        "HBM model this barrier acts on", ["false"])
     if arch.top is not None:  # an RTL instance of the whole accelerator: its own per-job chain through one port
         from attnforge.sim.spatten.top_analytical import top_schedule
 

@@ -128,6 +128,10 @@ def test_layer_barrier_charges_the_busiest_channel() -> None:
     assert 1.02 < on / off < 1.3
     bert_on, bert_off = cycles("bert-base", 128, "prefill", True), cycles("bert-base", 128, "prefill", False)
     assert 1.0 <= bert_on / bert_off < 1.02
+    top = Scenario.build(accelerator="spatten", arch="spatten-top", workload="minilm", seq_lens=16, batch=1,
+                         overrides={"hbm.layer_barrier": True})
+    with pytest.raises(SpecError, match="hbm.layer_barrier"):
+        evaluate_scenario(top)  # spatten-top's memory is its own port: refused, not ignored
 
 
 def test_hbm_fields_are_validated() -> None:

@@ -93,7 +93,8 @@ def channel_imbalance(hbm: Hbm, shared: list[tuple[Num, Num, Num]], independent:
     a shared set adds copies^2 times that variance, independent sets add theirs once. The busiest channel lies z
     standard deviations above the mean, z the expected maximum of channels / c independent normals (Blom's
     approximation; c of the first shared stream, the K MSBs, which dominate). Checked against the event replay
-    layer by layer (``trace_streams --layers``): tests/test_spatten_memory.py."""
+    layer by layer (``trace_streams --layers``: tests/test_trace_streams.py) and against kept sets drawn at random
+    (tests/test_spatten_memory.py)."""
     mean: Num = 0.0
     var: Num = 0.0
     for group, square in ((shared, True), (independent, False)):
