@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from attnforge.reports.spatten_arch import arch as spatten_arch
+from attnforge.reports.spatten_arch import current as spatten_arch_current
+from attnforge.reports.spatten_arch import overridden as spatten_arch_overridden
 from attnforge.sim.analytical.engine import run_schedule
 from attnforge.sim.spatten.trace import Trace, load_trace, trace_schedule
 from attnforge.sim.specs.arch import Arch
@@ -88,6 +90,49 @@ def sweeps(trace_path: Path = TRACE, comparators: tuple[int, ...] = tuple(PAPER_
     return out
 
 
+#: The benchmark whose own runs set the comparator sweep's level beside Fig. 19a's GFLOPS (its settings are those
+#: of the trace the sweeps replay: docs/spatten.md §Benchmarks and policies).
+LEVEL_BENCHMARK = "gpt2-small/WikiText-2"
+
+
+@dataclass
+class Level:
+    """One comparator count on a GPT-2 benchmark: executed GFLOPS of its generation steps alone and of the causal
+    prompt pass with them (the paper's Fig. 19a names "one GPT-2 task" without saying which phases it counts)."""
+
+    label: str
+    generation_gflops: float
+    with_prompt_gflops: float
+
+
+def levels(comparators: tuple[int, ...] = tuple(PAPER_COMPARATORS), bench: str = LEVEL_BENCHMARK) -> list[Level]:
+    """The benchmark run at each comparator count, generation alone and prompt plus generation, so the paper's
+    absolute GFLOPS (776 at 16) can be set beside a phase: the trace sweep above gives the shape, not the level."""
+    from attnforge.reports.spatten_runs import run_phase
+    from attnforge.workloads.spatten_benchmarks import benchmarks
+
+    b = next(x for x in benchmarks() if x.name == bench)
+    out = []
+    for c in comparators:
+        with spatten_arch_overridden({**spatten_arch_current(), "spatten.topk_comparators": c}):
+            gen, prompt = run_phase(b, "generate"), run_phase(b, "prompt")
+        out.append(Level(f"{c}", gen.flops / gen.seconds / 1e9,
+                         (gen.flops + prompt.flops) / (gen.seconds + prompt.seconds) / 1e9))
+    return out
+
+
+def format_levels(lv: list[Level], bench: str = LEVEL_BENCHMARK) -> str:
+    """The level block: the paper's GFLOPS beside the benchmark's, each phase also relative to its 16 comparators."""
+    ref = next(x for x in lv if x.label == "16")
+    lines = [f"  {'comparators':<12} {'paper GFLOPS':>12} {'generation':>11} {'rel':>6} {'+ prompt':>9} {'rel':>6}  "
+             f"(the level: {bench} benchmark, its own settings; docs/spatten.md §Module throughputs)"]
+    for x in lv:
+        lines.append(f"  {x.label:<12} {PAPER_COMPARATORS[int(x.label)]:>12.0f} {x.generation_gflops:>11.0f} "
+                     f"{x.generation_gflops / ref.generation_gflops:>6.3f} {x.with_prompt_gflops:>9.0f} "
+                     f"{x.with_prompt_gflops / ref.with_prompt_gflops:>6.3f}")
+    return "\n".join(lines)
+
+
 def _rel(points: list[Point], ref: str) -> dict[str, float]:
     base = next(p.gflops for p in points if p.label == ref)
     return {p.label: p.gflops / base for p in points}
@@ -145,8 +190,8 @@ def power_report(trace_paths: list[Path] | None = None) -> str:
 
 def report() -> str:
     """Both parts, as ``reproduce spatten`` prints them."""
-    return format_report(sweeps()) + "\n\n" + power_report()
+    return format_report(sweeps()) + "\n" + format_levels(levels()) + "\n\n" + power_report()
 
 
-__all__ = ["PAPER_COMPARATORS", "PAPER_POWER_W", "PAPER_SRAM_KB", "Point", "format_report", "power_report", "report",
-           "run", "sweeps"]
+__all__ = ["LEVEL_BENCHMARK", "PAPER_COMPARATORS", "PAPER_POWER_W", "PAPER_SRAM_KB", "Level", "Point", "format_levels",
+           "format_report", "levels", "power_report", "report", "run", "sweeps"]

@@ -162,6 +162,22 @@ def test_sensitivity_follows_the_paper() -> None:
     assert pend[2].dram_gb_s <= 256.0 * 1.001
 
 
+def test_sensitivity_level_counts_each_phase_of_the_benchmark() -> None:
+    """The level block: generation alone is the benchmark's own throughput, '+ prompt' the two phases' FLOPs over
+    their summed time (what run_phase's 'both' gives), and the comparators move the top-k-bound prompt more."""
+    from attnforge.reports.spatten_runs import run_phase
+    from attnforge.reports.spatten_sensitivity import LEVEL_BENCHMARK, format_levels, levels
+    from attnforge.workloads.spatten_benchmarks import benchmarks
+
+    lv = {x.label: x for x in levels(comparators=(1, 16))}
+    both = run_phase(next(b for b in benchmarks() if b.name == LEVEL_BENCHMARK), "both")
+    assert lv["16"].with_prompt_gflops == pytest.approx(both.flops / both.seconds / 1e9, rel=1e-9)
+    assert lv["16"].with_prompt_gflops > lv["16"].generation_gflops
+    gen = lv["1"].generation_gflops / lv["16"].generation_gflops
+    assert gen < 0.3 and lv["1"].with_prompt_gflops / lv["16"].with_prompt_gflops < gen
+    assert "776" in format_levels(list(lv.values()))
+
+
 def test_cycle_fidelity_reports_the_analytical_beside_it(capsys: pytest.CaptureFixture[str]) -> None:
     """``simulate --fidelity cycle`` carries the analytical model's cycles on the same jobs, within 5%."""
     import json
