@@ -2,7 +2,9 @@
 
 Unlike the analytical SpAtten builder (module occupancies at the paper's sizes), this runs the bit-exact golden
 datapath per query row, because the cycles depend on the data: whether the row refetches LSBs and how many
-quick-select rounds its top-k takes. Rows are sampled evenly over the heads; the workload total scales the mean.
+quick-select rounds its top-k takes. Rows are spread evenly over the heads and the query positions (with a causal
+mask a row's position sets how many keys it sees); the workload total scales the mean, and a workload with no more
+jobs than the rows asked for runs every job once, so its total is exact.
 """
 
 from __future__ import annotations
@@ -18,11 +20,27 @@ from attnforge.sim.spatten.golden import pipeline, quantize_job
 from attnforge.sim.specs.errors import SpecError
 
 
+def visible_keys(wl: Any) -> np.ndarray:
+    """Keys each query position sees: all M, or with a causal mask the keys up to its own position (the last P of
+    the M tokens are the queries, so position r sees r + 1 + M - P)."""
+    pos = np.arange(wl.p)
+    return np.minimum(wl.m, pos + 1 + wl.m - wl.p) if wl.causal else np.full(wl.p, wl.m)
+
+
+def sampled_jobs(heads: int, p: int, rows: int) -> list[tuple[int, int]]:
+    """(head, position) of the rows the cycle model runs: every job when there are no more than ``rows``, else
+    ``rows`` of them spread evenly over the positions (a stratified sample: with a causal mask the cost grows with
+    the position, so random positions scatter a 32-row mean), the heads taken in turn."""
+    if heads * p <= rows:
+        return [(h, r) for r in range(p) for h in range(heads)]
+    return [(i % heads, int((i + 0.5) * p / rows)) for i in range(rows)]
+
+
 def pipeline_workload_cycles(wl: Any, cfg: SpattenFx, *, threshold: float = 0.1, v_ratio: float = 0.0,
-                             rows: int = 32, seed: int = 0) -> dict[str, Any]:
-    """Mean cycles per query of the pipeline RTL on ``rows`` query rows of the workload, and the workload total
-    (``mean x queries x heads x batch``: one query of one head at a time, as SpAtten processes them). With a causal
-    workload a sampled row sees only the keys up to its own position (the last P of the M tokens are the queries)."""
+                             rows: int = 32) -> dict[str, Any]:
+    """Mean cycles per query of the pipeline RTL on ``rows`` query rows of the workload (:func:`sampled_jobs`), and
+    the workload total (``mean x queries x heads x batch``: one query of one head at a time, as SpAtten processes
+    them). With a causal workload a row sees only the keys up to its own position (:func:`visible_keys`)."""
     if not 0.0 <= v_ratio < 1.0:
         raise SpecError("--v-ratio", f"{v_ratio} is outside [0, 1)", "[0, 1)")
     if rows < 1:
@@ -32,13 +50,11 @@ def pipeline_workload_cycles(wl: Any, cfg: SpattenFx, *, threshold: float = 0.1,
         raise SpecError("--m", f"key length {wl.m} exceeds the pipeline's max_n = {cfg.max_n}", f"1..{cfg.max_n}")
     t = replace(wl, batch=1).tensors()
     q, k, v = t["q"][0], t["k"][0], t["v"][0]  # [H, P, E], [H, M, E]
-    heads, p = q.shape[0], q.shape[1]
-    rng = np.random.default_rng(seed)
+    seen = visible_keys(wl)
+    jobs = sampled_jobs(q.shape[0], q.shape[1], rows)
     cyc, refetch, kept = [], 0, []
-    for i in range(rows):
-        h = i % heads
-        row = int(rng.integers(0, p))
-        n = min(wl.m, row + 1 + wl.m - p) if wl.causal else wl.m
+    for h, row in jobs:
+        n = int(seen[row])
         kv = max(1, round((1.0 - v_ratio) * n))
         kept.append(kv)
         job = quantize_job(q[h, row], k[h, :n], v[h, :n], kv, threshold, cfg)
@@ -47,9 +63,10 @@ def pipeline_workload_cycles(wl: Any, cfg: SpattenFx, *, threshold: float = 0.1,
         refetch += int(res.refetch)
     mean = float(np.mean(cyc))
     queries = wl.p * wl.heads * wl.batch
-    return {"rows_sampled": rows, "kept_values": int(round(float(np.mean(kept)))), "cycles_per_query_mean": mean,
+    return {"rows_sampled": len(jobs), "all_jobs": len(jobs) == q.shape[0] * q.shape[1],
+            "kept_values": int(round(float(np.mean(kept)))), "cycles_per_query_mean": mean,
             "cycles_per_query_min": min(cyc),
-            "cycles_per_query_max": max(cyc), "refetch_rate": refetch / rows, "queries": queries,
+            "cycles_per_query_max": max(cyc), "refetch_rate": refetch / len(jobs), "queries": queries,
             "cycles": int(round(mean * queries))}
 
 
@@ -59,34 +76,44 @@ def workload_score_std(wl: Any) -> float:
     t = replace(wl, batch=1).tensors()
     q, k = t["q"][0].astype(np.float64), t["k"][0].astype(np.float64)
     s = np.einsum("hpe,hme->hpm", q, k) / np.sqrt(q.shape[-1])
-    return float(s.std(axis=-1).mean())
+    seen = visible_keys(wl)
+    if np.all(seen == wl.m):
+        return float(s.std(axis=-1).mean())
+    # a causal row's spread over the keys it sees (a row of one key has none)
+    vis = np.arange(wl.m)[None, :] < seen[:, None]
+    mu = np.where(vis, s, 0.0).sum(-1) / seen
+    var = np.where(vis, (s - mu[..., None]) ** 2, 0.0).sum(-1) / seen
+    return float(np.sqrt(var).mean())
 
 
 def rtl_arch(cfg: SpattenFx) -> Any:
     """The spatten-rtl arch at the pipeline RTL's parameters: lanes multipliers in Q x K and prob x V, S = lanes /
-    min_d softmax lanes and top-k comparators."""
+    min_d softmax lanes and top-k comparators, and its longest row (max_n sets the softmax's depth)."""
     from attnforge.sim.specs.arch import load_arch
 
     return load_arch("spatten-rtl", {"spatten.qk_multipliers": cfg.lanes, "spatten.pv_multipliers": cfg.lanes,
-                                     "spatten.softmax_lanes": cfg.s, "spatten.topk_comparators": cfg.s})
+                                     "spatten.softmax_lanes": cfg.s, "spatten.topk_comparators": cfg.s,
+                                     "spatten.pipeline_max_keys": cfg.max_n})
 
 
 def analytical_workload_cycles(wl: Any, arch: Any, cfg: SpattenFx, *, v_ratio: float, refetch_rate: float,
                                score_std: float) -> dict[str, float]:
     """The analytical model's module composition (:func:`attnforge.sim.spatten.occupancy.job_costs`) on the same
-    one-layer job set :func:`pipeline_workload_cycles` runs: every query of every head, no token or head pruning,
-    the RTL's MSB/LSB split, with the data-dependent inputs (LSB refetch rate, score spread) measured on the
-    workload's tensors as the golden model sees them. Returns compute, memory and total cycles."""
+    one-layer job set :func:`pipeline_workload_cycles` runs: every query of every head, each with the keys its
+    position sees (:func:`visible_keys`), no token or head pruning, the RTL's MSB/LSB split, with the
+    data-dependent inputs (LSB refetch rate, score spread) measured on the workload's tensors as the golden model
+    sees them. Returns compute, memory and total cycles."""
     from attnforge.sim.spatten.occupancy import job_costs
 
-    kv = max(1, round((1.0 - v_ratio) * wl.m))
-    jc = job_costs(arch, count=wl.p * wl.heads * wl.batch, keys=float(wl.m), values=float(kv), d=wl.e,
+    n, count = np.unique(visible_keys(wl), return_counts=True)
+    n = n.astype(np.float64)
+    kv = np.maximum(1.0, np.round((1.0 - v_ratio) * n))
+    jc = job_costs(arch, count=count * wl.heads * wl.batch, keys=n, values=kv, d=wl.e,
                    k_bits=cfg.msb_bits, lsb_bits=cfg.lsb_bits, refetch=refetch_rate, v_bits=cfg.word_bits,
-                   q_bits=cfg.word_bits, keys_fetched=float(wl.m), values_fetched=float(kv),
+                   q_bits=cfg.word_bits, keys_fetched=n, values_fetched=kv,
                    topk_parallelism=arch.spatten.topk_comparators, span=float(wl.m), score_std=(score_std,))
-    work = jc.phase_work()
-    compute = float(max(np.max(v) for v in work.values()))
-    memory = float(jc.dram_bytes / (arch.dram_bytes_per_cycle * jc.dram_efficiency))
+    compute = float(max(np.sum(v) for v in jc.phase_work().values()))
+    memory = float(np.sum(jc.dram_bytes / (arch.dram_bytes_per_cycle * jc.dram_efficiency)))
     return {"compute_cycles": compute, "memory_cycles": memory, "cycles": max(compute, memory)}
 
 

@@ -139,8 +139,14 @@ def _streams(arch: SpattenArch, *, count: Num, d: int, k_bits: Num, lsb_bits: Nu
 def _serial_cycles(p: SpattenModules, *, keys: Num, values: Num, d: int, refetch: Num, select: Num,
                    filt: Num) -> Num:
     """One query at a time: the spatten-pipeline RTL's own formula at the arch's sizes (lanes = Q x K
-    multipliers; softmax lanes, top-k comparators and prob x V rows = lanes / D)."""
-    cfg = SpattenFx(lanes=p.qk_multipliers, min_d=d, max_d=d, max_n=1024)
+    multipliers; softmax lanes, top-k comparators and prob x V rows = lanes / D; the longest row
+    ``pipeline_max_keys``, which sets the softmax's depth)."""
+    max_n = p.pipeline_max_keys or 1024
+    longest = float(np.max(keys))
+    if longest > max_n:
+        raise SpecError("spatten.pipeline_max_keys", f"a job of {longest:.0f} keys exceeds the pipeline's max_n = {max_n}"
+                        " (the RTL refuses it)", f"1..{max_n} keys, or a larger pipeline_max_keys (at most 1024)")
+    cfg = SpattenFx(lanes=p.qk_multipliers, min_d=d, max_d=d, max_n=max_n)
     return pipeline_cycles_for(keys, d, refetch, select + filt, cfg)
 
 

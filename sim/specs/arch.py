@@ -368,6 +368,10 @@ class SpattenModules(_Strict):
     #: Modules work on different queries at once (the paper's pipeline, FIFOs between the stages). False: the
     #: next query enters only when the last one left (our spatten-pipeline RTL).
     query_overlap: bool = True
+    #: With ``query_overlap`` false (the spatten-pipeline RTL): the instance's longest key row (its ``max_n``), which
+    #: sizes the softmax accumulator and divider and so the pipeline's depth (a 16-key instance's front pass is 6
+    #: cycles shorter than a 1024-key one's); a longer row is refused, as the RTL refuses it. None: 1024, the widest.
+    pipeline_max_keys: Annotated[int, Field(ge=1, le=1024)] | None = None
     #: Allocations the K (and V) SRAM holds at once: its lines go out in a ring, one allocation per head of a
     #: summarization pass, each freed only at its last query's progressive-quant decision, so a head waits when
     #: every allocation is taken (or the lines run out) until the oldest head drains and its refill returns. None:
