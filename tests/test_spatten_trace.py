@@ -84,6 +84,35 @@ def test_cli_trace_replay(capsys):
     assert out["hbm_row_hit"] == 1 - out["dram_activates"] / out["dram_requests"]
 
 
+def test_bench_fetch_maps_wide_widths_as_the_released_bench() -> None:
+    """The released bench's fetcher takes 4-8 bit fields: K of -1/10/12 bits becomes 8-bit MSBs with every row's
+    4-bit LSBs (and a recompute), V 8 bits; 6-bit rows are left as they are."""
+    from attnforge.sim.spatten.trace import as_bench_fetch
+
+    base = as_bench_fetch(load_trace(SMALL_BASE)).rows
+    assert (base["quant_key_bit"] == 8).all() and base["if_requant"].all() and (base["auto_requant_incre"] == 4).all()
+    assert (base["quant_value_bit"] == 8).all()
+    small = load_trace(SMALL)
+    assert as_bench_fetch(small).rows.equals(small.rows)
+    arch = get_preset("spatten")
+    paper, bench = (trace_schedule(t, arch)[0] for t in (load_trace(SMALL_BASE), as_bench_fetch(load_trace(SMALL_BASE))))
+    # same K bytes (8 + 4 against 12), V at 8 bits instead of 12, every row's Q x K twice
+    assert float(bench.dram_bytes) < float(paper.dram_bytes) and float(bench.flops) > float(paper.flops)
+
+
+def test_trace_only_options_are_refused_elsewhere(capsys) -> None:
+    assert main(["simulate", "--accel", "spatten", "--trace", str(SMALL), "--trace-widths", "bench", "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["trace_widths"] == "bench" and out["speedup_vs_baseline"] > 2
+    for argv in (["simulate", "--baseline", str(SMALL_BASE)], ["simulate", "--trace-widths", "bench"],
+                 ["compare", "--accels", "spatten,spatten-1/8", "--seq-len", "128", "--trace", str(SMALL)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "--trace" in err and err.strip().count("\n") == 0
+
+
 def test_cli_bad_trace_is_one_line(tmp_path, capsys):
     p = _write(tmp_path, "a,b\n1,2\n")
     assert main(["simulate", "--accel", "spatten", "--trace", str(p)]) == 2

@@ -75,8 +75,12 @@ def add_spatten_options(p: argparse.ArgumentParser) -> None:
                    help="replay a SpAtten workload trace: a CSV file, or the name of a packaged one "
                         "(e.g. gpt2-small-wikitext2-per8; `attnforge list` shows them)")
     g.add_argument("--baseline", default=None, metavar="FILE|NAME",
-                   help="unpruned trace to compare against (default: an unpruned trace of the same model shape beside "
-                        "the trace)")
+                   help="with --trace: unpruned trace to compare against (default: an unpruned trace of the same model "
+                        "shape beside the trace)")
+    g.add_argument("--trace-widths", choices=("paper", "bench"), default=None,
+                   help="with --trace: fetch the trace's widths as the paper's converter takes them (default; -1 as 12 "
+                        "bits) or as SpAtten's released test bench feeds them (K of -1/10/12 bits as 8-bit MSBs with "
+                        "every row's LSBs, V as 8 bits)")
     g.add_argument("--token-ratio", type=float, default=None, help="average token pruning ratio in [0, 1)")
     g.add_argument("--head-ratio", type=float, default=None, help="average head pruning ratio in [0, 1)")
     g.add_argument("--v-ratio", type=float, default=None, help="local V pruning ratio in [0, 1)")
@@ -87,6 +91,17 @@ def add_spatten_options(p: argparse.ArgumentParser) -> None:
                    help="fraction of query rows that refetch K's LSBs, [0, 1] (progressive --quant only; default: "
                         "measured by the golden model on seeded synthetic attention, 23-42%% at GPT-2 lengths, where "
                         "SpAtten's real GPT-2-Small trace refetches 6.1%%)")
+
+
+#: Options that only a trace replay (``simulate --trace``) reads: refused anywhere else rather than ignored.
+TRACE_ONLY = ("trace", "baseline", "trace_widths")
+
+
+def refuse_trace_only(args: argparse.Namespace, why: str, keep: tuple[str, ...] = ()) -> None:
+    """One SpecError for the first trace-replay option given where no trace is replayed."""
+    for opt in TRACE_ONLY:
+        if opt not in keep and getattr(args, opt, None):
+            raise SpecError("--" + opt.replace("_", "-"), why, ["simulate --trace FILE|NAME"])
 
 
 def add_fidelity_options(p: argparse.ArgumentParser) -> None:

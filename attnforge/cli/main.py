@@ -25,12 +25,13 @@ EPILOG_CMP = """example:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from attnforge.cli.args import scenario
+    from attnforge.cli.args import refuse_trace_only, scenario
 
     if args.trace:
         from attnforge.cli.spatten import run_trace
 
         return run_trace(args)
+    refuse_trace_only(args, "belongs to a trace replay: add --trace")
     sc = scenario(args, args.accel or "fusemax", args.seq_len)
     if sc.fidelity == "cycle":
         from attnforge.cli.rtl import run_cycle
@@ -83,10 +84,11 @@ def _print_gpu_measured(res) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from attnforge.cli.args import scenario
+    from attnforge.cli.args import refuse_trace_only, scenario
     from attnforge.reports.plots import plot_compare
     from attnforge.reports.tables import results_frame, text_table
 
+    refuse_trace_only(args, "compare runs workloads; a trace is replayed by `attnforge simulate --trace`")
     accels = [a.strip() for a in args.accels.split(",") if a.strip()]
     if len(accels) < 2:
         raise SpecError("--accels", "name at least two accelerators, the first is the baseline")

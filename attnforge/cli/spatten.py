@@ -70,12 +70,12 @@ def _trace_scenario(args: argparse.Namespace, trace: Any) -> Any:
     return sc
 
 
-def _replay(trace: Any, sc: Any) -> tuple[Any, Any, Any]:
+def _replay(trace: Any, sc: Any, widths: str | None = None) -> tuple[Any, Any, Any]:
     from attnforge.sim.analytical.engine import run_schedule
-    from attnforge.sim.spatten.trace import trace_schedule
+    from attnforge.sim.spatten.trace import as_bench_fetch, trace_schedule
 
     par = sc.policy.topk_parallelism if sc.policy is not None else None
-    sched, summ = trace_schedule(trace, sc.arch, par)
+    sched, summ = trace_schedule(as_bench_fetch(trace) if widths == "bench" else trace, sc.arch, par)
     return sched, summ, run_schedule(sc.name, sched, sc.arch)
 
 
@@ -88,12 +88,13 @@ def run_trace(args: argparse.Namespace) -> int:
     path = trace_path(args.trace)
     tr = load_trace(path)
     sc = _trace_scenario(args, tr)
-    sched, summ, ev = _replay(tr, sc)
+    widths = args.trace_widths or "paper"
+    sched, summ, ev = _replay(tr, sc, widths)
     heads = int(tr.rows["head_id"].max() + 1)
     base_path = trace_path(args.baseline) if args.baseline else _find_baseline(path, summ.layers, heads)
     dram = float(sched.dram_bytes)
     out: dict[str, object] = {
-        "trace": tr.name, "accelerator": sc.name, "rows": summ.rows, "iterations": summ.iterations,
+        "trace": tr.name, "trace_widths": widths, "accelerator": sc.name, "rows": summ.rows, "iterations": summ.iterations,
         "layers": summ.layers, "cycles": float(ev.cycles), "latency_s": float(ev.latency_s),
         "dram_bytes": dram, "energy_j": float(ev.energy_j), "avg_power_w": float(ev.energy_j) / float(ev.latency_s),
         "energy_breakdown_j": {k: float(v) * 1e-12 for k, v in ev.energy_pj.items()},
@@ -107,7 +108,7 @@ def run_trace(args: argparse.Namespace) -> int:
         **{k: v for k, v in sc.describe().items() if k not in ("accelerator", "policy", "policy_settings")},
     }
     if base_path is not None:
-        bs, _, bev = _replay(load_trace(base_path), sc)
+        bs, _, bev = _replay(load_trace(base_path), sc, widths)
         out.update({
             "baseline_trace": base_path.stem,
             "baseline_cycles": float(bev.cycles),

@@ -4,9 +4,12 @@ A trace row is one query of one head in one generation iteration, with what the 
 keys fetched, V fetched, K/V bit widths, whether this row refetched LSBs, and token top-k events. Replay turns
 every row into the same per-query module costs the builder uses (:mod:`attnforge.sim.spatten.occupancy`), one Stage per
 (iteration, layer) because a layer's output feeds the next layer through the host's FFN (a barrier), and runs the
-Schedule through :func:`sim.analytical.engine.run_schedule`. Conventions follow SpAtten's own flow (docs/spatten.md §Traces): a
-bit width of -1 means unquantized, carried at the datapath's 12 bits; a requant row fetches
-``auto_requant_incre`` more bits per key and recomputes once.
+Schedule through :func:`sim.analytical.engine.run_schedule`. A requant row fetches ``auto_requant_incre`` more bits
+per key and recomputes once. Widths are fetched as the paper's bit-width converter takes them (4, 8 or 12-bit fields,
+§IV-D): -1 (unquantized) as 12 bits. SpAtten's released test bench, whose RTL converter takes 4-, 6- and 8-bit fields
+only, fetches K widths of 10, 12 and -1 as 8-bit MSBs with every row's 4-bit LSBs (and recompute) and V as 8 bits
+instead: :func:`as_bench_fetch` rewrites a trace that way (``simulate --trace ... --trace-widths bench``;
+docs/spatten.md §Traces).
 """
 
 from __future__ import annotations
@@ -47,6 +50,27 @@ class Trace:
     @property
     def name(self) -> str:
         return Path(self.path).stem
+
+
+#: How a replay fetches a trace's widths: as the paper's converter takes them, or as the released test bench feeds them.
+TRACE_WIDTHS: tuple[str, ...] = ("paper", "bench")
+#: Widths the released bench's fetcher cannot take and maps to 8 bits (K: plus a forced 4-bit LSB fetch).
+BENCH_WIDE: tuple[int, ...] = (-1, 10, 12)
+BENCH_LSB_BITS = 4
+
+
+def as_bench_fetch(trace: Trace) -> Trace:
+    """The trace as SpAtten's released test bench feeds it to the RTL (``sim/TestSpAtten.scala``): a K width of -1,
+    10 or 12 becomes 8-bit MSBs with the requant threshold forced to its maximum, so every such row fetches its
+    4-bit LSBs from their own region and recomputes; a V width of -1, 10 or 12 becomes 8 bits. Other rows as they
+    are (the bench also rounds fetch counts up to multiples of 8, which the replay does not)."""
+    r = trace.rows.copy()
+    wide_k = r["quant_key_bit"].isin(BENCH_WIDE).to_numpy()
+    r.loc[wide_k, "quant_key_bit"] = 8
+    r.loc[wide_k, "if_requant"] = True
+    r.loc[wide_k & (r["auto_requant_incre"] <= 0).to_numpy(), "auto_requant_incre"] = BENCH_LSB_BITS
+    r.loc[r["quant_value_bit"].isin(BENCH_WIDE).to_numpy(), "quant_value_bit"] = 8
+    return Trace(rows=r, path=trace.path, config=trace.config)
 
 
 #: Largest trace file read (bytes): far above any real trace (the packaged ones are under 1 MB), and a bound for a
