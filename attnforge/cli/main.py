@@ -77,7 +77,7 @@ def _print_gpu_measured(res) -> None:
         if hit:
             lat, run = hit
             print(f"measured on {run.device_name} (SDPA {run.kernel}, {run.dtype}, {run.date[:10]}): "
-                  f"{lat * 1e3:.4g} ms at seq {r.m}; simulated {r.accelerator} is {lat / r.latency_s:.2f}x the GPU's speed "
+                  f"{lat * 1e3:.4g} ms at seq {r.m}; simulated {r.accelerator} is {lat / r.latency_s:.3g}x the GPU's speed "
                   "(`attnforge gpu-baseline` for all points)")
 
 
