@@ -82,6 +82,9 @@ def test_cli_trace_replay(capsys):
     # what the HBM delivered: under the pins, at the row-hit rate of the requests the replay counted
     assert 100 < out["hbm_gb_s"] < 512 and 0 < out["dram_activates"] < out["dram_requests"]
     assert out["hbm_row_hit"] == 1 - out["dram_activates"] / out["dram_requests"]
+    # the modules' busy cycles: the pruned layers' local-V top-k outweighs Q x K at 16 comparators
+    assert set(out["busy_cycles"]) == {"qk", "softmax", "topk", "pv"}
+    assert out["busy_cycles"]["topk"] > out["busy_cycles"]["qk"] > out["busy_cycles"]["pv"]
 
 
 def test_bench_fetch_maps_wide_widths_as_the_released_bench() -> None:

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from attnforge.reports import spatten_arch
 from attnforge.reports.html import check_html, write_page
 from attnforge.sim.specs.errors import SpecError, finite_json
@@ -104,6 +106,8 @@ def run_trace(args: argparse.Namespace) -> int:
         # what the HBM delivered: bytes over the time DRAM traffic takes, and the requests' row-hit rate
         "hbm_gb_s": delivered_gb_s(dram, float(ev.memory_cycles), float(ev.cycles), float(ev.latency_s)),
         "hbm_row_hit": row_hit(float(sched.extra["dram_requests"]), float(sched.extra["dram_activates"])),
+        # cycles each module is busy over the replay: the largest bounds the compute side
+        "busy_cycles": {k: float(np.sum(v)) for k, v in sched.busy.items()},
         **{k: float(v) for k, v in sched.extra.items()},
         **{k: v for k, v in sc.describe().items() if k not in ("accelerator", "policy", "policy_settings")},
     }
@@ -124,7 +128,8 @@ def run_trace(args: argparse.Namespace) -> int:
     w = max(len(k) for k in out)
     for k, v in out.items():
         if isinstance(v, dict):
-            v = ", ".join(f"{a} {b:.3g} J" if isinstance(b, float) else f"{a}={b}" for a, b in v.items()) or "-"
+            unit = " J" if k.endswith("_j") else ""
+            v = ", ".join(f"{a} {b:.3g}{unit}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items()) or "-"
         elif isinstance(v, float):
             v = f"{v:.6g}"
         print(f"{k:<{w}}  {v}")
