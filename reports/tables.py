@@ -27,6 +27,8 @@ def results_frame(results: Sequence[Result], baseline: str | None = None) -> pd.
             row[f"energy_{comp}_j"] = v
         for arr, v in r.utilization.items():
             row[f"util_{arr}"] = v
+        for unit, v in r.busy.items():
+            row[f"busy_{unit}"] = v
         for st, v in r.stage_cycles.items():
             row[f"cycles_{st}"] = v
         for a in r.actions or []:
@@ -143,6 +145,9 @@ def breakdown_table(r: Result) -> str:
     lines.append(f"average power: {_si(r.avg_power_w, 'W')} (energy {_si(r.energy_j, 'J')} over "
                  f"{duration(r.latency_s)})")
     lines.append("cycles by stage: " + ", ".join(f"{k} {v:.4g}" for k, v in r.stage_cycles.items()))
+    if r.busy:
+        lines.append("busy (share of the cycles): "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in sorted(r.busy.items(), key=lambda kv: -kv[1])))
     if hbm := _hbm_line(r):
         lines.append(hbm)
     lines.append(

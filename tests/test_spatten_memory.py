@@ -269,3 +269,21 @@ def test_delivered_bandwidth_and_row_hits_of_a_run() -> None:
     assert dram.delivered_gb_s(2e6, 1e4, 2e4, 2e-5) == pytest.approx(2e6 / 1e-5 / 1e9)
     assert dram.row_hit(100.0, 25.0) == 0.75
     assert np.isnan(dram.row_hit(0.0, 0.0)) and np.isnan(dram.delivered_gb_s(0.0, 0.0, 1.0, 1.0))
+
+
+def test_busy_shares_name_the_compute_bottleneck() -> None:
+    """Each unit's busy share is at least its utilization (busy counts padded work and stalls); in a pruned GPT-2
+    decode step SpAtten's top-k engine is the busiest module (its rounds' fixed cycles on ~100-key rows), and the
+    text report says so."""
+    from attnforge.api import simulate
+    from attnforge.reports.tables import breakdown_table, results_frame
+
+    for accel, kw in (("spatten", {"workload": "gpt2-small", "stage": "decode", "seq_lens": 1024, "batch": 1}),
+                      ("fusemax", {"workload": "bert-base", "seq_lens": 1024})):
+        r = simulate(accelerator=accel, **kw)[0]
+        assert r.busy and all(r.busy[k] >= v - 1e-9 for k, v in r.utilization.items())
+        assert all(0.0 <= v <= 1.0 + 1e-9 for v in r.busy.values())
+        assert {f"busy_{k}" for k in r.busy} <= set(results_frame([r]).columns)
+        if accel == "spatten":
+            assert set(r.busy) == {"qk", "softmax", "topk", "pv"} and max(r.busy, key=r.busy.get) == "topk"
+            assert "busy (share of the cycles): topk" in breakdown_table(r)

@@ -259,6 +259,8 @@ def results(ev: Evaluation, sc: Scenario) -> list[Result]:
                 energy_breakdown_j={k: _at(v, i) * 1e-12 for k, v in ev.energy_pj.items()},
                 dram_bytes=_at(ev.schedule.dram_bytes, i),
                 utilization={k: _at(v, i) for k, v in util.items()},
+                busy={k: _at(np.asarray(v, dtype=np.float64) / np.asarray(ev.cycles, dtype=np.float64), i)
+                      for k, v in ev.schedule.busy.items()},
                 flops=_at(ev.schedule.flops, i),
                 passes=ev.schedule.passes,
                 bound="compute" if comp >= mem else "memory",

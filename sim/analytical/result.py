@@ -37,6 +37,9 @@ class Result:
     #: Cycles of the schedule's compute and of its DRAM traffic (``bound`` names the larger).
     compute_cycles: float = 0.0
     memory_cycles: float = 0.0
+    #: Share of the run's cycles each unit is busy (padded work and stalls in it included, so at least its
+    #: utilization): the largest is the compute side's bottleneck, e.g. SpAtten's top-k in pruned decode.
+    busy: dict[str, float] = field(default_factory=dict)
     #: The request this result answers (accelerator, arch after overrides, policy, fidelity, version).
     scenario: Any = field(default=None, repr=False, compare=False)
     #: Opt-in (``--actions``): one row per (component, action) with count, pj_each and energy_j, and the leakage
