@@ -97,10 +97,10 @@ def add_spatten_options(p: argparse.ArgumentParser) -> None:
 TRACE_ONLY = ("trace", "baseline", "trace_widths")
 
 
-def refuse_trace_only(args: argparse.Namespace, why: str, keep: tuple[str, ...] = ()) -> None:
+def refuse_trace_only(args: argparse.Namespace, why: str) -> None:
     """One SpecError for the first trace-replay option given where no trace is replayed."""
     for opt in TRACE_ONLY:
-        if opt not in keep and getattr(args, opt, None):
+        if getattr(args, opt, None):
             raise SpecError("--" + opt.replace("_", "-"), why, ["simulate --trace FILE|NAME"])
 
 
