@@ -108,7 +108,8 @@ def add_fidelity_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fidelity", choices=("analytical", "cycle"), default="analytical",
                    help="analytical engine (default) or the RTL's exact cycle model (fusemax tile engine, SpAtten pipeline)")
     p.add_argument("--cycle-rows", type=int, default=None, metavar="N",
-                   help="with --fidelity cycle --accel spatten: query rows sampled (default 32)")
+                   help="with --fidelity cycle --accel spatten: query rows sampled, spread over heads and "
+                        "positions (default 96; all of them when there are fewer jobs)")
     p.add_argument("--rtl-param", action="append", metavar="NAME=INT",
                    help="with --fidelity cycle: RTL instance parameter, e.g. rows=8 (e/f default to d_head)")
 

@@ -275,6 +275,7 @@ def _cycle_spatten(sc: Any) -> dict[str, Any]:
     """The one-query pipeline RTL's exact cycle model on sampled query rows (threshold and V ratio from the policy)."""
     from attnforge.rtl.registry import _fx
     from attnforge.sim.spatten.cycle_run import (
+        CYCLE_ROWS,
         analytical_workload_cycles,
         pipeline_workload_cycles,
         rtl_arch,
@@ -284,7 +285,7 @@ def _cycle_spatten(sc: Any) -> dict[str, Any]:
     wl = _workload(sc)
     params = _rtl_params(sc, "spatten-pipeline", {"lanes": 512, "min_d": wl.e, "max_d": wl.e, "max_n": wl.m})
     pol = sc.policy
-    rows = 32 if sc.sample_rows is None else sc.sample_rows
+    rows = CYCLE_ROWS if sc.sample_rows is None else sc.sample_rows
     cfg = _fx(params)
     res = pipeline_workload_cycles(wl, cfg, threshold=pol.threshold, v_ratio=pol.v_ratio, rows=rows)
     # The analytical model's module composition on the same jobs, fed the refetch rate and score spread measured
