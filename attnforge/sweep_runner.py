@@ -543,8 +543,7 @@ def unit_columns(unit: Unit) -> dict[str, Any]:
         "causal": same(sc.causal), "cycles": cycles, "latency_s": lat, "energy_j": _col(ev.energy_j, n),
         "energy_breakdown_j": {k: _col(v, n) * 1e-12 for k, v in ev.energy_pj.items()},
         "dram_bytes": _col(s.dram_bytes, n), "utilization": {k: _col(v, n) for k, v in ev.utilization().items()},
-        "busy": {k: _col(np.asarray(v, dtype=np.float64) / np.asarray(ev.cycles, dtype=np.float64), n)
-                 for k, v in s.busy.items()},
+        "busy": {k: _col(v, n) for k, v in ev.busy().items()},
         "flops": flops, "passes": same(_plain(s.passes)),
         "bound": Coded(["memory", "compute"], (comp >= mem).astype(np.int64)), "roofline_cycles": roof,
         "roofline_bound": Coded(["compute", "memory"], (_col(ev.roofline_memory, n) >= roof).astype(np.int64)),

@@ -53,6 +53,11 @@ class Evaluation:
     def utilization(self) -> dict[str, Num]:
         return {k: v / self.cycles for k, v in self.schedule.useful.items()}
 
+    def busy(self) -> dict[str, Num]:
+        """Share of the cycles each unit is busy (padded work and stalls included): at least its utilization."""
+        cyc = np.asarray(self.cycles, dtype=np.float64)
+        return {k: np.asarray(v, dtype=np.float64) / cyc for k, v in self.schedule.busy.items()}
+
 
 #: Energy-breakdown buckets that gather one action across components: the FuseMax paper reports every array's
 #: register files as one "RF" bar, so RF reads and writes of the 2D and 1D arrays share the "rf" entry.
@@ -259,8 +264,7 @@ def results(ev: Evaluation, sc: Scenario) -> list[Result]:
                 energy_breakdown_j={k: _at(v, i) * 1e-12 for k, v in ev.energy_pj.items()},
                 dram_bytes=_at(ev.schedule.dram_bytes, i),
                 utilization={k: _at(v, i) for k, v in util.items()},
-                busy={k: _at(np.asarray(v, dtype=np.float64) / np.asarray(ev.cycles, dtype=np.float64), i)
-                      for k, v in ev.schedule.busy.items()},
+                busy={k: _at(v, i) for k, v in ev.busy().items()},
                 flops=_at(ev.schedule.flops, i),
                 passes=ev.schedule.passes,
                 bound="compute" if comp >= mem else "memory",
