@@ -85,5 +85,11 @@ def test_rows_on_two_bert_benchmarks() -> None:
     assert assumed.ours == pytest.approx(mnn / MNNFAST_ASSUMED_W) and assumed.paper == TABLE3_PAPER_GOPJ["MNNFast"]
     activity = got["MNNFast energy efficiency, geometric mean of the 2 (GOP/J, dense-equivalent), from activity"]
     assert activity != pytest.approx(assumed.ours)
+    # the abstract's energy-efficiency gains, each design at the constant power Table III charges it
+    const = next(r.ours for r in rows if r.metric.startswith("SpAtten1/8 energy efficiency at Table II's power"))
+    gain_a3 = got["SpAtten1/8 energy-efficiency gain over A3, constant powers as Table III counts them"]
+    assert gain_a3 == pytest.approx(const / (a3 / (TABLE3_PAPER["A3"] / TABLE3_PAPER_GOPJ["A3"])))
+    gain_mnn = got["SpAtten1/8 energy-efficiency gain over MNNFast, constant powers as Table III counts them"]
+    assert gain_mnn == pytest.approx(const / assumed.ours)
     assert all(r.metric in notes for r in rows)
     assert "GPT-2" not in notes["SpAtten1/8 effective throughput, geometric mean of the 2 (GOP/s, dense-equivalent)"]
