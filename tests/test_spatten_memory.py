@@ -287,3 +287,20 @@ def test_busy_shares_name_the_compute_bottleneck() -> None:
         if accel == "spatten":
             assert set(r.busy) == {"qk", "softmax", "topk", "pv"} and max(r.busy, key=r.busy.get) == "topk"
             assert "busy (share of the cycles): topk" in breakdown_table(r)
+
+
+def test_streams_read_together_are_charged_at_their_own_hit_rates() -> None:
+    """A dense K stream and a sparse V stream read together take the sum of their own times (the replay's table was
+    measured one kind of stream at a time); one pooled hit rate lands near the table's peak and gets more."""
+
+    h = get_preset("spatten").hbm
+    dense, sparse = (1000.0, 1000.0 * (1 - 0.88)), (250.0, 250.0 * (1 - 0.42))
+    got = float(dram.mixed_gb_s(h, [dense, sparse]))
+    want = 1250.0 / (1000.0 / float(dram.achieved_gb_s(h, 0.88)) + 250.0 / float(dram.achieved_gb_s(h, 0.42)))
+    assert got == pytest.approx(want, rel=1e-12)
+    pooled = float(dram.achieved_gb_s(h, 1 - (dense[1] + sparse[1]) / 1250.0))
+    assert got < pooled
+    assert float(dram.mixed_gb_s(h, [dense, (0.0, 0.0)])) == pytest.approx(float(dram.achieved_gb_s(h, 0.88)))
+    # vectorised over jobs, as job_costs calls it
+    both = dram.mixed_gb_s(h, [(np.array([1000.0, 0.0]), np.array([120.0, 0.0]))])
+    assert both.shape == (2,) and both[0] == pytest.approx(float(dram.achieved_gb_s(h, 0.88)))

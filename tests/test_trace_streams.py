@@ -103,7 +103,7 @@ def test_the_model_charges_each_row_at_its_own_hit_rate() -> None:
     rows.loc[1, "layer_id"] = 1  # its own kept set (spread keys are one set per layer)
     s = ts.build(rows, hbm, "spread")
     per_row = [ts.charged_gb_s(hbm, ts.build(rows.iloc[[i]], hbm, "spread")) for i in (0, 1)]
-    want = s.requests / sum(q / g for q, g in zip(s.row_requests, per_row, strict=True))
+    want = s.requests / sum(q / g for q, g in zip(s.per_row_requests, per_row, strict=True))
     assert ts.charged_gb_s(hbm, s) == pytest.approx(want, rel=1e-9)
     pooled = ts.Streams(s.addresses, np.array([s.requests]), np.array([s.activates]))
     assert ts.charged_gb_s(hbm, pooled) != pytest.approx(want, rel=1e-3)

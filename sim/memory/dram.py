@@ -164,6 +164,25 @@ def achieved_gb_s(hbm: Hbm, hit_rate: Num) -> Num:
     return hbm.channels * np.minimum(hbm.channel_gb_s, rate * hbm.request_bytes)
 
 
+def mixed_gb_s(hbm: Hbm, streams: list[tuple[Num, Num]]) -> Num:
+    """Sustained GB/s of several streams read together, each given as (requests, activates): each is charged at its
+    own row-hit rate and the times add, so the rate is the request-weighted harmonic mean of the streams' rates.
+
+    Why not one pooled hit rate: the achieved bandwidth is not linear in the hit rate (the replay's table rises from
+    in-order to ~30% kept, then falls), so a dense K stream and a sparse V stream pooled land near its peak and get
+    more than either does alone. Per stream is what the table was measured on (one kind of stream at a time) and what
+    the event replay gives a trace step's K and V streams (GPT-2-Small's step 16: 206.5 GB/s against the replay's
+    channel mean 206.4, pooled 213.6: docs/spatten.md §Memory system)."""
+    total = time = 0.0
+    for req, act in streams:
+        r = np.asarray(req, dtype=np.float64)
+        hit = 1.0 - np.asarray(act, dtype=np.float64) / np.maximum(r, 1e-30)
+        total = total + r
+        time = time + r / achieved_gb_s(hbm, np.clip(hit, 0.0, 1.0))
+    return np.where(np.asarray(total) > 0, np.asarray(total) / np.maximum(np.asarray(time), 1e-300),
+                    achieved_gb_s(hbm, 1.0))
+
+
 def outstanding_for(hbm: Hbm, speedup: float, hit_rate: float, most: int = 256) -> int | None:
     """The fewest requests in flight per channel at which this HBM delivers ``speedup`` times what it delivers with
     its own ``outstanding`` on streams of this row-hit rate; None when even ``most`` do not (the buses bound it).
@@ -197,8 +216,8 @@ def traffic(hbm: Hbm, clock_hz: float, requests: Num, activates: Num, nbytes: Nu
     return Traffic(bytes=nbytes, requests=req, activates=act, cycles=cycles)
 
 
-__all__ = ["Traffic", "achieved_gb_s", "delivered_gb_s", "latency_ns", "outstanding_for", "row_hit", "stream_activates",
-           "stream_requests", "traffic"]
+__all__ = ["Traffic", "achieved_gb_s", "delivered_gb_s", "latency_ns", "mixed_gb_s", "outstanding_for", "row_hit",
+           "stream_activates", "stream_requests", "traffic"]
 
 
 def bandwidth_table(arch_name: str = "spatten") -> str:

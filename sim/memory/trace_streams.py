@@ -116,13 +116,20 @@ class RowWidths:
 
 @dataclass
 class Streams:
-    """A trace's requests in issue order, and per trace row the requests and activates the analytical model charges
-    for them (it charges each row, one head's query, at that row's own row-hit rate: sim/spatten/trace.py)."""
+    """A trace's requests in issue order, and per trace row (and per kind of stream, K, LSB and V, where the arrays
+    have a second axis) the requests and activates the analytical model charges for them: it charges each row, one
+    head's query, and each of its streams at that stream's own row-hit rate (sim/spatten/trace.py,
+    ``dram.mixed_gb_s``)."""
 
     addresses: np.ndarray
     row_requests: np.ndarray
     row_activates: np.ndarray
     row_ends: np.ndarray | None = None  # where each row's addresses end in ``addresses``
+
+    @property
+    def per_row_requests(self) -> np.ndarray:
+        """Each trace row's requests, its kinds of stream together."""
+        return self.row_requests.reshape(len(self.row_requests), -1).sum(axis=1)
 
     @property
     def requests(self) -> float:
@@ -146,7 +153,8 @@ def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0, layout: s
     k_base, lsb_base, v_base, stride = LAYOUTS[layout]
     rng, buf, shared = np.random.default_rng(seed), score_buffer(256), {}
     parts: list[np.ndarray] = []
-    req, act, ends = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows), np.int64)
+    req, act = np.zeros((len(rows), len(STREAMS))), np.zeros((len(rows), len(STREAMS)))
+    ends = np.zeros(len(rows), np.int64)
     issued = 0
     for rid, r in enumerate(rows.itertuples(index=False)):
         w = RowWidths.of(int(r.quant_key_bit), int(r.quant_value_bit), bool(r.if_requant))
@@ -161,11 +169,11 @@ def build(rows: pd.DataFrame, hbm: Hbm, positions: str, seed: int = 0, layout: s
         fetches = [] if paired_second else [("K", k_base, keys, w.vector_bytes(w.k_bits))]
         fetches += [("LSB", lsb_base, keys, D * 4 // 8)] if w.lsb else []
         fetches += [] if paired_second and w.v_bits == 6 else [("V", v_base, vals, w.vector_bytes(w.v_bits))]
-        for base, idx, vb in (f[1:] for f in fetches if f[0] in streams):
+        for kind, base, idx, vb in (f for f in fetches if f[0] in streams):
             parts.append(vector_addresses(base + stride * rid, idx, vb, hbm.request_bytes))
             issued += len(parts[-1])
-            req[rid] += float(dram.stream_requests(hbm, len(idx), vb))
-            act[rid] += float(dram.stream_activates(hbm, len(idx), ctx, vb))
+            req[rid, STREAMS.index(kind)] += float(dram.stream_requests(hbm, len(idx), vb))
+            act[rid, STREAMS.index(kind)] += float(dram.stream_activates(hbm, len(idx), ctx, vb))
         ends[rid] = issued
     return Streams(np.concatenate(parts) if parts else np.zeros(0, np.int64), req, act, ends)
 
@@ -200,15 +208,16 @@ def model_barrier(rows: pd.DataFrame, s: Streams, hbm: Hbm) -> float:
 
     f = layer_imbalance(hbm, rows, D)
     key = pd.MultiIndex.from_arrays([rows["iteration_id"].to_numpy(), rows["layer_id"].to_numpy()])
-    per_layer = pd.Series(s.row_requests, index=key).groupby(level=[0, 1]).sum()
+    per_layer = pd.Series(s.per_row_requests, index=key).groupby(level=[0, 1]).sum()
     return float((per_layer * f.reindex(per_layer.index)).sum() / max(per_layer.sum(), 1e-30))
 
 
 def charged_gb_s(hbm: Hbm, s: Streams) -> float:
-    """GB/s an analytical HBM model (``hbm.model``) gives these streams, each trace row's requests charged at its own
-    row-hit rate as the model charges a trace, the rows' times added (all channels together)."""
-    keep = s.row_requests > 0
-    cycles = dram.traffic(hbm, 1e9, s.row_requests[keep], s.row_activates[keep], s.row_requests[keep] * hbm.request_bytes).cycles
+    """GB/s an analytical HBM model (``hbm.model``) gives these streams, each trace row's streams charged at their own
+    row-hit rates as the model charges a trace, the times added (all channels together)."""
+    req, act = s.row_requests.ravel(), s.row_activates.ravel()
+    keep = req > 0
+    cycles = dram.traffic(hbm, 1e9, req[keep], act[keep], req[keep] * hbm.request_bytes).cycles
     return s.requests * hbm.request_bytes / max(float(np.sum(cycles)), 1e-30)
 
 

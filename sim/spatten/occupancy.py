@@ -108,6 +108,7 @@ class _Streams:
     k_elements: Num
     requests: Num
     activates: Num
+    gb_s: Num  # what the HBM delivers them at, each stream at its own row-hit rate (dram.mixed_gb_s)
 
 
 def _streams(arch: SpattenArch, *, count: Num, d: int, k_bits: Num, lsb_bits: Num, refetch: Num, v_bits: Num,
@@ -123,17 +124,22 @@ def _streams(arch: SpattenArch, *, count: Num, d: int, k_bits: Num, lsb_bits: Nu
     rho = np.asarray(refetch, dtype=np.float64)
     qo = d * np.asarray(q_bits, dtype=np.float64) / 8 + d * 12 / 8  # Q in, attention_out (12 bits) out
     k_bytes, lsb_bytes, v_bytes = kf * kb, rho * kf * lb, vf * vb
-    req = dram.stream_requests(h, kf, kb) + rho * dram.stream_requests(h, kf, lb) + dram.stream_requests(h, vf, vb)
-    req = req + qo / h.request_bytes
-    # Activates of the whole streams (a reused K/V fetch is one stream shared by the queries), then per job; the
-    # Q and output rows of consecutive queries are contiguous, so they open a row every row_bytes per channel.
+    # Per job, each stream's requests and activates: activates of the whole stream (a reused K/V fetch is one stream
+    # shared by the queries) over the queries sharing it; the Q and output rows of consecutive queries are
+    # contiguous, so they open a row every row_bytes per channel.
     kall, vall = np.asarray(keys_fetched, dtype=np.float64), np.asarray(values_fetched, dtype=np.float64)
-    act = (dram.stream_activates(h, kall, span, kb) + rho * dram.stream_activates(h, kall, span, lb)
-           + dram.stream_activates(h, vall, span, vb)) / kv_reuse + qo / h.row_bytes
+    per_stream = [
+        (dram.stream_requests(h, kf, kb), dram.stream_activates(h, kall, span, kb) / kv_reuse),
+        (rho * dram.stream_requests(h, kf, lb), rho * dram.stream_activates(h, kall, span, lb) / kv_reuse),
+        (dram.stream_requests(h, vf, vb), dram.stream_activates(h, vall, span, vb) / kv_reuse),
+        (qo / h.request_bytes, qo / h.row_bytes),
+    ]
+    req = sum(r for r, _ in per_stream)
+    act = sum(a for _, a in per_stream)
     return _Streams(bytes=count * (k_bytes + v_bytes + qo + lsb_bytes), lsb_bytes=count * lsb_bytes,
                     io_bytes=count * qo, kv_elements=count * (kf + vf) * d, k_bytes=count * (k_bytes + lsb_bytes),
                     k_elements=count * kf * d, requests=count * req,
-                    activates=count * act)
+                    activates=count * act, gb_s=dram.mixed_gb_s(h, per_stream))
 
 
 def _serial_cycles(p: SpattenModules, *, keys: Num, values: Num, d: int, refetch: Num, select: Num,
@@ -242,7 +248,7 @@ def job_costs(
         latency=latency,
         dram_requests=tr.requests,
         dram_activates=tr.activates,
-        dram_efficiency=dram.achieved_gb_s(arch.hbm, tr.row_hit_rate) / arch.hbm.peak_gb_s,
+        dram_efficiency=st.gb_s / arch.hbm.peak_gb_s,
         serial=serial,
         window=window,
     )
