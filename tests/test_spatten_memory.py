@@ -250,19 +250,6 @@ def test_simulate_reports_average_power(capsys: pytest.CaptureFixture[str]) -> N
     assert "average power:" in capsys.readouterr().out
 
 
-def test_outstanding_for_inverts_the_closed_queue() -> None:
-    """The requests in flight a bandwidth gain needs: the arch's own for none, more for more, None past the buses;
-    the answer is the fewest (one fewer falls short)."""
-    h = get_preset("spatten").hbm
-    assert dram.outstanding_for(h, 1.0, 0.9) == h.outstanding
-    n = dram.outstanding_for(h, 1.1, 0.9)
-    assert n is not None and n > h.outstanding
-    gain = [float(dram.achieved_gb_s(h.model_copy(update={"outstanding": k}), 0.9)) / float(dram.achieved_gb_s(h, 0.9))
-            for k in (n - 1, n)]
-    assert gain[0] < 1.1 <= gain[1]
-    assert dram.outstanding_for(h, 10.0, 0.9) is None
-
-
 def test_delivered_bandwidth_and_row_hits_of_a_run() -> None:
     """The two figures every report of a run's HBM prints: bytes over the time its memory cycles take, and the
     share of requests without an activate; a run that moved nothing gives NaN, not a division error."""

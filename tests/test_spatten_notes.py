@@ -29,3 +29,22 @@ def test_bound_measures_follow_the_stage_times() -> None:
     assert 0.0 < long_.achieved_gbs <= peak  # the HBM model delivers at most its pins
     text = bound_phrase([long_], "long")
     assert f"{long_.memory_bound_share:.0%} of the cycles" in text and "GB/s" in text
+
+
+def test_inflight_for_finds_the_fewest_requests_that_meet_a_latency() -> None:
+    """The latency note's in-flight count comes from running the GPT-2-Medium steps again: the arch's own count for
+    a target it already meets, the fewest that meet a tighter one (one fewer falls short), None when none do."""
+    from attnforge.reports.spatten_paper import inflight_for, medium_ms
+    from attnforge.workloads.spatten_benchmarks import benchmarks
+
+    one = [b for b in benchmarks() if b.name == "gpt2-medium/PTB"]
+    base = medium_ms(one)
+    own = get_preset("spatten").hbm.outstanding
+    assert inflight_for(one, base * 1.01) == (own, own, base)
+    target = medium_ms(one, {"hbm.outstanding": 20})
+    assert target < base
+    n, k, t = inflight_for(one, target)
+    assert n is not None and n == k <= 20 and t <= target
+    assert medium_ms(one, {"hbm.outstanding": n}) <= target < medium_ms(one, {"hbm.outstanding": n - 1})
+    n, k, t = inflight_for(one, base / 10, most=18)  # none up to 18 is fast enough: the fastest seen is the last
+    assert n is None and k == 18 and t == medium_ms(one, {"hbm.outstanding": 18})

@@ -183,17 +183,6 @@ def mixed_gb_s(hbm: Hbm, streams: list[tuple[Num, Num]]) -> Num:
                     achieved_gb_s(hbm, 1.0))
 
 
-def outstanding_for(hbm: Hbm, speedup: float, hit_rate: float, most: int = 256) -> int | None:
-    """The fewest requests in flight per channel at which this HBM delivers ``speedup`` times what it delivers with
-    its own ``outstanding`` on streams of this row-hit rate; None when even ``most`` do not (the buses bound it).
-    For reading a memory-bound gap as a fetcher or driver that keeps more requests in flight."""
-    base = float(achieved_gb_s(hbm, hit_rate))
-    for n in range(1, most + 1):
-        if float(achieved_gb_s(hbm.model_copy(update={"outstanding": n}), hit_rate)) >= speedup * base:
-            return n
-    return None
-
-
 def row_hit(requests: float, activates: float) -> float:
     """Share of a run's 32-byte requests that found their row open; NaN for a run that read nothing."""
     return 1.0 - activates / requests if requests else float("nan")
@@ -216,7 +205,7 @@ def traffic(hbm: Hbm, clock_hz: float, requests: Num, activates: Num, nbytes: Nu
     return Traffic(bytes=nbytes, requests=req, activates=act, cycles=cycles)
 
 
-__all__ = ["Traffic", "achieved_gb_s", "delivered_gb_s", "latency_ns", "mixed_gb_s", "outstanding_for", "row_hit",
+__all__ = ["Traffic", "achieved_gb_s", "delivered_gb_s", "latency_ns", "mixed_gb_s", "row_hit",
            "stream_activates", "stream_requests", "traffic"]
 
 
