@@ -249,3 +249,31 @@ def test_unknown_accelerator_and_scope():
     with pytest.raises(SpecError) as ei:
         simulate("fusemax", wl, scope="everything")
     assert "end-to-end" in str(ei.value)
+
+
+def test_hbm_channels_set_alone_move_the_pin_rate(tmp_path):
+    """`--set hbm.channels=8` (or a file that extends a preset and sets only the channels) halves SpAtten's pins:
+    the model scales its HBM by dram.bandwidth_gib_s, so a channel count changed alone would have no effect on the
+    time. A pin rate the user names stays theirs (a bandwidth sweep acts as channels of this kind)."""
+    gib = 1e9 / 2**30
+    assert load_arch("spatten", {"hbm.channels": 8}).dram.bandwidth_gib_s == pytest.approx(8 * 32 * gib)
+    assert load_arch("spatten", {"hbm.channel_gb_s": 16}).dram.bandwidth_gib_s == pytest.approx(16 * 16 * gib)
+    both = load_arch("spatten", {"hbm.channels": 8, "dram.bandwidth_gib_s": 100.0})
+    assert both.dram.bandwidth_gib_s == 100.0 and both.hbm.channels == 8
+    other = load_arch("spatten", {"spatten.topk_comparators": 8})
+    assert other.dram.bandwidth_gib_s == get_preset("spatten").dram.bandwidth_gib_s
+    p = tmp_path / "half.yaml"
+    p.write_text("extends: spatten\nname: half\nhbm:\n  channels: 8\n")
+    assert load_arch(p).dram.bandwidth_gib_s == pytest.approx(8 * 32 * gib)
+    p.write_text("extends: spatten\nname: half\nhbm:\n  channels: 8\ndram:\n  bandwidth_gib_s: 100\n")
+    assert load_arch(p).dram.bandwidth_gib_s == 100.0
+    # and the time follows: a decode step at 1k context waits on the HBM
+    from attnforge.api import Scenario
+    from attnforge.api import simulate as run
+
+    def cycles(**ov: object) -> float:
+        sc = Scenario.build(accelerator="spatten", workload="gpt2-small", seq_lens=[1024], batch=1, stage="decode",
+                            overrides=ov)
+        return float(run(sc)[0].cycles)
+
+    assert cycles(**{"hbm.channels": 8}) > 1.5 * cycles()

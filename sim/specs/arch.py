@@ -297,7 +297,9 @@ class Hbm(_Strict):
     Timings are in ns (the HBM2 command clock is 1 GHz). ``channel_gb_s`` is one channel's pin rate;
     ``outstanding`` the requests the fetcher keeps in flight per channel; the arch's ``dram.bandwidth_gib_s`` is
     the pin rate the rooflines use and, when it differs from ``channels x channel_gb_s``, scales the achieved
-    bandwidth in proportion (more or fewer channels of this kind), so bandwidth sweeps stay linear;
+    bandwidth in proportion (more or fewer channels of this kind), so bandwidth sweeps stay linear (``channels``
+    or ``channel_gb_s`` changed without it, by an override or a file extending a preset, move it along:
+    ``load_arch``);
     ``row_bytes`` the bytes of one channel's address space that one row activation serves (the controller's
     address mapping decides it); ``controller_ns`` the fixed time a request spends in the memory controller and
     the driver's hand-off, beyond the column access and its waits for the data bus and its bank, which the closed
@@ -473,14 +475,40 @@ def load_arch(name_or_path: str | Path, overrides: dict[str, object] | None = No
     ``spatten.topk_comparators``)."""
     text_path = Path(str(name_or_path))
     if text_path.suffix in (".yaml", ".yml"):
-        raw = _resolve_extends(_read(text_path))
+        own = _read(text_path)
+        changed = _dotted_keys(own) if "extends" in own else set()
+        raw = _pins_follow_channels(_resolve_extends(own), changed)
         origin = str(text_path)
     else:
         raw = _preset_raw(str(name_or_path))
         origin = str(name_or_path)
     if overrides:
-        raw = _apply_overrides(raw, overrides)
+        raw = _pins_follow_channels(_apply_overrides(raw, overrides), set(overrides))
     return _validate(raw, origin)
+
+
+def _dotted_keys(raw: dict) -> set[str]:
+    """The fields a file sets, as dotted keys one level deep (``hbm.channels``)."""
+    return {f"{k}.{kk}" if isinstance(v, dict) else str(k) for k, v in raw.items()
+            for kk in (v if isinstance(v, dict) else [None])}
+
+
+def _pins_follow_channels(raw: dict, changed: set[str]) -> dict:
+    """An HBM whose channel count or channel rate was changed (an override, or a file that extends a preset)
+    without naming the pin rate gets the pin rate they imply, ``dram.bandwidth_gib_s`` = channels x channel_gb_s.
+    The model scales the HBM's achieved bandwidth by ``dram.bandwidth_gib_s`` (so a pin-rate sweep alone acts as more
+    or fewer channels of this kind: :class:`Hbm`), which would otherwise leave a changed channel count without effect
+    on the time."""
+    if "dram.bandwidth_gib_s" in changed or not changed & {"hbm.channels", "hbm.channel_gb_s"}:
+        return raw
+    hbm, dram = raw.get("hbm"), raw.get("dram")
+    if not isinstance(hbm, dict) or not isinstance(dram, dict):
+        return raw
+    try:
+        gb_s = float(hbm["channels"]) * float(hbm["channel_gb_s"])
+    except (KeyError, TypeError, ValueError):
+        return raw  # validation names the missing or bad field
+    return {**raw, "dram": {**dram, "bandwidth_gib_s": gb_s * 1e9 / 2**30}}
 
 
 def _preset_text(name: str) -> str:
