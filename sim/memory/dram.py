@@ -173,14 +173,14 @@ def mixed_gb_s(hbm: Hbm, streams: list[tuple[Num, Num]]) -> Num:
     more than either does alone. Per stream is what the table was measured on (one kind of stream at a time) and what
     the event replay gives a trace step's K and V streams (GPT-2-Small's step 16: 206.5 GB/s against the replay's
     channel mean 206.4, pooled 213.6: docs/spatten.md §Memory system)."""
-    total = time = 0.0
-    for req, act in streams:
-        r = np.asarray(req, dtype=np.float64)
-        hit = 1.0 - np.asarray(act, dtype=np.float64) / np.maximum(r, 1e-30)
-        total = total + r
-        time = time + r / achieved_gb_s(hbm, np.clip(hit, 0.0, 1.0))
-    return np.where(np.asarray(total) > 0, np.asarray(total) / np.maximum(np.asarray(time), 1e-300),
-                    achieved_gb_s(hbm, 1.0))
+    reqs = [np.asarray(r, dtype=np.float64) for r, _ in streams]
+    acts = [np.asarray(a, dtype=np.float64) for _, a in streams]
+    shape = np.broadcast_shapes(*(x.shape for x in (*reqs, *acts)))
+    req = np.stack([np.broadcast_to(r, shape) for r in reqs])
+    act = np.stack([np.broadcast_to(a, shape) for a in acts])
+    bw = achieved_gb_s(hbm, np.clip(1.0 - act / np.maximum(req, 1e-30), 0.0, 1.0))  # one call: the streams stacked
+    total, time = req.sum(axis=0), (req / bw).sum(axis=0)
+    return np.where(total > 0, total / np.maximum(time, 1e-300), achieved_gb_s(hbm, 1.0))
 
 
 def row_hit(requests: float, activates: float) -> float:
