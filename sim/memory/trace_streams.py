@@ -18,9 +18,8 @@ channel; channels run independently and the slowest sets the time (as ramulator_
 row's regions lie at the bench's base addresses, or (``--layout disjoint``) in regions that never overlap: where
 the KV cache lies is a choice of the software, and it moves the delivered bandwidth by ~5% (docs/spatten.md).
 ``python -m attnforge.sim.memory.trace_streams TRACE`` prints the GB/s beside what the analytical model's two HBM
-models (the closed queue and the replay's table) charge for the same requests, each row's K, LSB and V streams at their own
-row-hit rates as the model charges a
-trace; docs/spatten.md §Memory system quotes it.
+models (the closed queue and the replay's table) charge for the same requests, each row's K, LSB and V streams at
+their own row-hit rates as the model charges a trace; docs/spatten.md §Memory system quotes it.
 """
 
 from __future__ import annotations
