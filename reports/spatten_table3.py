@@ -11,6 +11,7 @@ from collections.abc import Callable
 from attnforge.reports import spatten_arch
 from attnforge.reports.paper import Row
 from attnforge.reports.spatten_runs import Totals, bound_phrase, geomean, run_phase
+from attnforge.sim.specs.arch import get_preset
 from attnforge.sim.specs.spatten_policy import A3_APPROX_SPEEDUP
 from attnforge.sim.specs.spatten_policy import POLICIES as POLICY_REGISTRY
 from attnforge.workloads.spatten_benchmarks import Benchmark
@@ -191,7 +192,8 @@ def _constant_power_row(gops: float, rows: list[Row], notes: dict[str, str]) -> 
     269 GOP/J is its 221 GOP/s (a roof times a speedup, no run) over 0.82 W, so the table's energy column cannot
     come from activity; SpAtten1/8's power is taken as Table II's chip scaled to its resources (logic and SRAM by
     the multipliers, DRAM by the bandwidth), with every module drawing its Table II power all the time."""
-    full, eighth = spatten_arch.arch(), spatten_arch.arch("spatten-1-8")
+    # Table II describes the paper's chip, the preset as shipped; SpAtten1/8 is the run's (with any --set on it).
+    full, eighth = get_preset("spatten"), spatten_arch.arch("spatten-1-8")
     m_frac = ((eighth.spatten.qk_multipliers + eighth.spatten.pv_multipliers)
               / (full.spatten.qk_multipliers + full.spatten.pv_multipliers))
     bw_frac = eighth.dram.bandwidth_gib_s / full.dram.bandwidth_gib_s

@@ -92,3 +92,16 @@ def test_table3_energy_at_constant_power_scales_table2_to_spatten_1_8() -> None:
     assert watts == pytest.approx(1.039, abs=1e-3)  # (1.36 + 1.24 + 5.71) / 8; the paper rounds to 8.30 W
     assert row.ours == pytest.approx(400.0 / watts) and row.paper == 382.0
     assert f"{watts:.2f} W" in row.metric and "0.94 W" in notes[row.metric]
+
+
+def test_table3_constant_power_scales_from_table2s_chip_under_overrides() -> None:
+    """With a `--set` on every SpAtten arch (here the HBM's channels), SpAtten1/8's constant power still scales from
+    Table II's chip as shipped: its DRAM share follows its own, overridden, bandwidth against the paper's 512 GB/s."""
+    from attnforge.reports import spatten_arch
+    from attnforge.reports.spatten_table3 import TABLE2_W, _constant_power_row
+
+    rows: list = []
+    with spatten_arch.overridden({"hbm.channels": 8}):
+        _constant_power_row(400.0, rows, {})
+    watts = (TABLE2_W["logic"] + TABLE2_W["sram"]) / 8 + TABLE2_W["dram"] * 8 / 16  # 8 channels of Table II's 16
+    assert rows[0].ours == pytest.approx(400.0 / watts)
