@@ -291,3 +291,27 @@ def test_streams_read_together_are_charged_at_their_own_hit_rates() -> None:
     # vectorised over jobs, as job_costs calls it
     both = dram.mixed_gb_s(h, [(np.array([1000.0, 0.0]), np.array([120.0, 0.0]))])
     assert both.shape == (2,) and both[0] == pytest.approx(float(dram.achieved_gb_s(h, 0.88)))
+
+
+def test_topk_engines_and_fetcher_ports_are_honoured() -> None:
+    """Arch fields the model once ignored: engines past the token/head one rank other queries' local-V top-k at
+    once (the causal prompt, bound by that top-k, speeds up; the serial RTL instance does not), and the fetcher's
+    ports cap the HBM at one 32-byte request per port and cycle."""
+    from attnforge.api import Scenario
+    from attnforge.api import simulate as run
+
+    def result(arch: str = "spatten", **ov: object):
+        sc = Scenario.build(accelerator="spatten", arch=arch, workload="gpt2-small", seq_lens=[256], batch=1,
+                            overrides=ov)
+        return run(sc)[0]
+
+    two, three = result(), result(**{"spatten.topk_engines": 3})
+    assert three.busy["topk"] == pytest.approx(two.busy["topk"] * two.cycles / three.cycles / 2, rel=1e-9)
+    assert three.cycles < two.cycles
+    serial = result("spatten-rtl"), result("spatten-rtl", **{"spatten.topk_engines": 3})
+    assert serial[0].cycles == serial[1].cycles  # one query at a time: a second engine has no other query
+    slow, fast = (run(Scenario.build(accelerator="spatten", workload="gpt2-small", seq_lens=[1024], batch=1,
+                                     stage="decode", overrides=ov))[0]
+                  for ov in ({"spatten.fetcher_channels": 2}, {}))
+    assert slow.dram_bytes == fast.dram_bytes
+    assert slow.cycles > 2 * fast.cycles  # 64 GB/s of ports against ~200 the HBM delivers; the step waits on it

@@ -277,3 +277,15 @@ def test_hbm_channels_set_alone_move_the_pin_rate(tmp_path):
         return float(run(sc)[0].cycles)
 
     assert cycles(**{"hbm.channels": 8}) > 1.5 * cycles()
+
+
+def test_override_sets_a_field_the_preset_leaves_at_its_default() -> None:
+    """`--set spatten.query_overlap=false` names a field of the schema that spatten.yaml leaves at its default: it
+    is set, not refused; an unknown name is still one error that lists every field, defaulted ones included."""
+    arch = load_arch("spatten", {"spatten.query_overlap": False, "spatten.softmax_passes": 3})
+    assert arch.spatten.query_overlap is False and arch.spatten.softmax_passes == 3
+    with pytest.raises(SpecError, match="no such field 'bogus'") as err:
+        load_arch("spatten", {"spatten.bogus": 1})
+    assert "query_overlap" in str(err.value) and "topk_filter_overlap" in str(err.value)
+    with pytest.raises(SpecError, match="no such field 'top'"):
+        load_arch("spatten", {"top.max_d": 3})

@@ -142,6 +142,14 @@ def _streams(arch: SpattenArch, *, count: Num, d: int, k_bits: Num, lsb_bits: Nu
                     activates=count * act, gb_s=dram.mixed_gb_s(h, per_stream))
 
 
+def _fetcher_gb_s(arch: SpattenArch) -> float:
+    """The most the fetcher ports can ask of the HBM, in the HBM's own scale (its channels' pins): one request per
+    port and cycle. The arch's ``dram.bandwidth_gib_s`` scales the HBM's achieved bandwidth against
+    ``hbm.peak_gb_s``, so the ports' bound is put on that same scale."""
+    ports = arch.spatten.fetcher_channels * arch.hbm.request_bytes * arch.clock_hz / 1e9
+    return ports * arch.hbm.peak_gb_s / (arch.dram.bandwidth_gib_s * 2**30 / 1e9)
+
+
 def _serial_cycles(p: SpattenModules, *, keys: Num, values: Num, d: int, refetch: Num, select: Num,
                    filt: Num) -> Num:
     """One query at a time: the spatten-pipeline RTL's own formula at the arch's sizes (lanes = Q x K
@@ -201,10 +209,12 @@ def job_costs(
     # The paper's controller bypasses the engine when every V row is kept (nothing to select); our RTL runs it.
     run_topk = (values < keys) if p.query_overlap else np.ones_like(keys, dtype=bool)
     select, filt, tk_cmp = (np.where(run_topk, x, 0.0) for x in (select, filt, tk_cmp))
+    # Engines past the token/head one rank the local-V top-k of different queries at once (when queries overlap).
+    local_v_engines = max(1, p.topk_engines - 1) if p.query_overlap else 1
     busy = {
         "qk": count * qk_one * redo,
         "softmax": count * p.softmax_passes * sm_one * redo,
-        "topk": count * occupancy(select, filt, p.topk_filter_overlap),
+        "topk": count * occupancy(select, filt, p.topk_filter_overlap) / local_v_engines,
         "pv": count * pv_one,
     }
     useful = {
@@ -248,7 +258,7 @@ def job_costs(
         latency=latency,
         dram_requests=tr.requests,
         dram_activates=tr.activates,
-        dram_efficiency=st.gb_s / arch.hbm.peak_gb_s,
+        dram_efficiency=np.minimum(st.gb_s, _fetcher_gb_s(arch)) / arch.hbm.peak_gb_s,
         serial=serial,
         window=window,
     )

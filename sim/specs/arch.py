@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+import typing
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -347,10 +348,14 @@ class SpattenModules(_Strict):
 
     qk_multipliers: PositiveInt
     softmax_lanes: PositiveInt
+    #: Top-k engines: the paper's two are one for the token and head top-k and one for the local-V top-k; each
+    #: engine past the first takes the local-V top-k of another query in parallel (with ``query_overlap``).
     topk_engines: PositiveInt
     #: Comparators per top-k engine array: the engine's parallelism (elements compared per cycle).
     topk_comparators: PositiveInt
     pv_multipliers: PositiveInt
+    #: Fetcher ports, each issuing at most one request per cycle: they bound the HBM's achieved bandwidth at
+    #: ``fetcher_channels x hbm.request_bytes`` per cycle (the paper's 32 ports feed 16 channels: not binding).
     fetcher_channels: PositiveInt
     #: Bytes of the Key SRAM (the Value SRAM is the same size), double-buffered: half holds one head's K.
     kv_sram_bytes: PositiveInt
@@ -594,10 +599,28 @@ def _apply_overrides(raw: dict, overrides: dict[str, object]) -> dict:
             if isinstance(node[p], dict):
                 node[p] = dict(node[p])
             node = node[p]
-        if not isinstance(node, dict) or parts[-1] not in node:
-            raise SpecError(f"arch override {key}", f"no such field {parts[-1]!r}", _names(node))
+        fields = _model_fields(raw, parts[:-1])
+        if not isinstance(node, dict) or (parts[-1] not in node and parts[-1] not in fields):
+            raise SpecError(f"arch override {key}", f"no such field {parts[-1]!r}",
+                            sorted(set(_names(node) or []) | fields))
         node[parts[-1]] = copy.deepcopy(val)
     return out
+
+
+def _model_fields(raw: dict, path: list[str]) -> set[str]:
+    """The fields the arch's schema defines at ``path`` (``["spatten"]``), so an override may set one the file leaves
+    at its default (``spatten.query_overlap``); empty where the path is no typed section."""
+    cls: Any = FAMILIES.get(str(raw.get("family", "cascade")))
+    for part in path:
+        info = getattr(cls, "model_fields", {}).get(part)
+        if info is None:
+            return set()
+        ann = info.annotation
+        cls = next((a for a in (*typing.get_args(ann), ann) if isinstance(a, type) and hasattr(a, "model_fields")),
+                   None)
+        if cls is None:
+            return set()
+    return set(getattr(cls, "model_fields", {}))
 
 
 def _family_class(raw: dict[str, Any], origin: str) -> type[Arch]:
