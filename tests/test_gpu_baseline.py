@@ -101,6 +101,8 @@ def test_merge_refuses_mixed_devices(tmp_path: Path) -> None:
     assert len(gb.load_runs([a, a]).points) == 2 * len(d["points"])
 
 
+# slow: ~7 s; the fast set runs `attnforge gpu-baseline` through docs/guide.md's commands
+@pytest.mark.slow
 def test_cli_gpu_baseline_writes_csv_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gpu-baseline", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -124,6 +124,8 @@ def test_bad_specs(tmp_path: Path, body: str, field: str) -> None:
         load_spec(f)
 
 
+# slow: ~9 s; the fast set runs `attnforge sweep` and `report` through docs/guide.md's commands
+@pytest.mark.slow
 def test_cli_sweep_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "s.yaml"
     f.write_text(SPEC)
