@@ -43,6 +43,9 @@ LONG_SIMS = ("verilator",)
 #: SpAtten blocks that spatten-pipeline's quick case runs inside it (bit and cycle exact against the same golden):
 #: their own quick cases run in the slow set, which keeps the README's test command under 3 minutes on 2 cores
 IN_PIPELINE = ("qk", "softmax", "progquant", "pv")
+#: FuseMax blocks that fusemax-tile's quick case runs inside it (its 2D array is array2d's grid of pe's core, its 1D
+#: array vector1d's core: rtl/fusemax_tile.py), bit and cycle exact against the same golden: the same reason
+IN_TILE = ("pe", "array2d", "vector1d")
 
 
 #: designs whose own test module runs a superset of their quick case on the same simulator and build
@@ -51,8 +54,8 @@ OWN_QUICK = ("topk",)
 
 
 @pytest.mark.parametrize("sim", QUICK_SIMS)
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.design, marks=[pytest.mark.slow] if c.design in IN_PIPELINE
-                                               else []) for c in default_cases(quick=True)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.design, marks=[pytest.mark.slow]
+                                               if c.design in IN_PIPELINE + IN_TILE else []) for c in default_cases(quick=True)
                                   # fastbench designs and OWN_QUICK: their own tests
                                   if c.design not in FAST_BENCHES and c.design not in OWN_QUICK])
 def test_block_quick(case: Case, sim: str) -> None:
