@@ -267,6 +267,10 @@ def test_hbm_channels_set_alone_move_the_pin_rate(tmp_path):
     assert load_arch(p).dram.bandwidth_gib_s == pytest.approx(8 * 32 * gib)
     p.write_text("extends: spatten\nname: half\nhbm:\n  channels: 8\ndram:\n  bandwidth_gib_s: 100\n")
     assert load_arch(p).dram.bandwidth_gib_s == 100.0
+    # a bad channel count is named as the user wrote it, not as the pin rate derived from it
+    for bad in ({"hbm.channels": 0}, {"hbm.channel_gb_s": -3}):
+        with pytest.raises(SpecError, match=next(iter(bad)).replace(".", r"\.")):
+            load_arch("spatten", bad)
     # and the time follows: a decode step at 1k context waits on the HBM
     from attnforge.api import Scenario
     from attnforge.api import simulate as run

@@ -513,6 +513,8 @@ def _pins_follow_channels(raw: dict, changed: set[str]) -> dict:
         gb_s = float(hbm["channels"]) * float(hbm["channel_gb_s"])
     except (KeyError, TypeError, ValueError):
         return raw  # validation names the missing or bad field
+    if not gb_s > 0:
+        return raw  # a channel count or rate of 0 or less: validation names that field, not the pin rate
     return {**raw, "dram": {**dram, "bandwidth_gib_s": gb_s * 1e9 / 2**30}}
 
 
