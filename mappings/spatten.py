@@ -240,14 +240,10 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     par = int(pol.topk_parallelism or arch.spatten.topk_comparators)
     tok, hk = _layer_kept(pol, mdl, m)
     causal = bool(shape.causal)
-    if arch.top is not None and pol.query_key_keep < 1.0:
-        raise SpecError(f"policy {pol.name}: query_key_keep", "spatten-top's RTL has no per-query key selection")
-    if arch.top is not None and arch.hbm.layer_barrier:
-        raise SpecError("hbm.layer_barrier", "spatten-top's memory is its own port (the arch's top.memory), not the "
-                        "HBM model this barrier acts on", ["false"])
     if arch.top is not None:  # an RTL instance of the whole accelerator: its own per-job chain through one port
         from attnforge.sim.spatten.top_analytical import top_schedule
 
+        _check_top_request(arch, pol)
         return top_schedule(arch, model=mdl, m=m, p=p, batch=batch, tok=tok, heads=hk, v_ratio=pol.v_ratio,
                             refetch=lambda keys, li: refetch_rate(_top_policy(pol, arch), keys, d, li),
                             decode=decode, causal=causal)  # type: ignore[return-value]
@@ -283,24 +279,58 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         jc.charge(actions, topk_extra=batch * (cmp_tok + cmp_head), total=_total)
         sw, bd = _stalls(arch, pol, jc, keys=keys, prev_keys=prev_keys, heads=heads, prev_heads=prev_heads, m=m,
                          batch=batch, d=d, decode=decode, par=par, first=li == 0)
-        for k, v in {"latency": batch * _barrier(arch, jc, count), "head_switch": sw, "boundary": bd,
-                     "flops": 2 * (_total(jc.macs_qk) + _total(jc.macs_pv)),
-                     "dense_flops": batch * mdl.heads * 4 * d * dense_pm, "lsb_bytes": _total(jc.lsb_bytes),
-                     "bytes": lay_bytes, "kv_bytes": lay_bytes - _total(jc.io_bytes),
-                     "kv_elements": _total(jc.kv_elements), "k_bytes": _total(jc.k_bytes),
-                     "k_elements": _total(jc.k_elements), "rows": _total(count), "refetch_rows": _total(count * rho),
-                     "requests": _total(jc.dram_requests), "activates": _total(jc.dram_activates),
-                     "kept_tok": keys / m,
-                     "kept_val": _total(values * count) / np.maximum(_total(count), 1e-300) / m}.items():
+        layer = _layer_totals(jc, count=count, rho=rho, keys=keys, values=values, m=m)
+        layer.update(latency=batch * _barrier(arch, jc, count), head_switch=sw, boundary=bd,
+                     dense_flops=batch * mdl.heads * 4 * d * dense_pm)
+        for k, v in layer.items():
             tot[k] = tot.get(k, 0.0) + v
         prev_keys, prev_heads = keys, int(heads)
     stages.append(Stage("latency", [Phase("barriers", {}, exposed=tot["latency"]),
                                     Phase("head switches", {}, exposed=tot["head_switch"]),
                                     Phase("layer top-k", {}, exposed=tot["boundary"])], 0.0))
-    extra: dict[str, Num] = {
-        "tokens_kept": tot["kept_tok"] / mdl.layers,
-        "heads_kept": float(np.mean(hk)) / mdl.heads,
-        "values_kept": tot["kept_val"] / mdl.layers,
+    extra = _extra(tot, layers=mdl.layers, heads_kept=float(np.mean(hk)) / mdl.heads, par=par)
+    return Schedule(
+        mapping=f"spatten:{pol.name}",
+        cascade="spatten",
+        passes=1,
+        stages=stages,
+        busy=busy,
+        useful=useful,
+        actions=actions,
+        flops=tot["flops"],
+        compulsory_dram_bytes=tot["bytes"] - tot["lsb_bytes"],
+        tiles={},
+        extra=extra,
+    )
+
+
+def _check_top_request(arch: SpattenArch, pol: Policy) -> None:
+    """What spatten-top's RTL cannot do, refused by name rather than ignored."""
+    if pol.query_key_keep < 1.0:
+        raise SpecError(f"policy {pol.name}: query_key_keep", "spatten-top's RTL has no per-query key selection")
+    if arch.hbm.layer_barrier:
+        raise SpecError("hbm.layer_barrier", "spatten-top's memory is its own port (the arch's top.memory), not the "
+                        "HBM model this barrier acts on", ["false"])
+
+
+def _layer_totals(jc: JobCost, *, count: Num, rho: Num, keys: Num, values: Num, m: Num) -> dict[str, Num]:
+    """One layer's jobs summed into the run's counters (FLOPs, bytes by kind, rows, requests, kept fractions)."""
+    lay_bytes = _total(jc.dram_bytes)
+    return {"flops": 2 * (_total(jc.macs_qk) + _total(jc.macs_pv)), "lsb_bytes": _total(jc.lsb_bytes),
+            "bytes": lay_bytes, "kv_bytes": lay_bytes - _total(jc.io_bytes),
+            "kv_elements": _total(jc.kv_elements), "k_bytes": _total(jc.k_bytes),
+            "k_elements": _total(jc.k_elements), "rows": _total(count), "refetch_rows": _total(count * rho),
+            "requests": _total(jc.dram_requests), "activates": _total(jc.dram_activates),
+            "kept_tok": keys / m,
+            "kept_val": _total(values * count) / np.maximum(_total(count), 1e-300) / m}
+
+
+def _extra(tot: dict[str, Num], *, layers: int, heads_kept: float, par: int) -> dict[str, Num]:
+    """The schedule's SpAtten-specific results from the run's counters (per-layer means where a fraction)."""
+    return {
+        "tokens_kept": tot["kept_tok"] / layers,
+        "heads_kept": heads_kept,
+        "values_kept": tot["kept_val"] / layers,
         "lsb_refetch_rate": tot["refetch_rows"] / tot["rows"],
         "lsb_dram_bytes": tot["lsb_bytes"],
         # K and V alone (MSBs, LSBs, V rows), and their elements: what pruning and quantization reduce, counted
@@ -319,17 +349,3 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         "boundary_cycles": tot["boundary"],
         "barrier_cycles": tot["latency"],
     }
-    return Schedule(
-        mapping=f"spatten:{pol.name}",
-        cascade="spatten",
-        passes=1,
-        stages=stages,
-        busy=busy,
-        useful=useful,
-        actions=actions,
-        flops=tot["flops"],
-        compulsory_dram_bytes=tot["bytes"] - tot["lsb_bytes"],
-        tiles={},
-        extra=extra,
-    )
-

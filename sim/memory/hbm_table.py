@@ -57,20 +57,37 @@ def _closed_queue_constant() -> float:
 def check_timing(hbm: Hbm) -> None:
     """Refuse an arch whose HBM is not the one the table was measured on (its timings or organisation differ), or
     that changes the closed queue's own constant, which the replay has no use for (a change would be ignored)."""
-    timing, *_ = _load()
-    ours = asdict(hbm_events.Hbm2Timing.from_hbm(hbm))
-    diff = sorted(k for k in timing if timing[k] != ours.get(k))
-    if hbm.controller_ns != _closed_queue_constant():
-        diff.append("controller_ns (the closed queue's constant)")
+    diff = _timing_diff(hbm)
     if diff:
         raise SpecError("hbm.model", f"'replay' has a table for SpAtten's HBM2 only; this arch changes {', '.join(diff)}",
                         ["closed-queue (any timings)", "replay (the preset's HBM2 timings, any channels and outstanding)"])
 
 
+@lru_cache(maxsize=64)
+def _timing_diff(hbm: Hbm) -> tuple[str, ...]:
+    """The fields in which ``hbm`` differs from the table's HBM, once per (frozen, hashable) Hbm: the model asks on
+    every stream of every layer, and the comparison is the same each time."""
+    timing, *_ = _load()
+    ours = asdict(hbm_events.Hbm2Timing.from_hbm(hbm))
+    diff = sorted(k for k in timing if timing[k] != ours.get(k))
+    if hbm.controller_ns != _closed_queue_constant():
+        diff.append("controller_ns (the closed queue's constant)")
+    return tuple(diff)
+
+
 def channel_gb_s(hbm: Hbm, hit_rate: object) -> np.ndarray:
     """One channel's GB/s at ``hbm.outstanding`` requests in flight and this row-hit rate (arrays broadcast)."""
     check_timing(hbm)
-    _, ns, hits, gbs = _load()
-    n = min(float(hbm.outstanding), ns[-1])
-    at_n = np.array([np.interp(n, ns, gbs[i]) for i in range(len(hits))])
+    hits, at_n = _at_outstanding(float(hbm.outstanding))
     return np.interp(np.clip(np.asarray(hit_rate, dtype=np.float64), 0.0, 1.0), hits, at_n)
+
+
+@lru_cache(maxsize=64)
+def _at_outstanding(outstanding: float) -> tuple[np.ndarray, np.ndarray]:
+    """The table's hit rates and one channel's GB/s at each, interpolated at this many requests in flight (at most
+    the table's largest count)."""
+    _, ns, hits, gbs = _load()
+    n = min(outstanding, ns[-1])
+    at_n = np.array([np.interp(n, ns, gbs[i]) for i in range(len(hits))])
+    at_n.flags.writeable = False
+    return hits, at_n

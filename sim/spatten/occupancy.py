@@ -96,6 +96,48 @@ class JobCost:
         actions.add(DRAM_BYTES[0], "activate", total(self.dram_activates))
 
 
+class _Beats:
+    """One query's beats in each streaming module (the RTL's cycle models at the arch's sizes), and from them the
+    modules' occupancy over many queries and one query's latency through the pipe."""
+
+    def __init__(self, p: SpattenModules, keys: Num, values: Num, d: int) -> None:
+        self.p = p
+        self.kpc, self.vpc = p.qk_multipliers / d, p.pv_multipliers / d
+        self.keys, self.values = keys, values
+        self.qk, self.sm, self.pv = _ceil(keys, self.kpc), _ceil(keys, p.softmax_lanes), _ceil(values, self.vpc)
+
+    def occupancy(self, count: Num, redo: Num, topk_one: Num) -> tuple[dict[str, Num], dict[str, Num]]:
+        """Each module's busy cycles and useful beats over ``count`` queries (``redo``: 1 + the LSB recompute
+        share; ``topk_one``: one query's engine occupancy)."""
+        p = self.p
+        # Engines past the token/head one rank the local-V top-k of different queries at once (when queries overlap).
+        local_v_engines = max(1, p.topk_engines - 1) if p.query_overlap else 1
+        busy = {
+            "qk": count * self.qk * redo,
+            "softmax": count * p.softmax_passes * self.sm * redo,
+            "topk": count * topk_one / local_v_engines,
+            "pv": count * self.pv,
+        }
+        useful = {
+            "qk": count * self.keys * redo / self.kpc,
+            "softmax": count * self.keys * redo / p.softmax_lanes,
+            "pv": count * self.values / self.vpc,
+        }
+        return busy, useful
+
+    def latency(self, fetch: Num, topk: Num) -> Num:
+        """One query from its K fetch to its last prob x V output (``fetch``: a DRAM round trip in cycles;
+        ``topk``: the engine's selection plus filter)."""
+        p = self.p
+        return (
+            fetch + p.qk_latency_cycles + self.qk
+            + p.softmax_latency_cycles + p.softmax_passes * self.sm
+            + p.requant_latency_cycles + self.sm  # store-and-forward: the row max must be known
+            + topk
+            + fetch + p.pv_latency_cycles + self.pv
+        )
+
+
 @dataclass
 class _Streams:
     """Bytes, requests and activates of a job's K (MSB), LSB and V streams, summed over ``count`` jobs."""
@@ -194,51 +236,28 @@ def job_costs(
     """
     p = check_arch(arch)
     assert isinstance(arch, SpattenArch)
-    kpc = p.qk_multipliers / d
-    vpc = p.pv_multipliers / d
-    smax = p.softmax_lanes
     count = np.asarray(count, dtype=np.float64)
     keys = np.asarray(keys, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     redo = 1.0 + np.asarray(refetch, dtype=np.float64)
-    qk_one = _ceil(keys, kpc)
-    sm_one = _ceil(keys, smax)
-    pv_one = _ceil(values, vpc)
-    select, filt, tk_cmp = engine_cycles_v(keys, values, topk_parallelism, smax, p.topk_round_overhead_cycles,
-                                           score_std)
+    beats = _Beats(p, keys, values, d)
+    select, filt, tk_cmp = engine_cycles_v(keys, values, topk_parallelism, p.softmax_lanes,
+                                           p.topk_round_overhead_cycles, score_std)
     # The paper's controller bypasses the engine when every V row is kept (nothing to select); our RTL runs it.
     run_topk = (values < keys) if p.query_overlap else np.ones_like(keys, dtype=bool)
     select, filt, tk_cmp = (np.where(run_topk, x, 0.0) for x in (select, filt, tk_cmp))
-    # Engines past the token/head one rank the local-V top-k of different queries at once (when queries overlap).
-    local_v_engines = max(1, p.topk_engines - 1) if p.query_overlap else 1
-    busy = {
-        "qk": count * qk_one * redo,
-        "softmax": count * p.softmax_passes * sm_one * redo,
-        "topk": count * occupancy(select, filt, p.topk_filter_overlap) / local_v_engines,
-        "pv": count * pv_one,
-    }
-    useful = {
-        "qk": count * keys * redo / kpc,
-        "softmax": count * keys * redo / smax,
-        "pv": count * values / vpc,
-    }
+    busy, useful = beats.occupancy(count, redo, occupancy(select, filt, p.topk_filter_overlap))
     st = _streams(arch, count=count, d=d, k_bits=k_bits, lsb_bits=lsb_bits, refetch=refetch, v_bits=v_bits,
                   q_bits=q_bits, keys_fetched=keys_fetched, values_fetched=values_fetched, kv_reuse=kv_reuse,
                   span=keys_fetched if span is None else span)
     tr = dram.traffic(arch.hbm, arch.clock_hz, st.requests, st.activates, st.bytes)
     # A fetch's round trip in cycles, counted at the HBM's 1 GHz command clock (the paper's clock too): a fixed
     # cycle count keeps one schedule valid across a clock sweep, as the engine's sweeps require.
-    fetch_lat = dram.latency_ns(arch.hbm, tr.row_hit_rate)
-    latency = (
-        fetch_lat + p.qk_latency_cycles + qk_one
-        + p.softmax_latency_cycles + p.softmax_passes * sm_one
-        + p.requant_latency_cycles + sm_one  # store-and-forward: the row max must be known
-        + select + filt
-        + fetch_lat + p.pv_latency_cycles + pv_one
-    )
+    latency = beats.latency(dram.latency_ns(arch.hbm, tr.row_hit_rate), select + filt)
     serial = None
     # A query is in the decision window from its first Q x K beat to its decision (sim/spatten/stalls.py).
-    window = None if p.decision_window is None else count * (qk_one + release_latency(arch, keys)) / p.decision_window
+    window = (None if p.decision_window is None
+              else count * (beats.qk + release_latency(arch, keys)) / p.decision_window)
     if not p.query_overlap:
         one = _serial_cycles(p, keys=keys, values=values, d=d, refetch=refetch, select=select, filt=filt)
         serial, latency = count * one, one
