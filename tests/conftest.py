@@ -11,27 +11,30 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-#: The slow set's longest tests with their seconds in a fresh-clone CI run (`.ci/run`'s `--durations=15`, at
-#: 2e7585b; the sweep and bench-rtl tests, not in that list, from the run before), and the fast set's longest, each
-#: set's started first: pytest-xdist hands
-#: the first tests out round-robin and the rest on demand, so the two workers share the long ones and do not end
-#: with one of them alone on a late 200-s test. Only the order changes, never what runs.
+#: The slow set's longest tests with their seconds (`pytest -m slow -n 2 --durations=40` on this 2-core machine,
+#: at 463dac9, the two workers sharing the cores), and the fast set's longest, each set's started first:
+#: pytest-xdist hands the first tests out round-robin and the rest on demand, so the two workers share the long ones
+#: and do not end with one of them alone on a late 200-s test. Only the order changes, never what runs.
 LONGEST_FIRST: dict[str, int] = {
-    "test_spatten_top_rtl.py::test_minilm_whole_model_verilator": 222,
-    "test_fusemax_top.py::test_bert_layer_verilator": 182,
-    "test_fusemax_top.py::test_minilm_real_layers_verilator": 89,
-    "test_rtl_blocks.py::test_block_long[spatten-pipeline-1-verilator]": 84,
-    "test_rtl_blocks.py::test_block_long[fusemax-tile-2-verilator]": 63,
-    "test_rtl_blocks.py::test_block_long[importance-1-verilator]": 61,
-    "test_fastbench.py::test_tile_run_is_bit_and_cycle_exact[cocotb-verilator-64-64]": 43,
-    "test_rtl_blocks.py::test_block_long[fusemax-tile-4-verilator]": 49,
-    "test_spatten_cli.py::test_reproduce_spatten_json": 78,
-    "test_sweep_units.py::test_million_point_grid_local_and_ray": 39,
-    "test_rtl_blocks.py::test_block_long[array2d-1-verilator]": 26,
-    "test_fastbench.py::test_bench_rtl_runs_every_design_checked": 37,
-    "test_rtl_blocks.py::test_block_long[topk-1-verilator]": 41,
-    "test_rtl_blocks.py::test_block_long[vector1d-1-verilator]": 35,
-    "test_packaging.py::test_wheel_works_from_an_empty_folder": 30,
+    "test_fusemax_top.py::test_bert_layer_verilator": 285,
+    "test_spatten_top_rtl.py::test_minilm_whole_model_verilator": 226,
+    "test_spatten_cli.py::test_reproduce_spatten_json": 138,
+    "test_fusemax_top.py::test_minilm_real_layers_verilator": 137,
+    "test_rtl_blocks.py::test_block_long[importance-1-verilator]": 94,
+    "test_rtl_blocks.py::test_block_long[fusemax-tile-2-verilator]": 89,
+    "test_sweep_units.py::test_million_point_grid_local_and_ray": 78,
+    "test_rtl_blocks.py::test_block_long[fusemax-tile-4-verilator]": 70,
+    "test_rtl_blocks.py::test_block_long[topk-1-verilator]": 66,
+    "test_rtl_blocks.py::test_block_long[vector1d-1-verilator]": 59,
+    "test_packaging.py::test_wheel_works_from_an_empty_folder": 56,
+    "test_hbm_events.py::test_every_recorded_row_gives_ramulators_cycles": 55,
+    "test_rtl_blocks.py::test_block_long[spatten-pipeline-1-verilator]": 53,
+    "test_rtl_blocks.py::test_block_long[array2d-1-verilator]": 48,
+    "test_fastbench.py::test_bench_rtl_runs_every_design_checked": 46,
+    "test_peers.py::test_against_real_scalesim_and_zigzag": 41,
+    "test_synth.py::test_keep_hierarchy_keeps_one_operand_register_per_pe": 33,
+    "test_spatten_trace.py::test_big_trace_replays_at_io_speed": 28,
+    "test_fastbench.py::test_tile_run_is_bit_and_cycle_exact[cocotb-verilator-64-64]": 25,
     # the fast set's longest (`pytest -m "not slow" -n 2 --durations=40` on this 2-core machine)
     "test_docs_commands.py::test_guide_commands_run": 22,
     "test_rtl_blocks.py::test_block_quick[fusemax-tile-icarus]": 15,
