@@ -85,8 +85,17 @@ def test_simulate_fidelity_cycle_json(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_simulate_fidelity_cycle_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """A workload the RTL cannot take is named by the option that sized it (not as a --param nobody gave); a
+    parameter the user gave is named as given."""
     assert main(["simulate", "--fidelity", "cycle", "--seq-len", "4096"]) == 2  # beyond max_keys
+    err = capsys.readouterr().err
+    assert "--m / --seq-len (keys M): sets fusemax-tile's max_keys to 4096" in err and "--fidelity analytical" in err
     assert main(["simulate", "--fidelity", "cycle", "--accel", "flat", "--seq-len", "16"]) == 2
+    args = ["simulate", "--fidelity", "cycle", "--accel", "spatten", "--workload", "gpt2-small"]
+    assert main([*args, "--seq-len", "2k"]) == 2
+    assert "sets spatten-pipeline's max_n to 2048" in capsys.readouterr().err
+    assert main([*args, "--seq-len", "64", "--rtl-param", "max_n=5000"]) == 2
+    assert "max_n: 5000 out of range" in capsys.readouterr().err
 
 
 def test_regress_json_quick_single_design(capsys: pytest.CaptureFixture[str]) -> None:

@@ -171,11 +171,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=cmd_topk_cycles)
 
 
+#: What sizes each RTL parameter that a cycle-fidelity run derives from the workload (its command-line option), so
+#: a workload the RTL cannot take is named as the user wrote it, not as a --param they never gave.
+SIZED_BY: dict[str, str] = {"max_n": "--m / --seq-len (keys M)", "max_keys": "--m / --seq-len (keys M)",
+                            "max_queries": "--p / --seq-len (queries P)", "e": "the model's head dimension",
+                            "f": "the model's head dimension", "d": "the model's head dimension",
+                            "min_d": "the model's head dimension", "max_d": "the model's head dimension",
+                            "max_heads": "--batch x the model's heads"}
+
+
 def _rtl_params(sc: Any, design: str, defaults: dict[str, object]) -> dict[str, int]:
-    """The RTL instance: defaults sized from the workload, then the Scenario's --rtl-param values, checked."""
+    """The RTL instance: defaults sized from the workload, then the Scenario's --rtl-param values, checked. A
+    workload-sized value out of the RTL's range is refused naming the workload option that set it."""
     from attnforge.rtl.registry import parse_params
 
-    return parse_params(design, {**defaults, **dict(sc.rtl_params)})
+    given = dict(sc.rtl_params)
+    try:
+        return parse_params(design, {**defaults, **given})
+    except SpecError as e:
+        name = e.field.removeprefix("--param ")
+        if name in given or name not in defaults or name not in SIZED_BY:
+            raise
+        raise SpecError(SIZED_BY[name], f"sets {design}'s {name} to {defaults[name]}, outside what the RTL takes",
+                        f"{name} {e.allowed}; or --fidelity analytical") from None
 
 
 def run_cycle(sc: Any, as_json: bool = False) -> int:
