@@ -550,6 +550,7 @@ def unit_columns(unit: Unit) -> dict[str, Any]:
         "stage_cycles": {k: _col(v, n) for k, v in ev.stage_cycles.items()},
         "tiles": {k: _col(v, n) for k, v in s.tiles.items()} | {"spill_fraction": _col(s.spill_fraction, n)},
         "area_mm2": same(sc.arch.area_mm2()), "compute_cycles": comp, "memory_cycles": mem,
+        "layers": same(s.layers),
     }
     row: dict[str, Any] = {}
     for fld in fields(Result):

@@ -12,6 +12,7 @@ missing; a column missing everywhere is float64 NaN. Across parts, int64 and flo
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,6 +245,15 @@ _GROUP = ("workload", "seq_len", "batch", "scope")
 _COSTS = ("latency_s", "energy_j", "area_mm2")
 
 
+def _costs(col: Callable[[str], Any], n: int) -> np.ndarray:
+    """What the Pareto flag weighs: latency and energy per model layer (a SpAtten row covers all of the model's
+    layers, a per-layer dataflow's row one: ``Result.layers``; parts written without the column count 1), and area."""
+    layers = col("layers")
+    per = np.ones(n) if layers is None else np.nan_to_num(np.asarray(layers, dtype=np.float64), nan=1.0)
+    lat, energy, area = (np.asarray(col(k), dtype=np.float64) for k in _COSTS)
+    return np.column_stack([lat / per, energy / per, area])
+
+
 def collect_tables(tables: list[Any]) -> Any:
     """Parts (pyarrow Tables) as one table ordered by point, with stable types and the ``pareto`` flag."""
     import pyarrow as pa
@@ -262,7 +272,7 @@ def collect_tables(tables: list[Any]) -> Any:
     for k in _GROUP:
         d = pc.dictionary_encode(t[k].combine_chunks(), null_encoding="encode")
         keys.append((d.indices.to_numpy().astype(np.int64), len(d.dictionary)))
-    costs = np.column_stack([t[k].to_numpy() for k in _COSTS]).astype(np.float64)
+    costs = _costs(lambda k: t[k].to_numpy() if k in t.column_names else None, t.num_rows)
     return t.append_column("pareto", pa.array(_pareto(_group_codes(keys), costs)))
 
 
@@ -285,5 +295,5 @@ def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     for k in _GROUP:
         codes, uniques = pd.factorize(df[k], use_na_sentinel=False)
         keys.append((codes.astype(np.int64), len(uniques)))
-    df["pareto"] = _pareto(_group_codes(keys), df[list(_COSTS)].to_numpy(dtype=np.float64))
+    df["pareto"] = _pareto(_group_codes(keys), _costs(lambda k: df[k].to_numpy() if k in df else None, len(df)))
     return df

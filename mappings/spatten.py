@@ -301,6 +301,7 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         compulsory_dram_bytes=tot["bytes"] - tot["lsb_bytes"],
         tiles={},
         extra=extra,
+        layers=mdl.layers,
     )
 
 

@@ -100,14 +100,21 @@ def committed() -> SuiteRun | None:
     return load_runs([DATA]) if DATA.exists() else None
 
 
-def measured_latency(model: str, batch: int, seq: int) -> tuple[float, SuiteRun] | None:
-    """The committed GPU latency of one FuseMax-suite point (non-causal prefill, P = M = seq), if it was measured."""
+def measured_latency(model: str, batch: int, seq: int, layers: int = 1) -> tuple[float, SuiteRun, int] | None:
+    """The committed GPU latency of a non-causal prefill (P = M = seq), if it was measured, with the model layers it
+    covers: for ``layers`` > 1 (a result over the whole model) the SpAtten suite's whole-model point first (BERT
+    task lengths at batch 1; its GPT-2 points are prompt + generation, not a prefill), else the FuseMax suite's
+    one-layer point."""
     run = committed()
     if run is None:
         return None
     for p in run.points:
+        whole = p.suite == "spatten" and not p.model.startswith("gpt2")
+        if layers > 1 and whole and (p.model, p.batch, p.seq) == (model, batch, seq):
+            return p.latency_s, run, layers
+    for p in run.points:
         if p.suite == "fusemax" and (p.model, p.batch, p.seq) == (model, batch, seq):
-            return p.latency_s, run
+            return p.latency_s, run, 1
     return None
 
 

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from attnforge.reports.tables import speedup  # noqa: E402
 from attnforge.sim.analytical.result import Result  # noqa: E402
 
 
@@ -32,10 +33,10 @@ def plot_compare(results: Sequence[Result], baseline: str, out_dir: Path) -> lis
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, rs in groups.items():
         xs = [r.seq_len for r in rs if r.seq_len in base]
-        ax.plot(xs, [base[r.seq_len].cycles / r.cycles for r in rs if r.seq_len in base], marker="o", label=name)
+        ax.plot(xs, [speedup(base[r.seq_len], r) for r in rs if r.seq_len in base], marker="o", label=name)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("sequence length")
-    ax.set_ylabel(f"speedup vs {baseline}")
+    ax.set_ylabel(f"speedup vs {baseline}" + (", per model layer" if any(r.layers != 1 for r in results) else ""))
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -122,19 +123,22 @@ def log_axes(ax, x: bool = True, y: bool = True) -> None:  # noqa: ANN001 - a ma
 
 def pareto_panel(ax, sub, styles: dict[str, dict[str, object]]) -> None:  # noqa: ANN001 - Axes, DataFrame
     """Latency vs energy of one (workload, seq_len, batch, scope) group: a colour and marker per accelerator, the
-    Pareto-optimal designs (latency, energy, area) ringed."""
-    for accel, g in sub.groupby("accelerator", sort=False):
+    Pareto-optimal designs (latency, energy, area) ringed. Per model layer when a row covers several (SpAtten's
+    cover the whole model, the per-layer dataflows' one layer), as the Pareto flag weighs them."""
+    per = sub["layers"].fillna(1) if "layers" in sub.columns and (sub["layers"].fillna(1) != 1).any() else None
+    x, y = (sub[k] if per is None else sub[k] / per for k in ("latency_s", "energy_j"))
+    for accel, idx in sub.groupby("accelerator", sort=False).groups.items():
         st = styles[accel]
-        ax.scatter(g["latency_s"], g["energy_j"], s=22, alpha=0.75, color=st["color"], marker=st["marker"], label=accel)
-    front = sub[sub["pareto"].astype(bool)] if "pareto" in sub.columns else sub.iloc[:0]
-    if len(front):
-        ax.scatter(front["latency_s"], front["energy_j"], facecolors="none", edgecolors="black", s=70, lw=0.9,
-                   label="Pareto-optimal")
-    positive = (sub["latency_s"] > 0).all() and (sub["energy_j"] > 0).all()
+        ax.scatter(x[idx], y[idx], s=22, alpha=0.75, color=st["color"], marker=st["marker"], label=accel)
+    front = sub["pareto"].astype(bool) if "pareto" in sub.columns else None
+    if front is not None and front.any():
+        ax.scatter(x[front], y[front], facecolors="none", edgecolors="black", s=70, lw=0.9, label="Pareto-optimal")
+    positive = bool((x > 0).all() and (y > 0).all())
     if positive:
         log_axes(ax)
-    ax.set_xlabel("latency (s)" + (", log" if positive else ""))
-    ax.set_ylabel("energy (J)" + (", log" if positive else ""))
+    unit = "" if per is None else " per model layer"
+    ax.set_xlabel(f"latency{unit} (s)" + (", log" if positive else ""))
+    ax.set_ylabel(f"energy{unit} (J)" + (", log" if positive else ""))
     ax.grid(True, which="both", alpha=0.25)
 
 

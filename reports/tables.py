@@ -37,10 +37,22 @@ def results_frame(results: Sequence[Result], baseline: str | None = None) -> pd.
         row["tflops"] = r.tflops
         if base:
             b = base.get(_point_key(r))
-            row["speedup"] = b.cycles / r.cycles if b else None
-            row["energy_ratio"] = r.energy_j / b.energy_j if b else None
+            row["speedup"] = speedup(b, r) if b else None
+            row["energy_ratio"] = energy_ratio(b, r) if b else None
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def speedup(base: Result, r: Result) -> float:
+    """How much faster ``r`` runs than ``base`` at the same point: their latencies (their clocks may differ) per
+    model layer, since a result covers one layer (the per-layer dataflows) or all of them (SpAtten, whose cascade
+    pruning spans the layers; ``Result.layers``)."""
+    return (base.latency_s / base.layers) / (r.latency_s / r.layers) if r.latency_s else float("nan")
+
+
+def energy_ratio(base: Result, r: Result) -> float:
+    """``r``'s energy over ``base``'s, per model layer (as :func:`speedup`)."""
+    return (r.energy_j / r.layers) / (base.energy_j / base.layers) if base.energy_j else float("nan")
 
 
 def _point_key(r: Result) -> tuple:
@@ -78,8 +90,10 @@ def _len(n: int) -> str:
 
 
 def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
-    """Human table; with ``baseline`` adds speedup and energy ratio against that accelerator at the same point."""
+    """Human table; with ``baseline`` adds speedup and energy ratio against that accelerator at the same point. A
+    ``layers`` column appears when a result covers more than one model layer (then ratios are per layer)."""
     base = _baseline_index(results, baseline)
+    per_layer = any(r.layers != 1 for r in results)
     rows = []
     for r in results:
         row = {
@@ -87,6 +101,7 @@ def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
             "workload": r.workload,
             "seq": _len(r.seq_len),
             "batch": r.batch,
+            **({"layers": r.layers} if per_layer else {}),
             "cycles": f"{r.cycles:.4g}",
             "latency": duration(r.latency_s),
             "energy": _si(r.energy_j, "J"),
@@ -99,8 +114,8 @@ def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
         }
         if base:
             b = base.get(_point_key(r))
-            row["speedup"] = f"{b.cycles / r.cycles:.3g}x" if b else "-"
-            row["energy/base"] = f"{r.energy_j / b.energy_j:.3f}" if b else "-"
+            row["speedup"] = f"{speedup(b, r):.3g}x" if b else "-"
+            row["energy/base"] = f"{energy_ratio(b, r):.3f}" if b else "-"
         rows.append(row)
     return pd.DataFrame(rows).to_string(index=False)
 

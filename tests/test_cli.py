@@ -59,6 +59,33 @@ def test_compare_table_has_speedup_vs_first(capsys: pytest.CaptureFixture[str]) 
     assert "6.65x" in fusemax_line  # FuseMax vs FLAT at BERT 1K: 137/154 tail model, see test_engine
 
 
+def test_compare_across_families_is_per_layer(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """SpAtten's result covers every layer of the model (its cascade pruning spans them), FuseMax's one layer: the
+    table says so, and speedup and energy ratio compare latency and energy per layer (the clocks differ too)."""
+    from attnforge.reports.tables import results_frame
+    from attnforge.sim.analytical.engine import run as run_scenario
+    from attnforge.sim.specs.scenario import Scenario
+
+    sp, fm = (run_scenario(Scenario.build(accelerator=a, workload="bert-base", seq_lens=[512], batch=1))[0]
+              for a in ("spatten", "fusemax"))
+    assert (sp.layers, fm.layers) == (12, 1)
+    df = results_frame([sp, fm], baseline="spatten").set_index("accelerator")
+    assert df.loc["fusemax", "speedup"] == pytest.approx(sp.latency_s / 12 / fm.latency_s)
+    assert df.loc["fusemax", "energy_ratio"] == pytest.approx(fm.energy_j / (sp.energy_j / 12))
+    assert list(df["layers"]) == [12, 1]
+    rc, out, _ = run(capsys, "compare", "--accels", "spatten,fusemax", "--workload", "bert-base", "--seq-len", "512",
+                     "--batch", "1", "-o", str(tmp_path))
+    assert rc == 0 and out.splitlines()[0].split()[4] == "layers"
+    fm_line = next(line for line in out.splitlines() if line.strip().startswith("fusemax"))
+    assert f"{sp.latency_s / 12 / fm.latency_s:.3g}x" in fm_line
+    # the GPU line of a whole-model result: the SpAtten suite's whole-model point when measured (BERT-Base at 25
+    # tokens, batch 1), else the one-layer point compared per layer
+    rc, out, _ = run(capsys, "simulate", "--accel", "spatten", "--workload", "bert-base", "--seq-len", "25", "--batch", "1")
+    assert "for the whole model's attention at seq 25" in out.splitlines()[-1]
+    rc, out, _ = run(capsys, "simulate", "--accel", "spatten", "--workload", "bert-base", "--seq-len", "4k")
+    assert "for one layer's attention at seq 4096" in out.splitlines()[-1] and "speed, per layer" in out
+
+
 def test_scope_and_batch_apply(capsys: pytest.CaptureFixture[str]) -> None:
     _, a, _ = run(capsys, "simulate", "--seq-len", "1k", "--json")
     _, e, _ = run(capsys, "simulate", "--seq-len", "1k", "--json", "--scope", "end-to-end")

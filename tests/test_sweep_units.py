@@ -153,3 +153,18 @@ def test_million_point_grid_local_and_ray(tmp_path: Path) -> None:
 
     run_sweep(spec, tmp_path / "ray", get_backend("ray", workers=2), progress=False, max_points=n)
     assert (tmp_path / "local" / "results.csv").read_bytes() == (tmp_path / "ray" / "results.csv").read_bytes()
+
+
+def test_pareto_weighs_latency_and_energy_per_layer() -> None:
+    """A SpAtten row covers the model's 12 layers, a FuseMax row one: the Pareto flag compares them per layer, in
+    both the pandas and the pyarrow collector; parts written without the column count one layer."""
+    import pyarrow as pa
+
+    from attnforge.sweep_store import collect_frames, collect_tables
+
+    df = pd.DataFrame({"point": [0, 1], "workload": ["bert-base"] * 2, "seq_len": [1024] * 2, "batch": [1] * 2,
+                       "scope": ["attention"] * 2, "latency_s": [12.0, 2.0], "energy_j": [12.0, 2.0],
+                       "area_mm2": [1.0, 1.0], "layers": [12, 1]})
+    assert list(collect_frames([df])["pareto"]) == [True, False]  # 1 s and 1 J per layer beat 2
+    assert collect_tables([pa.Table.from_pandas(df)])["pareto"].to_pylist() == [True, False]
+    assert list(collect_frames([df.drop(columns="layers")])["pareto"]) == [False, True]

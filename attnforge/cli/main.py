@@ -73,11 +73,14 @@ def _print_gpu_measured(res) -> None:
     for r in res:
         if r.scope != "attention" or r.causal or r.stage != "prefill" or r.p != r.m:
             continue
-        hit = measured_latency(r.workload, r.batch, r.m)
+        hit = measured_latency(r.workload, r.batch, r.m, r.layers)
         if hit:
-            lat, run = hit
+            lat, run, layers = hit
+            scope = "the whole model's attention" if layers > 1 else "one layer's attention"
+            per = "" if layers == r.layers else ", per layer"  # the result covers r.layers, the GPU point one
             print(f"measured on {run.device_name} (SDPA {run.kernel}, {run.dtype}, {run.date[:10]}): "
-                  f"{lat * 1e3:.4g} ms at seq {r.m}; simulated {r.accelerator} is {lat / r.latency_s:.3g}x the GPU's speed "
+                  f"{lat * 1e3:.4g} ms for {scope} at seq {r.m}; simulated {r.accelerator} is "
+                  f"{lat / layers / (r.latency_s / r.layers):.3g}x the GPU's speed{per} "
                   "(`attnforge gpu-baseline` for all points)")
 
 

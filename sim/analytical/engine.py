@@ -276,6 +276,7 @@ def results(ev: Evaluation, sc: Scenario) -> list[Result]:
                 tiles={k: _at(v, i) for k, v in ev.schedule.tiles.items()}
                 | {"spill_fraction": _at(ev.schedule.spill_fraction, i)},
                 area_mm2=ev.arch.area_mm2(),
+                layers=ev.schedule.layers,
                 extra={k: _at(v, i) for k, v in ev.schedule.extra.items()},
                 scenario=sc,
             )

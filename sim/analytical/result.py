@@ -37,6 +37,8 @@ class Result:
     #: Cycles of the schedule's compute and of its DRAM traffic (``bound`` names the larger).
     compute_cycles: float = 0.0
     memory_cycles: float = 0.0
+    #: Model layers the result covers (Schedule.layers): compare accelerators per layer (reports/tables.py).
+    layers: int = 1
     #: Share of the run's cycles each unit is busy (padded work and stalls in it included, so at least its
     #: utilization): the largest is the compute side's bottleneck, e.g. SpAtten's top-k in pruned decode.
     busy: dict[str, float] = field(default_factory=dict)

@@ -81,6 +81,9 @@ class Schedule:
     spill_fraction: Num = 0.0
     #: Accelerator-specific figures that reach the Result as extra JSON fields (e.g. SpAtten's tokens_kept).
     extra: dict[str, Num] = field(default_factory=dict)
+    #: Model layers the schedule covers: 1 for the per-layer dataflows (every layer of a model is the same
+    #: attention, so one stands for all), the model's count for SpAtten (cascade pruning carries from layer to layer).
+    layers: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.actions, Actions):

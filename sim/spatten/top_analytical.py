@@ -451,4 +451,4 @@ def top_schedule(arch: Arch, *, model: object, m: np.ndarray, p: np.ndarray, bat
     return Schedule(mapping="spatten-top", cascade="spatten", passes=1, stages=stages, busy=busy,
                     useful=dict(busy), actions=actions, flops=2 * b * (macs_qk + macs_pv),
                     compulsory_dram_bytes=b * beats.sum(axis=0) * word, tiles={},
-                    extra={"top_cycles": total})
+                    extra={"top_cycles": total}, layers=n_layers)

@@ -269,5 +269,6 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
             "dense_flops": float(np.sum(4 * d0 * lens)),
             "dram_requests": float(np.sum(jc.dram_requests)), "dram_activates": float(np.sum(jc.dram_activates)),
         },
+        layers=summary.layers,
     )
     return sched, summary
