@@ -240,7 +240,7 @@ def _cycle_fusemax(sc: Any) -> dict[str, Any]:
             f"{t['utilization']:.3f} (steady state {t['steady_utilization']:.3f})\n"
             f"  {res['tiles']} output tiles: {res['cycles']:,} cycles")
     return {"fidelity": "cycle", "design": "fusemax-tile", "params": params, "workload": wl.name, "batch": wl.batch,
-            "heads": wl.heads, "p": wl.p, "m": wl.m, **res, **sc.describe(), "_text": text}
+            "heads": wl.heads, "p": wl.p, "m": wl.m, "layers": 1, **res, **sc.describe(), "_text": text}
 
 
 def _cycle_top(sc: Any) -> dict[str, Any]:
@@ -272,7 +272,8 @@ def _cycle_top(sc: Any) -> dict[str, Any]:
             f"  analytical:  {ana:,.0f} cycles ({ana / s.total_cycles - 1:+.2%} vs the cycle model; the arch's "
             f"pipeline latencies at d {params['d']}: {pl.tile_fixed_cycles} per output tile, drain {pl.drain_cycles})")
     return {"fidelity": "cycle", "design": "fusemax-top", "params": params, "workload": wl.name, "batch": wl.batch,
-            "heads": wl.heads, "p": wl.p, "m": wl.m, "memory": vars(timing), **s.to_dict(), "analytical_cycles": ana,
+            "heads": wl.heads, "p": wl.p, "m": wl.m, "layers": 1, "memory": vars(timing), **s.to_dict(),
+            "analytical_cycles": ana,
             **sc.describe(), "_text": text}
 
 
@@ -324,7 +325,7 @@ def _cycle_spatten(sc: Any) -> dict[str, Any]:
             + ("; the analytical model's top-k is an expectation over pivots, these jobs' own rounds scatter"
                if res["all_jobs"] and res["rows_sampled"] < 100 else "") + ")")
     return {"fidelity": "cycle", "design": "spatten-pipeline", "params": params, "workload": wl.name,
-            "batch": wl.batch, "heads": wl.heads, "p": wl.p, "m": wl.m, "threshold": pol.threshold, **res,
+            "batch": wl.batch, "heads": wl.heads, "p": wl.p, "m": wl.m, "layers": 1, "threshold": pol.threshold, **res,
             **sc.describe(), "_text": text}
 
 
