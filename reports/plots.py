@@ -36,7 +36,8 @@ def plot_compare(results: Sequence[Result], baseline: str, out_dir: Path) -> lis
         ax.plot(xs, [speedup(base[r.seq_len], r) for r in rs if r.seq_len in base], marker="o", label=name)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("sequence length")
-    ax.set_ylabel(f"speedup vs {baseline}" + (", per model layer" if any(r.layers != 1 for r in results) else ""))
+    mixed = any(r.layers != 1 for r in results)
+    ax.set_ylabel(f"speedup vs {baseline}" + (", per model layer" if mixed else ""))
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -65,20 +66,24 @@ def plot_compare(results: Sequence[Result], baseline: str, out_dir: Path) -> lis
     for ax, (name, rs) in zip(axes[0], groups.items(), strict=True):
         labels = [_short(r.seq_len) for r in rs]
         bottom = [0.0] * len(rs)
-        for comp in comps:
-            vals = [r.energy_breakdown_j.get(comp, 0.0) / (base[r.seq_len].energy_j if r.seq_len in base else r.energy_j)
+        for i, comp in enumerate(comps):  # tab20: SpAtten's and the cascades' components together pass 10 colours
+            vals = [r.energy_breakdown_j.get(comp, 0.0) / r.layers / _per_layer_energy(base.get(r.seq_len, r))
                     for r in rs]
-            ax.bar(labels, vals, bottom=bottom, label=comp)
+            ax.bar(labels, vals, bottom=bottom, label=comp, color=plt.get_cmap("tab20").colors[i % 20])
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
         ax.set_title(name)
         ax.set_xlabel("sequence length")
-    axes[0][0].set_ylabel(f"energy / {baseline} energy")
+    axes[0][0].set_ylabel(f"energy / {baseline} energy" + (", per model layer" if mixed else ""))
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     paths.append(out_dir / "energy_breakdown.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
+
+
+def _per_layer_energy(r: Result) -> float:
+    return r.energy_j / r.layers
 
 
 def _short(n: int) -> str:
