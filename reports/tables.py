@@ -117,7 +117,12 @@ def text_table(results: Sequence[Result], baseline: str | None = None) -> str:
             row["speedup"] = f"{speedup(b, r):.3g}x" if b else "-"
             row["energy/base"] = f"{energy_ratio(b, r):.3f}" if b else "-"
         rows.append(row)
-    return pd.DataFrame(rows).to_string(index=False)
+    table = pd.DataFrame(rows).to_string(index=False)
+    if base and len({r.layers for r in results}) > 1:
+        covers = ", ".join(f"{a} {n}" for a, n in dict((r.accelerator, r.layers) for r in results).items())
+        table += (f"\nspeedup and energy/base are per model layer: the results cover different layer counts ({covers}; "
+                  "SpAtten's cascade pruning spans the model's layers, the per-layer dataflows run one)")
+    return table
 
 
 def action_table(r: Result) -> str:

@@ -78,6 +78,7 @@ def test_compare_across_families_is_per_layer(capsys: pytest.CaptureFixture[str]
     assert rc == 0 and out.splitlines()[0].split()[4] == "layers"
     fm_line = next(line for line in out.splitlines() if line.strip().startswith("fusemax"))
     assert f"{sp.latency_s / 12 / fm.latency_s:.3g}x" in fm_line
+    assert "per model layer: the results cover different layer counts (spatten 12, fusemax 1" in out
     # the GPU line of a whole-model result: the SpAtten suite's whole-model point when measured (BERT-Base at 25
     # tokens, batch 1), else the one-layer point compared per layer
     rc, out, _ = run(capsys, "simulate", "--accel", "spatten", "--workload", "bert-base", "--seq-len", "25", "--batch", "1")
