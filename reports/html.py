@@ -11,8 +11,8 @@ import pandas as pd
 
 from attnforge.sim.specs.errors import SpecError, read_text
 
-_SUMMARY_COLS = ["accelerator", "workload", "seq_len", "batch", "scope", "cycles", "latency_s", "energy_j", "dram_bytes",
-                 "utilization.2d", "utilization.1d", "util_2d", "util_1d", "tflops", "bound", "area_mm2", "speedup",
+_SUMMARY_COLS = ["accelerator", "workload", "seq_len", "batch", "scope", "layers", "cycles", "latency_s", "energy_j",
+                 "dram_bytes", "utilization.2d", "utilization.1d", "util_2d", "util_1d", "tflops", "bound", "area_mm2", "speedup",
                  "energy_ratio", "pareto"]
 #: What identifies a point of work: designs are only compared within one of these groups, never averaged across.
 _POINT = ["workload", "seq_len", "batch", "scope"]
@@ -82,7 +82,7 @@ def write_report(run_dir: Path, out: Path | None = None, max_rows: int = 500) ->
     if "pareto" in df.columns and df["pareto"].dtype == bool:
         front = df[df["pareto"]].head(max_rows)
         tables.append(_table("pareto", f"Pareto-optimal designs ({int(df['pareto'].sum())}: latency, energy, area "
-                             "within each point)", front, cols, swept))
+                             "per model layer, within each point)", front, cols, swept))
     more = f" (first {max_rows} of {len(df)})" if len(df) > max_rows else ""
     tables.append(_table("all", f"All results{more}", df.head(max_rows), cols, swept))
     panels = []
