@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from helpers import simulate
 
@@ -126,6 +128,27 @@ def test_override_unknown_field(key):
     assert "no such field" in str(ei.value)
     assert key in str(ei.value)
     assert ei.value.allowed  # the names that level does have
+
+
+def test_rf_depth_moves_rf_energy_and_pe_area():
+    """A deeper or shallower PE register file than its figures' depth (``ref_words``) scales its read/write energy
+    by the artifact's own 4 -> 12 entry trend and the PE area per entry; the preset itself is unchanged; a depth
+    that would leave a PE no area is one error naming the field."""
+    base = get_preset("fusemax")
+    deep = load_arch("fusemax", overrides={"arrays.2d.rf.words": 24})
+    assert base.pj("2d", "rf_read") == 0.653 and base.pj("2d", "mac") == deep.pj("2d", "mac")
+    assert deep.pj("2d", "rf_read") == pytest.approx(0.653 * 2 ** (math.log(0.653 / 0.292) / math.log(3)))
+    assert deep.pj("2d", "rf_write") == pytest.approx(0.570 * 2 ** (math.log(0.570 / 0.225) / math.log(3)))
+    assert deep.area_mm2() - base.area_mm2() == pytest.approx(256 * 256 * 12 * 1404 / 1e6)
+    # the table's own pair: FLAT's 4-entry figures, scaled to FuseMax's 12 entries, give FuseMax's figures
+    flat12 = load_arch("flat", overrides={"arrays.2d.rf.words": 12})
+    assert flat12.pj("2d", "rf_read") == pytest.approx(0.653) and flat12.pj("2d", "rf_write") == pytest.approx(0.570)
+    wl = make_workload("bert-base", seq_len=1024, batch=4)
+    r0, r1 = simulate("fusemax", wl), simulate("fusemax", wl, arch=deep)
+    assert r1.cycles == r0.cycles and r1.energy_j > r0.energy_j
+    with pytest.raises(SpecError) as ei:
+        load_arch("fusemax", overrides={"arrays.1d.rf.ref_words": 64})  # 32 entries, figures for 64: no PE left
+    assert "arrays.1d.rf.words" in str(ei.value) and ">= " in str(ei.value)
 
 
 def test_override_invalid_value():

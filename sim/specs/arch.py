@@ -35,6 +35,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -75,10 +76,33 @@ class OpCost(_Strict):
         return self
 
 
+#: How a register file's energy per access grows with its entries: the FuseMax artifact's two RF tables of one
+#: toolchain, FLAT's 4-entry and FuseMax's 12-entry 16-bit RF (docs/fusemax.md §Energy: read 0.292 -> 0.653 pJ,
+#: write 0.225 -> 0.570 pJ for 3x the entries), as a power law in the entries (read ~0.73, write ~0.85).
+RF_ENERGY_EXPONENT: dict[str, float] = {"rf_read": math.log(0.653 / 0.292) / math.log(3),
+                                        "rf_write": math.log(0.570 / 0.225) / math.log(3)}
+
+
 class RegisterFile(_Strict):
-    """A PE's register file; its read/write energies are the array's ``rf_read``/``rf_write`` table entries."""
+    """A PE's register file. The array's ``rf_read``/``rf_write`` energies and the PE's ``area_um2.pe_<array>``
+    describe it at ``ref_words`` entries; at another depth the energies follow :data:`RF_ENERGY_EXPONENT` and the PE
+    area changes by ``area_um2_per_word`` per entry, so sweeping the depth moves energy and area instead of leaving
+    the preset's figures. ``ref_words`` None: the figures are taken as given at any depth."""
 
     words: PositiveInt
+    ref_words: PositiveInt | None = None
+    area_um2_per_word: NonNegativeFloat = 0.0
+
+    def energy_scale(self, action: str) -> float:
+        """Factor on the table's ``rf_read``/``rf_write`` entry at this depth (1 for other actions)."""
+        if self.ref_words is None or action not in RF_ENERGY_EXPONENT:
+            return 1.0
+        return (self.words / self.ref_words) ** RF_ENERGY_EXPONENT[action]
+
+    @property
+    def area_delta_um2(self) -> float:
+        """PE area added (or removed) by entries beyond (or short of) ``ref_words``."""
+        return 0.0 if self.ref_words is None else (self.words - self.ref_words) * self.area_um2_per_word
 
 
 class ComputeArray(_Strict):
@@ -200,9 +224,13 @@ class Arch(_Strict):
     def onchip_bytes(self) -> int:
         """On-chip SRAM outside the PEs (area per byte: ``area_um2.buffer_per_byte``)."""
 
-    def energy_scale(self, component: str) -> float:
-        """A factor on a component's table entries (the buffer's capacity scaling); 1 unless a family says."""
+    def energy_scale(self, component: str, action: str) -> float:
+        """A factor on a table entry (the buffer's capacity scaling, an RF's depth); 1 unless a family says."""
         return 1.0
+
+    def pe_area_delta_um2(self, group: str) -> float:
+        """Area a PE of ``group`` gains over its ``area_um2.pe_<group>`` figure (an RF deeper than that figure's)."""
+        return 0.0
 
     def static_power_w(self) -> dict[str, float]:
         """Power drawn for the whole run whatever the activity, by energy bucket (a family adds e.g. DRAM
@@ -231,7 +259,7 @@ class Arch(_Strict):
         except KeyError:
             raise SpecError(f"arch {self.name}.energy.{component}.{action}", "not in the energy table",
                             [f"{c}.{a}" for c, acts in self.energy.items() for a in acts]) from None
-        return per * self.energy_scale(component)
+        return per * self.energy_scale(component, action)
 
     @property
     def word_bytes(self) -> int:
@@ -250,7 +278,7 @@ class Arch(_Strict):
         a = self.area_um2
         total = 0.0
         for name, group in self.pe_groups().items():
-            total += group.pes * a.get(f"pe_{name}", 0.0)
+            total += group.pes * (a.get(f"pe_{name}", 0.0) + self.pe_area_delta_um2(name))
         total += self.onchip_bytes * a.get("buffer_per_byte", 0.0)
         return total / 1e6
 
@@ -282,8 +310,25 @@ class CascadeArch(Arch):
     def onchip_bytes(self) -> int:
         return self.buffer.bytes
 
-    def energy_scale(self, component: str) -> float:
-        return self.buffer.scale if component == "buffer" else 1.0
+    def energy_scale(self, component: str, action: str) -> float:
+        if component == "buffer":
+            return self.buffer.scale
+        return self.arrays[component].rf.energy_scale(action) if component in self.arrays else 1.0
+
+    def pe_area_delta_um2(self, group: str) -> float:
+        return self.arrays[group].rf.area_delta_um2 if group in self.arrays else 0.0
+
+    @model_validator(mode="after")
+    def _rf_leaves_a_pe(self) -> CascadeArch:
+        """An RF made shallower than its figures' depth takes its entries' area away, never more than the PE has."""
+        for name, arr in self.arrays.items():
+            pe, rf = self.area_um2.get(f"pe_{name}", 0.0), arr.rf
+            if rf.area_delta_um2 < 0 and pe + rf.area_delta_um2 <= 0:
+                least = rf.ref_words - math.ceil(pe / rf.area_um2_per_word) + 1
+                raise SpecError(f"arrays.{name}.rf.words", f"{rf.words} entries leave the PE no area "
+                                f"(area_um2.pe_{name} {pe:g} at {rf.ref_words} entries, {rf.area_um2_per_word:g} per entry)",
+                                f">= {max(1, least)}")
+        return self
 
     def op_cost(self, array: str, op: str) -> OpCost:
         arr = self.arrays[array]

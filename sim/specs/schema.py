@@ -57,6 +57,9 @@ NOTES: dict[str, str] = {
     "OpCost.cycles": "Cycles one PE spends per application (its throughput).",
     "OpCost.actions": "Energy actions fired per application, e.g. `{mac: 6, add: 1}` for exp on FuseMax's PEs.",
     "RegisterFile.words": "Words per PE.",
+    "RegisterFile.ref_words": "Depth the array's `rf_read`/`rf_write` energies and its `area_um2.pe_<array>` describe "
+                              "(None: no scaling with `words`).",
+    "RegisterFile.area_um2_per_word": "PE area per RF entry beyond (or short of) `ref_words`.",
     "Buffer.bytes": "Capacity in bytes.",
     "Buffer.energy_ref_bytes": "Capacity the `energy.buffer` figures were measured at (None: no scaling).",
     "Dram.bandwidth_gib_s": "Bandwidth in GiB/s (2**30 bytes per second).",
