@@ -21,7 +21,8 @@ UNUSED: dict[str, dict[str, str]] = {
         "energy.1d.mul": "the 1-pass cascade runs no multiply on the 1D array (its products are MACs)",
         "arrays.1d.ops.mul.cycles": "as energy.1d.mul",
         "arrays.1d.ops.mul.actions.mul": "as energy.1d.mul",
-        "arrays.2d.ops.max.cycles": "the 2D max (LM) overlaps the MACs of its stage and never sets its length",
+        "arrays.2d.ops.max.cycles": "the 2D max (LM, one per score) shares its phase with the 1D array, which is busy "
+                                    "every cycle at these points and sets the phase's length",
     },
     "flat": {
         "energy.2d.add": "FLAT's 2D array runs QK and AV as MACs only",
