@@ -111,7 +111,7 @@ def measured_latency(model: str, batch: int, seq: int, layers: int = 1) -> tuple
     for p in run.points:
         whole = p.suite == "spatten" and not p.model.startswith("gpt2")
         if layers > 1 and whole and (p.model, p.batch, p.seq) == (model, batch, seq):
-            return p.latency_s, run, layers
+            return p.latency_s, run, p.sdpa_calls  # one SDPA call per layer: the layers it timed
     for p in run.points:
         if p.suite == "fusemax" and (p.model, p.batch, p.seq) == (model, batch, seq):
             return p.latency_s, run, 1

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from attnforge.reports.tables import speedup  # noqa: E402
+from attnforge.reports.tables import energy_ratio, speedup  # noqa: E402
 from attnforge.sim.analytical.result import Result  # noqa: E402
 
 
@@ -67,8 +67,9 @@ def plot_compare(results: Sequence[Result], baseline: str, out_dir: Path) -> lis
         labels = [_short(r.seq_len) for r in rs]
         bottom = [0.0] * len(rs)
         for i, comp in enumerate(comps):  # tab20: SpAtten's and the cascades' components together pass 10 colours
-            vals = [r.energy_breakdown_j.get(comp, 0.0) / r.layers / _per_layer_energy(base.get(r.seq_len, r))
-                    for r in rs]
+            # each component's share of the accelerator's energy, times its energy over the baseline's (per layer)
+            vals = [r.energy_breakdown_j.get(comp, 0.0) / r.energy_j * energy_ratio(base.get(r.seq_len, r), r)
+                    if r.energy_j else 0.0 for r in rs]
             ax.bar(labels, vals, bottom=bottom, label=comp, color=plt.get_cmap("tab20").colors[i % 20])
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
         ax.set_title(name)
@@ -80,10 +81,6 @@ def plot_compare(results: Sequence[Result], baseline: str, out_dir: Path) -> lis
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
-
-
-def _per_layer_energy(r: Result) -> float:
-    return r.energy_j / r.layers
 
 
 def _short(n: int) -> str:

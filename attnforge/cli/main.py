@@ -77,7 +77,7 @@ def _print_gpu_measured(res) -> None:
         if hit:
             lat, run, layers = hit
             scope = "the whole model's attention" if layers > 1 else "one layer's attention"
-            per = "" if layers == r.layers else ", per layer"  # the result covers r.layers, the GPU point one
+            per = "" if layers == r.layers else ", per layer"  # the result and the GPU point cover different layers
             print(f"measured on {run.device_name} (SDPA {run.kernel}, {run.dtype}, {run.date[:10]}): "
                   f"{lat * 1e3:.4g} ms for {scope} at seq {r.m}; simulated {r.accelerator} is "
                   f"{lat / layers / (r.latency_s / r.layers):.3g}x the GPU's speed{per} "
