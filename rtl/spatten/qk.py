@@ -146,17 +146,25 @@ class QK(wiring.Component):
         prod = [registered_product(m, qb[j], kin[j], f"p{j}", in_regs=False, pipe_reg=False, en=take) for j in range(L)]
         taps, (t_valid, t_grp, t_end, t_last, t_cnt, t_dlog, t_err) = self._tree(
             m, prod, (s1_valid, s1_grp, s1_end, s1_last, s1_cnt, s1_dlog, s1_err), adv)
-        # the collector
+        self._collect(m, taps, (t_valid, t_grp, t_end, t_last, t_cnt, t_dlog, t_err),
+                      (o_valid, o_lanes, o_last, o_cnt, o_err), adv)
+        return m
+
+    def _collect(self, m: Module, taps: dict[int, list[Value]], meta: tuple[Signal, ...],
+                 out: tuple[Signal, list[Signal], Signal, Signal, Signal], adv: Value) -> None:
+        """The collector: the tree's D-way sums of each input beat into their lanes of the output beat (input beat
+        ``grp`` of D / min_d fills lanes grp * L/D ..), the beat offered when its last input beat lands."""
+        t_valid, t_grp, t_end, t_last, t_cnt, t_dlog, t_err = meta
+        o_valid, o_lanes, o_last, o_cnt, o_err = out
         with m.If(adv):
             m.d.sync += o_valid.eq(t_valid & t_end)
             with m.If(t_valid):
                 with m.Switch(t_dlog):
                     for dl in self._dlogs:
                         with m.Case(dl):
-                            g = L >> dl
-                            for i in range(S):
+                            g = self.cfg.lanes >> dl
+                            for i in range(self.cfg.s):
                                 with m.If(t_grp == i // g):
                                     m.d.sync += o_lanes[i].eq(taps[dl][i % g])
                 with m.If(t_end):
                     m.d.sync += [o_last.eq(t_last), o_cnt.eq(t_cnt), o_err.eq(t_err)]
-        return m

@@ -66,6 +66,18 @@ class _Lists:
 
 
 @dataclass
+class _Reading:
+    """The controller's list read: the beat, which list (``heads``: the head list, else the token list), the
+    compaction's write position, and with carry the newest token's id and the cycle it is put after the kept ones."""
+
+    beat: Signal
+    heads: Signal
+    wpos: Signal
+    newest: Signal
+    put: Signal
+
+
+@dataclass
 class _Req:
     """One fetcher's request: valid, address, length; ``grant`` is driven by the arbiter."""
 
@@ -411,8 +423,7 @@ class SpattenTop(wiring.Component):
         t, fx = self.cfg, self.cfg.fx
         s = fx.s
         qf_done, issued, outs, fed = counts
-        run, feed_en = modes
-        imp_i, ilay = imp_in
+        imp_i = imp_in[0]
         dw = view(self.contract["desc"], self.desc.payload)
         rd_beat, rd_heads = Signal(fx.n_bits), Signal()
         # with carry the token top-k leaves out the list's last entry, the newest token: its id is kept aside while
@@ -422,10 +433,9 @@ class SpattenTop(wiring.Component):
         n_rd = Mux(rd_heads, lists.h, lists.n - dv.carry)
         newest, put = Signal(fx.idx_bits), Signal()
         m.d.sync += put.eq(0)
-        ib, nb = t.imp.idx_bits, t.imp.n_bits
+        ib = t.imp.idx_bits
         ids = [_fit(Mux(rd_heads, lists.head[((rd_beat << clog2(s)) + j)[:t.head_bits]],
                         lists.tok[(rd_beat << clog2(s)) + j]), ib) for j in range(s)]
-        ctl_valid, ctl_beat = Signal(), Signal(ilay.width)
         wpos = Signal(fx.n_bits)
         done_last = self._compact(m, topk, lists, rd_heads, wpos)
         m.d.comb += topk.o.ready.eq(1)
@@ -467,27 +477,8 @@ class SpattenTop(wiring.Component):
             self._restart(m, lists, dv.tokens, dv.heads)
             with m.If(imp_i.ready):
                 st.next(m, "RUN")
-        with m.If(st.ongoing("BOUND")):  # read the scores of one list into the top-k, or skip it
-            with m.If(~rd_heads):
-                m.d.sync += newest.eq(lists.tok[lists.n_last])
-            with m.If(same):
-                with m.If(rd_heads):
-                    st.next(m, "RUN")
-                with m.Else():
-                    m.d.sync += [rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0)]
-            with m.Elif(imp_i.ready):
-                m.d.sync += rd_beat.eq(rd_beat + 1)
-                with m.If(((rd_beat + 1) << clog2(s)) >= n_rd):
-                    st.next(m, "TOPK")
-        with m.If(st.ongoing("TOPK")):  # the compaction writes the kept ids; the list shrinks with the last beat's write
-            with m.If(done_last):
-                with m.If(rd_heads):
-                    m.d.sync += lists.h.eq(dv.heads)
-                    st.next(m, "RUN")
-                with m.Else():
-                    m.d.sync += [lists.n.eq(dv.tokens), lists.n_last.eq(dv.tokens - 1), rd_heads.eq(1), rd_beat.eq(0), wpos.eq(0),
-                                 put.eq(dv.carry)]
-                    st.next(m, "BOUND")
+        self._bound_states(m, st, _Reading(rd_beat, rd_heads, wpos, newest, put), lists, dv,
+                           (same, imp_i.ready, n_rd, done_last))
         with m.If(st.ongoing("RUN")):
             with m.If(qf_done & (outs == issued) & (fed == issued)):
                 st.next(m, "DONE")
@@ -498,6 +489,48 @@ class SpattenTop(wiring.Component):
         for i in range(fx.max_n):  # carry: the newest token after the tokens - 1 kept ones
             with m.If(put & (dv.tokens == i + 1)):
                 m.d.sync += lists.tok[i].eq(newest)
+        self._ctl_outputs(m, st, lists, imp_in, modes, feed, (same, n_rd, rd_heads, keep, ids))
+
+    def _bound_states(self, m: Module, st: OneHotFSM, rd: _Reading, lists: _Lists, dv: data.View,
+                      conds: tuple[Value, Value, Value, Value]) -> None:
+        """BOUND and TOPK: read one list's scores into the top-k (or skip a list that keeps what it has), then
+        wait for the compaction to write the kept ids; tokens first, then heads, then RUN. ``conds``: the list
+        keeps what it has, the importance input is ready, the list's length, the compaction's last write."""
+        same, imp_ready, n_rd, done_last = conds
+        with m.If(st.ongoing("BOUND")):  # read the scores of one list into the top-k, or skip it
+            with m.If(~rd.heads):
+                m.d.sync += rd.newest.eq(lists.tok[lists.n_last])
+            with m.If(same):
+                with m.If(rd.heads):
+                    st.next(m, "RUN")
+                with m.Else():
+                    m.d.sync += [rd.heads.eq(1), rd.beat.eq(0), rd.wpos.eq(0)]
+            with m.Elif(imp_ready):
+                m.d.sync += rd.beat.eq(rd.beat + 1)
+                with m.If(((rd.beat + 1) << clog2(self.cfg.fx.s)) >= n_rd):
+                    st.next(m, "TOPK")
+        with m.If(st.ongoing("TOPK")):  # the compaction writes the kept ids; the list shrinks with the last beat's write
+            with m.If(done_last):
+                with m.If(rd.heads):
+                    m.d.sync += lists.h.eq(dv.heads)
+                    st.next(m, "RUN")
+                with m.Else():
+                    m.d.sync += [lists.n.eq(dv.tokens), lists.n_last.eq(dv.tokens - 1), rd.heads.eq(1), rd.beat.eq(0),
+                                 rd.wpos.eq(0), rd.put.eq(dv.carry)]
+                    st.next(m, "BOUND")
+
+    def _ctl_outputs(self, m: Module, st: OneHotFSM, lists: _Lists, imp_in: tuple[object, data.Layout],
+                     modes: tuple[Signal, Signal], feed: tuple[Value, Value],
+                     read: tuple[Value, Value, Value, Value, list[Value]]) -> None:
+        """The controller's outputs, from its states (never from inside one, see ``_controller``): the descriptor
+        and answer ports, the run and feed enables, and the importance input's beat (the controller's own clear
+        and list-read beats, or the pipeline's feed while RUN). ``read``: the list being read, as ``_controller``
+        derives it (skipped, length, which list, kept count, the beat's ids)."""
+        imp_i, ilay = imp_in
+        run, feed_en = modes
+        same, n_rd, rd_heads, keep, ids = read
+        nb = self.cfg.imp.n_bits
+        ctl_valid, ctl_beat = Signal(), Signal(ilay.width)
         err_s, done_s, clear_s = st.ongoing("ERR"), st.ongoing("DONE"), st.ongoing("CLEAR")
         read_s = st.ongoing("BOUND") & ~same
         op = Mux(rd_heads, OPS["read_heads"], OPS["read_tokens"])
