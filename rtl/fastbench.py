@@ -62,6 +62,9 @@ class FastJob:
     mem_timing: dict[str, MemTiming] = field(default_factory=dict)
     #: stop the run after this many cycles (0: no limit), so a design that hangs fails fast instead of at the timeout
     max_cycles: int = 0
+    #: a short run (thousands of cycles): Verilator builds for build time, not run time (gcc -O0, no merge_cond:
+    #: :func:`attnforge.rtl.verilator_flags.fastbench_profile`); same design, same cycles
+    quick_build: bool = False
 
 
 @dataclass
@@ -273,7 +276,7 @@ def run_raw(job: FastJob, sim: str, workdir: Path) -> FastResult:
 
 def _run_raw(job: FastJob, sim: str, workdir: Path) -> FastResult:
     dut, ports = _prepare(job, workdir, "fb_raw.v", RAW_TOP)
-    exe = _build_raw(sim, workdir, dut)
+    exe = _build_raw(sim, workdir, dut, job.quick_build)
     t0 = time.perf_counter()
     out = subprocess.run(exe, cwd=workdir, capture_output=True, text=True, timeout=3600)
     secs = time.perf_counter() - t0
@@ -287,7 +290,7 @@ def _run_raw(job: FastJob, sim: str, workdir: Path) -> FastResult:
                       _read_memstats(workdir, ports))
 
 
-def _build_raw(sim: str, workdir: Path, dut: Path) -> list[str]:
+def _build_raw(sim: str, workdir: Path, dut: Path, quick_build: bool = False) -> list[str]:
     from attnforge.rtl.regress import sim_environment, verilator_bin
 
     sim_environment(sim)
@@ -296,10 +299,11 @@ def _build_raw(sim: str, workdir: Path, dut: Path) -> list[str]:
         subprocess.run(["iverilog", "-g2012", "-o", str(workdir / "raw.vvp"), "-s", "fb_raw", *srcs], check=True,
                        capture_output=True)
         return ["vvp", "-n", str(workdir / "raw.vvp")]
-    env = {**os.environ, "MAKEFLAGS": vflags.makeflags()}
+    args, make = vflags.fastbench_profile(quick_build)
+    env = {**os.environ, "MAKEFLAGS": vflags.makeflags(make)}
     env.pop("VERILATOR_ROOT", None)
     obj = workdir / "obj_raw"
-    cmd = [str(verilator_bin() / "verilator"), "--binary", "--timing", "-Wno-fatal", *vflags.FASTBENCH_ARGS,
+    cmd = [str(verilator_bin() / "verilator"), "--binary", "--timing", "-Wno-fatal", *args,
            "-j", vflags.build_jobs(), "--top-module", "fb_raw", "-CFLAGS", "-fcoroutines", "--Mdir", str(obj),
            "-o", "fb_raw", *srcs]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -327,10 +331,11 @@ def _run_cocotb(job: FastJob, sim: str, workdir: Path) -> FastResult:
     runner = get_runner(sim)
     if sim == "verilator":
         vflags.replace_public_flat(runner)  # Python reads only fb_clocked's three outputs, marked public
-    with vflags.make_environment() if sim == "verilator" else contextlib.nullcontext():
+    args, make = vflags.fastbench_profile(job.quick_build)
+    with vflags.make_environment(make) if sim == "verilator" else contextlib.nullcontext():
         runner.build(sources=[workdir / "fb_clocked.v", workdir / "fb_top.v", dut], hdl_toplevel="fb_clocked",
                      build_dir=workdir / "cocotb_build", timescale=("1ns", "1ps"),
-                     build_args=["-Wno-fatal", *vflags.FASTBENCH_ARGS, "--timing", "-CFLAGS", "-fcoroutines"]
+                     build_args=["-Wno-fatal", *args, "--timing", "-CFLAGS", "-fcoroutines"]
                      if sim == "verilator" else [],
                      always=False, log_file=workdir / "build.log")
     report = workdir / "fast.json"

@@ -199,9 +199,12 @@ def _run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = N
 
 
 #: fusemax-top instances of the regressions: the small Icarus case (shapes are (heads, P, M)), the BERT-Base-shaped
-#: 8x8 layer and MiniLM's real layers (head dim 32) on the fastbench.
+#: 8x8 layer and MiniLM's real layers (head dim 32) on the fastbench. The BERT-shaped layer runs 256 tokens (1.58 M
+#: cycles): at 512 it simulated 6.3 M, the slow set's longest test (~290 s on the 2-core machine), for no path the
+#: 256-token layer leaves out (every query and key tile is the same steady tile; the model's 512-token layer is
+#: checked in tests/test_fusemax_top.py).
 TOP_SMALL = {"rows": 4, "cols": 4, "d": 8, "max_keys": 64, "max_queries": 64, "max_heads": 16}
-TOP_BERT = {"rows": 8, "cols": 8, "d": 64, "max_keys": 512, "max_queries": 512, "max_heads": 16}
+TOP_BERT = {"rows": 8, "cols": 8, "d": 64, "max_keys": 256, "max_queries": 256, "max_heads": 16}
 TOP_MINILM = {"rows": 8, "cols": 8, "d": 32, "max_keys": 256, "max_queries": 256, "max_heads": 16}
 #: Whole layers of millions of cycles: the fastbench's raw driver, on Verilator only (Icarus would take hours).
 FAST_VERILATOR: dict[str, Any] = {"fastbench": True, "sims": ["verilator"]}
@@ -249,7 +252,7 @@ def default_cases(quick: bool = False, slow: bool = False) -> list[Case]:
                  shapes=[(6, 256), (6, 200), (6, 37)], seed=1),
         ]
         cases += [
-            Case("fusemax-top", TOP_BERT, workloads=["bert-base"], shapes=[(12, 512, 512)], seed=1,
+            Case("fusemax-top", TOP_BERT, workloads=["bert-base"], shapes=[(12, 256, 256)], seed=1,
                  extra=FAST_VERILATOR),
             Case("fusemax-top", TOP_MINILM, workloads=["minilm-real"], extra=FAST_VERILATOR),
         ]

@@ -36,6 +36,12 @@ PERCYCLE_MAKE = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 FASTBENCH_ARGS: tuple[str, ...] = ("-O3", "--output-split-cfuncs", "2000")
 
 
+def fastbench_profile(quick_build: bool) -> tuple[tuple[str, ...], str]:
+    """(Verilator arguments, make variables) of a fastbench build: the whole-layer profile, or for a run of a few
+    thousand cycles (``FastJob.quick_build``) the per-cycle one, since there the build is what waits."""
+    return (PERCYCLE_ARGS, PERCYCLE_MAKE) if quick_build else (FASTBENCH_ARGS, "")
+
+
 def objcache() -> str | None:
     """The compiler cache Verilator's Makefile puts before every C++ compile (its ``OBJCACHE``): ``ccache`` when it
     is on PATH, unless ``ATTNFORGE_CCACHE=0``. Why: every build compiles Verilator's runtime (``verilated.cpp``,

@@ -163,7 +163,7 @@ def test_full_bench_icarus() -> None:
 
 @pytest.mark.slow
 def test_bert_layer_verilator() -> None:
-    """BERT-Base-shaped layer (12 heads, d 64, 512 tokens, seeded tensors) at 8x8 on the fastbench: bit exact, RTL
+    """BERT-Base-shaped layer (12 heads, d 64, 256 tokens, seeded tensors) at 8x8 on the fastbench: bit exact, RTL
     cycles == cycle model == the top's own counter, analytical within 5%, 2D MAC utilization >= 90% from the RTL."""
     _require("verilator")
     case = next(c for c in default_cases(slow=True) if c.design == "fusemax-top" and c.workloads == ["bert-base"]

@@ -31,12 +31,13 @@ def _check_rows(rows: list[dict]) -> None:
 
 #: Icarus runs the quick set in the fast loop; Verilator's C++ builds (8-18 s each on 2 cores) run in the slow set,
 #: which CI runs too, so both simulators stay covered while the README's test command stays under 3 minutes.
-#: the quick cases run on Icarus; every design's long case (below) runs the same benches on Verilator as well, so a
-#: Verilator copy of the quick cases would only rebuild and rerun a subset of it in the slow set
+#: the quick cases run on Icarus; every design's long case (below) runs the same benches on Verilator as well (or,
+#: for LONG_ON_ICARUS blocks, the design that holds them does), so a Verilator copy of the quick cases would only
+#: rebuild and rerun a subset of it in the slow set
 QUICK_SIMS = ("icarus",)
 #: the long cases run on Verilator: the same benches at simulator speed (Icarus runs every design's quick cases above,
 #: so both simulators see every bench; Icarus on the long shapes would cost most of the CI budget), except the
-#: LONG_ON_ICARUS blocks below
+#: LONG_ON_ICARUS blocks below, which Verilator meets inside the design that holds them
 LONG_SIMS = ("verilator",)
 
 
@@ -114,13 +115,21 @@ WHOLE_LAYER_TOPS = ("fusemax-top", "spatten-top")
 #: the four SpAtten blocks' long cases are at their default size, and spatten-pipeline's long case runs all four at
 #: 64 lanes on Verilator: these run on Icarus (33 s for the four against 111-126 s of Verilator builds and runs), so
 #: each block's own bench still meets both simulators (Verilator through the pipeline's bench, which holds them)
-LONG_ON_ICARUS = IN_PIPELINE
+#: The FuseMax blocks likewise: pe, array2d and vector1d are the cores of fusemax-tile (IN_TILE), whose long case at
+#: seed 2 runs on Verilator (the same per-cycle bench kind) and which fusemax-top's whole layers build on Verilator
+#: too; on Icarus their long cases took 9, 16 and 25 s against 20-42 s of Verilator builds and runs, and the tile's
+#: shortest-head case (seed 4: a few hundred cycles per head) 16 s against 42 s. The tile's long-head case (seed 2)
+#: stays on Verilator: Icarus took 178 s for it.
+LONG_ON_ICARUS = IN_PIPELINE + IN_TILE
+#: (design, seed) of further long cases that run on Icarus
+LONG_CASES_ON_ICARUS = (("fusemax-tile", 4),)
 
 
 def _long_cases() -> list:
     cases = [c for c in default_cases(slow=True)[len(default_cases()):] if c.design not in WHOLE_LAYER_TOPS]
     return [pytest.param(c, s, id=f"{c.design}-{c.seed}-{s}") for c in cases
-            for s in (("icarus",) if c.design in LONG_ON_ICARUS else LONG_SIMS)]
+            for s in (("icarus",) if c.design in LONG_ON_ICARUS or (c.design, c.seed) in LONG_CASES_ON_ICARUS
+                      else LONG_SIMS)]
 
 
 @pytest.mark.slow
