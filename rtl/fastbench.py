@@ -332,9 +332,11 @@ def _run_cocotb(job: FastJob, sim: str, workdir: Path) -> FastResult:
     if sim == "verilator":
         vflags.replace_public_flat(runner)  # Python reads only fb_clocked's three outputs, marked public
     args, make = vflags.fastbench_profile(job.quick_build)
+    # one build folder per profile: cocotb's make would keep a build of the other profile (it sees no source change)
+    build_dir = workdir / ("cocotb_build_quick" if job.quick_build else "cocotb_build")
     with vflags.make_environment(make) if sim == "verilator" else contextlib.nullcontext():
         runner.build(sources=[workdir / "fb_clocked.v", workdir / "fb_top.v", dut], hdl_toplevel="fb_clocked",
-                     build_dir=workdir / "cocotb_build", timescale=("1ns", "1ps"),
+                     build_dir=build_dir, timescale=("1ns", "1ps"),
                      build_args=["-Wno-fatal", *args, "--timing", "-CFLAGS", "-fcoroutines"]
                      if sim == "verilator" else [],
                      always=False, log_file=workdir / "build.log")
@@ -343,7 +345,7 @@ def _run_cocotb(job: FastJob, sim: str, workdir: Path) -> FastResult:
     for p in (str(BENCHES), str(IMPORT_ROOT)):
         if p not in sys.path:
             sys.path.insert(0, p)
-    runner.test(test_module="tb_fast", hdl_toplevel="fb_clocked", build_dir=workdir / "cocotb_build", test_dir=workdir,
+    runner.test(test_module="tb_fast", hdl_toplevel="fb_clocked", build_dir=build_dir, test_dir=workdir,
                 extra_env={"ATTNFORGE_FAST": str(report)}, results_xml=str(workdir / "results.xml"),
                 timescale=("1ns", "1ps"), log_file=workdir / "test.log")
     if not report.exists():
