@@ -302,7 +302,7 @@ def _build_raw(sim: str, workdir: Path, dut: Path, quick_build: bool = False) ->
     args, make = vflags.fastbench_profile(quick_build)
     env = {**os.environ, "MAKEFLAGS": vflags.makeflags(make)}
     env.pop("VERILATOR_ROOT", None)
-    obj = workdir / "obj_raw"
+    obj = workdir / ("obj_raw_quick" if quick_build else "obj_raw")  # one per profile, as the cocotb build folder
     cmd = [str(verilator_bin() / "verilator"), "--binary", "--timing", "-Wno-fatal", *args,
            "-j", vflags.build_jobs(), "--top-module", "fb_raw", "-CFLAGS", "-fcoroutines", "--Mdir", str(obj),
            "-o", "fb_raw", *srcs]
