@@ -98,21 +98,24 @@ def topk_indices(x: np.ndarray, k: int) -> np.ndarray:
     return quick_select(x, k).indices
 
 
-def _rank_rounds(n: int, k: int, parallelism: int, trials: int, seed: int) -> tuple[float, float, float]:
+@lru_cache(maxsize=16384)
+def _rank_sizes(n: int, k: int, trials: int, seed: int) -> tuple[np.ndarray, float, float]:
     """Monte-Carlo of quick-select on distinct values: only ranks matter, so simulate ranks (vectorised over trials).
 
-    Returns mean cycles, mean elements compared and mean rounds.
+    Returns the candidates of every trial at every round (rounds x trials, 0 once a trial has found its answer),
+    mean elements compared and mean rounds. Why apart from the cycles: the rounds do not depend on the engine's
+    parallelism, so engines of 1 to 32 comparators share one run per (n, k).
     """
     rng = np.random.default_rng(seed)
     m = np.full(trials, n, dtype=np.int64)
     t = np.full(trials, k - 1, dtype=np.int64)
     live = np.ones(trials, dtype=bool)
-    cycles = np.zeros(trials)
+    sizes = []
     compared = np.zeros(trials)
     rounds = np.zeros(trials)
     while live.any():
         j = (rng.random(trials) * m).astype(np.int64)  # pivot's 0-based rank from the top among m candidates
-        cycles += np.where(live, -(-m // parallelism) + ROUND_OVERHEAD_CYCLES, 0)
+        sizes.append(np.where(live, m, 0))
         compared += np.where(live, 2 * m, 0)
         rounds += live
         go_right = live & (j > t)
@@ -120,7 +123,16 @@ def _rank_rounds(n: int, k: int, parallelism: int, trials: int, seed: int) -> tu
         m = np.where(go_right, j, np.where(go_left, m - j - 1, m))
         t = np.where(go_left, t - j - 1, t)
         live = go_right | go_left
-    return float(cycles.mean()), float(compared.mean()), float(rounds.mean())
+    out = np.stack(sizes)
+    out.flags.writeable = False
+    return out, float(compared.mean()), float(rounds.mean())
+
+
+def _rank_rounds(n: int, k: int, parallelism: int, trials: int, seed: int) -> tuple[float, float, float]:
+    """Mean cycles (ceil(m / parallelism) + the round overhead per round), elements compared and rounds."""
+    sizes, compared, rounds = _rank_sizes(n, k, trials, seed)
+    cycles = np.where(sizes > 0, -(-sizes // parallelism) + ROUND_OVERHEAD_CYCLES, 0).sum(axis=0, dtype=np.float64)
+    return float(cycles.mean()), compared, rounds
 
 
 @lru_cache(maxsize=65536)

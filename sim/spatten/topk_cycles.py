@@ -41,25 +41,38 @@ def _row(rng: np.random.Generator, n: int, std: float, frac: int) -> np.ndarray:
     return np.floor(p / p.sum() * 2**frac)
 
 
-def _rounds(n: int, k: int, c: int, overhead: int, stds: tuple[float, ...], trials: int,
-            seed: int) -> tuple[float, float]:
-    """Mean cycles of the later rounds and mean elements compared in all rounds: quick-select with a random pivot
-    on quantized probability rows. Elements equal to the pivot leave the candidates in the round that meets them,
-    so ties (most small probabilities share a code) end the search early."""
+@lru_cache(maxsize=16384)
+def _round_sizes(n: int, k: int, stds: tuple[float, ...], trials: int, seed: int) -> tuple[np.ndarray, int]:
+    """Candidates left at each quick-select round after the first, over all trials, and the elements compared in
+    all rounds: quick-select with a random pivot on quantized probability rows. Elements equal to the pivot leave
+    the candidates in the round that meets them, so ties (most small probabilities share a code) end the search
+    early. Why apart from the cycles: the rounds do not depend on the comparator count or the round overhead, so
+    the comparator sweeps and the breakdown's engines (1 to 32 comparators) share one Monte-Carlo run per (n, k)."""
     rng = np.random.default_rng(seed)
     frac = SpattenFx().prob_frac
-    later = compared = 0.0
+    later: list[int] = []
+    compared = 0
     for tr in range(trials):
         cand, t, first = _row(rng, n, stds[tr % len(stds)], frac), k - 1, True
         while True:
             if not first:  # round 1 ran on the input stream (counted as the load)
-                later += -(-cand.size // c) + overhead
+                later.append(cand.size)
             first = False
             compared += cand.size
             nxt, t, _ = partition_round(cand, cand[rng.integers(cand.size)], t)
             if nxt is None:
                 break
             cand = nxt
+    sizes = np.asarray(later, dtype=np.int64)
+    sizes.flags.writeable = False
+    return sizes, compared
+
+
+def _rounds(n: int, k: int, c: int, overhead: int, stds: tuple[float, ...], trials: int,
+            seed: int) -> tuple[float, float]:
+    """Mean cycles of the later rounds (ceil(m/C) + overhead each) and mean elements compared in all rounds."""
+    sizes, compared = _round_sizes(n, k, stds, trials, seed)
+    later = float(np.sum(-(-sizes // c))) + overhead * sizes.size
     return later / trials, compared / trials
 
 
