@@ -144,14 +144,21 @@ def test_amaranth_view_reads_the_contract_bits(design: str, stream: str) -> None
     assert len(leaves) == len(want)
 
 
+#: Parameters the fast set exports anyway (docs/guide.md's tile, the quick regression's top-k), so this test reads
+#: them from the export store instead of elaborating one more instance.
+MANIFEST_PARAMS: dict[str, dict[str, int]] = {"topk": {"comparators": 4, "max_n": 64}}
+
+
 @pytest.mark.parametrize("design", ["fusemax-tile", "topk", "spatten-pipeline"])
 def test_manifest_carries_layouts(design: str, tmp_path: Path) -> None:
     from attnforge.rtl.export import export
+    from attnforge.rtl.registry import parse_params
 
-    export(design, {}, tmp_path)
+    params = parse_params(design, MANIFEST_PARAMS.get(design, {}))
+    export(design, params, tmp_path)
     man = json.loads((tmp_path / f"{design.replace('-', '_')}.json").read_text())
     ports = {p["name"]: p["width"] for p in man["ports"]}
-    c = for_design(design, _defaults(design))
+    c = for_design(design, params)
     assert set(man["streams"]) == set(c.streams)
     for name, s in man["streams"].items():
         assert s["width"] == ports[f"{name}__payload"] == c[name].width

@@ -19,10 +19,15 @@ GUIDE = ROOT / "docs" / "guide.md"
 NEEDS_TOOLS = ("regress", "synth", "peers", "bench --rtl", "reference --suite")
 
 
+def guide_blocks(path: Path = GUIDE) -> list[list[str]]:
+    """The `attnforge` lines of each ```sh block, in order, one list per block."""
+    blocks = re.findall(r"```sh\n(.*?)```", path.read_text(), re.S)
+    return [[line.strip() for line in b.splitlines() if line.strip().startswith("attnforge ")] for b in blocks]
+
+
 def guide_commands(path: Path = GUIDE) -> list[str]:
     """The `attnforge` lines of the ```sh blocks, in order."""
-    blocks = re.findall(r"```sh\n(.*?)```", path.read_text(), re.S)
-    return [line.strip() for b in blocks for line in b.splitlines() if line.strip().startswith("attnforge ")]
+    return [line for block in guide_blocks(path) for line in block]
 
 
 def argv(line: str) -> list[str]:
@@ -47,14 +52,18 @@ def test_tool_commands_are_marked_slow(line: str) -> None:
         assert is_slow(line), f"mark it `# slow`: {line}"
 
 
-def test_guide_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """All runnable lines in order, in one folder (a later line reads what an earlier one wrote, e.g. report)."""
+@pytest.mark.parametrize("block", [b for b in guide_blocks() if any(not is_slow(c) for c in b)],
+                         ids=lambda b: argv(b[0])[0])
+def test_guide_commands_run(block: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A block's runnable lines in order, in one folder (a later line reads what an earlier one wrote, e.g.
+    report after sweep); each block in its own folder, so the blocks run in parallel."""
     from attnforge.cli.main import main
 
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     monkeypatch.chdir(tmp_path)
     failed = []
-    for line in guide_commands():
+    for line in block:
         if is_slow(line):
             continue
         rc = main(argv(line))
