@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from attnforge.sim.spatten.algorithm import accuracy_proxy, forward, synthetic_refetch_rate
+from attnforge.sim.spatten.algorithm import accuracy_proxy, dense_runs, forward, synthetic_refetch_rate
 from attnforge.sim.spatten.pruning import TokenImportance, kept_counts, layer_ratios
 from attnforge.sim.spatten.quant import msb_only, progressive_attention, quantize
 from attnforge.sim.spatten.realdata import synthetic_inputs
@@ -80,10 +80,15 @@ def test_cascade_forward_on_synthetic_encoder():
 
 def test_accuracy_proxy_drops_with_pruning():
     enc, xs = synthetic_inputs(lengths=(24, 32), seed=1)
-    mild = accuracy_proxy(enc, xs, BERT.with_(token_ratio=0.1, head_ratio=0.0))
-    hard = accuracy_proxy(enc, xs, GPT2.with_(token_ratio=0.8, head_ratio=0.5))
+    dense = dense_runs(enc, xs)
+    mild = accuracy_proxy(enc, xs, BERT.with_(token_ratio=0.1, head_ratio=0.0), dense)
+    hard = accuracy_proxy(enc, xs, GPT2.with_(token_ratio=0.8, head_ratio=0.5), dense)
     assert 0.5 < hard.cosine < mild.cosine <= 1.0 + 1e-9
     assert hard.tokens_kept < mild.tokens_kept
+    # the shared dense runs are the ones each call would make itself
+    assert accuracy_proxy(enc, xs, GPT2.with_(token_ratio=0.8, head_ratio=0.5)) == hard
+    with pytest.raises(ValueError, match="dense runs"):
+        accuracy_proxy(enc, xs, BERT, dense[:1])
 
 
 def test_synthetic_refetch_rate_in_range_and_monotone_in_threshold():

@@ -149,17 +149,26 @@ class Accuracy:
     sentences: int
 
 
-def accuracy_proxy(enc: Encoder, xs: list[np.ndarray], policy: Policy) -> Accuracy:
-    """Mean (and worst) per-token cosine similarity over all sentences, plus the pruning and refetch statistics."""
+def dense_runs(enc: Encoder, xs: list[np.ndarray]) -> list[GoldenRun]:
+    """The dense float reference of every sentence, to share among several :func:`accuracy_proxy` calls."""
+    return [forward(enc, x) for x in xs]
+
+
+def accuracy_proxy(enc: Encoder, xs: list[np.ndarray], policy: Policy,
+                   dense: list[GoldenRun] | None = None) -> Accuracy:
+    """Mean (and worst) per-token cosine similarity over all sentences, plus the pruning and refetch statistics.
+    ``dense``: the sentences' dense runs (:func:`dense_runs`) when the caller compares several policies."""
     cos: list[float] = []
     rows = ref_rows = 0
     tk: list[float] = []
     hk: list[float] = []
-    for x in xs:
-        dense = forward(enc, x)
+    refs = dense if dense is not None else dense_runs(enc, xs)
+    if len(refs) != len(xs):
+        raise ValueError(f"{len(refs)} dense runs for {len(xs)} sentences")
+    for x, dense_run in zip(xs, refs, strict=True):
         pruned = forward(enc, x, policy)
         a = pruned.hidden
-        b = dense.hidden[pruned.alive]
+        b = dense_run.hidden[pruned.alive]
         c = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         cos.extend(c.tolist())
         rows += sum(s.rows for s in pruned.layers)
