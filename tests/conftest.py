@@ -41,7 +41,8 @@ LONGEST_FIRST: dict[str, int] = {
     "test_synth.py::test_keep_hierarchy_keeps_one_operand_register_per_pe": 29,
     "test_rtl_blocks.py::test_block_long[vector1d-1-icarus]": 25,
     # the fast set's longest (`pytest -m "not slow" -n 2 --durations=40` on this 2-core machine)
-    "test_docs_commands.py::test_guide_commands_run": 22,
+    "test_docs_commands.py::test_guide_commands_run[6-rtl]": 14,
+    "test_docs_commands.py::test_guide_commands_run[9-simulate]": 9,
     "test_rtl_blocks.py::test_block_quick[fusemax-tile-icarus]": 15,
     "test_rtl_blocks.py::test_block_quick[spatten-pipeline-icarus]": 14,
     "test_fusemax_top.py::test_small_layer_three_fidelities": 13,

@@ -52,8 +52,10 @@ def test_tool_commands_are_marked_slow(line: str) -> None:
         assert is_slow(line), f"mark it `# slow`: {line}"
 
 
-@pytest.mark.parametrize("block", [b for b in guide_blocks() if any(not is_slow(c) for c in b)],
-                         ids=lambda b: argv(b[0])[0])
+RUNNABLE = [(i, b) for i, b in enumerate(guide_blocks()) if any(not is_slow(c) for c in b)]
+
+
+@pytest.mark.parametrize("block", [b for _, b in RUNNABLE], ids=[f"{i}-{argv(b[0])[0]}" for i, b in RUNNABLE])
 def test_guide_commands_run(block: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture[str]) -> None:
     """A block's runnable lines in order, in one folder (a later line reads what an earlier one wrote, e.g.
