@@ -28,7 +28,7 @@ LONGEST_FIRST: dict[str, int] = {
     "test_hbm_events.py::test_every_recorded_row_gives_ramulators_cycles": 50,
     "test_fastbench.py::test_tile_run_is_bit_and_cycle_exact[cocotb-verilator-64-64]": 48,
     "test_packaging.py::test_wheel_works_from_an_empty_folder": 45,
-    "test_rtl_blocks.py::test_block_long[topk-1-verilator]": 44,
+    "test_rtl_blocks.py::test_block_long[topk-1-icarus]": 19,
     "test_rtl_blocks.py::test_block_long[importance-1-icarus]": 45,
     "test_fusemax_top.py::test_memory_timings_exact[mem0]": 42,
     "test_spatten_importance.py::test_importance_run_is_bit_and_cycle_exact[verilator]": 34,
