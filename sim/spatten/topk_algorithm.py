@@ -128,10 +128,17 @@ def _rank_sizes(n: int, k: int, trials: int, seed: int) -> tuple[np.ndarray, flo
     return out, float(compared.mean()), float(rounds.mean())
 
 
+def round_cycles(sizes: np.ndarray, parallelism: int, overhead: int) -> np.ndarray:
+    """Cycles of each quick-select round of ``sizes`` candidates (0: no round): the candidates streamed
+    ``parallelism`` per cycle plus the round's fixed cost. Shared by both Monte-Carlo expectations (ranks here,
+    quantized probabilities in :mod:`attnforge.sim.spatten.topk_cycles`)."""
+    return np.where(sizes > 0, -(-sizes // parallelism) + overhead, 0)
+
+
 def _rank_rounds(n: int, k: int, parallelism: int, trials: int, seed: int) -> tuple[float, float, float]:
     """Mean cycles (ceil(m / parallelism) + the round overhead per round), elements compared and rounds."""
     sizes, compared, rounds = _rank_sizes(n, k, trials, seed)
-    cycles = np.where(sizes > 0, -(-sizes // parallelism) + ROUND_OVERHEAD_CYCLES, 0).sum(axis=0, dtype=np.float64)
+    cycles = round_cycles(sizes, parallelism, ROUND_OVERHEAD_CYCLES).sum(axis=0, dtype=np.float64)
     return float(cycles.mean()), compared, rounds
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE
 from attnforge.sim.contract.spatten_fx import SpattenFx
-from attnforge.sim.spatten.topk_algorithm import partition_round
+from attnforge.sim.spatten.topk_algorithm import partition_round, round_cycles
 
 #: Score spreads (std of Q.K / sqrt(D) per row) the engine's inputs are drawn from when no workload fixes one: the
 #: synthetic heads' temperatures of :func:`attnforge.sim.spatten.algorithm.synthetic_refetch_rate`, 0.5 to 4.
@@ -72,7 +72,7 @@ def _rounds(n: int, k: int, c: int, overhead: int, stds: tuple[float, ...], tria
             seed: int) -> tuple[float, float]:
     """Mean cycles of the later rounds (ceil(m/C) + overhead each) and mean elements compared in all rounds."""
     sizes, compared = _round_sizes(n, k, stds, trials, seed)
-    later = float(np.sum(-(-sizes // c))) + overhead * sizes.size
+    later = float(round_cycles(sizes, c, overhead).sum(dtype=np.float64))
     return later / trials, compared / trials
 
 
