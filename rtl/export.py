@@ -9,6 +9,7 @@ can slice the flat payloads and reproduce the arithmetic.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from amaranth.lib import wiring
 
+from attnforge.rtl.cache import folder_lock
 from attnforge.rtl.registry import build, get_design, parse_params
 from attnforge.sim.contract import for_design
 
@@ -45,8 +47,6 @@ def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: s
     elaborating a whole top takes Amaranth 20-30 s, and a whole-model run exports its instance once per layer.
     ``dsp`` (e.g. ``"ecp5"``) writes every multiplier as that FPGA's DSP primitive with its own registers
     (:mod:`attnforge.rtl.dsp`), for a vendor synthesis flow; such Verilog needs the vendor's simulation library."""
-    from attnforge.rtl.dsp import dsp_primitives
-
     p = parse_params(design, params)
     name = top_name(design)
     out = Path(out_dir)
@@ -55,15 +55,27 @@ def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: s
     cached = _reusable(vpath, mpath, key)
     if cached is not None:
         return cached
-    stored = _from_store(name, key, out)
-    if stored is not None:
-        return stored
+    store = _store_dir(key)
+    with folder_lock(store, optional=True) if store is not None else contextlib.nullcontext():
+        # another process exporting the same key finishes first and this one copies its result (measured: the fast
+        # set's two workers elaborated the guide's fusemax-tile twice at once, 6 and 13 s)
+        stored = _from_store(name, key, out)
+        if stored is not None:
+            return stored
+        return _elaborate(design, p, dsp, name, key, vpath, mpath)
+
+
+def _elaborate(design: str, p: dict[str, int], dsp: str | None, name: str, key: str, vpath: Path,
+               mpath: Path) -> dict[str, object]:
+    """Amaranth's Verilog of ``design`` at ``p`` written to ``vpath`` with its manifest, and kept in the store."""
     from amaranth.back import verilog
+
+    from attnforge.rtl.dsp import dsp_primitives
 
     comp = build(design, p)
     with dsp_primitives(dsp):
         text = verilog.convert(comp, name=name, emit_src=False)
-    out.mkdir(parents=True, exist_ok=True)
+    vpath.parent.mkdir(parents=True, exist_ok=True)
     _write_if_changed(vpath, text)
     d = get_design(design)
     manifest: dict[str, object] = {

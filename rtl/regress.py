@@ -15,13 +15,13 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from attnforge.rtl import verilator_flags as vflags
-from attnforge.rtl.cache import IMPORT_ROOT, cache_dir
+from attnforge.rtl.cache import IMPORT_ROOT, cache_dir, folder_lock
 from attnforge.sim.contract import fm_min_e, fm_min_f
 from attnforge.sim.specs.errors import SpecError
 
@@ -89,19 +89,6 @@ def run_case(case: Case, sim: str = "icarus", build_root: Path | str | None = No
         return _run_fast_case(case, sim)
     with folder_lock(_build_dir(Path(build_root) if build_root else cache_dir(), sim, case.design, params)):
         return _run_case(case, sim, build_root)
-
-
-@contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """Hold ``folder``'s lock file (beside it) for the block: pytest-xdist workers and parallel regress processes
-    share build and work folders (same design, parameters and case), and two runs writing one folder's inputs,
-    sources or simulator at once corrupt each other's run. Processes that need the folder take turns."""
-    import fcntl
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 #: designs whose bench runs through the fastbench (HDL-side stimulus and memory) rather than a per-cycle cocotb

@@ -55,3 +55,41 @@ def test_export_is_reused_only_when_nothing_it_comes_from_changed(monkeypatch: p
     kept.write_text(kept.read_text() + "// edited\n")
     assert ex.export("pe", {"depth": 8}, tmp_path / "c")["sha256"] == stored["sha256"] and calls == ["pe"] * 6
     assert ex.export("pe", {"depth": 8}, tmp_path / "d") == stored and calls == ["pe"] * 6  # stored again, whole
+
+
+def test_concurrent_exports_of_one_key_elaborate_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two exports of the same design and parameters at once (two test workers, two regress processes) take turns
+    on the store's lock: one elaborates, the other copies its files; and with a cache that cannot hold the lock file,
+    exporting still works."""
+    import threading
+
+    from attnforge.rtl import export as ex
+
+    monkeypatch.setenv("ATTNFORGE_CACHE", str(tmp_path / "cache"))
+    calls: list[str] = []
+    real_build = ex.build
+    started = threading.Barrier(2)
+
+    def counting_build(d: str, p: dict[str, int]) -> object:
+        calls.append(d)
+        return real_build(d, p)
+
+    monkeypatch.setattr(ex, "build", counting_build)
+    results: dict[int, dict[str, object]] = {}
+
+    def one(i: int) -> None:
+        started.wait()
+        results[i] = ex.export("pe", {"depth": 8}, tmp_path / f"out{i}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["pe"] and results[0] == results[1]
+    assert (tmp_path / "out0" / "pe.v").read_text() == (tmp_path / "out1" / "pe.v").read_text()
+    monkeypatch.setattr(cache.Path, "mkdir", lambda *a, **k: (_ for _ in ()).throw(PermissionError("read-only")))
+    with cache.folder_lock(tmp_path / "ro", optional=True):
+        pass
+    with pytest.raises(PermissionError), cache.folder_lock(tmp_path / "ro"):
+        pass
