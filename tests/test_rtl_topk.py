@@ -11,8 +11,6 @@ from attnforge.sim.spatten.topk_algorithm import quick_select
 from attnforge.sim.spatten.topk_golden import cycles, decode_beats, hw_topk, input_beats, output_beats, print_cycle_table
 from attnforge.sim.specs.errors import SpecError
 
-SIMS = ("icarus", "verilator")
-
 
 def _case(slow: bool) -> Case:
     cases = [c for c in default_cases(slow=slow) if c.design == "topk"]
@@ -41,8 +39,11 @@ def test_topk_quick(sim: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sim", SIMS)
+@pytest.mark.parametrize("sim", ("icarus",))
 def test_topk_long(sim: str) -> None:
+    """The long case (16 comparators, rows of 37-256) on Icarus: 19-25 s against 40-51 s of Verilator build and
+    run, and Verilator meets the engine in test_topk_quick's slow copy and inside spatten-top's whole MiniLM model
+    (tests/test_spatten_top_rtl.py), as tests/test_rtl_blocks.py's LONG_ON_ICARUS blocks do."""
     case = _case(slow=True)
     assert case.params["comparators"] == 16 and max(n for _, n in case.shapes) == 256
     _run(case, sim)
