@@ -43,6 +43,8 @@ def folder_lock(folder: Path, optional: bool = False) -> Iterator[None]:
     except OSError:
         if not optional:
             raise
+        lock = None
+    if lock is None:  # outside the handler: an error in the block is not reported as raised while handling this one
         yield
         return
     with lock:
