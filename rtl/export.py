@@ -57,8 +57,8 @@ def export(design: str, params: Mapping[str, int] | list[str] | None, out_dir: s
         return cached
     store = _store_dir(key)
     with folder_lock(store, optional=True) if store is not None else contextlib.nullcontext():
-        # another process exporting the same key finishes first and this one copies its result (measured: the fast
-        # set's two workers elaborated the guide's fusemax-tile twice at once, 6 and 13 s)
+        # another process exporting the same key finishes first and this one copies its result (the fast set's two
+        # workers export the guide's fusemax-tile from two tests, which can run at the same time)
         stored = _from_store(name, key, out)
         if stored is not None:
             return stored
