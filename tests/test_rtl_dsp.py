@@ -58,7 +58,7 @@ class _Bank(wiring.Component):
         return m
 
 
-WIDE = 32  # the widest operand below, and what one $random gives
+WIDE = 32  # what one $random gives: at least the widest operand below (24 bits)
 
 
 def _y_bits(a: ShapeCastable, b: ShapeCastable) -> int:
@@ -70,7 +70,8 @@ def _tb(outputs: list[int], cycles: int) -> str:
     and those with a non-zero result."""
     decl = "".join(f"  wire [{w - 1}:0] p{i}, q{i};\n  integer bad{i} = 0, nz{i} = 0;\n" for i, w in enumerate(outputs))
     conn = "".join(f", .y{i}(%s{i})" for i in range(len(outputs)))
-    check = "".join(f"      if (i >= 4 && p{i} !== q{i}) bad{i} = bad{i} + 1;\n      if (p{i} != 0) nz{i} = nz{i} + 1;\n"
+    check = "".join(f"      if (i >= 4 && p{i} !== q{i}) begin bad{i} = bad{i} + 1; "
+                    f'$display("DIFF {i} %0d %h %h", i, p{i}, q{i}); end\n      if (p{i} != 0) nz{i} = nz{i} + 1;\n'
                     for i in range(len(outputs)))
     report = "".join(f'    $display("RESULT {i} %0d %0d", bad{i}, nz{i});\n' for i in range(len(outputs)))
     return f"""`timescale 1ns/1ps
@@ -136,7 +137,8 @@ def test_primitive_equals_plain_pipeline(tmp_path: Path) -> None:
     assert sorted(results) == list(range(len(VARIANTS))), out
     for i, (a, b, flags) in enumerate(VARIANTS):
         bad, nonzero = results[i]
-        assert bad == 0, f"{_name(a, b, flags)}: {bad} cycles differ"
+        diffs = [ln for ln in out.splitlines() if ln.startswith(f"DIFF {i} ")][:5]  # cycle, plain, primitive
+        assert bad == 0, f"{_name(a, b, flags)}: {bad} cycles differ, first: {diffs}"
         assert nonzero > 300, f"{_name(a, b, flags)}: the products must be exercised, not zero"
 
 
