@@ -69,3 +69,46 @@ def test_refused_job_model() -> None:
         assert len(ins) == beats == cyc and o.unpack(outs[0])["error"] == 1 and o.unpack(outs[0])["last"] == 1
     with _pytest.raises(SpecError, match="valid job"):
         refused_job(5, 3, 16, 8, 256)
+
+
+@pytest.mark.parametrize("std", [1.5, 2.5, 4.0])
+def test_long_rows_are_drawn_as_histograms_of_the_same_codes(std: float) -> None:
+    """Past EXACT_ROW_MAX the engine's rows are drawn as (code, count) pairs from their largest scores only; the
+    codes must be distributed as those of the whole row drawn score by score (how many are non-zero, their sum)."""
+    from attnforge.sim.spatten.topk_cycles import _code_histogram, _row
+
+    rng, n = np.random.default_rng(7), 70_000
+    exact = [_row(rng, n, std, 12) for _ in range(30)]
+    hists = [_code_histogram(rng, n, std, 12) for _ in range(30)]
+    assert all(h is not None and int(h[1].sum()) == n for h in hists)
+    nz_exact = np.mean([np.count_nonzero(r) for r in exact])
+    nz_hist = np.mean([h[1][h[0] > 0].sum() for h in hists])
+    assert nz_hist == pytest.approx(nz_exact, rel=0.1)
+    assert np.mean([(h[0] * h[1]).sum() for h in hists]) == pytest.approx(np.mean([r.sum() for r in exact]), rel=0.1)
+
+
+@pytest.mark.parametrize("k", [5, 50])
+def test_long_row_rounds_match_the_exact_rows(k: int) -> None:
+    """Quick-select's later rounds on histogram rows cost what they cost on the same rows drawn whole."""
+    from attnforge.sim.spatten.topk_algorithm import round_cycles
+    from attnforge.sim.spatten.topk_cycles import _round_sizes
+
+    def later(exact_max: int) -> float:
+        sizes, _ = _round_sizes(70_000, k, (2.5,), 64, 11, exact_max)
+        return float(round_cycles(sizes, 16, 5).sum()) / 64
+
+    assert later(1 << 16) == pytest.approx(later(1 << 30), rel=0.15)
+    assert later(1 << 16) > 0  # the rounds past the first are really exercised
+
+
+def test_a_hundred_million_keys_never_draw_a_whole_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seq-len of 10^8 used to draw rows of 10^8 scores per trial (4 GB, an hour); now it costs a 64k row's
+    time whatever n is: the whole-row sampler must not be reached."""
+    from attnforge.sim.spatten import topk_cycles
+
+    def refuse(*_a: object) -> None:
+        raise AssertionError("a whole row was drawn")
+
+    monkeypatch.setattr(topk_cycles, "_row", refuse)
+    select, filt, _ = topk_cycles.engine_cycles(100_000_007, 75_000_005, 16, 16)
+    assert select >= 100_000_007 / 16 and filt >= 100_000_007 / 16

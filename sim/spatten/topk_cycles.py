@@ -16,11 +16,16 @@ distinct values overestimates the RTL's cycles on real rows by 10-30%):
 The released SpAtten TopK puts a data FIFO between the two, so the filter of one query runs while quick-select
 works on the next (``SpattenModules.topk_filter_overlap``); our RTL runs them back to back (select + filter is
 exactly ``hw_topk``'s formula when ``in_rate >= C``).
+
+Rows past :data:`EXACT_ROW_MAX` keys are drawn as histograms of their codes (:func:`_code_histogram`), so the
+cost of the expectation does not grow with the sequence length.
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
+from statistics import NormalDist
 
 import numpy as np
 
@@ -31,6 +36,10 @@ from attnforge.sim.spatten.topk_algorithm import partition_round, round_cycles
 #: Score spreads (std of Q.K / sqrt(D) per row) the engine's inputs are drawn from when no workload fixes one: the
 #: synthetic heads' temperatures of :func:`attnforge.sim.spatten.algorithm.synthetic_refetch_rate`, 0.5 to 4.
 SYNTHETIC_SCORE_STD: tuple[float, ...] = tuple(float(x) for x in np.linspace(0.5, 4.0, 8))
+#: Longest row drawn score by score; longer ones (keys past 64k) are drawn as a histogram of their codes.
+EXACT_ROW_MAX = 1 << 16
+#: Scores of a longer row drawn one by one: the largest ones, the only ones whose codes can be non-zero.
+TAIL_DRAWS = 1 << 13
 
 
 def _row(rng: np.random.Generator, n: int, std: float, frac: int) -> np.ndarray:
@@ -41,31 +50,92 @@ def _row(rng: np.random.Generator, n: int, std: float, frac: int) -> np.ndarray:
     return np.floor(p / p.sum() * 2**frac)
 
 
+def _select_sizes(rng: np.random.Generator, row: np.ndarray, t: int) -> list[int]:
+    """Candidates at every quick-select round of one row (random pivot; ``t`` the 0-based target)."""
+    sizes, cand = [], row
+    while cand is not None:
+        sizes.append(cand.size)
+        cand, t, _ = partition_round(cand, cand[rng.integers(cand.size)], t)
+    return sizes
+
+
+def _tail_normals(rng: np.random.Generator, size: int, t: float) -> np.ndarray:
+    """``size`` standard normals conditioned on z > t > 0: Robert's (1995) exponential proposal shifted to t, of
+    rate a = (t + sqrt(t^2 + 4)) / 2, accepted with probability exp(-(z - a)^2 / 2) (most are)."""
+    a = (t + math.sqrt(t * t + 4.0)) / 2.0
+    out = np.zeros(0)
+    while out.size < size:
+        z = t + rng.exponential(1.0 / a, size=2 * (size - out.size) + 16)
+        out = np.concatenate([out, z[rng.random(z.size) < np.exp(-((z - a) ** 2) / 2.0)]])
+    return out[:size]
+
+
+def _code_histogram(rng: np.random.Generator, n: int, std: float, frac: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A row like :func:`_row`, as (distinct codes, counts), drawn without drawing n scores. Why it can: the codes
+    sum to at most 2^frac, so past a few thousand elements nearly all are 0. The scores above the normal's
+    1 - TAIL_DRAWS/n quantile (their number binomial) are drawn one by one; the others enter only through their
+    sum, taken at its expectation (at n > EXACT_ROW_MAX its spread is ~1% of the softmax denominator or less), and
+    all quantize to 0. Returns None when they would not (a code of 1 or more below the quantile), so the caller
+    draws the row whole."""
+    nd = NormalDist()
+    q = TAIL_DRAWS / n
+    t = -nd.inv_cdf(q)
+    s = std * _tail_normals(rng, int(rng.binomial(n, q)), t)
+    top = float(s.max()) if s.size else std * t
+    bulk = (n - s.size) * math.exp(std * std / 2.0) * nd.cdf(t - std) / (1.0 - q)  # sum of e^(std z) below t
+    denom = float(np.exp(s - top).sum()) + bulk * math.exp(-top)
+    if math.exp(std * t - top) / denom * 2**frac >= 1.0:
+        return None
+    codes, counts = np.unique(np.floor(np.exp(s - top) / denom * 2**frac), return_counts=True)
+    if codes.size == 0 or codes[0] != 0.0:
+        codes, counts = np.concatenate([[0.0], codes]), np.concatenate([[0], counts])
+    counts[0] += n - s.size
+    return codes, counts
+
+
+def _histogram_sizes(rng: np.random.Generator, codes: np.ndarray, counts: np.ndarray, t: int) -> list[int]:
+    """:func:`_select_sizes` on a row given as (codes, counts): each round's pivot is an element drawn uniformly
+    (a code with probability count / candidates) and the round keeps what :func:`partition_round` keeps."""
+    sizes = []
+    while True:
+        m = int(counts.sum())
+        sizes.append(m)
+        pivot = codes[np.searchsorted(np.cumsum(counts), rng.integers(m), side="right")]
+        above, below = codes > pivot, codes < pivot
+        right = int(counts[above].sum())
+        eq = m - right - int(counts[below].sum())
+        if right > t:
+            codes, counts = codes[above], counts[above]
+        elif right + eq <= t:
+            codes, counts, t = codes[below], counts[below], t - right - eq
+        else:
+            return sizes
+
+
 @lru_cache(maxsize=16384)
-def _round_sizes(n: int, k: int, stds: tuple[float, ...], trials: int, seed: int) -> tuple[np.ndarray, int]:
+def _round_sizes(n: int, k: int, stds: tuple[float, ...], trials: int, seed: int,
+                 exact_max: int = EXACT_ROW_MAX) -> tuple[np.ndarray, int]:
     """Candidates left at each quick-select round after the first, over all trials, and the elements compared in
     all rounds: quick-select with a random pivot on quantized probability rows. Elements equal to the pivot leave
     the candidates in the round that meets them, so ties (most small probabilities share a code) end the search
-    early. Why apart from the cycles: the rounds do not depend on the comparator count or the round overhead, so
-    the comparator sweeps and the breakdown's engines (1 to 32 comparators) share one Monte-Carlo run per (n, k)."""
+    early. Rows longer than ``exact_max`` are drawn as histograms (:func:`_code_histogram`), so a million-key row
+    costs what a 64k one does. Why apart from the cycles: the rounds do not depend on the comparator count or the
+    round overhead, so the comparator sweeps and the breakdown's engines (1 to 32 comparators) share one
+    Monte-Carlo run per (n, k)."""
     rng = np.random.default_rng(seed)
     frac = SpattenFx().prob_frac
     later: list[int] = []
     compared = 0
     for tr in range(trials):
-        cand, t, first = _row(rng, n, stds[tr % len(stds)], frac), k - 1, True
-        while True:
-            if not first:  # round 1 ran on the input stream (counted as the load)
-                later.append(cand.size)
-            first = False
-            compared += cand.size
-            nxt, t, _ = partition_round(cand, cand[rng.integers(cand.size)], t)
-            if nxt is None:
-                break
-            cand = nxt
-    sizes = np.asarray(later, dtype=np.int64)
-    sizes.flags.writeable = False
-    return sizes, compared
+        std = stds[tr % len(stds)]
+        hist = _code_histogram(rng, n, std, frac) if n > exact_max else None
+        sizes = (_histogram_sizes(rng, *hist, k - 1) if hist is not None
+                 else _select_sizes(rng, _row(rng, n, std, frac), k - 1))
+        later += sizes[1:]  # round 1 ran on the input stream (counted as the load)
+        compared += sum(sizes)
+    arr = np.asarray(later, dtype=np.int64)
+    arr.flags.writeable = False
+    return arr, compared
 
 
 def _rounds(n: int, k: int, c: int, overhead: int, stds: tuple[float, ...], trials: int,
