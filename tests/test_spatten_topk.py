@@ -71,15 +71,21 @@ def test_refused_job_model() -> None:
         refused_job(5, 3, 16, 8, 256)
 
 
-@pytest.mark.parametrize("std", [1.5, 2.5, 4.0])
-def test_long_rows_are_drawn_as_histograms_of_the_same_codes(std: float) -> None:
+@pytest.mark.parametrize(("std", "draws"), [(1.5, None), (2.5, None), (4.0, None), (2.5, 64)])
+def test_long_rows_are_drawn_as_histograms_of_the_same_codes(std: float, draws: int | None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Past EXACT_ROW_MAX the engine's rows are drawn as (code, count) pairs from their largest scores only; the
-    codes must be distributed as those of the whole row drawn score by score (how many are non-zero, their sum)."""
+    codes must be distributed as those of the whole row drawn score by score (how many are non-zero, their sum).
+    ``draws`` 64: fewer scores drawn than codes are non-zero (~600 at this spread), so every row takes the retry
+    with four times as many."""
+    from attnforge.sim.spatten import topk_cycles
     from attnforge.sim.spatten.topk_cycles import _code_histogram, _row
 
+    if draws is not None:
+        monkeypatch.setattr(topk_cycles, "TAIL_DRAWS", draws)
     rng, n = np.random.default_rng(7), 70_000
-    exact = [_row(rng, n, std, 12) for _ in range(30)]
-    hists = [_code_histogram(rng, n, std, 12) for _ in range(30)]
+    exact = [_row(rng, n, std, 12) for _ in range(120)]
+    hists = [_code_histogram(rng, n, std, 12) for _ in range(120)]
     assert all(h is not None and int(h[1].sum()) == n for h in hists)
     nz_exact = np.mean([np.count_nonzero(r) for r in exact])
     nz_hist = np.mean([h[1][h[0] > 0].sum() for h in hists])

@@ -38,8 +38,8 @@ from attnforge.sim.spatten.topk_algorithm import partition_round, round_cycles
 SYNTHETIC_SCORE_STD: tuple[float, ...] = tuple(float(x) for x in np.linspace(0.5, 4.0, 8))
 #: Longest row drawn score by score; longer ones (keys past 64k) are drawn as a histogram of their codes.
 EXACT_ROW_MAX = 1 << 16
-#: Scores of a longer row drawn one by one: the largest ones, the only ones whose codes can be non-zero.
-TAIL_DRAWS = 1 << 13
+#: Scores of a longer row drawn one by one, at first: the largest ones, the only ones whose codes can be non-zero.
+TAIL_DRAWS = 1 << 10
 
 
 def _row(rng: np.random.Generator, n: int, std: float, frac: int) -> np.ndarray:
@@ -59,32 +59,49 @@ def _select_sizes(rng: np.random.Generator, row: np.ndarray, t: int) -> list[int
     return sizes
 
 
-def _tail_normals(rng: np.random.Generator, size: int, t: float) -> np.ndarray:
-    """``size`` standard normals conditioned on z > t > 0: Robert's (1995) exponential proposal shifted to t, of
-    rate a = (t + sqrt(t^2 + 4)) / 2, accepted with probability exp(-(z - a)^2 / 2) (most are)."""
-    a = (t + math.sqrt(t * t + 4.0)) / 2.0
+def _band_normals(rng: np.random.Generator, size: int, lo: float, hi: float) -> np.ndarray:
+    """``size`` standard normals conditioned on lo < z <= hi (lo > 0, hi may be inf): Robert's (1995) exponential
+    proposal shifted to lo, of rate a = (lo + sqrt(lo^2 + 4)) / 2, accepted with probability exp(-(z - a)^2 / 2)
+    (most are), and those past hi dropped."""
+    a = (lo + math.sqrt(lo * lo + 4.0)) / 2.0
     out = np.zeros(0)
     while out.size < size:
-        z = t + rng.exponential(1.0 / a, size=2 * (size - out.size) + 16)
-        out = np.concatenate([out, z[rng.random(z.size) < np.exp(-((z - a) ** 2) / 2.0)]])
+        z = lo + rng.exponential(1.0 / a, size=2 * (size - out.size) + 16)
+        z = z[(rng.random(z.size) < np.exp(-((z - a) ** 2) / 2.0)) & (z <= hi)]
+        out = np.concatenate([out, z])
     return out[:size]
 
 
 def _code_histogram(rng: np.random.Generator, n: int, std: float, frac: int) -> tuple[np.ndarray, np.ndarray] | None:
     """A row like :func:`_row`, as (distinct codes, counts), drawn without drawing n scores. Why it can: the codes
-    sum to at most 2^frac, so past a few thousand elements nearly all are 0. The scores above the normal's
-    1 - TAIL_DRAWS/n quantile (their number binomial) are drawn one by one; the others enter only through their
-    sum, taken at its expectation (at n > EXACT_ROW_MAX its spread is ~1% of the softmax denominator or less), and
-    all quantize to 0. Returns None when they would not (a code of 1 or more below the quantile), so the caller
-    draws the row whole."""
-    nd = NormalDist()
-    q = TAIL_DRAWS / n
-    t = -nd.inv_cdf(q)
-    s = std * _tail_normals(rng, int(rng.binomial(n, q)), t)
-    top = float(s.max()) if s.size else std * t
-    bulk = (n - s.size) * math.exp(std * std / 2.0) * nd.cdf(t - std) / (1.0 - q)  # sum of e^(std z) below t
+    sum to at most 2^frac, so at most 2^frac of them are non-zero, a few hundred in practice. The scores above
+    the normal's 1 - TAIL_DRAWS/n quantile (their number binomial) are drawn one by one; while that leaves a
+    non-zero code undrawn, the same row is extended down to a quantile four times as far (the scores in the new
+    band drawn the same way, so the row stays one unconditioned sample). None when even n/8 scores would not do
+    (the caller then draws the row whole)."""
+    nd, z, hi, draws = NormalDist(), np.zeros(0), math.inf, TAIL_DRAWS
+    while draws <= n // 8:
+        lo = -nd.inv_cdf(draws / n)
+        band = (nd.cdf(hi) - nd.cdf(lo)) / nd.cdf(hi)  # P(lo < z <= hi | z <= hi)
+        z = np.concatenate([z, _band_normals(rng, int(rng.binomial(n - z.size, band)), lo, hi)])
+        hist = _tail_codes(n, std, frac, z, lo)
+        if hist is not None:
+            return hist
+        hi, draws = lo, draws * 4
+    return None
+
+
+def _tail_codes(n: int, std: float, frac: int, z: np.ndarray,
+                lo: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The codes of a row whose scores above ``lo`` are ``std * z``; the n - len(z) others enter only through
+    their sum, taken at its expectation (at n > EXACT_ROW_MAX its spread is ~1% of the softmax denominator or
+    less), and all quantize to 0. None when they would not (a code of 1 or more at ``lo``)."""
+    s = std * z
+    top = float(s.max()) if s.size else std * lo
+    below = NormalDist().cdf(lo)
+    bulk = (n - s.size) * math.exp(std * std / 2.0) * NormalDist().cdf(lo - std) / below  # sum of e^(std z)
     denom = float(np.exp(s - top).sum()) + bulk * math.exp(-top)
-    if math.exp(std * t - top) / denom * 2**frac >= 1.0:
+    if math.exp(std * lo - top) / denom * 2**frac >= 1.0:
         return None
     codes, counts = np.unique(np.floor(np.exp(s - top) / denom * 2**frac), return_counts=True)
     if codes.size == 0 or codes[0] != 0.0:
