@@ -150,17 +150,32 @@ def _per_query_words(c: Cascade, m: Mapping, e_len: Num, f_len: Num, m0: int, m_
     return fixed, fiber
 
 
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """sum_{i=0}^{n-1} floor((a i + b) / m) in O(log) steps (the Euclid-like reduction), for m >= 1, a >= 0, any b:
+    the causal tile count's sum over query blocks without an array of 2^30 / P0 of them."""
+    total = 0  # Python's floor division makes b // m and b % m right for a negative b too
+    while n > 0:
+        total += (n - 1) * n // 2 * (a // m) + n * (b // m)
+        a, b = a % m, b % m
+        y = a * n + b
+        if y < m:
+            break
+        n, b, m, a = y // m, y % m, a, m
+    return total
+
+
 def _causal_factor(p: float, m: float, p0: float, m0: float) -> tuple[float, float]:
     """(tile fraction, element fraction) of the P x M score matrix a causal mask leaves to compute.
 
     Query q (of P, aligned to the end of the M keys) sees keys up to q + 1 + (M - P), never more than M, so the
     element count is the closed form P (M - P + 1) + P (P - 1) / 2 (a Python loop over the queries took 34 s at
-    1e8 tokens). Tiles: each P0-row block reaches ceil(last key / M0) key tiles, counted with numpy."""
+    1e8 tokens). Tiles: P0-row block i (1-based) reaches key i P0 + M - P, i.e. ceil(that / M0) key tiles, and
+    the last block all TM of them; the sum over blocks is a floor sum (an array of blocks took 3 GB at 2^30)."""
     p, m, p0, m0 = int(p), int(m), int(p0), int(m0)
     offset = m - p
     tp, tm = -(-p // p0), -(-m // m0)
-    reach = np.minimum(m, (np.arange(1, tp + 1, dtype=np.int64) * p0) + offset)
-    tiles = int(np.minimum(tm, -(-reach // m0)).sum())
+    # blocks 1..tp-1 end before key M: sum of floor((i P0 + offset + M0 - 1) / M0), i from 1
+    tiles = tm + _floor_sum(tp - 1, m0, p0, p0 + offset + m0 - 1)
     elems = p * (offset + 1) + p * (p - 1) // 2
     return tiles / (tp * tm), elems / (p * m)
 
