@@ -90,9 +90,43 @@ def time_once(torch, dev: str, fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
+def sdpa_flops(wl: Workload) -> float:
+    """Multiply-adds x 2 of one SDPA call: Q K^T (P x M x E) and probabilities x V (P x M x F), per batch and
+    head; a causal mask leaves about half (PyTorch skips the masked blocks in its fused kernels)."""
+    full = 2.0 * wl.batch * wl.heads * wl.p * wl.m * (wl.e + wl.f)
+    return full / 2 if wl.causal else full
+
+
+#: Probe size of :func:`estimate_seconds`: queries and keys of one call, enough to keep a CPU's cores busy.
+PROBE_TOKENS = 1024
+
+
+def estimate_seconds(torch, dev: str, tdt, wl: Workload, calls: int) -> float:  # noqa: ANN001 - torch handles
+    """Seconds ``calls`` SDPA calls of ``wl`` should take here, from one timed call of PROBE_TOKENS queries and
+    keys with the workload's heads and widths on the same device (the faster of two): SDPA's time grows with
+    P x M once a call fills the device (on this project's 2-core CPU the rate is flat within ~20% from 1k to 16k
+    tokens), so the probe's FLOP rate carries over. Why: on a CPU a 1M-token call runs for hours, and the
+    command should say so before it starts rather than sit silent."""
+    n = PROBE_TOKENS
+    q = torch.randn(1, wl.heads, n, wl.e, device=dev, dtype=tdt)
+    k = torch.randn(1, wl.heads, n, wl.e, device=dev, dtype=tdt)
+    v = torch.randn(1, wl.heads, n, wl.f, device=dev, dtype=tdt)
+    f = torch.nn.functional.scaled_dot_product_attention
+    with torch.inference_mode():
+        f(q, k, v)
+        t = max(min(time_once(torch, dev, lambda: f(q, k, v)) for _ in range(2)), 1e-6)
+    rate = 2.0 * wl.heads * n * n * (wl.e + wl.f) / t
+    return calls * sdpa_flops(wl) / rate
+
+
+#: Runs whose FLOPs (all calls) pass this get a time estimate first (about a second of a 2-core CPU).
+ESTIMATE_ABOVE_FLOPS = 1e11
+
+
 def run_reference(wl: Workload, device: str = "auto", dtype: str = "float32", repeats: int = 10,
-                  warmup: int = 2) -> tuple[ReferenceRun, np.ndarray]:
-    """Time SDPA on the workload's seeded Q/K/V (median of ``repeats``); return the run and its output (float32)."""
+                  warmup: int = 2, notify: Callable[[str], None] | None = None) -> tuple[ReferenceRun, np.ndarray]:
+    """Time SDPA on the workload's seeded Q/K/V (median of ``repeats``); return the run and its output (float32).
+    ``notify`` gets a line with the expected duration first when the run is long (:func:`estimate_seconds`)."""
     torch = _torch()
     if dtype not in DTYPES:
         raise SpecError("--dtype", f"unknown dtype {dtype!r}", DTYPES)
@@ -100,6 +134,11 @@ def run_reference(wl: Workload, device: str = "auto", dtype: str = "float32", re
         raise SpecError("--repeats", f"must be at least 1, got {repeats}")
     dev = resolve_device(torch, device)
     tdt = getattr(torch, dtype)
+    calls = warmup + repeats
+    if notify is not None and calls * sdpa_flops(wl) > ESTIMATE_ABOVE_FLOPS:
+        sec = estimate_seconds(torch, dev, tdt, wl, calls)
+        notify(f"{calls} SDPA calls of {sdpa_flops(wl):.3g} FLOPs on {dev}: about {_duration(sec)} at the rate a "
+               f"{PROBE_TOKENS}-token probe measured here (fewer --repeats or a shorter --seq-len to shorten it)")
     t = wl.tensors()
     q, k, v = (torch.from_numpy(t[n]).to(device=dev, dtype=tdt) for n in ("q", "k", "v"))
     f = torch.nn.functional.scaled_dot_product_attention
@@ -124,6 +163,14 @@ def run_reference(wl: Workload, device: str = "auto", dtype: str = "float32", re
         date=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )
     return run, out.float().cpu().numpy()
+
+
+def _duration(sec: float) -> str:
+    """Seconds as the largest unit that keeps the number readable."""
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if sec >= 2 * size:
+            return f"{sec / size:.3g} {unit}"
+    return f"{sec:.3g} s"
 
 
 def golden_error(wl: Workload, out_ref: np.ndarray, queries: int = 64, rows: int = 16) -> dict[str, float]:

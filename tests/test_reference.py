@@ -61,3 +61,18 @@ def test_cli_reference_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert rc == 0 and d["device"] == "cpu" and d["latency_s"] > 0
     assert set(d["simulated_latency_s"]) == {"flat", "fusemax"} and d["golden"]["within_bound"] == 1.0
     assert Path(d["file"]).exists()
+
+
+def test_long_runs_say_how_long_before_they_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run past ESTIMATE_ABOVE_FLOPS announces its expected duration (from a probe call) before the first
+    SDPA call; short runs stay quiet. A 1M-token CPU run used to sit silent for days."""
+    from attnforge import reference
+
+    wl = make_workload("t5-small", batch=1, seq_len=64)
+    lines: list[str] = []
+    reference.run_reference(wl, device="cpu", repeats=1, warmup=0, notify=lines.append)
+    assert lines == []
+    monkeypatch.setattr(reference, "ESTIMATE_ABOVE_FLOPS", 0.0)
+    reference.run_reference(wl, device="cpu", repeats=2, warmup=1, notify=lines.append)
+    assert len(lines) == 1 and lines[0].startswith(f"3 SDPA calls of {reference.sdpa_flops(wl):.3g} FLOPs on cpu")
+    assert wl.causal is False and reference.sdpa_flops(wl) == 2.0 * wl.heads * 64 * 64 * (wl.e + wl.f)

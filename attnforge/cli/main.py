@@ -290,7 +290,8 @@ def cmd_reference(args: argparse.Namespace) -> int:
         raise SpecError("--seq-len/--batch", f"Q, K and V would hold {elements:.3g} numbers, more than this command "
                         f"builds", f"at most {REFERENCE_MAX_ELEMENTS:.3g} (2**32)")
     _output_dir(args.out)
-    run, out = run_reference(wl, device=args.device, dtype=args.dtype or "float32", repeats=args.repeats)
+    run, out = run_reference(wl, device=args.device, dtype=args.dtype or "float32", repeats=args.repeats,
+                             notify=lambda line: print(f"attnforge reference: {line}", file=sys.stderr, flush=True))
     run.golden = golden_error(wl, out)
     run.simulated_latency_s = simulated_latencies(wl)
     path = save(run, out, Path(args.out))
