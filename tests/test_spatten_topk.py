@@ -118,3 +118,18 @@ def test_a_hundred_million_keys_never_draw_a_whole_row(monkeypatch: pytest.Monke
     monkeypatch.setattr(topk_cycles, "_row", refuse)
     select, filt, _ = topk_cycles.engine_cycles(100_000_007, 75_000_005, 16, 16)
     assert select >= 100_000_007 / 16 and filt >= 100_000_007 / 16
+
+
+@pytest.mark.parametrize("std", [20.0, 50.0, 200.0])
+def test_long_rows_of_very_spread_scores_are_one_hot(std: float) -> None:
+    """Score spreads far past any trained head's (e^(std^2/2) overflows a float from std ~38) give one
+    probability of ~1 and zeros; the sum of the undrawn scores is taken in logs, so the draw does not overflow."""
+    from attnforge.sim.spatten.topk_cycles import _code_histogram, _log_mean_exp_below
+
+    codes, counts = _code_histogram(np.random.default_rng(0), 10**9, std, 12)
+    assert codes.tolist() == [0.0, 4095.0] and counts.tolist() == [10**9 - 1, 1]
+    # the far-tail branch (Mills' ratio, from std ~38 at lo = 1) continues the exact one: the step across the
+    # switch equals the step just before it (the slope there is ~lo)
+    across = _log_mean_exp_below(38.02, 1.0) - _log_mean_exp_below(37.98, 1.0)
+    before = _log_mean_exp_below(37.98, 1.0) - _log_mean_exp_below(37.94, 1.0)
+    assert across == pytest.approx(before, abs=1e-4) and 0.03 < before < 0.05

@@ -79,10 +79,10 @@ def _code_histogram(rng: np.random.Generator, n: int, std: float, frac: int) -> 
     non-zero code undrawn, the same row is extended down to a quantile four times as far (the scores in the new
     band drawn the same way, so the row stays one unconditioned sample). None when even n/8 scores would not do
     (the caller then draws the row whole)."""
-    nd, z, hi, draws = NormalDist(), np.zeros(0), math.inf, TAIL_DRAWS
+    z, hi, draws = np.zeros(0), math.inf, TAIL_DRAWS
     while draws <= n // 8:
-        lo = -nd.inv_cdf(draws / n)
-        band = (nd.cdf(hi) - nd.cdf(lo)) / nd.cdf(hi)  # P(lo < z <= hi | z <= hi)
+        lo = -NormalDist().inv_cdf(draws / n)
+        band = (_upper(lo) - _upper(hi)) / (1.0 - _upper(hi))  # P(lo < z <= hi | z <= hi)
         z = np.concatenate([z, _band_normals(rng, int(rng.binomial(n - z.size, band)), lo, hi)])
         hist = _tail_codes(n, std, frac, z, lo)
         if hist is not None:
@@ -98,9 +98,9 @@ def _tail_codes(n: int, std: float, frac: int, z: np.ndarray,
     less), and all quantize to 0. None when they would not (a code of 1 or more at ``lo``)."""
     s = std * z
     top = float(s.max()) if s.size else std * lo
-    below = NormalDist().cdf(lo)
-    bulk = (n - s.size) * math.exp(std * std / 2.0) * NormalDist().cdf(lo - std) / below  # sum of e^(std z)
-    denom = float(np.exp(s - top).sum()) + bulk * math.exp(-top)
+    # the others' sum of e^(std z - top): (n - len(z)) E[e^(std z) | z <= lo] e^-top, in logs (e^(std^2/2) overflows)
+    bulk = (n - s.size) * math.exp(_log_mean_exp_below(std, lo) - top)
+    denom = float(np.exp(s - top).sum()) + bulk
     if math.exp(std * lo - top) / denom * 2**frac >= 1.0:
         return None
     codes, counts = np.unique(np.floor(np.exp(s - top) / denom * 2**frac), return_counts=True)
@@ -108,6 +108,24 @@ def _tail_codes(n: int, std: float, frac: int, z: np.ndarray,
         codes, counts = np.concatenate([[0.0], codes]), np.concatenate([[0], counts])
     counts[0] += n - s.size
     return codes, counts
+
+
+def _upper(x: float) -> float:
+    """P(z > x) for a standard normal z, from erfc: exact in the far tail, where 1 - NormalDist.cdf cancels (and
+    NormalDist.cdf(x) itself is 0 below x = -9)."""
+    return 0.5 * math.erfc(x / math.sqrt(2.0))
+
+
+def _log_mean_exp_below(std: float, lo: float) -> float:
+    """log E[e^(std z) | z <= lo] for a standard normal z: std^2/2 + log Phi(lo - std) - log Phi(lo), with
+    Phi(x) ~ phi(x) / -x (Mills' ratio) once Phi(lo - std) is too small for a float (std far above lo)."""
+    x = lo - std
+    tail = _upper(-x)  # Phi(x)
+    if tail > 1e-300:
+        log_tail = math.log(tail)
+    else:  # x < -37: the ratio's relative error is below 1/x^2 < 0.1%
+        log_tail = -x * x / 2.0 - math.log(-x * math.sqrt(2.0 * math.pi))
+    return std * std / 2.0 + log_tail - math.log1p(-_upper(lo))
 
 
 def _histogram_sizes(rng: np.random.Generator, codes: np.ndarray, counts: np.ndarray, t: int) -> list[int]:
