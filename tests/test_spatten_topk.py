@@ -121,13 +121,16 @@ def test_a_hundred_million_keys_never_draw_a_whole_row(monkeypatch: pytest.Monke
 
 
 @pytest.mark.parametrize("std", [20.0, 50.0, 200.0])
-def test_long_rows_of_very_spread_scores_are_one_hot(std: float) -> None:
+def test_long_rows_of_very_spread_scores_are_nearly_one_hot(std: float) -> None:
     """Score spreads far past any trained head's (e^(std^2/2) overflows a float from std ~38) give one
-    probability of ~1 and zeros; the sum of the undrawn scores is taken in logs, so the draw does not overflow."""
+    probability of nearly 1 (exactly one non-zero code from ~50); the sum of the undrawn scores is taken in logs,
+    so the draw does not overflow."""
     from attnforge.sim.spatten.topk_cycles import _code_histogram, _log_mean_exp_below
 
     codes, counts = _code_histogram(np.random.default_rng(0), 10**9, std, 12)
-    assert codes.tolist() == [0.0, 4095.0] and counts.tolist() == [10**9 - 1, 1]
+    assert int(counts.sum()) == 10**9 and (codes * counts).sum() <= 4096 and codes.max() >= 3900
+    if std >= 50:
+        assert codes.tolist() == [0.0, 4095.0] and counts.tolist() == [10**9 - 1, 1]
     # the far-tail branch (Mills' ratio, from std ~38 at lo = 1) continues the exact one: the step across the
     # switch equals the step just before it (the slope there is ~lo)
     across = _log_mean_exp_below(38.02, 1.0) - _log_mean_exp_below(37.98, 1.0)
