@@ -47,12 +47,20 @@ def partition_round(cand: np.ndarray, pivot: float, target: int) -> tuple[np.nda
     (target+1)-th largest) and how many were above the pivot. Shared by :func:`quick_select` and the tie-aware
     cycle expectation (:mod:`attnforge.sim.spatten.topk_cycles`)."""
     right, left = cand[cand > pivot], cand[cand < pivot]
-    eq = cand.size - right.size - left.size
-    if right.size > target:
-        return right, target, right.size
-    if right.size + eq <= target:
-        return left, target - right.size - eq, right.size
-    return None, target, right.size
+    side, nxt_target = round_side(right.size, cand.size - right.size - left.size, target)
+    return {"right": right, "left": left}.get(side), nxt_target, right.size
+
+
+def round_side(above: int, equal: int, target: int) -> tuple[str | None, int]:
+    """Where a quick-select round goes on, from how many candidates were above and equal to the pivot: "right"
+    (the answer is above it), "left" (below it, with the target less those above and equal) or None (the pivot is
+    the (target+1)-th largest). The one rule of :func:`partition_round` and of the histogram rows of
+    :mod:`attnforge.sim.spatten.topk_cycles`."""
+    if above > target:
+        return "right", target
+    if above + equal <= target:
+        return "left", target - above - equal
+    return None, target
 
 
 def quick_select(x: np.ndarray, k: int, *, parallelism: int = 16, rng: np.random.Generator | None = None) -> TopK:

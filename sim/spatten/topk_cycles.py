@@ -31,7 +31,7 @@ import numpy as np
 
 from attnforge.sim.contract import FILTER_PIPE, ROUND_PIPE
 from attnforge.sim.contract.spatten_fx import SpattenFx
-from attnforge.sim.spatten.topk_algorithm import partition_round, round_cycles
+from attnforge.sim.spatten.topk_algorithm import partition_round, round_cycles, round_side
 
 #: Score spreads (std of Q.K / sqrt(D) per row) the engine's inputs are drawn from when no workload fixes one: the
 #: synthetic heads' temperatures of :func:`attnforge.sim.spatten.algorithm.synthetic_refetch_rate`, 0.5 to 4.
@@ -130,21 +130,18 @@ def _log_mean_exp_below(std: float, lo: float) -> float:
 
 def _histogram_sizes(rng: np.random.Generator, codes: np.ndarray, counts: np.ndarray, t: int) -> list[int]:
     """:func:`_select_sizes` on a row given as (codes, counts): each round's pivot is an element drawn uniformly
-    (a code with probability count / candidates) and the round keeps what :func:`partition_round` keeps."""
+    (a code with probability count / candidates) and the round goes on as :func:`partition_round` does
+    (:func:`round_side`, the rule both share)."""
     sizes = []
     while True:
         m = int(counts.sum())
         sizes.append(m)
         pivot = codes[np.searchsorted(np.cumsum(counts), rng.integers(m), side="right")]
-        above, below = codes > pivot, codes < pivot
-        right = int(counts[above].sum())
-        eq = m - right - int(counts[below].sum())
-        if right > t:
-            codes, counts = codes[above], counts[above]
-        elif right + eq <= t:
-            codes, counts, t = codes[below], counts[below], t - right - eq
-        else:
+        keep = {"right": codes > pivot, "left": codes < pivot}
+        side, t = round_side(int(counts[keep["right"]].sum()), int(counts[codes == pivot].sum()), t)
+        if side is None:
             return sizes
+        codes, counts = codes[keep[side]], counts[keep[side]]
 
 
 @lru_cache(maxsize=16384)
