@@ -25,7 +25,8 @@ from attnforge.sim.specs.arch import CascadeArch, get_preset, load_arch
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.progress import phase
 
-PEER_PACKAGES = ["numpy<2", "scalesim==3.0.0", "zigzag-dse==3.9.1", "six"]
+REQUIREMENTS = Path(__file__).with_name("peers-requirements.txt")
+PEER_PACKAGES = [ln.strip() for ln in REQUIREMENTS.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
 DEFAULT_ENV = Path(os.environ.get("ATTNFORGE_PEERS_ENV", Path.home() / ".cache" / "attnforge" / "peers-venv"))
 ARCH = "systolic-os32"
 
