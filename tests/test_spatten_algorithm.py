@@ -95,3 +95,16 @@ def test_synthetic_refetch_rate_in_range_and_monotone_in_threshold():
     lo = synthetic_refetch_rate(256, msb=6, lsb=4, threshold=0.02)
     hi = synthetic_refetch_rate(256, msb=6, lsb=4, threshold=0.3)
     assert 0.0 <= lo < hi <= 1.0
+
+
+@pytest.mark.parametrize("keys", [1, 65, 993, 4096])
+def test_synthetic_refetch_rate_is_the_one_a_fresh_draw_gives(keys):
+    """The rate reads K as a prefix of one cached normal stream (a generation run asks for a new length at every
+    step): it must equal progressive_attention on Q and K drawn afresh at exactly that shape."""
+    rng = np.random.default_rng(0)
+    temp = rng.uniform(0.5, 4.0, 12)[:, None, None]
+    q = rng.standard_normal((12, 8, 64)) * temp
+    k = rng.standard_normal((12, keys, 64))
+    for msb, lsb, thr in ((6, 4, 0.05), (4, 4, 0.3)):
+        direct = progressive_attention(q, k, msb=msb, lsb=lsb, threshold=thr).lsb_refetch_rate
+        assert synthetic_refetch_rate(keys, msb=msb, lsb=lsb, threshold=thr) == direct

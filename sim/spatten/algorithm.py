@@ -24,7 +24,7 @@ from attnforge.sim.spatten.pruning import (
     layer_ratios,
     local_v_keep,
 )
-from attnforge.sim.spatten.quant import progressive_attention, quantize_dequantize
+from attnforge.sim.spatten.quant import msb_refetch_rows, progressive_attention, quantize_dequantize
 from attnforge.sim.spatten.realdata import Encoder, _layer_norm
 from attnforge.sim.specs.spatten_policy import Policy
 
@@ -195,12 +195,28 @@ def synthetic_refetch_rate(
     return _synthetic_refetch_rate(int(min(keys, max_keys)), d, msb, lsb, float(threshold), rows, seed)
 
 
+#: synthetic heads of :func:`synthetic_refetch_rate`
+_SYNTH_HEADS = 12
+
+
 @lru_cache(maxsize=4096)
 def _synthetic_refetch_rate(keys: int, d: int, msb: int, lsb: int, threshold: float, rows: int, seed: int) -> float:
+    q, stream = _synthetic_stream(seed, max(1, rows // _SYNTH_HEADS), d, max(4096, 1 << (max(1, keys) - 1).bit_length()))
+    k = stream[: _SYNTH_HEADS * max(1, keys) * d].reshape(_SYNTH_HEADS, max(1, keys), d)
+    return float(np.mean(msb_refetch_rows(q, k, msb=msb, lsb=lsb, threshold=threshold)))
+
+
+@lru_cache(maxsize=4)
+def _synthetic_stream(seed: int, per: int, d: int, max_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded heads' queries and a stream of unit normals for up to ``max_keys`` keys per head.
+
+    A generation run asks for a new key length at every step and layer; drawing K afresh each time was half of
+    `simulate --phase generate`'s time. numpy's generator fills arrays from one sequential stream, so K of any
+    length is this stream's prefix reshaped: the same K (and rate) as a draw of exactly that shape.
+    """
     rng = np.random.default_rng(seed)
-    heads = 12
-    per = max(1, rows // heads)
-    temp = rng.uniform(0.5, 4.0, heads)[:, None, None]
-    q = rng.standard_normal((heads, per, d)) * temp
-    k = rng.standard_normal((heads, max(1, keys), d))
-    return progressive_attention(q, k, msb=msb, lsb=lsb, threshold=threshold).lsb_refetch_rate
+    temp = rng.uniform(0.5, 4.0, _SYNTH_HEADS)[:, None, None]
+    q = rng.standard_normal((_SYNTH_HEADS, per, d)) * temp
+    stream = rng.standard_normal(_SYNTH_HEADS * max_keys * d)
+    q.flags.writeable = stream.flags.writeable = False
+    return q, stream

@@ -72,24 +72,31 @@ def progressive_attention(
     ``mask`` (broadcastable to the scores, True = keep) applies causal or padding masks.
     """
     check_threshold(threshold)
-    qf = np.asarray(q, dtype=np.float64)
     codes, scale = quantize(k, msb + lsb)
-    d = qf.shape[-1]
-    full_k = codes * scale
-
-    def probs_of(kk: np.ndarray) -> np.ndarray:
-        s = qf @ np.swapaxes(kk, -1, -2) / np.sqrt(d)
-        if mask is not None:
-            s = np.where(mask, s, -np.inf)
-        return softmax(s)
-
-    p_full = probs_of(full_k)
+    p_full = _probs(q, codes * scale, mask)
     if not progressive or lsb == 0:
         return ProgressiveResult(p_full, np.zeros(p_full.shape[:-1], dtype=bool), float(msb + lsb))
-    p_msb = probs_of(msb_only(codes, lsb) * scale)
+    p_msb = _probs(q, msb_only(codes, lsb) * scale, mask)
     refetch = np.max(p_msb, axis=-1) < threshold
     probs = np.where(refetch[..., None], p_full, p_msb)
     return ProgressiveResult(probs, refetch, msb + lsb * float(np.mean(refetch)))
+
+
+def msb_refetch_rows(q: np.ndarray, k: np.ndarray, *, msb: int, lsb: int, threshold: float) -> np.ndarray:
+    """Which rows :func:`progressive_attention` would refetch (the same decision, bit for bit), without the full-
+    precision pass it also computes for the rows' final probabilities: all a refetch rate needs."""
+    check_threshold(threshold)
+    codes, scale = quantize(k, msb + lsb)
+    return np.max(_probs(q, msb_only(codes, lsb) * scale, None), axis=-1) < threshold
+
+
+def _probs(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Row-softmax of q k^T / sqrt(D), masked positions (False) at zero probability."""
+    qf = np.asarray(q, dtype=np.float64)
+    s = qf @ np.swapaxes(k, -1, -2) / np.sqrt(qf.shape[-1])
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    return softmax(s)
 
 
 def quantize_dequantize(x: np.ndarray, bits: int) -> np.ndarray:
