@@ -105,6 +105,6 @@ def test_synthetic_refetch_rate_is_the_one_a_fresh_draw_gives(keys):
     temp = rng.uniform(0.5, 4.0, 12)[:, None, None]
     q = rng.standard_normal((12, 8, 64)) * temp
     k = rng.standard_normal((12, keys, 64))
-    for msb, lsb, thr in ((6, 4, 0.05), (4, 4, 0.3)):
+    for msb, lsb, thr in ((6, 4, 0.05), (4, 4, 0.3), (8, 0, 0.9)):
         direct = progressive_attention(q, k, msb=msb, lsb=lsb, threshold=thr).lsb_refetch_rate
         assert synthetic_refetch_rate(keys, msb=msb, lsb=lsb, threshold=thr) == direct

@@ -87,7 +87,8 @@ def msb_refetch_rows(q: np.ndarray, k: np.ndarray, *, msb: int, lsb: int, thresh
     precision pass it also computes for the rows' final probabilities: all a refetch rate needs."""
     check_threshold(threshold)
     codes, scale = quantize(k, msb + lsb)
-    return np.max(_probs(q, msb_only(codes, lsb) * scale, None), axis=-1) < threshold
+    p_msb = _probs(q, msb_only(codes, lsb) * scale, None)
+    return np.zeros(p_msb.shape[:-1], dtype=bool) if lsb == 0 else np.max(p_msb, axis=-1) < threshold
 
 
 def _probs(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
