@@ -42,9 +42,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Points from which `simulate` says what it is about to do: a SpAtten generation run of 1024 steps takes about a
+#: minute (docs/results.md §Speed), silent otherwise.
+ANNOUNCE_POINTS = 128
+
+
 def _run(sc, actions: bool = False):  # noqa: ANN001, ANN202 - Scenario -> list[Result]
     from attnforge.sim.analytical.engine import run
+    from attnforge.sim.specs.progress import phase
 
+    if sc.points >= ANNOUNCE_POINTS:
+        what = "generation steps" if sc.phase == "generate" else "points"
+        phase(f"simulate: {sc.points} {what} on {sc.label}, evaluated together; the table follows when all are done")
     return run(sc, actions=actions)
 
 
