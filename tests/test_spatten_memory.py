@@ -315,3 +315,19 @@ def test_topk_engines_and_fetcher_ports_are_honoured() -> None:
                   for ov in ({"spatten.fetcher_channels": 2}, {}))
     assert slow.dram_bytes == fast.dram_bytes
     assert slow.cycles > 2 * fast.cycles  # 64 GB/s of ports against ~200 the HBM delivers; the step waits on it
+
+
+def test_row_activates_have_no_step_where_a_region_passes_a_whole_row() -> None:
+    """A region one vector longer than a whole number of rows adds a row that vector alone occupies, which a sparse
+    stream's requests rarely find: its activates grow by a sliver, not by a whole row's share (rounding the rows up
+    made a decode step one key past 1024 six-bit keys charge 11% more); a dense stream opens that row on the
+    channels the spill reaches, no more; activates never fall as the region grows."""
+    h = get_preset("spatten").hbm
+    at = 6 * h.row_bytes * h.channels // 48  # 1024 six-bit keys of D = 64 (48 B): exactly 6 rows on each of the 16 channels
+    sparse = [float(dram.stream_activates(h, 256, n, 48)) for n in (at, at + 1)]
+    assert sparse[1] / sparse[0] - 1.0 < 0.005
+    dense = [float(dram.stream_activates(h, n, n, 48)) for n in (at, at + 1)]
+    assert dense[0] == pytest.approx(6 * h.channels, rel=1e-6) and 0.0 < dense[1] - dense[0] <= 2.0
+    spans = np.linspace(100, 5000, 20_001)
+    for kept in (64, spans / 4, spans):
+        assert np.all(np.diff(dram.stream_activates(h, kept, spans, 96)) >= -1e-9)

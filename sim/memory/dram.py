@@ -54,21 +54,27 @@ def stream_activates(hbm: Hbm, vectors: Num, span_vectors: Num, vector_bytes: Nu
     """Row activates of one in-order stream reading ``vectors`` of a region of ``span_vectors`` contiguous vectors:
     the rows it touches, each opened once (the stream is in address order, so it never comes back to a row).
 
-    The region covers span x vector_bytes / (row_bytes x channels) rows per channel (rounded up, at least one), and
+    The region covers R = span x vector_bytes / (row_bytes x channels) rows per channel (at least one), and
     consecutive 32-byte requests rotate over the channels, so each channel the stream reaches gets an equal share of
     its requests. A dense stream touches every row; a sparse one, whose kept vectors lie at random, touches as many
-    as its share fills when thrown at random into the channel's rows (balls into bins: rows x (1 - (1 - 1/rows) ^
-    share)), so a few vectors in one row's span share its activate. Summed over the channels. Checked against the
-    event replay's row hits: on the traces' step 16 the K streams 0.78 and 0.88 (replay 0.78 and 0.88), the sparse
-    V streams 0.42 and 0.65 (0.42 and 0.65), where counting one activate per request once a stream is sparse gave
-    0.32 for Small's V (docs/spatten.md §Memory system)."""
+    as its share fills when thrown at random into the channel's rows (balls into bins), so a few vectors in one row's
+    span share its activate. The bins are floor(R) whole rows and, when R is not whole, one row the region covers
+    only a part f = R - floor(R) of, which a request finds with probability f / R, not 1 / R: rounding R up made a
+    region one vector past a whole number of rows charge a sparse stream a whole extra row's share of activates (a
+    decode step one key past 1024 six-bit keys: 11% more activates than at 1024). Summed over the channels. Checked
+    against the event replay's row hits: on the traces' step 16 the K streams 0.78 and 0.88 (replay 0.78 and 0.88),
+    the sparse V streams 0.42 and 0.65 (0.42 and 0.65), where counting one activate per request once a stream is
+    sparse gave 0.32 for Small's V (docs/spatten.md §Memory system)."""
     span_bytes = np.asarray(span_vectors, dtype=np.float64) * np.asarray(vector_bytes, dtype=np.float64)
-    rows = np.maximum(1.0, np.ceil(span_bytes / (hbm.row_bytes * hbm.channels)))
+    rows = np.maximum(1.0, span_bytes / (hbm.row_bytes * hbm.channels))
+    whole = np.floor(rows)
     reqs = np.asarray(stream_requests(hbm, vectors, vector_bytes), dtype=np.float64)
     used = np.minimum(hbm.channels, np.maximum(reqs, 1.0))
     share = reqs / used
-    # rows (1 - (1 - 1/rows)^share) as -rows expm1(share log1p(-1/rows)); one row per channel: that row.
-    filled = -rows * np.expm1(share * np.log1p(-1.0 / np.maximum(rows, 2.0)))
+    # sum over bins of 1 - (1 - w)^share, as -expm1(share log1p(-w)): whole rows w = 1/R, the part row w = f/R;
+    # one row per channel (R = 1): that row.
+    w_whole = 1.0 / np.where(rows > 1.0, rows, 2.0)  # 2: any value that keeps the log finite where R = 1
+    filled = -whole * np.expm1(share * np.log1p(-w_whole)) - np.expm1(share * np.log1p(-(rows - whole) / rows))
     touched = used * np.minimum(np.where(rows > 1.0, filled, 1.0), np.maximum(share, 0.0))
     return np.where(np.asarray(vectors) > 0, touched, 0.0)
 
