@@ -58,41 +58,47 @@ class BlockFit:
     spill: float
 
 
-def _block_candidates(p: int, p0: int, given: int) -> list[int] | BlockProblem:
-    """Query blocks to try, largest first: the user's fixed one (0 = none), else every multiple of P0 dividing
-    the padded P (a short P is one block); largest first because a bigger block re-reads K and V less often."""
-    if given:
-        if (given % p0 and given != p) or -(-p // given) * given < p:
-            return BlockProblem.GIVEN_DOES_NOT_TILE
-        return [given]
+def _given_problem(p: int, p0: int, given: int) -> BlockProblem | None:
+    """Why the user's fixed query block (0 = none) cannot be used: it must be a whole number of P0-query column
+    tiles, or the whole of P."""
+    if given and ((given % p0 and given != p) or -(-p // given) * given < p):
+        return BlockProblem.GIVEN_DOES_NOT_TILE
+    return None
+
+
+def _largest_block(p: int, p0: int, given: int, words_per_query: float, buffer_words: float) -> int | None:
+    """The largest query block whose ``words_per_query`` each fit the buffer (None: not even the smallest): the
+    user's fixed one if it fits; a P shorter than P0 as one block; else a whole number of P0-query column tiles,
+    as many as fit, balanced over the blocks that P then needs. Why any count of tiles, not only the divisors of
+    P's: the last block may be shorter (the array runs it on fewer columns' worth of queries), so a P of a prime
+    number of tiles (17 at 4,352 queries) is not forced into one-tile blocks that stream K and V 17 times where
+    three blocks of 6, 6 and 5 tiles fit; a bigger block re-reads K and V less often, and balancing keeps the
+    count of blocks (the K/V passes) while holding no more queries than it needs."""
+    if given or p < p0:
+        r = given or p
+        return r if r * words_per_query <= buffer_words else None
     p_tiles = -(-p // p0)
-    return [d * p0 if p >= p0 else p for d in _divisors(p_tiles)]
-
-
-def _divisors(n: int) -> list[int]:
-    """Every divisor of ``n``, largest first, by trial division up to sqrt(n): the search stays O(sqrt(P / P0)),
-    a few thousand steps even at 2**30 tokens, instead of a loop that grows with the sequence length."""
-    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
-    return sorted({*small, *(n // d for d in small)}, reverse=True)
+    fit = min(p_tiles, int(buffer_words // (p0 * words_per_query))) if words_per_query > 0 else p_tiles
+    if fit < 1:
+        return None
+    blocks = -(-p_tiles // fit)
+    return -(-p_tiles // blocks) * p0
 
 
 def _spill_decision(
-    r: int, cands: list[int], fixed_words: float, fiber_words: float, buffer_words: float, full_spill_above: float
+    r: int, grown: int | None, fixed_words: float, fiber_words: float, buffer_words: float, full_spill_above: float
 ) -> BlockFit | BlockProblem:
-    """No candidate holds its M-fibers, so block ``r`` (the smallest) spills the part that does not fit.
+    """No block holds its M-fibers, so block ``r`` (the smallest) spills the part that does not fit.
 
     Past ``full_spill_above`` the dataflow goes off chip (FLAT's choice): the M-fibers all stream through DRAM, so
-    the block only has to hold the fixed state and can grow back to the largest candidate that does.
+    the block only has to hold the fixed state and can grow back to ``grown``, the largest block that holds it.
     """
     room = buffer_words - r * fixed_words
     if room < 0:
         return BlockProblem.BUFFER_TOO_SMALL
     spill = 1.0 - room / (r * fiber_words) if fiber_words else 0.0
     if spill > full_spill_above:
-        for r2 in cands:
-            if r2 * fixed_words <= buffer_words:
-                return BlockFit(r2, 1.0)
-        return BlockFit(r, 1.0)
+        return BlockFit(grown or r, 1.0)
     return BlockFit(r, spill)
 
 
@@ -100,19 +106,20 @@ def _spill_decision(
 def _query_block(
     p: int, p0: int, fixed_words: float, fiber_words: float, buffer_words: float, full_spill_above: float, given: int
 ) -> BlockFit | BlockProblem:
-    """Largest query block R (a multiple of P0 dividing the padded P) whose resident state fits the buffer.
+    """Largest query block R (:func:`_largest_block`) whose resident state fits the buffer.
 
     Each query keeps ``fixed_words`` plus ``fiber_words`` of M-fibers resident; when no block holds both, the
     smallest one spills (see :func:`_spill_decision`). Cached: a sweep repeats the same scalar points.
     """
-    cands = _block_candidates(p, p0, given)
-    if isinstance(cands, BlockProblem):
-        return cands
-    for r in cands:
-        if r * (fixed_words + fiber_words) <= buffer_words:
-            return BlockFit(r, 0.0)
-    r = cands[-1] if cands else min(p, p0)
-    return _spill_decision(r, cands, fixed_words, fiber_words, buffer_words, full_spill_above)
+    problem = _given_problem(p, p0, given)
+    if problem is not None:
+        return problem
+    r = _largest_block(p, p0, given, fixed_words + fiber_words, buffer_words)
+    if r is not None:
+        return BlockFit(r, 0.0)
+    smallest = given or min(p, p0)
+    grown = _largest_block(p, p0, given, fixed_words, buffer_words)
+    return _spill_decision(smallest, grown, fixed_words, fiber_words, buffer_words, full_spill_above)
 
 
 def _query_block_fields(

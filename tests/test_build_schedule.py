@@ -1,7 +1,7 @@
 """The pieces of mappings.build: the query-block search, the spill decision, and the errors they lead to.
 
-Numbers are small enough to check by hand: P = 1024 queries on P0 = 256 columns (candidate blocks 1024, 512,
-256), 10 fixed words and 100 M-fiber words per query.
+Numbers are small enough to check by hand: P = 1024 queries on P0 = 256 columns (blocks of 1 to 4 column tiles),
+10 fixed words and 100 M-fiber words per query.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from attnforge.mappings import build_schedule, get_mapping
 from attnforge.mappings.build import (
     BlockFit,
     BlockProblem,
-    _block_candidates,
+    _given_problem,
+    _largest_block,
     _query_block,
     _query_block_v,
     _spill_decision,
@@ -27,19 +28,35 @@ P, P0, FIXED, FIBER = 1024, 256, 10.0, 100.0
 
 
 @pytest.mark.parametrize(
-    ("p", "given", "expected"),
+    ("p", "given", "words", "expected"),
     [
-        (1024, 0, [1024, 512, 256]),  # multiples of P0 dividing the padded P, largest first
-        (768, 0, [768, 256]),  # 3 column tiles: 2 does not divide 3
-        (1000, 0, [1024, 512, 256]),  # a ragged P is padded to whole column tiles
-        (100, 0, [100]),  # a P shorter than P0 is one block of P
-        (1024, 512, [512]),  # the user's block, when it tiles
-        (1000, 1000, [1000]),  # the whole of P is always a valid block
-        (1024, 300, BlockProblem.GIVEN_DOES_NOT_TILE),
+        (1024, 0, 110.0 * 1024, 1024),  # the whole of P fits: one block
+        (1024, 0, 110.0 * 512, 512),  # two column tiles fit: two blocks of two
+        (1024, 0, 110.0 * 768, 512),  # three fit, but P needs two blocks anyway: balanced, two tiles each
+        (768, 0, 110.0 * 512, 512),  # 3 column tiles, 2 fit: blocks of 2 and 1 (no need to divide 3)
+        (17 * 256, 0, 110.0 * 8 * 256, 6 * 256),  # 17 tiles, 8 fit: three blocks of 6, 6 and 5, not 17 of one
+        (1000, 0, 110.0 * 1024, 1024),  # a ragged P is padded to whole column tiles
+        (100, 0, 110.0 * 100, 100),  # a P shorter than P0 is one block of P
+        (100, 0, 110.0 * 99, None),  # ... which must fit whole
+        (1024, 0, 110.0 * 255, None),  # not even one column tile fits
+        (1024, 512, 110.0 * 1024, 512),  # the user's block, when it fits
+        (1024, 512, 110.0 * 511, None),
     ],
 )
-def test_block_candidates(p: int, given: int, expected: list[int] | BlockProblem) -> None:
-    assert _block_candidates(p, P0, given) == expected
+def test_largest_block(p: int, given: int, words: float, expected: int | None) -> None:
+    assert _largest_block(p, P0, given, 110.0, words) == expected
+
+
+@pytest.mark.parametrize(("p", "given", "expected"), [(1024, 512, None), (1000, 1000, None), (1024, 0, None),
+                                                      (1024, 300, BlockProblem.GIVEN_DOES_NOT_TILE)])
+def test_given_block_must_tile(p: int, given: int, expected: BlockProblem | None) -> None:
+    assert _given_problem(p, P0, given) is expected
+
+
+def test_ragged_tile_count_takes_balanced_blocks_not_one_tile_each() -> None:
+    """17 column tiles with room for 8 per block: 3 blocks (K and V stream 3 times), not the 17 one-tile blocks
+    that a search over the divisors of 17 would be left with."""
+    assert _query_block(17 * P0, P0, FIXED, FIBER, 8 * P0 * 110.0, 0.5, 0) == BlockFit(6 * P0, 0.0)
 
 
 def test_largest_block_that_holds_its_fibers() -> None:
@@ -63,12 +80,12 @@ def test_full_spill_past_threshold_grows_the_block_back() -> None:
 
 
 def test_spill_decision_without_fibers_never_spills() -> None:
-    assert _spill_decision(256, [1024, 512, 256], FIXED, 0.0, 3000.0, 0.5) == BlockFit(256, 0.0)
+    assert _spill_decision(256, 1024, FIXED, 0.0, 3000.0, 0.5) == BlockFit(256, 0.0)
 
 
 def test_buffer_too_small_for_the_fixed_state() -> None:
     assert _query_block(P, P0, FIXED, FIBER, 2000.0, 0.5, 0) is BlockProblem.BUFFER_TOO_SMALL
-    assert _spill_decision(256, [256], FIXED, FIBER, 2000.0, 0.5) is BlockProblem.BUFFER_TOO_SMALL
+    assert _spill_decision(256, 256, FIXED, FIBER, 2000.0, 0.5) is BlockProblem.BUFFER_TOO_SMALL
 
 
 def test_vectorised_search_reports_each_point() -> None:

@@ -167,11 +167,17 @@ def test_mqa_lt_gqa_lt_mha_traffic_same_flops(accel: str, stage: str) -> None:
 
 
 def test_sharing_is_bounded_by_the_query_block() -> None:
-    """At 4K prefill a query block holds four heads' queries: GQA (group 4) already streams each K/V head once,
-    and MQA cannot do better than one pass per block of the buffer's queries, so the two move the same bytes."""
+    """At 4K prefill a query block holds four heads' queries and more: GQA (group 4) streams each K/V head once,
+    and MQA (32 x 4K stacked queries) cannot do better than one pass of its one K/V head per block of the
+    buffer's queries: its K/V bytes are the blocks' count times one head's K and V."""
     kw = dict(accelerator="fusemax", seq_lens=[4096], batch=1)
     mqa, gqa, mha = (_run(kv, **kw) for kv in (1, 8, 32))
-    assert mqa["dram_bytes"] == gqa["dram_bytes"] < mha["dram_bytes"]
+    head_kv = 2 * 4096 * 128 * 2  # one K/V head's K and V, 16-bit
+    q_and_o = mha["dram_bytes"] - 32 * head_kv
+    assert gqa["dram_bytes"] == q_and_o + 8 * head_kv and gqa["tiles"]["query_blocks"] == 1
+    blocks = mqa["tiles"]["query_blocks"]
+    assert 1 < blocks == -(-32 * 4096 // mqa["tiles"]["query_block"])
+    assert mqa["dram_bytes"] == q_and_o + blocks * head_kv < gqa["dram_bytes"] < mha["dram_bytes"]
 
 
 def test_decode_reads_each_kv_cache_once_per_step() -> None:
