@@ -10,11 +10,12 @@ any other queries, and every K/V tile fetched into the buffer serves all the sta
 block before it is dropped. So K and V cost DRAM (and buffer fills) once per KV head per block of the stack:
 1/group of multi-head attention's when the whole group fits one block (decode always does: group x 1 queries),
 a smaller saving when it takes several; none when one head's P queries already need several blocks (a block of
-R queries makes the same number of K/V passes whichever heads they come from). Compute stays per query head
-(FLOPs and array time are those of multi-head attention), and so do the buffer's reads into the 2D array: each
-head's queries occupy their own column tiles (packing a group's decode queries into one column tile is not
-modelled), so a resident K/V tile is read once per query head's column tile, as a multi-head model re-reads it
-once per P tile.
+R queries makes the same number of K/V passes whichever heads they come from). FLOPs stay per query head. Where
+one head's P queries fill less than one P0-query column tile (decode: P = 1 on 256 columns), the group's stacked
+queries share column tiles: ceil(group x P / P0) per K/V head instead of one per query head, since they meet the
+same K and V in every key tile; array time and the buffer's reads of each resident K/V tile follow those column
+tiles (``col_tiles``: per query head, a fraction of one when packed). A P of P0 or more fills its own tiles, and
+stacking would only move the padding, so there each query head keeps its own, as in multi-head attention.
 """
 
 from __future__ import annotations
@@ -190,11 +191,13 @@ def _causal_factor(p: float, m: float, p0: float, m0: float) -> tuple[float, flo
 _causal_v = np.vectorize(lru_cache(maxsize=65536)(_causal_factor), otypes=[np.float64, np.float64])
 
 
-def _systolic_cycles(ein: Einsum, pad: dict[str, Num], use: dict[str, Num], rows: int, cols: int) -> Num:
+def _systolic_cycles(ein: Einsum, pad: dict[str, Num], use: dict[str, Num], rows: int, cols: int,
+                     col_tiles: Num) -> Num:
     """Output-stationary matmul on a systolic array: per output tile (fold), the reduction plus skew fill/drain.
 
-    Output ranks other than the query rank map onto the rows, queries onto the columns; each of the
-    ceil(rows_extent / R) x ceil(P / C) folds takes K + R + C - 2 cycles (SCALE-Sim's OS model, to its final cycle).
+    Output ranks other than the query rank map onto the rows, queries onto the columns (``col_tiles`` of C
+    queries per head, see :class:`_Extents`); each of the ceil(rows_extent / R) x col_tiles folds takes
+    K + R + C - 2 cycles (SCALE-Sim's OS model, to its final cycle).
     """
     row_extent: Num = 1
     for r in ein.ranks:
@@ -203,7 +206,7 @@ def _systolic_cycles(ein: Einsum, pad: dict[str, Num], use: dict[str, Num], rows
     k: Num = 1
     for r in ein.reduce:  # the reduction streams through; it needs no padding
         k = k * use[r]
-    folds = _ceil_div(row_extent, rows) * _ceil_div(pad["p"], cols) * pad["b"] * pad["h"]
+    folds = _ceil_div(row_extent, rows) * col_tiles * pad["b"] * pad["h"]
     return folds * (k + rows + cols - 2)
 
 
@@ -231,6 +234,9 @@ class _Extents:
     bkv: Num
     group: int
     p_tiles: Num
+    #: P0-query column tiles per query head on the arrays: ``p_tiles``, or, where a group's short query blocks
+    #: share tiles (P < P0, see the module docstring), ceil(group x P / P0) / group.
+    col_tiles: Num
     m1: Num
     p_pad: Num
     pad: dict[str, Num]
@@ -255,13 +261,16 @@ def _extents(
     p_tiles = _ceil_div(p, p0)
     m1 = _ceil_div(m, m0)
     p_pad = np.where(p >= p0, p_tiles * p0, p)  # a short query block still occupies whole columns' time
+    group = heads // kv
+    col_tiles = np.where((group > 1) & (p < p0), _ceil_div(group * p, p0) / group, p_tiles)
     tile_frac: Num = 1.0
     elem_frac: Num = 1.0
     if causal:
         tile_frac, elem_frac = _causal_v(p, m, p0, m0)
     return _Extents(
-        p0=p0, m0=m0, p=p, m=m, bh=batch * heads, bkv=batch * kv, group=heads // kv, p_tiles=p_tiles, m1=m1, p_pad=p_pad,
-        pad={"b": batch, "h": heads, "p": p_tiles * p0, "m": m1 * m0, "m1": m1, "m0": m0, "e": e, "f": f},
+        p0=p0, m0=m0, p=p, m=m, bh=batch * heads, bkv=batch * kv, group=group, p_tiles=p_tiles, col_tiles=col_tiles,
+        m1=m1, p_pad=p_pad,
+        pad={"b": batch, "h": heads, "p": col_tiles * p0, "m": m1 * m0, "m1": m1, "m0": m0, "e": e, "f": f},
         use={"b": batch, "h": heads, "p": p, "m": m, "m1": m / m0, "m0": m0, "e": e, "f": f},
         causal=causal, tile_frac=tile_frac, elem_frac=elem_frac,
     )
@@ -296,7 +305,7 @@ def _compute(c: Cascade, mapping: Mapping, arch: CascadeArch, x: _Extents) -> _C
         ops_use = ein.ops(x.use) * _scores_scale(ein, x.elem_frac)
         out.per_einsum[ein.name] = ops_pad * cyc / arr.pes
         if arr.systolic and len(arr.dims) == 2 and ein.op == "mac" and ein.reduce:
-            folds = _systolic_cycles(ein, x.pad, x.use, arr.rows, arr.cols)
+            folds = _systolic_cycles(ein, x.pad, x.use, arr.rows, arr.cols, x.col_tiles)
             out.per_einsum[ein.name] = folds * _scores_scale(ein, x.tile_frac)
         out.busy[arr_name] = out.busy.get(arr_name, 0.0) + out.per_einsum[ein.name]
         out.useful[arr_name] = out.useful.get(arr_name, 0.0) + ops_use * cyc / arr.pes
@@ -427,9 +436,10 @@ def _buffer_traffic(
     """(reads, writes) of the global buffer: everything fetched from DRAM lands there and the output leaves
     through it; inputs are re-read once per tile of each rank they lack; buffer-placed intermediates once.
 
-    K and V are re-read per query head (``group`` times their stored words): each query head's column tiles
-    read the resident tile again, as in multi-head attention (see the module docstring)."""
-    tiles = _tile_counts(x.p_tiles, x.m1)
+    K and V are re-read per query head's column tiles (``group`` times their stored words, ``col_tiles`` each):
+    each column tile reads the resident tile again, as in multi-head attention, and a group's packed short query
+    blocks read it once per tile they share (see the module docstring)."""
+    tiles = _tile_counts(x.col_tiles, x.m1)
     gb_read: Num = o_words
     gb_write: Num = dram_words - o_words
     for ein in c.einsums:
@@ -477,7 +487,7 @@ def _pipeline_stages(arch: CascadeArch, x: _Extents, e: int, f: int) -> list[Sta
     pl = arch.pipeline
     if pl is None:
         return []
-    tail = x.bh * x.p_tiles * pl.fixed_cycles(x.m1) + pl.drain_cycles + pl.mem_latency_cycles
+    tail = x.bh * x.col_tiles * pl.fixed_cycles(x.m1) + pl.drain_cycles + pl.mem_latency_cycles
     fill = (x.pad["m"] * (e + f) + x.p0 * e) * arch.word_bytes
     return [Stage("tile-tail", [Phase("fixed", {}, tail)], 0.0), Stage("fill", [], fill)]
 

@@ -236,3 +236,17 @@ def test_cli_relative_example_path(capsys: pytest.CaptureFixture[str], monkeypat
     monkeypatch.chdir(ROOT)
     assert main(["simulate", "--workload", "hf:examples/llama-3-8b-config.json", "--seq-len", "1k"]) == 0
     assert "meta-llama/Meta-Llama-3-8B" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("accel", ["unfused", "flat", "fusemax"])
+def test_short_query_blocks_of_a_group_share_column_tiles(accel: str) -> None:
+    """Decode (P = 1 on 256 columns): a group's 4 queries meet the same K and V, so they share one column tile per
+    K/V head instead of taking one each: the arrays' time is a quarter of multi-head attention's, FLOPs the same.
+    A prefill's P fills its own tiles, so there each query head keeps its own (the same array time as MHA)."""
+    dec = dict(accelerator=accel, seq_lens=[8192], batch=1, stage="decode")
+    gqa, mha = _run(8, **dec), _run(32, **dec)
+    assert gqa["flops"] == mha["flops"]
+    assert gqa["compute_cycles"] == pytest.approx(mha["compute_cycles"] / 4, rel=1e-12)
+    assert gqa["energy_breakdown_j"]["buffer"] < mha["energy_breakdown_j"]["buffer"] / 3
+    pre = dict(accelerator=accel, seq_lens=[1024], batch=1)
+    assert _run(8, **pre)["compute_cycles"] == _run(32, **pre)["compute_cycles"]
