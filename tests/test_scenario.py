@@ -170,3 +170,13 @@ def test_packaged_sweep_by_name(tmp_path):
 def test_results_carry_the_scenario_they_answer():
     res = attnforge.simulate(accelerator="fusemax", workload="gpt2-small", seq_lens=[1024])
     assert res[0].scenario.causal and res[0].causal and Path(res[0].scenario.arch_source).name == "fusemax"
+
+
+def test_causal_mask_needs_the_queries_among_the_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    """More queries than keys under a causal mask would give the first queries nothing to attend to (the model
+    counted negative score elements for them): refused in one line; without the mask it is cross-attention."""
+    _refused(capsys, ["simulate", "--p", "5", "--m", "3", "--causal"], "P <= M")
+    _refused(capsys, ["simulate", "--workload", "gpt2-small", "--seq-len", "1k", "--p", "2000"], "P = 2000, M = 1024")
+    assert _json(capsys, ["simulate", "--p", "5", "--m", "3", "--json"])
+    with pytest.raises(SpecError, match="--p"):
+        Scenario.build(workload="gpt2-small", seq_lens=[64], p=65)

@@ -117,6 +117,7 @@ class Scenario:
         if phase is not None or generate is not None:
             stage, seq_lens = _phase(model.name, is_causal, phase, generate, seq_lens, stage, p, m)
         ps, ms, bs = _points(seq_lens, batch, p, m, stage)
+        _check_causal_points(is_causal, ps, ms)
         the_mapping, mapping_source = _mapping(acc, the_arch, mapping)
         return cls(
             accelerator=acc, arch=the_arch, arch_source=source, overrides=ovr, model=model, p=ps, m=ms, batch=bs,
@@ -321,6 +322,16 @@ def _points(seq_lens: int | str | Sequence[int | str], batch: int | Sequence[int
         ps.append(pp if pp is not None else (1 if stage == "decode" else length))
         bs.append(b)
     return tuple(ps), tuple(ms), tuple(bs)
+
+
+def _check_causal_points(causal: bool, ps: Sequence[int], ms: Sequence[int]) -> None:
+    """A causal mask aligns the P queries with the last P of the M keys (query i sees keys up to M - P + i), so it
+    needs P <= M: more queries than keys would leave the first ones with nothing to attend to, which no causal
+    model has (its queries are among its keys)."""
+    for pp, mm in zip(ps, ms, strict=True):
+        if causal and pp > mm:
+            raise SpecError("--p", f"a causal mask needs the queries among the keys (P <= M); got P = {pp}, M = {mm} "
+                            "(give --m >= --p, or leave the mask out with a non-causal workload)")
 
 
 def _phase(model: str, causal: bool, phase: str | None, generate: int | None, seq_lens: int | str | Sequence[int | str],
