@@ -92,3 +92,16 @@ def test_sweep_matches_pointwise(accel, name, batch, seqs):
         assert math.isclose(r.cycles, one.cycles, rel_tol=1e-12)
         assert math.isclose(r.energy_j, one.energy_j, rel_tol=1e-12)
         assert math.isclose(r.dram_bytes, one.dram_bytes, rel_tol=1e-12)
+
+
+def test_cycles_energy_and_dram_never_fall_as_the_sequence_grows_by_any_step():
+    """Every length from 256 to 12K in steps of 64, not only powers of two: a ragged tile count (17 column tiles
+    at 4,352 queries, a prime) once forced one-tile query blocks, and FLAT moved more DRAM bytes there than at
+    8K; nothing may fall as the sequence grows."""
+    seqs = list(range(256, 12_289, 64))
+    for accel in ("unfused", "flat", "fusemax", "fusemax-arch", "fusemax-cascade"):
+        rs = simulate_sweep(accel, make_workload("bert-base", batch=1, seq_len=seqs[0]), seqs)
+        for key in ("cycles", "energy_j", "dram_bytes"):
+            v = [getattr(r, key) for r in rs]
+            falls = [(seqs[i + 1], v[i], v[i + 1]) for i in range(len(v) - 1) if v[i + 1] < v[i] * (1 - TOL)]
+            assert not falls, (accel, key, falls[:3])
