@@ -247,9 +247,11 @@ class _Extents:
 
 
 def _extents(
-    arch: CascadeArch, batch: Num, heads: int, p: Num, m: Num, e: int, f: int, causal: bool, kv_heads: int | None = None
+    arch: CascadeArch, batch: Num, heads: int, p: Num, m: Num, e: int, f: int, causal: bool, kv_heads: int | None = None,
+    pack: bool = True,
 ) -> _Extents:
-    """Tile the (broadcastable) shape onto the 2D array: M0 keys per row tile, P0 queries per column tile."""
+    """Tile the (broadcastable) shape onto the 2D array: M0 keys per row tile, P0 queries per column tile; with
+    ``pack``, a group's short query blocks share column tiles (the mapping's ``pack_group_queries``)."""
     kv = heads if kv_heads is None else kv_heads
     if kv <= 0 or heads % kv:
         raise SpecError("kv_heads", f"{kv} must be a positive divisor of heads = {heads}")
@@ -262,7 +264,7 @@ def _extents(
     m1 = _ceil_div(m, m0)
     p_pad = np.where(p >= p0, p_tiles * p0, p)  # a short query block still occupies whole columns' time
     group = heads // kv
-    col_tiles = np.where((group > 1) & (p < p0), _ceil_div(group * p, p0) / group, p_tiles)
+    col_tiles = np.where(pack & (group > 1) & (p < p0), _ceil_div(group * p, p0) / group, p_tiles)
     tile_frac: Num = 1.0
     elem_frac: Num = 1.0
     if causal:
@@ -510,7 +512,7 @@ def build_schedule(
     shares K/V among groups of query heads (see the module docstring). Raises SpecError when no query block
     fits the buffer or a fixed one does not tile P."""
     c = mapping.get_cascade()
-    x = _extents(arch, batch, heads, p, m, e, f, causal, kv_heads)
+    x = _extents(arch, batch, heads, p, m, e, f, causal, kv_heads, mapping.pack_group_queries)
     work = _compute(c, mapping, arch, x)
     blocks = _choose_query_blocks(c, mapping, arch, e, f, x)
     kv_passes, blocks = _kv_passes(c, mapping, arch, e, f, x, blocks)

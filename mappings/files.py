@@ -54,6 +54,7 @@ class MappingFile(_Strict):
     full_spill_above: Annotated[float, Field(ge=0, le=1)] = 0.5
     query_block: PositiveInt | None = None
     fiber_rows: PositiveInt | None = None
+    pack_group_queries: bool = True
 
 
 def _check(spec: MappingFile, c: Cascade) -> Mapping:
@@ -102,7 +103,8 @@ def _check(spec: MappingFile, c: Cascade) -> Mapping:
     return Mapping(
         name=spec.name, cascade=c.name, binding=dict(spec.binding), stages=tuple(stages), placement=dict(spec.placement),
         op_cycles=dict(spec.op_cycles), full_spill_above=spec.full_spill_above, query_block=spec.query_block,
-        fiber_rows=spec.fiber_rows, description=spec.description, cascade_def=c,
+        fiber_rows=spec.fiber_rows, pack_group_queries=spec.pack_group_queries, description=spec.description,
+        cascade_def=c,
     )
 
 

@@ -50,6 +50,10 @@ class Mapping:
     #: Query rows whose M-fibers must be resident at once. None = the whole query block (FLAT feeds the 2D
     #: array P0 rows at a time); 1 = a standalone softmax kernel that walks rows one by one (unfused).
     fiber_rows: int | None = None
+    #: Whether a grouped-query model's short query blocks (P < P0: decode) share the arrays' column tiles (the
+    #: group meets the same K/V); False where the hardware runs each query head's tiles on their own (an RTL
+    #: engine that takes one head per tile job).
+    pack_group_queries: bool = True
     description: str = ""
     #: The cascade itself when the mapping file named a cascade file (None: ``cascade`` is a registered name).
     cascade_def: Cascade | None = field(default=None, compare=False, repr=False)
