@@ -123,6 +123,8 @@ def test_bench_json(capsys: pytest.CaptureFixture[str]) -> None:
         (["simulate", "--workload", "gpt5"], "workload"),
         (["simulate", "--seq-len", "0"], "seq-len"),
         (["simulate", "--seq-len", "abc"], "seq-len"),
+        (["simulate", "--seq-len", "1k,,4k"], "seq-len"),
+        (["reference", "--seq-len", "1k,4k"], "one length"),
         (["simulate", "--batch", "-3"], "batch"),
         (["simulate", "--set", "buffer.bytes=1024", "--seq-len", "64k"], "arch.buffer.bytes"),
         (["simulate", "--set", "nosuch=1"], "nosuch"),

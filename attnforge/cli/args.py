@@ -18,12 +18,22 @@ from attnforge.workloads import parse_length
 
 
 def lengths(text: str | None, default: str = "4096") -> list[int]:
-    """'1k,4k' -> [1024, 4096]; an empty list is an error, not a silent default."""
+    """'1k,4k' -> [1024, 4096]; an empty list or an empty entry ('1k,,4k') is an error, not silently dropped."""
     raw = default if text is None else str(text)
     items = [t.strip() for t in raw.split(",")]
     if not any(items):
         raise SpecError("--seq-len", f"no length in {raw!r}", "e.g. 4096, 4k, 1M or 1k,4k")
-    return [parse_length(t) for t in items if t]
+    if not all(items):
+        raise SpecError("--seq-len", f"an empty entry in {raw!r}", "e.g. 4096, 4k, 1M or 1k,4k")
+    return [parse_length(t) for t in items]
+
+
+def one_length(text: str | None, flag: str, default: str = "4096") -> int:
+    """One length for a command that takes one ('4k' -> 4096); a list is refused rather than cut to its first."""
+    got = lengths(text, default)
+    if len(got) != 1:
+        raise SpecError(flag, f"this command takes one length, got {len(got)} in {text!r}", "e.g. 4096 or 4k")
+    return got[0]
 
 
 def int_params(items: Sequence[str] | None, flag: str, example: str) -> dict[str, int]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from attnforge.cli.args import lengths
+from attnforge.cli.args import lengths, one_length
 from attnforge.sim.specs.errors import SpecError, finite_json, output_file
 
 EPILOG_SIM = """example:
@@ -292,7 +292,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
         raise SpecError("--budget", f"{args.budget} is not a number of seconds in (0, 86400]")
     if args.suite:
         return _reference_suite(args)
-    wl = make_workload(args.workload, batch=args.batch, seq_len=lengths(args.seq_len)[0],
+    wl = make_workload(args.workload, batch=args.batch, seq_len=one_length(args.seq_len, "--seq-len"),
                        causal=True if args.causal else None, seed=args.seed)
     elements = wl.batch * wl.heads * (wl.p * wl.e + wl.m * (wl.e + wl.f))
     if elements > REFERENCE_MAX_ELEMENTS:
@@ -332,8 +332,9 @@ def _reference_suite(args: argparse.Namespace) -> int:
         _output_dir(args.out)
     if "paper" in suites:
         suites = gs.SUITES
-    run = gs.run_suite(suites, device=args.device, dtype=args.dtype or "float16", max_seq=lengths(args.max_seq)[0],
-                       min_seq=lengths(args.min_seq)[0], repeats=args.repeats, budget_s=args.budget,
+    run = gs.run_suite(suites, device=args.device, dtype=args.dtype or "float16",
+                       max_seq=one_length(args.max_seq, "--max-seq"), min_seq=one_length(args.min_seq, "--min-seq"),
+                       repeats=args.repeats, budget_s=args.budget,
                        command="attnforge " + " ".join(sys.argv[1:]), progress=sys.stderr.isatty())
     if args.accuracy:
         run.accuracy = gs.accuracy_checks(gs.FUSEMAX_MODELS, run.device, ("float32", "float16"))
