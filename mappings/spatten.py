@@ -89,8 +89,8 @@ def _group_size(arch: SpattenArch, seen: np.ndarray, queries: np.ndarray) -> np.
 def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: Num, p: Num, batch: Num, d: int,
                 decode: bool, causal: bool, par: int, layer: int) -> tuple[Num, Num, Num, JobCost, Num]:
     """One layer's query jobs (a trailing axis of causal query groups): the V rows each keeps, how many jobs,
-    the LSB refetch fraction, their module occupancies and DRAM bytes (:func:`job_costs`), and the bytes of
-    K/V loading that no double buffer hides (part of those DRAM bytes).
+    the LSB refetch fraction, their module occupancies and DRAM bytes (:func:`job_costs`), and the K bytes that
+    each head's first query waits on where no double buffer fetches them ahead (part of those DRAM bytes).
 
     K/V residency (summarization): a head whose kept K and V fit the K/V SRAMs is fetched once and reused by
     every query. A head with more keys switches to tiled mode: queries go in groups whose score rows fill one
@@ -106,7 +106,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
     rho = np.asarray(refetch_rate(pol, keys, d, layer), dtype=np.float64)[..., None]  # per row length, as the layer's rows
     seen = kq if pol.fetch_pruned else np.asarray(m, dtype=np.float64)[..., None] * (kq / np.asarray(keys)[..., None])
     seen_v = values if pol.fetch_pruned else seen
-    exposed: Num = 0.0
+    waited: Num = 0.0
     reuse: Num = 1.0
     if decode:
         fetched_k, fetched_v = seen, seen_v
@@ -122,11 +122,13 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         fetched_k = np.where(tiled, seen, total)
         fetched_v = np.where(tiled, seen * union, total)
         reuse = np.where(tiled, g, q)
-        # Resident heads past one half: the next head's K/V cannot be prefetched behind this head, so its load is
-        # exposed (bytes the engine times on their own, so the schedule stays independent of clock and bandwidth).
-        # Tiled heads stream continuously (the next group's first tile is issued ahead), nothing to expose.
-        per_head = total[..., 0] * d * (pol.k_bits_static + pol.v_bits_fetched) / 8
-        exposed = np.where((total[..., 0] > half) & ~tiled[..., 0], batch * heads * per_head, 0.0)
+        # Resident heads past one half: the ring allocator grants the next head's lines only once this head has
+        # released them, so its K cannot be fetched ahead. Q x K reads lines as they are written, so the load is not
+        # exposed whole: the head's first query runs at the K stream's pace (the keys it needs, kq of the first
+        # query group) and the later queries find K on chip (build_spatten times that first query on its own).
+        # Tiled heads stream continuously (the next group's first tile is issued ahead), nothing waits.
+        waited = np.where((total[..., 0] > half) & ~tiled[..., 0],
+                          batch * heads * seen[..., 0] * d * pol.k_bits_static / 8, 0.0)
     jc = job_costs(
         arch, count=count, keys=scored, values=values, d=d,
         k_bits=pol.k_bits_static, lsb_bits=pol.k_lsb if pol.progressive else 0, refetch=rho,
@@ -134,7 +136,17 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         keys_fetched=fetched_k, values_fetched=fetched_v, topk_parallelism=par, kv_reuse=reuse,
         span=np.asarray(m, dtype=np.float64)[..., None],
     )
-    return values, count, rho, jc, exposed
+    return values, count, rho, jc, waited
+
+
+def _first_queries(jc: JobCost, count: Num, waited: Num, batch: Num, heads: float) -> tuple[dict[str, Num], Num]:
+    """Per module, the work of each head's first query where it waits on its K stream (``waited`` > 0: the
+    first query group's work per query, times the layer's heads), and the layer's pipeline work without it."""
+    work = jc.phase_work()
+    per = np.asarray(batch, dtype=np.float64) * heads / np.maximum(np.asarray(count, dtype=np.float64)[..., 0], 1e-300)
+    on = np.asarray(waited, dtype=np.float64) > 0
+    first = {u: np.where(on, np.asarray(v, dtype=np.float64)[..., 0] * per, 0.0) for u, v in work.items()}
+    return first, {u: _total(v) - first[u] for u, v in work.items()}
 
 
 def _total(x: Num) -> Num:
@@ -257,7 +269,7 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     prev_keys, prev_heads = m, mdl.heads
     for li in range(mdl.layers):
         keys, heads = tok[li].astype(np.float64), float(hk[li])
-        values, count, rho, jc, exposed = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
+        values, count, rho, jc, waited = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
                                                       decode=decode, causal=causal, par=par, layer=li)
         # The token/head top-k that decided this layer's survivors: counted as comparisons (energy) here; as time
         # only at a summarization pass's pruning boundary (_stalls).
@@ -268,10 +280,10 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         eff = _efficiency(jc)
         if arch.hbm.layer_barrier:
             eff = eff / _layer_imbalance(arch, pol, jc, rho=rho, heads=heads, batch=batch, d=d, decode=decode)
-        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", {a: _total(v) for a, v in jc.phase_work().items()})],
-                            lay_bytes - exposed, eff))
-        if np.any(np.asarray(exposed) > 0):
-            stages.append(Stage(f"L{li:02d}.load", [], exposed, eff))
+        first, rest = _first_queries(jc, count, waited, batch, heads)
+        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", rest)], lay_bytes - waited, eff))
+        if np.any(np.asarray(waited) > 0):  # each head's first query against its K stream
+            stages.append(Stage(f"L{li:02d}.load", [Phase("first query", first)], waited, eff))
         for a, v in lay_busy.items():
             busy[a] = busy[a] + v
         for a, v in jc.useful.items():
