@@ -41,6 +41,23 @@ def test_spatten_points_are_whole_model_attention() -> None:
     assert g.flops() == pytest.approx(sum(4.0 * 16 * p * m * 64 * n for p, m, _, n in g.passes))
 
 
+def test_a_benchmark_point_runs_its_own_benchmark_file() -> None:
+    """The SQuAD v1.1 and v2.0 points have the same length but their own settings, so their simulated latencies
+    differ and each is the one `reproduce spatten --per-benchmark` gives for it (no tie from one generic policy)."""
+    from attnforge.reports.spatten_runs import run_phase
+    from attnforge.workloads.spatten_benchmarks import benchmarks
+
+    run = gb.committed()
+    if run is None:
+        pytest.skip("no committed GPU run")
+    pts = {p.label: p for p in run.points if p.suite == "spatten"}
+    files = {b.name: b for b in benchmarks()}
+    got = {n: gb.simulate_point(pts[n])["spatten"] for n in ("bert-base/SQuAD1.1", "bert-base/SQuAD2.0")}
+    assert got["bert-base/SQuAD1.1"] != got["bert-base/SQuAD2.0"]
+    for name, s in got.items():
+        assert s == run_phase(files[name]).seconds
+
+
 def test_unknown_suite_is_one_clear_error() -> None:
     with pytest.raises(SpecError, match="unknown suite 'gpu'.*fusemax, spatten, paper"):
         gs.suite_points(("gpu",))
