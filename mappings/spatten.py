@@ -11,6 +11,8 @@ go to a "latency" stage. The Policy comes with the Scenario (its default is the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from attnforge.mappings.catalog import Accelerator
@@ -18,7 +20,7 @@ from attnforge.mappings.shape import Shape
 from attnforge.sim.analytical.schedule import Actions, Num, Phase, Schedule, Stage
 from attnforge.sim.memory import dram
 from attnforge.sim.spatten.algorithm import synthetic_refetch_rate
-from attnforge.sim.spatten.occupancy import JobCost, job_costs
+from attnforge.sim.spatten.occupancy import JobCost, job_costs, port_bytes_per_cycle
 from attnforge.sim.spatten.pruning import kept_counts, layer_ratios, query_candidates
 from attnforge.sim.spatten.stalls import boundary_cycles, head_switch_cycles, resident_heads
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
@@ -87,13 +89,17 @@ def _group_size(arch: SpattenArch, seen: np.ndarray, queries: np.ndarray) -> np.
 
 
 def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: Num, p: Num, batch: Num, d: int,
-                decode: bool, causal: bool, par: int, layer: int) -> tuple[Num, Num, Num, JobCost, Num]:
+                decode: bool, causal: bool, par: int, layer: int,
+                tile_past_half: bool = False) -> tuple[Num, Num, Num, JobCost, Num, Num]:
     """One layer's query jobs (a trailing axis of causal query groups): the V rows each keeps, how many jobs,
     the LSB refetch fraction, their module occupancies and DRAM bytes (:func:`job_costs`), and the K bytes that
-    each head's first query waits on where no double buffer fetches them ahead (part of those DRAM bytes).
+    each head's first query waits on where no double buffer fetches them ahead (part of those DRAM bytes), and
+    where the heads run tiled (per point).
 
     K/V residency (summarization): a head whose kept K and V fit the K/V SRAMs is fetched once and reused by
-    every query. A head with more keys switches to tiled mode: queries go in groups whose score rows fill one
+    every query. A head with more keys than the whole SRAM (or, with ``tile_past_half``, more than one half: the
+    alternative the controller may take there, see :func:`build_spatten`) runs tiled: queries go in groups whose
+    score rows fill one
     half of the K SRAM (:func:`_group_size`), and each K tile (and V tile) streams once per group, so streamed
     bytes are the per-query stream divided by the group size. A group fetches the V rows any of its queries
     keeps (local V pruning per query, independent choices: the union); prob x V still uses each query's own.
@@ -108,6 +114,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
     seen_v = values if pol.fetch_pruned else seen
     waited: Num = 0.0
     reuse: Num = 1.0
+    tiled: Num = np.zeros(np.shape(np.asarray(keys)), dtype=bool)
     if decode:
         fetched_k, fetched_v = seen, seen_v
     else:
@@ -116,7 +123,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         q = np.asarray(queries, dtype=np.float64)[..., None]
         g = _group_size(arch, seen, q * share)
         union = 1.0 - (1.0 - seen_v / seen) ** g  # V rows kept by at least one query of the group
-        tiled = total > whole
+        tiled = total > (half if tile_past_half else whole)
         # One fetch serves several queries: a resident head's K/V all its queries, a streamed tile its group's. The
         # job is charged the shared stream's bytes and row activates divided by the queries sharing it.
         fetched_k = np.where(tiled, seen, total)
@@ -136,7 +143,7 @@ def _layer_jobs(arch: SpattenArch, pol: Policy, *, keys: Num, heads: float, m: N
         keys_fetched=fetched_k, values_fetched=fetched_v, topk_parallelism=par, kv_reuse=reuse,
         span=np.asarray(m, dtype=np.float64)[..., None],
     )
-    return values, count, rho, jc, waited
+    return values, count, rho, jc, waited, np.asarray(tiled)[..., 0] if not decode else tiled
 
 
 def _first_queries(jc: JobCost, count: Num, waited: Num, batch: Num, heads: float) -> tuple[dict[str, Num], Num]:
@@ -197,13 +204,14 @@ def _barrier(arch: SpattenArch, jc: JobCost, count: Num) -> Num:
 
 
 def _stalls(arch: SpattenArch, pol: Policy, jc: JobCost, *, keys: Num, prev_keys: Num, heads: float, prev_heads: int,
-            m: Num, batch: Num, d: int, decode: bool, par: int, first: bool) -> tuple[Num, Num]:
+            m: Num, batch: Num, d: int, decode: bool, par: int, first: bool, tiled: Num) -> tuple[Num, Num]:
     """A layer's head-switch and layer-boundary cycles (:mod:`attnforge.sim.spatten.stalls`), over the batch. A
-    head's pipeline cycles are the layer's busiest module (or its serial query chain) over its heads."""
+    head's pipeline cycles are the layer's busiest module (or its serial query chain) over its heads; tiled heads
+    stream their K/V without a head-level refill."""
     work = [_total(v) for v in jc.phase_work().values()]
     per_head = np.max(np.stack(np.broadcast_arrays(*work)), axis=0) / np.maximum(batch * heads, 1e-300)
     held = np.asarray(keys if pol.fetch_pruned else m, dtype=np.float64)  # the K a head allocates
-    res = np.zeros_like(held) if decode else resident_heads(arch, held, d)  # decode streams K/V: not modelled
+    res = np.zeros_like(held) if decode else np.where(tiled, 0.0, resident_heads(arch, held, d))  # decode streams
     sw = head_switch_cycles(arch, head_cycles=per_head, keys=keys, heads=heads, resident=res)
     if first or decode:
         return batch * sw, np.zeros_like(np.asarray(keys, dtype=np.float64))
@@ -235,6 +243,23 @@ def _top_policy(pol: Policy, arch: SpattenArch) -> Policy:
     return pol.with_(quantize=True, progressive=True, k_msb=8, k_lsb=4)
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """What every layer of one pass shares: the hardware, the settings, the points and the kept counts."""
+
+    arch: SpattenArch
+    pol: Policy
+    mdl: Model
+    m: np.ndarray
+    p: np.ndarray
+    batch: np.ndarray
+    tok: np.ndarray
+    hk: np.ndarray
+    decode: bool
+    causal: bool
+    par: int
+
+
 def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | None = None) -> Schedule:
     """Schedule of one attention pass over all layers of ``shape.model`` (prefill: P queries; decode: 1 per step)."""
     acc.check_arch(arch)
@@ -249,7 +274,6 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
     m = np.asarray(shape.m, dtype=np.float64)
     p = np.asarray(shape.p, dtype=np.float64)
     batch = np.asarray(shape.batch, dtype=np.float64)
-    par = int(pol.topk_parallelism or arch.spatten.topk_comparators)
     tok, hk = _layer_kept(pol, mdl, m)
     causal = bool(shape.causal)
     if arch.top is not None:  # an RTL instance of the whole accelerator: its own per-job chain through one port
@@ -259,62 +283,72 @@ def build_spatten(acc: Accelerator, arch: Arch, shape: Shape, policy: Policy | N
         return top_schedule(arch, model=mdl, m=m, p=p, batch=batch, tok=tok, heads=hk, v_ratio=pol.v_ratio,
                             refetch=lambda keys, li: refetch_rate(_top_policy(pol, arch), keys, d, li),
                             decode=decode, causal=causal)  # type: ignore[return-value]
+    run = _Pass(arch, pol, mdl, m, p, batch, tok, hk, decode, causal,
+                int(pol.topk_parallelism or arch.spatten.topk_comparators))
+    half, whole = _sram_keys(arch, d)
+    held = tok.astype(np.float64) if pol.fetch_pruned else np.broadcast_to(m, np.shape(tok))
+    if decode or not np.any((held > half) & (held <= whole)):
+        return _pass(run, tile_past_half=False, load_stages=False)
+    # Heads between one half and the whole K/V SRAM can run resident (fetched once; each head's first query waits
+    # on its K and the head switch on the release) or tiled (streamed once per group of queries, nothing waits).
+    # Which is better turns on the achieved bandwidth, which a schedule must not depend on, so both go to the engine,
+    # which takes the one with the lower energy-delay product point by point (Schedule.alternatives).
+    resident = _pass(run, tile_past_half=False, load_stages=True)
+    resident.alternatives = [_pass(run, tile_past_half=True, load_stages=True)]
+    return resident
+
+
+def _pass(run: _Pass, *, tile_past_half: bool, load_stages: bool) -> Schedule:
+    """One pass's schedule, layer by layer. ``load_stages``: every layer has its stage for the heads' first queries
+    (empty where nothing waits), so that two ways of running the same points have the same structure."""
+    arch, pol, mdl, m, p, batch, par = run.arch, run.pol, run.mdl, run.m, run.p, run.batch, run.par
+    d, decode = mdl.d_head, run.decode
     stages: list[Stage] = []
     busy: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "topk", "pv")}
     useful: dict[str, Num] = {a: 0.0 for a in ("qk", "softmax", "pv")}
     actions = Actions()
     tot: dict[str, Num] = {}  # sums over the layers (flops, bytes, rows, kept fractions, barrier latency)
     # Causal prefill: query i scores i + 1 keys, so the dense reference is half the square (plus the diagonal).
-    dense_pm = p * (m + 1) / 2 if causal and not decode else p * m
+    dense_pm = p * (m + 1) / 2 if run.causal and not decode else p * m
     prev_keys, prev_heads = m, mdl.heads
     for li in range(mdl.layers):
-        keys, heads = tok[li].astype(np.float64), float(hk[li])
-        values, count, rho, jc, waited = _layer_jobs(arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d,
-                                                      decode=decode, causal=causal, par=par, layer=li)
+        keys, heads = run.tok[li].astype(np.float64), float(run.hk[li])
+        values, count, rho, jc, waited, tiled = _layer_jobs(
+            arch, pol, keys=keys, heads=heads, m=m, p=p, batch=batch, d=d, decode=decode, causal=run.causal,
+            par=par, layer=li, tile_past_half=tile_past_half)
         # The token/head top-k that decided this layer's survivors: counted as comparisons (energy) here; as time
         # only at a summarization pass's pruning boundary (_stalls).
         _, cmp_tok = expected_topk_v(prev_keys.astype(np.int64), keys.astype(np.int64), par)
         _, cmp_head = expected_topk_v(np.asarray(prev_heads), np.asarray(int(heads)), par)
-        lay_busy = {a: _total(v) for a, v in jc.busy.items()}
-        lay_bytes = _total(jc.dram_bytes)
         eff = _efficiency(jc)
         if arch.hbm.layer_barrier:
             eff = eff / _layer_imbalance(arch, pol, jc, rho=rho, heads=heads, batch=batch, d=d, decode=decode)
         first, rest = _first_queries(jc, count, waited, batch, heads)
-        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", rest)], lay_bytes - waited, eff))
-        if np.any(np.asarray(waited) > 0):  # each head's first query against its K stream
-            stages.append(Stage(f"L{li:02d}.load", [Phase("first query", first)], waited, eff))
-        for a, v in lay_busy.items():
-            busy[a] = busy[a] + v
+        ports = port_bytes_per_cycle(arch)
+        stages.append(Stage(f"L{li:02d}", [Phase("pipeline", rest)], _total(jc.dram_bytes) - waited, eff, ports))
+        if load_stages or np.any(np.asarray(waited) > 0):  # each head's first query against its K stream
+            stages.append(Stage(f"L{li:02d}.load", [Phase("first query", first)], waited, eff, ports))
+        for a, v in jc.busy.items():
+            busy[a] = busy[a] + _total(v)
         for a, v in jc.useful.items():
             useful[a] = useful[a] + _total(v)
         jc.charge(actions, topk_extra=batch * (cmp_tok + cmp_head), total=_total)
         sw, bd = _stalls(arch, pol, jc, keys=keys, prev_keys=prev_keys, heads=heads, prev_heads=prev_heads, m=m,
-                         batch=batch, d=d, decode=decode, par=par, first=li == 0)
+                         batch=batch, d=d, decode=decode, par=par, first=li == 0, tiled=tiled)
         layer = _layer_totals(jc, count=count, rho=rho, keys=keys, values=values, m=m)
         layer.update(latency=batch * _barrier(arch, jc, count), head_switch=sw, boundary=bd,
-                     dense_flops=batch * mdl.heads * 4 * d * dense_pm)
+                     dense_flops=batch * mdl.heads * 4 * d * dense_pm,
+                     tiled_layers=np.asarray(tiled, dtype=np.float64))
         for k, v in layer.items():
             tot[k] = tot.get(k, 0.0) + v
         prev_keys, prev_heads = keys, int(heads)
     stages.append(Stage("latency", [Phase("barriers", {}, exposed=tot["latency"]),
                                     Phase("head switches", {}, exposed=tot["head_switch"]),
                                     Phase("layer top-k", {}, exposed=tot["boundary"])], 0.0))
-    extra = _extra(tot, layers=mdl.layers, heads_kept=float(np.mean(hk)) / mdl.heads, par=par)
-    return Schedule(
-        mapping=f"spatten:{pol.name}",
-        cascade="spatten",
-        passes=1,
-        stages=stages,
-        busy=busy,
-        useful=useful,
-        actions=actions,
-        flops=tot["flops"],
-        compulsory_dram_bytes=tot["bytes"] - tot["lsb_bytes"],
-        tiles={},
-        extra=extra,
-        layers=mdl.layers,
-    )
+    extra = _extra(tot, layers=mdl.layers, heads_kept=float(np.mean(run.hk)) / mdl.heads, par=par)
+    return Schedule(mapping=f"spatten:{pol.name}", cascade="spatten", passes=1, stages=stages, busy=busy,
+                    useful=useful, actions=actions, flops=tot["flops"],
+                    compulsory_dram_bytes=tot["bytes"] - tot["lsb_bytes"], tiles={}, extra=extra, layers=mdl.layers)
 
 
 def _check_top_request(arch: SpattenArch, pol: Policy) -> None:
@@ -361,4 +395,6 @@ def _extra(tot: dict[str, Num], *, layers: int, heads_kept: float, par: int) -> 
         "head_switch_cycles": tot["head_switch"],
         "boundary_cycles": tot["boundary"],
         "barrier_cycles": tot["latency"],
+        # layers whose heads stream K/V in query groups instead of holding them (docs/spatten.md §Scaling)
+        "tiled_layers": tot["tiled_layers"],
     }

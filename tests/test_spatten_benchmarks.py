@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from attnforge.api import simulate
 from attnforge.reports.spatten_runs import warmup_policy
 from attnforge.sim.analytical.engine import evaluate_scenario
 from attnforge.sim.specs.errors import SpecError
@@ -140,11 +141,16 @@ def test_a_head_past_one_half_of_the_kv_sram_waits_only_for_its_first_querys_k()
     query moves the heads' K and nothing else, and crossing one half costs at most that K stream plus the head
     switches' waits for the release (exposing each head's whole K + V load instead, as the model did before, cost
     +24% for 0.4% more keys)."""
-    from attnforge.sim.analytical.engine import evaluate_scenario
+    from dataclasses import replace
+
+    from attnforge.sim.analytical.engine import build, run_schedule
     from attnforge.sim.specs.scenario import Scenario
 
     sc = Scenario.build(accelerator="a3", workload="bert-base", seq_lens=[1024, 1028], p=64, batch=1)
-    ev = evaluate_scenario(sc)
+    s, arch = build("a3", sc.model, p=np.array(sc.p, float), m=np.array(sc.m, float), batch=1.0, arch=sc.arch,
+                    policy=sc.policy)
+    assert len(s.alternatives) == 1  # past one half the heads may also run tiled (the next test)
+    ev = run_schedule("a3", replace(s, alternatives=[]), arch)  # the resident way
     heads, d, pol = sc.model.heads, sc.model.d_head, sc.policy
     loads = [st for st in ev.schedule.stages if st.name.endswith(".load")]
     assert len(loads) == sc.model.layers
@@ -157,6 +163,27 @@ def test_a_head_past_one_half_of_the_kv_sram_waits_only_for_its_first_querys_k()
     switches = np.diff(np.asarray(ev.schedule.extra["head_switch_cycles"]))[0]
     step = ev.cycles[1] - ev.cycles[0] * 1028 / 1024
     assert 0 < step < k_stream + switches, (step, k_stream, switches)
+
+
+def test_heads_between_one_half_and_the_whole_sram_run_the_way_with_the_lower_energy_delay() -> None:
+    """Between one half and the whole K/V SRAM a head can stay resident (fetched once; its first query waits on K,
+    the switch on the release) or run tiled (streamed per group of queries, nothing waits); the engine takes the
+    lower energy-delay product point by point (docs/spatten.md §Scaling). So a longer input never has a lower
+    energy-delay product, across one half and the whole SRAM, and more SRAM never a higher one; with 64 queries
+    against 1500 keys tiling wins (two groups, no waits), in a full prefill of 1500 it does not (24 groups)."""
+    lens = list(range(1008, 2113, 16))
+    for accel in ("a3", "spatten-dense"):
+        for p in (64, None):
+            r = simulate(accelerator=accel, workload="bert-base", seq_lens=lens, p=p, batch=1)
+            edp = np.array([x.cycles * x.energy_j for x in r])
+            assert np.all(np.diff(edp) > 0), (accel, p)
+        sizes = (131072, 196608, 262144, 524288)
+        edp = [simulate(accelerator=accel, workload="bert-base", seq_lens=[2500], p=64, batch=1,
+                        overrides={"spatten.kv_sram_bytes": kb})[0] for kb in sizes]
+        assert np.all(np.diff([x.cycles * x.energy_j for x in edp]) <= 0), accel
+    short, full = (simulate(accelerator="a3", workload="bert-base", seq_lens=[1500], p=p, batch=1)[0]
+                   for p in (64, 1500))
+    assert short.extra["tiled_layers"] == 12 and full.extra["tiled_layers"] == 0
 
 
 def test_decode_follows_context() -> None:

@@ -102,6 +102,32 @@ def test_shared_shapes_give_the_same_numbers() -> None:
             np.testing.assert_array_equal(np.broadcast_to(v, n), np.broadcast_to(b.schedule.extra[k], n))
 
 
+def test_spatten_clock_and_bandwidth_arrays_equal_an_arch_per_value() -> None:
+    """A SpAtten schedule serves a sweep of clocks and bandwidths: the fetcher ports' bound is in bytes per cycle
+    (Stage.port_bytes_per_cycle) and the resident/tiled choice is the engine's, so every point equals a run of an
+    arch carrying its values. A3 on SpAtten1/8 (4 ports: 128 B/cycle) past its 64 GB/s, 64 queries against 1500
+    keys (heads past one half of the K/V SRAM: the choice flips along the sweep), and a GPT-2 decode step."""
+    from attnforge.api import simulate
+    from attnforge.sim.analytical.engine import evaluate
+    from attnforge.sim.specs.arch import get_preset
+    from attnforge.workloads import get_model
+
+    clock = np.array([500.0, 1000.0, 1000.0, 1000.0, 2000.0])
+    bw = np.array([32.0, 16.0, 128.0, 512.0, 512.0])
+    n = len(bw)
+    for accel, wl, p, m, stage in (("a3", "bert-base", 64, 1500, "prefill"), ("spatten", "gpt2-small", 1, 992, "decode")):
+        ev = evaluate(accel, get_model(wl), p=np.full(n, float(p)), m=np.full(n, float(m)), batch=np.ones(n),
+                      clock_mhz=clock, dram_bandwidth_gib_s=bw, shared_shapes=True, stage=stage,
+                      arch=get_preset("spatten-1-8" if accel == "a3" else "spatten"))
+        tiled = set()
+        for i in range(n):
+            r = simulate(accelerator=accel, workload=wl, seq_lens=[m], p=p if stage == "prefill" else None,
+                         stage=stage, batch=1, overrides={"clock_mhz": clock[i], "dram.bandwidth_gib_s": bw[i]})[0]
+            assert ev.cycles[i] == r.cycles and ev.energy_j[i] == r.energy_j, (accel, i)
+            tiled.add(float(r.extra["tiled_layers"]))
+        assert accel != "a3" or tiled == {0.0, 12.0}
+
+
 def test_pareto_in_bulk_equals_per_group() -> None:
     from attnforge.sweep_store import _pareto_sweep, pareto_mask
 

@@ -14,7 +14,7 @@ import numpy as np
 from attnforge.mappings import Mapping, Shape, get_accelerator, get_builder
 from attnforge.sim.analytical.linear import ProjectionWidths, add_linear_layers
 from attnforge.sim.analytical.result import Result
-from attnforge.sim.analytical.schedule import Num, Schedule
+from attnforge.sim.analytical.schedule import Num, Schedule, choose
 from attnforge.sim.specs.arch import Arch, CascadeArch, get_preset
 from attnforge.sim.specs.errors import SpecError
 from attnforge.sim.specs.scenario import SCOPES, Scenario
@@ -94,7 +94,10 @@ def run_schedule(name: str, s: Schedule, arch: Arch, *, clock_mhz: Num | None = 
                  dram_bandwidth_gib_s: Num | None = None) -> Evaluation:
     """Cycles and energy of a schedule. ``clock_mhz`` and ``dram_bandwidth_gib_s``, when given, replace the arch's
     (arrays broadcast with the schedule's points): they enter only here, arithmetically, so one schedule serves a
-    whole sweep of clocks and bandwidths (the same float operations as an arch carrying each value)."""
+    whole sweep of clocks and bandwidths (the same float operations as an arch carrying each value). A schedule
+    with alternatives is run as the one its controller picks point by point (:func:`_best`)."""
+    if s.alternatives:
+        return _best(name, s, arch, clock_mhz=clock_mhz, dram_bandwidth_gib_s=dram_bandwidth_gib_s)
     clock_hz = arch.clock_hz if clock_mhz is None else np.asarray(clock_mhz, dtype=np.float64) * 1e6
     bw = arch.dram.bandwidth_gib_s if dram_bandwidth_gib_s is None else np.asarray(dram_bandwidth_gib_s, dtype=np.float64)
     bpc = bw * 2**30 / clock_hz
@@ -104,7 +107,7 @@ def run_schedule(name: str, s: Schedule, arch: Arch, *, clock_mhz: Num | None = 
     per_stage: dict[str, Num] = {}
     for st in s.stages:
         comp = st.compute_cycles()
-        mem = st.dram_bytes / bpc if st.dram_efficiency is None else st.dram_bytes / (bpc * st.dram_efficiency)
+        mem = st.memory_cycles(bpc)
         t = np.maximum(comp, mem)
         per_stage[st.name] = t
         total = total + t
@@ -127,6 +130,20 @@ def run_schedule(name: str, s: Schedule, arch: Arch, *, clock_mhz: Num | None = 
         roofline_memory=ideal_memory,
         clock_hz=None if clock_mhz is None else clock_hz,
     )
+
+
+def _best(name: str, s: Schedule, arch: Arch, **rates: Num | None) -> Evaluation:
+    """``s`` and its alternatives, each point run the way with the lowest energy-delay product at this clock and
+    bandwidth (the first on ties), merged into one schedule and evaluated as that. Energy-delay, not cycles alone:
+    a mode a few cycles faster that moves several times the DRAM bytes is not what a controller should take."""
+    plans = [replace(s, alternatives=[]), *s.alternatives]
+    evs = [run_schedule(name, x, arch, **rates) for x in plans]
+    cost = np.stack(np.broadcast_arrays(*(ev.cycles * ev.energy_j for ev in evs)))
+    best = np.argmin(cost, axis=0)
+    merged = plans[0]
+    for i, plan in enumerate(plans[1:], 1):
+        merged = choose(best == i, plan, merged)
+    return run_schedule(name, merged, arch, **rates)
 
 
 def build(

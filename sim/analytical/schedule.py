@@ -6,7 +6,7 @@ sequence lengths or batch sizes at once; that is how the analytical engine reach
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 import numpy as np
 
@@ -55,6 +55,17 @@ class Stage:
     #: pattern, outstanding requests and latency: sim/memory/dram.py); None: the bytes move at the peak. A ratio,
     #: so clock and bandwidth sweeps of one schedule scale it as they scale the peak.
     dram_efficiency: Num | None = None
+    #: The most bytes per cycle the accelerator's own ports can ask for (None: no bound below the DRAM's): a bound
+    #: in cycles, so clock and bandwidth sweeps leave it where it is while they scale the DRAM's side.
+    port_bytes_per_cycle: Num | None = None
+
+    def memory_cycles(self, bytes_per_cycle: Num) -> Num:
+        """Cycles its DRAM traffic takes at ``bytes_per_cycle`` of peak, scaled by its efficiency and bounded by
+        its ports."""
+        rate = bytes_per_cycle if self.dram_efficiency is None else bytes_per_cycle * self.dram_efficiency
+        if self.port_bytes_per_cycle is not None:
+            rate = np.minimum(rate, self.port_bytes_per_cycle)
+        return self.dram_bytes / rate
 
     def compute_cycles(self) -> Num:
         total: Num = 0.0
@@ -84,6 +95,11 @@ class Schedule:
     #: Model layers the schedule covers: 1 for the per-layer dataflows (every layer of a model is the same
     #: attention, so one stands for all), the model's count for SpAtten (cascade pruning carries from layer to layer).
     layers: int = 1
+    #: Other ways the hardware may run the same points, each with this schedule's structure (the same stages, phases
+    #: and keys): the engine takes, point by point, the one with the lowest energy-delay product, as the controller
+    #: would. For a choice that turns on bandwidth or clock, which the schedule must not depend on (one schedule
+    #: serves a sweep of both): SpAtten's heads between one half and the whole K/V SRAM, resident or tiled.
+    alternatives: list[Schedule] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.actions, Actions):
@@ -93,3 +109,24 @@ class Schedule:
     def dram_bytes(self) -> Num:
         """Bytes moved to and from DRAM (every family counts DRAM traffic in bytes)."""
         return self.actions.get(DRAM_BYTES, 0.0)
+
+
+def choose(mask: np.ndarray, a: object, b: object) -> object:
+    """``a`` where ``mask`` holds and ``b`` elsewhere, leaf by leaf through a schedule (its stages, phases, dicts
+    and per-point arrays); the two must have the same structure. Used to merge the alternatives a controller picks
+    between point by point (:attr:`Schedule.alternatives`)."""
+    if isinstance(a, (float, int)) and isinstance(b, (float, int)) and a == b:
+        return a  # a count both share (passes, layers) stays what it is
+    if isinstance(a, (np.ndarray, float, int)) and not isinstance(a, bool):
+        return np.where(mask, a, b)
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), "alternatives differ in their keys"
+        return type(a)({k: choose(mask, v, b[k]) for k, v in a.items()})
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), "alternatives differ in their stages or phases"
+        return [choose(mask, x, y) for x, y in zip(a, b, strict=True)]
+    if is_dataclass(a) and not isinstance(a, type):
+        return replace(a, **{f.name: choose(mask, getattr(a, f.name), getattr(b, f.name)) for f in fields(a) if f.init})
+    assert a == b, f"alternatives differ: {a!r} against {b!r}"
+    return a
+

@@ -122,7 +122,7 @@ def analytical_workload_cycles(wl: Any, arch: Any, cfg: SpattenFx, *, v_ratio: f
     position sees (:func:`visible_keys`), no token or head pruning, the RTL's MSB/LSB split, with the
     data-dependent inputs (LSB refetch rate, score spread) measured on the workload's tensors as the golden model
     sees them. Returns compute, memory and total cycles."""
-    from attnforge.sim.spatten.occupancy import job_costs
+    from attnforge.sim.spatten.occupancy import job_costs, port_bytes_per_cycle
 
     n, count = _key_groups(visible_keys(wl))
     kv = np.maximum(1.0, np.round((1.0 - v_ratio) * n))
@@ -131,7 +131,8 @@ def analytical_workload_cycles(wl: Any, arch: Any, cfg: SpattenFx, *, v_ratio: f
                    q_bits=cfg.word_bits, keys_fetched=n, values_fetched=kv,
                    topk_parallelism=arch.spatten.topk_comparators, span=float(wl.m), score_std=(score_std,))
     compute = float(max(np.sum(v) for v in jc.phase_work().values()))
-    memory = float(np.sum(jc.dram_bytes / (arch.dram_bytes_per_cycle * jc.dram_efficiency)))
+    rate = np.minimum(arch.dram_bytes_per_cycle * jc.dram_efficiency, port_bytes_per_cycle(arch))
+    memory = float(np.sum(jc.dram_bytes / rate))
     return {"compute_cycles": compute, "memory_cycles": memory, "cycles": max(compute, memory)}
 
 

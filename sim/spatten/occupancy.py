@@ -71,7 +71,7 @@ class JobCost:
     #: DRAM requests and row activates of the jobs' streams, and the cycles they take at the achieved bandwidth.
     dram_requests: Num = 0.0
     dram_activates: Num = 0.0
-    dram_efficiency: Num = 1.0  # achieved over peak bandwidth (what a Stage carries)
+    dram_efficiency: Num = 1.0  # the HBM's achieved over peak bandwidth (what a Stage carries; the ports' bound apart)
     #: Cycles of the jobs when the modules cannot overlap queries (None: they can; busy's maximum bounds them).
     serial: Num | None = None
     #: Cycles the jobs need when only ``decision_window`` queries may be between allocation and decision at once
@@ -184,12 +184,11 @@ def _streams(arch: SpattenArch, *, count: Num, d: int, k_bits: Num, lsb_bits: Nu
                     activates=count * act, gb_s=dram.mixed_gb_s(h, per_stream))
 
 
-def _fetcher_gb_s(arch: SpattenArch) -> float:
-    """The most the fetcher ports can ask of the HBM, in the HBM's own scale (its channels' pins): one request per
-    port and cycle. The arch's ``dram.bandwidth_gib_s`` scales the HBM's achieved bandwidth against
-    ``hbm.peak_gb_s``, so the ports' bound is put on that same scale."""
-    ports = arch.spatten.fetcher_channels * arch.hbm.request_bytes * arch.clock_hz / 1e9
-    return ports * arch.hbm.peak_gb_s / (arch.dram.bandwidth_gib_s * 2**30 / 1e9)
+def port_bytes_per_cycle(arch: SpattenArch) -> float:
+    """The most the fetcher ports can ask of the HBM: one request per port and cycle. A bound in bytes per cycle,
+    whatever the clock and the DRAM's bandwidth, so a Stage carries it beside its efficiency
+    (``Stage.port_bytes_per_cycle``) and a sweep of either scales only the HBM's side."""
+    return float(arch.spatten.fetcher_channels * arch.hbm.request_bytes)
 
 
 def _serial_cycles(p: SpattenModules, *, keys: Num, values: Num, d: int, refetch: Num, select: Num,
@@ -277,7 +276,7 @@ def job_costs(
         latency=latency,
         dram_requests=tr.requests,
         dram_activates=tr.activates,
-        dram_efficiency=np.minimum(st.gb_s, _fetcher_gb_s(arch)) / arch.hbm.peak_gb_s,
+        dram_efficiency=st.gb_s / arch.hbm.peak_gb_s,
         serial=serial,
         window=window,
     )

@@ -22,7 +22,7 @@ import pandas as pd
 
 from attnforge.sim.analytical.schedule import Actions, Phase, Schedule, Stage
 from attnforge.sim.memory import dram
-from attnforge.sim.spatten.occupancy import check_arch, job_costs
+from attnforge.sim.spatten.occupancy import check_arch, job_costs, port_bytes_per_cycle
 from attnforge.sim.spatten.topk_algorithm import expected_topk_v
 from attnforge.sim.specs.arch import Arch, Hbm
 from attnforge.sim.specs.errors import SpecError
@@ -241,7 +241,7 @@ def trace_schedule(trace: Trace, arch: Arch, topk_parallelism: int | None = None
     cols = [sums[a].tolist() for a in ("qk", "softmax", "topk", "pv", "bytes", "mem")]
     stages = [  # "mem" sums bytes / efficiency: the stage's efficiency is its bytes over that
         Stage(f"i{it}.L{layer}", [Phase("pipeline", {"qk": qk, "softmax": sm, "topk": tk, "pv": pv})], by,
-              by / max(mem, 1e-30))
+              by / max(mem, 1e-30), port_bytes_per_cycle(arch))
         for it, layer, qk, sm, tk, pv, by, mem in zip(its, lays, *cols, strict=True)
     ]
     barrier = float((lat + sums["tk"]).sum())
