@@ -164,7 +164,10 @@ def breakdown_table(r: Result) -> str:
         lines.append(f"  {comp:<8} {_si(v, 'J'):>10}  {share:6.1%}")
     lines.append(f"average power: {_si(r.avg_power_w, 'W')} (energy {_si(r.energy_j, 'J')} over "
                  f"{duration(r.latency_s)})")
-    lines.append("cycles by stage: " + ", ".join(f"{k} {v:.4g}" for k, v in r.stage_cycles.items()))
+    # A stage that took no cycles on this point (a SpAtten head's first-query stage where its heads ran tiled) is
+    # left out of the line; --json keeps every stage.
+    lines.append("cycles by stage: " + ", ".join(f"{k} {v:.4g}" for k, v in r.stage_cycles.items()
+                                                 if v or not k.endswith(".load")))
     if r.busy:
         lines.append("busy (share of the cycles): "
                      + ", ".join(f"{k} {v:.3f}" for k, v in sorted(r.busy.items(), key=lambda kv: -kv[1])))
